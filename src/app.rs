@@ -1,0 +1,99 @@
+//! Building and running one bank: `App::build` opens the database, starts the writer and
+//! binds the listener (port 0 works; `address()` tells the port); `run_until_stopped` serves
+//! until the cancellation token fires, then drains the writer and returns.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::{ConfigError, ServeConfig};
+use crate::ledger::{self, wall_clock_ms, Job, LedgerError};
+use crate::state::AppState;
+
+/// How often expired sessions and idempotency records are purged.
+const PURGE_INTERVAL: Duration = Duration::from_secs(600);
+/// Read connections per bank.
+const READ_CONNECTIONS: u32 = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid configuration: {0}")]
+    Config(#[from] ConfigError),
+    #[error("cannot open the database: {0}")]
+    Database(#[from] LedgerError),
+    #[error("cannot listen on {address}: {source}")]
+    Bind { address: SocketAddr, source: std::io::Error },
+}
+
+pub struct App {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: Arc<AppState>,
+    tracker: TaskTracker,
+    /// Stops the background tasks (writer, purge) once the server has stopped.
+    background: CancellationToken,
+}
+
+impl App {
+    pub async fn build(config: ServeConfig) -> Result<App, StartError> {
+        config.validate()?;
+        let pools = ledger::open_pools(&config.data_dir, &config.id, READ_CONNECTIONS).await?;
+        let tracker = TaskTracker::new();
+        let background = CancellationToken::new();
+        let ledger = ledger::spawn_writer(
+            config.id.clone(),
+            pools.write,
+            pools.read,
+            config.commit_batch_max,
+            &tracker,
+            background.clone(),
+        );
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| StartError::Bind { address: config.listen, source })?;
+        let address = listener.local_addr().map_err(|source| StartError::Bind { address: config.listen, source })?;
+        let state = AppState::new(config, ledger);
+        tracker.spawn(purge_loop(state.clone(), background.clone()));
+        Ok(App { listener, address, state, tracker, background })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Serves until `shutdown` is cancelled, then lets in-flight requests finish and the
+    /// writer commit what it accepted.
+    pub async fn run_until_stopped(self, shutdown: CancellationToken) {
+        let routes = crate::http::routes(self.state.clone());
+        tracing::info!(bank = %self.state.bank(), address = %self.address, "serving");
+        warp::serve(routes).incoming(self.listener).graceful(shutdown.cancelled_owned()).run().await;
+        self.background.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+        tracing::info!(bank = %self.state.bank(), "stopped");
+    }
+}
+
+async fn purge_loop(state: Arc<AppState>, stop: CancellationToken) {
+    let mut interval = tokio::time::interval(PURGE_INTERVAL);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        let now = wall_clock_ms();
+        let keep_ms = i64::try_from(state.config.idempotency_ttl.as_millis()).unwrap_or(i64::MAX);
+        let job = Job::Purge { sessions_before_ms: now, idempotency_before_ms: now.saturating_sub(keep_ms) };
+        if let Err(error) = state.ledger.submit(job, None).await {
+            tracing::warn!(%error, "purge of expired sessions and idempotency keys failed");
+        }
+    }
+}

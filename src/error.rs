@@ -1,0 +1,167 @@
+//! The one error type of the HTTP boundary and its one mapping to RFC 9457 problem+json.
+//! Every client error has a stable `type` (`/problems/<slug>`); internal detail never reaches
+//! a client: a 5xx says only that something failed and is logged with its cause.
+
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use crate::ledger::LedgerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("the body is not valid JSON: {0}")]
+    MalformedJson(String),
+    #[error("{0}")]
+    MissingField(String),
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("{0}")]
+    InvalidDocument(String),
+    #[error("{0}")]
+    InvalidAmount(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    Unbalanced(String),
+    #[error("legs at other banks (bank {0:?}) need cross-bank transfers, which this bank does not run yet")]
+    CrossBankUnavailable(String),
+    #[error("authentication is required: send 'Authorization: Bearer <token>' from POST /api/v1/sessions")]
+    Unauthenticated,
+    #[error("the document or the password is wrong")]
+    WrongCredentials,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    TooManyAttempts(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    BadIdempotencyKey(String),
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyInProgress,
+    #[error("the request body is larger than {0} bytes")]
+    PayloadTooLarge(u64),
+    #[error("no route matches {0}")]
+    RouteNotFound(String),
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+/// The parts of a problem document that depend on the kind of error.
+struct Kind {
+    status: StatusCode,
+    slug: &'static str,
+    title: &'static str,
+}
+
+impl ApiError {
+    fn kind(&self) -> Kind {
+        use StatusCode as S;
+        let (status, slug, title) = match self {
+            ApiError::MalformedJson(_) => (S::BAD_REQUEST, "malformed-json", "Malformed JSON"),
+            ApiError::MissingField(_) => (S::BAD_REQUEST, "missing-field", "A required field is missing"),
+            ApiError::InvalidField(_) => (S::UNPROCESSABLE_ENTITY, "invalid-field", "A field has an invalid value"),
+            ApiError::InvalidDocument(_) => (S::UNPROCESSABLE_ENTITY, "invalid-document", "Invalid CPF or CNPJ"),
+            ApiError::InvalidAmount(_) => (S::UNPROCESSABLE_ENTITY, "invalid-amount", "Invalid amount"),
+            ApiError::LimitExceeded(_) => (S::UNPROCESSABLE_ENTITY, "limit-exceeded", "A limit was exceeded"),
+            ApiError::Unbalanced(_) => (S::UNPROCESSABLE_ENTITY, "unbalanced-transfer", "Debits and credits differ"),
+            ApiError::CrossBankUnavailable(_) => {
+                (S::UNPROCESSABLE_ENTITY, "cross-bank-unavailable", "Cross-bank legs are not available")
+            }
+            ApiError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            ApiError::WrongCredentials => (S::UNAUTHORIZED, "wrong-credentials", "Wrong document or password"),
+            ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
+            ApiError::TooManyAttempts(_) => (S::TOO_MANY_REQUESTS, "too-many-attempts", "Too many attempts"),
+            ApiError::Ledger(e) => return ledger_kind(e),
+            ApiError::BadIdempotencyKey(_) => (S::BAD_REQUEST, "invalid-idempotency-key", "Invalid Idempotency-Key"),
+            ApiError::IdempotencyInProgress => (S::CONFLICT, "idempotency-in-progress", "Request still in progress"),
+            ApiError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
+            ApiError::RouteNotFound(_) => (S::NOT_FOUND, "route-not-found", "No such route"),
+            ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
+        };
+        Kind { status, slug, title }
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.kind().status
+    }
+
+    /// Turns the error into an application/problem+json response.
+    pub fn into_response(self, instance: &str) -> Response {
+        let kind = self.kind();
+        let detail = if kind.status.is_server_error() {
+            tracing::error!(error = %self, instance, "request failed");
+            "the bank could not complete the request; nothing was changed unless a later read shows it".to_string()
+        } else {
+            self.to_string()
+        };
+        let body = serde_json::json!({
+            "type": format!("/problems/{}", kind.slug),
+            "title": kind.title,
+            "status": kind.status.as_u16(),
+            "detail": detail,
+            "instance": instance,
+        });
+        let mut response = Response::new(body.to_string().into());
+        *response.status_mut() = kind.status;
+        response.headers_mut().insert(
+            warp::http::header::CONTENT_TYPE,
+            warp::http::HeaderValue::from_static("application/problem+json"),
+        );
+        response
+    }
+}
+
+fn ledger_kind(error: &LedgerError) -> Kind {
+    use StatusCode as S;
+    let (status, slug, title) = match error {
+        LedgerError::CustomerExists => (S::CONFLICT, "customer-exists", "Customer already exists"),
+        LedgerError::IndividualAccountExists => {
+            (S::CONFLICT, "individual-account-exists", "This CPF already has an individual account here")
+        }
+        LedgerError::UnknownCustomer(_) => (S::UNPROCESSABLE_ENTITY, "unknown-customer", "Unknown customer"),
+        LedgerError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
+        LedgerError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
+        LedgerError::InsufficientFunds { .. } => (S::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds"),
+        LedgerError::NotACompanyAccount(_) => {
+            (S::UNPROCESSABLE_ENTITY, "not-a-company-account", "Payments go to company accounts")
+        }
+        LedgerError::InvalidAccountKind(_) => (S::UNPROCESSABLE_ENTITY, "invalid-account-kind", "Invalid account kind"),
+        LedgerError::IdempotencyKeyReused => {
+            (S::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused with another request")
+        }
+        LedgerError::Overflow => (S::UNPROCESSABLE_ENTITY, "limit-exceeded", "A limit was exceeded"),
+        LedgerError::Database(_) | LedgerError::Stopped | LedgerError::Invariant(_) => {
+            (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
+        }
+    };
+    Kind { status, slug, title }
+}
+
+/// Maps warp's own rejections (unknown route, wrong method, oversized body) into problems.
+pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
+    let error = if rejection.is_not_found() {
+        ApiError::RouteNotFound("this path".to_string())
+    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
+        ApiError::PayloadTooLarge(crate::http::BODY_LIMIT_BYTES)
+    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
+        ApiError::InvalidField("a Content-Length header is required".to_string())
+    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
+        ApiError::MethodNotAllowed
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
+        ApiError::InvalidField(e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
+        ApiError::InvalidField(e.to_string())
+    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
+        ApiError::InvalidField(e.to_string())
+    } else {
+        ApiError::Internal(format!("unhandled rejection: {rejection:?}"))
+    };
+    Ok(error.into_response(""))
+}

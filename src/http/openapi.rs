@@ -1,0 +1,127 @@
+//! The OpenAPI 3.1 document of the customer API, written by hand and checked against the
+//! routes by a test (tests/api.rs: every documented operation is routed, every other method
+//! on a documented path is refused).
+
+use serde_json::{json, Value};
+
+fn problem_responses(codes: &[&str]) -> Value {
+    let mut responses = serde_json::Map::new();
+    for code in codes {
+        responses.insert(
+            (*code).to_string(),
+            json!({"description": "problem details (RFC 9457)", "content": {"application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}}}),
+        );
+    }
+    Value::Object(responses)
+}
+
+fn operation(summary: &str, ok_code: &str, ok_schema: Value, errors: &[&str], body: Option<Value>, secured: bool) -> Value {
+    let mut responses = problem_responses(errors);
+    responses[ok_code] = json!({"description": "success", "content": {"application/json": {"schema": ok_schema}}});
+    let mut op = json!({"summary": summary, "responses": responses});
+    if let Some(schema) = body {
+        op["requestBody"] = json!({"required": true, "content": {"application/json": {"schema": schema}}});
+    }
+    if secured {
+        op["security"] = json!([{"bearer": []}]);
+    }
+    op
+}
+
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn idempotent(mut op: Value) -> Value {
+    op["parameters"] = json!([{"name": "Idempotency-Key", "in": "header", "required": false,
+        "description": "1-255 visible ASCII characters; a repeat gets the first response (kept 24 h), a different body 422, a concurrent repeat 409",
+        "schema": {"type": "string"}}]);
+    op
+}
+
+pub fn document() -> Value {
+    let money_errors = ["400", "401", "404", "409", "413", "422"];
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "ringbank customer API", "version": "1"},
+        "paths": {
+            "/healthz": {"get": operation("liveness", "200", json!({"type": "object"}), &[], None, false)},
+            "/api/v1/openapi.json": {"get": operation("this document", "200", json!({"type": "object"}), &[], None, false)},
+            "/api/v1/customers": {"post": operation("register a customer (CPF or CNPJ)", "201", schema("Customer"), &["400", "409", "413", "422"], Some(schema("NewCustomer")), false)},
+            "/api/v1/sessions": {
+                "post": operation("sign in", "200", schema("Session"), &["400", "401", "422", "429"], Some(schema("SignIn")), false),
+                "delete": {"summary": "sign out", "security": [{"bearer": []}], "responses": {"204": {"description": "signed out"}, "401": problem_responses(&["401"])["401"].clone()}}
+            },
+            "/api/v1/accounts": {
+                "get": operation("the caller's accounts at this bank", "200", json!({"type": "array", "items": schema("Account")}), &["401"], None, true),
+                "post": operation("open an account", "201", schema("Account"), &["400", "401", "409", "413", "422"], Some(schema("NewAccount")), true)
+            },
+            "/api/v1/accounts/{number}": {
+                "parameters": [{"name": "number", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": operation("one account the caller holds", "200", schema("Account"), &["401", "404"], None, true)
+            },
+            "/api/v1/accounts/{number}/statement": {
+                "parameters": [
+                    {"name": "number", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
+                    {"name": "before", "in": "query", "required": false, "description": "next_before of the previous page", "schema": {"type": "integer"}}
+                ],
+                "get": operation("statement, newest first", "200", schema("Statement"), &["401", "404", "422"], None, true)
+            },
+            "/api/v1/deposits": {"post": idempotent(operation("deposit cash", "201", schema("Posted"), &money_errors, Some(schema("CashOperation")), true))},
+            "/api/v1/withdrawals": {"post": idempotent(operation("withdraw cash", "201", schema("Posted"), &money_errors, Some(schema("CashOperation")), true))},
+            "/api/v1/transfers": {"post": idempotent(operation("transfer between accounts (several debits and credits)", "201", schema("Posted"), &money_errors, Some(schema("NewTransfer")), true))},
+            "/api/v1/transfers/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": operation("a transfer or payment the caller made", "200", schema("Transfer"), &["401", "404"], None, true)
+            },
+            "/api/v1/payments": {"post": idempotent(operation("pay a company account, with a reference", "201", schema("Posted"), &money_errors, Some(schema("NewPayment")), true))},
+            "/admin/v1/audit": {"get": {"summary": "ledger audit (admin secret as bearer token)", "security": [{"bearer": []}],
+                "responses": {"200": {"description": "report", "content": {"application/json": {"schema": {"type": "object"}}}}, "403": problem_responses(&["403"])["403"].clone()}}}
+        },
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
+                    "detail": {"type": "string"}, "instance": {"type": "string"}}},
+                "NewCustomer": {"type": "object", "required": ["document", "name", "password"], "properties": {
+                    "document": {"type": "string", "description": "CPF or CNPJ, with or without punctuation"},
+                    "name": {"type": "string", "maxLength": 120}, "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
+                "Customer": {"type": "object", "properties": {"document": {"type": "string"}, "name": {"type": "string"}}},
+                "SignIn": {"type": "object", "required": ["document", "password"], "properties": {"document": {"type": "string"}, "password": {"type": "string"}}},
+                "Session": {"type": "object", "properties": {"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}},
+                "NewAccount": {"type": "object", "required": ["kind"], "properties": {
+                    "kind": {"enum": ["individual", "joint", "company"]},
+                    "holders": {"type": "array", "items": {"type": "string"}, "maxItems": 8, "description": "documents; the caller is always a holder"}}},
+                "Account": {"type": "object", "properties": {
+                    "bank": {"type": "string"}, "number": {"type": "string"}, "kind": {"type": "string"},
+                    "holders": {"type": "array", "items": {"type": "string"}},
+                    "balance_cents": {"type": "integer"}, "available_cents": {"type": "integer"}}},
+                "Statement": {"type": "object", "properties": {
+                    "account": {"type": "string"}, "next_before": {"type": ["integer", "null"]},
+                    "entries": {"type": "array", "items": {"type": "object", "properties": {
+                        "entry_id": {"type": "string"}, "kind": {"type": "string"}, "description": {"type": "string"},
+                        "amount_cents": {"type": "integer"}, "balance_after_cents": {"type": "integer"},
+                        "line": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}}}}}},
+                "CashOperation": {"type": "object", "required": ["account", "amount_cents"], "properties": {
+                    "account": {"type": "string"}, "amount_cents": {"type": "integer", "minimum": 1}}},
+                "Leg": {"type": "object", "required": ["bank", "account", "amount_cents"], "properties": {
+                    "bank": {"type": "string"}, "account": {"type": "string"}, "amount_cents": {"type": "integer", "minimum": 1}}},
+                "NewTransfer": {"type": "object", "required": ["debits", "credits"], "properties": {
+                    "debits": {"type": "array", "items": schema("Leg")}, "credits": {"type": "array", "items": schema("Leg")},
+                    "description": {"type": "string", "maxLength": 140}}},
+                "NewPayment": {"type": "object", "required": ["from_account", "to", "amount_cents", "reference"], "properties": {
+                    "from_account": {"type": "string"},
+                    "to": {"type": "object", "required": ["bank", "account"], "properties": {"bank": {"type": "string"}, "account": {"type": "string"}}},
+                    "amount_cents": {"type": "integer", "minimum": 1}, "reference": {"type": "string", "maxLength": 140}}},
+                "Posted": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"enum": ["pending", "committed", "aborted"]}}},
+                "Transfer": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "kind": {"type": "string"}, "status": {"enum": ["pending", "committed", "aborted"]},
+                    "reason": {"type": ["string", "null"]}, "description": {"type": "string"},
+                    "debits": {"type": "array", "items": schema("Leg")}, "credits": {"type": "array", "items": schema("Leg")},
+                    "created_at": {"type": "string", "format": "date-time"}}}
+            }
+        }
+    })
+}

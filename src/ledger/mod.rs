@@ -1,0 +1,189 @@
+//! The bank's ledger: customers, accounts, a double-entry journal, holds, sessions and
+//! idempotency records, in one SQL database. All SQL of the project lives under this module.
+//!
+//! Writes go through one writer task (see `writer`), which commits many operations in one
+//! database transaction (group commit) with a savepoint per operation, so one operation's
+//! failure never touches another's. Reads go straight to a pool of read connections.
+
+pub mod audit;
+mod db;
+mod ops;
+mod queries;
+mod writer;
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use sqlx::SqlitePool;
+use tokio::sync::{mpsc, oneshot};
+
+pub use audit::{AuditCheck, AuditReport};
+pub use db::{database_path, open_pools, Pools};
+pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferView};
+pub use writer::spawn_writer;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("a customer with this document already exists at this bank")]
+    CustomerExists,
+    #[error("this CPF already holds an individual account at this bank (a person may hold any number of joint accounts)")]
+    IndividualAccountExists,
+    #[error("{0} is not a customer of this bank")]
+    UnknownCustomer(String),
+    #[error("account {0} not found")]
+    AccountNotFound(String),
+    #[error("transfer {0} not found")]
+    TransferNotFound(String),
+    #[error("account {account} has {available_cents} centavos available; {requested_cents} requested")]
+    InsufficientFunds { account: String, available_cents: i64, requested_cents: i64 },
+    #[error("account {0} is not a company account; payments go to company accounts")]
+    NotACompanyAccount(String),
+    #[error("{0}")]
+    InvalidAccountKind(String),
+    #[error("this Idempotency-Key was already used with a different request")]
+    IdempotencyKeyReused,
+    #[error("the amount would overflow an account's balance")]
+    Overflow,
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("the ledger is shutting down")]
+    Stopped,
+    #[error("ledger invariant violated: {0}")]
+    Invariant(String),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountKind {
+    Individual,
+    Joint,
+    Company,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Individual => "individual",
+            AccountKind::Joint => "joint",
+            AccountKind::Company => "company",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Leg {
+    pub bank: String,
+    pub account: String,
+    pub amount_cents: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferKind {
+    Transfer,
+    Payment,
+}
+
+impl TransferKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TransferKind::Transfer => "transfer",
+            TransferKind::Payment => "payment",
+        }
+    }
+}
+
+/// A transfer between accounts of this bank, already validated for shape (sums, limits).
+#[derive(Clone, Debug)]
+pub struct LocalTransfer {
+    pub id: String,
+    pub kind: TransferKind,
+    pub initiated_by: String,
+    pub description: String,
+    pub debits: Vec<Leg>,
+    pub credits: Vec<Leg>,
+}
+
+/// One write the writer task performs atomically.
+#[derive(Clone, Debug)]
+pub enum Job {
+    CreateCustomer { document: String, person: bool, name: String, password_hash: String },
+    CreateSession { token_hash: String, document: String, expires_at_ms: i64 },
+    DeleteSession { token_hash: String },
+    OpenAccount { caller: String, caller_is_person: bool, kind: AccountKind, holders: Vec<String> },
+    Deposit { id: String, caller: String, account: String, amount_cents: i64 },
+    Withdraw { id: String, caller: String, account: String, amount_cents: i64 },
+    Transfer(LocalTransfer),
+    Purge { sessions_before_ms: i64, idempotency_before_ms: i64 },
+}
+
+/// What a successful job produced.
+#[derive(Clone, Debug)]
+pub enum Outcome {
+    Done,
+    Account(AccountView),
+    /// A money movement was committed: the response the client gets (and gets again on a
+    /// repeat with the same Idempotency-Key).
+    Posted { status_code: u16, body: String },
+}
+
+/// Where an Idempotency-Key's outcome is recorded, atomically with the operation.
+#[derive(Clone, Debug)]
+pub struct IdempotencyRecord {
+    pub document: String,
+    pub key: String,
+    pub request_hash: String,
+}
+
+pub(crate) struct Command {
+    pub job: Job,
+    pub idempotency: Option<IdempotencyRecord>,
+    pub reply: oneshot::Sender<Result<Outcome, LedgerError>>,
+}
+
+/// Cheap handle to the ledger: a channel to the writer task and a read pool.
+#[derive(Clone)]
+pub struct Ledger {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    bank: String,
+    writer: mpsc::Sender<Command>,
+    read: SqlitePool,
+}
+
+impl Ledger {
+    pub(crate) fn new(bank: String, writer: mpsc::Sender<Command>, read: SqlitePool) -> Ledger {
+        Ledger { inner: Arc::new(Inner { bank, writer, read }) }
+    }
+
+    pub fn bank(&self) -> &str {
+        &self.inner.bank
+    }
+
+    pub fn read_pool(&self) -> &SqlitePool {
+        &self.inner.read
+    }
+
+    /// Runs a job in the writer task and waits until it is durably committed (or failed).
+    pub async fn submit(&self, job: Job, idempotency: Option<IdempotencyRecord>) -> Result<Outcome, LedgerError> {
+        let (reply, receive) = oneshot::channel();
+        let command = Command { job, idempotency, reply };
+        self.inner.writer.send(command).await.map_err(|_| LedgerError::Stopped)?;
+        receive.await.map_err(|_| LedgerError::Stopped)?
+    }
+}
+
+/// Milliseconds since the Unix epoch, for timestamps shown to people and for retention.
+pub fn wall_clock_ms() -> i64 {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A random identifier with a readable prefix, e.g. `tr_3f9a...` (96 random bits).
+pub fn new_id(prefix: &str) -> String {
+    let bytes: [u8; 12] = rand::random();
+    format!("{prefix}_{}", hex::encode(bytes))
+}

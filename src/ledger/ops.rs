@@ -1,0 +1,385 @@
+//! The write operations, each run inside the writer's transaction under its own savepoint.
+//! Every money movement is one journal entry whose legs sum to zero; a customer account's
+//! balance minus its holds never goes below zero (checked in the same UPDATE that moves it).
+
+use sqlx::SqliteConnection;
+
+use super::queries;
+use super::{wall_clock_ms, AccountKind, IdempotencyRecord, Job, Leg, LedgerError, LocalTransfer, Outcome};
+
+const CASH_ACCOUNT: &str = "cash";
+/// Attempts at drawing a free random account number before giving up.
+const ACCOUNT_NUMBER_ATTEMPTS: usize = 16;
+
+pub(super) async fn apply(
+    connection: &mut SqliteConnection,
+    bank: &str,
+    job: &Job,
+    idempotency: Option<&IdempotencyRecord>,
+) -> Result<Outcome, LedgerError> {
+    if let Some(record) = idempotency {
+        if let Some(replay) = replay_idempotent(connection, record).await? {
+            return Ok(replay);
+        }
+    }
+    let outcome = match job {
+        Job::CreateCustomer { document, person, name, password_hash } => {
+            create_customer(connection, document, *person, name, password_hash).await?
+        }
+        Job::CreateSession { token_hash, document, expires_at_ms } => {
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, document, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(token_hash)
+            .bind(document)
+            .bind(wall_clock_ms())
+            .bind(expires_at_ms)
+            .execute(&mut *connection)
+            .await?;
+            Outcome::Done
+        }
+        Job::DeleteSession { token_hash } => {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *connection).await?;
+            Outcome::Done
+        }
+        Job::OpenAccount { caller, caller_is_person, kind, holders } => {
+            open_account(connection, bank, caller, *caller_is_person, *kind, holders).await?
+        }
+        Job::Deposit { id, caller, account, amount_cents } => {
+            require_holder(connection, account, caller).await?;
+            let legs = [(account.as_str(), *amount_cents), (CASH_ACCOUNT, -amount_cents)];
+            post_entry(connection, id, "deposit", "deposit", caller, &legs).await?;
+            posted(id)
+        }
+        Job::Withdraw { id, caller, account, amount_cents } => {
+            require_holder(connection, account, caller).await?;
+            let legs = [(account.as_str(), -amount_cents), (CASH_ACCOUNT, *amount_cents)];
+            post_entry(connection, id, "withdrawal", "withdrawal", caller, &legs).await?;
+            posted(id)
+        }
+        Job::Transfer(transfer) => local_transfer(connection, transfer).await?,
+        Job::Purge { sessions_before_ms, idempotency_before_ms } => {
+            sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1")
+                .bind(sessions_before_ms)
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
+                .bind(idempotency_before_ms)
+                .execute(&mut *connection)
+                .await?;
+            Outcome::Done
+        }
+    };
+    if let (Some(record), Outcome::Posted { status_code, body }) = (idempotency, &outcome) {
+        sqlx::query(
+            "INSERT INTO idempotency_keys (document, idem_key, request_hash, status_code, response_body, created_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(&record.document)
+        .bind(&record.key)
+        .bind(&record.request_hash)
+        .bind(i64::from(*status_code))
+        .bind(body)
+        .bind(wall_clock_ms())
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(outcome)
+}
+
+fn posted(id: &str) -> Outcome {
+    let body = serde_json::json!({ "id": id, "status": "committed" }).to_string();
+    Outcome::Posted { status_code: 201, body }
+}
+
+/// The stored outcome of an earlier request with this key, or an error if the key was used
+/// for a different request.
+async fn replay_idempotent(connection: &mut SqliteConnection, record: &IdempotencyRecord) -> Result<Option<Outcome>, LedgerError> {
+    let stored: Option<(String, i64, String)> = sqlx::query_as(
+        "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE document = $1 AND idem_key = $2",
+    )
+    .bind(&record.document)
+    .bind(&record.key)
+    .fetch_optional(&mut *connection)
+    .await?;
+    match stored {
+        None => Ok(None),
+        Some((hash, _, _)) if hash != record.request_hash => Err(LedgerError::IdempotencyKeyReused),
+        Some((_, status_code, body)) => {
+            let status_code = u16::try_from(status_code).map_err(|_| LedgerError::Invariant("bad stored status".into()))?;
+            Ok(Some(Outcome::Posted { status_code, body }))
+        }
+    }
+}
+
+async fn create_customer(
+    connection: &mut SqliteConnection,
+    document: &str,
+    person: bool,
+    name: &str,
+    password_hash: &str,
+) -> Result<Outcome, LedgerError> {
+    let exists: Option<(String,)> = sqlx::query_as("SELECT document FROM customers WHERE document = $1")
+        .bind(document)
+        .fetch_optional(&mut *connection)
+        .await?;
+    if exists.is_some() {
+        return Err(LedgerError::CustomerExists);
+    }
+    sqlx::query("INSERT INTO customers (document, kind, name, password_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
+        .bind(document)
+        .bind(if person { "person" } else { "company" })
+        .bind(name)
+        .bind(password_hash)
+        .bind(wall_clock_ms())
+        .execute(&mut *connection)
+        .await?;
+    Ok(Outcome::Done)
+}
+
+async fn open_account(
+    connection: &mut SqliteConnection,
+    bank: &str,
+    caller: &str,
+    caller_is_person: bool,
+    kind: AccountKind,
+    holders: &[String],
+) -> Result<Outcome, LedgerError> {
+    debug_assert!(holders.iter().any(|h| h == caller), "the caller is always a holder");
+    match kind {
+        AccountKind::Individual | AccountKind::Company => {
+            if holders.len() != 1 {
+                return Err(LedgerError::InvalidAccountKind(format!(
+                    "an {} account has exactly one holder, the caller",
+                    kind.as_str()
+                )));
+            }
+            if caller_is_person != (kind == AccountKind::Individual) {
+                return Err(LedgerError::InvalidAccountKind(if caller_is_person {
+                    "a company account belongs to a company customer (CNPJ)".to_string()
+                } else {
+                    "individual and joint accounts belong to persons (CPF)".to_string()
+                }));
+            }
+        }
+        AccountKind::Joint => {
+            if holders.len() < 2 {
+                return Err(LedgerError::InvalidAccountKind("a joint account has two or more holders".into()));
+            }
+        }
+    }
+    for holder in holders {
+        let row: Option<(String,)> = sqlx::query_as("SELECT kind FROM customers WHERE document = $1")
+            .bind(holder)
+            .fetch_optional(&mut *connection)
+            .await?;
+        match row {
+            None => return Err(LedgerError::UnknownCustomer(holder.clone())),
+            Some((customer_kind,)) if kind == AccountKind::Joint && customer_kind != "person" => {
+                return Err(LedgerError::InvalidAccountKind(format!(
+                    "joint accounts are held by persons; {holder} is a company"
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    if kind == AccountKind::Individual {
+        let existing: Option<(String,)> = sqlx::query_as("SELECT number FROM accounts WHERE individual_document = $1")
+            .bind(caller)
+            .fetch_optional(&mut *connection)
+            .await?;
+        if existing.is_some() {
+            return Err(LedgerError::IndividualAccountExists);
+        }
+    }
+    let number = free_account_number(connection).await?;
+    let individual_document = (kind == AccountKind::Individual).then_some(caller);
+    sqlx::query("INSERT INTO accounts (number, kind, individual_document, created_at_ms) VALUES ($1, $2, $3, $4)")
+        .bind(&number)
+        .bind(kind.as_str())
+        .bind(individual_document)
+        .bind(wall_clock_ms())
+        .execute(&mut *connection)
+        .await?;
+    for holder in holders {
+        sqlx::query("INSERT INTO account_holders (account, document) VALUES ($1, $2)")
+            .bind(&number)
+            .bind(holder)
+            .execute(&mut *connection)
+            .await?;
+    }
+    let view = queries::account_view(&mut *connection, bank, &number)
+        .await?
+        .ok_or_else(|| LedgerError::Invariant("account vanished after insert".into()))?;
+    Ok(Outcome::Account(view))
+}
+
+/// Draws random 8-digit account numbers until one is free.
+async fn free_account_number(connection: &mut SqliteConnection) -> Result<String, LedgerError> {
+    for _ in 0..ACCOUNT_NUMBER_ATTEMPTS {
+        let candidate = format!("{}", rand::random::<u32>() % 90_000_000 + 10_000_000);
+        let taken: Option<(String,)> = sqlx::query_as("SELECT number FROM accounts WHERE number = $1")
+            .bind(&candidate)
+            .fetch_optional(&mut *connection)
+            .await?;
+        if taken.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Err(LedgerError::Invariant("no free account number found".into()))
+}
+
+/// Fails with AccountNotFound unless `account` is a customer account held by `document`
+/// (an account the caller does not hold looks exactly like one that does not exist).
+async fn require_holder(connection: &mut SqliteConnection, account: &str, document: &str) -> Result<(), LedgerError> {
+    let row: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
+        .bind(account)
+        .bind(document)
+        .fetch_optional(&mut *connection)
+        .await?;
+    row.map(|_| ()).ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))
+}
+
+/// The kind of a customer account, or AccountNotFound.
+async fn customer_account_kind(connection: &mut SqliteConnection, account: &str) -> Result<String, LedgerError> {
+    let row: Option<(String,)> = sqlx::query_as(
+        "SELECT kind FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')",
+    )
+    .bind(account)
+    .fetch_optional(&mut *connection)
+    .await?;
+    row.map(|(kind,)| kind).ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))
+}
+
+async fn local_transfer(connection: &mut SqliteConnection, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {
+    for debit in &transfer.debits {
+        require_holder(connection, &debit.account, &transfer.initiated_by).await?;
+    }
+    for credit in &transfer.credits {
+        let kind = customer_account_kind(connection, &credit.account).await?;
+        if transfer.kind == super::TransferKind::Payment && kind != "company" {
+            return Err(LedgerError::NotACompanyAccount(credit.account.clone()));
+        }
+    }
+    let entry_id = transfer.id.as_str();
+    let legs: Vec<(&str, i64)> = transfer
+        .debits
+        .iter()
+        .map(|leg| (leg.account.as_str(), -leg.amount_cents))
+        .chain(transfer.credits.iter().map(|leg| (leg.account.as_str(), leg.amount_cents)))
+        .collect();
+    post_entry(connection, entry_id, transfer.kind.as_str(), &transfer.description, &transfer.initiated_by, &legs).await?;
+    sqlx::query(
+        "INSERT INTO transfers (id, kind, initiated_by, description, status, reason, entry_id, created_at_ms) \
+         VALUES ($1, $2, $3, $4, 'committed', NULL, $5, $6)",
+    )
+    .bind(&transfer.id)
+    .bind(transfer.kind.as_str())
+    .bind(&transfer.initiated_by)
+    .bind(&transfer.description)
+    .bind(entry_id)
+    .bind(wall_clock_ms())
+    .execute(&mut *connection)
+    .await?;
+    let sides = transfer.debits.iter().map(|leg| ("debit", leg)).chain(transfer.credits.iter().map(|leg| ("credit", leg)));
+    for (position, (side, leg)) in sides.enumerate() {
+        insert_transfer_leg(connection, &transfer.id, position, side, leg).await?;
+    }
+    Ok(posted(&transfer.id))
+}
+
+async fn insert_transfer_leg(connection: &mut SqliteConnection, id: &str, position: usize, side: &str, leg: &Leg) -> Result<(), LedgerError> {
+    sqlx::query(
+        "INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id)
+    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+    .bind(side)
+    .bind(&leg.bank)
+    .bind(&leg.account)
+    .bind(leg.amount_cents)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// Writes one journal entry and posts its legs. The legs must sum to zero.
+async fn post_entry(
+    connection: &mut SqliteConnection,
+    entry_id: &str,
+    kind: &str,
+    description: &str,
+    initiated_by: &str,
+    legs: &[(&str, i64)],
+) -> Result<(), LedgerError> {
+    let total = crate::money::checked_sum(legs.iter().map(|(_, amount)| *amount)).ok_or(LedgerError::Overflow)?;
+    if total != 0 || legs.iter().any(|(_, amount)| *amount == 0 || *amount == i64::MIN) {
+        return Err(LedgerError::Invariant(format!("entry {entry_id} legs do not balance: {legs:?}")));
+    }
+    sqlx::query("INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
+        .bind(entry_id)
+        .bind(kind)
+        .bind(description)
+        .bind(initiated_by)
+        .bind(wall_clock_ms())
+        .execute(&mut *connection)
+        .await?;
+    for (position, (account, amount)) in legs.iter().enumerate() {
+        post_leg(connection, entry_id, position, account, *amount).await?;
+    }
+    Ok(())
+}
+
+/// Moves `amount` (signed: + credit, - debit) on one account, refusing to take a customer
+/// account's available balance below zero or any balance past i64's range.
+async fn post_leg(connection: &mut SqliteConnection, entry_id: &str, position: usize, account: &str, amount: i64) -> Result<(), LedgerError> {
+    // Bounds computed here so the SQL never evaluates an expression that could overflow.
+    let (lowest_before, highest_before) = if amount > 0 { (i64::MIN, i64::MAX - amount) } else { (i64::MIN - amount, i64::MAX) };
+    let updated: Option<(i64, i64)> = sqlx::query_as(
+        "UPDATE accounts SET balance_cents = balance_cents + $1, leg_count = leg_count + 1 \
+         WHERE number = $2 AND balance_cents BETWEEN $3 AND $4 \
+           AND (kind IN ('cash', 'settlement') OR balance_cents - held_cents >= $5) \
+         RETURNING balance_cents, leg_count",
+    )
+    .bind(amount)
+    .bind(account)
+    .bind(lowest_before)
+    .bind(highest_before)
+    .bind(-amount)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some((balance_after, leg_number)) = updated else {
+        return Err(explain_refused_leg(connection, account, amount).await);
+    };
+    sqlx::query(
+        "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) \
+         VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(entry_id)
+    .bind(i64::try_from(position).unwrap_or(i64::MAX))
+    .bind(account)
+    .bind(amount)
+    .bind(leg_number)
+    .bind(balance_after)
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+async fn explain_refused_leg(connection: &mut SqliteConnection, account: &str, amount: i64) -> LedgerError {
+    let row: Result<Option<(i64, i64)>, sqlx::Error> =
+        sqlx::query_as("SELECT balance_cents, held_cents FROM accounts WHERE number = $1")
+            .bind(account)
+            .fetch_optional(&mut *connection)
+            .await;
+    match row {
+        Err(error) => LedgerError::Database(error),
+        Ok(None) => LedgerError::AccountNotFound(account.to_string()),
+        Ok(Some((balance, held))) if amount < 0 && balance - held < -amount => LedgerError::InsufficientFunds {
+            account: account.to_string(),
+            available_cents: balance - held,
+            requested_cents: -amount,
+        },
+        Ok(Some(_)) => LedgerError::Overflow,
+    }
+}

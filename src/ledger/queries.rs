@@ -1,0 +1,195 @@
+//! Read-side queries: accounts, statements, transfers, customers and sessions. They run on
+//! the read pool and see only committed data.
+
+use serde::Serialize;
+use sqlx::SqliteConnection;
+
+use super::{Leg, Ledger, LedgerError};
+
+/// An account as the API shows it. `available_cents` is the balance minus holds.
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct AccountView {
+    pub bank: String,
+    pub number: String,
+    pub kind: String,
+    pub holders: Vec<String>,
+    pub balance_cents: i64,
+    pub available_cents: i64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatementLine {
+    pub entry_id: String,
+    pub kind: String,
+    pub description: String,
+    pub amount_cents: i64,
+    pub balance_after_cents: i64,
+    pub line: i64,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct StatementPage {
+    pub account: String,
+    pub entries: Vec<StatementLine>,
+    /// Pass as `before` to get the next (older) page; absent on the last page.
+    pub next_before: Option<i64>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TransferView {
+    pub id: String,
+    pub kind: String,
+    pub status: String,
+    pub reason: Option<String>,
+    pub description: String,
+    pub debits: Vec<Leg>,
+    pub credits: Vec<Leg>,
+    pub created_at: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct CustomerRecord {
+    pub document: String,
+    pub kind: String,
+    pub name: String,
+    pub password_hash: String,
+}
+
+pub(super) async fn account_view(connection: &mut SqliteConnection, bank: &str, number: &str) -> Result<Option<AccountView>, LedgerError> {
+    let row: Option<(String, String, i64, i64)> = sqlx::query_as(
+        "SELECT number, kind, balance_cents, held_cents FROM accounts \
+         WHERE number = $1 AND kind IN ('individual', 'joint', 'company')",
+    )
+    .bind(number)
+    .fetch_optional(&mut *connection)
+    .await?;
+    let Some((number, kind, balance_cents, held_cents)) = row else {
+        return Ok(None);
+    };
+    let holders: Vec<(String,)> = sqlx::query_as("SELECT document FROM account_holders WHERE account = $1 ORDER BY document")
+        .bind(&number)
+        .fetch_all(&mut *connection)
+        .await?;
+    Ok(Some(AccountView {
+        bank: bank.to_string(),
+        number,
+        kind,
+        holders: holders.into_iter().map(|(d,)| d).collect(),
+        balance_cents,
+        available_cents: balance_cents - held_cents,
+    }))
+}
+
+fn rfc3339(ms: i64) -> String {
+    let since = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
+    humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since).to_string()
+}
+
+impl Ledger {
+    pub async fn customer(&self, document: &str) -> Result<Option<CustomerRecord>, LedgerError> {
+        let row: Option<(String, String, String, String)> =
+            sqlx::query_as("SELECT document, kind, name, password_hash FROM customers WHERE document = $1")
+                .bind(document)
+                .fetch_optional(self.read_pool())
+                .await?;
+        Ok(row.map(|(document, kind, name, password_hash)| CustomerRecord { document, kind, name, password_hash }))
+    }
+
+    /// The document of the customer whose session token hashes to `token_hash`, if the
+    /// session exists and has not expired.
+    pub async fn session_document(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, LedgerError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT document FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
+            .bind(token_hash)
+            .bind(now_ms)
+            .fetch_optional(self.read_pool())
+            .await?;
+        Ok(row.map(|(document,)| document))
+    }
+
+    /// The account if `document` holds it; None for an account that does not exist or that
+    /// the customer does not hold (indistinguishable on purpose).
+    pub async fn account_for(&self, number: &str, document: &str) -> Result<Option<AccountView>, LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        let view = account_view(&mut connection, self.bank(), number).await?;
+        Ok(view.filter(|v| v.holders.iter().any(|h| h == document)))
+    }
+
+    pub async fn accounts_of(&self, document: &str) -> Result<Vec<AccountView>, LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        let numbers: Vec<(String,)> =
+            sqlx::query_as("SELECT account FROM account_holders WHERE document = $1 ORDER BY account")
+                .bind(document)
+                .fetch_all(&mut *connection)
+                .await?;
+        let mut views = Vec::with_capacity(numbers.len());
+        for (number,) in numbers {
+            if let Some(view) = account_view(&mut connection, self.bank(), &number).await? {
+                views.push(view);
+            }
+        }
+        Ok(views)
+    }
+
+    /// Statement lines of an account, newest first, `limit` at most, older than `before`.
+    pub async fn statement(&self, account: &str, before: Option<i64>, limit: u32) -> Result<StatementPage, LedgerError> {
+        let rows: Vec<(String, String, String, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT l.entry_id, e.kind, e.description, l.amount_cents, l.balance_after_cents, l.account_leg_number, e.created_at_ms \
+             FROM legs l JOIN entries e ON e.id = l.entry_id \
+             WHERE l.account = $1 AND l.account_leg_number < $2 \
+             ORDER BY l.account_leg_number DESC LIMIT $3",
+        )
+        .bind(account)
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(i64::from(limit) + 1)
+        .fetch_all(self.read_pool())
+        .await?;
+        let more = rows.len() > limit as usize;
+        let entries: Vec<StatementLine> = rows
+            .into_iter()
+            .take(limit as usize)
+            .map(|(entry_id, kind, description, amount_cents, balance_after_cents, line, created)| StatementLine {
+                entry_id,
+                kind,
+                description,
+                amount_cents,
+                balance_after_cents,
+                line,
+                created_at: rfc3339(created),
+            })
+            .collect();
+        let next_before = if more { entries.last().map(|e| e.line) } else { None };
+        Ok(StatementPage { account: account.to_string(), entries, next_before })
+    }
+
+    /// A transfer or payment, if `document` initiated it.
+    pub async fn transfer_for(&self, id: &str, document: &str) -> Result<Option<TransferView>, LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        let row: Option<(String, String, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT id, kind, status, reason, description, created_at_ms FROM transfers WHERE id = $1 AND initiated_by = $2",
+        )
+        .bind(id)
+        .bind(document)
+        .fetch_optional(&mut *connection)
+        .await?;
+        let Some((id, kind, status, reason, description, created)) = row else {
+            return Ok(None);
+        };
+        let legs: Vec<(String, String, String, i64)> = sqlx::query_as(
+            "SELECT side, bank, account, amount_cents FROM transfer_legs WHERE transfer_id = $1 ORDER BY position",
+        )
+        .bind(&id)
+        .fetch_all(&mut *connection)
+        .await?;
+        let (mut debits, mut credits) = (Vec::new(), Vec::new());
+        for (side, bank, account, amount_cents) in legs {
+            let leg = Leg { bank, account, amount_cents };
+            if side == "debit" {
+                debits.push(leg);
+            } else {
+                credits.push(leg);
+            }
+        }
+        Ok(Some(TransferView { id, kind, status, reason, description, debits, credits, created_at: rfc3339(created) }))
+    }
+}

@@ -1,0 +1,104 @@
+//! The writer task: the only code that writes the database. It takes commands from a bounded
+//! channel, runs as many as are waiting (up to a batch limit) inside ONE transaction with a
+//! savepoint per command, commits once (one fsync for the whole batch: group commit), and only
+//! then answers every command. A command is acknowledged only after its commit is durable.
+
+use sqlx::{SqliteConnection, SqlitePool};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::{ops, Command, Ledger, LedgerError, Outcome};
+
+/// Capacity of the writer's queue: callers wait (back-pressure) when it is full.
+const QUEUE_CAPACITY: usize = 4096;
+
+/// Starts the writer task on `write` and returns the ledger handle.
+pub fn spawn_writer(
+    bank: String,
+    write: SqlitePool,
+    read: SqlitePool,
+    batch_max: usize,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Ledger {
+    let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+    tracker.spawn(run(bank.clone(), write, receiver, batch_max, shutdown));
+    Ledger::new(bank, sender, read)
+}
+
+async fn run(bank: String, pool: SqlitePool, mut receiver: mpsc::Receiver<Command>, batch_max: usize, shutdown: CancellationToken) {
+    let mut batch: Vec<Command> = Vec::with_capacity(batch_max);
+    loop {
+        tokio::select! {
+            biased;
+            received = receiver.recv_many(&mut batch, batch_max) => {
+                if received == 0 {
+                    break;
+                }
+            }
+            () = shutdown.cancelled() => break,
+        }
+        commit_batch(&bank, &pool, &mut batch).await;
+    }
+    // Drain what was already queued so no accepted request is left without an answer.
+    receiver.close();
+    while receiver.recv_many(&mut batch, batch_max).await > 0 {
+        commit_batch(&bank, &pool, &mut batch).await;
+    }
+    pool.close().await;
+}
+
+async fn commit_batch(bank: &str, pool: &SqlitePool, batch: &mut Vec<Command>) {
+    let commands: Vec<Command> = std::mem::take(batch);
+    match run_in_transaction(bank, pool, &commands).await {
+        Ok(results) => {
+            for (command, result) in commands.into_iter().zip(results) {
+                let _ = command.reply.send(result);
+            }
+        }
+        Err(error) => {
+            tracing::error!(%error, commands = commands.len(), "group commit failed; every command in it failed");
+            for command in commands {
+                let _ = command.reply.send(Err(LedgerError::Database(sqlx::Error::Protocol(
+                    "group commit failed".to_string(),
+                ))));
+            }
+        }
+    }
+}
+
+/// Runs every command under its own savepoint in one transaction. Returns per-command results
+/// once the transaction is committed; an error means nothing was committed.
+async fn run_in_transaction(bank: &str, pool: &SqlitePool, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
+    let mut connection = pool.acquire().await?;
+    sqlx::query("BEGIN IMMEDIATE").execute(&mut *connection).await?;
+    let results = match apply_all(&mut connection, bank, commands).await {
+        Ok(results) => results,
+        Err(error) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            return Err(error);
+        }
+    };
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut *connection).await {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+        return Err(error);
+    }
+    Ok(results)
+}
+
+async fn apply_all(connection: &mut SqliteConnection, bank: &str, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
+    let mut results = Vec::with_capacity(commands.len());
+    for command in commands {
+        sqlx::query("SAVEPOINT op").execute(&mut *connection).await?;
+        let result = ops::apply(connection, bank, &command.job, command.idempotency.as_ref()).await;
+        if result.is_err() {
+            sqlx::query("ROLLBACK TO SAVEPOINT op").execute(&mut *connection).await?;
+        }
+        sqlx::query("RELEASE SAVEPOINT op").execute(&mut *connection).await?;
+        // A database error inside one command poisons nothing else, but it is unexpected:
+        // surface it to that command only.
+        results.push(result);
+    }
+    Ok(results)
+}

@@ -1,0 +1,12 @@
+//! ringbank: one bank of a consortium with no central bank.
+
+pub mod app; // building and running one bank server
+pub mod bench; // `ringbank bench`: load generator for local transfers
+pub mod config; // the command line: one clap struct per command
+pub mod document; // CPF and CNPJ validation and formatting
+pub mod error; // the HTTP boundary's error type and its problem+json mapping
+pub mod http; // warp routes: customer API, admin, pages
+pub mod ledger; // all SQL: accounts, journal, holds, sessions, idempotency, audit
+pub mod money; // centavos: formatting, parsing, checked sums
+pub mod state; // what handlers share: config, ledger, sessions, rate limits
+pub mod up; // `ringbank up`: a local consortium of bank processes

@@ -1,0 +1,67 @@
+//! The `ringbank` binary: parse the command line, set up logging, run the command.
+
+use clap::Parser;
+use tokio_util::sync::CancellationToken;
+
+use ringbank::app::App;
+use ringbank::config::{Cli, Command, LogFormat};
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.log_format);
+    match run(cli.command).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("ringbank: {message}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run(command: Command) -> Result<std::process::ExitCode, String> {
+    match command {
+        Command::Serve(config) => {
+            let app = App::build(config).await.map_err(|e| e.to_string())?;
+            println!("ringbank bank listening on {}", app.url());
+            let shutdown = CancellationToken::new();
+            let trigger = shutdown.clone();
+            tokio::spawn(async move {
+                ringbank::up::wait_for_stop_signal().await;
+                tracing::info!("stop signal received; shutting down");
+                trigger.cancel();
+            });
+            app.run_until_stopped(shutdown).await;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Up(config) => {
+            ringbank::up::run(config).await.map_err(|e| e.to_string())?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Command::Audit(args) => {
+            let reports = ringbank::ledger::audit::audit_data_dir(&args.data_dir).await.map_err(|e| e.to_string())?;
+            if reports.is_empty() {
+                return Err(format!("no bank database (bank-*.sqlite3) in {}", args.data_dir.display()));
+            }
+            for report in &reports {
+                print!("{}", report.render());
+            }
+            let passed = reports.iter().all(|r| r.passed);
+            Ok(if passed { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
+        }
+        Command::Bench(args) => {
+            let report = ringbank::bench::run(args).await.map_err(|e| e.to_string())?;
+            Ok(if report { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RINGBANK_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}

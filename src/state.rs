@@ -1,0 +1,169 @@
+//! What request handlers share: configuration, the ledger handle, the set of requests in
+//! flight per Idempotency-Key, and the sign-in rate limiter. Also session tokens and
+//! password hashing, which are about who the caller is.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use argon2::Argon2;
+use sha2::{Digest, Sha256};
+
+use crate::config::ServeConfig;
+use crate::error::ApiError;
+use crate::ledger::{wall_clock_ms, Job, Ledger};
+
+/// Failed sign-ins allowed per document within `SIGN_IN_WINDOW`.
+const SIGN_IN_FAILURES_MAX: u32 = 5;
+const SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
+/// The limiter forgets everything past this many documents rather than grow without bound.
+const SIGN_IN_TRACKED_MAX: usize = 100_000;
+
+pub struct AppState {
+    pub config: ServeConfig,
+    pub ledger: Ledger,
+    in_flight: Mutex<HashSet<(String, String)>>,
+    sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+/// The authenticated customer making a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub document: String,
+    pub person: bool,
+    pub name: String,
+}
+
+impl AppState {
+    pub fn new(config: ServeConfig, ledger: Ledger) -> Arc<AppState> {
+        Arc::new(AppState {
+            config,
+            ledger,
+            in_flight: Mutex::new(HashSet::new()),
+            sign_in_failures: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn bank(&self) -> &str {
+        &self.config.id
+    }
+
+    /// Resolves `Authorization: Bearer <token>` to the customer, or fails with 401.
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+        let token = authorization
+            .and_then(|value| value.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= 128)
+            .ok_or(ApiError::Unauthenticated)?;
+        let document = self
+            .ledger
+            .session_document(&hash_token(token), wall_clock_ms())
+            .await?
+            .ok_or(ApiError::Unauthenticated)?;
+        let customer = self.ledger.customer(&document).await?.ok_or(ApiError::Unauthenticated)?;
+        Ok(Caller { document, person: customer.kind == "person", name: customer.name })
+    }
+
+    /// Checks a password and opens a session; returns the token and its expiry (ms).
+    pub async fn sign_in(&self, document: &str, password: &str) -> Result<(String, i64), ApiError> {
+        self.check_sign_in_rate(document)?;
+        let customer = self.ledger.customer(document).await?;
+        let stored_hash = customer.as_ref().map(|c| c.password_hash.clone());
+        let password = password.to_string();
+        // Verify against a dummy hash for unknown documents too, so timing does not reveal them.
+        let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored_hash.as_deref()))
+            .await
+            .map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !ok || customer.is_none() {
+            self.record_sign_in_failure(document);
+            return Err(ApiError::WrongCredentials);
+        }
+        self.sign_in_failures.lock().expect("limiter lock").remove(document);
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        let ttl_ms = i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
+        let expires_at_ms = wall_clock_ms().saturating_add(ttl_ms);
+        let job = Job::CreateSession { token_hash: hash_token(&token), document: document.to_string(), expires_at_ms };
+        self.ledger.submit(job, None).await?;
+        Ok((token, expires_at_ms))
+    }
+
+    pub async fn sign_out(&self, authorization: Option<&str>) -> Result<(), ApiError> {
+        self.authenticate(authorization).await?;
+        let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim();
+        self.ledger.submit(Job::DeleteSession { token_hash: hash_token(token) }, None).await?;
+        Ok(())
+    }
+
+    fn check_sign_in_rate(&self, document: &str) -> Result<(), ApiError> {
+        let failures = self.sign_in_failures.lock().expect("limiter lock");
+        match failures.get(document) {
+            Some((count, since)) if *count >= SIGN_IN_FAILURES_MAX && since.elapsed() < SIGN_IN_WINDOW => {
+                let wait = SIGN_IN_WINDOW.saturating_sub(since.elapsed()).as_secs().max(1);
+                Err(ApiError::TooManyAttempts(format!("too many failed sign-ins for this document; try again in {wait} s")))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn record_sign_in_failure(&self, document: &str) {
+        let mut failures = self.sign_in_failures.lock().expect("limiter lock");
+        if failures.len() >= SIGN_IN_TRACKED_MAX {
+            failures.clear();
+        }
+        let entry = failures.entry(document.to_string()).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= SIGN_IN_WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 += 1;
+    }
+
+    /// Marks a (customer, Idempotency-Key) pair as in flight until the guard drops; a second
+    /// request with the same pair meanwhile gets 409.
+    pub fn enter_in_flight(self: &Arc<Self>, document: &str, key: &str) -> Result<InFlightGuard, ApiError> {
+        let pair = (document.to_string(), key.to_string());
+        let mut set = self.in_flight.lock().expect("in-flight lock");
+        if !set.insert(pair.clone()) {
+            return Err(ApiError::IdempotencyInProgress);
+        }
+        Ok(InFlightGuard { state: self.clone(), pair })
+    }
+}
+
+pub struct InFlightGuard {
+    state: Arc<AppState>,
+    pair: (String, String),
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if let Ok(mut set) = self.state.in_flight.lock() {
+            set.remove(&self.pair);
+        }
+    }
+}
+
+/// Session tokens are stored only as their SHA-256.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Hashes a password with Argon2id and a random salt (PHC string format).
+pub fn hash_password(password: &str) -> Result<String, ApiError> {
+    let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
+    Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
+}
+
+/// A valid hash of a random password, verified against when the customer does not exist.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$0bJ1Q0RxqvV3o3KB7s1KcRLUVzYpQJ9+E9nKNfLsLw0";
+
+fn verify_password(password: &str, stored: Option<&str>) -> bool {
+    let hash = stored.unwrap_or(DUMMY_HASH);
+    match PasswordHash::new(hash) {
+        Ok(parsed) => Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok() && stored.is_some(),
+        Err(_) => false,
+    }
+}
