@@ -82,6 +82,28 @@ pub fn format_document(bare: &str) -> String {
     }
 }
 
+/// Completes a 9-digit base into a valid CPF (for tests, tools and the load generator).
+pub fn cpf_from_base(base: u32) -> String {
+    let base = format!("{:09}", base % 1_000_000_000);
+    let mut digits: Vec<u32> = base.bytes().map(|b| u32::from(b - b'0')).collect();
+    digits.push(check_digit(&digits, &[10, 9, 8, 7, 6, 5, 4, 3, 2]));
+    digits.push(check_digit(&digits, &[11, 10, 9, 8, 7, 6, 5, 4, 3, 2]));
+    digits.iter().map(|d| char::from_digit(*d, 10).unwrap_or('0')).collect()
+}
+
+/// Completes a 12-character base ([0-9A-Z]) into a valid CNPJ.
+pub fn cnpj_from_base(base: &str) -> Option<String> {
+    let bytes = base.as_bytes();
+    if bytes.len() != 12 || !bytes.iter().all(|b| b.is_ascii_digit() || b.is_ascii_uppercase()) {
+        return None;
+    }
+    let mut values: Vec<u32> = bytes.iter().map(|b| u32::from(*b) - 48).collect();
+    let dv1 = check_digit(&values, &[5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]);
+    values.push(dv1);
+    let dv2 = check_digit(&values, &[6, 5, 4, 3, 2, 9, 8, 7, 6, 5, 4, 3, 2]);
+    Some(format!("{base}{dv1}{dv2}"))
+}
+
 fn parse_cpf(bare: &str) -> Result<String, DocumentError> {
     if !bare.bytes().all(|b| b.is_ascii_digit()) {
         return Err(DocumentError::CpfNotDigits);
@@ -149,6 +171,16 @@ mod tests {
         assert_eq!(Document::parse("111.111.111-11"), Err(DocumentError::RepeatedDigit));
         assert_eq!(Document::parse("1114447773"), Err(DocumentError::BadLength(10)));
         assert_eq!(Document::parse("1114447773A"), Err(DocumentError::CpfNotDigits));
+    }
+
+    #[test]
+    fn generated_documents_are_valid() {
+        assert_eq!(cpf_from_base(111_444_777), "11144477735");
+        assert_eq!(cnpj_from_base("112223330001").as_deref(), Some("11222333000181"));
+        assert_eq!(cnpj_from_base("12ABC34501DE").as_deref(), Some("12ABC34501DE35"));
+        for base in [1, 12_345, 987_654_321] {
+            assert!(Document::parse(&cpf_from_base(base)).is_ok());
+        }
     }
 
     #[test]

@@ -1,0 +1,196 @@
+//! Test harness: start a bank in-process (or as a child process) and talk to it.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use ringbank::app::App;
+use ringbank::config::ServeConfig;
+
+pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
+pub const PASSWORD: &str = "correct horse battery";
+
+/// A bank running in this process; stopped when dropped.
+pub struct TestBank {
+    pub url: String,
+    pub client: Client,
+    stop: CancellationToken,
+    _data: Option<tempfile::TempDir>,
+}
+
+impl TestBank {
+    pub async fn start(id: &str) -> TestBank {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut bank = Self::start_in(id, data.path(), |_| {}).await;
+        bank._data = Some(data);
+        bank
+    }
+
+    pub async fn start_with(id: &str, adjust: impl FnOnce(&mut ServeConfig)) -> TestBank {
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut bank = Self::start_in(id, data.path(), adjust).await;
+        bank._data = Some(data);
+        bank
+    }
+
+    pub async fn start_in(id: &str, data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)) -> TestBank {
+        let mut config = ServeConfig::for_test(id, data_dir.to_path_buf());
+        adjust(&mut config);
+        let app = App::build(config).await.expect("bank starts");
+        let url = app.url();
+        let stop = CancellationToken::new();
+        tokio::spawn(app.run_until_stopped(stop.clone()));
+        TestBank { url, client: Client::new(), stop, _data: None }
+    }
+
+    pub async fn call(&self, method: Method, path: &str, token: Option<&str>, body: Option<Value>) -> (StatusCode, Value) {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> (StatusCode, Value) {
+        let mut request = self.client.request(method, format!("{}{}", self.url, path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request.body(body.to_string());
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status();
+        let text = response.text().await.expect("body read");
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    pub async fn post(&self, path: &str, token: Option<&str>, body: Value) -> (StatusCode, Value) {
+        self.call(Method::POST, path, token, Some(body)).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> (StatusCode, Value) {
+        self.call(Method::GET, path, token, None).await
+    }
+
+    /// Registers a customer and signs in; returns the session token.
+    pub async fn customer(&self, document: &str, name: &str) -> String {
+        let (status, body) = self.post("/api/v1/customers", None, json!({"document": document, "name": name, "password": PASSWORD})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.sign_in(document).await
+    }
+
+    pub async fn sign_in(&self, document: &str) -> String {
+        let (status, body) = self.post("/api/v1/sessions", None, json!({"document": document, "password": PASSWORD})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body["token"].as_str().expect("token").to_string()
+    }
+
+    pub async fn open_account(&self, token: &str, kind: &str, holders: &[&str]) -> String {
+        let (status, body) = self.post("/api/v1/accounts", Some(token), json!({"kind": kind, "holders": holders})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        body["number"].as_str().expect("number").to_string()
+    }
+
+    pub async fn deposit(&self, token: &str, account: &str, amount_cents: i64) {
+        let (status, body) = self.post("/api/v1/deposits", Some(token), json!({"account": account, "amount_cents": amount_cents})).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
+    pub async fn balance(&self, token: &str, account: &str) -> (i64, i64) {
+        let (status, body) = self.get(&format!("/api/v1/accounts/{account}"), Some(token)).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        (body["balance_cents"].as_i64().expect("balance"), body["available_cents"].as_i64().expect("available"))
+    }
+
+    /// Runs the admin audit and asserts every check passed.
+    pub async fn assert_audit_passes(&self) {
+        let (status, body) = self
+            .call_with(Method::GET, "/admin/v1/audit", None, None, &[("authorization", &format!("Bearer {ADMIN_SECRET}"))])
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["passed"], json!(true), "audit failed: {body:#}");
+    }
+}
+
+impl Drop for TestBank {
+    fn drop(&mut self) {
+        self.stop.cancel();
+    }
+}
+
+/// A fresh valid CPF for each call (unique within the test process).
+pub fn new_cpf() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(123_456_001);
+    ringbank::document::cpf_from_base(NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// A fresh valid numeric CNPJ for each call.
+pub fn new_cnpj() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(10_000_001);
+    let base = format!("{:08}0001", NEXT.fetch_add(1, Ordering::Relaxed));
+    ringbank::document::cnpj_from_base(&base).expect("valid base")
+}
+
+/// Asserts a problem+json response with the given status and type slug.
+pub fn assert_problem(result: &(StatusCode, Value), status: u16, slug: &str) {
+    let (actual, body) = result;
+    assert_eq!(actual.as_u16(), status, "unexpected status; body: {body}");
+    assert_eq!(body["type"], json!(format!("/problems/{slug}")), "unexpected problem type: {body}");
+    assert_eq!(body["status"], json!(status), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem without detail: {body}");
+}
+
+/// A bank running as a real `ringbank serve` child process.
+pub struct BankProcess {
+    pub child: tokio::process::Child,
+    pub url: String,
+}
+
+impl BankProcess {
+    /// Starts `ringbank serve` on a free loopback port and waits until it answers.
+    pub async fn spawn(id: &str, data_dir: &Path, extra: &[&str]) -> BankProcess {
+        use tokio::io::AsyncBufReadExt;
+        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
+            .args(["serve", "--id", id, "--listen", "127.0.0.1:0", "--admin-secret", ADMIN_SECRET, "--data-dir"])
+            .arg(data_dir)
+            .args(extra)
+            .env("RINGBANK_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("spawn ringbank");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("bank printed its URL in time")
+            .expect("stdout readable")
+            .expect("a line");
+        let url = line.rsplit(' ').next().expect("url").to_string();
+        assert!(url.starts_with("http://127.0.0.1:"), "unexpected first line {line:?}");
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        BankProcess { child, url }
+    }
+
+    /// A client view of this process, sharing the helpers of TestBank.
+    pub fn view(&self) -> TestBank {
+        TestBank { url: self.url.clone(), client: Client::new(), stop: CancellationToken::new(), _data: None }
+    }
+
+    /// kill -9.
+    pub async fn kill9(mut self) {
+        self.child.kill().await.expect("SIGKILL");
+    }
+}

@@ -1,0 +1,11 @@
+//! Integration tests: real banks on loopback port 0 with fresh temporary databases, driven
+//! over HTTP. One test binary; one module per area.
+
+mod common;
+
+mod api_errors;
+mod concurrency;
+mod durability;
+mod idempotency;
+mod ledger_ops;
+mod openapi;
