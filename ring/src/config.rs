@@ -1,0 +1,178 @@
+//! Node configuration: the fixed member list, the timeouts, and their validation.
+
+use std::fmt;
+
+use crate::{Millis, NodeId};
+
+/// The most members a ring may have; confirmation sets are 64-bit masks.
+pub const MAX_MEMBERS: usize = 64;
+
+/// The longest duration accepted anywhere in the configuration (one hour), so that sums never overflow.
+pub const MAX_DURATION: Millis = 3_600_000;
+
+/// Everything a node needs to know, fixed for its lifetime.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// This node.
+    pub me: NodeId,
+    /// All configured members in a fixed order shared by every node; includes `me`.
+    /// A majority always means a majority of this list.
+    pub members: Vec<NodeId>,
+    /// Idle time without any sign of progress after which a node suspects the token is lost.
+    pub token_timeout: Millis,
+    /// The lease: the longest a holder keeps the token, counted from when it sent its claims.
+    pub hold_max: Millis,
+    /// How long a holder with no local work keeps the token before passing it on.
+    pub idle_pause: Millis,
+    /// Interval between retransmissions of a token, a claim or a proposal.
+    pub retransmit: Millis,
+    /// Unacknowledged sends of a token to one successor before it is skipped.
+    pub pass_retries: u32,
+    /// Safety margin a new epoch's candidate adds to the lease time other nodes report,
+    /// covering the difference in clock rates between nodes.
+    pub drift_margin_percent: u64,
+}
+
+/// Why a configuration was refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    NoMembers,
+    TooManyMembers(usize),
+    DuplicateMember(NodeId),
+    MeNotAMember(NodeId),
+    ZeroDuration(&'static str),
+    DurationTooLong(&'static str),
+    ZeroPassRetries,
+    /// The lease plus its drift margin must end well before a token is suspected lost.
+    LeaseNotBelowTokenTimeout { hold_max: Millis, token_timeout: Millis },
+    IdlePauseAboveLease { idle_pause: Millis, hold_max: Millis },
+    RetransmitNotBelowTokenTimeout { retransmit: Millis, token_timeout: Millis },
+    DriftMarginTooLarge(u64),
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConfigError::NoMembers => write!(f, "the member list is empty"),
+            ConfigError::TooManyMembers(n) => {
+                write!(f, "{n} members configured, at most {MAX_MEMBERS} are supported")
+            }
+            ConfigError::DuplicateMember(id) => write!(f, "member {id} is listed twice"),
+            ConfigError::MeNotAMember(id) => write!(f, "this node ({id}) is not in the member list"),
+            ConfigError::ZeroDuration(name) => write!(f, "{name} must be greater than zero"),
+            ConfigError::DurationTooLong(name) => {
+                write!(f, "{name} must be at most {MAX_DURATION} ms")
+            }
+            ConfigError::ZeroPassRetries => write!(f, "pass_retries must be at least 1"),
+            ConfigError::LeaseNotBelowTokenTimeout { hold_max, token_timeout } => write!(
+                f,
+                "hold_max ({hold_max} ms) plus its drift margin must be below half of \
+                 token_timeout ({token_timeout} ms)"
+            ),
+            ConfigError::IdlePauseAboveLease { idle_pause, hold_max } => write!(
+                f,
+                "idle_pause ({idle_pause} ms) must not exceed hold_max ({hold_max} ms)"
+            ),
+            ConfigError::RetransmitNotBelowTokenTimeout { retransmit, token_timeout } => write!(
+                f,
+                "retransmit ({retransmit} ms) must be below token_timeout ({token_timeout} ms)"
+            ),
+            ConfigError::DriftMarginTooLarge(p) => {
+                write!(f, "drift_margin_percent ({p}) must be at most 100")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Config {
+    /// Default timing: token_timeout 1000 ms, hold_max 200 ms, idle_pause 20 ms,
+    /// retransmit 100 ms, pass_retries 3, drift_margin_percent 10.
+    pub fn with_defaults(me: NodeId, members: Vec<NodeId>) -> Config {
+        Config {
+            me,
+            members,
+            token_timeout: 1000,
+            hold_max: 200,
+            idle_pause: 20,
+            retransmit: 100,
+            pass_retries: 3,
+            drift_margin_percent: 10,
+        }
+    }
+
+    /// The token timeout we recommend for a ring of `members` members with the other defaults:
+    /// 1000 ms up to five members, then 150 ms more per member. The timeout must cover a lease
+    /// plus the retries spent skipping a dead successor or two; a larger ring has more of them.
+    pub fn recommended_token_timeout(members: usize) -> Millis {
+        1000 + 150 * (members.saturating_sub(5) as Millis)
+    }
+
+    /// Checks the configuration; `Node::new` panics on a configuration that fails this.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.members.is_empty() {
+            return Err(ConfigError::NoMembers);
+        }
+        if self.members.len() > MAX_MEMBERS {
+            return Err(ConfigError::TooManyMembers(self.members.len()));
+        }
+        for (index, id) in self.members.iter().enumerate() {
+            if self.members[..index].contains(id) {
+                return Err(ConfigError::DuplicateMember(*id));
+            }
+        }
+        if !self.members.contains(&self.me) {
+            return Err(ConfigError::MeNotAMember(self.me));
+        }
+        let durations = [
+            ("token_timeout", self.token_timeout),
+            ("hold_max", self.hold_max),
+            ("idle_pause", self.idle_pause),
+            ("retransmit", self.retransmit),
+        ];
+        for (name, value) in durations {
+            if value == 0 {
+                return Err(ConfigError::ZeroDuration(name));
+            }
+            if value > MAX_DURATION {
+                return Err(ConfigError::DurationTooLong(name));
+            }
+        }
+        if self.pass_retries == 0 {
+            return Err(ConfigError::ZeroPassRetries);
+        }
+        if self.drift_margin_percent > 100 {
+            return Err(ConfigError::DriftMarginTooLarge(self.drift_margin_percent));
+        }
+        if self.hold_max * (100 + self.drift_margin_percent) / 100 >= self.token_timeout / 2 {
+            return Err(ConfigError::LeaseNotBelowTokenTimeout {
+                hold_max: self.hold_max,
+                token_timeout: self.token_timeout,
+            });
+        }
+        if self.idle_pause > self.hold_max {
+            return Err(ConfigError::IdlePauseAboveLease {
+                idle_pause: self.idle_pause,
+                hold_max: self.hold_max,
+            });
+        }
+        if self.retransmit >= self.token_timeout {
+            return Err(ConfigError::RetransmitNotBelowTokenTimeout {
+                retransmit: self.retransmit,
+                token_timeout: self.token_timeout,
+            });
+        }
+        Ok(())
+    }
+
+    /// Number of confirmations (or promises) that make a majority of the configured members.
+    pub fn majority(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// Stretches a duration reported by another node by the drift margin.
+    pub(crate) fn with_drift_margin(&self, duration: Millis) -> Millis {
+        duration.saturating_mul(100 + self.drift_margin_percent) / 100
+    }
+}

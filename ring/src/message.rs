@@ -1,0 +1,132 @@
+//! The values that cross the node boundary: stamps, messages, persistent state, actions, status.
+
+use crate::{Millis, NodeId};
+
+/// The fencing token: ordered by epoch, then by sequence number within the epoch.
+///
+/// An epoch is minted only by a candidate that gathered promises from a majority; a sequence
+/// number `s + 1` is minted only by the holder of `s`, when it stops holding.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Stamp {
+    pub epoch: u64,
+    pub seq: u64,
+}
+
+impl Stamp {
+    pub const ZERO: Stamp = Stamp { epoch: 0, seq: 0 };
+
+    pub fn new(epoch: u64, seq: u64) -> Stamp {
+        Stamp { epoch, seq }
+    }
+}
+
+impl std::fmt::Display for Stamp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.epoch, self.seq)
+    }
+}
+
+/// What a node must find again after a restart. Written only through `Action::Persist`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PersistentState {
+    /// No proposal, claim, token or confirmation with an older epoch is ever accepted.
+    pub promised_epoch: u64,
+    /// The newest claim this node confirmed, and for whom.
+    pub last_confirmed: Option<(Stamp, NodeId)>,
+    /// The newest token this node accepted (and claimed) itself.
+    pub highest_accepted: Stamp,
+}
+
+/// Every message between nodes. Each one carries the stamp or epoch it is about, so the
+/// receiver can refuse anything older than its promise.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Message {
+    /// The previous holder hands the token to its successor. `ring` is the live ring in
+    /// configured order, the receiver included.
+    Token { stamp: Stamp, ring: Vec<NodeId> },
+    /// The successor got the token (or already has something newer): stop retransmitting.
+    TokenAck { stamp: Stamp },
+    /// Sent to every configured member by a node that accepted a token: "confirm that
+    /// `holder` owns `stamp`". The claimer holds once a majority has confirmed.
+    Claim { stamp: Stamp, holder: NodeId, ring: Vec<NodeId> },
+    /// A member confirms a claim; it will confirm no other holder for this stamp.
+    Confirm { stamp: Stamp, holder: NodeId },
+    /// A candidate asks every member to promise to ignore everything older than `epoch`.
+    Propose { epoch: u64 },
+    /// A member's durable promise, with its newest confirmation and how long the lease of that
+    /// confirmation may still run on the member's clock.
+    Promise { epoch: u64, last_confirmed: Option<(Stamp, NodeId)>, lease_remaining: Millis },
+    /// The receiver has promised `promised_epoch`, which is newer than what was sent.
+    Reject { promised_epoch: u64 },
+    /// A node outside the live ring asks the next holder to take it back in. `epoch` is the
+    /// sender's promise.
+    Join { epoch: u64 },
+}
+
+impl Message {
+    /// The epoch the message is about (for `Reject` and `Join`, the sender's promise).
+    pub fn epoch(&self) -> u64 {
+        match self {
+            Message::Token { stamp, .. }
+            | Message::TokenAck { stamp }
+            | Message::Claim { stamp, .. }
+            | Message::Confirm { stamp, .. } => stamp.epoch,
+            Message::Propose { epoch }
+            | Message::Promise { epoch, .. }
+            | Message::Join { epoch } => *epoch,
+            Message::Reject { promised_epoch } => *promised_epoch,
+        }
+    }
+
+    /// A short name for logs and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Token { .. } => "token",
+            Message::TokenAck { .. } => "token_ack",
+            Message::Claim { .. } => "claim",
+            Message::Confirm { .. } => "confirm",
+            Message::Propose { .. } => "propose",
+            Message::Promise { .. } => "promise",
+            Message::Reject { .. } => "reject",
+            Message::Join { .. } => "join",
+        }
+    }
+}
+
+/// What the driver must do, in the order given. A `Persist` must be durable before any later
+/// action in the same list is carried out.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Write this state durably (fsync) before executing the next action.
+    Persist(PersistentState),
+    /// Send a message to a member (best effort: loss is tolerated, ordering is not assumed).
+    Send { to: NodeId, message: Message },
+    /// This node now holds the token with this stamp until `lease_until` on its own clock
+    /// (the `now` domain). Start no work at or after `lease_until`.
+    Grant { stamp: Stamp, lease_until: Millis },
+    /// Stop using the token with this stamp now (it may be before `lease_until`).
+    Revoke { stamp: Stamp },
+}
+
+/// A snapshot for status pages and logs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Status {
+    pub me: NodeId,
+    /// Newest stamp seen anywhere (epoch and seq of the token as far as this node knows).
+    pub epoch: u64,
+    pub seq: u64,
+    /// True while this node holds a live lease.
+    pub holding: bool,
+    pub lease_until: Option<Millis>,
+    /// One of "idle", "claiming", "holding", "passing", "candidate".
+    pub state: &'static str,
+    /// The live ring as last seen in a token or claim, in configured order.
+    pub live_ring: Vec<NodeId>,
+    pub promised_epoch: u64,
+    /// The holder named by the newest claim seen.
+    pub last_holder: Option<NodeId>,
+}

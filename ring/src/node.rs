@@ -1,0 +1,667 @@
+//! The node state machine: one phase at a time, inputs through `step`/`tick`/`want_token`/
+//! `release`, outputs as an ordered list of actions. No I/O, no clock, no randomness.
+
+use crate::config::Config;
+use crate::message::{Action, Message, PersistentState, Stamp, Status};
+use crate::{Millis, NodeId};
+
+/// A set of members, by their index in `Config::members`.
+type Mask = u64;
+
+/// Which bits of a candidate's epoch name the candidate, so that no two candidates ever
+/// propose the same epoch and the higher epoch always wins.
+const EPOCH_OWNER_BITS: u32 = 16;
+
+/// One member of the ring.
+#[derive(Clone, Debug)]
+pub struct Node {
+    config: Config,
+    my_index: usize,
+    /// A mirror of the last state handed out in `Action::Persist`.
+    durable: PersistentState,
+    /// When (on our clock) we recorded `durable.last_confirmed`; lost on restart.
+    confirm_time: Option<Millis>,
+    phase: Phase,
+    /// The driver has local work waiting: keep the token up to the lease when we get it.
+    want: bool,
+    /// Newest stamp seen in any token or claim.
+    highest_seen: Stamp,
+    /// Newest epoch seen in any message, so that a new candidate outbids all of them.
+    max_epoch_seen: u64,
+    /// The live ring of the newest token or claim seen.
+    known_ring: Mask,
+    last_holder: Option<NodeId>,
+    /// Last time we saw the token move; the loss timer counts from here.
+    last_progress: Millis,
+    next_join: Millis,
+    /// When each member last asked to join the ring.
+    join_requests: Vec<Option<Millis>>,
+    last_now: Millis,
+}
+
+#[derive(Clone, Debug)]
+enum Phase {
+    Idle,
+    /// We accepted a token and wait for a majority to confirm our claim.
+    Claiming { stamp: Stamp, ring: Mask, lease_until: Millis, confirmed: Mask, next_retransmit: Millis },
+    /// A majority confirmed: the lease is ours until `lease_until`.
+    Holding { stamp: Stamp, ring: Mask, lease_until: Millis, idle_until: Millis },
+    /// We stopped holding and hand `stamp` (the next sequence number) to `target`.
+    Passing { stamp: Stamp, ring: Mask, target: NodeId, failures: u32, next_retry: Millis },
+    /// The token looks lost: we gather promises for a new epoch.
+    Candidate {
+        epoch: u64,
+        deadline: Millis,
+        promised: Mask,
+        /// The end of every lease the promisers reported, with the drift margin.
+        wait_until: Millis,
+        /// Set once a majority promised: when we may claim `(epoch, 1)`.
+        ready_at: Option<Millis>,
+        next_retransmit: Millis,
+    },
+}
+
+enum ConfirmOutcome {
+    New,
+    Repeat,
+    Refused,
+}
+
+impl Node {
+    /// Creates a node, fresh (`persisted` = None) or restarted from its persisted state.
+    /// A (re)started node never holds the token. Panics if `config.validate()` fails.
+    pub fn new(config: Config, persisted: Option<PersistentState>, now: Millis) -> Node {
+        if let Err(error) = config.validate() {
+            panic!("invalid ring configuration: {error}");
+        }
+        let my_index = config.members.iter().position(|id| *id == config.me).expect("validated");
+        let durable = persisted.unwrap_or_default();
+        let confirmed = durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
+        let highest_seen = durable.highest_accepted.max(confirmed);
+        let member_count = config.members.len();
+        Node {
+            my_index,
+            confirm_time: None,
+            phase: Phase::Idle,
+            want: false,
+            highest_seen,
+            max_epoch_seen: durable.promised_epoch.max(highest_seen.epoch),
+            durable,
+            known_ring: 0,
+            last_holder: None,
+            last_progress: now,
+            next_join: now,
+            join_requests: vec![None; member_count],
+            last_now: now,
+            config,
+        }
+    }
+
+    /// Handles a message from member `from`.
+    pub fn step(&mut self, from: NodeId, message: Message, now: Millis) -> Vec<Action> {
+        let now = self.clock(now);
+        let mut out = Vec::new();
+        let Some(from_index) = self.index_of(from) else { return out };
+        if from_index == self.my_index {
+            return out;
+        }
+        self.max_epoch_seen = self.max_epoch_seen.max(message.epoch());
+        match message {
+            Message::Token { stamp, ring } => self.on_token(from, stamp, &ring, now, &mut out),
+            Message::TokenAck { stamp } => self.on_token_ack(stamp, now),
+            Message::Claim { stamp, holder, ring } => {
+                self.on_claim(from, stamp, holder, &ring, now, &mut out)
+            }
+            Message::Confirm { stamp, holder } => self.on_confirm(from_index, stamp, holder, now, &mut out),
+            Message::Propose { epoch } => self.on_propose(from, epoch, now, &mut out),
+            Message::Promise { epoch, lease_remaining, .. } => {
+                self.on_promise(from_index, epoch, lease_remaining, now, &mut out)
+            }
+            Message::Reject { promised_epoch } => self.on_reject(promised_epoch, now, &mut out),
+            Message::Join { .. } => self.join_requests[from_index] = Some(now),
+        }
+        out
+    }
+
+    /// Fires whatever timers are due. Call it at `next_deadline()` (calling it early or late is harmless).
+    pub fn tick(&mut self, now: Millis) -> Vec<Action> {
+        let now = self.clock(now);
+        let mut out = Vec::new();
+        match self.phase.clone() {
+            Phase::Idle => {
+                let suspect = self.suspect_deadline();
+                if now >= suspect + self.config.token_timeout / 2 {
+                    // Called long after our own deadline: we were frozen (or starved), so we cannot
+                    // tell whether the token moved meanwhile. Listen for a full timeout before
+                    // disrupting a ring that may be healthy.
+                    self.last_progress = now;
+                } else if now >= suspect {
+                    self.start_candidacy(now, &mut out);
+                } else if !self.in_known_ring() && now >= self.next_join {
+                    self.next_join = now + self.config.token_timeout / 2;
+                    self.broadcast(Message::Join { epoch: self.durable.promised_epoch }, &mut out);
+                }
+            }
+            Phase::Claiming { stamp, ring, lease_until, confirmed, next_retransmit } => {
+                if now >= lease_until {
+                    // No majority in time: the token may be lost; the loss timer recovers it.
+                    self.phase = Phase::Idle;
+                } else if now >= next_retransmit {
+                    let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring) };
+                    self.send_to_mask(!confirmed, claim, &mut out);
+                    let next_retransmit = now + self.config.retransmit;
+                    self.phase = Phase::Claiming { stamp, ring, lease_until, confirmed, next_retransmit };
+                }
+            }
+            Phase::Holding { lease_until, idle_until, .. } => {
+                if now >= lease_until || (!self.want && now >= idle_until) {
+                    self.pass_token(now, &mut out);
+                }
+            }
+            Phase::Passing { next_retry, .. } => {
+                if now >= next_retry {
+                    self.retry_pass(now, &mut out);
+                }
+            }
+            Phase::Candidate { epoch, deadline, promised, wait_until, ready_at, next_retransmit } => {
+                if let Some(ready_at) = ready_at {
+                    if now >= ready_at {
+                        self.start_epoch(now, &mut out);
+                    }
+                } else if now >= deadline {
+                    // No majority answered: back off for a full timeout before trying again.
+                    self.phase = Phase::Idle;
+                    self.last_progress = now;
+                } else if now >= next_retransmit {
+                    self.send_to_mask(!promised, Message::Propose { epoch }, &mut out);
+                    let next_retransmit = now + self.config.retransmit;
+                    self.phase = Phase::Candidate { epoch, deadline, promised, wait_until, ready_at, next_retransmit };
+                }
+            }
+        }
+        out
+    }
+
+    /// Local work is waiting: when we hold the token, keep it until `release` or the lease ends.
+    /// The wish stays until `release` is called.
+    pub fn want_token(&mut self, now: Millis) -> Vec<Action> {
+        self.clock(now);
+        self.want = true;
+        Vec::new()
+    }
+
+    /// Local work is done: if we hold the token, pass it on now.
+    pub fn release(&mut self, now: Millis) -> Vec<Action> {
+        let now = self.clock(now);
+        self.want = false;
+        let mut out = Vec::new();
+        if matches!(self.phase, Phase::Holding { .. }) {
+            self.pass_token(now, &mut out);
+        }
+        out
+    }
+
+    /// The latest time at which the driver must call `tick` next.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let deadline = match &self.phase {
+            Phase::Idle => {
+                let suspect = self.suspect_deadline();
+                if self.in_known_ring() { suspect } else { suspect.min(self.next_join) }
+            }
+            Phase::Claiming { lease_until, next_retransmit, .. } => (*lease_until).min(*next_retransmit),
+            Phase::Holding { lease_until, idle_until, .. } => {
+                if self.want { *lease_until } else { (*lease_until).min(*idle_until) }
+            }
+            Phase::Passing { next_retry, .. } => *next_retry,
+            Phase::Candidate { ready_at: Some(ready_at), .. } => *ready_at,
+            Phase::Candidate { deadline, next_retransmit, .. } => (*deadline).min(*next_retransmit),
+        };
+        Some(deadline)
+    }
+
+    /// The stamp and lease end of the token we hold, if the lease is live at `now`.
+    pub fn holding(&self, now: Millis) -> Option<(Stamp, Millis)> {
+        match &self.phase {
+            Phase::Holding { stamp, lease_until, .. } if now < *lease_until => Some((*stamp, *lease_until)),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self, now: Millis) -> Status {
+        let holding = self.holding(now);
+        Status {
+            me: self.config.me,
+            epoch: self.highest_seen.epoch,
+            seq: self.highest_seen.seq,
+            holding: holding.is_some(),
+            lease_until: holding.map(|(_, until)| until),
+            state: self.state_name(),
+            live_ring: self.ring_ids(self.known_ring),
+            promised_epoch: self.durable.promised_epoch,
+            last_holder: self.last_holder,
+        }
+    }
+
+    /// The state as last handed out for persisting.
+    pub fn persistent_state(&self) -> &PersistentState {
+        &self.durable
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn state_name(&self) -> &'static str {
+        match self.phase {
+            Phase::Idle => "idle",
+            Phase::Claiming { .. } => "claiming",
+            Phase::Holding { .. } => "holding",
+            Phase::Passing { .. } => "passing",
+            Phase::Candidate { .. } => "candidate",
+        }
+    }
+}
+
+// Message handlers.
+impl Node {
+    fn on_token(&mut self, from: NodeId, stamp: Stamp, ring: &[NodeId], now: Millis, out: &mut Vec<Action>) {
+        if stamp.epoch < self.durable.promised_epoch {
+            self.send(from, Message::Reject { promised_epoch: self.durable.promised_epoch }, out);
+            return;
+        }
+        let confirmed = self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
+        if stamp <= self.durable.highest_accepted || stamp <= confirmed {
+            // A duplicate, or a token overtaken by a newer one: the passer can stop retrying.
+            self.send(from, Message::TokenAck { stamp }, out);
+            return;
+        }
+        let ring = self.mask_of(ring);
+        self.accept_token(stamp, ring, now, Some(from), out);
+    }
+
+    fn on_token_ack(&mut self, stamp: Stamp, now: Millis) {
+        if let Phase::Passing { stamp: passing, .. } = self.phase {
+            if stamp >= passing {
+                self.phase = Phase::Idle;
+                self.last_progress = now;
+            }
+        }
+    }
+
+    fn on_claim(
+        &mut self,
+        from: NodeId,
+        stamp: Stamp,
+        holder: NodeId,
+        ring: &[NodeId],
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
+        if holder != from {
+            return;
+        }
+        if stamp.epoch < self.durable.promised_epoch {
+            self.send(from, Message::Reject { promised_epoch: self.durable.promised_epoch }, out);
+            return;
+        }
+        if stamp > self.highest_seen {
+            self.highest_seen = stamp;
+            self.last_progress = now;
+            self.known_ring = self.mask_of(ring);
+            self.last_holder = Some(holder);
+        }
+        // A claim for a newer stamp means the token moved past whatever we were doing with it.
+        let overtaken = match self.phase {
+            Phase::Claiming { stamp: mine, .. } | Phase::Holding { stamp: mine, .. } => mine < stamp,
+            Phase::Passing { stamp: mine, .. } => mine <= stamp,
+            _ => false,
+        };
+        if overtaken {
+            self.stop_activity(out);
+            self.last_progress = now;
+        }
+        match self.record_confirmation(stamp, holder, now) {
+            ConfirmOutcome::New => {
+                self.raise_promise(stamp.epoch, out);
+                self.persist(out);
+                self.send(from, Message::Confirm { stamp, holder }, out);
+            }
+            ConfirmOutcome::Repeat => self.send(from, Message::Confirm { stamp, holder }, out),
+            ConfirmOutcome::Refused => {}
+        }
+    }
+
+    fn on_confirm(&mut self, from_index: usize, stamp: Stamp, holder: NodeId, now: Millis, out: &mut Vec<Action>) {
+        if holder != self.config.me {
+            return;
+        }
+        let majority = self.config.majority();
+        if let Phase::Claiming { stamp: mine, confirmed, .. } = &mut self.phase {
+            if *mine == stamp {
+                *confirmed |= 1 << from_index;
+                if confirmed.count_ones() as usize >= majority {
+                    self.become_holder(now, out);
+                }
+            }
+        }
+    }
+
+    fn on_propose(&mut self, from: NodeId, epoch: u64, now: Millis, out: &mut Vec<Action>) {
+        let promised = self.durable.promised_epoch;
+        if epoch > promised {
+            self.raise_promise(epoch, out);
+            self.persist(out);
+            self.send_promise(from, epoch, now, out);
+            // Give the candidate time to finish before suspecting anything ourselves.
+            self.last_progress = now;
+        } else if epoch == promised && epoch_owner(epoch) == from {
+            self.send_promise(from, epoch, now, out);
+        } else {
+            self.send(from, Message::Reject { promised_epoch: promised }, out);
+        }
+    }
+
+    fn on_promise(&mut self, from_index: usize, epoch: u64, lease_remaining: Millis, now: Millis, out: &mut Vec<Action>) {
+        let majority = self.config.majority();
+        let margin_wait = now.saturating_add(self.config.with_drift_margin(lease_remaining));
+        let Phase::Candidate { epoch: mine, promised, wait_until, ready_at, .. } = &mut self.phase else {
+            return;
+        };
+        if *mine != epoch || *promised & (1 << from_index) != 0 {
+            return;
+        }
+        *promised |= 1 << from_index;
+        if ready_at.is_none() {
+            *wait_until = (*wait_until).max(margin_wait);
+            if promised.count_ones() as usize >= majority {
+                *ready_at = Some(*wait_until);
+            }
+        }
+        if matches!(*ready_at, Some(at) if now >= at) {
+            self.start_epoch(now, out);
+        }
+    }
+
+    fn on_reject(&mut self, promised_epoch: u64, now: Millis, out: &mut Vec<Action>) {
+        let Some(epoch) = self.activity_epoch() else { return };
+        if epoch < promised_epoch {
+            // Some member promised a newer epoch: whatever we do in the old one is finished.
+            let was_candidate = matches!(self.phase, Phase::Candidate { .. });
+            self.stop_activity(out);
+            if was_candidate {
+                self.last_progress = now;
+            }
+        }
+    }
+}
+
+// Transitions.
+impl Node {
+    /// Takes a token (from a pass, our own pass to ourselves, or a new epoch): records it and
+    /// our own confirmation durably, then claims it from every member.
+    fn accept_token(&mut self, stamp: Stamp, ring: Mask, now: Millis, ack_to: Option<NodeId>, out: &mut Vec<Action>) {
+        self.stop_activity(out);
+        let confirmed = self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
+        if stamp.epoch < self.durable.promised_epoch || stamp <= self.durable.highest_accepted || stamp <= confirmed {
+            return;
+        }
+        let ring = ring | self.my_bit();
+        self.durable.highest_accepted = stamp;
+        let outcome = self.record_confirmation(stamp, self.config.me, now);
+        debug_assert!(matches!(outcome, ConfirmOutcome::New));
+        self.raise_promise(stamp.epoch, out);
+        self.persist(out);
+        if let Some(to) = ack_to {
+            self.send(to, Message::TokenAck { stamp }, out);
+        }
+        self.highest_seen = self.highest_seen.max(stamp);
+        self.known_ring = ring;
+        self.last_holder = Some(self.config.me);
+        self.last_progress = now;
+        let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring) };
+        self.broadcast(claim, out);
+        self.phase = Phase::Claiming {
+            stamp,
+            ring,
+            lease_until: now + self.config.hold_max,
+            confirmed: self.my_bit(),
+            next_retransmit: now + self.config.retransmit,
+        };
+        if self.config.majority() == 1 {
+            self.become_holder(now, out);
+        }
+    }
+
+    fn become_holder(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let Phase::Claiming { stamp, ring, lease_until, .. } = self.phase else { return };
+        self.last_progress = now;
+        if now >= lease_until {
+            self.phase = Phase::Idle;
+            return;
+        }
+        self.phase = Phase::Holding { stamp, ring, lease_until, idle_until: now + self.config.idle_pause };
+        out.push(Action::Grant { stamp, lease_until });
+    }
+
+    /// Stops holding and hands the next sequence number to the successor, taking in joiners.
+    fn pass_token(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let Phase::Holding { stamp, ring, .. } = self.phase else { return };
+        out.push(Action::Revoke { stamp });
+        self.phase = Phase::Idle;
+        let mut ring = ring | self.my_bit();
+        let join_horizon = now.saturating_sub(2 * self.config.token_timeout);
+        for (index, request) in self.join_requests.iter_mut().enumerate() {
+            if let Some(at) = request.take() {
+                if at >= join_horizon {
+                    ring |= 1 << index;
+                }
+            }
+        }
+        self.last_progress = now;
+        let next = Stamp::new(stamp.epoch, stamp.seq + 1);
+        self.pass_to_successor(next, ring, now, out);
+    }
+
+    fn pass_to_successor(&mut self, stamp: Stamp, ring: Mask, now: Millis, out: &mut Vec<Action>) {
+        match self.successor(ring) {
+            // We are the only live member left: claim the token ourselves (it still needs a majority).
+            None => self.accept_token(stamp, ring, now, None, out),
+            Some(target) => {
+                self.send(target, Message::Token { stamp, ring: self.ring_ids(ring) }, out);
+                self.phase = Phase::Passing {
+                    stamp,
+                    ring,
+                    target,
+                    failures: 0,
+                    next_retry: now + self.config.retransmit,
+                };
+            }
+        }
+    }
+
+    fn retry_pass(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let Phase::Passing { stamp, ring, target, failures, .. } = self.phase else { return };
+        let failures = failures + 1;
+        if failures >= self.config.pass_retries {
+            // The successor looks dead: skip it, with the same stamp.
+            let ring = ring & !self.bit_of(target);
+            self.pass_to_successor(stamp, ring, now, out);
+        } else {
+            self.send(target, Message::Token { stamp, ring: self.ring_ids(ring) }, out);
+            self.phase = Phase::Passing { stamp, ring, target, failures, next_retry: now + self.config.retransmit };
+        }
+    }
+
+    fn start_candidacy(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let highest = self.max_epoch_seen.max(self.durable.promised_epoch);
+        let round = (highest >> EPOCH_OWNER_BITS) + 1;
+        let epoch = (round << EPOCH_OWNER_BITS) | u64::from(self.config.me);
+        self.durable.promised_epoch = epoch;
+        self.max_epoch_seen = epoch;
+        self.persist(out);
+        self.broadcast(Message::Propose { epoch }, out);
+        let wait_until = now + self.lease_remaining(now);
+        let ready_at = if self.config.majority() == 1 { Some(wait_until) } else { None };
+        self.phase = Phase::Candidate {
+            epoch,
+            deadline: now + self.config.token_timeout,
+            promised: self.my_bit(),
+            wait_until,
+            ready_at,
+            next_retransmit: now + self.config.retransmit,
+        };
+        if matches!(ready_at, Some(at) if now >= at) {
+            self.start_epoch(now, out);
+        }
+    }
+
+    /// A majority promised and every lease they reported has ended: claim `(epoch, 1)`.
+    fn start_epoch(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let Phase::Candidate { epoch, promised, .. } = self.phase else { return };
+        self.phase = Phase::Idle;
+        self.accept_token(Stamp::new(epoch, 1), promised, now, None, out);
+    }
+
+    /// Promises `epoch` (the caller persists) and abandons anything about an older epoch.
+    fn raise_promise(&mut self, epoch: u64, out: &mut Vec<Action>) {
+        if epoch <= self.durable.promised_epoch {
+            return;
+        }
+        self.durable.promised_epoch = epoch;
+        self.max_epoch_seen = self.max_epoch_seen.max(epoch);
+        if matches!(self.activity_epoch(), Some(current) if current < epoch) {
+            self.stop_activity(out);
+        }
+    }
+
+    fn stop_activity(&mut self, out: &mut Vec<Action>) {
+        if let Phase::Holding { stamp, .. } = self.phase {
+            out.push(Action::Revoke { stamp });
+        }
+        self.phase = Phase::Idle;
+    }
+
+    fn record_confirmation(&mut self, stamp: Stamp, holder: NodeId, now: Millis) -> ConfirmOutcome {
+        match self.durable.last_confirmed {
+            Some((confirmed, _)) if stamp < confirmed => ConfirmOutcome::Refused,
+            Some((confirmed, confirmed_holder)) if stamp == confirmed => {
+                if confirmed_holder == holder {
+                    self.confirm_time = Some(now);
+                    ConfirmOutcome::Repeat
+                } else {
+                    ConfirmOutcome::Refused
+                }
+            }
+            _ => {
+                self.durable.last_confirmed = Some((stamp, holder));
+                self.confirm_time = Some(now);
+                ConfirmOutcome::New
+            }
+        }
+    }
+}
+
+// Small helpers.
+impl Node {
+    fn clock(&mut self, now: Millis) -> Millis {
+        self.last_now = self.last_now.max(now);
+        self.last_now
+    }
+
+    fn activity_epoch(&self) -> Option<u64> {
+        match &self.phase {
+            Phase::Idle => None,
+            Phase::Claiming { stamp, .. } | Phase::Holding { stamp, .. } | Phase::Passing { stamp, .. } => {
+                Some(stamp.epoch)
+            }
+            Phase::Candidate { epoch, .. } => Some(*epoch),
+        }
+    }
+
+    /// How long the lease of our newest confirmation may still run. After a restart we no longer
+    /// know when we confirmed, so we assume a whole lease.
+    fn lease_remaining(&self, now: Millis) -> Millis {
+        match (self.durable.last_confirmed, self.confirm_time) {
+            (None, _) => 0,
+            (Some(_), None) => self.config.hold_max,
+            (Some(_), Some(at)) => (at + self.config.hold_max).saturating_sub(now),
+        }
+    }
+
+    fn send_promise(&self, to: NodeId, epoch: u64, now: Millis, out: &mut Vec<Action>) {
+        let message = Message::Promise {
+            epoch,
+            last_confirmed: self.durable.last_confirmed,
+            lease_remaining: self.lease_remaining(now),
+        };
+        self.send(to, message, out);
+    }
+
+    /// The loss timer, staggered by our distance from the last holder so that its successor
+    /// tries first and candidates rarely duel.
+    fn suspect_deadline(&self) -> Millis {
+        let n = self.config.members.len();
+        let after = self.last_holder.and_then(|id| self.index_of(id)).map_or(n - 1, |index| index);
+        let rank = (self.my_index + n - after - 1) % n;
+        let stagger = rank as Millis * self.config.token_timeout / (2 * n as Millis);
+        self.last_progress + self.config.token_timeout + stagger
+    }
+
+    fn in_known_ring(&self) -> bool {
+        self.known_ring & self.my_bit() != 0
+    }
+
+    fn successor(&self, ring: Mask) -> Option<NodeId> {
+        let n = self.config.members.len();
+        (1..n)
+            .map(|step| (self.my_index + step) % n)
+            .find(|index| ring & (1 << index) != 0)
+            .map(|index| self.config.members[index])
+    }
+
+    fn persist(&self, out: &mut Vec<Action>) {
+        out.push(Action::Persist(self.durable.clone()));
+    }
+
+    fn send(&self, to: NodeId, message: Message, out: &mut Vec<Action>) {
+        out.push(Action::Send { to, message });
+    }
+
+    fn broadcast(&self, message: Message, out: &mut Vec<Action>) {
+        self.send_to_mask(!0, message, out);
+    }
+
+    fn send_to_mask(&self, mask: Mask, message: Message, out: &mut Vec<Action>) {
+        for (index, id) in self.config.members.iter().enumerate() {
+            if index != self.my_index && mask & (1 << index) != 0 {
+                self.send(*id, message.clone(), out);
+            }
+        }
+    }
+
+    fn index_of(&self, id: NodeId) -> Option<usize> {
+        self.config.members.iter().position(|member| *member == id)
+    }
+
+    fn my_bit(&self) -> Mask {
+        1 << self.my_index
+    }
+
+    fn bit_of(&self, id: NodeId) -> Mask {
+        self.index_of(id).map_or(0, |index| 1 << index)
+    }
+
+    fn mask_of(&self, ids: &[NodeId]) -> Mask {
+        ids.iter().fold(0, |mask, id| mask | self.bit_of(*id))
+    }
+
+    fn ring_ids(&self, ring: Mask) -> Vec<NodeId> {
+        let members = self.config.members.iter().enumerate();
+        members.filter(|(index, _)| ring & (1 << index) != 0).map(|(_, id)| *id).collect()
+    }
+}
+
+/// The candidate that proposed `epoch`.
+pub fn epoch_owner(epoch: u64) -> NodeId {
+    (epoch & ((1 << EPOCH_OWNER_BITS) - 1)) as NodeId
+}

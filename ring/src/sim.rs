@@ -1,0 +1,754 @@
+//! A deterministic simulated network for the protocol: seeded message drop, delay, duplication
+//! and reordering, partitions, crashes with restart from the persisted state, pauses, and random
+//! `want_token`/`release` calls. Every event is followed by a check of the safety properties;
+//! `run_seed` adds a liveness check after the final heal. Only the simulator uses randomness.
+
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+
+use crate::{Action, Config, Message, Millis, Node, NodeId, PersistentState, Stamp};
+
+/// splitmix64: small, fast, and good enough to drive a simulation.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `0..bound` (`bound` > 0).
+    pub fn below(&mut self, bound: u64) -> u64 {
+        self.next_u64() % bound
+    }
+
+    /// Uniform in `low..=high`.
+    pub fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.below(high - low + 1)
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+}
+
+/// What one simulated run did.
+#[derive(Clone, Debug, Default)]
+pub struct SimStats {
+    pub seed: u64,
+    pub nodes: usize,
+    pub events: u64,
+    pub messages: u64,
+    pub grants: u64,
+    pub crashes: u64,
+    pub pauses: u64,
+    pub partitions: u64,
+    pub sim_ms: Millis,
+    /// Time from the final heal to the first grant.
+    pub recovery_ms: Option<Millis>,
+}
+
+/// The one-line command that replays a seed with a full trace.
+pub fn replay_command(seed: u64) -> String {
+    format!("RING_SEED={seed} cargo test -p ringbank-ring --release sim_replay -- --nocapture")
+}
+
+/// Runs one randomized scenario: a chaos phase with every fault, a final heal, then a liveness
+/// phase. Returns the first violated property, with the replay command.
+pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
+    let mut rng = Rng::new(seed ^ 0x005E_ED0F_2140);
+    let nodes = 3 + rng.below(5) as usize;
+    let chaos_ms = rng.range(4_000, 20_000);
+    let mut sim = Sim::new(seed, nodes, trace);
+    sim.faults = true;
+    sim.fault_gap_max = [100, 250, 600, 1_500][rng.below(4) as usize];
+    let result = sim.run_scenario(chaos_ms);
+    sim.stats.sim_ms = sim.now;
+    match result {
+        Ok(()) => Ok(sim.stats.clone()),
+        Err(message) => Err(format!(
+            "ring simulation failed: seed {seed}, {nodes} nodes, t={} ms: {message}\nreplay: {}",
+            sim.now,
+            replay_command(seed)
+        )),
+    }
+}
+
+struct Envelope {
+    at: Millis,
+    order: u64,
+    from: usize,
+    to: usize,
+    message: Message,
+}
+
+impl PartialEq for Envelope {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.order) == (other.at, other.order)
+    }
+}
+impl Eq for Envelope {}
+impl PartialOrd for Envelope {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Envelope {
+    // Reversed, so that the BinaryHeap pops the earliest delivery first.
+    fn cmp(&self, other: &Self) -> Ordering {
+        (other.at, other.order).cmp(&(self.at, self.order))
+    }
+}
+
+/// One simulated process with its disk and what its driver believes.
+struct SimNode {
+    id: NodeId,
+    config: Config,
+    node: Option<Node>,
+    durable: Option<PersistentState>,
+    /// Local monotonic clock = global time + offset (a new origin after each restart).
+    offset: Millis,
+    paused_until: Option<Millis>,
+    restart_at: Option<Millis>,
+    crash_mid_step: bool,
+    /// The lease as the driver saw it from Grant/Revoke.
+    driver_grant: Option<(Stamp, Millis)>,
+    // Histories kept across restarts, for S3.
+    last_grant: Option<Stamp>,
+    last_confirm: Option<(Stamp, NodeId)>,
+    last_claim: Option<Stamp>,
+    grants: u64,
+    granted_since_heal: bool,
+}
+
+/// The simulated cluster. Tests may drive it by hand (`crash`, `partition`, `run_until`, ...);
+/// every method that moves time checks the safety properties after each event.
+pub struct Sim {
+    rng: Rng,
+    now: Millis,
+    nodes: Vec<SimNode>,
+    queue: BinaryHeap<Envelope>,
+    order: u64,
+    side: Vec<u8>,
+    /// One-way link cuts, `cut[from][to]`, on top of the partition.
+    cut: Vec<Vec<bool>>,
+    cuts_heal_at: Option<Millis>,
+    partition_since: Option<Millis>,
+    partition_heal_at: Option<Millis>,
+    pub drop_percent: u64,
+    pub duplicate_percent: u64,
+    pub long_delay_percent: u64,
+    /// Random faults and want/release calls (the scenario of `run_seed`).
+    pub faults: bool,
+    next_fault: Millis,
+    /// Upper bound of the random gap between two faults; chosen per seed.
+    pub fault_gap_max: Millis,
+    last_global_grant: Option<Stamp>,
+    healed_at: Option<Millis>,
+    trace: bool,
+    pub stats: SimStats,
+}
+
+impl Sim {
+    /// `nodes` members with ids 3, 10, 17, ... (not indexes, to exercise the mapping).
+    pub fn new(seed: u64, nodes: usize, trace: bool) -> Sim {
+        let mut rng = Rng::new(seed);
+        let ids: Vec<NodeId> = (0..nodes).map(|index| (3 + 7 * index) as NodeId).collect();
+        let mut sim_nodes = Vec::new();
+        for id in &ids {
+            let mut config = Config::with_defaults(*id, ids.clone());
+            config.token_timeout = Config::recommended_token_timeout(nodes);
+            let offset = rng.below(1_000_000);
+            sim_nodes.push(SimNode {
+                id: *id,
+                node: Some(Node::new(config.clone(), None, offset)),
+                config,
+                durable: None,
+                offset,
+                paused_until: None,
+                restart_at: None,
+                crash_mid_step: false,
+                driver_grant: None,
+                last_grant: None,
+                last_confirm: None,
+                last_claim: None,
+                grants: 0,
+                granted_since_heal: false,
+            });
+        }
+        Sim {
+            rng,
+            now: 0,
+            nodes: sim_nodes,
+            queue: BinaryHeap::new(),
+            order: 0,
+            side: vec![0; nodes],
+            cut: vec![vec![false; nodes]; nodes],
+            cuts_heal_at: None,
+            partition_since: None,
+            partition_heal_at: None,
+            drop_percent: 0,
+            duplicate_percent: 0,
+            long_delay_percent: 0,
+            faults: false,
+            next_fault: 0,
+            fault_gap_max: 250,
+            last_global_grant: None,
+            healed_at: None,
+            trace,
+            stats: SimStats { seed, nodes, ..SimStats::default() },
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub fn id(&self, index: usize) -> NodeId {
+        self.nodes[index].id
+    }
+
+    pub fn node(&self, index: usize) -> Option<&Node> {
+        self.nodes[index].node.as_ref()
+    }
+
+    pub fn local_now(&self, index: usize) -> Millis {
+        self.now + self.nodes[index].offset
+    }
+
+    pub fn grants(&self, index: usize) -> u64 {
+        self.nodes[index].grants
+    }
+
+    /// The index of the node holding a live lease now, if any.
+    pub fn holder(&self) -> Option<usize> {
+        (0..self.nodes.len()).find(|index| self.holding(*index).is_some())
+    }
+
+    pub fn holding(&self, index: usize) -> Option<(Stamp, Millis)> {
+        let local = self.local_now(index);
+        self.nodes[index].node.as_ref().and_then(|node| node.holding(local))
+    }
+
+    /// Runs every event up to and including global time `until`.
+    pub fn run_until(&mut self, until: Millis) -> Result<(), String> {
+        let mut same_instant = 0u32;
+        loop {
+            let next = self.next_event_time();
+            if next > until {
+                self.now = self.now.max(until);
+                return Ok(());
+            }
+            same_instant = if next == self.now { same_instant + 1 } else { 0 };
+            if same_instant > 10_000 {
+                return Err(format!("livelock: more than 10000 events at t={next}"));
+            }
+            self.now = next;
+            self.process_next()?;
+            self.stats.events += 1;
+            self.check_after_event()?;
+        }
+    }
+
+    pub fn crash(&mut self, index: usize) {
+        self.trace_line(format!("n{index} CRASH"));
+        let sim_node = &mut self.nodes[index];
+        sim_node.node = None;
+        sim_node.driver_grant = None;
+        sim_node.paused_until = None;
+        sim_node.crash_mid_step = false;
+        self.stats.crashes += 1;
+    }
+
+    /// Restarts a crashed node from exactly what it last persisted, with a new clock origin.
+    pub fn restart(&mut self, index: usize) {
+        let offset = self.rng.below(1_000_000);
+        let sim_node = &mut self.nodes[index];
+        if sim_node.node.is_some() {
+            return;
+        }
+        sim_node.offset = offset;
+        sim_node.restart_at = None;
+        let local = self.now + offset;
+        let node = Node::new(sim_node.config.clone(), sim_node.durable.clone(), local);
+        sim_node.node = Some(node);
+        self.trace_line(format!("n{index} RESTART from {:?}", self.nodes[index].durable));
+    }
+
+    /// Freezes a node for `duration`: its clock runs on, messages to it wait or are lost.
+    pub fn pause(&mut self, index: usize, duration: Millis) {
+        if self.nodes[index].node.is_some() {
+            self.nodes[index].paused_until = Some(self.now + duration);
+            self.stats.pauses += 1;
+            self.trace_line(format!("n{index} PAUSE for {duration} ms"));
+        }
+    }
+
+    /// Splits the network: nodes talk only to nodes with the same side number.
+    pub fn partition(&mut self, sides: &[u8]) {
+        self.side = sides.to_vec();
+        self.partition_since = Some(self.now);
+        self.stats.partitions += 1;
+        self.trace_line(format!("PARTITION {sides:?}"));
+    }
+
+    /// Cuts the one-way link `from` -> `to`.
+    pub fn cut_link(&mut self, from: usize, to: usize) {
+        self.cut[from][to] = true;
+        self.trace_line(format!("CUT n{from} -> n{to}"));
+    }
+
+    pub fn heal_cuts(&mut self) {
+        self.cut = vec![vec![false; self.nodes.len()]; self.nodes.len()];
+        self.cuts_heal_at = None;
+        self.trace_line("HEAL cuts".to_string());
+    }
+
+    pub fn heal_partition(&mut self) {
+        self.side = vec![0; self.nodes.len()];
+        self.partition_since = None;
+        self.partition_heal_at = None;
+        self.trace_line("HEAL partition".to_string());
+    }
+
+    pub fn want(&mut self, index: usize) -> Result<(), String> {
+        let local = self.local_now(index);
+        if self.nodes[index].paused_until.is_some() {
+            return Ok(());
+        }
+        let Some(node) = self.nodes[index].node.as_mut() else { return Ok(()) };
+        let actions = node.want_token(local);
+        self.trace_line(format!("n{index} want_token"));
+        self.apply_actions(index, actions)
+    }
+
+    pub fn release(&mut self, index: usize) -> Result<(), String> {
+        let local = self.local_now(index);
+        if self.nodes[index].paused_until.is_some() {
+            return Ok(());
+        }
+        let Some(node) = self.nodes[index].node.as_mut() else { return Ok(()) };
+        let actions = node.release(local);
+        self.trace_line(format!("n{index} release"));
+        self.apply_actions(index, actions)
+    }
+
+    /// Puts a message on the wire by hand, delivered after `delay`.
+    pub fn inject(&mut self, from: usize, to: usize, message: Message, delay: Millis) {
+        self.order += 1;
+        self.queue.push(Envelope { at: self.now + delay, order: self.order, from, to, message });
+    }
+
+    fn run_scenario(&mut self, chaos_ms: Millis) -> Result<(), String> {
+        self.run_until(chaos_ms)?;
+        self.final_heal();
+        let healed_at = self.now;
+        let token_timeout = self.nodes[0].config.token_timeout;
+        let first_grant_by = healed_at + 10 * token_timeout;
+        let all_granted_by = healed_at + 20 * token_timeout;
+        while self.now < all_granted_by {
+            self.run_until(self.now + 100)?;
+            if self.stats.recovery_ms.is_none() && self.now >= first_grant_by {
+                return Err(format!("liveness: no grant within {} ms of the final heal", 10 * token_timeout));
+            }
+            if self.nodes.iter().all(|node| node.granted_since_heal) {
+                return Ok(());
+            }
+        }
+        let missing: Vec<usize> = (0..self.nodes.len()).filter(|index| !self.nodes[*index].granted_since_heal).collect();
+        Err(format!(
+            "liveness: nodes {missing:?} never held within {} ms of the final heal",
+            20 * token_timeout
+        ))
+    }
+
+    /// Ends every fault: all nodes up and awake, no partition, a clean network.
+    fn final_heal(&mut self) {
+        self.trace_line("FINAL HEAL".to_string());
+        self.heal_partition();
+        self.heal_cuts();
+        self.drop_percent = 0;
+        self.duplicate_percent = 0;
+        self.long_delay_percent = 0;
+        for index in 0..self.nodes.len() {
+            self.nodes[index].paused_until = None;
+            self.nodes[index].crash_mid_step = false;
+            self.nodes[index].granted_since_heal = false;
+            self.restart(index);
+        }
+        self.healed_at = Some(self.now);
+    }
+
+    fn next_event_time(&self) -> Millis {
+        let mut next = Millis::MAX;
+        if let Some(envelope) = self.queue.peek() {
+            next = next.min(envelope.at);
+        }
+        if let Some(at) = self.partition_heal_at {
+            next = next.min(at);
+        }
+        if let Some(at) = self.cuts_heal_at {
+            next = next.min(at);
+        }
+        if self.faults {
+            next = next.min(self.next_fault);
+        }
+        for sim_node in &self.nodes {
+            if let Some(at) = sim_node.restart_at {
+                next = next.min(at);
+            }
+            if let Some(at) = sim_node.paused_until {
+                next = next.min(at);
+                continue;
+            }
+            if let Some(deadline) = sim_node.node.as_ref().and_then(|node| node.next_deadline()) {
+                next = next.min(deadline.saturating_sub(sim_node.offset));
+            }
+        }
+        next.max(self.now)
+    }
+
+    /// Handles one event due at `self.now`: controls first, then a delivery, then a timer.
+    fn process_next(&mut self) -> Result<(), String> {
+        let now = self.now;
+        if self.partition_heal_at.is_some_and(|at| at <= now) {
+            self.heal_partition();
+            return Ok(());
+        }
+        if self.cuts_heal_at.is_some_and(|at| at <= now) {
+            self.heal_cuts();
+            return Ok(());
+        }
+        for index in 0..self.nodes.len() {
+            if self.nodes[index].restart_at.is_some_and(|at| at <= now) {
+                self.restart(index);
+                return Ok(());
+            }
+            if self.nodes[index].paused_until.is_some_and(|at| at <= now) {
+                self.nodes[index].paused_until = None;
+                self.trace_line(format!("n{index} RESUME"));
+                return Ok(());
+            }
+        }
+        if self.faults && self.next_fault <= now {
+            return self.random_fault();
+        }
+        if self.queue.peek().is_some_and(|envelope| envelope.at <= now) {
+            let envelope = self.queue.pop().expect("peeked");
+            return self.deliver(envelope);
+        }
+        for index in 0..self.nodes.len() {
+            let sim_node = &mut self.nodes[index];
+            if sim_node.paused_until.is_some() {
+                continue;
+            }
+            let local = now + sim_node.offset;
+            let Some(node) = sim_node.node.as_mut() else { continue };
+            if node.next_deadline().is_some_and(|deadline| deadline <= local) {
+                let actions = node.tick(local);
+                if self.trace {
+                    self.trace_line(format!("n{index} tick -> {}", describe(&actions)));
+                }
+                return self.apply_actions(index, actions);
+            }
+        }
+        Ok(())
+    }
+
+    fn deliver(&mut self, envelope: Envelope) -> Result<(), String> {
+        let Envelope { from, to, message, .. } = envelope;
+        if self.nodes[to].node.is_none() || self.side[from] != self.side[to] || self.cut[from][to] {
+            return Ok(());
+        }
+        if let Some(resume) = self.nodes[to].paused_until {
+            // A frozen process: the message waits in the socket buffer, or is lost.
+            if self.rng.chance(50) {
+                let latency = self.rng.range(1, 5);
+                self.order += 1;
+                self.queue.push(Envelope { at: resume + latency, order: self.order, from, to, message });
+            }
+            return Ok(());
+        }
+        let local = self.local_now(to);
+        let from_id = self.nodes[from].id;
+        let trace = self.trace.then(|| format!("n{to} <- n{from} {message:?}"));
+        let node = self.nodes[to].node.as_mut().expect("checked above");
+        let actions = node.step(from_id, message, local);
+        if let Some(line) = trace {
+            self.trace_line(format!("{line} -> {}", describe(&actions)));
+        }
+        self.apply_actions(to, actions)
+    }
+
+    fn random_fault(&mut self) -> Result<(), String> {
+        let n = self.nodes.len() as u64;
+        let index = self.rng.below(n) as usize;
+        self.next_fault = self.now + self.rng.range(10, self.fault_gap_max);
+        let chaos = self.healed_at.is_none();
+        let roll = self.rng.below(100);
+        match roll {
+            0..=29 => self.want(index)?,
+            30..=49 => self.release(index)?,
+            _ if !chaos => {}
+            50..=56 if self.nodes[index].node.is_some() => {
+                self.crash(index);
+                self.nodes[index].restart_at = Some(self.now + self.rng.range(50, 3_000));
+            }
+            57..=60 if self.nodes[index].node.is_some() => self.nodes[index].crash_mid_step = true,
+            61..=66 if self.nodes[index].paused_until.is_none() => {
+                let duration = self.rng.range(1_600, 4_000);
+                self.pause(index, duration);
+            }
+            67..=74 if self.partition_since.is_none() => {
+                let sides: Vec<u8> = (0..n).map(|_| self.rng.below(2) as u8).collect();
+                self.partition(&sides);
+                self.partition_heal_at = Some(self.now + self.rng.range(200, 4_000));
+            }
+            75..=79 if self.cuts_heal_at.is_none() => {
+                for from in 0..self.nodes.len() {
+                    for to in 0..self.nodes.len() {
+                        if from != to && self.rng.chance(30) {
+                            self.cut_link(from, to);
+                        }
+                    }
+                }
+                self.cuts_heal_at = Some(self.now + self.rng.range(200, 4_000));
+            }
+            80..=84 => {
+                self.drop_percent = self.rng.below(25);
+                self.duplicate_percent = self.rng.below(10);
+                self.long_delay_percent = self.rng.below(5);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Carries out a node's actions in order, as a driver would, checking each one. A node marked
+    /// `crash_mid_step` dies part-way through, keeping only what it had persisted so far.
+    fn apply_actions(&mut self, index: usize, actions: Vec<Action>) -> Result<(), String> {
+        let crash_at = if self.nodes[index].crash_mid_step {
+            Some(self.rng.below(actions.len() as u64 + 1) as usize)
+        } else {
+            None
+        };
+        for (position, action) in actions.into_iter().enumerate() {
+            if crash_at == Some(position) {
+                self.crash_with_restart(index);
+                return Ok(());
+            }
+            match action {
+                Action::Persist(state) => self.check_persist(index, state)?,
+                Action::Send { to, message } => {
+                    self.check_send(index, to, &message)?;
+                    let to_index = self.index_of(to).ok_or_else(|| format!("n{index} sent to unknown id {to}"))?;
+                    self.send(index, to_index, message);
+                }
+                Action::Grant { stamp, lease_until } => self.check_grant(index, stamp, lease_until)?,
+                Action::Revoke { stamp } => {
+                    let sim_node = &mut self.nodes[index];
+                    match sim_node.driver_grant {
+                        Some((granted, _)) if granted == stamp => sim_node.driver_grant = None,
+                        other => return Err(format!("n{index} revoked {stamp} but the driver had {other:?}")),
+                    }
+                }
+            }
+        }
+        if crash_at.is_some() {
+            self.crash_with_restart(index);
+        }
+        Ok(())
+    }
+
+    fn crash_with_restart(&mut self, index: usize) {
+        self.crash(index);
+        self.nodes[index].restart_at = Some(self.now + self.rng.range(10, 2_000));
+    }
+
+    fn send(&mut self, from: usize, to: usize, message: Message) {
+        self.stats.messages += 1;
+        if self.rng.chance(self.drop_percent) {
+            return;
+        }
+        let copies = if self.rng.chance(self.duplicate_percent) { 2 } else { 1 };
+        for _ in 0..copies {
+            let latency = if self.rng.chance(self.long_delay_percent) {
+                self.rng.range(50, 2_500)
+            } else {
+                self.rng.range(1, 5)
+            };
+            self.order += 1;
+            let envelope = Envelope { at: self.now + latency, order: self.order, from, to, message: message.clone() };
+            self.queue.push(envelope);
+        }
+    }
+
+    fn index_of(&self, id: NodeId) -> Option<usize> {
+        self.nodes.iter().position(|node| node.id == id)
+    }
+
+    fn trace_line(&self, line: String) {
+        if self.trace {
+            println!("t={:>6} {line}", self.now);
+        }
+    }
+}
+
+// Property checks.
+impl Sim {
+    fn check_persist(&mut self, index: usize, state: PersistentState) -> Result<(), String> {
+        let sim_node = &mut self.nodes[index];
+        let old = sim_node.durable.clone().unwrap_or_default();
+        if state.promised_epoch < old.promised_epoch || state.highest_accepted < old.highest_accepted {
+            return Err(format!("n{index} persisted a regression: {old:?} -> {state:?}"));
+        }
+        match (old.last_confirmed, state.last_confirmed) {
+            (Some(_), None) => return Err(format!("n{index} forgot its last confirmation")),
+            (Some((a, ha)), Some((b, hb))) if b < a || (a == b && ha != hb) => {
+                return Err(format!("S3: n{index} persisted confirmation {b}/{hb} after {a}/{ha}"))
+            }
+            _ => {}
+        }
+        sim_node.durable = Some(state);
+        Ok(())
+    }
+
+    /// S2 and persist-before-send: what a message claims must already be durable.
+    fn check_send(&mut self, index: usize, to: NodeId, message: &Message) -> Result<(), String> {
+        let sim_node = &mut self.nodes[index];
+        let me = sim_node.id;
+        if to == me {
+            return Err(format!("n{index} sent {message:?} to itself"));
+        }
+        let durable = sim_node.durable.clone().unwrap_or_default();
+        let promised = durable.promised_epoch;
+        match message {
+            Message::Token { stamp, .. } | Message::TokenAck { stamp } if stamp.epoch < promised => {
+                return Err(format!("S2: n{index} sent {message:?} below its promise {promised}"));
+            }
+            Message::Propose { epoch } | Message::Promise { epoch, .. } if *epoch != promised => {
+                return Err(format!("persist-before-send: n{index} sent {message:?} with durable promise {promised}"));
+            }
+            Message::Claim { stamp, holder, .. } => {
+                if *holder != me || durable.highest_accepted != *stamp || durable.last_confirmed != Some((*stamp, me)) {
+                    return Err(format!("persist-before-send: n{index} sent {message:?} with durable {durable:?}"));
+                }
+                if stamp.epoch < promised {
+                    return Err(format!("S2: n{index} claimed {stamp} below its promise {promised}"));
+                }
+                if sim_node.last_claim.is_some_and(|last| last > *stamp) {
+                    return Err(format!("S3: n{index} claimed {stamp} after {:?}", sim_node.last_claim));
+                }
+                sim_node.last_claim = Some(*stamp);
+            }
+            Message::Confirm { stamp, holder } => {
+                if durable.last_confirmed != Some((*stamp, *holder)) {
+                    return Err(format!("persist-before-send: n{index} sent {message:?} with durable {durable:?}"));
+                }
+                if stamp.epoch < promised {
+                    return Err(format!("S2: n{index} confirmed {stamp} below its promise {promised}"));
+                }
+                if let Some((last, last_holder)) = sim_node.last_confirm {
+                    if *stamp < last || (*stamp == last && *holder != last_holder) {
+                        return Err(format!("S3: n{index} confirmed {stamp}/{holder} after {last}/{last_holder}"));
+                    }
+                }
+                sim_node.last_confirm = Some((*stamp, *holder));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn check_grant(&mut self, index: usize, stamp: Stamp, lease_until: Millis) -> Result<(), String> {
+        let local = self.local_now(index);
+        let healed = self.healed_at.is_some();
+        let sim_node = &mut self.nodes[index];
+        let hold_max = sim_node.config.hold_max;
+        let promised = sim_node.durable.as_ref().map_or(0, |durable| durable.promised_epoch);
+        if stamp.epoch < promised {
+            return Err(format!("S2: n{index} granted {stamp} below its promise {promised}"));
+        }
+        if sim_node.last_grant.is_some_and(|last| last >= stamp) {
+            return Err(format!("S3: n{index} granted {stamp} after {:?}", sim_node.last_grant));
+        }
+        if self.last_global_grant.is_some_and(|last| last >= stamp) {
+            return Err(format!("fencing: n{index} granted {stamp} after {:?} was granted", self.last_global_grant));
+        }
+        if lease_until <= local || lease_until > local + hold_max {
+            return Err(format!("n{index} granted a lease until {lease_until} at local time {local}"));
+        }
+        sim_node.last_grant = Some(stamp);
+        sim_node.driver_grant = Some((stamp, lease_until));
+        sim_node.grants += 1;
+        self.last_global_grant = Some(stamp);
+        self.stats.grants += 1;
+        if healed {
+            sim_node.granted_since_heal = true;
+            if self.stats.recovery_ms.is_none() {
+                self.stats.recovery_ms = Some(self.now - self.healed_at.unwrap_or(0));
+            }
+        }
+        self.trace_line(format!("n{index} GRANT {stamp} until local {lease_until}"));
+        Ok(())
+    }
+
+    /// S1, the driver's view agreeing with the node, and S4.
+    fn check_after_event(&self) -> Result<(), String> {
+        let mut holders = Vec::new();
+        for (index, sim_node) in self.nodes.iter().enumerate() {
+            let local = self.now + sim_node.offset;
+            let holding = sim_node.node.as_ref().and_then(|node| node.holding(local));
+            let driver = sim_node.driver_grant.filter(|(_, until)| local < *until);
+            if holding != driver {
+                return Err(format!("n{index}: node says holding {holding:?}, driver has {driver:?}"));
+            }
+            if let Some((stamp, _)) = holding {
+                holders.push((index, stamp));
+            }
+        }
+        if holders.len() > 1 {
+            return Err(format!("S1: several holders at once: {holders:?}"));
+        }
+        if let (Some((holder, stamp)), Some(since)) = (holders.first(), self.partition_since) {
+            let hold_max = self.nodes[*holder].config.hold_max;
+            let side_size = self.side.iter().filter(|side| **side == self.side[*holder]).count();
+            if self.now >= since + hold_max && side_size < self.nodes[0].config.majority() {
+                return Err(format!(
+                    "S4: n{holder} holds {stamp} on a side of {side_size} of {} members, partitioned since {since}",
+                    self.nodes.len()
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn describe(actions: &[Action]) -> String {
+    let parts: Vec<String> = actions
+        .iter()
+        .map(|action| match action {
+            Action::Persist(state) => format!("persist{state:?}"),
+            Action::Send { to, message } => format!("send {to} {message:?}"),
+            Action::Grant { stamp, lease_until } => format!("GRANT {stamp} until {lease_until}"),
+            Action::Revoke { stamp } => format!("REVOKE {stamp}"),
+        })
+        .collect();
+    if parts.is_empty() { "-".to_string() } else { parts.join("; ") }
+}

@@ -1,0 +1,413 @@
+//! Targeted scenarios, each driving real nodes by hand through a tiny network with 1 ms latency.
+
+use ringbank_ring::sim::Sim;
+use ringbank_ring::{Action, Config, Message, Millis, Node, NodeId, PersistentState, Stamp};
+
+/// What the network does with one message.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    Deliver,
+    /// Keep it aside; the test delivers it later by hand.
+    Stash,
+}
+
+struct Cluster {
+    nodes: Vec<Option<Node>>,
+    durable: Vec<Option<PersistentState>>,
+    /// Frozen nodes: no ticks, messages to them are lost.
+    frozen: Vec<bool>,
+    now: Millis,
+    in_flight: Vec<(Millis, usize, usize, Message)>,
+    stash: Vec<(usize, usize, Message)>,
+    /// Every grant in order: (node, stamp).
+    grants: Vec<(usize, Stamp)>,
+    sent: Vec<(usize, usize, Message)>,
+}
+
+impl Cluster {
+    fn new(n: usize) -> Cluster {
+        let nodes = (0..n).map(|index| Some(Node::new(config(index, n), None, 0))).collect();
+        Cluster {
+            nodes,
+            durable: vec![None; n],
+            frozen: vec![false; n],
+            now: 0,
+            in_flight: Vec::new(),
+            stash: Vec::new(),
+            grants: Vec::new(),
+            sent: Vec::new(),
+        }
+    }
+
+    fn node(&self, index: usize) -> &Node {
+        self.nodes[index].as_ref().expect("node is up")
+    }
+
+    fn apply(&mut self, index: usize, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Persist(state) => self.durable[index] = Some(state),
+                Action::Send { to, message } => {
+                    self.sent.push((index, to as usize, message.clone()));
+                    self.in_flight.push((self.now + 1, index, to as usize, message));
+                }
+                Action::Grant { stamp, .. } => self.grants.push((index, stamp)),
+                Action::Revoke { .. } => {}
+            }
+        }
+        self.assert_one_holder();
+    }
+
+    fn assert_one_holder(&self) {
+        let holders = self.holders();
+        assert!(holders.len() <= 1, "S1 violated at {}: {holders:?}", self.now);
+    }
+
+    fn holders(&self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|index| self.nodes[*index].as_ref().is_some_and(|node| node.holding(self.now).is_some()))
+            .collect()
+    }
+
+    fn deliver(&mut self, from: usize, to: usize, message: Message) {
+        if self.frozen[to] {
+            return;
+        }
+        let now = self.now;
+        if let Some(node) = self.nodes[to].as_mut() {
+            let actions = node.step(from as NodeId, message, now);
+            self.apply(to, actions);
+        }
+    }
+
+    /// Runs in 1 ms steps until `until`, routing every message through `fate`.
+    fn run_until(&mut self, until: Millis, fate: &mut dyn FnMut(usize, usize, &Message) -> Fate) {
+        while self.now < until {
+            self.now += 1;
+            let (due, later): (Vec<_>, Vec<_>) = self.in_flight.drain(..).partition(|(at, ..)| *at <= self.now);
+            self.in_flight = later;
+            for (_, from, to, message) in due {
+                match fate(from, to, &message) {
+                    Fate::Deliver => self.deliver(from, to, message),
+                    Fate::Stash => self.stash.push((from, to, message)),
+                }
+            }
+            for index in 0..self.nodes.len() {
+                let now = self.now;
+                if self.frozen[index] {
+                    continue;
+                }
+                let Some(node) = self.nodes[index].as_mut() else { continue };
+                if node.next_deadline().is_some_and(|deadline| deadline <= now) {
+                    let actions = node.tick(now);
+                    self.apply(index, actions);
+                }
+            }
+        }
+    }
+
+    fn run_clean(&mut self, until: Millis) {
+        self.run_until(until, &mut |_, _, _| Fate::Deliver);
+    }
+
+    /// Runs until some node holds; returns it.
+    fn run_until_holder(&mut self, limit: Millis) -> usize {
+        while self.now < limit {
+            let next = self.now + 1;
+            self.run_clean(next);
+            if let Some(holder) = self.holders().first() {
+                return *holder;
+            }
+        }
+        panic!("nobody held by {limit}");
+    }
+}
+
+fn config(index: usize, n: usize) -> Config {
+    Config::with_defaults(index as NodeId, (0..n as NodeId).collect())
+}
+
+#[test]
+fn defaults_are_valid_and_nonsense_is_refused() {
+    let good = Config::with_defaults(1, vec![0, 1, 2]);
+    assert_eq!(good.validate(), Ok(()));
+    assert_eq!((good.token_timeout, good.hold_max, good.idle_pause), (1000, 200, 20));
+    assert_eq!((good.retransmit, good.pass_retries, good.drift_margin_percent), (100, 3, 10));
+    let refused = |change: fn(&mut Config)| {
+        let mut config = good.clone();
+        change(&mut config);
+        assert!(config.validate().is_err(), "{config:?} should be refused");
+        assert!(!config.validate().unwrap_err().to_string().is_empty());
+    };
+    refused(|c| c.members.clear());
+    refused(|c| c.members = vec![0, 2]);
+    refused(|c| c.members = vec![0, 1, 1]);
+    refused(|c| c.members = (0..65).collect());
+    refused(|c| c.hold_max = c.token_timeout);
+    refused(|c| c.hold_max = 0);
+    refused(|c| c.token_timeout = 0);
+    refused(|c| c.idle_pause = 0);
+    refused(|c| c.idle_pause = c.hold_max + 1);
+    refused(|c| c.retransmit = 0);
+    refused(|c| c.retransmit = c.token_timeout);
+    refused(|c| c.pass_retries = 0);
+    refused(|c| c.drift_margin_percent = 101);
+    refused(|c| c.token_timeout = u64::MAX);
+    assert_eq!(Config::recommended_token_timeout(3), 1000);
+    assert!(Config::recommended_token_timeout(7) > 1000);
+}
+
+#[test]
+fn fresh_cluster_elects_one_holder_and_the_token_visits_everyone() {
+    let mut cluster = Cluster::new(5);
+    cluster.run_clean(5_000);
+    for index in 0..5 {
+        assert!(cluster.grants.iter().any(|(node, _)| *node == index), "node {index} never held");
+    }
+    let stamps: Vec<Stamp> = cluster.grants.iter().map(|(_, stamp)| *stamp).collect();
+    assert!(stamps.windows(2).all(|pair| pair[0] < pair[1]), "grants must be strictly increasing");
+}
+
+#[test]
+fn duelling_candidates_converge() {
+    let mut cluster = Cluster::new(5);
+    // Everyone has timed out; two of them start candidacies at the very same instant.
+    // Node 1's loss timer fires at 1100 ms and node 3's at 1300 ms (staggered by rank).
+    cluster.now = 1_300;
+    for index in [1, 3] {
+        let actions = cluster.nodes[index].as_mut().unwrap().tick(1_300);
+        assert!(actions.iter().any(|action| matches!(action, Action::Send { message: Message::Propose { .. }, .. })));
+        cluster.apply(index, actions);
+    }
+    let holder = cluster.run_until_holder(8_000);
+    let stamp = cluster.node(holder).holding(cluster.now).unwrap().0;
+    assert_eq!(stamp.seq, 1);
+    // The higher ballot (node 3's, same round) won, and nobody else held meanwhile.
+    assert_eq!(ringbank_ring::epoch_owner(stamp.epoch), 3);
+    assert_eq!(cluster.grants.len(), 1);
+    cluster.run_clean(cluster.now + 3_000);
+}
+
+#[test]
+fn a_stale_token_from_a_paused_holder_is_rejected() {
+    let mut cluster = Cluster::new(3);
+    cluster.node_wants_all();
+    let stale = cluster.run_until_holder(5_000);
+    let (old_stamp, _) = cluster.node(stale).holding(cluster.now).unwrap();
+    // Freeze the holder for far longer than every timeout; the others regenerate.
+    cluster.frozen[stale] = true;
+    let frozen_at = cluster.now;
+    cluster.run_clean(frozen_at + 4_000);
+    let newer = cluster.grants.iter().filter(|(node, stamp)| *node != stale && stamp.epoch > old_stamp.epoch).count();
+    assert!(newer > 0, "the others must regenerate a newer epoch");
+    // Wake it: it must not believe it holds, and its pass of the old token is refused.
+    cluster.frozen[stale] = false;
+    assert_eq!(cluster.node(stale).holding(cluster.now), None);
+    let woke_at = cluster.now;
+    let sent_before = cluster.sent.len();
+    let actions = cluster.nodes[stale].as_mut().unwrap().tick(woke_at);
+    assert!(actions.contains(&Action::Revoke { stamp: old_stamp }));
+    cluster.apply(stale, actions);
+    cluster.run_clean(woke_at + 20);
+    let stale_tokens = cluster.sent[sent_before..]
+        .iter()
+        .filter(|(from, _, message)| *from == stale && matches!(message, Message::Token { stamp, .. } if stamp.epoch == old_stamp.epoch))
+        .count();
+    let rejects = cluster.sent[sent_before..]
+        .iter()
+        .filter(|(_, to, message)| *to == stale && matches!(message, Message::Reject { .. }))
+        .count();
+    assert!(stale_tokens > 0 && rejects > 0, "the stale pass must be sent and rejected");
+    assert!(cluster.grants.iter().all(|(_, stamp)| *stamp != Stamp::new(old_stamp.epoch, old_stamp.seq + 1)));
+    cluster.run_clean(woke_at + 5_000);
+    assert!(cluster.grants.iter().any(|(node, stamp)| *node == stale && stamp.epoch > old_stamp.epoch));
+}
+
+#[test]
+fn a_restarted_node_never_holds_and_ignores_its_old_token() {
+    let mut cluster = Cluster::new(3);
+    cluster.node_wants_all();
+    let holder = cluster.run_until_holder(5_000);
+    let received_token = cluster
+        .sent
+        .iter()
+        .rev()
+        .find(|(_, to, message)| *to == holder && matches!(message, Message::Token { .. }))
+        .cloned();
+    // Crash and restart at once from exactly what was persisted.
+    let now = cluster.now;
+    let restarted = Node::new(config(holder, 3), cluster.durable[holder].clone(), now);
+    assert_eq!(restarted.holding(now), None);
+    assert_eq!(restarted.status(now).state, "idle");
+    cluster.nodes[holder] = Some(restarted);
+    if let Some((from, to, message)) = received_token {
+        // A duplicate of the token it accepted before the crash: acknowledged, never claimed again.
+        let actions = cluster.nodes[to].as_mut().unwrap().step(from as NodeId, message, now);
+        assert!(actions.iter().all(|action| matches!(action, Action::Send { message: Message::TokenAck { .. }, .. })));
+    }
+    cluster.run_clean(now + 5_000);
+    assert!(cluster.grants.iter().filter(|(node, _)| *node == holder).count() >= 2, "it rejoins and holds again");
+}
+
+#[test]
+fn a_restarted_node_reports_a_whole_lease_in_its_promise() {
+    let members: Vec<NodeId> = vec![0, 1, 2];
+    let persisted = PersistentState {
+        promised_epoch: 5,
+        last_confirmed: Some((Stamp::new(5, 9), 2)),
+        highest_accepted: Stamp::new(5, 3),
+    };
+    let mut node = Node::new(Config::with_defaults(1, members), Some(persisted), 10_000);
+    let actions = node.step(0, Message::Propose { epoch: 1 << 16 }, 10_000);
+    assert!(matches!(actions[0], Action::Persist(ref state) if state.promised_epoch == 1 << 16));
+    let promise = Message::Promise { epoch: 1 << 16, last_confirmed: Some((Stamp::new(5, 9), 2)), lease_remaining: 200 };
+    assert_eq!(actions[1], Action::Send { to: 0, message: promise });
+    // Older epochs are now refused.
+    let actions = node.step(2, Message::Claim { stamp: Stamp::new(5, 10), holder: 2, ring: vec![0, 1, 2] }, 10_001);
+    assert_eq!(actions, vec![Action::Send { to: 2, message: Message::Reject { promised_epoch: 1 << 16 } }]);
+}
+
+#[test]
+fn duplicated_token_deliveries_do_not_create_a_second_holder() {
+    let mut cluster = Cluster::new(3);
+    let mut copies = Vec::new();
+    // Deliver every token twice: once now, once again 300 ms later.
+    let first = cluster.run_until_holder(5_000);
+    let start = cluster.now;
+    cluster.run_until(start + 3_000, &mut |from, to, message| {
+        if matches!(message, Message::Token { .. }) {
+            copies.push((from, to, message.clone()));
+        }
+        Fate::Deliver
+    });
+    let grants_before = cluster.grants.len();
+    for (from, to, message) in copies {
+        let now = cluster.now;
+        let actions = cluster.nodes[to].as_mut().unwrap().step(from as NodeId, message, now);
+        assert!(
+            actions.iter().all(|action| matches!(action, Action::Send { message: Message::TokenAck { .. }, .. })),
+            "a duplicate token produced {actions:?}"
+        );
+        cluster.apply(to, actions);
+    }
+    assert_eq!(cluster.grants.len(), grants_before);
+    let _ = first;
+}
+
+#[test]
+fn a_delayed_token_after_the_passer_gave_up_cannot_create_a_second_lease() {
+    delayed_token_after_skip(false);
+    // Harder: the skipped node never heard the taker's claim, so it does claim the same stamp.
+    delayed_token_after_skip(true);
+}
+
+fn delayed_token_after_skip(hide_claims: bool) {
+    let mut cluster = Cluster::new(3);
+    let passer = cluster.run_until_holder(5_000);
+    let skipped = (passer + 1) % 3;
+    let taker = (passer + 2) % 3;
+    // Every token to the successor is held back; the passer gives up and skips it.
+    let mut hold_back = |from: usize, to: usize, message: &Message| {
+        let token_to_skipped = from == passer && matches!(message, Message::Token { .. });
+        let claim_to_skipped = hide_claims && from == taker && matches!(message, Message::Claim { .. });
+        if to == skipped && (token_to_skipped || claim_to_skipped) {
+            Fate::Stash
+        } else {
+            Fate::Deliver
+        }
+    };
+    let taken = loop {
+        let next = cluster.now + 1;
+        cluster.run_until(next, &mut hold_back);
+        if let Some((stamp, _)) = cluster.node(taker).holding(cluster.now) {
+            break stamp;
+        }
+        assert!(cluster.now < 10_000, "the taker never held");
+    };
+    let stash: Vec<_> = std::mem::take(&mut cluster.stash)
+        .into_iter()
+        .filter(|(_, _, message)| matches!(message, Message::Token { .. }))
+        .collect();
+    assert_eq!(stash.len(), 3, "pass_retries sends before skipping");
+    // Now the delayed copies arrive at the skipped node while the taker holds the same stamp.
+    let claims_before = cluster.sent.len();
+    for (from, to, message) in stash {
+        assert!(matches!(message, Message::Token { stamp, .. } if stamp == taken));
+        cluster.deliver(from, to, message);
+        cluster.run_until(cluster.now + 1, &mut hold_back);
+    }
+    let later = cluster.now + 400;
+    cluster.run_until(later, &mut hold_back);
+    let skipped_claimed = cluster.sent[claims_before..]
+        .iter()
+        .any(|(from, _, message)| *from == skipped && matches!(message, Message::Claim { stamp, .. } if *stamp == taken));
+    assert_eq!(skipped_claimed, hide_claims, "the skipped node claims only if it missed the taker's claim");
+    assert!(
+        cluster.grants.iter().all(|(node, stamp)| !(*node == skipped && *stamp == taken)),
+        "the skipped node must never hold the stamp the taker holds"
+    );
+    cluster.run_clean(cluster.now + 3_000);
+}
+
+#[test]
+fn a_minority_side_never_holds() {
+    let mut sim = Sim::new(7, 5, false);
+    sim.run_until(3_000).unwrap();
+    sim.partition(&[0, 0, 1, 1, 1]);
+    let grants_before: Vec<u64> = (0..5).map(|index| sim.grants(index)).collect();
+    // The simulator checks S4 at every event; here we also count.
+    sim.run_until(3_200).unwrap();
+    let minority_before: Vec<u64> = (0..2).map(|index| sim.grants(index)).collect();
+    sim.run_until(15_000).unwrap();
+    for (index, before) in minority_before.iter().enumerate() {
+        assert_eq!(sim.grants(index), *before, "minority node {index} held");
+    }
+    let majority_gain: u64 = (2..5).map(|index| sim.grants(index) - grants_before[index]).sum();
+    assert!(majority_gain > 50, "the majority side keeps circulating the token");
+    sim.heal_partition();
+    sim.run_until(25_000).unwrap();
+    for (index, before) in minority_before.iter().enumerate() {
+        assert!(sim.grants(index) > *before, "node {index} holds again after the heal");
+    }
+}
+
+#[test]
+fn holder_crash_fails_over_well_under_three_seconds() {
+    let mut worst = 0;
+    for seed in 1..=20 {
+        let mut sim = Sim::new(seed, 3, false);
+        sim.run_until(3_000 + seed * 37).unwrap();
+        let holder = loop {
+            if let Some(holder) = sim.holder() {
+                break holder;
+            }
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+        };
+        let crashed_at = sim.now();
+        sim.crash(holder);
+        let failover = loop {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+            if sim.holder().is_some() {
+                break sim.now() - crashed_at;
+            }
+            assert!(sim.now() - crashed_at < 3_000, "seed {seed}: no failover within 3 s");
+        };
+        worst = worst.max(failover);
+    }
+    println!("worst failover after a holder crash on 3 nodes: {worst} ms");
+    assert!(worst < 2_000);
+}
+
+impl Cluster {
+    fn node_wants_all(&mut self) {
+        for index in 0..self.nodes.len() {
+            let now = self.now;
+            if let Some(node) = self.nodes[index].as_mut() {
+                let actions = node.want_token(now);
+                self.apply(index, actions);
+            }
+        }
+    }
+}
