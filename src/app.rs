@@ -11,6 +11,9 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ServeConfig};
+use crate::faults::Faults;
+use crate::peer::{Member, Members, PeerClient};
+use crate::ring_driver::{RingHandle, RingOptions, RingStartError};
 use crate::ledger::{self, wall_clock_ms, Job, LedgerError};
 use crate::state::AppState;
 
@@ -25,6 +28,8 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error("cannot open the database: {0}")]
     Database(#[from] LedgerError),
+    #[error("cannot start the ring: {0}")]
+    Ring(#[from] RingStartError),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: SocketAddr, source: std::io::Error },
 }
@@ -56,7 +61,9 @@ impl App {
             .await
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
         let address = listener.local_addr().map_err(|source| StartError::Bind { address: config.listen, source })?;
-        let state = AppState::new(config, ledger);
+        let faults = Arc::new(Faults::default());
+        let ring = start_ring(&config, address, faults.clone(), &tracker, background.clone())?;
+        let state = AppState::new(config, ledger, ring, faults);
         tracker.spawn(purge_loop(state.clone(), background.clone()));
         Ok(App { listener, address, state, tracker, background })
     }
@@ -80,6 +87,27 @@ impl App {
         self.tracker.wait().await;
         tracing::info!(bank = %self.state.bank(), "stopped");
     }
+}
+
+/// Starts the ring driver. Without --peer the bank is a ring of one (itself).
+fn start_ring(
+    config: &ServeConfig,
+    address: SocketAddr,
+    faults: Arc<Faults>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<RingHandle, StartError> {
+    let list: Vec<Member> = if config.peers.is_empty() {
+        vec![Member { id: config.id.clone(), url: format!("http://{address}") }]
+    } else {
+        config.peers.iter().map(|p| Member { id: p.id.clone(), url: p.url.clone() }).collect()
+    };
+    let members = Members::new(list, &config.id).ok_or_else(|| ConfigError::SelfNotInPeers(config.id.clone()))?;
+    let ring_config = config.ring_config(members.me);
+    let secret = config.ring_secret.clone().unwrap_or_default();
+    let client = PeerClient::new(&config.id, secret.as_bytes());
+    let options = RingOptions { config: ring_config, state_file: config.data_dir.join(format!("ring-{}.json", config.id)) };
+    Ok(crate::ring_driver::start(options, Arc::new(members), client, faults, tracker, shutdown)?)
 }
 
 async fn purge_loop(state: Arc<AppState>, stop: CancellationToken) {

@@ -61,6 +61,27 @@ pub struct ServeConfig {
     /// Most write operations committed together in one database transaction (group commit).
     #[arg(long, env = "RINGBANK_COMMIT_BATCH_MAX", default_value_t = 512)]
     pub commit_batch_max: usize,
+    /// A member bank of the ring, as ID=URL; repeat for every bank, this one included.
+    #[arg(long = "peer", env = "RINGBANK_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<PeerArg>,
+    /// Consortium secret that authenticates bank-to-bank requests (HMAC); required with peers.
+    #[arg(long, env = "RINGBANK_RING_SECRET", hide_env_values = true)]
+    pub ring_secret: Option<String>,
+    /// Silence after which the token is suspected lost [default: 1s, plus 150ms per bank above 5].
+    #[arg(long, env = "RINGBANK_TOKEN_TIMEOUT", value_parser = humantime::parse_duration)]
+    pub token_timeout: Option<Duration>,
+    /// Lease: the longest the holder keeps the token.
+    #[arg(long, env = "RINGBANK_HOLD_MAX", default_value = "200ms", value_parser = humantime::parse_duration)]
+    pub hold_max: Duration,
+    /// How long an idle holder keeps the token before passing it on (idle cost vs. latency).
+    #[arg(long, env = "RINGBANK_IDLE_PAUSE", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub idle_pause: Duration,
+    /// Interval between retransmissions of unacknowledged ring messages.
+    #[arg(long, env = "RINGBANK_RETRANSMIT", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub retransmit: Duration,
+    /// Unacknowledged sends of the token before its successor is skipped.
+    #[arg(long, env = "RINGBANK_PASS_RETRIES", default_value_t = 3)]
+    pub pass_retries: u32,
     /// Secret that operators present as a Bearer token on /admin endpoints; admin is off without it.
     #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
@@ -69,14 +90,17 @@ pub struct ServeConfig {
 #[derive(Args, Debug, Clone)]
 pub struct UpConfig {
     /// How many bank processes to start.
-    #[arg(long, env = "RINGBANK_BANKS", default_value_t = 1)]
+    #[arg(long, env = "RINGBANK_BANKS", default_value_t = 3)]
     pub banks: usize,
     /// First port; bank i listens on base_port + i.
     #[arg(long, env = "RINGBANK_BASE_PORT", default_value_t = 8081)]
     pub base_port: u16,
-    /// Directory under which each bank keeps its own data directory.
+    /// Directory holding every bank's database and ring state files.
     #[arg(long, env = "RINGBANK_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Admin secret given to every bank [default: a fresh random one, printed at start].
+    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -105,6 +129,24 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
+/// One `--peer ID=URL`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerArg {
+    pub id: String,
+    pub url: String,
+}
+
+fn parse_peer(text: &str) -> Result<PeerArg, String> {
+    let (id, url) = text.split_once('=').ok_or_else(|| format!("expected ID=URL, got {text:?}"))?;
+    validate_bank_id(id).map_err(|e| e.to_string())?;
+    let url = url.trim_end_matches('/');
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(format!("bad URL {url:?}: expected http://host:port"));
+    }
+    Ok(PeerArg { id: id.to_string(), url: url.to_string() })
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("--id must be 1 to 32 letters, digits, '-' or '_' (got {0:?})")]
@@ -121,6 +163,16 @@ pub enum ConfigError {
     BadSessionTtl(String),
     #[error("--admin-secret must be at least 16 characters")]
     WeakAdminSecret,
+    #[error("--peer lists bank {0:?} twice")]
+    DuplicatePeer(String),
+    #[error("--peer must list this bank ({0}) too, with its own URL")]
+    SelfNotInPeers(String),
+    #[error("at most {max} banks may form a ring (got {0})", max = ringbank_ring::MAX_MEMBERS)]
+    TooManyPeers(usize),
+    #[error("a ring of several banks needs --ring-secret (env RINGBANK_RING_SECRET), at least 16 characters, the same at every bank")]
+    MissingRingSecret,
+    #[error("ring timing: {0}")]
+    RingTiming(String),
 }
 
 impl ServeConfig {
@@ -147,7 +199,39 @@ impl ServeConfig {
         if self.admin_secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(ConfigError::WeakAdminSecret);
         }
+        let mut ids: Vec<&str> = self.peers.iter().map(|p| p.id.as_str()).collect();
+        ids.sort_unstable();
+        if let Some(pair) = ids.windows(2).find(|w| w[0] == w[1]) {
+            return Err(ConfigError::DuplicatePeer(pair[0].to_string()));
+        }
+        if !self.peers.is_empty() && !ids.contains(&self.id.as_str()) {
+            return Err(ConfigError::SelfNotInPeers(self.id.clone()));
+        }
+        if self.peers.len() > ringbank_ring::MAX_MEMBERS {
+            return Err(ConfigError::TooManyPeers(self.peers.len()));
+        }
+        if self.peers.len() > 1 && self.ring_secret.as_ref().is_none_or(|s| s.len() < 16) {
+            return Err(ConfigError::MissingRingSecret);
+        }
+        self.ring_config(0).validate().map_err(|e| ConfigError::RingTiming(e.to_string()))?;
         Ok(())
+    }
+
+    /// The ring protocol's configuration for this bank, `me` being its index among members.
+    pub fn ring_config(&self, me: u16) -> ringbank_ring::Config {
+        let members = self.peers.len().max(1);
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let token_timeout = self
+            .token_timeout
+            .map(ms)
+            .unwrap_or_else(|| ringbank_ring::Config::recommended_token_timeout(members));
+        let mut config = ringbank_ring::Config::with_defaults(me, (0..members as u16).collect());
+        config.token_timeout = token_timeout;
+        config.hold_max = ms(self.hold_max);
+        config.idle_pause = ms(self.idle_pause);
+        config.retransmit = ms(self.retransmit);
+        config.pass_retries = self.pass_retries;
+        config
     }
 
     /// A configuration for tests and tools: a bank on a free loopback port.
@@ -161,6 +245,13 @@ impl ServeConfig {
             session_ttl: Duration::from_secs(3600),
             idempotency_ttl: Duration::from_secs(24 * 3600),
             commit_batch_max: 512,
+            peers: Vec::new(),
+            ring_secret: None,
+            token_timeout: None,
+            hold_max: Duration::from_millis(200),
+            idle_pause: Duration::from_millis(100),
+            retransmit: Duration::from_millis(100),
+            pass_retries: 3,
             admin_secret: Some("test-admin-secret-0123456789".to_string()),
         }
     }

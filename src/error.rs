@@ -27,6 +27,8 @@ pub enum ApiError {
     CrossBankUnavailable(String),
     #[error("authentication is required: send 'Authorization: Bearer <token>' from POST /api/v1/sessions")]
     Unauthenticated,
+    #[error("bank-to-bank authentication failed: {0}")]
+    PeerUnauthenticated(String),
     #[error("the document or the password is wrong")]
     WrongCredentials,
     #[error("{0}")]
@@ -73,6 +75,7 @@ impl ApiError {
                 (S::UNPROCESSABLE_ENTITY, "cross-bank-unavailable", "Cross-bank legs are not available")
             }
             ApiError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            ApiError::PeerUnauthenticated(_) => (S::UNAUTHORIZED, "peer-unauthenticated", "Bank-to-bank authentication failed"),
             ApiError::WrongCredentials => (S::UNAUTHORIZED, "wrong-credentials", "Wrong document or password"),
             ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
             ApiError::TooManyAttempts(_) => (S::TOO_MANY_REQUESTS, "too-many-attempts", "Too many attempts"),
@@ -90,6 +93,11 @@ impl ApiError {
 
     pub fn status(&self) -> StatusCode {
         self.kind().status
+    }
+
+    /// The stable problem type slug, e.g. `insufficient-funds` (the web pages translate it).
+    pub fn slug(&self) -> &'static str {
+        self.kind().slug
     }
 
     /// Turns the error into an application/problem+json response.

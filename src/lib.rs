@@ -5,8 +5,12 @@ pub mod bench; // `ringbank bench`: load generator for local transfers
 pub mod config; // the command line: one clap struct per command
 pub mod document; // CPF and CNPJ validation and formatting
 pub mod error; // the HTTP boundary's error type and its problem+json mapping
+pub mod faults; // fault injection: partitions (more faults come with the chaos tooling)
 pub mod http; // warp routes: customer API, admin, pages
 pub mod ledger; // all SQL: accounts, journal, holds, sessions, idempotency, audit
 pub mod money; // centavos: formatting, parsing, checked sums
+pub mod peer; // other banks: member list, signed requests, wire types
+pub mod ring_driver; // the only owner of the ring state machine and its timers
+pub mod operations; // validation and ledger jobs shared by the JSON API and the web pages
 pub mod state; // what handlers share: config, ledger, sessions, rate limits
 pub mod up; // `ringbank up`: a local consortium of bank processes

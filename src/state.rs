@@ -11,6 +11,9 @@ use argon2::Argon2;
 use sha2::{Digest, Sha256};
 
 use crate::config::ServeConfig;
+use crate::faults::Faults;
+use crate::peer::auth::Verifier;
+use crate::ring_driver::RingHandle;
 use crate::error::ApiError;
 use crate::ledger::{wall_clock_ms, Job, Ledger};
 
@@ -23,6 +26,10 @@ const SIGN_IN_TRACKED_MAX: usize = 100_000;
 pub struct AppState {
     pub config: ServeConfig,
     pub ledger: Ledger,
+    pub ring: RingHandle,
+    /// Checks bank-to-bank signatures; None for a bank alone in its ring (nobody to talk to).
+    pub ring_verifier: Option<Verifier>,
+    pub faults: Arc<Faults>,
     in_flight: Mutex<HashSet<(String, String)>>,
     sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
@@ -36,10 +43,14 @@ pub struct Caller {
 }
 
 impl AppState {
-    pub fn new(config: ServeConfig, ledger: Ledger) -> Arc<AppState> {
+    pub fn new(config: ServeConfig, ledger: Ledger, ring: RingHandle, faults: Arc<Faults>) -> Arc<AppState> {
+        let ring_verifier = config.ring_secret.as_ref().map(|s| Verifier::new(s.as_bytes()));
         Arc::new(AppState {
             config,
             ledger,
+            ring,
+            ring_verifier,
+            faults,
             in_flight: Mutex::new(HashSet::new()),
             sign_in_failures: Mutex::new(HashMap::new()),
         })

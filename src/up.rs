@@ -36,6 +36,13 @@ pub async fn run(config: UpConfig) -> Result<(), UpError> {
         return Err(UpError::BadPorts(config.base_port, last_port));
     }
     let exe = std::env::current_exe().map_err(|source| UpError::Spawn { id: "-".into(), source })?;
+    // Fresh secrets for this consortium, never hard-coded; given to the children through
+    // the environment (not argv, which other users can read).
+    let ring_secret = hex::encode(rand::random::<[u8; 24]>());
+    let admin_secret = config.admin_secret.clone().unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
+    let peers: Vec<String> = (0..config.banks)
+        .map(|index| format!("{}=http://127.0.0.1:{}", bank_id(index), usize::from(config.base_port) + index))
+        .collect();
     let mut children: Vec<(String, Child)> = Vec::with_capacity(config.banks);
     for index in 0..config.banks {
         let id = bank_id(index);
@@ -46,6 +53,9 @@ pub async fn run(config: UpConfig) -> Result<(), UpError> {
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(&config.data_dir)
+            .env("RINGBANK_PEERS", peers.join(","))
+            .env("RINGBANK_RING_SECRET", &ring_secret)
+            .env("RINGBANK_ADMIN_SECRET", &admin_secret)
             .kill_on_drop(true)
             .spawn();
         match child {
@@ -60,6 +70,7 @@ pub async fn run(config: UpConfig) -> Result<(), UpError> {
         }
     }
     println!("{} bank(s) running, data in {}; Ctrl-C stops them", children.len(), config.data_dir.display());
+    println!("admin secret (ring monitor, audit, faults): {admin_secret}");
     wait_for_stop_signal().await;
     stop_all(&mut children).await;
     Ok(())

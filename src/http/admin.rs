@@ -13,7 +13,80 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    audit(state)
+    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state)).unify().boxed()
+}
+
+/// GET /admin/v1/faults -> [{kind, bank, remaining_ms}]
+fn faults_list(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("admin" / "v1" / "faults")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(with_state(state))
+        .map(|auth: Option<String>, state: Arc<AppState>| {
+            let result = require_admin(&state, auth.as_deref()).map(|()| json_response(StatusCode::OK, &state.faults.active()));
+            respond("/admin/v1/faults", result)
+        })
+        .boxed()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PartitionRequest {
+    banks: Vec<String>,
+    /// humantime duration, e.g. "10s"
+    #[serde(rename = "for")]
+    duration: String,
+}
+
+/// POST /admin/v1/faults/partition {banks, for} -> 204 (ring traffic to/from those banks is dropped)
+fn partition(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("admin" / "v1" / "faults" / "partition")
+        .and(warp::post())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(super::body())
+        .and(with_state(state))
+        .map(|auth: Option<String>, body: bytes::Bytes, state: Arc<AppState>| {
+            let result = (|| {
+                require_admin(&state, auth.as_deref())?;
+                let request: PartitionRequest = super::parse_json(&body)?;
+                let duration = humantime::parse_duration(&request.duration)
+                    .map_err(|e| ApiError::InvalidField(format!("for: {e}")))?;
+                if duration.is_zero() || duration > crate::faults::FAULT_DURATION_MAX {
+                    return Err(ApiError::InvalidField("for must be between 1ms and 1h".into()));
+                }
+                for bank in &request.banks {
+                    if state.ring.members.node_of(bank).is_none() {
+                        return Err(ApiError::InvalidField(format!("{bank:?} is not a member of the ring")));
+                    }
+                }
+                state.faults.partition(&request.banks, duration);
+                Ok(no_content())
+            })();
+            respond("/admin/v1/faults/partition", result)
+        })
+        .boxed()
+}
+
+/// POST /admin/v1/faults/heal -> 204 (every fault is lifted)
+fn heal(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("admin" / "v1" / "faults" / "heal")
+        .and(warp::post())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(with_state(state))
+        .map(|auth: Option<String>, state: Arc<AppState>| {
+            let result = require_admin(&state, auth.as_deref()).map(|()| {
+                state.faults.heal();
+                no_content()
+            });
+            respond("/admin/v1/faults/heal", result)
+        })
+        .boxed()
+}
+
+fn no_content() -> Response {
+    let mut response = Response::new(Default::default());
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
 }
 
 /// GET /admin/v1/audit -> the ledger audit report ({bank, passed, checks, ...})

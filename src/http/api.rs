@@ -4,22 +4,17 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
 use super::{body, json_response, parse_json, raw_json_response, respond, with_state};
-use crate::document::Document;
 use crate::error::ApiError;
-use crate::ledger::{new_id, AccountKind, IdempotencyRecord, Job, Leg, LedgerError, LocalTransfer, Outcome, TransferKind};
-use crate::state::{hash_password, AppState, Caller};
+use crate::ledger::{AccountKind, LedgerError};
+use crate::operations::{self, held_account, parse_document, Cash, CashRequest, NewCustomer, PaymentRequest, TransferRequest};
+use crate::state::AppState;
 
-/// Longest description or payment reference, in characters.
-const DESCRIPTION_MAX_CHARS: usize = 140;
-/// Most holders of one joint account.
-const HOLDERS_MAX: usize = 8;
 const STATEMENT_PAGE_MAX: u32 = 200;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
@@ -67,36 +62,9 @@ fn create_customer(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewCustomer {
-    document: String,
-    name: String,
-    password: String,
-}
-
 async fn create_customer_handler(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     let request: NewCustomer = parse_json(body)?;
-    let document = parse_document(&request.document)?;
-    let name = clean_text("name", &request.name, 1, 120)?;
-    let chars = request.password.chars().count();
-    if !(8..=128).contains(&chars) {
-        return Err(ApiError::InvalidField("password must have 8 to 128 characters".into()));
-    }
-    if state.ledger.customer(document.as_str()).await?.is_some() {
-        return Err(LedgerError::CustomerExists.into());
-    }
-    let password = request.password;
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let job = Job::CreateCustomer {
-        document: document.as_str().to_string(),
-        person: document.is_person(),
-        name: name.clone(),
-        password_hash,
-    };
-    state.ledger.submit(job, None).await?;
+    let (document, name) = operations::create_customer(state, &request).await?;
     Ok(json_response(StatusCode::CREATED, &serde_json::json!({ "document": document.as_str(), "name": name })))
 }
 
@@ -171,21 +139,8 @@ struct NewAccount {
 async fn create_account_handler(state: &AppState, auth: Option<&str>, body: &[u8]) -> Result<Response, ApiError> {
     let caller = state.authenticate(auth).await?;
     let request: NewAccount = parse_json(body)?;
-    if request.holders.len() > HOLDERS_MAX {
-        return Err(ApiError::LimitExceeded(format!("an account has at most {HOLDERS_MAX} holders")));
-    }
-    let mut holders = vec![caller.document.clone()];
-    for holder in &request.holders {
-        let document = parse_document(holder)?;
-        if !holders.iter().any(|h| h == document.as_str()) {
-            holders.push(document.as_str().to_string());
-        }
-    }
-    let job = Job::OpenAccount { caller: caller.document.clone(), caller_is_person: caller.person, kind: request.kind, holders };
-    match state.ledger.submit(job, None).await? {
-        Outcome::Account(view) => Ok(json_response(StatusCode::CREATED, &view)),
-        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
-    }
+    let view = operations::open_account(state, &caller, request.kind, &request.holders).await?;
+    Ok(json_response(StatusCode::CREATED, &view))
 }
 
 /// GET /api/v1/accounts -> [account] (the caller's accounts at this bank)
@@ -221,14 +176,6 @@ fn get_account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             respond(&instance, result.await)
         })
         .boxed()
-}
-
-async fn held_account(state: &AppState, caller: &Caller, number: &str) -> Result<crate::ledger::AccountView, ApiError> {
-    let not_found = || ApiError::Ledger(LedgerError::AccountNotFound(number.to_string()));
-    if !is_account_number(number) {
-        return Err(not_found());
-    }
-    state.ledger.account_for(number, &caller.document).await?.ok_or_else(not_found)
 }
 
 #[derive(Deserialize)]
@@ -288,166 +235,27 @@ async fn money_post_handler(
 ) -> Result<Response, ApiError> {
     let caller = state.authenticate(auth).await?;
     let (job, canonical) = match collection {
-        "deposits" | "withdrawals" => cash_job(state, &caller, collection, body)?,
-        "transfers" => transfer_job(state, &caller, body)?,
-        "payments" => payment_job(state, &caller, body)?,
+        "deposits" | "withdrawals" => {
+            let request: CashRequest = parse_json(body)?;
+            let cash = if collection == "deposits" { Cash::Deposit } else { Cash::Withdrawal };
+            let job = operations::cash_job(state, &caller, cash, &request)?;
+            (job, serde_json::to_string(&request).unwrap_or_default())
+        }
+        "transfers" => {
+            let request: TransferRequest = parse_json(body)?;
+            let job = operations::transfer_job(state, &caller, &request)?;
+            (job, serde_json::to_string(&request).unwrap_or_default())
+        }
+        "payments" => {
+            let request: PaymentRequest = parse_json(body)?;
+            let job = operations::payment_job(state, &caller, &request)?;
+            (job, serde_json::to_string(&request).unwrap_or_default())
+        }
         other => return Err(ApiError::RouteNotFound(other.to_string())),
     };
-    let idempotency = key
-        .map(|key| {
-            validate_idempotency_key(&key)?;
-            let request_hash = hex::encode(Sha256::digest(format!("{collection}\n{canonical}").as_bytes()));
-            Ok::<_, ApiError>(IdempotencyRecord { document: caller.document.clone(), key, request_hash })
-        })
-        .transpose()?;
-    let _guard = match &idempotency {
-        Some(record) => Some(state.enter_in_flight(&record.document, &record.key)?),
-        None => None,
-    };
-    match state.ledger.submit(job, idempotency).await? {
-        Outcome::Posted { status_code, body } => {
-            let status = StatusCode::from_u16(status_code).map_err(|e| ApiError::Internal(e.to_string()))?;
-            Ok(raw_json_response(status, body))
-        }
-        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
-    }
-}
-
-fn validate_idempotency_key(key: &str) -> Result<(), ApiError> {
-    let ok = !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadIdempotencyKey("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))
-    }
-}
-
-#[derive(Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-struct CashRequest {
-    account: String,
-    amount_cents: i64,
-}
-
-/// The job for a deposit or withdrawal, and the canonical form of the request (for hashing).
-fn cash_job(state: &AppState, caller: &Caller, collection: &str, body: &[u8]) -> Result<(Job, String), ApiError> {
-    let request: CashRequest = parse_json(body)?;
-    check_amount(state, "amount_cents", request.amount_cents)?;
-    let account = account_field("account", &request.account)?;
-    let canonical = serde_json::to_string(&request).unwrap_or_default();
-    let (caller, amount_cents) = (caller.document.clone(), request.amount_cents);
-    let job = if collection == "deposits" {
-        Job::Deposit { id: new_id("dp"), caller, account, amount_cents }
-    } else {
-        Job::Withdraw { id: new_id("wd"), caller, account, amount_cents }
-    };
-    Ok((job, canonical))
-}
-
-#[derive(Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-struct TransferRequest {
-    debits: Vec<Leg>,
-    credits: Vec<Leg>,
-    #[serde(default)]
-    description: String,
-}
-
-fn transfer_job(state: &AppState, caller: &Caller, body: &[u8]) -> Result<(Job, String), ApiError> {
-    let request: TransferRequest = parse_json(body)?;
-    let description = clean_text("description", &request.description, 0, DESCRIPTION_MAX_CHARS)?;
-    let (debits, credits) = validate_legs(state, &request.debits, &request.credits)?;
-    let canonical = serde_json::to_string(&request).unwrap_or_default();
-    let transfer = LocalTransfer {
-        id: new_id("tr"),
-        kind: TransferKind::Transfer,
-        initiated_by: caller.document.clone(),
-        description,
-        debits,
-        credits,
-    };
-    Ok((Job::Transfer(transfer), canonical))
-}
-
-#[derive(Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-struct PaymentTarget {
-    bank: String,
-    account: String,
-}
-
-#[derive(Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-struct PaymentRequest {
-    from_account: String,
-    to: PaymentTarget,
-    amount_cents: i64,
-    reference: String,
-}
-
-fn payment_job(state: &AppState, caller: &Caller, body: &[u8]) -> Result<(Job, String), ApiError> {
-    let request: PaymentRequest = parse_json(body)?;
-    let reference = clean_text("reference", &request.reference, 1, DESCRIPTION_MAX_CHARS)?;
-    let debit = Leg { bank: state.bank().to_string(), account: request.from_account.clone(), amount_cents: request.amount_cents };
-    let credit = Leg { bank: request.to.bank.clone(), account: request.to.account.clone(), amount_cents: request.amount_cents };
-    let (debits, credits) = validate_legs(state, &[debit], &[credit])?;
-    let canonical = serde_json::to_string(&request).unwrap_or_default();
-    let transfer = LocalTransfer {
-        id: new_id("pm"),
-        kind: TransferKind::Payment,
-        initiated_by: caller.document.clone(),
-        description: reference,
-        debits,
-        credits,
-    };
-    Ok((Job::Transfer(transfer), canonical))
-}
-
-/// Checks the shape of a transfer's legs: counts, amounts, sums, banks, repeated accounts.
-fn validate_legs(state: &AppState, debits: &[Leg], credits: &[Leg]) -> Result<(Vec<Leg>, Vec<Leg>), ApiError> {
-    if debits.is_empty() || credits.is_empty() {
-        return Err(ApiError::InvalidField("a transfer needs at least one debit and one credit".into()));
-    }
-    let max_legs = state.config.max_legs;
-    if debits.len() + credits.len() > max_legs {
-        return Err(ApiError::LimitExceeded(format!("a transfer has at most {max_legs} legs (debits plus credits)")));
-    }
-    let mut seen: Vec<(&str, &str)> = Vec::new();
-    let clean = |side: &str, legs: &[Leg]| -> Result<Vec<Leg>, ApiError> {
-        let mut out = Vec::with_capacity(legs.len());
-        for (index, leg) in legs.iter().enumerate() {
-            check_amount(state, &format!("{side}[{index}].amount_cents"), leg.amount_cents)?;
-            let account = account_field(&format!("{side}[{index}].account"), &leg.account)?;
-            if leg.bank != state.bank() {
-                crate::config::validate_bank_id(&leg.bank)
-                    .map_err(|_| ApiError::InvalidField(format!("{side}[{index}].bank is not a valid bank id")))?;
-                return Err(ApiError::CrossBankUnavailable(leg.bank.clone()));
-            }
-            out.push(Leg { bank: leg.bank.clone(), account, amount_cents: leg.amount_cents });
-        }
-        Ok(out)
-    };
-    let debits = clean("debits", debits)?;
-    let credits = clean("credits", credits)?;
-    for leg in debits.iter().chain(credits.iter()) {
-        if seen.contains(&(leg.bank.as_str(), leg.account.as_str())) {
-            return Err(ApiError::InvalidField(format!(
-                "account {} at bank {} appears in more than one leg",
-                leg.account, leg.bank
-            )));
-        }
-        seen.push((leg.bank.as_str(), leg.account.as_str()));
-    }
-    let total_debits = crate::money::checked_sum(debits.iter().map(|l| l.amount_cents));
-    let total_credits = crate::money::checked_sum(credits.iter().map(|l| l.amount_cents));
-    match (total_debits, total_credits) {
-        (Some(d), Some(c)) if d == c => {
-            check_amount(state, "the transfer's total", d)?;
-            Ok((debits, credits))
-        }
-        (Some(d), Some(c)) => Err(ApiError::Unbalanced(format!("debits sum to {d} centavos but credits to {c}"))),
-        _ => Err(ApiError::InvalidAmount("the amounts overflow".into())),
-    }
+    let (status_code, body) = operations::post_money(state, &caller, collection, job, &canonical, key).await?;
+    let status = StatusCode::from_u16(status_code).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(raw_json_response(status, body))
 }
 
 /// GET /api/v1/transfers/{id} -> {id, status, reason, debits, credits, ...}
@@ -475,45 +283,4 @@ fn openapi() -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .map(|| json_response(StatusCode::OK, &super::openapi::document()))
         .boxed()
-}
-
-fn parse_document(input: &str) -> Result<Document, ApiError> {
-    Document::parse(input).map_err(|e| ApiError::InvalidDocument(format!("{input:?}: {e}")))
-}
-
-fn check_amount(state: &AppState, field: &str, amount: i64) -> Result<(), ApiError> {
-    if amount <= 0 {
-        return Err(ApiError::InvalidAmount(format!("{field} must be a positive number of centavos (got {amount})")));
-    }
-    let max = state.config.max_amount_cents;
-    if amount > max {
-        return Err(ApiError::LimitExceeded(format!("{field} is {amount} centavos; one operation moves at most {max}")));
-    }
-    Ok(())
-}
-
-fn is_account_number(text: &str) -> bool {
-    (1..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-fn account_field(field: &str, text: &str) -> Result<String, ApiError> {
-    let trimmed = text.trim();
-    if is_account_number(trimmed) {
-        Ok(trimmed.to_string())
-    } else {
-        Err(ApiError::InvalidField(format!("{field} must be an account number (1 to 20 digits)")))
-    }
-}
-
-/// Trims a free-text field and checks its length and that it has no control characters.
-fn clean_text(field: &str, text: &str, min_chars: usize, max_chars: usize) -> Result<String, ApiError> {
-    let trimmed = text.trim();
-    let chars = trimmed.chars().count();
-    if chars < min_chars || chars > max_chars {
-        return Err(ApiError::InvalidField(format!("{field} must have {min_chars} to {max_chars} characters")));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(ApiError::InvalidField(format!("{field} must not contain control characters")));
-    }
-    Ok(trimmed.to_string())
 }

@@ -6,6 +6,7 @@ mod admin;
 mod api;
 pub mod openapi;
 mod pages;
+mod ring;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -30,6 +31,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api::routes(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
+        .unify()
+        .or(ring::routes(state.clone()))
         .unify()
         .or(pages::routes(state))
         .unify()

@@ -1,0 +1,96 @@
+//! Talking to other banks: the member list, signed requests over reqwest with explicit
+//! timeouts, and the wire types (serde lives here, at the boundary).
+
+pub mod auth;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ringbank_ring::NodeId;
+
+use crate::ledger::wall_clock_ms;
+
+/// Timeout of one bank-to-bank request, connection included.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);
+pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// A configured member bank.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    pub id: String,
+    pub url: String,
+}
+
+/// The configured banks in their fixed order (sorted by id, so every bank derives the same
+/// order whatever order its flags were given in). A bank's NodeId is its index here.
+#[derive(Clone, Debug)]
+pub struct Members {
+    pub list: Vec<Member>,
+    pub me: NodeId,
+}
+
+impl Members {
+    pub fn new(mut list: Vec<Member>, me: &str) -> Option<Members> {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+        let me = list.iter().position(|m| m.id == me)?;
+        Some(Members { list, me: NodeId::try_from(me).ok()? })
+    }
+
+    pub fn id_of(&self, node: NodeId) -> Option<&str> {
+        self.list.get(usize::from(node)).map(|m| m.id.as_str())
+    }
+
+    pub fn node_of(&self, id: &str) -> Option<NodeId> {
+        self.list.iter().position(|m| m.id == id).and_then(|i| NodeId::try_from(i).ok())
+    }
+
+    pub fn url_of(&self, node: NodeId) -> Option<&str> {
+        self.list.get(usize::from(node)).map(|m| m.url.as_str())
+    }
+
+    pub fn ids(&self) -> Vec<String> {
+        self.list.iter().map(|m| m.id.clone()).collect()
+    }
+
+    pub fn my_id(&self) -> &str {
+        &self.list[usize::from(self.me)].id
+    }
+}
+
+/// A client that signs every request with the ring secret.
+#[derive(Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+    secret: Arc<Vec<u8>>,
+    me: String,
+}
+
+impl PeerClient {
+    pub fn new(me: &str, secret: &[u8]) -> PeerClient {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .connect_timeout(CONNECT_TIMEOUT)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .tcp_nodelay(true)
+            .build()
+            .expect("reqwest client builds");
+        PeerClient { http, secret: Arc::new(secret.to_vec()), me: me.to_string() }
+    }
+
+    /// POSTs a signed JSON body to `base_url` + `path`; returns the status code.
+    pub async fn post(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::StatusCode, reqwest::Error> {
+        let signed = auth::sign(&self.secret, "POST", path, &body, &self.me, wall_clock_ms());
+        let response = self
+            .http
+            .post(format!("{base_url}{path}"))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header(auth::HEADER_BANK, &signed.bank)
+            .header(auth::HEADER_TIMESTAMP, signed.timestamp_ms.to_string())
+            .header(auth::HEADER_NONCE, &signed.nonce)
+            .header(auth::HEADER_SIGNATURE, &signed.signature)
+            .body(body)
+            .send()
+            .await?;
+        Ok(response.status())
+    }
+}

@@ -1,0 +1,399 @@
+//! The ring driver: the only owner of the token-ring state machine (ringbank_ring::Node) and
+//! its timers. One task, one event enum: HTTP handlers only send it events. It carries out the
+//! node's actions in order: a Persist is fsynced to the ring state file before any later
+//! action; sends go out through per-peer queues (best effort: the protocol retransmits);
+//! grants and revocations are published on a watch channel for the code that needs the token.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringbank_ring::{Action, Config as RingConfig, Message, Node, NodeId, PersistentState, Stamp};
+use serde::Serialize;
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::faults::Faults;
+use crate::peer::{Members, PeerClient};
+
+/// Capacity of the driver's event queue; a full queue sheds ring messages (they are retried).
+const EVENT_QUEUE: usize = 1024;
+/// Messages waiting per peer before new ones are dropped.
+const PEER_QUEUE: usize = 256;
+/// Requests in flight per peer.
+const PEER_CONCURRENCY: usize = 16;
+/// Grants and regenerations remembered for status pages.
+const HISTORY_MAX: usize = 32;
+
+pub enum RingEvent {
+    Message { from: NodeId, message: Message },
+    Want,
+    Release,
+}
+
+/// The token as the rest of the bank sees it: held with this stamp until `lease_until`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Holding {
+    pub stamp: Stamp,
+    pub lease_until: Instant,
+}
+
+/// The contract shape of GET /ring/v1/status, plus a few extra fields.
+#[derive(Clone, Debug, Serialize, Default)]
+pub struct RingStatus {
+    pub bank: String,
+    pub epoch: u64,
+    pub token_seq: u64,
+    pub holding: bool,
+    pub state: String,
+    pub members: Vec<String>,
+    pub ring: Vec<String>,
+    pub promised_epoch: u64,
+    pub last_holder: Option<String>,
+    pub lease_remaining_ms: u64,
+    /// Times this bank was granted the token since it started.
+    pub grants: u64,
+    /// Epoch changes this bank has seen since it started, newest last.
+    pub regenerations: Vec<Regeneration>,
+    /// Messages sent and received since start.
+    pub messages_sent: u64,
+    pub messages_received: u64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Regeneration {
+    pub epoch: u64,
+    /// Milliseconds since this bank started (its monotonic clock).
+    pub seen_at_ms: u64,
+    /// How long no token was seen before this epoch's first grant here, if it was granted here.
+    pub gap_ms: Option<u64>,
+}
+
+#[derive(Clone)]
+pub struct RingHandle {
+    events: mpsc::Sender<RingEvent>,
+    holding: watch::Receiver<Option<Holding>>,
+    status: watch::Receiver<RingStatus>,
+    pub members: Arc<Members>,
+}
+
+impl RingHandle {
+    /// Hands a message from a peer to the driver; false if the queue is full (shed).
+    pub fn deliver(&self, from: NodeId, message: Message) -> bool {
+        self.events.try_send(RingEvent::Message { from, message }).is_ok()
+    }
+
+    pub async fn want_token(&self) {
+        let _ = self.events.send(RingEvent::Want).await;
+    }
+
+    pub async fn release(&self) {
+        let _ = self.events.send(RingEvent::Release).await;
+    }
+
+    /// The token, if this bank holds a live lease right now.
+    pub fn holding(&self) -> Option<Holding> {
+        let holding = *self.holding.borrow();
+        holding.filter(|h| h.lease_until > Instant::now())
+    }
+
+    pub fn subscribe_holding(&self) -> watch::Receiver<Option<Holding>> {
+        self.holding.clone()
+    }
+
+    pub fn status(&self) -> RingStatus {
+        let mut status = self.status.borrow().clone();
+        let live = self.holding();
+        status.holding = live.is_some();
+        status.lease_remaining_ms = live.map_or(0, |h| h.lease_until.saturating_duration_since(Instant::now()).as_millis() as u64);
+        status
+    }
+}
+
+/// The ring's timing options, already validated by ringbank_ring::Config::validate.
+pub struct RingOptions {
+    pub config: RingConfig,
+    pub state_file: PathBuf,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RingStartError {
+    #[error("cannot read the ring state file {path}: {source}")]
+    Read { path: String, source: std::io::Error },
+    #[error("the ring state file {path} is corrupt: {source}")]
+    Corrupt { path: String, source: serde_json::Error },
+}
+
+/// Loads the persisted ring state (a restarted bank never holds a token) and starts the driver.
+pub fn start(
+    options: RingOptions,
+    members: Arc<Members>,
+    client: PeerClient,
+    faults: Arc<Faults>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<RingHandle, RingStartError> {
+    let persisted = load_state(&options.state_file)?;
+    let clock = Instant::now();
+    let node = Node::new(options.config, persisted, 0);
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let (holding_tx, holding_rx) = watch::channel(None);
+    let (status_tx, status_rx) = watch::channel(RingStatus::default());
+    let outboxes = spawn_outboxes(&members, client, faults, tracker, shutdown.clone());
+    let driver = Driver {
+        node,
+        clock,
+        members: members.clone(),
+        state_file: options.state_file,
+        outboxes,
+        holding: holding_tx,
+        status: status_tx,
+        grants: 0,
+        regenerations: Vec::new(),
+        last_epoch: 0,
+        last_grant_at: None,
+        sent: 0,
+        received: 0,
+    };
+    tracker.spawn(driver.run(events_rx, shutdown));
+    Ok(RingHandle { events: events_tx, holding: holding_rx, status: status_rx, members })
+}
+
+fn load_state(path: &Path) -> Result<Option<PersistentState>, RingStartError> {
+    match std::fs::read(path) {
+        Ok(bytes) => serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|source| RingStartError::Corrupt { path: path.display().to_string(), source }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(RingStartError::Read { path: path.display().to_string(), source }),
+    }
+}
+
+/// Writes the state durably: temporary file, fsync, rename, fsync of the directory.
+fn persist_state(path: &Path, state: &PersistentState) -> std::io::Result<()> {
+    use std::io::Write;
+    let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
+    let temporary = path.with_extension("tmp");
+    let mut file = std::fs::File::create(&temporary)?;
+    file.write_all(&bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    if let Some(dir) = path.parent() {
+        std::fs::File::open(dir)?.sync_all()?;
+    }
+    Ok(())
+}
+
+struct Driver {
+    node: Node,
+    clock: Instant,
+    members: Arc<Members>,
+    state_file: PathBuf,
+    outboxes: Vec<Option<mpsc::Sender<Message>>>,
+    holding: watch::Sender<Option<Holding>>,
+    status: watch::Sender<RingStatus>,
+    grants: u64,
+    regenerations: Vec<Regeneration>,
+    last_epoch: u64,
+    last_grant_at: Option<u64>,
+    sent: u64,
+    received: u64,
+}
+
+impl Driver {
+    fn now(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    async fn run(mut self, mut events: mpsc::Receiver<RingEvent>, shutdown: CancellationToken) {
+        self.publish();
+        loop {
+            let deadline = self.node.next_deadline().map(|ms| self.clock + Duration::from_millis(ms));
+            let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(1)).into());
+            let actions = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => break,
+                event = events.recv() => match event {
+                    None => break,
+                    Some(RingEvent::Message { from, message }) => {
+                        self.received += 1;
+                        self.node.step(from, message, self.now())
+                    }
+                    Some(RingEvent::Want) => self.node.want_token(self.now()),
+                    Some(RingEvent::Release) => self.node.release(self.now()),
+                },
+                () = sleep => self.node.tick(self.now()),
+            };
+            if !self.execute(actions).await {
+                tracing::error!("the ring state could not be persisted; this bank leaves the ring");
+                break;
+            }
+            self.publish();
+        }
+        // Stopping: hand the token on rather than let it expire, if we hold it.
+        if self.node.holding(self.now()).is_some() {
+            let actions = self.node.release(self.now());
+            let _ = self.execute(actions).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.holding.send_replace(None);
+    }
+
+    /// Carries out actions in order. Returns false if persisting failed (the node must stop).
+    async fn execute(&mut self, actions: Vec<Action>) -> bool {
+        for action in actions {
+            match action {
+                Action::Persist(state) => {
+                    let path = self.state_file.clone();
+                    let written = tokio::task::spawn_blocking(move || persist_state(&path, &state)).await;
+                    match written {
+                        Ok(Ok(())) => {}
+                        Ok(Err(error)) => {
+                            tracing::error!(%error, "persisting the ring state failed");
+                            return false;
+                        }
+                        Err(error) => {
+                            tracing::error!(%error, "persist task failed");
+                            return false;
+                        }
+                    }
+                }
+                Action::Send { to, message } => self.send(to, message),
+                Action::Grant { stamp, lease_until } => self.on_grant(stamp, lease_until),
+                Action::Revoke { stamp } => {
+                    tracing::debug!(epoch = stamp.epoch, seq = stamp.seq, "token revoked");
+                    self.holding.send_replace(None);
+                }
+            }
+        }
+        true
+    }
+
+    fn send(&mut self, to: NodeId, message: Message) {
+        self.sent += 1;
+        if let Some(Some(outbox)) = self.outboxes.get(usize::from(to)) {
+            // A full queue drops the message: the protocol retransmits what matters.
+            let _ = outbox.try_send(message);
+        }
+    }
+
+    fn on_grant(&mut self, stamp: Stamp, lease_until: u64) {
+        let now = self.now();
+        self.grants += 1;
+        if stamp.epoch != self.last_epoch {
+            let gap_ms = self.last_grant_at.map(|at| now.saturating_sub(at));
+            if self.last_epoch != 0 {
+                tracing::info!(bank = self.members.my_id(), epoch = stamp.epoch, gap_ms, "new epoch: token regenerated");
+            }
+            self.push_regeneration(Regeneration { epoch: stamp.epoch, seen_at_ms: now, gap_ms });
+            self.last_epoch = stamp.epoch;
+        }
+        self.last_grant_at = Some(now);
+        let lease_until = self.clock + Duration::from_millis(lease_until);
+        tracing::debug!(epoch = stamp.epoch, seq = stamp.seq, "token granted");
+        self.holding.send_replace(Some(Holding { stamp, lease_until }));
+    }
+
+    fn push_regeneration(&mut self, regeneration: Regeneration) {
+        if self.regenerations.len() >= HISTORY_MAX {
+            self.regenerations.remove(0);
+        }
+        self.regenerations.push(regeneration);
+    }
+
+    fn publish(&mut self) {
+        let now = self.now();
+        let status = self.node.status(now);
+        if status.epoch > self.last_epoch && self.last_epoch != 0 && !status.holding {
+            // Learned of a newer epoch through someone else's token: note it once.
+            self.push_regeneration(Regeneration { epoch: status.epoch, seen_at_ms: now, gap_ms: None });
+            self.last_epoch = status.epoch;
+        }
+        let name = |node: &NodeId| self.members.id_of(*node).unwrap_or("?").to_string();
+        let ring_status = RingStatus {
+            bank: self.members.my_id().to_string(),
+            epoch: status.epoch,
+            token_seq: status.seq,
+            holding: status.holding,
+            state: status.state.to_string(),
+            members: self.members.ids(),
+            ring: status.live_ring.iter().map(name).collect(),
+            promised_epoch: status.promised_epoch,
+            last_holder: status.last_holder.as_ref().map(name),
+            lease_remaining_ms: status.lease_until.map_or(0, |until| until.saturating_sub(now)),
+            grants: self.grants,
+            regenerations: self.regenerations.clone(),
+            messages_sent: self.sent,
+            messages_received: self.received,
+        };
+        self.status.send_replace(ring_status);
+    }
+}
+
+/// One queue and one sending task per peer, so a slow or dead peer delays no one else.
+fn spawn_outboxes(
+    members: &Arc<Members>,
+    client: PeerClient,
+    faults: Arc<Faults>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Vec<Option<mpsc::Sender<Message>>> {
+    let mut outboxes = Vec::with_capacity(members.list.len());
+    for (index, member) in members.list.iter().enumerate() {
+        if index == usize::from(members.me) {
+            outboxes.push(None);
+            continue;
+        }
+        let (sender, receiver) = mpsc::channel(PEER_QUEUE);
+        tracker.spawn(peer_sender(member.clone(), receiver, client.clone(), faults.clone(), shutdown.clone()));
+        outboxes.push(Some(sender));
+    }
+    outboxes
+}
+
+async fn peer_sender(
+    member: crate::peer::Member,
+    mut receiver: mpsc::Receiver<Message>,
+    client: PeerClient,
+    faults: Arc<Faults>,
+    shutdown: CancellationToken,
+) {
+    let permits = Arc::new(Semaphore::new(PEER_CONCURRENCY));
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => return,
+            message = receiver.recv() => match message { Some(m) => m, None => return },
+        };
+        if faults.is_partitioned(&member.id) {
+            continue;
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            continue; // too many requests in flight to this peer: drop, the protocol retries
+        };
+        let (client, url) = (client.clone(), member.url.clone());
+        tokio::spawn(async move {
+            let path = format!("/ring/v1/{}", message.kind());
+            let body = serde_json::to_vec(&message).unwrap_or_default();
+            if let Err(error) = client.post(&url, &path, body).await {
+                tracing::trace!(%error, %url, "ring message not delivered");
+            }
+            drop(permit);
+        });
+    }
+}
+
+/// Asks the driver for nothing: returns once a grant is visible or the timeout passes.
+pub async fn wait_for_grant(handle: &RingHandle, timeout: Duration) -> Option<Holding> {
+    let mut receiver = handle.subscribe_holding();
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(holding) = handle.holding() {
+            return Some(holding);
+        }
+        let remaining = deadline.checked_duration_since(Instant::now())?;
+        if tokio::time::timeout(remaining, receiver.changed()).await.is_err() {
+            return None;
+        }
+    }
+}
