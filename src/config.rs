@@ -33,6 +33,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Measure local (inside one bank) transfer throughput against a fresh bank.
     Bench(BenchArgs),
+    /// Measure the ring: idle CPU, token passes per second, failover time over repeated kill -9.
+    BenchRing(BenchRingArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -74,7 +76,7 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBANK_HOLD_MAX", default_value = "200ms", value_parser = humantime::parse_duration)]
     pub hold_max: Duration,
     /// How long an idle holder keeps the token before passing it on (idle cost vs. latency).
-    #[arg(long, env = "RINGBANK_IDLE_PAUSE", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "RINGBANK_IDLE_PAUSE", default_value = "150ms", value_parser = humantime::parse_duration)]
     pub idle_pause: Duration,
     /// Interval between retransmissions of unacknowledged ring messages.
     #[arg(long, env = "RINGBANK_RETRANSMIT", default_value = "100ms", value_parser = humantime::parse_duration)]
@@ -145,6 +147,22 @@ fn parse_peer(text: &str) -> Result<PeerArg, String> {
         return Err(format!("bad URL {url:?}: expected http://host:port"));
     }
     Ok(PeerArg { id: id.to_string(), url: url.to_string() })
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchRingArgs {
+    #[arg(long, default_value_t = 3)]
+    pub banks: usize,
+    /// How many times the holder is killed (and restarted).
+    #[arg(long, default_value_t = 20)]
+    pub kills: usize,
+    /// How long to measure the idle ring.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub idle: Duration,
+    #[arg(long, default_value_t = 19101)]
+    pub base_port: u16,
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -249,7 +267,7 @@ impl ServeConfig {
             ring_secret: None,
             token_timeout: None,
             hold_max: Duration::from_millis(200),
-            idle_pause: Duration::from_millis(100),
+            idle_pause: Duration::from_millis(150),
             retransmit: Duration::from_millis(100),
             pass_retries: 3,
             admin_secret: Some("test-admin-secret-0123456789".to_string()),

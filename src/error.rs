@@ -103,7 +103,7 @@ impl ApiError {
     /// Turns the error into an application/problem+json response.
     pub fn into_response(self, instance: &str) -> Response {
         let kind = self.kind();
-        let detail = if kind.status.is_server_error() {
+        let detail = if kind.status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, instance, "request failed");
             "the bank could not complete the request; nothing was changed unless a later read shows it".to_string()
         } else {

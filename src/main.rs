@@ -49,6 +49,10 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             let passed = reports.iter().all(|r| r.passed);
             Ok(if passed { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
+        Command::BenchRing(args) => {
+            ringbank::bench_ring::run(args).await?;
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Bench(args) => {
             let report = ringbank::bench::run(args).await.map_err(|e| e.to_string())?;
             Ok(if report { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })

@@ -1,7 +1,10 @@
 //! `ringbank up`: starts a local consortium of bank processes on loopback (one `ringbank serve`
 //! child per bank, data under one directory), prints each bank's URL, and stops them all
-//! (SIGTERM, then SIGKILL after a grace period) on Ctrl-C or SIGTERM.
+//! (SIGTERM, then SIGKILL after a grace period) on Ctrl-C or SIGTERM. `LocalRing` is also what
+//! the ring benchmark uses to start, kill and restart banks.
 
+use std::path::PathBuf;
+use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
@@ -27,52 +30,129 @@ pub enum UpError {
     Spawn { id: String, source: std::io::Error },
 }
 
-pub async fn run(config: UpConfig) -> Result<(), UpError> {
-    if !(1..=BANKS_MAX).contains(&config.banks) {
-        return Err(UpError::BadCount(config.banks));
+/// A set of bank processes on 127.0.0.1:base_port+i forming one ring.
+pub struct LocalRing {
+    exe: PathBuf,
+    pub ids: Vec<String>,
+    pub ports: Vec<u16>,
+    data_dir: PathBuf,
+    ring_secret: String,
+    pub admin_secret: String,
+    extra_args: Vec<String>,
+    quiet: bool,
+    pub children: Vec<Option<Child>>,
+}
+
+impl LocalRing {
+    pub fn new(banks: usize, base_port: u16, data_dir: PathBuf, admin_secret: Option<String>, extra_args: Vec<String>) -> Result<LocalRing, UpError> {
+        if !(1..=BANKS_MAX).contains(&banks) {
+            return Err(UpError::BadCount(banks));
+        }
+        let last_port = usize::from(base_port) + banks;
+        if last_port > 65535 {
+            return Err(UpError::BadPorts(base_port, last_port));
+        }
+        let exe = std::env::current_exe().map_err(|source| UpError::Spawn { id: "-".into(), source })?;
+        Ok(LocalRing {
+            exe,
+            ids: (0..banks).map(bank_id).collect(),
+            ports: (0..banks).map(|i| base_port + u16::try_from(i).unwrap_or(0)).collect(),
+            data_dir,
+            // Fresh secrets for this consortium, never hard-coded; given to the children through
+            // the environment (not argv, which other users can read).
+            ring_secret: hex::encode(rand::random::<[u8; 24]>()),
+            admin_secret: admin_secret.unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
+            extra_args,
+            quiet: false,
+            children: (0..banks).map(|_| None).collect(),
+        })
     }
-    let last_port = usize::from(config.base_port) + config.banks;
-    if last_port > 65535 {
-        return Err(UpError::BadPorts(config.base_port, last_port));
+
+    /// Sends the children's output to /dev/null (for benchmarks).
+    pub fn quiet(mut self) -> LocalRing {
+        self.quiet = true;
+        self
     }
-    let exe = std::env::current_exe().map_err(|source| UpError::Spawn { id: "-".into(), source })?;
-    // Fresh secrets for this consortium, never hard-coded; given to the children through
-    // the environment (not argv, which other users can read).
-    let ring_secret = hex::encode(rand::random::<[u8; 24]>());
-    let admin_secret = config.admin_secret.clone().unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>()));
-    let peers: Vec<String> = (0..config.banks)
-        .map(|index| format!("{}=http://127.0.0.1:{}", bank_id(index), usize::from(config.base_port) + index))
-        .collect();
-    let mut children: Vec<(String, Child)> = Vec::with_capacity(config.banks);
-    for index in 0..config.banks {
-        let id = bank_id(index);
-        let port = config.base_port + u16::try_from(index).unwrap_or(0);
-        let child = Command::new(&exe)
+
+    pub fn url(&self, index: usize) -> String {
+        format!("http://127.0.0.1:{}", self.ports[index])
+    }
+
+    pub fn spawn(&mut self, index: usize) -> Result<(), UpError> {
+        let peers: Vec<String> = (0..self.ids.len()).map(|i| format!("{}={}", self.ids[i], self.url(i))).collect();
+        let id = self.ids[index].clone();
+        let mut command = Command::new(&self.exe);
+        command
             .arg("serve")
             .args(["--id", &id])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
+            .args(["--listen", &format!("127.0.0.1:{}", self.ports[index])])
             .arg("--data-dir")
-            .arg(&config.data_dir)
+            .arg(&self.data_dir)
+            .args(&self.extra_args)
             .env("RINGBANK_PEERS", peers.join(","))
-            .env("RINGBANK_RING_SECRET", &ring_secret)
-            .env("RINGBANK_ADMIN_SECRET", &admin_secret)
-            .kill_on_drop(true)
-            .spawn();
-        match child {
-            Ok(child) => {
-                println!("bank {id}: http://127.0.0.1:{port}");
-                children.push((id, child));
-            }
-            Err(source) => {
-                stop_all(&mut children).await;
-                return Err(UpError::Spawn { id, source });
-            }
+            .env("RINGBANK_RING_SECRET", &self.ring_secret)
+            .env("RINGBANK_ADMIN_SECRET", &self.admin_secret)
+            .kill_on_drop(true);
+        if self.quiet {
+            command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        let child = command.spawn().map_err(|source| UpError::Spawn { id, source })?;
+        self.children[index] = Some(child);
+        Ok(())
+    }
+
+    pub fn pid(&self, index: usize) -> Option<u32> {
+        self.children[index].as_ref().and_then(Child::id)
+    }
+
+    /// kill -9 of one bank.
+    pub async fn kill9(&mut self, index: usize) {
+        if let Some(mut child) = self.children[index].take() {
+            let _ = child.kill().await;
         }
     }
-    println!("{} bank(s) running, data in {}; Ctrl-C stops them", children.len(), config.data_dir.display());
-    println!("admin secret (ring monitor, audit, faults): {admin_secret}");
+
+    /// SIGTERM to every bank, then SIGKILL for those still running after a grace period.
+    pub async fn stop_all(&mut self) {
+        for child in self.children.iter().flatten() {
+            if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
+                // SAFETY: kill(2) with a pid we spawned and a valid signal number has no memory effects.
+                unsafe {
+                    libc::kill(pid, libc::SIGTERM);
+                }
+            }
+        }
+        for (id, slot) in self.ids.iter().zip(self.children.iter_mut()) {
+            let Some(child) = slot.as_mut() else { continue };
+            match tokio::time::timeout(STOP_GRACE, child.wait()).await {
+                Ok(_) => {
+                    if !self.quiet {
+                        println!("bank {id} stopped");
+                    }
+                }
+                Err(_) => {
+                    let _ = child.kill().await;
+                    println!("bank {id} killed after {} s", STOP_GRACE.as_secs());
+                }
+            }
+            *slot = None;
+        }
+    }
+}
+
+pub async fn run(config: UpConfig) -> Result<(), UpError> {
+    let mut ring = LocalRing::new(config.banks, config.base_port, config.data_dir.clone(), config.admin_secret.clone(), Vec::new())?;
+    for index in 0..config.banks {
+        if let Err(error) = ring.spawn(index) {
+            ring.stop_all().await;
+            return Err(error);
+        }
+        println!("bank {}: {}", ring.ids[index], ring.url(index));
+    }
+    println!("{} bank(s) running, data in {}; Ctrl-C stops them", config.banks, config.data_dir.display());
+    println!("admin secret (ring monitor, audit, faults): {}", ring.admin_secret);
     wait_for_stop_signal().await;
-    stop_all(&mut children).await;
+    ring.stop_all().await;
     Ok(())
 }
 
@@ -90,25 +170,5 @@ pub async fn wait_for_stop_signal() {
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         () = term => {}
-    }
-}
-
-async fn stop_all(children: &mut [(String, Child)]) {
-    for (_, child) in children.iter() {
-        if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-            // SAFETY: kill(2) with a pid we spawned and a valid signal number has no memory effects.
-            unsafe {
-                libc::kill(pid, libc::SIGTERM);
-            }
-        }
-    }
-    for (id, child) in children.iter_mut() {
-        match tokio::time::timeout(STOP_GRACE, child.wait()).await {
-            Ok(_) => println!("bank {id} stopped"),
-            Err(_) => {
-                let _ = child.kill().await;
-                println!("bank {id} killed after {} s", STOP_GRACE.as_secs());
-            }
-        }
     }
 }

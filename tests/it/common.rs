@@ -160,9 +160,13 @@ pub struct BankProcess {
 impl BankProcess {
     /// Starts `ringbank serve` on a free loopback port and waits until it answers.
     pub async fn spawn(id: &str, data_dir: &Path, extra: &[&str]) -> BankProcess {
+        Self::spawn_on(id, "127.0.0.1:0", data_dir, extra).await
+    }
+
+    pub async fn spawn_on(id: &str, listen: &str, data_dir: &Path, extra: &[&str]) -> BankProcess {
         use tokio::io::AsyncBufReadExt;
         let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
-            .args(["serve", "--id", id, "--listen", "127.0.0.1:0", "--admin-secret", ADMIN_SECRET, "--data-dir"])
+            .args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"])
             .arg(data_dir)
             .args(extra)
             .env("RINGBANK_LOG", "warn")
@@ -193,4 +197,75 @@ impl BankProcess {
     pub async fn kill9(mut self) {
         self.child.kill().await.expect("SIGKILL");
     }
+
+    pub fn signal(&self, signal: i32) {
+        let pid = self.child.id().expect("running") as i32;
+        // SAFETY: kill(2) on our own child with a valid signal number.
+        assert_eq!(unsafe { libc::kill(pid, signal) }, 0);
+    }
+}
+
+pub const RING_SECRET: &str = "ring-secret-for-tests-0123456789";
+
+/// A consortium of bank processes on loopback, wired into one ring.
+pub struct Consortium {
+    pub ids: Vec<String>,
+    pub listens: Vec<String>,
+    pub banks: Vec<Option<BankProcess>>,
+    pub data: tempfile::TempDir,
+    pub extra: Vec<String>,
+}
+
+impl Consortium {
+    pub async fn start(count: usize, extra: &[&str]) -> Consortium {
+        let ids: Vec<String> = (0..count).map(|i| char::from(b'A' + i as u8).to_string()).collect();
+        let listens: Vec<String> = (0..count).map(|_| free_loopback_address()).collect();
+        let data = tempfile::tempdir().expect("temp dir");
+        let mut consortium = Consortium { ids, listens, banks: Vec::new(), data, extra: extra.iter().map(|s| s.to_string()).collect() };
+        for index in 0..count {
+            let bank = consortium.spawn(index).await;
+            consortium.banks.push(Some(bank));
+        }
+        consortium
+    }
+
+    fn peer_list(&self) -> String {
+        self.ids.iter().zip(&self.listens).map(|(id, l)| format!("{id}=http://{l}")).collect::<Vec<_>>().join(",")
+    }
+
+    pub async fn spawn(&self, index: usize) -> BankProcess {
+        let peers = self.peer_list();
+        let mut args: Vec<&str> = vec!["--peer", &peers, "--ring-secret", RING_SECRET];
+        args.extend(self.extra.iter().map(String::as_str));
+        BankProcess::spawn_on(&self.ids[index], &self.listens[index], self.data.path(), &args).await
+    }
+
+    pub async fn restart(&mut self, index: usize) {
+        assert!(self.banks[index].is_none(), "bank {index} is still running");
+        let bank = self.spawn(index).await;
+        self.banks[index] = Some(bank);
+    }
+
+    pub async fn kill9(&mut self, index: usize) {
+        if let Some(bank) = self.banks[index].take() {
+            bank.kill9().await;
+        }
+    }
+
+    pub fn url(&self, index: usize) -> String {
+        format!("http://{}", self.listens[index])
+    }
+
+    /// GET /ring/v1/status of one bank, or None if it does not answer within 300 ms.
+    pub async fn status(&self, client: &Client, index: usize) -> Option<Value> {
+        let request = client.get(format!("{}/ring/v1/status", self.url(index))).timeout(std::time::Duration::from_millis(300));
+        let response = request.send().await.ok()?;
+        response.json().await.ok()
+    }
+}
+
+/// A loopback address with a port that was free a moment ago.
+pub fn free_loopback_address() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("address").to_string()
 }

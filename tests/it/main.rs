@@ -9,3 +9,4 @@ mod durability;
 mod idempotency;
 mod ledger_ops;
 mod openapi;
+mod ring;

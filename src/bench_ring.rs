@@ -1,0 +1,185 @@
+//! `ringbank bench-ring`: measures the ring itself on local bank processes: idle CPU per bank
+//! and token passes per second with no load, then failover time over repeated kill -9 of the
+//! holder (kill to the first grant of a newer epoch at a survivor), restarting the killed bank
+//! each time and waiting for it to rejoin.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::config::BenchRingArgs;
+use crate::up::LocalRing;
+
+#[derive(Debug, Serialize)]
+pub struct RingBenchReport {
+    pub banks: usize,
+    pub idle_seconds: f64,
+    pub idle_cpu_percent_per_bank: Vec<f64>,
+    pub token_passes_per_second: f64,
+    pub rotations_per_second: f64,
+    pub kills: usize,
+    pub failover_ms: Vec<u64>,
+    pub failover_median_ms: u64,
+    pub failover_worst_ms: u64,
+}
+
+pub async fn run(args: BenchRingArgs) -> Result<RingBenchReport, String> {
+    let data = std::env::temp_dir().join(format!("ringbank-bench-ring-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut ring = LocalRing::new(args.banks, args.base_port, data.clone(), None, Vec::new()).map_err(|e| e.to_string())?.quiet();
+    for index in 0..args.banks {
+        ring.spawn(index).map_err(|e| e.to_string())?;
+    }
+    let result = measure(&mut ring, &args).await;
+    ring.stop_all().await;
+    let _ = std::fs::remove_dir_all(&data);
+    let report = result?;
+    print_report(&report);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+    }
+    Ok(report)
+}
+
+async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBenchReport, String> {
+    let client = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().map_err(|e| e.to_string())?;
+    // Wait until every bank has held the token, then let the ring settle.
+    wait_until(&client, ring, Duration::from_secs(20), |all| all.iter().all(|s| s.as_ref().is_some_and(|s| s["grants"].as_u64() >= Some(1)))).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let ticks_per_second = clock_ticks_per_second();
+    let pids: Vec<u32> = (0..ring.ids.len()).filter_map(|i| ring.pid(i)).collect();
+    let cpu_before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p).unwrap_or(0)).collect();
+    let seq_before = status(&client, &ring.url(0)).await.and_then(|s| s["token_seq"].as_u64()).unwrap_or(0);
+    let started = Instant::now();
+    tokio::time::sleep(args.idle).await;
+    let elapsed = started.elapsed().as_secs_f64();
+    let seq_after = status(&client, &ring.url(0)).await.and_then(|s| s["token_seq"].as_u64()).unwrap_or(0);
+    let idle_cpu: Vec<f64> = pids
+        .iter()
+        .zip(&cpu_before)
+        .map(|(pid, before)| {
+            let ticks = cpu_ticks(*pid).unwrap_or(0).saturating_sub(*before);
+            ticks as f64 / ticks_per_second / elapsed * 100.0
+        })
+        .collect();
+    let passes = seq_after.saturating_sub(seq_before) as f64 / elapsed;
+
+    let mut failovers = Vec::with_capacity(args.kills);
+    for round in 0..args.kills {
+        let (holder, epoch) = find_holder(&client, ring).await?;
+        let killed_at = Instant::now();
+        ring.kill9(holder).await;
+        let deadline = killed_at + Duration::from_secs(30);
+        loop {
+            if Instant::now() > deadline {
+                return Err(format!("round {round}: no new epoch 30 s after killing {}", ring.ids[holder]));
+            }
+            let regenerated = futures_util::future::join_all((0..ring.ids.len()).filter(|i| *i != holder).map(|i| {
+                let url = ring.url(i);
+                let client = client.clone();
+                async move { status(&client, &url).await }
+            }))
+            .await
+            .into_iter()
+            .flatten()
+            .any(|s| s["holding"] == Value::Bool(true) && s["epoch"].as_u64().unwrap_or(0) > epoch);
+            if regenerated {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let failover = u64::try_from(killed_at.elapsed().as_millis()).unwrap_or(u64::MAX);
+        eprintln!("kill {}/{}: bank {} killed, new epoch held after {failover} ms", round + 1, args.kills, ring.ids[holder]);
+        failovers.push(failover);
+        ring.spawn(holder).map_err(|e| e.to_string())?;
+        let url = ring.url(holder);
+        let rejoin_deadline = Instant::now() + Duration::from_secs(30);
+        while status(&client, &url).await.and_then(|s| s["grants"].as_u64()).unwrap_or(0) < 1 {
+            if Instant::now() > rejoin_deadline {
+                return Err(format!("bank {} did not rejoin within 30 s", ring.ids[holder]));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut sorted = failovers.clone();
+    sorted.sort_unstable();
+    Ok(RingBenchReport {
+        banks: ring.ids.len(),
+        idle_seconds: elapsed,
+        idle_cpu_percent_per_bank: idle_cpu,
+        token_passes_per_second: passes,
+        rotations_per_second: passes / ring.ids.len() as f64,
+        kills: failovers.len(),
+        failover_median_ms: sorted.get(sorted.len() / 2).copied().unwrap_or(0),
+        failover_worst_ms: sorted.last().copied().unwrap_or(0),
+        failover_ms: failovers,
+    })
+}
+
+async fn status(client: &reqwest::Client, url: &str) -> Option<Value> {
+    client.get(format!("{url}/ring/v1/status")).send().await.ok()?.json().await.ok()
+}
+
+async fn wait_until(client: &reqwest::Client, ring: &LocalRing, limit: Duration, done: impl Fn(&[Option<Value>]) -> bool) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut all = Vec::new();
+        for index in 0..ring.ids.len() {
+            all.push(status(client, &ring.url(index)).await);
+        }
+        if done(&all) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("the ring did not form within {limit:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn find_holder(client: &reqwest::Client, ring: &LocalRing) -> Result<(usize, u64), String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        for index in 0..ring.ids.len() {
+            if let Some(s) = status(client, &ring.url(index)).await {
+                if s["holding"] == Value::Bool(true) {
+                    return Ok((index, s["epoch"].as_u64().unwrap_or(0)));
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Err("no bank held the token for 20 s".into())
+}
+
+/// utime + stime of a process, in clock ticks (Linux /proc).
+fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
+fn print_report(report: &RingBenchReport) {
+    println!("token ring, {} banks on loopback", report.banks);
+    let cpu: Vec<String> = report.idle_cpu_percent_per_bank.iter().map(|c| format!("{c:.2}%")).collect();
+    println!("  idle CPU per bank     {} (over {:.0} s)", cpu.join("  "), report.idle_seconds);
+    println!("  token passes/s        {:.1} ({:.2} rotations/s)", report.token_passes_per_second, report.rotations_per_second);
+    println!("  failover (kill -9)    median {} ms, worst {} ms over {} kills", report.failover_median_ms, report.failover_worst_ms, report.kills);
+}

@@ -1,0 +1,249 @@
+//! The token ring across real bank processes on loopback: circulation, kill -9 of the holder,
+//! restart and rejoin, a paused holder fenced after it wakes, an isolated bank that never
+//! holds, and authentication of bank-to-bank requests.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use reqwest::Client;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+/// Polls until `check` returns Some, or panics after `limit`.
+async fn wait_for<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(Instant::now() < deadline, "timed out after {limit:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Statuses of every running bank, by index.
+async fn statuses(consortium: &Consortium, client: &Client) -> Vec<(usize, Value)> {
+    let mut out = Vec::new();
+    for index in 0..consortium.ids.len() {
+        if consortium.banks[index].is_some() {
+            if let Some(status) = consortium.status(client, index).await {
+                out.push((index, status));
+            }
+        }
+    }
+    out
+}
+
+/// Records who held which stamp; fails if two banks were ever seen holding the same stamp.
+#[derive(Default)]
+struct HolderLog(std::sync::Mutex<HashMap<(u64, u64), String>>);
+
+impl HolderLog {
+    fn record(&self, statuses: &[(usize, Value)]) {
+        let holders: Vec<&Value> = statuses.iter().map(|(_, s)| s).filter(|s| s["holding"] == json!(true)).collect();
+        for status in holders {
+            let stamp = (status["epoch"].as_u64().unwrap(), status["token_seq"].as_u64().unwrap());
+            let bank = status["bank"].as_str().unwrap().to_string();
+            if let Some(previous) = self.0.lock().unwrap().insert(stamp, bank.clone()) {
+                assert_eq!(previous, bank, "two banks held stamp {stamp:?}");
+            }
+        }
+    }
+}
+
+async fn current_holder(consortium: &Consortium, client: &Client, log: &HolderLog) -> (usize, u64) {
+    wait_for(Duration::from_secs(10), "a holder", || async {
+        let all = statuses(consortium, client).await;
+        log.record(&all);
+        all.iter()
+            .find(|(_, s)| s["holding"] == json!(true))
+            .map(|(i, s)| (*i, s["epoch"].as_u64().unwrap()))
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_circulates_survives_holder_kill_and_the_bank_rejoins() {
+    let mut consortium = Consortium::start(3, &[]).await;
+    let client = Client::new();
+    let log = HolderLog::default();
+    // Circulation: every bank holds the token repeatedly.
+    wait_for(Duration::from_secs(15), "every bank to hold twice", || async {
+        let all = statuses(&consortium, &client).await;
+        log.record(&all);
+        (all.len() == 3 && all.iter().all(|(_, s)| s["grants"].as_u64().unwrap() >= 2)).then_some(())
+    })
+    .await;
+    let first = statuses(&consortium, &client).await;
+    assert!(first.iter().all(|(_, s)| s["ring"] == json!(["A", "B", "C"]) && s["members"] == json!(["A", "B", "C"])), "{first:?}");
+
+    // kill -9 of the holder: the two survivors carry a new epoch's token.
+    let (holder, epoch) = current_holder(&consortium, &client, &log).await;
+    let killed_at = Instant::now();
+    consortium.kill9(holder).await;
+    let new_epoch = wait_for(Duration::from_secs(10), "a survivor holding a newer epoch", || async {
+        let all = statuses(&consortium, &client).await;
+        log.record(&all);
+        all.iter()
+            .find(|(_, s)| s["holding"] == json!(true) && s["epoch"].as_u64().unwrap() > epoch)
+            .map(|(_, s)| s["epoch"].as_u64().unwrap())
+    })
+    .await;
+    eprintln!("failover after kill -9 of {}: {:?}", consortium.ids[holder], killed_at.elapsed());
+    let survivors: Vec<String> = (0..3).filter(|i| *i != holder).map(|i| consortium.ids[i].clone()).collect();
+    wait_for(Duration::from_secs(10), "both survivors to hold in the new epoch", || async {
+        let all = statuses(&consortium, &client).await;
+        log.record(&all);
+        let ok = all.len() == 2
+            && all.iter().all(|(_, s)| s["epoch"].as_u64().unwrap() >= new_epoch && s["ring"] == json!(survivors));
+        ok.then_some(())
+    })
+    .await;
+
+    // Restart: it loads its persisted epoch, does not start with the token, and rejoins.
+    consortium.restart(holder).await;
+    let restarted = consortium.status(&client, holder).await.expect("restarted bank answers");
+    assert_eq!(restarted["grants"], json!(0));
+    assert!(restarted["promised_epoch"].as_u64().unwrap() >= epoch, "restarted bank forgot its promise: {restarted}");
+    wait_for(Duration::from_secs(15), "the restarted bank to hold again", || async {
+        let all = statuses(&consortium, &client).await;
+        log.record(&all);
+        let back = all.iter().find(|(i, _)| *i == holder).map(|(_, s)| s["grants"].as_u64().unwrap() >= 1);
+        back.filter(|b| *b).map(|_| ())
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_holder_is_fenced_when_it_wakes() {
+    let consortium = Consortium::start(3, &[]).await;
+    let client = Client::new();
+    let log = HolderLog::default();
+    let (holder, epoch) = current_holder(&consortium, &client, &log).await;
+    let bank = consortium.banks[holder].as_ref().unwrap();
+    bank.signal(libc::SIGSTOP);
+    let new_epoch = wait_for(Duration::from_secs(10), "the others to regenerate", || async {
+        let all = statuses(&consortium, &client).await;
+        log.record(&all);
+        all.iter()
+            .find(|(i, s)| *i != holder && s["holding"] == json!(true) && s["epoch"].as_u64().unwrap() > epoch)
+            .map(|(_, s)| s["epoch"].as_u64().unwrap())
+    })
+    .await;
+    // Stay frozen well past every timeout, then wake up.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    bank.signal(libc::SIGCONT);
+    // It never again believes it holds the old epoch's token, and it learns the new epoch.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut learned = false;
+    while Instant::now() < deadline {
+        let all = statuses(&consortium, &client).await;
+        log.record(&all);
+        if let Some((_, status)) = all.iter().find(|(i, _)| *i == holder) {
+            if status["holding"] == json!(true) {
+                assert!(status["epoch"].as_u64().unwrap() >= new_epoch, "woke up holding a stale token: {status}");
+            }
+            if status["promised_epoch"].as_u64().unwrap() >= new_epoch && status["grants"].as_u64().unwrap() >= 2 {
+                learned = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(learned, "the paused bank did not rejoin the new epoch");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_bank_never_holds_while_the_majority_carries_on() {
+    let consortium = Consortium::start(3, &[]).await;
+    let client = Client::new();
+    let log = HolderLog::default();
+    current_holder(&consortium, &client, &log).await;
+    let isolated = 2; // C
+    let c = consortium.banks[isolated].as_ref().unwrap().view();
+    let isolate = json!({"banks": ["A", "B"], "for": "6s"});
+    let (status, body) = c
+        .call_with(reqwest::Method::POST, "/admin/v1/faults/partition", None, Some(isolate), &[("authorization", &format!("Bearer {ADMIN_SECRET}"))])
+        .await;
+    assert_eq!(status, 204, "{body}");
+    // A lease it may have had runs out within hold_max (200 ms).
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let before = statuses(&consortium, &client).await;
+    let grants_before = before.iter().find(|(i, _)| *i == isolated).unwrap().1["grants"].as_u64().unwrap();
+    let seq_before = before.iter().find(|(i, _)| *i == 0).unwrap().1["token_seq"].as_u64().unwrap();
+    let until = Instant::now() + Duration::from_secs(4);
+    while Instant::now() < until {
+        let all = statuses(&consortium, &client).await;
+        log.record(&all);
+        let status = &all.iter().find(|(i, _)| *i == isolated).unwrap().1;
+        assert_eq!(status["holding"], json!(false), "an isolated minority bank holds the token: {status}");
+        assert_eq!(status["grants"].as_u64().unwrap(), grants_before, "the isolated bank was granted the token");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let after = statuses(&consortium, &client).await;
+    let seq_after = after.iter().find(|(i, _)| *i == 0).unwrap().1["token_seq"].as_u64().unwrap();
+    assert!(seq_after > seq_before + 5, "the majority stalled: seq {seq_before} -> {seq_after}");
+    // Heal: it comes back.
+    let (status, _) = c
+        .call_with(reqwest::Method::POST, "/admin/v1/faults/heal", None, None, &[("authorization", &format!("Bearer {ADMIN_SECRET}"))])
+        .await;
+    assert_eq!(status, 204);
+    wait_for(Duration::from_secs(15), "the healed bank to hold again", || async {
+        let status = consortium.status(&client, isolated).await?;
+        (status["grants"].as_u64().unwrap() > grants_before).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn bank_to_bank_requests_must_be_signed_by_a_member() {
+    let consortium = Consortium::start(1, &[]).await;
+    let client = Client::new();
+    let url = format!("{}/ring/v1/join", consortium.url(0));
+    let body = br#"{"Join":{"epoch":1}}"#.to_vec();
+    let unsigned = client.post(&url).body(body.clone()).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let send = |secret: &'static [u8], bank: &'static str| {
+        let (client, url, body) = (client.clone(), url.clone(), body.clone());
+        async move {
+            let signed = ringbank::peer::auth::sign(secret, "POST", "/ring/v1/join", &body, bank, ringbank::ledger::wall_clock_ms());
+            let request = client
+                .post(&url)
+                .header("x-ring-bank", &signed.bank)
+                .header("x-ring-timestamp", signed.timestamp_ms.to_string())
+                .header("x-ring-nonce", &signed.nonce)
+                .header("x-ring-signature", &signed.signature)
+                .body(body);
+            let replay = request.try_clone().unwrap();
+            (request.send().await.unwrap().status(), replay.send().await.unwrap().status())
+        }
+    };
+    let (status, _) = send(b"not the ring secret at all", "A").await;
+    assert_eq!(status, 401);
+    let (status, replayed) = send(RING_SECRET.as_bytes(), "A").await;
+    assert_eq!(status, 202);
+    assert_eq!(replayed, 401, "a replayed request must be refused");
+    let (status, _) = send(RING_SECRET.as_bytes(), "Z").await;
+    assert_eq!(status, 403, "a bank that is not a member may not speak");
+}
+
+#[tokio::test]
+async fn serve_with_peers_and_no_secret_refuses_to_start() {
+    let data = tempfile::tempdir().unwrap();
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
+        .args(["serve", "--id", "A", "--listen", "127.0.0.1:0", "--peer", "A=http://127.0.0.1:1", "--peer", "B=http://127.0.0.1:2"])
+        .arg("--data-dir")
+        .arg(data.path())
+        .env_remove("RINGBANK_RING_SECRET")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--ring-secret"), "{stderr}");
+}
