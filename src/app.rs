@@ -65,6 +65,7 @@ impl App {
         let ring = start_ring(&config, address, faults.clone(), &tracker, background.clone())?;
         let state = AppState::new(config, ledger, ring, faults);
         tracker.spawn(purge_loop(state.clone(), background.clone()));
+        crate::coordinator::spawn(state.clone(), &tracker, background.clone());
         Ok(App { listener, address, state, tracker, background })
     }
 

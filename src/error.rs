@@ -23,8 +23,8 @@ pub enum ApiError {
     LimitExceeded(String),
     #[error("{0}")]
     Unbalanced(String),
-    #[error("legs at other banks (bank {0:?}) need cross-bank transfers, which this bank does not run yet")]
-    CrossBankUnavailable(String),
+    #[error("bank {0:?} is not a member of this consortium")]
+    UnknownBank(String),
     #[error("authentication is required: send 'Authorization: Bearer <token>' from POST /api/v1/sessions")]
     Unauthenticated,
     #[error("bank-to-bank authentication failed: {0}")]
@@ -71,9 +71,7 @@ impl ApiError {
             ApiError::InvalidAmount(_) => (S::UNPROCESSABLE_ENTITY, "invalid-amount", "Invalid amount"),
             ApiError::LimitExceeded(_) => (S::UNPROCESSABLE_ENTITY, "limit-exceeded", "A limit was exceeded"),
             ApiError::Unbalanced(_) => (S::UNPROCESSABLE_ENTITY, "unbalanced-transfer", "Debits and credits differ"),
-            ApiError::CrossBankUnavailable(_) => {
-                (S::UNPROCESSABLE_ENTITY, "cross-bank-unavailable", "Cross-bank legs are not available")
-            }
+            ApiError::UnknownBank(_) => (S::UNPROCESSABLE_ENTITY, "unknown-bank", "Unknown bank"),
             ApiError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
             ApiError::PeerUnauthenticated(_) => (S::UNAUTHORIZED, "peer-unauthenticated", "Bank-to-bank authentication failed"),
             ApiError::WrongCredentials => (S::UNAUTHORIZED, "wrong-credentials", "Wrong document or password"),
@@ -144,6 +142,7 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         LedgerError::IdempotencyKeyReused => {
             (S::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused with another request")
         }
+        LedgerError::StaleStamp { .. } => (S::CONFLICT, "stale-stamp", "Stale fencing stamp"),
         LedgerError::Overflow => (S::UNPROCESSABLE_ENTITY, "limit-exceeded", "A limit was exceeded"),
         LedgerError::Database(_) | LedgerError::Stopped | LedgerError::Invariant(_) => {
             (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")

@@ -3,7 +3,8 @@
 pub mod app; // building and running one bank server
 pub mod bench; // `ringbank bench`: load generator for local transfers
 pub mod bench_ring; // `ringbank bench-ring`: idle cost, token passes and failover of the ring
-pub mod config; // the command line: one clap struct per command
+pub mod config;
+pub mod coordinator; // cross-bank transfers: batches under the token, outcome delivery, in-doubt resolution // the command line: one clap struct per command
 pub mod document; // CPF and CNPJ validation and formatting
 pub mod error; // the HTTP boundary's error type and its problem+json mapping
 pub mod faults; // fault injection: partitions (more faults come with the chaos tooling)
@@ -15,3 +16,4 @@ pub mod ring_driver; // the only owner of the ring state machine and its timers
 pub mod operations; // validation and ledger jobs shared by the JSON API and the web pages
 pub mod state; // what handlers share: config, ledger, sessions, rate limits
 pub mod up; // `ringbank up`: a local consortium of bank processes
+pub mod web; // the customer web pages (internet banking): askama templates, sessions, CSRF

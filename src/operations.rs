@@ -122,7 +122,7 @@ pub fn transfer_job(state: &AppState, caller: &Caller, request: &TransferRequest
         debits,
         credits,
     };
-    Ok(Job::Transfer(transfer))
+    Ok(transfer_or_cross(state, transfer))
 }
 
 #[derive(Deserialize, Serialize)]
@@ -154,7 +154,18 @@ pub fn payment_job(state: &AppState, caller: &Caller, request: &PaymentRequest) 
         debits,
         credits,
     };
-    Ok(Job::Transfer(transfer))
+    Ok(transfer_or_cross(state, transfer))
+}
+
+/// A transfer with every leg here commits at once; one with a leg at another bank is stored
+/// as pending and runs under the token (two-phase commit).
+fn transfer_or_cross(state: &AppState, transfer: LocalTransfer) -> Job {
+    let bank = state.bank();
+    if transfer.debits.iter().chain(&transfer.credits).all(|leg| leg.bank == bank) {
+        Job::Transfer(transfer)
+    } else {
+        Job::SubmitCross(transfer)
+    }
 }
 
 /// Posts a money movement, recording its outcome under the Idempotency-Key when one is given
@@ -180,7 +191,12 @@ pub async fn post_money(
         None => None,
     };
     match state.ledger.submit(job, idempotency).await? {
-        Outcome::Posted { status_code, body } => Ok((status_code, body)),
+        Outcome::Posted { status_code, body } => {
+            if status_code == 202 {
+                state.coordinator_work.notify_one();
+            }
+            Ok((status_code, body))
+        }
         other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
     }
 }
@@ -209,10 +225,10 @@ pub fn validate_legs(state: &AppState, debits: &[Leg], credits: &[Leg]) -> Resul
         for (index, leg) in legs.iter().enumerate() {
             check_amount(state, &format!("{side}[{index}].amount_cents"), leg.amount_cents)?;
             let account = account_field(&format!("{side}[{index}].account"), &leg.account)?;
-            if leg.bank != state.bank() {
+            if leg.bank != state.bank() && state.ring.members.node_of(&leg.bank).is_none() {
                 crate::config::validate_bank_id(&leg.bank)
                     .map_err(|_| ApiError::InvalidField(format!("{side}[{index}].bank is not a valid bank id")))?;
-                return Err(ApiError::CrossBankUnavailable(leg.bank.clone()));
+                return Err(ApiError::UnknownBank(leg.bank.clone()));
             }
             out.push(Leg { bank: leg.bank.clone(), account, amount_cents: leg.amount_cents });
         }

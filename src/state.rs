@@ -9,14 +9,18 @@ use std::time::{Duration, Instant};
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use sha2::{Digest, Sha256};
+use tokio::sync::{broadcast, Notify};
 
 use crate::config::ServeConfig;
 use crate::faults::Faults;
 use crate::peer::auth::Verifier;
+use crate::peer::PeerClient;
 use crate::ring_driver::RingHandle;
 use crate::error::ApiError;
 use crate::ledger::{wall_clock_ms, Job, Ledger};
 
+/// Finalized-transfer notices kept for slow waiters (they re-read the database on lag).
+const FINALIZED_CAPACITY: usize = 4096;
 /// Failed sign-ins allowed per document within `SIGN_IN_WINDOW`.
 const SIGN_IN_FAILURES_MAX: u32 = 5;
 const SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
@@ -30,6 +34,14 @@ pub struct AppState {
     /// Checks bank-to-bank signatures; None for a bank alone in its ring (nobody to talk to).
     pub ring_verifier: Option<Verifier>,
     pub faults: Arc<Faults>,
+    /// Signed client to the other banks (ring secret).
+    pub peers: PeerClient,
+    /// Ids of transfers that became final here (for `Prefer: wait`).
+    pub finalized: broadcast::Sender<String>,
+    /// Wakes the coordinator when a cross-bank transfer is submitted.
+    pub coordinator_work: Notify,
+    /// Wakes the outcome delivery loop when decisions were logged.
+    pub delivery_work: Notify,
     in_flight: Mutex<HashSet<(String, String)>>,
     sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
@@ -45,12 +57,17 @@ pub struct Caller {
 impl AppState {
     pub fn new(config: ServeConfig, ledger: Ledger, ring: RingHandle, faults: Arc<Faults>) -> Arc<AppState> {
         let ring_verifier = config.ring_secret.as_ref().map(|s| Verifier::new(s.as_bytes()));
+        let peers = PeerClient::new(&config.id, config.ring_secret.as_deref().unwrap_or("").as_bytes());
         Arc::new(AppState {
             config,
             ledger,
             ring,
             ring_verifier,
             faults,
+            peers,
+            finalized: broadcast::channel(FINALIZED_CAPACITY).0,
+            coordinator_work: Notify::new(),
+            delivery_work: Notify::new(),
             in_flight: Mutex::new(HashSet::new()),
             sign_in_failures: Mutex::new(HashMap::new()),
         })

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state)).unify().boxed()
+    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state.clone())).unify().or(crash_at(state)).unify().boxed()
 }
 
 /// GET /admin/v1/faults -> [{kind, bank, remaining_ms}]
@@ -79,6 +79,34 @@ fn heal(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 no_content()
             });
             respond("/admin/v1/faults/heal", result)
+        })
+        .boxed()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CrashAtRequest {
+    point: String,
+}
+
+/// POST /admin/v1/faults/crash-at {point} -> 204 (the bank kills itself when it reaches the point)
+fn crash_at(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("admin" / "v1" / "faults" / "crash-at")
+        .and(warp::post())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(super::body())
+        .and(with_state(state))
+        .map(|auth: Option<String>, body: bytes::Bytes, state: Arc<AppState>| {
+            let result = (|| {
+                require_admin(&state, auth.as_deref())?;
+                let request: CrashAtRequest = super::parse_json(&body)?;
+                if !state.faults.crash_at(&request.point) {
+                    let known = crate::faults::CRASH_POINTS.join(", ");
+                    return Err(ApiError::InvalidField(format!("unknown crash point {:?}; known: {known}", request.point)));
+                }
+                Ok(no_content())
+            })();
+            respond("/admin/v1/faults/crash-at", result)
         })
         .boxed()
 }

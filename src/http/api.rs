@@ -217,11 +217,12 @@ fn money_post(state: Arc<AppState>, collection: &'static str) -> BoxedFilter<(Re
         .and(warp::post())
         .and(authorization())
         .and(warp::header::optional::<String>("idempotency-key"))
+        .and(warp::header::optional::<String>("prefer"))
         .and(body())
         .and(with_state(state))
-        .then(move |auth: Option<String>, key: Option<String>, body: Bytes, state: Arc<AppState>| async move {
+        .then(move |auth: Option<String>, key: Option<String>, prefer: Option<String>, body: Bytes, state: Arc<AppState>| async move {
             let instance = format!("/api/v1/{collection}");
-            respond(&instance, money_post_handler(&state, collection, auth.as_deref(), key, &body).await)
+            respond(&instance, money_post_handler(&state, collection, auth.as_deref(), key, prefer.as_deref(), &body).await)
         })
         .boxed()
 }
@@ -231,6 +232,7 @@ async fn money_post_handler(
     collection: &str,
     auth: Option<&str>,
     key: Option<String>,
+    prefer: Option<&str>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
     let caller = state.authenticate(auth).await?;
@@ -254,8 +256,32 @@ async fn money_post_handler(
         other => return Err(ApiError::RouteNotFound(other.to_string())),
     };
     let (status_code, body) = operations::post_money(state, &caller, collection, job, &canonical, key).await?;
+    // A pending (cross-bank) transfer: with `Prefer: wait=N`, answer 200 with the final
+    // state if it is reached within N seconds (at most PREFER_WAIT_MAX).
+    if let (202, Some(wait)) = (status_code, prefer.and_then(prefer_wait)) {
+        let posted: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+        if let Some(id) = posted["id"].as_str() {
+            if crate::coordinator::wait_final(state, id, &caller.document, wait).await {
+                if let Some(view) = state.ledger.transfer_for(id, &caller.document).await? {
+                    return Ok(json_response(StatusCode::OK, &view));
+                }
+            }
+        }
+    }
     let status = StatusCode::from_u16(status_code).map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(raw_json_response(status, body))
+}
+
+/// Longest `Prefer: wait` honoured.
+const PREFER_WAIT_MAX: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Parses RFC 7240 `Prefer: wait=N` (seconds), capped at PREFER_WAIT_MAX.
+fn prefer_wait(header: &str) -> Option<std::time::Duration> {
+    header
+        .split(',')
+        .filter_map(|p| p.trim().strip_prefix("wait="))
+        .find_map(|n| n.trim().parse::<u64>().ok())
+        .map(|seconds| std::time::Duration::from_secs(seconds).min(PREFER_WAIT_MAX))
 }
 
 /// GET /api/v1/transfers/{id} -> {id, status, reason, debits, credits, ...}

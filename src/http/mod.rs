@@ -3,6 +3,7 @@
 //! errors go through `ApiError` and its one mapping (crate::error).
 
 mod admin;
+mod bank;
 mod api;
 pub mod openapi;
 mod pages;
@@ -34,6 +35,9 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(ring::routes(state.clone()))
         .unify()
+        .or(bank::routes(state.clone()))
+        .unify()
+        .or(crate::web::routes(state.clone())).unify()
         .or(pages::routes(state))
         .unify()
         .recover(crate::error::recover)

@@ -69,7 +69,7 @@ const CHECKS: &[(&str, &str)] = &[
     ),
     (
         "committed transfers have a journal entry",
-        "SELECT id FROM transfers t WHERE status = 'committed' AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = t.entry_id) LIMIT $1",
+        "SELECT id FROM transfers t WHERE status = 'committed' AND entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = t.entry_id) LIMIT $1",
     ),
 ];
 

@@ -6,6 +6,7 @@
 //! failure never touches another's. Reads go straight to a pool of read connections.
 
 pub mod audit;
+pub mod cross;
 mod db;
 mod ops;
 mod queries;
@@ -42,6 +43,8 @@ pub enum LedgerError {
     InvalidAccountKind(String),
     #[error("this Idempotency-Key was already used with a different request")]
     IdempotencyKeyReused,
+    #[error("stale stamp {got}: this bank already accepted a prepare stamped {newest}")]
+    StaleStamp { got: String, newest: String },
     #[error("the amount would overflow an account's balance")]
     Overflow,
     #[error("database error: {0}")]
@@ -113,6 +116,14 @@ pub enum Job {
     Deposit { id: String, caller: String, account: String, amount_cents: i64 },
     Withdraw { id: String, caller: String, account: String, amount_cents: i64 },
     Transfer(LocalTransfer),
+    /// A transfer with legs at other banks: stored as pending for the coordinator.
+    SubmitCross(LocalTransfer),
+    OrderBatch { ids: Vec<String>, stamp: ringbank_ring::Stamp },
+    Prepare(crate::peer::wire::PrepareRequest),
+    Decide(Vec<cross::Decision>),
+    PresumeAbort,
+    ApplyOutcomes { coordinator: String, outcomes: Vec<crate::peer::wire::OutcomeItem> },
+    MarkDelivered { bank: String, ids: Vec<String> },
     Purge { sessions_before_ms: i64, idempotency_before_ms: i64 },
 }
 
@@ -124,6 +135,9 @@ pub enum Outcome {
     /// A money movement was committed: the response the client gets (and gets again on a
     /// repeat with the same Idempotency-Key).
     Posted { status_code: u16, body: String },
+    Votes(Vec<crate::peer::wire::Vote>),
+    /// Transfers that are final at this participant.
+    Final(Vec<String>),
 }
 
 /// Where an Idempotency-Key's outcome is recorded, atomically with the operation.

@@ -58,6 +58,13 @@ pub(super) async fn apply(
             posted(id)
         }
         Job::Transfer(transfer) => local_transfer(connection, transfer).await?,
+        Job::SubmitCross(transfer) => super::cross::submit(connection, bank, transfer).await?,
+        Job::OrderBatch { ids, stamp } => super::cross::order_batch(connection, ids, *stamp).await?,
+        Job::Prepare(request) => super::cross::prepare(connection, request).await?,
+        Job::Decide(decisions) => super::cross::decide(connection, decisions).await?,
+        Job::PresumeAbort => super::cross::presume_abort(connection, bank).await?,
+        Job::ApplyOutcomes { coordinator, outcomes } => super::cross::apply_outcomes(connection, coordinator, outcomes).await?,
+        Job::MarkDelivered { bank: peer, ids } => super::cross::mark_delivered(connection, peer, ids).await?,
         Job::Purge { sessions_before_ms, idempotency_before_ms } => {
             sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1")
                 .bind(sessions_before_ms)
@@ -87,7 +94,7 @@ pub(super) async fn apply(
     Ok(outcome)
 }
 
-fn posted(id: &str) -> Outcome {
+pub(super) fn posted(id: &str) -> Outcome {
     let body = serde_json::json!({ "id": id, "status": "committed" }).to_string();
     Outcome::Posted { status_code: 201, body }
 }
@@ -231,7 +238,7 @@ async fn free_account_number(connection: &mut SqliteConnection) -> Result<String
 
 /// Fails with AccountNotFound unless `account` is a customer account held by `document`
 /// (an account the caller does not hold looks exactly like one that does not exist).
-async fn require_holder(connection: &mut SqliteConnection, account: &str, document: &str) -> Result<(), LedgerError> {
+pub(super) async fn require_holder(connection: &mut SqliteConnection, account: &str, document: &str) -> Result<(), LedgerError> {
     let row: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
         .bind(account)
         .bind(document)
@@ -241,7 +248,7 @@ async fn require_holder(connection: &mut SqliteConnection, account: &str, docume
 }
 
 /// The kind of a customer account, or AccountNotFound.
-async fn customer_account_kind(connection: &mut SqliteConnection, account: &str) -> Result<String, LedgerError> {
+pub(super) async fn customer_account_kind(connection: &mut SqliteConnection, account: &str) -> Result<String, LedgerError> {
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT kind FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')",
     )
@@ -288,7 +295,7 @@ async fn local_transfer(connection: &mut SqliteConnection, transfer: &LocalTrans
     Ok(posted(&transfer.id))
 }
 
-async fn insert_transfer_leg(connection: &mut SqliteConnection, id: &str, position: usize, side: &str, leg: &Leg) -> Result<(), LedgerError> {
+pub(super) async fn insert_transfer_leg(connection: &mut SqliteConnection, id: &str, position: usize, side: &str, leg: &Leg) -> Result<(), LedgerError> {
     sqlx::query(
         "INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -304,7 +311,7 @@ async fn insert_transfer_leg(connection: &mut SqliteConnection, id: &str, positi
 }
 
 /// Writes one journal entry and posts its legs. The legs must sum to zero.
-async fn post_entry(
+pub(super) async fn post_entry(
     connection: &mut SqliteConnection,
     entry_id: &str,
     kind: &str,

@@ -2,6 +2,7 @@
 //! timeouts, and the wire types (serde lives here, at the boundary).
 
 pub mod auth;
+pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,6 +58,16 @@ impl Members {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum PeerError {
+    #[error("request failed: {0}")]
+    Transport(#[from] reqwest::Error),
+    #[error("the peer answered {status}: {body}")]
+    Refused { status: u16, body: String },
+    #[error("the peer's answer is not understood: {0}")]
+    Decode(String),
+}
+
 /// A client that signs every request with the ring secret.
 #[derive(Clone)]
 pub struct PeerClient {
@@ -77,10 +88,27 @@ impl PeerClient {
         PeerClient { http, secret: Arc::new(secret.to_vec()), me: me.to_string() }
     }
 
+    /// POSTs a signed JSON request and decodes a JSON answer (any non-2xx is an error).
+    pub async fn call<Q: serde::Serialize, A: serde::de::DeserializeOwned>(&self, base_url: &str, path: &str, request: &Q) -> Result<A, PeerError> {
+        let body = serde_json::to_vec(request).map_err(|e| PeerError::Decode(e.to_string()))?;
+        let response = self.send(base_url, path, body).await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            let body = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_string();
+            return Err(PeerError::Refused { status: status.as_u16(), body });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| PeerError::Decode(e.to_string()))
+    }
+
     /// POSTs a signed JSON body to `base_url` + `path`; returns the status code.
     pub async fn post(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::StatusCode, reqwest::Error> {
+        Ok(self.send(base_url, path, body).await?.status())
+    }
+
+    async fn send(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::Response, reqwest::Error> {
         let signed = auth::sign(&self.secret, "POST", path, &body, &self.me, wall_clock_ms());
-        let response = self
+        self
             .http
             .post(format!("{base_url}{path}"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -90,7 +118,6 @@ impl PeerClient {
             .header(auth::HEADER_SIGNATURE, &signed.signature)
             .body(body)
             .send()
-            .await?;
-        Ok(response.status())
+            .await
     }
 }

@@ -129,7 +129,7 @@ async fn transfer_shape_errors() {
 
     assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 100)]), json!([leg("A", &to, 99)]))).await, 422, "unbalanced-transfer");
     assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([]), json!([leg("A", &to, 99)]))).await, 422, "invalid-field");
-    assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("B", &from, 100)]), json!([leg("A", &to, 100)]))).await, 422, "cross-bank-unavailable");
+    assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("B", &from, 100)]), json!([leg("A", &to, 100)]))).await, 422, "unknown-bank");
     assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 100)]), json!([leg("A", &from, 100)]))).await, 422, "invalid-field");
     let many = json!([leg("A", &to, 1), leg("A", "11111111", 1), leg("A", "22222222", 1), leg("A", "33333333", 1)]);
     assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 4)]), many)).await, 422, "limit-exceeded");

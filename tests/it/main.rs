@@ -4,9 +4,11 @@
 mod common;
 
 mod api_errors;
+mod browser;
 mod concurrency;
 mod durability;
 mod idempotency;
 mod ledger_ops;
 mod openapi;
 mod ring;
+mod web;

@@ -1,0 +1,366 @@
+//! Cross-bank transfers, coordinator side, and in-doubt resolution. Three loops per bank:
+//! - the coordinator: while the origin has pending transfers it asks for the token; holding
+//!   it, it runs batches (order durably, PREPARE every participant with the fencing stamp,
+//!   collect votes, log decisions durably) until the lease nears its end, then passes it on;
+//! - delivery: sends every logged decision to every participant until acknowledged;
+//! - resolution: a participant that voted yes and heard nothing asks the coordinator, then
+//!   the other participants, what became of the transfer; it never aborts on its own.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ringbank_ring::Stamp;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::ledger::cross::{settlement_legs, Decision, PendingTransfer};
+use crate::ledger::{wall_clock_ms, Job, Outcome};
+use crate::peer::wire::{OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, Vote, WireLeg, BATCH_MAX};
+use crate::state::AppState;
+
+/// Transfers per batch.
+const BATCH_SIZE: usize = 512;
+/// A batch is started only with at least this much lease left.
+const LEASE_MARGIN: Duration = Duration::from_millis(40);
+/// How long to wait for the token before re-checking for work.
+const TOKEN_WAIT: Duration = Duration::from_secs(2);
+const RECHECK_INTERVAL: Duration = Duration::from_millis(500);
+const DELIVERY_INTERVAL: Duration = Duration::from_millis(300);
+const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
+/// A yes vote is in doubt once it is this old without an outcome.
+const IN_DOUBT_AFTER: Duration = Duration::from_secs(2);
+
+pub fn spawn(state: Arc<AppState>, tracker: &TaskTracker, shutdown: CancellationToken) {
+    tracker.spawn(coordinate(state.clone(), shutdown.clone()));
+    tracker.spawn(deliver(state.clone(), shutdown.clone()));
+    tracker.spawn(resolve(state, shutdown));
+}
+
+async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
+    // Transfers whose prepares may have gone out before a crash: presumed abort.
+    match state.ledger.submit(Job::PresumeAbort, None).await {
+        Ok(_) => state.delivery_work.notify_one(),
+        Err(error) => tracing::error!(%error, "presumed abort at start-up failed"),
+    }
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = state.coordinator_work.notified() => {}
+            () = tokio::time::sleep(RECHECK_INTERVAL) => {}
+        }
+        match state.ledger.has_unordered_pending().await {
+            Ok(true) => {}
+            Ok(false) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read pending transfers");
+                continue;
+            }
+        }
+        state.ring.want_token().await;
+        let holding = tokio::select! {
+            () = shutdown.cancelled() => return,
+            holding = crate::ring_driver::wait_for_grant(&state.ring, TOKEN_WAIT) => holding,
+        };
+        let Some(holding) = holding else { continue };
+        state.faults.crash_point("while-holding");
+        let mut position = 0u32;
+        while holding.lease_until.saturating_duration_since(Instant::now()) > LEASE_MARGIN {
+            let batch = match state.ledger.pending_batch(BATCH_SIZE).await {
+                Ok(batch) if !batch.is_empty() => batch,
+                Ok(_) => break,
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read pending transfers");
+                    break;
+                }
+            };
+            let count = batch.len() as u32;
+            run_batch(&state, holding.stamp, position, holding.lease_until, batch).await;
+            position += count;
+        }
+        state.ring.release().await;
+    }
+}
+
+/// One batch: order, prepare everywhere, decide. Decisions are logged before anyone is told.
+async fn run_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32, lease_until: Instant, batch: Vec<PendingTransfer>) {
+    let me = state.bank().to_string();
+    let ids: Vec<String> = batch.iter().map(|t| t.id.clone()).collect();
+    if let Err(error) = state.ledger.submit(Job::OrderBatch { ids, stamp }, None).await {
+        tracing::error!(%error, "cannot order a batch; it stays pending");
+        return;
+    }
+    let mut requests: BTreeMap<String, PrepareRequest> = BTreeMap::new();
+    let mut participants_of: HashMap<String, Vec<String>> = HashMap::new();
+    for (offset, transfer) in batch.iter().enumerate() {
+        let mut nets: BTreeMap<String, i64> = BTreeMap::new();
+        nets.insert(me.clone(), 0);
+        for (bank, _, amount) in &transfer.legs {
+            *nets.entry(bank.clone()).or_insert(0) += amount;
+        }
+        let participants: Vec<String> = nets.keys().cloned().collect();
+        let nets: Vec<(String, i64)> = nets.into_iter().collect();
+        let settlement: HashMap<String, Vec<crate::peer::wire::SettlementLeg>> = settlement_legs(&me, &nets).into_iter().collect();
+        for bank in &participants {
+            let legs = transfer
+                .legs
+                .iter()
+                .filter(|(b, _, _)| b == bank)
+                .map(|(_, account, amount)| WireLeg { account: account.clone(), amount_cents: *amount })
+                .collect();
+            let item = PrepareItem {
+                id: transfer.id.clone(),
+                kind: transfer.kind.clone(),
+                initiated_by: transfer.initiated_by.clone(),
+                description: transfer.description.clone(),
+                position: first_position + offset as u32,
+                participants: participants.clone(),
+                legs,
+                settlement: settlement.get(bank).cloned().unwrap_or_default(),
+            };
+            requests
+                .entry(bank.clone())
+                .or_insert_with(|| PrepareRequest { coordinator: me.clone(), stamp, transfers: Vec::new() })
+                .transfers
+                .push(item);
+        }
+        participants_of.insert(transfer.id.clone(), participants);
+    }
+    let votes = collect_votes(state, requests, lease_until).await;
+    state.faults.crash_point("after-votes");
+    let decisions: Vec<Decision> = batch
+        .iter()
+        .map(|transfer| {
+            let participants = participants_of.remove(&transfer.id).unwrap_or_default();
+            let mut reason = None;
+            for bank in &participants {
+                match votes.get(&(bank.clone(), transfer.id.clone())) {
+                    Some(Vote { yes: true, .. }) => {}
+                    Some(Vote { reason: why, .. }) => {
+                        reason = Some(format!("bank {bank}: {}", why.clone().unwrap_or_else(|| "refused".into())));
+                        break;
+                    }
+                    None => {
+                        reason = Some(format!("bank {bank} did not answer in time"));
+                        break;
+                    }
+                }
+            }
+            Decision { id: transfer.id.clone(), commit: reason.is_none(), reason, participants }
+        })
+        .collect();
+    let committed = decisions.iter().filter(|d| d.commit).count();
+    match state.ledger.submit(Job::Decide(decisions.clone()), None).await {
+        Ok(_) => {
+            tracing::info!(bank = %me, epoch = stamp.epoch, seq = stamp.seq, transfers = decisions.len(), committed, "batch decided");
+            state.faults.crash_point("after-decision-logged");
+            for decision in &decisions {
+                let _ = state.finalized.send(decision.id.clone());
+            }
+            state.delivery_work.notify_one();
+        }
+        Err(error) => tracing::error!(%error, "cannot log decisions; the batch will be presumed aborted on restart"),
+    }
+}
+
+/// Sends every participant its prepare (remote ones first, concurrently), the local one last;
+/// returns the votes by (bank, transfer id). A bank that fails to answer simply has no votes.
+async fn collect_votes(state: &Arc<AppState>, requests: BTreeMap<String, PrepareRequest>, lease_until: Instant) -> HashMap<(String, String), Vote> {
+    let me = state.bank().to_string();
+    let mut votes = HashMap::new();
+    let mut local = None;
+    let mut remote = Vec::new();
+    for (bank, request) in requests {
+        if bank == me {
+            local = Some(request);
+            continue;
+        }
+        // Nothing new is started once the lease is over.
+        if Instant::now() >= lease_until {
+            continue;
+        }
+        let Some(url) = state.ring.members.node_of(&bank).and_then(|n| state.ring.members.url_of(n)).map(str::to_string) else {
+            continue;
+        };
+        if state.faults.is_partitioned(&bank) {
+            continue;
+        }
+        let (state, request) = (state.clone(), request);
+        remote.push(async move {
+            let answer: Result<PrepareResponse, _> = state.peers.call(&url, "/bank/v1/prepare", &request).await;
+            (bank, answer)
+        });
+    }
+    for (bank, answer) in futures_util::future::join_all(remote).await {
+        match answer {
+            Ok(response) => {
+                for vote in response.votes {
+                    votes.insert((bank.clone(), vote.id.clone()), vote);
+                }
+            }
+            Err(error) => tracing::warn!(%error, %bank, "prepare failed"),
+        }
+    }
+    state.faults.crash_point("after-prepare-sent");
+    if let Some(request) = local {
+        match state.ledger.submit(Job::Prepare(request), None).await {
+            Ok(Outcome::Votes(local_votes)) => {
+                for vote in local_votes {
+                    votes.insert((me.clone(), vote.id.clone()), vote);
+                }
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "local prepare failed"),
+        }
+    }
+    votes
+}
+
+async fn deliver(state: Arc<AppState>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = state.delivery_work.notified() => {}
+            () = tokio::time::sleep(DELIVERY_INTERVAL) => {}
+        }
+        let groups = match state.ledger.undelivered(8 * BATCH_MAX).await {
+            Ok(groups) => groups,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read undelivered outcomes");
+                continue;
+            }
+        };
+        let mut remote_delivered = false;
+        for (bank, items) in groups {
+            for chunk in items.chunks(BATCH_MAX) {
+                let delivered = deliver_to(&state, &bank, chunk.to_vec()).await;
+                if let Some(ids) = delivered {
+                    if bank != state.bank() && !ids.is_empty() {
+                        remote_delivered = true;
+                    }
+                    if let Err(error) = state.ledger.submit(Job::MarkDelivered { bank: bank.clone(), ids }, None).await {
+                        tracing::warn!(%error, "cannot mark outcomes delivered");
+                    }
+                    if remote_delivered {
+                        state.faults.crash_point("after-commit-sent");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Delivers outcomes to one bank; returns the ids it reports final.
+async fn deliver_to(state: &Arc<AppState>, bank: &str, outcomes: Vec<crate::peer::wire::OutcomeItem>) -> Option<Vec<String>> {
+    let me = state.bank().to_string();
+    if bank == me {
+        return match state.ledger.submit(Job::ApplyOutcomes { coordinator: me, outcomes }, None).await {
+            Ok(Outcome::Final(ids)) => {
+                for id in &ids {
+                    let _ = state.finalized.send(id.clone());
+                }
+                Some(ids)
+            }
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(%error, "applying outcomes locally failed");
+                None
+            }
+        };
+    }
+    if state.faults.is_partitioned(bank) {
+        return None;
+    }
+    let url = state.ring.members.node_of(bank).and_then(|n| state.ring.members.url_of(n))?.to_string();
+    let request = OutcomeRequest { coordinator: me, outcomes };
+    match state.peers.call::<_, OutcomeResponse>(&url, "/bank/v1/outcome", &request).await {
+        Ok(response) => Some(response.final_ids),
+        Err(error) => {
+            tracing::debug!(%error, %bank, "outcome not delivered; will retry");
+            None
+        }
+    }
+}
+
+async fn resolve(state: Arc<AppState>, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(RESOLVE_INTERVAL) => {}
+        }
+        let before = wall_clock_ms() - i64::try_from(IN_DOUBT_AFTER.as_millis()).unwrap_or(0);
+        let doubts = match state.ledger.in_doubt(before, BATCH_MAX).await {
+            Ok(doubts) if !doubts.is_empty() => doubts,
+            Ok(_) => continue,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read in-doubt transfers");
+                continue;
+            }
+        };
+        tracing::info!(count = doubts.len(), "transfers in doubt: asking their coordinators");
+        let mut by_coordinator: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
+        for (id, coordinator, participants) in doubts {
+            by_coordinator.entry(coordinator).or_default().push((id, participants));
+        }
+        for (coordinator, transfers) in by_coordinator {
+            let ids: Vec<String> = transfers.iter().map(|(id, _)| id.clone()).collect();
+            let mut known = ask(&state, &coordinator, &coordinator, ids.clone()).await;
+            // Still unknown: ask the other participants (one may have learned it already).
+            let mut others: Vec<String> = transfers.iter().flat_map(|(_, p)| p.clone()).collect();
+            others.sort();
+            others.dedup();
+            for other in others.iter().filter(|b| **b != coordinator && **b != state.bank()) {
+                let missing: Vec<String> = ids.iter().filter(|id| !known.iter().any(|k| &k.id == *id)).cloned().collect();
+                if missing.is_empty() {
+                    break;
+                }
+                known.extend(ask(&state, other, &coordinator, missing).await);
+            }
+            if known.is_empty() {
+                continue;
+            }
+            let job = Job::ApplyOutcomes { coordinator: coordinator.clone(), outcomes: known };
+            if let Err(error) = state.ledger.submit(job, None).await {
+                tracing::warn!(%error, "applying learned outcomes failed");
+            }
+        }
+    }
+}
+
+async fn ask(state: &Arc<AppState>, bank: &str, coordinator: &str, ids: Vec<String>) -> Vec<crate::peer::wire::OutcomeItem> {
+    if bank == state.bank() || state.faults.is_partitioned(bank) {
+        return Vec::new();
+    }
+    let Some(url) = state.ring.members.node_of(bank).and_then(|n| state.ring.members.url_of(n)).map(str::to_string) else {
+        return Vec::new();
+    };
+    let request = QueryRequest { coordinator: coordinator.to_string(), ids };
+    match state.peers.call::<_, QueryResponse>(&url, "/bank/v1/query", &request).await {
+        Ok(response) => response.known,
+        Err(error) => {
+            tracing::debug!(%error, %bank, "outcome query failed");
+            Vec::new()
+        }
+    }
+}
+
+/// Waits up to `timeout` for a transfer to become final here; true if it did.
+pub async fn wait_final(state: &AppState, id: &str, document: &str, timeout: Duration) -> bool {
+    let mut notices = state.finalized.subscribe();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match state.ledger.transfer_for(id, document).await {
+            Ok(Some(view)) if view.status != "pending" => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        // Wait for a notice about this id (or any lag), then re-read.
+        loop {
+            match tokio::time::timeout_at(deadline, notices.recv()).await {
+                Err(_) => return false,
+                Ok(Ok(notice)) if notice != id => continue,
+                Ok(_) => break,
+            }
+        }
+    }
+}

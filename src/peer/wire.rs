@@ -1,0 +1,99 @@
+//! Wire types of the bank-to-bank two-phase commit (/bank/v1): prepare, outcome, query.
+
+use ringbank_ring::Stamp;
+use serde::{Deserialize, Serialize};
+
+/// Most transfers in one prepare or outcome request.
+pub const BATCH_MAX: usize = 1024;
+
+/// PREPARE: the coordinator (origin bank) asks a participant to vote on a batch, stamped with
+/// the token it holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareRequest {
+    pub coordinator: String,
+    pub stamp: Stamp,
+    pub transfers: Vec<PrepareItem>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PrepareItem {
+    pub id: String,
+    /// "transfer" or "payment" (a payment's credits must go to company accounts).
+    pub kind: String,
+    /// The document of the customer, as authenticated by the coordinator: every debit here
+    /// must be on an account this customer holds.
+    pub initiated_by: String,
+    pub description: String,
+    /// Place in the batch: with the stamp, the transfer's place in the consortium-wide order.
+    pub position: u32,
+    /// Every bank taking part, for asking one another about an outcome.
+    pub participants: Vec<String>,
+    /// Customer legs at this bank, signed: negative debits, positive credits.
+    pub legs: Vec<WireLeg>,
+    /// Settlement legs against peer banks that balance this bank's customer legs.
+    pub settlement: Vec<SettlementLeg>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WireLeg {
+    pub account: String,
+    pub amount_cents: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct SettlementLeg {
+    pub bank: String,
+    pub amount_cents: i64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Vote {
+    pub id: String,
+    pub yes: bool,
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct PrepareResponse {
+    pub votes: Vec<Vote>,
+}
+
+/// COMMIT / ABORT, retried until acknowledged; applying one twice changes nothing.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeRequest {
+    pub coordinator: String,
+    pub outcomes: Vec<OutcomeItem>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OutcomeItem {
+    pub id: String,
+    pub commit: bool,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OutcomeResponse {
+    /// The transfers that are final here now (applied now or before).
+    pub final_ids: Vec<String>,
+}
+
+/// A participant in doubt asks what became of transfers.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QueryRequest {
+    /// The coordinator of these transfers (a coordinator with no record presumes abort).
+    pub coordinator: String,
+    pub ids: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct QueryResponse {
+    /// Only the transfers whose outcome this bank knows.
+    pub known: Vec<OutcomeItem>,
+}

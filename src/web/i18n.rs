@@ -1,0 +1,319 @@
+//! The pages' one translation table: Brazilian Portuguese (default) and English. Every string
+//! a page shows comes from here, by key; `{}` placeholders are filled in order by `fill`.
+
+use std::collections::HashMap;
+use std::sync::LazyLock;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lang {
+    Pt,
+    En,
+}
+
+impl Lang {
+    /// The value of the `lang` cookie and query parameter.
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Pt => "pt",
+            Lang::En => "en",
+        }
+    }
+
+    /// The value of `<html lang>`.
+    pub fn html_code(self) -> &'static str {
+        match self {
+            Lang::Pt => "pt-BR",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Lang> {
+        match text {
+            "pt" | "pt-BR" | "pt-br" => Some(Lang::Pt),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn other(self) -> Lang {
+        match self {
+            Lang::Pt => Lang::En,
+            Lang::En => Lang::Pt,
+        }
+    }
+}
+
+/// Looks strings up in one language; cheap to copy into every template.
+#[derive(Clone, Copy, Debug)]
+pub struct Tr {
+    pub lang: Lang,
+}
+
+impl Tr {
+    /// The string for `key`; the key itself if it is missing (a test checks none is).
+    pub fn get(&self, key: &str) -> &'static str {
+        match TABLE_BY_KEY.get(key) {
+            Some((pt, en)) => match self.lang {
+                Lang::Pt => pt,
+                Lang::En => en,
+            },
+            None => {
+                tracing::warn!(key, "missing translation");
+                "?"
+            }
+        }
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        TABLE_BY_KEY.contains_key(key)
+    }
+
+    /// `fill` with one argument (handy in templates).
+    pub fn fill1(&self, key: &str, arg: &str) -> String {
+        self.fill(key, &[arg])
+    }
+
+    /// The string for `key` with each `{}` replaced by the next argument.
+    pub fn fill(&self, key: &str, args: &[&str]) -> String {
+        let mut out = String::new();
+        let mut args = args.iter();
+        let mut parts = self.get(key).split("{}");
+        if let Some(first) = parts.next() {
+            out.push_str(first);
+        }
+        for part in parts {
+            out.push_str(args.next().copied().unwrap_or(""));
+            out.push_str(part);
+        }
+        out
+    }
+}
+
+static TABLE_BY_KEY: LazyLock<HashMap<&'static str, (&'static str, &'static str)>> =
+    LazyLock::new(|| TABLE.iter().map(|(key, pt, en)| (*key, (*pt, *en))).collect());
+
+/// (key, pt-BR, en)
+pub const TABLE: &[(&str, &str, &str)] = &[
+    // Chrome
+    ("site.tagline", "Internet banking", "Internet banking"),
+    ("nav.skip", "Pular para o conteúdo", "Skip to content"),
+    ("nav.main", "Navegação principal", "Main navigation"),
+    ("nav.dashboard", "Minhas contas", "My accounts"),
+    ("nav.deposit", "Depositar", "Deposit"),
+    ("nav.withdraw", "Sacar", "Withdraw"),
+    ("nav.pay", "Pagar", "Pay"),
+    ("nav.transfer", "Transferir", "Transfer"),
+    ("nav.new_account", "Nova conta", "New account"),
+    ("nav.signin", "Entrar", "Sign in"),
+    ("nav.signup", "Abrir conta", "Open an account"),
+    ("nav.signout", "Sair", "Sign out"),
+    ("nav.hello", "Olá, {}", "Hello, {}"),
+    ("nav.language", "Idioma", "Language"),
+    ("footer.text", "Banco {} · consórcio sem banco central · valores em reais (R$)", "Bank {} · a consortium with no central bank · amounts in reais (R$)"),
+    ("footer.api", "API para desenvolvedores", "Developer API"),
+    // Landing
+    ("home.title", "Seu banco, sem intermediários", "Your bank, with no middleman"),
+    ("home.lead", "O banco {} faz parte de um consórcio de bancos que liquidam pagamentos instantâneos entre si, sem banco central.", "Bank {} is part of a consortium of banks that settle instant payments among themselves, with no central bank."),
+    ("home.cta_signup", "Abrir minha conta", "Open my account"),
+    ("home.cta_signin", "Já sou cliente", "I am a customer"),
+    ("home.cta_dashboard", "Ir para minhas contas", "Go to my accounts"),
+    ("home.feature1.title", "Pessoa física e jurídica", "Individuals and companies"),
+    ("home.feature1.text", "Conta individual com CPF, conta empresarial com CNPJ e contas conjuntas.", "Individual accounts with a CPF, company accounts with a CNPJ, and joint accounts."),
+    ("home.feature2.title", "Transferências instantâneas", "Instant transfers"),
+    ("home.feature2.text", "Junte várias contas de origem numa única transferência, com confirmação antes de enviar.", "Combine several source accounts in one transfer, with a confirmation before it is sent."),
+    ("home.feature3.title", "Extrato sempre em dia", "Always up-to-date statements"),
+    ("home.feature3.text", "Saldo, saldo disponível e extrato de cada conta, do mais recente ao mais antigo.", "Balance, available balance and statement of every account, newest first."),
+    // Forms, shared
+    ("form.errors_title", "Corrija os campos destacados.", "Please correct the highlighted fields."),
+    ("form.required", "Preencha este campo.", "Please fill in this field."),
+    ("form.cancel", "Cancelar", "Cancel"),
+    ("form.back", "Voltar e editar", "Go back and edit"),
+    ("field.document", "CPF ou CNPJ", "CPF or CNPJ"),
+    ("field.document.hint", "Somente números ou com pontuação: 111.444.777-35 ou 11.222.333/0001-81.", "Digits only or punctuated: 111.444.777-35 or 11.222.333/0001-81."),
+    ("field.name", "Nome completo ou razão social", "Full name or company name"),
+    ("field.password", "Senha", "Password"),
+    ("field.password.hint", "De 8 a 128 caracteres.", "8 to 128 characters."),
+    ("field.password_confirm", "Confirme a senha", "Confirm the password"),
+    ("field.account", "Conta", "Account"),
+    ("field.amount", "Valor (R$)", "Amount (R$)"),
+    ("field.amount.hint", "Por exemplo 1.234,56 ou 1234.56.", "For example 1.234,56 or 1234.56."),
+    ("field.from_account", "Conta de origem", "From account"),
+    ("field.to_bank", "Banco de destino", "Destination bank"),
+    ("field.to_bank.hint", "Código do banco; este banco é {}.", "The bank's id; this bank is {}."),
+    ("field.to_account", "Conta de destino", "Destination account"),
+    ("field.reference", "Referência do pagamento", "Payment reference"),
+    ("field.reference.hint", "Número do boleto, da nota ou do pedido (até 140 caracteres).", "Invoice, bill or order number (up to 140 characters)."),
+    ("field.description", "Descrição (opcional)", "Description (optional)"),
+    ("field.kind", "Tipo de conta", "Account type"),
+    ("field.holders", "Outros titulares (CPF)", "Other holders (CPF)"),
+    ("field.holders.hint", "Para uma conta conjunta, informe o CPF de cada outro titular; eles precisam ser clientes deste banco.", "For a joint account, give each other holder's CPF; they must be customers of this bank."),
+    ("field.holder_n", "CPF do titular {}", "Holder {} CPF"),
+    // Field errors
+    ("error.document_invalid", "CPF ou CNPJ inválido: confira os dígitos.", "Invalid CPF or CNPJ: check the digits."),
+    ("error.name_invalid", "Informe um nome de 1 a 120 caracteres.", "Give a name of 1 to 120 characters."),
+    ("error.password_length", "A senha precisa ter de 8 a 128 caracteres.", "The password needs 8 to 128 characters."),
+    ("error.password_mismatch", "As senhas não conferem.", "The passwords do not match."),
+    ("error.amount_invalid", "Informe um valor como 1.234,56.", "Give an amount such as 1,234.56."),
+    ("error.amount_positive", "O valor precisa ser maior que zero.", "The amount must be more than zero."),
+    ("error.amount_max", "O valor máximo por operação é {}.", "One operation moves at most {}."),
+    ("error.account_invalid", "Informe o número da conta (somente dígitos).", "Give the account number (digits only)."),
+    ("error.account_choose", "Escolha uma das suas contas.", "Choose one of your accounts."),
+    ("error.bank_invalid", "Código de banco inválido.", "Invalid bank id."),
+    ("error.reference_invalid", "Informe uma referência de 1 a 140 caracteres.", "Give a reference of 1 to 140 characters."),
+    ("error.description_invalid", "A descrição tem no máximo 140 caracteres.", "The description has at most 140 characters."),
+    ("error.no_sources", "Informe ao menos uma conta de origem com valor.", "Give at least one source account with an amount."),
+    ("error.repeated_source", "Esta conta já aparece em outra linha.", "This account already appears in another row."),
+    ("error.kind_choose", "Escolha o tipo de conta.", "Choose the account type."),
+    ("error.joint_needs_holder", "Uma conta conjunta precisa de ao menos mais um titular.", "A joint account needs at least one more holder."),
+    // Errors from the operations (ApiError slugs)
+    ("error.invalid-field", "Há um dado inválido no formulário.", "The form has an invalid value."),
+    ("error.missing-field", "Falta um dado no formulário.", "A value is missing from the form."),
+    ("error.malformed-json", "O formulário não pôde ser lido.", "The form could not be read."),
+    ("error.invalid-document", "CPF ou CNPJ inválido: confira os dígitos.", "Invalid CPF or CNPJ: check the digits."),
+    ("error.invalid-amount", "Valor inválido.", "Invalid amount."),
+    ("error.limit-exceeded", "Um limite foi ultrapassado: {}", "A limit was exceeded: {}"),
+    ("error.unbalanced-transfer", "Os valores de origem e destino não conferem.", "The source and destination amounts differ."),
+    ("error.unknown-bank", "O banco {} não faz parte do consórcio.", "Bank {} is not a member of the consortium."),
+    ("error.unauthenticated", "Sua sessão expirou. Entre novamente.", "Your session has expired. Please sign in again."),
+    ("error.wrong-credentials", "CPF/CNPJ ou senha incorretos.", "Wrong CPF/CNPJ or password."),
+    ("error.forbidden", "Operação não permitida.", "Operation not allowed."),
+    ("error.too-many-attempts", "Muitas tentativas sem sucesso. Aguarde alguns minutos e tente de novo.", "Too many failed attempts. Wait a few minutes and try again."),
+    ("error.customer-exists", "Já existe um cliente com este CPF/CNPJ. Entre com a sua senha.", "A customer with this CPF/CNPJ already exists. Sign in with your password."),
+    ("error.individual-account-exists", "Você já tem uma conta individual neste banco; abra uma conta conjunta.", "You already have an individual account here; open a joint account instead."),
+    ("error.unknown-customer", "{} não é cliente deste banco.", "{} is not a customer of this bank."),
+    ("error.account-not-found", "Conta {} não encontrada.", "Account {} not found."),
+    ("error.transfer-not-found", "Transferência não encontrada.", "Transfer not found."),
+    ("error.insufficient-funds", "Saldo insuficiente na conta {}: disponível {}.", "Insufficient funds in account {}: {} available."),
+    ("error.not-a-company-account", "A conta {} não é uma conta empresarial; pagamentos vão para contas de empresas.", "Account {} is not a company account; payments go to company accounts."),
+    ("error.invalid-account-kind", "Este tipo de conta não é permitido para estes titulares.", "This account type is not allowed for these holders."),
+    ("error.idempotency-key-reused", "Este formulário já foi enviado com outros dados. Recomece a operação.", "This form was already sent with other values. Start the operation again."),
+    ("error.idempotency-in-progress", "Esta operação ainda está sendo processada. Aguarde.", "This operation is still being processed. Please wait."),
+    ("error.invalid-idempotency-key", "O formulário expirou. Recomece a operação.", "The form has expired. Start the operation again."),
+    ("error.payload-too-large", "O formulário é grande demais.", "The form is too large."),
+    ("error.route-not-found", "Página não encontrada.", "Page not found."),
+    ("error.method-not-allowed", "Operação não permitida.", "Operation not allowed."),
+    ("error.unavailable", "O serviço está indisponível no momento. Tente de novo.", "The service is unavailable right now. Please try again."),
+    ("error.internal", "Não foi possível concluir a operação; nada foi alterado.", "The operation could not be completed; nothing was changed."),
+    // Error pages
+    ("notfound.title", "Página não encontrada", "Page not found"),
+    ("notfound.text", "O endereço não existe ou não pertence a você.", "This address does not exist or does not belong to you."),
+    ("forbidden.title", "Formulário recusado", "Form refused"),
+    ("forbidden.text", "Por segurança, este formulário foi recusado (token de segurança ausente ou inválido). Volte, recarregue a página e tente de novo.", "For your security this form was refused (missing or invalid security token). Go back, reload the page and try again."),
+    ("error.page_title", "Algo deu errado", "Something went wrong"),
+    ("error.go_home", "Voltar ao início", "Back to the start"),
+    // Sign up / sign in
+    ("signup.title", "Abra sua conta", "Open your account"),
+    ("signup.lead", "Com CPF você abre uma conta individual; com CNPJ, uma conta empresarial. Leva um minuto.", "With a CPF you open an individual account; with a CNPJ, a company account. It takes a minute."),
+    ("signup.submit", "Abrir conta", "Open account"),
+    ("signup.have_account", "Já é cliente?", "Already a customer?"),
+    ("signin.title", "Entrar", "Sign in"),
+    ("signin.lead", "Acesse suas contas com CPF ou CNPJ e senha.", "Access your accounts with your CPF or CNPJ and password."),
+    ("signin.submit", "Entrar", "Sign in"),
+    ("signin.no_account", "Ainda não é cliente?", "Not a customer yet?"),
+    ("signin.signed_out", "Você saiu com segurança.", "You have signed out safely."),
+    ("signin.expired", "Entre para continuar.", "Sign in to continue."),
+    // Dashboard
+    ("dashboard.title", "Minhas contas", "My accounts"),
+    ("dashboard.welcome", "Bem-vindo, {}", "Welcome, {}"),
+    ("dashboard.total", "Saldo total", "Total balance"),
+    ("dashboard.no_accounts", "Você ainda não tem contas neste banco.", "You have no accounts at this bank yet."),
+    ("dashboard.created", "Conta {} aberta com sucesso.", "Account {} opened."),
+    ("account.number", "Conta {}", "Account {}"),
+    ("account.balance", "Saldo", "Balance"),
+    ("account.available", "Disponível", "Available"),
+    ("account.holders", "Titulares", "Holders"),
+    ("account.open", "Ver extrato", "View statement"),
+    ("account.bank", "Banco", "Bank"),
+    ("kind.individual", "Conta individual", "Individual account"),
+    ("kind.joint", "Conta conjunta", "Joint account"),
+    ("kind.company", "Conta empresarial", "Company account"),
+    ("kind.individual.hint", "Só sua, com o seu CPF (uma por CPF).", "Yours alone, with your CPF (one per CPF)."),
+    ("kind.joint.hint", "Compartilhada com outros clientes pessoa física.", "Shared with other individual customers."),
+    ("kind.company.hint", "Para a sua empresa (CNPJ).", "For your company (CNPJ)."),
+    // Statement
+    ("statement.title", "Extrato", "Statement"),
+    ("statement.date", "Data (UTC)", "Date (UTC)"),
+    ("statement.description", "Descrição", "Description"),
+    ("statement.amount", "Valor", "Amount"),
+    ("statement.balance_after", "Saldo após", "Balance after"),
+    ("statement.empty", "Nenhum lançamento ainda.", "No entries yet."),
+    ("statement.older", "Lançamentos anteriores", "Older entries"),
+    ("statement.newest", "Mais recentes", "Newest"),
+    ("statement.pagination", "Páginas do extrato", "Statement pages"),
+    ("entry.deposit", "Depósito", "Deposit"),
+    ("entry.withdrawal", "Saque", "Withdrawal"),
+    ("entry.transfer", "Transferência", "Transfer"),
+    ("entry.payment", "Pagamento", "Payment"),
+    // New account
+    ("new_account.title", "Abrir nova conta", "Open a new account"),
+    ("new_account.submit", "Abrir conta", "Open account"),
+    // Deposit / withdraw / pay
+    ("deposit.title", "Depósito", "Deposit"),
+    ("deposit.lead", "O valor entra na conta na hora.", "The money is in the account at once."),
+    ("deposit.submit", "Depositar", "Deposit"),
+    ("deposit.done", "Depósito de {} na conta {} concluído.", "Deposit of {} into account {} completed."),
+    ("withdraw.title", "Saque", "Withdrawal"),
+    ("withdraw.lead", "Retire dinheiro de uma conta sua; o valor não pode passar do saldo disponível.", "Take money out of one of your accounts, up to its available balance."),
+    ("withdraw.submit", "Sacar", "Withdraw"),
+    ("withdraw.done", "Saque de {} da conta {} concluído.", "Withdrawal of {} from account {} completed."),
+    ("pay.title", "Pagamento", "Payment"),
+    ("pay.lead", "Pague uma empresa: a conta de destino precisa ser uma conta empresarial.", "Pay a company: the destination must be a company account."),
+    ("pay.submit", "Revisar pagamento", "Review payment"),
+    ("no_accounts.text", "Você precisa de uma conta para esta operação.", "You need an account for this operation."),
+    // Transfer
+    ("transfer.title", "Transferência", "Transfer"),
+    ("transfer.lead", "Junte uma ou mais contas de origem, cada uma com um valor, e envie o total para uma conta de destino.", "Combine one or more source accounts, each with an amount, and send the total to one destination account."),
+    ("transfer.sources", "De onde sai o dinheiro", "Where the money comes from"),
+    ("transfer.destination", "Para onde vai", "Where it goes"),
+    ("transfer.row", "Origem {}", "Source {}"),
+    ("transfer.add_row", "Adicionar outra origem", "Add another source"),
+    ("transfer.none", "— nenhuma —", "— none —"),
+    ("transfer.total", "Total", "Total"),
+    ("transfer.submit", "Revisar transferência", "Review transfer"),
+    ("confirm.title", "Confirme a operação", "Confirm the operation"),
+    ("confirm.lead", "Confira os dados. Nada foi movimentado ainda.", "Check the details. No money has moved yet."),
+    ("confirm.from", "Sai de", "From"),
+    ("confirm.to", "Vai para", "To"),
+    ("confirm.submit", "Confirmar e enviar", "Confirm and send"),
+    ("confirm.bank_account", "Banco {} · conta {}", "Bank {} · account {}"),
+    // Transfer status
+    ("status.title", "Comprovante", "Receipt"),
+    ("status.id", "Identificador", "Reference"),
+    ("status.status", "Situação", "Status"),
+    ("status.kind", "Tipo", "Type"),
+    ("status.created", "Criada em (UTC)", "Created at (UTC)"),
+    ("status.reason", "Motivo", "Reason"),
+    ("status.committed", "Concluída", "Completed"),
+    ("status.pending", "Em processamento", "Processing"),
+    ("status.aborted", "Cancelada", "Cancelled"),
+    ("status.pending_note", "Esta página se atualiza sozinha até a operação terminar.", "This page updates itself until the operation is final."),
+    ("status.new_transfer", "Nova transferência", "New transfer"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_unique_and_every_key_used_in_templates_exists() {
+        let mut seen = std::collections::HashSet::new();
+        for (key, pt, en) in TABLE {
+            assert!(seen.insert(*key), "duplicate key {key}");
+            assert_eq!(pt.matches("{}").count(), en.matches("{}").count(), "placeholders differ for {key}");
+        }
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/web/templates");
+        for entry in std::fs::read_dir(dir).expect("templates dir") {
+            let text = std::fs::read_to_string(entry.expect("entry").path()).expect("template");
+            for piece in text.split(".get(\"").skip(1).chain(text.split(".fill1(\"").skip(1)) {
+                let key = piece.split('"').next().unwrap_or("");
+                assert!(TABLE_BY_KEY.contains_key(key), "template uses missing key {key:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn fill_replaces_placeholders_in_order() {
+        let tr = Tr { lang: Lang::En };
+        assert_eq!(tr.fill("error.insufficient-funds", &["12", "R$ 1,00"]), "Insufficient funds in account 12: R$ 1,00 available.");
+    }
+}

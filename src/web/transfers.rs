@@ -1,0 +1,498 @@
+//! Transfers (several source accounts, one destination) and payments (to a company
+//! account, with a reference), each with a confirmation step, and the receipt page whose
+//! status updates until the transfer is final. Both post through crate::operations, the
+//! same validation and ledger jobs as POST /api/v1/transfers and /api/v1/payments.
+
+use std::sync::Arc;
+
+use askama::Template;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+use warp::Filter;
+
+use super::cash::posted_id;
+use super::i18n::Tr;
+use super::session::{visit, Session, Visit};
+use super::{
+    account_choices, display_time, error_message, form_body, form_key, parse_amount, redirect, render, signed_in, signed_in_post,
+    with_state, Chrome, Choice, Errors, Field, Form,
+};
+use crate::error::ApiError;
+use crate::ledger::{AccountView, Leg, LedgerError, TransferView};
+use crate::money::format_brl;
+use crate::operations::{self, PaymentRequest, PaymentTarget, TransferRequest};
+use crate::state::AppState;
+
+/// Source rows the transfer form shows without JavaScript.
+const SOURCE_ROWS_SHOWN: usize = 3;
+
+pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    transfer_form(state.clone())
+        .or(review(state.clone(), Kind::Transfer))
+        .unify()
+        .or(confirm(state.clone(), Kind::Transfer))
+        .unify()
+        .or(payment_form(state.clone()))
+        .unify()
+        .or(review(state.clone(), Kind::Payment))
+        .unify()
+        .or(confirm(state.clone(), Kind::Payment))
+        .unify()
+        .or(status_json(state.clone()))
+        .unify()
+        .or(receipt(state))
+        .unify()
+        .boxed()
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Transfer,
+    Payment,
+}
+
+impl Kind {
+    fn path(self) -> &'static str {
+        match self {
+            Kind::Transfer => "transfer",
+            Kind::Payment => "pay",
+        }
+    }
+}
+
+/// One source row of the transfer form.
+struct SourceRow {
+    index: usize,
+    label: String,
+    options: Vec<Choice>,
+    amount: String,
+    from_error: Option<String>,
+    amount_error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "transfer.html")]
+struct TransferPage {
+    c: Chrome,
+    key: String,
+    has_accounts: bool,
+    rows: Vec<SourceRow>,
+    max_rows: usize,
+    destination: Vec<Field>,
+    errors: Errors,
+}
+
+#[derive(Template)]
+#[template(path = "pay.html")]
+struct PaymentPage {
+    c: Chrome,
+    key: String,
+    has_accounts: bool,
+    fields: Vec<Field>,
+    errors: Errors,
+}
+
+/// GET /transfer?from=N -> the transfer form
+fn transfer_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("transfer").and(warp::get()).and(visit()).and(with_state(state)).then(|visit: Visit, state: Arc<AppState>| async move {
+        let session = match signed_in(&state, &visit).await {
+            Ok(session) => session,
+            Err(response) => return response,
+        };
+        let mut form = Form::default();
+        if let Some(from) = visit.query_value("from") {
+            form = Form { pairs: vec![("from_1".to_string(), from.to_string())] };
+        }
+        form_page(&state, &visit, &session, Kind::Transfer, &form, &form_key(), Errors::default()).await
+    })
+    .boxed()
+}
+
+/// GET /pay?from=N -> the payment form
+fn payment_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("pay").and(warp::get()).and(visit()).and(with_state(state)).then(|visit: Visit, state: Arc<AppState>| async move {
+        let session = match signed_in(&state, &visit).await {
+            Ok(session) => session,
+            Err(response) => return response,
+        };
+        let form = Form { pairs: vec![("from".to_string(), visit.query_value("from").unwrap_or("").to_string())] };
+        form_page(&state, &visit, &session, Kind::Payment, &form, &form_key(), Errors::default()).await
+    })
+    .boxed()
+}
+
+async fn form_page(state: &Arc<AppState>, visit: &Visit, session: &Session, kind: Kind, form: &Form, key: &str, errors: Errors) -> Response {
+    let accounts = match state.ledger.accounts_of(&session.caller.document).await {
+        Ok(accounts) => accounts,
+        Err(error) => return super::failure(state, visit, Some(session), &error.into()),
+    };
+    let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    let title = if kind == Kind::Transfer { "transfer.title" } else { "pay.title" };
+    let c = Chrome::new(state, visit, Some(session), title, kind.path());
+    let t = c.t;
+    let bank = if form.get("to_bank").is_empty() { state.bank() } else { form.get("to_bank") };
+    let to_bank = Field::text("to_bank", t.get("field.to_bank").to_string(), bank).hint(t.fill("field.to_bank.hint", &[state.bank()])).error(&errors);
+    let mut to_account = Field::text("to_account", t.get("field.to_account").to_string(), form.get("to_account")).error(&errors);
+    to_account.inputmode = "numeric";
+    match kind {
+        Kind::Transfer => {
+            let max_rows = state.config.max_legs.saturating_sub(1).max(1);
+            let given = (1..=max_rows).filter(|i| !form.get(&format!("from_{i}")).is_empty()).max().unwrap_or(0);
+            let rows = (1..=given.max(SOURCE_ROWS_SHOWN).min(max_rows))
+                .map(|i| source_row(t, &accounts, form, &errors, i))
+                .collect();
+            let mut description = Field::text("description", t.get("field.description").to_string(), form.get("description")).error(&errors);
+            description.required = false;
+            let page = TransferPage {
+                c,
+                key: key.to_string(),
+                has_accounts: !accounts.is_empty(),
+                rows,
+                max_rows,
+                destination: vec![to_bank, to_account, description],
+                errors,
+            };
+            render(status, &page)
+        }
+        Kind::Payment => {
+            let selected = if form.get("from").is_empty() { accounts.first().map(|a| a.number.as_str()).unwrap_or("") } else { form.get("from") };
+            let from = Field::select("from", t.get("field.from_account").to_string(), account_choices(t, &accounts, selected, None)).error(&errors);
+            let reference = Field::text("reference", t.get("field.reference").to_string(), form.get("reference"))
+                .hint(t.get("field.reference.hint").to_string())
+                .error(&errors);
+            let fields = vec![from, to_bank, to_account, Field::amount("amount", t, form.get("amount")).error(&errors), reference];
+            render(status, &PaymentPage { c, key: key.to_string(), has_accounts: !accounts.is_empty(), fields, errors })
+        }
+    }
+}
+
+fn source_row(t: Tr, accounts: &[AccountView], form: &Form, errors: &Errors, index: usize) -> SourceRow {
+    let selected = form.get(&format!("from_{index}"));
+    SourceRow {
+        index,
+        label: t.fill("transfer.row", &[&index.to_string()]),
+        options: account_choices(t, accounts, selected, Some(t.get("transfer.none"))),
+        amount: form.get(&format!("amount_{index}")).to_string(),
+        from_error: errors.field(&format!("from_{index}")).map(str::to_string),
+        amount_error: errors.field(&format!("amount_{index}")).map(str::to_string),
+    }
+}
+
+/// A request checked field by field, ready for the operation, with the form rows of each
+/// source (to put errors on the right row).
+struct Checked {
+    transfer: Option<TransferRequest>,
+    payment: Option<PaymentRequest>,
+    source_rows: Vec<(usize, String)>,
+}
+
+/// Reads and checks the form the way a person needs it (errors per field), then runs the
+/// operation's own validation (the same as the API's) without posting anything.
+async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form: &Form) -> Result<Checked, Errors> {
+    let mut errors = Errors::default();
+    let bank = form.get("to_bank").trim();
+    if crate::config::validate_bank_id(bank).is_err() {
+        errors.add("to_bank", t.get("error.bank_invalid"));
+    }
+    let to_account = form.get("to_account").trim();
+    if !operations::is_account_number(to_account) {
+        errors.add("to_account", t.get("error.account_invalid"));
+    }
+    let mut sources: Vec<(usize, String, i64)> = Vec::new();
+    let rows: Vec<(usize, String, String)> = match kind {
+        Kind::Transfer => (1..state.config.max_legs.max(2))
+            .map(|i| (i, form.get(&format!("from_{i}")).trim().to_string(), form.get(&format!("amount_{i}")).trim().to_string()))
+            .filter(|(_, from, amount)| !from.is_empty() || !amount.is_empty())
+            .collect(),
+        Kind::Payment => vec![(0, form.get("from").trim().to_string(), form.get("amount").trim().to_string())],
+    };
+    let field = |base: &str, index: usize| if kind == Kind::Payment { base.to_string() } else { format!("{base}_{index}") };
+    for (index, from, amount) in &rows {
+        if operations::held_account(state, &session.caller, from).await.is_err() {
+            errors.add(&field("from", *index), t.get("error.account_choose"));
+        } else if sources.iter().any(|(_, f, _)| f == from) {
+            errors.add(&field("from", *index), t.get("error.repeated_source"));
+        }
+        match parse_amount(state, t, amount) {
+            Ok(cents) => sources.push((*index, from.clone(), cents)),
+            Err(message) => errors.add(&field("amount", *index), message),
+        }
+    }
+    if rows.is_empty() {
+        errors.add("from_1", t.get("error.no_sources"));
+    }
+    let text_field = if kind == Kind::Payment { "reference" } else { "description" };
+    let min_chars = if kind == Kind::Payment { 1 } else { 0 };
+    if operations::clean_text(text_field, form.get(text_field), min_chars, operations::DESCRIPTION_MAX_CHARS).is_err() {
+        errors.add(text_field, t.get(if kind == Kind::Payment { "error.reference_invalid" } else { "error.description_invalid" }));
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let source_rows = sources.iter().map(|(i, from, _)| (*i, from.clone())).collect();
+    let checked = match kind {
+        Kind::Transfer => {
+            let debits: Vec<Leg> =
+                sources.iter().map(|(_, from, cents)| Leg { bank: state.bank().to_string(), account: from.clone(), amount_cents: *cents }).collect();
+            let total = crate::money::checked_sum(debits.iter().map(|l| l.amount_cents)).unwrap_or(i64::MAX);
+            let credits = vec![Leg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total }];
+            let request = TransferRequest { debits, credits, description: form.get("description").trim().to_string() };
+            Checked { transfer: Some(request), payment: None, source_rows }
+        }
+        Kind::Payment => {
+            let (_, from, amount_cents) = sources[0].clone();
+            let to = PaymentTarget { bank: bank.to_string(), account: to_account.to_string() };
+            let request = PaymentRequest { from_account: from, to, amount_cents, reference: form.get("reference").trim().to_string() };
+            Checked { transfer: None, payment: Some(request), source_rows }
+        }
+    };
+    let validated = match (&checked.transfer, &checked.payment) {
+        (Some(request), _) => operations::transfer_job(state, &session.caller, request).map(|_| ()),
+        (_, Some(request)) => operations::payment_job(state, &session.caller, request).map(|_| ()),
+        _ => Ok(()),
+    };
+    match validated {
+        Ok(()) => Ok(checked),
+        Err(error) => Err(operation_errors(t, kind, &checked, to_account, &error)),
+    }
+}
+
+/// Puts an operation's error next to the field it is about, or on the whole form.
+fn operation_errors(t: Tr, kind: Kind, checked: &Checked, to_account: &str, error: &ApiError) -> Errors {
+    let mut errors = Errors::default();
+    let message = error_message(t, error);
+    let source_field = |account: &str| {
+        checked.source_rows.iter().find(|(_, from)| from == account).map(|(i, _)| match kind {
+            Kind::Transfer => format!("amount_{i}"),
+            Kind::Payment => "amount".to_string(),
+        })
+    };
+    let field = match error {
+        ApiError::UnknownBank(_) => Some("to_bank".to_string()),
+        ApiError::Ledger(LedgerError::NotACompanyAccount(_)) => Some("to_account".to_string()),
+        ApiError::Ledger(LedgerError::AccountNotFound(number)) if number == to_account => Some("to_account".to_string()),
+        ApiError::Ledger(LedgerError::InsufficientFunds { account, .. }) => source_field(account),
+        ApiError::LimitExceeded(_) | ApiError::InvalidAmount(_) if kind == Kind::Payment => Some("amount".to_string()),
+        _ => None,
+    };
+    match field {
+        Some(field) => errors.add(&field, message),
+        None => errors.form = Some(message),
+    }
+    errors
+}
+
+/// A leg as shown: "Banco X · conta Y" and the amount.
+struct LegLine {
+    place: String,
+    amount: String,
+}
+
+fn leg_lines(t: Tr, legs: &[Leg]) -> Vec<LegLine> {
+    legs.iter()
+        .map(|l| LegLine { place: t.fill("confirm.bank_account", &[&l.bank, &l.account]), amount: format_brl(l.amount_cents) })
+        .collect()
+}
+
+#[derive(Template)]
+#[template(path = "confirm.html")]
+struct ConfirmPage {
+    c: Chrome,
+    action: &'static str,
+    back_action: &'static str,
+    debits: Vec<LegLine>,
+    credits: Vec<LegLine>,
+    text_label: String,
+    text: String,
+    total: String,
+    hidden: Vec<(String, String)>,
+}
+
+/// POST /transfer and POST /pay -> the confirmation page (or the form again, with errors;
+/// `step=edit` just shows the form filled in)
+fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
+    warp::path(kind.path())
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(visit())
+        .and(form_body())
+        .and(with_state(state))
+        .then(move |visit: Visit, form: Form, state: Arc<AppState>| async move {
+            let session = match signed_in_post(&state, &visit, &form).await {
+                Ok(session) => session,
+                Err(response) => return response,
+            };
+            let key = if form.get("key").is_empty() { form_key() } else { form.get("key").to_string() };
+            if form.get("step") == "edit" {
+                return form_page(&state, &visit, &session, kind, &form, &key, Errors::default()).await;
+            }
+            let t = visit.tr();
+            let checked = match check(&state, t, &session, kind, &form).await {
+                Ok(checked) => checked,
+                Err(errors) => return form_page(&state, &visit, &session, kind, &form, &key, errors).await,
+            };
+            let mut c = Chrome::new(&state, &visit, Some(&session), "confirm.title", kind.path());
+            c.title = format!("{} · {}", t.get("confirm.title"), t.get(if kind == Kind::Transfer { "transfer.title" } else { "pay.title" }));
+            let (debits, credits, text_label, text) = match (&checked.transfer, &checked.payment) {
+                (Some(r), _) => (r.debits.clone(), r.credits.clone(), "statement.description", r.description.clone()),
+                (_, Some(r)) => {
+                    let debit = Leg { bank: state.bank().to_string(), account: r.from_account.clone(), amount_cents: r.amount_cents };
+                    let credit = Leg { bank: r.to.bank.clone(), account: r.to.account.clone(), amount_cents: r.amount_cents };
+                    (vec![debit], vec![credit], "field.reference", r.reference.clone())
+                }
+                _ => (Vec::new(), Vec::new(), "field.description", String::new()),
+            };
+            let total = format_brl(crate::money::checked_sum(credits.iter().map(|l| l.amount_cents)).unwrap_or(0));
+            let mut hidden: Vec<(String, String)> =
+                form.pairs.iter().filter(|(k, _)| !matches!(k.as_str(), "csrf" | "key" | "step")).cloned().collect();
+            hidden.push(("key".to_string(), key));
+            let page = ConfirmPage {
+                action: if kind == Kind::Transfer { "/transfer/confirm" } else { "/pay/confirm" },
+                back_action: if kind == Kind::Transfer { "/transfer" } else { "/pay" },
+                debits: leg_lines(t, &debits),
+                credits: leg_lines(t, &credits),
+                text_label: t.get(text_label).to_string(),
+                text,
+                total,
+                hidden,
+                c,
+            };
+            render(StatusCode::OK, &page)
+        })
+        .boxed()
+}
+
+/// POST /transfer/confirm and POST /pay/confirm -> 303 /transfers/{id}
+fn confirm(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
+    warp::path(kind.path())
+        .and(warp::path("confirm"))
+        .and(warp::path::end())
+        .and(warp::post())
+        .and(visit())
+        .and(form_body())
+        .and(with_state(state))
+        .then(move |visit: Visit, form: Form, state: Arc<AppState>| async move {
+            let session = match signed_in_post(&state, &visit, &form).await {
+                Ok(session) => session,
+                Err(response) => return response,
+            };
+            let t = visit.tr();
+            let key = form.get("key").to_string();
+            let checked = match check(&state, t, &session, kind, &form).await {
+                Ok(checked) => checked,
+                Err(errors) => return form_page(&state, &visit, &session, kind, &form, &key, errors).await,
+            };
+            let result = async {
+                let (job, collection, canonical) = match (&checked.transfer, &checked.payment) {
+                    (Some(r), _) => (operations::transfer_job(&state, &session.caller, r)?, "transfers", serde_json::to_string(r)),
+                    (_, Some(r)) => (operations::payment_job(&state, &session.caller, r)?, "payments", serde_json::to_string(r)),
+                    _ => return Err(ApiError::Internal("nothing to post".into())),
+                };
+                let key = Some(key.clone()).filter(|k| !k.is_empty());
+                operations::post_money(&state, &session.caller, collection, job, &canonical.unwrap_or_default(), key).await
+            };
+            match result.await {
+                Ok((_, body)) => redirect(&format!("/transfers/{}", posted_id(&body))),
+                Err(error) => {
+                    let to_account = form.get("to_account").trim().to_string();
+                    let errors = operation_errors(t, kind, &checked, &to_account, &error);
+                    form_page(&state, &visit, &session, kind, &form, &form_key(), errors).await
+                }
+            }
+        })
+        .boxed()
+}
+
+#[derive(Template)]
+#[template(path = "receipt.html")]
+struct ReceiptPage {
+    c: Chrome,
+    id: String,
+    status: String,
+    status_label: String,
+    kind_label: String,
+    created: String,
+    description: String,
+    reason: Option<String>,
+    debits: Vec<LegLine>,
+    credits: Vec<LegLine>,
+    total: String,
+}
+
+/// GET /transfers/{id} -> the receipt, refreshing itself while the transfer is pending
+fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("transfers" / String).and(warp::get()).and(visit()).and(with_state(state)).then(
+        |id: String, visit: Visit, state: Arc<AppState>| async move {
+            let session = match signed_in(&state, &visit).await {
+                Ok(session) => session,
+                Err(response) => return response,
+            };
+            let view = match find_transfer(&state, &session, &id).await {
+                Ok(Some(view)) => view,
+                Ok(None) => return super::not_found(&state, &visit, Some(&session)),
+                Err(error) => return super::failure(&state, &visit, Some(&session), &error),
+            };
+            let mut c = Chrome::new(&state, &visit, Some(&session), "status.title", "transfer");
+            let t = c.t;
+            if view.status == "pending" {
+                c.refresh_seconds = Some(3);
+            }
+            let page = ReceiptPage {
+                status_label: status_label(t, &view.status).to_string(),
+                kind_label: t.get(&format!("entry.{}", view.kind)).to_string(),
+                created: display_time(t.lang, &view.created_at),
+                total: format_brl(crate::money::checked_sum(view.credits.iter().map(|l| l.amount_cents)).unwrap_or(0)),
+                debits: leg_lines(t, &view.debits),
+                credits: leg_lines(t, &view.credits),
+                id: view.id,
+                status: view.status,
+                description: view.description,
+                reason: view.reason,
+                c,
+            };
+            render(StatusCode::OK, &page)
+        },
+    )
+    .boxed()
+}
+
+/// GET /transfers/{id}/status -> {id, status, status_label, reason} (polled by static/app.js)
+fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("transfers" / String / "status").and(warp::get()).and(visit()).and(with_state(state)).then(
+        |id: String, visit: Visit, state: Arc<AppState>| async move {
+            let Some(session) = visit.session(&state).await else {
+                return ApiError::Unauthenticated.into_response(&format!("/transfers/{id}/status"));
+            };
+            match find_transfer(&state, &session, &id).await {
+                Ok(Some(view)) => crate::http::json_response(
+                    StatusCode::OK,
+                    &serde_json::json!({
+                        "id": view.id,
+                        "status": view.status,
+                        "status_label": status_label(visit.tr(), &view.status),
+                        "reason": view.reason,
+                    }),
+                ),
+                Ok(None) => ApiError::Ledger(LedgerError::TransferNotFound(id.clone())).into_response(&format!("/transfers/{id}/status")),
+                Err(error) => error.into_response(&format!("/transfers/{id}/status")),
+            }
+        },
+    )
+    .boxed()
+}
+
+async fn find_transfer(state: &AppState, session: &Session, id: &str) -> Result<Option<TransferView>, ApiError> {
+    if id.len() > 64 {
+        return Ok(None);
+    }
+    Ok(state.ledger.transfer_for(id, &session.caller.document).await?)
+}
+
+fn status_label(t: Tr, status: &str) -> &'static str {
+    match status {
+        "committed" => t.get("status.committed"),
+        "aborted" => t.get("status.aborted"),
+        _ => t.get("status.pending"),
+    }
+}

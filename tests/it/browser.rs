@@ -1,0 +1,271 @@
+//! The web pages in a real browser: headless Chromium driven over WebDriver (chromedriver's
+//! W3C HTTP API, spoken with reqwest). Without chromium and chromedriver the tests say they
+//! are skipped and pass, except when the CI variable is set: then a missing browser fails.
+//! Screenshots of the main pages are saved under target/screenshots/.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use reqwest::Client;
+use serde_json::{json, Value};
+
+use crate::common::{new_cpf, TestBank, PASSWORD};
+
+/// Longest wait for any one thing in the browser.
+const WAIT_LIMIT: Duration = Duration::from_secs(15);
+
+/// A chromedriver process and one browser session; both end when dropped.
+struct Browser {
+    driver: tokio::process::Child,
+    client: Client,
+    endpoint: String,
+    _profile: tempfile::TempDir,
+}
+
+fn find_program(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).flat_map(|dir| names.iter().map(move |name| dir.join(name))).find(|p| p.is_file())
+}
+
+impl Browser {
+    /// Starts chromedriver and a headless Chromium, or None (skipped) when they are missing.
+    async fn start(test: &str) -> Option<Browser> {
+        let chromium = find_program(&["chromium", "chromium-browser", "google-chrome"]);
+        let driver = find_program(&["chromedriver"]);
+        let (Some(chromium), Some(driver)) = (chromium, driver) else {
+            if std::env::var_os("CI").is_some() {
+                panic!("{test}: chromium/chromedriver not found, and CI is set: the browser tests are mandatory");
+            }
+            eprintln!("{test}: skipped: chromium/chromedriver not found (apt-get install chromium chromium-driver)");
+            return None;
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let child = tokio::process::Command::new(driver)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("chromedriver starts");
+        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        let base = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let ready = client.get(format!("{base}/status")).send().await.ok();
+            if let Some(response) = ready {
+                let body: Value = response.json().await.unwrap_or_default();
+                if body["value"]["ready"] == json!(true) {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "chromedriver did not become ready");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let profile = tempfile::tempdir().expect("profile dir");
+        let args = vec![
+            "--headless".to_string(),
+            "--no-sandbox".to_string(),
+            "--disable-gpu".to_string(),
+            "--no-first-run".to_string(),
+            "--disable-background-networking".to_string(),
+            "--disable-component-update".to_string(),
+            "--disable-sync".to_string(),
+            "--disable-quic".to_string(),
+            "--disable-dev-shm-usage".to_string(),
+            "--window-size=1280,1100".to_string(),
+            format!("--user-data-dir={}", profile.path().display()),
+        ];
+        let capabilities = json!({"capabilities": {"alwaysMatch": {
+            "browserName": "chrome",
+            "goog:chromeOptions": {"binary": chromium, "args": args},
+            "timeouts": {"pageLoad": 20000, "script": 10000, "implicit": 0}
+        }}});
+        let response: Value = client.post(format!("{base}/session")).json(&capabilities).send().await.expect("new session").json().await.expect("json");
+        let id = response["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {response}")).to_string();
+        Some(Browser { driver: child, client, endpoint: format!("{base}/session/{id}"), _profile: profile })
+    }
+
+    async fn command(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let mut request = self.client.request(method, format!("{}{path}", self.endpoint));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response: Value = request.send().await.expect("webdriver request").json().await.expect("webdriver json");
+        response["value"].clone()
+    }
+
+    async fn goto(&self, url: &str) {
+        let value = self.command(reqwest::Method::POST, "/url", Some(json!({"url": url}))).await;
+        assert!(value.is_null(), "navigation to {url} failed: {value}");
+    }
+
+    async fn url(&self) -> String {
+        self.command(reqwest::Method::GET, "/url", None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// The element matching `css`, waiting for it up to WAIT_LIMIT.
+    async fn find(&self, css: &str) -> String {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let value = self.command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
+            if let Some(id) = value.as_object().and_then(|o| o.values().next()).and_then(Value::as_str) {
+                return id.to_string();
+            }
+            assert!(Instant::now() < deadline, "no element {css} on {}", self.url().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) {
+        let id = self.find(css).await;
+        let value = self.command(reqwest::Method::POST, &format!("/element/{id}/click"), Some(json!({}))).await;
+        assert!(value.is_null(), "click on {css} failed: {value}");
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let id = self.find(css).await;
+        self.command(reqwest::Method::POST, &format!("/element/{id}/clear"), Some(json!({}))).await;
+        let value = self.command(reqwest::Method::POST, &format!("/element/{id}/value"), Some(json!({"text": text}))).await;
+        assert!(value.is_null(), "typing into {css} failed: {value}");
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let id = self.find(css).await;
+        self.command(reqwest::Method::GET, &format!("/element/{id}/text"), None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Waits until the page's visible text contains `needle`.
+    async fn wait_for_text(&self, needle: &str) {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            if self.text("body").await.contains(needle) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{needle:?} never appeared on {}: {}", self.url().await, self.text("body").await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn wait_for_path(&self, prefix: &str) {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let url = self.url().await;
+            if url.split_once("://").and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..])).is_some_and(|p| p.starts_with(prefix)) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "never reached {prefix}; at {url}: {}", self.text("body").await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn screenshot(&self, name: &str) {
+        self.command(reqwest::Method::POST, "/execute/sync", Some(json!({"script": "window.scrollTo(0, 0); document.activeElement && document.activeElement.blur();", "args": []}))).await;
+        let data = self.command(reqwest::Method::GET, "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD.decode(data.as_str().expect("base64 screenshot")).expect("valid base64");
+        let dir = screenshot_dir();
+        std::fs::create_dir_all(&dir).expect("screenshot dir");
+        std::fs::write(dir.join(format!("{name}.png")), png).expect("screenshot written");
+    }
+
+    async fn close(mut self) {
+        let _ = self.client.delete(&self.endpoint).send().await;
+        let _ = self.driver.kill().await;
+    }
+}
+
+fn screenshot_dir() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("screenshots")
+}
+
+#[tokio::test]
+async fn browser_sign_up_deposit_and_transfer_with_confirmation() {
+    let Some(browser) = Browser::start("browser_sign_up_deposit_and_transfer_with_confirmation").await else {
+        return;
+    };
+    let bank = TestBank::start("alfa").await;
+    let payee_token = bank.customer(&new_cpf(), "Padaria Pão Quente").await;
+    let payee_account = bank.open_account(&payee_token, "individual", &[]).await;
+
+    browser.goto(&format!("{}/", bank.url)).await;
+    browser.wait_for_text("Abrir minha conta").await;
+    browser.screenshot("home").await;
+
+    // Sign up, typing the CPF with punctuation: the page checks it as it is typed.
+    browser.click("a.button[href='/signup']").await;
+    let cpf = new_cpf();
+    browser.type_into("#document", &ringbank::document::format_document(&cpf)).await;
+    browser.type_into("#name", "Maria das Graças").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.type_into("#password_confirm", PASSWORD).await;
+    browser.wait_for_text("Documento válido").await;
+    browser.screenshot("signup").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_path("/dashboard").await;
+    browser.wait_for_text("Bem-vindo, Maria das Graças").await;
+
+    // Deposit into the new account.
+    browser.click("a.action[href='/deposit']").await;
+    browser.type_into("#amount", "2.500,00").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_path("/accounts/").await;
+    browser.wait_for_text("Depósito de R$ 2.500,00").await;
+
+    // A transfer with the confirmation step.
+    browser.click("a.button[href^='/transfer?from=']").await;
+    browser.type_into("#amount_1", "321,09").await;
+    browser.type_into("#to_account", &payee_account).await;
+    browser.type_into("#description", "Encomenda de pães").await;
+    browser.wait_for_text("R$ 321,09").await; // the running total
+    browser.screenshot("transfer-form").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_text("Confirme a operação").await;
+    browser.screenshot("transfer-confirm").await;
+    browser.click("#confirm").await;
+    browser.wait_for_path("/transfers/tr_").await;
+    browser.find(".badge.status-committed").await;
+    browser.wait_for_text("Concluída").await;
+    browser.screenshot("transfer").await;
+    assert_eq!(bank.balance(&payee_token, &payee_account).await.0, 32_109);
+
+    // The statement shows it, newest first.
+    browser.click("a.button[href='/dashboard']").await;
+    browser.wait_for_text("R$ 2.178,91").await;
+    browser.screenshot("dashboard").await;
+    browser.click("a.button[href^='/accounts/']").await;
+    browser.wait_for_text("Encomenda de pães").await;
+    let statement = browser.text(".statement tbody").await;
+    assert!(statement.find("-R$ 321,09").expect("debit") < statement.find("R$ 2.500,00").expect("deposit"), "{statement}");
+    browser.screenshot("account").await;
+
+    // English on request.
+    browser.click("a.lang").await;
+    browser.wait_for_text("Statement").await;
+    browser.screenshot("account-en").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn browser_wrong_password_shows_an_error() {
+    let Some(browser) = Browser::start("browser_wrong_password_shows_an_error").await else {
+        return;
+    };
+    let bank = TestBank::start("alfa").await;
+    let cpf = new_cpf();
+    bank.customer(&cpf, "Rui").await;
+    browser.goto(&format!("{}/signin", bank.url)).await;
+    browser.type_into("#document", &cpf).await;
+    browser.type_into("#password", "definitely wrong").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_text("CPF/CNPJ ou senha incorretos").await;
+    let described = browser.find("#password[aria-invalid='true'][aria-describedby='password-error']").await;
+    assert!(!described.is_empty());
+    browser.screenshot("signin-error").await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_path("/dashboard").await;
+    browser.wait_for_text("Rui").await;
+    browser.close().await;
+}

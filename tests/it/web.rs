@@ -1,0 +1,409 @@
+//! The customer web pages over plain HTTP: forms, cookies, CSRF, ownership and language.
+//! (tests/it/browser.rs drives the same pages in a real browser.)
+
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::{redirect, Client, StatusCode};
+
+use crate::common::{new_cpf, TestBank, PASSWORD};
+
+/// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
+pub struct WebClient {
+    url: String,
+    client: Client,
+    cookies: Vec<(String, String)>,
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub body: String,
+}
+
+impl WebClient {
+    pub fn new(bank: &TestBank) -> WebClient {
+        let client = Client::builder().redirect(redirect::Policy::none()).build().expect("client");
+        WebClient { url: bank.url.clone(), client, cookies: Vec::new() }
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+
+    async fn finish(&mut self, response: reqwest::Response) -> Page {
+        let status = response.status();
+        let location = response.headers().get(LOCATION).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let set_cookies: Vec<String> =
+            response.headers().get_all(SET_COOKIE).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect();
+        for cookie in &set_cookies {
+            let pair = cookie.split(';').next().unwrap_or("");
+            if let Some((name, value)) = pair.split_once('=') {
+                self.cookies.retain(|(n, _)| n != name);
+                if !value.is_empty() && !cookie.contains("Max-Age=0") {
+                    self.cookies.push((name.to_string(), value.to_string()));
+                }
+            }
+        }
+        let body = response.text().await.expect("body");
+        Page { status, location, set_cookies, body }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let response = self.client.get(format!("{}{path}", self.url)).header(COOKIE, self.cookie_header()).send().await.expect("GET");
+        self.finish(response).await
+    }
+
+    pub async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> Page {
+        let body = serde_urlencoded::to_string(form).expect("form");
+        let response = self
+            .client
+            .post(format!("{}{path}", self.url))
+            .header(COOKIE, self.cookie_header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .expect("POST");
+        self.finish(response).await
+    }
+
+    /// GETs a form page and POSTs it with its CSRF token plus `fields`.
+    pub async fn submit(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let page = self.get(path).await;
+        assert_eq!(page.status, StatusCode::OK, "GET {path}: {}", page.body);
+        let csrf = hidden(&page.body, "csrf");
+        let key = hidden(&page.body, "key");
+        let mut form: Vec<(&str, &str)> = vec![("csrf", &csrf), ("key", &key)];
+        form.extend_from_slice(fields);
+        self.post(path, &form).await
+    }
+
+    /// Signs up with the form; returns the dashboard page.
+    pub async fn sign_up(&mut self, document: &str, name: &str) -> Page {
+        let page = self.submit("/signup", &[("document", document), ("name", name), ("password", PASSWORD), ("password_confirm", PASSWORD)]).await;
+        assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+        assert_eq!(page.location.as_deref(), Some("/dashboard"));
+        self.get("/dashboard").await
+    }
+}
+
+/// The value of a hidden input in a page ("" when absent).
+pub fn hidden(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    body.split(&marker).nth(1).and_then(|rest| rest.split('"').next()).unwrap_or("").to_string()
+}
+
+/// The first account number linked from a page.
+fn first_account(body: &str) -> String {
+    body.split("href=\"/accounts/")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .find(|number| !number.is_empty() && number.bytes().all(|b| b.is_ascii_digit()))
+        .expect("an account link")
+        .to_string()
+}
+
+#[tokio::test]
+async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let cpf = new_cpf();
+    let form_page = web.get("/signup").await;
+    assert!(form_page.set_cookies.iter().any(|c| c.starts_with("rb_csrf=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")));
+    let csrf = hidden(&form_page.body, "csrf");
+    let formatted = ringbank::document::format_document(&cpf);
+    let page = web
+        .post("/signup", &[("csrf", &csrf), ("document", &formatted), ("name", "Ana Souza"), ("password", PASSWORD), ("password_confirm", PASSWORD)])
+        .await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let session = page.set_cookies.iter().find(|c| c.starts_with("rb_session=")).expect("session cookie");
+    for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
+        assert!(session.contains(flag), "{flag} missing in {session}");
+    }
+    assert!(!session.contains("Secure"), "no TLS here, so no Secure flag: {session}");
+    let dashboard = web.get("/dashboard").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(dashboard.body.contains("Ana Souza"), "{}", dashboard.body);
+    assert!(dashboard.body.contains("Conta individual"));
+    assert!(dashboard.body.contains(&formatted), "the CPF is shown punctuated");
+    assert!(dashboard.body.contains("R$ 0,00"));
+    // The API sees the same customer and account.
+    let token = bank.sign_in(&cpf).await;
+    let (_, accounts) = bank.get("/api/v1/accounts", Some(&token)).await;
+    assert_eq!(accounts[0]["number"].as_str(), Some(first_account(&dashboard.body).as_str()));
+    // Signing out ends the session server-side and clears the cookie.
+    let csrf = hidden(&dashboard.body, "csrf");
+    let out = web.post("/signout", &[("csrf", &csrf)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.set_cookies.iter().any(|c| c.starts_with("rb_session=;") && c.contains("Max-Age=0")));
+    let after = web.get("/dashboard").await;
+    assert_eq!(after.status, StatusCode::SEE_OTHER);
+    assert!(after.location.as_deref().is_some_and(|l| l.starts_with("/signin")));
+}
+
+#[tokio::test]
+async fn sign_up_errors_are_shown_next_to_their_fields() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let page = web.submit("/signup", &[("document", "111.444.777-36"), ("name", "Ana"), ("password", "short"), ("password_confirm", "short")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"document-error\""), "{}", page.body);
+    assert!(page.body.contains("aria-describedby=\"document-hint document-error\""));
+    assert!(page.body.contains("id=\"password-error\""));
+    assert!(page.body.contains("CPF ou CNPJ inválido"));
+    assert!(page.body.contains("value=\"111.444.777-36\""), "typed values are kept");
+    // An existing customer is told so, next to the document.
+    let cpf = new_cpf();
+    bank.customer(&cpf, "Bia").await;
+    let page = web.submit("/signup", &[("document", &cpf), ("name", "Bia"), ("password", PASSWORD), ("password_confirm", PASSWORD)]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("Já existe um cliente"), "{}", page.body);
+}
+
+#[tokio::test]
+async fn wrong_password_shows_an_error_and_right_one_signs_in() {
+    let bank = TestBank::start("alfa").await;
+    let cpf = new_cpf();
+    bank.customer(&cpf, "Caio").await;
+    let mut web = WebClient::new(&bank);
+    let page = web.submit("/signin", &[("document", &cpf), ("password", "not the password")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("CPF/CNPJ ou senha incorretos"), "{}", page.body);
+    assert!(page.body.contains("id=\"password-error\""));
+    assert!(!page.set_cookies.iter().any(|c| c.starts_with("rb_session=")));
+    let page = web.submit("/signin", &[("document", &cpf), ("password", PASSWORD)]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    assert!(web.get("/dashboard").await.body.contains("Caio"));
+}
+
+#[tokio::test]
+async fn forms_without_the_right_csrf_token_are_refused_and_change_nothing() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let cpf = new_cpf();
+    let dashboard = web.sign_up(&cpf, "Davi").await;
+    let account = first_account(&dashboard.body);
+    let deposit = [("account", account.as_str()), ("amount", "100,00")];
+    let missing = web.post("/deposit", &deposit).await;
+    assert_eq!(missing.status, StatusCode::FORBIDDEN);
+    assert!(missing.body.contains("Formulário recusado"), "{}", missing.body);
+    let mut wrong = vec![("csrf", "0".repeat(64))];
+    wrong.extend(deposit.iter().map(|(k, v)| (*k, v.to_string())));
+    let wrong: Vec<(&str, &str)> = wrong.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    assert_eq!(web.post("/deposit", &wrong).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(web.post("/transfer/confirm", &wrong).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(web.post("/accounts/new", &[("kind", "joint")]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(web.post("/signout", &[("csrf", "")]).await.status, StatusCode::FORBIDDEN);
+    // Pre-sign-in forms need the double-submit cookie's value.
+    let mut stranger = WebClient::new(&bank);
+    let refused = stranger.post("/signin", &[("document", &cpf), ("password", PASSWORD)]).await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    // Nothing was written.
+    let token = bank.sign_in(&cpf).await;
+    assert_eq!(bank.balance(&token, &account).await, (0, 0));
+    let (_, accounts) = bank.get("/api/v1/accounts", Some(&token)).await;
+    assert_eq!(accounts.as_array().map(Vec::len), Some(1));
+    // The same form with the page's token goes through.
+    let ok = web.submit("/deposit", &deposit).await;
+    assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
+    assert_eq!(bank.balance(&token, &account).await, (10_000, 10_000));
+}
+
+#[tokio::test]
+async fn a_post_from_another_origin_is_refused() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let dashboard = web.sign_up(&new_cpf(), "Eva").await;
+    let csrf = hidden(&dashboard.body, "csrf");
+    let account = first_account(&dashboard.body);
+    let response = web
+        .client
+        .post(format!("{}/deposit", web.url))
+        .header(COOKIE, web.cookie_header())
+        .header("origin", "http://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(serde_urlencoded::to_string([("csrf", csrf.as_str()), ("account", &account), ("amount", "5")]).expect("form"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn deposit_shows_in_the_statement_and_withdrawal_checks_funds() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let dashboard = web.sign_up(&new_cpf(), "Fabi").await;
+    let account = first_account(&dashboard.body);
+    let page = web.submit(&format!("/deposit?account={account}"), &[("account", &account), ("amount", "1.234,56")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let location = page.location.expect("location");
+    assert!(location.starts_with(&format!("/accounts/{account}?posted=dp_")), "{location}");
+    let statement = web.get(&location).await;
+    assert_eq!(statement.status, StatusCode::OK);
+    assert!(statement.body.contains("Depósito de R$ 1.234,56 na conta"), "{}", statement.body);
+    assert!(statement.body.contains("<span class=\"entry-kind\">Depósito</span>"));
+    assert!(statement.body.contains("R$ 1.234,56"));
+    // Amounts typed the other way work too; too much is refused next to the amount.
+    let page = web.submit("/withdraw", &[("account", &account), ("amount", "1234.57")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"amount-error\""), "{}", page.body);
+    assert!(page.body.contains("Saldo insuficiente"));
+    let page = web.submit("/withdraw", &[("account", &account), ("amount", "34.56")]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let statement = web.get(&format!("/accounts/{account}")).await;
+    assert!(statement.body.contains("-R$ 34,56"));
+    assert!(statement.body.contains("R$ 1.200,00"));
+    let index_of = |needle: &str| statement.body.find(needle).expect(needle);
+    assert!(index_of(">Saque<") < index_of(">Depósito<"), "newest first");
+}
+
+#[tokio::test]
+async fn statement_is_paginated_newest_first() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let cpf = new_cpf();
+    let dashboard = web.sign_up(&cpf, "Gil").await;
+    let account = first_account(&dashboard.body);
+    let token = bank.sign_in(&cpf).await;
+    for cents in 1..=25 {
+        bank.deposit(&token, &account, cents * 100).await;
+    }
+    let first = web.get(&format!("/accounts/{account}")).await;
+    assert!(first.body.contains("R$ 25,00") && !first.body.contains(">R$ 5,00<"), "{}", first.body);
+    let older = first.body.split("rel=\"next\"").next().and_then(|b| b.rsplit("href=\"").next()).and_then(|h| h.split('"').next()).unwrap().to_string();
+    let older = older.replace("&amp;", "&");
+    let second = web.get(&older).await;
+    assert!(second.body.contains(">R$ 5,00<") && second.body.contains(">R$ 1,00<"), "{}", second.body);
+    assert!(!second.body.contains("rel=\"next\""));
+}
+
+#[tokio::test]
+async fn another_customers_account_and_transfer_are_not_found() {
+    let bank = TestBank::start("alfa").await;
+    let mut owner = WebClient::new(&bank);
+    let account = first_account(&owner.sign_up(&new_cpf(), "Hugo").await.body);
+    let mut other = WebClient::new(&bank);
+    other.sign_up(&new_cpf(), "Iris").await;
+    let page = other.get(&format!("/accounts/{account}")).await;
+    assert_eq!(page.status, StatusCode::NOT_FOUND);
+    assert!(page.body.contains("Página não encontrada"), "{}", page.body);
+    assert_eq!(other.get("/accounts/not-a-number").await.status, StatusCode::NOT_FOUND);
+    assert_eq!(other.get("/transfers/tr_000000000000000000000000").await.status, StatusCode::NOT_FOUND);
+    // Depositing into it from the form is refused too, next to the field.
+    let page = other.submit("/deposit", &[("account", &account), ("amount", "10")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"account-error\""));
+    // Without a session, pages send people to sign in.
+    let mut anonymous = WebClient::new(&bank);
+    let page = anonymous.get(&format!("/accounts/{account}")).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn portuguese_by_default_and_english_on_request() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let home = web.get("/").await;
+    assert!(home.body.contains("<html lang=\"pt-BR\">"));
+    assert!(home.body.contains("Abrir minha conta"));
+    let english = web.get("/signin?lang=en").await;
+    assert!(english.set_cookies.iter().any(|c| c.starts_with("lang=en")));
+    assert!(english.body.contains("<html lang=\"en\">"));
+    assert!(english.body.contains("Sign in with") || english.body.contains("Access your accounts"), "{}", english.body);
+    // The cookie keeps the choice.
+    let again = web.get("/").await;
+    assert!(again.body.contains("Open my account"), "{}", again.body);
+    let back = web.get("/?lang=pt").await;
+    assert!(back.body.contains("Abrir minha conta"));
+}
+
+#[tokio::test]
+async fn transfer_goes_through_a_confirmation_and_shows_its_receipt() {
+    let bank = TestBank::start("alfa").await;
+    let payee_cpf = new_cpf();
+    let payee_token = bank.customer(&payee_cpf, "Joana").await;
+    let payee_account = bank.open_account(&payee_token, "individual", &[]).await;
+    let mut web = WebClient::new(&bank);
+    let cpf = new_cpf();
+    let dashboard = web.sign_up(&cpf, "Kleber").await;
+    let account = first_account(&dashboard.body);
+    let token = bank.sign_in(&cpf).await;
+    bank.deposit(&token, &account, 50_000).await;
+    let review = web
+        .submit("/transfer", &[("from_1", &account), ("amount_1", "120,50"), ("to_bank", "alfa"), ("to_account", &payee_account), ("description", "Aluguel")])
+        .await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
+    assert!(review.body.contains("Confirme a operação"), "{}", review.body);
+    assert!(review.body.contains("R$ 120,50"));
+    assert_eq!(bank.balance(&token, &account).await.0, 50_000, "nothing moves before confirming");
+    let mut form: Vec<(String, String)> = Vec::new();
+    for name in ["csrf", "key", "from_1", "amount_1", "to_bank", "to_account", "description"] {
+        form.push((name.to_string(), hidden(&review.body, name)));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = web.post("/transfer/confirm", &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let receipt_path = done.location.expect("location");
+    assert!(receipt_path.starts_with("/transfers/tr_"), "{receipt_path}");
+    // Confirming twice (double click, reload) posts once: the form's key is an Idempotency-Key.
+    let again = web.post("/transfer/confirm", &form).await;
+    assert_eq!(again.location.as_deref(), Some(receipt_path.as_str()));
+    assert_eq!(bank.balance(&token, &account).await.0, 50_000 - 12_050);
+    assert_eq!(bank.balance(&payee_token, &payee_account).await.0, 12_050);
+    let receipt = web.get(&receipt_path).await;
+    assert!(receipt.body.contains("status-committed") && receipt.body.contains("Concluída"), "{}", receipt.body);
+    let status = web.get(&format!("{receipt_path}/status")).await;
+    let status: serde_json::Value = serde_json::from_str(&status.body).expect("json");
+    assert_eq!(status["status"], "committed");
+    let statement = web.get(&format!("/accounts/{account}")).await;
+    assert!(statement.body.contains("-R$ 120,50") && statement.body.contains("Aluguel"));
+    bank.assert_audit_passes().await;
+}
+
+#[tokio::test]
+async fn unknown_bank_and_payment_errors_are_form_errors() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let cpf = new_cpf();
+    let account = first_account(&web.sign_up(&cpf, "Lia").await.body);
+    let token = bank.sign_in(&cpf).await;
+    bank.deposit(&token, &account, 10_000).await;
+    let page = web.submit("/transfer", &[("from_1", &account), ("amount_1", "10"), ("to_bank", "beta"), ("to_account", "123")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(page.body.contains("id=\"to_bank-error\""), "{}", page.body);
+    assert!(page.body.contains("O banco beta não faz parte do consórcio"), "{}", page.body);
+    // A payment to a person's account is refused at confirmation, next to the destination.
+    let person_cpf = new_cpf();
+    let person_token = bank.customer(&person_cpf, "Mel").await;
+    let person_account = bank.open_account(&person_token, "individual", &[]).await;
+    let review = web.submit("/pay", &[("from", &account), ("to_bank", "alfa"), ("to_account", &person_account), ("amount", "5"), ("reference", "NF 12")]).await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
+    let mut form: Vec<(String, String)> = Vec::new();
+    for name in ["csrf", "key", "from", "to_bank", "to_account", "amount", "reference"] {
+        form.push((name.to_string(), hidden(&review.body, name)));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let refused = web.post("/pay/confirm", &form).await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(refused.body.contains("id=\"to_account-error\"") && refused.body.contains("não é uma conta empresarial"), "{}", refused.body);
+    assert_eq!(bank.balance(&token, &account).await.0, 10_000);
+}
+
+#[tokio::test]
+async fn opening_a_joint_account_with_another_customer() {
+    let bank = TestBank::start("alfa").await;
+    let partner = new_cpf();
+    bank.customer(&partner, "Nina").await;
+    let mut web = WebClient::new(&bank);
+    web.sign_up(&new_cpf(), "Otto").await;
+    let page = web.submit("/accounts/new", &[("kind", "joint"), ("holder_1", "123.456.789-09")]).await;
+    assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
+    assert!(page.body.contains("id=\"holder_1-error\"") && page.body.contains("não é cliente deste banco"), "{}", page.body);
+    let page = web.submit("/accounts/new", &[("kind", "joint"), ("holder_1", &ringbank::document::format_document(&partner))]).await;
+    assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
+    let account = web.get(page.location.as_deref().expect("location")).await;
+    assert!(account.body.contains("Conta conjunta") && account.body.contains("aberta com sucesso"), "{}", account.body);
+    let dashboard = web.get("/dashboard").await;
+    assert_eq!(dashboard.body.matches("class=\"card account-card\"").count(), 2);
+}
