@@ -107,9 +107,18 @@ pub struct UpConfig {
 
 #[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
-    /// Data directory of the bank(s) to audit; every bank database found in it is checked.
-    #[arg(long, env = "RINGBANK_DATA_DIR")]
-    pub data_dir: PathBuf,
+    /// Data directory of the bank(s) to audit offline; every bank database in it is checked.
+    #[arg(long, conflicts_with = "peers", required_unless_present = "peers")]
+    pub data_dir: Option<PathBuf>,
+    /// Audit the live consortium instead: every member bank as ID=URL.
+    #[arg(long = "peer", value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<PeerArg>,
+    /// The banks' admin secret (for the live audit).
+    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Print the live audit's report as JSON too.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -4,6 +4,7 @@ pub mod app; // building and running one bank server
 pub mod bench; // `ringbank bench`: load generator for local transfers
 pub mod bench_ring; // `ringbank bench-ring`: idle cost, token passes and failover of the ring
 pub mod config;
+pub mod consortium_audit; // checks across live banks: same outcomes, mirrored settlement, money conserved
 pub mod coordinator; // cross-bank transfers: batches under the token, outcome delivery, in-doubt resolution // the command line: one clap struct per command
 pub mod document; // CPF and CNPJ validation and formatting
 pub mod error; // the HTTP boundary's error type and its problem+json mapping

@@ -39,9 +39,20 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Audit(args) => {
-            let reports = ringbank::ledger::audit::audit_data_dir(&args.data_dir).await.map_err(|e| e.to_string())?;
+            let Some(data_dir) = args.data_dir else {
+                let secret = args.admin_secret.ok_or("the live audit needs --admin-secret (env RINGBANK_ADMIN_SECRET)")?;
+                let urls: Vec<(String, String)> = args.peers.iter().map(|p| (p.id.clone(), p.url.clone())).collect();
+                let summaries = ringbank::consortium_audit::fetch(&urls, &secret).await?;
+                let report = ringbank::consortium_audit::check(&summaries);
+                print!("{}", report.render());
+                if args.json {
+                    println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+                }
+                return Ok(if report.passed { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) });
+            };
+            let reports = ringbank::ledger::audit::audit_data_dir(&data_dir).await.map_err(|e| e.to_string())?;
             if reports.is_empty() {
-                return Err(format!("no bank database (bank-*.sqlite3) in {}", args.data_dir.display()));
+                return Err(format!("no bank database (bank-*.sqlite3) in {}", data_dir.display()));
             }
             for report in &reports {
                 print!("{}", report.render());

@@ -13,7 +13,36 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state.clone())).unify().or(crash_at(state)).unify().boxed()
+    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state.clone())).unify().or(crash_at(state.clone())).unify().or(consortium(state)).unify().boxed()
+}
+
+/// GET /admin/v1/consortium -> this bank's summary for the consortium audit
+fn consortium(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("admin" / "v1" / "consortium")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(with_state(state))
+        .then(|auth: Option<String>, state: Arc<AppState>| async move {
+            let result = async {
+                require_admin(&state, auth.as_deref())?;
+                let ledger = &state.ledger;
+                let audit = crate::ledger::audit::audit(ledger.read_pool()).await?;
+                let (customer_money_cents, cash_cents, held_cents, in_doubt) = ledger.money_totals().await?;
+                let summary = crate::consortium_audit::BankSummary {
+                    bank: state.bank().to_string(),
+                    audit,
+                    settlement: ledger.settlement_balances().await?,
+                    customer_money_cents,
+                    cash_cents,
+                    held_cents,
+                    in_doubt,
+                    participations: ledger.participations().await?,
+                };
+                Ok(json_response(StatusCode::OK, &summary))
+            };
+            respond("/admin/v1/consortium", result.await)
+        })
+        .boxed()
 }
 
 /// GET /admin/v1/faults -> [{kind, bank, remaining_ms}]

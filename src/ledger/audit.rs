@@ -8,15 +8,15 @@ use sqlx::SqlitePool;
 
 use super::LedgerError;
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct AuditCheck {
-    pub name: &'static str,
+    pub name: String,
     pub passed: bool,
     /// What was wrong (the first few offenders), empty when the check passed.
     pub detail: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct AuditReport {
     pub bank: String,
     pub passed: bool,
@@ -79,7 +79,7 @@ pub async fn audit(pool: &SqlitePool) -> Result<AuditReport, LedgerError> {
     for (name, query) in CHECKS {
         let offenders: Vec<(String,)> = sqlx::query_as(query).bind(SHOWN_OFFENDERS).fetch_all(pool).await?;
         checks.push(AuditCheck {
-            name,
+            name: name.to_string(),
             passed: offenders.is_empty(),
             detail: offenders.into_iter().map(|(o,)| o).collect::<Vec<_>>().join("; "),
         });

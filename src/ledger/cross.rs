@@ -390,7 +390,7 @@ pub fn settlement_legs(origin: &str, nets: &[(String, i64)]) -> Vec<(String, Vec
 }
 
 /// A cross-bank transfer's outcome at one bank, for the consortium audit.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ParticipationView {
     pub id: String,
     pub status: String,

@@ -137,11 +137,14 @@ async fn signup_handler(state: &Arc<AppState>, visit: &Visit, form: &Form) -> Re
     let Some(document) = document.filter(|_| errors.is_empty()) else {
         return Err(errors);
     };
-    let request = NewCustomer { document: document.as_str().to_string(), name: form.get("name").to_string(), password: password.to_string() };
+    let request =
+        NewCustomer { document: document.as_str().to_string(), name: form.get("name").to_string(), password: password.to_string() };
     let (document, name) = operations::create_customer(state, &request).await.map_err(|error| {
         let mut errors = Errors::default();
         match error {
-            ApiError::Ledger(LedgerError::CustomerExists) | ApiError::InvalidDocument(_) => errors.add("document", error_message(t, &error)),
+            ApiError::Ledger(LedgerError::CustomerExists) | ApiError::InvalidDocument(_) => {
+                errors.add("document", error_message(t, &error))
+            }
             other => errors.form = Some(error_message(t, &other)),
         }
         errors

@@ -12,8 +12,8 @@ use warp::Filter;
 
 use super::session::{visit, Session, Visit};
 use super::{
-    account_choices, error_message, form_body, form_key, parse_amount, redirect, render, signed_in, signed_in_post, with_state,
-    Chrome, Errors, Field, Form,
+    account_choices, error_message, form_body, form_key, parse_amount, redirect, render, signed_in, signed_in_post, with_state, Chrome,
+    Errors, Field, Form,
 };
 use crate::error::ApiError;
 use crate::ledger::LedgerError;
@@ -167,8 +167,5 @@ async fn post_cash(state: &Arc<AppState>, visit: &Visit, session: &Session, cash
 
 /// The `id` of a posted operation's outcome body.
 pub fn posted_id(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v["id"].as_str().map(str::to_string))
-        .unwrap_or_default()
+    serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| v["id"].as_str().map(str::to_string)).unwrap_or_default()
 }

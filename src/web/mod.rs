@@ -247,9 +247,7 @@ pub fn error_message(t: Tr, error: &ApiError) -> String {
         ApiError::Ledger(LedgerError::AccountNotFound(number)) | ApiError::Ledger(LedgerError::NotACompanyAccount(number)) => {
             t.fill(&key, &[number])
         }
-        ApiError::Ledger(LedgerError::UnknownCustomer(document)) => {
-            t.fill(&key, &[&crate::document::format_document(document)])
-        }
+        ApiError::Ledger(LedgerError::UnknownCustomer(document)) => t.fill(&key, &[&crate::document::format_document(document)]),
         ApiError::UnknownBank(bank) => t.fill(&key, &[bank]),
         ApiError::LimitExceeded(detail) => t.fill(&key, &[detail]),
         ApiError::InvalidField(detail) | ApiError::InvalidAmount(detail) if t.lang == Lang::En => {
@@ -324,7 +322,14 @@ struct MessagePage {
 }
 
 /// A page with a heading and a sentence: 404, 403 and failures.
-pub fn message_page(state: &AppState, visit: &Visit, session: Option<&Session>, status: StatusCode, title_key: &str, text_key: &str) -> Response {
+pub fn message_page(
+    state: &AppState,
+    visit: &Visit,
+    session: Option<&Session>,
+    status: StatusCode,
+    title_key: &str,
+    text_key: &str,
+) -> Response {
     let c = Chrome::new(state, visit, session, title_key, "");
     let heading = c.title.clone();
     let text = c.t.get(text_key).to_string();

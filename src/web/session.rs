@@ -51,10 +51,8 @@ pub struct Session {
 
 /// Reads the `Visit` of every request; never rejects.
 pub fn visit() -> impl Filter<Extract = (Visit,), Error = Infallible> + Clone {
-    warp::header::headers_cloned()
-        .and(warp::path::full())
-        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
-        .map(|headers: HeaderMap, path: warp::path::FullPath, raw_query: String| {
+    warp::header::headers_cloned().and(warp::path::full()).and(warp::query::raw().or(warp::any().map(String::new)).unify()).map(
+        |headers: HeaderMap, path: warp::path::FullPath, raw_query: String| {
             let query: Vec<(String, String)> = serde_urlencoded::from_str(&raw_query).unwrap_or_default();
             let cookies = cookies(&headers);
             let cookie = |name: &str| cookies.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -70,7 +68,8 @@ pub fn visit() -> impl Filter<Extract = (Visit,), Error = Infallible> + Clone {
                 origin: header("origin"),
                 host: header("host"),
             }
-        })
+        },
+    )
 }
 
 /// The `lang` asked for in the query, if any: the response then remembers it in a cookie.
@@ -106,9 +105,7 @@ impl Visit {
     pub fn same_origin(&self) -> bool {
         match (&self.origin, &self.host) {
             (None, _) => true,
-            (Some(origin), Some(host)) => {
-                origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host.as_str())
-            }
+            (Some(origin), Some(host)) => origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) == Some(host.as_str()),
             (Some(_), None) => false,
         }
     }

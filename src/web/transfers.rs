@@ -16,10 +16,10 @@ use super::i18n::Tr;
 use super::session::{visit, Session, Visit};
 use super::{
     account_choices, display_time, error_message, form_body, form_key, parse_amount, redirect, render, signed_in, signed_in_post,
-    with_state, Chrome, Choice, Errors, Field, Form,
+    with_state, Choice, Chrome, Errors, Field, Form,
 };
 use crate::error::ApiError;
-use crate::ledger::{AccountView, Leg, LedgerError, TransferView};
+use crate::ledger::{AccountView, LedgerError, Leg, TransferView};
 use crate::money::format_brl;
 use crate::operations::{self, PaymentRequest, PaymentTarget, TransferRequest};
 use crate::state::AppState;
@@ -95,34 +95,50 @@ struct PaymentPage {
 
 /// GET /transfer?from=N -> the transfer form
 fn transfer_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("transfer").and(warp::get()).and(visit()).and(with_state(state)).then(|visit: Visit, state: Arc<AppState>| async move {
-        let session = match signed_in(&state, &visit).await {
-            Ok(session) => session,
-            Err(response) => return response,
-        };
-        let mut form = Form::default();
-        if let Some(from) = visit.query_value("from") {
-            form = Form { pairs: vec![("from_1".to_string(), from.to_string())] };
-        }
-        form_page(&state, &visit, &session, Kind::Transfer, &form, &form_key(), Errors::default()).await
-    })
-    .boxed()
+    warp::path!("transfer")
+        .and(warp::get())
+        .and(visit())
+        .and(with_state(state))
+        .then(|visit: Visit, state: Arc<AppState>| async move {
+            let session = match signed_in(&state, &visit).await {
+                Ok(session) => session,
+                Err(response) => return response,
+            };
+            let mut form = Form::default();
+            if let Some(from) = visit.query_value("from") {
+                form = Form { pairs: vec![("from_1".to_string(), from.to_string())] };
+            }
+            form_page(&state, &visit, &session, Kind::Transfer, &form, &form_key(), Errors::default()).await
+        })
+        .boxed()
 }
 
 /// GET /pay?from=N -> the payment form
 fn payment_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("pay").and(warp::get()).and(visit()).and(with_state(state)).then(|visit: Visit, state: Arc<AppState>| async move {
-        let session = match signed_in(&state, &visit).await {
-            Ok(session) => session,
-            Err(response) => return response,
-        };
-        let form = Form { pairs: vec![("from".to_string(), visit.query_value("from").unwrap_or("").to_string())] };
-        form_page(&state, &visit, &session, Kind::Payment, &form, &form_key(), Errors::default()).await
-    })
-    .boxed()
+    warp::path!("pay")
+        .and(warp::get())
+        .and(visit())
+        .and(with_state(state))
+        .then(|visit: Visit, state: Arc<AppState>| async move {
+            let session = match signed_in(&state, &visit).await {
+                Ok(session) => session,
+                Err(response) => return response,
+            };
+            let form = Form { pairs: vec![("from".to_string(), visit.query_value("from").unwrap_or("").to_string())] };
+            form_page(&state, &visit, &session, Kind::Payment, &form, &form_key(), Errors::default()).await
+        })
+        .boxed()
 }
 
-async fn form_page(state: &Arc<AppState>, visit: &Visit, session: &Session, kind: Kind, form: &Form, key: &str, errors: Errors) -> Response {
+async fn form_page(
+    state: &Arc<AppState>,
+    visit: &Visit,
+    session: &Session,
+    kind: Kind,
+    form: &Form,
+    key: &str,
+    errors: Errors,
+) -> Response {
     let accounts = match state.ledger.accounts_of(&session.caller.document).await {
         Ok(accounts) => accounts,
         Err(error) => return super::failure(state, visit, Some(session), &error.into()),
@@ -132,17 +148,17 @@ async fn form_page(state: &Arc<AppState>, visit: &Visit, session: &Session, kind
     let c = Chrome::new(state, visit, Some(session), title, kind.path());
     let t = c.t;
     let bank = if form.get("to_bank").is_empty() { state.bank() } else { form.get("to_bank") };
-    let to_bank = Field::text("to_bank", t.get("field.to_bank").to_string(), bank).hint(t.fill("field.to_bank.hint", &[state.bank()])).error(&errors);
+    let to_bank =
+        Field::text("to_bank", t.get("field.to_bank").to_string(), bank).hint(t.fill("field.to_bank.hint", &[state.bank()])).error(&errors);
     let mut to_account = Field::text("to_account", t.get("field.to_account").to_string(), form.get("to_account")).error(&errors);
     to_account.inputmode = "numeric";
     match kind {
         Kind::Transfer => {
             let max_rows = state.config.max_legs.saturating_sub(1).max(1);
             let given = (1..=max_rows).filter(|i| !form.get(&format!("from_{i}")).is_empty()).max().unwrap_or(0);
-            let rows = (1..=given.max(SOURCE_ROWS_SHOWN).min(max_rows))
-                .map(|i| source_row(t, &accounts, form, &errors, i))
-                .collect();
-            let mut description = Field::text("description", t.get("field.description").to_string(), form.get("description")).error(&errors);
+            let rows = (1..=given.max(SOURCE_ROWS_SHOWN).min(max_rows)).map(|i| source_row(t, &accounts, form, &errors, i)).collect();
+            let mut description =
+                Field::text("description", t.get("field.description").to_string(), form.get("description")).error(&errors);
             description.required = false;
             let page = TransferPage {
                 c,
@@ -156,8 +172,10 @@ async fn form_page(state: &Arc<AppState>, visit: &Visit, session: &Session, kind
             render(status, &page)
         }
         Kind::Payment => {
-            let selected = if form.get("from").is_empty() { accounts.first().map(|a| a.number.as_str()).unwrap_or("") } else { form.get("from") };
-            let from = Field::select("from", t.get("field.from_account").to_string(), account_choices(t, &accounts, selected, None)).error(&errors);
+            let selected =
+                if form.get("from").is_empty() { accounts.first().map(|a| a.number.as_str()).unwrap_or("") } else { form.get("from") };
+            let from = Field::select("from", t.get("field.from_account").to_string(), account_choices(t, &accounts, selected, None))
+                .error(&errors);
             let reference = Field::text("reference", t.get("field.reference").to_string(), form.get("reference"))
                 .hint(t.get("field.reference.hint").to_string())
                 .error(&errors);
@@ -233,8 +251,10 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
     let source_rows = sources.iter().map(|(i, from, _)| (*i, from.clone())).collect();
     let checked = match kind {
         Kind::Transfer => {
-            let debits: Vec<Leg> =
-                sources.iter().map(|(_, from, cents)| Leg { bank: state.bank().to_string(), account: from.clone(), amount_cents: *cents }).collect();
+            let debits: Vec<Leg> = sources
+                .iter()
+                .map(|(_, from, cents)| Leg { bank: state.bank().to_string(), account: from.clone(), amount_cents: *cents })
+                .collect();
             let total = crate::money::checked_sum(debits.iter().map(|l| l.amount_cents)).unwrap_or(i64::MAX);
             let credits = vec![Leg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total }];
             let request = TransferRequest { debits, credits, description: form.get("description").trim().to_string() };
@@ -333,7 +353,8 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
                 Err(errors) => return form_page(&state, &visit, &session, kind, &form, &key, errors).await,
             };
             let mut c = Chrome::new(&state, &visit, Some(&session), "confirm.title", kind.path());
-            c.title = format!("{} · {}", t.get("confirm.title"), t.get(if kind == Kind::Transfer { "transfer.title" } else { "pay.title" }));
+            c.title =
+                format!("{} · {}", t.get("confirm.title"), t.get(if kind == Kind::Transfer { "transfer.title" } else { "pay.title" }));
             let (debits, credits, text_label, text) = match (&checked.transfer, &checked.payment) {
                 (Some(r), _) => (r.debits.clone(), r.credits.clone(), "statement.description", r.description.clone()),
                 (_, Some(r)) => {
@@ -422,8 +443,11 @@ struct ReceiptPage {
 
 /// GET /transfers/{id} -> the receipt, refreshing itself while the transfer is pending
 fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("transfers" / String).and(warp::get()).and(visit()).and(with_state(state)).then(
-        |id: String, visit: Visit, state: Arc<AppState>| async move {
+    warp::path!("transfers" / String)
+        .and(warp::get())
+        .and(visit())
+        .and(with_state(state))
+        .then(|id: String, visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
                 Ok(session) => session,
                 Err(response) => return response,
@@ -452,15 +476,17 @@ fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 c,
             };
             render(StatusCode::OK, &page)
-        },
-    )
-    .boxed()
+        })
+        .boxed()
 }
 
 /// GET /transfers/{id}/status -> {id, status, status_label, reason} (polled by static/app.js)
 fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("transfers" / String / "status").and(warp::get()).and(visit()).and(with_state(state)).then(
-        |id: String, visit: Visit, state: Arc<AppState>| async move {
+    warp::path!("transfers" / String / "status")
+        .and(warp::get())
+        .and(visit())
+        .and(with_state(state))
+        .then(|id: String, visit: Visit, state: Arc<AppState>| async move {
             let Some(session) = visit.session(&state).await else {
                 return ApiError::Unauthenticated.into_response(&format!("/transfers/{id}/status"));
             };
@@ -477,9 +503,8 @@ fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok(None) => ApiError::Ledger(LedgerError::TransferNotFound(id.clone())).into_response(&format!("/transfers/{id}/status")),
                 Err(error) => error.into_response(&format!("/transfers/{id}/status")),
             }
-        },
-    )
-    .boxed()
+        })
+        .boxed()
 }
 
 async fn find_transfer(state: &AppState, session: &Session, id: &str) -> Result<Option<TransferView>, ApiError> {

@@ -82,7 +82,8 @@ impl Browser {
             "goog:chromeOptions": {"binary": chromium, "args": args},
             "timeouts": {"pageLoad": 20000, "script": 10000, "implicit": 0}
         }}});
-        let response: Value = client.post(format!("{base}/session")).json(&capabilities).send().await.expect("new session").json().await.expect("json");
+        let response: Value =
+            client.post(format!("{base}/session")).json(&capabilities).send().await.expect("new session").json().await.expect("json");
         let id = response["value"]["sessionId"].as_str().unwrap_or_else(|| panic!("no session: {response}")).to_string();
         Some(Browser { driver: child, client, endpoint: format!("{base}/session/{id}"), _profile: profile })
     }
@@ -161,7 +162,12 @@ impl Browser {
     }
 
     async fn screenshot(&self, name: &str) {
-        self.command(reqwest::Method::POST, "/execute/sync", Some(json!({"script": "window.scrollTo(0, 0); document.activeElement && document.activeElement.blur();", "args": []}))).await;
+        self.command(
+            reqwest::Method::POST,
+            "/execute/sync",
+            Some(json!({"script": "window.scrollTo(0, 0); document.activeElement && document.activeElement.blur();", "args": []})),
+        )
+        .await;
         let data = self.command(reqwest::Method::GET, "/screenshot", None).await;
         let png = base64::engine::general_purpose::STANDARD.decode(data.as_str().expect("base64 screenshot")).expect("valid base64");
         let dir = screenshot_dir();
@@ -176,7 +182,8 @@ impl Browser {
 }
 
 fn screenshot_dir() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
+    let target =
+        std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("target"));
     target.join("screenshots")
 }
 
@@ -239,6 +246,15 @@ async fn browser_sign_up_deposit_and_transfer_with_confirmation() {
     let statement = browser.text(".statement tbody").await;
     assert!(statement.find("-R$ 321,09").expect("debit") < statement.find("R$ 2.500,00").expect("deposit"), "{statement}");
     browser.screenshot("account").await;
+
+    // A phone-sized window gets the same page, laid out in one column.
+    browser.command(reqwest::Method::POST, "/window/rect", Some(json!({"width": 390, "height": 844}))).await;
+    browser.click("a[href='/dashboard']").await;
+    browser.wait_for_text("R$ 2.178,91").await;
+    browser.screenshot("dashboard-mobile").await;
+    browser.command(reqwest::Method::POST, "/window/rect", Some(json!({"width": 1280, "height": 1100}))).await;
+    browser.click("a.button[href^='/accounts/']").await;
+    browser.wait_for_text("Encomenda de pães").await;
 
     // English on request.
     browser.click("a.lang").await;

@@ -256,6 +256,43 @@ impl Consortium {
         format!("http://{}", self.listens[index])
     }
 
+    /// A client view of bank `index` with the TestBank helpers.
+    pub fn view(&self, index: usize) -> TestBank {
+        TestBank { url: self.url(index), client: Client::new(), stop: CancellationToken::new(), _data: None }
+    }
+
+    /// Waits until bank `index`'s process has exited (e.g. an armed crash fired).
+    pub async fn wait_dead(&mut self, index: usize, limit: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + limit;
+        while std::time::Instant::now() < deadline {
+            let exited = self.banks[index].as_mut().is_some_and(|b| matches!(b.child.try_wait(), Ok(Some(_))));
+            if exited {
+                self.banks[index] = None;
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        false
+    }
+
+    /// Runs the consortium audit until it passes (the consortium may need a moment to become
+    /// quiet: outcomes delivered, doubts resolved) or `limit` passes; returns the last report.
+    pub async fn audit_until_quiet(&self, limit: std::time::Duration) -> ringbank::consortium_audit::ConsortiumReport {
+        let urls: Vec<(String, String)> = (0..self.ids.len()).map(|i| (self.ids[i].clone(), self.url(i))).collect();
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let report = match ringbank::consortium_audit::fetch(&urls, ADMIN_SECRET).await {
+                Ok(summaries) => Some(ringbank::consortium_audit::check(&summaries)),
+                Err(_) => None,
+            };
+            match report {
+                Some(report) if report.passed || std::time::Instant::now() > deadline => return report,
+                None if std::time::Instant::now() > deadline => panic!("consortium audit could not read every bank"),
+                _ => tokio::time::sleep(std::time::Duration::from_millis(200)).await,
+            }
+        }
+    }
+
     /// GET /ring/v1/status of one bank, or None if it does not answer within 300 ms.
     pub async fn status(&self, client: &Client, index: usize) -> Option<Value> {
         let request = client.get(format!("{}/ring/v1/status", self.url(index))).timeout(std::time::Duration::from_millis(300));

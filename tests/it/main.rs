@@ -6,6 +6,7 @@ mod common;
 mod api_errors;
 mod browser;
 mod concurrency;
+mod cross;
 mod durability;
 mod idempotency;
 mod ledger_ops;

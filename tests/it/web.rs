@@ -80,7 +80,8 @@ impl WebClient {
 
     /// Signs up with the form; returns the dashboard page.
     pub async fn sign_up(&mut self, document: &str, name: &str) -> Page {
-        let page = self.submit("/signup", &[("document", document), ("name", name), ("password", PASSWORD), ("password_confirm", PASSWORD)]).await;
+        let page =
+            self.submit("/signup", &[("document", document), ("name", name), ("password", PASSWORD), ("password_confirm", PASSWORD)]).await;
         assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
         assert_eq!(page.location.as_deref(), Some("/dashboard"));
         self.get("/dashboard").await
@@ -113,7 +114,10 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
     let csrf = hidden(&form_page.body, "csrf");
     let formatted = ringbank::document::format_document(&cpf);
     let page = web
-        .post("/signup", &[("csrf", &csrf), ("document", &formatted), ("name", "Ana Souza"), ("password", PASSWORD), ("password_confirm", PASSWORD)])
+        .post(
+            "/signup",
+            &[("csrf", &csrf), ("document", &formatted), ("name", "Ana Souza"), ("password", PASSWORD), ("password_confirm", PASSWORD)],
+        )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let session = page.set_cookies.iter().find(|c| c.starts_with("rb_session=")).expect("session cookie");
@@ -145,7 +149,9 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
 async fn sign_up_errors_are_shown_next_to_their_fields() {
     let bank = TestBank::start("alfa").await;
     let mut web = WebClient::new(&bank);
-    let page = web.submit("/signup", &[("document", "111.444.777-36"), ("name", "Ana"), ("password", "short"), ("password_confirm", "short")]).await;
+    let page = web
+        .submit("/signup", &[("document", "111.444.777-36"), ("name", "Ana"), ("password", "short"), ("password_confirm", "short")])
+        .await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("id=\"document-error\""), "{}", page.body);
     assert!(page.body.contains("aria-describedby=\"document-hint document-error\""));
@@ -271,7 +277,14 @@ async fn statement_is_paginated_newest_first() {
     }
     let first = web.get(&format!("/accounts/{account}")).await;
     assert!(first.body.contains("R$ 25,00") && !first.body.contains(">R$ 5,00<"), "{}", first.body);
-    let older = first.body.split("rel=\"next\"").next().and_then(|b| b.rsplit("href=\"").next()).and_then(|h| h.split('"').next()).unwrap().to_string();
+    let older = first
+        .body
+        .split("rel=\"next\"")
+        .next()
+        .and_then(|b| b.rsplit("href=\"").next())
+        .and_then(|h| h.split('"').next())
+        .unwrap()
+        .to_string();
     let older = older.replace("&amp;", "&");
     let second = web.get(&older).await;
     assert!(second.body.contains(">R$ 5,00<") && second.body.contains(">R$ 1,00<"), "{}", second.body);
@@ -331,7 +344,16 @@ async fn transfer_goes_through_a_confirmation_and_shows_its_receipt() {
     let token = bank.sign_in(&cpf).await;
     bank.deposit(&token, &account, 50_000).await;
     let review = web
-        .submit("/transfer", &[("from_1", &account), ("amount_1", "120,50"), ("to_bank", "alfa"), ("to_account", &payee_account), ("description", "Aluguel")])
+        .submit(
+            "/transfer",
+            &[
+                ("from_1", &account),
+                ("amount_1", "120,50"),
+                ("to_bank", "alfa"),
+                ("to_account", &payee_account),
+                ("description", "Aluguel"),
+            ],
+        )
         .await;
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
     assert!(review.body.contains("Confirme a operação"), "{}", review.body);
@@ -377,7 +399,12 @@ async fn unknown_bank_and_payment_errors_are_form_errors() {
     let person_cpf = new_cpf();
     let person_token = bank.customer(&person_cpf, "Mel").await;
     let person_account = bank.open_account(&person_token, "individual", &[]).await;
-    let review = web.submit("/pay", &[("from", &account), ("to_bank", "alfa"), ("to_account", &person_account), ("amount", "5"), ("reference", "NF 12")]).await;
+    let review = web
+        .submit(
+            "/pay",
+            &[("from", &account), ("to_bank", "alfa"), ("to_account", &person_account), ("amount", "5"), ("reference", "NF 12")],
+        )
+        .await;
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
     let mut form: Vec<(String, String)> = Vec::new();
     for name in ["csrf", "key", "from", "to_bank", "to_account", "amount", "reference"] {

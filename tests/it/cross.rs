@@ -1,0 +1,233 @@
+//! Cross-bank transfers across real bank processes: multi-leg atomicity, double spending
+//! through several origin banks, crashes at every named point of the two-phase commit, and
+//! fencing of a stale coordinator. Every scenario ends with the consortium audit.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+/// The same person, registered and signed in at every bank of the consortium.
+async fn everywhere(consortium: &Consortium, cpf: &str, name: &str) -> Vec<String> {
+    let mut tokens = Vec::new();
+    for index in 0..consortium.ids.len() {
+        tokens.push(consortium.view(index).customer(cpf, name).await);
+    }
+    tokens
+}
+
+fn leg(bank: &str, account: &str, amount: i64) -> Value {
+    json!({"bank": bank, "account": account, "amount_cents": amount})
+}
+
+/// Submits a transfer and waits for its final state; returns (status, reason).
+async fn transfer(bank: &TestBank, token: &str, debits: Value, credits: Value) -> (String, Value) {
+    let body = json!({"debits": debits, "credits": credits, "description": "test"});
+    let (status, view) = bank.call_with(Method::POST, "/api/v1/transfers", Some(token), Some(body), &[("prefer", "wait=20")]).await;
+    assert!(status == 200 || status == 202, "{status}: {view}");
+    let id = view["id"].as_str().unwrap().to_string();
+    let final_view = wait_final(bank, token, &id, Duration::from_secs(30)).await;
+    (final_view["status"].as_str().unwrap().to_string(), final_view)
+}
+
+async fn wait_final(bank: &TestBank, token: &str, id: &str, limit: Duration) -> Value {
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let (status, view) = bank.get(&format!("/api/v1/transfers/{id}"), Some(token)).await;
+        if status == 200 && view["status"] != json!("pending") {
+            return view;
+        }
+        assert!(std::time::Instant::now() < deadline, "transfer {id} still not final: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn multi_leg_transfers_commit_or_abort_as_one() {
+    let consortium = Consortium::start(3, &[]).await;
+    let (a, b, c) = (consortium.view(0), consortium.view(1), consortium.view(2));
+    let cpf = new_cpf();
+    let tokens = everywhere(&consortium, &cpf, "Xavier").await;
+    let (xa, xb, xc) = (
+        a.open_account(&tokens[0], "individual", &[]).await,
+        b.open_account(&tokens[1], "individual", &[]).await,
+        c.open_account(&tokens[2], "individual", &[]).await,
+    );
+    a.deposit(&tokens[0], &xa, 10_000).await;
+    b.deposit(&tokens[1], &xb, 5_000).await;
+    c.deposit(&tokens[2], &xc, 3_000).await;
+    let shop_b = b.customer(&new_cnpj(), "Loja B").await;
+    let yb = b.open_account(&shop_b, "company", &[]).await;
+    let person_c = c.customer(&new_cpf(), "Zé").await;
+    let zc = c.open_account(&person_c, "individual", &[]).await;
+
+    // Three sources at three banks, destinations at two banks, submitted at A.
+    let (status, view) = transfer(
+        &a,
+        &tokens[0],
+        json!([leg("A", &xa, 6_000), leg("B", &xb, 5_000), leg("C", &xc, 1_000)]),
+        json!([leg("B", &yb, 7_000), leg("C", &zc, 5_000)]),
+    )
+    .await;
+    assert_eq!(status, "committed", "{view}");
+    // The decision is final at once; participants apply it as it is delivered.
+    assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
+    assert_eq!(a.balance(&tokens[0], &xa).await, (4_000, 4_000));
+    assert_eq!(b.balance(&tokens[1], &xb).await, (0, 0));
+    assert_eq!(c.balance(&tokens[2], &xc).await, (2_000, 2_000));
+    assert_eq!(b.balance(&shop_b, &yb).await, (7_000, 7_000));
+    assert_eq!(c.balance(&person_c, &zc).await, (5_000, 5_000));
+    // Both statements show it.
+    let (_, statement) = b.get(&format!("/api/v1/accounts/{yb}/statement"), Some(&shop_b)).await;
+    assert_eq!(statement["entries"][0]["entry_id"], view["id"]);
+
+    // One source short of funds: nothing moves anywhere, and the reason says where.
+    let (status, view) = transfer(
+        &b,
+        &tokens[1],
+        json!([leg("A", &xa, 1_000), leg("C", &xc, 2_001)]),
+        json!([leg("B", &yb, 3_001)]),
+    )
+    .await;
+    assert_eq!(status, "aborted");
+    assert!(view["reason"].as_str().unwrap().contains("bank C"), "{view}");
+    assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
+    assert_eq!(a.balance(&tokens[0], &xa).await, (4_000, 4_000));
+    assert_eq!(c.balance(&tokens[2], &xc).await, (2_000, 2_000));
+    assert_eq!(b.balance(&shop_b, &yb).await, (7_000, 7_000));
+
+    // Someone else's account at another bank cannot be debited.
+    let (status, view) = transfer(&c, &person_c, json!([leg("C", &zc, 100), leg("A", &xa, 100)]), json!([leg("B", &yb, 200)])).await;
+    assert_eq!(status, "aborted");
+    assert!(view["reason"].as_str().unwrap().contains("not found"), "{view}");
+
+    let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
+    assert!(report.passed, "{}", report.render());
+    assert_eq!(report.committed, 1);
+    assert_eq!(report.aborted, 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn double_spend_through_several_origins_commits_exactly_what_the_balance_allows() {
+    let consortium = Consortium::start(3, &[]).await;
+    let cpf = new_cpf();
+    let tokens = everywhere(&consortium, &cpf, "Xavier").await;
+    let a = consortium.view(0);
+    let account = a.open_account(&tokens[0], "individual", &[]).await;
+    a.deposit(&tokens[0], &account, 10_000).await;
+    let b = consortium.view(1);
+    let shop = b.customer(&new_cnpj(), "Loja").await;
+    let target = b.open_account(&shop, "company", &[]).await;
+    let views: Arc<Vec<TestBank>> = Arc::new((0..3).map(|i| consortium.view(i)).collect());
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let (views, tokens, account, target) = (views.clone(), tokens.clone(), account.clone(), target.clone());
+        tasks.push(tokio::spawn(async move {
+            let origin = i % 3;
+            transfer(&views[origin], &tokens[origin], json!([leg("A", &account, 1_000)]), json!([leg("B", &target, 1_000)])).await
+        }));
+    }
+    let mut committed = 0;
+    for task in tasks {
+        let (status, view) = task.await.unwrap();
+        match status.as_str() {
+            "committed" => committed += 1,
+            "aborted" => assert!(view["reason"].as_str().unwrap().contains("available"), "{view}"),
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!(committed, 10);
+    assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
+    assert_eq!(a.balance(&tokens[0], &account).await, (0, 0));
+    assert_eq!(b.balance(&shop, &target).await, (10_000, 10_000));
+    let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
+    assert!(report.passed, "{}", report.render());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crashes_at_every_point_leave_transfers_all_or_nothing() {
+    let mut consortium = Consortium::start(3, &[]).await;
+    let cpf = new_cpf();
+    let tokens = everywhere(&consortium, &cpf, "Xavier").await;
+    let (a, b) = (consortium.view(0), consortium.view(1));
+    let source = a.open_account(&tokens[0], "individual", &[]).await;
+    a.deposit(&tokens[0], &source, 100_000).await;
+    let target = b.open_account(&tokens[1], "individual", &[]).await;
+    let scenarios = [
+        (0, "after-prepare-sent"),
+        (0, "after-votes"),
+        (0, "after-decision-logged"),
+        (0, "after-commit-sent"),
+        (1, "on-prepare"),
+        (1, "on-commit"),
+    ];
+    let mut expected_source = 100_000;
+    for (round, (victim, point)) in scenarios.into_iter().enumerate() {
+        let amount = 1_000 + round as i64;
+        let admin = [("authorization", format!("Bearer {ADMIN_SECRET}"))];
+        let admin: Vec<(&str, &str)> = admin.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let (status, body) = consortium
+            .view(victim)
+            .call_with(Method::POST, "/admin/v1/faults/crash-at", None, Some(json!({"point": point})), &admin)
+            .await;
+        assert_eq!(status, 204, "{body}");
+        let submit = json!({"debits": [leg("A", &source, amount)], "credits": [leg("B", &target, amount)], "description": point});
+        let (status, posted) = a.post("/api/v1/transfers", Some(&tokens[0]), submit).await;
+        // The origin may die before or after answering; a 202 means it is stored durably.
+        let id = if status == 202 { posted["id"].as_str().map(str::to_string) } else { None };
+        assert!(consortium.wait_dead(victim, Duration::from_secs(20)).await, "bank {victim} did not crash at {point}");
+        consortium.restart(victim).await;
+        let id = id.expect("the origin acknowledged the transfer before crashing");
+        let token = a.sign_in(&cpf).await;
+        let view = wait_final(&a, &token, &id, Duration::from_secs(30)).await;
+        let committed = view["status"] == json!("committed");
+        if committed {
+            expected_source -= amount;
+        }
+        eprintln!("crash at {point} (bank {}): transfer {}", consortium.ids[victim], view["status"]);
+        let report = consortium.audit_until_quiet(Duration::from_secs(30)).await;
+        assert!(report.passed, "after a crash at {point}: {}", report.render());
+        let token = a.sign_in(&cpf).await;
+        assert_eq!(a.balance(&token, &source).await.0, expected_source, "after a crash at {point}");
+        // Decisions logged before the crash are kept: these points must commit.
+        if matches!(point, "after-decision-logged" | "after-commit-sent" | "on-commit") {
+            assert!(committed, "a crash at {point} lost a logged commit");
+        }
+        if matches!(point, "after-prepare-sent" | "after-votes" | "on-prepare") {
+            assert!(!committed, "a crash at {point} cannot commit (presumed abort / missing vote)");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_coordinator_prepare_is_refused() {
+    let consortium = Consortium::start(3, &[]).await;
+    let client = reqwest::Client::new();
+    // Wait until the ring runs, so B has promised a real epoch.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let status = consortium.status(&client, 1).await;
+        if status.as_ref().is_some_and(|s| s["promised_epoch"].as_u64().unwrap_or(0) > 0) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "ring did not form");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let peers = ringbank::peer::PeerClient::new("A", RING_SECRET.as_bytes());
+    let request = ringbank::peer::wire::PrepareRequest {
+        coordinator: "A".into(),
+        stamp: ringbank_ring::Stamp::new(1, 1),
+        transfers: vec![],
+    };
+    let answer: Result<ringbank::peer::wire::PrepareResponse, _> = peers.call(&consortium.url(1), "/bank/v1/prepare", &request).await;
+    match answer {
+        Err(ringbank::peer::PeerError::Refused { status, body }) => {
+            assert_eq!(status, 409, "{body}");
+            assert!(body.contains("stale-stamp"), "{body}");
+        }
+        other => panic!("a stale prepare was not refused: {other:?}"),
+    }
+}
