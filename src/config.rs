@@ -33,6 +33,8 @@ pub enum Command {
     Audit(AuditArgs),
     /// Measure local (inside one bank) transfer throughput against a fresh bank.
     Bench(BenchArgs),
+    /// Exit 0 if a URL answers 2xx within 3 s (the Docker HEALTHCHECK).
+    Probe(ProbeArgs),
     /// Measure the ring: idle CPU, token passes per second, failover time over repeated kill -9.
     BenchRing(BenchRingArgs),
 }
@@ -156,6 +158,12 @@ fn parse_peer(text: &str) -> Result<PeerArg, String> {
         return Err(format!("bad URL {url:?}: expected http://host:port"));
     }
     Ok(PeerArg { id: id.to_string(), url: url.to_string() })
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ProbeArgs {
+    #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+    pub url: String,
 }
 
 #[derive(Args, Debug, Clone)]

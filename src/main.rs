@@ -60,6 +60,11 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             let passed = reports.iter().all(|r| r.passed);
             Ok(if passed { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
+        Command::Probe(args) => {
+            let client = reqwest::Client::builder().timeout(std::time::Duration::from_secs(3)).build().map_err(|e| e.to_string())?;
+            let healthy = client.get(&args.url).send().await.is_ok_and(|r| r.status().is_success());
+            Ok(if healthy { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
+        }
         Command::BenchRing(args) => {
             ringbank::bench_ring::run(args).await?;
             Ok(std::process::ExitCode::SUCCESS)
