@@ -1,36 +1,49 @@
-//! `ringbank bench`: a closed-loop load generator for transfers inside one bank. It starts a
-//! fresh bank in this process (SQLite, full durability) in a temporary directory, opens and
-//! funds accounts over the API, runs concurrent clients over keep-alive connections, and
-//! reports committed operations per second and latency percentiles (HDR histogram). The
-//! bank's audit must pass at the end.
+//! `ringbank bench`: a load generator for transfers. It starts a fresh local ring of N bank
+//! processes (SQLite, full durability), opens and funds accounts over the API, then drives
+//! transfers from many clients over keep-alive connections, closed loop or at a fixed rate
+//! (open loop, latency measured from the scheduled time so slow answers are not hidden). A
+//! cross-bank transfer is timed from submission to its final status (`Prefer: wait`). It
+//! reports committed and aborted per second, latency percentiles (HDR histogram), token passes
+//! per second, batch sizes, fsync-ing commits per committed transfer and CPU seconds per bank,
+//! as a table, as JSON, and as SVG charts. `--banks 3,5,7` runs a sweep.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rand::Rng;
-use serde_json::json;
-use tokio_util::sync::CancellationToken;
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio::sync::Mutex;
 
-use crate::app::App;
-use crate::config::{BenchArgs, ServeConfig};
+use crate::config::BenchArgs;
+use crate::up::LocalRing;
 
 const PASSWORD: &str = "bench-password-123";
+const FUNDS_CENTS: i64 = 1_000_000_000;
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Serialize, Clone)]
 pub struct BenchReport {
+    pub banks: usize,
+    pub mode: String,
     pub clients: usize,
-    pub accounts: usize,
+    pub cross_percent: u32,
     pub seconds: f64,
     pub committed: u64,
-    pub refused: u64,
+    pub aborted: u64,
     pub errors: u64,
     pub committed_per_second: f64,
+    pub aborted_per_second: f64,
     pub latency_ms: Percentiles,
+    pub token_passes_per_second: f64,
+    pub mean_batch_size: f64,
+    pub fsync_commits_per_transfer: f64,
+    pub cpu_seconds_per_bank: Vec<f64>,
     pub audit_passed: bool,
+    pub timeline: Vec<Second>,
 }
 
-#[derive(Debug, serde::Serialize)]
+#[derive(Debug, Serialize, Clone)]
 pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
@@ -39,193 +52,487 @@ pub struct Percentiles {
     pub max: f64,
 }
 
-/// Runs the benchmark and prints the report; returns whether the audit passed.
+/// One second of the measurement.
+#[derive(Debug, Serialize, Clone)]
+pub struct Second {
+    pub second: u64,
+    pub committed: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+}
+
+/// Runs the benchmark (or the sweep); returns false if an audit failed or requests errored.
 pub async fn run(args: BenchArgs) -> Result<bool, String> {
-    if args.clients == 0 || args.accounts < 2 {
-        return Err("--clients must be at least 1 and --accounts at least 2".into());
+    if args.clients == 0 || args.accounts < 2 || args.banks.is_empty() || args.banks.iter().any(|b| *b == 0) {
+        return Err("--clients must be at least 1, --accounts at least 2, --banks at least 1".into());
     }
-    let data = std::env::temp_dir().join(format!("ringbank-bench-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&data);
-    let mut config = ServeConfig::for_test("BENCH", data.clone());
-    config.max_amount_cents = i64::MAX / 4;
-    let app = App::build(config).await.map_err(|e| e.to_string())?;
-    let url = app.url();
-    let stop = CancellationToken::new();
-    let server = tokio::spawn(app.run_until_stopped(stop.clone()));
-    let client = reqwest::Client::builder().pool_max_idle_per_host(args.clients).build().map_err(|e| e.to_string())?;
-
-    eprintln!("bench: opening and funding {} accounts at {url}", args.accounts);
-    let (token, accounts) = setup(&client, &url, args.accounts).await?;
-    let token = Arc::new(token);
-    let accounts = Arc::new(accounts);
-
-    eprintln!("bench: warm-up {:?}, then measuring {:?} with {} clients", args.warmup, args.duration, args.clients);
-    let warm_until = Instant::now() + args.warmup;
-    let end = warm_until + args.duration;
-    let mut tasks = Vec::with_capacity(args.clients);
-    for _ in 0..args.clients {
-        let (client, url, token, accounts) = (client.clone(), url.clone(), token.clone(), accounts.clone());
-        tasks.push(tokio::spawn(async move { client_loop(client, url, token, accounts, warm_until, end).await }));
+    let mut reports = Vec::new();
+    for banks in args.banks.clone() {
+        let report = run_one(&args, banks).await?;
+        print_table(&report);
+        reports.push(report);
     }
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).map_err(|e| e.to_string())?;
-    let (mut committed, mut refused, mut errors) = (0u64, 0u64, 0u64);
-    for task in tasks {
-        let result = task.await.map_err(|e| e.to_string())?;
-        histogram.add(&result.histogram).map_err(|e| e.to_string())?;
-        committed += result.committed;
-        refused += result.refused;
-        errors += result.errors;
-    }
-    let state_pool = crate::ledger::open_pools(&data, "BENCH", 1).await.map_err(|e| e.to_string());
-    stop.cancel();
-    let _ = server.await;
-    let audit_passed = match state_pool {
-        Ok(pools) => crate::ledger::audit::audit(&pools.read).await.map(|r| r.passed).unwrap_or(false),
-        Err(_) => false,
-    };
-    let seconds = args.duration.as_secs_f64();
-    let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
-    let report = BenchReport {
-        clients: args.clients,
-        accounts: args.accounts,
-        seconds,
-        committed,
-        refused,
-        errors,
-        committed_per_second: committed as f64 / seconds,
-        latency_ms: Percentiles { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), p999: ms(0.999), max: histogram.max() as f64 / 1000.0 },
-        audit_passed,
-    };
-    print_table(&report);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
     }
-    let _ = std::fs::remove_dir_all(&data);
-    Ok(audit_passed && errors == 0)
+    if let Some(dir) = &args.svg {
+        std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        for report in &reports {
+            let path = dir.join(format!("bench-{}-banks.svg", report.banks));
+            std::fs::write(&path, timeline_svg(report)).map_err(|e| e.to_string())?;
+            eprintln!("bench: wrote {}", path.display());
+        }
+        if reports.len() > 1 {
+            let path = dir.join("bench-scaling.svg");
+            std::fs::write(&path, scaling_svg(&reports)).map_err(|e| e.to_string())?;
+            eprintln!("bench: wrote {}", path.display());
+        }
+    }
+    Ok(reports.iter().all(|r| r.audit_passed && r.errors == 0))
 }
 
-/// One customer holding one joint account with itself is not allowed, so: one customer per
-/// account would cost an Argon2 hash each; instead one company customer opens every account
-/// as a company account (company customers may hold many).
-async fn setup(client: &reqwest::Client, url: &str, accounts: usize) -> Result<(String, Vec<String>), String> {
-    let cnpj = crate::document::cnpj_from_base("BENCH0000001").ok_or("bad base")?;
-    let created = client
-        .post(format!("{url}/api/v1/customers"))
-        .body(json!({"document": cnpj, "name": "Bench Ltda", "password": PASSWORD}).to_string())
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    if created.status() != 201 {
-        return Err(format!("customer creation failed: {}", created.status()));
-    }
-    let session: serde_json::Value = client
-        .post(format!("{url}/api/v1/sessions"))
-        .body(json!({"document": cnpj, "password": PASSWORD}).to_string())
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .map_err(|e| e.to_string())?
-        .json()
-        .await
-        .map_err(|e| e.to_string())?;
-    let token = session["token"].as_str().ok_or("no token")?.to_string();
-    let mut numbers = Vec::with_capacity(accounts);
-    for _ in 0..accounts {
-        let account: serde_json::Value = client
-            .post(format!("{url}/api/v1/accounts"))
-            .bearer_auth(&token)
-            .body(json!({"kind": "company"}).to_string())
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| e.to_string())?
-            .json()
-            .await
-            .map_err(|e| e.to_string())?;
-        let number = account["number"].as_str().ok_or("no number")?.to_string();
-        client
-            .post(format!("{url}/api/v1/deposits"))
-            .bearer_auth(&token)
-            .body(json!({"account": number, "amount_cents": 1_000_000_000}).to_string())
-            .send()
-            .await
-            .and_then(|r| r.error_for_status())
-            .map_err(|e| e.to_string())?;
-        numbers.push(number);
-    }
-    Ok((token, numbers))
-}
-
-struct ClientResult {
-    histogram: Histogram<u64>,
-    committed: u64,
-    refused: u64,
-    errors: u64,
-}
-
-async fn client_loop(
-    client: reqwest::Client,
+struct Bank {
     url: String,
-    token: Arc<String>,
-    accounts: Arc<Vec<String>>,
-    warm_until: Instant,
-    end: Instant,
-) -> ClientResult {
-    let mut result = ClientResult {
-        histogram: Histogram::new_with_bounds(1, 60_000_000, 3).expect("bounds"),
-        committed: 0,
-        refused: 0,
-        errors: 0,
-    };
-    let transfers_url = format!("{url}/api/v1/transfers");
-    loop {
-        let now = Instant::now();
-        if now >= end {
-            break;
-        }
-        let (from, to) = {
-            let mut rng = rand::thread_rng();
-            let from = rng.gen_range(0..accounts.len());
-            let mut to = rng.gen_range(0..accounts.len() - 1);
-            if to >= from {
-                to += 1;
-            }
-            (from, to)
-        };
-        let body = json!({
-            "debits": [{"bank": "BENCH", "account": accounts[from], "amount_cents": 1}],
-            "credits": [{"bank": "BENCH", "account": accounts[to], "amount_cents": 1}],
-            "description": "bench"
-        });
-        let started = Instant::now();
-        let response = client.post(&transfers_url).bearer_auth(token.as_str()).body(body.to_string()).send().await;
-        let elapsed = started.elapsed();
-        if started < warm_until {
-            continue;
-        }
-        match response {
-            Ok(r) if r.status() == 201 => {
-                result.committed += 1;
-                let _ = result.histogram.record(u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX).max(1));
-            }
-            Ok(r) if r.status() == 422 => result.refused += 1,
-            _ => result.errors += 1,
-        }
-        if Instant::now() >= end {
-            break;
-        }
+    token: String,
+    accounts: Vec<String>,
+}
+
+async fn run_one(args: &BenchArgs, banks: usize) -> Result<BenchReport, String> {
+    let data = std::env::temp_dir().join(format!("ringbank-bench-{}-{banks}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&data);
+    let mut ring = LocalRing::new(banks, args.base_port, data.clone(), None, Vec::new()).map_err(|e| e.to_string())?.quiet();
+    for index in 0..banks {
+        ring.spawn(index).map_err(|e| e.to_string())?;
     }
+    let result = measure(args, &ring).await;
+    ring.stop_all().await;
+    let _ = std::fs::remove_dir_all(&data);
     result
 }
 
+async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, String> {
+    let banks = ring.ids.len();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(args.clients)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| e.to_string())?;
+    wait_ready(&client, ring).await?;
+    eprintln!("bench: {banks} bank(s) up; opening and funding {} accounts per bank", args.accounts);
+    let cnpj = crate::document::cnpj_from_base("BENCH0000001").ok_or("bad base")?;
+    let mut setup = Vec::with_capacity(banks);
+    for index in 0..banks {
+        setup.push(open_accounts(&client, &ring.url(index), &cnpj, args.accounts).await?);
+    }
+    let setup = Arc::new(setup);
+    let ids = Arc::new(ring.ids.clone());
+    let cross_percent = if banks == 1 { 0 } else { args.cross_percent.min(100) };
+
+    let before = sample(&client, ring).await;
+    let cpu_before: Vec<u64> = (0..banks).map(|i| ring.pid(i).and_then(cpu_ticks).unwrap_or(0)).collect();
+    let started = Instant::now();
+    let measure_from = started + args.warmup;
+    let end = measure_from + args.duration;
+    let shared = Arc::new(Mutex::new(Results::new(args.duration)?));
+    let load = Load { client: client.clone(), banks: setup.clone(), ids, cross_percent, multi_percent: args.multi_percent, measure_from, end, results: shared.clone() };
+    let mode = match args.rate {
+        None => {
+            let mut tasks = Vec::with_capacity(args.clients);
+            for _ in 0..args.clients {
+                let load = load.clone();
+                tasks.push(tokio::spawn(async move {
+                    while Instant::now() < load.end {
+                        load.one(Instant::now()).await;
+                    }
+                }));
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+            "closed loop".to_string()
+        }
+        Some(rate) => {
+            let interval = Duration::from_secs_f64(1.0 / f64::from(rate.max(1)));
+            let permits = Arc::new(tokio::sync::Semaphore::new(args.clients.max(1) * 64));
+            let mut next = Instant::now();
+            let mut tasks = Vec::new();
+            while next < end {
+                tokio::time::sleep_until(next.into()).await;
+                let scheduled = next;
+                next += interval;
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    load.results.lock().await.errors += 1; // more in flight than allowed: count as failed
+                    continue;
+                };
+                let load = load.clone();
+                tasks.push(tokio::spawn(async move {
+                    load.one(scheduled).await;
+                    drop(permit);
+                }));
+            }
+            for task in tasks {
+                let _ = task.await;
+            }
+            format!("open loop, {rate}/s")
+        }
+    };
+    let elapsed = args.duration.as_secs_f64();
+    let after = sample(&client, ring).await;
+    let cpu: Vec<f64> = (0..banks)
+        .map(|i| (ring.pid(i).and_then(cpu_ticks).unwrap_or(0).saturating_sub(cpu_before[i])) as f64 / clock_ticks_per_second())
+        .collect();
+    let audit_passed = audit(ring).await;
+    let results = shared.lock().await;
+    let ms = |q: f64| results.latency.value_at_quantile(q) as f64 / 1000.0;
+    let passes = after.passes.saturating_sub(before.passes) as f64 / started.elapsed().as_secs_f64();
+    let batches = after.batches.saturating_sub(before.batches).max(1) as f64;
+    let batched = after.batched.saturating_sub(before.batched) as f64;
+    let commits = after.commits.saturating_sub(before.commits) as f64;
+    let total_done = (results.committed_all + results.aborted_all).max(1) as f64;
+    Ok(BenchReport {
+        banks,
+        mode,
+        clients: args.clients,
+        cross_percent,
+        seconds: elapsed,
+        committed: results.committed,
+        aborted: results.aborted,
+        errors: results.errors,
+        committed_per_second: results.committed as f64 / elapsed,
+        aborted_per_second: results.aborted as f64 / elapsed,
+        latency_ms: Percentiles { p50: ms(0.5), p90: ms(0.9), p99: ms(0.99), p999: ms(0.999), max: results.latency.max() as f64 / 1000.0 },
+        token_passes_per_second: passes,
+        mean_batch_size: batched / batches,
+        fsync_commits_per_transfer: commits / total_done,
+        cpu_seconds_per_bank: cpu,
+        audit_passed,
+        timeline: results.timeline(),
+    })
+}
+
+/// Everything a load task needs.
+#[derive(Clone)]
+struct Load {
+    client: reqwest::Client,
+    banks: Arc<Vec<Bank>>,
+    ids: Arc<Vec<String>>,
+    cross_percent: u32,
+    multi_percent: u32,
+    measure_from: Instant,
+    end: Instant,
+    results: Arc<Mutex<Results>>,
+}
+
+impl Load {
+    /// Submits one random transfer and records its outcome; latency counts from `scheduled`.
+    async fn one(&self, scheduled: Instant) {
+        let (origin, body) = self.random_transfer();
+        let bank = &self.banks[origin];
+        let response = self
+            .client
+            .post(format!("{}/api/v1/transfers", bank.url))
+            .bearer_auth(&bank.token)
+            .header("prefer", "wait=30")
+            .body(body.to_string())
+            .send()
+            .await;
+        let outcome = match response {
+            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok().and_then(|v| v["status"].as_str().map(str::to_string)),
+            _ => None,
+        };
+        let done = Instant::now();
+        if scheduled < self.measure_from || done > self.end + Duration::from_secs(5) {
+            let mut results = self.results.lock().await;
+            match outcome.as_deref() {
+                Some("committed") => results.committed_all += 1,
+                Some("aborted") => results.aborted_all += 1,
+                _ => {}
+            }
+            return;
+        }
+        let latency = done.duration_since(scheduled);
+        let second = done.saturating_duration_since(self.measure_from).as_secs();
+        self.results.lock().await.record(outcome.as_deref(), latency, second);
+    }
+
+    fn random_transfer(&self) -> (usize, Value) {
+        let mut rng = rand::thread_rng();
+        let banks = self.banks.len();
+        let origin = rng.gen_range(0..banks);
+        let pick = |rng: &mut rand::rngs::ThreadRng, bank: usize, not: Option<&str>| -> String {
+            let accounts = &self.banks[bank].accounts;
+            loop {
+                let account = &accounts[rng.gen_range(0..accounts.len())];
+                if Some(account.as_str()) != not {
+                    return account.clone();
+                }
+            }
+        };
+        let leg = |bank: usize, account: String, amount: i64| json!({"bank": self.ids[bank], "account": account, "amount_cents": amount});
+        let cross = rng.gen_range(0..100) < self.cross_percent;
+        let body = if !cross {
+            let from = pick(&mut rng, origin, None);
+            let to = pick(&mut rng, origin, Some(&from));
+            json!({"debits": [leg(origin, from, 1)], "credits": [leg(origin, to, 1)], "description": "bench"})
+        } else {
+            let other = (origin + rng.gen_range(1..banks)) % banks;
+            if rng.gen_range(0..100) < self.multi_percent && banks >= 3 {
+                let third = (0..banks).find(|b| *b != origin && *b != other).unwrap_or(other);
+                let (a, b, c) = (pick(&mut rng, origin, None), pick(&mut rng, other, None), pick(&mut rng, third, None));
+                json!({"debits": [leg(origin, a, 1), leg(other, b, 1)], "credits": [leg(third, c, 2)], "description": "bench"})
+            } else {
+                let (from, to) = (pick(&mut rng, origin, None), pick(&mut rng, other, None));
+                json!({"debits": [leg(origin, from, 1)], "credits": [leg(other, to, 1)], "description": "bench"})
+            }
+        };
+        (origin, body)
+    }
+}
+
+struct Results {
+    latency: Histogram<u64>,
+    per_second: Vec<(u64, Histogram<u64>)>,
+    committed: u64,
+    aborted: u64,
+    errors: u64,
+    committed_all: u64,
+    aborted_all: u64,
+}
+
+impl Results {
+    fn new(duration: Duration) -> Result<Results, String> {
+        let seconds = duration.as_secs() as usize + 6;
+        let histogram = || Histogram::<u64>::new_with_bounds(1, 120_000_000, 3).map_err(|e| e.to_string());
+        let mut per_second = Vec::with_capacity(seconds);
+        for _ in 0..seconds {
+            per_second.push((0, histogram()?));
+        }
+        Ok(Results { latency: histogram()?, per_second, committed: 0, aborted: 0, errors: 0, committed_all: 0, aborted_all: 0 })
+    }
+
+    fn record(&mut self, outcome: Option<&str>, latency: Duration, second: u64) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX).clamp(1, 120_000_000);
+        match outcome {
+            Some("committed") => {
+                self.committed += 1;
+                self.committed_all += 1;
+                let _ = self.latency.record(micros);
+                if let Some((count, histogram)) = self.per_second.get_mut(second as usize) {
+                    *count += 1;
+                    let _ = histogram.record(micros);
+                }
+            }
+            Some("aborted") => {
+                self.aborted += 1;
+                self.aborted_all += 1;
+            }
+            _ => self.errors += 1,
+        }
+    }
+
+    fn timeline(&self) -> Vec<Second> {
+        self.per_second
+            .iter()
+            .enumerate()
+            .filter(|(_, (count, _))| *count > 0)
+            .map(|(second, (count, histogram))| Second {
+                second: second as u64,
+                committed: *count,
+                p50_ms: histogram.value_at_quantile(0.5) as f64 / 1000.0,
+                p99_ms: histogram.value_at_quantile(0.99) as f64 / 1000.0,
+            })
+            .collect()
+    }
+}
+
+async fn wait_ready(client: &reqwest::Client, ring: &LocalRing) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    for index in 0..ring.ids.len() {
+        loop {
+            let status: Option<Value> = match client.get(format!("{}/ring/v1/status", ring.url(index))).send().await {
+                Ok(r) => r.json().await.ok(),
+                Err(_) => None,
+            };
+            if status.is_some_and(|s| s["grants"].as_u64().unwrap_or(0) > 0) {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("bank {} did not join the ring within 30 s", ring.ids[index]));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    Ok(())
+}
+
+/// One company customer (the same CNPJ at every bank) holding `count` funded accounts.
+async fn open_accounts(client: &reqwest::Client, url: &str, cnpj: &str, count: usize) -> Result<Bank, String> {
+    let post = |path: &str, token: Option<&str>, body: Value| {
+        let mut request = client.post(format!("{url}{path}")).body(body.to_string());
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        async move {
+            let response = request.send().await.map_err(|e| e.to_string())?;
+            let status = response.status();
+            let value: Value = response.json().await.map_err(|e| e.to_string())?;
+            if status.is_success() {
+                Ok(value)
+            } else {
+                Err(format!("{status}: {value}"))
+            }
+        }
+    };
+    post("/api/v1/customers", None, json!({"document": cnpj, "name": "Bench Ltda", "password": PASSWORD})).await?;
+    let session = post("/api/v1/sessions", None, json!({"document": cnpj, "password": PASSWORD})).await?;
+    let token = session["token"].as_str().ok_or("no token")?.to_string();
+    let mut accounts = Vec::with_capacity(count);
+    for _ in 0..count {
+        let account = post("/api/v1/accounts", Some(&token), json!({"kind": "company"})).await?;
+        let number = account["number"].as_str().ok_or("no number")?.to_string();
+        post("/api/v1/deposits", Some(&token), json!({"account": number, "amount_cents": FUNDS_CENTS})).await?;
+        accounts.push(number);
+    }
+    Ok(Bank { url: url.to_string(), token, accounts })
+}
+
+#[derive(Default)]
+struct Sample {
+    passes: u64,
+    commits: u64,
+    batches: u64,
+    batched: u64,
+}
+
+async fn sample(client: &reqwest::Client, ring: &LocalRing) -> Sample {
+    let mut total = Sample::default();
+    for index in 0..ring.ids.len() {
+        let url = ring.url(index);
+        if let Ok(r) = client.get(format!("{url}/ring/v1/status")).send().await {
+            if let Ok(status) = r.json::<Value>().await {
+                total.passes = total.passes.max(status["token_seq"].as_u64().unwrap_or(0));
+            }
+        }
+        let stats = client.get(format!("{url}/admin/v1/stats")).bearer_auth(&ring.admin_secret).send().await;
+        if let Ok(r) = stats {
+            if let Ok(stats) = r.json::<Value>().await {
+                total.commits += stats["writer_commits"].as_u64().unwrap_or(0) + 2 * stats["ring_persists"].as_u64().unwrap_or(0);
+                total.batches += stats["batches"].as_u64().unwrap_or(0);
+                total.batched += stats["batched_transfers"].as_u64().unwrap_or(0);
+            }
+        }
+    }
+    total
+}
+
+/// The consortium audit, once the consortium is quiet (bounded wait).
+async fn audit(ring: &LocalRing) -> bool {
+    let urls: Vec<(String, String)> = (0..ring.ids.len()).map(|i| (ring.ids[i].clone(), ring.url(i))).collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        match crate::consortium_audit::fetch(&urls, &ring.admin_secret).await {
+            Ok(summaries) => {
+                let report = crate::consortium_audit::check(&summaries);
+                if report.passed {
+                    return true;
+                }
+                if Instant::now() > deadline {
+                    eprint!("{}", report.render());
+                    return false;
+                }
+            }
+            Err(error) if Instant::now() > deadline => {
+                eprintln!("bench: audit failed: {error}");
+                return false;
+            }
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// utime + stime of a process, in clock ticks (Linux /proc).
+pub fn cpu_ticks(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some(utime + stime)
+}
+
+pub fn clock_ticks_per_second() -> f64 {
+    // SAFETY: sysconf has no preconditions.
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if ticks > 0 {
+        ticks as f64
+    } else {
+        100.0
+    }
+}
+
 fn print_table(report: &BenchReport) {
-    println!("local transfers, one bank, SQLite WAL synchronous=FULL");
-    println!("  clients              {}", report.clients);
-    println!("  accounts             {}", report.accounts);
-    println!("  measured             {:.1} s", report.seconds);
-    println!("  committed            {} ({:.0}/s)", report.committed, report.committed_per_second);
-    println!("  refused / errors     {} / {}", report.refused, report.errors);
+    println!("transfers, {} bank(s), {}% cross-bank, {}, {} clients, SQLite WAL synchronous=FULL", report.banks, report.cross_percent, report.mode, report.clients);
+    println!("  measured               {:.1} s", report.seconds);
+    println!("  committed              {} ({:.0}/s)", report.committed, report.committed_per_second);
+    println!("  aborted / errors       {} ({:.1}/s) / {}", report.aborted, report.aborted_per_second, report.errors);
     let l = &report.latency_ms;
-    println!("  latency ms           p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}", l.p50, l.p90, l.p99, l.p999, l.max);
-    println!("  audit                {}", if report.audit_passed { "pass" } else { "FAIL" });
+    println!("  latency to final, ms   p50 {:.1}  p90 {:.1}  p99 {:.1}  p99.9 {:.1}  max {:.1}", l.p50, l.p90, l.p99, l.p999, l.max);
+    println!("  token passes/s         {:.1}", report.token_passes_per_second);
+    println!("  mean batch size        {:.1}", report.mean_batch_size);
+    println!("  fsync commits/transfer {:.2}", report.fsync_commits_per_transfer);
+    let cpu: Vec<String> = report.cpu_seconds_per_bank.iter().map(|c| format!("{c:.1}")).collect();
+    println!("  CPU seconds per bank   {}", cpu.join("  "));
+    println!("  consortium audit       {}", if report.audit_passed { "pass" } else { "FAIL" });
+}
+
+/// Throughput (bars) and p50/p99 latency (lines) per second.
+fn timeline_svg(report: &BenchReport) -> String {
+    let (width, height, margin) = (720.0, 320.0, 50.0);
+    let seconds = report.timeline.len().max(1) as f64;
+    let max_rate = report.timeline.iter().map(|s| s.committed).max().unwrap_or(1).max(1) as f64;
+    let max_latency = report.timeline.iter().map(|s| s.p99_ms).fold(1.0, f64::max);
+    let x = |i: f64| margin + i * (width - 2.0 * margin) / seconds;
+    let y_rate = |v: f64| height - margin - v / max_rate * (height - 2.0 * margin);
+    let y_latency = |v: f64| height - margin - v / max_latency * (height - 2.0 * margin);
+    let mut svg = format!(r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/><text x="{margin}" y="20">{} bank(s), {}: committed/s (bars, max {max_rate:.0}) and latency p50/p99 (lines, max {max_latency:.0} ms)</text>"##, report.banks, report.mode);
+    let bar = (width - 2.0 * margin) / seconds * 0.8;
+    for (i, s) in report.timeline.iter().enumerate() {
+        let top = y_rate(s.committed as f64);
+        svg.push_str(&format!(r##"<rect x="{:.1}" y="{top:.1}" width="{bar:.1}" height="{:.1}" fill="#9ecae1"/>"##, x(i as f64), height - margin - top));
+    }
+    for (field, color) in [("p50", "#31a354"), ("p99", "#de2d26")] {
+        let points: Vec<String> = report
+            .timeline
+            .iter()
+            .enumerate()
+            .map(|(i, s)| format!("{:.1},{:.1}", x(i as f64) + bar / 2.0, y_latency(if field == "p50" { s.p50_ms } else { s.p99_ms })))
+            .collect();
+        svg.push_str(&format!(r##"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"##, points.join(" ")));
+    }
+    svg.push_str(&format!(r##"<line x1="{margin}" y1="{0}" x2="{1}" y2="{0}" stroke="#000"/><text x="{margin}" y="{2}">seconds</text></svg>"##, height - margin, width - margin, height - 15.0));
+    svg
+}
+
+/// Committed/s and p50 latency by number of banks.
+fn scaling_svg(reports: &[BenchReport]) -> String {
+    let (width, height, margin) = (520.0, 300.0, 50.0);
+    let max_rate = reports.iter().map(|r| r.committed_per_second).fold(1.0, f64::max);
+    let slot = (width - 2.0 * margin) / reports.len() as f64;
+    let mut svg = format!(r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/><text x="{margin}" y="20">scaling: committed/s by number of banks (label: p50 ms)</text>"##);
+    for (i, report) in reports.iter().enumerate() {
+        let h = report.committed_per_second / max_rate * (height - 2.0 * margin);
+        let x = margin + i as f64 * slot + slot * 0.15;
+        svg.push_str(&format!(
+            r##"<rect x="{x:.1}" y="{:.1}" width="{:.1}" height="{h:.1}" fill="#9ecae1"/><text x="{x:.1}" y="{:.1}">{} banks: {:.0}/s, p50 {:.0} ms</text>"##,
+            height - margin - h,
+            slot * 0.7,
+            height - margin + 15.0,
+            report.banks,
+            report.committed_per_second,
+            report.latency_ms.p50
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
 }

@@ -125,21 +125,39 @@ pub struct AuditArgs {
 
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
-    /// Concurrent clients.
+    /// Banks in the ring; a list (3,5,7) runs a scaling sweep. 1 = transfers inside one bank.
+    #[arg(long, value_delimiter = ',', default_value = "3")]
+    pub banks: Vec<usize>,
+    /// Concurrent clients (closed loop), or the cap on requests in flight (open loop).
     #[arg(long, default_value_t = 64)]
     pub clients: usize,
+    /// Open loop: submit this many transfers per second regardless of answers.
+    #[arg(long)]
+    pub rate: Option<u32>,
     /// How long to measure, after the warm-up.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub duration: Duration,
     /// Warm-up before measuring.
     #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
     pub warmup: Duration,
-    /// Accounts the load is spread over.
-    #[arg(long, default_value_t = 200)]
+    /// Accounts per bank the load is spread over.
+    #[arg(long, default_value_t = 50)]
     pub accounts: usize,
+    /// Percentage of transfers that touch another bank (the rest stay inside the origin).
+    #[arg(long, default_value_t = 100)]
+    pub cross_percent: u32,
+    /// Percentage of cross-bank transfers with two debit legs at two banks.
+    #[arg(long, default_value_t = 20)]
+    pub multi_percent: u32,
+    /// First port of the bank processes.
+    #[arg(long, default_value_t = 19301)]
+    pub base_port: u16,
     /// Print the report as JSON as well as a table.
     #[arg(long)]
     pub json: bool,
+    /// Write SVG charts (throughput and latency over time; scaling for a sweep) to this directory.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
 }
 
 /// One `--peer ID=URL`.

@@ -85,6 +85,8 @@ async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
 /// One batch: order, prepare everywhere, decide. Decisions are logged before anyone is told.
 async fn run_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32, lease_until: Instant, batch: Vec<PendingTransfer>) {
     let me = state.bank().to_string();
+    state.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    state.batched_transfers.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let ids: Vec<String> = batch.iter().map(|t| t.id.clone()).collect();
     if let Err(error) = state.ledger.submit(Job::OrderBatch { ids, stamp }, None).await {
         tracing::error!(%error, "cannot order a batch; it stays pending");

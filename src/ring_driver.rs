@@ -59,6 +59,8 @@ pub struct RingStatus {
     /// Messages sent and received since start.
     pub messages_sent: u64,
     pub messages_received: u64,
+    /// Ring state writes (each one fsync of the file and one of its directory).
+    pub persists: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -155,6 +157,7 @@ pub fn start(
         last_grant_at: None,
         sent: 0,
         received: 0,
+        persists: 0,
     };
     tracker.spawn(driver.run(events_rx, shutdown));
     Ok(RingHandle { events: events_tx, holding: holding_rx, status: status_rx, members })
@@ -199,6 +202,7 @@ struct Driver {
     last_grant_at: Option<u64>,
     sent: u64,
     received: u64,
+    persists: u64,
 }
 
 impl Driver {
@@ -245,6 +249,7 @@ impl Driver {
         for action in actions {
             match action {
                 Action::Persist(state) => {
+                    self.persists += 1;
                     let path = self.state_file.clone();
                     let written = tokio::task::spawn_blocking(move || persist_state(&path, &state)).await;
                     match written {
@@ -326,6 +331,7 @@ impl Driver {
             regenerations: self.regenerations.clone(),
             messages_sent: self.sent,
             messages_received: self.received,
+            persists: self.persists,
         };
         self.status.send_replace(ring_status);
     }

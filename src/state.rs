@@ -3,6 +3,7 @@
 //! password hashing, which are about who the caller is.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -42,6 +43,9 @@ pub struct AppState {
     pub coordinator_work: Notify,
     /// Wakes the outcome delivery loop when decisions were logged.
     pub delivery_work: Notify,
+    /// Batches this bank coordinated, and the transfers in them.
+    pub batches: AtomicU64,
+    pub batched_transfers: AtomicU64,
     in_flight: Mutex<HashSet<(String, String)>>,
     sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
@@ -68,6 +72,8 @@ impl AppState {
             finalized: broadcast::channel(FINALIZED_CAPACITY).0,
             coordinator_work: Notify::new(),
             delivery_work: Notify::new(),
+            batches: AtomicU64::new(0),
+            batched_transfers: AtomicU64::new(0),
             in_flight: Mutex::new(HashSet::new()),
             sign_in_failures: Mutex::new(HashMap::new()),
         })

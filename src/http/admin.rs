@@ -13,7 +13,29 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state.clone())).unify().or(crash_at(state.clone())).unify().or(consortium(state)).unify().boxed()
+    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state.clone())).unify().or(crash_at(state.clone())).unify().or(consortium(state.clone())).unify().or(stats(state)).unify().boxed()
+}
+
+/// GET /admin/v1/stats -> counters for the benchmark {writer_commits, ring_persists, batches, batched_transfers}
+fn stats(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("admin" / "v1" / "stats")
+        .and(warp::get())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(with_state(state))
+        .map(|auth: Option<String>, state: Arc<AppState>| {
+            let result = require_admin(&state, auth.as_deref()).map(|()| {
+                use std::sync::atomic::Ordering::Relaxed;
+                let body = serde_json::json!({
+                    "writer_commits": state.ledger.commits(),
+                    "ring_persists": state.ring.status().persists,
+                    "batches": state.batches.load(Relaxed),
+                    "batched_transfers": state.batched_transfers.load(Relaxed),
+                });
+                json_response(StatusCode::OK, &body)
+            });
+            respond("/admin/v1/stats", result)
+        })
+        .boxed()
 }
 
 /// GET /admin/v1/consortium -> this bank's summary for the consortium audit

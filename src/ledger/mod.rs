@@ -164,11 +164,18 @@ struct Inner {
     bank: String,
     writer: mpsc::Sender<Command>,
     read: SqlitePool,
+    /// Database transactions the writer committed (each one fsync of the WAL).
+    commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Ledger {
-    pub(crate) fn new(bank: String, writer: mpsc::Sender<Command>, read: SqlitePool) -> Ledger {
-        Ledger { inner: Arc::new(Inner { bank, writer, read }) }
+    pub(crate) fn new(bank: String, writer: mpsc::Sender<Command>, read: SqlitePool, commits: Arc<std::sync::atomic::AtomicU64>) -> Ledger {
+        Ledger { inner: Arc::new(Inner { bank, writer, read, commits }) }
+    }
+
+    /// Transactions committed by the writer since start.
+    pub fn commits(&self) -> u64 {
+        self.inner.commits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn bank(&self) -> &str {

@@ -3,6 +3,9 @@
 //! savepoint per command, commits once (one fsync for the whole batch: group commit), and only
 //! then answers every command. A command is acknowledged only after its commit is durable.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
 use sqlx::{SqliteConnection, SqlitePool};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -23,11 +26,12 @@ pub fn spawn_writer(
     shutdown: CancellationToken,
 ) -> Ledger {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-    tracker.spawn(run(bank.clone(), write, receiver, batch_max, shutdown));
-    Ledger::new(bank, sender, read)
+    let commits = Arc::new(AtomicU64::new(0));
+    tracker.spawn(run(bank.clone(), write, receiver, batch_max, shutdown, commits.clone()));
+    Ledger::new(bank, sender, read, commits)
 }
 
-async fn run(bank: String, pool: SqlitePool, mut receiver: mpsc::Receiver<Command>, batch_max: usize, shutdown: CancellationToken) {
+async fn run(bank: String, pool: SqlitePool, mut receiver: mpsc::Receiver<Command>, batch_max: usize, shutdown: CancellationToken, commits: Arc<AtomicU64>) {
     let mut batch: Vec<Command> = Vec::with_capacity(batch_max);
     loop {
         tokio::select! {
@@ -40,6 +44,7 @@ async fn run(bank: String, pool: SqlitePool, mut receiver: mpsc::Receiver<Comman
             () = shutdown.cancelled() => break,
         }
         commit_batch(&bank, &pool, &mut batch).await;
+        commits.fetch_add(1, Ordering::Relaxed);
     }
     // Drain what was already queued so no accepted request is left without an answer.
     receiver.close();
