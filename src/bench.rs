@@ -20,7 +20,7 @@ use crate::config::BenchArgs;
 use crate::up::LocalRing;
 
 const PASSWORD: &str = "bench-password-123";
-const FUNDS_CENTS: i64 = 1_000_000_000;
+const FUNDS_CENTS: i64 = 100_000_000;
 
 #[derive(Debug, Serialize, Clone)]
 pub struct BenchReport {
@@ -39,6 +39,9 @@ pub struct BenchReport {
     pub mean_batch_size: f64,
     pub fsync_commits_per_transfer: f64,
     pub cpu_seconds_per_bank: Vec<f64>,
+    /// Mean milliseconds per batch: token wait, hold, order + local prepare, remote prepare, decide.
+    pub phase_ms_per_batch: Vec<(String, f64)>,
+    pub abort_reasons: Vec<(String, u64)>,
     pub audit_passed: bool,
     pub timeline: Vec<Second>,
 }
@@ -205,6 +208,12 @@ async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, Stri
         mean_batch_size: batched / batches,
         fsync_commits_per_transfer: commits / total_done,
         cpu_seconds_per_bank: cpu,
+        phase_ms_per_batch: ["token wait", "hold", "order + local prepare", "remote prepare", "decide"]
+            .iter()
+            .enumerate()
+            .map(|(i, name)| (name.to_string(), after.phases[i].saturating_sub(before.phases[i]) as f64 / 1000.0 / batches))
+            .collect(),
+        abort_reasons: results.abort_reasons.iter().map(|(k, v)| (k.clone(), *v)).collect(),
         audit_passed,
         timeline: results.timeline(),
     })
@@ -236,10 +245,17 @@ impl Load {
             .body(body.to_string())
             .send()
             .await;
-        let outcome = match response {
-            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok().and_then(|v| v["status"].as_str().map(str::to_string)),
+        let answer = match response {
+            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
             _ => None,
         };
+        let outcome = answer.as_ref().and_then(|v| v["status"].as_str().map(str::to_string));
+        if outcome.as_deref() == Some("aborted") {
+            let reason = answer.as_ref().and_then(|v| v["reason"].as_str()).unwrap_or("?");
+            // Keep the kind of reason, not the account numbers in it.
+            let kind: String = reason.chars().filter(|c| !c.is_ascii_digit()).take(80).collect();
+            *self.results.lock().await.abort_reasons.entry(kind).or_insert(0) += 1;
+        }
         let done = Instant::now();
         if scheduled < self.measure_from || done > self.end + Duration::from_secs(5) {
             let mut results = self.results.lock().await;
@@ -297,6 +313,7 @@ struct Results {
     errors: u64,
     committed_all: u64,
     aborted_all: u64,
+    abort_reasons: std::collections::BTreeMap<String, u64>,
 }
 
 impl Results {
@@ -307,7 +324,16 @@ impl Results {
         for _ in 0..seconds {
             per_second.push((0, histogram()?));
         }
-        Ok(Results { latency: histogram()?, per_second, committed: 0, aborted: 0, errors: 0, committed_all: 0, aborted_all: 0 })
+        Ok(Results {
+            latency: histogram()?,
+            per_second,
+            committed: 0,
+            aborted: 0,
+            errors: 0,
+            committed_all: 0,
+            aborted_all: 0,
+            abort_reasons: Default::default(),
+        })
     }
 
     fn record(&mut self, outcome: Option<&str>, latency: Duration, second: u64) {
@@ -402,6 +428,8 @@ struct Sample {
     commits: u64,
     batches: u64,
     batched: u64,
+    /// token_wait, hold, order_and_local_prepare, remote_prepare, decide (µs, all banks).
+    phases: [u64; 5],
 }
 
 async fn sample(client: &reqwest::Client, ring: &LocalRing) -> Sample {
@@ -419,6 +447,9 @@ async fn sample(client: &reqwest::Client, ring: &LocalRing) -> Sample {
                 total.commits += stats["writer_commits"].as_u64().unwrap_or(0) + 2 * stats["ring_persists"].as_u64().unwrap_or(0);
                 total.batches += stats["batches"].as_u64().unwrap_or(0);
                 total.batched += stats["batched_transfers"].as_u64().unwrap_or(0);
+                for (slot, name) in ["token_wait", "hold", "order_and_local_prepare", "remote_prepare", "decide"].iter().enumerate() {
+                    total.phases[slot] += stats["phase_micros"][name].as_u64().unwrap_or(0);
+                }
             }
         }
     }
@@ -483,6 +514,11 @@ fn print_table(report: &BenchReport) {
     println!("  fsync commits/transfer {:.2}", report.fsync_commits_per_transfer);
     let cpu: Vec<String> = report.cpu_seconds_per_bank.iter().map(|c| format!("{c:.1}")).collect();
     println!("  CPU seconds per bank   {}", cpu.join("  "));
+    let phases: Vec<String> = report.phase_ms_per_batch.iter().map(|(n, ms)| format!("{n} {ms:.1}")).collect();
+    println!("  ms per batch           {}", phases.join(", "));
+    for (reason, count) in &report.abort_reasons {
+        println!("  aborted because        {count} x {reason}");
+    }
     println!("  consortium audit       {}", if report.audit_passed { "pass" } else { "FAIL" });
 }
 

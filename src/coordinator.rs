@@ -22,7 +22,7 @@ use crate::state::AppState;
 /// Transfers per batch.
 const BATCH_SIZE: usize = 512;
 /// A batch is started only with at least this much lease left.
-const LEASE_MARGIN: Duration = Duration::from_millis(40);
+const LEASE_MARGIN: Duration = Duration::from_millis(100);
 /// How long to wait for the token before re-checking for work.
 const TOKEN_WAIT: Duration = Duration::from_secs(2);
 const RECHECK_INTERVAL: Duration = Duration::from_millis(500);
@@ -58,13 +58,19 @@ async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
             }
         }
         state.ring.want_token().await;
+        let waited = Instant::now();
         let holding = tokio::select! {
             () = shutdown.cancelled() => return,
             holding = crate::ring_driver::wait_for_grant(&state.ring, TOKEN_WAIT) => holding,
         };
         let Some(holding) = holding else { continue };
+        add_micros(&state, Phase::TokenWait, waited);
+        let held = Instant::now();
         state.faults.crash_point("while-holding");
+        // Phase one of every batch runs under the token: order, prepare, collect votes. The
+        // decisions need no token: they are logged once it has been passed on.
         let mut position = 0u32;
+        let mut prepared = Vec::new();
         while holding.lease_until.saturating_duration_since(Instant::now()) > LEASE_MARGIN {
             let batch = match state.ledger.pending_batch(BATCH_SIZE).await {
                 Ok(batch) if !batch.is_empty() => batch,
@@ -75,23 +81,51 @@ async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
                 }
             };
             let count = batch.len() as u32;
-            run_batch(&state, holding.stamp, position, holding.lease_until, batch).await;
+            if let Some(phase_one) = prepare_batch(&state, holding.stamp, position, holding.lease_until, batch).await {
+                prepared.push(phase_one);
+            }
             position += count;
         }
         state.ring.release().await;
+        add_micros(&state, Phase::Hold, held);
+        state.faults.crash_point("after-votes");
+        if !prepared.is_empty() {
+            let deciding = Instant::now();
+            decide(&state, holding.stamp, prepared).await;
+            add_micros(&state, Phase::Decide, deciding);
+        }
     }
 }
 
-/// One batch: order, prepare everywhere, decide. Decisions are logged before anyone is told.
-async fn run_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32, lease_until: Instant, batch: Vec<PendingTransfer>) {
+#[derive(Clone, Copy)]
+enum Phase {
+    TokenWait = 0,
+    Hold = 1,
+    OrderAndLocalPrepare = 2,
+    RemotePrepare = 3,
+    Decide = 4,
+}
+
+fn add_micros(state: &AppState, phase: Phase, since: Instant) {
+    let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+    state.phase_micros[phase as usize].fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// A batch after phase one: its transfers, their participants, and the votes received.
+struct PreparedBatch {
+    batch: Vec<PendingTransfer>,
+    participants_of: HashMap<String, Vec<String>>,
+    votes: HashMap<(String, String), Vote>,
+}
+
+/// Phase one of a batch: its place in the global order is recorded durably in the same
+/// commit as the local participant's votes, then every other participant gets its PREPARE
+/// (concurrently); returns the votes. None if the batch could not even be ordered.
+async fn prepare_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32, lease_until: Instant, batch: Vec<PendingTransfer>) -> Option<PreparedBatch> {
     let me = state.bank().to_string();
     state.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     state.batched_transfers.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let ids: Vec<String> = batch.iter().map(|t| t.id.clone()).collect();
-    if let Err(error) = state.ledger.submit(Job::OrderBatch { ids, stamp }, None).await {
-        tracing::error!(%error, "cannot order a batch; it stays pending");
-        return;
-    }
     let mut requests: BTreeMap<String, PrepareRequest> = BTreeMap::new();
     let mut participants_of: HashMap<String, Vec<String>> = HashMap::new();
     for (offset, transfer) in batch.iter().enumerate() {
@@ -128,11 +162,45 @@ async fn run_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32, lea
         }
         participants_of.insert(transfer.id.clone(), participants);
     }
-    let votes = collect_votes(state, requests, lease_until).await;
-    state.faults.crash_point("after-votes");
-    let decisions: Vec<Decision> = batch
-        .iter()
-        .map(|transfer| {
+    // Ordering and the local votes: submitted together, so the writer commits them as one.
+    let local = requests.remove(&me);
+    let started = Instant::now();
+    let order = state.ledger.submit(Job::OrderBatch { ids, stamp }, None);
+    let local_votes = async {
+        match local {
+            Some(request) => Some(state.ledger.submit(Job::Prepare(request), None).await),
+            None => None,
+        }
+    };
+    let (ordered, local_votes) = tokio::join!(order, local_votes);
+    if let Err(error) = ordered {
+        tracing::error!(%error, "cannot order a batch; it stays pending");
+        return None;
+    }
+    add_micros(state, Phase::OrderAndLocalPrepare, started);
+    let remote_started = Instant::now();
+    let mut votes = collect_votes(state, requests, lease_until).await;
+    add_micros(state, Phase::RemotePrepare, remote_started);
+    match local_votes {
+        Some(Ok(Outcome::Votes(local_votes))) => {
+            for vote in local_votes {
+                votes.insert((me.clone(), vote.id.clone()), vote);
+            }
+        }
+        Some(Err(error)) => tracing::warn!(%error, "local prepare failed"),
+        _ => {}
+    }
+    state.faults.crash_point("after-prepare-sent");
+    Some(PreparedBatch { batch, participants_of, votes })
+}
+
+/// Logs the decisions of prepared batches (durably, before anyone is told): commit only if
+/// every participant voted yes.
+async fn decide(state: &Arc<AppState>, stamp: Stamp, prepared: Vec<PreparedBatch>) {
+    let me = state.bank().to_string();
+    let mut decisions: Vec<Decision> = Vec::new();
+    for PreparedBatch { batch, mut participants_of, votes } in prepared {
+        for transfer in &batch {
             let participants = participants_of.remove(&transfer.id).unwrap_or_default();
             let mut reason = None;
             for bank in &participants {
@@ -148,9 +216,9 @@ async fn run_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32, lea
                     }
                 }
             }
-            Decision { id: transfer.id.clone(), commit: reason.is_none(), reason, participants }
-        })
-        .collect();
+            decisions.push(Decision { id: transfer.id.clone(), commit: reason.is_none(), reason, participants });
+        }
+    }
     let committed = decisions.iter().filter(|d| d.commit).count();
     match state.ledger.submit(Job::Decide(decisions.clone()), None).await {
         Ok(_) => {
@@ -165,19 +233,13 @@ async fn run_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32, lea
     }
 }
 
-/// Sends every participant its prepare (remote ones first, concurrently), the local one last;
-/// returns the votes by (bank, transfer id). A bank that fails to answer simply has no votes.
+/// Sends every other participant its prepare, concurrently; returns the votes by (bank,
+/// transfer id). A bank that fails to answer simply has no votes. Nothing is sent once the
+/// lease is over.
 async fn collect_votes(state: &Arc<AppState>, requests: BTreeMap<String, PrepareRequest>, lease_until: Instant) -> HashMap<(String, String), Vote> {
-    let me = state.bank().to_string();
     let mut votes = HashMap::new();
-    let mut local = None;
     let mut remote = Vec::new();
     for (bank, request) in requests {
-        if bank == me {
-            local = Some(request);
-            continue;
-        }
-        // Nothing new is started once the lease is over.
         if Instant::now() >= lease_until {
             continue;
         }
@@ -201,18 +263,6 @@ async fn collect_votes(state: &Arc<AppState>, requests: BTreeMap<String, Prepare
                 }
             }
             Err(error) => tracing::warn!(%error, %bank, "prepare failed"),
-        }
-    }
-    state.faults.crash_point("after-prepare-sent");
-    if let Some(request) = local {
-        match state.ledger.submit(Job::Prepare(request), None).await {
-            Ok(Outcome::Votes(local_votes)) => {
-                for vote in local_votes {
-                    votes.insert((me.clone(), vote.id.clone()), vote);
-                }
-            }
-            Ok(_) => {}
-            Err(error) => tracing::warn!(%error, "local prepare failed"),
         }
     }
     votes

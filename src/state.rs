@@ -46,6 +46,9 @@ pub struct AppState {
     /// Batches this bank coordinated, and the transfers in them.
     pub batches: AtomicU64,
     pub batched_transfers: AtomicU64,
+    /// Where the coordinator's time goes, in microseconds summed over batches: waiting for the
+    /// token, holding it, ordering + local prepare, remote prepares, logging decisions.
+    pub phase_micros: [AtomicU64; 5],
     in_flight: Mutex<HashSet<(String, String)>>,
     sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
@@ -74,6 +77,7 @@ impl AppState {
             delivery_work: Notify::new(),
             batches: AtomicU64::new(0),
             batched_transfers: AtomicU64::new(0),
+            phase_micros: Default::default(),
             in_flight: Mutex::new(HashSet::new()),
             sign_in_failures: Mutex::new(HashMap::new()),
         })

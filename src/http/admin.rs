@@ -30,6 +30,13 @@ fn stats(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     "ring_persists": state.ring.status().persists,
                     "batches": state.batches.load(Relaxed),
                     "batched_transfers": state.batched_transfers.load(Relaxed),
+                    "phase_micros": {
+                        "token_wait": state.phase_micros[0].load(Relaxed),
+                        "hold": state.phase_micros[1].load(Relaxed),
+                        "order_and_local_prepare": state.phase_micros[2].load(Relaxed),
+                        "remote_prepare": state.phase_micros[3].load(Relaxed),
+                        "decide": state.phase_micros[4].load(Relaxed),
+                    },
                 });
                 json_response(StatusCode::OK, &body)
             });

@@ -398,28 +398,25 @@ pub struct ParticipationView {
 }
 
 impl Ledger {
-    /// Pending transfers not yet in any batch, oldest first.
+    /// Pending transfers not yet in any batch, oldest first (one query).
     pub async fn pending_batch(&self, limit: usize) -> Result<Vec<PendingTransfer>, LedgerError> {
-        let mut connection = self.read_pool().acquire().await?;
-        let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-            "SELECT id, kind, initiated_by, description FROM transfers \
-             WHERE status = 'pending' AND order_epoch IS NULL ORDER BY created_at_ms, id LIMIT $1",
+        let rows: Vec<(String, String, String, String, String, String, String, i64)> = sqlx::query_as(
+            "SELECT t.id, t.kind, t.initiated_by, t.description, l.side, l.bank, l.account, l.amount_cents \
+             FROM (SELECT id, kind, initiated_by, description, created_at_ms FROM transfers \
+                   WHERE status = 'pending' AND order_epoch IS NULL ORDER BY created_at_ms, id LIMIT $1) t \
+             JOIN transfer_legs l ON l.transfer_id = t.id \
+             ORDER BY t.created_at_ms, t.id, l.position",
         )
         .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(&mut *connection)
+        .fetch_all(self.read_pool())
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (id, kind, initiated_by, description) in rows {
-            let legs: Vec<(String, String, String, i64)> =
-                sqlx::query_as("SELECT side, bank, account, amount_cents FROM transfer_legs WHERE transfer_id = $1 ORDER BY position")
-                    .bind(&id)
-                    .fetch_all(&mut *connection)
-                    .await?;
-            let legs = legs
-                .into_iter()
-                .map(|(side, bank, account, amount)| (bank, account, if side == "debit" { -amount } else { amount }))
-                .collect();
-            out.push(PendingTransfer { id, kind, initiated_by, description, legs });
+        let mut out: Vec<PendingTransfer> = Vec::new();
+        for (id, kind, initiated_by, description, side, bank, account, amount) in rows {
+            let signed = if side == "debit" { -amount } else { amount };
+            match out.last_mut() {
+                Some(last) if last.id == id => last.legs.push((bank, account, signed)),
+                _ => out.push(PendingTransfer { id, kind, initiated_by, description, legs: vec![(bank, account, signed)] }),
+            }
         }
         Ok(out)
     }

@@ -163,14 +163,23 @@ pub struct Ledger {
 struct Inner {
     bank: String,
     writer: mpsc::Sender<Command>,
+    /// Jobs of the two-phase commit's critical section (ordering, prepares): the writer takes
+    /// them before anything else, since the token is held while they wait.
+    urgent: mpsc::Sender<Command>,
     read: SqlitePool,
     /// Database transactions the writer committed (each one fsync of the WAL).
     commits: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl Ledger {
-    pub(crate) fn new(bank: String, writer: mpsc::Sender<Command>, read: SqlitePool, commits: Arc<std::sync::atomic::AtomicU64>) -> Ledger {
-        Ledger { inner: Arc::new(Inner { bank, writer, read, commits }) }
+    pub(crate) fn new(
+        bank: String,
+        writer: mpsc::Sender<Command>,
+        urgent: mpsc::Sender<Command>,
+        read: SqlitePool,
+        commits: Arc<std::sync::atomic::AtomicU64>,
+    ) -> Ledger {
+        Ledger { inner: Arc::new(Inner { bank, writer, urgent, read, commits }) }
     }
 
     /// Transactions committed by the writer since start.
@@ -189,8 +198,10 @@ impl Ledger {
     /// Runs a job in the writer task and waits until it is durably committed (or failed).
     pub async fn submit(&self, job: Job, idempotency: Option<IdempotencyRecord>) -> Result<Outcome, LedgerError> {
         let (reply, receive) = oneshot::channel();
+        let urgent = matches!(job, Job::OrderBatch { .. } | Job::Prepare(_));
         let command = Command { job, idempotency, reply };
-        self.inner.writer.send(command).await.map_err(|_| LedgerError::Stopped)?;
+        let queue = if urgent { &self.inner.urgent } else { &self.inner.writer };
+        queue.send(command).await.map_err(|_| LedgerError::Stopped)?;
         receive.await.map_err(|_| LedgerError::Stopped)?
     }
 }

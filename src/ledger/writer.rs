@@ -26,29 +26,45 @@ pub fn spawn_writer(
     shutdown: CancellationToken,
 ) -> Ledger {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
+    let (urgent_sender, urgent) = mpsc::channel(QUEUE_CAPACITY);
     let commits = Arc::new(AtomicU64::new(0));
-    tracker.spawn(run(bank.clone(), write, receiver, batch_max, shutdown, commits.clone()));
-    Ledger::new(bank, sender, read, commits)
+    tracker.spawn(run(bank.clone(), write, Queues { urgent, normal: receiver }, batch_max, shutdown, commits.clone()));
+    Ledger::new(bank, sender, urgent_sender, read, commits)
 }
 
-async fn run(bank: String, pool: SqlitePool, mut receiver: mpsc::Receiver<Command>, batch_max: usize, shutdown: CancellationToken, commits: Arc<AtomicU64>) {
+struct Queues {
+    urgent: mpsc::Receiver<Command>,
+    normal: mpsc::Receiver<Command>,
+}
+
+async fn run(bank: String, pool: SqlitePool, mut queues: Queues, batch_max: usize, shutdown: CancellationToken, commits: Arc<AtomicU64>) {
     let mut batch: Vec<Command> = Vec::with_capacity(batch_max);
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             biased;
-            received = receiver.recv_many(&mut batch, batch_max) => {
-                if received == 0 {
-                    break;
-                }
+            command = queues.urgent.recv() => command,
+            command = queues.normal.recv() => command,
+            () = shutdown.cancelled() => None,
+        };
+        let Some(first) = first else { break };
+        batch.push(first);
+        // Urgent work first, then whatever else is waiting, within the batch limit.
+        while batch.len() < batch_max {
+            match queues.urgent.try_recv().or_else(|_| queues.normal.try_recv()) {
+                Ok(command) => batch.push(command),
+                Err(_) => break,
             }
-            () = shutdown.cancelled() => break,
         }
         commit_batch(&bank, &pool, &mut batch).await;
         commits.fetch_add(1, Ordering::Relaxed);
     }
     // Drain what was already queued so no accepted request is left without an answer.
-    receiver.close();
-    while receiver.recv_many(&mut batch, batch_max).await > 0 {
+    queues.urgent.close();
+    queues.normal.close();
+    while queues.urgent.recv_many(&mut batch, batch_max).await > 0 {
+        commit_batch(&bank, &pool, &mut batch).await;
+    }
+    while queues.normal.recv_many(&mut batch, batch_max).await > 0 {
         commit_batch(&bank, &pool, &mut batch).await;
     }
     pool.close().await;
