@@ -22,6 +22,8 @@ use crate::ledger::{wall_clock_ms, Job, Ledger};
 
 /// Finalized-transfer notices kept for slow waiters (they re-read the database on lag).
 const FINALIZED_CAPACITY: usize = 4096;
+/// Sessions cached in memory at most.
+const SESSION_CACHE_MAX: usize = 100_000;
 /// Failed sign-ins allowed per document within `SIGN_IN_WINDOW`.
 const SIGN_IN_FAILURES_MAX: u32 = 5;
 const SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
@@ -50,6 +52,8 @@ pub struct AppState {
     /// token, holding it, ordering + local prepare, remote prepares, logging decisions.
     pub phase_micros: [AtomicU64; 5],
     in_flight: Mutex<HashSet<(String, String)>>,
+    /// Sessions already checked: token hash -> (caller, expiry in ms).
+    sessions: Mutex<HashMap<String, (Caller, i64)>>,
     sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
 
@@ -79,6 +83,7 @@ impl AppState {
             batched_transfers: AtomicU64::new(0),
             phase_micros: Default::default(),
             in_flight: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(HashMap::new()),
             sign_in_failures: Mutex::new(HashMap::new()),
         })
     }
@@ -94,13 +99,26 @@ impl AppState {
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 128)
             .ok_or(ApiError::Unauthenticated)?;
-        let document = self
-            .ledger
-            .session_document(&hash_token(token), wall_clock_ms())
-            .await?
-            .ok_or(ApiError::Unauthenticated)?;
+        let token_hash = hash_token(token);
+        let now = wall_clock_ms();
+        // Sessions are cached in memory until they expire; signing out removes the entry.
+        if let Some((caller, expires_at_ms)) = self.sessions.lock().expect("session cache").get(&token_hash) {
+            if *expires_at_ms > now {
+                return Ok(caller.clone());
+            }
+        }
+        let (document, expires_at_ms) = self.ledger.session_document(&token_hash, now).await?.ok_or(ApiError::Unauthenticated)?;
         let customer = self.ledger.customer(&document).await?.ok_or(ApiError::Unauthenticated)?;
-        Ok(Caller { document, person: customer.kind == "person", name: customer.name })
+        let caller = Caller { document, person: customer.kind == "person", name: customer.name };
+        let mut cache = self.sessions.lock().expect("session cache");
+        if cache.len() >= SESSION_CACHE_MAX {
+            cache.retain(|_, (_, expires)| *expires > now);
+            if cache.len() >= SESSION_CACHE_MAX {
+                cache.clear();
+            }
+        }
+        cache.insert(token_hash, (caller.clone(), expires_at_ms));
+        Ok(caller)
     }
 
     /// Checks a password and opens a session; returns the token and its expiry (ms).
@@ -129,7 +147,9 @@ impl AppState {
     pub async fn sign_out(&self, authorization: Option<&str>) -> Result<(), ApiError> {
         self.authenticate(authorization).await?;
         let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim();
-        self.ledger.submit(Job::DeleteSession { token_hash: hash_token(token) }, None).await?;
+        let token_hash = hash_token(token);
+        self.sessions.lock().expect("session cache").remove(&token_hash);
+        self.ledger.submit(Job::DeleteSession { token_hash }, None).await?;
         Ok(())
     }
 

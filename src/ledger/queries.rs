@@ -96,15 +96,16 @@ impl Ledger {
         Ok(row.map(|(document, kind, name, password_hash)| CustomerRecord { document, kind, name, password_hash }))
     }
 
-    /// The document of the customer whose session token hashes to `token_hash`, if the
-    /// session exists and has not expired.
-    pub async fn session_document(&self, token_hash: &str, now_ms: i64) -> Result<Option<String>, LedgerError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT document FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
-            .bind(token_hash)
-            .bind(now_ms)
-            .fetch_optional(self.read_pool())
-            .await?;
-        Ok(row.map(|(document,)| document))
+    /// The document of the customer whose session token hashes to `token_hash` and when the
+    /// session expires, if it exists and has not expired.
+    pub async fn session_document(&self, token_hash: &str, now_ms: i64) -> Result<Option<(String, i64)>, LedgerError> {
+        let row: Option<(String, i64)> =
+            sqlx::query_as("SELECT document, expires_at_ms FROM sessions WHERE token_hash = $1 AND expires_at_ms > $2")
+                .bind(token_hash)
+                .bind(now_ms)
+                .fetch_optional(self.read_pool())
+                .await?;
+        Ok(row)
     }
 
     /// The account if `document` holds it; None for an account that does not exist or that
