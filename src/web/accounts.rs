@@ -66,9 +66,17 @@ struct DashboardPage {
     document: String,
     total: String,
     accounts: Vec<AccountCard>,
+    elsewhere: Vec<OtherBank>,
 }
 
-/// GET /dashboard -> the customer's accounts at this bank
+/// The customer's accounts at another bank of the ring, as the dashboard shows them.
+struct OtherBank {
+    bank: String,
+    available: bool,
+    accounts: Vec<AccountCard>,
+}
+
+/// GET /dashboard -> the customer's accounts at this bank and at the other banks of the ring
 fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("dashboard")
         .and(warp::get())
@@ -79,7 +87,11 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok(session) => session,
                 Err(response) => return response,
             };
-            let views = match state.ledger.accounts_of(&session.caller.document).await {
+            let (views, elsewhere) = tokio::join!(
+                state.ledger.accounts_of(&session.caller.document),
+                super::remote::accounts_elsewhere(&state, &session.caller.document)
+            );
+            let views = match views {
                 Ok(views) => views,
                 Err(error) => return super::failure(&state, &visit, Some(&session), &error.into()),
             };
@@ -91,6 +103,14 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 document: format_document(&session.caller.document),
                 total,
                 accounts: views.iter().map(|v| AccountCard::new(t, v)).collect(),
+                elsewhere: elsewhere
+                    .into_iter()
+                    .map(|b| OtherBank {
+                        available: b.accounts.is_some(),
+                        accounts: b.accounts.unwrap_or_default().iter().map(|v| AccountCard::new(t, v)).collect(),
+                        bank: b.bank,
+                    })
+                    .collect(),
                 c,
             };
             render(StatusCode::OK, &page)

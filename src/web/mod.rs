@@ -10,6 +10,7 @@ mod assets;
 mod auth;
 mod cash;
 pub mod i18n;
+mod remote;
 mod session;
 mod transfers;
 
