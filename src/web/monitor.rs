@@ -211,12 +211,11 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
     let epoch = newest.map_or(0, |s| u(s, "epoch"));
     let token_seq = statuses.iter().flatten().filter(|s| u(s, "epoch") == epoch).map(|s| u(s, "token_seq")).max().unwrap_or(0);
 
-    let count = members.len().max(1) as f64;
     let mut views = Vec::new();
     let mut regenerations: BTreeMap<u64, RegenerationView> = BTreeMap::new();
     for (index, (member, status)) in members.iter().zip(&statuses).enumerate() {
-        let angle = -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * index as f64 / count;
-        let (x, y) = (200.0 + 140.0 * angle.cos(), 200.0 + 140.0 * angle.sin());
+        let angle = angle_of(index, members.len());
+        let (x, y) = (CX + RADIUS * angle.cos(), CY + RADIUS * angle.sin());
         let empty = Value::Null;
         let s = status.as_ref().unwrap_or(&empty);
         if let Some(list) = s.get("regenerations").and_then(Value::as_array) {
@@ -292,12 +291,18 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
 // ---------------------------------------------------------------------------------------
 // What the templates show
 
-/// An arc of the live ring, from one member to the next.
+/// An arc of the live ring along the circle, from one member to the next (an SVG path).
 pub struct Arc2 {
-    pub x1: String,
-    pub y1: String,
-    pub x2: String,
-    pub y2: String,
+    pub d: String,
+}
+
+/// Centre and radius of the drawn ring, in SVG user units.
+const CX: f64 = 200.0;
+const CY: f64 = 200.0;
+const RADIUS: f64 = 140.0;
+
+fn angle_of(index: usize, count: usize) -> f64 {
+    -std::f64::consts::FRAC_PI_2 + std::f64::consts::TAU * index as f64 / count.max(1) as f64
 }
 
 pub struct Live {
@@ -334,21 +339,33 @@ pub struct CrossRow {
 
 impl Live {
     fn new(t: Tr, s: Snapshot) -> Live {
-        let at = |id: &str| s.members.iter().find(|m| m.id == id).map(|m| (m.x, m.y));
+        // Arcs follow the circle clockwise, stopping short of the members' discs.
+        let count = s.members.len();
+        let index_of = |id: &str| s.members.iter().position(|m| m.id == id);
         let mut arcs = Vec::new();
         let n = s.live_ring.len();
         if n >= 2 {
             for i in 0..n {
-                if let (Some((x1, y1)), Some((x2, y2))) = (at(&s.live_ring[i]), at(&s.live_ring[(i + 1) % n])) {
-                    // Stop short of the circles (radius 34) so the arrowheads show.
-                    let (dx, dy) = (x2 - x1, y2 - y1);
-                    let len = (dx * dx + dy * dy).sqrt().max(1.0);
-                    let (ux, uy) = (dx / len, dy / len);
+                if let (Some(from), Some(to)) = (index_of(&s.live_ring[i]), index_of(&s.live_ring[(i + 1) % n])) {
+                    let start = angle_of(from, count);
+                    let mut end = angle_of(to, count);
+                    if end <= start {
+                        end += std::f64::consts::TAU;
+                    }
+                    let margin = 46.0 / RADIUS;
+                    let (a1, a2) = (start + margin, end - margin);
+                    if a2 <= a1 {
+                        continue;
+                    }
+                    let large = if a2 - a1 > std::f64::consts::PI { 1 } else { 0 };
                     arcs.push(Arc2 {
-                        x1: format!("{:.1}", x1 + ux * 36.0),
-                        y1: format!("{:.1}", y1 + uy * 36.0),
-                        x2: format!("{:.1}", x2 - ux * 40.0),
-                        y2: format!("{:.1}", y2 - uy * 40.0),
+                        d: format!(
+                            "M {:.1} {:.1} A {RADIUS} {RADIUS} 0 {large} 1 {:.1} {:.1}",
+                            CX + RADIUS * a1.cos(),
+                            CY + RADIUS * a1.sin(),
+                            CX + RADIUS * a2.cos(),
+                            CY + RADIUS * a2.sin()
+                        ),
                     });
                 }
             }
@@ -379,7 +396,7 @@ impl Live {
                     id: m.id.clone(),
                     x: format!("{:.1}", m.x),
                     y: format!("{:.1}", m.y),
-                    label_y: format!("{:.1}", m.y + 52.0),
+                    label_y: format!("{:.1}", m.y + 62.0),
                     class: class.join(" "),
                     state: m.state.clone(),
                     holding: m.holding,
