@@ -80,7 +80,7 @@ struct OtherBank {
 fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("dashboard")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -158,7 +158,7 @@ struct AccountPage {
 fn account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("accounts" / String)
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|number: String, visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -211,7 +211,7 @@ struct NewAccountPage {
 fn new_account_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("accounts" / "new")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             match signed_in(&state, &visit).await {
@@ -249,7 +249,7 @@ fn new_account_page(state: &AppState, visit: &Visit, session: &Session, form: &F
 fn new_account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("accounts" / "new")
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {

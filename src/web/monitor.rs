@@ -8,7 +8,7 @@
 //! timeout; a member that does not answer is drawn as unreachable.
 //!
 //! Access needs this bank's admin secret: either `Authorization: Bearer <secret>` (tools), or
-//! the sign-in form, which sets the cookie `rb_admin` = hex(HMAC-SHA256(secret, purpose)):
+//! the sign-in form, which sets the cookie `rb_admin_{bank}` = hex(HMAC-SHA256(secret, purpose)):
 //! HttpOnly, SameSite=Strict, Path=/ring. The cookie proves the secret without holding it,
 //! needs no server-side session, and stops working when the secret changes.
 //!
@@ -37,6 +37,7 @@ use crate::faults::ActiveFault;
 use crate::ledger::wall_clock_ms;
 use crate::state::AppState;
 
+/// The monitor's cookie is `rb_admin_{bank}` (see session::cookie_name).
 pub const ADMIN_COOKIE: &str = "rb_admin";
 /// How long the monitor's cookie lasts, in seconds (12 hours).
 const ADMIN_COOKIE_MAX_AGE_SECONDS: u64 = 12 * 3600;
@@ -50,7 +51,16 @@ const LIST_ROWS: usize = 10;
 const REFRESH_SECONDS: u32 = 5;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    page(state.clone()).or(live(state.clone())).unify().or(json(state.clone())).unify().or(sign_in(state.clone())).unify().or(sign_out()).unify().boxed()
+    page(state.clone())
+        .or(live(state.clone()))
+        .unify()
+        .or(json(state.clone()))
+        .unify()
+        .or(sign_in(state.clone()))
+        .unify()
+        .or(sign_out(state))
+        .unify()
+        .boxed()
 }
 
 /// hex(HMAC-SHA256(key = admin secret, "ringbank ring monitor")): what the cookie holds.
@@ -78,13 +88,14 @@ fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
         return true;
     }
     let proof = admin_proof(secret);
+    let name = super::session::cookie_name(ADMIN_COOKIE, state.bank());
     headers
         .get_all(warp::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(name, value)| name.trim() == ADMIN_COOKIE && constant_time_eq(value.trim(), &proof))
+        .any(|(n, value)| n.trim() == name && constant_time_eq(value.trim(), &proof))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -461,7 +472,7 @@ fn refused(state: &AppState, visit: &Visit, error: Option<String>) -> Response {
     let error = error.or_else(|| state.config.admin_secret.is_none().then(|| c.t.get("ring.no_secret").to_string()));
     let mut response = render(StatusCode::FORBIDDEN, &RingSignIn { c, csrf: csrf.clone(), error });
     if fresh {
-        add_cookie(&mut response, &pre_session_csrf_cookie(&csrf));
+        add_cookie(&mut response, &pre_session_csrf_cookie(state.bank(), &csrf));
     }
     response
 }
@@ -470,7 +481,7 @@ fn refused(state: &AppState, visit: &Visit, error: Option<String>) -> Response {
 fn page(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("ring")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(warp::header::headers_cloned())
         .and(with_state(state))
         .then(|visit: Visit, headers: HeaderMap, state: Arc<AppState>| async move {
@@ -490,7 +501,7 @@ fn page(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn live(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("ring" / "live")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(warp::header::headers_cloned())
         .and(with_state(state))
         .then(|visit: Visit, headers: HeaderMap, state: Arc<AppState>| async move {
@@ -524,7 +535,7 @@ fn json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn sign_in(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("ring" / "signin")
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {
@@ -545,7 +556,8 @@ fn sign_in(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             add_cookie(
                 &mut response,
                 &format!(
-                    "{ADMIN_COOKIE}={}; Path=/ring; Max-Age={ADMIN_COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict",
+                    "{}={}; Path=/ring; Max-Age={ADMIN_COOKIE_MAX_AGE_SECONDS}; HttpOnly; SameSite=Strict",
+                    super::session::cookie_name(ADMIN_COOKIE, state.bank()),
                     admin_proof(secret)
                 ),
             );
@@ -555,13 +567,14 @@ fn sign_in(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 }
 
 /// POST /ring/signout -> 303 /ring without the admin cookie
-fn sign_out() -> BoxedFilter<(Response,)> {
-    warp::path!("ring" / "signout").and(warp::post()).and(visit()).map(|visit: Visit| {
+fn sign_out(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    let name = super::session::cookie_name(ADMIN_COOKIE, state.bank());
+    warp::path!("ring" / "signout").and(warp::post()).and(visit(&state)).map(move |visit: Visit| {
         if !visit.same_origin() {
             return super::html(StatusCode::FORBIDDEN, String::new());
         }
         let mut response = redirect("/ring");
-        add_cookie(&mut response, &format!("{ADMIN_COOKIE}=; Path=/ring; Max-Age=0; HttpOnly; SameSite=Strict"));
+        add_cookie(&mut response, &format!("{name}=; Path=/ring; Max-Age=0; HttpOnly; SameSite=Strict"));
         response
     })
     .boxed()

@@ -113,7 +113,7 @@ struct PaymentPage {
 fn transfer_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("transfer")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -134,7 +134,7 @@ fn transfer_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn payment_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("pay")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -432,7 +432,7 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
     warp::path(kind.path())
         .and(warp::path::end())
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(move |visit: Visit, form: Form, state: Arc<AppState>| async move {
@@ -487,7 +487,7 @@ fn confirm(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
         .and(warp::path("confirm"))
         .and(warp::path::end())
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(move |visit: Visit, form: Form, state: Arc<AppState>| async move {
@@ -542,7 +542,7 @@ struct ReceiptPage {
 fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("transfers" / String)
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|id: String, visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -581,7 +581,7 @@ fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("transfers" / String / "status")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|id: String, visit: Visit, state: Arc<AppState>| async move {
             let Some(session) = visit.session(&state).await else {

@@ -15,6 +15,11 @@ use crate::common::{new_cpf, Consortium, TestBank, ADMIN_SECRET, PASSWORD};
 
 /// Longest wait for any one thing in the browser.
 const WAIT_LIMIT: Duration = Duration::from_secs(15);
+/// Longest wait for a cross-bank transfer to become final (two-phase commit under the token,
+/// on a loaded machine).
+const COMMIT_LIMIT: Duration = Duration::from_secs(45);
+/// The W3C WebDriver key of an element reference.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process and one browser session; both end when dropped.
 struct Browser {
@@ -108,13 +113,19 @@ impl Browser {
 
     /// The element matching `css`, waiting for it up to WAIT_LIMIT.
     async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + WAIT_LIMIT;
+        self.find_within(css, WAIT_LIMIT).await
+    }
+
+    /// The element matching `css`, waiting for it up to `limit`.
+    async fn find_within(&self, css: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let value = self.command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
-            if let Some(id) = value.as_object().and_then(|o| o.values().next()).and_then(Value::as_str) {
+            // W3C WebDriver: a found element is {ELEMENT_KEY: id}; an error is {error, message, ...}.
+            if let Some(id) = value.get(ELEMENT_KEY).and_then(Value::as_str) {
                 return id.to_string();
             }
-            assert!(Instant::now() < deadline, "no element {css} on {}", self.url().await);
+            assert!(Instant::now() < deadline, "no element {css} on {}: {value}", self.url().await);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -324,10 +335,9 @@ async fn browser_two_banks_two_source_cross_bank_transfer_and_ring_monitor() {
     };
     // Three banks (the customer uses two; the monitor draws all three).
     let consortium = Consortium::start(3, &[]).await;
-    // Cookies are per host, not per port: bank B is opened as localhost so the browser keeps
-    // one session at each bank (as with banks on their own hosts).
-    let url_a = consortium.url(0);
-    let url_b = consortium.url(1).replace("127.0.0.1", "localhost");
+    // Both banks on 127.0.0.1: cookies are scoped by host, not port, so each bank names its
+    // cookies after itself and the browser keeps a session at each.
+    let (url_a, url_b) = (consortium.url(0), consortium.url(1));
     let b = consortium.view(1);
     let payee_token = b.customer(&new_cpf(), "Mercado Central").await;
     let payee_account = b.open_account(&payee_token, "individual", &[]).await;
@@ -341,6 +351,7 @@ async fn browser_two_banks_two_source_cross_bank_transfer_and_ring_monitor() {
 
     // Bank A's dashboard lists the account at B too, found over the ring.
     browser.goto(&format!("{url_a}/dashboard")).await;
+    browser.wait_for_path("/dashboard").await; // still signed in at A
     browser.find(&format!(".account-card.remote[data-bank='B'][data-number='{account_b}']")).await;
     browser.wait_for_text("R$ 200,00").await;
     browser.screenshot("dashboard-two-banks").await;
@@ -363,7 +374,8 @@ async fn browser_two_banks_two_source_cross_bank_transfer_and_ring_monitor() {
     browser.click("#confirm").await;
     browser.wait_for_path("/transfers/tr_").await;
     // The receipt is pending until the coordinator decides under the token; it updates itself.
-    browser.find(".badge.status-committed").await;
+    let final_badge = browser.find_within(".badge.status-committed, .badge.status-aborted", COMMIT_LIMIT).await;
+    assert!(!final_badge.is_empty());
     browser.wait_for_text("Concluída").await;
     browser.screenshot("transfer-cross-bank").await;
     assert_eq!(b.balance(&payee_token, &payee_account).await.0, 20_050);

@@ -125,7 +125,7 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
     let mut web = WebClient::new(&bank);
     let cpf = new_cpf();
     let form_page = web.get("/signup").await;
-    assert!(form_page.set_cookies.iter().any(|c| c.starts_with("rb_csrf=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")));
+    assert!(form_page.set_cookies.iter().any(|c| c.starts_with("rb_csrf_alfa=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")));
     let csrf = hidden(&form_page.body, "csrf");
     let formatted = ringbank::document::format_document(&cpf);
     let page = web
@@ -135,7 +135,7 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    let session = page.set_cookies.iter().find(|c| c.starts_with("rb_session=")).expect("session cookie");
+    let session = page.set_cookies.iter().find(|c| c.starts_with("rb_session_alfa=")).expect("session cookie");
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
         assert!(session.contains(flag), "{flag} missing in {session}");
     }
@@ -154,7 +154,7 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
     let csrf = hidden(&dashboard.body, "csrf");
     let out = web.post("/signout", &[("csrf", &csrf)]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    assert!(out.set_cookies.iter().any(|c| c.starts_with("rb_session=;") && c.contains("Max-Age=0")));
+    assert!(out.set_cookies.iter().any(|c| c.starts_with("rb_session_alfa=;") && c.contains("Max-Age=0")));
     let after = web.get("/dashboard").await;
     assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert!(after.location.as_deref().is_some_and(|l| l.starts_with("/signin")));
@@ -191,7 +191,7 @@ async fn wrong_password_shows_an_error_and_right_one_signs_in() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("CPF/CNPJ ou senha incorretos"), "{}", page.body);
     assert!(page.body.contains("id=\"password-error\""));
-    assert!(!page.set_cookies.iter().any(|c| c.starts_with("rb_session=")));
+    assert!(!page.set_cookies.iter().any(|c| c.starts_with("rb_session_alfa=")));
     let page = web.submit("/signin", &[("document", &cpf), ("password", PASSWORD)]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     assert!(web.get("/dashboard").await.body.contains("Caio"));
@@ -461,7 +461,7 @@ async fn ring_monitor_needs_the_admin_secret() {
     assert_eq!(web.get("/ring/status.json").await.status, StatusCode::FORBIDDEN);
     let wrong_bearer = web.get_with("/ring", &[("authorization", "Bearer not-the-secret-at-all")]).await;
     assert_eq!(wrong_bearer.status, StatusCode::FORBIDDEN);
-    web.set_cookie("rb_admin", "00ff");
+    web.set_cookie("rb_admin_alfa", "00ff");
     assert_eq!(web.get("/ring").await.status, StatusCode::FORBIDDEN, "a forged cookie is refused");
 
     // Tools: the secret as a Bearer token.
@@ -480,10 +480,10 @@ async fn ring_monitor_needs_the_admin_secret() {
     assert!(wrong.body.contains("Segredo incorreto"), "{}", wrong.body);
     let forged = web.post("/ring/signin", &[("csrf", "x"), ("secret", ADMIN_SECRET)]).await;
     assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token, no cookie");
-    assert!(forged.set_cookies.iter().all(|c| !c.starts_with("rb_admin=")));
+    assert!(forged.set_cookies.iter().all(|c| !c.starts_with("rb_admin_alfa=")));
     let signed = web.post("/ring/signin", &[("csrf", &csrf), ("secret", ADMIN_SECRET)]).await;
     assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
-    let cookie = signed.set_cookies.iter().find(|c| c.starts_with("rb_admin=")).expect("admin cookie");
+    let cookie = signed.set_cookies.iter().find(|c| c.starts_with("rb_admin_alfa=")).expect("admin cookie");
     assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/ring"), "{cookie}");
     assert!(!cookie.contains(ADMIN_SECRET), "the cookie proves the secret without holding it");
     let monitor = web.get("/ring").await;
