@@ -418,6 +418,11 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("ring.signin_submit", "Abrir o monitor", "Open the monitor"),
     ("ring.signout", "Sair do monitor", "Leave the monitor"),
     ("ring.wrong_secret", "Segredo incorreto.", "Wrong secret."),
+    (
+        "ring.too_many",
+        "Muitas tentativas com segredo errado; aguarde alguns minutos.",
+        "Too many attempts with a wrong secret; wait a few minutes.",
+    ),
     ("ring.no_secret", "Este banco não tem segredo de administração configurado; o monitor está fechado.", "This bank has no admin secret configured; the monitor is closed."),
     ("ring.svg_title", "O anel de bancos", "The ring of banks"),
     ("ring.svg_desc", "Os membros em círculo, setas no anel vivo; com o token: {}", "Members on a circle, arrows along the live ring; token holder: {}"),

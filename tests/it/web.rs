@@ -581,6 +581,37 @@ async fn two_source_cross_bank_transfer_from_the_pages() {
     let receipt = web.get(&receipt_path).await;
     assert!(receipt.body.contains("status-committed"), "{}", receipt.body);
 
+    // More than the account at B has: B votes no, the transfer is aborted, the receipt says why.
+    let fields = [
+        ("from_bank_1", "B"),
+        ("from_1", account_b.as_str()),
+        ("amount_1", "999,00"),
+        ("to_bank", "A"),
+        ("to_account", account_a.as_str()),
+    ];
+    let review = web.submit("/transfer", &fields).await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
+    let mut form: Vec<(String, String)> = Vec::new();
+    for name in ["csrf", "key", "from_bank_1", "from_1", "amount_1", "to_bank", "to_account"] {
+        form.push((name.to_string(), hidden(&review.body, name)));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = web.post("/transfer/confirm", &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let receipt_path = done.location.expect("location");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let receipt = web.get(&receipt_path).await;
+        if receipt.body.contains("status-aborted") {
+            assert!(receipt.body.contains("id=\"reason\""), "{}", receipt.body);
+            break;
+        }
+        assert!(receipt.body.contains("status-pending"), "{}", receipt.body);
+        assert!(std::time::Instant::now() < deadline, "never aborted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(b.balance(&token_b, &account_b).await, (10_000 - 5_025, 10_000 - 5_025), "no hold left behind");
+
     // A source at another bank that the customer does not hold is refused on the form.
     let other = web
         .submit("/transfer", &[("from_bank_1", "B"), ("from_1", payee_account.as_str()), ("amount_1", "1,00"), ("to_bank", "A"), ("to_account", account_a.as_str())])
