@@ -286,8 +286,8 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
     let holder = views.iter().filter(|m| m.holding).max_by_key(|m| (m.epoch, m.token_seq)).map(|m| m.id.clone());
 
     let mut errors = Vec::new();
-    let in_doubt_count = match state.ledger.money_totals().await {
-        Ok((_, _, _, count)) => count,
+    let in_doubt_count = match super::ring_queries::in_doubt_count(&state.ledger).await {
+        Ok(count) => count,
         Err(error) => {
             errors.push(error.to_string());
             0

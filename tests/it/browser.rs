@@ -378,7 +378,12 @@ async fn browser_two_banks_two_source_cross_bank_transfer_and_ring_monitor() {
     assert!(!final_badge.is_empty());
     browser.wait_for_text("Concluída").await;
     browser.screenshot("transfer-cross-bank").await;
-    assert_eq!(b.balance(&payee_token, &payee_account).await.0, 20_050);
+    // Committed means decided; bank B books its legs when the outcome reaches it.
+    let deadline = Instant::now() + COMMIT_LIMIT;
+    while b.balance(&payee_token, &payee_account).await.0 != 20_050 {
+        assert!(Instant::now() < deadline, "the outcome never reached bank B");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     // Both statements show it.
     browser.goto(&format!("{url_a}/accounts/{account_a}")).await;

@@ -576,10 +576,27 @@ async fn two_source_cross_bank_transfer_from_the_pages() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(a.balance(&token_a, &account_a).await.0, 10_000);
+    // Committed means decided; the participant B books it when the outcome reaches it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b.balance(&payee_token, &payee_account).await.0 != 15_025 {
+        assert!(std::time::Instant::now() < deadline, "the outcome never reached B");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
     assert_eq!(b.balance(&token_b, &account_b).await.0, 10_000 - 5_025);
-    assert_eq!(b.balance(&payee_token, &payee_account).await.0, 15_025);
     let receipt = web.get(&receipt_path).await;
     assert!(receipt.body.contains("status-committed"), "{}", receipt.body);
+    // The ring monitor lists it at both banks: coordinator at A, participant at B.
+    let id = receipt_path.trim_start_matches("/transfers/").to_string();
+    let bearer = format!("Bearer {ADMIN_SECRET}");
+    for (bank, role) in [(&a, "coordinator"), (&b, "participant")] {
+        let (status, snapshot) = bank.call_with(reqwest::Method::GET, "/ring/status.json", None, None, &[("authorization", &bearer)]).await;
+        assert_eq!(status, StatusCode::OK, "{snapshot}");
+        let listed = snapshot["recent_cross"].as_array().expect("list").iter().find(|x| x["id"] == id.as_str()).cloned();
+        let listed = listed.unwrap_or_else(|| panic!("{id} not in {snapshot}"));
+        assert_eq!(listed["role"], role);
+        assert_eq!(listed["status"], "committed");
+        assert_eq!(snapshot["members"].as_array().expect("members").len(), 2);
+    }
 
     // More than the account at B has: B votes no, the transfer is aborted, the receipt says why.
     let fields = [
@@ -610,7 +627,12 @@ async fn two_source_cross_bank_transfer_from_the_pages() {
         assert!(std::time::Instant::now() < deadline, "never aborted");
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    assert_eq!(b.balance(&token_b, &account_b).await, (10_000 - 5_025, 10_000 - 5_025), "no hold left behind");
+    // B votes no without placing a hold; whatever it holds goes when the abort reaches it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b.balance(&token_b, &account_b).await != (10_000 - 5_025, 10_000 - 5_025) {
+        assert!(std::time::Instant::now() < deadline, "a hold was left behind at B");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 
     // A source at another bank that the customer does not hold is refused on the form.
     let other = web
