@@ -296,7 +296,7 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     // Dashboard
     ("dashboard.title", "Minhas contas", "My accounts"),
     ("dashboard.welcome", "Bem-vindo, {}", "Welcome, {}"),
-    ("dashboard.total", "Saldo total", "Total balance"),
+    ("dashboard.total", "Saldo neste banco", "Balance at this bank"),
     ("dashboard.no_accounts", "Você ainda não tem contas neste banco.", "You have no accounts at this bank yet."),
     ("dashboard.created", "Conta {} aberta com sucesso.", "Account {} opened."),
     ("dashboard.elsewhere", "Em outros bancos do consórcio", "At other banks of the consortium"),
