@@ -66,20 +66,32 @@ struct DashboardPage {
     document: String,
     total: String,
     accounts: Vec<AccountCard>,
+    elsewhere: Vec<OtherBank>,
 }
 
-/// GET /dashboard -> the customer's accounts at this bank
+/// The customer's accounts at another bank of the ring, as the dashboard shows them.
+struct OtherBank {
+    bank: String,
+    available: bool,
+    accounts: Vec<AccountCard>,
+}
+
+/// GET /dashboard -> the customer's accounts at this bank and at the other banks of the ring
 fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("dashboard")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
                 Ok(session) => session,
                 Err(response) => return response,
             };
-            let views = match state.ledger.accounts_of(&session.caller.document).await {
+            let (views, elsewhere) = tokio::join!(
+                state.ledger.accounts_of(&session.caller.document),
+                super::remote::accounts_elsewhere(&state, &session.caller.document)
+            );
+            let views = match views {
                 Ok(views) => views,
                 Err(error) => return super::failure(&state, &visit, Some(&session), &error.into()),
             };
@@ -91,6 +103,14 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 document: format_document(&session.caller.document),
                 total,
                 accounts: views.iter().map(|v| AccountCard::new(t, v)).collect(),
+                elsewhere: elsewhere
+                    .into_iter()
+                    .map(|b| OtherBank {
+                        available: b.accounts.is_some(),
+                        accounts: b.accounts.unwrap_or_default().iter().map(|v| AccountCard::new(t, v)).collect(),
+                        bank: b.bank,
+                    })
+                    .collect(),
                 c,
             };
             render(StatusCode::OK, &page)
@@ -138,7 +158,7 @@ struct AccountPage {
 fn account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("accounts" / String)
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|number: String, visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -191,7 +211,7 @@ struct NewAccountPage {
 fn new_account_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("accounts" / "new")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             match signed_in(&state, &visit).await {
@@ -229,7 +249,7 @@ fn new_account_page(state: &AppState, visit: &Visit, session: &Session, form: &F
 fn new_account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("accounts" / "new")
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {

@@ -7,9 +7,10 @@ use warp::Filter;
 
 const STYLE: &str = include_str!("../../web/static/style.css");
 const SCRIPT: &str = include_str!("../../web/static/app.js");
+const RING_SCRIPT: &str = include_str!("../../web/static/ring.js");
 const LOGO: &str = include_str!("../../web/static/logo.svg");
 
-/// GET /static/{style.css|app.js|logo.svg}
+/// GET /static/{style.css|app.js|ring.js|logo.svg}
 pub fn routes() -> BoxedFilter<(Response,)> {
     warp::path!("static" / String)
         .and(warp::get())
@@ -17,6 +18,7 @@ pub fn routes() -> BoxedFilter<(Response,)> {
             let (body, content_type) = match name.as_str() {
                 "style.css" => (STYLE, "text/css; charset=utf-8"),
                 "app.js" => (SCRIPT, "text/javascript; charset=utf-8"),
+                "ring.js" => (RING_SCRIPT, "text/javascript; charset=utf-8"),
                 "logo.svg" => (LOGO, "image/svg+xml"),
                 _ => return Err(warp::reject::not_found()),
             };

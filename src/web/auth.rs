@@ -42,7 +42,7 @@ struct HomePage {
 fn home(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path::end()
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             let session = visit.session(&state).await;
@@ -66,7 +66,7 @@ struct SignupPage {
 fn signup_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("signup")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             if visit.session(&state).await.is_some() {
@@ -94,7 +94,7 @@ fn signup_page(state: &AppState, visit: &Visit, form: &Form, errors: Errors) -> 
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let mut response = render(status, &SignupPage { c, form_csrf: form_csrf.clone(), fields, errors });
     if new {
-        add_cookie(&mut response, &session::pre_session_csrf_cookie(&form_csrf));
+        add_cookie(&mut response, &session::pre_session_csrf_cookie(state.bank(), &form_csrf));
     }
     response
 }
@@ -103,7 +103,7 @@ fn signup_page(state: &AppState, visit: &Visit, form: &Form, errors: Errors) -> 
 fn signup(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("signup")
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {
@@ -159,7 +159,7 @@ async fn signup_handler(state: &Arc<AppState>, visit: &Visit, form: &Form) -> Re
 
 fn signed_in_redirect(state: &AppState, token: &str) -> Response {
     let mut response = redirect("/dashboard");
-    add_cookie(&mut response, &session::session_cookie(token, state.config.session_ttl.as_secs()));
+    add_cookie(&mut response, &session::session_cookie(state.bank(), token, state.config.session_ttl.as_secs()));
     response
 }
 
@@ -177,7 +177,7 @@ struct SigninPage {
 fn signin_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("signin")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             if visit.session(&state).await.is_some() {
@@ -206,7 +206,7 @@ fn signin_page(state: &AppState, visit: &Visit, form: &Form, errors: Errors) -> 
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let mut response = render(status, &SigninPage { c, form_csrf: form_csrf.clone(), notice, fields, errors });
     if new {
-        add_cookie(&mut response, &session::pre_session_csrf_cookie(&form_csrf));
+        add_cookie(&mut response, &session::pre_session_csrf_cookie(state.bank(), &form_csrf));
     }
     response
 }
@@ -215,7 +215,7 @@ fn signin_page(state: &AppState, visit: &Visit, form: &Form, errors: Errors) -> 
 fn signin(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("signin")
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {
@@ -243,7 +243,7 @@ fn signin(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn signout(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("signout")
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {
@@ -255,7 +255,7 @@ fn signout(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 return super::failure(&state, &visit, Some(&session), &error);
             }
             let mut response = redirect("/signin?signed_out=1");
-            add_cookie(&mut response, &session::clear_session_cookie());
+            add_cookie(&mut response, &session::clear_session_cookie(state.bank()));
             response
         })
         .boxed()

@@ -58,7 +58,7 @@ fn cash_form(state: Arc<AppState>, cash: Cash) -> BoxedFilter<(Response,)> {
     warp::path(path)
         .and(warp::path::end())
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(move |visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -114,7 +114,7 @@ fn cash_post(state: Arc<AppState>, cash: Cash) -> BoxedFilter<(Response,)> {
     warp::path(path)
         .and(warp::path::end())
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(move |visit: Visit, form: Form, state: Arc<AppState>| async move {

@@ -10,6 +10,9 @@ mod assets;
 mod auth;
 mod cash;
 pub mod i18n;
+mod monitor;
+mod remote;
+mod ring_queries;
 mod session;
 mod transfers;
 
@@ -39,7 +42,9 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(cash::routes(state.clone()))
         .unify()
-        .or(transfers::routes(state))
+        .or(transfers::routes(state.clone()))
+        .unify()
+        .or(monitor::routes(state))
         .unify();
     session::lang_switch()
         .and(pages)
@@ -91,6 +96,8 @@ pub struct Chrome {
     pub lang_href: String,
     pub lang_label: &'static str,
     pub refresh_seconds: Option<u32>,
+    /// A page's own script, besides static/app.js.
+    pub extra_script: Option<&'static str>,
 }
 
 impl Chrome {
@@ -114,6 +121,7 @@ impl Chrome {
                 Lang::En => "English",
             },
             refresh_seconds: None,
+            extra_script: None,
         }
     }
 }

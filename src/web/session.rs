@@ -2,13 +2,13 @@
 //! cookie, and the Origin check, read once per request into a `Visit`.
 //!
 //! Sessions reuse the API's server-side sessions (table `sessions`, expiry checked on every
-//! request): the cookie `rb_session` holds the same random token the API hands out, so a
+//! request): the cookie `rb_session_{bank}` holds the same random token the API hands out, so a
 //! session is ended server-side by signing out and expires on its own after `session_ttl`.
 //! The cookie is HttpOnly, SameSite=Strict, Path=/ (plus Secure when served over TLS).
 //!
 //! CSRF: every form of a signed-in customer carries `csrf = hex(sha256("csrf:" + token))`,
 //! checked in constant time on every POST. Forms before sign-in (sign up, sign in) use a
-//! double-submit cookie: `rb_csrf` holds a random value that the form repeats. On top of both,
+//! double-submit cookie: `rb_csrf_{bank}` holds a random value that the form repeats. On top of both,
 //! a POST whose Origin header names another site is refused, and SameSite=Strict keeps the
 //! browser from sending the session cookie on cross-site requests at all.
 
@@ -22,6 +22,9 @@ use warp::Filter;
 use super::i18n::{Lang, Tr};
 use crate::state::{AppState, Caller};
 
+/// Cookie names end in `_{bank id}`: cookies are scoped by host, not by port, so banks of a
+/// consortium run on one host (loopback, different ports) would otherwise overwrite each
+/// other's sessions in the same browser.
 pub const SESSION_COOKIE: &str = "rb_session";
 pub const PRE_SESSION_CSRF_COOKIE: &str = "rb_csrf";
 pub const LANG_COOKIE: &str = "lang";
@@ -49,10 +52,17 @@ pub struct Session {
     token: String,
 }
 
-/// Reads the `Visit` of every request; never rejects.
-pub fn visit() -> impl Filter<Extract = (Visit,), Error = Infallible> + Clone {
+/// The name of a cookie of bank `bank`: `{base}_{bank}`.
+pub fn cookie_name(base: &str, bank: &str) -> String {
+    format!("{base}_{bank}")
+}
+
+/// Reads the `Visit` of every request to bank `state`; never rejects.
+pub fn visit(state: &AppState) -> impl Filter<Extract = (Visit,), Error = Infallible> + Clone {
+    let session_name = cookie_name(SESSION_COOKIE, state.bank());
+    let csrf_name = cookie_name(PRE_SESSION_CSRF_COOKIE, state.bank());
     warp::header::headers_cloned().and(warp::path::full()).and(warp::query::raw().or(warp::any().map(String::new)).unify()).map(
-        |headers: HeaderMap, path: warp::path::FullPath, raw_query: String| {
+        move |headers: HeaderMap, path: warp::path::FullPath, raw_query: String| {
             let query: Vec<(String, String)> = serde_urlencoded::from_str(&raw_query).unwrap_or_default();
             let cookies = cookies(&headers);
             let cookie = |name: &str| cookies.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone());
@@ -63,8 +73,8 @@ pub fn visit() -> impl Filter<Extract = (Visit,), Error = Infallible> + Clone {
                 lang,
                 path: path.as_str().to_string(),
                 query,
-                session_token: cookie(SESSION_COOKIE).filter(|t| !t.is_empty() && t.len() <= 128),
-                pre_session_csrf: cookie(PRE_SESSION_CSRF_COOKIE).filter(|t| t.len() == 32),
+                session_token: cookie(&session_name).filter(|t| !t.is_empty() && t.len() <= 128),
+                pre_session_csrf: cookie(&csrf_name).filter(|t| t.len() == 32),
                 origin: header("origin"),
                 host: header("host"),
             }
@@ -140,16 +150,19 @@ pub fn csrf_for_session(token: &str) -> String {
     hex::encode(Sha256::digest(format!("csrf:{token}").as_bytes()))
 }
 
-pub fn session_cookie(token: &str, max_age_seconds: u64) -> String {
-    format!("{SESSION_COOKIE}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; SameSite=Strict")
+pub fn session_cookie(bank: &str, token: &str, max_age_seconds: u64) -> String {
+    let name = cookie_name(SESSION_COOKIE, bank);
+    format!("{name}={token}; Path=/; Max-Age={max_age_seconds}; HttpOnly; SameSite=Strict")
 }
 
-pub fn clear_session_cookie() -> String {
-    format!("{SESSION_COOKIE}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
+pub fn clear_session_cookie(bank: &str) -> String {
+    let name = cookie_name(SESSION_COOKIE, bank);
+    format!("{name}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict")
 }
 
-pub fn pre_session_csrf_cookie(value: &str) -> String {
-    format!("{PRE_SESSION_CSRF_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict")
+pub fn pre_session_csrf_cookie(bank: &str, value: &str) -> String {
+    let name = cookie_name(PRE_SESSION_CSRF_COOKIE, bank);
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict")
 }
 
 fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {

@@ -61,14 +61,29 @@ impl Kind {
     }
 }
 
-/// One source row of the transfer form.
+/// One source row of the transfer form: a bank, one of the customer's accounts there, an amount.
 struct SourceRow {
     index: usize,
     label: String,
-    options: Vec<Choice>,
+    banks: Vec<Choice>,
+    groups: Vec<AccountGroup>,
     amount: String,
     from_error: Option<String>,
     amount_error: Option<String>,
+}
+
+/// The customer's accounts at one bank, an optgroup of a source row's account select.
+struct AccountGroup {
+    bank: String,
+    label: String,
+    options: Vec<Choice>,
+}
+
+/// The customer's accounts at every bank that answered: this bank's first.
+struct Holdings {
+    here: Vec<AccountView>,
+    elsewhere: Vec<(String, Vec<AccountView>)>,
+    unavailable: Vec<String>,
 }
 
 #[derive(Template)]
@@ -79,6 +94,7 @@ struct TransferPage {
     has_accounts: bool,
     rows: Vec<SourceRow>,
     max_rows: usize,
+    unavailable: Vec<String>,
     destination: Vec<Field>,
     errors: Errors,
 }
@@ -97,7 +113,7 @@ struct PaymentPage {
 fn transfer_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("transfer")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -106,7 +122,8 @@ fn transfer_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             };
             let mut form = Form::default();
             if let Some(from) = visit.query_value("from") {
-                form = Form { pairs: vec![("from_1".to_string(), from.to_string())] };
+                let bank = visit.query_value("from_bank").unwrap_or(state.bank());
+                form = Form { pairs: vec![("from_1".to_string(), from.to_string()), ("from_bank_1".to_string(), bank.to_string())] };
             }
             form_page(&state, &visit, &session, Kind::Transfer, &form, &form_key(), Errors::default()).await
         })
@@ -117,7 +134,7 @@ fn transfer_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn payment_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("pay")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -139,10 +156,11 @@ async fn form_page(
     key: &str,
     errors: Errors,
 ) -> Response {
-    let accounts = match state.ledger.accounts_of(&session.caller.document).await {
-        Ok(accounts) => accounts,
-        Err(error) => return super::failure(state, visit, Some(session), &error.into()),
+    let holdings = match holdings(state, session, kind == Kind::Transfer).await {
+        Ok(holdings) => holdings,
+        Err(error) => return super::failure(state, visit, Some(session), &error),
     };
+    let accounts = &holdings.here;
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
     let title = if kind == Kind::Transfer { "transfer.title" } else { "pay.title" };
     let c = Chrome::new(state, visit, Some(session), title, kind.path());
@@ -156,14 +174,16 @@ async fn form_page(
         Kind::Transfer => {
             let max_rows = state.config.max_legs.saturating_sub(1).max(1);
             let given = (1..=max_rows).filter(|i| !form.get(&format!("from_{i}")).is_empty()).max().unwrap_or(0);
-            let rows = (1..=given.max(SOURCE_ROWS_SHOWN).min(max_rows)).map(|i| source_row(t, &accounts, form, &errors, i)).collect();
+            let rows =
+                (1..=given.max(SOURCE_ROWS_SHOWN).min(max_rows)).map(|i| source_row(state, t, &holdings, form, &errors, i)).collect();
             let mut description =
                 Field::text("description", t.get("field.description").to_string(), form.get("description")).error(&errors);
             description.required = false;
             let page = TransferPage {
                 c,
                 key: key.to_string(),
-                has_accounts: !accounts.is_empty(),
+                has_accounts: !accounts.is_empty() || holdings.elsewhere.iter().any(|(_, list)| !list.is_empty()),
+                unavailable: holdings.unavailable.clone(),
                 rows,
                 max_rows,
                 destination: vec![to_bank, to_account, description],
@@ -174,7 +194,7 @@ async fn form_page(
         Kind::Payment => {
             let selected =
                 if form.get("from").is_empty() { accounts.first().map(|a| a.number.as_str()).unwrap_or("") } else { form.get("from") };
-            let from = Field::select("from", t.get("field.from_account").to_string(), account_choices(t, &accounts, selected, None))
+            let from = Field::select("from", t.get("field.from_account").to_string(), account_choices(t, accounts, selected, None))
                 .error(&errors);
             let reference = Field::text("reference", t.get("field.reference").to_string(), form.get("reference"))
                 .hint(t.get("field.reference.hint").to_string())
@@ -185,12 +205,60 @@ async fn form_page(
     }
 }
 
-fn source_row(t: Tr, accounts: &[AccountView], form: &Form, errors: &Errors, index: usize) -> SourceRow {
+/// The customer's accounts here and, for transfers, at the other banks of the ring.
+async fn holdings(state: &AppState, session: &Session, elsewhere_too: bool) -> Result<Holdings, ApiError> {
+    let document = &session.caller.document;
+    let (here, others) = if elsewhere_too {
+        tokio::join!(state.ledger.accounts_of(document), super::remote::accounts_elsewhere(state, document))
+    } else {
+        (state.ledger.accounts_of(document).await, Vec::new())
+    };
+    let mut holdings = Holdings { here: here?, elsewhere: Vec::new(), unavailable: Vec::new() };
+    for other in others {
+        match other.accounts {
+            Some(list) => holdings.elsewhere.push((other.bank, list)),
+            None => holdings.unavailable.push(other.bank),
+        }
+    }
+    Ok(holdings)
+}
+
+fn source_row(state: &AppState, t: Tr, holdings: &Holdings, form: &Form, errors: &Errors, index: usize) -> SourceRow {
     let selected = form.get(&format!("from_{index}"));
+    let bank = match form.get(&format!("from_bank_{index}")) {
+        "" => state.bank(),
+        other => other,
+    };
+    let banks = state
+        .ring
+        .members
+        .list
+        .iter()
+        .map(|m| Choice {
+            value: m.id.clone(),
+            label: if m.id == state.bank() { t.fill("transfer.this_bank", &[&m.id]) } else { t.fill("dashboard.bank", &[&m.id]) },
+            selected: m.id == bank,
+        })
+        .collect();
+    let mut groups = vec![AccountGroup {
+        bank: state.bank().to_string(),
+        label: t.fill("transfer.this_bank", &[state.bank()]),
+        options: account_choices(t, &holdings.here, if bank == state.bank() { selected } else { "" }, None),
+    }];
+    for (other, list) in &holdings.elsewhere {
+        if !list.is_empty() {
+            groups.push(AccountGroup {
+                bank: other.clone(),
+                label: t.fill("dashboard.bank", &[other]),
+                options: account_choices(t, list, if bank == other { selected } else { "" }, None),
+            });
+        }
+    }
     SourceRow {
         index,
         label: t.fill("transfer.row", &[&index.to_string()]),
-        options: account_choices(t, accounts, selected, Some(t.get("transfer.none"))),
+        banks,
+        groups,
         amount: form.get(&format!("amount_{index}")).to_string(),
         from_error: errors.field(&format!("from_{index}")).map(str::to_string),
         amount_error: errors.field(&format!("amount_{index}")).map(str::to_string),
@@ -217,23 +285,52 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
     if !operations::is_account_number(to_account) {
         errors.add("to_account", t.get("error.account_invalid"));
     }
-    let mut sources: Vec<(usize, String, i64)> = Vec::new();
-    let rows: Vec<(usize, String, String)> = match kind {
+    // (row, bank, account, cents)
+    let mut sources: Vec<(usize, String, String, i64)> = Vec::new();
+    let rows: Vec<(usize, String, String, String)> = match kind {
         Kind::Transfer => (1..state.config.max_legs.max(2))
-            .map(|i| (i, form.get(&format!("from_{i}")).trim().to_string(), form.get(&format!("amount_{i}")).trim().to_string()))
-            .filter(|(_, from, amount)| !from.is_empty() || !amount.is_empty())
+            .map(|i| {
+                let bank = match form.get(&format!("from_bank_{i}")).trim() {
+                    "" => state.bank().to_string(),
+                    other => other.to_string(),
+                };
+                (i, bank, form.get(&format!("from_{i}")).trim().to_string(), form.get(&format!("amount_{i}")).trim().to_string())
+            })
+            .filter(|(_, _, from, amount)| !from.is_empty() || !amount.is_empty())
             .collect(),
-        Kind::Payment => vec![(0, form.get("from").trim().to_string(), form.get("amount").trim().to_string())],
+        Kind::Payment => {
+            vec![(0, state.bank().to_string(), form.get("from").trim().to_string(), form.get("amount").trim().to_string())]
+        }
     };
     let field = |base: &str, index: usize| if kind == Kind::Payment { base.to_string() } else { format!("{base}_{index}") };
-    for (index, from, amount) in &rows {
-        if operations::held_account(state, &session.caller, from).await.is_err() {
-            errors.add(&field("from", *index), t.get("error.account_choose"));
-        } else if sources.iter().any(|(_, f, _)| f == from) {
-            errors.add(&field("from", *index), t.get("error.repeated_source"));
+    // Accounts at other banks are checked against what those banks say the customer holds
+    // (their participant checks again when the transfer is prepared).
+    let mut elsewhere: Vec<(String, Option<Vec<AccountView>>)> = Vec::new();
+    for (index, from_bank, from, amount) in &rows {
+        let held = if from_bank == state.bank() {
+            Ok(operations::held_account(state, &session.caller, from).await.is_ok())
+        } else if state.ring.members.node_of(from_bank).is_none() {
+            Ok(false)
+        } else {
+            if !elsewhere.iter().any(|(b, _)| b == from_bank) {
+                let accounts = super::remote::accounts_at(state, from_bank, &session.caller.document).await;
+                elsewhere.push((from_bank.clone(), accounts));
+            }
+            match elsewhere.iter().find(|(b, _)| b == from_bank).and_then(|(_, a)| a.as_ref()) {
+                Some(accounts) => Ok(accounts.iter().any(|a| &a.number == from)),
+                None => Err(t.fill("error.bank_unavailable", &[from_bank])),
+            }
+        };
+        match held {
+            Err(message) => errors.add(&field("from", *index), message),
+            Ok(false) => errors.add(&field("from", *index), t.get("error.account_choose")),
+            Ok(true) if sources.iter().any(|(_, b, f, _)| b == from_bank && f == from) => {
+                errors.add(&field("from", *index), t.get("error.repeated_source"))
+            }
+            Ok(true) => {}
         }
         match parse_amount(state, t, amount) {
-            Ok(cents) => sources.push((*index, from.clone(), cents)),
+            Ok(cents) => sources.push((*index, from_bank.clone(), from.clone(), cents)),
             Err(message) => errors.add(&field("amount", *index), message),
         }
     }
@@ -248,12 +345,12 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
     if !errors.is_empty() {
         return Err(errors);
     }
-    let source_rows = sources.iter().map(|(i, from, _)| (*i, from.clone())).collect();
+    let source_rows = sources.iter().map(|(i, _, from, _)| (*i, from.clone())).collect();
     let checked = match kind {
         Kind::Transfer => {
             let debits: Vec<Leg> = sources
                 .iter()
-                .map(|(_, from, cents)| Leg { bank: state.bank().to_string(), account: from.clone(), amount_cents: *cents })
+                .map(|(_, bank, from, cents)| Leg { bank: bank.clone(), account: from.clone(), amount_cents: *cents })
                 .collect();
             let total = crate::money::checked_sum(debits.iter().map(|l| l.amount_cents)).unwrap_or(i64::MAX);
             let credits = vec![Leg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total }];
@@ -261,7 +358,7 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
             Checked { transfer: Some(request), payment: None, source_rows }
         }
         Kind::Payment => {
-            let (_, from, amount_cents) = sources[0].clone();
+            let (_, _, from, amount_cents) = sources[0].clone();
             let to = PaymentTarget { bank: bank.to_string(), account: to_account.to_string() };
             let request = PaymentRequest { from_account: from, to, amount_cents, reference: form.get("reference").trim().to_string() };
             Checked { transfer: None, payment: Some(request), source_rows }
@@ -335,7 +432,7 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
     warp::path(kind.path())
         .and(warp::path::end())
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(move |visit: Visit, form: Form, state: Arc<AppState>| async move {
@@ -390,7 +487,7 @@ fn confirm(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
         .and(warp::path("confirm"))
         .and(warp::path::end())
         .and(warp::post())
-        .and(visit())
+        .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
         .then(move |visit: Visit, form: Form, state: Arc<AppState>| async move {
@@ -445,7 +542,7 @@ struct ReceiptPage {
 fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("transfers" / String)
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|id: String, visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
@@ -484,7 +581,7 @@ fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("transfers" / String / "status")
         .and(warp::get())
-        .and(visit())
+        .and(visit(&state))
         .and(with_state(state))
         .then(|id: String, visit: Visit, state: Arc<AppState>| async move {
             let Some(session) = visit.session(&state).await else {

@@ -11,10 +11,15 @@ use base64::Engine;
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::common::{new_cpf, TestBank, PASSWORD};
+use crate::common::{new_cpf, Consortium, TestBank, ADMIN_SECRET, PASSWORD};
 
 /// Longest wait for any one thing in the browser.
 const WAIT_LIMIT: Duration = Duration::from_secs(15);
+/// Longest wait for a cross-bank transfer to become final (two-phase commit under the token,
+/// on a loaded machine).
+const COMMIT_LIMIT: Duration = Duration::from_secs(45);
+/// The W3C WebDriver key of an element reference.
+const ELEMENT_KEY: &str = "element-6066-11e4-a52e-4f735466cecf";
 
 /// A chromedriver process and one browser session; both end when dropped.
 struct Browser {
@@ -108,13 +113,19 @@ impl Browser {
 
     /// The element matching `css`, waiting for it up to WAIT_LIMIT.
     async fn find(&self, css: &str) -> String {
-        let deadline = Instant::now() + WAIT_LIMIT;
+        self.find_within(css, WAIT_LIMIT).await
+    }
+
+    /// The element matching `css`, waiting for it up to `limit`.
+    async fn find_within(&self, css: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
         loop {
             let value = self.command(reqwest::Method::POST, "/element", Some(json!({"using": "css selector", "value": css}))).await;
-            if let Some(id) = value.as_object().and_then(|o| o.values().next()).and_then(Value::as_str) {
+            // W3C WebDriver: a found element is {ELEMENT_KEY: id}; an error is {error, message, ...}.
+            if let Some(id) = value.get(ELEMENT_KEY).and_then(Value::as_str) {
                 return id.to_string();
             }
-            assert!(Instant::now() < deadline, "no element {css} on {}", self.url().await);
+            assert!(Instant::now() < deadline, "no element {css} on {}: {value}", self.url().await);
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
@@ -135,6 +146,36 @@ impl Browser {
     async fn text(&self, css: &str) -> String {
         let id = self.find(css).await;
         self.command(reqwest::Method::GET, &format!("/element/{id}/text"), None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    async fn attribute(&self, css: &str, name: &str) -> String {
+        let id = self.find(css).await;
+        self.command(reqwest::Method::GET, &format!("/element/{id}/attribute/{name}"), None).await.as_str().unwrap_or_default().to_string()
+    }
+
+    /// Signs up at the bank at `url` with the form and waits for the dashboard.
+    async fn sign_up(&self, url: &str, cpf: &str, name: &str) {
+        self.goto(&format!("{url}/signup")).await;
+        self.type_into("#document", cpf).await;
+        self.type_into("#name", name).await;
+        self.type_into("#password", PASSWORD).await;
+        self.type_into("#password_confirm", PASSWORD).await;
+        self.click("main form button[type=submit]").await;
+        self.wait_for_path("/dashboard").await;
+        self.wait_for_text(name).await;
+    }
+
+    /// Deposits with the form into the first account of the dashboard; returns its number.
+    async fn deposit_first(&self, url: &str, amount: &str) -> String {
+        self.goto(&format!("{url}/dashboard")).await;
+        let href = self.attribute("a.button[href^='/accounts/']", "href").await;
+        let number = href.rsplit('/').next().expect("number").to_string();
+        self.click("a.action[href='/deposit']").await;
+        self.type_into("#amount", amount).await;
+        self.click("main form button[type=submit]").await;
+        self.wait_for_path("/accounts/").await;
+        self.wait_for_text(&format!("Depósito de R$ {amount}")).await;
+        number
     }
 
     /// Waits until the page's visible text contains `needle`.
@@ -283,5 +324,96 @@ async fn browser_wrong_password_shows_an_error() {
     browser.click("main form button[type=submit]").await;
     browser.wait_for_path("/dashboard").await;
     browser.wait_for_text("Rui").await;
+    browser.close().await;
+}
+
+#[tokio::test]
+async fn browser_two_banks_two_source_cross_bank_transfer_and_ring_monitor() {
+    let test = "browser_two_banks_two_source_cross_bank_transfer_and_ring_monitor";
+    let Some(browser) = Browser::start(test).await else {
+        return;
+    };
+    // Three banks (the customer uses two; the monitor draws all three).
+    let consortium = Consortium::start(3, &[]).await;
+    // Both banks on 127.0.0.1: cookies are scoped by host, not port, so each bank names its
+    // cookies after itself and the browser keeps a session at each.
+    let (url_a, url_b) = (consortium.url(0), consortium.url(1));
+    let b = consortium.view(1);
+    let payee_token = b.customer(&new_cpf(), "Mercado Central").await;
+    let payee_account = b.open_account(&payee_token, "individual", &[]).await;
+
+    // The same customer signs up at both banks and deposits at each.
+    let cpf = new_cpf();
+    browser.sign_up(&url_a, &cpf, "Ana Lima").await;
+    let account_a = browser.deposit_first(&url_a, "300,00").await;
+    browser.sign_up(&url_b, &cpf, "Ana Lima").await;
+    let account_b = browser.deposit_first(&url_b, "200,00").await;
+
+    // Bank A's dashboard lists the account at B too, found over the ring.
+    browser.goto(&format!("{url_a}/dashboard")).await;
+    browser.wait_for_path("/dashboard").await; // still signed in at A
+    browser.find(&format!(".account-card.remote[data-bank='B'][data-number='{account_b}']")).await;
+    browser.wait_for_text("R$ 200,00").await;
+    browser.screenshot("dashboard-two-banks").await;
+
+    // A transfer with a source at each bank, to an account at B.
+    browser.goto(&format!("{url_a}/transfer")).await;
+    browser.click(&format!("#from_1 option[value='{account_a}']")).await;
+    browser.type_into("#amount_1", "120,00").await;
+    browser.click("#from_bank_2 option[value='B']").await;
+    browser.click(&format!("#from_2 optgroup[data-bank='B'] option[value='{account_b}']")).await;
+    browser.type_into("#amount_2", "80,50").await;
+    browser.type_into("#to_bank", "B").await;
+    browser.type_into("#to_account", &payee_account).await;
+    browser.type_into("#description", "Compra em dois bancos").await;
+    browser.wait_for_text("R$ 200,50").await; // the running total
+    browser.screenshot("transfer-two-banks").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_text("Confirme a operação").await;
+    browser.wait_for_text(&format!("Banco B · conta {account_b}")).await;
+    browser.click("#confirm").await;
+    browser.wait_for_path("/transfers/tr_").await;
+    // The receipt is pending until the coordinator decides under the token; it updates itself.
+    let final_badge = browser.find_within(".badge.status-committed, .badge.status-aborted", COMMIT_LIMIT).await;
+    assert!(!final_badge.is_empty());
+    browser.wait_for_text("Concluída").await;
+    browser.screenshot("transfer-cross-bank").await;
+    // Committed means decided; bank B books its legs when the outcome reaches it.
+    let deadline = Instant::now() + COMMIT_LIMIT;
+    while b.balance(&payee_token, &payee_account).await.0 != 20_050 {
+        assert!(Instant::now() < deadline, "the outcome never reached bank B");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Both statements show it.
+    browser.goto(&format!("{url_a}/accounts/{account_a}")).await;
+    browser.wait_for_text("-R$ 120,00").await;
+    browser.wait_for_text("R$ 180,00").await;
+    browser.goto(&format!("{url_b}/accounts/{account_b}")).await;
+    browser.wait_for_text("-R$ 80,50").await;
+    browser.wait_for_text("R$ 119,50").await;
+    browser.screenshot("statement-bank-b").await;
+
+    // The ring monitor: refused without the admin secret, then live.
+    browser.goto(&format!("{url_a}/ring")).await;
+    browser.wait_for_text("segredo de administração").await;
+    browser.type_into("#secret", ADMIN_SECRET).await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_path("/ring").await;
+    browser.find("svg.ring-svg g.node[data-bank='B']").await;
+    browser.wait_for_text("Transferências entre bancos recentes").await;
+    let first = (browser.attribute(".monitor", "data-holder").await, browser.attribute(".monitor", "data-token-seq").await);
+    let deadline = Instant::now() + WAIT_LIMIT;
+    loop {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let now = (browser.attribute(".monitor", "data-holder").await, browser.attribute(".monitor", "data-token-seq").await);
+        let seq = |s: &str| s.parse::<u64>().unwrap_or(0);
+        if (!now.0.is_empty() && !first.0.is_empty() && now.0 != first.0) || seq(&now.1) > seq(&first.1) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the monitor never showed the token moving: {first:?} then {now:?}");
+    }
+    browser.find("svg.ring-svg g.node.holder").await;
+    browser.screenshot("ring-monitor").await;
     browser.close().await;
 }

@@ -4,7 +4,7 @@
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::{redirect, Client, StatusCode};
 
-use crate::common::{new_cpf, TestBank, PASSWORD};
+use crate::common::{new_cpf, Consortium, TestBank, ADMIN_SECRET, PASSWORD};
 
 /// A browser-like client: keeps cookies, does not follow redirects (tests look at them).
 pub struct WebClient {
@@ -78,6 +78,21 @@ impl WebClient {
         self.post(path, &form).await
     }
 
+    /// Sends `name=value` as an extra cookie on every later request.
+    pub fn set_cookie(&mut self, name: &str, value: &str) {
+        self.cookies.retain(|(n, _)| n != name);
+        self.cookies.push((name.to_string(), value.to_string()));
+    }
+
+    pub async fn get_with(&mut self, path: &str, headers: &[(&str, &str)]) -> Page {
+        let mut request = self.client.get(format!("{}{path}", self.url)).header(COOKIE, self.cookie_header());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send().await.expect("GET");
+        self.finish(response).await
+    }
+
     /// Signs up with the form; returns the dashboard page.
     pub async fn sign_up(&mut self, document: &str, name: &str) -> Page {
         let page =
@@ -110,7 +125,7 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
     let mut web = WebClient::new(&bank);
     let cpf = new_cpf();
     let form_page = web.get("/signup").await;
-    assert!(form_page.set_cookies.iter().any(|c| c.starts_with("rb_csrf=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")));
+    assert!(form_page.set_cookies.iter().any(|c| c.starts_with("rb_csrf_alfa=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")));
     let csrf = hidden(&form_page.body, "csrf");
     let formatted = ringbank::document::format_document(&cpf);
     let page = web
@@ -120,7 +135,7 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
         )
         .await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    let session = page.set_cookies.iter().find(|c| c.starts_with("rb_session=")).expect("session cookie");
+    let session = page.set_cookies.iter().find(|c| c.starts_with("rb_session_alfa=")).expect("session cookie");
     for flag in ["HttpOnly", "SameSite=Strict", "Path=/", "Max-Age="] {
         assert!(session.contains(flag), "{flag} missing in {session}");
     }
@@ -139,7 +154,7 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
     let csrf = hidden(&dashboard.body, "csrf");
     let out = web.post("/signout", &[("csrf", &csrf)]).await;
     assert_eq!(out.status, StatusCode::SEE_OTHER);
-    assert!(out.set_cookies.iter().any(|c| c.starts_with("rb_session=;") && c.contains("Max-Age=0")));
+    assert!(out.set_cookies.iter().any(|c| c.starts_with("rb_session_alfa=;") && c.contains("Max-Age=0")));
     let after = web.get("/dashboard").await;
     assert_eq!(after.status, StatusCode::SEE_OTHER);
     assert!(after.location.as_deref().is_some_and(|l| l.starts_with("/signin")));
@@ -176,7 +191,7 @@ async fn wrong_password_shows_an_error_and_right_one_signs_in() {
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY);
     assert!(page.body.contains("CPF/CNPJ ou senha incorretos"), "{}", page.body);
     assert!(page.body.contains("id=\"password-error\""));
-    assert!(!page.set_cookies.iter().any(|c| c.starts_with("rb_session=")));
+    assert!(!page.set_cookies.iter().any(|c| c.starts_with("rb_session_alfa=")));
     let page = web.submit("/signin", &[("document", &cpf), ("password", PASSWORD)]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     assert!(web.get("/dashboard").await.body.contains("Caio"));
@@ -433,4 +448,196 @@ async fn opening_a_joint_account_with_another_customer() {
     assert!(account.body.contains("Conta conjunta") && account.body.contains("aberta com sucesso"), "{}", account.body);
     let dashboard = web.get("/dashboard").await;
     assert_eq!(dashboard.body.matches("class=\"card account-card\"").count(), 2);
+}
+
+#[tokio::test]
+async fn ring_monitor_needs_the_admin_secret() {
+    let bank = TestBank::start("alfa").await;
+    let mut web = WebClient::new(&bank);
+    let refused = web.get("/ring").await;
+    assert_eq!(refused.status, StatusCode::FORBIDDEN);
+    assert!(refused.body.contains("action=\"/ring/signin\"") && !refused.body.contains("<svg"), "{}", refused.body);
+    assert_eq!(web.get("/ring/live").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(web.get("/ring/status.json").await.status, StatusCode::FORBIDDEN);
+    let wrong_bearer = web.get_with("/ring", &[("authorization", "Bearer not-the-secret-at-all")]).await;
+    assert_eq!(wrong_bearer.status, StatusCode::FORBIDDEN);
+    web.set_cookie("rb_admin_alfa", "00ff");
+    assert_eq!(web.get("/ring").await.status, StatusCode::FORBIDDEN, "a forged cookie is refused");
+
+    // Tools: the secret as a Bearer token.
+    let bearer = format!("Bearer {ADMIN_SECRET}");
+    let json = web.get_with("/ring/status.json", &[("authorization", &bearer)]).await;
+    assert_eq!(json.status, StatusCode::OK, "{}", json.body);
+    let snapshot: serde_json::Value = serde_json::from_str(&json.body).expect("json");
+    assert_eq!(snapshot["bank"], "alfa");
+    assert_eq!(snapshot["members"][0]["id"], "alfa");
+    assert!(snapshot["in_doubt_count"].is_i64() && snapshot["faults"].is_array(), "{snapshot}");
+
+    // People: the sign-in form, a wrong secret first.
+    let csrf = hidden(&refused.body, "csrf");
+    let wrong = web.post("/ring/signin", &[("csrf", &csrf), ("secret", "wrong-secret-wrong-secret")]).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    assert!(wrong.body.contains("Segredo incorreto"), "{}", wrong.body);
+    let forged = web.post("/ring/signin", &[("csrf", "x"), ("secret", ADMIN_SECRET)]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN, "no CSRF token, no cookie");
+    assert!(forged.set_cookies.iter().all(|c| !c.starts_with("rb_admin_alfa=")));
+    let signed = web.post("/ring/signin", &[("csrf", &csrf), ("secret", ADMIN_SECRET)]).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let cookie = signed.set_cookies.iter().find(|c| c.starts_with("rb_admin_alfa=")).expect("admin cookie");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict") && cookie.contains("Path=/ring"), "{cookie}");
+    assert!(!cookie.contains(ADMIN_SECRET), "the cookie proves the secret without holding it");
+    let monitor = web.get("/ring").await;
+    assert_eq!(monitor.status, StatusCode::OK, "{}", monitor.body);
+    assert!(monitor.body.contains("<svg") && monitor.body.contains("data-bank=\"alfa\""), "{}", monitor.body);
+    assert!(monitor.body.contains("/static/ring.js") && monitor.body.contains("http-equiv=\"refresh\""));
+    let live = web.get("/ring/live").await;
+    assert_eq!(live.status, StatusCode::OK);
+    assert!(live.body.contains("<svg") && !live.body.contains("<html"), "a fragment");
+    let signed_out = web.post("/ring/signout", &[]).await;
+    assert_eq!(signed_out.status, StatusCode::SEE_OTHER);
+    assert_eq!(web.get("/ring").await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn dashboard_lists_accounts_at_the_other_banks_and_survives_one_down() {
+    let mut consortium = Consortium::start(3, &[]).await;
+    let (a, b) = (consortium.view(0), consortium.view(1));
+    let cpf = new_cpf();
+    let token_b = b.customer(&cpf, "Célia").await;
+    let account_b = b.open_account(&token_b, "individual", &[]).await;
+    b.deposit(&token_b, &account_b, 98_765).await;
+    let mut web = WebClient::new(&a);
+    let dashboard = web.sign_up(&cpf, "Célia").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    let card = format!("data-bank=\"B\" data-number=\"{account_b}\"");
+    assert!(dashboard.body.contains(&card), "{}", dashboard.body);
+    assert!(dashboard.body.contains("R$ 987,65"), "{}", dashboard.body);
+    assert!(dashboard.body.contains("Você não tem contas no banco C"), "{}", dashboard.body);
+    // The transfer form offers the account at B as a source.
+    let form = web.get(&format!("/transfer?from_bank=B&from={account_b}")).await;
+    assert!(form.body.contains(&format!("<option value=\"{account_b}\" selected>")), "{}", form.body);
+    assert!(form.body.contains("<option value=\"B\" selected>"), "{}", form.body);
+    // A bank that does not answer is shown as unavailable; the page still renders.
+    consortium.kill9(1).await;
+    let started = std::time::Instant::now();
+    let dashboard = web.get("/dashboard").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3), "a short timeout");
+    assert!(dashboard.body.contains("O banco B não respondeu"), "{}", dashboard.body);
+}
+
+#[tokio::test]
+async fn two_source_cross_bank_transfer_from_the_pages() {
+    let consortium = Consortium::start(2, &[]).await;
+    let (a, b) = (consortium.view(0), consortium.view(1));
+    let payee_token = b.customer(&new_cpf(), "Loja do Bairro").await;
+    let payee_account = b.open_account(&payee_token, "individual", &[]).await;
+    let cpf = new_cpf();
+    let mut web = WebClient::new(&a);
+    let dashboard = web.sign_up(&cpf, "Davi").await;
+    let account_a = first_account(&dashboard.body);
+    let token_a = a.sign_in(&cpf).await;
+    a.deposit(&token_a, &account_a, 20_000).await;
+    let token_b = b.customer(&cpf, "Davi").await;
+    let account_b = b.open_account(&token_b, "individual", &[]).await;
+    b.deposit(&token_b, &account_b, 10_000).await;
+    let fields = [
+        ("from_bank_1", "A"),
+        ("from_1", account_a.as_str()),
+        ("amount_1", "100,00"),
+        ("from_bank_2", "B"),
+        ("from_2", account_b.as_str()),
+        ("amount_2", "50,25"),
+        ("to_bank", "B"),
+        ("to_account", payee_account.as_str()),
+        ("description", "Duas origens"),
+    ];
+    let review = web.submit("/transfer", &fields).await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
+    assert!(review.body.contains("Confirme a operação") && review.body.contains("R$ 150,25"), "{}", review.body);
+    let mut form: Vec<(String, String)> = Vec::new();
+    for name in ["csrf", "key", "from_bank_1", "from_1", "amount_1", "from_bank_2", "from_2", "amount_2", "to_bank", "to_account", "description"] {
+        form.push((name.to_string(), hidden(&review.body, name)));
+    }
+    assert_eq!(form[5].1, "B");
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = web.post("/transfer/confirm", &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let receipt_path = done.location.expect("location");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let status = web.get(&format!("{receipt_path}/status")).await;
+        let status: serde_json::Value = serde_json::from_str(&status.body).expect("json");
+        if status["status"] == "committed" {
+            break;
+        }
+        assert_ne!(status["status"], "aborted", "{status}");
+        assert!(std::time::Instant::now() < deadline, "never committed: {status}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.balance(&token_a, &account_a).await.0, 10_000);
+    // Committed means decided; the participant B books it when the outcome reaches it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b.balance(&payee_token, &payee_account).await.0 != 15_025 {
+        assert!(std::time::Instant::now() < deadline, "the outcome never reached B");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(b.balance(&token_b, &account_b).await.0, 10_000 - 5_025);
+    let receipt = web.get(&receipt_path).await;
+    assert!(receipt.body.contains("status-committed"), "{}", receipt.body);
+    // The ring monitor lists it at both banks: coordinator at A, participant at B.
+    let id = receipt_path.trim_start_matches("/transfers/").to_string();
+    let bearer = format!("Bearer {ADMIN_SECRET}");
+    for (bank, role) in [(&a, "coordinator"), (&b, "participant")] {
+        let (status, snapshot) = bank.call_with(reqwest::Method::GET, "/ring/status.json", None, None, &[("authorization", &bearer)]).await;
+        assert_eq!(status, StatusCode::OK, "{snapshot}");
+        let listed = snapshot["recent_cross"].as_array().expect("list").iter().find(|x| x["id"] == id.as_str()).cloned();
+        let listed = listed.unwrap_or_else(|| panic!("{id} not in {snapshot}"));
+        assert_eq!(listed["role"], role);
+        assert_eq!(listed["status"], "committed");
+        assert_eq!(snapshot["members"].as_array().expect("members").len(), 2);
+    }
+
+    // More than the account at B has: B votes no, the transfer is aborted, the receipt says why.
+    let fields = [
+        ("from_bank_1", "B"),
+        ("from_1", account_b.as_str()),
+        ("amount_1", "999,00"),
+        ("to_bank", "A"),
+        ("to_account", account_a.as_str()),
+    ];
+    let review = web.submit("/transfer", &fields).await;
+    assert_eq!(review.status, StatusCode::OK, "{}", review.body);
+    let mut form: Vec<(String, String)> = Vec::new();
+    for name in ["csrf", "key", "from_bank_1", "from_1", "amount_1", "to_bank", "to_account"] {
+        form.push((name.to_string(), hidden(&review.body, name)));
+    }
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let done = web.post("/transfer/confirm", &form).await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let receipt_path = done.location.expect("location");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let receipt = web.get(&receipt_path).await;
+        if receipt.body.contains("status-aborted") {
+            assert!(receipt.body.contains("id=\"reason\""), "{}", receipt.body);
+            break;
+        }
+        assert!(receipt.body.contains("status-pending"), "{}", receipt.body);
+        assert!(std::time::Instant::now() < deadline, "never aborted");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    // B votes no without placing a hold; whatever it holds goes when the abort reaches it.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b.balance(&token_b, &account_b).await != (10_000 - 5_025, 10_000 - 5_025) {
+        assert!(std::time::Instant::now() < deadline, "a hold was left behind at B");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    // A source at another bank that the customer does not hold is refused on the form.
+    let other = web
+        .submit("/transfer", &[("from_bank_1", "B"), ("from_1", payee_account.as_str()), ("amount_1", "1,00"), ("to_bank", "A"), ("to_account", account_a.as_str())])
+        .await;
+    assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", other.body);
+    assert!(other.body.contains("from_1-error"), "{}", other.body);
 }

@@ -97,6 +97,23 @@
       total.textContent = formatCents(sum);
     };
     rows.addEventListener("input", update);
+    // Each row's account list shows the accounts at the bank chosen on that row.
+    var filterAccounts = function (row) {
+      var bank = row.querySelector("select[data-bank-select]");
+      var account = row.querySelector("select[data-account-select]");
+      if (!bank || !account) return;
+      account.querySelectorAll("optgroup").forEach(function (group) {
+        var match = group.getAttribute("data-bank") === bank.value;
+        group.hidden = !match;
+        group.disabled = !match;
+      });
+      var chosen = account.options[account.selectedIndex];
+      if (chosen && chosen.parentNode.tagName === "OPTGROUP" && chosen.parentNode.disabled) account.selectedIndex = 0;
+    };
+    rows.querySelectorAll(".source-row").forEach(filterAccounts);
+    rows.addEventListener("change", function (event) {
+      if (event.target.hasAttribute("data-bank-select")) filterAccounts(event.target.closest(".source-row"));
+    });
     totalBox.hidden = false;
     update();
     add.hidden = false;
@@ -113,8 +130,11 @@
         e.name = e.name.replace(/_\d+$/, "_" + next);
         e.removeAttribute("aria-invalid");
         e.removeAttribute("aria-describedby");
-        if (e.tagName === "INPUT") e.value = ""; else e.selectedIndex = 0;
+        if (e.tagName === "INPUT") e.value = "";
+        else if (e.hasAttribute("data-home")) e.value = e.getAttribute("data-home");
+        else e.selectedIndex = 0;
       });
+      filterAccounts(copy);
       copy.querySelectorAll("label").forEach(function (l) {
         l.htmlFor = l.htmlFor.replace(/_\d+$/, "_" + next);
         l.textContent = l.textContent.replace(/\d+/, String(next));

@@ -1,0 +1,76 @@
+//! What the customer holds at the other banks of the ring: every member is asked over the
+//! signed bank-to-bank endpoint POST /bank/v1/accounts-of {document}, all at once and each
+//! with a short timeout. A bank that does not answer is reported as unavailable; the page
+//! that asked still renders.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::ledger::AccountView;
+use crate::peer::Member;
+use crate::state::AppState;
+
+/// Longest wait for one bank's answer (the peer client's own timeout is shorter still).
+const ASK_TIMEOUT: Duration = Duration::from_millis(800);
+
+/// An account as another bank sends it (the JSON of ledger::AccountView).
+#[derive(Debug, Deserialize)]
+struct RemoteAccount {
+    bank: String,
+    number: String,
+    kind: String,
+    holders: Vec<String>,
+    balance_cents: i64,
+    available_cents: i64,
+}
+
+/// One other bank of the ring and what it said.
+#[derive(Debug)]
+pub struct BankAccounts {
+    pub bank: String,
+    /// None when the bank did not answer (down, partitioned, too slow).
+    pub accounts: Option<Vec<AccountView>>,
+}
+
+/// The accounts `document` holds at every other member of the ring, in member order.
+pub async fn accounts_elsewhere(state: &AppState, document: &str) -> Vec<BankAccounts> {
+    let me = state.bank();
+    let asks = state.ring.members.list.iter().filter(|m| m.id != me).map(|member| ask(state, member, document));
+    futures_util::future::join_all(asks).await
+}
+
+/// The accounts of one other bank, or None if it is not a member or did not answer.
+pub async fn accounts_at(state: &AppState, bank: &str, document: &str) -> Option<Vec<AccountView>> {
+    let member = state.ring.members.list.iter().find(|m| m.id == bank && bank != state.bank())?;
+    ask(state, member, document).await.accounts
+}
+
+async fn ask(state: &AppState, member: &Member, document: &str) -> BankAccounts {
+    let body = serde_json::json!({ "document": document });
+    let call = state.peers.call::<_, Vec<RemoteAccount>>(&member.url, "/bank/v1/accounts-of", &body);
+    let accounts = match tokio::time::timeout(ASK_TIMEOUT, call).await {
+        Ok(Ok(list)) => Some(
+            list.into_iter()
+                .filter(|a| a.bank == member.id)
+                .map(|a| AccountView {
+                    bank: a.bank,
+                    number: a.number,
+                    kind: a.kind,
+                    holders: a.holders,
+                    balance_cents: a.balance_cents,
+                    available_cents: a.available_cents,
+                })
+                .collect(),
+        ),
+        Ok(Err(error)) => {
+            tracing::info!(bank = %member.id, %error, "accounts-of failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(bank = %member.id, "accounts-of timed out");
+            None
+        }
+    };
+    BankAccounts { bank: member.id.clone(), accounts }
+}
