@@ -7,6 +7,7 @@
 
 pub mod audit;
 pub mod cross;
+pub mod monitor;
 mod db;
 mod ops;
 mod queries;

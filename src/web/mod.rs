@@ -12,7 +12,7 @@ mod cash;
 pub mod i18n;
 mod monitor;
 mod remote;
-mod ring_queries;
+
 mod session;
 mod transfers;
 

@@ -177,7 +177,7 @@ pub struct Snapshot {
     pub regenerations: Vec<RegenerationView>,
     pub in_doubt_count: i64,
     pub in_doubt: Vec<InDoubtView>,
-    pub recent_cross: Vec<super::ring_queries::CrossTransfer>,
+    pub recent_cross: Vec<crate::ledger::monitor::CrossTransfer>,
     pub faults: Vec<ActiveFault>,
     /// Reads of this bank's own ledger that failed (the rest of the snapshot still shows).
     pub errors: Vec<String>,
@@ -286,7 +286,7 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
     let holder = views.iter().filter(|m| m.holding).max_by_key(|m| (m.epoch, m.token_seq)).map(|m| m.id.clone());
 
     let mut errors = Vec::new();
-    let in_doubt_count = match super::ring_queries::in_doubt_count(&state.ledger).await {
+    let in_doubt_count = match crate::ledger::monitor::in_doubt_count(&state.ledger).await {
         Ok(count) => count,
         Err(error) => {
             errors.push(error.to_string());
@@ -300,7 +300,7 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
             Vec::new()
         }
     };
-    let recent_cross = match super::ring_queries::recent_cross_transfers(&state.ledger, LIST_ROWS as u32).await {
+    let recent_cross = match crate::ledger::monitor::recent_cross_transfers(&state.ledger, LIST_ROWS as u32).await {
         Ok(list) => list,
         Err(error) => {
             errors.push(error.to_string());

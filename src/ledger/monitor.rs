@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use crate::ledger::Ledger;
+use super::Ledger;
 
 /// One cross-bank transfer as the monitor lists it.
 #[derive(Clone, Debug, Serialize)]
@@ -21,8 +21,8 @@ pub struct CrossTransfer {
 }
 
 /// How many of the newest rows of each table are looked at: the monitor polls every second,
-/// so its queries must not scan a large ledger. (SQLite: rows are read newest first by rowid,
-/// which grows with every insert.)
+/// so its queries must not scan a large ledger. (Rows are read newest first through the
+/// created_at_ms indexes.)
 const SCAN_ROWS: i64 = 5000;
 
 /// Transfers prepared here whose outcome is not known yet (uses index participations_status).
@@ -38,8 +38,8 @@ pub async fn recent_cross_transfers(ledger: &Ledger, limit: u32) -> Result<Vec<C
     let limit = i64::from(limit);
     let started: Vec<(String, String, Option<String>, i64, i64)> = sqlx::query_as(
         "SELECT t.id, t.status, t.reason, t.created_at_ms, \
-                (SELECT COALESCE(SUM(l.amount_cents), 0) FROM transfer_legs l WHERE l.transfer_id = t.id AND l.side = 'credit') \
-         FROM (SELECT id, status, reason, created_at_ms, origin FROM transfers ORDER BY rowid DESC LIMIT $1) t \
+                (SELECT CAST(COALESCE(SUM(l.amount_cents), 0) AS BIGINT) FROM transfer_legs l WHERE l.transfer_id = t.id AND l.side = 'credit') \
+         FROM (SELECT id, status, reason, created_at_ms, origin FROM transfers ORDER BY created_at_ms DESC LIMIT $1) t \
          WHERE t.origin IS NOT NULL ORDER BY t.created_at_ms DESC, t.id LIMIT $2",
     )
     .bind(SCAN_ROWS)
@@ -48,7 +48,7 @@ pub async fn recent_cross_transfers(ledger: &Ledger, limit: u32) -> Result<Vec<C
     .await?;
     let joined: Vec<(String, String, String, Option<String>, i64)> = sqlx::query_as(
         "SELECT transfer_id, coordinator, status, reason, created_at_ms \
-         FROM (SELECT * FROM participations ORDER BY rowid DESC LIMIT $1) \
+         FROM (SELECT * FROM participations ORDER BY created_at_ms DESC LIMIT $1) recent \
          WHERE coordinator <> $2 ORDER BY created_at_ms DESC, transfer_id LIMIT $3",
     )
     .bind(SCAN_ROWS)
