@@ -499,7 +499,32 @@ async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToke
             let other = (credit_bank + 1) % banks as usize;
             let credits = if rng.below(2) == 0 { json!([leg(&context, credit_bank, &theirs[credit_bank], a1 + a2)]) } else { json!([leg(&context, credit_bank, &theirs[credit_bank], a2), leg(&context, other, &theirs[other], a1)]) };
             submit(&context, new_request(c, b, "transfers", json!({"debits": debits, "credits": credits, "description": "chaos"}), 0)).await;
-        } else if roll < 92 {
+        } else if roll < 85 {
+            // Reads a transfer's state at its origin: a commit seen here must never be lost.
+            count(&context, "status_reads");
+            let picked = {
+                let requests = context.requests.lock().expect("lock");
+                let transfers: Vec<(String, usize, usize)> = requests
+                    .iter()
+                    .filter(|r| r.collection == "transfers")
+                    .filter_map(|r| match &r.answer {
+                        Answer::Accepted { id, .. } => Some((id.clone(), r.bank, r.customer)),
+                        _ => None,
+                    })
+                    .collect();
+                (!transfers.is_empty()).then(|| transfers[rng.below(transfers.len() as u64) as usize].clone())
+            };
+            if let Some((id, bank, customer)) = picked {
+                let token = context.customers[customer].lock().expect("lock").tokens[bank].clone();
+                let response = context.client.get(format!("{}/api/v1/transfers/{id}", context.urls[bank])).bearer_auth(token).send().await;
+                if let Ok(response) = response {
+                    let view: Value = response.json().await.unwrap_or_default();
+                    if view["status"] == json!("committed") {
+                        context.committed_seen.lock().expect("lock").insert(id, (bank, customer));
+                    }
+                }
+            }
+        } else if roll < 94 {
             count(&context, "idempotent_retries");
             let previous = {
                 let requests = context.requests.lock().expect("lock");

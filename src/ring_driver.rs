@@ -33,7 +33,7 @@ pub enum RingEvent {
     /// Fault injection: discard the token now if held here, else at the next grant.
     DropToken,
     /// Fault injection: send the last token message sent from here again after `after`.
-    ReplayToken { after: Duration },
+    ReplayToken { after: Duration, replayed: tokio::sync::oneshot::Sender<bool> },
 }
 
 /// The token as the rest of the bank sees it: held with this stamp until `lease_until`.
@@ -63,6 +63,8 @@ pub struct RingStatus {
     /// Messages sent and received since start.
     pub messages_sent: u64,
     pub messages_received: u64,
+    /// Tokens received with a stamp older than the newest known here (ignored).
+    pub stale_tokens_ignored: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -101,9 +103,12 @@ impl RingHandle {
         let _ = self.events.send(RingEvent::DropToken).await;
     }
 
-    /// Fault injection: re-sends the last token this bank passed on, `after` from now.
-    pub async fn replay_token(&self, after: Duration) {
-        let _ = self.events.send(RingEvent::ReplayToken { after }).await;
+    /// Fault injection: re-sends the last token this bank passed on, `after` from now; false
+    /// if this bank has not passed a token on yet.
+    pub async fn replay_token(&self, after: Duration) -> bool {
+        let (replayed, answer) = tokio::sync::oneshot::channel();
+        let _ = self.events.send(RingEvent::ReplayToken { after, replayed }).await;
+        answer.await.unwrap_or(false)
     }
 
     /// The token, if this bank holds a live lease right now.
@@ -172,6 +177,7 @@ pub fn start(
         faults,
         last_token_sent: None,
         drop_now: false,
+        stale_tokens: 0,
     };
     tracker.spawn(driver.run(events_rx, shutdown));
     Ok(RingHandle { events: events_tx, holding: holding_rx, status: status_rx, members })
@@ -221,6 +227,7 @@ struct Driver {
     last_token_sent: Option<(NodeId, Message)>,
     /// Set when a grant must be discarded (drop-token fault) once the actions are carried out.
     drop_now: bool,
+    stale_tokens: u64,
 }
 
 impl Driver {
@@ -240,6 +247,7 @@ impl Driver {
                     None => break,
                     Some(RingEvent::Message { from, message }) => {
                         self.received += 1;
+                        self.count_stale_token(&message);
                         self.node.step(from, message, self.now())
                     }
                     Some(RingEvent::Want) => self.node.want_token(self.now()),
@@ -248,8 +256,8 @@ impl Driver {
                         self.drop_now = self.node.holding(self.now()).is_some();
                         Vec::new()
                     }
-                    Some(RingEvent::ReplayToken { after }) => {
-                        self.replay_token(after);
+                    Some(RingEvent::ReplayToken { after, replayed }) => {
+                        let _ = replayed.send(self.replay_token(after));
                         Vec::new()
                     }
                 },
@@ -332,18 +340,30 @@ impl Driver {
 
     /// The replay-token fault: the last token sent goes out again after `after`; a receiver
     /// has accepted something newer since, so it must refuse it.
-    fn replay_token(&self, after: Duration) {
+    fn replay_token(&self, after: Duration) -> bool {
         let Some((to, message)) = self.last_token_sent.clone() else {
             tracing::warn!(bank = self.members.my_id(), "fault: replay-token, but no token was sent from here yet");
-            return;
+            return false;
         };
-        let Some(Some(outbox)) = self.outboxes.get(usize::from(to)).cloned() else { return };
+        let Some(Some(outbox)) = self.outboxes.get(usize::from(to)).cloned() else { return false };
         let bank = self.members.my_id().to_string();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
             tracing::warn!(%bank, message = ?message, "fault: replaying an old token");
             let _ = outbox.send(message).await;
         });
+        true
+    }
+
+    /// Counts tokens older than the newest stamp known here (replays, late retransmissions):
+    /// the state machine ignores them; the count shows that it did.
+    fn count_stale_token(&mut self, message: &Message) {
+        if let Message::Token { stamp, .. } = message {
+            let status = self.node.status(self.now());
+            if *stamp < Stamp::new(status.epoch, status.seq) {
+                self.stale_tokens += 1;
+            }
+        }
     }
 
     fn on_grant(&mut self, stamp: Stamp, lease_until: u64) {
@@ -394,6 +414,7 @@ impl Driver {
             regenerations: self.regenerations.clone(),
             messages_sent: self.sent,
             messages_received: self.received,
+            stale_tokens_ignored: self.stale_tokens,
         };
         self.status.send_replace(ring_status);
     }

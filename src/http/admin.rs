@@ -193,8 +193,10 @@ fn inject(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     }
                     "replay-token" => {
                         let after = parse_duration_field("after", request.after.as_deref(), std::time::Duration::from_secs(2))?;
+                        if !state.ring.replay_token(after).await {
+                            return Err(ApiError::Unavailable("this bank has not passed a token on yet: nothing to replay; retry later".into()));
+                        }
                         faults.record("replay-token", &format!("the last token sent is re-sent after {}", humantime::format_duration(after)));
-                        state.ring.replay_token(after).await;
                     }
                     "delay" => {
                         let delay = parse_duration_field("delay", request.delay.as_deref(), std::time::Duration::from_millis(100))?;
