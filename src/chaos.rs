@@ -128,6 +128,7 @@ struct Context {
     violations: Mutex<Vec<String>>,
     committed_seen: Mutex<HashMap<String, (usize, usize)>>,
     counts: Mutex<BTreeMap<&'static str, u64>>,
+    abort_reasons: Mutex<BTreeMap<String, u64>>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -152,6 +153,8 @@ pub struct ChaosReport {
     pub transfers_committed: usize,
     pub transfers_aborted: usize,
     pub transfers_in_doubt: usize,
+    /// Why transfers aborted, by the shape of the reason (digits masked).
+    pub abort_reasons: BTreeMap<String, u64>,
     pub failovers: Vec<Failover>,
     pub invariants: Vec<Invariant>,
     pub passed: bool,
@@ -174,6 +177,9 @@ impl ChaosReport {
             self.transfers_aborted,
             self.transfers_in_doubt,
         );
+        for (reason, count) in &self.abort_reasons {
+            out.push_str(&format!("    aborted {count} x: {reason}\n"));
+        }
         let durations: Vec<u64> = self.failovers.iter().map(|f| f.duration_ms).collect();
         out.push_str(&format!("  failovers ({}): {:?} ms", durations.len(), durations));
         if let Some(max) = durations.iter().max() {
@@ -311,6 +317,7 @@ async fn experiment(
     let passed = invariants.iter().all(|i| i.passed);
     let count = |status: &str| finals.values().filter(|s| s.as_str() == status).count();
     let operations = context.counts.lock().expect("lock").clone();
+    let abort_reasons = context.abort_reasons.lock().expect("lock").clone();
     Ok(ChaosReport {
         seed: args.seed,
         banks: ids.len(),
@@ -324,6 +331,7 @@ async fn experiment(
         transfers_committed: count("committed"),
         transfers_aborted: count("aborted"),
         transfers_in_doubt: finals.len() - count("committed") - count("aborted"),
+        abort_reasons,
         failovers,
         invariants,
         passed,
@@ -375,6 +383,7 @@ async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, see
         violations: Mutex::new(Vec::new()),
         committed_seen: Mutex::new(HashMap::new()),
         counts: Mutex::new(BTreeMap::new()),
+        abort_reasons: Mutex::new(BTreeMap::new()),
     };
     for c in 0..CUSTOMERS {
         for b in 0..context.urls.len() {
@@ -594,11 +603,16 @@ async fn final_statuses(context: &Context, deadline: Instant) -> BTreeMap<String
         loop {
             let token = context.customers[customer].lock().expect("lock").tokens[bank].clone();
             let response = context.client.get(format!("{}/api/v1/transfers/{id}", context.urls[bank])).bearer_auth(token).send().await;
-            let status = match response {
-                Ok(r) => r.json::<Value>().await.ok().and_then(|v| v["status"].as_str().map(str::to_string)),
-                Err(_) => None,
+            let view = match response {
+                Ok(r) => r.json::<Value>().await.unwrap_or_default(),
+                Err(_) => Value::Null,
             };
-            let status = status.unwrap_or_else(|| "unreadable".to_string());
+            let status = view["status"].as_str().unwrap_or("unreadable").to_string();
+            if status == "aborted" {
+                // Grouped by shape: digits masked, so "bank B: available 1200 < 5000" groups.
+                let reason: String = view["reason"].as_str().unwrap_or("-").chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+                *context.abort_reasons.lock().expect("lock").entry(reason).or_default() += 1;
+            }
             if status == "committed" || status == "aborted" || Instant::now() > deadline {
                 finals.insert(id, status);
                 break;
