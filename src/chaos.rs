@@ -610,7 +610,7 @@ async fn final_statuses(context: &Context, deadline: Instant) -> BTreeMap<String
             let status = view["status"].as_str().unwrap_or("unreadable").to_string();
             if status == "aborted" {
                 // Grouped by shape: digits masked, so "bank B: available 1200 < 5000" groups.
-                let reason: String = view["reason"].as_str().unwrap_or("-").chars().map(|c| if c.is_ascii_digit() { '#' } else { c }).collect();
+                let reason = mask_numbers(view["reason"].as_str().unwrap_or("-"));
                 *context.abort_reasons.lock().expect("lock").entry(reason).or_default() += 1;
             }
             if status == "committed" || status == "aborted" || Instant::now() > deadline {
@@ -660,6 +660,19 @@ async fn monitor(client: reqwest::Client, urls: Vec<String>, stop: CancellationT
         tokio::time::sleep(POLL_INTERVAL).await;
     }
     (failovers, violations)
+}
+
+/// "account 12345 has 300 centavos" -> "account # has # centavos".
+fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
 }
 
 fn invariant(name: &str, problems: Vec<String>) -> Invariant {
