@@ -708,3 +708,22 @@ fn checks(context: &Context, finals: &BTreeMap<String, String>, audit: &crate::c
     out.push(invariant("at most one holder per stamp", holder_violations));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abort_reasons_group_by_shape() {
+        assert_eq!(mask_numbers("bank B: account 0012345 has 300 centavos available; 4000 requested"), "bank B: account # has # centavos available; # requested");
+        assert_eq!(mask_numbers("bank C did not answer in time"), "bank C did not answer in time");
+    }
+
+    #[test]
+    fn splitmix64_matches_the_reference_sequence() {
+        // First outputs for seed 0 of the reference implementation (Vigna, splitmix64.c).
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+}
