@@ -137,6 +137,8 @@ pub struct Failover {
     pub to_epoch: u64,
     /// From the last poll that saw the old epoch held to the first that saw the new one held.
     pub duration_ms: u64,
+    /// When the new epoch was first seen held, in ms since the load started (the schedule's clock).
+    pub at_ms: u64,
 }
 
 #[derive(Debug, Serialize)]
@@ -182,8 +184,8 @@ impl ChaosReport {
         }
         let durations: Vec<u64> = self.failovers.iter().map(|f| f.duration_ms).collect();
         out.push_str(&format!("  failovers ({}): {:?} ms", durations.len(), durations));
-        if let Some(max) = durations.iter().max() {
-            out.push_str(&format!(", max {max} ms"));
+        if let Some(worst) = self.failovers.iter().max_by_key(|f| f.duration_ms) {
+            out.push_str(&format!(", max {} ms (ended at +{} ms)", worst.duration_ms, worst.at_ms));
         }
         out.push('\n');
         for invariant in &self.invariants {
@@ -256,14 +258,14 @@ async fn experiment(
     wait_ready(&client, &urls, Duration::from_secs(30)).await?;
     let context = Arc::new(setup(client.clone(), ids.clone(), urls.clone(), args.seed).await?);
     let stop = CancellationToken::new();
-    let monitor = tokio::spawn(monitor(client.clone(), urls.clone(), stop.clone()));
+    let started = Instant::now();
+    let monitor = tokio::spawn(monitor(client.clone(), urls.clone(), started, stop.clone()));
     let mut workers = Vec::new();
     for worker in 0..args.workers.max(1) {
         let seed = args.seed ^ (worker as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
         workers.push(tokio::spawn(work(context.clone(), SplitMix64::new(seed), stop.clone())));
     }
     // The fault schedule.
-    let started = Instant::now();
     let mut injected = 0;
     let mut not_delivered = 0;
     let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
@@ -625,7 +627,7 @@ async fn final_statuses(context: &Context, deadline: Instant) -> BTreeMap<String
 
 /// Polls every bank's ring status: failovers (epoch changes, timed by polling) and any stamp
 /// seen held by two banks.
-async fn monitor(client: reqwest::Client, urls: Vec<String>, stop: CancellationToken) -> (Vec<Failover>, Vec<String>) {
+async fn monitor(client: reqwest::Client, urls: Vec<String>, started: Instant, stop: CancellationToken) -> (Vec<Failover>, Vec<String>) {
     let mut failovers = Vec::new();
     let mut violations = Vec::new();
     let mut holders: HashMap<(u64, u64), String> = HashMap::new();
@@ -649,7 +651,8 @@ async fn monitor(client: reqwest::Client, urls: Vec<String>, stop: CancellationT
             if stamp.0 > epoch {
                 if epoch != 0 {
                     let duration_ms = u64::try_from(now.duration_since(last_progress).as_millis()).unwrap_or(u64::MAX);
-                    failovers.push(Failover { from_epoch: epoch, to_epoch: stamp.0, duration_ms });
+                    let at_ms = u64::try_from(now.duration_since(started).as_millis()).unwrap_or(u64::MAX);
+                    failovers.push(Failover { from_epoch: epoch, to_epoch: stamp.0, duration_ms, at_ms });
                 }
                 epoch = stamp.0;
             }
