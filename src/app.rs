@@ -61,7 +61,7 @@ impl App {
             .await
             .map_err(|source| StartError::Bind { address: config.listen, source })?;
         let address = listener.local_addr().map_err(|source| StartError::Bind { address: config.listen, source })?;
-        let faults = Arc::new(Faults::default());
+        let faults = Arc::new(Faults::new(&config.id));
         let ring = start_ring(&config, address, faults.clone(), &tracker, background.clone())?;
         let state = AppState::new(config, ledger, ring, faults);
         tracker.spawn(purge_loop(state.clone(), background.clone()));
@@ -106,7 +106,7 @@ fn start_ring(
     let members = Members::new(list, &config.id).ok_or_else(|| ConfigError::SelfNotInPeers(config.id.clone()))?;
     let ring_config = config.ring_config(members.me);
     let secret = config.ring_secret.clone().unwrap_or_default();
-    let client = PeerClient::new(&config.id, secret.as_bytes());
+    let client = PeerClient::new(&config.id, secret.as_bytes()).with_faults(faults.clone());
     let options = RingOptions { config: ring_config, state_file: config.data_dir.join(format!("ring-{}.json", config.id)) };
     Ok(crate::ring_driver::start(options, Arc::new(members), client, faults, tracker, shutdown)?)
 }

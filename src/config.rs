@@ -37,6 +37,122 @@ pub enum Command {
     Probe(ProbeArgs),
     /// Measure the ring: idle CPU, token passes per second, failover time over repeated kill -9.
     BenchRing(BenchRingArgs),
+    /// Inject a fault into a running bank (admin secret required), or list active faults.
+    Fault(FaultArgs),
+    /// Start a fresh local ring, drive a random load under a seeded fault schedule, then check
+    /// every invariant; exits non-zero on any violation.
+    Chaos(ChaosArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct FaultArgs {
+    /// The bank: its URL, or its id resolved through --peer.
+    #[arg(long)]
+    pub bank: String,
+    /// The bank's admin secret (sent as a Bearer token).
+    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Member banks as ID=URL, to resolve --bank given as an id.
+    #[arg(long = "peer", env = "RINGBANK_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<PeerArg>,
+    /// The `ringbank up` supervisor's control URL (for `restart`, since the bank may be dead).
+    #[arg(long, env = "RINGBANK_SUPERVISOR", default_value = "http://127.0.0.1:8080")]
+    pub supervisor: String,
+    #[command(subcommand)]
+    pub fault: FaultKind,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum FaultKind {
+    /// The process exits at once, like kill -9.
+    Crash,
+    /// The process kills itself when it reaches a named protocol point.
+    CrashAt { point: String },
+    /// The whole process is frozen (SIGSTOP) for this long, then resumes with its old state.
+    Pause {
+        #[arg(value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
+    /// The holder discards the token (now, or at its next grant); the ring must regenerate it.
+    DropToken {
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// The last token this bank passed on is sent again later; receivers must refuse it.
+    ReplayToken {
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        after: Duration,
+    },
+    /// Ring and 2PC traffic to and from these banks is dropped.
+    Partition {
+        #[arg(required = true)]
+        banks: Vec<String>,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Every outgoing ring and 2PC message waits this long (plus up to --jitter).
+    Delay {
+        #[arg(value_parser = humantime::parse_duration)]
+        delay: Duration,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        jitter: Option<Duration>,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// This share of outgoing ring and 2PC messages is dropped.
+    Loss {
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// This share of outgoing ring and 2PC messages is sent twice.
+    Duplicate {
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Lifts every fault at this bank.
+    Heal,
+    /// What is active at this bank, and until when.
+    List,
+    /// Restarts the bank through the `ringbank up` supervisor.
+    Restart,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ChaosArgs {
+    /// Banks in the fresh local ring.
+    #[arg(long, default_value_t = 3)]
+    pub banks: usize,
+    /// How long the load and the faults run (then: heal, settle, audit).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Seed of the fault schedule and of the load's choices; the same seed, the same schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// First port of the local ring.
+    #[arg(long, default_value_t = 19301)]
+    pub base_port: u16,
+    /// Data directory [default: a fresh directory under the system's temporary directory].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// A crashed bank is restarted after this long.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub restart_after: Duration,
+    /// Concurrent load workers.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Attach to running banks instead of starting a ring (ID=URL, every member); no crash faults.
+    #[arg(long = "attach", value_delimiter = ',', value_parser = parse_peer)]
+    pub attach: Vec<PeerArg>,
+    /// Admin secret of the attached banks.
+    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -105,6 +221,12 @@ pub struct UpConfig {
     /// Admin secret given to every bank [default: a fresh random one, printed at start].
     #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
+    /// A bank that exits on its own (crash) is restarted after this long; 0 = never.
+    #[arg(long, env = "RINGBANK_RESTART_AFTER", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub restart_after: Duration,
+    /// The supervisor's control endpoint (`ringbank fault --bank X restart`) [default: base port - 1].
+    #[arg(long, env = "RINGBANK_CONTROL_PORT")]
+    pub control_port: Option<u16>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -250,8 +250,15 @@ async fn collect_votes(state: &Arc<AppState>, requests: BTreeMap<String, Prepare
             continue;
         }
         let (state, request) = (state.clone(), request);
+        // A vote that arrives after the lease is worthless (the next holder's stamp fences this
+        // one off), so the wait ends with the lease.
+        let limit = lease_until.saturating_duration_since(Instant::now());
         remote.push(async move {
-            let answer: Result<PrepareResponse, _> = state.peers.call(&url, "/bank/v1/prepare", &request).await;
+            let call = state.peers.call::<_, PrepareResponse>(&url, "/bank/v1/prepare", &request);
+            let answer = match tokio::time::timeout(limit, call).await {
+                Ok(answer) => answer.map_err(|e| e.to_string()),
+                Err(_) => Err("no vote before the lease ended".to_string()),
+            };
             (bank, answer)
         });
     }

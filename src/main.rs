@@ -65,6 +65,8 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             let healthy = client.get(&args.url).send().await.is_ok_and(|r| r.status().is_success());
             Ok(if healthy { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
+        Command::Fault(args) => ringbank::fault_cli::run(args).await,
+        Command::Chaos(args) => ringbank::chaos::run(args).await,
         Command::BenchRing(args) => {
             ringbank::bench_ring::run(args).await?;
             Ok(std::process::ExitCode::SUCCESS)

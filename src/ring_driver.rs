@@ -30,6 +30,10 @@ pub enum RingEvent {
     Message { from: NodeId, message: Message },
     Want,
     Release,
+    /// Fault injection: discard the token now if held here, else at the next grant.
+    DropToken,
+    /// Fault injection: send the last token message sent from here again after `after`.
+    ReplayToken { after: Duration, replayed: tokio::sync::oneshot::Sender<bool> },
 }
 
 /// The token as the rest of the bank sees it: held with this stamp until `lease_until`.
@@ -61,6 +65,8 @@ pub struct RingStatus {
     pub messages_received: u64,
     /// Ring state writes (each one fsync of the file and one of its directory).
     pub persists: u64,
+    /// Tokens received with a stamp older than the newest known here (ignored).
+    pub stale_tokens_ignored: u64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -92,6 +98,19 @@ impl RingHandle {
 
     pub async fn release(&self) {
         let _ = self.events.send(RingEvent::Release).await;
+    }
+
+    /// Fault injection (the fault itself is armed and counted in Faults by the caller).
+    pub async fn drop_token(&self) {
+        let _ = self.events.send(RingEvent::DropToken).await;
+    }
+
+    /// Fault injection: re-sends the last token this bank passed on, `after` from now; false
+    /// if this bank has not passed a token on yet.
+    pub async fn replay_token(&self, after: Duration) -> bool {
+        let (replayed, answer) = tokio::sync::oneshot::channel();
+        let _ = self.events.send(RingEvent::ReplayToken { after, replayed }).await;
+        answer.await.unwrap_or(false)
     }
 
     /// The token, if this bank holds a live lease right now.
@@ -142,7 +161,7 @@ pub fn start(
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (holding_tx, holding_rx) = watch::channel(None);
     let (status_tx, status_rx) = watch::channel(RingStatus::default());
-    let outboxes = spawn_outboxes(&members, client, faults, tracker, shutdown.clone());
+    let outboxes = spawn_outboxes(&members, client, faults.clone(), tracker, shutdown.clone());
     let driver = Driver {
         node,
         clock,
@@ -158,6 +177,10 @@ pub fn start(
         sent: 0,
         received: 0,
         persists: 0,
+        faults,
+        last_token_sent: None,
+        drop_now: false,
+        stale_tokens: 0,
     };
     tracker.spawn(driver.run(events_rx, shutdown));
     Ok(RingHandle { events: events_tx, holding: holding_rx, status: status_rx, members })
@@ -203,6 +226,12 @@ struct Driver {
     sent: u64,
     received: u64,
     persists: u64,
+    faults: Arc<Faults>,
+    /// The last Token message sent, kept for the replay-token fault.
+    last_token_sent: Option<(NodeId, Message)>,
+    /// Set when a grant must be discarded (drop-token fault) once the actions are carried out.
+    drop_now: bool,
+    stale_tokens: u64,
 }
 
 impl Driver {
@@ -222,15 +251,27 @@ impl Driver {
                     None => break,
                     Some(RingEvent::Message { from, message }) => {
                         self.received += 1;
+                        self.count_stale_token(&message);
                         self.node.step(from, message, self.now())
                     }
                     Some(RingEvent::Want) => self.node.want_token(self.now()),
                     Some(RingEvent::Release) => self.node.release(self.now()),
+                    Some(RingEvent::DropToken) => {
+                        self.drop_now = self.node.holding(self.now()).is_some();
+                        Vec::new()
+                    }
+                    Some(RingEvent::ReplayToken { after, replayed }) => {
+                        let _ = replayed.send(self.replay_token(after));
+                        Vec::new()
+                    }
                 },
                 () = sleep => self.node.tick(self.now()),
             };
             if !self.execute(actions).await {
                 tracing::error!("the ring state could not be persisted; this bank leaves the ring");
+                break;
+            }
+            if std::mem::take(&mut self.drop_now) && !self.discard_token().await {
                 break;
             }
             self.publish();
@@ -265,6 +306,10 @@ impl Driver {
                     }
                 }
                 Action::Send { to, message } => self.send(to, message),
+                Action::Grant { stamp, .. } if self.faults.take_drop_token() => {
+                    tracing::warn!(bank = self.members.my_id(), epoch = stamp.epoch, seq = stamp.seq, "fault: token discarded at grant");
+                    self.drop_now = true;
+                }
                 Action::Grant { stamp, lease_until } => self.on_grant(stamp, lease_until),
                 Action::Revoke { stamp } => {
                     tracing::debug!(epoch = stamp.epoch, seq = stamp.seq, "token revoked");
@@ -277,9 +322,52 @@ impl Driver {
 
     fn send(&mut self, to: NodeId, message: Message) {
         self.sent += 1;
+        if matches!(message, Message::Token { .. }) {
+            self.last_token_sent = Some((to, message.clone()));
+        }
         if let Some(Some(outbox)) = self.outboxes.get(usize::from(to)) {
             // A full queue drops the message: the protocol retransmits what matters.
             let _ = outbox.try_send(message);
+        }
+    }
+
+    /// The drop-token fault: the state machine forgets everything it holds in memory, as
+    /// after a restart (it is rebuilt from its durable state, which is written again), so no
+    /// token leaves this bank and the ring has to regenerate one.
+    async fn discard_token(&mut self) -> bool {
+        self.faults.take_drop_token();
+        self.holding.send_replace(None);
+        let durable = self.node.persistent_state().clone();
+        self.node = Node::new(self.node.config().clone(), Some(durable.clone()), self.now());
+        tracing::warn!(bank = self.members.my_id(), "fault: token dropped; the ring must regenerate it");
+        self.execute(vec![Action::Persist(durable)]).await
+    }
+
+    /// The replay-token fault: the last token sent goes out again after `after`; a receiver
+    /// has accepted something newer since, so it must refuse it.
+    fn replay_token(&self, after: Duration) -> bool {
+        let Some((to, message)) = self.last_token_sent.clone() else {
+            tracing::warn!(bank = self.members.my_id(), "fault: replay-token, but no token was sent from here yet");
+            return false;
+        };
+        let Some(Some(outbox)) = self.outboxes.get(usize::from(to)).cloned() else { return false };
+        let bank = self.members.my_id().to_string();
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            tracing::warn!(%bank, message = ?message, "fault: replaying an old token");
+            let _ = outbox.send(message).await;
+        });
+        true
+    }
+
+    /// Counts tokens older than the newest stamp known here (replays, late retransmissions):
+    /// the state machine ignores them; the count shows that it did.
+    fn count_stale_token(&mut self, message: &Message) {
+        if let Message::Token { stamp, .. } = message {
+            let status = self.node.status(self.now());
+            if *stamp < Stamp::new(status.epoch, status.seq) {
+                self.stale_tokens += 1;
+            }
         }
     }
 
@@ -332,6 +420,7 @@ impl Driver {
             messages_sent: self.sent,
             messages_received: self.received,
             persists: self.persists,
+            stale_tokens_ignored: self.stale_tokens,
         };
         self.status.send_replace(ring_status);
     }

@@ -68,7 +68,7 @@ pub struct Caller {
 impl AppState {
     pub fn new(config: ServeConfig, ledger: Ledger, ring: RingHandle, faults: Arc<Faults>) -> Arc<AppState> {
         let ring_verifier = config.ring_secret.as_ref().map(|s| Verifier::new(s.as_bytes()));
-        let peers = PeerClient::new(&config.id, config.ring_secret.as_deref().unwrap_or("").as_bytes());
+        let peers = PeerClient::new(&config.id, config.ring_secret.as_deref().unwrap_or("").as_bytes()).with_faults(faults.clone());
         Arc::new(AppState {
             config,
             ledger,

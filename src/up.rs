@@ -40,6 +40,8 @@ pub struct LocalRing {
     pub admin_secret: String,
     extra_args: Vec<String>,
     quiet: bool,
+    /// With `logs_to`, each bank's stderr is appended to DIR/bank-ID.log.
+    log_dir: Option<PathBuf>,
     pub children: Vec<Option<Child>>,
 }
 
@@ -64,6 +66,7 @@ impl LocalRing {
             admin_secret: admin_secret.unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
             extra_args,
             quiet: false,
+            log_dir: None,
             children: (0..banks).map(|_| None).collect(),
         })
     }
@@ -71,6 +74,13 @@ impl LocalRing {
     /// Sends the children's output to /dev/null (for benchmarks).
     pub fn quiet(mut self) -> LocalRing {
         self.quiet = true;
+        self
+    }
+
+    /// Silences stdout and appends each bank's log (stderr) to DIR/bank-ID.log.
+    pub fn logs_to(mut self, dir: PathBuf) -> LocalRing {
+        self.quiet = true;
+        self.log_dir = Some(dir);
         self
     }
 
@@ -95,6 +105,11 @@ impl LocalRing {
             .kill_on_drop(true);
         if self.quiet {
             command.stdout(Stdio::null()).stderr(Stdio::null());
+        }
+        if let Some(dir) = &self.log_dir {
+            let path = dir.join(format!("bank-{id}.log"));
+            let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|source| UpError::Spawn { id: id.clone(), source })?;
+            command.stderr(Stdio::from(file));
         }
         let child = command.spawn().map_err(|source| UpError::Spawn { id, source })?;
         self.children[index] = Some(child);
@@ -140,19 +155,40 @@ impl LocalRing {
     }
 }
 
+/// Starts the banks under a supervisor (restart after `--restart-after`; restart on request
+/// through the control endpoint on `--control-port`), until Ctrl-C or SIGTERM.
 pub async fn run(config: UpConfig) -> Result<(), UpError> {
-    let mut ring = LocalRing::new(config.banks, config.base_port, config.data_dir.clone(), config.admin_secret.clone(), Vec::new())?;
-    for index in 0..config.banks {
-        if let Err(error) = ring.spawn(index) {
-            ring.stop_all().await;
-            return Err(error);
-        }
-        println!("bank {}: {}", ring.ids[index], ring.url(index));
+    let ring = LocalRing::new(config.banks, config.base_port, config.data_dir.clone(), config.admin_secret.clone(), Vec::new())?;
+    let supervisor = crate::supervisor::Supervisor::new(ring, config.restart_after);
+    if let Err(error) = supervisor.start_all().await {
+        supervisor.stop_all().await;
+        return Err(error);
+    }
+    for (id, url) in supervisor.ids.iter().zip(&supervisor.urls) {
+        println!("bank {id}: {url}");
     }
     println!("{} bank(s) running, data in {}; Ctrl-C stops them", config.banks, config.data_dir.display());
-    println!("admin secret (ring monitor, audit, faults): {}", ring.admin_secret);
+    println!("admin secret (ring monitor, audit, faults): {}", supervisor.admin_secret);
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let control_port = config.control_port.unwrap_or(config.base_port.saturating_sub(1));
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], control_port));
+    match supervisor.clone().serve_control(address, shutdown.clone()).await {
+        Ok(bound) => println!("supervisor control: http://{bound} (ringbank fault --supervisor http://{bound} --bank ID restart)"),
+        Err(source) => {
+            supervisor.stop_all().await;
+            return Err(UpError::Spawn { id: "control".into(), source });
+        }
+    }
+    if config.restart_after.is_zero() {
+        println!("crashed banks are not restarted automatically (--restart-after 0)");
+    } else {
+        println!("crashed banks are restarted after {}", humantime::format_duration(config.restart_after));
+    }
+    let watcher = tokio::spawn(supervisor.clone().watch(shutdown.clone()));
     wait_for_stop_signal().await;
-    ring.stop_all().await;
+    shutdown.cancel();
+    let _ = watcher.await;
+    supervisor.stop_all().await;
     Ok(())
 }
 

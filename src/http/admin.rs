@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state.clone())).unify().or(crash_at(state.clone())).unify().or(consortium(state.clone())).unify().or(stats(state)).unify().boxed()
+    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state.clone())).unify().or(crash_at(state.clone())).unify().or(consortium(state.clone())).unify().or(stats(state.clone())).unify().or(inject(state)).unify().boxed()
 }
 
 /// GET /admin/v1/stats -> counters for the benchmark {writer_commits, ring_persists, batches, batched_transfers}
@@ -74,14 +74,14 @@ fn consortium(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// GET /admin/v1/faults -> [{kind, bank, remaining_ms}]
+/// GET /admin/v1/faults -> {bank, injected, active: [{kind, bank, detail, remaining_ms}]}
 fn faults_list(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults")
         .and(warp::get())
         .and(warp::header::optional::<String>("authorization"))
         .and(with_state(state))
         .map(|auth: Option<String>, state: Arc<AppState>| {
-            let result = require_admin(&state, auth.as_deref()).map(|()| json_response(StatusCode::OK, &state.faults.active()));
+            let result = require_admin(&state, auth.as_deref()).map(|()| json_response(StatusCode::OK, &state.faults.view()));
             respond("/admin/v1/faults", result)
         })
         .boxed()
@@ -165,6 +165,83 @@ fn crash_at(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok(no_content())
             })();
             respond("/admin/v1/faults/crash-at", result)
+        })
+        .boxed()
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct FaultRequest {
+    /// humantime; how long the fault lasts (pause: how long the bank is frozen).
+    #[serde(rename = "for")]
+    duration: Option<String>,
+    delay: Option<String>,
+    jitter: Option<String>,
+    percent: Option<u8>,
+    /// replay-token: how long to wait before re-sending the old token.
+    after: Option<String>,
+}
+
+fn parse_duration_field(name: &str, value: Option<&str>, default: std::time::Duration) -> Result<std::time::Duration, ApiError> {
+    let Some(text) = value else { return Ok(default) };
+    let duration = humantime::parse_duration(text).map_err(|e| ApiError::InvalidField(format!("{name}: {e}")))?;
+    if duration > crate::faults::FAULT_DURATION_MAX {
+        return Err(ApiError::InvalidField(format!("{name} must be at most 1h")));
+    }
+    Ok(duration)
+}
+
+/// POST /admin/v1/faults/{crash|pause|drop-token|replay-token|delay|loss|duplicate}
+/// {for?, delay?, jitter?, percent?, after?} -> 204
+fn inject(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("admin" / "v1" / "faults" / String)
+        .and(warp::post())
+        .and(warp::header::optional::<String>("authorization"))
+        .and(super::body())
+        .and(with_state(state))
+        .then(|kind: String, auth: Option<String>, body: bytes::Bytes, state: Arc<AppState>| async move {
+            let instance = format!("/admin/v1/faults/{kind}");
+            let result = async {
+                require_admin(&state, auth.as_deref())?;
+                let request: FaultRequest = if body.is_empty() { FaultRequest::default() } else { super::parse_json(&body)? };
+                let duration = parse_duration_field("for", request.duration.as_deref(), crate::faults::FAULT_DURATION_DEFAULT)?;
+                if duration.is_zero() {
+                    return Err(ApiError::InvalidField("for must be at least 1ms".into()));
+                }
+                let percent = || match request.percent {
+                    Some(p) if p <= 100 => Ok(p),
+                    _ => Err(ApiError::InvalidField("percent must be given, 0 to 100".into())),
+                };
+                let faults = &state.faults;
+                match kind.as_str() {
+                    "crash" => faults.crash_soon(),
+                    "pause" => faults.pause_soon(duration),
+                    "drop-token" => {
+                        faults.arm_drop_token(duration);
+                        state.ring.drop_token().await;
+                    }
+                    "replay-token" => {
+                        let after = parse_duration_field("after", request.after.as_deref(), std::time::Duration::from_secs(2))?;
+                        if !state.ring.replay_token(after).await {
+                            return Err(ApiError::Unavailable("this bank has not passed a token on yet: nothing to replay; retry later".into()));
+                        }
+                        faults.record("replay-token", &format!("the last token sent is re-sent after {}", humantime::format_duration(after)));
+                    }
+                    "delay" => {
+                        let delay = parse_duration_field("delay", request.delay.as_deref(), std::time::Duration::from_millis(100))?;
+                        let jitter = parse_duration_field("jitter", request.jitter.as_deref(), std::time::Duration::ZERO)?;
+                        if delay > crate::faults::DELAY_MAX || jitter > crate::faults::DELAY_MAX {
+                            return Err(ApiError::InvalidField("delay and jitter must be at most 10s".into()));
+                        }
+                        faults.delay(delay, jitter, duration);
+                    }
+                    "loss" => faults.loss(percent()?, duration),
+                    "duplicate" => faults.duplicate(percent()?, duration),
+                    _ => return Err(ApiError::RouteNotFound(instance.clone())),
+                }
+                Ok(no_content())
+            };
+            respond(&instance, result.await)
         })
         .boxed()
 }

@@ -9,6 +9,8 @@ pub mod openapi;
 mod pages;
 mod ring;
 
+pub use admin::constant_time_eq;
+
 use std::convert::Infallible;
 use std::sync::Arc;
 

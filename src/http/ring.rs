@@ -22,12 +22,20 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     status(state.clone()).or(message(state)).unify().boxed()
 }
 
-/// GET /ring/v1/status -> {bank, epoch, token_seq, holding, state, members, ring, ...}
+/// GET /ring/v1/status -> {bank, epoch, token_seq, holding, state, members, ring, ...,
+/// active_faults: [{kind, bank, detail, remaining_ms}], faults_injected}
 fn status(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("ring" / "v1" / "status")
         .and(warp::get())
         .and(with_state(state))
-        .map(|state: Arc<AppState>| json_response(StatusCode::OK, &state.ring.status()))
+        .map(|state: Arc<AppState>| {
+            let mut status = serde_json::to_value(state.ring.status()).unwrap_or_default();
+            if let Some(object) = status.as_object_mut() {
+                object.insert("active_faults".into(), serde_json::to_value(state.faults.active()).unwrap_or_default());
+                object.insert("faults_injected".into(), state.faults.injected().into());
+            }
+            json_response(StatusCode::OK, &status)
+        })
         .boxed()
 }
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ringbank_ring::NodeId;
 
+use crate::faults::Faults;
 use crate::ledger::wall_clock_ms;
 
 /// Timeout of one bank-to-bank request, connection included.
@@ -66,6 +67,8 @@ pub enum PeerError {
     Refused { status: u16, body: String },
     #[error("the peer's answer is not understood: {0}")]
     Decode(String),
+    #[error("dropped by fault injection (loss)")]
+    Dropped,
 }
 
 /// A client that signs every request with the ring secret.
@@ -74,6 +77,8 @@ pub struct PeerClient {
     http: reqwest::Client,
     secret: Arc<Vec<u8>>,
     me: String,
+    /// Delay, loss and duplication injected into every outgoing request (chaos testing).
+    faults: Option<Arc<Faults>>,
 }
 
 impl PeerClient {
@@ -85,7 +90,13 @@ impl PeerClient {
             .tcp_nodelay(true)
             .build()
             .expect("reqwest client builds");
-        PeerClient { http, secret: Arc::new(secret.to_vec()), me: me.to_string() }
+        PeerClient { http, secret: Arc::new(secret.to_vec()), me: me.to_string(), faults: None }
+    }
+
+    /// The same client, subject to this bank's injected network faults.
+    pub fn with_faults(mut self, faults: Arc<Faults>) -> PeerClient {
+        self.faults = Some(faults);
+        self
     }
 
     /// POSTs a signed JSON request and decodes a JSON answer (any non-2xx is an error).
@@ -102,11 +113,32 @@ impl PeerClient {
     }
 
     /// POSTs a signed JSON body to `base_url` + `path`; returns the status code.
-    pub async fn post(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::StatusCode, reqwest::Error> {
+    pub async fn post(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::StatusCode, PeerError> {
         Ok(self.send(base_url, path, body).await?.status())
     }
 
-    async fn send(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::Response, reqwest::Error> {
+    /// Sends once, after applying injected faults: a delay, a loss (the request is never
+    /// sent), or a duplicate (a second, separately signed copy is sent alongside).
+    async fn send(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::Response, PeerError> {
+        if let Some(faults) = &self.faults {
+            let plan = faults.outgoing();
+            if !plan.delay.is_zero() {
+                tokio::time::sleep(plan.delay).await;
+            }
+            if plan.drop {
+                return Err(PeerError::Dropped);
+            }
+            if plan.duplicate {
+                let (copy, base_url, path, body) = (self.clone(), base_url.to_string(), path.to_string(), body.clone());
+                tokio::spawn(async move {
+                    let _ = copy.send_signed(&base_url, &path, body).await;
+                });
+            }
+        }
+        Ok(self.send_signed(base_url, path, body).await?)
+    }
+
+    async fn send_signed(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::Response, reqwest::Error> {
         let signed = auth::sign(&self.secret, "POST", path, &body, &self.me, wall_clock_ms());
         self
             .http

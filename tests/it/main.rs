@@ -5,6 +5,7 @@ mod common;
 
 mod api_errors;
 mod browser;
+mod chaos;
 mod concurrency;
 mod cross;
 mod durability;

@@ -1,0 +1,732 @@
+//! `ringbank chaos`: starts a fresh local ring under a supervisor (crashed banks come back),
+//! opens accounts everywhere, drives a random mixed load while a fault schedule drawn from the
+//! seed is injected, then heals, waits until everything is final, and checks the invariants:
+//! the consortium audit, no acknowledged commit lost, idempotent retries never applied twice,
+//! money conserved against the client's own tally, at most one holder per stamp. The same
+//! seed gives the same fault schedule (the load's interleaving depends on timing).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::ChaosArgs;
+use crate::consortium_audit::Invariant;
+
+const CUSTOMERS: usize = 4;
+const PASSWORD: &str = "chaos-password-0123";
+const INITIAL_DEPOSIT_CENTS: i64 = 1_000_000;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const SETTLE_LIMIT: Duration = Duration::from_secs(90);
+const POLL_INTERVAL: Duration = Duration::from_millis(200);
+
+/// splitmix64: a tiny, well-mixed PRNG; the whole schedule derives from one seed.
+#[derive(Clone)]
+pub struct SplitMix64(u64);
+
+impl SplitMix64 {
+    pub fn new(seed: u64) -> SplitMix64 {
+        SplitMix64(seed)
+    }
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+    pub fn range(&mut self, low: u64, high: u64) -> u64 {
+        low + self.below(high - low + 1)
+    }
+}
+
+/// One scheduled fault: at `at_ms` after the load starts, at bank `bank`.
+#[derive(Clone, Debug, Serialize)]
+pub struct ScheduledFault {
+    pub at_ms: u64,
+    pub bank: usize,
+    pub kind: String,
+    /// The admin request: path under /admin/v1/faults and body.
+    pub path: String,
+    pub body: Value,
+}
+
+/// Draws the fault schedule from the seed alone.
+pub fn schedule(seed: u64, banks: usize, duration: Duration, allow_crashes: bool) -> Vec<ScheduledFault> {
+    let mut rng = SplitMix64::new(seed);
+    let end_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).saturating_sub(3000);
+    let mut at_ms = 1500;
+    let mut out = Vec::new();
+    let ids: Vec<String> = (0..banks).map(crate::up::bank_id).collect();
+    while at_ms < end_ms {
+        let bank = rng.below(banks as u64) as usize;
+        let seconds = |rng: &mut SplitMix64, low: u64, high: u64| format!("{}ms", rng.range(low, high));
+        let choice = rng.below(if allow_crashes { 10 } else { 8 });
+        let (kind, path, body) = match choice {
+            0 => ("drop-token", "drop-token", json!({"for": "10s"})),
+            1 => ("replay-token", "replay-token", json!({"after": seconds(&mut rng, 300, 3000)})),
+            2 => {
+                let other = (bank + 1 + rng.below(banks.saturating_sub(1).max(1) as u64) as usize) % banks;
+                ("partition", "partition", json!({"banks": [ids[other]], "for": seconds(&mut rng, 1000, 5000)}))
+            }
+            3 => ("delay", "delay", json!({"delay": seconds(&mut rng, 10, 200), "jitter": seconds(&mut rng, 0, 100), "for": seconds(&mut rng, 2000, 6000)})),
+            4 => ("loss", "loss", json!({"percent": rng.range(5, 30), "for": seconds(&mut rng, 2000, 6000)})),
+            5 => ("duplicate", "duplicate", json!({"percent": rng.range(10, 50), "for": seconds(&mut rng, 2000, 6000)})),
+            6 | 7 => ("pause", "pause", json!({"for": seconds(&mut rng, 500, 4000)})),
+            8 => ("crash", "crash", json!({})),
+            _ => {
+                let point = crate::faults::CRASH_POINTS[rng.below(crate::faults::CRASH_POINTS.len() as u64) as usize];
+                ("crash-at", "crash-at", json!({"point": point}))
+            }
+        };
+        out.push(ScheduledFault { at_ms, bank, kind: kind.to_string(), path: path.to_string(), body });
+        at_ms += rng.range(1000, 4000);
+    }
+    out
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Answer {
+    /// No definitive answer yet (timeout, connection refused, 5xx, in progress).
+    Unknown,
+    /// 4xx: nothing was done.
+    Refused(u16),
+    Accepted { id: String, status: String },
+}
+
+#[derive(Clone, Debug)]
+struct Request {
+    key: String,
+    bank: usize,
+    customer: usize,
+    collection: &'static str,
+    body: Value,
+    /// Signed effect on deposits minus withdrawals (cash only).
+    cash_cents: i64,
+    answer: Answer,
+}
+
+struct Customer {
+    document: String,
+    tokens: Vec<String>,
+    accounts: Vec<String>,
+}
+
+struct Context {
+    client: reqwest::Client,
+    urls: Vec<String>,
+    ids: Vec<String>,
+    customers: Vec<Mutex<Customer>>,
+    requests: Mutex<Vec<Request>>,
+    violations: Mutex<Vec<String>>,
+    committed_seen: Mutex<HashMap<String, (usize, usize)>>,
+    counts: Mutex<BTreeMap<&'static str, u64>>,
+    abort_reasons: Mutex<BTreeMap<String, u64>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Failover {
+    pub from_epoch: u64,
+    pub to_epoch: u64,
+    /// From the last poll that saw the old epoch held to the first that saw the new one held.
+    pub duration_ms: u64,
+    /// When the new epoch was first seen held, in ms since the load started (the schedule's clock).
+    pub at_ms: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ChaosReport {
+    pub seed: u64,
+    pub banks: usize,
+    pub duration_s: u64,
+    pub faults_scheduled: usize,
+    pub faults_injected: usize,
+    pub faults_not_delivered: usize,
+    pub fault_kinds: BTreeMap<String, u64>,
+    pub restarts: u64,
+    pub operations: BTreeMap<&'static str, u64>,
+    pub transfers_committed: usize,
+    pub transfers_aborted: usize,
+    pub transfers_in_doubt: usize,
+    /// Why transfers aborted, by the shape of the reason (digits masked).
+    pub abort_reasons: BTreeMap<String, u64>,
+    pub failovers: Vec<Failover>,
+    pub invariants: Vec<Invariant>,
+    pub passed: bool,
+}
+
+impl ChaosReport {
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "chaos seed {} on {} banks for {} s: {}\n  faults: {} injected ({} not delivered: bank down) {:?}; {} restarts\n  operations: {:?}\n  transfers: {} committed, {} aborted, {} still in doubt\n",
+            self.seed,
+            self.banks,
+            self.duration_s,
+            if self.passed { "PASS" } else { "FAIL" },
+            self.faults_injected,
+            self.faults_not_delivered,
+            self.fault_kinds,
+            self.restarts,
+            self.operations,
+            self.transfers_committed,
+            self.transfers_aborted,
+            self.transfers_in_doubt,
+        );
+        for (reason, count) in &self.abort_reasons {
+            out.push_str(&format!("    aborted {count} x: {reason}\n"));
+        }
+        let durations: Vec<u64> = self.failovers.iter().map(|f| f.duration_ms).collect();
+        out.push_str(&format!("  failovers ({}): {:?} ms", durations.len(), durations));
+        if let Some(worst) = self.failovers.iter().max_by_key(|f| f.duration_ms) {
+            out.push_str(&format!(", max {} ms (ended at +{} ms)", worst.duration_ms, worst.at_ms));
+        }
+        out.push('\n');
+        for invariant in &self.invariants {
+            out.push_str(&format!("  [{}] {}", if invariant.passed { "pass" } else { "FAIL" }, invariant.name));
+            if !invariant.passed {
+                out.push_str(&format!(": {}", invariant.detail));
+            }
+            out.push('\n');
+        }
+        out
+    }
+}
+
+pub async fn run(args: ChaosArgs) -> Result<std::process::ExitCode, String> {
+    let report = execute(&args).await?;
+    println!("{}", report.render());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?;
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    Ok(if report.passed { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
+}
+
+/// Runs one chaos experiment and returns its report (the caller prints it).
+pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
+    let attach = !args.attach.is_empty();
+    let banks = if attach { args.attach.len() } else { args.banks };
+    if !(2..=crate::up::BANKS_MAX).contains(&banks) {
+        return Err(format!("--banks must be between 2 and {}", crate::up::BANKS_MAX));
+    }
+    let plan = schedule(args.seed, banks, args.duration, !attach);
+    println!("chaos: seed {}, {} banks, {} s, {} faults scheduled:", args.seed, banks, args.duration.as_secs(), plan.len());
+    for fault in &plan {
+        println!("  +{:>6} ms  bank {}  {} {}", fault.at_ms, crate::up::bank_id(fault.bank), fault.kind, fault.body);
+    }
+    let (supervisor, ids, urls, secret) = if attach {
+        let secret = args.admin_secret.clone().ok_or("--attach needs --admin-secret")?;
+        (None, args.attach.iter().map(|p| p.id.clone()).collect::<Vec<_>>(), args.attach.iter().map(|p| p.url.clone()).collect::<Vec<_>>(), secret)
+    } else {
+        let data_dir = args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ringbank-chaos-{}-{}", args.seed, std::process::id())));
+        std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
+        println!("chaos: data and bank logs in {}", data_dir.display());
+        let ring = crate::up::LocalRing::new(banks, args.base_port, data_dir.clone(), None, Vec::new()).map_err(|e| e.to_string())?.logs_to(data_dir);
+        let supervisor = crate::supervisor::Supervisor::new(ring, args.restart_after);
+        supervisor.start_all().await.map_err(|e| e.to_string())?;
+        let (ids, urls, secret) = (supervisor.ids.clone(), supervisor.urls.clone(), supervisor.admin_secret.clone());
+        (Some(supervisor), ids, urls, secret)
+    };
+    let shutdown = CancellationToken::new();
+    if let Some(supervisor) = &supervisor {
+        tokio::spawn(supervisor.clone().watch(shutdown.clone()));
+    }
+    let result = experiment(args, &plan, ids, urls, &secret, supervisor.as_ref()).await;
+    shutdown.cancel();
+    if let Some(supervisor) = &supervisor {
+        supervisor.stop_all().await;
+    }
+    result
+}
+
+async fn experiment(
+    args: &ChaosArgs,
+    plan: &[ScheduledFault],
+    ids: Vec<String>,
+    urls: Vec<String>,
+    secret: &str,
+    supervisor: Option<&Arc<crate::supervisor::Supervisor>>,
+) -> Result<ChaosReport, String> {
+    let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| e.to_string())?;
+    wait_ready(&client, &urls, Duration::from_secs(30)).await?;
+    let context = Arc::new(setup(client.clone(), ids.clone(), urls.clone(), args.seed).await?);
+    let stop = CancellationToken::new();
+    let started = Instant::now();
+    let monitor = tokio::spawn(monitor(client.clone(), urls.clone(), started, stop.clone()));
+    let mut workers = Vec::new();
+    for worker in 0..args.workers.max(1) {
+        let seed = args.seed ^ (worker as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
+        workers.push(tokio::spawn(work(context.clone(), SplitMix64::new(seed), stop.clone())));
+    }
+    // The fault schedule.
+    let mut injected = 0;
+    let mut not_delivered = 0;
+    let mut kinds: BTreeMap<String, u64> = BTreeMap::new();
+    for fault in plan {
+        let at = started + Duration::from_millis(fault.at_ms);
+        tokio::time::sleep_until(at.into()).await;
+        match crate::fault_cli::inject(&client, &urls[fault.bank], secret, &fault.path, &fault.body).await {
+            Ok(()) => {
+                injected += 1;
+                *kinds.entry(fault.kind.clone()).or_default() += 1;
+            }
+            Err(error) => {
+                not_delivered += 1;
+                tracing::info!(%error, "fault not delivered");
+            }
+        }
+    }
+    tokio::time::sleep_until((started + args.duration).into()).await;
+    stop.cancel();
+    for worker in workers {
+        let _ = worker.await;
+    }
+    println!("chaos: load stopped after {} s; healing and settling", started.elapsed().as_secs());
+    // Heal: lift every fault, bring every bank back.
+    let settle_deadline = Instant::now() + SETTLE_LIMIT;
+    if let Some(supervisor) = supervisor {
+        tokio::time::sleep(Duration::from_secs(5)).await; // any pause ends, any armed crash may fire
+        for (index, id) in ids.iter().enumerate() {
+            if !supervisor.running(index).await {
+                let _ = supervisor.restart(id).await;
+            }
+        }
+    }
+    wait_ready(&client, &urls, Duration::from_secs(30)).await?;
+    for url in &urls {
+        let _ = crate::fault_cli::inject(&client, url, secret, "heal", &json!({})).await;
+    }
+    resolve_unknown(&context, settle_deadline).await;
+    let finals = final_statuses(&context, settle_deadline).await;
+    let (failovers, holder_violations) = monitor.await.unwrap_or_default();
+    let pairs: Vec<(String, String)> = ids.iter().cloned().zip(urls.iter().cloned()).collect();
+    let audit = loop {
+        let report = crate::consortium_audit::fetch(&pairs, secret).await.map(|s| crate::consortium_audit::check(&s));
+        match report {
+            Ok(report) if report.passed || Instant::now() > settle_deadline => break report,
+            Err(error) if Instant::now() > settle_deadline => return Err(format!("the consortium audit cannot read every bank: {error}")),
+            _ => tokio::time::sleep(Duration::from_millis(500)).await,
+        }
+    };
+    let invariants = checks(&context, &finals, &audit, holder_violations);
+    let passed = invariants.iter().all(|i| i.passed);
+    let count = |status: &str| finals.values().filter(|s| s.as_str() == status).count();
+    let operations = context.counts.lock().expect("lock").clone();
+    let abort_reasons = context.abort_reasons.lock().expect("lock").clone();
+    Ok(ChaosReport {
+        seed: args.seed,
+        banks: ids.len(),
+        duration_s: args.duration.as_secs(),
+        faults_scheduled: plan.len(),
+        faults_injected: injected,
+        faults_not_delivered: not_delivered,
+        fault_kinds: kinds,
+        restarts: supervisor.map_or(0, |s| s.restarts_total()),
+        operations,
+        transfers_committed: count("committed"),
+        transfers_aborted: count("aborted"),
+        transfers_in_doubt: finals.len() - count("committed") - count("aborted"),
+        abort_reasons,
+        failovers,
+        invariants,
+        passed,
+    })
+}
+
+async fn wait_ready(client: &reqwest::Client, urls: &[String], limit: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + limit;
+    for url in urls {
+        loop {
+            let ok = client.get(format!("{url}/healthz")).timeout(Duration::from_millis(500)).send().await.is_ok_and(|r| r.status().is_success());
+            if ok {
+                break;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("{url} did not become ready within {} s", limit.as_secs()));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    Ok(())
+}
+
+/// Registers every customer at every bank, opens one account each, and funds it.
+async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, seed: u64) -> Result<Context, String> {
+    let base = u32::try_from(100_000_000 + (seed.wrapping_mul(7919) % 700_000_000)).unwrap_or(100_000_000) + (std::process::id() % 1000) * 1000;
+    let mut customers = Vec::new();
+    for c in 0..CUSTOMERS {
+        let document = crate::document::cpf_from_base(base + c as u32);
+        let mut tokens = Vec::new();
+        let mut accounts = Vec::new();
+        for url in &urls {
+            let _ = client.post(format!("{url}/api/v1/customers")).json(&json!({"document": document, "name": format!("Chaos {c}"), "password": PASSWORD})).send().await;
+            let token = sign_in(&client, url, &document).await?;
+            let response = client.post(format!("{url}/api/v1/accounts")).bearer_auth(&token).json(&json!({"kind": "individual", "holders": []})).send().await.map_err(|e| e.to_string())?;
+            let body: Value = response.json().await.map_err(|e| e.to_string())?;
+            let account = body["number"].as_str().ok_or(format!("no account opened at {url}: {body}"))?.to_string();
+            tokens.push(token);
+            accounts.push(account);
+        }
+        customers.push(Mutex::new(Customer { document, tokens, accounts }));
+    }
+    let context = Context {
+        client,
+        urls,
+        ids,
+        customers,
+        requests: Mutex::new(Vec::new()),
+        violations: Mutex::new(Vec::new()),
+        committed_seen: Mutex::new(HashMap::new()),
+        counts: Mutex::new(BTreeMap::new()),
+        abort_reasons: Mutex::new(BTreeMap::new()),
+    };
+    for c in 0..CUSTOMERS {
+        for b in 0..context.urls.len() {
+            let account = context.customers[c].lock().expect("lock").accounts[b].clone();
+            let request = new_request(c, b, "deposits", json!({"account": account, "amount_cents": INITIAL_DEPOSIT_CENTS}), INITIAL_DEPOSIT_CENTS);
+            let answered = submit(&context, request).await;
+            if !matches!(answered, Answer::Accepted { .. }) {
+                return Err(format!("the initial deposit at bank {} failed: {answered:?}", context.ids[b]));
+            }
+        }
+    }
+    Ok(context)
+}
+
+async fn sign_in(client: &reqwest::Client, url: &str, document: &str) -> Result<String, String> {
+    let response = client.post(format!("{url}/api/v1/sessions")).json(&json!({"document": document, "password": PASSWORD})).send().await.map_err(|e| e.to_string())?;
+    let body: Value = response.json().await.map_err(|e| e.to_string())?;
+    body["token"].as_str().map(str::to_string).ok_or(format!("sign-in at {url} failed: {body}"))
+}
+
+fn new_request(customer: usize, bank: usize, collection: &'static str, body: Value, cash_cents: i64) -> Request {
+    let key = format!("chaos-{}", hex::encode(rand::random::<[u8; 12]>()));
+    Request { key, bank, customer, collection, body, cash_cents, answer: Answer::Unknown }
+}
+
+/// Sends a request (first time or retry, same key and body); records and returns the answer.
+async fn submit(context: &Context, mut request: Request) -> Answer {
+    let answer = send(context, &request).await;
+    let mut requests = context.requests.lock().expect("lock");
+    if let Some(existing) = requests.iter_mut().find(|r| r.key == request.key) {
+        if let (Answer::Accepted { id: before, .. }, Answer::Accepted { id: now, .. }) = (&existing.answer, &answer) {
+            if before != now {
+                context.violations.lock().expect("lock").push(format!("key {} answered transfer {before} then {now}", request.key));
+            }
+        }
+        if answer != Answer::Unknown {
+            existing.answer = answer.clone();
+        }
+    } else {
+        request.answer = answer.clone();
+        requests.push(request);
+    }
+    answer
+}
+
+async fn send(context: &Context, request: &Request) -> Answer {
+    let url = &context.urls[request.bank];
+    for _attempt in 0..2 {
+        let token = context.customers[request.customer].lock().expect("lock").tokens[request.bank].clone();
+        let response = context
+            .client
+            .post(format!("{url}/api/v1/{}", request.collection))
+            .bearer_auth(&token)
+            .header("idempotency-key", &request.key)
+            .json(&request.body)
+            .send()
+            .await;
+        let Ok(response) = response else { return Answer::Unknown };
+        let status = response.status().as_u16();
+        let body: Value = response.json().await.unwrap_or_default();
+        match status {
+            200..=299 => {
+                let id = body["id"].as_str().unwrap_or_default().to_string();
+                let state = body["status"].as_str().unwrap_or("committed").to_string();
+                if state == "committed" && request.collection == "transfers" {
+                    context.committed_seen.lock().expect("lock").insert(id.clone(), (request.bank, request.customer));
+                }
+                return Answer::Accepted { id, status: state };
+            }
+            401 => {
+                let document = context.customers[request.customer].lock().expect("lock").document.clone();
+                if let Ok(token) = sign_in(&context.client, url, &document).await {
+                    context.customers[request.customer].lock().expect("lock").tokens[request.bank] = token;
+                }
+            }
+            409 if body["type"].as_str().is_some_and(|t| t.contains("progress")) => return Answer::Unknown,
+            400..=499 => return Answer::Refused(status),
+            _ => return Answer::Unknown,
+        }
+    }
+    Answer::Unknown
+}
+
+fn count(context: &Context, what: &'static str) {
+    *context.counts.lock().expect("lock").entry(what).or_default() += 1;
+}
+
+fn leg(context: &Context, bank: usize, account: &str, amount: i64) -> Value {
+    json!({"bank": context.ids[bank], "account": account, "amount_cents": amount})
+}
+
+/// One load worker: random operations until `stop`.
+async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToken) {
+    let banks = context.urls.len() as u64;
+    while !stop.is_cancelled() {
+        let c = rng.below(CUSTOMERS as u64) as usize;
+        let d = (c + 1 + rng.below(CUSTOMERS as u64 - 1) as usize) % CUSTOMERS;
+        let b = rng.below(banks) as usize;
+        let mine = context.customers[c].lock().expect("lock").accounts.clone();
+        let theirs = context.customers[d].lock().expect("lock").accounts.clone();
+        let roll = rng.below(100);
+        if roll < 15 {
+            count(&context, "deposits");
+            let amount = rng.range(100, 50_000) as i64;
+            submit(&context, new_request(c, b, "deposits", json!({"account": mine[b], "amount_cents": amount}), amount)).await;
+        } else if roll < 25 {
+            count(&context, "withdrawals");
+            let amount = rng.range(100, 20_000) as i64;
+            submit(&context, new_request(c, b, "withdrawals", json!({"account": mine[b], "amount_cents": amount}), -amount)).await;
+        } else if roll < 45 {
+            count(&context, "local_transfers");
+            let amount = rng.range(100, 20_000) as i64;
+            let body = json!({"debits": [leg(&context, b, &mine[b], amount)], "credits": [leg(&context, b, &theirs[b], amount)], "description": "chaos local"});
+            submit(&context, new_request(c, b, "transfers", body, 0)).await;
+        } else if roll < 80 {
+            count(&context, "cross_transfers");
+            let first = rng.below(banks) as usize;
+            let second = (first + 1 + rng.below(banks - 1) as usize) % banks as usize;
+            let (a1, a2) = (rng.range(100, 10_000) as i64, rng.range(100, 10_000) as i64);
+            let debits = if rng.below(2) == 0 { json!([leg(&context, first, &mine[first], a1 + a2)]) } else { json!([leg(&context, first, &mine[first], a1), leg(&context, second, &mine[second], a2)]) };
+            let credit_bank = rng.below(banks) as usize;
+            let other = (credit_bank + 1) % banks as usize;
+            let credits = if rng.below(2) == 0 { json!([leg(&context, credit_bank, &theirs[credit_bank], a1 + a2)]) } else { json!([leg(&context, credit_bank, &theirs[credit_bank], a2), leg(&context, other, &theirs[other], a1)]) };
+            submit(&context, new_request(c, b, "transfers", json!({"debits": debits, "credits": credits, "description": "chaos"}), 0)).await;
+        } else if roll < 85 {
+            // Reads a transfer's state at its origin: a commit seen here must never be lost.
+            count(&context, "status_reads");
+            let picked = {
+                let requests = context.requests.lock().expect("lock");
+                let transfers: Vec<(String, usize, usize)> = requests
+                    .iter()
+                    .filter(|r| r.collection == "transfers")
+                    .filter_map(|r| match &r.answer {
+                        Answer::Accepted { id, .. } => Some((id.clone(), r.bank, r.customer)),
+                        _ => None,
+                    })
+                    .collect();
+                (!transfers.is_empty()).then(|| transfers[rng.below(transfers.len() as u64) as usize].clone())
+            };
+            if let Some((id, bank, customer)) = picked {
+                let token = context.customers[customer].lock().expect("lock").tokens[bank].clone();
+                let response = context.client.get(format!("{}/api/v1/transfers/{id}", context.urls[bank])).bearer_auth(token).send().await;
+                if let Ok(response) = response {
+                    let view: Value = response.json().await.unwrap_or_default();
+                    if view["status"] == json!("committed") {
+                        context.committed_seen.lock().expect("lock").insert(id, (bank, customer));
+                    }
+                }
+            }
+        } else if roll < 94 {
+            count(&context, "idempotent_retries");
+            let previous = {
+                let requests = context.requests.lock().expect("lock");
+                let accepted: Vec<&Request> = requests.iter().filter(|r| matches!(r.answer, Answer::Accepted { .. })).collect();
+                (!accepted.is_empty()).then(|| accepted[rng.below(accepted.len() as u64) as usize].clone())
+            };
+            if let Some(previous) = previous {
+                submit(&context, previous).await;
+            }
+        } else {
+            // Concurrent overdraft attempts: four transfers of 40% of what the account holds.
+            count(&context, "overdraft_bursts");
+            let token = context.customers[c].lock().expect("lock").tokens[b].clone();
+            let url = &context.urls[b];
+            let view: Value = match context.client.get(format!("{url}/api/v1/accounts/{}", mine[b])).bearer_auth(token).send().await {
+                Ok(response) => response.json().await.unwrap_or_default(),
+                Err(_) => continue,
+            };
+            let amount = view["available_cents"].as_i64().unwrap_or(0) * 2 / 5;
+            if amount <= 0 {
+                continue;
+            }
+            let mut burst = Vec::new();
+            for _ in 0..4 {
+                let target = rng.below(banks) as usize;
+                let body = json!({"debits": [leg(&context, b, &mine[b], amount)], "credits": [leg(&context, target, &theirs[target], amount)], "description": "chaos overdraft"});
+                let (context, request) = (context.clone(), new_request(c, b, "transfers", body, 0));
+                burst.push(tokio::spawn(async move { submit(&context, request).await }));
+            }
+            for task in burst {
+                let _ = task.await;
+            }
+        }
+    }
+}
+
+/// Retries every request without a definitive answer (same key, same body) until answered.
+async fn resolve_unknown(context: &Context, deadline: Instant) {
+    loop {
+        let unknown: Vec<Request> = context.requests.lock().expect("lock").iter().filter(|r| r.answer == Answer::Unknown).cloned().collect();
+        if unknown.is_empty() || Instant::now() > deadline {
+            return;
+        }
+        for request in unknown {
+            count(context, "settle_retries");
+            submit(context, request).await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The final status of every accepted transfer, read at its origin (waits while pending).
+async fn final_statuses(context: &Context, deadline: Instant) -> BTreeMap<String, String> {
+    let transfers: Vec<(String, usize, usize)> = context
+        .requests
+        .lock()
+        .expect("lock")
+        .iter()
+        .filter(|r| r.collection == "transfers")
+        .filter_map(|r| match &r.answer {
+            Answer::Accepted { id, .. } => Some((id.clone(), r.bank, r.customer)),
+            _ => None,
+        })
+        .collect();
+    let mut finals = BTreeMap::new();
+    for (id, bank, customer) in transfers {
+        loop {
+            let token = context.customers[customer].lock().expect("lock").tokens[bank].clone();
+            let response = context.client.get(format!("{}/api/v1/transfers/{id}", context.urls[bank])).bearer_auth(token).send().await;
+            let view = match response {
+                Ok(r) => r.json::<Value>().await.unwrap_or_default(),
+                Err(_) => Value::Null,
+            };
+            let status = view["status"].as_str().unwrap_or("unreadable").to_string();
+            if status == "aborted" {
+                // Grouped by shape: digits masked, so "bank B: available 1200 < 5000" groups.
+                let reason = mask_numbers(view["reason"].as_str().unwrap_or("-"));
+                *context.abort_reasons.lock().expect("lock").entry(reason).or_default() += 1;
+            }
+            if status == "committed" || status == "aborted" || Instant::now() > deadline {
+                finals.insert(id, status);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    finals
+}
+
+/// Polls every bank's ring status: failovers (epoch changes, timed by polling) and any stamp
+/// seen held by two banks.
+async fn monitor(client: reqwest::Client, urls: Vec<String>, started: Instant, stop: CancellationToken) -> (Vec<Failover>, Vec<String>) {
+    let mut failovers = Vec::new();
+    let mut violations = Vec::new();
+    let mut holders: HashMap<(u64, u64), String> = HashMap::new();
+    let mut epoch = 0u64;
+    let mut last_progress = Instant::now();
+    while !stop.is_cancelled() {
+        for url in &urls {
+            let Ok(response) = client.get(format!("{url}/ring/v1/status")).timeout(Duration::from_millis(300)).send().await else { continue };
+            let Ok(status) = response.json::<Value>().await else { continue };
+            if status["holding"] != json!(true) {
+                continue;
+            }
+            let stamp = (status["epoch"].as_u64().unwrap_or(0), status["token_seq"].as_u64().unwrap_or(0));
+            let bank = status["bank"].as_str().unwrap_or("?").to_string();
+            if let Some(previous) = holders.insert(stamp, bank.clone()) {
+                if previous != bank {
+                    violations.push(format!("stamp {}.{} held by {previous} and {bank}", stamp.0, stamp.1));
+                }
+            }
+            let now = Instant::now();
+            if stamp.0 > epoch {
+                if epoch != 0 {
+                    let duration_ms = u64::try_from(now.duration_since(last_progress).as_millis()).unwrap_or(u64::MAX);
+                    let at_ms = u64::try_from(now.duration_since(started).as_millis()).unwrap_or(u64::MAX);
+                    failovers.push(Failover { from_epoch: epoch, to_epoch: stamp.0, duration_ms, at_ms });
+                }
+                epoch = stamp.0;
+            }
+            if stamp.0 == epoch {
+                last_progress = now;
+            }
+        }
+        tokio::time::sleep(POLL_INTERVAL).await;
+    }
+    (failovers, violations)
+}
+
+/// "account 12345 has 300 centavos" -> "account # has # centavos".
+fn mask_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        if !c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('#') {
+            out.push('#');
+        }
+    }
+    out
+}
+
+fn invariant(name: &str, problems: Vec<String>) -> Invariant {
+    Invariant { name: name.to_string(), passed: problems.is_empty(), detail: problems.into_iter().take(10).collect::<Vec<_>>().join("; ") }
+}
+
+fn checks(context: &Context, finals: &BTreeMap<String, String>, audit: &crate::consortium_audit::ConsortiumReport, holder_violations: Vec<String>) -> Vec<Invariant> {
+    let mut out: Vec<Invariant> = audit.invariants.iter().map(|i| Invariant { name: format!("audit: {}", i.name), passed: i.passed, detail: i.detail.clone() }).collect();
+    let lost: Vec<String> = context
+        .committed_seen
+        .lock()
+        .expect("lock")
+        .keys()
+        .filter(|id| finals.get(*id).map(String::as_str) != Some("committed"))
+        .map(|id| format!("{id} was acknowledged committed, now {:?}", finals.get(id)))
+        .collect();
+    out.push(invariant("no acknowledged-committed transfer lost", lost));
+    out.push(invariant("idempotent retries got the same transfer back", context.violations.lock().expect("lock").clone()));
+    let requests = context.requests.lock().expect("lock");
+    let expected: i64 = requests.iter().filter(|r| matches!(r.answer, Answer::Accepted { .. })).map(|r| r.cash_cents).sum();
+    let unknown = requests.iter().filter(|r| r.answer == Answer::Unknown).count();
+    let mut money = Vec::new();
+    if expected != audit.deposits_minus_withdrawals_cents {
+        money.push(format!("acknowledged deposits minus withdrawals {expected}, the banks booked {}", audit.deposits_minus_withdrawals_cents));
+    }
+    if audit.customer_money_cents != expected {
+        money.push(format!("customer money {}, expected {expected}", audit.customer_money_cents));
+    }
+    out.push(invariant("cash applied exactly once: customer money = acknowledged deposits - withdrawals", money));
+    out.push(invariant("every request got a definitive answer after healing", if unknown == 0 { vec![] } else { vec![format!("{unknown} requests still unanswered")] }));
+    let pending: Vec<String> = finals.iter().filter(|(_, s)| *s != "committed" && *s != "aborted").map(|(id, s)| format!("{id}: {s}")).collect();
+    out.push(invariant("every transfer final (committed or aborted)", pending));
+    out.push(invariant("at most one holder per stamp", holder_violations));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn abort_reasons_group_by_shape() {
+        assert_eq!(mask_numbers("bank B: account 0012345 has 300 centavos available; 4000 requested"), "bank B: account # has # centavos available; # requested");
+        assert_eq!(mask_numbers("bank C did not answer in time"), "bank C did not answer in time");
+    }
+
+    #[test]
+    fn splitmix64_matches_the_reference_sequence() {
+        // First outputs for seed 0 of the reference implementation (Vigna, splitmix64.c).
+        let mut rng = SplitMix64::new(0);
+        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
+        assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
+    }
+}
