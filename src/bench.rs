@@ -76,7 +76,7 @@ pub async fn run(args: BenchArgs) -> Result<bool, String> {
         refused += result.refused;
         errors += result.errors;
     }
-    let state_pool = crate::ledger::open_pools(&data, "BENCH", 1).await.map_err(|e| e.to_string());
+    let state_pool = crate::ledger::open_pools(&crate::ledger::DatabaseLocation::SqliteDir(data.clone()), "BENCH", 1).await.map_err(|e| e.to_string());
     stop.cancel();
     let _ = server.await;
     let audit_passed = match state_pool {

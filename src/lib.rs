@@ -11,6 +11,7 @@ pub mod error; // the HTTP boundary's error type and its problem+json mapping
 pub mod faults; // fault injection: partitions (more faults come with the chaos tooling)
 pub mod http; // warp routes: customer API, admin, pages
 pub mod ledger; // all SQL: accounts, journal, holds, sessions, idempotency, audit
+pub mod metrics; // /metrics: counters and histograms in the Prometheus text format
 pub mod money; // centavos: formatting, parsing, checked sums
 pub mod peer; // other banks: member list, signed requests, wire types
 pub mod ring_driver; // the only owner of the ring state machine and its timers

@@ -42,6 +42,8 @@ pub struct AppState {
     pub coordinator_work: Notify,
     /// Wakes the outcome delivery loop when decisions were logged.
     pub delivery_work: Notify,
+    /// Counters and histograms for /metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     in_flight: Mutex<HashSet<(String, String)>>,
     sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
 }
@@ -68,6 +70,7 @@ impl AppState {
             finalized: broadcast::channel(FINALIZED_CAPACITY).0,
             coordinator_work: Notify::new(),
             delivery_work: Notify::new(),
+            metrics: Arc::default(),
             in_flight: Mutex::new(HashSet::new()),
             sign_in_failures: Mutex::new(HashMap::new()),
         })

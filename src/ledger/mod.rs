@@ -1,5 +1,5 @@
 //! The bank's ledger: customers, accounts, a double-entry journal, holds, sessions and
-//! idempotency records, in one SQL database. All SQL of the project lives under this module.
+//! idempotency records, in one SQL database (SQLite or PostgreSQL, see `db`). All SQL of the project lives under this module.
 //!
 //! Writes go through one writer task (see `writer`), which commits many operations in one
 //! database transaction (group commit) with a savepoint per operation, so one operation's
@@ -15,13 +15,13 @@ mod writer;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit::{AuditCheck, AuditReport};
-pub use db::{database_path, open_pools, Pools};
+pub use db::{database_path, is_supported_url, open_pools, redact_url, DatabaseLocation, Pools};
 pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferView};
-pub use writer::spawn_writer;
+pub use writer::{spawn_writer, WriterStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -163,19 +163,30 @@ pub struct Ledger {
 struct Inner {
     bank: String,
     writer: mpsc::Sender<Command>,
-    read: SqlitePool,
+    read: AnyPool,
+    stats: Arc<WriterStats>,
 }
 
 impl Ledger {
-    pub(crate) fn new(bank: String, writer: mpsc::Sender<Command>, read: SqlitePool) -> Ledger {
-        Ledger { inner: Arc::new(Inner { bank, writer, read }) }
+    pub(crate) fn new(bank: String, writer: mpsc::Sender<Command>, read: AnyPool, stats: Arc<WriterStats>) -> Ledger {
+        Ledger { inner: Arc::new(Inner { bank, writer, read, stats }) }
+    }
+
+    /// Batch sizes and commit times of the writer task.
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    /// Commands accepted but not yet taken by the writer.
+    pub fn queue_depth(&self) -> usize {
+        self.inner.writer.max_capacity() - self.inner.writer.capacity()
     }
 
     pub fn bank(&self) -> &str {
         &self.inner.bank
     }
 
-    pub fn read_pool(&self) -> &SqlitePool {
+    pub fn read_pool(&self) -> &AnyPool {
         &self.inner.read
     }
 

@@ -3,10 +3,15 @@
 //! savepoint per command, commits once (one fsync for the whole batch: group commit), and only
 //! then answers every command. A command is acknowledged only after its commit is durable.
 
-use sqlx::{SqliteConnection, SqlitePool};
+use std::sync::Arc;
+use std::time::Instant;
+
+use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::metrics::Histogram;
 
 use super::{ops, Command, Ledger, LedgerError, Outcome};
 
@@ -16,18 +21,38 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Starts the writer task on `write` and returns the ledger handle.
 pub fn spawn_writer(
     bank: String,
-    write: SqlitePool,
-    read: SqlitePool,
+    write: AnyPool,
+    read: AnyPool,
     batch_max: usize,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Ledger {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
-    tracker.spawn(run(bank.clone(), write, receiver, batch_max, shutdown));
-    Ledger::new(bank, sender, read)
+    let stats = Arc::new(WriterStats::default());
+    tracker.spawn(run(bank.clone(), write, receiver, batch_max, stats.clone(), shutdown));
+    Ledger::new(bank, sender, read, stats)
 }
 
-async fn run(bank: String, pool: SqlitePool, mut receiver: mpsc::Receiver<Command>, batch_max: usize, shutdown: CancellationToken) {
+/// What the writer measures, for /metrics.
+pub struct WriterStats {
+    pub batch_size: Histogram,
+    pub commit_seconds: Histogram,
+}
+
+impl Default for WriterStats {
+    fn default() -> WriterStats {
+        WriterStats { batch_size: Histogram::batch_size(), commit_seconds: Histogram::latency() }
+    }
+}
+
+async fn run(
+    bank: String,
+    pool: AnyPool,
+    mut receiver: mpsc::Receiver<Command>,
+    batch_max: usize,
+    stats: Arc<WriterStats>,
+    shutdown: CancellationToken,
+) {
     let mut batch: Vec<Command> = Vec::with_capacity(batch_max);
     loop {
         tokio::select! {
@@ -39,7 +64,10 @@ async fn run(bank: String, pool: SqlitePool, mut receiver: mpsc::Receiver<Comman
             }
             () = shutdown.cancelled() => break,
         }
+        let started = Instant::now();
+        stats.batch_size.observe(batch.len() as f64);
         commit_batch(&bank, &pool, &mut batch).await;
+        stats.commit_seconds.observe_duration(started.elapsed());
     }
     // Drain what was already queued so no accepted request is left without an answer.
     receiver.close();
@@ -49,7 +77,7 @@ async fn run(bank: String, pool: SqlitePool, mut receiver: mpsc::Receiver<Comman
     pool.close().await;
 }
 
-async fn commit_batch(bank: &str, pool: &SqlitePool, batch: &mut Vec<Command>) {
+async fn commit_batch(bank: &str, pool: &AnyPool, batch: &mut Vec<Command>) {
     let commands: Vec<Command> = std::mem::take(batch);
     match run_in_transaction(bank, pool, &commands).await {
         Ok(results) => {
@@ -70,9 +98,12 @@ async fn commit_batch(bank: &str, pool: &SqlitePool, batch: &mut Vec<Command>) {
 
 /// Runs every command under its own savepoint in one transaction. Returns per-command results
 /// once the transaction is committed; an error means nothing was committed.
-async fn run_in_transaction(bank: &str, pool: &SqlitePool, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
+async fn run_in_transaction(bank: &str, pool: &AnyPool, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
     let mut connection = pool.acquire().await?;
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *connection).await?;
+    // SQLite: take the write lock at BEGIN, not at the first write. PostgreSQL has row locks
+    // and one writer connection; a plain BEGIN is enough.
+    let begin = if connection.backend_name() == "SQLite" { "BEGIN IMMEDIATE" } else { "BEGIN" };
+    sqlx::query(begin).execute(&mut *connection).await?;
     let results = match apply_all(&mut connection, bank, commands).await {
         Ok(results) => results,
         Err(error) => {
@@ -87,7 +118,7 @@ async fn run_in_transaction(bank: &str, pool: &SqlitePool, commands: &[Command])
     Ok(results)
 }
 
-async fn apply_all(connection: &mut SqliteConnection, bank: &str, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
+async fn apply_all(connection: &mut AnyConnection, bank: &str, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
     let mut results = Vec::with_capacity(commands.len());
     for command in commands {
         sqlx::query("SAVEPOINT op").execute(&mut *connection).await?;

@@ -38,6 +38,7 @@ impl TestBank {
 
     pub async fn start_in(id: &str, data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)) -> TestBank {
         let mut config = ServeConfig::for_test(id, data_dir.to_path_buf());
+        config.database_url = test_database_url(id, data_dir).await;
         adjust(&mut config);
         let app = App::build(config).await.expect("bank starts");
         let url = app.url();
@@ -165,9 +166,12 @@ impl BankProcess {
 
     pub async fn spawn_on(id: &str, listen: &str, data_dir: &Path, extra: &[&str]) -> BankProcess {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
-            .args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"])
-            .arg(data_dir)
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"));
+        command.args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"]).arg(data_dir);
+        if let Some(url) = test_database_url(id, data_dir).await {
+            command.args(["--database-url", &url]);
+        }
+        let mut child = command
             .args(extra)
             .env("RINGBANK_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -298,6 +302,58 @@ impl Consortium {
         let request = client.get(format!("{}/ring/v1/status", self.url(index))).timeout(std::time::Duration::from_millis(300));
         let response = request.send().await.ok()?;
         response.json().await.ok()
+    }
+}
+
+/// The PostgreSQL server the suite runs against, when RINGBANK_TEST_DATABASE_URL is set
+/// (e.g. postgres://ringbank:ringbank@127.0.0.1/postgres); otherwise banks use SQLite files.
+pub fn test_database_server() -> Option<String> {
+    std::env::var("RINGBANK_TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty())
+}
+
+/// With a test database server: the URL of the database of bank `id` whose data directory is
+/// `data_dir`, created on first use. The same bank (same id and directory) gets the same
+/// database again after a restart, like its SQLite file; every other bank gets a fresh one.
+pub async fn test_database_url(id: &str, data_dir: &Path) -> Option<String> {
+    use sha2::Digest;
+    use sqlx::Connection;
+    static CREATE: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
+    let server = test_database_server()?;
+    let digest = sha2::Sha256::digest(format!("{}\0{id}", data_dir.display()).as_bytes());
+    let name = format!("ringbank_test_{}_{}", std::process::id(), &hex::encode(digest)[..16]);
+    let mut url = reqwest::Url::parse(&server).expect("RINGBANK_TEST_DATABASE_URL is a URL");
+    let mut cleaned = CREATE.lock().await;
+    let mut connection = sqlx::PgConnection::connect(&server).await.expect("connect to RINGBANK_TEST_DATABASE_URL");
+    if !*cleaned {
+        drop_stale_test_databases(&mut connection).await;
+        *cleaned = true;
+    }
+    let exists: Option<(String,)> = sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname = $1")
+        .bind(&name)
+        .fetch_optional(&mut connection)
+        .await
+        .expect("query pg_database");
+    if exists.is_none() {
+        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.expect("create test database");
+    }
+    let _ = connection.close().await;
+    url.set_path(&format!("/{name}"));
+    Some(url.to_string())
+}
+
+/// Drops the test databases of test processes that are no longer running.
+async fn drop_stale_test_databases(connection: &mut sqlx::PgConnection) {
+    let names: Vec<(String,)> = sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname LIKE 'ringbank_test_%'")
+        .fetch_all(&mut *connection)
+        .await
+        .unwrap_or_default();
+    for (name,) in names {
+        let pid = name.split('_').nth(2).and_then(|p| p.parse::<i32>().ok());
+        // SAFETY: kill(pid, 0) only checks whether the process exists.
+        let alive = pid.is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+        if !alive {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut *connection).await;
+        }
     }
 }
 

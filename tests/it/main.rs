@@ -5,11 +5,14 @@ mod common;
 
 mod api_errors;
 mod browser;
+mod compose;
 mod concurrency;
 mod cross;
 mod durability;
 mod idempotency;
 mod ledger_ops;
+mod metrics;
 mod openapi;
+mod postgres;
 mod ring;
 mod web;
