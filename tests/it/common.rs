@@ -168,6 +168,7 @@ impl BankProcess {
         use tokio::io::AsyncBufReadExt;
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"));
         command.args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"]).arg(data_dir);
+        command.env_remove("RINGBANK_DATABASE_URL");
         if let Some(url) = test_database_url(id, data_dir).await {
             command.args(["--database-url", &url]);
         }
@@ -311,48 +312,56 @@ pub fn test_database_server() -> Option<String> {
     std::env::var("RINGBANK_TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty())
 }
 
+/// The database on the test server that holds the test banks, one schema each.
+const TEST_DATABASE: &str = "ringbank_test";
+
 /// With a test database server: the URL of the database of bank `id` whose data directory is
-/// `data_dir`, created on first use. The same bank (same id and directory) gets the same
-/// database again after a restart, like its SQLite file; every other bank gets a fresh one.
+/// `data_dir`, created on first use. Every test bank gets its own fresh schema in the
+/// `ringbank_test` database (its tables, its migrations table), selected through the URL's
+/// search_path: as isolated as a database of its own, but created and dropped in
+/// milliseconds (DROP DATABASE forces a checkpoint, seconds each). The same bank (same id and
+/// directory) gets the same schema again after a restart, like its SQLite file.
 pub async fn test_database_url(id: &str, data_dir: &Path) -> Option<String> {
     use sha2::Digest;
     use sqlx::Connection;
     static CREATE: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
     let server = test_database_server()?;
     let digest = sha2::Sha256::digest(format!("{}\0{id}", data_dir.display()).as_bytes());
-    let name = format!("ringbank_test_{}_{}", std::process::id(), &hex::encode(digest)[..16]);
+    let schema = format!("bank_{}_{}", std::process::id(), &hex::encode(digest)[..16]);
     let mut url = reqwest::Url::parse(&server).expect("RINGBANK_TEST_DATABASE_URL is a URL");
-    let mut cleaned = CREATE.lock().await;
-    let mut connection = sqlx::PgConnection::connect(&server).await.expect("connect to RINGBANK_TEST_DATABASE_URL");
-    if !*cleaned {
-        drop_stale_test_databases(&mut connection).await;
-        *cleaned = true;
+    url.set_path(&format!("/{TEST_DATABASE}"));
+    let mut prepared = CREATE.lock().await;
+    if !*prepared {
+        let mut connection = sqlx::PgConnection::connect(&server).await.expect("connect to RINGBANK_TEST_DATABASE_URL");
+        // Another test process may create it at the same moment: an error here is fine if
+        // the database exists afterwards.
+        let _ = sqlx::query(&format!("CREATE DATABASE {TEST_DATABASE}")).execute(&mut connection).await;
+        let _ = connection.close().await;
     }
-    let exists: Option<(String,)> = sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname = $1")
-        .bind(&name)
-        .fetch_optional(&mut connection)
-        .await
-        .expect("query pg_database");
-    if exists.is_none() {
-        sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut connection).await.expect("create test database");
+    let mut connection = sqlx::PgConnection::connect(url.as_str()).await.expect("connect to the test database");
+    if !*prepared {
+        drop_stale_test_schemas(&mut connection).await;
+        *prepared = true;
     }
+    drop(prepared);
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut connection).await.expect("create test schema");
     let _ = connection.close().await;
-    url.set_path(&format!("/{name}"));
+    url.query_pairs_mut().append_pair("options[search_path]", &schema);
     Some(url.to_string())
 }
 
-/// Drops the test databases of test processes that are no longer running.
-async fn drop_stale_test_databases(connection: &mut sqlx::PgConnection) {
-    let names: Vec<(String,)> = sqlx::query_as("SELECT datname::text FROM pg_database WHERE datname LIKE 'ringbank_test_%'")
+/// Drops the schemas of test processes that are no longer running.
+async fn drop_stale_test_schemas(connection: &mut sqlx::PgConnection) {
+    let names: Vec<(String,)> = sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'bank\\_%'")
         .fetch_all(&mut *connection)
         .await
         .unwrap_or_default();
     for (name,) in names {
-        let pid = name.split('_').nth(2).and_then(|p| p.parse::<i32>().ok());
+        let pid = name.split('_').nth(1).and_then(|p| p.parse::<i32>().ok());
         // SAFETY: kill(pid, 0) only checks whether the process exists.
         let alive = pid.is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
         if !alive {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name}")).execute(&mut *connection).await;
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE")).execute(&mut *connection).await;
         }
     }
 }
