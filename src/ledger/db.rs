@@ -97,11 +97,21 @@ async fn configure_sqlite(connection: &mut AnyConnection, writer: bool) -> Resul
     Ok(())
 }
 
+/// Read connections kept open on a database server, so that requests do not wait for a new
+/// connection (a PostgreSQL connection costs a process and a SCRAM exchange).
+const SERVER_READ_CONNECTIONS_MIN: u32 = 2;
+
 async fn connect(url: &str, connections: u32, writer: bool) -> Result<AnyPool, sqlx::Error> {
     install_drivers();
+    let server = !url.starts_with("sqlite:");
+    let min_connections = match (writer, server) {
+        (true, _) => 1,
+        (false, true) => SERVER_READ_CONNECTIONS_MIN.min(connections),
+        (false, false) => 0,
+    };
     AnyPoolOptions::new()
         .max_connections(connections)
-        .min_connections(if writer { 1 } else { 0 })
+        .min_connections(min_connections)
         .acquire_timeout(Duration::from_secs(30))
         .after_connect(move |connection, _| Box::pin(async move { configure_sqlite(connection, writer).await }))
         .connect(url)
