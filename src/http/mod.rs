@@ -1,5 +1,6 @@
-//! The HTTP boundary: warp routes for the customer API (JSON), the admin endpoints and the
-//! home page. Handlers parse and validate input, call the ledger, and shape the output;
+//! The HTTP boundary: warp routes for the customer API (JSON), the admin endpoints, the home page
+//! and monitoring (/healthz here; /readyz and /metrics in `monitoring`).
+//! Handlers parse and validate input, call the ledger, and shape the output;
 //! errors go through `ApiError` and its one mapping (crate::error).
 
 mod admin;
@@ -7,7 +8,7 @@ mod bank;
 mod api;
 pub mod openapi;
 mod pages;
-mod operations;
+mod monitoring;
 mod ring;
 
 use std::convert::Infallible;
@@ -31,7 +32,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz").and(warp::get()).map(|| json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})));
     let metrics = state.metrics.clone();
     healthz
-        .or(operations::routes(state.clone()))
+        .or(monitoring::routes(state.clone()))
         .unify()
         .or(api::routes(state.clone()))
         .unify()
