@@ -1,6 +1,7 @@
 # ringbank bank server. Multi-stage: dependencies are built in their own layer (cached while
 # only src/ changes), the runtime image is Debian slim with the one binary, run as a non-root
-# user and configured entirely through RINGBANK_* environment variables.
+# user and configured entirely through RINGBANK_* environment variables (RINGBANK_DATABASE_URL
+# puts the ledger on PostgreSQL; see the postgres profile of docker-compose.yml).
 FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./

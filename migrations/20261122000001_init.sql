@@ -1,5 +1,6 @@
 -- ringbank schema, version 1. Portable SQL: the same statements run on SQLite and PostgreSQL.
--- Money is BIGINT centavos. Times are BIGINT milliseconds since the Unix epoch (wall clock,
+-- Money is BIGINT centavos; every integer column is BIGINT (Rust reads them all as i64, and
+-- PostgreSQL INTEGER would be 32 bits). Times are BIGINT milliseconds since the Unix epoch (wall clock,
 -- for display and retention only; no protocol decision reads them).
 
 CREATE TABLE bank_meta (
@@ -50,7 +51,7 @@ CREATE TABLE entries (
 
 CREATE TABLE legs (
     entry_id            TEXT NOT NULL REFERENCES entries (id),
-    position            INTEGER NOT NULL,
+    position            BIGINT NOT NULL,
     account             TEXT NOT NULL REFERENCES accounts (number),
     amount_cents        BIGINT NOT NULL CHECK (amount_cents <> 0),
     account_leg_number  BIGINT NOT NULL,
@@ -86,7 +87,7 @@ CREATE TABLE transfers (
 
 CREATE TABLE transfer_legs (
     transfer_id  TEXT NOT NULL REFERENCES transfers (id),
-    position     INTEGER NOT NULL,
+    position     BIGINT NOT NULL,
     side         TEXT NOT NULL CHECK (side IN ('debit', 'credit')),
     bank         TEXT NOT NULL,
     account      TEXT NOT NULL,
@@ -106,7 +107,7 @@ CREATE TABLE idempotency_keys (
     document      TEXT NOT NULL,
     idem_key      TEXT NOT NULL,
     request_hash  TEXT NOT NULL,
-    status_code   INTEGER NOT NULL,
+    status_code   BIGINT NOT NULL,
     response_body TEXT NOT NULL,
     created_at_ms BIGINT NOT NULL,
     PRIMARY KEY (document, idem_key)

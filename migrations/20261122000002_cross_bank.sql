@@ -5,7 +5,7 @@
 ALTER TABLE transfers ADD COLUMN origin TEXT;
 ALTER TABLE transfers ADD COLUMN order_epoch BIGINT;
 ALTER TABLE transfers ADD COLUMN order_seq BIGINT;
-ALTER TABLE transfers ADD COLUMN order_position INTEGER;
+ALTER TABLE transfers ADD COLUMN order_position BIGINT;
 ALTER TABLE transfers ADD COLUMN decided_at_ms BIGINT;
 CREATE INDEX transfers_pending ON transfers (status, created_at_ms);
 
@@ -14,7 +14,7 @@ CREATE TABLE outcome_deliveries (
     transfer_id TEXT NOT NULL REFERENCES transfers (id),
     bank        TEXT NOT NULL,
     decision    TEXT NOT NULL CHECK (decision IN ('commit', 'abort')),
-    delivered   INTEGER NOT NULL DEFAULT 0,
+    delivered   BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (transfer_id, bank)
 );
 CREATE INDEX outcome_deliveries_pending ON outcome_deliveries (delivered, bank);
@@ -32,7 +32,7 @@ CREATE TABLE participations (
     reason         TEXT,
     order_epoch    BIGINT NOT NULL,
     order_seq      BIGINT NOT NULL,
-    order_position INTEGER NOT NULL,
+    order_position BIGINT NOT NULL,
     created_at_ms  BIGINT NOT NULL,
     resolved_at_ms BIGINT
 );
@@ -42,7 +42,7 @@ CREATE INDEX participations_status ON participations (status, created_at_ms);
 -- settlement legs against peer banks that balance them.
 CREATE TABLE participation_legs (
     transfer_id  TEXT NOT NULL REFERENCES participations (transfer_id),
-    position     INTEGER NOT NULL,
+    position     BIGINT NOT NULL,
     account      TEXT NOT NULL,
     amount_cents BIGINT NOT NULL CHECK (amount_cents <> 0),
     PRIMARY KEY (transfer_id, position)

@@ -46,7 +46,11 @@ pub struct App {
 impl App {
     pub async fn build(config: ServeConfig) -> Result<App, StartError> {
         config.validate()?;
-        let pools = ledger::open_pools(&config.data_dir, &config.id, READ_CONNECTIONS).await?;
+        // The data directory holds the ring state file, and the database file on SQLite.
+        std::fs::create_dir_all(&config.data_dir)
+            .map_err(|e| LedgerError::Invariant(format!("cannot create {}: {e}", config.data_dir.display())))?;
+        let location = ledger::DatabaseLocation::new(config.database_url.as_deref(), &config.data_dir);
+        let pools = ledger::open_pools(&location, &config.id, READ_CONNECTIONS).await?;
         let tracker = TaskTracker::new();
         let background = CancellationToken::new();
         let ledger = ledger::spawn_writer(
@@ -65,6 +69,7 @@ impl App {
         let ring = start_ring(&config, address, faults.clone(), &tracker, background.clone())?;
         let state = AppState::new(config, ledger, ring, faults);
         tracker.spawn(purge_loop(state.clone(), background.clone()));
+        tracker.spawn(crate::metrics::observe_ring(state.ring.clone(), state.metrics.clone(), background.clone()));
         crate::coordinator::spawn(state.clone(), &tracker, background.clone());
         Ok(App { listener, address, state, tracker, background })
     }

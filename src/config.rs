@@ -163,9 +163,13 @@ pub struct ServeConfig {
     /// Address to listen on; port 0 picks a free port (the chosen address is logged).
     #[arg(long, env = "RINGBANK_LISTEN", default_value = "127.0.0.1:8080")]
     pub listen: SocketAddr,
-    /// Directory holding this bank's database file.
+    /// Directory holding this bank's database file (SQLite) and its ring state file.
     #[arg(long, env = "RINGBANK_DATA_DIR", default_value = "./data")]
     pub data_dir: PathBuf,
+    /// Run the ledger on this database instead of a SQLite file in --data-dir, e.g.
+    /// postgres://user:password@host/bank_a (one database per bank).
+    #[arg(long, env = "RINGBANK_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
     /// Largest amount one operation (or one leg) may move, in centavos.
     #[arg(long, env = "RINGBANK_MAX_AMOUNT_CENTS", default_value_t = 100_000_000)]
     pub max_amount_cents: i64,
@@ -205,6 +209,10 @@ pub struct ServeConfig {
     /// Secret that operators present as a Bearer token on /admin endpoints; admin is off without it.
     #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
+    /// Validate the configuration, print it (secrets hidden) and exit: 0 if valid, 2 if not.
+    /// Binds nothing and opens no database.
+    #[arg(long)]
+    pub check_config: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -232,8 +240,11 @@ pub struct UpConfig {
 #[derive(Args, Debug, Clone)]
 pub struct AuditArgs {
     /// Data directory of the bank(s) to audit offline; every bank database in it is checked.
-    #[arg(long, conflicts_with = "peers", required_unless_present = "peers")]
+    #[arg(long, conflicts_with_all = ["peers", "database_url"], required_unless_present_any = ["peers", "database_url"])]
     pub data_dir: Option<PathBuf>,
+    /// Audit one bank's database at this URL offline (e.g. a PostgreSQL bank).
+    #[arg(long, conflicts_with = "peers")]
+    pub database_url: Option<String>,
     /// Audit the live consortium instead: every member bank as ID=URL.
     #[arg(long = "peer", value_delimiter = ',', value_parser = parse_peer)]
     pub peers: Vec<PeerArg>,
@@ -346,6 +357,8 @@ pub enum ConfigError {
     TooManyPeers(usize),
     #[error("a ring of several banks needs --ring-secret (env RINGBANK_RING_SECRET), at least 16 characters, the same at every bank")]
     MissingRingSecret,
+    #[error("--database-url must start with postgres:// or sqlite: (got {0})")]
+    BadDatabaseUrl(String),
     #[error("ring timing: {0}")]
     RingTiming(String),
 }
@@ -370,6 +383,11 @@ impl ServeConfig {
         if self.session_ttl < Duration::from_secs(60) || self.session_ttl > Duration::from_secs(30 * 86400) {
             let shown = humantime::format_duration(self.session_ttl).to_string();
             return Err(ConfigError::BadSessionTtl(shown));
+        }
+        if let Some(url) = self.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            if !crate::ledger::is_supported_url(url.trim()) {
+                return Err(ConfigError::BadDatabaseUrl(crate::ledger::redact_url(url)));
+            }
         }
         if self.admin_secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(ConfigError::WeakAdminSecret);
@@ -415,6 +433,7 @@ impl ServeConfig {
             id: id.to_string(),
             listen: "127.0.0.1:0".parse().expect("valid address"),
             data_dir,
+            database_url: None,
             max_amount_cents: 100_000_000,
             max_legs: 16,
             session_ttl: Duration::from_secs(3600),
@@ -428,7 +447,39 @@ impl ServeConfig {
             retransmit: Duration::from_millis(100),
             pass_retries: 3,
             admin_secret: Some("test-admin-secret-0123456789".to_string()),
+            check_config: false,
         }
+    }
+
+    /// The effective configuration, as `--check-config` prints it: every value, defaults
+    /// applied, secrets shown only as set or not, and the database URL without its password.
+    pub fn effective(&self) -> serde_json::Value {
+        let ms = |d: Duration| humantime::format_duration(d).to_string();
+        let ring = self.ring_config(0);
+        let secret = |s: &Option<String>| if s.is_some() { "(set)" } else { "(not set)" };
+        let database = match self.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
+            Some(url) => crate::ledger::redact_url(url.trim()),
+            None => format!("sqlite file {}", crate::ledger::database_path(&self.data_dir, &self.id).display()),
+        };
+        serde_json::json!({
+            "id": self.id,
+            "listen": self.listen.to_string(),
+            "data_dir": self.data_dir.display().to_string(),
+            "database": database,
+            "max_amount_cents": self.max_amount_cents,
+            "max_legs": self.max_legs,
+            "session_ttl": ms(self.session_ttl),
+            "idempotency_ttl": ms(self.idempotency_ttl),
+            "commit_batch_max": self.commit_batch_max,
+            "peers": self.peers.iter().map(|p| format!("{}={}", p.id, p.url)).collect::<Vec<_>>(),
+            "ring_secret": secret(&self.ring_secret),
+            "token_timeout_ms": ring.token_timeout,
+            "hold_max": ms(self.hold_max),
+            "idle_pause": ms(self.idle_pause),
+            "retransmit": ms(self.retransmit),
+            "pass_retries": self.pass_retries,
+            "admin_secret": secret(&self.admin_secret),
+        })
     }
 }
 

@@ -41,7 +41,7 @@ async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
     // Transfers whose prepares may have gone out before a crash: presumed abort.
     match state.ledger.submit(Job::PresumeAbort, None).await {
         Ok(_) => state.delivery_work.notify_one(),
-        Err(error) => tracing::error!(%error, "presumed abort at start-up failed"),
+        Err(error) => tracing::error!(bank = %state.bank(), %error, "presumed abort at start-up failed"),
     }
     loop {
         tokio::select! {
@@ -181,6 +181,7 @@ async fn prepare_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32,
     let remote_started = Instant::now();
     let mut votes = collect_votes(state, requests, lease_until).await;
     add_micros(state, Phase::RemotePrepare, remote_started);
+    state.metrics.prepare_seconds.observe_duration(started.elapsed());
     match local_votes {
         Some(Ok(Outcome::Votes(local_votes))) => {
             for vote in local_votes {
@@ -220,16 +221,29 @@ async fn decide(state: &Arc<AppState>, stamp: Stamp, prepared: Vec<PreparedBatch
         }
     }
     let committed = decisions.iter().filter(|d| d.commit).count();
+    let decide_started = std::time::Instant::now();
     match state.ledger.submit(Job::Decide(decisions.clone()), None).await {
         Ok(_) => {
+            state.metrics.decide_seconds.observe_duration(decide_started.elapsed());
             tracing::info!(bank = %me, epoch = stamp.epoch, seq = stamp.seq, transfers = decisions.len(), committed, "batch decided");
+            for decision in decisions.iter().filter(|d| !d.commit) {
+                let reason = decision.reason.as_deref().unwrap_or("");
+                tracing::info!(bank = %me, epoch = stamp.epoch, transfer_id = %decision.id, reason, "transfer aborted");
+            }
             state.faults.crash_point("after-decision-logged");
             for decision in &decisions {
                 let _ = state.finalized.send(decision.id.clone());
             }
             state.delivery_work.notify_one();
         }
-        Err(error) => tracing::error!(%error, "cannot log decisions; the batch will be presumed aborted on restart"),
+        Err(error) => tracing::error!(
+            bank = %me,
+            epoch = stamp.epoch,
+            seq = stamp.seq,
+            transfers = decisions.len(),
+            %error,
+            "cannot log decisions; the batch will be presumed aborted on restart"
+        ),
     }
 }
 
@@ -259,17 +273,18 @@ async fn collect_votes(state: &Arc<AppState>, requests: BTreeMap<String, Prepare
                 Ok(answer) => answer.map_err(|e| e.to_string()),
                 Err(_) => Err("no vote before the lease ended".to_string()),
             };
-            (bank, answer)
+            (bank, request.stamp, answer)
         });
     }
-    for (bank, answer) in futures_util::future::join_all(remote).await {
+    let me = state.bank();
+    for (bank, stamp, answer) in futures_util::future::join_all(remote).await {
         match answer {
             Ok(response) => {
                 for vote in response.votes {
                     votes.insert((bank.clone(), vote.id.clone()), vote);
                 }
             }
-            Err(error) => tracing::warn!(%error, %bank, "prepare failed"),
+            Err(error) => tracing::warn!(bank = %me, peer = %bank, epoch = stamp.epoch, seq = stamp.seq, %error, "prepare failed; its transfers will abort"),
         }
     }
     votes
@@ -292,7 +307,11 @@ async fn deliver(state: Arc<AppState>, shutdown: CancellationToken) {
         let mut remote_delivered = false;
         for (bank, items) in groups {
             for chunk in items.chunks(BATCH_MAX) {
+                let deliver_started = std::time::Instant::now();
                 let delivered = deliver_to(&state, &bank, chunk.to_vec()).await;
+                if delivered.is_some() {
+                    state.metrics.deliver_seconds.observe_duration(deliver_started.elapsed());
+                }
                 if let Some(ids) = delivered {
                     if bank != state.bank() && !ids.is_empty() {
                         remote_delivered = true;
@@ -356,7 +375,9 @@ async fn resolve(state: Arc<AppState>, shutdown: CancellationToken) {
                 continue;
             }
         };
-        tracing::info!(count = doubts.len(), "transfers in doubt: asking their coordinators");
+        for (id, coordinator, _) in &doubts {
+            tracing::info!(bank = %state.bank(), transfer_id = %id, %coordinator, "transfer in doubt: asking its coordinator");
+        }
         let mut by_coordinator: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
         for (id, coordinator, participants) in doubts {
             by_coordinator.entry(coordinator).or_default().push((id, participants));

@@ -13,6 +13,7 @@ pub mod fault_cli; // `ringbank fault`: one fault into a running bank through it
 pub mod faults; // fault injection: partitions, crashes, pauses, token drop/replay, delay, loss, duplicates
 pub mod http; // warp routes: customer API, admin, pages
 pub mod ledger; // all SQL: accounts, journal, holds, sessions, idempotency, audit
+pub mod metrics; // /metrics: counters and histograms in the Prometheus text format
 pub mod money; // centavos: formatting, parsing, checked sums
 pub mod peer; // other banks: member list, signed requests, wire types
 pub mod ring_driver; // the only owner of the ring state machine and its timers

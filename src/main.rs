@@ -21,6 +21,15 @@ async fn main() -> std::process::ExitCode {
 
 async fn run(command: Command) -> Result<std::process::ExitCode, String> {
     match command {
+        Command::Serve(config) if config.check_config => {
+            if let Err(error) = config.validate() {
+                eprintln!("ringbank: invalid configuration: {error}");
+                return Ok(std::process::ExitCode::from(2));
+            }
+            let effective = serde_json::to_string_pretty(&config.effective()).unwrap_or_default();
+            println!("configuration is valid:\n{effective}");
+            Ok(std::process::ExitCode::SUCCESS)
+        }
         Command::Serve(config) => {
             let app = App::build(config).await.map_err(|e| e.to_string())?;
             println!("ringbank bank listening on {}", app.url());
@@ -39,6 +48,11 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Audit(args) => {
+            if let Some(url) = &args.database_url {
+                let report = ringbank::ledger::audit::audit_database_url(url).await.map_err(|e| e.to_string())?;
+                print!("{}", report.render());
+                return Ok(if report.passed { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) });
+            }
             let Some(data_dir) = args.data_dir else {
                 let secret = args.admin_secret.ok_or("the live audit needs --admin-secret (env RINGBANK_ADMIN_SECRET)")?;
                 let urls: Vec<(String, String)> = args.peers.iter().map(|p| (p.id.clone(), p.url.clone())).collect();

@@ -268,7 +268,7 @@ impl Driver {
                 () = sleep => self.node.tick(self.now()),
             };
             if !self.execute(actions).await {
-                tracing::error!("the ring state could not be persisted; this bank leaves the ring");
+                tracing::error!(bank = self.members.my_id(), "the ring state could not be persisted; this bank leaves the ring");
                 break;
             }
             if std::mem::take(&mut self.drop_now) && !self.discard_token().await {
@@ -296,11 +296,11 @@ impl Driver {
                     match written {
                         Ok(Ok(())) => {}
                         Ok(Err(error)) => {
-                            tracing::error!(%error, "persisting the ring state failed");
+                            tracing::error!(bank = self.members.my_id(), %error, "persisting the ring state failed");
                             return false;
                         }
                         Err(error) => {
-                            tracing::error!(%error, "persist task failed");
+                            tracing::error!(bank = self.members.my_id(), %error, "persist task failed");
                             return false;
                         }
                     }

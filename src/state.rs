@@ -51,6 +51,8 @@ pub struct AppState {
     /// Where the coordinator's time goes, in microseconds summed over batches: waiting for the
     /// token, holding it, ordering + local prepare, remote prepares, logging decisions.
     pub phase_micros: [AtomicU64; 5],
+    /// Counters and histograms for /metrics.
+    pub metrics: Arc<crate::metrics::Metrics>,
     in_flight: Mutex<HashSet<(String, String)>>,
     /// Sessions already checked: token hash -> (caller, expiry in ms).
     sessions: Mutex<HashMap<String, (Caller, i64)>>,
@@ -82,6 +84,7 @@ impl AppState {
             batches: AtomicU64::new(0),
             batched_transfers: AtomicU64::new(0),
             phase_micros: Default::default(),
+            metrics: Arc::default(),
             in_flight: Mutex::new(HashSet::new()),
             sessions: Mutex::new(HashMap::new()),
             sign_in_failures: Mutex::new(HashMap::new()),

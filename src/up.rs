@@ -102,6 +102,8 @@ impl LocalRing {
             .env("RINGBANK_PEERS", peers.join(","))
             .env("RINGBANK_RING_SECRET", &self.ring_secret)
             .env("RINGBANK_ADMIN_SECRET", &self.admin_secret)
+            // Each bank needs its own database: one URL inherited by all would be shared.
+            .env_remove("RINGBANK_DATABASE_URL")
             .kill_on_drop(true);
         if self.quiet {
             command.stdout(Stdio::null()).stderr(Stdio::null());

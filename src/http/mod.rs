@@ -1,5 +1,6 @@
-//! The HTTP boundary: warp routes for the customer API (JSON), the admin endpoints and the
-//! home page. Handlers parse and validate input, call the ledger, and shape the output;
+//! The HTTP boundary: warp routes for the customer API (JSON), the admin endpoints, the home page
+//! and monitoring (/healthz here; /readyz and /metrics in `monitoring`).
+//! Handlers parse and validate input, call the ledger, and shape the output;
 //! errors go through `ApiError` and its one mapping (crate::error).
 
 mod admin;
@@ -7,6 +8,7 @@ mod bank;
 mod api;
 pub mod openapi;
 mod pages;
+mod monitoring;
 mod ring;
 
 pub use admin::constant_time_eq;
@@ -30,7 +32,10 @@ pub const BODY_LIMIT_BYTES: u64 = 64 * 1024;
 /// Every route of the bank, with warp's own rejections mapped to problem+json.
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz").and(warp::get()).map(|| json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})));
+    let metrics = state.metrics.clone();
     healthz
+        .or(monitoring::routes(state.clone()))
+        .unify()
         .or(api::routes(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
@@ -44,7 +49,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .recover(crate::error::recover)
         .unify()
-        .with(warp::log::custom(|info| {
+        .with(warp::log::custom(move |info| {
+            metrics.record_http(info.method().as_str(), info.path(), info.status().as_u16());
             tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed_ms = info.elapsed().as_millis() as u64, "http");
         }))
         .map(warp::Reply::into_response)

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 
 use super::LedgerError;
 
@@ -74,7 +74,7 @@ const CHECKS: &[(&str, &str)] = &[
 ];
 
 /// Runs every check against a bank's database.
-pub async fn audit(pool: &SqlitePool) -> Result<AuditReport, LedgerError> {
+pub async fn audit(pool: &AnyPool) -> Result<AuditReport, LedgerError> {
     let mut checks = Vec::with_capacity(CHECKS.len());
     for (name, query) in CHECKS {
         let offenders: Vec<(String,)> = sqlx::query_as(query).bind(SHOWN_OFFENDERS).fetch_all(pool).await?;
@@ -87,7 +87,7 @@ pub async fn audit(pool: &SqlitePool) -> Result<AuditReport, LedgerError> {
     let (bank,): (String,) = sqlx::query_as("SELECT value FROM bank_meta WHERE name = 'bank_id'").fetch_one(pool).await?;
     let (entries,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM entries").fetch_one(pool).await?;
     let (customer_money_cents,): (i64,) = sqlx::query_as(
-        "SELECT COALESCE(SUM(balance_cents), 0) FROM accounts WHERE kind IN ('individual', 'joint', 'company')",
+        "SELECT CAST(COALESCE(SUM(balance_cents), 0) AS BIGINT) FROM accounts WHERE kind IN ('individual', 'joint', 'company')",
     )
     .fetch_one(pool)
     .await?;
@@ -109,11 +109,19 @@ pub async fn audit_data_dir(data_dir: &Path) -> Result<Vec<AuditReport>, LedgerE
     paths.sort();
     let mut reports = Vec::with_capacity(paths.len());
     for path in paths {
-        let pool = super::db::open_read_only(&path).await?;
+        let pool = super::db::open_for_audit(Ok(&path)).await?;
         reports.push(audit(&pool).await?);
         pool.close().await;
     }
     Ok(reports)
+}
+
+/// Audits the bank database at a database URL (e.g. a PostgreSQL bank).
+pub async fn audit_database_url(url: &str) -> Result<AuditReport, LedgerError> {
+    let pool = super::db::open_for_audit(Err(url)).await?;
+    let report = audit(&pool).await;
+    pool.close().await;
+    report
 }
 
 impl AuditReport {

@@ -3,7 +3,7 @@
 //! durable vote, holds, and the posting or release that resolves them exactly once.
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::ops::{customer_account_kind, insert_transfer_leg, post_entry, require_holder};
 use super::{wall_clock_ms, Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
@@ -36,7 +36,7 @@ pub struct PendingTransfer {
 }
 
 /// Stores a transfer with legs at other banks as pending, after checking its legs here.
-pub(super) async fn submit(connection: &mut SqliteConnection, bank: &str, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {
+pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {
     for debit in transfer.debits.iter().filter(|l| l.bank == bank) {
         require_holder(connection, &debit.account, &transfer.initiated_by).await?;
     }
@@ -67,7 +67,7 @@ pub(super) async fn submit(connection: &mut SqliteConnection, bank: &str, transf
 }
 
 /// Gives each transfer of a batch its place in the global order, before any prepare is sent.
-pub(super) async fn order_batch(connection: &mut SqliteConnection, ids: &[String], stamp: Stamp) -> Result<Outcome, LedgerError> {
+pub(super) async fn order_batch(connection: &mut AnyConnection, ids: &[String], stamp: Stamp) -> Result<Outcome, LedgerError> {
     for (position, id) in ids.iter().enumerate() {
         sqlx::query(
             "UPDATE transfers SET order_epoch = $1, order_seq = $2, order_position = $3 \
@@ -85,7 +85,7 @@ pub(super) async fn order_batch(connection: &mut SqliteConnection, ids: &[String
 
 /// A participant's vote on a batch, durable before it is answered. A repeated prepare gets
 /// the vote already given. A stamp older than the newest accepted prepare is refused whole.
-pub(super) async fn prepare(connection: &mut SqliteConnection, request: &PrepareRequest) -> Result<Outcome, LedgerError> {
+pub(super) async fn prepare(connection: &mut AnyConnection, request: &PrepareRequest) -> Result<Outcome, LedgerError> {
     let (epoch, seq): (i64, i64) = sqlx::query_as("SELECT epoch, seq FROM fencing WHERE name = 'prepare'")
         .fetch_one(&mut *connection)
         .await?;
@@ -105,7 +105,7 @@ pub(super) async fn prepare(connection: &mut SqliteConnection, request: &Prepare
     Ok(Outcome::Votes(votes))
 }
 
-async fn vote(connection: &mut SqliteConnection, request: &PrepareRequest, item: &PrepareItem) -> Result<Vote, LedgerError> {
+async fn vote(connection: &mut AnyConnection, request: &PrepareRequest, item: &PrepareItem) -> Result<Vote, LedgerError> {
     let existing: Option<(String, Option<String>)> =
         sqlx::query_as("SELECT status, reason FROM participations WHERE transfer_id = $1")
             .bind(&item.id)
@@ -169,7 +169,7 @@ async fn vote(connection: &mut SqliteConnection, request: &PrepareRequest, item:
 
 /// Checks the legs here (accounts exist, debits held by the customer, payments to company
 /// accounts) and places a hold on every debit. Any failure is a "no" vote with its reason.
-async fn place_holds(connection: &mut SqliteConnection, item: &PrepareItem) -> Result<(), LedgerError> {
+async fn place_holds(connection: &mut AnyConnection, item: &PrepareItem) -> Result<(), LedgerError> {
     for leg in &item.legs {
         let kind = customer_account_kind(connection, &leg.account).await?;
         if leg.amount_cents < 0 {
@@ -213,7 +213,7 @@ async fn place_holds(connection: &mut SqliteConnection, item: &PrepareItem) -> R
     Ok(())
 }
 
-async fn ensure_settlement_account(connection: &mut SqliteConnection, peer: &str) -> Result<(), LedgerError> {
+async fn ensure_settlement_account(connection: &mut AnyConnection, peer: &str) -> Result<(), LedgerError> {
     let number = settlement_account(peer);
     let exists: Option<(String,)> = sqlx::query_as("SELECT number FROM accounts WHERE number = $1")
         .bind(&number)
@@ -231,7 +231,7 @@ async fn ensure_settlement_account(connection: &mut SqliteConnection, peer: &str
 
 /// Logs the coordinator's decisions (durably, before anyone is told) and what must be
 /// delivered to whom.
-pub(super) async fn decide(connection: &mut SqliteConnection, decisions: &[Decision]) -> Result<Outcome, LedgerError> {
+pub(super) async fn decide(connection: &mut AnyConnection, decisions: &[Decision]) -> Result<Outcome, LedgerError> {
     for decision in decisions {
         let (status, decision_text) = if decision.commit { ("committed", "commit") } else { ("aborted", "abort") };
         let updated = sqlx::query(
@@ -260,7 +260,7 @@ pub(super) async fn decide(connection: &mut SqliteConnection, decisions: &[Decis
 
 /// At start-up: every transfer whose prepares may have gone out without a logged decision is
 /// aborted (presumed abort), to be delivered like any decision.
-pub(super) async fn presume_abort(connection: &mut SqliteConnection, bank: &str) -> Result<Outcome, LedgerError> {
+pub(super) async fn presume_abort(connection: &mut AnyConnection, bank: &str) -> Result<Outcome, LedgerError> {
     let stuck: Vec<(String,)> =
         sqlx::query_as("SELECT id FROM transfers WHERE status = 'pending' AND order_epoch IS NOT NULL AND origin = $1")
             .bind(bank)
@@ -289,7 +289,7 @@ pub(super) async fn presume_abort(connection: &mut SqliteConnection, bank: &str)
 /// Applies outcomes at this participant: a commit posts the held debits, the credits and the
 /// settlement legs as one entry; an abort releases the holds. An abort for a transfer never
 /// prepared here leaves a tombstone, so a late prepare votes no. Returns the ids final here.
-pub(super) async fn apply_outcomes(connection: &mut SqliteConnection, coordinator: &str, outcomes: &[OutcomeItem]) -> Result<Outcome, LedgerError> {
+pub(super) async fn apply_outcomes(connection: &mut AnyConnection, coordinator: &str, outcomes: &[OutcomeItem]) -> Result<Outcome, LedgerError> {
     let mut final_ids = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {
         let row: Option<(String, String, String)> =
@@ -322,7 +322,7 @@ pub(super) async fn apply_outcomes(connection: &mut SqliteConnection, coordinato
     Ok(Outcome::Final(final_ids))
 }
 
-async fn resolve(connection: &mut SqliteConnection, id: &str, commit: bool, kind: &str, description: &str) -> Result<(), LedgerError> {
+async fn resolve(connection: &mut AnyConnection, id: &str, commit: bool, kind: &str, description: &str) -> Result<(), LedgerError> {
     let holds: Vec<(String, i64)> = sqlx::query_as("SELECT account, amount_cents FROM holds WHERE transfer_id = $1 AND status = 'held'")
         .bind(id)
         .fetch_all(&mut *connection)
@@ -362,7 +362,7 @@ async fn resolve(connection: &mut SqliteConnection, id: &str, commit: bool, kind
     Ok(())
 }
 
-pub(super) async fn mark_delivered(connection: &mut SqliteConnection, bank: &str, ids: &[String]) -> Result<Outcome, LedgerError> {
+pub(super) async fn mark_delivered(connection: &mut AnyConnection, bank: &str, ids: &[String]) -> Result<Outcome, LedgerError> {
     for id in ids {
         sqlx::query("UPDATE outcome_deliveries SET delivered = 1 WHERE transfer_id = $1 AND bank = $2")
             .bind(id)
@@ -524,12 +524,12 @@ impl Ledger {
     /// transfers in doubt here).
     pub async fn money_totals(&self) -> Result<(i64, i64, i64, i64), LedgerError> {
         let (customer,): (i64,) = sqlx::query_as(
-            "SELECT COALESCE(SUM(balance_cents), 0) FROM accounts WHERE kind IN ('individual', 'joint', 'company')",
+            "SELECT CAST(COALESCE(SUM(balance_cents), 0) AS BIGINT) FROM accounts WHERE kind IN ('individual', 'joint', 'company')",
         )
         .fetch_one(self.read_pool())
         .await?;
         let (cash,): (i64,) = sqlx::query_as("SELECT balance_cents FROM accounts WHERE number = 'cash'").fetch_one(self.read_pool()).await?;
-        let (holds,): (i64,) = sqlx::query_as("SELECT COALESCE(SUM(held_cents), 0) FROM accounts").fetch_one(self.read_pool()).await?;
+        let (holds,): (i64,) = sqlx::query_as("SELECT CAST(COALESCE(SUM(held_cents), 0) AS BIGINT) FROM accounts").fetch_one(self.read_pool()).await?;
         let (in_doubt,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM participations WHERE status = 'prepared'")
             .fetch_one(self.read_pool())
             .await?;

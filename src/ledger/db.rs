@@ -1,20 +1,62 @@
-//! Opening a bank's database: one SQLite file per bank, WAL with synchronous=FULL so that an
-//! acknowledged commit survives kill -9 and power loss; migrations run at start-up.
+//! Opening a bank's database, through sqlx's `Any` driver so that the same queries run on
+//! either backend:
+//!
+//! - SQLite (the default): one file per bank in the data directory, WAL with synchronous=FULL
+//!   so that an acknowledged commit survives kill -9 and power loss;
+//! - PostgreSQL (`--database-url postgres://...`): one database per bank on a server.
+//!
+//! Migrations run at start-up; they are written in SQL both backends accept.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::sync::Once;
 use std::time::Duration;
 
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyConnection, AnyPool, Executor};
 
 use super::LedgerError;
 
-/// The write pool has exactly one connection (SQLite has one writer anyway, and one
-/// connection means no lock contention); the read pool serves queries concurrently.
+/// The write pool has exactly one connection: the writer task is the only writer (group
+/// commit), and on SQLite one connection means no lock contention. The read pool serves
+/// queries concurrently.
 pub struct Pools {
-    pub write: SqlitePool,
-    pub read: SqlitePool,
+    pub write: AnyPool,
+    pub read: AnyPool,
+}
+
+/// Where a bank's ledger lives.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseLocation {
+    /// `bank-<id>.sqlite3` inside this directory.
+    SqliteDir(PathBuf),
+    /// A `postgres://` (or `sqlite:`) URL.
+    Url(String),
+}
+
+impl DatabaseLocation {
+    /// The URL (when given) wins over the data directory.
+    pub fn new(database_url: Option<&str>, data_dir: &Path) -> DatabaseLocation {
+        match database_url {
+            Some(url) if !url.trim().is_empty() => DatabaseLocation::Url(url.trim().to_string()),
+            _ => DatabaseLocation::SqliteDir(data_dir.to_path_buf()),
+        }
+    }
+}
+
+/// Whether `url` names a backend this build supports.
+pub fn is_supported_url(url: &str) -> bool {
+    ["postgres://", "postgresql://", "sqlite:"].iter().any(|scheme| url.starts_with(scheme))
+}
+
+/// The URL with its password replaced by `***`, for logs and `--check-config`.
+pub fn redact_url(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_string(),
+    }
 }
 
 /// The database file of bank `id` inside `data_dir`.
@@ -22,51 +64,94 @@ pub fn database_path(data_dir: &Path, id: &str) -> PathBuf {
     data_dir.join(format!("bank-{id}.sqlite3"))
 }
 
-fn options(path: &Path) -> SqliteConnectOptions {
-    SqliteConnectOptions::new()
-        .filename(path)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full)
-        .foreign_keys(true)
-        .busy_timeout(Duration::from_secs(10))
-        .pragma("temp_store", "memory")
+/// A `sqlite:` URL for a file path (percent-encoding what the URL syntax would misread).
+fn sqlite_url(path: &Path, mode: &str) -> String {
+    let mut encoded = String::new();
+    for c in path.display().to_string().chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => encoded.push_str(&format!("%{:02X}", c as u32)),
+            c => encoded.push(c),
+        }
+    }
+    format!("sqlite://{encoded}?mode={mode}")
+}
+
+fn install_drivers() {
+    static INSTALL: Once = Once::new();
+    INSTALL.call_once(sqlx::any::install_default_drivers);
+}
+
+/// Per-connection settings SQLite does not keep in the file (journal_mode=WAL is persistent,
+/// and set once by the writer).
+async fn configure_sqlite(connection: &mut AnyConnection, writer: bool) -> Result<(), sqlx::Error> {
+    if connection.backend_name() != "SQLite" {
+        return Ok(());
+    }
+    if writer {
+        connection.execute("PRAGMA journal_mode = WAL").await?;
+    }
+    connection.execute("PRAGMA synchronous = FULL").await?;
+    connection.execute("PRAGMA foreign_keys = ON").await?;
+    connection.execute("PRAGMA busy_timeout = 10000").await?;
+    connection.execute("PRAGMA temp_store = memory").await?;
+    Ok(())
+}
+
+/// Read connections kept open on a database server, so that requests do not wait for a new
+/// connection (a PostgreSQL connection costs a process and a SCRAM exchange).
+const SERVER_READ_CONNECTIONS_MIN: u32 = 2;
+
+async fn connect(url: &str, connections: u32, writer: bool) -> Result<AnyPool, sqlx::Error> {
+    install_drivers();
+    let server = !url.starts_with("sqlite:");
+    let min_connections = match (writer, server) {
+        (true, _) => 1,
+        (false, true) => SERVER_READ_CONNECTIONS_MIN.min(connections),
+        (false, false) => 0,
+    };
+    AnyPoolOptions::new()
+        .max_connections(connections)
+        .min_connections(min_connections)
+        .acquire_timeout(Duration::from_secs(30))
+        .after_connect(move |connection, _| Box::pin(async move { configure_sqlite(connection, writer).await }))
+        .connect(url)
+        .await
 }
 
 /// Opens (creating if needed) the database of bank `id`, runs the migrations, and checks the
-/// file belongs to this bank.
-pub async fn open_pools(data_dir: &Path, id: &str, read_connections: u32) -> Result<Pools, LedgerError> {
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| LedgerError::Invariant(format!("cannot create {}: {e}", data_dir.display())))?;
-    let path = database_path(data_dir, id);
-    let write = SqlitePoolOptions::new()
-        .max_connections(1)
-        .min_connections(1)
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options(&path).create_if_missing(true))
-        .await?;
+/// database belongs to this bank.
+pub async fn open_pools(location: &DatabaseLocation, id: &str, read_connections: u32) -> Result<Pools, LedgerError> {
+    let (write_url, read_url) = match location {
+        DatabaseLocation::SqliteDir(data_dir) => {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|e| LedgerError::Invariant(format!("cannot create {}: {e}", data_dir.display())))?;
+            let path = database_path(data_dir, id);
+            (sqlite_url(&path, "rwc"), sqlite_url(&path, "ro"))
+        }
+        DatabaseLocation::Url(url) => (url.clone(), url.clone()),
+    };
+    let write = connect(&write_url, 1, true).await?;
     sqlx::migrate!("./migrations")
         .run(&write)
         .await
         .map_err(|e| LedgerError::Invariant(format!("migration failed: {e}")))?;
     claim_bank_id(&write, id).await?;
-    let read = SqlitePoolOptions::new()
-        .max_connections(read_connections.max(1))
-        .acquire_timeout(Duration::from_secs(30))
-        .connect_with(options(&path).read_only(true))
-        .await?;
+    let read = connect(&read_url, read_connections.max(1), false).await?;
     Ok(Pools { write, read })
 }
 
-/// Opens an existing bank database read-only (for the offline audit).
-pub async fn open_read_only(path: &Path) -> Result<SqlitePool, LedgerError> {
-    let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))?
-        .read_only(true)
-        .busy_timeout(Duration::from_secs(10));
-    Ok(SqlitePoolOptions::new().max_connections(1).connect_with(options).await?)
+/// Opens an existing bank database for the offline audit: a SQLite file (read-only) or a
+/// database URL.
+pub async fn open_for_audit(file_or_url: Result<&Path, &str>) -> Result<AnyPool, LedgerError> {
+    let url = match file_or_url {
+        Ok(path) => sqlite_url(path, "ro"),
+        Err(url) => url.to_string(),
+    };
+    Ok(connect(&url, 1, false).await?)
 }
 
 /// Records the bank id in a new database, and refuses to open another bank's database.
-async fn claim_bank_id(pool: &SqlitePool, id: &str) -> Result<(), LedgerError> {
+async fn claim_bank_id(pool: &AnyPool, id: &str) -> Result<(), LedgerError> {
     let stored: Option<(String,)> = sqlx::query_as("SELECT value FROM bank_meta WHERE name = 'bank_id'")
         .fetch_optional(pool)
         .await?;
@@ -76,7 +161,8 @@ async fn claim_bank_id(pool: &SqlitePool, id: &str) -> Result<(), LedgerError> {
             "this database belongs to bank {stored:?}, not {id:?}"
         ))),
         None => {
-            sqlx::query("INSERT INTO bank_meta (name, value) VALUES ('bank_id', $1)")
+            sqlx::query("INSERT INTO bank_meta (name, value) VALUES ($1, $2)")
+                .bind("bank_id")
                 .bind(id)
                 .execute(pool)
                 .await?;

@@ -1,5 +1,5 @@
 //! The bank's ledger: customers, accounts, a double-entry journal, holds, sessions and
-//! idempotency records, in one SQL database. All SQL of the project lives under this module.
+//! idempotency records, in one SQL database (SQLite or PostgreSQL, see `db`). All SQL of the project lives under this module.
 //!
 //! Writes go through one writer task (see `writer`), which commits many operations in one
 //! database transaction (group commit) with a savepoint per operation, so one operation's
@@ -16,13 +16,13 @@ mod writer;
 use std::sync::Arc;
 
 use serde::Serialize;
-use sqlx::SqlitePool;
+use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit::{AuditCheck, AuditReport};
-pub use db::{database_path, open_pools, Pools};
+pub use db::{database_path, is_supported_url, open_pools, redact_url, DatabaseLocation, Pools};
 pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferView};
-pub use writer::spawn_writer;
+pub use writer::{spawn_writer, WriterStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
@@ -167,32 +167,36 @@ struct Inner {
     /// Jobs of the two-phase commit's critical section (ordering, prepares): the writer takes
     /// them before anything else, since the token is held while they wait.
     urgent: mpsc::Sender<Command>,
-    read: SqlitePool,
-    /// Database transactions the writer committed (each one fsync of the WAL).
-    commits: Arc<std::sync::atomic::AtomicU64>,
+    read: AnyPool,
+    stats: Arc<WriterStats>,
 }
 
 impl Ledger {
-    pub(crate) fn new(
-        bank: String,
-        writer: mpsc::Sender<Command>,
-        urgent: mpsc::Sender<Command>,
-        read: SqlitePool,
-        commits: Arc<std::sync::atomic::AtomicU64>,
-    ) -> Ledger {
-        Ledger { inner: Arc::new(Inner { bank, writer, urgent, read, commits }) }
+    pub(crate) fn new(bank: String, writer: mpsc::Sender<Command>, urgent: mpsc::Sender<Command>, read: AnyPool, stats: Arc<WriterStats>) -> Ledger {
+        Ledger { inner: Arc::new(Inner { bank, writer, urgent, read, stats }) }
     }
 
-    /// Transactions committed by the writer since start.
+    /// Transactions committed by the writer since start (each one fsync of the WAL on SQLite).
     pub fn commits(&self) -> u64 {
-        self.inner.commits.load(std::sync::atomic::Ordering::Relaxed)
+        self.inner.stats.commits.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Batch sizes and commit times of the writer task.
+    pub fn writer_stats(&self) -> &WriterStats {
+        &self.inner.stats
+    }
+
+    /// Commands accepted but not yet taken by the writer.
+    pub fn queue_depth(&self) -> usize {
+        let pending = |queue: &mpsc::Sender<Command>| queue.max_capacity() - queue.capacity();
+        pending(&self.inner.writer) + pending(&self.inner.urgent)
     }
 
     pub fn bank(&self) -> &str {
         &self.inner.bank
     }
 
-    pub fn read_pool(&self) -> &SqlitePool {
+    pub fn read_pool(&self) -> &AnyPool {
         &self.inner.read
     }
 

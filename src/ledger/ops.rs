@@ -2,7 +2,7 @@
 //! Every money movement is one journal entry whose legs sum to zero; a customer account's
 //! balance minus its holds never goes below zero (checked in the same UPDATE that moves it).
 
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::queries;
 use super::{wall_clock_ms, AccountKind, IdempotencyRecord, Job, Leg, LedgerError, LocalTransfer, Outcome};
@@ -12,7 +12,7 @@ const CASH_ACCOUNT: &str = "cash";
 const ACCOUNT_NUMBER_ATTEMPTS: usize = 16;
 
 pub(super) async fn apply(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     bank: &str,
     job: &Job,
     idempotency: Option<&IdempotencyRecord>,
@@ -101,7 +101,7 @@ pub(super) fn posted(id: &str) -> Outcome {
 
 /// The stored outcome of an earlier request with this key, or an error if the key was used
 /// for a different request.
-async fn replay_idempotent(connection: &mut SqliteConnection, record: &IdempotencyRecord) -> Result<Option<Outcome>, LedgerError> {
+async fn replay_idempotent(connection: &mut AnyConnection, record: &IdempotencyRecord) -> Result<Option<Outcome>, LedgerError> {
     let stored: Option<(String, i64, String)> = sqlx::query_as(
         "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE document = $1 AND idem_key = $2",
     )
@@ -120,7 +120,7 @@ async fn replay_idempotent(connection: &mut SqliteConnection, record: &Idempoten
 }
 
 async fn create_customer(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     document: &str,
     person: bool,
     name: &str,
@@ -145,7 +145,7 @@ async fn create_customer(
 }
 
 async fn open_account(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     bank: &str,
     caller: &str,
     caller_is_person: bool,
@@ -222,7 +222,7 @@ async fn open_account(
 }
 
 /// Draws random 8-digit account numbers until one is free.
-async fn free_account_number(connection: &mut SqliteConnection) -> Result<String, LedgerError> {
+async fn free_account_number(connection: &mut AnyConnection) -> Result<String, LedgerError> {
     for _ in 0..ACCOUNT_NUMBER_ATTEMPTS {
         let candidate = format!("{}", rand::random::<u32>() % 90_000_000 + 10_000_000);
         let taken: Option<(String,)> = sqlx::query_as("SELECT number FROM accounts WHERE number = $1")
@@ -238,7 +238,7 @@ async fn free_account_number(connection: &mut SqliteConnection) -> Result<String
 
 /// Fails with AccountNotFound unless `account` is a customer account held by `document`
 /// (an account the caller does not hold looks exactly like one that does not exist).
-pub(super) async fn require_holder(connection: &mut SqliteConnection, account: &str, document: &str) -> Result<(), LedgerError> {
+pub(super) async fn require_holder(connection: &mut AnyConnection, account: &str, document: &str) -> Result<(), LedgerError> {
     let row: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
         .bind(account)
         .bind(document)
@@ -248,7 +248,7 @@ pub(super) async fn require_holder(connection: &mut SqliteConnection, account: &
 }
 
 /// The kind of a customer account, or AccountNotFound.
-pub(super) async fn customer_account_kind(connection: &mut SqliteConnection, account: &str) -> Result<String, LedgerError> {
+pub(super) async fn customer_account_kind(connection: &mut AnyConnection, account: &str) -> Result<String, LedgerError> {
     let row: Option<(String,)> = sqlx::query_as(
         "SELECT kind FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')",
     )
@@ -258,7 +258,7 @@ pub(super) async fn customer_account_kind(connection: &mut SqliteConnection, acc
     row.map(|(kind,)| kind).ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))
 }
 
-async fn local_transfer(connection: &mut SqliteConnection, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {
+async fn local_transfer(connection: &mut AnyConnection, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {
     for debit in &transfer.debits {
         require_holder(connection, &debit.account, &transfer.initiated_by).await?;
     }
@@ -295,7 +295,7 @@ async fn local_transfer(connection: &mut SqliteConnection, transfer: &LocalTrans
     Ok(posted(&transfer.id))
 }
 
-pub(super) async fn insert_transfer_leg(connection: &mut SqliteConnection, id: &str, position: usize, side: &str, leg: &Leg) -> Result<(), LedgerError> {
+pub(super) async fn insert_transfer_leg(connection: &mut AnyConnection, id: &str, position: usize, side: &str, leg: &Leg) -> Result<(), LedgerError> {
     sqlx::query(
         "INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
     )
@@ -312,7 +312,7 @@ pub(super) async fn insert_transfer_leg(connection: &mut SqliteConnection, id: &
 
 /// Writes one journal entry and posts its legs. The legs must sum to zero.
 pub(super) async fn post_entry(
-    connection: &mut SqliteConnection,
+    connection: &mut AnyConnection,
     entry_id: &str,
     kind: &str,
     description: &str,
@@ -339,7 +339,7 @@ pub(super) async fn post_entry(
 
 /// Moves `amount` (signed: + credit, - debit) on one account, refusing to take a customer
 /// account's available balance below zero or any balance past i64's range.
-async fn post_leg(connection: &mut SqliteConnection, entry_id: &str, position: usize, account: &str, amount: i64) -> Result<(), LedgerError> {
+async fn post_leg(connection: &mut AnyConnection, entry_id: &str, position: usize, account: &str, amount: i64) -> Result<(), LedgerError> {
     // Bounds computed here so the SQL never evaluates an expression that could overflow.
     let (lowest_before, highest_before) = if amount > 0 { (i64::MIN, i64::MAX - amount) } else { (i64::MIN - amount, i64::MAX) };
     let updated: Option<(i64, i64)> = sqlx::query_as(
@@ -373,7 +373,7 @@ async fn post_leg(connection: &mut SqliteConnection, entry_id: &str, position: u
     Ok(())
 }
 
-async fn explain_refused_leg(connection: &mut SqliteConnection, account: &str, amount: i64) -> LedgerError {
+async fn explain_refused_leg(connection: &mut AnyConnection, account: &str, amount: i64) -> LedgerError {
     let row: Result<Option<(i64, i64)>, sqlx::Error> =
         sqlx::query_as("SELECT balance_cents, held_cents FROM accounts WHERE number = $1")
             .bind(account)

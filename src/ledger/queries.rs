@@ -2,7 +2,7 @@
 //! the read pool and see only committed data.
 
 use serde::Serialize;
-use sqlx::SqliteConnection;
+use sqlx::AnyConnection;
 
 use super::{Leg, Ledger, LedgerError};
 
@@ -56,7 +56,7 @@ pub struct CustomerRecord {
     pub password_hash: String,
 }
 
-pub(super) async fn account_view(connection: &mut SqliteConnection, bank: &str, number: &str) -> Result<Option<AccountView>, LedgerError> {
+pub(super) async fn account_view(connection: &mut AnyConnection, bank: &str, number: &str) -> Result<Option<AccountView>, LedgerError> {
     let row: Option<(String, String, i64, i64)> = sqlx::query_as(
         "SELECT number, kind, balance_cents, held_cents FROM accounts \
          WHERE number = $1 AND kind IN ('individual', 'joint', 'company')",
@@ -192,5 +192,25 @@ impl Ledger {
             }
         }
         Ok(Some(TransferView { id, kind, status, reason, description, debits, credits, created_at: rfc3339(created) }))
+    }
+}
+
+impl Ledger {
+    /// Whether the database answers (for /readyz).
+    pub async fn ping(&self) -> Result<(), LedgerError> {
+        let (_one,): (i64,) = sqlx::query_as("SELECT CAST(1 AS BIGINT)").fetch_one(self.read_pool()).await?;
+        Ok(())
+    }
+
+    /// How many transfers this bank originated are in each status, and how many cross-bank
+    /// transfers are in doubt here (prepared, outcome unknown): for /metrics.
+    pub async fn transfer_counts(&self) -> Result<(Vec<(String, i64)>, i64), LedgerError> {
+        let by_status: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM transfers GROUP BY status")
+            .fetch_all(self.read_pool())
+            .await?;
+        let (in_doubt,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM participations WHERE status = 'prepared'")
+            .fetch_one(self.read_pool())
+            .await?;
+        Ok((by_status, in_doubt))
     }
 }

@@ -5,11 +5,14 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
-use sqlx::{SqliteConnection, SqlitePool};
+use sqlx::{AnyConnection, AnyPool};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+use crate::metrics::Histogram;
 
 use super::{ops, Command, Ledger, LedgerError, Outcome};
 
@@ -19,17 +22,31 @@ const QUEUE_CAPACITY: usize = 4096;
 /// Starts the writer task on `write` and returns the ledger handle.
 pub fn spawn_writer(
     bank: String,
-    write: SqlitePool,
-    read: SqlitePool,
+    write: AnyPool,
+    read: AnyPool,
     batch_max: usize,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Ledger {
     let (sender, receiver) = mpsc::channel(QUEUE_CAPACITY);
     let (urgent_sender, urgent) = mpsc::channel(QUEUE_CAPACITY);
-    let commits = Arc::new(AtomicU64::new(0));
-    tracker.spawn(run(bank.clone(), write, Queues { urgent, normal: receiver }, batch_max, shutdown, commits.clone()));
-    Ledger::new(bank, sender, urgent_sender, read, commits)
+    let stats = Arc::new(WriterStats::default());
+    tracker.spawn(run(bank.clone(), write, Queues { urgent, normal: receiver }, batch_max, stats.clone(), shutdown));
+    Ledger::new(bank, sender, urgent_sender, read, stats)
+}
+
+/// What the writer measures, for /metrics and the benchmark.
+pub struct WriterStats {
+    pub batch_size: Histogram,
+    pub commit_seconds: Histogram,
+    /// Transactions committed.
+    pub commits: AtomicU64,
+}
+
+impl Default for WriterStats {
+    fn default() -> WriterStats {
+        WriterStats { batch_size: Histogram::batch_size(), commit_seconds: Histogram::latency(), commits: AtomicU64::new(0) }
+    }
 }
 
 struct Queues {
@@ -37,7 +54,7 @@ struct Queues {
     normal: mpsc::Receiver<Command>,
 }
 
-async fn run(bank: String, pool: SqlitePool, mut queues: Queues, batch_max: usize, shutdown: CancellationToken, commits: Arc<AtomicU64>) {
+async fn run(bank: String, pool: AnyPool, mut queues: Queues, batch_max: usize, stats: Arc<WriterStats>, shutdown: CancellationToken) {
     let mut batch: Vec<Command> = Vec::with_capacity(batch_max);
     loop {
         let first = tokio::select! {
@@ -55,8 +72,11 @@ async fn run(bank: String, pool: SqlitePool, mut queues: Queues, batch_max: usiz
                 Err(_) => break,
             }
         }
+        let started = Instant::now();
+        stats.batch_size.observe(batch.len() as f64);
         commit_batch(&bank, &pool, &mut batch).await;
-        commits.fetch_add(1, Ordering::Relaxed);
+        stats.commit_seconds.observe_duration(started.elapsed());
+        stats.commits.fetch_add(1, Ordering::Relaxed);
     }
     // Drain what was already queued so no accepted request is left without an answer.
     queues.urgent.close();
@@ -70,7 +90,7 @@ async fn run(bank: String, pool: SqlitePool, mut queues: Queues, batch_max: usiz
     pool.close().await;
 }
 
-async fn commit_batch(bank: &str, pool: &SqlitePool, batch: &mut Vec<Command>) {
+async fn commit_batch(bank: &str, pool: &AnyPool, batch: &mut Vec<Command>) {
     let commands: Vec<Command> = std::mem::take(batch);
     match run_in_transaction(bank, pool, &commands).await {
         Ok(results) => {
@@ -91,9 +111,12 @@ async fn commit_batch(bank: &str, pool: &SqlitePool, batch: &mut Vec<Command>) {
 
 /// Runs every command under its own savepoint in one transaction. Returns per-command results
 /// once the transaction is committed; an error means nothing was committed.
-async fn run_in_transaction(bank: &str, pool: &SqlitePool, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
+async fn run_in_transaction(bank: &str, pool: &AnyPool, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
     let mut connection = pool.acquire().await?;
-    sqlx::query("BEGIN IMMEDIATE").execute(&mut *connection).await?;
+    // SQLite: take the write lock at BEGIN, not at the first write. PostgreSQL has row locks
+    // and one writer connection; a plain BEGIN is enough.
+    let begin = if connection.backend_name() == "SQLite" { "BEGIN IMMEDIATE" } else { "BEGIN" };
+    sqlx::query(begin).execute(&mut *connection).await?;
     let results = match apply_all(&mut connection, bank, commands).await {
         Ok(results) => results,
         Err(error) => {
@@ -108,7 +131,7 @@ async fn run_in_transaction(bank: &str, pool: &SqlitePool, commands: &[Command])
     Ok(results)
 }
 
-async fn apply_all(connection: &mut SqliteConnection, bank: &str, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
+async fn apply_all(connection: &mut AnyConnection, bank: &str, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
     let mut results = Vec::with_capacity(commands.len());
     for command in commands {
         sqlx::query("SAVEPOINT op").execute(&mut *connection).await?;

@@ -38,6 +38,7 @@ impl TestBank {
 
     pub async fn start_in(id: &str, data_dir: &Path, adjust: impl FnOnce(&mut ServeConfig)) -> TestBank {
         let mut config = ServeConfig::for_test(id, data_dir.to_path_buf());
+        config.database_url = test_database_url(id, data_dir).await;
         adjust(&mut config);
         let app = App::build(config).await.expect("bank starts");
         let url = app.url();
@@ -165,9 +166,13 @@ impl BankProcess {
 
     pub async fn spawn_on(id: &str, listen: &str, data_dir: &Path, extra: &[&str]) -> BankProcess {
         use tokio::io::AsyncBufReadExt;
-        let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
-            .args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"])
-            .arg(data_dir)
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"));
+        command.args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"]).arg(data_dir);
+        command.env_remove("RINGBANK_DATABASE_URL");
+        if let Some(url) = test_database_url(id, data_dir).await {
+            command.args(["--database-url", &url]);
+        }
+        let mut child = command
             .args(extra)
             .env("RINGBANK_LOG", "warn")
             .stdout(std::process::Stdio::piped())
@@ -298,6 +303,66 @@ impl Consortium {
         let request = client.get(format!("{}/ring/v1/status", self.url(index))).timeout(std::time::Duration::from_millis(300));
         let response = request.send().await.ok()?;
         response.json().await.ok()
+    }
+}
+
+/// The PostgreSQL server the suite runs against, when RINGBANK_TEST_DATABASE_URL is set
+/// (e.g. postgres://ringbank:ringbank@127.0.0.1/postgres); otherwise banks use SQLite files.
+pub fn test_database_server() -> Option<String> {
+    std::env::var("RINGBANK_TEST_DATABASE_URL").ok().filter(|url| !url.trim().is_empty())
+}
+
+/// The database on the test server that holds the test banks, one schema each.
+const TEST_DATABASE: &str = "ringbank_test";
+
+/// With a test database server: the URL of the database of bank `id` whose data directory is
+/// `data_dir`, created on first use. Every test bank gets its own fresh schema in the
+/// `ringbank_test` database (its tables, its migrations table), selected through the URL's
+/// search_path: as isolated as a database of its own, but created and dropped in
+/// milliseconds (DROP DATABASE forces a checkpoint, seconds each). The same bank (same id and
+/// directory) gets the same schema again after a restart, like its SQLite file.
+pub async fn test_database_url(id: &str, data_dir: &Path) -> Option<String> {
+    use sha2::Digest;
+    use sqlx::Connection;
+    static CREATE: tokio::sync::Mutex<bool> = tokio::sync::Mutex::const_new(false);
+    let server = test_database_server()?;
+    let digest = sha2::Sha256::digest(format!("{}\0{id}", data_dir.display()).as_bytes());
+    let schema = format!("bank_{}_{}", std::process::id(), &hex::encode(digest)[..16]);
+    let mut url = reqwest::Url::parse(&server).expect("RINGBANK_TEST_DATABASE_URL is a URL");
+    url.set_path(&format!("/{TEST_DATABASE}"));
+    let mut prepared = CREATE.lock().await;
+    if !*prepared {
+        let mut connection = sqlx::PgConnection::connect(&server).await.expect("connect to RINGBANK_TEST_DATABASE_URL");
+        // Another test process may create it at the same moment: an error here is fine if
+        // the database exists afterwards.
+        let _ = sqlx::query(&format!("CREATE DATABASE {TEST_DATABASE}")).execute(&mut connection).await;
+        let _ = connection.close().await;
+    }
+    let mut connection = sqlx::PgConnection::connect(url.as_str()).await.expect("connect to the test database");
+    if !*prepared {
+        drop_stale_test_schemas(&mut connection).await;
+        *prepared = true;
+    }
+    drop(prepared);
+    sqlx::query(&format!("CREATE SCHEMA IF NOT EXISTS {schema}")).execute(&mut connection).await.expect("create test schema");
+    let _ = connection.close().await;
+    url.query_pairs_mut().append_pair("options[search_path]", &schema);
+    Some(url.to_string())
+}
+
+/// Drops the schemas of test processes that are no longer running.
+async fn drop_stale_test_schemas(connection: &mut sqlx::PgConnection) {
+    let names: Vec<(String,)> = sqlx::query_as("SELECT nspname::text FROM pg_namespace WHERE nspname LIKE 'bank\\_%'")
+        .fetch_all(&mut *connection)
+        .await
+        .unwrap_or_default();
+    for (name,) in names {
+        let pid = name.split('_').nth(1).and_then(|p| p.parse::<i32>().ok());
+        // SAFETY: kill(pid, 0) only checks whether the process exists.
+        let alive = pid.is_some_and(|pid| unsafe { libc::kill(pid, 0) } == 0);
+        if !alive {
+            let _ = sqlx::query(&format!("DROP SCHEMA IF EXISTS {name} CASCADE")).execute(&mut *connection).await;
+        }
     }
 }
 
