@@ -1,7 +1,8 @@
 //! `ringbank bench-ring`: measures the ring itself on local bank processes: idle CPU per bank
 //! and token passes per second with no load, then failover time over repeated kill -9 of the
-//! holder (kill to the first grant of a newer epoch at a survivor), restarting the killed bank
-//! each time and waiting for it to rejoin.
+//! holder: from the kill to a survivor holding a newer token than the one the killed bank held
+//! (a new epoch, or the same epoch if the token had already been passed on), restarting the
+//! killed bank each time and waiting for it to rejoin.
 
 use std::time::{Duration, Instant};
 
@@ -68,13 +69,13 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
 
     let mut failovers = Vec::with_capacity(args.kills);
     for round in 0..args.kills {
-        let (holder, epoch) = find_holder(&client, ring).await?;
+        let (holder, stamp) = find_holder(&client, ring).await?;
         let killed_at = Instant::now();
         ring.kill9(holder).await;
         let deadline = killed_at + Duration::from_secs(30);
         loop {
             if Instant::now() > deadline {
-                return Err(format!("round {round}: no new epoch 30 s after killing {}", ring.ids[holder]));
+                return Err(format!("round {round}: no survivor held a newer token 30 s after killing {}", ring.ids[holder]));
             }
             let regenerated = futures_util::future::join_all((0..ring.ids.len()).filter(|i| *i != holder).map(|i| {
                 let url = ring.url(i);
@@ -84,14 +85,14 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
             .await
             .into_iter()
             .flatten()
-            .any(|s| s["holding"] == Value::Bool(true) && s["epoch"].as_u64().unwrap_or(0) > epoch);
+            .any(|s| s["holding"] == Value::Bool(true) && (s["epoch"].as_u64().unwrap_or(0), s["token_seq"].as_u64().unwrap_or(0)) > stamp);
             if regenerated {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         let failover = u64::try_from(killed_at.elapsed().as_millis()).unwrap_or(u64::MAX);
-        eprintln!("kill {}/{}: bank {} killed, new epoch held after {failover} ms", round + 1, args.kills, ring.ids[holder]);
+        eprintln!("kill {}/{}: bank {} killed, a survivor held a newer token after {failover} ms", round + 1, args.kills, ring.ids[holder]);
         failovers.push(failover);
         ring.spawn(holder).map_err(|e| e.to_string())?;
         let url = ring.url(holder);
@@ -140,13 +141,14 @@ async fn wait_until(client: &reqwest::Client, ring: &LocalRing, limit: Duration,
     }
 }
 
-async fn find_holder(client: &reqwest::Client, ring: &LocalRing) -> Result<(usize, u64), String> {
+/// The bank holding the token now and the token's (epoch, token_seq).
+async fn find_holder(client: &reqwest::Client, ring: &LocalRing) -> Result<(usize, (u64, u64)), String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         for index in 0..ring.ids.len() {
             if let Some(s) = status(client, &ring.url(index)).await {
                 if s["holding"] == Value::Bool(true) {
-                    return Ok((index, s["epoch"].as_u64().unwrap_or(0)));
+                    return Ok((index, (s["epoch"].as_u64().unwrap_or(0), s["token_seq"].as_u64().unwrap_or(0))));
                 }
             }
         }
