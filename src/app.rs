@@ -12,9 +12,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::{ConfigError, ServeConfig};
 use crate::faults::Faults;
+use crate::ledger::{self, wall_clock_ms, Job, LedgerError};
 use crate::peer::{Member, Members, PeerClient};
 use crate::ring_driver::{RingHandle, RingOptions, RingStartError};
-use crate::ledger::{self, wall_clock_ms, Job, LedgerError};
 use crate::state::AppState;
 
 /// How often expired sessions and idempotency records are purged.
@@ -53,17 +53,9 @@ impl App {
         let pools = ledger::open_pools(&location, &config.id, READ_CONNECTIONS).await?;
         let tracker = TaskTracker::new();
         let background = CancellationToken::new();
-        let ledger = ledger::spawn_writer(
-            config.id.clone(),
-            pools.write,
-            pools.read,
-            config.commit_batch_max,
-            &tracker,
-            background.clone(),
-        );
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| StartError::Bind { address: config.listen, source })?;
+        let ledger =
+            ledger::spawn_writer(config.id.clone(), pools.write, pools.read, config.commit_batch_max, &tracker, background.clone());
+        let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { address: config.listen, source })?;
         let address = listener.local_addr().map_err(|source| StartError::Bind { address: config.listen, source })?;
         let faults = Arc::new(Faults::new(&config.id));
         let ring = start_ring(&config, address, faults.clone(), &tracker, background.clone())?;

@@ -137,7 +137,16 @@ async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, Stri
     let measure_from = started + args.warmup;
     let end = measure_from + args.duration;
     let shared = Arc::new(Mutex::new(Results::new(args.duration)?));
-    let load = Load { client: client.clone(), banks: setup.clone(), ids, cross_percent, multi_percent: args.multi_percent, measure_from, end, results: shared.clone() };
+    let load = Load {
+        client: client.clone(),
+        banks: setup.clone(),
+        ids,
+        cross_percent,
+        multi_percent: args.multi_percent,
+        measure_from,
+        end,
+        results: shared.clone(),
+    };
     let mode = match args.rate {
         None => {
             let mut tasks = Vec::with_capacity(args.clients);
@@ -503,7 +512,10 @@ pub fn clock_ticks_per_second() -> f64 {
 }
 
 fn print_table(report: &BenchReport) {
-    println!("transfers, {} bank(s), {}% cross-bank, {}, {} clients, SQLite WAL synchronous=FULL", report.banks, report.cross_percent, report.mode, report.clients);
+    println!(
+        "transfers, {} bank(s), {}% cross-bank, {}, {} clients, SQLite WAL synchronous=FULL",
+        report.banks, report.cross_percent, report.mode, report.clients
+    );
     println!("  measured               {:.1} s", report.seconds);
     println!("  committed              {} ({:.0}/s)", report.committed, report.committed_per_second);
     println!("  aborted / errors       {} ({:.1}/s) / {}", report.aborted, report.aborted_per_second, report.errors);
@@ -531,11 +543,18 @@ fn timeline_svg(report: &BenchReport) -> String {
     let x = |i: f64| margin + i * (width - 2.0 * margin) / seconds;
     let y_rate = |v: f64| height - margin - v / max_rate * (height - 2.0 * margin);
     let y_latency = |v: f64| height - margin - v / max_latency * (height - 2.0 * margin);
-    let mut svg = format!(r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/><text x="{margin}" y="20">{} bank(s), {}: committed/s (bars, max {max_rate:.0}) and latency p50/p99 (lines, max {max_latency:.0} ms)</text>"##, report.banks, report.mode);
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/><text x="{margin}" y="20">{} bank(s), {}: committed/s (bars, max {max_rate:.0}) and latency p50/p99 (lines, max {max_latency:.0} ms)</text>"##,
+        report.banks, report.mode
+    );
     let bar = (width - 2.0 * margin) / seconds * 0.8;
     for (i, s) in report.timeline.iter().enumerate() {
         let top = y_rate(s.committed as f64);
-        svg.push_str(&format!(r##"<rect x="{:.1}" y="{top:.1}" width="{bar:.1}" height="{:.1}" fill="#9ecae1"/>"##, x(i as f64), height - margin - top));
+        svg.push_str(&format!(
+            r##"<rect x="{:.1}" y="{top:.1}" width="{bar:.1}" height="{:.1}" fill="#9ecae1"/>"##,
+            x(i as f64),
+            height - margin - top
+        ));
     }
     for (field, color) in [("p50", "#31a354"), ("p99", "#de2d26")] {
         let points: Vec<String> = report
@@ -546,7 +565,12 @@ fn timeline_svg(report: &BenchReport) -> String {
             .collect();
         svg.push_str(&format!(r##"<polyline fill="none" stroke="{color}" stroke-width="2" points="{}"/>"##, points.join(" ")));
     }
-    svg.push_str(&format!(r##"<line x1="{margin}" y1="{0}" x2="{1}" y2="{0}" stroke="#000"/><text x="{margin}" y="{2}">seconds</text></svg>"##, height - margin, width - margin, height - 15.0));
+    svg.push_str(&format!(
+        r##"<line x1="{margin}" y1="{0}" x2="{1}" y2="{0}" stroke="#000"/><text x="{margin}" y="{2}">seconds</text></svg>"##,
+        height - margin,
+        width - margin,
+        height - 15.0
+    ));
     svg
 }
 
@@ -555,7 +579,9 @@ fn scaling_svg(reports: &[BenchReport]) -> String {
     let (width, height, margin) = (520.0, 300.0, 50.0);
     let max_rate = reports.iter().map(|r| r.committed_per_second).fold(1.0, f64::max);
     let slot = (width - 2.0 * margin) / reports.len() as f64;
-    let mut svg = format!(r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/><text x="{margin}" y="20">scaling: committed/s by number of banks (label: p50 ms)</text>"##);
+    let mut svg = format!(
+        r##"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif" font-size="12"><rect width="100%" height="100%" fill="#fff"/><text x="{margin}" y="20">scaling: committed/s by number of banks (label: p50 ms)</text>"##
+    );
     for (i, report) in reports.iter().enumerate() {
         let h = report.committed_per_second / max_rate * (height - 2.0 * margin);
         let x = margin + i as f64 * slot + slot * 0.15;

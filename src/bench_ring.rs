@@ -46,7 +46,10 @@ pub async fn run(args: BenchRingArgs) -> Result<RingBenchReport, String> {
 async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBenchReport, String> {
     let client = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().map_err(|e| e.to_string())?;
     // Wait until every bank has held the token, then let the ring settle.
-    wait_until(&client, ring, Duration::from_secs(20), |all| all.iter().all(|s| s.as_ref().is_some_and(|s| s["grants"].as_u64() >= Some(1)))).await?;
+    wait_until(&client, ring, Duration::from_secs(20), |all| {
+        all.iter().all(|s| s.as_ref().is_some_and(|s| s["grants"].as_u64() >= Some(1)))
+    })
+    .await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let ticks_per_second = clock_ticks_per_second();
@@ -124,7 +127,12 @@ async fn status(client: &reqwest::Client, url: &str) -> Option<Value> {
     client.get(format!("{url}/ring/v1/status")).send().await.ok()?.json().await.ok()
 }
 
-async fn wait_until(client: &reqwest::Client, ring: &LocalRing, limit: Duration, done: impl Fn(&[Option<Value>]) -> bool) -> Result<(), String> {
+async fn wait_until(
+    client: &reqwest::Client,
+    ring: &LocalRing,
+    limit: Duration,
+    done: impl Fn(&[Option<Value>]) -> bool,
+) -> Result<(), String> {
     let deadline = Instant::now() + limit;
     loop {
         let mut all = Vec::new();
@@ -183,5 +191,8 @@ fn print_report(report: &RingBenchReport) {
     let cpu: Vec<String> = report.idle_cpu_percent_per_bank.iter().map(|c| format!("{c:.2}%")).collect();
     println!("  idle CPU per bank     {} (over {:.0} s)", cpu.join("  "), report.idle_seconds);
     println!("  token passes/s        {:.1} ({:.2} rotations/s)", report.token_passes_per_second, report.rotations_per_second);
-    println!("  failover (kill -9)    median {} ms, worst {} ms over {} kills", report.failover_median_ms, report.failover_worst_ms, report.kills);
+    println!(
+        "  failover (kill -9)    median {} ms, worst {} ms over {} kills",
+        report.failover_median_ms, report.failover_worst_ms, report.kills
+    );
 }

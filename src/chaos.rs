@@ -76,7 +76,11 @@ pub fn schedule(seed: u64, banks: usize, duration: Duration, allow_crashes: bool
                 let other = (bank + 1 + rng.below(banks.saturating_sub(1).max(1) as u64) as usize) % banks;
                 ("partition", "partition", json!({"banks": [ids[other]], "for": seconds(&mut rng, 1000, 5000)}))
             }
-            3 => ("delay", "delay", json!({"delay": seconds(&mut rng, 10, 200), "jitter": seconds(&mut rng, 0, 100), "for": seconds(&mut rng, 2000, 6000)})),
+            3 => (
+                "delay",
+                "delay",
+                json!({"delay": seconds(&mut rng, 10, 200), "jitter": seconds(&mut rng, 0, 100), "for": seconds(&mut rng, 2000, 6000)}),
+            ),
             4 => ("loss", "loss", json!({"percent": rng.range(5, 30), "for": seconds(&mut rng, 2000, 6000)})),
             5 => ("duplicate", "duplicate", json!({"percent": rng.range(10, 50), "for": seconds(&mut rng, 2000, 6000)})),
             6 | 7 => ("pause", "pause", json!({"for": seconds(&mut rng, 500, 4000)})),
@@ -98,7 +102,10 @@ enum Answer {
     Unknown,
     /// 4xx: nothing was done.
     Refused(u16),
-    Accepted { id: String, status: String },
+    Accepted {
+        id: String,
+        status: String,
+    },
 }
 
 #[derive(Clone, Debug)]
@@ -223,12 +230,22 @@ pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
     }
     let (supervisor, ids, urls, secret) = if attach {
         let secret = args.admin_secret.clone().ok_or("--attach needs --admin-secret")?;
-        (None, args.attach.iter().map(|p| p.id.clone()).collect::<Vec<_>>(), args.attach.iter().map(|p| p.url.clone()).collect::<Vec<_>>(), secret)
+        (
+            None,
+            args.attach.iter().map(|p| p.id.clone()).collect::<Vec<_>>(),
+            args.attach.iter().map(|p| p.url.clone()).collect::<Vec<_>>(),
+            secret,
+        )
     } else {
-        let data_dir = args.data_dir.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("ringbank-chaos-{}-{}", args.seed, std::process::id())));
+        let data_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("ringbank-chaos-{}-{}", args.seed, std::process::id())));
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         println!("chaos: data and bank logs in {}", data_dir.display());
-        let ring = crate::up::LocalRing::new(banks, args.base_port, data_dir.clone(), None, Vec::new()).map_err(|e| e.to_string())?.logs_to(data_dir);
+        let ring = crate::up::LocalRing::new(banks, args.base_port, data_dir.clone(), None, Vec::new())
+            .map_err(|e| e.to_string())?
+            .logs_to(data_dir);
         let supervisor = crate::supervisor::Supervisor::new(ring, args.restart_after);
         supervisor.start_all().await.map_err(|e| e.to_string())?;
         let (ids, urls, secret) = (supervisor.ids.clone(), supervisor.urls.clone(), supervisor.admin_secret.clone());
@@ -344,7 +361,12 @@ async fn wait_ready(client: &reqwest::Client, urls: &[String], limit: Duration) 
     let deadline = Instant::now() + limit;
     for url in urls {
         loop {
-            let ok = client.get(format!("{url}/healthz")).timeout(Duration::from_millis(500)).send().await.is_ok_and(|r| r.status().is_success());
+            let ok = client
+                .get(format!("{url}/healthz"))
+                .timeout(Duration::from_millis(500))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success());
             if ok {
                 break;
             }
@@ -359,16 +381,27 @@ async fn wait_ready(client: &reqwest::Client, urls: &[String], limit: Duration) 
 
 /// Registers every customer at every bank, opens one account each, and funds it.
 async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, seed: u64) -> Result<Context, String> {
-    let base = u32::try_from(100_000_000 + (seed.wrapping_mul(7919) % 700_000_000)).unwrap_or(100_000_000) + (std::process::id() % 1000) * 1000;
+    let base =
+        u32::try_from(100_000_000 + (seed.wrapping_mul(7919) % 700_000_000)).unwrap_or(100_000_000) + (std::process::id() % 1000) * 1000;
     let mut customers = Vec::new();
     for c in 0..CUSTOMERS {
         let document = crate::document::cpf_from_base(base + c as u32);
         let mut tokens = Vec::new();
         let mut accounts = Vec::new();
         for url in &urls {
-            let _ = client.post(format!("{url}/api/v1/customers")).json(&json!({"document": document, "name": format!("Chaos {c}"), "password": PASSWORD})).send().await;
+            let _ = client
+                .post(format!("{url}/api/v1/customers"))
+                .json(&json!({"document": document, "name": format!("Chaos {c}"), "password": PASSWORD}))
+                .send()
+                .await;
             let token = sign_in(&client, url, &document).await?;
-            let response = client.post(format!("{url}/api/v1/accounts")).bearer_auth(&token).json(&json!({"kind": "individual", "holders": []})).send().await.map_err(|e| e.to_string())?;
+            let response = client
+                .post(format!("{url}/api/v1/accounts"))
+                .bearer_auth(&token)
+                .json(&json!({"kind": "individual", "holders": []}))
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
             let body: Value = response.json().await.map_err(|e| e.to_string())?;
             let account = body["number"].as_str().ok_or(format!("no account opened at {url}: {body}"))?.to_string();
             tokens.push(token);
@@ -390,7 +423,8 @@ async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, see
     for c in 0..CUSTOMERS {
         for b in 0..context.urls.len() {
             let account = context.customers[c].lock().expect("lock").accounts[b].clone();
-            let request = new_request(c, b, "deposits", json!({"account": account, "amount_cents": INITIAL_DEPOSIT_CENTS}), INITIAL_DEPOSIT_CENTS);
+            let request =
+                new_request(c, b, "deposits", json!({"account": account, "amount_cents": INITIAL_DEPOSIT_CENTS}), INITIAL_DEPOSIT_CENTS);
             let answered = submit(&context, request).await;
             if !matches!(answered, Answer::Accepted { .. }) {
                 return Err(format!("the initial deposit at bank {} failed: {answered:?}", context.ids[b]));
@@ -401,7 +435,12 @@ async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, see
 }
 
 async fn sign_in(client: &reqwest::Client, url: &str, document: &str) -> Result<String, String> {
-    let response = client.post(format!("{url}/api/v1/sessions")).json(&json!({"document": document, "password": PASSWORD})).send().await.map_err(|e| e.to_string())?;
+    let response = client
+        .post(format!("{url}/api/v1/sessions"))
+        .json(&json!({"document": document, "password": PASSWORD}))
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
     let body: Value = response.json().await.map_err(|e| e.to_string())?;
     body["token"].as_str().map(str::to_string).ok_or(format!("sign-in at {url} failed: {body}"))
 }
@@ -505,11 +544,20 @@ async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToke
             let first = rng.below(banks) as usize;
             let second = (first + 1 + rng.below(banks - 1) as usize) % banks as usize;
             let (a1, a2) = (rng.range(100, 10_000) as i64, rng.range(100, 10_000) as i64);
-            let debits = if rng.below(2) == 0 { json!([leg(&context, first, &mine[first], a1 + a2)]) } else { json!([leg(&context, first, &mine[first], a1), leg(&context, second, &mine[second], a2)]) };
+            let debits = if rng.below(2) == 0 {
+                json!([leg(&context, first, &mine[first], a1 + a2)])
+            } else {
+                json!([leg(&context, first, &mine[first], a1), leg(&context, second, &mine[second], a2)])
+            };
             let credit_bank = rng.below(banks) as usize;
             let other = (credit_bank + 1) % banks as usize;
-            let credits = if rng.below(2) == 0 { json!([leg(&context, credit_bank, &theirs[credit_bank], a1 + a2)]) } else { json!([leg(&context, credit_bank, &theirs[credit_bank], a2), leg(&context, other, &theirs[other], a1)]) };
-            submit(&context, new_request(c, b, "transfers", json!({"debits": debits, "credits": credits, "description": "chaos"}), 0)).await;
+            let credits = if rng.below(2) == 0 {
+                json!([leg(&context, credit_bank, &theirs[credit_bank], a1 + a2)])
+            } else {
+                json!([leg(&context, credit_bank, &theirs[credit_bank], a2), leg(&context, other, &theirs[other], a1)])
+            };
+            submit(&context, new_request(c, b, "transfers", json!({"debits": debits, "credits": credits, "description": "chaos"}), 0))
+                .await;
         } else if roll < 85 {
             // Reads a transfer's state at its origin: a commit seen here must never be lost.
             count(&context, "status_reads");
@@ -575,7 +623,8 @@ async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToke
 /// Retries every request without a definitive answer (same key, same body) until answered.
 async fn resolve_unknown(context: &Context, deadline: Instant) {
     loop {
-        let unknown: Vec<Request> = context.requests.lock().expect("lock").iter().filter(|r| r.answer == Answer::Unknown).cloned().collect();
+        let unknown: Vec<Request> =
+            context.requests.lock().expect("lock").iter().filter(|r| r.answer == Answer::Unknown).cloned().collect();
         if unknown.is_empty() || Instant::now() > deadline {
             return;
         }
@@ -635,7 +684,9 @@ async fn monitor(client: reqwest::Client, urls: Vec<String>, started: Instant, s
     let mut last_progress = Instant::now();
     while !stop.is_cancelled() {
         for url in &urls {
-            let Ok(response) = client.get(format!("{url}/ring/v1/status")).timeout(Duration::from_millis(300)).send().await else { continue };
+            let Ok(response) = client.get(format!("{url}/ring/v1/status")).timeout(Duration::from_millis(300)).send().await else {
+                continue;
+            };
             let Ok(status) = response.json::<Value>().await else { continue };
             if status["holding"] != json!(true) {
                 continue;
@@ -682,8 +733,17 @@ fn invariant(name: &str, problems: Vec<String>) -> Invariant {
     Invariant { name: name.to_string(), passed: problems.is_empty(), detail: problems.into_iter().take(10).collect::<Vec<_>>().join("; ") }
 }
 
-fn checks(context: &Context, finals: &BTreeMap<String, String>, audit: &crate::consortium_audit::ConsortiumReport, holder_violations: Vec<String>) -> Vec<Invariant> {
-    let mut out: Vec<Invariant> = audit.invariants.iter().map(|i| Invariant { name: format!("audit: {}", i.name), passed: i.passed, detail: i.detail.clone() }).collect();
+fn checks(
+    context: &Context,
+    finals: &BTreeMap<String, String>,
+    audit: &crate::consortium_audit::ConsortiumReport,
+    holder_violations: Vec<String>,
+) -> Vec<Invariant> {
+    let mut out: Vec<Invariant> = audit
+        .invariants
+        .iter()
+        .map(|i| Invariant { name: format!("audit: {}", i.name), passed: i.passed, detail: i.detail.clone() })
+        .collect();
     let lost: Vec<String> = context
         .committed_seen
         .lock()
@@ -699,14 +759,21 @@ fn checks(context: &Context, finals: &BTreeMap<String, String>, audit: &crate::c
     let unknown = requests.iter().filter(|r| r.answer == Answer::Unknown).count();
     let mut money = Vec::new();
     if expected != audit.deposits_minus_withdrawals_cents {
-        money.push(format!("acknowledged deposits minus withdrawals {expected}, the banks booked {}", audit.deposits_minus_withdrawals_cents));
+        money.push(format!(
+            "acknowledged deposits minus withdrawals {expected}, the banks booked {}",
+            audit.deposits_minus_withdrawals_cents
+        ));
     }
     if audit.customer_money_cents != expected {
         money.push(format!("customer money {}, expected {expected}", audit.customer_money_cents));
     }
     out.push(invariant("cash applied exactly once: customer money = acknowledged deposits - withdrawals", money));
-    out.push(invariant("every request got a definitive answer after healing", if unknown == 0 { vec![] } else { vec![format!("{unknown} requests still unanswered")] }));
-    let pending: Vec<String> = finals.iter().filter(|(_, s)| *s != "committed" && *s != "aborted").map(|(id, s)| format!("{id}: {s}")).collect();
+    out.push(invariant(
+        "every request got a definitive answer after healing",
+        if unknown == 0 { vec![] } else { vec![format!("{unknown} requests still unanswered")] },
+    ));
+    let pending: Vec<String> =
+        finals.iter().filter(|(_, s)| *s != "committed" && *s != "aborted").map(|(id, s)| format!("{id}: {s}")).collect();
     out.push(invariant("every transfer final (committed or aborted)", pending));
     out.push(invariant("at most one holder per stamp", holder_violations));
     out
@@ -718,7 +785,10 @@ mod tests {
 
     #[test]
     fn abort_reasons_group_by_shape() {
-        assert_eq!(mask_numbers("bank B: account 0012345 has 300 centavos available; 4000 requested"), "bank B: account # has # centavos available; # requested");
+        assert_eq!(
+            mask_numbers("bank B: account 0012345 has 300 centavos available; 4000 requested"),
+            "bank B: account # has # centavos available; # requested"
+        );
         assert_eq!(mask_numbers("bank C did not answer in time"), "bank C did not answer in time");
     }
 

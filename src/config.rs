@@ -414,10 +414,7 @@ impl ServeConfig {
     pub fn ring_config(&self, me: u16) -> ringbank_ring::Config {
         let members = self.peers.len().max(1);
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let token_timeout = self
-            .token_timeout
-            .map(ms)
-            .unwrap_or_else(|| ringbank_ring::Config::recommended_token_timeout(members));
+        let token_timeout = self.token_timeout.map(ms).unwrap_or_else(|| ringbank_ring::Config::recommended_token_timeout(members));
         let mut config = ringbank_ring::Config::with_defaults(me, (0..members as u16).collect());
         config.token_timeout = token_timeout;
         config.hold_max = ms(self.hold_max);
@@ -484,9 +481,7 @@ impl ServeConfig {
 }
 
 pub fn validate_bank_id(id: &str) -> Result<(), ConfigError> {
-    let ok = !id.is_empty()
-        && id.len() <= 32
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    let ok = !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if ok {
         Ok(())
     } else {

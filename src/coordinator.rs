@@ -16,7 +16,9 @@ use tokio_util::task::TaskTracker;
 
 use crate::ledger::cross::{settlement_legs, Decision, PendingTransfer};
 use crate::ledger::{wall_clock_ms, Job, Outcome};
-use crate::peer::wire::{OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, Vote, WireLeg, BATCH_MAX};
+use crate::peer::wire::{
+    OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, Vote, WireLeg, BATCH_MAX,
+};
 use crate::state::AppState;
 
 /// Transfers per batch.
@@ -121,7 +123,13 @@ struct PreparedBatch {
 /// Phase one of a batch: its place in the global order is recorded durably in the same
 /// commit as the local participant's votes, then every other participant gets its PREPARE
 /// (concurrently); returns the votes. None if the batch could not even be ordered.
-async fn prepare_batch(state: &Arc<AppState>, stamp: Stamp, first_position: u32, lease_until: Instant, batch: Vec<PendingTransfer>) -> Option<PreparedBatch> {
+async fn prepare_batch(
+    state: &Arc<AppState>,
+    stamp: Stamp,
+    first_position: u32,
+    lease_until: Instant,
+    batch: Vec<PendingTransfer>,
+) -> Option<PreparedBatch> {
     let me = state.bank().to_string();
     state.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     state.batched_transfers.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
@@ -250,7 +258,11 @@ async fn decide(state: &Arc<AppState>, stamp: Stamp, prepared: Vec<PreparedBatch
 /// Sends every other participant its prepare, concurrently; returns the votes by (bank,
 /// transfer id). A bank that fails to answer simply has no votes. Nothing is sent once the
 /// lease is over.
-async fn collect_votes(state: &Arc<AppState>, requests: BTreeMap<String, PrepareRequest>, lease_until: Instant) -> HashMap<(String, String), Vote> {
+async fn collect_votes(
+    state: &Arc<AppState>,
+    requests: BTreeMap<String, PrepareRequest>,
+    lease_until: Instant,
+) -> HashMap<(String, String), Vote> {
     let mut votes = HashMap::new();
     let mut remote = Vec::new();
     for (bank, request) in requests {
@@ -284,7 +296,9 @@ async fn collect_votes(state: &Arc<AppState>, requests: BTreeMap<String, Prepare
                     votes.insert((bank.clone(), vote.id.clone()), vote);
                 }
             }
-            Err(error) => tracing::warn!(bank = %me, peer = %bank, epoch = stamp.epoch, seq = stamp.seq, %error, "prepare failed; its transfers will abort"),
+            Err(error) => {
+                tracing::warn!(bank = %me, peer = %bank, epoch = stamp.epoch, seq = stamp.seq, %error, "prepare failed; its transfers will abort")
+            }
         }
     }
     votes

@@ -30,11 +30,7 @@ impl Document {
     /// Parses a CPF or CNPJ. Dots, dashes, slashes and spaces are ignored; letters are
     /// upper-cased (alphanumeric CNPJ).
     pub fn parse(input: &str) -> Result<Document, DocumentError> {
-        let bare: String = input
-            .chars()
-            .filter(|c| !matches!(c, '.' | '-' | '/' | ' '))
-            .map(|c| c.to_ascii_uppercase())
-            .collect();
+        let bare: String = input.chars().filter(|c| !matches!(c, '.' | '-' | '/' | ' ')).map(|c| c.to_ascii_uppercase()).collect();
         match bare.chars().count() {
             11 => parse_cpf(&bare).map(Document::Cpf),
             14 => parse_cnpj(&bare).map(Document::Cnpj),
@@ -70,14 +66,7 @@ pub fn format_document(bare: &str) -> String {
     let b = bare.as_bytes();
     match b.len() {
         11 => format!("{}.{}.{}-{}", &bare[0..3], &bare[3..6], &bare[6..9], &bare[9..11]),
-        14 => format!(
-            "{}.{}.{}/{}-{}",
-            &bare[0..2],
-            &bare[2..5],
-            &bare[5..8],
-            &bare[8..12],
-            &bare[12..14]
-        ),
+        14 => format!("{}.{}.{}/{}-{}", &bare[0..2], &bare[2..5], &bare[5..8], &bare[8..12], &bare[12..14]),
         _ => bare.to_string(),
     }
 }
@@ -164,10 +153,7 @@ mod tests {
     fn cpf_vectors() {
         assert_eq!(Document::parse("111.444.777-35").unwrap(), Document::Cpf("11144477735".into()));
         assert_eq!(Document::parse("11144477735").unwrap().formatted(), "111.444.777-35");
-        assert!(matches!(
-            Document::parse("111.444.777-36"),
-            Err(DocumentError::CheckDigits { .. })
-        ));
+        assert!(matches!(Document::parse("111.444.777-36"), Err(DocumentError::CheckDigits { .. })));
         assert_eq!(Document::parse("111.111.111-11"), Err(DocumentError::RepeatedDigit));
         assert_eq!(Document::parse("1114447773"), Err(DocumentError::BadLength(10)));
         assert_eq!(Document::parse("1114447773A"), Err(DocumentError::CpfNotDigits));
@@ -191,14 +177,8 @@ mod tests {
         let alpha = Document::parse("12.ABC.345/01DE-35").unwrap();
         assert_eq!(alpha, Document::Cnpj("12ABC34501DE35".into()));
         assert_eq!(Document::parse("12.abc.345/01de-35").unwrap(), alpha);
-        assert!(matches!(
-            Document::parse("12.ABC.345/01DE-36"),
-            Err(DocumentError::CheckDigits { .. })
-        ));
-        assert!(matches!(
-            Document::parse("11.222.333/0001-82"),
-            Err(DocumentError::CheckDigits { .. })
-        ));
+        assert!(matches!(Document::parse("12.ABC.345/01DE-36"), Err(DocumentError::CheckDigits { .. })));
+        assert!(matches!(Document::parse("11.222.333/0001-82"), Err(DocumentError::CheckDigits { .. })));
         assert_eq!(Document::parse("12ABC34501DEAB"), Err(DocumentError::CnpjBadCharacter));
         assert_eq!(Document::parse("00000000000000"), Err(DocumentError::RepeatedDigit));
     }

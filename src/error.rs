@@ -116,10 +116,7 @@ impl ApiError {
         });
         let mut response = Response::new(body.to_string().into());
         *response.status_mut() = kind.status;
-        response.headers_mut().insert(
-            warp::http::header::CONTENT_TYPE,
-            warp::http::HeaderValue::from_static("application/problem+json"),
-        );
+        response.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/problem+json"));
         response
     }
 }
@@ -135,9 +132,7 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         LedgerError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
         LedgerError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
         LedgerError::InsufficientFunds { .. } => (S::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds"),
-        LedgerError::NotACompanyAccount(_) => {
-            (S::UNPROCESSABLE_ENTITY, "not-a-company-account", "Payments go to company accounts")
-        }
+        LedgerError::NotACompanyAccount(_) => (S::UNPROCESSABLE_ENTITY, "not-a-company-account", "Payments go to company accounts"),
         LedgerError::InvalidAccountKind(_) => (S::UNPROCESSABLE_ENTITY, "invalid-account-kind", "Invalid account kind"),
         LedgerError::IdempotencyKeyReused => {
             (S::UNPROCESSABLE_ENTITY, "idempotency-key-reused", "Idempotency-Key reused with another request")

@@ -72,7 +72,13 @@ pub async fn inject(client: &reqwest::Client, url: &str, secret: &str, path: &st
 }
 
 pub async fn list(client: &reqwest::Client, url: &str, secret: &str) -> Result<FaultsView, String> {
-    let response = client.get(format!("{url}/admin/v1/faults")).bearer_auth(secret).timeout(REQUEST_TIMEOUT).send().await.map_err(|e| format!("{url}: {e}"))?;
+    let response = client
+        .get(format!("{url}/admin/v1/faults"))
+        .bearer_auth(secret)
+        .timeout(REQUEST_TIMEOUT)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {e}"))?;
     let status = response.status();
     if !status.is_success() {
         return Err(format!("{url} answered {status}: {}", response.text().await.unwrap_or_default()));
@@ -110,7 +116,8 @@ pub async fn run(args: FaultArgs) -> Result<std::process::ExitCode, String> {
             let view = list(&client, &url, &secret).await?;
             println!("bank {}: {} fault(s) injected since start, {} active", view.bank, view.injected, view.active.len());
             for fault in &view.active {
-                let until = if fault.remaining_ms == 0 { "until it fires or heal".to_string() } else { format!("{} ms left", fault.remaining_ms) };
+                let until =
+                    if fault.remaining_ms == 0 { "until it fires or heal".to_string() } else { format!("{} ms left", fault.remaining_ms) };
                 println!("  {:<12} {:<6} {:<50} {until}", fault.kind, fault.bank, fault.detail);
             }
         }

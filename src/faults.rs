@@ -247,7 +247,12 @@ impl Faults {
             .collect();
         drop(partitioned);
         list.sort_by(|a, b| a.bank.cmp(&b.bank));
-        let mine = |kind: &str, detail: String, remaining_ms: u64| ActiveFault { kind: kind.into(), bank: self.bank.clone(), detail, remaining_ms };
+        let mine = |kind: &str, detail: String, remaining_ms: u64| ActiveFault {
+            kind: kind.into(),
+            bank: self.bank.clone(),
+            detail,
+            remaining_ms,
+        };
         if let Some(point) = self.crash_at.lock().expect("faults lock").clone() {
             list.push(mine("crash-at", point, 0));
         }

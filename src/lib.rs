@@ -15,9 +15,9 @@ pub mod http; // warp routes: customer API, admin, pages
 pub mod ledger; // all SQL: accounts, journal, holds, sessions, idempotency, audit
 pub mod metrics; // /metrics: counters and histograms in the Prometheus text format
 pub mod money; // centavos: formatting, parsing, checked sums
+pub mod operations; // validation and ledger jobs shared by the JSON API and the web pages
 pub mod peer; // other banks: member list, signed requests, wire types
 pub mod ring_driver; // the only owner of the ring state machine and its timers
-pub mod operations; // validation and ledger jobs shared by the JSON API and the web pages
 pub mod state; // what handlers share: config, ledger, sessions, rate limits
 pub mod supervisor; // restarts crashed bank processes of a LocalRing; `up`'s control endpoint
 pub mod up; // `ringbank up`: a local consortium of bank processes

@@ -148,31 +148,89 @@ impl Metrics {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         };
         let _ = writeln!(out, "# HELP ringbank_info This bank.\n# TYPE ringbank_info gauge\nringbank_info{{bank=\"{bank}\"}} 1");
-        simple(&mut out, "ringbank_ring_epoch", "gauge", "Current ring epoch seen by this bank (0: not joined yet).", gauges.epoch.to_string());
+        simple(
+            &mut out,
+            "ringbank_ring_epoch",
+            "gauge",
+            "Current ring epoch seen by this bank (0: not joined yet).",
+            gauges.epoch.to_string(),
+        );
         simple(&mut out, "ringbank_ring_token_seq", "gauge", "Sequence number of the newest token seen.", gauges.token_seq.to_string());
         simple(&mut out, "ringbank_ring_holding", "gauge", "1 while this bank holds the token.", u8::from(gauges.holding).to_string());
-        simple(&mut out, "ringbank_ring_grants_total", "counter", "Times this bank was granted the token (token rotations through it).", gauges.grants.to_string());
-        simple(&mut out, "ringbank_ring_regenerations_total", "counter", "New epochs (token regenerations) this bank was granted the token in, since start.", self.regenerations.load(Ordering::Relaxed).to_string());
+        simple(
+            &mut out,
+            "ringbank_ring_grants_total",
+            "counter",
+            "Times this bank was granted the token (token rotations through it).",
+            gauges.grants.to_string(),
+        );
+        simple(
+            &mut out,
+            "ringbank_ring_regenerations_total",
+            "counter",
+            "New epochs (token regenerations) this bank was granted the token in, since start.",
+            self.regenerations.load(Ordering::Relaxed).to_string(),
+        );
         simple(&mut out, "ringbank_ring_messages_sent_total", "counter", "Ring messages sent.", gauges.messages_sent.to_string());
-        simple(&mut out, "ringbank_ring_messages_received_total", "counter", "Ring messages received.", gauges.messages_received.to_string());
-        histogram(&mut out, "ringbank_token_hold_seconds", "How long this bank held the token, per grant.", &[("", &self.token_hold_seconds)]);
-        histogram(&mut out, "ringbank_token_rotation_seconds", "Time between consecutive grants at this bank.", &[("", &self.token_rotation_seconds)]);
+        simple(
+            &mut out,
+            "ringbank_ring_messages_received_total",
+            "counter",
+            "Ring messages received.",
+            gauges.messages_received.to_string(),
+        );
+        histogram(
+            &mut out,
+            "ringbank_token_hold_seconds",
+            "How long this bank held the token, per grant.",
+            &[("", &self.token_hold_seconds)],
+        );
+        histogram(
+            &mut out,
+            "ringbank_token_rotation_seconds",
+            "Time between consecutive grants at this bank.",
+            &[("", &self.token_rotation_seconds)],
+        );
         histogram(
             &mut out,
             "ringbank_2pc_phase_seconds",
             "Two-phase commit phase latency at the coordinator (per batch; deliver per participant).",
-            &[("phase=\"prepare\"", &self.prepare_seconds), ("phase=\"decide\"", &self.decide_seconds), ("phase=\"deliver\"", &self.deliver_seconds)],
+            &[
+                ("phase=\"prepare\"", &self.prepare_seconds),
+                ("phase=\"decide\"", &self.decide_seconds),
+                ("phase=\"deliver\"", &self.deliver_seconds),
+            ],
         );
         let _ = writeln!(out, "# HELP ringbank_transfers Transfers this bank originated, by status.\n# TYPE ringbank_transfers gauge");
         for status in ["pending", "committed", "aborted"] {
             let count = gauges.transfers_by_status.iter().find(|(s, _)| s == status).map_or(0, |(_, c)| *c);
             let _ = writeln!(out, "ringbank_transfers{{status=\"{status}\"}} {count}");
         }
-        simple(&mut out, "ringbank_transfers_in_doubt", "gauge", "Cross-bank transfers prepared here whose outcome is not known yet.", gauges.in_doubt.to_string());
-        simple(&mut out, "ringbank_writer_queue_depth", "gauge", "Commands waiting for the ledger writer.", gauges.writer_queue_depth.to_string());
+        simple(
+            &mut out,
+            "ringbank_transfers_in_doubt",
+            "gauge",
+            "Cross-bank transfers prepared here whose outcome is not known yet.",
+            gauges.in_doubt.to_string(),
+        );
+        simple(
+            &mut out,
+            "ringbank_writer_queue_depth",
+            "gauge",
+            "Commands waiting for the ledger writer.",
+            gauges.writer_queue_depth.to_string(),
+        );
         histogram(&mut out, "ringbank_writer_batch_size", "Commands per group commit.", &[("", &writer.batch_size)]);
-        histogram(&mut out, "ringbank_writer_commit_seconds", "Duration of one group commit (transaction and fsync).", &[("", &writer.commit_seconds)]);
-        let _ = writeln!(out, "# HELP ringbank_http_requests_total HTTP requests by method, route and status.\n# TYPE ringbank_http_requests_total counter");
+        histogram(
+            &mut out,
+            "ringbank_writer_commit_seconds",
+            "Duration of one group commit (transaction and fsync).",
+            &[("", &writer.commit_seconds)],
+        );
+        let _ = writeln!(
+            out,
+            "# HELP ringbank_http_requests_total HTTP requests by method, route and status.\n# TYPE ringbank_http_requests_total counter"
+        );
         if let Ok(requests) = self.http_requests.lock() {
             for ((method, route, status), count) in requests.iter() {
                 let (method, route) = (escape(method), escape(route));

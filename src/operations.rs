@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::document::Document;
 use crate::error::ApiError;
-use crate::ledger::{new_id, AccountKind, AccountView, IdempotencyRecord, Job, Leg, LedgerError, LocalTransfer, Outcome, TransferKind};
+use crate::ledger::{new_id, AccountKind, AccountView, IdempotencyRecord, Job, LedgerError, Leg, LocalTransfer, Outcome, TransferKind};
 use crate::state::{hash_password, AppState, Caller};
 
 /// Longest description or payment reference, in characters.
@@ -36,15 +36,10 @@ pub async fn create_customer(state: &AppState, request: &NewCustomer) -> Result<
         return Err(LedgerError::CustomerExists.into());
     }
     let password = request.password.clone();
-    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))??;
-    let job = Job::CreateCustomer {
-        document: document.as_str().to_string(),
-        person: document.is_person(),
-        name: name.clone(),
-        password_hash,
-    };
+    let password_hash =
+        tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| ApiError::Internal(e.to_string()))??;
+    let job =
+        Job::CreateCustomer { document: document.as_str().to_string(), person: document.is_person(), name: name.clone(), password_hash };
     state.ledger.submit(job, None).await?;
     Ok((document, name))
 }
@@ -238,10 +233,7 @@ pub fn validate_legs(state: &AppState, debits: &[Leg], credits: &[Leg]) -> Resul
     let credits = clean("credits", credits)?;
     for leg in debits.iter().chain(credits.iter()) {
         if seen.contains(&(leg.bank.as_str(), leg.account.as_str())) {
-            return Err(ApiError::InvalidField(format!(
-                "account {} at bank {} appears in more than one leg",
-                leg.account, leg.bank
-            )));
+            return Err(ApiError::InvalidField(format!("account {} at bank {} appears in more than one leg", leg.account, leg.bank)));
         }
         seen.push((leg.bank.as_str(), leg.account.as_str()));
     }

@@ -27,13 +27,19 @@ const PEER_CONCURRENCY: usize = 16;
 const HISTORY_MAX: usize = 32;
 
 pub enum RingEvent {
-    Message { from: NodeId, message: Message },
+    Message {
+        from: NodeId,
+        message: Message,
+    },
     Want,
     Release,
     /// Fault injection: discard the token now if held here, else at the next grant.
     DropToken,
     /// Fault injection: send the last token message sent from here again after `after`.
-    ReplayToken { after: Duration, replayed: tokio::sync::oneshot::Sender<bool> },
+    ReplayToken {
+        after: Duration,
+        replayed: tokio::sync::oneshot::Sender<bool>,
+    },
 }
 
 /// The token as the rest of the bank sees it: held with this stamp until `lease_until`.
@@ -188,9 +194,9 @@ pub fn start(
 
 fn load_state(path: &Path) -> Result<Option<PersistentState>, RingStartError> {
     match std::fs::read(path) {
-        Ok(bytes) => serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|source| RingStartError::Corrupt { path: path.display().to_string(), source }),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map(Some).map_err(|source| RingStartError::Corrupt { path: path.display().to_string(), source })
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(source) => Err(RingStartError::Read { path: path.display().to_string(), source }),
     }

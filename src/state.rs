@@ -13,12 +13,12 @@ use sha2::{Digest, Sha256};
 use tokio::sync::{broadcast, Notify};
 
 use crate::config::ServeConfig;
+use crate::error::ApiError;
 use crate::faults::Faults;
+use crate::ledger::{wall_clock_ms, Job, Ledger};
 use crate::peer::auth::Verifier;
 use crate::peer::PeerClient;
 use crate::ring_driver::RingHandle;
-use crate::error::ApiError;
-use crate::ledger::{wall_clock_ms, Job, Ledger};
 
 /// Finalized-transfer notices kept for slow waiters (they re-read the database on lag).
 const FINALIZED_CAPACITY: usize = 4096;

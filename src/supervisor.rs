@@ -101,7 +101,8 @@ impl Supervisor {
     /// Restarts a bank now (kill -9 first if it still runs). `bank` is an id or a URL.
     pub async fn restart(&self, bank: &str) -> Result<(), String> {
         let bank = bank.trim_end_matches('/');
-        let index = (0..self.ids.len()).find(|&i| self.ids[i] == bank || self.urls[i] == bank).ok_or_else(|| format!("no bank {bank:?} here"))?;
+        let index =
+            (0..self.ids.len()).find(|&i| self.ids[i] == bank || self.urls[i] == bank).ok_or_else(|| format!("no bank {bank:?} here"))?;
         let mut ring = self.ring.lock().await;
         ring.kill9(index).await;
         self.spawn_locked(&mut ring, index);
@@ -117,7 +118,12 @@ impl Supervisor {
         let restarts = self.restarts.lock().expect("lock").clone();
         let mut out = Vec::new();
         for index in 0..self.ids.len() {
-            out.push(BankState { id: self.ids[index].clone(), url: self.urls[index].clone(), running: self.running(index).await, restarts: restarts[index] });
+            out.push(BankState {
+                id: self.ids[index].clone(),
+                url: self.urls[index].clone(),
+                running: self.running(index).await,
+                restarts: restarts[index],
+            });
         }
         out
     }
@@ -137,8 +143,17 @@ impl Supervisor {
         let auth = {
             let secret = self.admin_secret.clone();
             warp::header::optional::<String>("authorization").and_then(move |value: Option<String>| {
-                let ok = value.as_deref().and_then(|v| v.strip_prefix("Bearer ")).is_some_and(|v| crate::http::constant_time_eq(v.as_bytes(), secret.as_bytes()));
-                async move { if ok { Ok(()) } else { Err(warp::reject::custom(Unauthorized)) } }
+                let ok = value
+                    .as_deref()
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .is_some_and(|v| crate::http::constant_time_eq(v.as_bytes(), secret.as_bytes()));
+                async move {
+                    if ok {
+                        Ok(())
+                    } else {
+                        Err(warp::reject::custom(Unauthorized))
+                    }
+                }
             })
         };
         let me = self.clone();
@@ -152,8 +167,13 @@ impl Supervisor {
                 async move {
                     let bank = body["bank"].as_str().unwrap_or("").to_string();
                     match me.restart(&bank).await {
-                        Ok(()) => warp::reply::with_status(warp::reply::json(&serde_json::json!({"restarted": bank})), warp::http::StatusCode::OK),
-                        Err(error) => warp::reply::with_status(warp::reply::json(&serde_json::json!({"detail": error})), warp::http::StatusCode::NOT_FOUND),
+                        Ok(()) => {
+                            warp::reply::with_status(warp::reply::json(&serde_json::json!({"restarted": bank})), warp::http::StatusCode::OK)
+                        }
+                        Err(error) => warp::reply::with_status(
+                            warp::reply::json(&serde_json::json!({"detail": error})),
+                            warp::http::StatusCode::NOT_FOUND,
+                        ),
                     }
                 }
             });
@@ -162,10 +182,19 @@ impl Supervisor {
             let me = me.clone();
             async move { warp::reply::json(&me.banks().await) }
         });
-        let routes = restart.map(warp::Reply::into_response).or(banks.map(warp::Reply::into_response)).unify().recover(|rejection: warp::Rejection| async move {
-            let status = if rejection.find::<Unauthorized>().is_some() { warp::http::StatusCode::FORBIDDEN } else { warp::http::StatusCode::NOT_FOUND };
-            Ok::<_, std::convert::Infallible>(warp::reply::with_status(warp::reply::json(&serde_json::json!({"status": status.as_u16()})), status))
-        });
+        let routes = restart.map(warp::Reply::into_response).or(banks.map(warp::Reply::into_response)).unify().recover(
+            |rejection: warp::Rejection| async move {
+                let status = if rejection.find::<Unauthorized>().is_some() {
+                    warp::http::StatusCode::FORBIDDEN
+                } else {
+                    warp::http::StatusCode::NOT_FOUND
+                };
+                Ok::<_, std::convert::Infallible>(warp::reply::with_status(
+                    warp::reply::json(&serde_json::json!({"status": status.as_u16()})),
+                    status,
+                ))
+            },
+        );
         tokio::spawn(warp::serve(routes).incoming(listener).graceful(shutdown.cancelled_owned()).run());
         Ok(bound)
     }

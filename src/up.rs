@@ -46,7 +46,13 @@ pub struct LocalRing {
 }
 
 impl LocalRing {
-    pub fn new(banks: usize, base_port: u16, data_dir: PathBuf, admin_secret: Option<String>, extra_args: Vec<String>) -> Result<LocalRing, UpError> {
+    pub fn new(
+        banks: usize,
+        base_port: u16,
+        data_dir: PathBuf,
+        admin_secret: Option<String>,
+        extra_args: Vec<String>,
+    ) -> Result<LocalRing, UpError> {
         if !(1..=BANKS_MAX).contains(&banks) {
             return Err(UpError::BadCount(banks));
         }
@@ -110,7 +116,11 @@ impl LocalRing {
         }
         if let Some(dir) = &self.log_dir {
             let path = dir.join(format!("bank-{id}.log"));
-            let file = std::fs::OpenOptions::new().create(true).append(true).open(&path).map_err(|source| UpError::Spawn { id: id.clone(), source })?;
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&path)
+                .map_err(|source| UpError::Spawn { id: id.clone(), source })?;
             command.stderr(Stdio::from(file));
         }
         let child = command.spawn().map_err(|source| UpError::Spawn { id, source })?;

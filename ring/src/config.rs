@@ -44,9 +44,18 @@ pub enum ConfigError {
     DurationTooLong(&'static str),
     ZeroPassRetries,
     /// The lease plus its drift margin must end well before a token is suspected lost.
-    LeaseNotBelowTokenTimeout { hold_max: Millis, token_timeout: Millis },
-    IdlePauseAboveLease { idle_pause: Millis, hold_max: Millis },
-    RetransmitNotBelowTokenTimeout { retransmit: Millis, token_timeout: Millis },
+    LeaseNotBelowTokenTimeout {
+        hold_max: Millis,
+        token_timeout: Millis,
+    },
+    IdlePauseAboveLease {
+        idle_pause: Millis,
+        hold_max: Millis,
+    },
+    RetransmitNotBelowTokenTimeout {
+        retransmit: Millis,
+        token_timeout: Millis,
+    },
     DriftMarginTooLarge(u64),
 }
 
@@ -69,14 +78,12 @@ impl fmt::Display for ConfigError {
                 "hold_max ({hold_max} ms) plus its drift margin must be below half of \
                  token_timeout ({token_timeout} ms)"
             ),
-            ConfigError::IdlePauseAboveLease { idle_pause, hold_max } => write!(
-                f,
-                "idle_pause ({idle_pause} ms) must not exceed hold_max ({hold_max} ms)"
-            ),
-            ConfigError::RetransmitNotBelowTokenTimeout { retransmit, token_timeout } => write!(
-                f,
-                "retransmit ({retransmit} ms) must be below token_timeout ({token_timeout} ms)"
-            ),
+            ConfigError::IdlePauseAboveLease { idle_pause, hold_max } => {
+                write!(f, "idle_pause ({idle_pause} ms) must not exceed hold_max ({hold_max} ms)")
+            }
+            ConfigError::RetransmitNotBelowTokenTimeout { retransmit, token_timeout } => {
+                write!(f, "retransmit ({retransmit} ms) must be below token_timeout ({token_timeout} ms)")
+            }
             ConfigError::DriftMarginTooLarge(p) => {
                 write!(f, "drift_margin_percent ({p}) must be at most 100")
             }
@@ -146,22 +153,13 @@ impl Config {
             return Err(ConfigError::DriftMarginTooLarge(self.drift_margin_percent));
         }
         if self.hold_max * (100 + self.drift_margin_percent) / 100 >= self.token_timeout / 2 {
-            return Err(ConfigError::LeaseNotBelowTokenTimeout {
-                hold_max: self.hold_max,
-                token_timeout: self.token_timeout,
-            });
+            return Err(ConfigError::LeaseNotBelowTokenTimeout { hold_max: self.hold_max, token_timeout: self.token_timeout });
         }
         if self.idle_pause > self.hold_max {
-            return Err(ConfigError::IdlePauseAboveLease {
-                idle_pause: self.idle_pause,
-                hold_max: self.hold_max,
-            });
+            return Err(ConfigError::IdlePauseAboveLease { idle_pause: self.idle_pause, hold_max: self.hold_max });
         }
         if self.retransmit >= self.token_timeout {
-            return Err(ConfigError::RetransmitNotBelowTokenTimeout {
-                retransmit: self.retransmit,
-                token_timeout: self.token_timeout,
-            });
+            return Err(ConfigError::RetransmitNotBelowTokenTimeout { retransmit: self.retransmit, token_timeout: self.token_timeout });
         }
         Ok(())
     }

@@ -70,13 +70,10 @@ impl Message {
     /// The epoch the message is about (for `Reject` and `Join`, the sender's promise).
     pub fn epoch(&self) -> u64 {
         match self {
-            Message::Token { stamp, .. }
-            | Message::TokenAck { stamp }
-            | Message::Claim { stamp, .. }
-            | Message::Confirm { stamp, .. } => stamp.epoch,
-            Message::Propose { epoch }
-            | Message::Promise { epoch, .. }
-            | Message::Join { epoch } => *epoch,
+            Message::Token { stamp, .. } | Message::TokenAck { stamp } | Message::Claim { stamp, .. } | Message::Confirm { stamp, .. } => {
+                stamp.epoch
+            }
+            Message::Propose { epoch } | Message::Promise { epoch, .. } | Message::Join { epoch } => *epoch,
             Message::Reject { promised_epoch } => *promised_epoch,
         }
     }

@@ -43,11 +43,28 @@ pub struct Node {
 enum Phase {
     Idle,
     /// We accepted a token and wait for a majority to confirm our claim.
-    Claiming { stamp: Stamp, ring: Mask, lease_until: Millis, confirmed: Mask, next_retransmit: Millis },
+    Claiming {
+        stamp: Stamp,
+        ring: Mask,
+        lease_until: Millis,
+        confirmed: Mask,
+        next_retransmit: Millis,
+    },
     /// A majority confirmed: the lease is ours until `lease_until`.
-    Holding { stamp: Stamp, ring: Mask, lease_until: Millis, idle_until: Millis },
+    Holding {
+        stamp: Stamp,
+        ring: Mask,
+        lease_until: Millis,
+        idle_until: Millis,
+    },
     /// We stopped holding and hand `stamp` (the next sequence number) to `target`.
-    Passing { stamp: Stamp, ring: Mask, target: NodeId, failures: u32, next_retry: Millis },
+    Passing {
+        stamp: Stamp,
+        ring: Mask,
+        target: NodeId,
+        failures: u32,
+        next_retry: Millis,
+    },
     /// The token looks lost: we gather promises for a new epoch.
     Candidate {
         epoch: u64,
@@ -109,14 +126,10 @@ impl Node {
         match message {
             Message::Token { stamp, ring } => self.on_token(from, stamp, &ring, now, &mut out),
             Message::TokenAck { stamp } => self.on_token_ack(stamp, now),
-            Message::Claim { stamp, holder, ring } => {
-                self.on_claim(from, stamp, holder, &ring, now, &mut out)
-            }
+            Message::Claim { stamp, holder, ring } => self.on_claim(from, stamp, holder, &ring, now, &mut out),
             Message::Confirm { stamp, holder } => self.on_confirm(from_index, stamp, holder, now, &mut out),
             Message::Propose { epoch } => self.on_propose(from, epoch, now, &mut out),
-            Message::Promise { epoch, lease_remaining, .. } => {
-                self.on_promise(from_index, epoch, lease_remaining, now, &mut out)
-            }
+            Message::Promise { epoch, lease_remaining, .. } => self.on_promise(from_index, epoch, lease_remaining, now, &mut out),
             Message::Reject { promised_epoch } => self.on_reject(promised_epoch, now, &mut out),
             Message::Join { .. } => self.join_requests[from_index] = Some(now),
         }
@@ -206,11 +219,19 @@ impl Node {
         let deadline = match &self.phase {
             Phase::Idle => {
                 let suspect = self.suspect_deadline();
-                if self.in_known_ring() { suspect } else { suspect.min(self.next_join) }
+                if self.in_known_ring() {
+                    suspect
+                } else {
+                    suspect.min(self.next_join)
+                }
             }
             Phase::Claiming { lease_until, next_retransmit, .. } => (*lease_until).min(*next_retransmit),
             Phase::Holding { lease_until, idle_until, .. } => {
-                if self.want { *lease_until } else { (*lease_until).min(*idle_until) }
+                if self.want {
+                    *lease_until
+                } else {
+                    (*lease_until).min(*idle_until)
+                }
             }
             Phase::Passing { next_retry, .. } => *next_retry,
             Phase::Candidate { ready_at: Some(ready_at), .. } => *ready_at,
@@ -288,15 +309,7 @@ impl Node {
         }
     }
 
-    fn on_claim(
-        &mut self,
-        from: NodeId,
-        stamp: Stamp,
-        holder: NodeId,
-        ring: &[NodeId],
-        now: Millis,
-        out: &mut Vec<Action>,
-    ) {
+    fn on_claim(&mut self, from: NodeId, stamp: Stamp, holder: NodeId, ring: &[NodeId], now: Millis, out: &mut Vec<Action>) {
         if holder != from {
             return;
         }
@@ -468,13 +481,7 @@ impl Node {
             None => self.accept_token(stamp, ring, now, None, out),
             Some(target) => {
                 self.send(target, Message::Token { stamp, ring: self.ring_ids(ring) }, out);
-                self.phase = Phase::Passing {
-                    stamp,
-                    ring,
-                    target,
-                    failures: 0,
-                    next_retry: now + self.config.retransmit,
-                };
+                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry: now + self.config.retransmit };
             }
         }
     }
@@ -571,9 +578,7 @@ impl Node {
     fn activity_epoch(&self) -> Option<u64> {
         match &self.phase {
             Phase::Idle => None,
-            Phase::Claiming { stamp, .. } | Phase::Holding { stamp, .. } | Phase::Passing { stamp, .. } => {
-                Some(stamp.epoch)
-            }
+            Phase::Claiming { stamp, .. } | Phase::Holding { stamp, .. } | Phase::Passing { stamp, .. } => Some(stamp.epoch),
             Phase::Candidate { epoch, .. } => Some(*epoch),
         }
     }
@@ -589,11 +594,7 @@ impl Node {
     }
 
     fn send_promise(&self, to: NodeId, epoch: u64, now: Millis, out: &mut Vec<Action>) {
-        let message = Message::Promise {
-            epoch,
-            last_confirmed: self.durable.last_confirmed,
-            lease_remaining: self.lease_remaining(now),
-        };
+        let message = Message::Promise { epoch, last_confirmed: self.durable.last_confirmed, lease_remaining: self.lease_remaining(now) };
         self.send(to, message, out);
     }
 
@@ -613,10 +614,7 @@ impl Node {
 
     fn successor(&self, ring: Mask) -> Option<NodeId> {
         let n = self.config.members.len();
-        (1..n)
-            .map(|step| (self.my_index + step) % n)
-            .find(|index| ring & (1 << index) != 0)
-            .map(|index| self.config.members[index])
+        (1..n).map(|step| (self.my_index + step) % n).find(|index| ring & (1 << index) != 0).map(|index| self.config.members[index])
     }
 
     fn persist(&self, out: &mut Vec<Action>) {

@@ -372,10 +372,7 @@ impl Sim {
             }
         }
         let missing: Vec<usize> = (0..self.nodes.len()).filter(|index| !self.nodes[*index].granted_since_heal).collect();
-        Err(format!(
-            "liveness: nodes {missing:?} never held within {} ms of the final heal",
-            20 * token_timeout
-        ))
+        Err(format!("liveness: nodes {missing:?} never held within {} ms of the final heal", 20 * token_timeout))
     }
 
     /// Ends every fault: all nodes up and awake, no partition, a clean network.
@@ -543,11 +540,7 @@ impl Sim {
     /// Carries out a node's actions in order, as a driver would, checking each one. A node marked
     /// `crash_mid_step` dies part-way through, keeping only what it had persisted so far.
     fn apply_actions(&mut self, index: usize, actions: Vec<Action>) -> Result<(), String> {
-        let crash_at = if self.nodes[index].crash_mid_step {
-            Some(self.rng.below(actions.len() as u64 + 1) as usize)
-        } else {
-            None
-        };
+        let crash_at = if self.nodes[index].crash_mid_step { Some(self.rng.below(actions.len() as u64 + 1) as usize) } else { None };
         for (position, action) in actions.into_iter().enumerate() {
             if crash_at == Some(position) {
                 self.crash_with_restart(index);
@@ -588,11 +581,7 @@ impl Sim {
         }
         let copies = if self.rng.chance(self.duplicate_percent) { 2 } else { 1 };
         for _ in 0..copies {
-            let latency = if self.rng.chance(self.long_delay_percent) {
-                self.rng.range(50, 2_500)
-            } else {
-                self.rng.range(1, 5)
-            };
+            let latency = if self.rng.chance(self.long_delay_percent) { self.rng.range(50, 2_500) } else { self.rng.range(1, 5) };
             self.order += 1;
             let envelope = Envelope { at: self.now + latency, order: self.order, from, to, message: message.clone() };
             self.queue.push(envelope);
@@ -750,5 +739,9 @@ fn describe(actions: &[Action]) -> String {
             Action::Revoke { stamp } => format!("REVOKE {stamp}"),
         })
         .collect();
-    if parts.is_empty() { "-".to_string() } else { parts.join("; ") }
+    if parts.is_empty() {
+        "-".to_string()
+    } else {
+        parts.join("; ")
+    }
 }

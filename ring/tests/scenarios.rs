@@ -64,9 +64,7 @@ impl Cluster {
     }
 
     fn holders(&self) -> Vec<usize> {
-        (0..self.nodes.len())
-            .filter(|index| self.nodes[*index].as_ref().is_some_and(|node| node.holding(self.now).is_some()))
-            .collect()
+        (0..self.nodes.len()).filter(|index| self.nodes[*index].as_ref().is_some_and(|node| node.holding(self.now).is_some())).collect()
     }
 
     fn deliver(&mut self, from: usize, to: usize, message: Message) {
@@ -213,10 +211,8 @@ fn a_stale_token_from_a_paused_holder_is_rejected() {
         .iter()
         .filter(|(from, _, message)| *from == stale && matches!(message, Message::Token { stamp, .. } if stamp.epoch == old_stamp.epoch))
         .count();
-    let rejects = cluster.sent[sent_before..]
-        .iter()
-        .filter(|(_, to, message)| *to == stale && matches!(message, Message::Reject { .. }))
-        .count();
+    let rejects =
+        cluster.sent[sent_before..].iter().filter(|(_, to, message)| *to == stale && matches!(message, Message::Reject { .. })).count();
     assert!(stale_tokens > 0 && rejects > 0, "the stale pass must be sent and rejected");
     assert!(cluster.grants.iter().all(|(_, stamp)| *stamp != Stamp::new(old_stamp.epoch, old_stamp.seq + 1)));
     cluster.run_clean(woke_at + 5_000);
@@ -228,12 +224,8 @@ fn a_restarted_node_never_holds_and_ignores_its_old_token() {
     let mut cluster = Cluster::new(3);
     cluster.node_wants_all();
     let holder = cluster.run_until_holder(5_000);
-    let received_token = cluster
-        .sent
-        .iter()
-        .rev()
-        .find(|(_, to, message)| *to == holder && matches!(message, Message::Token { .. }))
-        .cloned();
+    let received_token =
+        cluster.sent.iter().rev().find(|(_, to, message)| *to == holder && matches!(message, Message::Token { .. })).cloned();
     // Crash and restart at once from exactly what was persisted.
     let now = cluster.now;
     let restarted = Node::new(config(holder, 3), cluster.durable[holder].clone(), now);
@@ -252,11 +244,7 @@ fn a_restarted_node_never_holds_and_ignores_its_old_token() {
 #[test]
 fn a_restarted_node_reports_a_whole_lease_in_its_promise() {
     let members: Vec<NodeId> = vec![0, 1, 2];
-    let persisted = PersistentState {
-        promised_epoch: 5,
-        last_confirmed: Some((Stamp::new(5, 9), 2)),
-        highest_accepted: Stamp::new(5, 3),
-    };
+    let persisted = PersistentState { promised_epoch: 5, last_confirmed: Some((Stamp::new(5, 9), 2)), highest_accepted: Stamp::new(5, 3) };
     let mut node = Node::new(Config::with_defaults(1, members), Some(persisted), 10_000);
     let actions = node.step(0, Message::Propose { epoch: 1 << 16 }, 10_000);
     assert!(matches!(actions[0], Action::Persist(ref state) if state.promised_epoch == 1 << 16));
@@ -324,10 +312,8 @@ fn delayed_token_after_skip(hide_claims: bool) {
         }
         assert!(cluster.now < 10_000, "the taker never held");
     };
-    let stash: Vec<_> = std::mem::take(&mut cluster.stash)
-        .into_iter()
-        .filter(|(_, _, message)| matches!(message, Message::Token { .. }))
-        .collect();
+    let stash: Vec<_> =
+        std::mem::take(&mut cluster.stash).into_iter().filter(|(_, _, message)| matches!(message, Message::Token { .. })).collect();
     assert_eq!(stash.len(), 3, "pass_retries sends before skipping");
     // Now the delayed copies arrive at the skipped node while the taker holds the same stamp.
     let claims_before = cluster.sent.len();

@@ -6,7 +6,11 @@ use ringbank_ring::sim::{replay_command, run_seed};
 
 /// Seeds run by default; `RING_SIM_SEEDS` overrides, `RING_SIM_FIRST_SEED` moves the window.
 fn default_seed_count() -> u64 {
-    if cfg!(debug_assertions) { 5_000 } else { 20_000 }
+    if cfg!(debug_assertions) {
+        5_000
+    } else {
+        20_000
+    }
 }
 
 fn env_u64(name: &str) -> Option<u64> {

@@ -13,7 +13,22 @@ use crate::error::ApiError;
 use crate::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    audit(state.clone()).or(faults_list(state.clone())).unify().or(partition(state.clone())).unify().or(heal(state.clone())).unify().or(crash_at(state.clone())).unify().or(consortium(state.clone())).unify().or(stats(state.clone())).unify().or(inject(state)).unify().boxed()
+    audit(state.clone())
+        .or(faults_list(state.clone()))
+        .unify()
+        .or(partition(state.clone()))
+        .unify()
+        .or(heal(state.clone()))
+        .unify()
+        .or(crash_at(state.clone()))
+        .unify()
+        .or(consortium(state.clone()))
+        .unify()
+        .or(stats(state.clone()))
+        .unify()
+        .or(inject(state))
+        .unify()
+        .boxed()
 }
 
 /// GET /admin/v1/stats -> counters for the benchmark {writer_commits, ring_persists, batches, batched_transfers}
@@ -107,8 +122,7 @@ fn partition(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             let result = (|| {
                 require_admin(&state, auth.as_deref())?;
                 let request: PartitionRequest = super::parse_json(&body)?;
-                let duration = humantime::parse_duration(&request.duration)
-                    .map_err(|e| ApiError::InvalidField(format!("for: {e}")))?;
+                let duration = humantime::parse_duration(&request.duration).map_err(|e| ApiError::InvalidField(format!("for: {e}")))?;
                 if duration.is_zero() || duration > crate::faults::FAULT_DURATION_MAX {
                     return Err(ApiError::InvalidField("for must be between 1ms and 1h".into()));
                 }
@@ -223,9 +237,12 @@ fn inject(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     "replay-token" => {
                         let after = parse_duration_field("after", request.after.as_deref(), std::time::Duration::from_secs(2))?;
                         if !state.ring.replay_token(after).await {
-                            return Err(ApiError::Unavailable("this bank has not passed a token on yet: nothing to replay; retry later".into()));
+                            return Err(ApiError::Unavailable(
+                                "this bank has not passed a token on yet: nothing to replay; retry later".into(),
+                            ));
                         }
-                        faults.record("replay-token", &format!("the last token sent is re-sent after {}", humantime::format_duration(after)));
+                        faults
+                            .record("replay-token", &format!("the last token sent is re-sent after {}", humantime::format_duration(after)));
                     }
                     "delay" => {
                         let delay = parse_duration_field("delay", request.delay.as_deref(), std::time::Duration::from_millis(100))?;

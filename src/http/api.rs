@@ -56,9 +56,7 @@ fn create_customer(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(body())
         .and(with_state(state))
-        .then(|body: Bytes, state: Arc<AppState>| async move {
-            respond("/api/v1/customers", create_customer_handler(&state, &body).await)
-        })
+        .then(|body: Bytes, state: Arc<AppState>| async move { respond("/api/v1/customers", create_customer_handler(&state, &body).await) })
         .boxed()
 }
 
@@ -74,9 +72,7 @@ fn create_session(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(body())
         .and(with_state(state))
-        .then(|body: Bytes, state: Arc<AppState>| async move {
-            respond("/api/v1/sessions", create_session_handler(&state, &body).await)
-        })
+        .then(|body: Bytes, state: Arc<AppState>| async move { respond("/api/v1/sessions", create_session_handler(&state, &body).await) })
         .boxed()
 }
 
@@ -305,8 +301,5 @@ fn get_transfer(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 
 /// GET /api/v1/openapi.json -> the OpenAPI 3.1 document
 fn openapi() -> BoxedFilter<(Response,)> {
-    warp::path!("api" / "v1" / "openapi.json")
-        .and(warp::get())
-        .map(|| json_response(StatusCode::OK, &super::openapi::document()))
-        .boxed()
+    warp::path!("api" / "v1" / "openapi.json").and(warp::get()).map(|| json_response(StatusCode::OK, &super::openapi::document())).boxed()
 }

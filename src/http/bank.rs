@@ -88,7 +88,10 @@ fn validate_prepare(state: &AppState, request: &PrepareRequest) -> Result<(), Ap
         }
         let mut total: i64 = 0;
         for leg in &item.legs {
-            if !crate::operations::is_account_number(&leg.account) || leg.amount_cents == 0 || leg.amount_cents.unsigned_abs() > state.config.max_amount_cents as u64 {
+            if !crate::operations::is_account_number(&leg.account)
+                || leg.amount_cents == 0
+                || leg.amount_cents.unsigned_abs() > state.config.max_amount_cents as u64
+            {
                 return Err(ApiError::InvalidField(format!("transfer {} has a malformed leg", item.id)));
             }
             total = total.checked_add(leg.amount_cents).ok_or(ApiError::InvalidAmount("overflow".into()))?;

@@ -4,11 +4,11 @@
 //! errors go through `ApiError` and its one mapping (crate::error).
 
 mod admin;
-mod bank;
 mod api;
+mod bank;
+mod monitoring;
 pub mod openapi;
 mod pages;
-mod monitoring;
 mod ring;
 
 pub use admin::constant_time_eq;
@@ -89,9 +89,7 @@ pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Resp
 pub fn raw_json_response(status: StatusCode, body: String) -> Response {
     let mut response = Response::new(body.into());
     *response.status_mut() = status;
-    response
-        .headers_mut()
-        .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/json"));
     response
 }
 

@@ -68,9 +68,8 @@ async fn render(state: Arc<AppState>) -> Response {
     };
     let body = state.metrics.render(&gauges, state.ledger.writer_stats());
     let mut response = Response::new(body.into());
-    response.headers_mut().insert(
-        warp::http::header::CONTENT_TYPE,
-        warp::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
     response
 }

@@ -78,11 +78,7 @@ fn handle_message(state: &AppState, path: &str, kind: &str, headers: &HeaderMap,
 /// Checks the HMAC headers; returns the sending bank's id. Failures are logged and get 401.
 pub fn authenticate_peer(state: &AppState, method: &str, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     let header = |name: &'static str| -> Result<String, auth::AuthError> {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .ok_or(auth::AuthError::MissingHeader(name))
+        headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string).ok_or(auth::AuthError::MissingHeader(name))
     };
     let result = (|| {
         let verifier = state.ring_verifier.as_ref().ok_or(auth::AuthError::BadSignature)?;

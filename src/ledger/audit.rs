@@ -97,8 +97,7 @@ pub async fn audit(pool: &AnyPool) -> Result<AuditReport, LedgerError> {
 
 /// Audits every bank database file found in `data_dir` (offline; safe while banks run).
 pub async fn audit_data_dir(data_dir: &Path) -> Result<Vec<AuditReport>, LedgerError> {
-    let listing = std::fs::read_dir(data_dir)
-        .map_err(|e| LedgerError::Invariant(format!("cannot read {}: {e}", data_dir.display())))?;
+    let listing = std::fs::read_dir(data_dir).map_err(|e| LedgerError::Invariant(format!("cannot read {}: {e}", data_dir.display())))?;
     let mut paths: Vec<_> = listing
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .filter(|p| {

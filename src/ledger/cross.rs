@@ -86,9 +86,8 @@ pub(super) async fn order_batch(connection: &mut AnyConnection, ids: &[String], 
 /// A participant's vote on a batch, durable before it is answered. A repeated prepare gets
 /// the vote already given. A stamp older than the newest accepted prepare is refused whole.
 pub(super) async fn prepare(connection: &mut AnyConnection, request: &PrepareRequest) -> Result<Outcome, LedgerError> {
-    let (epoch, seq): (i64, i64) = sqlx::query_as("SELECT epoch, seq FROM fencing WHERE name = 'prepare'")
-        .fetch_one(&mut *connection)
-        .await?;
+    let (epoch, seq): (i64, i64) =
+        sqlx::query_as("SELECT epoch, seq FROM fencing WHERE name = 'prepare'").fetch_one(&mut *connection).await?;
     let newest = Stamp::new(u64::try_from(epoch).unwrap_or(0), u64::try_from(seq).unwrap_or(0));
     if request.stamp < newest {
         return Err(LedgerError::StaleStamp { got: request.stamp.to_string(), newest: newest.to_string() });
@@ -106,11 +105,10 @@ pub(super) async fn prepare(connection: &mut AnyConnection, request: &PrepareReq
 }
 
 async fn vote(connection: &mut AnyConnection, request: &PrepareRequest, item: &PrepareItem) -> Result<Vote, LedgerError> {
-    let existing: Option<(String, Option<String>)> =
-        sqlx::query_as("SELECT status, reason FROM participations WHERE transfer_id = $1")
-            .bind(&item.id)
-            .fetch_optional(&mut *connection)
-            .await?;
+    let existing: Option<(String, Option<String>)> = sqlx::query_as("SELECT status, reason FROM participations WHERE transfer_id = $1")
+        .bind(&item.id)
+        .fetch_optional(&mut *connection)
+        .await?;
     if let Some((status, reason)) = existing {
         return Ok(Vote { id: item.id.clone(), yes: status != "aborted", reason });
     }
@@ -175,13 +173,12 @@ async fn place_holds(connection: &mut AnyConnection, item: &PrepareItem) -> Resu
         if leg.amount_cents < 0 {
             require_holder(connection, &leg.account, &item.initiated_by).await?;
             let amount = leg.amount_cents.checked_neg().ok_or(LedgerError::Overflow)?;
-            let held = sqlx::query(
-                "UPDATE accounts SET held_cents = held_cents + $1 WHERE number = $2 AND balance_cents - held_cents >= $1",
-            )
-            .bind(amount)
-            .bind(&leg.account)
-            .execute(&mut *connection)
-            .await?;
+            let held =
+                sqlx::query("UPDATE accounts SET held_cents = held_cents + $1 WHERE number = $2 AND balance_cents - held_cents >= $1")
+                    .bind(amount)
+                    .bind(&leg.account)
+                    .execute(&mut *connection)
+                    .await?;
             if held.rows_affected() != 1 {
                 let (balance, holds): (i64, i64) = sqlx::query_as("SELECT balance_cents, held_cents FROM accounts WHERE number = $1")
                     .bind(&leg.account)
@@ -215,10 +212,8 @@ async fn place_holds(connection: &mut AnyConnection, item: &PrepareItem) -> Resu
 
 async fn ensure_settlement_account(connection: &mut AnyConnection, peer: &str) -> Result<(), LedgerError> {
     let number = settlement_account(peer);
-    let exists: Option<(String,)> = sqlx::query_as("SELECT number FROM accounts WHERE number = $1")
-        .bind(&number)
-        .fetch_optional(&mut *connection)
-        .await?;
+    let exists: Option<(String,)> =
+        sqlx::query_as("SELECT number FROM accounts WHERE number = $1").bind(&number).fetch_optional(&mut *connection).await?;
     if exists.is_none() {
         sqlx::query("INSERT INTO accounts (number, kind, created_at_ms) VALUES ($1, 'settlement', $2)")
             .bind(&number)
@@ -268,10 +263,8 @@ pub(super) async fn presume_abort(connection: &mut AnyConnection, bank: &str) ->
             .await?;
     let mut decisions = Vec::with_capacity(stuck.len());
     for (id,) in stuck {
-        let banks: Vec<(String,)> = sqlx::query_as("SELECT DISTINCT bank FROM transfer_legs WHERE transfer_id = $1")
-            .bind(&id)
-            .fetch_all(&mut *connection)
-            .await?;
+        let banks: Vec<(String,)> =
+            sqlx::query_as("SELECT DISTINCT bank FROM transfer_legs WHERE transfer_id = $1").bind(&id).fetch_all(&mut *connection).await?;
         let mut participants: Vec<String> = banks.into_iter().map(|(b,)| b).collect();
         if !participants.iter().any(|b| b == bank) {
             participants.push(bank.to_string());
@@ -289,7 +282,11 @@ pub(super) async fn presume_abort(connection: &mut AnyConnection, bank: &str) ->
 /// Applies outcomes at this participant: a commit posts the held debits, the credits and the
 /// settlement legs as one entry; an abort releases the holds. An abort for a transfer never
 /// prepared here leaves a tombstone, so a late prepare votes no. Returns the ids final here.
-pub(super) async fn apply_outcomes(connection: &mut AnyConnection, coordinator: &str, outcomes: &[OutcomeItem]) -> Result<Outcome, LedgerError> {
+pub(super) async fn apply_outcomes(
+    connection: &mut AnyConnection,
+    coordinator: &str,
+    outcomes: &[OutcomeItem],
+) -> Result<Outcome, LedgerError> {
     let mut final_ids = Vec::with_capacity(outcomes.len());
     for outcome in outcomes {
         let row: Option<(String, String, String)> =
@@ -422,10 +419,9 @@ impl Ledger {
     }
 
     pub async fn has_unordered_pending(&self) -> Result<bool, LedgerError> {
-        let row: Option<(String,)> =
-            sqlx::query_as("SELECT id FROM transfers WHERE status = 'pending' AND order_epoch IS NULL LIMIT 1")
-                .fetch_optional(self.read_pool())
-                .await?;
+        let row: Option<(String,)> = sqlx::query_as("SELECT id FROM transfers WHERE status = 'pending' AND order_epoch IS NULL LIMIT 1")
+            .fetch_optional(self.read_pool())
+            .await?;
         Ok(row.is_some())
     }
 
@@ -514,10 +510,7 @@ impl Ledger {
             sqlx::query_as("SELECT number, balance_cents FROM accounts WHERE kind = 'settlement' ORDER BY number")
                 .fetch_all(self.read_pool())
                 .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(number, balance)| (number.trim_start_matches("settlement:").to_string(), balance))
-            .collect())
+        Ok(rows.into_iter().map(|(number, balance)| (number.trim_start_matches("settlement:").to_string(), balance)).collect())
     }
 
     /// Totals for the consortium audit: (customer money, cash account balance, open holds,
@@ -528,11 +521,12 @@ impl Ledger {
         )
         .fetch_one(self.read_pool())
         .await?;
-        let (cash,): (i64,) = sqlx::query_as("SELECT balance_cents FROM accounts WHERE number = 'cash'").fetch_one(self.read_pool()).await?;
-        let (holds,): (i64,) = sqlx::query_as("SELECT CAST(COALESCE(SUM(held_cents), 0) AS BIGINT) FROM accounts").fetch_one(self.read_pool()).await?;
-        let (in_doubt,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM participations WHERE status = 'prepared'")
-            .fetch_one(self.read_pool())
-            .await?;
+        let (cash,): (i64,) =
+            sqlx::query_as("SELECT balance_cents FROM accounts WHERE number = 'cash'").fetch_one(self.read_pool()).await?;
+        let (holds,): (i64,) =
+            sqlx::query_as("SELECT CAST(COALESCE(SUM(held_cents), 0) AS BIGINT) FROM accounts").fetch_one(self.read_pool()).await?;
+        let (in_doubt,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM participations WHERE status = 'prepared'").fetch_one(self.read_pool()).await?;
         Ok((customer, cash, holds, in_doubt))
     }
 }

@@ -123,18 +123,14 @@ async fn connect(url: &str, connections: u32, writer: bool) -> Result<AnyPool, s
 pub async fn open_pools(location: &DatabaseLocation, id: &str, read_connections: u32) -> Result<Pools, LedgerError> {
     let (write_url, read_url) = match location {
         DatabaseLocation::SqliteDir(data_dir) => {
-            std::fs::create_dir_all(data_dir)
-                .map_err(|e| LedgerError::Invariant(format!("cannot create {}: {e}", data_dir.display())))?;
+            std::fs::create_dir_all(data_dir).map_err(|e| LedgerError::Invariant(format!("cannot create {}: {e}", data_dir.display())))?;
             let path = database_path(data_dir, id);
             (sqlite_url(&path, "rwc"), sqlite_url(&path, "ro"))
         }
         DatabaseLocation::Url(url) => (url.clone(), url.clone()),
     };
     let write = connect(&write_url, 1, true).await?;
-    sqlx::migrate!("./migrations")
-        .run(&write)
-        .await
-        .map_err(|e| LedgerError::Invariant(format!("migration failed: {e}")))?;
+    sqlx::migrate!("./migrations").run(&write).await.map_err(|e| LedgerError::Invariant(format!("migration failed: {e}")))?;
     claim_bank_id(&write, id).await?;
     let read = connect(&read_url, read_connections.max(1), false).await?;
     Ok(Pools { write, read })
@@ -152,20 +148,12 @@ pub async fn open_for_audit(file_or_url: Result<&Path, &str>) -> Result<AnyPool,
 
 /// Records the bank id in a new database, and refuses to open another bank's database.
 async fn claim_bank_id(pool: &AnyPool, id: &str) -> Result<(), LedgerError> {
-    let stored: Option<(String,)> = sqlx::query_as("SELECT value FROM bank_meta WHERE name = 'bank_id'")
-        .fetch_optional(pool)
-        .await?;
+    let stored: Option<(String,)> = sqlx::query_as("SELECT value FROM bank_meta WHERE name = 'bank_id'").fetch_optional(pool).await?;
     match stored {
         Some((stored,)) if stored == id => Ok(()),
-        Some((stored,)) => Err(LedgerError::Invariant(format!(
-            "this database belongs to bank {stored:?}, not {id:?}"
-        ))),
+        Some((stored,)) => Err(LedgerError::Invariant(format!("this database belongs to bank {stored:?}, not {id:?}"))),
         None => {
-            sqlx::query("INSERT INTO bank_meta (name, value) VALUES ($1, $2)")
-                .bind("bank_id")
-                .bind(id)
-                .execute(pool)
-                .await?;
+            sqlx::query("INSERT INTO bank_meta (name, value) VALUES ($1, $2)").bind("bank_id").bind(id).execute(pool).await?;
             Ok(())
         }
     }

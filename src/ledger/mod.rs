@@ -7,8 +7,8 @@
 
 pub mod audit;
 pub mod cross;
-pub mod monitor;
 mod db;
+pub mod monitor;
 mod ops;
 mod queries;
 mod writer;
@@ -110,22 +110,60 @@ pub struct LocalTransfer {
 /// One write the writer task performs atomically.
 #[derive(Clone, Debug)]
 pub enum Job {
-    CreateCustomer { document: String, person: bool, name: String, password_hash: String },
-    CreateSession { token_hash: String, document: String, expires_at_ms: i64 },
-    DeleteSession { token_hash: String },
-    OpenAccount { caller: String, caller_is_person: bool, kind: AccountKind, holders: Vec<String> },
-    Deposit { id: String, caller: String, account: String, amount_cents: i64 },
-    Withdraw { id: String, caller: String, account: String, amount_cents: i64 },
+    CreateCustomer {
+        document: String,
+        person: bool,
+        name: String,
+        password_hash: String,
+    },
+    CreateSession {
+        token_hash: String,
+        document: String,
+        expires_at_ms: i64,
+    },
+    DeleteSession {
+        token_hash: String,
+    },
+    OpenAccount {
+        caller: String,
+        caller_is_person: bool,
+        kind: AccountKind,
+        holders: Vec<String>,
+    },
+    Deposit {
+        id: String,
+        caller: String,
+        account: String,
+        amount_cents: i64,
+    },
+    Withdraw {
+        id: String,
+        caller: String,
+        account: String,
+        amount_cents: i64,
+    },
     Transfer(LocalTransfer),
     /// A transfer with legs at other banks: stored as pending for the coordinator.
     SubmitCross(LocalTransfer),
-    OrderBatch { ids: Vec<String>, stamp: ringbank_ring::Stamp },
+    OrderBatch {
+        ids: Vec<String>,
+        stamp: ringbank_ring::Stamp,
+    },
     Prepare(crate::peer::wire::PrepareRequest),
     Decide(Vec<cross::Decision>),
     PresumeAbort,
-    ApplyOutcomes { coordinator: String, outcomes: Vec<crate::peer::wire::OutcomeItem> },
-    MarkDelivered { bank: String, ids: Vec<String> },
-    Purge { sessions_before_ms: i64, idempotency_before_ms: i64 },
+    ApplyOutcomes {
+        coordinator: String,
+        outcomes: Vec<crate::peer::wire::OutcomeItem>,
+    },
+    MarkDelivered {
+        bank: String,
+        ids: Vec<String>,
+    },
+    Purge {
+        sessions_before_ms: i64,
+        idempotency_before_ms: i64,
+    },
 }
 
 /// What a successful job produced.
@@ -135,7 +173,10 @@ pub enum Outcome {
     Account(AccountView),
     /// A money movement was committed: the response the client gets (and gets again on a
     /// repeat with the same Idempotency-Key).
-    Posted { status_code: u16, body: String },
+    Posted {
+        status_code: u16,
+        body: String,
+    },
     Votes(Vec<crate::peer::wire::Vote>),
     /// Transfers that are final at this participant.
     Final(Vec<String>),
@@ -172,7 +213,13 @@ struct Inner {
 }
 
 impl Ledger {
-    pub(crate) fn new(bank: String, writer: mpsc::Sender<Command>, urgent: mpsc::Sender<Command>, read: AnyPool, stats: Arc<WriterStats>) -> Ledger {
+    pub(crate) fn new(
+        bank: String,
+        writer: mpsc::Sender<Command>,
+        urgent: mpsc::Sender<Command>,
+        read: AnyPool,
+        stats: Arc<WriterStats>,
+    ) -> Ledger {
         Ledger { inner: Arc::new(Inner { bank, writer, urgent, read, stats }) }
     }
 
@@ -213,9 +260,7 @@ impl Ledger {
 
 /// Milliseconds since the Unix epoch, for timestamps shown to people and for retention.
 pub fn wall_clock_ms() -> i64 {
-    let since = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
     i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
 }
 

@@ -5,7 +5,7 @@
 use sqlx::AnyConnection;
 
 use super::queries;
-use super::{wall_clock_ms, AccountKind, IdempotencyRecord, Job, Leg, LedgerError, LocalTransfer, Outcome};
+use super::{wall_clock_ms, AccountKind, IdempotencyRecord, Job, LedgerError, Leg, LocalTransfer, Outcome};
 
 const CASH_ACCOUNT: &str = "cash";
 /// Attempts at drawing a free random account number before giving up.
@@ -27,15 +27,13 @@ pub(super) async fn apply(
             create_customer(connection, document, *person, name, password_hash).await?
         }
         Job::CreateSession { token_hash, document, expires_at_ms } => {
-            sqlx::query(
-                "INSERT INTO sessions (token_hash, document, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(token_hash)
-            .bind(document)
-            .bind(wall_clock_ms())
-            .bind(expires_at_ms)
-            .execute(&mut *connection)
-            .await?;
+            sqlx::query("INSERT INTO sessions (token_hash, document, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)")
+                .bind(token_hash)
+                .bind(document)
+                .bind(wall_clock_ms())
+                .bind(expires_at_ms)
+                .execute(&mut *connection)
+                .await?;
             Outcome::Done
         }
         Job::DeleteSession { token_hash } => {
@@ -66,10 +64,7 @@ pub(super) async fn apply(
         Job::ApplyOutcomes { coordinator, outcomes } => super::cross::apply_outcomes(connection, coordinator, outcomes).await?,
         Job::MarkDelivered { bank: peer, ids } => super::cross::mark_delivered(connection, peer, ids).await?,
         Job::Purge { sessions_before_ms, idempotency_before_ms } => {
-            sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1")
-                .bind(sessions_before_ms)
-                .execute(&mut *connection)
-                .await?;
+            sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1").bind(sessions_before_ms).execute(&mut *connection).await?;
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
                 .bind(idempotency_before_ms)
                 .execute(&mut *connection)
@@ -102,13 +97,12 @@ pub(super) fn posted(id: &str) -> Outcome {
 /// The stored outcome of an earlier request with this key, or an error if the key was used
 /// for a different request.
 async fn replay_idempotent(connection: &mut AnyConnection, record: &IdempotencyRecord) -> Result<Option<Outcome>, LedgerError> {
-    let stored: Option<(String, i64, String)> = sqlx::query_as(
-        "SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE document = $1 AND idem_key = $2",
-    )
-    .bind(&record.document)
-    .bind(&record.key)
-    .fetch_optional(&mut *connection)
-    .await?;
+    let stored: Option<(String, i64, String)> =
+        sqlx::query_as("SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE document = $1 AND idem_key = $2")
+            .bind(&record.document)
+            .bind(&record.key)
+            .fetch_optional(&mut *connection)
+            .await?;
     match stored {
         None => Ok(None),
         Some((hash, _, _)) if hash != record.request_hash => Err(LedgerError::IdempotencyKeyReused),
@@ -126,10 +120,8 @@ async fn create_customer(
     name: &str,
     password_hash: &str,
 ) -> Result<Outcome, LedgerError> {
-    let exists: Option<(String,)> = sqlx::query_as("SELECT document FROM customers WHERE document = $1")
-        .bind(document)
-        .fetch_optional(&mut *connection)
-        .await?;
+    let exists: Option<(String,)> =
+        sqlx::query_as("SELECT document FROM customers WHERE document = $1").bind(document).fetch_optional(&mut *connection).await?;
     if exists.is_some() {
         return Err(LedgerError::CustomerExists);
     }
@@ -156,10 +148,7 @@ async fn open_account(
     match kind {
         AccountKind::Individual | AccountKind::Company => {
             if holders.len() != 1 {
-                return Err(LedgerError::InvalidAccountKind(format!(
-                    "an {} account has exactly one holder, the caller",
-                    kind.as_str()
-                )));
+                return Err(LedgerError::InvalidAccountKind(format!("an {} account has exactly one holder, the caller", kind.as_str())));
             }
             if caller_is_person != (kind == AccountKind::Individual) {
                 return Err(LedgerError::InvalidAccountKind(if caller_is_person {
@@ -176,16 +165,12 @@ async fn open_account(
         }
     }
     for holder in holders {
-        let row: Option<(String,)> = sqlx::query_as("SELECT kind FROM customers WHERE document = $1")
-            .bind(holder)
-            .fetch_optional(&mut *connection)
-            .await?;
+        let row: Option<(String,)> =
+            sqlx::query_as("SELECT kind FROM customers WHERE document = $1").bind(holder).fetch_optional(&mut *connection).await?;
         match row {
             None => return Err(LedgerError::UnknownCustomer(holder.clone())),
             Some((customer_kind,)) if kind == AccountKind::Joint && customer_kind != "person" => {
-                return Err(LedgerError::InvalidAccountKind(format!(
-                    "joint accounts are held by persons; {holder} is a company"
-                )));
+                return Err(LedgerError::InvalidAccountKind(format!("joint accounts are held by persons; {holder} is a company")));
             }
             Some(_) => {}
         }
@@ -225,10 +210,8 @@ async fn open_account(
 async fn free_account_number(connection: &mut AnyConnection) -> Result<String, LedgerError> {
     for _ in 0..ACCOUNT_NUMBER_ATTEMPTS {
         let candidate = format!("{}", rand::random::<u32>() % 90_000_000 + 10_000_000);
-        let taken: Option<(String,)> = sqlx::query_as("SELECT number FROM accounts WHERE number = $1")
-            .bind(&candidate)
-            .fetch_optional(&mut *connection)
-            .await?;
+        let taken: Option<(String,)> =
+            sqlx::query_as("SELECT number FROM accounts WHERE number = $1").bind(&candidate).fetch_optional(&mut *connection).await?;
         if taken.is_none() {
             return Ok(candidate);
         }
@@ -249,12 +232,11 @@ pub(super) async fn require_holder(connection: &mut AnyConnection, account: &str
 
 /// The kind of a customer account, or AccountNotFound.
 pub(super) async fn customer_account_kind(connection: &mut AnyConnection, account: &str) -> Result<String, LedgerError> {
-    let row: Option<(String,)> = sqlx::query_as(
-        "SELECT kind FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')",
-    )
-    .bind(account)
-    .fetch_optional(&mut *connection)
-    .await?;
+    let row: Option<(String,)> =
+        sqlx::query_as("SELECT kind FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')")
+            .bind(account)
+            .fetch_optional(&mut *connection)
+            .await?;
     row.map(|(kind,)| kind).ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))
 }
 
@@ -295,18 +277,22 @@ async fn local_transfer(connection: &mut AnyConnection, transfer: &LocalTransfer
     Ok(posted(&transfer.id))
 }
 
-pub(super) async fn insert_transfer_leg(connection: &mut AnyConnection, id: &str, position: usize, side: &str, leg: &Leg) -> Result<(), LedgerError> {
-    sqlx::query(
-        "INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(id)
-    .bind(i64::try_from(position).unwrap_or(i64::MAX))
-    .bind(side)
-    .bind(&leg.bank)
-    .bind(&leg.account)
-    .bind(leg.amount_cents)
-    .execute(&mut *connection)
-    .await?;
+pub(super) async fn insert_transfer_leg(
+    connection: &mut AnyConnection,
+    id: &str,
+    position: usize,
+    side: &str,
+    leg: &Leg,
+) -> Result<(), LedgerError> {
+    sqlx::query("INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents) VALUES ($1, $2, $3, $4, $5, $6)")
+        .bind(id)
+        .bind(i64::try_from(position).unwrap_or(i64::MAX))
+        .bind(side)
+        .bind(&leg.bank)
+        .bind(&leg.account)
+        .bind(leg.amount_cents)
+        .execute(&mut *connection)
+        .await?;
     Ok(())
 }
 
@@ -374,19 +360,16 @@ async fn post_leg(connection: &mut AnyConnection, entry_id: &str, position: usiz
 }
 
 async fn explain_refused_leg(connection: &mut AnyConnection, account: &str, amount: i64) -> LedgerError {
-    let row: Result<Option<(i64, i64)>, sqlx::Error> =
-        sqlx::query_as("SELECT balance_cents, held_cents FROM accounts WHERE number = $1")
-            .bind(account)
-            .fetch_optional(&mut *connection)
-            .await;
+    let row: Result<Option<(i64, i64)>, sqlx::Error> = sqlx::query_as("SELECT balance_cents, held_cents FROM accounts WHERE number = $1")
+        .bind(account)
+        .fetch_optional(&mut *connection)
+        .await;
     match row {
         Err(error) => LedgerError::Database(error),
         Ok(None) => LedgerError::AccountNotFound(account.to_string()),
-        Ok(Some((balance, held))) if amount < 0 && balance - held < -amount => LedgerError::InsufficientFunds {
-            account: account.to_string(),
-            available_cents: balance - held,
-            requested_cents: -amount,
-        },
+        Ok(Some((balance, held))) if amount < 0 && balance - held < -amount => {
+            LedgerError::InsufficientFunds { account: account.to_string(), available_cents: balance - held, requested_cents: -amount }
+        }
         Ok(Some(_)) => LedgerError::Overflow,
     }
 }

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
-use super::{Leg, Ledger, LedgerError};
+use super::{Ledger, LedgerError, Leg};
 
 /// An account as the API shows it. `available_cents` is the balance minus holds.
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
@@ -118,11 +118,10 @@ impl Ledger {
 
     pub async fn accounts_of(&self, document: &str) -> Result<Vec<AccountView>, LedgerError> {
         let mut connection = self.read_pool().acquire().await?;
-        let numbers: Vec<(String,)> =
-            sqlx::query_as("SELECT account FROM account_holders WHERE document = $1 ORDER BY account")
-                .bind(document)
-                .fetch_all(&mut *connection)
-                .await?;
+        let numbers: Vec<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE document = $1 ORDER BY account")
+            .bind(document)
+            .fetch_all(&mut *connection)
+            .await?;
         let mut views = Vec::with_capacity(numbers.len());
         for (number,) in numbers {
             if let Some(view) = account_view(&mut connection, self.bank(), &number).await? {
@@ -176,12 +175,11 @@ impl Ledger {
         let Some((id, kind, status, reason, description, created)) = row else {
             return Ok(None);
         };
-        let legs: Vec<(String, String, String, i64)> = sqlx::query_as(
-            "SELECT side, bank, account, amount_cents FROM transfer_legs WHERE transfer_id = $1 ORDER BY position",
-        )
-        .bind(&id)
-        .fetch_all(&mut *connection)
-        .await?;
+        let legs: Vec<(String, String, String, i64)> =
+            sqlx::query_as("SELECT side, bank, account, amount_cents FROM transfer_legs WHERE transfer_id = $1 ORDER BY position")
+                .bind(&id)
+                .fetch_all(&mut *connection)
+                .await?;
         let (mut debits, mut credits) = (Vec::new(), Vec::new());
         for (side, bank, account, amount_cents) in legs {
             let leg = Leg { bank, account, amount_cents };
@@ -205,12 +203,10 @@ impl Ledger {
     /// How many transfers this bank originated are in each status, and how many cross-bank
     /// transfers are in doubt here (prepared, outcome unknown): for /metrics.
     pub async fn transfer_counts(&self) -> Result<(Vec<(String, i64)>, i64), LedgerError> {
-        let by_status: Vec<(String, i64)> = sqlx::query_as("SELECT status, COUNT(*) FROM transfers GROUP BY status")
-            .fetch_all(self.read_pool())
-            .await?;
-        let (in_doubt,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM participations WHERE status = 'prepared'")
-            .fetch_one(self.read_pool())
-            .await?;
+        let by_status: Vec<(String, i64)> =
+            sqlx::query_as("SELECT status, COUNT(*) FROM transfers GROUP BY status").fetch_all(self.read_pool()).await?;
+        let (in_doubt,): (i64,) =
+            sqlx::query_as("SELECT COUNT(*) FROM participations WHERE status = 'prepared'").fetch_one(self.read_pool()).await?;
         Ok((by_status, in_doubt))
     }
 }

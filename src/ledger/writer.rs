@@ -101,9 +101,7 @@ async fn commit_batch(bank: &str, pool: &AnyPool, batch: &mut Vec<Command>) {
         Err(error) => {
             tracing::error!(%error, commands = commands.len(), "group commit failed; every command in it failed");
             for command in commands {
-                let _ = command.reply.send(Err(LedgerError::Database(sqlx::Error::Protocol(
-                    "group commit failed".to_string(),
-                ))));
+                let _ = command.reply.send(Err(LedgerError::Database(sqlx::Error::Protocol("group commit failed".to_string()))));
             }
         }
     }
@@ -131,7 +129,11 @@ async fn run_in_transaction(bank: &str, pool: &AnyPool, commands: &[Command]) ->
     Ok(results)
 }
 
-async fn apply_all(connection: &mut AnyConnection, bank: &str, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
+async fn apply_all(
+    connection: &mut AnyConnection,
+    bank: &str,
+    commands: &[Command],
+) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
     let mut results = Vec::with_capacity(commands.len());
     for command in commands {
         sqlx::query("SAVEPOINT op").execute(&mut *connection).await?;

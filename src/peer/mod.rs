@@ -100,7 +100,12 @@ impl PeerClient {
     }
 
     /// POSTs a signed JSON request and decodes a JSON answer (any non-2xx is an error).
-    pub async fn call<Q: serde::Serialize, A: serde::de::DeserializeOwned>(&self, base_url: &str, path: &str, request: &Q) -> Result<A, PeerError> {
+    pub async fn call<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+        &self,
+        base_url: &str,
+        path: &str,
+        request: &Q,
+    ) -> Result<A, PeerError> {
         let body = serde_json::to_vec(request).map_err(|e| PeerError::Decode(e.to_string()))?;
         let response = self.send(base_url, path, body).await?;
         let status = response.status();
@@ -140,8 +145,7 @@ impl PeerClient {
 
     async fn send_signed(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::Response, reqwest::Error> {
         let signed = auth::sign(&self.secret, "POST", path, &body, &self.me, wall_clock_ms());
-        self
-            .http
+        self.http
             .post(format!("{base_url}{path}"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header(auth::HEADER_BANK, &signed.bank)

@@ -407,7 +407,11 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("status.new_transfer", "Nova transferência", "New transfer"),
     // Ring monitor
     ("ring.title", "Monitor do anel", "Ring monitor"),
-    ("ring.lead", "O anel de token do consórcio visto do banco {}; atualiza sozinho.", "The consortium's token ring as bank {} sees it; updates live."),
+    (
+        "ring.lead",
+        "O anel de token do consórcio visto do banco {}; atualiza sozinho.",
+        "The consortium's token ring as bank {} sees it; updates live.",
+    ),
     ("ring.signin_title", "Monitor do anel: acesso de operador", "Ring monitor: operator access"),
     (
         "ring.signin_lead",
@@ -423,9 +427,17 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         "Muitas tentativas com segredo errado; aguarde alguns minutos.",
         "Too many attempts with a wrong secret; wait a few minutes.",
     ),
-    ("ring.no_secret", "Este banco não tem segredo de administração configurado; o monitor está fechado.", "This bank has no admin secret configured; the monitor is closed."),
+    (
+        "ring.no_secret",
+        "Este banco não tem segredo de administração configurado; o monitor está fechado.",
+        "This bank has no admin secret configured; the monitor is closed.",
+    ),
     ("ring.svg_title", "O anel de bancos", "The ring of banks"),
-    ("ring.svg_desc", "Os membros em círculo, setas no anel vivo; com o token: {}", "Members on a circle, arrows along the live ring; token holder: {}"),
+    (
+        "ring.svg_desc",
+        "Os membros em círculo, setas no anel vivo; com o token: {}",
+        "Members on a circle, arrows along the live ring; token holder: {}",
+    ),
     ("ring.holder", "Com o token", "Token holder"),
     ("ring.in_transit", "em trânsito", "in transit"),
     ("ring.epoch", "Época", "Epoch"),

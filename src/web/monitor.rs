@@ -184,11 +184,7 @@ pub struct Snapshot {
 }
 
 static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
-    reqwest::Client::builder()
-        .timeout(STATUS_TIMEOUT)
-        .connect_timeout(Duration::from_millis(200))
-        .build()
-        .expect("reqwest client builds")
+    reqwest::Client::builder().timeout(STATUS_TIMEOUT).connect_timeout(Duration::from_millis(200)).build().expect("reqwest client builds")
 });
 
 /// Recent (time, epoch, token_seq) samples per bank, for the rotation rate.
@@ -440,8 +436,7 @@ impl Live {
                 }
             })
             .collect();
-        let regenerations =
-            s.regenerations.iter().map(|r| (r.epoch.to_string(), duration_label(r.gap_ms), r.seen_by.join(", "))).collect();
+        let regenerations = s.regenerations.iter().map(|r| (r.epoch.to_string(), duration_label(r.gap_ms), r.seen_by.join(", "))).collect();
         let cross = s
             .recent_cross
             .iter()
@@ -602,13 +597,16 @@ fn sign_in(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 /// POST /ring/signout -> 303 /ring without the admin cookie
 fn sign_out(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let name = super::session::cookie_name(ADMIN_COOKIE, state.bank());
-    warp::path!("ring" / "signout").and(warp::post()).and(visit(&state)).map(move |visit: Visit| {
-        if !visit.same_origin() {
-            return super::html(StatusCode::FORBIDDEN, String::new());
-        }
-        let mut response = redirect("/ring");
-        add_cookie(&mut response, &format!("{name}=; Path=/ring; Max-Age=0; HttpOnly; SameSite=Strict"));
-        response
-    })
-    .boxed()
+    warp::path!("ring" / "signout")
+        .and(warp::post())
+        .and(visit(&state))
+        .map(move |visit: Visit| {
+            if !visit.same_origin() {
+                return super::html(StatusCode::FORBIDDEN, String::new());
+            }
+            let mut response = redirect("/ring");
+            add_cookie(&mut response, &format!("{name}=; Path=/ring; Max-Age=0; HttpOnly; SameSite=Strict"));
+            response
+        })
+        .boxed()
 }

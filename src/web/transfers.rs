@@ -194,8 +194,8 @@ async fn form_page(
         Kind::Payment => {
             let selected =
                 if form.get("from").is_empty() { accounts.first().map(|a| a.number.as_str()).unwrap_or("") } else { form.get("from") };
-            let from = Field::select("from", t.get("field.from_account").to_string(), account_choices(t, accounts, selected, None))
-                .error(&errors);
+            let from =
+                Field::select("from", t.get("field.from_account").to_string(), account_choices(t, accounts, selected, None)).error(&errors);
             let reference = Field::text("reference", t.get("field.reference").to_string(), form.get("reference"))
                 .hint(t.get("field.reference.hint").to_string())
                 .error(&errors);

@@ -14,11 +14,9 @@ async fn documents_are_validated_exactly() {
         assert_problem(&bank.post("/api/v1/customers", None, register(bad)).await, 422, "invalid-document");
     }
     // Punctuated and bare forms, numeric and alphanumeric CNPJ, are accepted and stored bare.
-    for (good, stored) in [
-        ("111.444.777-35", "11144477735"),
-        ("11222333000181", "11222333000181"),
-        ("12.abc.345/01de-35", "12ABC34501DE35"),
-    ] {
+    for (good, stored) in
+        [("111.444.777-35", "11144477735"), ("11222333000181", "11222333000181"), ("12.abc.345/01de-35", "12ABC34501DE35")]
+    {
         let (status, body) = bank.post("/api/v1/customers", None, register(good)).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
         assert_eq!(body["document"], json!(stored));
@@ -30,13 +28,7 @@ async fn documents_are_validated_exactly() {
 #[tokio::test]
 async fn malformed_and_incomplete_bodies_are_client_errors() {
     let bank = TestBank::start("A").await;
-    let response = bank
-        .client
-        .post(format!("{}/api/v1/customers", bank.url))
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let response = bank.client.post(format!("{}/api/v1/customers", bank.url)).body("{not json").send().await.unwrap();
     assert_eq!(response.status(), 400);
     assert_eq!(response.headers()["content-type"], "application/problem+json");
     let body: serde_json::Value = response.json().await.unwrap();
@@ -57,7 +49,11 @@ async fn malformed_and_incomplete_bodies_are_client_errors() {
     let huge = json!({"document": "11144477735", "name": "x".repeat(100_000), "password": PASSWORD});
     assert_problem(&bank.post("/api/v1/customers", None, huge).await, 413, "payload-too-large");
     // Nothing of the refused requests was written.
-    assert_problem(&bank.post("/api/v1/sessions", None, json!({"document": "11144477735", "password": PASSWORD})).await, 401, "wrong-credentials");
+    assert_problem(
+        &bank.post("/api/v1/sessions", None, json!({"document": "11144477735", "password": PASSWORD})).await,
+        401,
+        "wrong-credentials",
+    );
 }
 
 #[tokio::test]
@@ -67,7 +63,11 @@ async fn authentication_and_passwords() {
     let token = bank.customer(&cpf, "Ana").await;
     assert_problem(&bank.get("/api/v1/accounts", None).await, 401, "unauthenticated");
     assert_problem(&bank.get("/api/v1/accounts", Some("not-a-token")).await, 401, "unauthenticated");
-    assert_problem(&bank.post("/api/v1/sessions", None, json!({"document": cpf, "password": "wrong password"})).await, 401, "wrong-credentials");
+    assert_problem(
+        &bank.post("/api/v1/sessions", None, json!({"document": cpf, "password": "wrong password"})).await,
+        401,
+        "wrong-credentials",
+    );
     assert_problem(
         &bank.post("/api/v1/sessions", None, json!({"document": new_cpf(), "password": PASSWORD})).await,
         401,
@@ -87,7 +87,11 @@ async fn sign_in_attempts_are_rate_limited() {
     let cpf = new_cpf();
     bank.customer(&cpf, "Ana").await;
     for _ in 0..5 {
-        assert_problem(&bank.post("/api/v1/sessions", None, json!({"document": cpf, "password": "guess guess"})).await, 401, "wrong-credentials");
+        assert_problem(
+            &bank.post("/api/v1/sessions", None, json!({"document": cpf, "password": "guess guess"})).await,
+            401,
+            "wrong-credentials",
+        );
     }
     // Even the right password is refused while the limit holds.
     assert_problem(&bank.post("/api/v1/sessions", None, json!({"document": cpf, "password": PASSWORD})).await, 429, "too-many-attempts");
@@ -99,18 +103,46 @@ async fn amounts_accounts_and_funds() {
     let token = bank.customer(&new_cpf(), "Ana").await;
     let account = bank.open_account(&token, "individual", &[]).await;
     for amount in [0, -5] {
-        assert_problem(&bank.post("/api/v1/deposits", Some(&token), json!({"account": account, "amount_cents": amount})).await, 422, "invalid-amount");
+        assert_problem(
+            &bank.post("/api/v1/deposits", Some(&token), json!({"account": account, "amount_cents": amount})).await,
+            422,
+            "invalid-amount",
+        );
     }
-    assert_problem(&bank.post("/api/v1/deposits", Some(&token), json!({"account": account, "amount_cents": 1_000_001})).await, 422, "limit-exceeded");
-    assert_problem(&bank.post("/api/v1/deposits", Some(&token), json!({"account": account, "amount_cents": 1.5})).await, 422, "invalid-field");
-    assert_problem(&bank.post("/api/v1/deposits", Some(&token), json!({"account": "99999999", "amount_cents": 100})).await, 404, "account-not-found");
-    assert_problem(&bank.post("/api/v1/deposits", Some(&token), json!({"account": "cash", "amount_cents": 100})).await, 422, "invalid-field");
-    assert_problem(&bank.post("/api/v1/withdrawals", Some(&token), json!({"account": account, "amount_cents": 1})).await, 422, "insufficient-funds");
+    assert_problem(
+        &bank.post("/api/v1/deposits", Some(&token), json!({"account": account, "amount_cents": 1_000_001})).await,
+        422,
+        "limit-exceeded",
+    );
+    assert_problem(
+        &bank.post("/api/v1/deposits", Some(&token), json!({"account": account, "amount_cents": 1.5})).await,
+        422,
+        "invalid-field",
+    );
+    assert_problem(
+        &bank.post("/api/v1/deposits", Some(&token), json!({"account": "99999999", "amount_cents": 100})).await,
+        404,
+        "account-not-found",
+    );
+    assert_problem(
+        &bank.post("/api/v1/deposits", Some(&token), json!({"account": "cash", "amount_cents": 100})).await,
+        422,
+        "invalid-field",
+    );
+    assert_problem(
+        &bank.post("/api/v1/withdrawals", Some(&token), json!({"account": account, "amount_cents": 1})).await,
+        422,
+        "insufficient-funds",
+    );
     // Another customer's account is 404, exactly like one that does not exist.
     let other = bank.customer(&new_cpf(), "Bia").await;
     let other_account = bank.open_account(&other, "individual", &[]).await;
     assert_problem(&bank.get(&format!("/api/v1/accounts/{other_account}"), Some(&token)).await, 404, "account-not-found");
-    assert_problem(&bank.post("/api/v1/withdrawals", Some(&token), json!({"account": other_account, "amount_cents": 1})).await, 404, "account-not-found");
+    assert_problem(
+        &bank.post("/api/v1/withdrawals", Some(&token), json!({"account": other_account, "amount_cents": 1})).await,
+        404,
+        "account-not-found",
+    );
     assert_problem(&bank.get(&format!("/api/v1/accounts/{other_account}/statement"), Some(&token)).await, 404, "account-not-found");
     assert_eq!(bank.balance(&token, &account).await, (0, 0));
     bank.assert_audit_passes().await;
@@ -125,17 +157,42 @@ async fn transfer_shape_errors() {
     let to = bank.open_account(&other, "individual", &[]).await;
     bank.deposit(&token, &from, 10_000).await;
     let leg = |bank_id: &str, account: &str, amount: i64| json!({"bank": bank_id, "account": account, "amount_cents": amount});
-    let transfer = |debits: serde_json::Value, credits: serde_json::Value| json!({"debits": debits, "credits": credits, "description": "rent"});
+    let transfer =
+        |debits: serde_json::Value, credits: serde_json::Value| json!({"debits": debits, "credits": credits, "description": "rent"});
 
-    assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 100)]), json!([leg("A", &to, 99)]))).await, 422, "unbalanced-transfer");
-    assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([]), json!([leg("A", &to, 99)]))).await, 422, "invalid-field");
-    assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("B", &from, 100)]), json!([leg("A", &to, 100)]))).await, 422, "unknown-bank");
-    assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 100)]), json!([leg("A", &from, 100)]))).await, 422, "invalid-field");
+    assert_problem(
+        &bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 100)]), json!([leg("A", &to, 99)]))).await,
+        422,
+        "unbalanced-transfer",
+    );
+    assert_problem(
+        &bank.post("/api/v1/transfers", Some(&token), transfer(json!([]), json!([leg("A", &to, 99)]))).await,
+        422,
+        "invalid-field",
+    );
+    assert_problem(
+        &bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("B", &from, 100)]), json!([leg("A", &to, 100)]))).await,
+        422,
+        "unknown-bank",
+    );
+    assert_problem(
+        &bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 100)]), json!([leg("A", &from, 100)]))).await,
+        422,
+        "invalid-field",
+    );
     let many = json!([leg("A", &to, 1), leg("A", "11111111", 1), leg("A", "22222222", 1), leg("A", "33333333", 1)]);
     assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 4)]), many)).await, 422, "limit-exceeded");
     // Debiting someone else's account is refused as if it did not exist.
-    assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &to, 100)]), json!([leg("A", &from, 100)]))).await, 404, "account-not-found");
-    assert_problem(&bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 100)]), json!([leg("A", "99999999", 100)]))).await, 404, "account-not-found");
+    assert_problem(
+        &bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &to, 100)]), json!([leg("A", &from, 100)]))).await,
+        404,
+        "account-not-found",
+    );
+    assert_problem(
+        &bank.post("/api/v1/transfers", Some(&token), transfer(json!([leg("A", &from, 100)]), json!([leg("A", "99999999", 100)]))).await,
+        404,
+        "account-not-found",
+    );
     assert_eq!(bank.balance(&token, &from).await, (10_000, 10_000));
     bank.assert_audit_passes().await;
 }

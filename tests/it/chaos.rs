@@ -246,7 +246,20 @@ async fn up_supervises_crash_is_a_kill_and_restart_brings_the_bank_back() {
     let base = base_port(0);
     let control = base + 5;
     let mut up = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
-        .args(["up", "--banks", "3", "--base-port", &base.to_string(), "--restart-after", "0", "--control-port", &control.to_string(), "--admin-secret", ADMIN_SECRET, "--data-dir"])
+        .args([
+            "up",
+            "--banks",
+            "3",
+            "--base-port",
+            &base.to_string(),
+            "--restart-after",
+            "0",
+            "--control-port",
+            &control.to_string(),
+            "--admin-secret",
+            ADMIN_SECRET,
+            "--data-dir",
+        ])
         .arg(data.path())
         .env("RINGBANK_LOG", "warn")
         .stdout(std::process::Stdio::null())
@@ -256,7 +269,14 @@ async fn up_supervises_crash_is_a_kill_and_restart_brings_the_bank_back() {
     let client = Client::new();
     let healthy = |port: u16| {
         let client = client.clone();
-        async move { client.get(format!("http://127.0.0.1:{port}/healthz")).timeout(Duration::from_millis(300)).send().await.is_ok_and(|r| r.status() == 200) }
+        async move {
+            client
+                .get(format!("http://127.0.0.1:{port}/healthz"))
+                .timeout(Duration::from_millis(300))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == 200)
+        }
     };
     wait_for(Duration::from_secs(30), "bank B up", || async { healthy(base + 1).await.then_some(()) }).await;
     fault_ok(&["--bank", &format!("http://127.0.0.1:{}", base + 1), "crash"]).await;
@@ -280,7 +300,18 @@ async fn chaos_run(seed: u64, seconds: u64, slot: u16) -> Value {
     let dir = tempfile::tempdir().unwrap();
     let json_path = dir.path().join("report.json");
     let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
-        .args(["chaos", "--banks", "3", "--duration", &format!("{seconds}s"), "--seed", &seed.to_string(), "--base-port", &base_port(slot).to_string(), "--json"])
+        .args([
+            "chaos",
+            "--banks",
+            "3",
+            "--duration",
+            &format!("{seconds}s"),
+            "--seed",
+            &seed.to_string(),
+            "--base-port",
+            &base_port(slot).to_string(),
+            "--json",
+        ])
         .arg(&json_path)
         .arg("--data-dir")
         .arg(dir.path())

@@ -116,9 +116,8 @@ impl TestBank {
 
     /// Runs the admin audit and asserts every check passed.
     pub async fn assert_audit_passes(&self) {
-        let (status, body) = self
-            .call_with(Method::GET, "/admin/v1/audit", None, None, &[("authorization", &format!("Bearer {ADMIN_SECRET}"))])
-            .await;
+        let (status, body) =
+            self.call_with(Method::GET, "/admin/v1/audit", None, None, &[("authorization", &format!("Bearer {ADMIN_SECRET}"))]).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["passed"], json!(true), "audit failed: {body:#}");
     }

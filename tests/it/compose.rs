@@ -17,10 +17,7 @@ async fn compose_services_pass_check_config() {
     let document = parse(&compose);
     let services = document.get("services").and_then(Yaml::as_map).expect("a services mapping");
     let names: Vec<&str> = services.iter().map(|(name, _)| name.as_str()).collect();
-    let variables = HashMap::from([
-        ("RINGBANK_RING_SECRET", RING_SECRET_VALUE),
-        ("RINGBANK_ADMIN_SECRET", ADMIN_SECRET_VALUE),
-    ]);
+    let variables = HashMap::from([("RINGBANK_RING_SECRET", RING_SECRET_VALUE), ("RINGBANK_ADMIN_SECRET", ADMIN_SECRET_VALUE)]);
     let image_env = dockerfile_env(&dockerfile);
     let mut banks = 0;
     let mut on_postgres = 0;

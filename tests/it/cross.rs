@@ -85,13 +85,7 @@ async fn multi_leg_transfers_commit_or_abort_as_one() {
     assert_eq!(statement["entries"][0]["entry_id"], view["id"]);
 
     // One source short of funds: nothing moves anywhere, and the reason says where.
-    let (status, view) = transfer(
-        &b,
-        &tokens[1],
-        json!([leg("A", &xa, 1_000), leg("C", &xc, 2_001)]),
-        json!([leg("B", &yb, 3_001)]),
-    )
-    .await;
+    let (status, view) = transfer(&b, &tokens[1], json!([leg("A", &xa, 1_000), leg("C", &xc, 2_001)]), json!([leg("B", &yb, 3_001)])).await;
     assert_eq!(status, "aborted");
     assert!(view["reason"].as_str().unwrap().contains("bank C"), "{view}");
     assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
@@ -169,10 +163,8 @@ async fn crashes_at_every_point_leave_transfers_all_or_nothing() {
         let amount = 1_000 + round as i64;
         let admin = [("authorization", format!("Bearer {ADMIN_SECRET}"))];
         let admin: Vec<(&str, &str)> = admin.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (status, body) = consortium
-            .view(victim)
-            .call_with(Method::POST, "/admin/v1/faults/crash-at", None, Some(json!({"point": point})), &admin)
-            .await;
+        let (status, body) =
+            consortium.view(victim).call_with(Method::POST, "/admin/v1/faults/crash-at", None, Some(json!({"point": point})), &admin).await;
         assert_eq!(status, 204, "{body}");
         let submit = json!({"debits": [leg("A", &source, amount)], "credits": [leg("B", &target, amount)], "description": point});
         let (status, posted) = a.post("/api/v1/transfers", Some(&tokens[0]), submit).await;
@@ -217,11 +209,8 @@ async fn a_stale_coordinator_prepare_is_refused() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let peers = ringbank::peer::PeerClient::new("A", RING_SECRET.as_bytes());
-    let request = ringbank::peer::wire::PrepareRequest {
-        coordinator: "A".into(),
-        stamp: ringbank_ring::Stamp::new(1, 1),
-        transfers: vec![],
-    };
+    let request =
+        ringbank::peer::wire::PrepareRequest { coordinator: "A".into(), stamp: ringbank_ring::Stamp::new(1, 1), transfers: vec![] };
     let answer: Result<ringbank::peer::wire::PrepareResponse, _> = peers.call(&consortium.url(1), "/bank/v1/prepare", &request).await;
     match answer {
         Err(ringbank::peer::PeerError::Refused { status, body }) => {

@@ -20,9 +20,17 @@ async fn account_kinds_and_their_rules() {
     let joint1 = bank.open_account(&ana, "joint", &[&bia_cpf]).await;
     let joint2 = bank.open_account(&bia, "joint", &[&ana_cpf]).await;
     assert_ne!(joint1, joint2);
-    assert_problem(&bank.post("/api/v1/accounts", Some(&ana), json!({"kind": "joint", "holders": [new_cpf()]})).await, 422, "unknown-customer");
+    assert_problem(
+        &bank.post("/api/v1/accounts", Some(&ana), json!({"kind": "joint", "holders": [new_cpf()]})).await,
+        422,
+        "unknown-customer",
+    );
     assert_problem(&bank.post("/api/v1/accounts", Some(&ana), json!({"kind": "joint", "holders": []})).await, 422, "invalid-account-kind");
-    assert_problem(&bank.post("/api/v1/accounts", Some(&ana), json!({"kind": "joint", "holders": [company_cnpj]})).await, 422, "invalid-account-kind");
+    assert_problem(
+        &bank.post("/api/v1/accounts", Some(&ana), json!({"kind": "joint", "holders": [company_cnpj]})).await,
+        422,
+        "invalid-account-kind",
+    );
     assert_problem(&bank.post("/api/v1/accounts", Some(&ana), json!({"kind": "company"})).await, 422, "invalid-account-kind");
     assert_problem(&bank.post("/api/v1/accounts", Some(&company), json!({"kind": "individual"})).await, 422, "invalid-account-kind");
     assert_problem(&bank.post("/api/v1/accounts", Some(&ana), json!({"kind": "savings"})).await, 422, "invalid-field");
@@ -101,7 +109,8 @@ async fn deposits_withdrawals_transfers_and_payments() {
     let (_, view) = bank.get(&format!("/api/v1/transfers/{}", body["id"].as_str().unwrap()), Some(&bia)).await;
     assert_eq!(view["kind"], json!("payment"));
     assert_eq!(view["description"], json!("boleto 123"));
-    let missing_reference = json!({"from_account": bia_account, "to": {"bank": "A", "account": shop_account}, "amount_cents": 1, "reference": " "});
+    let missing_reference =
+        json!({"from_account": bia_account, "to": {"bank": "A", "account": shop_account}, "amount_cents": 1, "reference": " "});
     assert_problem(&bank.post("/api/v1/payments", Some(&bia), missing_reference).await, 422, "invalid-field");
     assert_eq!(bank.balance(&shop, &shop_account).await, (5_000, 5_000));
     bank.assert_audit_passes().await;

@@ -25,7 +25,13 @@ async fn scrape(bank: &TestBank) -> String {
 async fn metrics_move_with_the_work_and_readyz_turns_ready() {
     let bank = TestBank::start("M").await;
     let before = scrape(&bank).await;
-    for family in ["ringbank_ring_epoch", "ringbank_token_hold_seconds", "ringbank_2pc_phase_seconds", "ringbank_writer_queue_depth", "ringbank_transfers_in_doubt"] {
+    for family in [
+        "ringbank_ring_epoch",
+        "ringbank_token_hold_seconds",
+        "ringbank_2pc_phase_seconds",
+        "ringbank_writer_queue_depth",
+        "ringbank_transfers_in_doubt",
+    ] {
         assert!(before.contains(&format!("# TYPE {family} ")), "{family} missing:\n{before}");
     }
     let token = bank.customer(&new_cpf(), "Mia").await;
@@ -44,7 +50,10 @@ async fn metrics_move_with_the_work_and_readyz_turns_ready() {
         if deposits == 2.0 && batches >= batches_before + 4.0 && epoch > 0.0 && grants > 0.0 {
             break;
         }
-        assert!(Instant::now() < deadline, "metrics did not move: deposits {deposits}, batches {batches}, epoch {epoch}, grants {grants}\n{after}");
+        assert!(
+            Instant::now() < deadline,
+            "metrics did not move: deposits {deposits}, batches {batches}, epoch {epoch}, grants {grants}\n{after}"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 

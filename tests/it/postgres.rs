@@ -51,11 +51,8 @@ async fn offline_audit_reads_a_database_url() {
     let account = bank.open_account(&token, "individual", &[]).await;
     bank.deposit(&token, &account, 500).await;
     let url = test_database_url("PGAUDIT", data.path()).await.expect("a database URL");
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
-        .args(["audit", "--database-url", &url])
-        .output()
-        .await
-        .unwrap();
+    let output =
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank")).args(["audit", "--database-url", &url]).output().await.unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("bank PGAUDIT: PASS"), "{stdout}");

@@ -60,9 +60,7 @@ async fn current_holder(consortium: &Consortium, client: &Client, log: &HolderLo
     wait_for(Duration::from_secs(10), "a holder", || async {
         let all = statuses(consortium, client).await;
         log.record(&all);
-        all.iter()
-            .find(|(_, s)| s["holding"] == json!(true))
-            .map(|(i, s)| (*i, s["epoch"].as_u64().unwrap()))
+        all.iter().find(|(_, s)| s["holding"] == json!(true)).map(|(i, s)| (*i, s["epoch"].as_u64().unwrap()))
     })
     .await
 }
@@ -99,8 +97,7 @@ async fn token_circulates_survives_holder_kill_and_the_bank_rejoins() {
     wait_for(Duration::from_secs(10), "both survivors to hold in the new epoch", || async {
         let all = statuses(&consortium, &client).await;
         log.record(&all);
-        let ok = all.len() == 2
-            && all.iter().all(|(_, s)| s["epoch"].as_u64().unwrap() >= new_epoch && s["ring"] == json!(survivors));
+        let ok = all.len() == 2 && all.iter().all(|(_, s)| s["epoch"].as_u64().unwrap() >= new_epoch && s["ring"] == json!(survivors));
         ok.then_some(())
     })
     .await;
@@ -168,7 +165,13 @@ async fn an_isolated_bank_never_holds_while_the_majority_carries_on() {
     let c = consortium.banks[isolated].as_ref().unwrap().view();
     let isolate = json!({"banks": ["A", "B"], "for": "6s"});
     let (status, body) = c
-        .call_with(reqwest::Method::POST, "/admin/v1/faults/partition", None, Some(isolate), &[("authorization", &format!("Bearer {ADMIN_SECRET}"))])
+        .call_with(
+            reqwest::Method::POST,
+            "/admin/v1/faults/partition",
+            None,
+            Some(isolate),
+            &[("authorization", &format!("Bearer {ADMIN_SECRET}"))],
+        )
         .await;
     assert_eq!(status, 204, "{body}");
     // A lease it may have had runs out within hold_max (200 ms).

@@ -125,7 +125,10 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
     let mut web = WebClient::new(&bank);
     let cpf = new_cpf();
     let form_page = web.get("/signup").await;
-    assert!(form_page.set_cookies.iter().any(|c| c.starts_with("rb_csrf_alfa=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")));
+    assert!(form_page
+        .set_cookies
+        .iter()
+        .any(|c| c.starts_with("rb_csrf_alfa=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")));
     let csrf = hidden(&form_page.body, "csrf");
     let formatted = ringbank::document::format_document(&cpf);
     let page = web
@@ -556,7 +559,9 @@ async fn two_source_cross_bank_transfer_from_the_pages() {
     assert_eq!(review.status, StatusCode::OK, "{}", review.body);
     assert!(review.body.contains("Confirme a operação") && review.body.contains("R$ 150,25"), "{}", review.body);
     let mut form: Vec<(String, String)> = Vec::new();
-    for name in ["csrf", "key", "from_bank_1", "from_1", "amount_1", "from_bank_2", "from_2", "amount_2", "to_bank", "to_account", "description"] {
+    for name in
+        ["csrf", "key", "from_bank_1", "from_1", "amount_1", "from_bank_2", "from_2", "amount_2", "to_bank", "to_account", "description"]
+    {
         form.push((name.to_string(), hidden(&review.body, name)));
     }
     assert_eq!(form[5].1, "B");
@@ -636,7 +641,16 @@ async fn two_source_cross_bank_transfer_from_the_pages() {
 
     // A source at another bank that the customer does not hold is refused on the form.
     let other = web
-        .submit("/transfer", &[("from_bank_1", "B"), ("from_1", payee_account.as_str()), ("amount_1", "1,00"), ("to_bank", "A"), ("to_account", account_a.as_str())])
+        .submit(
+            "/transfer",
+            &[
+                ("from_bank_1", "B"),
+                ("from_1", payee_account.as_str()),
+                ("amount_1", "1,00"),
+                ("to_bank", "A"),
+                ("to_account", account_a.as_str()),
+            ],
+        )
         .await;
     assert_eq!(other.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", other.body);
     assert!(other.body.contains("from_1-error"), "{}", other.body);
