@@ -35,10 +35,9 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn stats(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "stats")
         .and(warp::get())
-        .and(warp::header::optional::<String>("authorization"))
-        .and(with_state(state))
-        .map(|auth: Option<String>, state: Arc<AppState>| {
-            let result = require_admin(&state, auth.as_deref()).map(|()| {
+        .and(admin(state))
+        .map(|admin: Result<Arc<AppState>, ApiError>| {
+            let result = admin.map(|state| {
                 use std::sync::atomic::Ordering::Relaxed;
                 let body = serde_json::json!({
                     "writer_commits": state.ledger.commits(),
@@ -64,11 +63,10 @@ fn stats(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn consortium(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "consortium")
         .and(warp::get())
-        .and(warp::header::optional::<String>("authorization"))
-        .and(with_state(state))
-        .then(|auth: Option<String>, state: Arc<AppState>| async move {
+        .and(admin(state))
+        .then(|admin: Result<Arc<AppState>, ApiError>| async move {
             let result = async {
-                require_admin(&state, auth.as_deref())?;
+                let state = admin?;
                 let ledger = &state.ledger;
                 let audit = crate::ledger::audit::audit(ledger.read_pool()).await?;
                 let (customer_money_cents, cash_cents, held_cents, in_doubt) = ledger.money_totals().await?;
@@ -93,10 +91,9 @@ fn consortium(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn faults_list(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults")
         .and(warp::get())
-        .and(warp::header::optional::<String>("authorization"))
-        .and(with_state(state))
-        .map(|auth: Option<String>, state: Arc<AppState>| {
-            let result = require_admin(&state, auth.as_deref()).map(|()| json_response(StatusCode::OK, &state.faults.view()));
+        .and(admin(state))
+        .map(|admin: Result<Arc<AppState>, ApiError>| {
+            let result = admin.map(|state| json_response(StatusCode::OK, &state.faults.view()));
             respond("/admin/v1/faults", result)
         })
         .boxed()
@@ -115,12 +112,11 @@ struct PartitionRequest {
 fn partition(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults" / "partition")
         .and(warp::post())
-        .and(warp::header::optional::<String>("authorization"))
         .and(super::body())
-        .and(with_state(state))
-        .map(|auth: Option<String>, body: bytes::Bytes, state: Arc<AppState>| {
+        .and(admin(state))
+        .map(|body: bytes::Bytes, admin: Result<Arc<AppState>, ApiError>| {
             let result = (|| {
-                require_admin(&state, auth.as_deref())?;
+                let state = admin?;
                 let request: PartitionRequest = super::parse_json(&body)?;
                 let duration = humantime::parse_duration(&request.duration).map_err(|e| ApiError::InvalidField(format!("for: {e}")))?;
                 if duration.is_zero() || duration > crate::faults::FAULT_DURATION_MAX {
@@ -143,10 +139,9 @@ fn partition(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 fn heal(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults" / "heal")
         .and(warp::post())
-        .and(warp::header::optional::<String>("authorization"))
-        .and(with_state(state))
-        .map(|auth: Option<String>, state: Arc<AppState>| {
-            let result = require_admin(&state, auth.as_deref()).map(|()| {
+        .and(admin(state))
+        .map(|admin: Result<Arc<AppState>, ApiError>| {
+            let result = admin.map(|state| {
                 state.faults.heal();
                 no_content()
             });
@@ -165,12 +160,11 @@ struct CrashAtRequest {
 fn crash_at(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults" / "crash-at")
         .and(warp::post())
-        .and(warp::header::optional::<String>("authorization"))
         .and(super::body())
-        .and(with_state(state))
-        .map(|auth: Option<String>, body: bytes::Bytes, state: Arc<AppState>| {
+        .and(admin(state))
+        .map(|body: bytes::Bytes, admin: Result<Arc<AppState>, ApiError>| {
             let result = (|| {
-                require_admin(&state, auth.as_deref())?;
+                let state = admin?;
                 let request: CrashAtRequest = super::parse_json(&body)?;
                 if !state.faults.crash_at(&request.point) {
                     let known = crate::faults::CRASH_POINTS.join(", ");
@@ -210,13 +204,12 @@ fn parse_duration_field(name: &str, value: Option<&str>, default: std::time::Dur
 fn inject(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults" / String)
         .and(warp::post())
-        .and(warp::header::optional::<String>("authorization"))
         .and(super::body())
-        .and(with_state(state))
-        .then(|kind: String, auth: Option<String>, body: bytes::Bytes, state: Arc<AppState>| async move {
+        .and(admin(state))
+        .then(|kind: String, body: bytes::Bytes, admin: Result<Arc<AppState>, ApiError>| async move {
             let instance = format!("/admin/v1/faults/{kind}");
             let result = async {
-                require_admin(&state, auth.as_deref())?;
+                let state = admin?;
                 let request: FaultRequest = if body.is_empty() { FaultRequest::default() } else { super::parse_json(&body)? };
                 let duration = parse_duration_field("for", request.duration.as_deref(), crate::faults::FAULT_DURATION_DEFAULT)?;
                 if duration.is_zero() {
@@ -273,17 +266,24 @@ fn no_content() -> Response {
 fn audit(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "audit")
         .and(warp::get())
-        .and(warp::header::optional::<String>("authorization"))
-        .and(with_state(state))
-        .then(|auth: Option<String>, state: Arc<AppState>| async move {
+        .and(admin(state))
+        .then(|admin: Result<Arc<AppState>, ApiError>| async move {
             let result = async {
-                require_admin(&state, auth.as_deref())?;
+                let state = admin?;
                 let report = crate::ledger::audit::audit(state.ledger.read_pool()).await?;
                 Ok(json_response(StatusCode::OK, &report))
             };
             respond("/admin/v1/audit", result.await)
         })
         .boxed()
+}
+
+/// Every admin route's common part: the admin secret is checked here, once; the route gets the
+/// state, or the refusal to answer with.
+fn admin(state: Arc<AppState>) -> impl Filter<Extract = (Result<Arc<AppState>, ApiError>,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("authorization")
+        .and(with_state(state))
+        .map(|auth: Option<String>, state: Arc<AppState>| require_admin(&state, auth.as_deref()).map(|()| state))
 }
 
 pub fn require_admin(state: &AppState, authorization: Option<&str>) -> Result<(), ApiError> {
