@@ -122,7 +122,7 @@ async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, Stri
         .map_err(|e| e.to_string())?;
     wait_ready(&client, ring).await?;
     eprintln!("bench: {banks} bank(s) up; opening and funding {} accounts per bank", args.accounts);
-    let cnpj = crate::document::cnpj_from_base("BENCH0000001").ok_or("bad base")?;
+    let cnpj = ringbank_domain::document::cnpj_from_base("BENCH0000001").ok_or("bad base")?;
     let mut setup = Vec::with_capacity(banks);
     for index in 0..banks {
         setup.push(open_accounts(&client, &ring.url(index), &cnpj, args.accounts).await?);

@@ -86,7 +86,7 @@ pub fn schedule(seed: u64, banks: usize, duration: Duration, allow_crashes: bool
             6 | 7 => ("pause", "pause", json!({"for": seconds(&mut rng, 500, 4000)})),
             8 => ("crash", "crash", json!({})),
             _ => {
-                let point = crate::faults::CRASH_POINTS[rng.below(crate::faults::CRASH_POINTS.len() as u64) as usize];
+                let point = ringbank_domain::CrashPoint::ALL[rng.below(ringbank_domain::CrashPoint::ALL.len() as u64) as usize].as_str();
                 ("crash-at", "crash-at", json!({"point": point}))
             }
         };
@@ -385,7 +385,7 @@ async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, see
         u32::try_from(100_000_000 + (seed.wrapping_mul(7919) % 700_000_000)).unwrap_or(100_000_000) + (std::process::id() % 1000) * 1000;
     let mut customers = Vec::new();
     for c in 0..CUSTOMERS {
-        let document = crate::document::cpf_from_base(base + c as u32);
+        let document = ringbank_domain::document::cpf_from_base(base + c as u32);
         let mut tokens = Vec::new();
         let mut accounts = Vec::new();
         for url in &urls {

@@ -160,8 +160,8 @@ impl ConsortiumReport {
             self.committed,
             self.aborted,
             self.in_doubt,
-            crate::money::format_brl(self.customer_money_cents),
-            crate::money::format_brl(self.deposits_minus_withdrawals_cents),
+            ringbank_domain::money::format_brl(self.customer_money_cents),
+            ringbank_domain::money::format_brl(self.deposits_minus_withdrawals_cents),
         );
         for invariant in &self.invariants {
             let mark = if invariant.passed { "pass" } else { "FAIL" };

@@ -68,7 +68,7 @@ async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
         let Some(holding) = holding else { continue };
         add_micros(&state, Phase::TokenWait, waited);
         let held = Instant::now();
-        state.faults.crash_point("while-holding");
+        state.faults.crash_point(ringbank_domain::CrashPoint::WhileHolding);
         // Phase one of every batch runs under the token: order, prepare, collect votes. The
         // decisions need no token: they are logged once it has been passed on.
         let mut position = 0u32;
@@ -90,7 +90,7 @@ async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
         }
         state.ring.release().await;
         add_micros(&state, Phase::Hold, held);
-        state.faults.crash_point("after-votes");
+        state.faults.crash_point(ringbank_domain::CrashPoint::AfterVotes);
         if !prepared.is_empty() {
             let deciding = Instant::now();
             decide(&state, holding.stamp, prepared).await;
@@ -199,7 +199,7 @@ async fn prepare_batch(
         Some(Err(error)) => tracing::warn!(%error, "local prepare failed"),
         _ => {}
     }
-    state.faults.crash_point("after-prepare-sent");
+    state.faults.crash_point(ringbank_domain::CrashPoint::AfterPrepareSent);
     Some(PreparedBatch { batch, participants_of, votes })
 }
 
@@ -238,7 +238,7 @@ async fn decide(state: &Arc<AppState>, stamp: Stamp, prepared: Vec<PreparedBatch
                 let reason = decision.reason.as_deref().unwrap_or("");
                 tracing::info!(bank = %me, epoch = stamp.epoch, transfer_id = %decision.id, reason, "transfer aborted");
             }
-            state.faults.crash_point("after-decision-logged");
+            state.faults.crash_point(ringbank_domain::CrashPoint::AfterDecisionLogged);
             for decision in &decisions {
                 let _ = state.finalized.send(decision.id.clone());
             }
@@ -334,7 +334,7 @@ async fn deliver(state: Arc<AppState>, shutdown: CancellationToken) {
                         tracing::warn!(%error, "cannot mark outcomes delivered");
                     }
                     if remote_delivered {
-                        state.faults.crash_point("after-commit-sent");
+                        state.faults.crash_point(ringbank_domain::CrashPoint::AfterCommitSent);
                     }
                 }
             }

@@ -9,6 +9,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use ringbank_domain::CrashPoint;
+
 /// Longest a fault may be set for.
 pub const FAULT_DURATION_MAX: Duration = Duration::from_secs(3600);
 /// How long a fault lasts when no duration is given.
@@ -17,17 +19,6 @@ pub const FAULT_DURATION_DEFAULT: Duration = Duration::from_secs(30);
 pub const DELAY_MAX: Duration = Duration::from_secs(10);
 /// A crash or pause requested over HTTP waits this long so the answer gets out first.
 const ANSWER_GRACE: Duration = Duration::from_millis(50);
-
-/// Named protocol points where `crash-at` kills the bank (like kill -9).
-pub const CRASH_POINTS: &[&str] = &[
-    "while-holding",         // coordinator: just granted the token, before any batch
-    "after-prepare-sent",    // coordinator: remote participants prepared, the local one not yet
-    "after-votes",           // coordinator: every vote in, nothing decided
-    "after-decision-logged", // coordinator: decision durable, no outcome delivered
-    "after-commit-sent",     // coordinator: outcome delivered to one remote participant only
-    "on-prepare",            // participant: a prepare arrived, nothing voted
-    "on-commit",             // participant: an outcome arrived, nothing applied
-];
 
 /// A value in force until a deadline.
 #[derive(Clone, Copy, Debug)]
@@ -64,7 +55,7 @@ pub struct OutgoingPlan {
 pub struct Faults {
     bank: String,
     partitioned: Mutex<HashMap<String, Instant>>,
-    crash_at: Mutex<Option<String>>,
+    crash_at: Mutex<Option<CrashPoint>>,
     network: Mutex<NetworkFaults>,
     injected: AtomicU64,
 }
@@ -112,22 +103,18 @@ impl Faults {
         self.record("partition", &format!("{banks:?} for {}", humantime::format_duration(duration)));
     }
 
-    /// Arms a crash at a named point (one of CRASH_POINTS).
-    pub fn crash_at(&self, point: &str) -> bool {
-        if !CRASH_POINTS.contains(&point) {
-            return false;
-        }
-        *self.crash_at.lock().expect("faults lock") = Some(point.to_string());
-        self.record("crash-at", point);
-        true
+    /// Arms a crash at a named protocol point.
+    pub fn crash_at(&self, point: CrashPoint) {
+        *self.crash_at.lock().expect("faults lock") = Some(point);
+        self.record("crash-at", point.as_str());
     }
 
     /// Called at each named point: if a crash is armed here, the process dies at once
     /// (SIGKILL to itself: no destructor, no flush, exactly like kill -9).
-    pub fn crash_point(&self, point: &str) {
-        let armed = self.crash_at.lock().expect("faults lock").as_deref() == Some(point);
+    pub fn crash_point(&self, point: CrashPoint) {
+        let armed = *self.crash_at.lock().expect("faults lock") == Some(point);
         if armed {
-            tracing::error!(bank = %self.bank, point, "fault: crashing now");
+            tracing::error!(bank = %self.bank, point = point.as_str(), "fault: crashing now");
             kill_self();
         }
     }
@@ -253,8 +240,8 @@ impl Faults {
             detail,
             remaining_ms,
         };
-        if let Some(point) = self.crash_at.lock().expect("faults lock").clone() {
-            list.push(mine("crash-at", point, 0));
+        if let Some(point) = *self.crash_at.lock().expect("faults lock") {
+            list.push(mine("crash-at", point.to_string(), 0));
         }
         let network = self.network.lock().expect("faults lock");
         if let Some(t) = network.delay.filter(|t| t.until > now) {

@@ -7,14 +7,12 @@ pub mod chaos; // `ringbank chaos`: random load under a seeded fault schedule, t
 pub mod config;
 pub mod consortium_audit; // checks across live banks: same outcomes, mirrored settlement, money conserved
 pub mod coordinator; // cross-bank transfers: batches under the token, outcome delivery, in-doubt resolution // the command line: one clap struct per command
-pub mod document; // CPF and CNPJ validation and formatting
 pub mod error; // the HTTP boundary's error type and its problem+json mapping
 pub mod fault_cli; // `ringbank fault`: one fault into a running bank through its admin API
 pub mod faults; // fault injection: partitions, crashes, pauses, token drop/replay, delay, loss, duplicates
 pub mod http; // warp routes: customer API, admin, pages
 pub mod ledger; // all SQL: accounts, journal, holds, sessions, idempotency, audit
 pub mod metrics; // /metrics: counters and histograms in the Prometheus text format
-pub mod money; // centavos: formatting, parsing, checked sums
 pub mod operations; // validation and ledger jobs shared by the JSON API and the web pages
 pub mod peer; // other banks: member list, signed requests, wire types
 pub mod ring_driver; // the only owner of the ring state machine and its timers

@@ -7,10 +7,10 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::document::Document;
 use crate::error::ApiError;
 use crate::ledger::{new_id, AccountKind, AccountView, IdempotencyRecord, Job, LedgerError, Leg, LocalTransfer, Outcome, TransferKind};
 use crate::state::{hash_password, AppState, Caller};
+use ringbank_domain::document::Document;
 
 /// Longest description or payment reference, in characters.
 pub const DESCRIPTION_MAX_CHARS: usize = 140;
@@ -237,8 +237,8 @@ pub fn validate_legs(state: &AppState, debits: &[Leg], credits: &[Leg]) -> Resul
         }
         seen.push((leg.bank.as_str(), leg.account.as_str()));
     }
-    let total_debits = crate::money::checked_sum(debits.iter().map(|l| l.amount_cents));
-    let total_credits = crate::money::checked_sum(credits.iter().map(|l| l.amount_cents));
+    let total_debits = ringbank_domain::money::checked_sum(debits.iter().map(|l| l.amount_cents));
+    let total_credits = ringbank_domain::money::checked_sum(credits.iter().map(|l| l.amount_cents));
     match (total_debits, total_credits) {
         (Some(d), Some(c)) if d == c => {
             check_amount(state, "the transfer's total", d)?;

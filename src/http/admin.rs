@@ -166,10 +166,11 @@ fn crash_at(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             let result = (|| {
                 let state = admin?;
                 let request: CrashAtRequest = super::parse_json(&body)?;
-                if !state.faults.crash_at(&request.point) {
-                    let known = crate::faults::CRASH_POINTS.join(", ");
-                    return Err(ApiError::InvalidField(format!("unknown crash point {:?}; known: {known}", request.point)));
-                }
+                let point: ringbank_domain::CrashPoint = request
+                    .point
+                    .parse()
+                    .map_err(|e: ringbank_domain::crash_point::UnknownCrashPoint| ApiError::InvalidField(e.to_string()))?;
+                state.faults.crash_at(point);
                 Ok(no_content())
             })();
             respond("/admin/v1/faults/crash-at", result)

@@ -66,7 +66,7 @@ async fn prepare(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8])
         }));
     }
     validate_prepare(state, &request)?;
-    state.faults.crash_point("on-prepare");
+    state.faults.crash_point(ringbank_domain::CrashPoint::OnPrepare);
     match state.ledger.submit(Job::Prepare(request), None).await? {
         Outcome::Votes(votes) => Ok(json_response(StatusCode::OK, &PrepareResponse { votes })),
         other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
@@ -115,7 +115,7 @@ async fn outcome(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8])
     if from != request.coordinator || request.outcomes.len() > BATCH_MAX {
         return Err(ApiError::Forbidden("only the coordinator delivers its outcomes, at most a batch at a time".into()));
     }
-    state.faults.crash_point("on-commit");
+    state.faults.crash_point(ringbank_domain::CrashPoint::OnCommit);
     let job = Job::ApplyOutcomes { coordinator: request.coordinator, outcomes: request.outcomes };
     match state.ledger.submit(job, None).await? {
         Outcome::Final(final_ids) => {

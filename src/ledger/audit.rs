@@ -131,7 +131,7 @@ impl AuditReport {
             self.bank,
             if self.passed { "PASS" } else { "FAIL" },
             self.entries,
-            crate::money::format_brl(self.customer_money_cents)
+            ringbank_domain::money::format_brl(self.customer_money_cents)
         );
         for check in &self.checks {
             let mark = if check.passed { "pass" } else { "FAIL" };

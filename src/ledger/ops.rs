@@ -305,7 +305,7 @@ pub(super) async fn post_entry(
     initiated_by: &str,
     legs: &[(&str, i64)],
 ) -> Result<(), LedgerError> {
-    let total = crate::money::checked_sum(legs.iter().map(|(_, amount)| *amount)).ok_or(LedgerError::Overflow)?;
+    let total = ringbank_domain::money::checked_sum(legs.iter().map(|(_, amount)| *amount)).ok_or(LedgerError::Overflow)?;
     if total != 0 || legs.iter().any(|(_, amount)| *amount == 0 || *amount == i64::MIN) {
         return Err(LedgerError::Invariant(format!("entry {entry_id} legs do not balance: {legs:?}")));
     }

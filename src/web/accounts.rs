@@ -12,12 +12,12 @@ use warp::Filter;
 use super::i18n::Tr;
 use super::session::{visit, Session, Visit};
 use super::{display_time, error_message, form_body, redirect, render, signed_in, signed_in_post, with_state, Chrome, Errors, Field, Form};
-use crate::document::{format_document, Document};
 use crate::error::ApiError;
 use crate::ledger::{AccountKind, AccountView, LedgerError, StatementLine};
-use crate::money::format_brl;
 use crate::operations;
 use crate::state::AppState;
+use ringbank_domain::document::{format_document, Document};
+use ringbank_domain::money::format_brl;
 
 /// Statement lines per page.
 const STATEMENT_PAGE_LINES: u32 = 20;
@@ -97,7 +97,7 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             };
             let c = Chrome::new(&state, &visit, Some(&session), "dashboard.title", "dashboard");
             let t = c.t;
-            let total = crate::money::checked_sum(views.iter().map(|v| v.balance_cents)).map(format_brl).unwrap_or_default();
+            let total = ringbank_domain::money::checked_sum(views.iter().map(|v| v.balance_cents)).map(format_brl).unwrap_or_default();
             let page = DashboardPage {
                 welcome: t.fill("dashboard.welcome", &[&session.caller.name]),
                 document: format_document(&session.caller.document),

@@ -10,11 +10,11 @@ use warp::Filter;
 
 use super::session::{self, visit, Visit};
 use super::{add_cookie, error_message, form_body, redirect, render, with_state, Chrome, Errors, Field, Form};
-use crate::document::Document;
 use crate::error::ApiError;
 use crate::ledger::{AccountKind, LedgerError};
 use crate::operations::{self, NewCustomer};
 use crate::state::{AppState, Caller};
+use ringbank_domain::document::Document;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     home(state.clone())

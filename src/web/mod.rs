@@ -250,12 +250,12 @@ pub fn error_message(t: Tr, error: &ApiError) -> String {
     }
     match error {
         ApiError::Ledger(LedgerError::InsufficientFunds { account, available_cents, .. }) => {
-            t.fill(&key, &[account, &crate::money::format_brl(*available_cents)])
+            t.fill(&key, &[account, &ringbank_domain::money::format_brl(*available_cents)])
         }
         ApiError::Ledger(LedgerError::AccountNotFound(number)) | ApiError::Ledger(LedgerError::NotACompanyAccount(number)) => {
             t.fill(&key, &[number])
         }
-        ApiError::Ledger(LedgerError::UnknownCustomer(document)) => t.fill(&key, &[&crate::document::format_document(document)]),
+        ApiError::Ledger(LedgerError::UnknownCustomer(document)) => t.fill(&key, &[&ringbank_domain::document::format_document(document)]),
         ApiError::UnknownBank(bank) => t.fill(&key, &[bank]),
         ApiError::LimitExceeded(detail) => t.fill(&key, &[detail]),
         ApiError::InvalidField(detail) | ApiError::InvalidAmount(detail) if t.lang == Lang::En => {
@@ -267,12 +267,12 @@ pub fn error_message(t: Tr, error: &ApiError) -> String {
 
 /// Checks a typed amount the way the operations will, with field-sized messages.
 pub fn parse_amount(state: &AppState, t: Tr, text: &str) -> Result<i64, String> {
-    let cents = crate::money::parse_brl(text).ok_or_else(|| t.get("error.amount_invalid").to_string())?;
+    let cents = ringbank_domain::money::parse_brl(text).ok_or_else(|| t.get("error.amount_invalid").to_string())?;
     if cents <= 0 {
         return Err(t.get("error.amount_positive").to_string());
     }
     if cents > state.config.max_amount_cents {
-        return Err(t.fill("error.amount_max", &[&crate::money::format_brl(state.config.max_amount_cents)]));
+        return Err(t.fill("error.amount_max", &[&ringbank_domain::money::format_brl(state.config.max_amount_cents)]));
     }
     Ok(cents)
 }
@@ -400,7 +400,7 @@ pub fn account_choices(t: Tr, accounts: &[crate::ledger::AccountView], selected:
                 "{} · {} · {}",
                 account.number,
                 t.get(&format!("kind.{}", account.kind)),
-                crate::money::format_brl(account.available_cents)
+                ringbank_domain::money::format_brl(account.available_cents)
             ),
             selected: account.number == selected,
         });

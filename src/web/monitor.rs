@@ -446,7 +446,7 @@ impl Live {
                 coordinator: x.coordinator.clone(),
                 status: x.status.clone(),
                 reason: x.reason.clone().unwrap_or_default(),
-                amount: x.amount_cents.map(crate::money::format_brl).unwrap_or_else(|| "—".to_string()),
+                amount: x.amount_cents.map(ringbank_domain::money::format_brl).unwrap_or_else(|| "—".to_string()),
             })
             .collect();
         let holder_label = s.holder.clone().unwrap_or_else(|| t.get("ring.in_transit").to_string());

@@ -20,9 +20,9 @@ use super::{
 };
 use crate::error::ApiError;
 use crate::ledger::{AccountView, LedgerError, Leg, TransferView};
-use crate::money::format_brl;
 use crate::operations::{self, PaymentRequest, PaymentTarget, TransferRequest};
 use crate::state::AppState;
+use ringbank_domain::money::format_brl;
 
 /// Source rows the transfer form shows without JavaScript.
 const SOURCE_ROWS_SHOWN: usize = 3;
@@ -352,7 +352,7 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
                 .iter()
                 .map(|(_, bank, from, cents)| Leg { bank: bank.clone(), account: from.clone(), amount_cents: *cents })
                 .collect();
-            let total = crate::money::checked_sum(debits.iter().map(|l| l.amount_cents)).unwrap_or(i64::MAX);
+            let total = ringbank_domain::money::checked_sum(debits.iter().map(|l| l.amount_cents)).unwrap_or(i64::MAX);
             let credits = vec![Leg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total }];
             let request = TransferRequest { debits, credits, description: form.get("description").trim().to_string() };
             Checked { transfer: Some(request), payment: None, source_rows }
@@ -461,7 +461,7 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
                 }
                 _ => (Vec::new(), Vec::new(), "field.description", String::new()),
             };
-            let total = format_brl(crate::money::checked_sum(credits.iter().map(|l| l.amount_cents)).unwrap_or(0));
+            let total = format_brl(ringbank_domain::money::checked_sum(credits.iter().map(|l| l.amount_cents)).unwrap_or(0));
             let mut hidden: Vec<(String, String)> =
                 form.pairs.iter().filter(|(k, _)| !matches!(k.as_str(), "csrf" | "key" | "step")).cloned().collect();
             hidden.push(("key".to_string(), key));
@@ -563,7 +563,7 @@ fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 status_label: status_label(t, &view.status).to_string(),
                 kind_label: t.get(&format!("entry.{}", view.kind)).to_string(),
                 created: display_time(t.lang, &view.created_at),
-                total: format_brl(crate::money::checked_sum(view.credits.iter().map(|l| l.amount_cents)).unwrap_or(0)),
+                total: format_brl(ringbank_domain::money::checked_sum(view.credits.iter().map(|l| l.amount_cents)).unwrap_or(0)),
                 debits: leg_lines(t, &view.debits),
                 credits: leg_lines(t, &view.credits),
                 id: view.id,

@@ -244,7 +244,7 @@ async fn browser_sign_up_deposit_and_transfer_with_confirmation() {
     // Sign up, typing the CPF with punctuation: the page checks it as it is typed.
     browser.click("a.button[href='/signup']").await;
     let cpf = new_cpf();
-    browser.type_into("#document", &ringbank::document::format_document(&cpf)).await;
+    browser.type_into("#document", &ringbank_domain::document::format_document(&cpf)).await;
     browser.type_into("#name", "Maria das Graças").await;
     browser.type_into("#password", PASSWORD).await;
     browser.type_into("#password_confirm", PASSWORD).await;

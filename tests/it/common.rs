@@ -132,14 +132,14 @@ impl Drop for TestBank {
 /// A fresh valid CPF for each call (unique within the test process).
 pub fn new_cpf() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(123_456_001);
-    ringbank::document::cpf_from_base(NEXT.fetch_add(1, Ordering::Relaxed))
+    ringbank_domain::document::cpf_from_base(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A fresh valid numeric CNPJ for each call.
 pub fn new_cnpj() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(10_000_001);
     let base = format!("{:08}0001", NEXT.fetch_add(1, Ordering::Relaxed));
-    ringbank::document::cnpj_from_base(&base).expect("valid base")
+    ringbank_domain::document::cnpj_from_base(&base).expect("valid base")
 }
 
 /// Asserts a problem+json response with the given status and type slug.

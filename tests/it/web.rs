@@ -130,7 +130,7 @@ async fn sign_up_opens_customer_and_account_with_a_strict_http_only_cookie() {
         .iter()
         .any(|c| c.starts_with("rb_csrf_alfa=") && c.contains("HttpOnly") && c.contains("SameSite=Strict")));
     let csrf = hidden(&form_page.body, "csrf");
-    let formatted = ringbank::document::format_document(&cpf);
+    let formatted = ringbank_domain::document::format_document(&cpf);
     let page = web
         .post(
             "/signup",
@@ -445,7 +445,7 @@ async fn opening_a_joint_account_with_another_customer() {
     let page = web.submit("/accounts/new", &[("kind", "joint"), ("holder_1", "123.456.789-09")]).await;
     assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", page.body);
     assert!(page.body.contains("id=\"holder_1-error\"") && page.body.contains("não é cliente deste banco"), "{}", page.body);
-    let page = web.submit("/accounts/new", &[("kind", "joint"), ("holder_1", &ringbank::document::format_document(&partner))]).await;
+    let page = web.submit("/accounts/new", &[("kind", "joint"), ("holder_1", &ringbank_domain::document::format_document(&partner))]).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let account = web.get(page.location.as_deref().expect("location")).await;
     assert!(account.body.contains("Conta conjunta") && account.body.contains("aberta com sucesso"), "{}", account.body);

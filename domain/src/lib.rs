@@ -1,0 +1,10 @@
+//! ringbank's domain types: values that cannot hold a bad value once parsed, shared by the bank
+//! server, the wire types, the typed client and the operator tools. No I/O, no SQL, no JSON
+//! beyond serde derives on the types themselves.
+
+pub mod crash_point; // named points where an injected crash kills the bank
+pub mod document; // CPF and CNPJ validation and formatting
+pub mod money; // centavos: formatting, parsing, checked sums
+
+pub use crash_point::CrashPoint;
+pub use document::Document;
