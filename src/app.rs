@@ -10,12 +10,17 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::clock::wall_clock_ms;
 use crate::config::{ConfigError, ServeConfig};
 use crate::faults::Faults;
-use crate::ledger::{self, wall_clock_ms, Job, LedgerError};
+use crate::http::AppState;
+use crate::ledger::{self, Job, LedgerError};
+use crate::metrics::Metrics;
+use crate::peer::auth::Verifier;
 use crate::peer::{Member, Members, PeerClient};
 use crate::ring_driver::{RingHandle, RingOptions, RingStartError};
-use crate::state::AppState;
+use crate::service::Services;
+use crate::twopc::{Cross, ParticipantLimits};
 
 /// How often expired sessions and idempotency records are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -59,10 +64,16 @@ impl App {
         let address = listener.local_addr().map_err(|source| StartError::Bind { address: config.listen, source })?;
         let faults = Arc::new(Faults::new(&config.id));
         let ring = start_ring(&config, address, faults.clone(), &tracker, background.clone())?;
-        let state = AppState::new(config, ledger, ring, faults);
-        tracker.spawn(purge_loop(state.clone(), background.clone()));
-        tracker.spawn(crate::metrics::observe_ring(state.ring.clone(), state.metrics.clone(), background.clone()));
-        crate::coordinator::spawn(state.clone(), &tracker, background.clone());
+        let metrics = Arc::new(Metrics::default());
+        let peers = PeerClient::new(&config.id, config.ring_secret.as_deref().unwrap_or("").as_bytes()).with_faults(faults.clone());
+        let limits = ParticipantLimits { max_legs: config.max_legs, max_amount_cents: config.max_amount_cents };
+        let cross = Cross::new(config.id.clone(), ledger.clone(), ring.clone(), peers, faults, metrics.clone(), limits);
+        let ring_verifier = config.ring_secret.as_ref().map(|secret| Verifier::new(secret.as_bytes()));
+        let services = Services::new(config, ledger, cross.clone());
+        tracker.spawn(purge_loop(services.clone(), background.clone()));
+        tracker.spawn(crate::ring_driver::observe_ring(ring, metrics, background.clone()));
+        cross.spawn(&tracker, background.clone());
+        let state = AppState::new(services, ring_verifier);
         Ok(App { listener, address, state, tracker, background })
     }
 
@@ -108,7 +119,7 @@ fn start_ring(
     Ok(crate::ring_driver::start(options, Arc::new(members), client, faults, tracker, shutdown)?)
 }
 
-async fn purge_loop(state: Arc<AppState>, stop: CancellationToken) {
+async fn purge_loop(state: Arc<Services>, stop: CancellationToken) {
     let mut interval = tokio::time::interval(PURGE_INTERVAL);
     loop {
         tokio::select! {

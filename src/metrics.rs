@@ -6,11 +6,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
-
-use tokio_util::sync::CancellationToken;
-
-use crate::ring_driver::RingHandle;
+use std::time::Duration;
 
 /// Bucket bounds for latencies, in seconds: 1 ms to 10 s.
 const LATENCY_BOUNDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -141,7 +137,7 @@ impl Metrics {
 
     /// The whole exposition: counters and histograms from `self`, gauges from `gauges`, and
     /// the writer's histograms.
-    pub fn render(&self, gauges: &Gauges, writer: &crate::ledger::WriterStats) -> String {
+    pub fn render(&self, gauges: &Gauges, writer: &WriterStats) -> String {
         let mut out = String::with_capacity(8 * 1024);
         let bank = escape(&gauges.bank);
         let simple = |out: &mut String, name: &str, kind: &str, help: &str, value: String| {
@@ -272,40 +268,17 @@ pub fn route_of(path: &str) -> String {
     format!("/{}", segments.join("/"))
 }
 
-/// Watches the ring handle's holding state and records hold and rotation times until
-/// `shutdown`.
-pub async fn observe_ring(ring: RingHandle, metrics: std::sync::Arc<Metrics>, shutdown: CancellationToken) {
-    let mut holding = ring.subscribe_holding();
-    let mut held_since: Option<(Instant, crate::ring_driver::Holding)> = None;
-    let mut last_grant: Option<Instant> = None;
-    let mut last_epoch = 0;
-    loop {
-        tokio::select! {
-            changed = holding.changed() => if changed.is_err() { return },
-            () = shutdown.cancelled() => return,
-        }
-        let now = Instant::now();
-        let current = *holding.borrow_and_update();
-        let same_grant = matches!((&held_since, &current), (Some((_, before)), Some(after)) if before.stamp == after.stamp);
-        if same_grant {
-            continue;
-        }
-        if let Some((since, _)) = held_since.take() {
-            metrics.token_hold_seconds.observe_duration(now - since);
-        }
-        if let Some(grant) = current {
-            if grant.stamp.epoch > last_epoch {
-                if last_epoch != 0 {
-                    metrics.regenerations.fetch_add(1, Ordering::Relaxed);
-                }
-                last_epoch = grant.stamp.epoch;
-            }
-            if let Some(previous) = last_grant {
-                metrics.token_rotation_seconds.observe_duration(now - previous);
-            }
-            last_grant = Some(now);
-            held_since = Some((now, grant));
-        }
+/// What the writer measures, for /metrics and the benchmark.
+pub struct WriterStats {
+    pub batch_size: Histogram,
+    pub commit_seconds: Histogram,
+    /// Transactions committed.
+    pub commits: AtomicU64,
+}
+
+impl Default for WriterStats {
+    fn default() -> WriterStats {
+        WriterStats { batch_size: Histogram::batch_size(), commit_seconds: Histogram::latency(), commits: AtomicU64::new(0) }
     }
 }
 

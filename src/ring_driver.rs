@@ -498,3 +498,40 @@ pub async fn wait_for_grant(handle: &RingHandle, timeout: Duration) -> Option<Ho
         }
     }
 }
+
+/// Watches the ring handle's holding state and records hold and rotation times until
+/// `shutdown`.
+pub async fn observe_ring(ring: RingHandle, metrics: std::sync::Arc<crate::metrics::Metrics>, shutdown: CancellationToken) {
+    let mut holding = ring.subscribe_holding();
+    let mut held_since: Option<(Instant, Holding)> = None;
+    let mut last_grant: Option<Instant> = None;
+    let mut last_epoch = 0;
+    loop {
+        tokio::select! {
+            changed = holding.changed() => if changed.is_err() { return },
+            () = shutdown.cancelled() => return,
+        }
+        let now = Instant::now();
+        let current = *holding.borrow_and_update();
+        let same_grant = matches!((&held_since, &current), (Some((_, before)), Some(after)) if before.stamp == after.stamp);
+        if same_grant {
+            continue;
+        }
+        if let Some((since, _)) = held_since.take() {
+            metrics.token_hold_seconds.observe_duration(now - since);
+        }
+        if let Some(grant) = current {
+            if grant.stamp.epoch > last_epoch {
+                if last_epoch != 0 {
+                    metrics.regenerations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+                last_epoch = grant.stamp.epoch;
+            }
+            if let Some(previous) = last_grant {
+                metrics.token_rotation_seconds.observe_duration(now - previous);
+            }
+            last_grant = Some(now);
+            held_since = Some((now, grant));
+        }
+    }
+}

@@ -146,7 +146,7 @@ impl Supervisor {
                 let ok = value
                     .as_deref()
                     .and_then(|v| v.strip_prefix("Bearer "))
-                    .is_some_and(|v| crate::http::constant_time_eq(v.as_bytes(), secret.as_bytes()));
+                    .is_some_and(|v| crate::http::reply::constant_time_eq(v.as_bytes(), secret.as_bytes()));
                 async move {
                     if ok {
                         Ok(())

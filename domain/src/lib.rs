@@ -4,7 +4,11 @@
 
 pub mod crash_point; // named points where an injected crash kills the bank
 pub mod document; // CPF and CNPJ validation and formatting
+pub mod ids; // account numbers, bank ids, Idempotency-Keys
+pub mod kinds; // account kinds, customer kinds, transfer states and kinds
 pub mod money; // centavos: formatting, parsing, checked sums
 
 pub use crash_point::CrashPoint;
 pub use document::Document;
+pub use ids::{AccountNumber, BankId, IdError, IdempotencyKey};
+pub use kinds::{AccountKind, CustomerKind, TransferKind, TransferStatus, UnknownValue};

@@ -8,9 +8,9 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{json_response, respond, with_state};
-use crate::error::ApiError;
-use crate::state::AppState;
+use super::reply::{constant_time_eq, json_response, respond, with_state};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     audit(state.clone())
@@ -42,14 +42,14 @@ fn stats(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let body = serde_json::json!({
                     "writer_commits": state.ledger.commits(),
                     "ring_persists": state.ring.status().persists,
-                    "batches": state.batches.load(Relaxed),
-                    "batched_transfers": state.batched_transfers.load(Relaxed),
+                    "batches": state.cross.batches.load(Relaxed),
+                    "batched_transfers": state.cross.batched_transfers.load(Relaxed),
                     "phase_micros": {
-                        "token_wait": state.phase_micros[0].load(Relaxed),
-                        "hold": state.phase_micros[1].load(Relaxed),
-                        "order_and_local_prepare": state.phase_micros[2].load(Relaxed),
-                        "remote_prepare": state.phase_micros[3].load(Relaxed),
-                        "decide": state.phase_micros[4].load(Relaxed),
+                        "token_wait": state.cross.phase_micros[0].load(Relaxed),
+                        "hold": state.cross.phase_micros[1].load(Relaxed),
+                        "order_and_local_prepare": state.cross.phase_micros[2].load(Relaxed),
+                        "remote_prepare": state.cross.phase_micros[3].load(Relaxed),
+                        "decide": state.cross.phase_micros[4].load(Relaxed),
                     },
                 });
                 json_response(StatusCode::OK, &body)
@@ -112,12 +112,12 @@ struct PartitionRequest {
 fn partition(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults" / "partition")
         .and(warp::post())
-        .and(super::body())
+        .and(super::reply::body())
         .and(admin(state))
         .map(|body: bytes::Bytes, admin: Result<Arc<AppState>, ApiError>| {
             let result = (|| {
                 let state = admin?;
-                let request: PartitionRequest = super::parse_json(&body)?;
+                let request: PartitionRequest = super::reply::parse_json(&body)?;
                 let duration = humantime::parse_duration(&request.duration).map_err(|e| ApiError::InvalidField(format!("for: {e}")))?;
                 if duration.is_zero() || duration > crate::faults::FAULT_DURATION_MAX {
                     return Err(ApiError::InvalidField("for must be between 1ms and 1h".into()));
@@ -160,12 +160,12 @@ struct CrashAtRequest {
 fn crash_at(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults" / "crash-at")
         .and(warp::post())
-        .and(super::body())
+        .and(super::reply::body())
         .and(admin(state))
         .map(|body: bytes::Bytes, admin: Result<Arc<AppState>, ApiError>| {
             let result = (|| {
                 let state = admin?;
-                let request: CrashAtRequest = super::parse_json(&body)?;
+                let request: CrashAtRequest = super::reply::parse_json(&body)?;
                 let point: ringbank_domain::CrashPoint = request
                     .point
                     .parse()
@@ -205,13 +205,13 @@ fn parse_duration_field(name: &str, value: Option<&str>, default: std::time::Dur
 fn inject(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults" / String)
         .and(warp::post())
-        .and(super::body())
+        .and(super::reply::body())
         .and(admin(state))
         .then(|kind: String, body: bytes::Bytes, admin: Result<Arc<AppState>, ApiError>| async move {
             let instance = format!("/admin/v1/faults/{kind}");
             let result = async {
                 let state = admin?;
-                let request: FaultRequest = if body.is_empty() { FaultRequest::default() } else { super::parse_json(&body)? };
+                let request: FaultRequest = if body.is_empty() { FaultRequest::default() } else { super::reply::parse_json(&body)? };
                 let duration = parse_duration_field("for", request.duration.as_deref(), crate::faults::FAULT_DURATION_DEFAULT)?;
                 if duration.is_zero() {
                     return Err(ApiError::InvalidField("for must be at least 1ms".into()));
@@ -297,12 +297,4 @@ pub fn require_admin(state: &AppState, authorization: Option<&str>) -> Result<()
     } else {
         Err(ApiError::Forbidden("a valid admin secret is required (Authorization: Bearer <secret>)".into()))
     }
-}
-
-/// Compares without stopping at the first difference, so timing does not leak the secret.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

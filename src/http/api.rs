@@ -9,11 +9,13 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{body, json_response, parse_json, raw_json_response, respond, with_state};
-use crate::error::ApiError;
+use ringbank_domain::TransferStatus;
+
+use super::reply::{body, json_response, parse_json, respond, with_state};
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::ledger::{AccountKind, LedgerError};
-use crate::operations::{self, held_account, parse_document, Cash, CashRequest, NewCustomer, PaymentRequest, TransferRequest};
-use crate::state::AppState;
+use crate::service::operations::{self, held_account, parse_document, Cash, CashRequest, NewCustomer, PaymentRequest, TransferRequest};
 
 const STATEMENT_PAGE_MAX: u32 = 200;
 
@@ -62,7 +64,7 @@ fn create_customer(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 
 async fn create_customer_handler(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     let request: NewCustomer = parse_json(body)?;
-    let (document, name) = operations::create_customer(state, &request).await?;
+    let (document, name) = operations::create_customer(&state.services, &request).await?;
     Ok(json_response(StatusCode::CREATED, &serde_json::json!({ "document": document.as_str(), "name": name })))
 }
 
@@ -86,7 +88,7 @@ struct SignIn {
 async fn create_session_handler(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
     let request: SignIn = parse_json(body)?;
     let document = parse_document(&request.document)?;
-    let (token, expires_at_ms) = state.sign_in(document.as_str(), &request.password).await?;
+    let (token, expires_at_ms) = state.services.sign_in(document.as_str(), &request.password).await?;
     let expires_at = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(expires_at_ms).unwrap_or(0)),
     )
@@ -101,7 +103,7 @@ fn delete_session(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(authorization())
         .and(with_state(state))
         .then(|auth: Option<String>, state: Arc<AppState>| async move {
-            let result = state.sign_out(auth.as_deref()).await.map(|()| {
+            let result = state.services.sign_out(auth.as_deref()).await.map_err(ApiError::from).map(|()| {
                 let mut response = Response::new(Default::default());
                 *response.status_mut() = StatusCode::NO_CONTENT;
                 response
@@ -133,9 +135,9 @@ struct NewAccount {
 }
 
 async fn create_account_handler(state: &AppState, auth: Option<&str>, body: &[u8]) -> Result<Response, ApiError> {
-    let caller = state.authenticate(auth).await?;
+    let caller = state.services.authenticate(auth).await?;
     let request: NewAccount = parse_json(body)?;
-    let view = operations::open_account(state, &caller, request.kind, &request.holders).await?;
+    let view = operations::open_account(&state.services, &caller, request.kind, &request.holders).await?;
     Ok(json_response(StatusCode::CREATED, &view))
 }
 
@@ -147,7 +149,7 @@ fn list_accounts(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .then(|auth: Option<String>, state: Arc<AppState>| async move {
             let result = async {
-                let caller = state.authenticate(auth.as_deref()).await?;
+                let caller = state.services.authenticate(auth.as_deref()).await?;
                 let accounts = state.ledger.accounts_of(&caller.document).await?;
                 Ok(json_response(StatusCode::OK, &accounts))
             };
@@ -165,8 +167,8 @@ fn get_account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .then(|number: String, auth: Option<String>, state: Arc<AppState>| async move {
             let instance = format!("/api/v1/accounts/{number}");
             let result = async {
-                let caller = state.authenticate(auth.as_deref()).await?;
-                let view = held_account(&state, &caller, &number).await?;
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                let view = held_account(&state.services, &caller, &number).await?;
                 Ok(json_response(StatusCode::OK, &view))
             };
             respond(&instance, result.await)
@@ -190,8 +192,8 @@ fn statement(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .then(|number: String, auth: Option<String>, query: StatementQuery, state: Arc<AppState>| async move {
             let instance = format!("/api/v1/accounts/{number}/statement");
             let result = async {
-                let caller = state.authenticate(auth.as_deref()).await?;
-                held_account(&state, &caller, &number).await?;
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                held_account(&state.services, &caller, &number).await?;
                 let limit = query.limit.unwrap_or(50);
                 if !(1..=STATEMENT_PAGE_MAX).contains(&limit) {
                     return Err(ApiError::InvalidField(format!("limit must be between 1 and {STATEMENT_PAGE_MAX}")));
@@ -231,41 +233,46 @@ async fn money_post_handler(
     prefer: Option<&str>,
     body: &[u8],
 ) -> Result<Response, ApiError> {
-    let caller = state.authenticate(auth).await?;
+    let caller = state.services.authenticate(auth).await?;
     let (job, canonical) = match collection {
         "deposits" | "withdrawals" => {
             let request: CashRequest = parse_json(body)?;
             let cash = if collection == "deposits" { Cash::Deposit } else { Cash::Withdrawal };
-            let job = operations::cash_job(state, &caller, cash, &request)?;
+            let job = operations::cash_job(&state.services, &caller, cash, &request)?;
             (job, serde_json::to_string(&request).unwrap_or_default())
         }
         "transfers" => {
             let request: TransferRequest = parse_json(body)?;
-            let job = operations::transfer_job(state, &caller, &request)?;
+            let job = operations::transfer_job(&state.services, &caller, &request)?;
             (job, serde_json::to_string(&request).unwrap_or_default())
         }
         "payments" => {
             let request: PaymentRequest = parse_json(body)?;
-            let job = operations::payment_job(state, &caller, &request)?;
+            let job = operations::payment_job(&state.services, &caller, &request)?;
             (job, serde_json::to_string(&request).unwrap_or_default())
         }
         other => return Err(ApiError::RouteNotFound(other.to_string())),
     };
-    let (status_code, body) = operations::post_money(state, &caller, collection, job, &canonical, key).await?;
+    let posted = operations::post_money(&state.services, &caller, collection, job, &canonical, key).await?;
     // A pending (cross-bank) transfer: with `Prefer: wait=N`, answer 200 with the final
     // state if it is reached within N seconds (at most PREFER_WAIT_MAX).
-    if let (202, Some(wait)) = (status_code, prefer.and_then(prefer_wait)) {
-        let posted: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-        if let Some(id) = posted["id"].as_str() {
-            if crate::coordinator::wait_final(state, id, &caller.document, wait).await {
-                if let Some(view) = state.ledger.transfer_for(id, &caller.document).await? {
-                    return Ok(json_response(StatusCode::OK, &view));
-                }
+    if let (TransferStatus::Pending, Some(wait)) = (posted.status, prefer.and_then(prefer_wait)) {
+        if crate::twopc::wait_final(&state.cross, &posted.id, &caller.document, wait).await {
+            if let Some(view) = state.ledger.transfer_for(&posted.id, &caller.document).await? {
+                return Ok(json_response(StatusCode::OK, &view));
             }
         }
     }
-    let status = StatusCode::from_u16(status_code).map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(raw_json_response(status, body))
+    // Committed here and now: 201; stored for the two-phase commit: 202.
+    let status = if posted.status.is_final() { StatusCode::CREATED } else { StatusCode::ACCEPTED };
+    Ok(json_response(status, &PostedBody { id: &posted.id, status: posted.status }))
+}
+
+/// The answer to a money movement: `{"id": ..., "status": "committed" | "pending"}`.
+#[derive(serde::Serialize)]
+struct PostedBody<'a> {
+    id: &'a str,
+    status: TransferStatus,
 }
 
 /// Longest `Prefer: wait` honoured.
@@ -289,7 +296,7 @@ fn get_transfer(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .then(|id: String, auth: Option<String>, state: Arc<AppState>| async move {
             let instance = format!("/api/v1/transfers/{id}");
             let result = async {
-                let caller = state.authenticate(auth.as_deref()).await?;
+                let caller = state.services.authenticate(auth.as_deref()).await?;
                 let view = if id.len() <= 64 { state.ledger.transfer_for(&id, &caller.document).await? } else { None };
                 let view = view.ok_or_else(|| ApiError::Ledger(LedgerError::TransferNotFound(id.clone())))?;
                 Ok(json_response(StatusCode::OK, &view))

@@ -1,33 +1,31 @@
 //! The HTTP boundary: warp routes for the customer API (JSON), the admin endpoints, the home page
 //! and monitoring (/healthz here; /readyz and /metrics in `monitoring`).
 //! Handlers parse and validate input, call the ledger, and shape the output;
-//! errors go through `ApiError` and its one mapping (crate::error).
+//! errors go through `ApiError` and its one mapping (`error`). The customer pages are in `web`;
+//! helpers every handler shares are in `reply`. Children import siblings, never this file.
 
 mod admin;
 mod api;
 mod bank;
+pub mod error;
 mod monitoring;
 pub mod openapi;
 mod pages;
+pub mod reply;
 mod ring;
+pub mod state;
+pub mod web;
 
-pub use admin::constant_time_eq;
-
-use std::convert::Infallible;
 use std::sync::Arc;
 
-use bytes::Bytes;
-use serde::de::DeserializeOwned;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use crate::error::ApiError;
-use crate::state::AppState;
-
-/// Largest request body accepted anywhere, in bytes.
-pub const BODY_LIMIT_BYTES: u64 = 64 * 1024;
+pub use error::ApiError;
+pub use reply::{json_response, BODY_LIMIT_BYTES};
+pub use state::AppState;
 
 /// Every route of the bank, with warp's own rejections mapped to problem+json.
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
@@ -44,10 +42,11 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(bank::routes(state.clone()))
         .unify()
-        .or(crate::web::routes(state.clone())).unify()
+        .or(web::routes(state.clone()))
+        .unify()
         .or(pages::routes(state))
         .unify()
-        .recover(crate::error::recover)
+        .recover(reply::recover)
         .unify()
         .with(warp::log::custom(move |info| {
             metrics.record_http(info.method().as_str(), info.path(), info.status().as_u16());
@@ -55,45 +54,4 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         }))
         .map(warp::Reply::into_response)
         .boxed()
-}
-
-/// Hands the shared state to a handler.
-fn with_state(state: Arc<AppState>) -> impl Filter<Extract = (Arc<AppState>,), Error = Infallible> + Clone {
-    warp::any().map(move || state.clone())
-}
-
-/// A size-limited raw body; parsing happens in the handler so errors are precise.
-fn body() -> impl Filter<Extract = (Bytes,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(BODY_LIMIT_BYTES).and(warp::body::bytes())
-}
-
-/// Parses a JSON body, telling malformed JSON apart from missing or mistyped fields.
-pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|error| {
-        let message = error.to_string();
-        match error.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof | serde_json::error::Category::Io => {
-                ApiError::MalformedJson(message)
-            }
-            serde_json::error::Category::Data if message.starts_with("missing field") => ApiError::MissingField(message),
-            serde_json::error::Category::Data => ApiError::InvalidField(message),
-        }
-    })
-}
-
-pub fn json_response<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
-    let body = serde_json::to_string(value).unwrap_or_else(|_| "{}".to_string());
-    raw_json_response(status, body)
-}
-
-pub fn raw_json_response(status: StatusCode, body: String) -> Response {
-    let mut response = Response::new(body.into());
-    *response.status_mut() = status;
-    response.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/json"));
-    response
-}
-
-/// Turns a handler's result into a response, errors as problem+json.
-pub fn respond(instance: &str, result: Result<Response, ApiError>) -> Response {
-    result.unwrap_or_else(|error| error.into_response(instance))
 }

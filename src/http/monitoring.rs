@@ -9,9 +9,9 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{json_response, with_state};
+use super::reply::{json_response, with_state};
+use crate::http::state::AppState;
 use crate::metrics::Gauges;
-use crate::state::AppState;
 
 /// How long /readyz waits for the database.
 const READY_DATABASE_TIMEOUT: Duration = Duration::from_secs(2);

@@ -1,5 +1,5 @@
 //! What is left of the pages here: the customer pages themselves (landing page included)
-//! live in crate::web; this answers browsers' automatic GET /favicon.ico.
+//! live in `web`; this answers browsers' automatic GET /favicon.ico.
 
 use std::sync::Arc;
 
@@ -8,7 +8,7 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use crate::state::AppState;
+use crate::http::state::AppState;
 
 pub fn routes(_state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     favicon()

@@ -12,11 +12,11 @@ use warp::http::{HeaderMap, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-use super::{body, json_response, parse_json, respond, with_state};
-use crate::error::ApiError;
-use crate::ledger::wall_clock_ms;
+use super::reply::{body, json_response, parse_json, respond, with_state};
+use crate::clock::wall_clock_ms;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::peer::auth::{self, Signed};
-use crate::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     status(state.clone()).or(message(state)).unify().boxed()

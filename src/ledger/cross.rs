@@ -6,8 +6,9 @@ use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::ops::{customer_account_kind, insert_transfer_leg, post_entry, require_holder};
-use super::{wall_clock_ms, Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
-use crate::peer::wire::{OutcomeItem, PrepareItem, PrepareRequest, SettlementLeg, Vote};
+use super::{Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
+use crate::clock::wall_clock_ms;
+use crate::protocol::{OutcomeItem, PrepareItem, PrepareRequest, SettlementLeg, Vote};
 use ringbank_ring::Stamp;
 
 /// The settlement account this bank keeps for a peer bank.
@@ -62,8 +63,7 @@ pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer:
     for (position, (side, leg)) in sides.enumerate() {
         insert_transfer_leg(connection, &transfer.id, position, side, leg).await?;
     }
-    let body = serde_json::json!({ "id": transfer.id, "status": "pending" }).to_string();
-    Ok(Outcome::Posted { status_code: 202, body })
+    Ok(Outcome::Posted(super::Posted { id: transfer.id.clone(), status: ringbank_domain::TransferStatus::Pending }))
 }
 
 /// Gives each transfer of a batch its place in the global order, before any prepare is sent.

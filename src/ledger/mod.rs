@@ -8,6 +8,7 @@
 pub mod audit;
 pub mod cross;
 mod db;
+mod jobs;
 pub mod monitor;
 mod ops;
 mod queries;
@@ -15,6 +16,7 @@ mod writer;
 
 use std::sync::Arc;
 
+pub use ringbank_domain::{AccountKind, TransferKind, TransferStatus};
 use serde::Serialize;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
@@ -56,44 +58,11 @@ pub enum LedgerError {
     Invariant(String),
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AccountKind {
-    Individual,
-    Joint,
-    Company,
-}
-
-impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Individual => "individual",
-            AccountKind::Joint => "joint",
-            AccountKind::Company => "company",
-        }
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Leg {
     pub bank: String,
     pub account: String,
     pub amount_cents: i64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum TransferKind {
-    Transfer,
-    Payment,
-}
-
-impl TransferKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TransferKind::Transfer => "transfer",
-            TransferKind::Payment => "payment",
-        }
-    }
 }
 
 /// A transfer between accounts of this bank, already validated for shape (sums, limits).
@@ -149,12 +118,12 @@ pub enum Job {
         ids: Vec<String>,
         stamp: ringbank_ring::Stamp,
     },
-    Prepare(crate::peer::wire::PrepareRequest),
+    Prepare(crate::protocol::PrepareRequest),
     Decide(Vec<cross::Decision>),
     PresumeAbort,
     ApplyOutcomes {
         coordinator: String,
-        outcomes: Vec<crate::peer::wire::OutcomeItem>,
+        outcomes: Vec<crate::protocol::OutcomeItem>,
     },
     MarkDelivered {
         bank: String,
@@ -171,15 +140,20 @@ pub enum Job {
 pub enum Outcome {
     Done,
     Account(AccountView),
-    /// A money movement was committed: the response the client gets (and gets again on a
-    /// repeat with the same Idempotency-Key).
-    Posted {
-        status_code: u16,
-        body: String,
-    },
-    Votes(Vec<crate::peer::wire::Vote>),
+    /// A money movement was committed here, or stored as pending for the two-phase commit;
+    /// a repeat with the same Idempotency-Key gets the same value back.
+    Posted(Posted),
+    Votes(Vec<crate::protocol::Vote>),
     /// Transfers that are final at this participant.
     Final(Vec<String>),
+}
+
+/// What posting a money movement produced, as recorded under its Idempotency-Key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Posted {
+    pub id: String,
+    /// Committed (all legs here) or pending (legs at other banks).
+    pub status: TransferStatus,
 }
 
 /// Where an Idempotency-Key's outcome is recorded, atomically with the operation.
@@ -256,16 +230,4 @@ impl Ledger {
         queue.send(command).await.map_err(|_| LedgerError::Stopped)?;
         receive.await.map_err(|_| LedgerError::Stopped)?
     }
-}
-
-/// Milliseconds since the Unix epoch, for timestamps shown to people and for retention.
-pub fn wall_clock_ms() -> i64 {
-    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
-    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
-}
-
-/// A random identifier with a readable prefix, e.g. `tr_3f9a...` (96 random bits).
-pub fn new_id(prefix: &str) -> String {
-    let bytes: [u8; 12] = rand::random();
-    format!("{prefix}_{}", hex::encode(bytes))
 }

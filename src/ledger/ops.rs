@@ -5,115 +5,16 @@
 use sqlx::AnyConnection;
 
 use super::queries;
-use super::{wall_clock_ms, AccountKind, IdempotencyRecord, Job, LedgerError, Leg, LocalTransfer, Outcome};
+use crate::clock::wall_clock_ms;
+use ringbank_domain::TransferStatus;
 
-const CASH_ACCOUNT: &str = "cash";
+use super::{AccountKind, LedgerError, Leg, LocalTransfer, Outcome, Posted};
+
+pub(super) const CASH_ACCOUNT: &str = "cash";
 /// Attempts at drawing a free random account number before giving up.
 const ACCOUNT_NUMBER_ATTEMPTS: usize = 16;
 
-pub(super) async fn apply(
-    connection: &mut AnyConnection,
-    bank: &str,
-    job: &Job,
-    idempotency: Option<&IdempotencyRecord>,
-) -> Result<Outcome, LedgerError> {
-    if let Some(record) = idempotency {
-        if let Some(replay) = replay_idempotent(connection, record).await? {
-            return Ok(replay);
-        }
-    }
-    let outcome = match job {
-        Job::CreateCustomer { document, person, name, password_hash } => {
-            create_customer(connection, document, *person, name, password_hash).await?
-        }
-        Job::CreateSession { token_hash, document, expires_at_ms } => {
-            sqlx::query("INSERT INTO sessions (token_hash, document, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)")
-                .bind(token_hash)
-                .bind(document)
-                .bind(wall_clock_ms())
-                .bind(expires_at_ms)
-                .execute(&mut *connection)
-                .await?;
-            Outcome::Done
-        }
-        Job::DeleteSession { token_hash } => {
-            sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *connection).await?;
-            Outcome::Done
-        }
-        Job::OpenAccount { caller, caller_is_person, kind, holders } => {
-            open_account(connection, bank, caller, *caller_is_person, *kind, holders).await?
-        }
-        Job::Deposit { id, caller, account, amount_cents } => {
-            require_holder(connection, account, caller).await?;
-            let legs = [(account.as_str(), *amount_cents), (CASH_ACCOUNT, -amount_cents)];
-            post_entry(connection, id, "deposit", "deposit", caller, &legs).await?;
-            posted(id)
-        }
-        Job::Withdraw { id, caller, account, amount_cents } => {
-            require_holder(connection, account, caller).await?;
-            let legs = [(account.as_str(), -amount_cents), (CASH_ACCOUNT, *amount_cents)];
-            post_entry(connection, id, "withdrawal", "withdrawal", caller, &legs).await?;
-            posted(id)
-        }
-        Job::Transfer(transfer) => local_transfer(connection, transfer).await?,
-        Job::SubmitCross(transfer) => super::cross::submit(connection, bank, transfer).await?,
-        Job::OrderBatch { ids, stamp } => super::cross::order_batch(connection, ids, *stamp).await?,
-        Job::Prepare(request) => super::cross::prepare(connection, request).await?,
-        Job::Decide(decisions) => super::cross::decide(connection, decisions).await?,
-        Job::PresumeAbort => super::cross::presume_abort(connection, bank).await?,
-        Job::ApplyOutcomes { coordinator, outcomes } => super::cross::apply_outcomes(connection, coordinator, outcomes).await?,
-        Job::MarkDelivered { bank: peer, ids } => super::cross::mark_delivered(connection, peer, ids).await?,
-        Job::Purge { sessions_before_ms, idempotency_before_ms } => {
-            sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1").bind(sessions_before_ms).execute(&mut *connection).await?;
-            sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
-                .bind(idempotency_before_ms)
-                .execute(&mut *connection)
-                .await?;
-            Outcome::Done
-        }
-    };
-    if let (Some(record), Outcome::Posted { status_code, body }) = (idempotency, &outcome) {
-        sqlx::query(
-            "INSERT INTO idempotency_keys (document, idem_key, request_hash, status_code, response_body, created_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
-        )
-        .bind(&record.document)
-        .bind(&record.key)
-        .bind(&record.request_hash)
-        .bind(i64::from(*status_code))
-        .bind(body)
-        .bind(wall_clock_ms())
-        .execute(&mut *connection)
-        .await?;
-    }
-    Ok(outcome)
-}
-
-pub(super) fn posted(id: &str) -> Outcome {
-    let body = serde_json::json!({ "id": id, "status": "committed" }).to_string();
-    Outcome::Posted { status_code: 201, body }
-}
-
-/// The stored outcome of an earlier request with this key, or an error if the key was used
-/// for a different request.
-async fn replay_idempotent(connection: &mut AnyConnection, record: &IdempotencyRecord) -> Result<Option<Outcome>, LedgerError> {
-    let stored: Option<(String, i64, String)> =
-        sqlx::query_as("SELECT request_hash, status_code, response_body FROM idempotency_keys WHERE document = $1 AND idem_key = $2")
-            .bind(&record.document)
-            .bind(&record.key)
-            .fetch_optional(&mut *connection)
-            .await?;
-    match stored {
-        None => Ok(None),
-        Some((hash, _, _)) if hash != record.request_hash => Err(LedgerError::IdempotencyKeyReused),
-        Some((_, status_code, body)) => {
-            let status_code = u16::try_from(status_code).map_err(|_| LedgerError::Invariant("bad stored status".into()))?;
-            Ok(Some(Outcome::Posted { status_code, body }))
-        }
-    }
-}
-
-async fn create_customer(
+pub(super) async fn create_customer(
     connection: &mut AnyConnection,
     document: &str,
     person: bool,
@@ -136,7 +37,7 @@ async fn create_customer(
     Ok(Outcome::Done)
 }
 
-async fn open_account(
+pub(super) async fn open_account(
     connection: &mut AnyConnection,
     bank: &str,
     caller: &str,
@@ -240,7 +141,7 @@ pub(super) async fn customer_account_kind(connection: &mut AnyConnection, accoun
     row.map(|(kind,)| kind).ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))
 }
 
-async fn local_transfer(connection: &mut AnyConnection, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {
+pub(super) async fn local_transfer(connection: &mut AnyConnection, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {
     for debit in &transfer.debits {
         require_holder(connection, &debit.account, &transfer.initiated_by).await?;
     }
@@ -372,4 +273,9 @@ async fn explain_refused_leg(connection: &mut AnyConnection, account: &str, amou
         }
         Ok(Some(_)) => LedgerError::Overflow,
     }
+}
+
+/// A money movement committed here.
+pub(super) fn posted(id: &str) -> Outcome {
+    Outcome::Posted(Posted { id: id.to_string(), status: TransferStatus::Committed })
 }

@@ -3,7 +3,7 @@
 //! savepoint per command, commits once (one fsync for the whole batch: group commit), and only
 //! then answers every command. A command is acknowledged only after its commit is durable.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -12,9 +12,9 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::metrics::Histogram;
+pub use crate::metrics::WriterStats;
 
-use super::{ops, Command, Ledger, LedgerError, Outcome};
+use super::{jobs, Command, Ledger, LedgerError, Outcome};
 
 /// Capacity of the writer's queue: callers wait (back-pressure) when it is full.
 const QUEUE_CAPACITY: usize = 4096;
@@ -33,20 +33,6 @@ pub fn spawn_writer(
     let stats = Arc::new(WriterStats::default());
     tracker.spawn(run(bank.clone(), write, Queues { urgent, normal: receiver }, batch_max, stats.clone(), shutdown));
     Ledger::new(bank, sender, urgent_sender, read, stats)
-}
-
-/// What the writer measures, for /metrics and the benchmark.
-pub struct WriterStats {
-    pub batch_size: Histogram,
-    pub commit_seconds: Histogram,
-    /// Transactions committed.
-    pub commits: AtomicU64,
-}
-
-impl Default for WriterStats {
-    fn default() -> WriterStats {
-        WriterStats { batch_size: Histogram::batch_size(), commit_seconds: Histogram::latency(), commits: AtomicU64::new(0) }
-    }
 }
 
 struct Queues {
@@ -137,7 +123,7 @@ async fn apply_all(
     let mut results = Vec::with_capacity(commands.len());
     for command in commands {
         sqlx::query("SAVEPOINT op").execute(&mut *connection).await?;
-        let result = ops::apply(connection, bank, &command.job, command.idempotency.as_ref()).await;
+        let result = jobs::apply(connection, bank, &command.job, command.idempotency.as_ref()).await;
         if result.is_err() {
             sqlx::query("ROLLBACK TO SAVEPOINT op").execute(&mut *connection).await?;
         }

@@ -1,16 +1,15 @@
 //! Talking to other banks: the member list, signed requests over reqwest with explicit
-//! timeouts, and the wire types (serde lives here, at the boundary).
+//! timeouts. The message types are in crate::protocol.
 
 pub mod auth;
-pub mod wire;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use ringbank_ring::NodeId;
 
+use crate::clock::wall_clock_ms;
 use crate::faults::Faults;
-use crate::ledger::wall_clock_ms;
 
 /// Timeout of one bank-to-bank request, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_millis(500);

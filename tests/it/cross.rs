@@ -209,9 +209,8 @@ async fn a_stale_coordinator_prepare_is_refused() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let peers = ringbank::peer::PeerClient::new("A", RING_SECRET.as_bytes());
-    let request =
-        ringbank::peer::wire::PrepareRequest { coordinator: "A".into(), stamp: ringbank_ring::Stamp::new(1, 1), transfers: vec![] };
-    let answer: Result<ringbank::peer::wire::PrepareResponse, _> = peers.call(&consortium.url(1), "/bank/v1/prepare", &request).await;
+    let request = ringbank::protocol::PrepareRequest { coordinator: "A".into(), stamp: ringbank_ring::Stamp::new(1, 1), transfers: vec![] };
+    let answer: Result<ringbank::protocol::PrepareResponse, _> = peers.call(&consortium.url(1), "/bank/v1/prepare", &request).await;
     match answer {
         Err(ringbank::peer::PeerError::Refused { status, body }) => {
             assert_eq!(status, 409, "{body}");

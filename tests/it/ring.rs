@@ -214,7 +214,7 @@ async fn bank_to_bank_requests_must_be_signed_by_a_member() {
     let send = |secret: &'static [u8], bank: &'static str| {
         let (client, url, body) = (client.clone(), url.clone(), body.clone());
         async move {
-            let signed = ringbank::peer::auth::sign(secret, "POST", "/ring/v1/join", &body, bank, ringbank::ledger::wall_clock_ms());
+            let signed = ringbank::peer::auth::sign(secret, "POST", "/ring/v1/join", &body, bank, ringbank::clock::wall_clock_ms());
             let request = client
                 .post(&url)
                 .header("x-ring-bank", &signed.bank)

@@ -10,10 +10,11 @@ use warp::Filter;
 
 use super::session::{self, visit, Visit};
 use super::{add_cookie, error_message, form_body, redirect, render, with_state, Chrome, Errors, Field, Form};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::ledger::{AccountKind, LedgerError};
-use crate::operations::{self, NewCustomer};
-use crate::state::{AppState, Caller};
+use crate::service::operations::{self, NewCustomer};
+use crate::service::Caller;
 use ringbank_domain::document::Document;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
@@ -139,7 +140,7 @@ async fn signup_handler(state: &Arc<AppState>, visit: &Visit, form: &Form) -> Re
     };
     let request =
         NewCustomer { document: document.as_str().to_string(), name: form.get("name").to_string(), password: password.to_string() };
-    let (document, name) = operations::create_customer(state, &request).await.map_err(|error| {
+    let (document, name) = operations::create_customer(&state.services, &request).await.map_err(ApiError::from).map_err(|error| {
         let mut errors = Errors::default();
         match error {
             ApiError::Ledger(LedgerError::CustomerExists) | ApiError::InvalidDocument(_) => {
@@ -152,8 +153,8 @@ async fn signup_handler(state: &Arc<AppState>, visit: &Visit, form: &Form) -> Re
     let caller = Caller { document: document.as_str().to_string(), person: document.is_person(), name };
     let kind = if document.is_person() { AccountKind::Individual } else { AccountKind::Company };
     let form_error = |error: ApiError| Errors { fields: Vec::new(), form: Some(error_message(t, &error)) };
-    operations::open_account(state, &caller, kind, &[]).await.map_err(form_error)?;
-    let (token, _) = state.sign_in(document.as_str(), password).await.map_err(form_error)?;
+    operations::open_account(&state.services, &caller, kind, &[]).await.map_err(ApiError::from).map_err(form_error)?;
+    let (token, _) = state.services.sign_in(document.as_str(), password).await.map_err(ApiError::from).map_err(form_error)?;
     Ok(signed_in_redirect(state, &token))
 }
 
@@ -228,7 +229,7 @@ fn signin(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 errors.add("document", t.get("error.document_invalid"));
                 return signin_page(&state, &visit, &form, errors);
             };
-            match state.sign_in(document.as_str(), form.get("password")).await {
+            match state.services.sign_in(document.as_str(), form.get("password")).await.map_err(ApiError::from) {
                 Ok((token, _)) => signed_in_redirect(&state, &token),
                 Err(error) => {
                     errors.add("password", error_message(t, &error));
@@ -251,8 +252,8 @@ fn signout(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok(session) => session,
                 Err(response) => return response,
             };
-            if let Err(error) = state.sign_out(Some(&session.bearer())).await {
-                return super::failure(&state, &visit, Some(&session), &error);
+            if let Err(error) = state.services.sign_out(Some(&session.bearer())).await {
+                return super::failure(&state, &visit, Some(&session), &ApiError::from(error));
             }
             let mut response = redirect("/signin?signed_out=1");
             add_cookie(&mut response, &session::clear_session_cookie(state.bank()));

@@ -2,7 +2,7 @@
 //! under web/templates, checked at compile time, with the static files of web/static
 //! embedded in the binary. Pages work without JavaScript.
 //!
-//! Money moves only through crate::operations, the same validation and ledger jobs as the
+//! Money moves only through crate::service::operations, the same validation and ledger jobs as the
 //! JSON API. Sessions and CSRF are described in `session`.
 
 mod accounts;
@@ -28,9 +28,9 @@ use warp::Filter;
 
 use self::i18n::{Lang, Tr};
 use self::session::{Session, Visit};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::ledger::LedgerError;
-use crate::state::AppState;
 
 /// Every page route; requests for other paths are rejected (not found) so the API's routes
 /// and error mapping stay as they are.
@@ -63,7 +63,7 @@ fn with_state(state: Arc<AppState>) -> impl Filter<Extract = (Arc<AppState>,), E
 
 /// A size-limited form body.
 fn form_body() -> impl Filter<Extract = (Form,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(crate::http::BODY_LIMIT_BYTES)
+    warp::body::content_length_limit(crate::http::reply::BODY_LIMIT_BYTES)
         .and(warp::body::bytes())
         .map(|body: Bytes| Form { pairs: serde_urlencoded::from_bytes(&body).unwrap_or_default() })
 }

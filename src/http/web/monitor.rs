@@ -34,9 +34,10 @@ use warp::Filter;
 use super::i18n::Tr;
 use super::session::{pre_session_csrf_cookie, visit, Visit};
 use super::{add_cookie, form_body, redirect, render, with_state, Chrome, Form};
+use crate::clock::wall_clock_ms;
 use crate::faults::ActiveFault;
-use crate::ledger::wall_clock_ms;
-use crate::state::AppState;
+use crate::http::reply::constant_time_eq;
+use crate::http::state::AppState;
 
 /// The monitor's cookie is `rb_admin_{bank}` (see session::cookie_name).
 pub const ADMIN_COOKIE: &str = "rb_admin";
@@ -94,10 +95,6 @@ pub fn admin_proof(secret: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(b"ringbank ring monitor");
     hex::encode(mac.finalize().into_bytes())
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// True when the request carries the admin secret (Bearer) or the cookie proving it.
@@ -542,10 +539,10 @@ fn json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .then(|headers: HeaderMap, state: Arc<AppState>| async move {
             if !authorized(&state, &headers) {
-                return crate::error::ApiError::Forbidden("the ring monitor needs this bank's admin secret".into())
+                return crate::http::error::ApiError::Forbidden("the ring monitor needs this bank's admin secret".into())
                     .into_response("/ring/status.json");
             }
-            let mut response = crate::http::json_response(StatusCode::OK, &snapshot(&state).await);
+            let mut response = crate::http::reply::json_response(StatusCode::OK, &snapshot(&state).await);
             response.headers_mut().insert(warp::http::header::CACHE_CONTROL, warp::http::HeaderValue::from_static("no-store"));
             response
         })

@@ -1,27 +1,17 @@
-//! What request handlers share: configuration, the ledger handle, the set of requests in
-//! flight per Idempotency-Key, and the sign-in rate limiter. Also session tokens and
-//! password hashing, which are about who the caller is.
+//! Who the caller is: sessions (tokens stored as hashes, checked sessions cached), passwords
+//! (Argon2id), the sign-in limiter, and the set of requests in flight per Idempotency-Key.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::atomic::AtomicU64;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
 use sha2::{Digest, Sha256};
-use tokio::sync::{broadcast, Notify};
 
-use crate::config::ServeConfig;
-use crate::error::ApiError;
-use crate::faults::Faults;
-use crate::ledger::{wall_clock_ms, Job, Ledger};
-use crate::peer::auth::Verifier;
-use crate::peer::PeerClient;
-use crate::ring_driver::RingHandle;
+use super::{ServiceError, Services};
+use crate::clock::wall_clock_ms;
+use crate::ledger::Job;
 
-/// Finalized-transfer notices kept for slow waiters (they re-read the database on lag).
-const FINALIZED_CAPACITY: usize = 4096;
 /// Sessions cached in memory at most.
 const SESSION_CACHE_MAX: usize = 100_000;
 /// Failed sign-ins allowed per document within `SIGN_IN_WINDOW`.
@@ -29,35 +19,6 @@ const SIGN_IN_FAILURES_MAX: u32 = 5;
 const SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
 /// The limiter forgets everything past this many documents rather than grow without bound.
 const SIGN_IN_TRACKED_MAX: usize = 100_000;
-
-pub struct AppState {
-    pub config: ServeConfig,
-    pub ledger: Ledger,
-    pub ring: RingHandle,
-    /// Checks bank-to-bank signatures; None for a bank alone in its ring (nobody to talk to).
-    pub ring_verifier: Option<Verifier>,
-    pub faults: Arc<Faults>,
-    /// Signed client to the other banks (ring secret).
-    pub peers: PeerClient,
-    /// Ids of transfers that became final here (for `Prefer: wait`).
-    pub finalized: broadcast::Sender<String>,
-    /// Wakes the coordinator when a cross-bank transfer is submitted.
-    pub coordinator_work: Notify,
-    /// Wakes the outcome delivery loop when decisions were logged.
-    pub delivery_work: Notify,
-    /// Batches this bank coordinated, and the transfers in them.
-    pub batches: AtomicU64,
-    pub batched_transfers: AtomicU64,
-    /// Where the coordinator's time goes, in microseconds summed over batches: waiting for the
-    /// token, holding it, ordering + local prepare, remote prepares, logging decisions.
-    pub phase_micros: [AtomicU64; 5],
-    /// Counters and histograms for /metrics.
-    pub metrics: Arc<crate::metrics::Metrics>,
-    in_flight: Mutex<HashSet<(String, String)>>,
-    /// Sessions already checked: token hash -> (caller, expiry in ms).
-    sessions: Mutex<HashMap<String, (Caller, i64)>>,
-    sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
-}
 
 /// The authenticated customer making a request.
 #[derive(Clone, Debug)]
@@ -67,41 +28,14 @@ pub struct Caller {
     pub name: String,
 }
 
-impl AppState {
-    pub fn new(config: ServeConfig, ledger: Ledger, ring: RingHandle, faults: Arc<Faults>) -> Arc<AppState> {
-        let ring_verifier = config.ring_secret.as_ref().map(|s| Verifier::new(s.as_bytes()));
-        let peers = PeerClient::new(&config.id, config.ring_secret.as_deref().unwrap_or("").as_bytes()).with_faults(faults.clone());
-        Arc::new(AppState {
-            config,
-            ledger,
-            ring,
-            ring_verifier,
-            faults,
-            peers,
-            finalized: broadcast::channel(FINALIZED_CAPACITY).0,
-            coordinator_work: Notify::new(),
-            delivery_work: Notify::new(),
-            batches: AtomicU64::new(0),
-            batched_transfers: AtomicU64::new(0),
-            phase_micros: Default::default(),
-            metrics: Arc::default(),
-            in_flight: Mutex::new(HashSet::new()),
-            sessions: Mutex::new(HashMap::new()),
-            sign_in_failures: Mutex::new(HashMap::new()),
-        })
-    }
-
-    pub fn bank(&self) -> &str {
-        &self.config.id
-    }
-
+impl Services {
     /// Resolves `Authorization: Bearer <token>` to the customer, or fails with 401.
-    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ApiError> {
+    pub async fn authenticate(&self, authorization: Option<&str>) -> Result<Caller, ServiceError> {
         let token = authorization
             .and_then(|value| value.strip_prefix("Bearer "))
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= 128)
-            .ok_or(ApiError::Unauthenticated)?;
+            .ok_or(ServiceError::Unauthenticated)?;
         let token_hash = hash_token(token);
         let now = wall_clock_ms();
         // Sessions are cached in memory until they expire; signing out removes the entry.
@@ -110,8 +44,8 @@ impl AppState {
                 return Ok(caller.clone());
             }
         }
-        let (document, expires_at_ms) = self.ledger.session_document(&token_hash, now).await?.ok_or(ApiError::Unauthenticated)?;
-        let customer = self.ledger.customer(&document).await?.ok_or(ApiError::Unauthenticated)?;
+        let (document, expires_at_ms) = self.ledger.session_document(&token_hash, now).await?.ok_or(ServiceError::Unauthenticated)?;
+        let customer = self.ledger.customer(&document).await?.ok_or(ServiceError::Unauthenticated)?;
         let caller = Caller { document, person: customer.kind == "person", name: customer.name };
         let mut cache = self.sessions.lock().expect("session cache");
         if cache.len() >= SESSION_CACHE_MAX {
@@ -125,7 +59,7 @@ impl AppState {
     }
 
     /// Checks a password and opens a session; returns the token and its expiry (ms).
-    pub async fn sign_in(&self, document: &str, password: &str) -> Result<(String, i64), ApiError> {
+    pub async fn sign_in(&self, document: &str, password: &str) -> Result<(String, i64), ServiceError> {
         self.check_sign_in_rate(document)?;
         let customer = self.ledger.customer(document).await?;
         let stored_hash = customer.as_ref().map(|c| c.password_hash.clone());
@@ -133,10 +67,10 @@ impl AppState {
         // Verify against a dummy hash for unknown documents too, so timing does not reveal them.
         let ok = tokio::task::spawn_blocking(move || verify_password(&password, stored_hash.as_deref()))
             .await
-            .map_err(|e| ApiError::Internal(e.to_string()))?;
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         if !ok || customer.is_none() {
             self.record_sign_in_failure(document);
-            return Err(ApiError::WrongCredentials);
+            return Err(ServiceError::WrongCredentials);
         }
         self.sign_in_failures.lock().expect("limiter lock").remove(document);
         let token = hex::encode(rand::random::<[u8; 32]>());
@@ -147,7 +81,7 @@ impl AppState {
         Ok((token, expires_at_ms))
     }
 
-    pub async fn sign_out(&self, authorization: Option<&str>) -> Result<(), ApiError> {
+    pub async fn sign_out(&self, authorization: Option<&str>) -> Result<(), ServiceError> {
         self.authenticate(authorization).await?;
         let token = authorization.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("").trim();
         let token_hash = hash_token(token);
@@ -156,12 +90,12 @@ impl AppState {
         Ok(())
     }
 
-    fn check_sign_in_rate(&self, document: &str) -> Result<(), ApiError> {
+    fn check_sign_in_rate(&self, document: &str) -> Result<(), ServiceError> {
         let failures = self.sign_in_failures.lock().expect("limiter lock");
         match failures.get(document) {
             Some((count, since)) if *count >= SIGN_IN_FAILURES_MAX && since.elapsed() < SIGN_IN_WINDOW => {
                 let wait = SIGN_IN_WINDOW.saturating_sub(since.elapsed()).as_secs().max(1);
-                Err(ApiError::TooManyAttempts(format!("too many failed sign-ins for this document; try again in {wait} s")))
+                Err(ServiceError::TooManyAttempts(format!("too many failed sign-ins for this document; try again in {wait} s")))
             }
             _ => Ok(()),
         }
@@ -181,24 +115,24 @@ impl AppState {
 
     /// Marks a (customer, Idempotency-Key) pair as in flight until the guard drops; a second
     /// request with the same pair meanwhile gets 409.
-    pub fn enter_in_flight(self: &Arc<Self>, document: &str, key: &str) -> Result<InFlightGuard, ApiError> {
+    pub fn enter_in_flight(self: &Arc<Self>, document: &str, key: &str) -> Result<InFlightGuard, ServiceError> {
         let pair = (document.to_string(), key.to_string());
         let mut set = self.in_flight.lock().expect("in-flight lock");
         if !set.insert(pair.clone()) {
-            return Err(ApiError::IdempotencyInProgress);
+            return Err(ServiceError::IdempotencyInProgress);
         }
-        Ok(InFlightGuard { state: self.clone(), pair })
+        Ok(InFlightGuard { services: self.clone(), pair })
     }
 }
 
 pub struct InFlightGuard {
-    state: Arc<AppState>,
+    services: Arc<Services>,
     pair: (String, String),
 }
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if let Ok(mut set) = self.state.in_flight.lock() {
+        if let Ok(mut set) = self.services.in_flight.lock() {
             set.remove(&self.pair);
         }
     }
@@ -210,12 +144,12 @@ pub fn hash_token(token: &str) -> String {
 }
 
 /// Hashes a password with Argon2id and a random salt (PHC string format).
-pub fn hash_password(password: &str) -> Result<String, ApiError> {
+pub fn hash_password(password: &str) -> Result<String, ServiceError> {
     let salt = SaltString::generate(&mut argon2::password_hash::rand_core::OsRng);
     Argon2::default()
         .hash_password(password.as_bytes(), &salt)
         .map(|h| h.to_string())
-        .map_err(|e| ApiError::Internal(format!("password hashing failed: {e}")))
+        .map_err(|e| ServiceError::Internal(format!("password hashing failed: {e}")))
 }
 
 /// A valid hash of a random password, verified against when the customer does not exist.

@@ -1,6 +1,6 @@
 //! Transfers (several source accounts, one destination) and payments (to a company
 //! account, with a reference), each with a confirmation step, and the receipt page whose
-//! status updates until the transfer is final. Both post through crate::operations, the
+//! status updates until the transfer is final. Both post through crate::service::operations, the
 //! same validation and ledger jobs as POST /api/v1/transfers and /api/v1/payments.
 
 use std::sync::Arc;
@@ -11,17 +11,16 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::Filter;
 
-use super::cash::posted_id;
 use super::i18n::Tr;
 use super::session::{visit, Session, Visit};
 use super::{
     account_choices, display_time, error_message, form_body, form_key, parse_amount, redirect, render, signed_in, signed_in_post,
     with_state, Choice, Chrome, Errors, Field, Form,
 };
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::ledger::{AccountView, LedgerError, Leg, TransferView};
-use crate::operations::{self, PaymentRequest, PaymentTarget, TransferRequest};
-use crate::state::AppState;
+use crate::service::operations::{self, PaymentRequest, PaymentTarget, TransferRequest};
 use ringbank_domain::money::format_brl;
 
 /// Source rows the transfer form shows without JavaScript.
@@ -278,11 +277,11 @@ struct Checked {
 async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form: &Form) -> Result<Checked, Errors> {
     let mut errors = Errors::default();
     let bank = form.get("to_bank").trim();
-    if crate::config::validate_bank_id(bank).is_err() {
+    if ringbank_domain::BankId::parse(bank).is_err() {
         errors.add("to_bank", t.get("error.bank_invalid"));
     }
     let to_account = form.get("to_account").trim();
-    if !operations::is_account_number(to_account) {
+    if ringbank_domain::AccountNumber::parse(to_account).is_err() {
         errors.add("to_account", t.get("error.account_invalid"));
     }
     // (row, bank, account, cents)
@@ -308,7 +307,7 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
     let mut elsewhere: Vec<(String, Option<Vec<AccountView>>)> = Vec::new();
     for (index, from_bank, from, amount) in &rows {
         let held = if from_bank == state.bank() {
-            Ok(operations::held_account(state, &session.caller, from).await.is_ok())
+            Ok(operations::held_account(&state.services, &session.caller, from).await.map_err(ApiError::from).is_ok())
         } else if state.ring.members.node_of(from_bank).is_none() {
             Ok(false)
         } else {
@@ -365,13 +364,13 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
         }
     };
     let validated = match (&checked.transfer, &checked.payment) {
-        (Some(request), _) => operations::transfer_job(state, &session.caller, request).map(|_| ()),
-        (_, Some(request)) => operations::payment_job(state, &session.caller, request).map(|_| ()),
+        (Some(request), _) => operations::transfer_job(&state.services, &session.caller, request).map(|_| ()),
+        (_, Some(request)) => operations::payment_job(&state.services, &session.caller, request).map(|_| ()),
         _ => Ok(()),
     };
     match validated {
         Ok(()) => Ok(checked),
-        Err(error) => Err(operation_errors(t, kind, &checked, to_account, &error)),
+        Err(error) => Err(operation_errors(t, kind, &checked, to_account, &ApiError::from(error))),
     }
 }
 
@@ -503,15 +502,17 @@ fn confirm(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
             };
             let result = async {
                 let (job, collection, canonical) = match (&checked.transfer, &checked.payment) {
-                    (Some(r), _) => (operations::transfer_job(&state, &session.caller, r)?, "transfers", serde_json::to_string(r)),
-                    (_, Some(r)) => (operations::payment_job(&state, &session.caller, r)?, "payments", serde_json::to_string(r)),
+                    (Some(r), _) => (operations::transfer_job(&state.services, &session.caller, r)?, "transfers", serde_json::to_string(r)),
+                    (_, Some(r)) => (operations::payment_job(&state.services, &session.caller, r)?, "payments", serde_json::to_string(r)),
                     _ => return Err(ApiError::Internal("nothing to post".into())),
                 };
                 let key = Some(key.clone()).filter(|k| !k.is_empty());
-                operations::post_money(&state, &session.caller, collection, job, &canonical.unwrap_or_default(), key).await
+                operations::post_money(&state.services, &session.caller, collection, job, &canonical.unwrap_or_default(), key)
+                    .await
+                    .map_err(ApiError::from)
             };
             match result.await {
-                Ok((_, body)) => redirect(&format!("/transfers/{}", posted_id(&body))),
+                Ok(posted) => redirect(&format!("/transfers/{}", posted.id)),
                 Err(error) => {
                     let to_account = form.get("to_account").trim().to_string();
                     let errors = operation_errors(t, kind, &checked, &to_account, &error);
@@ -588,7 +589,7 @@ fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 return ApiError::Unauthenticated.into_response(&format!("/transfers/{id}/status"));
             };
             match find_transfer(&state, &session, &id).await {
-                Ok(Some(view)) => crate::http::json_response(
+                Ok(Some(view)) => crate::http::reply::json_response(
                     StatusCode::OK,
                     &serde_json::json!({
                         "id": view.id,

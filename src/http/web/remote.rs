@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::http::state::AppState;
 use crate::ledger::AccountView;
 use crate::peer::Member;
-use crate::state::AppState;
 
 /// Longest wait for one bank's answer (the peer client's own timeout is shorter still).
 const ASK_TIMEOUT: Duration = Duration::from_millis(800);

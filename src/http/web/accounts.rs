@@ -12,10 +12,10 @@ use warp::Filter;
 use super::i18n::Tr;
 use super::session::{visit, Session, Visit};
 use super::{display_time, error_message, form_body, redirect, render, signed_in, signed_in_post, with_state, Chrome, Errors, Field, Form};
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::ledger::{AccountKind, AccountView, LedgerError, StatementLine};
-use crate::operations;
-use crate::state::AppState;
+use crate::service::operations;
 use ringbank_domain::document::{format_document, Document};
 use ringbank_domain::money::format_brl;
 
@@ -174,7 +174,7 @@ fn account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 }
 
 async fn account_page(state: &Arc<AppState>, visit: &Visit, session: &Session, number: &str) -> Result<Response, ApiError> {
-    let view = operations::held_account(state, &session.caller, number).await?;
+    let view = operations::held_account(&state.services, &session.caller, number).await.map_err(ApiError::from)?;
     let before = visit.query_value("before").and_then(|b| b.parse::<i64>().ok());
     let page = state.ledger.statement(&view.number, before, STATEMENT_PAGE_LINES).await?;
     let mut c = Chrome::new(state, visit, Some(session), "statement.title", "dashboard");
@@ -298,7 +298,7 @@ async fn open_account(state: &Arc<AppState>, visit: &Visit, session: &Session, f
     // Holders only go with a joint account; the other kinds have the caller alone.
     let others: Vec<String> =
         if kind == AccountKind::Joint { holders.iter().map(|(_, d)| d.as_str().to_string()).collect() } else { Vec::new() };
-    match operations::open_account(state, &session.caller, kind, &others).await {
+    match operations::open_account(&state.services, &session.caller, kind, &others).await.map_err(ApiError::from) {
         Ok(view) => Ok(view.number),
         Err(error) => {
             match &error {

@@ -6,6 +6,8 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::ledger::LedgerError;
+use crate::service::ServiceError;
+use crate::twopc::ParticipantError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -51,6 +53,38 @@ pub enum ApiError {
     Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> ApiError {
+        match error {
+            ServiceError::InvalidField(m) => ApiError::InvalidField(m),
+            ServiceError::InvalidDocument(m) => ApiError::InvalidDocument(m),
+            ServiceError::InvalidAmount(m) => ApiError::InvalidAmount(m),
+            ServiceError::LimitExceeded(m) => ApiError::LimitExceeded(m),
+            ServiceError::Unbalanced(m) => ApiError::Unbalanced(m),
+            ServiceError::UnknownBank(m) => ApiError::UnknownBank(m),
+            ServiceError::Unauthenticated => ApiError::Unauthenticated,
+            ServiceError::WrongCredentials => ApiError::WrongCredentials,
+            ServiceError::TooManyAttempts(m) => ApiError::TooManyAttempts(m),
+            ServiceError::Ledger(e) => ApiError::Ledger(e),
+            ServiceError::BadIdempotencyKey(m) => ApiError::BadIdempotencyKey(m),
+            ServiceError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
+            ServiceError::Internal(m) => ApiError::Internal(m),
+        }
+    }
+}
+
+impl From<ParticipantError> for ApiError {
+    fn from(error: ParticipantError) -> ApiError {
+        match error {
+            ParticipantError::Forbidden(m) => ApiError::Forbidden(m),
+            ParticipantError::LimitExceeded(m) => ApiError::LimitExceeded(m),
+            ParticipantError::Malformed(m) => ApiError::InvalidField(m),
+            ParticipantError::Unbalanced(m) => ApiError::Unbalanced(m),
+            ParticipantError::Ledger(e) => ApiError::Ledger(e),
+        }
+    }
 }
 
 /// The parts of a problem document that depend on the kind of error.
@@ -144,26 +178,4 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         }
     };
     Kind { status, slug, title }
-}
-
-/// Maps warp's own rejections (unknown route, wrong method, oversized body) into problems.
-pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::convert::Infallible> {
-    let error = if rejection.is_not_found() {
-        ApiError::RouteNotFound("this path".to_string())
-    } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
-        ApiError::PayloadTooLarge(crate::http::BODY_LIMIT_BYTES)
-    } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        ApiError::InvalidField("a Content-Length header is required".to_string())
-    } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
-        ApiError::MethodNotAllowed
-    } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
-        ApiError::InvalidField(e.to_string())
-    } else if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
-        ApiError::InvalidField(e.to_string())
-    } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {
-        ApiError::InvalidField(e.to_string())
-    } else {
-        ApiError::Internal(format!("unhandled rejection: {rejection:?}"))
-    };
-    Ok(error.into_response(""))
 }

@@ -14,12 +14,13 @@ use ringbank_ring::Stamp;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::Cross;
+use crate::clock::wall_clock_ms;
 use crate::ledger::cross::{settlement_legs, Decision, PendingTransfer};
-use crate::ledger::{wall_clock_ms, Job, Outcome};
-use crate::peer::wire::{
+use crate::ledger::{Job, Outcome};
+use crate::protocol::{
     OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, Vote, WireLeg, BATCH_MAX,
 };
-use crate::state::AppState;
 
 /// Transfers per batch.
 const BATCH_SIZE: usize = 512;
@@ -33,25 +34,25 @@ const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 /// A yes vote is in doubt once it is this old without an outcome.
 const IN_DOUBT_AFTER: Duration = Duration::from_secs(2);
 
-pub fn spawn(state: Arc<AppState>, tracker: &TaskTracker, shutdown: CancellationToken) {
-    tracker.spawn(coordinate(state.clone(), shutdown.clone()));
-    tracker.spawn(deliver(state.clone(), shutdown.clone()));
-    tracker.spawn(resolve(state, shutdown));
+pub fn spawn(cross: Arc<Cross>, tracker: &TaskTracker, shutdown: CancellationToken) {
+    tracker.spawn(coordinate(cross.clone(), shutdown.clone()));
+    tracker.spawn(deliver(cross.clone(), shutdown.clone()));
+    tracker.spawn(resolve(cross, shutdown));
 }
 
-async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
+async fn coordinate(cross: Arc<Cross>, shutdown: CancellationToken) {
     // Transfers whose prepares may have gone out before a crash: presumed abort.
-    match state.ledger.submit(Job::PresumeAbort, None).await {
-        Ok(_) => state.delivery_work.notify_one(),
-        Err(error) => tracing::error!(bank = %state.bank(), %error, "presumed abort at start-up failed"),
+    match cross.ledger.submit(Job::PresumeAbort, None).await {
+        Ok(_) => cross.delivery_work.notify_one(),
+        Err(error) => tracing::error!(bank = %cross.bank(), %error, "presumed abort at start-up failed"),
     }
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = state.coordinator_work.notified() => {}
+            () = cross.coordinator_work.notified() => {}
             () = tokio::time::sleep(RECHECK_INTERVAL) => {}
         }
-        match state.ledger.has_unordered_pending().await {
+        match cross.ledger.has_unordered_pending().await {
             Ok(true) => {}
             Ok(false) => continue,
             Err(error) => {
@@ -59,22 +60,22 @@ async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
                 continue;
             }
         }
-        state.ring.want_token().await;
+        cross.ring.want_token().await;
         let waited = Instant::now();
         let holding = tokio::select! {
             () = shutdown.cancelled() => return,
-            holding = crate::ring_driver::wait_for_grant(&state.ring, TOKEN_WAIT) => holding,
+            holding = crate::ring_driver::wait_for_grant(&cross.ring, TOKEN_WAIT) => holding,
         };
         let Some(holding) = holding else { continue };
-        add_micros(&state, Phase::TokenWait, waited);
+        add_micros(&cross, Phase::TokenWait, waited);
         let held = Instant::now();
-        state.faults.crash_point(ringbank_domain::CrashPoint::WhileHolding);
+        cross.faults.crash_point(ringbank_domain::CrashPoint::WhileHolding);
         // Phase one of every batch runs under the token: order, prepare, collect votes. The
         // decisions need no token: they are logged once it has been passed on.
         let mut position = 0u32;
         let mut prepared = Vec::new();
         while holding.lease_until.saturating_duration_since(Instant::now()) > LEASE_MARGIN {
-            let batch = match state.ledger.pending_batch(BATCH_SIZE).await {
+            let batch = match cross.ledger.pending_batch(BATCH_SIZE).await {
                 Ok(batch) if !batch.is_empty() => batch,
                 Ok(_) => break,
                 Err(error) => {
@@ -83,18 +84,18 @@ async fn coordinate(state: Arc<AppState>, shutdown: CancellationToken) {
                 }
             };
             let count = batch.len() as u32;
-            if let Some(phase_one) = prepare_batch(&state, holding.stamp, position, holding.lease_until, batch).await {
+            if let Some(phase_one) = prepare_batch(&cross, holding.stamp, position, holding.lease_until, batch).await {
                 prepared.push(phase_one);
             }
             position += count;
         }
-        state.ring.release().await;
-        add_micros(&state, Phase::Hold, held);
-        state.faults.crash_point(ringbank_domain::CrashPoint::AfterVotes);
+        cross.ring.release().await;
+        add_micros(&cross, Phase::Hold, held);
+        cross.faults.crash_point(ringbank_domain::CrashPoint::AfterVotes);
         if !prepared.is_empty() {
             let deciding = Instant::now();
-            decide(&state, holding.stamp, prepared).await;
-            add_micros(&state, Phase::Decide, deciding);
+            decide(&cross, holding.stamp, prepared).await;
+            add_micros(&cross, Phase::Decide, deciding);
         }
     }
 }
@@ -108,9 +109,9 @@ enum Phase {
     Decide = 4,
 }
 
-fn add_micros(state: &AppState, phase: Phase, since: Instant) {
+fn add_micros(cross: &Cross, phase: Phase, since: Instant) {
     let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
-    state.phase_micros[phase as usize].fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    cross.phase_micros[phase as usize].fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// A batch after phase one: its transfers, their participants, and the votes received.
@@ -124,15 +125,15 @@ struct PreparedBatch {
 /// commit as the local participant's votes, then every other participant gets its PREPARE
 /// (concurrently); returns the votes. None if the batch could not even be ordered.
 async fn prepare_batch(
-    state: &Arc<AppState>,
+    cross: &Arc<Cross>,
     stamp: Stamp,
     first_position: u32,
     lease_until: Instant,
     batch: Vec<PendingTransfer>,
 ) -> Option<PreparedBatch> {
-    let me = state.bank().to_string();
-    state.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    state.batched_transfers.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    let me = cross.bank().to_string();
+    cross.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    cross.batched_transfers.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let ids: Vec<String> = batch.iter().map(|t| t.id.clone()).collect();
     let mut requests: BTreeMap<String, PrepareRequest> = BTreeMap::new();
     let mut participants_of: HashMap<String, Vec<String>> = HashMap::new();
@@ -144,7 +145,7 @@ async fn prepare_batch(
         }
         let participants: Vec<String> = nets.keys().cloned().collect();
         let nets: Vec<(String, i64)> = nets.into_iter().collect();
-        let settlement: HashMap<String, Vec<crate::peer::wire::SettlementLeg>> = settlement_legs(&me, &nets).into_iter().collect();
+        let settlement: HashMap<String, Vec<crate::protocol::SettlementLeg>> = settlement_legs(&me, &nets).into_iter().collect();
         for bank in &participants {
             let legs = transfer
                 .legs
@@ -173,10 +174,10 @@ async fn prepare_batch(
     // Ordering and the local votes: submitted together, so the writer commits them as one.
     let local = requests.remove(&me);
     let started = Instant::now();
-    let order = state.ledger.submit(Job::OrderBatch { ids, stamp }, None);
+    let order = cross.ledger.submit(Job::OrderBatch { ids, stamp }, None);
     let local_votes = async {
         match local {
-            Some(request) => Some(state.ledger.submit(Job::Prepare(request), None).await),
+            Some(request) => Some(cross.ledger.submit(Job::Prepare(request), None).await),
             None => None,
         }
     };
@@ -185,11 +186,11 @@ async fn prepare_batch(
         tracing::error!(%error, "cannot order a batch; it stays pending");
         return None;
     }
-    add_micros(state, Phase::OrderAndLocalPrepare, started);
+    add_micros(cross, Phase::OrderAndLocalPrepare, started);
     let remote_started = Instant::now();
-    let mut votes = collect_votes(state, requests, lease_until).await;
-    add_micros(state, Phase::RemotePrepare, remote_started);
-    state.metrics.prepare_seconds.observe_duration(started.elapsed());
+    let mut votes = collect_votes(cross, requests, lease_until).await;
+    add_micros(cross, Phase::RemotePrepare, remote_started);
+    cross.metrics.prepare_seconds.observe_duration(started.elapsed());
     match local_votes {
         Some(Ok(Outcome::Votes(local_votes))) => {
             for vote in local_votes {
@@ -199,14 +200,14 @@ async fn prepare_batch(
         Some(Err(error)) => tracing::warn!(%error, "local prepare failed"),
         _ => {}
     }
-    state.faults.crash_point(ringbank_domain::CrashPoint::AfterPrepareSent);
+    cross.faults.crash_point(ringbank_domain::CrashPoint::AfterPrepareSent);
     Some(PreparedBatch { batch, participants_of, votes })
 }
 
 /// Logs the decisions of prepared batches (durably, before anyone is told): commit only if
 /// every participant voted yes.
-async fn decide(state: &Arc<AppState>, stamp: Stamp, prepared: Vec<PreparedBatch>) {
-    let me = state.bank().to_string();
+async fn decide(cross: &Arc<Cross>, stamp: Stamp, prepared: Vec<PreparedBatch>) {
+    let me = cross.bank().to_string();
     let mut decisions: Vec<Decision> = Vec::new();
     for PreparedBatch { batch, mut participants_of, votes } in prepared {
         for transfer in &batch {
@@ -230,19 +231,19 @@ async fn decide(state: &Arc<AppState>, stamp: Stamp, prepared: Vec<PreparedBatch
     }
     let committed = decisions.iter().filter(|d| d.commit).count();
     let decide_started = std::time::Instant::now();
-    match state.ledger.submit(Job::Decide(decisions.clone()), None).await {
+    match cross.ledger.submit(Job::Decide(decisions.clone()), None).await {
         Ok(_) => {
-            state.metrics.decide_seconds.observe_duration(decide_started.elapsed());
+            cross.metrics.decide_seconds.observe_duration(decide_started.elapsed());
             tracing::info!(bank = %me, epoch = stamp.epoch, seq = stamp.seq, transfers = decisions.len(), committed, "batch decided");
             for decision in decisions.iter().filter(|d| !d.commit) {
                 let reason = decision.reason.as_deref().unwrap_or("");
                 tracing::info!(bank = %me, epoch = stamp.epoch, transfer_id = %decision.id, reason, "transfer aborted");
             }
-            state.faults.crash_point(ringbank_domain::CrashPoint::AfterDecisionLogged);
+            cross.faults.crash_point(ringbank_domain::CrashPoint::AfterDecisionLogged);
             for decision in &decisions {
-                let _ = state.finalized.send(decision.id.clone());
+                let _ = cross.finalized.send(decision.id.clone());
             }
-            state.delivery_work.notify_one();
+            cross.delivery_work.notify_one();
         }
         Err(error) => tracing::error!(
             bank = %me,
@@ -259,7 +260,7 @@ async fn decide(state: &Arc<AppState>, stamp: Stamp, prepared: Vec<PreparedBatch
 /// transfer id). A bank that fails to answer simply has no votes. Nothing is sent once the
 /// lease is over.
 async fn collect_votes(
-    state: &Arc<AppState>,
+    cross: &Arc<Cross>,
     requests: BTreeMap<String, PrepareRequest>,
     lease_until: Instant,
 ) -> HashMap<(String, String), Vote> {
@@ -269,18 +270,18 @@ async fn collect_votes(
         if Instant::now() >= lease_until {
             continue;
         }
-        let Some(url) = state.ring.members.node_of(&bank).and_then(|n| state.ring.members.url_of(n)).map(str::to_string) else {
+        let Some(url) = cross.ring.members.node_of(&bank).and_then(|n| cross.ring.members.url_of(n)).map(str::to_string) else {
             continue;
         };
-        if state.faults.is_partitioned(&bank) {
+        if cross.faults.is_partitioned(&bank) {
             continue;
         }
-        let (state, request) = (state.clone(), request);
+        let (cross, request) = (cross.clone(), request);
         // A vote that arrives after the lease is worthless (the next holder's stamp fences this
         // one off), so the wait ends with the lease.
         let limit = lease_until.saturating_duration_since(Instant::now());
         remote.push(async move {
-            let call = state.peers.call::<_, PrepareResponse>(&url, "/bank/v1/prepare", &request);
+            let call = cross.peers.call::<_, PrepareResponse>(&url, "/bank/v1/prepare", &request);
             let answer = match tokio::time::timeout(limit, call).await {
                 Ok(answer) => answer.map_err(|e| e.to_string()),
                 Err(_) => Err("no vote before the lease ended".to_string()),
@@ -288,7 +289,7 @@ async fn collect_votes(
             (bank, request.stamp, answer)
         });
     }
-    let me = state.bank();
+    let me = cross.bank();
     for (bank, stamp, answer) in futures_util::future::join_all(remote).await {
         match answer {
             Ok(response) => {
@@ -304,14 +305,14 @@ async fn collect_votes(
     votes
 }
 
-async fn deliver(state: Arc<AppState>, shutdown: CancellationToken) {
+async fn deliver(cross: Arc<Cross>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
-            () = state.delivery_work.notified() => {}
+            () = cross.delivery_work.notified() => {}
             () = tokio::time::sleep(DELIVERY_INTERVAL) => {}
         }
-        let groups = match state.ledger.undelivered(8 * BATCH_MAX).await {
+        let groups = match cross.ledger.undelivered(8 * BATCH_MAX).await {
             Ok(groups) => groups,
             Err(error) => {
                 tracing::warn!(%error, "cannot read undelivered outcomes");
@@ -322,19 +323,19 @@ async fn deliver(state: Arc<AppState>, shutdown: CancellationToken) {
         for (bank, items) in groups {
             for chunk in items.chunks(BATCH_MAX) {
                 let deliver_started = std::time::Instant::now();
-                let delivered = deliver_to(&state, &bank, chunk.to_vec()).await;
+                let delivered = deliver_to(&cross, &bank, chunk.to_vec()).await;
                 if delivered.is_some() {
-                    state.metrics.deliver_seconds.observe_duration(deliver_started.elapsed());
+                    cross.metrics.deliver_seconds.observe_duration(deliver_started.elapsed());
                 }
                 if let Some(ids) = delivered {
-                    if bank != state.bank() && !ids.is_empty() {
+                    if bank != cross.bank() && !ids.is_empty() {
                         remote_delivered = true;
                     }
-                    if let Err(error) = state.ledger.submit(Job::MarkDelivered { bank: bank.clone(), ids }, None).await {
+                    if let Err(error) = cross.ledger.submit(Job::MarkDelivered { bank: bank.clone(), ids }, None).await {
                         tracing::warn!(%error, "cannot mark outcomes delivered");
                     }
                     if remote_delivered {
-                        state.faults.crash_point(ringbank_domain::CrashPoint::AfterCommitSent);
+                        cross.faults.crash_point(ringbank_domain::CrashPoint::AfterCommitSent);
                     }
                 }
             }
@@ -343,13 +344,13 @@ async fn deliver(state: Arc<AppState>, shutdown: CancellationToken) {
 }
 
 /// Delivers outcomes to one bank; returns the ids it reports final.
-async fn deliver_to(state: &Arc<AppState>, bank: &str, outcomes: Vec<crate::peer::wire::OutcomeItem>) -> Option<Vec<String>> {
-    let me = state.bank().to_string();
+async fn deliver_to(cross: &Arc<Cross>, bank: &str, outcomes: Vec<crate::protocol::OutcomeItem>) -> Option<Vec<String>> {
+    let me = cross.bank().to_string();
     if bank == me {
-        return match state.ledger.submit(Job::ApplyOutcomes { coordinator: me, outcomes }, None).await {
+        return match cross.ledger.submit(Job::ApplyOutcomes { coordinator: me, outcomes }, None).await {
             Ok(Outcome::Final(ids)) => {
                 for id in &ids {
-                    let _ = state.finalized.send(id.clone());
+                    let _ = cross.finalized.send(id.clone());
                 }
                 Some(ids)
             }
@@ -360,12 +361,12 @@ async fn deliver_to(state: &Arc<AppState>, bank: &str, outcomes: Vec<crate::peer
             }
         };
     }
-    if state.faults.is_partitioned(bank) {
+    if cross.faults.is_partitioned(bank) {
         return None;
     }
-    let url = state.ring.members.node_of(bank).and_then(|n| state.ring.members.url_of(n))?.to_string();
+    let url = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n))?.to_string();
     let request = OutcomeRequest { coordinator: me, outcomes };
-    match state.peers.call::<_, OutcomeResponse>(&url, "/bank/v1/outcome", &request).await {
+    match cross.peers.call::<_, OutcomeResponse>(&url, "/bank/v1/outcome", &request).await {
         Ok(response) => Some(response.final_ids),
         Err(error) => {
             tracing::debug!(%error, %bank, "outcome not delivered; will retry");
@@ -374,14 +375,14 @@ async fn deliver_to(state: &Arc<AppState>, bank: &str, outcomes: Vec<crate::peer
     }
 }
 
-async fn resolve(state: Arc<AppState>, shutdown: CancellationToken) {
+async fn resolve(cross: Arc<Cross>, shutdown: CancellationToken) {
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
             () = tokio::time::sleep(RESOLVE_INTERVAL) => {}
         }
         let before = wall_clock_ms() - i64::try_from(IN_DOUBT_AFTER.as_millis()).unwrap_or(0);
-        let doubts = match state.ledger.in_doubt(before, BATCH_MAX).await {
+        let doubts = match cross.ledger.in_doubt(before, BATCH_MAX).await {
             Ok(doubts) if !doubts.is_empty() => doubts,
             Ok(_) => continue,
             Err(error) => {
@@ -390,7 +391,7 @@ async fn resolve(state: Arc<AppState>, shutdown: CancellationToken) {
             }
         };
         for (id, coordinator, _) in &doubts {
-            tracing::info!(bank = %state.bank(), transfer_id = %id, %coordinator, "transfer in doubt: asking its coordinator");
+            tracing::info!(bank = %cross.bank(), transfer_id = %id, %coordinator, "transfer in doubt: asking its coordinator");
         }
         let mut by_coordinator: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
         for (id, coordinator, participants) in doubts {
@@ -398,38 +399,38 @@ async fn resolve(state: Arc<AppState>, shutdown: CancellationToken) {
         }
         for (coordinator, transfers) in by_coordinator {
             let ids: Vec<String> = transfers.iter().map(|(id, _)| id.clone()).collect();
-            let mut known = ask(&state, &coordinator, &coordinator, ids.clone()).await;
+            let mut known = ask(&cross, &coordinator, &coordinator, ids.clone()).await;
             // Still unknown: ask the other participants (one may have learned it already).
             let mut others: Vec<String> = transfers.iter().flat_map(|(_, p)| p.clone()).collect();
             others.sort();
             others.dedup();
-            for other in others.iter().filter(|b| **b != coordinator && **b != state.bank()) {
+            for other in others.iter().filter(|b| **b != coordinator && **b != cross.bank()) {
                 let missing: Vec<String> = ids.iter().filter(|id| !known.iter().any(|k| &k.id == *id)).cloned().collect();
                 if missing.is_empty() {
                     break;
                 }
-                known.extend(ask(&state, other, &coordinator, missing).await);
+                known.extend(ask(&cross, other, &coordinator, missing).await);
             }
             if known.is_empty() {
                 continue;
             }
             let job = Job::ApplyOutcomes { coordinator: coordinator.clone(), outcomes: known };
-            if let Err(error) = state.ledger.submit(job, None).await {
+            if let Err(error) = cross.ledger.submit(job, None).await {
                 tracing::warn!(%error, "applying learned outcomes failed");
             }
         }
     }
 }
 
-async fn ask(state: &Arc<AppState>, bank: &str, coordinator: &str, ids: Vec<String>) -> Vec<crate::peer::wire::OutcomeItem> {
-    if bank == state.bank() || state.faults.is_partitioned(bank) {
+async fn ask(cross: &Arc<Cross>, bank: &str, coordinator: &str, ids: Vec<String>) -> Vec<crate::protocol::OutcomeItem> {
+    if bank == cross.bank() || cross.faults.is_partitioned(bank) {
         return Vec::new();
     }
-    let Some(url) = state.ring.members.node_of(bank).and_then(|n| state.ring.members.url_of(n)).map(str::to_string) else {
+    let Some(url) = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n)).map(str::to_string) else {
         return Vec::new();
     };
     let request = QueryRequest { coordinator: coordinator.to_string(), ids };
-    match state.peers.call::<_, QueryResponse>(&url, "/bank/v1/query", &request).await {
+    match cross.peers.call::<_, QueryResponse>(&url, "/bank/v1/query", &request).await {
         Ok(response) => response.known,
         Err(error) => {
             tracing::debug!(%error, %bank, "outcome query failed");
@@ -439,11 +440,11 @@ async fn ask(state: &Arc<AppState>, bank: &str, coordinator: &str, ids: Vec<Stri
 }
 
 /// Waits up to `timeout` for a transfer to become final here; true if it did.
-pub async fn wait_final(state: &AppState, id: &str, document: &str, timeout: Duration) -> bool {
-    let mut notices = state.finalized.subscribe();
+pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Duration) -> bool {
+    let mut notices = cross.finalized.subscribe();
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
-        match state.ledger.transfer_for(id, document).await {
+        match cross.ledger.transfer_for(id, document).await {
             Ok(Some(view)) if view.status != "pending" => return true,
             Ok(_) => {}
             Err(_) => return false,

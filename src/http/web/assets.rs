@@ -5,10 +5,10 @@ use warp::http::{header, HeaderValue, StatusCode};
 use warp::reply::Response;
 use warp::Filter;
 
-const STYLE: &str = include_str!("../../web/static/style.css");
-const SCRIPT: &str = include_str!("../../web/static/app.js");
-const RING_SCRIPT: &str = include_str!("../../web/static/ring.js");
-const LOGO: &str = include_str!("../../web/static/logo.svg");
+const STYLE: &str = include_str!("../../../web/static/style.css");
+const SCRIPT: &str = include_str!("../../../web/static/app.js");
+const RING_SCRIPT: &str = include_str!("../../../web/static/ring.js");
+const LOGO: &str = include_str!("../../../web/static/logo.svg");
 
 /// GET /static/{style.css|app.js|ring.js|logo.svg}
 pub fn routes() -> BoxedFilter<(Response,)> {

@@ -1,16 +1,18 @@
-//! The customer operations shared by the JSON API (crate::http) and the web pages
-//! (crate::web): input validation and the ledger jobs built from it, so both front ends
-//! check exactly the same things and post through exactly the same jobs.
+//! The customer operations shared by the JSON API and the web pages: input validation and the
+//! ledger jobs built from it, so both front ends check exactly the same things and post
+//! through exactly the same jobs.
 
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::error::ApiError;
-use crate::ledger::{new_id, AccountKind, AccountView, IdempotencyRecord, Job, LedgerError, Leg, LocalTransfer, Outcome, TransferKind};
-use crate::state::{hash_password, AppState, Caller};
 use ringbank_domain::document::Document;
+use ringbank_domain::{AccountNumber, BankId, IdempotencyKey};
+
+use super::{hash_password, Caller, ServiceError, Services};
+use crate::clock::new_id;
+use crate::ledger::{AccountKind, AccountView, IdempotencyRecord, Job, LedgerError, Leg, LocalTransfer, Outcome, Posted, TransferKind};
 
 /// Longest description or payment reference, in characters.
 pub const DESCRIPTION_MAX_CHARS: usize = 140;
@@ -28,7 +30,7 @@ pub struct NewCustomer {
 }
 
 /// Validates and registers a customer; returns its document and cleaned name.
-pub async fn create_customer(state: &AppState, request: &NewCustomer) -> Result<(Document, String), ApiError> {
+pub async fn create_customer(state: &Services, request: &NewCustomer) -> Result<(Document, String), ServiceError> {
     let document = parse_document(&request.document)?;
     let name = clean_text("name", &request.name, 1, NAME_MAX_CHARS)?;
     check_password(&request.password)?;
@@ -37,25 +39,30 @@ pub async fn create_customer(state: &AppState, request: &NewCustomer) -> Result<
     }
     let password = request.password.clone();
     let password_hash =
-        tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| ApiError::Internal(e.to_string()))??;
+        tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
     let job =
         Job::CreateCustomer { document: document.as_str().to_string(), person: document.is_person(), name: name.clone(), password_hash };
     state.ledger.submit(job, None).await?;
     Ok((document, name))
 }
 
-pub fn check_password(password: &str) -> Result<(), ApiError> {
+pub fn check_password(password: &str) -> Result<(), ServiceError> {
     let chars = password.chars().count();
     if !(8..=128).contains(&chars) {
-        return Err(ApiError::InvalidField("password must have 8 to 128 characters".into()));
+        return Err(ServiceError::InvalidField("password must have 8 to 128 characters".into()));
     }
     Ok(())
 }
 
 /// Opens an account held by the caller and `other_holders` (documents as typed).
-pub async fn open_account(state: &AppState, caller: &Caller, kind: AccountKind, other_holders: &[String]) -> Result<AccountView, ApiError> {
+pub async fn open_account(
+    state: &Services,
+    caller: &Caller,
+    kind: AccountKind,
+    other_holders: &[String],
+) -> Result<AccountView, ServiceError> {
     if other_holders.len() > HOLDERS_MAX {
-        return Err(ApiError::LimitExceeded(format!("an account has at most {HOLDERS_MAX} holders")));
+        return Err(ServiceError::LimitExceeded(format!("an account has at most {HOLDERS_MAX} holders")));
     }
     let mut holders = vec![caller.document.clone()];
     for holder in other_holders {
@@ -67,7 +74,7 @@ pub async fn open_account(state: &AppState, caller: &Caller, kind: AccountKind, 
     let job = Job::OpenAccount { caller: caller.document.clone(), caller_is_person: caller.person, kind, holders };
     match state.ledger.submit(job, None).await? {
         Outcome::Account(view) => Ok(view),
-        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+        other => Err(ServiceError::Internal(format!("unexpected outcome {other:?}"))),
     }
 }
 
@@ -87,7 +94,7 @@ pub enum Cash {
 }
 
 /// The job for a deposit or withdrawal.
-pub fn cash_job(state: &AppState, caller: &Caller, cash: Cash, request: &CashRequest) -> Result<Job, ApiError> {
+pub fn cash_job(state: &Services, caller: &Caller, cash: Cash, request: &CashRequest) -> Result<Job, ServiceError> {
     check_amount(state, "amount_cents", request.amount_cents)?;
     let account = account_field("account", &request.account)?;
     let (caller, amount_cents) = (caller.document.clone(), request.amount_cents);
@@ -106,7 +113,7 @@ pub struct TransferRequest {
     pub description: String,
 }
 
-pub fn transfer_job(state: &AppState, caller: &Caller, request: &TransferRequest) -> Result<Job, ApiError> {
+pub fn transfer_job(state: &Services, caller: &Caller, request: &TransferRequest) -> Result<Job, ServiceError> {
     let description = clean_text("description", &request.description, 0, DESCRIPTION_MAX_CHARS)?;
     let (debits, credits) = validate_legs(state, &request.debits, &request.credits)?;
     let transfer = LocalTransfer {
@@ -136,7 +143,7 @@ pub struct PaymentRequest {
     pub reference: String,
 }
 
-pub fn payment_job(state: &AppState, caller: &Caller, request: &PaymentRequest) -> Result<Job, ApiError> {
+pub fn payment_job(state: &Services, caller: &Caller, request: &PaymentRequest) -> Result<Job, ServiceError> {
     let reference = clean_text("reference", &request.reference, 1, DESCRIPTION_MAX_CHARS)?;
     let debit = Leg { bank: state.bank().to_string(), account: request.from_account.clone(), amount_cents: request.amount_cents };
     let credit = Leg { bank: request.to.bank.clone(), account: request.to.account.clone(), amount_cents: request.amount_cents };
@@ -154,7 +161,7 @@ pub fn payment_job(state: &AppState, caller: &Caller, request: &PaymentRequest) 
 
 /// A transfer with every leg here commits at once; one with a leg at another bank is stored
 /// as pending and runs under the token (two-phase commit).
-fn transfer_or_cross(state: &AppState, transfer: LocalTransfer) -> Job {
+fn transfer_or_cross(state: &Services, transfer: LocalTransfer) -> Job {
     let bank = state.bank();
     if transfer.debits.iter().chain(&transfer.credits).all(|leg| leg.bank == bank) {
         Job::Transfer(transfer)
@@ -165,20 +172,20 @@ fn transfer_or_cross(state: &AppState, transfer: LocalTransfer) -> Job {
 
 /// Posts a money movement, recording its outcome under the Idempotency-Key when one is given
 /// (`canonical` is the request in canonical form; a key reused with another request fails).
-/// Returns the HTTP status and JSON body of the outcome (`{"id": ..., "status": ...}`).
+/// A transfer with a leg at another bank comes back pending and wakes the coordinator.
 pub async fn post_money(
-    state: &Arc<AppState>,
+    state: &Arc<Services>,
     caller: &Caller,
     collection: &str,
     job: Job,
     canonical: &str,
     key: Option<String>,
-) -> Result<(u16, String), ApiError> {
+) -> Result<Posted, ServiceError> {
     let idempotency = key
         .map(|key| {
-            validate_idempotency_key(&key)?;
+            let key = validate_idempotency_key(&key)?;
             let request_hash = hex::encode(Sha256::digest(format!("{collection}\n{canonical}").as_bytes()));
-            Ok::<_, ApiError>(IdempotencyRecord { document: caller.document.clone(), key, request_hash })
+            Ok::<_, ServiceError>(IdempotencyRecord { document: caller.document.clone(), key: key.into_string(), request_hash })
         })
         .transpose()?;
     let _guard = match &idempotency {
@@ -186,44 +193,38 @@ pub async fn post_money(
         None => None,
     };
     match state.ledger.submit(job, idempotency).await? {
-        Outcome::Posted { status_code, body } => {
-            if status_code == 202 {
-                state.coordinator_work.notify_one();
+        Outcome::Posted(posted) => {
+            if !posted.status.is_final() {
+                state.cross.coordinator_work.notify_one();
             }
-            Ok((status_code, body))
+            Ok(posted)
         }
-        other => Err(ApiError::Internal(format!("unexpected outcome {other:?}"))),
+        other => Err(ServiceError::Internal(format!("unexpected outcome {other:?}"))),
     }
 }
 
-pub fn validate_idempotency_key(key: &str) -> Result<(), ApiError> {
-    let ok = !key.is_empty() && key.len() <= 255 && key.bytes().all(|b| b.is_ascii_graphic());
-    if ok {
-        Ok(())
-    } else {
-        Err(ApiError::BadIdempotencyKey("Idempotency-Key must be 1 to 255 visible ASCII characters".into()))
-    }
+pub fn validate_idempotency_key(key: &str) -> Result<IdempotencyKey, ServiceError> {
+    IdempotencyKey::parse(key).map_err(|e| ServiceError::BadIdempotencyKey(e.to_string()))
 }
 
 /// Checks the shape of a transfer's legs: counts, amounts, sums, banks, repeated accounts.
-pub fn validate_legs(state: &AppState, debits: &[Leg], credits: &[Leg]) -> Result<(Vec<Leg>, Vec<Leg>), ApiError> {
+pub fn validate_legs(state: &Services, debits: &[Leg], credits: &[Leg]) -> Result<(Vec<Leg>, Vec<Leg>), ServiceError> {
     if debits.is_empty() || credits.is_empty() {
-        return Err(ApiError::InvalidField("a transfer needs at least one debit and one credit".into()));
+        return Err(ServiceError::InvalidField("a transfer needs at least one debit and one credit".into()));
     }
     let max_legs = state.config.max_legs;
     if debits.len() + credits.len() > max_legs {
-        return Err(ApiError::LimitExceeded(format!("a transfer has at most {max_legs} legs (debits plus credits)")));
+        return Err(ServiceError::LimitExceeded(format!("a transfer has at most {max_legs} legs (debits plus credits)")));
     }
     let mut seen: Vec<(&str, &str)> = Vec::new();
-    let clean = |side: &str, legs: &[Leg]| -> Result<Vec<Leg>, ApiError> {
+    let clean = |side: &str, legs: &[Leg]| -> Result<Vec<Leg>, ServiceError> {
         let mut out = Vec::with_capacity(legs.len());
         for (index, leg) in legs.iter().enumerate() {
             check_amount(state, &format!("{side}[{index}].amount_cents"), leg.amount_cents)?;
             let account = account_field(&format!("{side}[{index}].account"), &leg.account)?;
-            if leg.bank != state.bank() && state.ring.members.node_of(&leg.bank).is_none() {
-                crate::config::validate_bank_id(&leg.bank)
-                    .map_err(|_| ApiError::InvalidField(format!("{side}[{index}].bank is not a valid bank id")))?;
-                return Err(ApiError::UnknownBank(leg.bank.clone()));
+            if leg.bank != state.bank() && state.cross.ring.members.node_of(&leg.bank).is_none() {
+                BankId::parse(&leg.bank).map_err(|e| ServiceError::InvalidField(format!("{side}[{index}].bank: {e}")))?;
+                return Err(ServiceError::UnknownBank(leg.bank.clone()));
             }
             out.push(Leg { bank: leg.bank.clone(), account, amount_cents: leg.amount_cents });
         }
@@ -233,7 +234,7 @@ pub fn validate_legs(state: &AppState, debits: &[Leg], credits: &[Leg]) -> Resul
     let credits = clean("credits", credits)?;
     for leg in debits.iter().chain(credits.iter()) {
         if seen.contains(&(leg.bank.as_str(), leg.account.as_str())) {
-            return Err(ApiError::InvalidField(format!("account {} at bank {} appears in more than one leg", leg.account, leg.bank)));
+            return Err(ServiceError::InvalidField(format!("account {} at bank {} appears in more than one leg", leg.account, leg.bank)));
         }
         seen.push((leg.bank.as_str(), leg.account.as_str()));
     }
@@ -244,57 +245,50 @@ pub fn validate_legs(state: &AppState, debits: &[Leg], credits: &[Leg]) -> Resul
             check_amount(state, "the transfer's total", d)?;
             Ok((debits, credits))
         }
-        (Some(d), Some(c)) => Err(ApiError::Unbalanced(format!("debits sum to {d} centavos but credits to {c}"))),
-        _ => Err(ApiError::InvalidAmount("the amounts overflow".into())),
+        (Some(d), Some(c)) => Err(ServiceError::Unbalanced(format!("debits sum to {d} centavos but credits to {c}"))),
+        _ => Err(ServiceError::InvalidAmount("the amounts overflow".into())),
     }
 }
 
-pub fn parse_document(input: &str) -> Result<Document, ApiError> {
-    Document::parse(input).map_err(|e| ApiError::InvalidDocument(format!("{input:?}: {e}")))
+pub fn parse_document(input: &str) -> Result<Document, ServiceError> {
+    Document::parse(input).map_err(|e| ServiceError::InvalidDocument(format!("{input:?}: {e}")))
 }
 
-pub fn check_amount(state: &AppState, field: &str, amount: i64) -> Result<(), ApiError> {
+pub fn check_amount(state: &Services, field: &str, amount: i64) -> Result<(), ServiceError> {
     if amount <= 0 {
-        return Err(ApiError::InvalidAmount(format!("{field} must be a positive number of centavos (got {amount})")));
+        return Err(ServiceError::InvalidAmount(format!("{field} must be a positive number of centavos (got {amount})")));
     }
     let max = state.config.max_amount_cents;
     if amount > max {
-        return Err(ApiError::LimitExceeded(format!("{field} is {amount} centavos; one operation moves at most {max}")));
+        return Err(ServiceError::LimitExceeded(format!("{field} is {amount} centavos; one operation moves at most {max}")));
     }
     Ok(())
 }
 
-pub fn is_account_number(text: &str) -> bool {
-    (1..=20).contains(&text.len()) && text.bytes().all(|b| b.is_ascii_digit())
-}
-
-pub fn account_field(field: &str, text: &str) -> Result<String, ApiError> {
-    let trimmed = text.trim();
-    if is_account_number(trimmed) {
-        Ok(trimmed.to_string())
-    } else {
-        Err(ApiError::InvalidField(format!("{field} must be an account number (1 to 20 digits)")))
-    }
+pub fn account_field(field: &str, text: &str) -> Result<String, ServiceError> {
+    AccountNumber::parse(text.trim())
+        .map(AccountNumber::into_string)
+        .map_err(|_| ServiceError::InvalidField(format!("{field} must be an account number (1 to 20 digits)")))
 }
 
 /// Trims a free-text field and checks its length and that it has no control characters.
-pub fn clean_text(field: &str, text: &str, min_chars: usize, max_chars: usize) -> Result<String, ApiError> {
+pub fn clean_text(field: &str, text: &str, min_chars: usize, max_chars: usize) -> Result<String, ServiceError> {
     let trimmed = text.trim();
     let chars = trimmed.chars().count();
     if chars < min_chars || chars > max_chars {
-        return Err(ApiError::InvalidField(format!("{field} must have {min_chars} to {max_chars} characters")));
+        return Err(ServiceError::InvalidField(format!("{field} must have {min_chars} to {max_chars} characters")));
     }
     if trimmed.chars().any(char::is_control) {
-        return Err(ApiError::InvalidField(format!("{field} must not contain control characters")));
+        return Err(ServiceError::InvalidField(format!("{field} must not contain control characters")));
     }
     Ok(trimmed.to_string())
 }
 
 /// The account if the caller holds it; 404 (account-not-found) otherwise, including for
 /// numbers that are not account numbers at all.
-pub async fn held_account(state: &AppState, caller: &Caller, number: &str) -> Result<AccountView, ApiError> {
-    let not_found = || ApiError::Ledger(LedgerError::AccountNotFound(number.to_string()));
-    if !is_account_number(number) {
+pub async fn held_account(state: &Services, caller: &Caller, number: &str) -> Result<AccountView, ServiceError> {
+    let not_found = || ServiceError::Ledger(LedgerError::AccountNotFound(number.to_string()));
+    if AccountNumber::parse(number).is_err() {
         return Err(not_found());
     }
     state.ledger.account_for(number, &caller.document).await?.ok_or_else(not_found)

@@ -15,10 +15,10 @@ use super::{
     account_choices, error_message, form_body, form_key, parse_amount, redirect, render, signed_in, signed_in_post, with_state, Chrome,
     Errors, Field, Form,
 };
-use crate::error::ApiError;
+use crate::http::error::ApiError;
+use crate::http::state::AppState;
 use crate::ledger::LedgerError;
-use crate::operations::{self, Cash, CashRequest};
-use crate::state::AppState;
+use crate::service::operations::{self, Cash, CashRequest};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     cash_form(state.clone(), Cash::Deposit)
@@ -137,7 +137,7 @@ async fn post_cash(state: &Arc<AppState>, visit: &Visit, session: &Session, cash
     let (_, _, collection) = names(cash);
     let mut errors = Errors::default();
     let account = form.get("account").trim();
-    if operations::held_account(state, &session.caller, account).await.is_err() {
+    if operations::held_account(&state.services, &session.caller, account).await.map_err(ApiError::from).is_err() {
         errors.add("account", t.get("error.account_choose"));
     }
     let amount = parse_amount(state, t, form.get("amount")).map_err(|message| errors.add("amount", message)).ok();
@@ -146,13 +146,13 @@ async fn post_cash(state: &Arc<AppState>, visit: &Visit, session: &Session, cash
     };
     let request = CashRequest { account: account.to_string(), amount_cents };
     let result = async {
-        let job = operations::cash_job(state, &session.caller, cash, &request)?;
+        let job = operations::cash_job(&state.services, &session.caller, cash, &request)?;
         let canonical = serde_json::to_string(&request).unwrap_or_default();
         let key = Some(form.get("key").to_string()).filter(|k| !k.is_empty());
-        operations::post_money(state, &session.caller, collection, job, &canonical, key).await
+        operations::post_money(&state.services, &session.caller, collection, job, &canonical, key).await.map_err(ApiError::from)
     };
     match result.await {
-        Ok((_, body)) => Ok(redirect(&format!("/accounts/{account}?posted={}", posted_id(&body)))),
+        Ok(posted) => Ok(redirect(&format!("/accounts/{account}?posted={}", posted.id))),
         Err(error) => {
             match &error {
                 ApiError::Ledger(LedgerError::InsufficientFunds { .. } | LedgerError::Overflow)
@@ -163,9 +163,4 @@ async fn post_cash(state: &Arc<AppState>, visit: &Visit, session: &Session, cash
             Err(errors)
         }
     }
-}
-
-/// The `id` of a posted operation's outcome body.
-pub fn posted_id(body: &str) -> String {
-    serde_json::from_str::<serde_json::Value>(body).ok().and_then(|v| v["id"].as_str().map(str::to_string)).unwrap_or_default()
 }

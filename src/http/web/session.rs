@@ -20,7 +20,9 @@ use warp::http::HeaderMap;
 use warp::Filter;
 
 use super::i18n::{Lang, Tr};
-use crate::state::{AppState, Caller};
+use crate::http::reply::constant_time_eq;
+use crate::http::state::AppState;
+use crate::service::Caller;
 
 /// Cookie names end in `_{bank id}`: cookies are scoped by host, not by port, so banks of a
 /// consortium run on one host (loopback, different ports) would otherwise overwrite each
@@ -106,7 +108,7 @@ impl Visit {
     /// The signed-in customer, if the session cookie names a live session.
     pub async fn session(&self, state: &Arc<AppState>) -> Option<Session> {
         let token = self.session_token.as_ref()?;
-        let caller = state.authenticate(Some(&format!("Bearer {token}"))).await.ok()?;
+        let caller = state.services.authenticate(Some(&format!("Bearer {token}"))).await.ok()?;
         Some(Session { caller, csrf: csrf_for_session(token), token: token.clone() })
     }
 
@@ -176,8 +178,4 @@ fn cookies(headers: &HeaderMap) -> Vec<(String, String)> {
             Some((name.trim().to_string(), value.trim().to_string()))
         })
         .collect()
-}
-
-fn constant_time_eq(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

@@ -1,0 +1,50 @@
+//! What the transport's handlers share: the use cases (`Services`), the cross-bank handle, the
+//! ring handle, the bank-to-bank signature verifier, faults and metrics. Built by the
+//! composition root (crate::app); handlers take only what they use from it.
+
+use std::sync::Arc;
+
+use crate::config::ServeConfig;
+use crate::faults::Faults;
+use crate::ledger::Ledger;
+use crate::metrics::Metrics;
+use crate::peer::auth::Verifier;
+use crate::peer::PeerClient;
+use crate::ring_driver::RingHandle;
+use crate::service::Services;
+use crate::twopc::Cross;
+
+pub struct AppState {
+    pub config: ServeConfig,
+    pub ledger: Ledger,
+    pub ring: RingHandle,
+    /// Checks bank-to-bank signatures; None for a bank alone in its ring (nobody to talk to).
+    pub ring_verifier: Option<Verifier>,
+    pub faults: Arc<Faults>,
+    /// Signed client to the other banks.
+    pub peers: PeerClient,
+    pub metrics: Arc<Metrics>,
+    pub cross: Arc<Cross>,
+    pub services: Arc<Services>,
+}
+
+impl AppState {
+    pub fn new(services: Arc<Services>, ring_verifier: Option<Verifier>) -> Arc<AppState> {
+        let cross = services.cross.clone();
+        Arc::new(AppState {
+            config: services.config.clone(),
+            ledger: services.ledger.clone(),
+            ring: cross.ring.clone(),
+            ring_verifier,
+            faults: cross.faults.clone(),
+            peers: cross.peers.clone(),
+            metrics: cross.metrics.clone(),
+            cross,
+            services,
+        })
+    }
+
+    pub fn bank(&self) -> &str {
+        &self.config.id
+    }
+}

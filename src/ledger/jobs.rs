@@ -1,0 +1,107 @@
+//! Runs one job inside the writer's transaction: replays a recorded Idempotency-Key, dispatches
+//! to the local operations (`ops`) or the cross-bank ones (`cross`), and records the typed result
+//! under the key in the same transaction.
+
+use sqlx::AnyConnection;
+
+use super::{cross, ops, IdempotencyRecord, Job, LedgerError, Outcome, Posted};
+use crate::clock::wall_clock_ms;
+
+pub(super) async fn apply(
+    connection: &mut AnyConnection,
+    bank: &str,
+    job: &Job,
+    idempotency: Option<&IdempotencyRecord>,
+) -> Result<Outcome, LedgerError> {
+    if let Some(record) = idempotency {
+        if let Some(replay) = replay_idempotent(connection, record).await? {
+            return Ok(replay);
+        }
+    }
+    let outcome = match job {
+        Job::CreateCustomer { document, person, name, password_hash } => {
+            ops::create_customer(connection, document, *person, name, password_hash).await?
+        }
+        Job::CreateSession { token_hash, document, expires_at_ms } => {
+            sqlx::query("INSERT INTO sessions (token_hash, document, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)")
+                .bind(token_hash)
+                .bind(document)
+                .bind(wall_clock_ms())
+                .bind(expires_at_ms)
+                .execute(&mut *connection)
+                .await?;
+            Outcome::Done
+        }
+        Job::DeleteSession { token_hash } => {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1").bind(token_hash).execute(&mut *connection).await?;
+            Outcome::Done
+        }
+        Job::OpenAccount { caller, caller_is_person, kind, holders } => {
+            ops::open_account(connection, bank, caller, *caller_is_person, *kind, holders).await?
+        }
+        Job::Deposit { id, caller, account, amount_cents } => {
+            ops::require_holder(connection, account, caller).await?;
+            let legs = [(account.as_str(), *amount_cents), (ops::CASH_ACCOUNT, -amount_cents)];
+            ops::post_entry(connection, id, "deposit", "deposit", caller, &legs).await?;
+            ops::posted(id)
+        }
+        Job::Withdraw { id, caller, account, amount_cents } => {
+            ops::require_holder(connection, account, caller).await?;
+            let legs = [(account.as_str(), -amount_cents), (ops::CASH_ACCOUNT, *amount_cents)];
+            ops::post_entry(connection, id, "withdrawal", "withdrawal", caller, &legs).await?;
+            ops::posted(id)
+        }
+        Job::Transfer(transfer) => ops::local_transfer(connection, transfer).await?,
+        Job::SubmitCross(transfer) => cross::submit(connection, bank, transfer).await?,
+        Job::OrderBatch { ids, stamp } => cross::order_batch(connection, ids, *stamp).await?,
+        Job::Prepare(request) => cross::prepare(connection, request).await?,
+        Job::Decide(decisions) => cross::decide(connection, decisions).await?,
+        Job::PresumeAbort => cross::presume_abort(connection, bank).await?,
+        Job::ApplyOutcomes { coordinator, outcomes } => cross::apply_outcomes(connection, coordinator, outcomes).await?,
+        Job::MarkDelivered { bank: peer, ids } => cross::mark_delivered(connection, peer, ids).await?,
+        Job::Purge { sessions_before_ms, idempotency_before_ms } => {
+            sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1").bind(sessions_before_ms).execute(&mut *connection).await?;
+            sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
+                .bind(idempotency_before_ms)
+                .execute(&mut *connection)
+                .await?;
+            Outcome::Done
+        }
+    };
+    if let (Some(record), Outcome::Posted(posted)) = (idempotency, &outcome) {
+        // status_code and response_body are the columns of the first schema, no longer read.
+        sqlx::query(
+            "INSERT INTO idempotency_keys \
+             (document, idem_key, request_hash, status_code, response_body, result_id, result_status, created_at_ms) \
+             VALUES ($1, $2, $3, 0, '', $4, $5, $6)",
+        )
+        .bind(&record.document)
+        .bind(&record.key)
+        .bind(&record.request_hash)
+        .bind(&posted.id)
+        .bind(posted.status.as_str())
+        .bind(wall_clock_ms())
+        .execute(&mut *connection)
+        .await?;
+    }
+    Ok(outcome)
+}
+
+/// The stored outcome of an earlier request with this key, or an error if the key was used
+/// for a different request.
+async fn replay_idempotent(connection: &mut AnyConnection, record: &IdempotencyRecord) -> Result<Option<Outcome>, LedgerError> {
+    let stored: Option<(String, String, String)> =
+        sqlx::query_as("SELECT request_hash, result_id, result_status FROM idempotency_keys WHERE document = $1 AND idem_key = $2")
+            .bind(&record.document)
+            .bind(&record.key)
+            .fetch_optional(&mut *connection)
+            .await?;
+    match stored {
+        None => Ok(None),
+        Some((hash, _, _)) if hash != record.request_hash => Err(LedgerError::IdempotencyKeyReused),
+        Some((_, id, status)) => {
+            let status = status.parse().map_err(|e| LedgerError::Invariant(format!("idempotency record {id}: {e}")))?;
+            Ok(Some(Outcome::Posted(Posted { id, status })))
+        }
+    }
+}

@@ -1,0 +1,35 @@
+//! The service layer's one error type. It says what went wrong in the customer's terms and
+//! knows nothing of HTTP: the transport maps each variant to a status and a problem type once
+//! (crate::http::error).
+
+use crate::ledger::LedgerError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("{0}")]
+    InvalidField(String),
+    #[error("{0}")]
+    InvalidDocument(String),
+    #[error("{0}")]
+    InvalidAmount(String),
+    #[error("{0}")]
+    LimitExceeded(String),
+    #[error("{0}")]
+    Unbalanced(String),
+    #[error("bank {0:?} is not a member of this consortium")]
+    UnknownBank(String),
+    #[error("authentication is required: send 'Authorization: Bearer <token>' from POST /api/v1/sessions")]
+    Unauthenticated,
+    #[error("the document or the password is wrong")]
+    WrongCredentials,
+    #[error("{0}")]
+    TooManyAttempts(String),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error("{0}")]
+    BadIdempotencyKey(String),
+    #[error("a request with this Idempotency-Key is still being processed; retry later")]
+    IdempotencyInProgress,
+    #[error("internal error: {0}")]
+    Internal(String),
+}

@@ -1,0 +1,49 @@
+//! The customer use cases: sign-up and sessions, accounts, deposits, withdrawals, transfers and
+//! payments with their idempotency, validated once and posted through the ledger (and, for
+//! transfers that touch other banks, handed to the two-phase commit). Shared by the JSON API
+//! and the web pages, so both check exactly the same things. Knows nothing of HTTP: errors are
+//! `ServiceError`, mapped to problem+json once by the transport.
+
+mod error;
+pub mod operations;
+mod sessions;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+pub use error::ServiceError;
+pub use sessions::{hash_password, hash_token, Caller, InFlightGuard};
+
+use crate::config::ServeConfig;
+use crate::ledger::Ledger;
+use crate::twopc::Cross;
+
+/// What the use cases need: the bank's configuration, its ledger, the cross-bank handle, and
+/// the in-memory state of sessions, sign-in failures and requests in flight.
+pub struct Services {
+    pub config: ServeConfig,
+    pub ledger: Ledger,
+    pub cross: Arc<Cross>,
+    in_flight: Mutex<HashSet<(String, String)>>,
+    /// Sessions already checked: token hash -> (caller, expiry in ms).
+    sessions: Mutex<HashMap<String, (Caller, i64)>>,
+    sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
+}
+
+impl Services {
+    pub fn new(config: ServeConfig, ledger: Ledger, cross: Arc<Cross>) -> Arc<Services> {
+        Arc::new(Services {
+            config,
+            ledger,
+            cross,
+            in_flight: Mutex::new(HashSet::new()),
+            sessions: Mutex::new(HashMap::new()),
+            sign_in_failures: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn bank(&self) -> &str {
+        &self.config.id
+    }
+}
