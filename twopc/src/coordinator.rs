@@ -177,6 +177,8 @@ pub struct Coordinator {
     state: CoordinatorState,
     batches: Vec<Batch>,
     next_delivery_at: Millis,
+    /// Some decision is not acknowledged by every participant yet.
+    owes_delivery: bool,
 }
 
 impl Coordinator {
@@ -184,7 +186,8 @@ impl Coordinator {
     /// ordered transfer without a decision is aborted first (presumed abort): its prepares may be
     /// out, its votes are lost, and no commit of it can have been sent.
     pub fn start(config: CoordinatorConfig, recovered: CoordinatorState, now: Millis) -> (Coordinator, Vec<CoordinatorAction>) {
-        let mut coordinator = Coordinator { config, state: recovered, batches: Vec::new(), next_delivery_at: now };
+        let owes_delivery = recovered.transfers.values().any(|t| !t.undelivered.is_empty());
+        let mut coordinator = Coordinator { config, state: recovered, batches: Vec::new(), next_delivery_at: now, owes_delivery };
         let presumed_commit = deliberate_bug::active(DeliberateBug::PresumedCommit);
         let decisions: Vec<Decision> = coordinator
             .state
@@ -350,12 +353,15 @@ impl Coordinator {
     /// When `tick` should be called next.
     pub fn next_deadline(&self) -> Option<Millis> {
         let batches = self.batches.iter().map(|b| b.vote_deadline).min();
-        let delivery = self.state.transfers.values().any(|t| !t.undelivered.is_empty()).then_some(self.next_delivery_at);
+        let delivery = self.owes_delivery.then_some(self.next_delivery_at);
         [batches, delivery].into_iter().flatten().min()
     }
 
     fn persist(&mut self, write: CoordinatorWrite, actions: &mut Vec<CoordinatorAction>) {
         self.state.apply(&write);
+        if matches!(write, CoordinatorWrite::Decide(_) | CoordinatorWrite::PresumeAbort(_) | CoordinatorWrite::MarkDelivered { .. }) {
+            self.owes_delivery = self.state.transfers.values().any(|t| !t.undelivered.is_empty());
+        }
         actions.push(CoordinatorAction::Persist(write));
     }
 

@@ -7,9 +7,9 @@ use ringbank_twopc::sim::{replay_command, run_seed, SimStats};
 /// Seeds run by default; `TWOPC_SIM_SEEDS` overrides, `TWOPC_SIM_FIRST_SEED` moves the window.
 fn default_seed_count() -> u64 {
     if cfg!(debug_assertions) {
-        3_000
+        2_000
     } else {
-        20_000
+        10_000
     }
 }
 

@@ -187,16 +187,15 @@ impl Oracle {
         }
     }
 
-    /// Money: the consortium's total never changes, and each bank's holds match its open votes.
-    pub fn check_after_event(&self, disks: &[&Disk]) -> Result<(), String> {
+    /// Money, after every write that moves it (at `bank`): the consortium's total never
+    /// changes, and the bank's holds match its open votes.
+    pub fn check_money(&self, bank: BankId, disks: &[&Disk]) -> Result<(), String> {
         let total: i64 = disks.iter().map(|disk| disk.ledger.total_cents()).sum();
         if total != self.total_cents {
             return Err(format!("money: the consortium holds {total} centavos, it started with {}", self.total_cents));
         }
-        for (bank, disk) in disks.iter().enumerate() {
-            disk.ledger.check(bank as BankId, &disk.participant)?;
-        }
-        Ok(())
+        let disk = disks[bank as usize];
+        disk.ledger.check(bank, &disk.participant)
     }
 
     /// Liveness: every transfer decided, every participant at the decision, everything
