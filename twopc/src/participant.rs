@@ -264,6 +264,9 @@ impl Participant {
             return Vec::new(); // only the coordinator delivers its outcomes, a batch at a time
         }
         let mut actions = vec![ParticipantAction::CrashPoint(CrashPoint::OnCommit)];
+        // Only a transfer's own coordinator settles it (src/ does not check this today).
+        let own = |outcome: &OutcomeItem| self.state.participations.get(&outcome.id).is_none_or(|r| r.coordinator == coordinator);
+        let outcomes: Vec<OutcomeItem> = outcomes.into_iter().filter(own).collect();
         let ids: Vec<TransferId> = outcomes.iter().map(|outcome| outcome.id.clone()).collect();
         self.apply_outcomes(coordinator, outcomes, &mut actions);
         actions.push(ParticipantAction::Send { to: from, message: Message::Final { ids } });
