@@ -344,7 +344,9 @@ impl Coordinator {
     pub fn tick(&mut self, now: Millis) -> Vec<CoordinatorAction> {
         let mut actions = Vec::new();
         self.decide_due(now, &mut actions);
-        if now >= self.next_delivery_at {
+        if now >= self.next_delivery_at && deliberate_bug::active(DeliberateBug::NoRetransmission) {
+            self.next_delivery_at = now + self.config.delivery_interval;
+        } else if now >= self.next_delivery_at {
             self.deliver(now, &mut actions);
         }
         actions

@@ -13,6 +13,8 @@ pub(crate) enum DeliberateBug {
     PresumedCommit,
     /// A participant skips the stamp fencing.
     NoFencing,
+    /// A coordinator sends each outcome once and never again.
+    NoRetransmission,
 }
 
 #[cfg(test)]

@@ -45,6 +45,12 @@ fn a_participant_without_fencing_is_caught() {
 }
 
 #[test]
+fn a_coordinator_that_never_retransmits_outcomes_fails_liveness() {
+    let report = first_failure(DeliberateBug::NoRetransmission);
+    assert!(report.contains("liveness"), "{report}");
+}
+
+#[test]
 fn the_same_seeds_pass_without_a_bug() {
     for seed in SEEDS.take(100) {
         if let Err(report) = run_seed(seed, false) {
