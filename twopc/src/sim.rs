@@ -65,6 +65,7 @@ pub struct SimStats {
     pub aborted: u64,
     pub presumed_aborts: u64,
     pub crashes: u64,
+    pub pauses: u64,
     pub stale_refusals: u64,
     pub sim_ms: Millis,
 }
@@ -139,6 +140,8 @@ struct SimBank {
     /// Local monotonic clock = global time + offset (a new origin after each restart).
     offset: Millis,
     restart_at: Option<Millis>,
+    /// A frozen process (SIGSTOP): no timers, messages wait or are lost; its clock runs on.
+    paused_until: Option<Millis>,
     crash_mid_step: bool,
     ring_promised_epoch: u64,
 }
@@ -199,6 +202,7 @@ impl Sim {
                 disk,
                 offset: rng.below(1_000_000),
                 restart_at: None,
+                paused_until: None,
                 crash_mid_step: false,
                 ring_promised_epoch: 0,
             });
@@ -271,6 +275,7 @@ impl Sim {
         self.crash_point_percent = 0;
         for index in 0..self.banks.len() {
             self.banks[index].crash_mid_step = false;
+            self.banks[index].paused_until = None;
             if self.banks[index].coordinator.is_none() {
                 self.restart(index)?;
             }
@@ -311,6 +316,10 @@ impl Sim {
             if let Some(at) = bank.restart_at {
                 next = next.min(at);
             }
+            if let Some(at) = bank.paused_until {
+                next = next.min(at);
+                continue;
+            }
             let coordinator = bank.coordinator.as_ref().and_then(Coordinator::next_deadline);
             let participant = bank.participant.as_ref().and_then(Participant::next_deadline);
             for deadline in [coordinator, participant].into_iter().flatten() {
@@ -332,6 +341,11 @@ impl Sim {
         for index in 0..self.banks.len() {
             if self.banks[index].restart_at.is_some_and(|at| at <= now) {
                 return self.restart(index);
+            }
+            if self.banks[index].paused_until.is_some_and(|at| at <= now) {
+                self.banks[index].paused_until = None;
+                self.trace_line(format!("b{index} RESUME"));
+                return Ok(());
             }
         }
         if self.faults && self.next_fault <= now {
@@ -356,6 +370,9 @@ impl Sim {
         for index in 0..self.banks.len() {
             let local = self.local_now(index);
             let bank = &mut self.banks[index];
+            if bank.paused_until.is_some() {
+                continue;
+            }
             if let Some(coordinator) = bank.coordinator.as_mut().filter(|c| c.next_deadline().is_some_and(|d| d <= local)) {
                 let steps = coordinator.tick(local).into_iter().map(Step::from).collect();
                 return self.carry_out(index, "tick coordinator", steps);
@@ -375,6 +392,7 @@ impl Sim {
         bank.coordinator = None;
         bank.participant = None;
         bank.crash_mid_step = false;
+        bank.paused_until = None;
         if self.holder.is_some_and(|(holder, _)| holder == index) {
             self.holder = None;
             self.next_grant = self.now + self.rng.range(1, 60);
@@ -402,6 +420,14 @@ impl Sim {
     fn deliver(&mut self, envelope: Envelope) -> Result<(), String> {
         let Envelope { from, to, message, .. } = envelope;
         if self.banks[to].coordinator.is_none() || (from != to && self.side[from] != self.side[to]) {
+            return Ok(());
+        }
+        if let Some(resume) = self.banks[to].paused_until {
+            // A frozen process: the message waits in the socket buffer, or is lost.
+            if self.rng.chance(50) {
+                self.order += 1;
+                self.queue.push(Envelope { at: resume + self.rng.range(0, 5), order: self.order, from, to, message });
+            }
             return Ok(());
         }
         let local = self.local_now(to);

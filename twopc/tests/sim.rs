@@ -51,7 +51,7 @@ fn sim_seeds() {
     }
     println!(
         "{count} seeds from {first}: {} events, {} messages, {} transfers ({} committed, {} aborted, {} presumed aborts), \
-         {} crashes, {} stale prepares refused, {:.1} s",
+         {} crashes, {} pauses, {} stale prepares refused, {:.1} s",
         total.events,
         total.messages,
         total.transfers,
@@ -59,6 +59,7 @@ fn sim_seeds() {
         total.aborted,
         total.presumed_aborts,
         total.crashes,
+        total.pauses,
         total.stale_refusals,
         started.elapsed().as_secs_f64()
     );
@@ -73,6 +74,7 @@ fn add(total: &mut SimStats, stats: &SimStats) {
     total.aborted += stats.aborted;
     total.presumed_aborts += stats.presumed_aborts;
     total.crashes += stats.crashes;
+    total.pauses += stats.pauses;
     total.stale_refusals += stats.stale_refusals;
 }
 

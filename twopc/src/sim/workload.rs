@@ -31,6 +31,9 @@ impl Sim {
         self.banks[index].ring_promised_epoch = self.stamp.epoch;
         let local = self.local_now(index);
         let stamp = self.stamp;
+        if self.banks[index].paused_until.is_some() {
+            return Ok(()); // a frozen bank cannot claim the token: the lease is wasted
+        }
         let Some(coordinator) = self.banks[index].coordinator.as_mut() else { return Ok(()) };
         let batch = coordinator.state().unordered(self.rng.range(1, 8) as usize);
         if batch.is_empty() {
@@ -43,7 +46,7 @@ impl Sim {
     pub(super) fn submit_random_transfer(&mut self) -> Result<(), String> {
         let count = self.banks.len() as u64;
         let origin = self.rng.below(count) as usize;
-        if self.banks[origin].coordinator.is_none() {
+        if self.banks[origin].coordinator.is_none() || self.banks[origin].paused_until.is_some() {
             return Ok(());
         }
         self.next_transfer += 1;
@@ -95,6 +98,12 @@ impl Sim {
                 self.side = (0..count).map(|_| self.rng.below(2) as u8).collect();
                 self.partition_heal_at = Some(self.now + self.rng.range(100, 2_500));
                 self.trace_line(format!("PARTITION {:?}", self.side));
+            }
+            45..=51 if self.banks[index].coordinator.is_some() && self.banks[index].paused_until.is_none() => {
+                let resume = self.now + self.rng.range(300, 4_000);
+                self.banks[index].paused_until = Some(resume);
+                self.stats.pauses += 1;
+                self.trace_line(format!("b{index} PAUSE until {resume}"));
             }
             35..=44 => {
                 self.drop_percent = self.rng.below(30);
