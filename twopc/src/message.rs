@@ -1,0 +1,227 @@
+//! The values that cross a bank boundary (messages, transfers, legs, votes, outcomes) and the
+//! answer to "what became of these transfers?", which needs both sides of a bank.
+
+use crate::{BankId, Coordinator, Participant, Stamp};
+
+/// A transfer's id, chosen by its origin bank (random, so unique across the consortium).
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TransferId(pub String);
+
+impl std::fmt::Display for TransferId {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.0)
+    }
+}
+
+/// A payment's credits must go to company accounts; the ledger checks that (`Accounts::check_leg`).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum TransferKind {
+    Transfer,
+    Payment,
+}
+
+/// One customer leg of a transfer as its origin stores it, signed: negative debits, positive credits.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct TransferLeg {
+    pub bank: BankId,
+    pub account: String,
+    pub amount_cents: i64,
+}
+
+/// A transfer the origin stored as pending (`Job::SubmitCross`), as `pending_batch` reads it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PendingTransfer {
+    pub id: TransferId,
+    pub kind: TransferKind,
+    /// The document of the customer, as authenticated by the origin.
+    pub initiated_by: String,
+    pub description: String,
+    pub legs: Vec<TransferLeg>,
+}
+
+/// A customer leg at the receiving bank, signed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Leg {
+    pub account: String,
+    pub amount_cents: i64,
+}
+
+/// A leg on the receiving bank's settlement account for a peer bank, signed.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct SettlementLeg {
+    pub bank: BankId,
+    pub amount_cents: i64,
+}
+
+/// An account a participant posts to: a customer's, or its settlement account for a peer.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Account {
+    Customer(String),
+    Settlement(BankId),
+}
+
+/// One transfer of a PREPARE, as the receiving participant sees it.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct PrepareItem {
+    pub id: TransferId,
+    pub kind: TransferKind,
+    pub initiated_by: String,
+    pub description: String,
+    /// Place in the batch: with the stamp, the transfer's place in the consortium-wide order.
+    pub position: u32,
+    /// Every bank taking part (the origin included), for asking one another about an outcome.
+    pub participants: Vec<BankId>,
+    /// Customer legs at the receiving bank.
+    pub legs: Vec<Leg>,
+    /// Settlement legs that balance the receiving bank's customer legs.
+    pub settlement: Vec<SettlementLeg>,
+}
+
+/// PREPARE: the coordinator asks a participant to vote on a batch, stamped with its token.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Prepare {
+    pub coordinator: BankId,
+    pub stamp: Stamp,
+    pub transfers: Vec<PrepareItem>,
+}
+
+/// A participant's vote on one transfer.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Vote {
+    pub id: TransferId,
+    pub yes: bool,
+    pub reason: Option<String>,
+}
+
+/// A decided outcome: commit or abort.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct OutcomeItem {
+    pub id: TransferId,
+    pub commit: bool,
+}
+
+/// Why a participant refused a whole PREPARE without voting (an HTTP 4xx today). The
+/// coordinator counts every transfer of it as "no vote".
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Refusal {
+    /// Older than the newest prepare this participant accepted.
+    StaleStamp { got: Stamp, newest: Stamp },
+    /// The stamp's epoch is below this bank's ring promise.
+    BelowRingPromise { got: Stamp, promised_epoch: u64 },
+    /// The sender is not the coordinator it names.
+    NotTheCoordinator { from: BankId, coordinator: BankId },
+    /// A limit (transfers per prepare, legs per transfer) was exceeded.
+    LimitExceeded(String),
+    /// A transfer is malformed or does not balance at this bank.
+    Malformed(String),
+}
+
+/// Every message of the protocol. Each one is safe to deliver twice, late or out of order.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum Message {
+    /// Coordinator -> participant (POST /bank/v1/prepare).
+    Prepare(Prepare),
+    /// Participant -> coordinator: the answer to a prepare, every vote durable.
+    Votes { stamp: Stamp, votes: Vec<Vote> },
+    /// Participant -> coordinator: the prepare was refused whole; nothing changed.
+    Refused { stamp: Stamp, refusal: Refusal },
+    /// Coordinator -> participant: decided outcomes, retried until acknowledged (POST /bank/v1/outcome).
+    Outcome { coordinator: BankId, outcomes: Vec<OutcomeItem> },
+    /// Participant -> coordinator: these transfers are final here (applied now or before).
+    Final { ids: Vec<TransferId> },
+    /// A participant in doubt asks what became of transfers of `coordinator` (POST /bank/v1/query).
+    Query { coordinator: BankId, ids: Vec<TransferId> },
+    /// The answer to a query: only the outcomes the answering bank knows.
+    Known { coordinator: BankId, known: Vec<OutcomeItem> },
+}
+
+impl Message {
+    /// A short name for logs and traces.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Message::Prepare(_) => "prepare",
+            Message::Votes { .. } => "votes",
+            Message::Refused { .. } => "refused",
+            Message::Outcome { .. } => "outcome",
+            Message::Final { .. } => "final",
+            Message::Query { .. } => "query",
+            Message::Known { .. } => "known",
+        }
+    }
+}
+
+/// The named protocol points where the bank's fault injection may kill it (src/faults.rs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum CrashPoint {
+    /// Coordinator: every prepare of a batch handed to the network, no vote counted.
+    AfterPrepareSent,
+    /// Coordinator: every vote in (or the deadline passed), nothing decided.
+    AfterVotes,
+    /// Coordinator: decisions durable, no outcome delivered.
+    AfterDecisionLogged,
+    /// Coordinator: an outcome acknowledged by one remote participant and marked delivered.
+    AfterCommitSent,
+    /// Participant: a prepare arrived and passed fencing and validation, nothing voted.
+    OnPrepare,
+    /// Participant: an outcome arrived, nothing applied.
+    OnCommit,
+}
+
+impl CrashPoint {
+    /// The name used by `ringbank fault crash-at` (src/faults.rs CRASH_POINTS).
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashPoint::AfterPrepareSent => "after-prepare-sent",
+            CrashPoint::AfterVotes => "after-votes",
+            CrashPoint::AfterDecisionLogged => "after-decision-logged",
+            CrashPoint::AfterCommitSent => "after-commit-sent",
+            CrashPoint::OnPrepare => "on-prepare",
+            CrashPoint::OnCommit => "on-commit",
+        }
+    }
+}
+
+/// What one side of a bank knows of a transfer's outcome.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Knowledge {
+    /// Decided (coordinator) or applied (participant): commit if true.
+    Known(bool),
+    /// Recorded here but not decided or not applied yet.
+    Undecided,
+    /// No record here.
+    NoRecord,
+}
+
+/// Answers a `Query` from what this bank knows as coordinator and as participant, like
+/// `Ledger::known_outcomes`: a decision or an applied outcome is reported; a coordinator with no
+/// record at all of its own transfer presumes abort; anything else is left out.
+pub fn answer_query(coordinator: &Coordinator, participant: &Participant, query_coordinator: BankId, ids: &[TransferId]) -> Message {
+    let as_coordinator = query_coordinator == coordinator.me();
+    let mut known = Vec::new();
+    for id in ids {
+        let commit = match (coordinator.knowledge(id), participant.knowledge(id)) {
+            (Knowledge::Known(commit), _) => Some(commit),
+            (Knowledge::Undecided, _) => None,
+            (Knowledge::NoRecord, Knowledge::Known(commit)) => Some(commit),
+            (Knowledge::NoRecord, _) if as_coordinator => Some(false),
+            (Knowledge::NoRecord, _) => None,
+        };
+        if let Some(commit) = commit {
+            known.push(OutcomeItem { id: id.clone(), commit });
+        }
+    }
+    Message::Known { coordinator: query_coordinator, known }
+}

@@ -1,0 +1,420 @@
+//! The participant as a pure state machine: fencing and validation of a prepare, durable votes
+//! with holds, tombstones, outcomes applied exactly once, and in-doubt resolution (ask the
+//! coordinator, then the other participants; never abort on its own).
+
+use std::collections::BTreeMap;
+
+use crate::deliberate_bug::{self, DeliberateBug};
+use crate::validate::{validate_prepare, PrepareLimits};
+use crate::{Account, BankId, CrashPoint, Knowledge, Message, Millis, OutcomeItem, Prepare, PrepareItem, Refusal, Stamp, TransferId, Vote};
+
+/// What the participant asks of its ledger while it votes. The driver answers from inside the
+/// transaction that will store the vote, so nothing changes in between.
+pub trait Accounts {
+    /// Balance minus holds of a customer account at this bank, before this prepare's holds; `None`
+    /// if there is no such account.
+    fn available_cents(&self, account: &str) -> Option<i64>;
+
+    /// The ledger's other checks of one leg (a debit's account is held by `initiated_by`, a
+    /// payment credits a company account). An error is a "no" vote with that reason.
+    fn check_leg(&self, item: &PrepareItem, account: &str, amount_cents: i64) -> Result<(), String> {
+        let _ = (item, account, amount_cents);
+        Ok(())
+    }
+}
+
+/// Settings of one bank's participant.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParticipantConfig {
+    pub me: BankId,
+    /// Every configured member bank.
+    pub members: Vec<BankId>,
+    pub limits: PrepareLimits,
+    /// A yes vote is in doubt once it is this old without an outcome (`IN_DOUBT_AFTER`).
+    pub in_doubt_after: Millis,
+    /// How often transfers in doubt are asked about (`RESOLVE_INTERVAL`).
+    pub resolve_interval: Millis,
+}
+
+impl ParticipantConfig {
+    pub fn with_defaults(me: BankId, members: Vec<BankId>) -> ParticipantConfig {
+        ParticipantConfig { me, members, limits: PrepareLimits::default(), in_doubt_after: 2_000, resolve_interval: 1_000 }
+    }
+}
+
+/// Money held on a debited customer account until the outcome (a positive amount).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Hold {
+    pub account: String,
+    pub amount_cents: i64,
+}
+
+/// One leg to post on commit (customer legs and settlement legs; they sum to zero).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Posting {
+    pub account: Account,
+    pub amount_cents: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ParticipationStatus {
+    /// Voted yes, outcome unknown: holds placed, nothing posted.
+    Prepared,
+    Committed,
+    Aborted,
+}
+
+/// A participant's durable record of one transfer (table `participations` and its legs).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Participation {
+    pub coordinator: BankId,
+    pub participants: Vec<BankId>,
+    /// The vote given: `None` for a tombstone (an abort arrived before any prepare).
+    pub voted_yes: Option<bool>,
+    pub reason: Option<String>,
+    pub status: ParticipationStatus,
+    pub holds: Vec<Hold>,
+    pub postings: Vec<Posting>,
+}
+
+/// Everything the participant must find again after a restart.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ParticipantState {
+    /// The newest stamp of a prepare this bank accepted (table `fencing`).
+    pub newest_stamp: Stamp,
+    pub participations: BTreeMap<TransferId, Participation>,
+}
+
+/// A new vote, stored with its holds.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct VoteRecord {
+    pub id: TransferId,
+    pub participation: Participation,
+}
+
+/// A durable write of the participant's side (one ledger transaction each).
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum ParticipantWrite {
+    /// `Job::Prepare`: raise the fencing stamp, store each new vote and place its holds.
+    Prepare { stamp: Stamp, votes: Vec<VoteRecord> },
+    /// `Job::ApplyOutcomes`: resolve prepared transfers (commit posts, abort releases the holds)
+    /// and leave tombstones for aborts of transfers never prepared here.
+    Apply { coordinator: BankId, resolved: Vec<OutcomeItem>, tombstones: Vec<TransferId> },
+}
+
+/// What the driver must do, in order. A `Persist` is durable before any later action runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParticipantAction {
+    Persist(ParticipantWrite),
+    Send {
+        to: BankId,
+        message: Message,
+    },
+    CrashPoint(CrashPoint),
+    /// The transfer is final here now: wake whoever waits for it (`state.finalized`).
+    Final {
+        id: TransferId,
+        commit: bool,
+    },
+}
+
+impl ParticipantState {
+    /// Applies a write exactly as the ledger does (the core keeps its own copy the same way).
+    pub fn apply(&mut self, write: &ParticipantWrite) {
+        match write {
+            ParticipantWrite::Prepare { stamp, votes } => {
+                assert!(*stamp >= self.newest_stamp || deliberate_bug::active(DeliberateBug::NoFencing), "fencing went back");
+                self.newest_stamp = self.newest_stamp.max(*stamp);
+                for vote in votes {
+                    let previous = self.participations.insert(vote.id.clone(), vote.participation.clone());
+                    assert!(previous.is_none(), "a vote on {} overwrote an earlier record", vote.id);
+                }
+            }
+            ParticipantWrite::Apply { coordinator, resolved, tombstones } => {
+                for outcome in resolved {
+                    let record = self.participations.get_mut(&outcome.id).expect("only a recorded transfer is resolved");
+                    assert_eq!(record.status, ParticipationStatus::Prepared, "transfer {} resolved twice", outcome.id);
+                    record.status = if outcome.commit { ParticipationStatus::Committed } else { ParticipationStatus::Aborted };
+                }
+                for id in tombstones {
+                    let tombstone = Participation {
+                        coordinator: *coordinator,
+                        participants: Vec::new(),
+                        voted_yes: None,
+                        reason: Some("aborted before it was prepared here".to_string()),
+                        status: ParticipationStatus::Aborted,
+                        holds: Vec::new(),
+                        postings: Vec::new(),
+                    };
+                    let previous = self.participations.insert(id.clone(), tombstone);
+                    assert!(previous.is_none(), "a tombstone for {id} overwrote a record");
+                }
+            }
+        }
+    }
+}
+
+/// One bank's participant.
+#[derive(Clone, Debug)]
+pub struct Participant {
+    config: ParticipantConfig,
+    state: ParticipantState,
+    /// When each open yes vote was given (memory only: after a restart they are in doubt at once).
+    voted_at: BTreeMap<TransferId, Millis>,
+    next_resolve_at: Millis,
+}
+
+impl Participant {
+    /// Starts from the durable state. A restarted participant never decides anything by itself:
+    /// its open yes votes are in doubt at once and it asks about them.
+    pub fn start(config: ParticipantConfig, recovered: ParticipantState, now: Millis) -> Participant {
+        let in_doubt_since = now.saturating_sub(config.in_doubt_after);
+        let voted_at = recovered
+            .participations
+            .iter()
+            .filter(|(_, record)| record.status == ParticipationStatus::Prepared)
+            .map(|(id, _)| (id.clone(), in_doubt_since))
+            .collect();
+        Participant { config, state: recovered, voted_at, next_resolve_at: now }
+    }
+
+    pub fn state(&self) -> &ParticipantState {
+        &self.state
+    }
+
+    /// What this bank knows as a participant of `id`.
+    pub fn knowledge(&self, id: &TransferId) -> Knowledge {
+        match self.state.participations.get(id).map(|record| record.status) {
+            Some(ParticipationStatus::Committed) => Knowledge::Known(true),
+            Some(ParticipationStatus::Aborted) => Knowledge::Known(false),
+            Some(ParticipationStatus::Prepared) => Knowledge::Undecided,
+            None => Knowledge::NoRecord,
+        }
+    }
+
+    /// A PREPARE from `from`. `ring_promised_epoch` is this bank's ring promise
+    /// (`ring.status().promised_epoch`). Refusals change nothing; votes are durable before the answer.
+    pub fn on_prepare(
+        &mut self,
+        from: BankId,
+        prepare: Prepare,
+        ring_promised_epoch: u64,
+        accounts: &impl Accounts,
+        now: Millis,
+    ) -> Vec<ParticipantAction> {
+        let stamp = prepare.stamp;
+        let refuse = |refusal: Refusal| vec![ParticipantAction::Send { to: from, message: Message::Refused { stamp, refusal } }];
+        if from != prepare.coordinator {
+            return refuse(Refusal::NotTheCoordinator { from, coordinator: prepare.coordinator });
+        }
+        if stamp.epoch < ring_promised_epoch {
+            return refuse(Refusal::BelowRingPromise { got: stamp, promised_epoch: ring_promised_epoch });
+        }
+        if let Err(refusal) = validate_prepare(&prepare, &self.config.limits, self.config.me, &self.config.members) {
+            return refuse(refusal);
+        }
+        let mut actions = vec![ParticipantAction::CrashPoint(CrashPoint::OnPrepare)];
+        if stamp < self.state.newest_stamp && !deliberate_bug::active(DeliberateBug::NoFencing) {
+            actions.extend(refuse(Refusal::StaleStamp { got: stamp, newest: self.state.newest_stamp }));
+            return actions;
+        }
+        let mut votes = Vec::with_capacity(prepare.transfers.len());
+        let mut new_votes: Vec<VoteRecord> = Vec::new();
+        let mut held_here: BTreeMap<String, i64> = BTreeMap::new();
+        for item in &prepare.transfers {
+            let existing = self
+                .state
+                .participations
+                .get(&item.id)
+                .or_else(|| new_votes.iter().find(|vote| vote.id == item.id).map(|vote| &vote.participation));
+            if let Some(record) = existing {
+                // A repeated prepare gets the vote already given; a tombstone makes it a no.
+                let yes = record.status != ParticipationStatus::Aborted;
+                votes.push(Vote { id: item.id.clone(), yes, reason: record.reason.clone() });
+                continue;
+            }
+            let participation = vote_on(prepare.coordinator, item, accounts, &mut held_here);
+            let yes = participation.voted_yes == Some(true);
+            votes.push(Vote { id: item.id.clone(), yes, reason: participation.reason.clone() });
+            new_votes.push(VoteRecord { id: item.id.clone(), participation });
+        }
+        let write = ParticipantWrite::Prepare { stamp, votes: new_votes };
+        self.state.apply(&write);
+        actions.push(ParticipantAction::Persist(write));
+        for vote in votes.iter().filter(|vote| vote.yes) {
+            // Paired with the coordinator, which commits only on yes votes: each is durable.
+            let record = &self.state.participations[&vote.id];
+            assert!(record.voted_yes == Some(true) && record.status != ParticipationStatus::Aborted, "yes vote on {} not durable", vote.id);
+            self.voted_at.entry(vote.id.clone()).or_insert(now);
+        }
+        actions.push(ParticipantAction::Send { to: from, message: Message::Votes { stamp, votes } });
+        actions
+    }
+
+    /// Outcomes delivered by their coordinator: applied (or found applied), then acknowledged.
+    pub fn on_outcome(&mut self, from: BankId, coordinator: BankId, outcomes: Vec<OutcomeItem>) -> Vec<ParticipantAction> {
+        if from != coordinator || outcomes.len() > self.config.limits.transfers_max {
+            return Vec::new(); // only the coordinator delivers its outcomes, a batch at a time
+        }
+        let mut actions = vec![ParticipantAction::CrashPoint(CrashPoint::OnCommit)];
+        // Only a transfer's own coordinator settles it (src/ does not check this today).
+        let own = |outcome: &OutcomeItem| self.state.participations.get(&outcome.id).is_none_or(|r| r.coordinator == coordinator);
+        let outcomes: Vec<OutcomeItem> = outcomes.into_iter().filter(own).collect();
+        let ids: Vec<TransferId> = outcomes.iter().map(|outcome| outcome.id.clone()).collect();
+        self.apply_outcomes(coordinator, outcomes, &mut actions);
+        actions.push(ParticipantAction::Send { to: from, message: Message::Final { ids } });
+        actions
+    }
+
+    /// An answer to one of our queries: outcomes of transfers in doubt here are applied.
+    pub fn on_known(&mut self, coordinator: BankId, known: Vec<OutcomeItem>) -> Vec<ParticipantAction> {
+        let in_doubt: Vec<OutcomeItem> = known
+            .into_iter()
+            .filter(|outcome| {
+                self.state
+                    .participations
+                    .get(&outcome.id)
+                    .is_some_and(|r| r.status == ParticipationStatus::Prepared && r.coordinator == coordinator)
+            })
+            .collect();
+        let mut actions = Vec::new();
+        self.apply_outcomes(coordinator, in_doubt, &mut actions);
+        actions
+    }
+
+    /// In-doubt resolution: every yes vote older than `in_doubt_after` is asked about, of its
+    /// coordinator and of every other participant, each `resolve_interval`.
+    pub fn tick(&mut self, now: Millis) -> Vec<ParticipantAction> {
+        let mut actions = Vec::new();
+        if now < self.next_resolve_at {
+            return actions;
+        }
+        self.next_resolve_at = now + self.config.resolve_interval;
+        let doubts: Vec<TransferId> =
+            self.voted_at.iter().filter(|(_, at)| **at + self.config.in_doubt_after <= now).map(|(id, _)| id.clone()).collect();
+        if deliberate_bug::active(DeliberateBug::ParticipantAbortsOnItsOwn) {
+            for id in doubts {
+                let coordinator = self.state.participations[&id].coordinator;
+                self.apply_outcomes(coordinator, vec![OutcomeItem { id, commit: false }], &mut actions);
+            }
+            return actions;
+        }
+        let mut asks: BTreeMap<(BankId, BankId), Vec<TransferId>> = BTreeMap::new();
+        for id in doubts {
+            let record = &self.state.participations[&id];
+            let askable = std::iter::once(record.coordinator).chain(record.participants.iter().copied());
+            for bank in askable.filter(|bank| *bank != self.config.me) {
+                asks.entry((bank, record.coordinator)).or_default().push(id.clone());
+            }
+        }
+        for ((bank, coordinator), mut ids) in asks {
+            ids.sort();
+            ids.dedup();
+            for chunk in ids.chunks(self.config.limits.transfers_max) {
+                actions.push(ParticipantAction::Send { to: bank, message: Message::Query { coordinator, ids: chunk.to_vec() } });
+            }
+        }
+        actions
+    }
+
+    /// When `tick` should be called next.
+    pub fn next_deadline(&self) -> Option<Millis> {
+        let oldest = self.voted_at.values().min()?;
+        Some(self.next_resolve_at.max(oldest + self.config.in_doubt_after))
+    }
+
+    /// Applies outcomes exactly once, asserting what the coordinator promised: a commit only
+    /// for a transfer voted yes here, and never the opposite of an outcome already applied.
+    fn apply_outcomes(&mut self, coordinator: BankId, outcomes: Vec<OutcomeItem>, actions: &mut Vec<ParticipantAction>) {
+        let (mut resolved, mut tombstones) = (Vec::new(), Vec::new());
+        for outcome in outcomes {
+            let status = self.state.participations.get(&outcome.id).map(|record| (record.status, record.voted_yes));
+            match status {
+                None => {
+                    assert!(!outcome.commit, "commit of {} which was never prepared here", outcome.id);
+                    if !tombstones.contains(&outcome.id) {
+                        tombstones.push(outcome.id);
+                    }
+                }
+                Some((ParticipationStatus::Prepared, voted_yes)) => {
+                    assert_eq!(voted_yes, Some(true), "a prepared record of {} without a yes vote", outcome.id);
+                    if !resolved.iter().any(|r: &OutcomeItem| r.id == outcome.id) {
+                        resolved.push(outcome);
+                    }
+                }
+                Some((status, voted_yes)) => {
+                    let applied_commit = status == ParticipationStatus::Committed;
+                    assert_eq!(applied_commit, outcome.commit, "outcome of {} contradicts the one applied here", outcome.id);
+                    assert!(!outcome.commit || voted_yes == Some(true), "commit of {} which this bank voted no on", outcome.id);
+                }
+            }
+        }
+        if resolved.is_empty() && tombstones.is_empty() {
+            return;
+        }
+        let write = ParticipantWrite::Apply { coordinator, resolved: resolved.clone(), tombstones: tombstones.clone() };
+        self.state.apply(&write);
+        actions.push(ParticipantAction::Persist(write));
+        for outcome in resolved {
+            self.voted_at.remove(&outcome.id);
+            actions.push(ParticipantAction::Final { id: outcome.id, commit: outcome.commit });
+        }
+        for id in tombstones {
+            actions.push(ParticipantAction::Final { id, commit: false });
+        }
+    }
+}
+
+/// Votes on one new transfer: yes places a hold on every debit, with the available balance
+/// reduced by holds placed earlier in the same prepare; any failed check is a no with its reason.
+fn vote_on(coordinator: BankId, item: &PrepareItem, accounts: &impl Accounts, held_here: &mut BTreeMap<String, i64>) -> Participation {
+    let mut participation = Participation {
+        coordinator,
+        participants: item.participants.clone(),
+        voted_yes: Some(false),
+        reason: None,
+        status: ParticipationStatus::Aborted,
+        holds: Vec::new(),
+        postings: Vec::new(),
+    };
+    let mut holds: Vec<Hold> = Vec::new();
+    for leg in &item.legs {
+        let checked = match accounts.available_cents(&leg.account) {
+            None => Err(format!("account {} not found", leg.account)),
+            Some(available) => accounts.check_leg(item, &leg.account, leg.amount_cents).and_then(|()| {
+                let already = held_here.get(&leg.account).copied().unwrap_or(0)
+                    + holds.iter().filter(|h| h.account == leg.account).map(|h| h.amount_cents).sum::<i64>();
+                let wanted = leg.amount_cents.checked_neg().unwrap_or(i64::MAX);
+                if leg.amount_cents < 0 && available - already < wanted {
+                    Err(format!("account {} has {} centavos available; {wanted} requested", leg.account, available - already))
+                } else {
+                    Ok(())
+                }
+            }),
+        };
+        if let Err(reason) = checked {
+            participation.reason = Some(reason);
+            return participation;
+        }
+        if leg.amount_cents < 0 {
+            holds.push(Hold { account: leg.account.clone(), amount_cents: -leg.amount_cents });
+        }
+    }
+    for hold in &holds {
+        *held_here.entry(hold.account.clone()).or_insert(0) += hold.amount_cents;
+    }
+    let customer = item.legs.iter().map(|leg| Posting { account: Account::Customer(leg.account.clone()), amount_cents: leg.amount_cents });
+    let settlement = item.settlement.iter().map(|leg| Posting { account: Account::Settlement(leg.bank), amount_cents: leg.amount_cents });
+    participation.postings = customer.chain(settlement).collect();
+    participation.holds = holds;
+    participation.voted_yes = Some(true);
+    participation.status = ParticipationStatus::Prepared;
+    participation
+}

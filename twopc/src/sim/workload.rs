@@ -1,0 +1,117 @@
+//! What happens to the simulated consortium: the abstract token and its batches, new transfers,
+//! and random faults (crashes, crashes part-way through a step, partitions, a worse network).
+
+use super::ledger::customer_name;
+use super::{Sim, Step, CUSTOMERS_PER_BANK};
+use crate::{BankId, PendingTransfer, Stamp, TransferId, TransferKind, TransferLeg};
+
+impl Sim {
+    /// The abstract ring: one holder at a time, stamps strictly increasing, occasionally a new
+    /// epoch that some banks promise at once. After the heal every bank gets turns in order.
+    pub(super) fn grant_token(&mut self) -> Result<(), String> {
+        let count = self.banks.len();
+        let index = if self.faults {
+            self.rng.below(count as u64) as usize
+        } else {
+            self.next_round_robin = (self.next_round_robin + 1) % count;
+            self.next_round_robin
+        };
+        if self.faults && self.rng.chance(15) {
+            self.stamp = Stamp::new(self.stamp.epoch + 1, 1);
+            for bank in 0..count {
+                if self.rng.chance(60) {
+                    self.banks[bank].ring_promised_epoch = self.stamp.epoch;
+                }
+            }
+        } else {
+            self.stamp = Stamp::new(self.stamp.epoch, self.stamp.seq + 1);
+        }
+        let lease_ms = self.rng.range(30, 200);
+        self.holder = Some((index, self.now + lease_ms));
+        self.banks[index].ring_promised_epoch = self.stamp.epoch;
+        let local = self.local_now(index);
+        let stamp = self.stamp;
+        if self.banks[index].paused_until.is_some() {
+            return Ok(()); // a frozen bank cannot claim the token: the lease is wasted
+        }
+        let Some(coordinator) = self.banks[index].coordinator.as_mut() else { return Ok(()) };
+        let batch = coordinator.state().unordered(self.rng.range(1, 8) as usize);
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let steps = coordinator.start_batch(stamp, 0, batch, local + lease_ms, local).into_iter().map(Step::from).collect();
+        self.carry_out(index, &format!("GRANT {stamp} for {lease_ms} ms, start batch"), steps)
+    }
+
+    pub(super) fn submit_random_transfer(&mut self) -> Result<(), String> {
+        let count = self.banks.len() as u64;
+        let origin = self.rng.below(count) as usize;
+        if self.banks[origin].coordinator.is_none() || self.banks[origin].paused_until.is_some() {
+            return Ok(());
+        }
+        self.next_transfer += 1;
+        let id = TransferId(format!("t{}", self.next_transfer));
+        let mut legs = Vec::new();
+        let mut total = 0i64;
+        for _ in 0..self.rng.range(1, 2) {
+            let amount = self.rng.range(1, 4_000) as i64;
+            total += amount;
+            legs.push(self.random_leg(-amount));
+        }
+        let credits = self.rng.range(1, 2) as i64;
+        for credit in 0..credits {
+            let amount = if credit == credits - 1 { total - (total / credits) * (credits - 1) } else { total / credits };
+            legs.push(self.random_leg(amount));
+        }
+        if legs.iter().all(|leg| leg.bank == origin as BankId) {
+            let other = (origin as u64 + 1 + self.rng.below(count - 1)) % count;
+            legs[0].bank = other as BankId;
+        }
+        legs.retain(|leg| leg.amount_cents != 0);
+        if legs.len() < 2 {
+            return Ok(());
+        }
+        let transfer = PendingTransfer { id, kind: TransferKind::Transfer, initiated_by: String::new(), description: String::new(), legs };
+        self.stats.transfers += 1;
+        let coordinator = self.banks[origin].coordinator.as_mut().expect("checked above");
+        let steps = coordinator.submit(transfer).into_iter().map(Step::from).collect();
+        self.carry_out(origin, "submit", steps)
+    }
+
+    fn random_leg(&mut self, amount_cents: i64) -> TransferLeg {
+        let bank = self.rng.below(self.banks.len() as u64) as BankId;
+        let account = if self.rng.chance(3) { "missing".to_string() } else { customer_name(self.rng.below(CUSTOMERS_PER_BANK)) };
+        TransferLeg { bank, account, amount_cents }
+    }
+
+    pub(super) fn random_fault(&mut self) -> Result<(), String> {
+        let count = self.banks.len() as u64;
+        let index = self.rng.below(count) as usize;
+        self.next_fault = self.now + self.rng.range(10, self.fault_gap_max);
+        match self.rng.below(100) {
+            0..=14 if self.banks[index].coordinator.is_some() => {
+                self.crash(index);
+                self.banks[index].restart_at = Some(self.now + self.rng.range(20, 3_000));
+            }
+            15..=24 if self.banks[index].coordinator.is_some() => self.banks[index].crash_mid_step = true,
+            25..=34 if self.partition_heal_at.is_none() => {
+                self.side = (0..count).map(|_| self.rng.below(2) as u8).collect();
+                self.partition_heal_at = Some(self.now + self.rng.range(100, 2_500));
+                self.trace_line(format!("PARTITION {:?}", self.side));
+            }
+            45..=51 if self.banks[index].coordinator.is_some() && self.banks[index].paused_until.is_none() => {
+                let resume = self.now + self.rng.range(300, 4_000);
+                self.banks[index].paused_until = Some(resume);
+                self.stats.pauses += 1;
+                self.trace_line(format!("b{index} PAUSE until {resume}"));
+            }
+            35..=44 => {
+                self.drop_percent = self.rng.below(30);
+                self.duplicate_percent = self.rng.below(15);
+                self.long_delay_percent = self.rng.below(8);
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! The shape of a prepare, checked by the participant before anything is fenced or voted (moved
+//! from src/http/bank.rs `validate_prepare`), and how a coordinator derives each bank's share of
+//! a transfer (participants and settlement legs, from src/ledger/cross.rs `settlement_legs`).
+
+use std::collections::BTreeMap;
+
+use crate::{BankId, Prepare, Refusal, SettlementLeg, TransferLeg};
+
+/// Limits a participant enforces on a prepare; a limit that is hit refuses the whole prepare.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PrepareLimits {
+    /// Most transfers in one prepare or outcome message (`BATCH_MAX`).
+    pub transfers_max: usize,
+    /// Most customer legs of one transfer at one bank (`config.max_legs`).
+    pub legs_max: usize,
+    /// Largest amount of one leg (`config.max_amount_cents`).
+    pub amount_max_cents: i64,
+    /// Longest transfer id.
+    pub id_length_max: usize,
+}
+
+impl Default for PrepareLimits {
+    fn default() -> PrepareLimits {
+        PrepareLimits { transfers_max: 1024, legs_max: 16, amount_max_cents: 1_000_000_000_000, id_length_max: 64 }
+    }
+}
+
+/// Checks what a participant is asked to book before it votes: bounded sizes, plausible ids,
+/// non-zero amounts within the limit, settlement only with other member banks, and legs that sum
+/// to zero at this bank. Account-level checks (exists, holder, funds) are the ledger's, through
+/// `Accounts`, and give a "no" vote instead of a refusal.
+pub fn validate_prepare(prepare: &Prepare, limits: &PrepareLimits, me: BankId, members: &[BankId]) -> Result<(), Refusal> {
+    if prepare.transfers.len() > limits.transfers_max {
+        return Err(Refusal::LimitExceeded(format!("at most {} transfers per prepare", limits.transfers_max)));
+    }
+    for item in &prepare.transfers {
+        if item.legs.len() > limits.legs_max || item.settlement.len() > members.len() {
+            return Err(Refusal::LimitExceeded(format!("transfer {} has too many legs", item.id)));
+        }
+        if item.id.0.is_empty() || item.id.0.len() > limits.id_length_max {
+            return Err(Refusal::Malformed(format!("transfer {:?} is malformed", item.id.0)));
+        }
+        if !item.participants.contains(&me) || !item.participants.contains(&prepare.coordinator) {
+            return Err(Refusal::Malformed(format!("transfer {} does not name this bank and its coordinator", item.id)));
+        }
+        let mut total: i64 = 0;
+        for leg in &item.legs {
+            if leg.amount_cents == 0 || leg.amount_cents.unsigned_abs() > limits.amount_max_cents.unsigned_abs() {
+                return Err(Refusal::Malformed(format!("transfer {} has a malformed leg", item.id)));
+            }
+            total = total.checked_add(leg.amount_cents).ok_or_else(|| Refusal::Malformed(format!("transfer {} overflows", item.id)))?;
+        }
+        for leg in &item.settlement {
+            if !members.contains(&leg.bank) || leg.bank == me || leg.amount_cents == 0 {
+                return Err(Refusal::Malformed(format!("transfer {} has a malformed settlement leg", item.id)));
+            }
+            total = total.checked_add(leg.amount_cents).ok_or_else(|| Refusal::Malformed(format!("transfer {} overflows", item.id)))?;
+        }
+        // The origin may have nothing to book (every other bank's legs net to zero); anyone else
+        // was named a participant because it has legs.
+        let nothing_to_book = item.legs.is_empty() && item.settlement.is_empty() && me != prepare.coordinator;
+        if total != 0 || nothing_to_book {
+            return Err(Refusal::Malformed(format!("transfer {} does not balance at this bank", item.id)));
+        }
+    }
+    Ok(())
+}
+
+/// Every bank taking part in a transfer: the banks of its legs and the origin, in id order.
+pub fn participants_of(origin: BankId, legs: &[TransferLeg]) -> Vec<BankId> {
+    let mut banks: Vec<BankId> = legs.iter().map(|leg| leg.bank).chain(std::iter::once(origin)).collect();
+    banks.sort_unstable();
+    banks.dedup();
+    banks
+}
+
+/// Per-bank settlement legs so that every participant's entry sums to zero: every bank other than
+/// the origin settles its net with the origin; the origin settles with each of them.
+pub fn settlement_legs(origin: BankId, legs: &[TransferLeg]) -> BTreeMap<BankId, Vec<SettlementLeg>> {
+    let mut nets: BTreeMap<BankId, i64> = BTreeMap::new();
+    for leg in legs {
+        let net = nets.entry(leg.bank).or_insert(0);
+        *net = net.checked_add(leg.amount_cents).expect("a transfer's legs were validated against overflow at submission");
+    }
+    let mut out: BTreeMap<BankId, Vec<SettlementLeg>> = BTreeMap::new();
+    for (bank, net) in nets {
+        if bank == origin || net == 0 {
+            continue;
+        }
+        out.entry(origin).or_default().push(SettlementLeg { bank, amount_cents: net });
+        out.entry(bank).or_default().push(SettlementLeg { bank: origin, amount_cents: -net });
+    }
+    out
+}

@@ -1,0 +1,216 @@
+//! Targeted cases of the two cores, driven by hand: fencing, validation, durable votes, holds,
+//! tombstones, commit only on every yes, presumed abort, delivery, in-doubt resolution.
+
+use std::collections::BTreeMap;
+
+use ringbank_twopc::{
+    Accounts, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Message, OutcomeItem, Participant,
+    ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite, ParticipationStatus, PendingTransfer, Prepare, Refusal,
+    Stamp, TransferId, TransferKind, TransferLeg,
+};
+
+/// Available balances by account.
+struct Book(BTreeMap<String, i64>);
+
+impl Accounts for Book {
+    fn available_cents(&self, account: &str) -> Option<i64> {
+        self.0.get(account).copied()
+    }
+}
+
+fn book() -> Book {
+    Book([("alice".to_string(), 1_000), ("bob".to_string(), 0)].into_iter().collect())
+}
+
+fn id(text: &str) -> TransferId {
+    TransferId(text.to_string())
+}
+
+/// Bank 0 pays `amount_cents` from its alice to bank 1's bob.
+fn transfer(name: &str, amount_cents: i64) -> PendingTransfer {
+    PendingTransfer {
+        id: id(name),
+        kind: TransferKind::Transfer,
+        initiated_by: "11144477735".to_string(),
+        description: String::new(),
+        legs: vec![
+            TransferLeg { bank: 0, account: "alice".to_string(), amount_cents: -amount_cents },
+            TransferLeg { bank: 1, account: "bob".to_string(), amount_cents },
+        ],
+    }
+}
+
+fn participant(me: u16) -> Participant {
+    Participant::start(ParticipantConfig::with_defaults(me, vec![0, 1]), ParticipantState::default(), 0)
+}
+
+/// Coordinator 0 with these transfers submitted and batched under `stamp`; returns the prepares.
+fn coordinator_with_batch(transfers: Vec<PendingTransfer>, stamp: Stamp, deadline: u64) -> (Coordinator, BTreeMap<u16, Prepare>) {
+    let (mut coordinator, actions) = Coordinator::start(CoordinatorConfig::with_defaults(0), CoordinatorState::default(), 0);
+    assert!(actions.is_empty());
+    for transfer in &transfers {
+        coordinator.submit(transfer.clone());
+    }
+    let actions = coordinator.start_batch(stamp, 0, transfers, deadline, 0);
+    assert!(matches!(actions[0], CoordinatorAction::Persist(CoordinatorWrite::Order { .. })), "order is durable before any prepare");
+    let prepares = actions
+        .into_iter()
+        .filter_map(|action| match action {
+            CoordinatorAction::Send { to, message: Message::Prepare(prepare) } => Some((to, prepare)),
+            _ => None,
+        })
+        .collect();
+    (coordinator, prepares)
+}
+
+fn sent(actions: &[ParticipantAction]) -> Vec<&Message> {
+    actions.iter().filter_map(|a| if let ParticipantAction::Send { message, .. } = a { Some(message) } else { None }).collect()
+}
+
+fn votes_of(actions: &[ParticipantAction]) -> Vec<(TransferId, bool)> {
+    match sent(actions).as_slice() {
+        [Message::Votes { votes, .. }] => votes.iter().map(|v| (v.id.clone(), v.yes)).collect(),
+        other => panic!("expected one Votes message, got {other:?}"),
+    }
+}
+
+#[test]
+fn votes_are_durable_before_the_answer_and_a_yes_holds_the_debit() {
+    let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
+    let mut bank0 = participant(0);
+    let actions = bank0.on_prepare(0, prepares[&0].clone(), 1, &book(), 5);
+    let persist = actions.iter().position(|a| matches!(a, ParticipantAction::Persist(ParticipantWrite::Prepare { .. })));
+    let send = actions.iter().position(|a| matches!(a, ParticipantAction::Send { .. }));
+    assert!(persist.unwrap() < send.unwrap());
+    assert_eq!(votes_of(&actions), vec![(id("t1"), true)]);
+    let record = &bank0.state().participations[&id("t1")];
+    assert_eq!(record.status, ParticipationStatus::Prepared);
+    assert_eq!(record.holds.len(), 1);
+    assert_eq!(record.holds[0].amount_cents, 300);
+    assert_eq!(record.postings.iter().map(|p| p.amount_cents).sum::<i64>(), 0, "postings balance at each bank");
+}
+
+#[test]
+fn a_stale_stamp_or_one_below_the_ring_promise_is_refused_and_changes_nothing() {
+    let (_, newer) = coordinator_with_batch(vec![transfer("t1", 10)], Stamp::new(2, 7), 100);
+    let (_, older) = coordinator_with_batch(vec![transfer("t2", 10)], Stamp::new(2, 6), 100);
+    let mut bank1 = participant(1);
+    bank1.on_prepare(0, newer[&1].clone(), 2, &book(), 0);
+    let before = bank1.state().clone();
+    let actions = bank1.on_prepare(0, older[&1].clone(), 2, &book(), 1);
+    assert!(matches!(sent(&actions)[..], [Message::Refused { refusal: Refusal::StaleStamp { .. }, .. }]));
+    assert!(!actions.iter().any(|a| matches!(a, ParticipantAction::Persist(_))));
+    let (_, next_epoch) = coordinator_with_batch(vec![transfer("t3", 10)], Stamp::new(2, 8), 100);
+    let actions = bank1.on_prepare(0, next_epoch[&1].clone(), 3, &book(), 2);
+    assert!(matches!(sent(&actions)[..], [Message::Refused { refusal: Refusal::BelowRingPromise { .. }, .. }]));
+    assert_eq!(*bank1.state(), before);
+}
+
+#[test]
+fn a_prepare_from_another_bank_or_one_that_does_not_balance_is_refused() {
+    let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 10)], Stamp::new(1, 1), 100);
+    let mut bank1 = participant(1);
+    let actions = bank1.on_prepare(1, prepares[&1].clone(), 0, &book(), 0);
+    assert!(matches!(sent(&actions)[..], [Message::Refused { refusal: Refusal::NotTheCoordinator { .. }, .. }]));
+    let mut unbalanced = prepares[&1].clone();
+    unbalanced.transfers[0].legs[0].amount_cents += 1;
+    let actions = bank1.on_prepare(0, unbalanced, 0, &book(), 0);
+    assert!(matches!(sent(&actions)[..], [Message::Refused { refusal: Refusal::Malformed(_), .. }]));
+    assert!(bank1.state().participations.is_empty());
+}
+
+#[test]
+fn holds_of_the_same_batch_count_against_the_available_balance() {
+    let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 700), transfer("t2", 700)], Stamp::new(1, 1), 100);
+    let mut bank0 = participant(0);
+    let actions = bank0.on_prepare(0, prepares[&0].clone(), 0, &book(), 0);
+    assert_eq!(votes_of(&actions), vec![(id("t1"), true), (id("t2"), false)]);
+}
+
+#[test]
+fn a_repeated_prepare_gets_the_same_vote_and_no_second_hold() {
+    let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
+    let mut bank0 = participant(0);
+    bank0.on_prepare(0, prepares[&0].clone(), 0, &book(), 0);
+    let actions = bank0.on_prepare(0, prepares[&0].clone(), 0, &book(), 1);
+    assert_eq!(votes_of(&actions), vec![(id("t1"), true)]);
+    assert!(actions.iter().all(|a| !matches!(a, ParticipantAction::Persist(ParticipantWrite::Prepare { votes, .. }) if !votes.is_empty())));
+}
+
+#[test]
+fn an_abort_before_the_prepare_leaves_a_tombstone_so_the_late_prepare_votes_no() {
+    let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
+    let mut bank1 = participant(1);
+    let actions = bank1.on_outcome(0, 0, vec![OutcomeItem { id: id("t1"), commit: false }]);
+    assert!(actions
+        .iter()
+        .any(|a| matches!(a, ParticipantAction::Persist(ParticipantWrite::Apply { tombstones, .. }) if tombstones.len() == 1)));
+    assert!(matches!(sent(&actions)[..], [Message::Final { .. }]));
+    let actions = bank1.on_prepare(0, prepares[&1].clone(), 0, &book(), 5);
+    assert_eq!(votes_of(&actions), vec![(id("t1"), false)]);
+}
+
+#[test]
+fn commit_only_when_every_participant_voted_yes_and_a_missing_vote_aborts_at_the_deadline() {
+    let stamp = Stamp::new(1, 1);
+    let (mut coordinator, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], stamp, 100);
+    let (mut bank0, mut bank1) = (participant(0), participant(1));
+    let answer0 = bank0.on_prepare(0, prepares[&0].clone(), 0, &book(), 1);
+    let answer1 = bank1.on_prepare(0, prepares[&1].clone(), 0, &book(), 1);
+    let message0 = sent(&answer0)[0].clone();
+    assert!(coordinator.step(0, message0, 2).is_empty(), "one vote of two: wait");
+    let actions = coordinator.step(1, sent(&answer1)[0].clone(), 3);
+    assert!(actions.contains(&CoordinatorAction::Decided { id: id("t1"), commit: true }));
+    let logged = actions.iter().position(|a| matches!(a, CoordinatorAction::Persist(CoordinatorWrite::Decide(_))));
+    let delivered = actions.iter().position(|a| matches!(a, CoordinatorAction::Send { message: Message::Outcome { .. }, .. }));
+    assert!(logged.unwrap() < delivered.unwrap(), "the decision is durable before anyone is told");
+
+    let (mut coordinator, prepares) = coordinator_with_batch(vec![transfer("t2", 300)], stamp, 100);
+    let answer0 = participant(0).on_prepare(0, prepares[&0].clone(), 0, &book(), 1);
+    coordinator.step(0, sent(&answer0)[0].clone(), 2);
+    assert!(coordinator.tick(99).iter().all(|a| !matches!(a, CoordinatorAction::Decided { .. })));
+    assert!(coordinator.tick(100).contains(&CoordinatorAction::Decided { id: id("t2"), commit: false }));
+}
+
+#[test]
+fn a_restarted_coordinator_presumes_abort_for_ordered_undecided_transfers_only() {
+    let (coordinator, _) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
+    let mut durable = coordinator.state().clone();
+    durable.submit(transfer("t2", 5));
+    let (restarted, actions) = Coordinator::start(CoordinatorConfig::with_defaults(0), durable, 1_000);
+    assert!(matches!(&actions[0], CoordinatorAction::Persist(CoordinatorWrite::PresumeAbort(d)) if d.len() == 1 && !d[0].commit));
+    assert!(actions.contains(&CoordinatorAction::Decided { id: id("t1"), commit: false }));
+    let outcomes = actions.iter().filter(|a| matches!(a, CoordinatorAction::Send { message: Message::Outcome { .. }, .. })).count();
+    assert_eq!(outcomes, 2, "the abort goes to both participants");
+    assert_eq!(restarted.state().unordered(10).len(), 1, "an unordered transfer stays pending");
+}
+
+#[test]
+fn outcomes_are_retransmitted_until_acknowledged() {
+    let (coordinator, _) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
+    let (mut coordinator, _) = Coordinator::start(CoordinatorConfig::with_defaults(0), coordinator.state().clone(), 0);
+    let resent = coordinator.tick(coordinator.next_deadline().unwrap());
+    assert_eq!(resent.iter().filter(|a| matches!(a, CoordinatorAction::Send { .. })).count(), 2);
+    coordinator.step(0, Message::Final { ids: vec![id("t1")] }, 400);
+    let actions = coordinator.step(1, Message::Final { ids: vec![id("t1")] }, 401);
+    assert!(matches!(&actions[0], CoordinatorAction::Persist(CoordinatorWrite::MarkDelivered { bank: 1, .. })));
+    assert_eq!(coordinator.next_deadline(), None, "nothing owed, nothing to retransmit");
+}
+
+#[test]
+fn a_participant_in_doubt_asks_everyone_and_never_aborts_on_its_own() {
+    let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
+    let mut bank1 = participant(1);
+    bank1.on_prepare(0, prepares[&1].clone(), 0, &book(), 0);
+    for now in (0..60_000).step_by(500) {
+        for action in bank1.tick(now) {
+            assert!(matches!(action, ParticipantAction::Send { to: 0, message: Message::Query { .. } }), "{action:?}");
+        }
+    }
+    assert_eq!(bank1.state().participations[&id("t1")].status, ParticipationStatus::Prepared);
+    let actions = bank1.on_known(0, vec![OutcomeItem { id: id("t1"), commit: true }]);
+    assert!(actions.contains(&ParticipantAction::Final { id: id("t1"), commit: true }));
+    let again = bank1.on_outcome(0, 0, vec![OutcomeItem { id: id("t1"), commit: true }]);
+    assert!(!again.iter().any(|a| matches!(a, ParticipantAction::Persist(_))), "applying twice changes nothing");
+    assert_eq!(bank1.next_deadline(), None);
+}
