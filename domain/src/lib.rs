@@ -7,8 +7,10 @@ pub mod document; // CPF and CNPJ validation and formatting
 pub mod ids; // account numbers, bank ids, Idempotency-Keys
 pub mod kinds; // account kinds, customer kinds, transfer states and kinds
 pub mod money; // centavos: formatting, parsing, checked sums
+pub mod transfer; // NewTransfer::parse: the one check of a transfer's shape
 
 pub use crash_point::CrashPoint;
 pub use document::Document;
 pub use ids::{AccountNumber, BankId, IdError, IdempotencyKey};
 pub use kinds::{AccountKind, CustomerKind, TransferKind, TransferStatus, UnknownValue};
+pub use transfer::{NewLeg, NewTransfer, RawLeg, TransferError, TransferLimits};

@@ -2,6 +2,8 @@
 //! knows nothing of HTTP: the transport maps each variant to a status and a problem type once
 //! (crate::http::error).
 
+use ringbank_domain::TransferError;
+
 use crate::ledger::LedgerError;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,4 +34,16 @@ pub enum ServiceError {
     IdempotencyInProgress,
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl From<TransferError> for ServiceError {
+    fn from(error: TransferError) -> ServiceError {
+        match error {
+            TransferError::InvalidField(m) => ServiceError::InvalidField(m),
+            TransferError::InvalidAmount(m) => ServiceError::InvalidAmount(m),
+            TransferError::LimitExceeded(m) => ServiceError::LimitExceeded(m),
+            TransferError::Unbalanced(m) => ServiceError::Unbalanced(m),
+            TransferError::UnknownBank(m) => ServiceError::UnknownBank(m),
+        }
+    }
 }

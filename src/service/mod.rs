@@ -5,19 +5,29 @@
 //! `ServiceError`, mapped to problem+json once by the transport.
 
 mod error;
+pub mod limiter;
 pub mod operations;
 mod sessions;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::Duration;
 
 pub use error::ServiceError;
+use limiter::FailureLimiter;
 pub use sessions::{hash_password, hash_token, Caller, InFlightGuard};
+
+use ringbank_domain::TransferLimits;
 
 use crate::config::ServeConfig;
 use crate::ledger::Ledger;
 use crate::twopc::Cross;
+
+/// Failed sign-ins allowed per document within `SIGN_IN_WINDOW`.
+const SIGN_IN_FAILURES_MAX: u32 = 5;
+const SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
+/// The limiter forgets everything past this many documents rather than grow without bound.
+const SIGN_IN_TRACKED_MAX: usize = 100_000;
 
 /// What the use cases need: the bank's configuration, its ledger, the cross-bank handle, and
 /// the in-memory state of sessions, sign-in failures and requests in flight.
@@ -28,7 +38,7 @@ pub struct Services {
     in_flight: Mutex<HashSet<(String, String)>>,
     /// Sessions already checked: token hash -> (caller, expiry in ms).
     sessions: Mutex<HashMap<String, (Caller, i64)>>,
-    sign_in_failures: Mutex<HashMap<String, (u32, Instant)>>,
+    sign_in_failures: FailureLimiter,
 }
 
 impl Services {
@@ -39,11 +49,16 @@ impl Services {
             cross,
             in_flight: Mutex::new(HashSet::new()),
             sessions: Mutex::new(HashMap::new()),
-            sign_in_failures: Mutex::new(HashMap::new()),
+            sign_in_failures: FailureLimiter::new(SIGN_IN_FAILURES_MAX, SIGN_IN_WINDOW, SIGN_IN_TRACKED_MAX),
         })
     }
 
     pub fn bank(&self) -> &str {
         &self.config.id
+    }
+
+    /// The limits every transfer and amount must respect at this bank.
+    pub fn transfer_limits(&self) -> TransferLimits {
+        TransferLimits { max_legs: self.config.max_legs, max_amount_cents: self.config.max_amount_cents }
     }
 }

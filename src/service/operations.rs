@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use ringbank_domain::document::Document;
-use ringbank_domain::{AccountNumber, BankId, IdempotencyKey};
+use ringbank_domain::{AccountNumber, IdempotencyKey, NewLeg, NewTransfer, RawLeg};
 
 use super::{hash_password, Caller, ServiceError, Services};
 use crate::clock::new_id;
@@ -107,8 +107,8 @@ pub fn cash_job(state: &Services, caller: &Caller, cash: Cash, request: &CashReq
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct TransferRequest {
-    pub debits: Vec<Leg>,
-    pub credits: Vec<Leg>,
+    pub debits: Vec<RawLeg>,
+    pub credits: Vec<RawLeg>,
     #[serde(default)]
     pub description: String,
 }
@@ -145,8 +145,8 @@ pub struct PaymentRequest {
 
 pub fn payment_job(state: &Services, caller: &Caller, request: &PaymentRequest) -> Result<Job, ServiceError> {
     let reference = clean_text("reference", &request.reference, 1, DESCRIPTION_MAX_CHARS)?;
-    let debit = Leg { bank: state.bank().to_string(), account: request.from_account.clone(), amount_cents: request.amount_cents };
-    let credit = Leg { bank: request.to.bank.clone(), account: request.to.account.clone(), amount_cents: request.amount_cents };
+    let debit = RawLeg { bank: state.bank().to_string(), account: request.from_account.clone(), amount_cents: request.amount_cents };
+    let credit = RawLeg { bank: request.to.bank.clone(), account: request.to.account.clone(), amount_cents: request.amount_cents };
     let (debits, credits) = validate_legs(state, &[debit], &[credit])?;
     let transfer = LocalTransfer {
         id: new_id("pm"),
@@ -207,47 +207,18 @@ pub fn validate_idempotency_key(key: &str) -> Result<IdempotencyKey, ServiceErro
     IdempotencyKey::parse(key).map_err(|e| ServiceError::BadIdempotencyKey(e.to_string()))
 }
 
-/// Checks the shape of a transfer's legs: counts, amounts, sums, banks, repeated accounts.
-pub fn validate_legs(state: &Services, debits: &[Leg], credits: &[Leg]) -> Result<(Vec<Leg>, Vec<Leg>), ServiceError> {
-    if debits.is_empty() || credits.is_empty() {
-        return Err(ServiceError::InvalidField("a transfer needs at least one debit and one credit".into()));
-    }
-    let max_legs = state.config.max_legs;
-    if debits.len() + credits.len() > max_legs {
-        return Err(ServiceError::LimitExceeded(format!("a transfer has at most {max_legs} legs (debits plus credits)")));
-    }
-    let mut seen: Vec<(&str, &str)> = Vec::new();
-    let clean = |side: &str, legs: &[Leg]| -> Result<Vec<Leg>, ServiceError> {
-        let mut out = Vec::with_capacity(legs.len());
-        for (index, leg) in legs.iter().enumerate() {
-            check_amount(state, &format!("{side}[{index}].amount_cents"), leg.amount_cents)?;
-            let account = account_field(&format!("{side}[{index}].account"), &leg.account)?;
-            if leg.bank != state.bank() && state.cross.ring.members.node_of(&leg.bank).is_none() {
-                BankId::parse(&leg.bank).map_err(|e| ServiceError::InvalidField(format!("{side}[{index}].bank: {e}")))?;
-                return Err(ServiceError::UnknownBank(leg.bank.clone()));
-            }
-            out.push(Leg { bank: leg.bank.clone(), account, amount_cents: leg.amount_cents });
-        }
-        Ok(out)
+/// Parses a transfer's legs once (domain rules: counts, amounts, sums, member banks, repeated
+/// accounts) and turns them into ledger legs.
+pub fn validate_legs(state: &Services, debits: &[RawLeg], credits: &[RawLeg]) -> Result<(Vec<Leg>, Vec<Leg>), ServiceError> {
+    let members = &state.cross.ring.members;
+    let is_member = |bank: &str| bank == state.bank() || members.node_of(bank).is_some();
+    let transfer = NewTransfer::parse(debits, credits, state.transfer_limits(), is_member)?;
+    let into_legs = |legs: Vec<NewLeg>| -> Vec<Leg> {
+        legs.into_iter()
+            .map(|l| Leg { bank: l.bank.into_string(), account: l.account.into_string(), amount_cents: l.amount_cents })
+            .collect()
     };
-    let debits = clean("debits", debits)?;
-    let credits = clean("credits", credits)?;
-    for leg in debits.iter().chain(credits.iter()) {
-        if seen.contains(&(leg.bank.as_str(), leg.account.as_str())) {
-            return Err(ServiceError::InvalidField(format!("account {} at bank {} appears in more than one leg", leg.account, leg.bank)));
-        }
-        seen.push((leg.bank.as_str(), leg.account.as_str()));
-    }
-    let total_debits = ringbank_domain::money::checked_sum(debits.iter().map(|l| l.amount_cents));
-    let total_credits = ringbank_domain::money::checked_sum(credits.iter().map(|l| l.amount_cents));
-    match (total_debits, total_credits) {
-        (Some(d), Some(c)) if d == c => {
-            check_amount(state, "the transfer's total", d)?;
-            Ok((debits, credits))
-        }
-        (Some(d), Some(c)) => Err(ServiceError::Unbalanced(format!("debits sum to {d} centavos but credits to {c}"))),
-        _ => Err(ServiceError::InvalidAmount("the amounts overflow".into())),
-    }
+    Ok((into_legs(transfer.debits), into_legs(transfer.credits)))
 }
 
 pub fn parse_document(input: &str) -> Result<Document, ServiceError> {
@@ -255,13 +226,7 @@ pub fn parse_document(input: &str) -> Result<Document, ServiceError> {
 }
 
 pub fn check_amount(state: &Services, field: &str, amount: i64) -> Result<(), ServiceError> {
-    if amount <= 0 {
-        return Err(ServiceError::InvalidAmount(format!("{field} must be a positive number of centavos (got {amount})")));
-    }
-    let max = state.config.max_amount_cents;
-    if amount > max {
-        return Err(ServiceError::LimitExceeded(format!("{field} is {amount} centavos; one operation moves at most {max}")));
-    }
+    ringbank_domain::transfer::check_amount(field, amount, state.transfer_limits())?;
     Ok(())
 }
 
@@ -273,15 +238,7 @@ pub fn account_field(field: &str, text: &str) -> Result<String, ServiceError> {
 
 /// Trims a free-text field and checks its length and that it has no control characters.
 pub fn clean_text(field: &str, text: &str, min_chars: usize, max_chars: usize) -> Result<String, ServiceError> {
-    let trimmed = text.trim();
-    let chars = trimmed.chars().count();
-    if chars < min_chars || chars > max_chars {
-        return Err(ServiceError::InvalidField(format!("{field} must have {min_chars} to {max_chars} characters")));
-    }
-    if trimmed.chars().any(char::is_control) {
-        return Err(ServiceError::InvalidField(format!("{field} must not contain control characters")));
-    }
-    Ok(trimmed.to_string())
+    Ok(ringbank_domain::transfer::clean_text(field, text, min_chars, max_chars)?)
 }
 
 /// The account if the caller holds it; 404 (account-not-found) otherwise, including for

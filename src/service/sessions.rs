@@ -2,7 +2,6 @@
 //! (Argon2id), the sign-in limiter, and the set of requests in flight per Idempotency-Key.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
@@ -14,11 +13,6 @@ use crate::ledger::Job;
 
 /// Sessions cached in memory at most.
 const SESSION_CACHE_MAX: usize = 100_000;
-/// Failed sign-ins allowed per document within `SIGN_IN_WINDOW`.
-const SIGN_IN_FAILURES_MAX: u32 = 5;
-const SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
-/// The limiter forgets everything past this many documents rather than grow without bound.
-const SIGN_IN_TRACKED_MAX: usize = 100_000;
 
 /// The authenticated customer making a request.
 #[derive(Clone, Debug)]
@@ -60,7 +54,10 @@ impl Services {
 
     /// Checks a password and opens a session; returns the token and its expiry (ms).
     pub async fn sign_in(&self, document: &str, password: &str) -> Result<(String, i64), ServiceError> {
-        self.check_sign_in_rate(document)?;
+        if let Err(wait) = self.sign_in_failures.check(document) {
+            let seconds = wait.as_secs().max(1);
+            return Err(ServiceError::TooManyAttempts(format!("too many failed sign-ins for this document; try again in {seconds} s")));
+        }
         let customer = self.ledger.customer(document).await?;
         let stored_hash = customer.as_ref().map(|c| c.password_hash.clone());
         let password = password.to_string();
@@ -69,10 +66,10 @@ impl Services {
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         if !ok || customer.is_none() {
-            self.record_sign_in_failure(document);
+            self.sign_in_failures.record_failure(document);
             return Err(ServiceError::WrongCredentials);
         }
-        self.sign_in_failures.lock().expect("limiter lock").remove(document);
+        self.sign_in_failures.record_success(document);
         let token = hex::encode(rand::random::<[u8; 32]>());
         let ttl_ms = i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
         let expires_at_ms = wall_clock_ms().saturating_add(ttl_ms);
@@ -88,29 +85,6 @@ impl Services {
         self.sessions.lock().expect("session cache").remove(&token_hash);
         self.ledger.submit(Job::DeleteSession { token_hash }, None).await?;
         Ok(())
-    }
-
-    fn check_sign_in_rate(&self, document: &str) -> Result<(), ServiceError> {
-        let failures = self.sign_in_failures.lock().expect("limiter lock");
-        match failures.get(document) {
-            Some((count, since)) if *count >= SIGN_IN_FAILURES_MAX && since.elapsed() < SIGN_IN_WINDOW => {
-                let wait = SIGN_IN_WINDOW.saturating_sub(since.elapsed()).as_secs().max(1);
-                Err(ServiceError::TooManyAttempts(format!("too many failed sign-ins for this document; try again in {wait} s")))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    fn record_sign_in_failure(&self, document: &str) {
-        let mut failures = self.sign_in_failures.lock().expect("limiter lock");
-        if failures.len() >= SIGN_IN_TRACKED_MAX {
-            failures.clear();
-        }
-        let entry = failures.entry(document.to_string()).or_insert((0, Instant::now()));
-        if entry.1.elapsed() >= SIGN_IN_WINDOW {
-            *entry = (0, Instant::now());
-        }
-        entry.0 += 1;
     }
 
     /// Marks a (customer, Idempotency-Key) pair as in flight until the guard drops; a second

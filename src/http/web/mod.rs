@@ -268,13 +268,13 @@ pub fn error_message(t: Tr, error: &ApiError) -> String {
 /// Checks a typed amount the way the operations will, with field-sized messages.
 pub fn parse_amount(state: &AppState, t: Tr, text: &str) -> Result<i64, String> {
     let cents = ringbank_domain::money::parse_brl(text).ok_or_else(|| t.get("error.amount_invalid").to_string())?;
-    if cents <= 0 {
-        return Err(t.get("error.amount_positive").to_string());
-    }
-    if cents > state.config.max_amount_cents {
-        return Err(t.fill("error.amount_max", &[&ringbank_domain::money::format_brl(state.config.max_amount_cents)]));
-    }
-    Ok(cents)
+    let limits = state.services.transfer_limits();
+    ringbank_domain::transfer::check_amount("amount", cents, limits).map_err(|error| match error {
+        ringbank_domain::TransferError::LimitExceeded(_) => {
+            t.fill("error.amount_max", &[&ringbank_domain::money::format_brl(limits.max_amount_cents)])
+        }
+        _ => t.get("error.amount_positive").to_string(),
+    })
 }
 
 /// Renders a template as an HTML response.

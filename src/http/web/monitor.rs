@@ -51,32 +51,6 @@ const RATE_WINDOW: Duration = Duration::from_secs(20);
 const LIST_ROWS: usize = 10;
 /// The page refreshes itself this often without JavaScript, in seconds.
 const REFRESH_SECONDS: u32 = 5;
-/// Wrong admin secrets allowed per bank within `SIGN_IN_WINDOW` before sign-in pauses.
-const SIGN_IN_FAILURES_MAX: u32 = 10;
-const SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
-
-/// Failed monitor sign-ins per bank: (count, start of the window).
-static SIGN_IN_FAILURES: LazyLock<Mutex<HashMap<String, (u32, Instant)>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-/// False while bank `bank` has seen too many wrong secrets lately.
-fn sign_in_allowed(bank: &str) -> bool {
-    let failures = SIGN_IN_FAILURES.lock().expect("limiter lock");
-    !failures.get(bank).is_some_and(|(count, since)| *count >= SIGN_IN_FAILURES_MAX && since.elapsed() < SIGN_IN_WINDOW)
-}
-
-fn record_sign_in(bank: &str, ok: bool) {
-    let mut failures = SIGN_IN_FAILURES.lock().expect("limiter lock");
-    if ok {
-        failures.remove(bank);
-        return;
-    }
-    let entry = failures.entry(bank.to_string()).or_insert((0, Instant::now()));
-    if entry.1.elapsed() >= SIGN_IN_WINDOW {
-        *entry = (0, Instant::now());
-    }
-    entry.0 += 1;
-}
-
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     page(state.clone())
         .or(live(state.clone()))
@@ -564,19 +538,19 @@ fn sign_in(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             let Some(secret) = state.config.admin_secret.as_deref().filter(|s| !s.is_empty()) else {
                 return refused(&state, &visit, None);
             };
-            if !sign_in_allowed(state.bank()) {
+            if state.monitor_sign_in.check(state.bank()).is_err() {
                 let mut response = refused(&state, &visit, Some(t.get("ring.too_many").to_string()));
                 *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
                 return response;
             }
             if !constant_time_eq(form.get("secret"), secret) {
                 tracing::warn!("ring monitor: wrong admin secret");
-                record_sign_in(state.bank(), false);
+                state.monitor_sign_in.record_failure(state.bank());
                 // Slows down guessing; the secret is long (at least 16 characters).
                 tokio::time::sleep(Duration::from_millis(300)).await;
                 return refused(&state, &visit, Some(t.get("ring.wrong_secret").to_string()));
             }
-            record_sign_in(state.bank(), true);
+            state.monitor_sign_in.record_success(state.bank());
             let mut response = redirect("/ring");
             add_cookie(
                 &mut response,

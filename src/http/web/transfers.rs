@@ -19,9 +19,10 @@ use super::{
 };
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::ledger::{AccountView, LedgerError, Leg, TransferView};
+use crate::ledger::{AccountView, LedgerError, TransferView};
 use crate::service::operations::{self, PaymentRequest, PaymentTarget, TransferRequest};
 use ringbank_domain::money::format_brl;
+use ringbank_domain::RawLeg;
 
 /// Source rows the transfer form shows without JavaScript.
 const SOURCE_ROWS_SHOWN: usize = 3;
@@ -347,12 +348,12 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
     let source_rows = sources.iter().map(|(i, _, from, _)| (*i, from.clone())).collect();
     let checked = match kind {
         Kind::Transfer => {
-            let debits: Vec<Leg> = sources
+            let debits: Vec<RawLeg> = sources
                 .iter()
-                .map(|(_, bank, from, cents)| Leg { bank: bank.clone(), account: from.clone(), amount_cents: *cents })
+                .map(|(_, bank, from, cents)| RawLeg { bank: bank.clone(), account: from.clone(), amount_cents: *cents })
                 .collect();
             let total = ringbank_domain::money::checked_sum(debits.iter().map(|l| l.amount_cents)).unwrap_or(i64::MAX);
-            let credits = vec![Leg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total }];
+            let credits = vec![RawLeg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total }];
             let request = TransferRequest { debits, credits, description: form.get("description").trim().to_string() };
             Checked { transfer: Some(request), payment: None, source_rows }
         }
@@ -405,10 +406,12 @@ struct LegLine {
     amount: String,
 }
 
-fn leg_lines(t: Tr, legs: &[Leg]) -> Vec<LegLine> {
-    legs.iter()
-        .map(|l| LegLine { place: t.fill("confirm.bank_account", &[&l.bank, &l.account]), amount: format_brl(l.amount_cents) })
-        .collect()
+fn leg_lines<'a>(t: Tr, legs: impl Iterator<Item = (&'a str, &'a str, i64)>) -> Vec<LegLine> {
+    legs.map(|(bank, account, amount_cents)| LegLine {
+        place: t.fill("confirm.bank_account", &[bank, account]),
+        amount: format_brl(amount_cents),
+    })
+    .collect()
 }
 
 #[derive(Template)]
@@ -454,8 +457,8 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
             let (debits, credits, text_label, text) = match (&checked.transfer, &checked.payment) {
                 (Some(r), _) => (r.debits.clone(), r.credits.clone(), "statement.description", r.description.clone()),
                 (_, Some(r)) => {
-                    let debit = Leg { bank: state.bank().to_string(), account: r.from_account.clone(), amount_cents: r.amount_cents };
-                    let credit = Leg { bank: r.to.bank.clone(), account: r.to.account.clone(), amount_cents: r.amount_cents };
+                    let debit = RawLeg { bank: state.bank().to_string(), account: r.from_account.clone(), amount_cents: r.amount_cents };
+                    let credit = RawLeg { bank: r.to.bank.clone(), account: r.to.account.clone(), amount_cents: r.amount_cents };
                     (vec![debit], vec![credit], "field.reference", r.reference.clone())
                 }
                 _ => (Vec::new(), Vec::new(), "field.description", String::new()),
@@ -467,8 +470,8 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
             let page = ConfirmPage {
                 action: if kind == Kind::Transfer { "/transfer/confirm" } else { "/pay/confirm" },
                 back_action: if kind == Kind::Transfer { "/transfer" } else { "/pay" },
-                debits: leg_lines(t, &debits),
-                credits: leg_lines(t, &credits),
+                debits: leg_lines(t, debits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
+                credits: leg_lines(t, credits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
                 text_label: t.get(text_label).to_string(),
                 text,
                 total,
@@ -565,8 +568,8 @@ fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 kind_label: t.get(&format!("entry.{}", view.kind)).to_string(),
                 created: display_time(t.lang, &view.created_at),
                 total: format_brl(ringbank_domain::money::checked_sum(view.credits.iter().map(|l| l.amount_cents)).unwrap_or(0)),
-                debits: leg_lines(t, &view.debits),
-                credits: leg_lines(t, &view.credits),
+                debits: leg_lines(t, view.debits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
+                credits: leg_lines(t, view.credits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
                 id: view.id,
                 status: view.status,
                 description: view.description,
