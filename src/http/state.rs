@@ -2,8 +2,9 @@
 //! ring handle, the bank-to-bank signature verifier, faults and metrics. Built by the
 //! composition root (crate::app); handlers take only what they use from it.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::config::ServeConfig;
 use crate::faults::Faults;
@@ -34,7 +35,19 @@ pub struct AppState {
     pub services: Arc<Services>,
     /// Wrong admin secrets on the ring monitor's sign-in form.
     pub monitor_sign_in: FailureLimiter,
+    pub monitor: MonitorCaches,
 }
+
+/// What the ring monitor keeps between snapshots.
+pub struct MonitorCaches {
+    /// Reads the other members' public status.
+    pub http: reqwest::Client,
+    /// Recent (time, epoch, token_seq) samples per bank, for the rotation rate.
+    pub samples: Mutex<HashMap<String, VecDeque<(Instant, u64, u64)>>>,
+}
+
+/// How long the monitor waits for a member's status.
+const MONITOR_STATUS_TIMEOUT: Duration = Duration::from_millis(400);
 
 impl AppState {
     pub fn new(services: Arc<Services>, ring_verifier: Option<Verifier>) -> Arc<AppState> {
@@ -50,6 +63,14 @@ impl AppState {
             cross,
             services,
             monitor_sign_in: FailureLimiter::new(MONITOR_SIGN_IN_FAILURES_MAX, MONITOR_SIGN_IN_WINDOW, 16),
+            monitor: MonitorCaches {
+                http: reqwest::Client::builder()
+                    .timeout(MONITOR_STATUS_TIMEOUT)
+                    .connect_timeout(Duration::from_millis(200))
+                    .build()
+                    .expect("reqwest client builds"),
+                samples: Mutex::new(HashMap::new()),
+            },
         })
     }
 

@@ -17,8 +17,8 @@
 //! and swaps it in; without JavaScript the page refreshes itself. GET /ring/status.json gives
 //! the same snapshot as JSON.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use askama::Template;
@@ -43,8 +43,6 @@ use crate::http::state::AppState;
 pub const ADMIN_COOKIE: &str = "rb_admin";
 /// How long the monitor's cookie lasts, in seconds (12 hours).
 const ADMIN_COOKIE_MAX_AGE_SECONDS: u64 = 12 * 3600;
-/// Longest wait for one member's status.
-const STATUS_TIMEOUT: Duration = Duration::from_millis(400);
 /// Rotation rate is measured over this window of samples.
 const RATE_WINDOW: Duration = Duration::from_secs(20);
 /// Rows shown per list.
@@ -154,24 +152,17 @@ pub struct Snapshot {
     pub errors: Vec<String>,
 }
 
-static HTTP: LazyLock<reqwest::Client> = LazyLock::new(|| {
-    reqwest::Client::builder().timeout(STATUS_TIMEOUT).connect_timeout(Duration::from_millis(200)).build().expect("reqwest client builds")
-});
-
-/// Recent (time, epoch, token_seq) samples per bank, for the rotation rate.
-static SAMPLES: LazyLock<Mutex<HashMap<String, VecDeque<(Instant, u64, u64)>>>> = LazyLock::new(|| Mutex::new(HashMap::new()));
-
-async fn member_status(url: &str) -> Option<Value> {
-    let response = HTTP.get(format!("{url}/ring/v1/status")).send().await.ok()?;
+async fn member_status(state: &AppState, url: &str) -> Option<Value> {
+    let response = state.monitor.http.get(format!("{url}/ring/v1/status")).send().await.ok()?;
     if !response.status().is_success() {
         return None;
     }
     response.json().await.ok()
 }
 
-fn rotation_rate(bank: &str, epoch: u64, token_seq: u64) -> Option<f64> {
+fn rotation_rate(state: &AppState, bank: &str, epoch: u64, token_seq: u64) -> Option<f64> {
     let now = Instant::now();
-    let mut samples = SAMPLES.lock().expect("samples lock");
+    let mut samples = state.monitor.samples.lock().expect("samples lock");
     let list = samples.entry(bank.to_string()).or_default();
     // A new epoch restarts the count.
     if list.back().is_some_and(|(_, e, s)| *e != epoch || *s > token_seq) {
@@ -198,7 +189,7 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
             if own {
                 serde_json::to_value(state.ring.status()).ok()
             } else {
-                member_status(&m.url).await
+                member_status(state, &m.url).await
             }
         }
     }))
@@ -275,7 +266,7 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
         }
     };
     Snapshot {
-        rotations_per_second: rotation_rate(&me, epoch, token_seq),
+        rotations_per_second: rotation_rate(state, &me, epoch, token_seq),
         bank: me,
         at_ms: wall_clock_ms(),
         holder,
