@@ -421,9 +421,14 @@ impl Node {
         let ring = ring | self.my_bit();
         self.durable.highest_accepted = stamp;
         let outcome = self.record_confirmation(stamp, self.config.me, now);
-        debug_assert!(matches!(outcome, ConfirmOutcome::New));
+        assert!(matches!(outcome, ConfirmOutcome::New), "accepting {stamp}: our own confirmation must be new");
         self.raise_promise(stamp.epoch, out);
+        let sends_before = out.iter().filter(|a| matches!(a, Action::Send { .. })).count();
         self.persist(out);
+        // Persist before send: the acceptance is durable before anyone hears of it (paired with
+        // the driver, which fsyncs each Persist before carrying out the actions after it).
+        debug_assert!(matches!(out.last(), Some(Action::Persist(p)) if p.highest_accepted == stamp));
+        debug_assert_eq!(out.iter().filter(|a| matches!(a, Action::Send { .. })).count(), sends_before);
         if let Some(to) = ack_to {
             self.send(to, Message::TokenAck { stamp }, out);
         }
@@ -446,7 +451,14 @@ impl Node {
     }
 
     fn become_holder(&mut self, now: Millis, out: &mut Vec<Action>) {
-        let Phase::Claiming { stamp, ring, lease_until, .. } = self.phase else { return };
+        let Phase::Claiming { stamp, ring, lease_until, confirmed, .. } = self.phase else { return };
+        // Paired with the confirmers' side (record_confirmation refuses a second holder for one
+        // stamp): holding needs a majority of the configured members, ourselves included, and a
+        // lease no longer than hold_max from the claim.
+        assert!(confirmed.count_ones() as usize >= self.config.majority(), "holding {stamp} without a majority");
+        assert!(confirmed & self.my_bit() != 0, "holding {stamp} without our own durable confirmation");
+        assert_eq!(self.durable.last_confirmed, Some((stamp, self.config.me)), "holding {stamp} not confirmed durably here");
+        assert!(stamp.epoch >= self.durable.promised_epoch, "holding {stamp} below our promise");
         self.last_progress = now;
         if now >= lease_until {
             self.phase = Phase::Idle;
@@ -472,6 +484,9 @@ impl Node {
         }
         self.last_progress = now;
         let next = Stamp::new(stamp.epoch, stamp.seq + 1);
+        // Paired with accept_token at the successor, which takes only stamps above its highest
+        // accepted one: what we pass is above everything we accepted ourselves.
+        assert!(next > self.durable.highest_accepted, "passing {next} not above our own {}", self.durable.highest_accepted);
         self.pass_to_successor(next, ring, now, out);
     }
 

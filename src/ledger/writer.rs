@@ -80,6 +80,8 @@ async fn commit_batch(bank: &str, pool: &AnyPool, batch: &mut Vec<Command>) {
     let commands: Vec<Command> = std::mem::take(batch);
     match run_in_transaction(bank, pool, &commands).await {
         Ok(results) => {
+            // Paired with Ledger::submit, which waits for exactly one reply per command.
+            assert_eq!(results.len(), commands.len(), "the writer answers every command of a batch exactly once");
             for (command, result) in commands.into_iter().zip(results) {
                 let _ = command.reply.send(result);
             }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use ringbank_domain::document::Document;
-use ringbank_domain::{AccountNumber, IdempotencyKey, NewLeg, NewTransfer, RawLeg};
+use ringbank_domain::{AccountNumber, IdempotencyKey, NewLeg, NewTransfer, RawLeg, TransferStatus};
 
 use super::{hash_password, Caller, ServiceError, Services};
 use crate::clock::new_id;
@@ -192,8 +192,10 @@ pub async fn post_money(
         Some(record) => Some(state.enter_in_flight(&record.document, &record.key)?),
         None => None,
     };
+    let pending_expected = matches!(job, Job::SubmitCross(_));
     match state.ledger.submit(job, idempotency).await? {
         Outcome::Posted(posted) => {
+            assert_eq!(posted.status == TransferStatus::Pending, pending_expected, "posting {} came back {:?}", posted.id, posted.status);
             if !posted.status.is_final() {
                 state.cross.coordinator_work.notify_one();
             }
