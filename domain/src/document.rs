@@ -45,6 +45,15 @@ impl Document {
         }
     }
 
+    /// Person for a CPF, company for a CNPJ.
+    pub fn kind(&self) -> crate::CustomerKind {
+        if self.is_person() {
+            crate::CustomerKind::Person
+        } else {
+            crate::CustomerKind::Company
+        }
+    }
+
     pub fn is_person(&self) -> bool {
         matches!(self, Document::Cpf(_))
     }

@@ -43,7 +43,7 @@ pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer:
     }
     for credit in transfer.credits.iter().filter(|l| l.bank == bank) {
         let kind = customer_account_kind(connection, &credit.account).await?;
-        if transfer.kind == TransferKind::Payment && kind != "company" {
+        if transfer.kind == TransferKind::Payment && kind != super::AccountKind::Company {
             return Err(LedgerError::NotACompanyAccount(credit.account.clone()));
         }
     }
@@ -200,7 +200,7 @@ async fn place_holds(connection: &mut AnyConnection, item: &PrepareItem) -> Resu
             .bind(wall_clock_ms())
             .execute(&mut *connection)
             .await?;
-        } else if item.kind == "payment" && kind != "company" {
+        } else if item.kind == "payment" && kind != super::AccountKind::Company {
             return Err(LedgerError::NotACompanyAccount(leg.account.clone()));
         }
     }

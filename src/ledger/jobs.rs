@@ -20,8 +20,8 @@ pub(super) async fn apply(
         }
     }
     let outcome = match job {
-        Job::CreateCustomer { document, person, name, password_hash } => {
-            ops::create_customer(connection, document, *person, name, password_hash).await?
+        Job::CreateCustomer { document, kind, name, password_hash } => {
+            ops::create_customer(connection, document, *kind, name, password_hash).await?
         }
         Job::CreateSession { token_hash, document, expires_at_ms } => {
             sqlx::query("INSERT INTO sessions (token_hash, document, created_at_ms, expires_at_ms) VALUES ($1, $2, $3, $4)")

@@ -16,7 +16,7 @@ mod writer;
 
 use std::sync::Arc;
 
-pub use ringbank_domain::{AccountKind, TransferKind, TransferStatus};
+pub use ringbank_domain::{AccountKind, CustomerKind, TransferKind, TransferStatus};
 use serde::Serialize;
 use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
@@ -81,7 +81,7 @@ pub struct LocalTransfer {
 pub enum Job {
     CreateCustomer {
         document: String,
-        person: bool,
+        kind: CustomerKind,
         name: String,
         password_hash: String,
     },

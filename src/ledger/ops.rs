@@ -8,6 +8,8 @@ use super::queries;
 use crate::clock::wall_clock_ms;
 use ringbank_domain::TransferStatus;
 
+use super::CustomerKind;
+
 use super::{AccountKind, LedgerError, Leg, LocalTransfer, Outcome, Posted};
 
 pub(super) const CASH_ACCOUNT: &str = "cash";
@@ -17,7 +19,7 @@ const ACCOUNT_NUMBER_ATTEMPTS: usize = 16;
 pub(super) async fn create_customer(
     connection: &mut AnyConnection,
     document: &str,
-    person: bool,
+    kind: CustomerKind,
     name: &str,
     password_hash: &str,
 ) -> Result<Outcome, LedgerError> {
@@ -28,7 +30,7 @@ pub(super) async fn create_customer(
     }
     sqlx::query("INSERT INTO customers (document, kind, name, password_hash, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
         .bind(document)
-        .bind(if person { "person" } else { "company" })
+        .bind(kind.as_str())
         .bind(name)
         .bind(password_hash)
         .bind(wall_clock_ms())
@@ -70,7 +72,7 @@ pub(super) async fn open_account(
             sqlx::query_as("SELECT kind FROM customers WHERE document = $1").bind(holder).fetch_optional(&mut *connection).await?;
         match row {
             None => return Err(LedgerError::UnknownCustomer(holder.clone())),
-            Some((customer_kind,)) if kind == AccountKind::Joint && customer_kind != "person" => {
+            Some((customer_kind,)) if kind == AccountKind::Joint && customer_kind != CustomerKind::Person.as_str() => {
                 return Err(LedgerError::InvalidAccountKind(format!("joint accounts are held by persons; {holder} is a company")));
             }
             Some(_) => {}
@@ -132,13 +134,14 @@ pub(super) async fn require_holder(connection: &mut AnyConnection, account: &str
 }
 
 /// The kind of a customer account, or AccountNotFound.
-pub(super) async fn customer_account_kind(connection: &mut AnyConnection, account: &str) -> Result<String, LedgerError> {
+pub(super) async fn customer_account_kind(connection: &mut AnyConnection, account: &str) -> Result<AccountKind, LedgerError> {
     let row: Option<(String,)> =
         sqlx::query_as("SELECT kind FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')")
             .bind(account)
             .fetch_optional(&mut *connection)
             .await?;
-    row.map(|(kind,)| kind).ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))
+    let (kind,) = row.ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))?;
+    kind.parse().map_err(|e| LedgerError::Invariant(format!("account {account}: {e}")))
 }
 
 pub(super) async fn local_transfer(connection: &mut AnyConnection, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {
@@ -147,7 +150,7 @@ pub(super) async fn local_transfer(connection: &mut AnyConnection, transfer: &Lo
     }
     for credit in &transfer.credits {
         let kind = customer_account_kind(connection, &credit.account).await?;
-        if transfer.kind == super::TransferKind::Payment && kind != "company" {
+        if transfer.kind == super::TransferKind::Payment && kind != AccountKind::Company {
             return Err(LedgerError::NotACompanyAccount(credit.account.clone()));
         }
     }

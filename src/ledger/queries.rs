@@ -4,6 +4,8 @@
 use serde::Serialize;
 use sqlx::AnyConnection;
 
+use ringbank_domain::{CustomerKind, TransferKind, TransferStatus};
+
 use super::{Ledger, LedgerError, Leg};
 
 /// An account as the API shows it. `available_cents` is the balance minus holds.
@@ -39,8 +41,8 @@ pub struct StatementPage {
 #[derive(Clone, Debug, Serialize)]
 pub struct TransferView {
     pub id: String,
-    pub kind: String,
-    pub status: String,
+    pub kind: TransferKind,
+    pub status: TransferStatus,
     pub reason: Option<String>,
     pub description: String,
     pub debits: Vec<Leg>,
@@ -51,7 +53,7 @@ pub struct TransferView {
 #[derive(Clone, Debug)]
 pub struct CustomerRecord {
     pub document: String,
-    pub kind: String,
+    pub kind: CustomerKind,
     pub name: String,
     pub password_hash: String,
 }
@@ -93,7 +95,9 @@ impl Ledger {
                 .bind(document)
                 .fetch_optional(self.read_pool())
                 .await?;
-        Ok(row.map(|(document, kind, name, password_hash)| CustomerRecord { document, kind, name, password_hash }))
+        let Some((document, kind, name, password_hash)) = row else { return Ok(None) };
+        let kind = kind.parse().map_err(|e| LedgerError::Invariant(format!("customer {document}: {e}")))?;
+        Ok(Some(CustomerRecord { document, kind, name, password_hash }))
     }
 
     /// The document of the customer whose session token hashes to `token_hash` and when the
@@ -189,6 +193,8 @@ impl Ledger {
                 credits.push(leg);
             }
         }
+        let invalid = |e: ringbank_domain::UnknownValue| LedgerError::Invariant(format!("transfer {id}: {e}"));
+        let (kind, status) = (kind.parse().map_err(invalid)?, status.parse().map_err(invalid)?);
         Ok(Some(TransferView { id, kind, status, reason, description, debits, credits, created_at: rfc3339(created) }))
     }
 }

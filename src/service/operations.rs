@@ -40,8 +40,7 @@ pub async fn create_customer(state: &Services, request: &NewCustomer) -> Result<
     let password = request.password.clone();
     let password_hash =
         tokio::task::spawn_blocking(move || hash_password(&password)).await.map_err(|e| ServiceError::Internal(e.to_string()))??;
-    let job =
-        Job::CreateCustomer { document: document.as_str().to_string(), person: document.is_person(), name: name.clone(), password_hash };
+    let job = Job::CreateCustomer { document: document.as_str().to_string(), kind: document.kind(), name: name.clone(), password_hash };
     state.ledger.submit(job, None).await?;
     Ok((document, name))
 }

@@ -40,7 +40,7 @@ impl Services {
         }
         let (document, expires_at_ms) = self.ledger.session_document(&token_hash, now).await?.ok_or(ServiceError::Unauthenticated)?;
         let customer = self.ledger.customer(&document).await?.ok_or(ServiceError::Unauthenticated)?;
-        let caller = Caller { document, person: customer.kind == "person", name: customer.name };
+        let caller = Caller { document, person: customer.kind == ringbank_domain::CustomerKind::Person, name: customer.name };
         let mut cache = self.sessions.lock().expect("session cache");
         if cache.len() >= SESSION_CACHE_MAX {
             cache.retain(|_, (_, expires)| *expires > now);

@@ -445,7 +445,7 @@ pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Durati
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         match cross.ledger.transfer_for(id, document).await {
-            Ok(Some(view)) if view.status != "pending" => return true,
+            Ok(Some(view)) if view.status.is_final() => return true,
             Ok(_) => {}
             Err(_) => return false,
         }

@@ -560,18 +560,18 @@ fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             };
             let mut c = Chrome::new(&state, &visit, Some(&session), "status.title", "transfer");
             let t = c.t;
-            if view.status == "pending" {
+            if view.status == ringbank_domain::TransferStatus::Pending {
                 c.refresh_seconds = Some(3);
             }
             let page = ReceiptPage {
-                status_label: status_label(t, &view.status).to_string(),
-                kind_label: t.get(&format!("entry.{}", view.kind)).to_string(),
+                status_label: status_label(t, view.status).to_string(),
+                kind_label: t.get(&format!("entry.{}", view.kind.as_str())).to_string(),
                 created: display_time(t.lang, &view.created_at),
                 total: format_brl(ringbank_domain::money::checked_sum(view.credits.iter().map(|l| l.amount_cents)).unwrap_or(0)),
                 debits: leg_lines(t, view.debits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
                 credits: leg_lines(t, view.credits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
                 id: view.id,
-                status: view.status,
+                status: view.status.as_str().to_string(),
                 description: view.description,
                 reason: view.reason,
                 c,
@@ -597,7 +597,7 @@ fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     &serde_json::json!({
                         "id": view.id,
                         "status": view.status,
-                        "status_label": status_label(visit.tr(), &view.status),
+                        "status_label": status_label(visit.tr(), view.status),
                         "reason": view.reason,
                     }),
                 ),
@@ -615,10 +615,6 @@ async fn find_transfer(state: &AppState, session: &Session, id: &str) -> Result<
     Ok(state.ledger.transfer_for(id, &session.caller.document).await?)
 }
 
-fn status_label(t: Tr, status: &str) -> &'static str {
-    match status {
-        "committed" => t.get("status.committed"),
-        "aborted" => t.get("status.aborted"),
-        _ => t.get("status.pending"),
-    }
+fn status_label(t: Tr, status: ringbank_domain::TransferStatus) -> &'static str {
+    t.get(&format!("status.{}", status.as_str()))
 }
