@@ -386,13 +386,7 @@ pub fn settlement_legs(origin: &str, nets: &[(String, i64)]) -> Vec<(String, Vec
     out
 }
 
-/// A cross-bank transfer's outcome at one bank, for the consortium audit.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct ParticipationView {
-    pub id: String,
-    pub status: String,
-    pub order: (i64, i64, i64),
-}
+pub use ringbank_wire::ParticipationView;
 
 impl Ledger {
     /// Pending transfers not yet in any batch, oldest first (one query).
