@@ -9,7 +9,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringbank_ring::{Action, Config as RingConfig, Message, Node, NodeId, PersistentState, Stamp};
-use serde::Serialize;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

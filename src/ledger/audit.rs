@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use serde::Serialize;
 use sqlx::AnyPool;
 
 use super::LedgerError;

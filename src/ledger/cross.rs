@@ -2,7 +2,6 @@
 //! global order, the coordinator's decisions and their delivery, and each participant's
 //! durable vote, holds, and the posting or release that resolves them exactly once.
 
-use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::ops::{customer_account_kind, insert_transfer_leg, post_entry, require_holder};

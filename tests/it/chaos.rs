@@ -346,12 +346,12 @@ async fn chaos_runs_pass_every_invariant() {
 
 #[test]
 fn the_same_seed_gives_the_same_schedule() {
-    let one = ringbank::chaos::schedule(42, 3, Duration::from_secs(60), true);
-    let two = ringbank::chaos::schedule(42, 3, Duration::from_secs(60), true);
-    let other = ringbank::chaos::schedule(43, 3, Duration::from_secs(60), true);
-    let text = |s: &[ringbank::chaos::ScheduledFault]| serde_json::to_string(s).unwrap();
+    let one = ringbank_tools::chaos::schedule(42, 3, Duration::from_secs(60), true);
+    let two = ringbank_tools::chaos::schedule(42, 3, Duration::from_secs(60), true);
+    let other = ringbank_tools::chaos::schedule(43, 3, Duration::from_secs(60), true);
+    let text = |s: &[ringbank_tools::chaos::ScheduledFault]| serde_json::to_string(s).unwrap();
     assert_eq!(text(&one), text(&two));
     assert_ne!(text(&one), text(&other));
     assert!(one.len() >= 10);
-    assert!(ringbank::chaos::schedule(42, 3, Duration::from_secs(60), false).iter().all(|f| !f.kind.starts_with("crash")));
+    assert!(ringbank_tools::chaos::schedule(42, 3, Duration::from_secs(60), false).iter().all(|f| !f.kind.starts_with("crash")));
 }

@@ -281,12 +281,12 @@ impl Consortium {
 
     /// Runs the consortium audit until it passes (the consortium may need a moment to become
     /// quiet: outcomes delivered, doubts resolved) or `limit` passes; returns the last report.
-    pub async fn audit_until_quiet(&self, limit: std::time::Duration) -> ringbank::consortium_audit::ConsortiumReport {
+    pub async fn audit_until_quiet(&self, limit: std::time::Duration) -> ringbank_tools::consortium_audit::ConsortiumReport {
         let urls: Vec<(String, String)> = (0..self.ids.len()).map(|i| (self.ids[i].clone(), self.url(i))).collect();
         let deadline = std::time::Instant::now() + limit;
         loop {
-            let report = match ringbank::consortium_audit::fetch(&urls, ADMIN_SECRET).await {
-                Ok(summaries) => Some(ringbank::consortium_audit::check(&summaries)),
+            let report = match ringbank_tools::consortium_audit::fetch(&urls, ADMIN_SECRET).await {
+                Ok(summaries) => Some(ringbank_tools::consortium_audit::check(&summaries)),
                 Err(_) => None,
             };
             match report {
