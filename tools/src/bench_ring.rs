@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use ringbank_client::AdminClient;
+use ringbank_client::{wait_ready, AdminClient, Ready};
 use ringbank_wire::RingStatus;
 use serde::Serialize;
 
@@ -48,7 +48,8 @@ pub async fn run(args: BenchRingArgs) -> Result<RingBenchReport, String> {
 async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBenchReport, String> {
     let client = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().map_err(|e| e.to_string())?;
     // Wait until every bank has held the token, then let the ring settle.
-    wait_until(&client, ring, Duration::from_secs(20), |all| all.iter().all(|s| s.as_ref().is_some_and(|s| s.grants >= 1))).await?;
+    let admins: Vec<AdminClient> = (0..ring.ids.len()).map(|i| AdminClient::with_http(client.clone(), &ring.url(i), "")).collect();
+    wait_ready(&admins, Ready::InRing, Duration::from_secs(20)).await.map_err(|e| format!("the ring did not form: {e}"))?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let ticks_per_second = clock_ticks_per_second();
@@ -97,14 +98,8 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
         eprintln!("kill {}/{}: bank {} killed, a survivor held a newer token after {failover} ms", round + 1, args.kills, ring.ids[holder]);
         failovers.push(failover);
         ring.spawn(holder).map_err(|e| e.to_string())?;
-        let url = ring.url(holder);
-        let rejoin_deadline = Instant::now() + Duration::from_secs(30);
-        while status(&client, &url).await.map_or(0, |s| s.grants) < 1 {
-            if Instant::now() > rejoin_deadline {
-                return Err(format!("bank {} did not rejoin within 30 s", ring.ids[holder]));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let rejoined = wait_ready(&admins[holder..=holder], Ready::InRing, Duration::from_secs(30)).await;
+        rejoined.map_err(|_| format!("bank {} did not rejoin within 30 s", ring.ids[holder]))?;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let mut sorted = failovers.clone();
@@ -124,28 +119,6 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
 
 async fn status(client: &reqwest::Client, url: &str) -> Option<RingStatus> {
     AdminClient::with_http(client.clone(), url, "").ring_status().await.ok().map(|view| view.status)
-}
-
-async fn wait_until(
-    client: &reqwest::Client,
-    ring: &LocalRing,
-    limit: Duration,
-    done: impl Fn(&[Option<RingStatus>]) -> bool,
-) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let mut all = Vec::new();
-        for index in 0..ring.ids.len() {
-            all.push(status(client, &ring.url(index)).await);
-        }
-        if done(&all) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("the ring did not form within {limit:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
 }
 
 /// The bank holding the token now and the token's (epoch, token_seq).
