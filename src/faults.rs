@@ -60,23 +60,7 @@ pub struct Faults {
     injected: AtomicU64,
 }
 
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct ActiveFault {
-    pub kind: String,
-    /// The bank the fault is about (partitions), else this bank.
-    pub bank: String,
-    pub detail: String,
-    /// 0 for faults that wait for an event (crash-at, drop-token armed).
-    pub remaining_ms: u64,
-}
-
-/// GET /admin/v1/faults: what is active, and how many faults were injected since start.
-#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
-pub struct FaultsView {
-    pub bank: String,
-    pub injected: u64,
-    pub active: Vec<ActiveFault>,
-}
+pub use ringbank_wire::{ActiveFault, FaultsView};
 
 impl Faults {
     pub fn new(bank: &str) -> Faults {

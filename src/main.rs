@@ -36,7 +36,7 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             let shutdown = CancellationToken::new();
             let trigger = shutdown.clone();
             tokio::spawn(async move {
-                ringbank::up::wait_for_stop_signal().await;
+                ringbank_tools::up::wait_for_stop_signal().await;
                 tracing::info!("stop signal received; shutting down");
                 trigger.cancel();
             });
@@ -44,7 +44,7 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Up(config) => {
-            ringbank::up::run(config).await.map_err(|e| e.to_string())?;
+            ringbank_tools::up::run(config).await.map_err(|e| e.to_string())?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Audit(args) => {
@@ -56,8 +56,8 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             let Some(data_dir) = args.data_dir else {
                 let secret = args.admin_secret.ok_or("the live audit needs --admin-secret (env RINGBANK_ADMIN_SECRET)")?;
                 let urls: Vec<(String, String)> = args.peers.iter().map(|p| (p.id.clone(), p.url.clone())).collect();
-                let summaries = ringbank::consortium_audit::fetch(&urls, &secret).await?;
-                let report = ringbank::consortium_audit::check(&summaries);
+                let summaries = ringbank_tools::consortium_audit::fetch(&urls, &secret).await?;
+                let report = ringbank_tools::consortium_audit::check(&summaries);
                 print!("{}", report.render());
                 if args.json {
                     println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
@@ -79,14 +79,14 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             let healthy = client.get(&args.url).send().await.is_ok_and(|r| r.status().is_success());
             Ok(if healthy { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
-        Command::Fault(args) => ringbank::fault_cli::run(args).await,
-        Command::Chaos(args) => ringbank::chaos::run(args).await,
+        Command::Fault(args) => ringbank_tools::fault_cli::run(args).await,
+        Command::Chaos(args) => ringbank_tools::chaos::run(args).await,
         Command::BenchRing(args) => {
-            ringbank::bench_ring::run(args).await?;
+            ringbank_tools::bench_ring::run(args).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
         Command::Bench(args) => {
-            let report = ringbank::bench::run(args).await.map_err(|e| e.to_string())?;
+            let report = ringbank_tools::bench::run(args).await.map_err(|e| e.to_string())?;
             Ok(if report { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
     }

@@ -70,7 +70,7 @@ fn consortium(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let ledger = &state.ledger;
                 let audit = crate::ledger::audit::audit(ledger.read_pool()).await?;
                 let (customer_money_cents, cash_cents, held_cents, in_doubt) = ledger.money_totals().await?;
-                let summary = crate::consortium_audit::BankSummary {
+                let summary = ringbank_wire::BankSummary {
                     bank: state.bank().to_string(),
                     audit,
                     settlement: ledger.settlement_balances().await?,

@@ -3,27 +3,11 @@
 
 use std::path::Path;
 
-use serde::Serialize;
 use sqlx::AnyPool;
 
 use super::LedgerError;
 
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct AuditCheck {
-    pub name: String,
-    pub passed: bool,
-    /// What was wrong (the first few offenders), empty when the check passed.
-    pub detail: String,
-}
-
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct AuditReport {
-    pub bank: String,
-    pub passed: bool,
-    pub checks: Vec<AuditCheck>,
-    pub entries: i64,
-    pub customer_money_cents: i64,
-}
+pub use ringbank_wire::{AuditCheck, AuditReport};
 
 /// At most this many offenders are listed per failed check.
 const SHOWN_OFFENDERS: i64 = 10;
@@ -121,26 +105,4 @@ pub async fn audit_database_url(url: &str) -> Result<AuditReport, LedgerError> {
     let report = audit(&pool).await;
     pool.close().await;
     report
-}
-
-impl AuditReport {
-    /// A human-readable report, one line per check.
-    pub fn render(&self) -> String {
-        let mut out = format!(
-            "bank {}: {} ({} entries, customer money {})\n",
-            self.bank,
-            if self.passed { "PASS" } else { "FAIL" },
-            self.entries,
-            ringbank_domain::money::format_brl(self.customer_money_cents)
-        );
-        for check in &self.checks {
-            let mark = if check.passed { "pass" } else { "FAIL" };
-            out.push_str(&format!("  [{mark}] {}", check.name));
-            if !check.passed {
-                out.push_str(&format!(": {}", check.detail));
-            }
-            out.push('\n');
-        }
-        out
-    }
 }

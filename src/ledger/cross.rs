@@ -2,7 +2,6 @@
 //! global order, the coordinator's decisions and their delivery, and each participant's
 //! durable vote, holds, and the posting or release that resolves them exactly once.
 
-use serde::Serialize;
 use sqlx::AnyConnection;
 
 use super::ops::{customer_account_kind, insert_transfer_leg, post_entry, require_holder};
@@ -386,13 +385,7 @@ pub fn settlement_legs(origin: &str, nets: &[(String, i64)]) -> Vec<(String, Vec
     out
 }
 
-/// A cross-bank transfer's outcome at one bank, for the consortium audit.
-#[derive(Clone, Debug, Serialize, serde::Deserialize)]
-pub struct ParticipationView {
-    pub id: String,
-    pub status: String,
-    pub order: (i64, i64, i64),
-}
+pub use ringbank_wire::ParticipationView;
 
 impl Ledger {
     /// Pending transfers not yet in any batch, oldest first (one query).

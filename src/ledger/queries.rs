@@ -8,35 +8,7 @@ use ringbank_domain::{CustomerKind, TransferKind, TransferStatus};
 
 use super::{Ledger, LedgerError, Leg};
 
-/// An account as the API shows it. `available_cents` is the balance minus holds.
-#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
-pub struct AccountView {
-    pub bank: String,
-    pub number: String,
-    pub kind: String,
-    pub holders: Vec<String>,
-    pub balance_cents: i64,
-    pub available_cents: i64,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct StatementLine {
-    pub entry_id: String,
-    pub kind: String,
-    pub description: String,
-    pub amount_cents: i64,
-    pub balance_after_cents: i64,
-    pub line: i64,
-    pub created_at: String,
-}
-
-#[derive(Clone, Debug, Serialize)]
-pub struct StatementPage {
-    pub account: String,
-    pub entries: Vec<StatementLine>,
-    /// Pass as `before` to get the next (older) page; absent on the last page.
-    pub next_before: Option<i64>,
-}
+pub use ringbank_wire::{AccountView, StatementLine, StatementPage};
 
 #[derive(Clone, Debug, Serialize)]
 pub struct TransferView {

@@ -47,8 +47,8 @@ async fn holder(consortium: &Consortium, client: &Client) -> (usize, u64) {
     wait_for(Duration::from_secs(15), "a holder", || async {
         for index in 0..consortium.ids.len() {
             if let Some(status) = consortium.status(client, index).await {
-                if status["holding"] == json!(true) {
-                    return Some((index, status["epoch"].as_u64().unwrap()));
+                if status.status.holding {
+                    return Some((index, status.status.epoch));
                 }
             }
         }
@@ -61,7 +61,7 @@ async fn max_epoch(consortium: &Consortium, client: &Client) -> u64 {
     let mut epoch = 0;
     for index in 0..consortium.ids.len() {
         if let Some(status) = consortium.status(client, index).await {
-            epoch = epoch.max(status["epoch"].as_u64().unwrap_or(0));
+            epoch = epoch.max(status.status.epoch);
         }
     }
     epoch
@@ -81,8 +81,8 @@ async fn faults_are_refused_without_the_admin_secret_and_listed_with_it() {
     let listed = fault_ok(&["--bank", &url, "list"]).await;
     assert!(listed.contains("delay") && listed.contains("1 fault(s) injected"), "{listed}");
     let status = consortium.status(&Client::new(), 0).await.unwrap();
-    assert_eq!(status["faults_injected"], json!(1), "{status}");
-    assert_eq!(status["active_faults"][0]["kind"], json!("delay"), "{status}");
+    assert_eq!(status.faults_injected, 1, "{status:?}");
+    assert_eq!(status.active_faults[0].kind, "delay", "{status:?}");
     // Faults expire on their own.
     tokio::time::sleep(Duration::from_millis(1800)).await;
     let listed = fault_ok(&["--bank", &url, "list"]).await;
@@ -113,7 +113,7 @@ async fn drop_token_makes_the_ring_regenerate_and_replay_token_is_refused() {
 
     // Replay: every bank re-sends the last token it passed on (once it has passed one in
     // the new epoch); nobody accepts it, and the receivers count it as stale.
-    let stale = |status: &Value| status["stale_tokens_ignored"].as_u64().unwrap();
+    let stale = |status: &RingStatusView| status.status.stale_tokens_ignored;
     let mut stale_before = 0;
     for index in 0..3 {
         stale_before += stale(&consortium.status(&client, index).await.unwrap());
@@ -131,11 +131,11 @@ async fn drop_token_makes_the_ring_regenerate_and_replay_token_is_refused() {
     while Instant::now() < until {
         for index in 0..3 {
             let Some(status) = consortium.status(&client, index).await else { continue };
-            let stamp = (status["epoch"].as_u64().unwrap(), status["token_seq"].as_u64().unwrap());
+            let stamp = (status.status.epoch, status.status.token_seq);
             assert!(stamp >= newest[index], "bank {index} went back from {:?} to {stamp:?}", newest[index]);
             newest[index] = stamp;
-            if status["holding"] == json!(true) {
-                let bank = status["bank"].as_str().unwrap().to_string();
+            if status.status.holding {
+                let bank = status.status.bank.clone();
                 if let Some(other) = seen.insert(stamp, bank.clone()) {
                     assert_eq!(other, bank, "two holders of {stamp:?}");
                 }
@@ -167,7 +167,7 @@ async fn a_paused_bank_is_replaced_then_resumes_with_its_old_state() {
     wait_for(Duration::from_secs(10), "the others to regenerate", || async {
         for &other in &others {
             if let Some(status) = consortium.status(&client, other).await {
-                if status["holding"] == json!(true) && status["epoch"].as_u64().unwrap() > epoch {
+                if status.status.holding && status.status.epoch > epoch {
                     return Some(());
                 }
             }
@@ -177,12 +177,12 @@ async fn a_paused_bank_is_replaced_then_resumes_with_its_old_state() {
     .await;
     // It wakes up by itself, same process, and takes the token again.
     let grants_before = wait_for(Duration::from_secs(10), "the paused bank to resume", || async {
-        consortium.status(&client, index).await.map(|s| s["grants"].as_u64().unwrap())
+        consortium.status(&client, index).await.map(|s| s.status.grants)
     })
     .await;
     wait_for(Duration::from_secs(15), "the resumed bank to hold again", || async {
         let status = consortium.status(&client, index).await?;
-        (status["grants"].as_u64().unwrap() > grants_before).then_some(())
+        (status.status.grants > grants_before).then_some(())
     })
     .await;
 }
@@ -210,22 +210,22 @@ async fn loss_delay_and_duplicates_keep_cross_bank_transfers_correct() {
     let mut ids = Vec::new();
     for round in 0..12usize {
         let (from, to) = (round % 3, (round + 1) % 3);
-        let body = json!({
-            "debits": [{"bank": consortium.ids[from], "account": accounts[from], "amount_cents": 1_000}],
-            "credits": [{"bank": consortium.ids[to], "account": accounts[to], "amount_cents": 1_000}],
-            "description": "lossy"
-        });
-        let (status, view) = consortium.view(from).post("/api/v1/transfers", Some(&tokens[from]), body).await;
-        assert_eq!(status, 202, "{view}");
-        ids.push((from, view["id"].as_str().unwrap().to_string()));
+        let transfer = NewTransfer {
+            debits: vec![Leg::new(&consortium.ids[from], &accounts[from], 1_000)],
+            credits: vec![Leg::new(&consortium.ids[to], &accounts[to], 1_000)],
+            description: "lossy".to_string(),
+        };
+        let reply = consortium.view(from).as_customer(&tokens[from]).transfer(&transfer, &PostOptions::default()).await.expect("accepted");
+        assert_eq!(reply.http_status, 202, "{reply:?}");
+        ids.push((from, reply.transfer.id));
     }
     for (from, id) in &ids {
         let view = wait_for(Duration::from_secs(60), "the transfer to be final", || async {
-            let (_, view) = consortium.view(*from).get(&format!("/api/v1/transfers/{id}"), Some(&tokens[*from])).await;
-            (view["status"] != json!("pending")).then_some(view)
+            let view = consortium.view(*from).as_customer(&tokens[*from]).transfer_view(id).await.ok()?;
+            (view.status != "pending").then_some(view)
         })
         .await;
-        assert!(view["status"] == json!("committed") || view["status"] == json!("aborted"), "{view}");
+        assert!(view.status == "committed" || view.status == "aborted", "{view:?}");
     }
     for index in 0..3 {
         fault_ok(&["--bank", &consortium.url(index), "heal"]).await;
@@ -346,12 +346,12 @@ async fn chaos_runs_pass_every_invariant() {
 
 #[test]
 fn the_same_seed_gives_the_same_schedule() {
-    let one = ringbank::chaos::schedule(42, 3, Duration::from_secs(60), true);
-    let two = ringbank::chaos::schedule(42, 3, Duration::from_secs(60), true);
-    let other = ringbank::chaos::schedule(43, 3, Duration::from_secs(60), true);
-    let text = |s: &[ringbank::chaos::ScheduledFault]| serde_json::to_string(s).unwrap();
+    let one = ringbank_tools::chaos::schedule(42, 3, Duration::from_secs(60), true);
+    let two = ringbank_tools::chaos::schedule(42, 3, Duration::from_secs(60), true);
+    let other = ringbank_tools::chaos::schedule(43, 3, Duration::from_secs(60), true);
+    let text = |s: &[ringbank_tools::chaos::ScheduledFault]| serde_json::to_string(s).unwrap();
     assert_eq!(text(&one), text(&two));
     assert_ne!(text(&one), text(&other));
     assert!(one.len() >= 10);
-    assert!(ringbank::chaos::schedule(42, 3, Duration::from_secs(60), false).iter().all(|f| !f.kind.starts_with("crash")));
+    assert!(ringbank_tools::chaos::schedule(42, 3, Duration::from_secs(60), false).iter().all(|f| !f.kind.starts_with("crash")));
 }

@@ -9,6 +9,8 @@ use tokio_util::sync::CancellationToken;
 
 use ringbank::app::App;
 use ringbank::config::ServeConfig;
+pub use ringbank_client::wire::{AccountKind, Leg, NewPayment, NewTransfer, PaymentTarget, RingStatusView, StatementPage, TransferView};
+pub use ringbank_client::{AdminClient, BankClient, ClientError, Fault, PostOptions};
 
 pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
 pub const PASSWORD: &str = "correct horse battery";
@@ -84,42 +86,55 @@ impl TestBank {
         self.call(Method::GET, path, token, None).await
     }
 
+    /// The typed client of this bank's customer API, not signed in.
+    pub fn api(&self) -> BankClient {
+        BankClient::with_http(self.client.clone(), &self.url)
+    }
+
+    /// The typed client signed in with `token`.
+    pub fn as_customer(&self, token: &str) -> BankClient {
+        self.api().with_token(token)
+    }
+
+    /// The typed client of this bank's admin API, with the test admin secret.
+    pub fn admin(&self) -> AdminClient {
+        AdminClient::with_http(self.client.clone(), &self.url, ADMIN_SECRET)
+    }
+
     /// Registers a customer and signs in; returns the session token.
     pub async fn customer(&self, document: &str, name: &str) -> String {
-        let (status, body) = self.post("/api/v1/customers", None, json!({"document": document, "name": name, "password": PASSWORD})).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        self.api().sign_up(document, name, PASSWORD).await.expect("customer registered");
         self.sign_in(document).await
     }
 
     pub async fn sign_in(&self, document: &str) -> String {
-        let (status, body) = self.post("/api/v1/sessions", None, json!({"document": document, "password": PASSWORD})).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body["token"].as_str().expect("token").to_string()
+        self.api().sign_in(document, PASSWORD).await.expect("signed in").token
     }
 
     pub async fn open_account(&self, token: &str, kind: &str, holders: &[&str]) -> String {
-        let (status, body) = self.post("/api/v1/accounts", Some(token), json!({"kind": kind, "holders": holders})).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
-        body["number"].as_str().expect("number").to_string()
+        let kind = match kind {
+            "individual" => AccountKind::Individual,
+            "joint" => AccountKind::Joint,
+            "company" => AccountKind::Company,
+            other => panic!("no account kind {other:?}"),
+        };
+        self.as_customer(token).open_account(kind, holders).await.expect("account opened").number
     }
 
     pub async fn deposit(&self, token: &str, account: &str, amount_cents: i64) {
-        let (status, body) = self.post("/api/v1/deposits", Some(token), json!({"account": account, "amount_cents": amount_cents})).await;
-        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let reply = self.as_customer(token).deposit(account, amount_cents, &PostOptions::default()).await.expect("deposit");
+        assert_eq!(reply.http_status, 201, "{reply:?}");
     }
 
     pub async fn balance(&self, token: &str, account: &str) -> (i64, i64) {
-        let (status, body) = self.get(&format!("/api/v1/accounts/{account}"), Some(token)).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        (body["balance_cents"].as_i64().expect("balance"), body["available_cents"].as_i64().expect("available"))
+        let view = self.as_customer(token).account(account).await.expect("account readable");
+        (view.balance_cents, view.available_cents)
     }
 
     /// Runs the admin audit and asserts every check passed.
     pub async fn assert_audit_passes(&self) {
-        let (status, body) =
-            self.call_with(Method::GET, "/admin/v1/audit", None, None, &[("authorization", &format!("Bearer {ADMIN_SECRET}"))]).await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        assert_eq!(body["passed"], json!(true), "audit failed: {body:#}");
+        let report = self.admin().audit().await.expect("audit answered");
+        assert!(report.passed, "audit failed: {}", report.render());
     }
 }
 
@@ -149,6 +164,16 @@ pub fn assert_problem(result: &(StatusCode, Value), status: u16, slug: &str) {
     assert_eq!(body["type"], json!(format!("/problems/{slug}")), "unexpected problem type: {body}");
     assert_eq!(body["status"], json!(status), "{body}");
     assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "problem without detail: {body}");
+}
+
+/// Asserts that a typed call failed with a problem+json of the given status and type slug.
+pub fn assert_client_problem<T: std::fmt::Debug>(result: Result<T, ClientError>, status: u16, slug: &str) {
+    let error = result.expect_err("the call should have been refused");
+    let problem = error.problem().unwrap_or_else(|| panic!("not a problem+json answer: {error}"));
+    assert_eq!(error.status(), Some(status), "unexpected status: {error}");
+    assert_eq!(problem.type_uri, format!("/problems/{slug}"), "unexpected problem type: {error}");
+    assert_eq!(problem.status, status, "{error}");
+    assert!(!problem.detail.is_empty(), "problem without detail: {error}");
 }
 
 /// A bank running as a real `ringbank serve` child process.
@@ -281,12 +306,12 @@ impl Consortium {
 
     /// Runs the consortium audit until it passes (the consortium may need a moment to become
     /// quiet: outcomes delivered, doubts resolved) or `limit` passes; returns the last report.
-    pub async fn audit_until_quiet(&self, limit: std::time::Duration) -> ringbank::consortium_audit::ConsortiumReport {
+    pub async fn audit_until_quiet(&self, limit: std::time::Duration) -> ringbank_tools::consortium_audit::ConsortiumReport {
         let urls: Vec<(String, String)> = (0..self.ids.len()).map(|i| (self.ids[i].clone(), self.url(i))).collect();
         let deadline = std::time::Instant::now() + limit;
         loop {
-            let report = match ringbank::consortium_audit::fetch(&urls, ADMIN_SECRET).await {
-                Ok(summaries) => Some(ringbank::consortium_audit::check(&summaries)),
+            let report = match ringbank_tools::consortium_audit::fetch(&urls, ADMIN_SECRET).await {
+                Ok(summaries) => Some(ringbank_tools::consortium_audit::check(&summaries)),
                 Err(_) => None,
             };
             match report {
@@ -298,10 +323,9 @@ impl Consortium {
     }
 
     /// GET /ring/v1/status of one bank, or None if it does not answer within 300 ms.
-    pub async fn status(&self, client: &Client, index: usize) -> Option<Value> {
-        let request = client.get(format!("{}/ring/v1/status", self.url(index))).timeout(std::time::Duration::from_millis(300));
-        let response = request.send().await.ok()?;
-        response.json().await.ok()
+    pub async fn status(&self, client: &Client, index: usize) -> Option<RingStatusView> {
+        let admin = AdminClient::with_http(client.clone(), &self.url(index), ADMIN_SECRET);
+        admin.ring_status_within(std::time::Duration::from_millis(300)).await.ok()
     }
 }
 

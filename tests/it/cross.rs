@@ -5,9 +5,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use reqwest::Method;
-use serde_json::{json, Value};
-
 use crate::common::*;
 
 /// The same person, registered and signed in at every bank of the consortium.
@@ -19,28 +16,27 @@ async fn everywhere(consortium: &Consortium, cpf: &str, name: &str) -> Vec<Strin
     tokens
 }
 
-fn leg(bank: &str, account: &str, amount: i64) -> Value {
-    json!({"bank": bank, "account": account, "amount_cents": amount})
+fn leg(bank: &str, account: &str, amount: i64) -> Leg {
+    Leg::new(bank, account, amount)
 }
 
-/// Submits a transfer and waits for its final state; returns (status, reason).
-async fn transfer(bank: &TestBank, token: &str, debits: Value, credits: Value) -> (String, Value) {
-    let body = json!({"debits": debits, "credits": credits, "description": "test"});
-    let (status, view) = bank.call_with(Method::POST, "/api/v1/transfers", Some(token), Some(body), &[("prefer", "wait=20")]).await;
-    assert!(status == 200 || status == 202, "{status}: {view}");
-    let id = view["id"].as_str().unwrap().to_string();
-    let final_view = wait_final(bank, token, &id, Duration::from_secs(30)).await;
-    (final_view["status"].as_str().unwrap().to_string(), final_view)
+/// Submits a transfer and waits for its final state; returns (status, view).
+async fn transfer(bank: &TestBank, token: &str, debits: Vec<Leg>, credits: Vec<Leg>) -> (String, TransferView) {
+    let transfer = NewTransfer { debits, credits, description: "test".to_string() };
+    let reply = bank.as_customer(token).transfer(&transfer, &PostOptions::wait(Duration::from_secs(20))).await.expect("transfer accepted");
+    assert!(reply.http_status == 200 || reply.http_status == 202, "{reply:?}");
+    let final_view = wait_final(bank, token, &reply.transfer.id, Duration::from_secs(30)).await;
+    (final_view.status.clone(), final_view)
 }
 
-async fn wait_final(bank: &TestBank, token: &str, id: &str, limit: Duration) -> Value {
+async fn wait_final(bank: &TestBank, token: &str, id: &str, limit: Duration) -> TransferView {
     let deadline = std::time::Instant::now() + limit;
     loop {
-        let (status, view) = bank.get(&format!("/api/v1/transfers/{id}"), Some(token)).await;
-        if status == 200 && view["status"] != json!("pending") {
-            return view;
+        let view = bank.as_customer(token).transfer_view(id).await;
+        match view {
+            Ok(view) if view.status != "pending" => return view,
+            other => assert!(std::time::Instant::now() < deadline, "transfer {id} still not final: {other:?}"),
         }
-        assert!(std::time::Instant::now() < deadline, "transfer {id} still not final: {view}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -68,11 +64,11 @@ async fn multi_leg_transfers_commit_or_abort_as_one() {
     let (status, view) = transfer(
         &a,
         &tokens[0],
-        json!([leg("A", &xa, 6_000), leg("B", &xb, 5_000), leg("C", &xc, 1_000)]),
-        json!([leg("B", &yb, 7_000), leg("C", &zc, 5_000)]),
+        vec![leg("A", &xa, 6_000), leg("B", &xb, 5_000), leg("C", &xc, 1_000)],
+        vec![leg("B", &yb, 7_000), leg("C", &zc, 5_000)],
     )
     .await;
-    assert_eq!(status, "committed", "{view}");
+    assert_eq!(status, "committed", "{view:?}");
     // The decision is final at once; participants apply it as it is delivered.
     assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
     assert_eq!(a.balance(&tokens[0], &xa).await, (4_000, 4_000));
@@ -81,22 +77,22 @@ async fn multi_leg_transfers_commit_or_abort_as_one() {
     assert_eq!(b.balance(&shop_b, &yb).await, (7_000, 7_000));
     assert_eq!(c.balance(&person_c, &zc).await, (5_000, 5_000));
     // Both statements show it.
-    let (_, statement) = b.get(&format!("/api/v1/accounts/{yb}/statement"), Some(&shop_b)).await;
-    assert_eq!(statement["entries"][0]["entry_id"], view["id"]);
+    let statement = b.as_customer(&shop_b).statement(&yb, None, None).await.expect("statement");
+    assert_eq!(statement.entries[0].entry_id, view.id);
 
     // One source short of funds: nothing moves anywhere, and the reason says where.
-    let (status, view) = transfer(&b, &tokens[1], json!([leg("A", &xa, 1_000), leg("C", &xc, 2_001)]), json!([leg("B", &yb, 3_001)])).await;
+    let (status, view) = transfer(&b, &tokens[1], vec![leg("A", &xa, 1_000), leg("C", &xc, 2_001)], vec![leg("B", &yb, 3_001)]).await;
     assert_eq!(status, "aborted");
-    assert!(view["reason"].as_str().unwrap().contains("bank C"), "{view}");
+    assert!(view.reason.as_deref().unwrap().contains("bank C"), "{view:?}");
     assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
     assert_eq!(a.balance(&tokens[0], &xa).await, (4_000, 4_000));
     assert_eq!(c.balance(&tokens[2], &xc).await, (2_000, 2_000));
     assert_eq!(b.balance(&shop_b, &yb).await, (7_000, 7_000));
 
     // Someone else's account at another bank cannot be debited.
-    let (status, view) = transfer(&c, &person_c, json!([leg("C", &zc, 100), leg("A", &xa, 100)]), json!([leg("B", &yb, 200)])).await;
+    let (status, view) = transfer(&c, &person_c, vec![leg("C", &zc, 100), leg("A", &xa, 100)], vec![leg("B", &yb, 200)]).await;
     assert_eq!(status, "aborted");
-    assert!(view["reason"].as_str().unwrap().contains("not found"), "{view}");
+    assert!(view.reason.as_deref().unwrap().contains("not found"), "{view:?}");
 
     let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
     assert!(report.passed, "{}", report.render());
@@ -121,7 +117,7 @@ async fn double_spend_through_several_origins_commits_exactly_what_the_balance_a
         let (views, tokens, account, target) = (views.clone(), tokens.clone(), account.clone(), target.clone());
         tasks.push(tokio::spawn(async move {
             let origin = i % 3;
-            transfer(&views[origin], &tokens[origin], json!([leg("A", &account, 1_000)]), json!([leg("B", &target, 1_000)])).await
+            transfer(&views[origin], &tokens[origin], vec![leg("A", &account, 1_000)], vec![leg("B", &target, 1_000)]).await
         }));
     }
     let mut committed = 0;
@@ -129,7 +125,7 @@ async fn double_spend_through_several_origins_commits_exactly_what_the_balance_a
         let (status, view) = task.await.unwrap();
         match status.as_str() {
             "committed" => committed += 1,
-            "aborted" => assert!(view["reason"].as_str().unwrap().contains("available"), "{view}"),
+            "aborted" => assert!(view.reason.as_deref().unwrap().contains("available"), "{view:?}"),
             other => panic!("unexpected {other}"),
         }
     }
@@ -161,25 +157,23 @@ async fn crashes_at_every_point_leave_transfers_all_or_nothing() {
     let mut expected_source = 100_000;
     for (round, (victim, point)) in scenarios.into_iter().enumerate() {
         let amount = 1_000 + round as i64;
-        let admin = [("authorization", format!("Bearer {ADMIN_SECRET}"))];
-        let admin: Vec<(&str, &str)> = admin.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let (status, body) =
-            consortium.view(victim).call_with(Method::POST, "/admin/v1/faults/crash-at", None, Some(json!({"point": point})), &admin).await;
-        assert_eq!(status, 204, "{body}");
-        let submit = json!({"debits": [leg("A", &source, amount)], "credits": [leg("B", &target, amount)], "description": point});
-        let (status, posted) = a.post("/api/v1/transfers", Some(&tokens[0]), submit).await;
+        let fault = Fault::CrashAt { point: point.parse().expect("a crash point") };
+        consortium.view(victim).admin().inject(&fault).await.expect("crash point armed");
+        let submit =
+            NewTransfer { debits: vec![leg("A", &source, amount)], credits: vec![leg("B", &target, amount)], description: point.into() };
+        let posted = a.as_customer(&tokens[0]).transfer(&submit, &PostOptions::default()).await;
         // The origin may die before or after answering; a 202 means it is stored durably.
-        let id = if status == 202 { posted["id"].as_str().map(str::to_string) } else { None };
+        let id = posted.ok().filter(|reply| reply.http_status == 202).map(|reply| reply.transfer.id);
         assert!(consortium.wait_dead(victim, Duration::from_secs(20)).await, "bank {victim} did not crash at {point}");
         consortium.restart(victim).await;
         let id = id.expect("the origin acknowledged the transfer before crashing");
         let token = a.sign_in(&cpf).await;
         let view = wait_final(&a, &token, &id, Duration::from_secs(30)).await;
-        let committed = view["status"] == json!("committed");
+        let committed = view.status == "committed";
         if committed {
             expected_source -= amount;
         }
-        eprintln!("crash at {point} (bank {}): transfer {}", consortium.ids[victim], view["status"]);
+        eprintln!("crash at {point} (bank {}): transfer {}", consortium.ids[victim], view.status);
         let report = consortium.audit_until_quiet(Duration::from_secs(30)).await;
         assert!(report.passed, "after a crash at {point}: {}", report.render());
         let token = a.sign_in(&cpf).await;
@@ -202,7 +196,7 @@ async fn a_stale_coordinator_prepare_is_refused() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
         let status = consortium.status(&client, 1).await;
-        if status.as_ref().is_some_and(|s| s["promised_epoch"].as_u64().unwrap_or(0) > 0) {
+        if status.as_ref().is_some_and(|s| s.status.promised_epoch > 0) {
             break;
         }
         assert!(std::time::Instant::now() < deadline, "ring did not form");

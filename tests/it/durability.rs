@@ -3,8 +3,6 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 
-use serde_json::json;
-
 use crate::common::*;
 
 #[tokio::test]
@@ -20,23 +18,15 @@ async fn acknowledged_operations_survive_sigkill() {
     let acknowledged = Arc::new(std::sync::Mutex::new(Vec::<(String, i64)>::new()));
     let mut writers = Vec::new();
     for writer in 0..16i64 {
-        let (client, token, account, acknowledged) = (client.clone(), token.clone(), account.clone(), acknowledged.clone());
+        let (customer, account, acknowledged) = (client.as_customer(&token), account.clone(), acknowledged.clone());
         writers.push(tokio::spawn(async move {
             for round in 0..1_000i64 {
                 let amount = 1 + writer * 1_000 + round;
-                let response = client
-                    .client
-                    .post(format!("{}/api/v1/deposits", client.url))
-                    .bearer_auth(&token)
-                    .body(json!({"account": account, "amount_cents": amount}).to_string())
-                    .send()
-                    .await;
-                let Ok(response) = response else { return };
-                if response.status() != 201 {
+                let Ok(reply) = customer.deposit(&account, amount, &PostOptions::default()).await else { return };
+                if reply.http_status != 201 {
                     return;
                 }
-                let Ok(body) = response.json::<serde_json::Value>().await else { return };
-                acknowledged.lock().unwrap().push((body["id"].as_str().unwrap().to_string(), amount));
+                acknowledged.lock().unwrap().push((reply.transfer.id, amount));
             }
         }));
     }
@@ -58,17 +48,14 @@ async fn acknowledged_operations_survive_sigkill() {
     let mut present = HashSet::new();
     let mut total = 0i64;
     let mut before: Option<i64> = None;
+    let customer = view.as_customer(&token);
     loop {
-        let path = match before {
-            Some(b) => format!("/api/v1/accounts/{account}/statement?limit=200&before={b}"),
-            None => format!("/api/v1/accounts/{account}/statement?limit=200"),
-        };
-        let (_, page) = view.get(&path, Some(&token)).await;
-        for entry in page["entries"].as_array().unwrap() {
-            present.insert(entry["entry_id"].as_str().unwrap().to_string());
-            total += entry["amount_cents"].as_i64().unwrap();
+        let page = customer.statement(&account, Some(200), before).await.expect("statement readable");
+        for entry in &page.entries {
+            present.insert(entry.entry_id.clone());
+            total += entry.amount_cents;
         }
-        match page["next_before"].as_i64() {
+        match page.next_before {
             Some(b) => before = Some(b),
             None => break,
         }

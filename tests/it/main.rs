@@ -16,4 +16,5 @@ mod metrics;
 mod openapi;
 mod postgres;
 mod ring;
+mod tidy;
 mod web;

@@ -6,7 +6,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use reqwest::Client;
-use serde_json::{json, Value};
 
 use crate::common::*;
 
@@ -27,7 +26,7 @@ where
 }
 
 /// Statuses of every running bank, by index.
-async fn statuses(consortium: &Consortium, client: &Client) -> Vec<(usize, Value)> {
+async fn statuses(consortium: &Consortium, client: &Client) -> Vec<(usize, RingStatusView)> {
     let mut out = Vec::new();
     for index in 0..consortium.ids.len() {
         if consortium.banks[index].is_some() {
@@ -44,11 +43,11 @@ async fn statuses(consortium: &Consortium, client: &Client) -> Vec<(usize, Value
 struct HolderLog(std::sync::Mutex<HashMap<(u64, u64), String>>);
 
 impl HolderLog {
-    fn record(&self, statuses: &[(usize, Value)]) {
-        let holders: Vec<&Value> = statuses.iter().map(|(_, s)| s).filter(|s| s["holding"] == json!(true)).collect();
+    fn record(&self, statuses: &[(usize, RingStatusView)]) {
+        let holders: Vec<&RingStatusView> = statuses.iter().map(|(_, s)| s).filter(|s| s.status.holding).collect();
         for status in holders {
-            let stamp = (status["epoch"].as_u64().unwrap(), status["token_seq"].as_u64().unwrap());
-            let bank = status["bank"].as_str().unwrap().to_string();
+            let stamp = (status.status.epoch, status.status.token_seq);
+            let bank = status.status.bank.clone();
             if let Some(previous) = self.0.lock().unwrap().insert(stamp, bank.clone()) {
                 assert_eq!(previous, bank, "two banks held stamp {stamp:?}");
             }
@@ -60,7 +59,7 @@ async fn current_holder(consortium: &Consortium, client: &Client, log: &HolderLo
     wait_for(Duration::from_secs(10), "a holder", || async {
         let all = statuses(consortium, client).await;
         log.record(&all);
-        all.iter().find(|(_, s)| s["holding"] == json!(true)).map(|(i, s)| (*i, s["epoch"].as_u64().unwrap()))
+        all.iter().find(|(_, s)| s.status.holding).map(|(i, s)| (*i, s.status.epoch))
     })
     .await
 }
@@ -74,11 +73,11 @@ async fn token_circulates_survives_holder_kill_and_the_bank_rejoins() {
     wait_for(Duration::from_secs(15), "every bank to hold twice", || async {
         let all = statuses(&consortium, &client).await;
         log.record(&all);
-        (all.len() == 3 && all.iter().all(|(_, s)| s["grants"].as_u64().unwrap() >= 2)).then_some(())
+        (all.len() == 3 && all.iter().all(|(_, s)| s.status.grants >= 2)).then_some(())
     })
     .await;
     let first = statuses(&consortium, &client).await;
-    assert!(first.iter().all(|(_, s)| s["ring"] == json!(["A", "B", "C"]) && s["members"] == json!(["A", "B", "C"])), "{first:?}");
+    assert!(first.iter().all(|(_, s)| s.status.ring == ["A", "B", "C"] && s.status.members == ["A", "B", "C"]), "{first:?}");
 
     // kill -9 of the holder: the two survivors carry a new epoch's token.
     let (holder, epoch) = current_holder(&consortium, &client, &log).await;
@@ -87,9 +86,7 @@ async fn token_circulates_survives_holder_kill_and_the_bank_rejoins() {
     let new_epoch = wait_for(Duration::from_secs(10), "a survivor holding a newer epoch", || async {
         let all = statuses(&consortium, &client).await;
         log.record(&all);
-        all.iter()
-            .find(|(_, s)| s["holding"] == json!(true) && s["epoch"].as_u64().unwrap() > epoch)
-            .map(|(_, s)| s["epoch"].as_u64().unwrap())
+        all.iter().find(|(_, s)| s.status.holding && s.status.epoch > epoch).map(|(_, s)| s.status.epoch)
     })
     .await;
     eprintln!("failover after kill -9 of {}: {:?}", consortium.ids[holder], killed_at.elapsed());
@@ -97,7 +94,7 @@ async fn token_circulates_survives_holder_kill_and_the_bank_rejoins() {
     wait_for(Duration::from_secs(10), "both survivors to hold in the new epoch", || async {
         let all = statuses(&consortium, &client).await;
         log.record(&all);
-        let ok = all.len() == 2 && all.iter().all(|(_, s)| s["epoch"].as_u64().unwrap() >= new_epoch && s["ring"] == json!(survivors));
+        let ok = all.len() == 2 && all.iter().all(|(_, s)| s.status.epoch >= new_epoch && s.status.ring == survivors);
         ok.then_some(())
     })
     .await;
@@ -105,12 +102,12 @@ async fn token_circulates_survives_holder_kill_and_the_bank_rejoins() {
     // Restart: it loads its persisted epoch, does not start with the token, and rejoins.
     consortium.restart(holder).await;
     let restarted = consortium.status(&client, holder).await.expect("restarted bank answers");
-    assert_eq!(restarted["grants"], json!(0));
-    assert!(restarted["promised_epoch"].as_u64().unwrap() >= epoch, "restarted bank forgot its promise: {restarted}");
+    assert_eq!(restarted.status.grants, 0);
+    assert!(restarted.status.promised_epoch >= epoch, "restarted bank forgot its promise: {restarted:?}");
     wait_for(Duration::from_secs(15), "the restarted bank to hold again", || async {
         let all = statuses(&consortium, &client).await;
         log.record(&all);
-        let back = all.iter().find(|(i, _)| *i == holder).map(|(_, s)| s["grants"].as_u64().unwrap() >= 1);
+        let back = all.iter().find(|(i, _)| *i == holder).map(|(_, s)| s.status.grants >= 1);
         back.filter(|b| *b).map(|_| ())
     })
     .await;
@@ -127,9 +124,7 @@ async fn a_paused_holder_is_fenced_when_it_wakes() {
     let new_epoch = wait_for(Duration::from_secs(10), "the others to regenerate", || async {
         let all = statuses(&consortium, &client).await;
         log.record(&all);
-        all.iter()
-            .find(|(i, s)| *i != holder && s["holding"] == json!(true) && s["epoch"].as_u64().unwrap() > epoch)
-            .map(|(_, s)| s["epoch"].as_u64().unwrap())
+        all.iter().find(|(i, s)| *i != holder && s.status.holding && s.status.epoch > epoch).map(|(_, s)| s.status.epoch)
     })
     .await;
     // Stay frozen well past every timeout, then wake up.
@@ -142,10 +137,10 @@ async fn a_paused_holder_is_fenced_when_it_wakes() {
         let all = statuses(&consortium, &client).await;
         log.record(&all);
         if let Some((_, status)) = all.iter().find(|(i, _)| *i == holder) {
-            if status["holding"] == json!(true) {
-                assert!(status["epoch"].as_u64().unwrap() >= new_epoch, "woke up holding a stale token: {status}");
+            if status.status.holding {
+                assert!(status.status.epoch >= new_epoch, "woke up holding a stale token: {status:?}");
             }
-            if status["promised_epoch"].as_u64().unwrap() >= new_epoch && status["grants"].as_u64().unwrap() >= 2 {
+            if status.status.promised_epoch >= new_epoch && status.status.grants >= 2 {
                 learned = true;
                 break;
             }
@@ -163,42 +158,30 @@ async fn an_isolated_bank_never_holds_while_the_majority_carries_on() {
     current_holder(&consortium, &client, &log).await;
     let isolated = 2; // C
     let c = consortium.banks[isolated].as_ref().unwrap().view();
-    let isolate = json!({"banks": ["A", "B"], "for": "6s"});
-    let (status, body) = c
-        .call_with(
-            reqwest::Method::POST,
-            "/admin/v1/faults/partition",
-            None,
-            Some(isolate),
-            &[("authorization", &format!("Bearer {ADMIN_SECRET}"))],
-        )
-        .await;
-    assert_eq!(status, 204, "{body}");
+    let isolate = Fault::Partition { banks: vec!["A".into(), "B".into()], duration: Duration::from_secs(6) };
+    c.admin().inject(&isolate).await.expect("partition injected");
     // A lease it may have had runs out within hold_max (200 ms).
     tokio::time::sleep(Duration::from_millis(400)).await;
     let before = statuses(&consortium, &client).await;
-    let grants_before = before.iter().find(|(i, _)| *i == isolated).unwrap().1["grants"].as_u64().unwrap();
-    let seq_before = before.iter().find(|(i, _)| *i == 0).unwrap().1["token_seq"].as_u64().unwrap();
+    let grants_before = before.iter().find(|(i, _)| *i == isolated).unwrap().1.status.grants;
+    let seq_before = before.iter().find(|(i, _)| *i == 0).unwrap().1.status.token_seq;
     let until = Instant::now() + Duration::from_secs(4);
     while Instant::now() < until {
         let all = statuses(&consortium, &client).await;
         log.record(&all);
         let status = &all.iter().find(|(i, _)| *i == isolated).unwrap().1;
-        assert_eq!(status["holding"], json!(false), "an isolated minority bank holds the token: {status}");
-        assert_eq!(status["grants"].as_u64().unwrap(), grants_before, "the isolated bank was granted the token");
+        assert!(!status.status.holding, "an isolated minority bank holds the token: {status:?}");
+        assert_eq!(status.status.grants, grants_before, "the isolated bank was granted the token");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let after = statuses(&consortium, &client).await;
-    let seq_after = after.iter().find(|(i, _)| *i == 0).unwrap().1["token_seq"].as_u64().unwrap();
+    let seq_after = after.iter().find(|(i, _)| *i == 0).unwrap().1.status.token_seq;
     assert!(seq_after > seq_before + 5, "the majority stalled: seq {seq_before} -> {seq_after}");
     // Heal: it comes back.
-    let (status, _) = c
-        .call_with(reqwest::Method::POST, "/admin/v1/faults/heal", None, None, &[("authorization", &format!("Bearer {ADMIN_SECRET}"))])
-        .await;
-    assert_eq!(status, 204);
+    c.admin().heal().await.expect("healed");
     wait_for(Duration::from_secs(15), "the healed bank to hold again", || async {
         let status = consortium.status(&client, isolated).await?;
-        (status["grants"].as_u64().unwrap() > grants_before).then_some(())
+        (status.status.grants > grants_before).then_some(())
     })
     .await;
 }

@@ -6,11 +6,13 @@
 
 use std::time::{Duration, Instant};
 
+use ringbank_client::{wait_ready, AdminClient, Ready};
+use ringbank_wire::RingStatus;
 use serde::Serialize;
-use serde_json::Value;
 
-use crate::config::BenchRingArgs;
-use crate::up::LocalRing;
+use crate::args::BenchRingArgs;
+use crate::bench::{clock_ticks_per_second, cpu_ticks};
+use crate::local_ring::LocalRing;
 
 #[derive(Debug, Serialize)]
 pub struct RingBenchReport {
@@ -46,20 +48,18 @@ pub async fn run(args: BenchRingArgs) -> Result<RingBenchReport, String> {
 async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBenchReport, String> {
     let client = reqwest::Client::builder().timeout(Duration::from_millis(300)).build().map_err(|e| e.to_string())?;
     // Wait until every bank has held the token, then let the ring settle.
-    wait_until(&client, ring, Duration::from_secs(20), |all| {
-        all.iter().all(|s| s.as_ref().is_some_and(|s| s["grants"].as_u64() >= Some(1)))
-    })
-    .await?;
+    let admins: Vec<AdminClient> = (0..ring.ids.len()).map(|i| AdminClient::with_http(client.clone(), &ring.url(i), "")).collect();
+    wait_ready(&admins, Ready::InRing, Duration::from_secs(20)).await.map_err(|e| format!("the ring did not form: {e}"))?;
     tokio::time::sleep(Duration::from_secs(1)).await;
 
     let ticks_per_second = clock_ticks_per_second();
     let pids: Vec<u32> = (0..ring.ids.len()).filter_map(|i| ring.pid(i)).collect();
     let cpu_before: Vec<u64> = pids.iter().map(|p| cpu_ticks(*p).unwrap_or(0)).collect();
-    let seq_before = status(&client, &ring.url(0)).await.and_then(|s| s["token_seq"].as_u64()).unwrap_or(0);
+    let seq_before = status(&client, &ring.url(0)).await.map_or(0, |s| s.token_seq);
     let started = Instant::now();
     tokio::time::sleep(args.idle).await;
     let elapsed = started.elapsed().as_secs_f64();
-    let seq_after = status(&client, &ring.url(0)).await.and_then(|s| s["token_seq"].as_u64()).unwrap_or(0);
+    let seq_after = status(&client, &ring.url(0)).await.map_or(0, |s| s.token_seq);
     let idle_cpu: Vec<f64> = pids
         .iter()
         .zip(&cpu_before)
@@ -88,7 +88,7 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
             .await
             .into_iter()
             .flatten()
-            .any(|s| s["holding"] == Value::Bool(true) && (s["epoch"].as_u64().unwrap_or(0), s["token_seq"].as_u64().unwrap_or(0)) > stamp);
+            .any(|s| s.holding && (s.epoch, s.token_seq) > stamp);
             if regenerated {
                 break;
             }
@@ -98,14 +98,8 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
         eprintln!("kill {}/{}: bank {} killed, a survivor held a newer token after {failover} ms", round + 1, args.kills, ring.ids[holder]);
         failovers.push(failover);
         ring.spawn(holder).map_err(|e| e.to_string())?;
-        let url = ring.url(holder);
-        let rejoin_deadline = Instant::now() + Duration::from_secs(30);
-        while status(&client, &url).await.and_then(|s| s["grants"].as_u64()).unwrap_or(0) < 1 {
-            if Instant::now() > rejoin_deadline {
-                return Err(format!("bank {} did not rejoin within 30 s", ring.ids[holder]));
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let rejoined = wait_ready(&admins[holder..=holder], Ready::InRing, Duration::from_secs(30)).await;
+        rejoined.map_err(|_| format!("bank {} did not rejoin within 30 s", ring.ids[holder]))?;
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     let mut sorted = failovers.clone();
@@ -123,30 +117,8 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
     })
 }
 
-async fn status(client: &reqwest::Client, url: &str) -> Option<Value> {
-    client.get(format!("{url}/ring/v1/status")).send().await.ok()?.json().await.ok()
-}
-
-async fn wait_until(
-    client: &reqwest::Client,
-    ring: &LocalRing,
-    limit: Duration,
-    done: impl Fn(&[Option<Value>]) -> bool,
-) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let mut all = Vec::new();
-        for index in 0..ring.ids.len() {
-            all.push(status(client, &ring.url(index)).await);
-        }
-        if done(&all) {
-            return Ok(());
-        }
-        if Instant::now() > deadline {
-            return Err(format!("the ring did not form within {limit:?}"));
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+async fn status(client: &reqwest::Client, url: &str) -> Option<RingStatus> {
+    AdminClient::with_http(client.clone(), url, "").ring_status().await.ok().map(|view| view.status)
 }
 
 /// The bank holding the token now and the token's (epoch, token_seq).
@@ -155,35 +127,14 @@ async fn find_holder(client: &reqwest::Client, ring: &LocalRing) -> Result<(usiz
     while Instant::now() < deadline {
         for index in 0..ring.ids.len() {
             if let Some(s) = status(client, &ring.url(index)).await {
-                if s["holding"] == Value::Bool(true) {
-                    return Ok((index, (s["epoch"].as_u64().unwrap_or(0), s["token_seq"].as_u64().unwrap_or(0))));
+                if s.holding {
+                    return Ok((index, (s.epoch, s.token_seq)));
                 }
             }
         }
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
     Err("no bank held the token for 20 s".into())
-}
-
-/// utime + stime of a process, in clock ticks (Linux /proc).
-fn cpu_ticks(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // Fields after the command name (which is in parentheses and may contain spaces).
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let utime: u64 = fields.get(11)?.parse().ok()?;
-    let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some(utime + stime)
-}
-
-fn clock_ticks_per_second() -> f64 {
-    // SAFETY: sysconf has no preconditions.
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
-    if ticks > 0 {
-        ticks as f64
-    } else {
-        100.0
-    }
 }
 
 fn print_report(report: &RingBenchReport) {

@@ -7,22 +7,12 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use ringbank_client::AdminClient;
+use serde::Serialize;
 
-use crate::ledger::AuditReport;
+pub use ringbank_wire::BankSummary;
 
-/// What one bank reports (GET /admin/v1/consortium).
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct BankSummary {
-    pub bank: String,
-    pub audit: AuditReport,
-    pub settlement: Vec<(String, i64)>,
-    pub customer_money_cents: i64,
-    pub cash_cents: i64,
-    pub held_cents: i64,
-    pub in_doubt: i64,
-    pub participations: Vec<crate::ledger::cross::ParticipationView>,
-}
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 #[derive(Clone, Debug, Serialize)]
 pub struct Invariant {
@@ -44,21 +34,13 @@ pub struct ConsortiumReport {
     pub in_doubt: usize,
 }
 
-/// Fetches every bank's summary; fails if one cannot be read.
+/// Fetches every bank's summary (GET /admin/v1/consortium); fails if one cannot be read.
 pub async fn fetch(urls: &[(String, String)], admin_secret: &str) -> Result<Vec<BankSummary>, String> {
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build().map_err(|e| e.to_string())?;
+    let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| e.to_string())?;
     let mut summaries = Vec::with_capacity(urls.len());
     for (id, url) in urls {
-        let response = client
-            .get(format!("{url}/admin/v1/consortium"))
-            .bearer_auth(admin_secret)
-            .send()
-            .await
-            .map_err(|e| format!("bank {id} at {url}: {e}"))?;
-        if !response.status().is_success() {
-            return Err(format!("bank {id} at {url} answered {}", response.status()));
-        }
-        summaries.push(response.json().await.map_err(|e| format!("bank {id}: {e}"))?);
+        let admin = AdminClient::with_http(http.clone(), url, admin_secret);
+        summaries.push(admin.consortium().await.map_err(|e| format!("bank {id}: {e}"))?);
     }
     Ok(summaries)
 }

@@ -9,12 +9,17 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use ringbank_client::{wait_ready, AdminClient, BankClient, Fault, PostOptions, Ready};
+use ringbank_domain::CrashPoint;
+use ringbank_wire::{AccountKind, Leg, NewTransfer};
 use serde::Serialize;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ChaosArgs;
-use crate::consortium_audit::Invariant;
+use crate::args::ChaosArgs;
+use crate::consortium_audit::{ConsortiumReport, Invariant};
+use crate::local_ring::{bank_id, LocalRing, BANKS_MAX};
+use crate::supervisor::Supervisor;
 
 const CUSTOMERS: usize = 4;
 const PASSWORD: &str = "chaos-password-0123";
@@ -22,6 +27,9 @@ const INITIAL_DEPOSIT_CENTS: i64 = 1_000_000;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 const SETTLE_LIMIT: Duration = Duration::from_secs(90);
 const POLL_INTERVAL: Duration = Duration::from_millis(200);
+const READY_LIMIT: Duration = Duration::from_secs(30);
+/// A ring status poll gives up after this long (a paused bank never answers).
+const STATUS_TIMEOUT: Duration = Duration::from_millis(300);
 
 /// splitmix64: a tiny, well-mixed PRNG; the whole schedule derives from one seed.
 #[derive(Clone)]
@@ -56,6 +64,8 @@ pub struct ScheduledFault {
     /// The admin request: path under /admin/v1/faults and body.
     pub path: String,
     pub body: Value,
+    #[serde(skip)]
+    pub fault: Fault,
 }
 
 /// Draws the fault schedule from the seed alone.
@@ -64,33 +74,35 @@ pub fn schedule(seed: u64, banks: usize, duration: Duration, allow_crashes: bool
     let end_ms = u64::try_from(duration.as_millis()).unwrap_or(u64::MAX).saturating_sub(3000);
     let mut at_ms = 1500;
     let mut out = Vec::new();
-    let ids: Vec<String> = (0..banks).map(crate::up::bank_id).collect();
+    let ids: Vec<String> = (0..banks).map(bank_id).collect();
     while at_ms < end_ms {
         let bank = rng.below(banks as u64) as usize;
-        let seconds = |rng: &mut SplitMix64, low: u64, high: u64| format!("{}ms", rng.range(low, high));
+        let millis = |rng: &mut SplitMix64, low: u64, high: u64| Duration::from_millis(rng.range(low, high));
         let choice = rng.below(if allow_crashes { 10 } else { 8 });
-        let (kind, path, body) = match choice {
-            0 => ("drop-token", "drop-token", json!({"for": "10s"})),
-            1 => ("replay-token", "replay-token", json!({"after": seconds(&mut rng, 300, 3000)})),
+        let (kind, fault) = match choice {
+            0 => ("drop-token", Fault::DropToken { duration: Some(Duration::from_secs(10)) }),
+            1 => ("replay-token", Fault::ReplayToken { after: millis(&mut rng, 300, 3000) }),
             2 => {
                 let other = (bank + 1 + rng.below(banks.saturating_sub(1).max(1) as u64) as usize) % banks;
-                ("partition", "partition", json!({"banks": [ids[other]], "for": seconds(&mut rng, 1000, 5000)}))
+                ("partition", Fault::Partition { banks: vec![ids[other].clone()], duration: millis(&mut rng, 1000, 5000) })
             }
-            3 => (
-                "delay",
-                "delay",
-                json!({"delay": seconds(&mut rng, 10, 200), "jitter": seconds(&mut rng, 0, 100), "for": seconds(&mut rng, 2000, 6000)}),
-            ),
-            4 => ("loss", "loss", json!({"percent": rng.range(5, 30), "for": seconds(&mut rng, 2000, 6000)})),
-            5 => ("duplicate", "duplicate", json!({"percent": rng.range(10, 50), "for": seconds(&mut rng, 2000, 6000)})),
-            6 | 7 => ("pause", "pause", json!({"for": seconds(&mut rng, 500, 4000)})),
-            8 => ("crash", "crash", json!({})),
-            _ => {
-                let point = ringbank_domain::CrashPoint::ALL[rng.below(ringbank_domain::CrashPoint::ALL.len() as u64) as usize].as_str();
-                ("crash-at", "crash-at", json!({"point": point}))
+            3 => {
+                let (delay, jitter, duration) = (millis(&mut rng, 10, 200), millis(&mut rng, 0, 100), millis(&mut rng, 2000, 6000));
+                ("delay", Fault::Delay { delay, jitter, duration: Some(duration) })
             }
+            4 => {
+                let percent = rng.range(5, 30) as u8;
+                ("loss", Fault::Loss { percent, duration: Some(millis(&mut rng, 2000, 6000)) })
+            }
+            5 => {
+                let percent = rng.range(10, 50) as u8;
+                ("duplicate", Fault::Duplicate { percent, duration: Some(millis(&mut rng, 2000, 6000)) })
+            }
+            6 | 7 => ("pause", Fault::Pause { duration: millis(&mut rng, 500, 4000) }),
+            8 => ("crash", Fault::Crash),
+            _ => ("crash-at", Fault::CrashAt { point: CrashPoint::ALL[rng.below(CrashPoint::ALL.len() as u64) as usize] }),
         };
-        out.push(ScheduledFault { at_ms, bank, kind: kind.to_string(), path: path.to_string(), body });
+        out.push(ScheduledFault { at_ms, bank, kind: kind.to_string(), path: fault.path().to_string(), body: fault.body(), fault });
         at_ms += rng.range(1000, 4000);
     }
     out
@@ -108,13 +120,21 @@ enum Answer {
     },
 }
 
+/// What a load request does, at one bank, as one customer.
+#[derive(Clone, Debug)]
+enum Operation {
+    Deposit { account: String, amount_cents: i64 },
+    Withdrawal { account: String, amount_cents: i64 },
+    Transfer(NewTransfer),
+}
+
 #[derive(Clone, Debug)]
 struct Request {
     key: String,
     bank: usize,
     customer: usize,
     collection: &'static str,
-    body: Value,
+    operation: Operation,
     /// Signed effect on deposits minus withdrawals (cash only).
     cash_cents: i64,
     answer: Answer,
@@ -127,8 +147,8 @@ struct Customer {
 }
 
 struct Context {
-    client: reqwest::Client,
-    urls: Vec<String>,
+    /// Each bank's customer API, not signed in (`with_token` per customer).
+    banks: Vec<BankClient>,
     ids: Vec<String>,
     customers: Vec<Mutex<Customer>>,
     requests: Mutex<Vec<Request>>,
@@ -220,13 +240,13 @@ pub async fn run(args: ChaosArgs) -> Result<std::process::ExitCode, String> {
 pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
     let attach = !args.attach.is_empty();
     let banks = if attach { args.attach.len() } else { args.banks };
-    if !(2..=crate::up::BANKS_MAX).contains(&banks) {
-        return Err(format!("--banks must be between 2 and {}", crate::up::BANKS_MAX));
+    if !(2..=BANKS_MAX).contains(&banks) {
+        return Err(format!("--banks must be between 2 and {BANKS_MAX}"));
     }
     let plan = schedule(args.seed, banks, args.duration, !attach);
     println!("chaos: seed {}, {} banks, {} s, {} faults scheduled:", args.seed, banks, args.duration.as_secs(), plan.len());
     for fault in &plan {
-        println!("  +{:>6} ms  bank {}  {} {}", fault.at_ms, crate::up::bank_id(fault.bank), fault.kind, fault.body);
+        println!("  +{:>6} ms  bank {}  {} {}", fault.at_ms, bank_id(fault.bank), fault.kind, fault.body);
     }
     let (supervisor, ids, urls, secret) = if attach {
         let secret = args.admin_secret.clone().ok_or("--attach needs --admin-secret")?;
@@ -243,10 +263,8 @@ pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
             .unwrap_or_else(|| std::env::temp_dir().join(format!("ringbank-chaos-{}-{}", args.seed, std::process::id())));
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         println!("chaos: data and bank logs in {}", data_dir.display());
-        let ring = crate::up::LocalRing::new(banks, args.base_port, data_dir.clone(), None, Vec::new())
-            .map_err(|e| e.to_string())?
-            .logs_to(data_dir);
-        let supervisor = crate::supervisor::Supervisor::new(ring, args.restart_after);
+        let ring = LocalRing::new(banks, args.base_port, data_dir.clone(), None, Vec::new()).map_err(|e| e.to_string())?.logs_to(data_dir);
+        let supervisor = Supervisor::new(ring, args.restart_after);
         supervisor.start_all().await.map_err(|e| e.to_string())?;
         let (ids, urls, secret) = (supervisor.ids.clone(), supervisor.urls.clone(), supervisor.admin_secret.clone());
         (Some(supervisor), ids, urls, secret)
@@ -269,14 +287,16 @@ async fn experiment(
     ids: Vec<String>,
     urls: Vec<String>,
     secret: &str,
-    supervisor: Option<&Arc<crate::supervisor::Supervisor>>,
+    supervisor: Option<&Arc<Supervisor>>,
 ) -> Result<ChaosReport, String> {
     let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| e.to_string())?;
-    wait_ready(&client, &urls, Duration::from_secs(30)).await?;
-    let context = Arc::new(setup(client.clone(), ids.clone(), urls.clone(), args.seed).await?);
+    let admins: Vec<AdminClient> = urls.iter().map(|url| AdminClient::with_http(client.clone(), url, secret)).collect();
+    wait_ready(&admins, Ready::Serving, READY_LIMIT).await.map_err(|e| e.to_string())?;
+    let banks = urls.iter().map(|url| BankClient::with_http(client.clone(), url)).collect();
+    let context = Arc::new(setup(banks, ids.clone(), args.seed).await?);
     let stop = CancellationToken::new();
     let started = Instant::now();
-    let monitor = tokio::spawn(monitor(client.clone(), urls.clone(), started, stop.clone()));
+    let monitor = tokio::spawn(monitor(admins.clone(), started, stop.clone()));
     let mut workers = Vec::new();
     for worker in 0..args.workers.max(1) {
         let seed = args.seed ^ (worker as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
@@ -289,7 +309,7 @@ async fn experiment(
     for fault in plan {
         let at = started + Duration::from_millis(fault.at_ms);
         tokio::time::sleep_until(at.into()).await;
-        match crate::fault_cli::inject(&client, &urls[fault.bank], secret, &fault.path, &fault.body).await {
+        match admins[fault.bank].inject(&fault.fault).await {
             Ok(()) => {
                 injected += 1;
                 *kinds.entry(fault.kind.clone()).or_default() += 1;
@@ -316,9 +336,9 @@ async fn experiment(
             }
         }
     }
-    wait_ready(&client, &urls, Duration::from_secs(30)).await?;
-    for url in &urls {
-        let _ = crate::fault_cli::inject(&client, url, secret, "heal", &json!({})).await;
+    wait_ready(&admins, Ready::Serving, READY_LIMIT).await.map_err(|e| e.to_string())?;
+    for admin in &admins {
+        let _ = admin.heal().await;
     }
     resolve_unknown(&context, settle_deadline).await;
     let finals = final_statuses(&context, settle_deadline).await;
@@ -357,30 +377,8 @@ async fn experiment(
     })
 }
 
-async fn wait_ready(client: &reqwest::Client, urls: &[String], limit: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + limit;
-    for url in urls {
-        loop {
-            let ok = client
-                .get(format!("{url}/healthz"))
-                .timeout(Duration::from_millis(500))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success());
-            if ok {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("{url} did not become ready within {} s", limit.as_secs()));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-    Ok(())
-}
-
 /// Registers every customer at every bank, opens one account each, and funds it.
-async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, seed: u64) -> Result<Context, String> {
+async fn setup(banks: Vec<BankClient>, ids: Vec<String>, seed: u64) -> Result<Context, String> {
     let base =
         u32::try_from(100_000_000 + (seed.wrapping_mul(7919) % 700_000_000)).unwrap_or(100_000_000) + (std::process::id() % 1000) * 1000;
     let mut customers = Vec::new();
@@ -388,30 +386,18 @@ async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, see
         let document = ringbank_domain::document::cpf_from_base(base + c as u32);
         let mut tokens = Vec::new();
         let mut accounts = Vec::new();
-        for url in &urls {
-            let _ = client
-                .post(format!("{url}/api/v1/customers"))
-                .json(&json!({"document": document, "name": format!("Chaos {c}"), "password": PASSWORD}))
-                .send()
-                .await;
-            let token = sign_in(&client, url, &document).await?;
-            let response = client
-                .post(format!("{url}/api/v1/accounts"))
-                .bearer_auth(&token)
-                .json(&json!({"kind": "individual", "holders": []}))
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let body: Value = response.json().await.map_err(|e| e.to_string())?;
-            let account = body["number"].as_str().ok_or(format!("no account opened at {url}: {body}"))?.to_string();
+        for bank in &banks {
+            let _ = bank.sign_up(&document, &format!("Chaos {c}"), PASSWORD).await;
+            let token = sign_in(bank, &document).await?;
+            let account = bank.with_token(&token).open_account(AccountKind::Individual, &[]).await;
+            let account = account.map_err(|e| format!("no account opened at {}: {e}", bank.url()))?;
             tokens.push(token);
-            accounts.push(account);
+            accounts.push(account.number);
         }
         customers.push(Mutex::new(Customer { document, tokens, accounts }));
     }
     let context = Context {
-        client,
-        urls,
+        banks,
         ids,
         customers,
         requests: Mutex::new(Vec::new()),
@@ -421,10 +407,9 @@ async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, see
         abort_reasons: Mutex::new(BTreeMap::new()),
     };
     for c in 0..CUSTOMERS {
-        for b in 0..context.urls.len() {
+        for b in 0..context.banks.len() {
             let account = context.customers[c].lock().expect("lock").accounts[b].clone();
-            let request =
-                new_request(c, b, "deposits", json!({"account": account, "amount_cents": INITIAL_DEPOSIT_CENTS}), INITIAL_DEPOSIT_CENTS);
+            let request = new_request(c, b, Operation::Deposit { account, amount_cents: INITIAL_DEPOSIT_CENTS }, INITIAL_DEPOSIT_CENTS);
             let answered = submit(&context, request).await;
             if !matches!(answered, Answer::Accepted { .. }) {
                 return Err(format!("the initial deposit at bank {} failed: {answered:?}", context.ids[b]));
@@ -434,20 +419,19 @@ async fn setup(client: reqwest::Client, ids: Vec<String>, urls: Vec<String>, see
     Ok(context)
 }
 
-async fn sign_in(client: &reqwest::Client, url: &str, document: &str) -> Result<String, String> {
-    let response = client
-        .post(format!("{url}/api/v1/sessions"))
-        .json(&json!({"document": document, "password": PASSWORD}))
-        .send()
-        .await
-        .map_err(|e| e.to_string())?;
-    let body: Value = response.json().await.map_err(|e| e.to_string())?;
-    body["token"].as_str().map(str::to_string).ok_or(format!("sign-in at {url} failed: {body}"))
+async fn sign_in(bank: &BankClient, document: &str) -> Result<String, String> {
+    let session = bank.sign_in(document, PASSWORD).await.map_err(|e| format!("sign-in at {} failed: {e}", bank.url()))?;
+    Ok(session.token)
 }
 
-fn new_request(customer: usize, bank: usize, collection: &'static str, body: Value, cash_cents: i64) -> Request {
+fn new_request(customer: usize, bank: usize, operation: Operation, cash_cents: i64) -> Request {
     let key = format!("chaos-{}", hex::encode(rand::random::<[u8; 12]>()));
-    Request { key, bank, customer, collection, body, cash_cents, answer: Answer::Unknown }
+    let collection = match operation {
+        Operation::Deposit { .. } => "deposits",
+        Operation::Withdrawal { .. } => "withdrawals",
+        Operation::Transfer(_) => "transfers",
+    };
+    Request { key, bank, customer, collection, operation, cash_cents, answer: Answer::Unknown }
 }
 
 /// Sends a request (first time or retry, same key and body); records and returns the answer.
@@ -471,37 +455,34 @@ async fn submit(context: &Context, mut request: Request) -> Answer {
 }
 
 async fn send(context: &Context, request: &Request) -> Answer {
-    let url = &context.urls[request.bank];
     for _attempt in 0..2 {
         let token = context.customers[request.customer].lock().expect("lock").tokens[request.bank].clone();
-        let response = context
-            .client
-            .post(format!("{url}/api/v1/{}", request.collection))
-            .bearer_auth(&token)
-            .header("idempotency-key", &request.key)
-            .json(&request.body)
-            .send()
-            .await;
-        let Ok(response) = response else { return Answer::Unknown };
-        let status = response.status().as_u16();
-        let body: Value = response.json().await.unwrap_or_default();
-        match status {
-            200..=299 => {
-                let id = body["id"].as_str().unwrap_or_default().to_string();
-                let state = body["status"].as_str().unwrap_or("committed").to_string();
+        let bank = context.banks[request.bank].with_token(&token);
+        let options = PostOptions::key(request.key.clone());
+        let result = match &request.operation {
+            Operation::Deposit { account, amount_cents } => bank.deposit(account, *amount_cents, &options).await,
+            Operation::Withdrawal { account, amount_cents } => bank.withdraw(account, *amount_cents, &options).await,
+            Operation::Transfer(transfer) => bank.transfer(transfer, &options).await,
+        };
+        let error = match result {
+            Ok(reply) => {
+                let (id, state) = (reply.transfer.id, reply.transfer.status);
                 if state == "committed" && request.collection == "transfers" {
                     context.committed_seen.lock().expect("lock").insert(id.clone(), (request.bank, request.customer));
                 }
                 return Answer::Accepted { id, status: state };
             }
-            401 => {
+            Err(error) => error,
+        };
+        match error.status() {
+            Some(401) => {
                 let document = context.customers[request.customer].lock().expect("lock").document.clone();
-                if let Ok(token) = sign_in(&context.client, url, &document).await {
+                if let Ok(token) = sign_in(&context.banks[request.bank], &document).await {
                     context.customers[request.customer].lock().expect("lock").tokens[request.bank] = token;
                 }
             }
-            409 if body["type"].as_str().is_some_and(|t| t.contains("progress")) => return Answer::Unknown,
-            400..=499 => return Answer::Refused(status),
+            Some(409) if error.slug().is_some_and(|t| t.contains("progress")) => return Answer::Unknown,
+            Some(status @ 400..=499) => return Answer::Refused(status),
             _ => return Answer::Unknown,
         }
     }
@@ -512,13 +493,17 @@ fn count(context: &Context, what: &'static str) {
     *context.counts.lock().expect("lock").entry(what).or_default() += 1;
 }
 
-fn leg(context: &Context, bank: usize, account: &str, amount: i64) -> Value {
-    json!({"bank": context.ids[bank], "account": account, "amount_cents": amount})
+fn leg(context: &Context, bank: usize, account: &str, amount: i64) -> Leg {
+    Leg::new(&context.ids[bank], account, amount)
+}
+
+fn transfer(debits: Vec<Leg>, credits: Vec<Leg>, description: &str) -> Operation {
+    Operation::Transfer(NewTransfer { debits, credits, description: description.to_string() })
 }
 
 /// One load worker: random operations until `stop`.
 async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToken) {
-    let banks = context.urls.len() as u64;
+    let banks = context.banks.len() as u64;
     while !stop.is_cancelled() {
         let c = rng.below(CUSTOMERS as u64) as usize;
         let d = (c + 1 + rng.below(CUSTOMERS as u64 - 1) as usize) % CUSTOMERS;
@@ -529,35 +514,34 @@ async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToke
         if roll < 15 {
             count(&context, "deposits");
             let amount = rng.range(100, 50_000) as i64;
-            submit(&context, new_request(c, b, "deposits", json!({"account": mine[b], "amount_cents": amount}), amount)).await;
+            submit(&context, new_request(c, b, Operation::Deposit { account: mine[b].clone(), amount_cents: amount }, amount)).await;
         } else if roll < 25 {
             count(&context, "withdrawals");
             let amount = rng.range(100, 20_000) as i64;
-            submit(&context, new_request(c, b, "withdrawals", json!({"account": mine[b], "amount_cents": amount}), -amount)).await;
+            submit(&context, new_request(c, b, Operation::Withdrawal { account: mine[b].clone(), amount_cents: amount }, -amount)).await;
         } else if roll < 45 {
             count(&context, "local_transfers");
             let amount = rng.range(100, 20_000) as i64;
-            let body = json!({"debits": [leg(&context, b, &mine[b], amount)], "credits": [leg(&context, b, &theirs[b], amount)], "description": "chaos local"});
-            submit(&context, new_request(c, b, "transfers", body, 0)).await;
+            let operation = transfer(vec![leg(&context, b, &mine[b], amount)], vec![leg(&context, b, &theirs[b], amount)], "chaos local");
+            submit(&context, new_request(c, b, operation, 0)).await;
         } else if roll < 80 {
             count(&context, "cross_transfers");
             let first = rng.below(banks) as usize;
             let second = (first + 1 + rng.below(banks - 1) as usize) % banks as usize;
             let (a1, a2) = (rng.range(100, 10_000) as i64, rng.range(100, 10_000) as i64);
             let debits = if rng.below(2) == 0 {
-                json!([leg(&context, first, &mine[first], a1 + a2)])
+                vec![leg(&context, first, &mine[first], a1 + a2)]
             } else {
-                json!([leg(&context, first, &mine[first], a1), leg(&context, second, &mine[second], a2)])
+                vec![leg(&context, first, &mine[first], a1), leg(&context, second, &mine[second], a2)]
             };
             let credit_bank = rng.below(banks) as usize;
             let other = (credit_bank + 1) % banks as usize;
             let credits = if rng.below(2) == 0 {
-                json!([leg(&context, credit_bank, &theirs[credit_bank], a1 + a2)])
+                vec![leg(&context, credit_bank, &theirs[credit_bank], a1 + a2)]
             } else {
-                json!([leg(&context, credit_bank, &theirs[credit_bank], a2), leg(&context, other, &theirs[other], a1)])
+                vec![leg(&context, credit_bank, &theirs[credit_bank], a2), leg(&context, other, &theirs[other], a1)]
             };
-            submit(&context, new_request(c, b, "transfers", json!({"debits": debits, "credits": credits, "description": "chaos"}), 0))
-                .await;
+            submit(&context, new_request(c, b, transfer(debits, credits, "chaos"), 0)).await;
         } else if roll < 85 {
             // Reads a transfer's state at its origin: a commit seen here must never be lost.
             count(&context, "status_reads");
@@ -575,10 +559,8 @@ async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToke
             };
             if let Some((id, bank, customer)) = picked {
                 let token = context.customers[customer].lock().expect("lock").tokens[bank].clone();
-                let response = context.client.get(format!("{}/api/v1/transfers/{id}", context.urls[bank])).bearer_auth(token).send().await;
-                if let Ok(response) = response {
-                    let view: Value = response.json().await.unwrap_or_default();
-                    if view["status"] == json!("committed") {
+                if let Ok(view) = context.banks[bank].with_token(&token).transfer_view(&id).await {
+                    if view.status == "committed" {
                         context.committed_seen.lock().expect("lock").insert(id, (bank, customer));
                     }
                 }
@@ -597,20 +579,23 @@ async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToke
             // Concurrent overdraft attempts: four transfers of 40% of what the account holds.
             count(&context, "overdraft_bursts");
             let token = context.customers[c].lock().expect("lock").tokens[b].clone();
-            let url = &context.urls[b];
-            let view: Value = match context.client.get(format!("{url}/api/v1/accounts/{}", mine[b])).bearer_auth(token).send().await {
-                Ok(response) => response.json().await.unwrap_or_default(),
-                Err(_) => continue,
+            let amount = match context.banks[b].with_token(&token).account(&mine[b]).await {
+                Ok(view) => view.available_cents * 2 / 5,
+                Err(error) if error.is_transport() => continue,
+                Err(_) => 0,
             };
-            let amount = view["available_cents"].as_i64().unwrap_or(0) * 2 / 5;
             if amount <= 0 {
                 continue;
             }
             let mut burst = Vec::new();
             for _ in 0..4 {
                 let target = rng.below(banks) as usize;
-                let body = json!({"debits": [leg(&context, b, &mine[b], amount)], "credits": [leg(&context, target, &theirs[target], amount)], "description": "chaos overdraft"});
-                let (context, request) = (context.clone(), new_request(c, b, "transfers", body, 0));
+                let operation = transfer(
+                    vec![leg(&context, b, &mine[b], amount)],
+                    vec![leg(&context, target, &theirs[target], amount)],
+                    "chaos overdraft",
+                );
+                let (context, request) = (context.clone(), new_request(c, b, operation, 0));
                 burst.push(tokio::spawn(async move { submit(&context, request).await }));
             }
             for task in burst {
@@ -653,15 +638,11 @@ async fn final_statuses(context: &Context, deadline: Instant) -> BTreeMap<String
     for (id, bank, customer) in transfers {
         loop {
             let token = context.customers[customer].lock().expect("lock").tokens[bank].clone();
-            let response = context.client.get(format!("{}/api/v1/transfers/{id}", context.urls[bank])).bearer_auth(token).send().await;
-            let view = match response {
-                Ok(r) => r.json::<Value>().await.unwrap_or_default(),
-                Err(_) => Value::Null,
-            };
-            let status = view["status"].as_str().unwrap_or("unreadable").to_string();
+            let view = context.banks[bank].with_token(&token).transfer_view(&id).await.ok();
+            let status = view.as_ref().map_or("unreadable", |v| v.status.as_str()).to_string();
             if status == "aborted" {
                 // Grouped by shape: digits masked, so "bank B: available 1200 < 5000" groups.
-                let reason = mask_numbers(view["reason"].as_str().unwrap_or("-"));
+                let reason = mask_numbers(view.as_ref().and_then(|v| v.reason.as_deref()).unwrap_or("-"));
                 *context.abort_reasons.lock().expect("lock").entry(reason).or_default() += 1;
             }
             if status == "committed" || status == "aborted" || Instant::now() > deadline {
@@ -676,23 +657,21 @@ async fn final_statuses(context: &Context, deadline: Instant) -> BTreeMap<String
 
 /// Polls every bank's ring status: failovers (epoch changes, timed by polling) and any stamp
 /// seen held by two banks.
-async fn monitor(client: reqwest::Client, urls: Vec<String>, started: Instant, stop: CancellationToken) -> (Vec<Failover>, Vec<String>) {
+async fn monitor(admins: Vec<AdminClient>, started: Instant, stop: CancellationToken) -> (Vec<Failover>, Vec<String>) {
     let mut failovers = Vec::new();
     let mut violations = Vec::new();
     let mut holders: HashMap<(u64, u64), String> = HashMap::new();
     let mut epoch = 0u64;
     let mut last_progress = Instant::now();
     while !stop.is_cancelled() {
-        for url in &urls {
-            let Ok(response) = client.get(format!("{url}/ring/v1/status")).timeout(Duration::from_millis(300)).send().await else {
-                continue;
-            };
-            let Ok(status) = response.json::<Value>().await else { continue };
-            if status["holding"] != json!(true) {
+        for admin in &admins {
+            let Ok(view) = admin.ring_status_within(STATUS_TIMEOUT).await else { continue };
+            let status = view.status;
+            if !status.holding {
                 continue;
             }
-            let stamp = (status["epoch"].as_u64().unwrap_or(0), status["token_seq"].as_u64().unwrap_or(0));
-            let bank = status["bank"].as_str().unwrap_or("?").to_string();
+            let stamp = (status.epoch, status.token_seq);
+            let bank = status.bank;
             if let Some(previous) = holders.insert(stamp, bank.clone()) {
                 if previous != bank {
                     violations.push(format!("stamp {}.{} held by {previous} and {bank}", stamp.0, stamp.1));
@@ -736,7 +715,7 @@ fn invariant(name: &str, problems: Vec<String>) -> Invariant {
 fn checks(
     context: &Context,
     finals: &BTreeMap<String, String>,
-    audit: &crate::consortium_audit::ConsortiumReport,
+    audit: &ConsortiumReport,
     holder_violations: Vec<String>,
 ) -> Vec<Invariant> {
     let mut out: Vec<Invariant> = audit

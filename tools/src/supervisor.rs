@@ -10,11 +10,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
+use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
 use warp::Filter;
 
-use crate::up::{LocalRing, UpError};
+use crate::local_ring::{LocalRing, UpError};
 
 const WATCH_INTERVAL: Duration = Duration::from_millis(100);
 
@@ -146,7 +147,7 @@ impl Supervisor {
                 let ok = value
                     .as_deref()
                     .and_then(|v| v.strip_prefix("Bearer "))
-                    .is_some_and(|v| crate::http::reply::constant_time_eq(v.as_bytes(), secret.as_bytes()));
+                    .is_some_and(|v| bool::from(v.as_bytes().ct_eq(secret.as_bytes())));
                 async move {
                     if ok {
                         Ok(())

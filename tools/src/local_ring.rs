@@ -1,15 +1,13 @@
-//! `ringbank up`: starts a local consortium of bank processes on loopback (one `ringbank serve`
-//! child per bank, data under one directory), prints each bank's URL, and stops them all
-//! (SIGTERM, then SIGKILL after a grace period) on Ctrl-C or SIGTERM. `LocalRing` is also what
-//! the ring benchmark uses to start, kill and restart banks.
+//! `LocalRing`: a local consortium of bank processes on loopback (one `ringbank serve` child per
+//! bank, data under one directory, fresh secrets), started, killed and restarted one by one, and
+//! stopped together (SIGTERM, then SIGKILL after a grace period). `up`, the supervisor, chaos and
+//! the benchmarks start their banks with it.
 
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::process::{Child, Command};
-
-use crate::config::UpConfig;
 
 /// Most banks `up` starts.
 pub const BANKS_MAX: usize = 16;
@@ -164,59 +162,5 @@ impl LocalRing {
             }
             *slot = None;
         }
-    }
-}
-
-/// Starts the banks under a supervisor (restart after `--restart-after`; restart on request
-/// through the control endpoint on `--control-port`), until Ctrl-C or SIGTERM.
-pub async fn run(config: UpConfig) -> Result<(), UpError> {
-    let ring = LocalRing::new(config.banks, config.base_port, config.data_dir.clone(), config.admin_secret.clone(), Vec::new())?;
-    let supervisor = crate::supervisor::Supervisor::new(ring, config.restart_after);
-    if let Err(error) = supervisor.start_all().await {
-        supervisor.stop_all().await;
-        return Err(error);
-    }
-    for (id, url) in supervisor.ids.iter().zip(&supervisor.urls) {
-        println!("bank {id}: {url}");
-    }
-    println!("{} bank(s) running, data in {}; Ctrl-C stops them", config.banks, config.data_dir.display());
-    println!("admin secret (ring monitor, audit, faults): {}", supervisor.admin_secret);
-    let shutdown = tokio_util::sync::CancellationToken::new();
-    let control_port = config.control_port.unwrap_or(config.base_port.saturating_sub(1));
-    let address = std::net::SocketAddr::from(([127, 0, 0, 1], control_port));
-    match supervisor.clone().serve_control(address, shutdown.clone()).await {
-        Ok(bound) => println!("supervisor control: http://{bound} (ringbank fault --supervisor http://{bound} --bank ID restart)"),
-        Err(source) => {
-            supervisor.stop_all().await;
-            return Err(UpError::Spawn { id: "control".into(), source });
-        }
-    }
-    if config.restart_after.is_zero() {
-        println!("crashed banks are not restarted automatically (--restart-after 0)");
-    } else {
-        println!("crashed banks are restarted after {}", humantime::format_duration(config.restart_after));
-    }
-    let watcher = tokio::spawn(supervisor.clone().watch(shutdown.clone()));
-    wait_for_stop_signal().await;
-    shutdown.cancel();
-    let _ = watcher.await;
-    supervisor.stop_all().await;
-    Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_stop_signal() {
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let term = async {
-        match terminate.as_mut() {
-            Some(signal) => {
-                signal.recv().await;
-            }
-            None => std::future::pending::<()>().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
     }
 }

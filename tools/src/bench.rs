@@ -12,15 +12,18 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use rand::Rng;
+use ringbank_client::{wait_ready, AdminClient, BankClient, PostOptions, Ready};
+use ringbank_wire::{AccountKind, Leg, NewTransfer};
 use serde::Serialize;
-use serde_json::{json, Value};
 use tokio::sync::Mutex;
 
-use crate::config::BenchArgs;
-use crate::up::LocalRing;
+use crate::args::BenchArgs;
+use crate::local_ring::LocalRing;
 
 const PASSWORD: &str = "bench-password-123";
 const FUNDS_CENTS: i64 = 100_000_000;
+/// `Prefer: wait` on every transfer: the latency measured is to the final state.
+const PREFER_WAIT: Duration = Duration::from_secs(30);
 
 #[derive(Debug, Serialize, Clone)]
 pub struct BenchReport {
@@ -95,8 +98,8 @@ pub async fn run(args: BenchArgs) -> Result<bool, String> {
 }
 
 struct Bank {
-    url: String,
-    token: String,
+    /// Signed in as the company that holds every account.
+    client: BankClient,
     accounts: Vec<String>,
 }
 
@@ -120,33 +123,26 @@ async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, Stri
         .timeout(Duration::from_secs(60))
         .build()
         .map_err(|e| e.to_string())?;
-    wait_ready(&client, ring).await?;
+    let admins: Vec<AdminClient> = (0..banks).map(|i| AdminClient::with_http(client.clone(), &ring.url(i), &ring.admin_secret)).collect();
+    wait_ready(&admins, Ready::InRing, Duration::from_secs(30)).await.map_err(|e| e.to_string())?;
     eprintln!("bench: {banks} bank(s) up; opening and funding {} accounts per bank", args.accounts);
     let cnpj = ringbank_domain::document::cnpj_from_base("BENCH0000001").ok_or("bad base")?;
     let mut setup = Vec::with_capacity(banks);
     for index in 0..banks {
-        setup.push(open_accounts(&client, &ring.url(index), &cnpj, args.accounts).await?);
+        setup.push(open_accounts(BankClient::with_http(client.clone(), &ring.url(index)), &cnpj, args.accounts).await?);
     }
     let setup = Arc::new(setup);
     let ids = Arc::new(ring.ids.clone());
     let cross_percent = if banks == 1 { 0 } else { args.cross_percent.min(100) };
 
-    let before = sample(&client, ring).await;
+    let before = sample(&admins).await;
     let cpu_before: Vec<u64> = (0..banks).map(|i| ring.pid(i).and_then(cpu_ticks).unwrap_or(0)).collect();
     let started = Instant::now();
     let measure_from = started + args.warmup;
     let end = measure_from + args.duration;
     let shared = Arc::new(Mutex::new(Results::new(args.duration)?));
-    let load = Load {
-        client: client.clone(),
-        banks: setup.clone(),
-        ids,
-        cross_percent,
-        multi_percent: args.multi_percent,
-        measure_from,
-        end,
-        results: shared.clone(),
-    };
+    let load =
+        Load { banks: setup.clone(), ids, cross_percent, multi_percent: args.multi_percent, measure_from, end, results: shared.clone() };
     let mode = match args.rate {
         None => {
             let mut tasks = Vec::with_capacity(args.clients);
@@ -189,7 +185,7 @@ async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, Stri
         }
     };
     let elapsed = args.duration.as_secs_f64();
-    let after = sample(&client, ring).await;
+    let after = sample(&admins).await;
     let cpu: Vec<f64> = (0..banks)
         .map(|i| (ring.pid(i).and_then(cpu_ticks).unwrap_or(0).saturating_sub(cpu_before[i])) as f64 / clock_ticks_per_second())
         .collect();
@@ -231,7 +227,6 @@ async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, Stri
 /// Everything a load task needs.
 #[derive(Clone)]
 struct Load {
-    client: reqwest::Client,
     banks: Arc<Vec<Bank>>,
     ids: Arc<Vec<String>>,
     cross_percent: u32,
@@ -244,23 +239,11 @@ struct Load {
 impl Load {
     /// Submits one random transfer and records its outcome; latency counts from `scheduled`.
     async fn one(&self, scheduled: Instant) {
-        let (origin, body) = self.random_transfer();
-        let bank = &self.banks[origin];
-        let response = self
-            .client
-            .post(format!("{}/api/v1/transfers", bank.url))
-            .bearer_auth(&bank.token)
-            .header("prefer", "wait=30")
-            .body(body.to_string())
-            .send()
-            .await;
-        let answer = match response {
-            Ok(r) if r.status().is_success() => r.json::<Value>().await.ok(),
-            _ => None,
-        };
-        let outcome = answer.as_ref().and_then(|v| v["status"].as_str().map(str::to_string));
+        let (origin, transfer) = self.random_transfer();
+        let answer = self.banks[origin].client.transfer(&transfer, &PostOptions::wait(PREFER_WAIT)).await.ok().map(|reply| reply.transfer);
+        let outcome = answer.as_ref().map(|view| view.status.clone());
         if outcome.as_deref() == Some("aborted") {
-            let reason = answer.as_ref().and_then(|v| v["reason"].as_str()).unwrap_or("?");
+            let reason = answer.as_ref().and_then(|view| view.reason.as_deref()).unwrap_or("?");
             // Keep the kind of reason, not the account numbers in it.
             let kind: String = reason.chars().filter(|c| !c.is_ascii_digit()).take(80).collect();
             *self.results.lock().await.abort_reasons.entry(kind).or_insert(0) += 1;
@@ -280,7 +263,7 @@ impl Load {
         self.results.lock().await.record(outcome.as_deref(), latency, second);
     }
 
-    fn random_transfer(&self) -> (usize, Value) {
+    fn random_transfer(&self) -> (usize, NewTransfer) {
         let mut rng = rand::thread_rng();
         let banks = self.banks.len();
         let origin = rng.gen_range(0..banks);
@@ -293,21 +276,22 @@ impl Load {
                 }
             }
         };
-        let leg = |bank: usize, account: String, amount: i64| json!({"bank": self.ids[bank], "account": account, "amount_cents": amount});
+        let leg = |bank: usize, account: String, amount: i64| Leg::new(&self.ids[bank], &account, amount);
+        let transfer = |debits: Vec<Leg>, credits: Vec<Leg>| NewTransfer { debits, credits, description: "bench".to_string() };
         let cross = rng.gen_range(0..100) < self.cross_percent;
         let body = if !cross {
             let from = pick(&mut rng, origin, None);
             let to = pick(&mut rng, origin, Some(&from));
-            json!({"debits": [leg(origin, from, 1)], "credits": [leg(origin, to, 1)], "description": "bench"})
+            transfer(vec![leg(origin, from, 1)], vec![leg(origin, to, 1)])
         } else {
             let other = (origin + rng.gen_range(1..banks)) % banks;
             if rng.gen_range(0..100) < self.multi_percent && banks >= 3 {
                 let third = (0..banks).find(|b| *b != origin && *b != other).unwrap_or(other);
                 let (a, b, c) = (pick(&mut rng, origin, None), pick(&mut rng, other, None), pick(&mut rng, third, None));
-                json!({"debits": [leg(origin, a, 1), leg(other, b, 1)], "credits": [leg(third, c, 2)], "description": "bench"})
+                transfer(vec![leg(origin, a, 1), leg(other, b, 1)], vec![leg(third, c, 2)])
             } else {
                 let (from, to) = (pick(&mut rng, origin, None), pick(&mut rng, other, None));
-                json!({"debits": [leg(origin, from, 1)], "credits": [leg(other, to, 1)], "description": "bench"})
+                transfer(vec![leg(origin, from, 1)], vec![leg(other, to, 1)])
             }
         };
         (origin, body)
@@ -380,55 +364,17 @@ impl Results {
     }
 }
 
-async fn wait_ready(client: &reqwest::Client, ring: &LocalRing) -> Result<(), String> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    for index in 0..ring.ids.len() {
-        loop {
-            let status: Option<Value> = match client.get(format!("{}/ring/v1/status", ring.url(index))).send().await {
-                Ok(r) => r.json().await.ok(),
-                Err(_) => None,
-            };
-            if status.is_some_and(|s| s["grants"].as_u64().unwrap_or(0) > 0) {
-                break;
-            }
-            if Instant::now() > deadline {
-                return Err(format!("bank {} did not join the ring within 30 s", ring.ids[index]));
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-    Ok(())
-}
-
-/// One company customer (the same CNPJ at every bank) holding `count` funded accounts.
-async fn open_accounts(client: &reqwest::Client, url: &str, cnpj: &str, count: usize) -> Result<Bank, String> {
-    let post = |path: &str, token: Option<&str>, body: Value| {
-        let mut request = client.post(format!("{url}{path}")).body(body.to_string());
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        async move {
-            let response = request.send().await.map_err(|e| e.to_string())?;
-            let status = response.status();
-            let value: Value = response.json().await.map_err(|e| e.to_string())?;
-            if status.is_success() {
-                Ok(value)
-            } else {
-                Err(format!("{status}: {value}"))
-            }
-        }
-    };
-    post("/api/v1/customers", None, json!({"document": cnpj, "name": "Bench Ltda", "password": PASSWORD})).await?;
-    let session = post("/api/v1/sessions", None, json!({"document": cnpj, "password": PASSWORD})).await?;
-    let token = session["token"].as_str().ok_or("no token")?.to_string();
+async fn open_accounts(client: BankClient, cnpj: &str, count: usize) -> Result<Bank, String> {
+    client.sign_up(cnpj, "Bench Ltda", PASSWORD).await.map_err(|e| e.to_string())?;
+    let session = client.sign_in(cnpj, PASSWORD).await.map_err(|e| e.to_string())?;
+    let client = client.with_token(&session.token);
     let mut accounts = Vec::with_capacity(count);
     for _ in 0..count {
-        let account = post("/api/v1/accounts", Some(&token), json!({"kind": "company"})).await?;
-        let number = account["number"].as_str().ok_or("no number")?.to_string();
-        post("/api/v1/deposits", Some(&token), json!({"account": number, "amount_cents": FUNDS_CENTS})).await?;
-        accounts.push(number);
+        let account = client.open_account(AccountKind::Company, &[]).await.map_err(|e| e.to_string())?;
+        client.deposit(&account.number, FUNDS_CENTS, &PostOptions::default()).await.map_err(|e| e.to_string())?;
+        accounts.push(account.number);
     }
-    Ok(Bank { url: url.to_string(), token, accounts })
+    Ok(Bank { client, accounts })
 }
 
 #[derive(Default)]
@@ -441,31 +387,28 @@ struct Sample {
     phases: [u64; 5],
 }
 
-async fn sample(client: &reqwest::Client, ring: &LocalRing) -> Sample {
+async fn sample(admins: &[AdminClient]) -> Sample {
     let mut total = Sample::default();
-    for index in 0..ring.ids.len() {
-        let url = ring.url(index);
-        if let Ok(r) = client.get(format!("{url}/ring/v1/status")).send().await {
-            if let Ok(status) = r.json::<Value>().await {
-                total.passes = total.passes.max(status["token_seq"].as_u64().unwrap_or(0));
-            }
+    for admin in admins {
+        if let Ok(view) = admin.ring_status().await {
+            total.passes = total.passes.max(view.status.token_seq);
         }
-        let stats = client.get(format!("{url}/admin/v1/stats")).bearer_auth(&ring.admin_secret).send().await;
-        if let Ok(r) = stats {
-            if let Ok(stats) = r.json::<Value>().await {
-                total.commits += stats["writer_commits"].as_u64().unwrap_or(0) + 2 * stats["ring_persists"].as_u64().unwrap_or(0);
-                total.batches += stats["batches"].as_u64().unwrap_or(0);
-                total.batched += stats["batched_transfers"].as_u64().unwrap_or(0);
-                for (slot, name) in ["token_wait", "hold", "order_and_local_prepare", "remote_prepare", "decide"].iter().enumerate() {
-                    total.phases[slot] += stats["phase_micros"][name].as_u64().unwrap_or(0);
-                }
+        if let Ok(stats) = admin.stats().await {
+            total.commits += stats.writer_commits + 2 * stats.ring_persists;
+            total.batches += stats.batches;
+            total.batched += stats.batched_transfers;
+            let phases = &stats.phase_micros;
+            for (slot, micros) in [phases.token_wait, phases.hold, phases.order_and_local_prepare, phases.remote_prepare, phases.decide]
+                .into_iter()
+                .enumerate()
+            {
+                total.phases[slot] += micros;
             }
         }
     }
     total
 }
 
-/// The consortium audit, once the consortium is quiet (bounded wait).
 async fn audit(ring: &LocalRing) -> bool {
     let urls: Vec<(String, String)> = (0..ring.ids.len()).map(|i| (ring.ids[i].clone(), ring.url(i))).collect();
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -1,0 +1,216 @@
+//! The operator commands' command-line arguments (`ringbank up`, `bench`, `bench-ring`, `fault`,
+//! `chaos`): one clap struct per command, flattened into the `ringbank` command line by the root
+//! binary; every option keeps its --flag and environment variable; durations are humantime.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Subcommand};
+
+#[derive(Args, Debug, Clone)]
+pub struct FaultArgs {
+    /// The bank: its URL, or its id resolved through --peer.
+    #[arg(long)]
+    pub bank: String,
+    /// The bank's admin secret (sent as a Bearer token).
+    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Member banks as ID=URL, to resolve --bank given as an id.
+    #[arg(long = "peer", env = "RINGBANK_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<PeerArg>,
+    /// The `ringbank up` supervisor's control URL (for `restart`, since the bank may be dead).
+    #[arg(long, env = "RINGBANK_SUPERVISOR", default_value = "http://127.0.0.1:8080")]
+    pub supervisor: String,
+    #[command(subcommand)]
+    pub fault: FaultKind,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum FaultKind {
+    /// The process exits at once, like kill -9.
+    Crash,
+    /// The process kills itself when it reaches a named protocol point.
+    CrashAt { point: String },
+    /// The whole process is frozen (SIGSTOP) for this long, then resumes with its old state.
+    Pause {
+        #[arg(value_parser = humantime::parse_duration)]
+        duration: Duration,
+    },
+    /// The holder discards the token (now, or at its next grant); the ring must regenerate it.
+    DropToken {
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// The last token this bank passed on is sent again later; receivers must refuse it.
+    ReplayToken {
+        #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+        after: Duration,
+    },
+    /// Ring and 2PC traffic to and from these banks is dropped.
+    Partition {
+        #[arg(required = true)]
+        banks: Vec<String>,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Every outgoing ring and 2PC message waits this long (plus up to --jitter).
+    Delay {
+        #[arg(value_parser = humantime::parse_duration)]
+        delay: Duration,
+        #[arg(long, value_parser = humantime::parse_duration)]
+        jitter: Option<Duration>,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// This share of outgoing ring and 2PC messages is dropped.
+    Loss {
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// This share of outgoing ring and 2PC messages is sent twice.
+    Duplicate {
+        #[arg(value_parser = clap::value_parser!(u8).range(0..=100))]
+        percent: u8,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
+    /// Lifts every fault at this bank.
+    Heal,
+    /// What is active at this bank, and until when.
+    List,
+    /// Restarts the bank through the `ringbank up` supervisor.
+    Restart,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct ChaosArgs {
+    /// Banks in the fresh local ring.
+    #[arg(long, default_value_t = 3)]
+    pub banks: usize,
+    /// How long the load and the faults run (then: heal, settle, audit).
+    #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Seed of the fault schedule and of the load's choices; the same seed, the same schedule.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Also write the report as JSON to this file.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// First port of the local ring.
+    #[arg(long, default_value_t = 19301)]
+    pub base_port: u16,
+    /// Data directory [default: a fresh directory under the system's temporary directory].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// A crashed bank is restarted after this long.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub restart_after: Duration,
+    /// Concurrent load workers.
+    #[arg(long, default_value_t = 4)]
+    pub workers: usize,
+    /// Attach to running banks instead of starting a ring (ID=URL, every member); no crash faults.
+    #[arg(long = "attach", value_delimiter = ',', value_parser = parse_peer)]
+    pub attach: Vec<PeerArg>,
+    /// Admin secret of the attached banks.
+    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct UpConfig {
+    /// How many bank processes to start.
+    #[arg(long, env = "RINGBANK_BANKS", default_value_t = 3)]
+    pub banks: usize,
+    /// First port; bank i listens on base_port + i.
+    #[arg(long, env = "RINGBANK_BASE_PORT", default_value_t = 8081)]
+    pub base_port: u16,
+    /// Directory holding every bank's database and ring state files.
+    #[arg(long, env = "RINGBANK_DATA_DIR", default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// Admin secret given to every bank [default: a fresh random one, printed at start].
+    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// A bank that exits on its own (crash) is restarted after this long; 0 = never.
+    #[arg(long, env = "RINGBANK_RESTART_AFTER", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub restart_after: Duration,
+    /// The supervisor's control endpoint (`ringbank fault --bank X restart`) [default: base port - 1].
+    #[arg(long, env = "RINGBANK_CONTROL_PORT")]
+    pub control_port: Option<u16>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Banks in the ring; a list (3,5,7) runs a scaling sweep. 1 = transfers inside one bank.
+    #[arg(long, value_delimiter = ',', default_value = "3")]
+    pub banks: Vec<usize>,
+    /// Concurrent clients (closed loop), or the cap on requests in flight (open loop).
+    #[arg(long, default_value_t = 64)]
+    pub clients: usize,
+    /// Open loop: submit this many transfers per second regardless of answers.
+    #[arg(long)]
+    pub rate: Option<u32>,
+    /// How long to measure, after the warm-up.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub duration: Duration,
+    /// Warm-up before measuring.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    pub warmup: Duration,
+    /// Accounts per bank the load is spread over.
+    #[arg(long, default_value_t = 50)]
+    pub accounts: usize,
+    /// Percentage of transfers that touch another bank (the rest stay inside the origin).
+    #[arg(long, default_value_t = 100)]
+    pub cross_percent: u32,
+    /// Percentage of cross-bank transfers with two debit legs at two banks.
+    #[arg(long, default_value_t = 20)]
+    pub multi_percent: u32,
+    /// First port of the bank processes.
+    #[arg(long, default_value_t = 19301)]
+    pub base_port: u16,
+    /// Print the report as JSON as well as a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Write SVG charts (throughput and latency over time; scaling for a sweep) to this directory.
+    #[arg(long)]
+    pub svg: Option<PathBuf>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BenchRingArgs {
+    #[arg(long, default_value_t = 3)]
+    pub banks: usize,
+    /// How many times the holder is killed (and restarted).
+    #[arg(long, default_value_t = 20)]
+    pub kills: usize,
+    /// How long to measure the idle ring.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    pub idle: Duration,
+    #[arg(long, default_value_t = 19101)]
+    pub base_port: u16,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// One `--peer ID=URL` (or `--attach ID=URL`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PeerArg {
+    pub id: String,
+    pub url: String,
+}
+
+/// Parses `ID=URL`: the id as the server's `--id` accepts it, the URL http(s)://host[:port].
+pub fn parse_peer(text: &str) -> Result<PeerArg, String> {
+    let (id, url) = text.split_once('=').ok_or_else(|| format!("expected ID=URL, got {text:?}"))?;
+    let id_ok = !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    if !id_ok {
+        return Err(format!("--id must be 1 to 32 letters, digits, '-' or '_' (got {id:?})"));
+    }
+    let url = url.trim_end_matches('/');
+    let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL {url:?}: {e}"))?;
+    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
+        return Err(format!("bad URL {url:?}: expected http://host:port"));
+    }
+    Ok(PeerArg { id: id.to_string(), url: url.to_string() })
+}
