@@ -1,12 +1,26 @@
 //! Operational metrics, rendered at GET /metrics in the Prometheus text exposition format
-//! (version 0.0.4). Counters and histograms live in atomics and are updated where things
-//! happen; gauges (epoch, queue depth, transfers by status, in doubt) are read at scrape time.
+//! (version 0.0.4) by the `prometheus-client` crate. Counters and histograms are updated where
+//! things happen; gauges (epoch, queue depth, transfers by status, in doubt) are read at scrape
+//! time and encoded, with the rest, from a registry built for each scrape.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::fmt::Debug;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{prometheus_text, DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram;
+use prometheus_client::metrics::info::Info;
+use prometheus_client::metrics::TypedMetric;
+use prometheus_client::registry::Registry;
+
+use std::sync::atomic::AtomicU64;
+
+/// The `Content-Type` of what `Metrics::render` returns.
+pub const CONTENT_TYPE: &str = prometheus_text::CONTENT_TYPE;
 
 /// Bucket bounds for latencies, in seconds: 1 ms to 10 s.
 const LATENCY_BOUNDS: &[f64] = &[0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0];
@@ -15,65 +29,35 @@ const BATCH_BOUNDS: &[f64] = &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.
 /// Most distinct (method, route, status) series kept; beyond it requests count as "other".
 const HTTP_SERIES_MAX: usize = 512;
 
-/// A cumulative histogram with fixed bucket bounds.
-pub struct Histogram {
-    bounds: &'static [f64],
-    buckets: Vec<AtomicU64>,
-    count: AtomicU64,
-    /// Sum of observations in millionths of the unit (microseconds for latencies).
-    sum_millionths: AtomicU64,
-}
+/// A cumulative histogram with fixed bucket bounds (and the implicit `+Inf`).
+#[derive(Clone, Debug)]
+pub struct Histogram(histogram::Histogram);
 
 impl Histogram {
     pub fn latency() -> Histogram {
-        Histogram::with_bounds(LATENCY_BOUNDS)
+        Histogram(histogram::Histogram::new(LATENCY_BOUNDS.iter().copied()))
     }
 
     pub fn batch_size() -> Histogram {
-        Histogram::with_bounds(BATCH_BOUNDS)
+        Histogram(histogram::Histogram::new(BATCH_BOUNDS.iter().copied()))
     }
 
-    fn with_bounds(bounds: &'static [f64]) -> Histogram {
-        Histogram {
-            bounds,
-            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
-            count: AtomicU64::new(0),
-            sum_millionths: AtomicU64::new(0),
-        }
-    }
-
+    /// Counts `value`; a negative, infinite or NaN one counts as 0, so that the sum stays a number.
     pub fn observe(&self, value: f64) {
-        let value = if value.is_finite() && value > 0.0 { value } else { 0.0 };
-        if let Some(index) = self.bounds.iter().position(|bound| value <= *bound) {
-            self.buckets[index].fetch_add(1, Ordering::Relaxed);
-        }
-        self.count.fetch_add(1, Ordering::Relaxed);
-        self.sum_millionths.fetch_add((value * 1e6) as u64, Ordering::Relaxed);
+        self.0.observe(if value.is_finite() && value > 0.0 { value } else { 0.0 });
     }
 
     pub fn observe_duration(&self, duration: Duration) {
         self.observe(duration.as_secs_f64());
     }
+}
 
-    pub fn count(&self) -> u64 {
-        self.count.load(Ordering::Relaxed)
-    }
-
-    /// Appends the `_bucket`, `_sum` and `_count` series (with `labels`, e.g. `phase="prepare"`).
-    fn render_series(&self, out: &mut String, name: &str, labels: &str) {
-        let separator = if labels.is_empty() { "" } else { "," };
-        let mut cumulative = 0;
-        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
-            cumulative += bucket.load(Ordering::Relaxed);
-            let _ = writeln!(out, "{name}_bucket{{{labels}{separator}le=\"{bound}\"}} {cumulative}");
-        }
-        let count = self.count();
-        let _ = writeln!(out, "{name}_bucket{{{labels}{separator}le=\"+Inf\"}} {count}");
-        let sum = self.sum_millionths.load(Ordering::Relaxed) as f64 / 1e6;
-        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
-        let _ = writeln!(out, "{name}_sum{braces} {sum}");
-        let _ = writeln!(out, "{name}_count{braces} {count}");
-    }
+/// The labels of `ringbank_http_requests_total`, in this order.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct HttpLabels {
+    method: String,
+    route: String,
+    status: u16,
 }
 
 /// The bank's counters and histograms; one per bank, shared through `AppState`.
@@ -89,8 +73,10 @@ pub struct Metrics {
     /// Delivering outcomes to one participant.
     pub deliver_seconds: Histogram,
     /// New epochs (token regenerations) seen in grants to this bank, counted by `observe_ring`.
-    pub regenerations: AtomicU64,
-    http_requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    pub regenerations: Counter,
+    http_requests: Family<HttpLabels, Counter>,
+    /// How many series `http_requests` has; held while one is added, so that the cap holds.
+    http_series: Mutex<usize>,
 }
 
 impl Default for Metrics {
@@ -101,8 +87,9 @@ impl Default for Metrics {
             prepare_seconds: Histogram::latency(),
             decide_seconds: Histogram::latency(),
             deliver_seconds: Histogram::latency(),
-            regenerations: AtomicU64::new(0),
-            http_requests: Mutex::new(BTreeMap::new()),
+            regenerations: Counter::default(),
+            http_requests: Family::default(),
+            http_series: Mutex::new(0),
         }
     }
 }
@@ -126,127 +113,113 @@ impl Metrics {
     /// Counts one HTTP request; `path` is reduced to its route (ids replaced by `:id`).
     pub fn record_http(&self, method: &str, path: &str, status: u16) {
         let route = if status == 404 { "unmatched".to_string() } else { route_of(path) };
-        let Ok(mut requests) = self.http_requests.lock() else { return };
-        let key = (method.to_string(), route, status);
-        if requests.len() >= HTTP_SERIES_MAX && !requests.contains_key(&key) {
-            *requests.entry((method.to_string(), "other".to_string(), status)).or_insert(0) += 1;
-        } else {
-            *requests.entry(key).or_insert(0) += 1;
+        let mut labels = HttpLabels { method: method.to_string(), route, status };
+        if let Some(requests) = self.http_requests.get(&labels) {
+            requests.inc();
+            return;
         }
+        // Series are added under this lock only, so that the count is exact.
+        let mut series = self.http_series.lock().unwrap_or_else(PoisonError::into_inner);
+        if self.http_requests.get(&labels).is_none() {
+            if *series >= HTTP_SERIES_MAX {
+                labels.route = "other".to_string();
+            }
+            if self.http_requests.get(&labels).is_none() {
+                *series += 1;
+            }
+        }
+        self.http_requests.get_or_create(&labels).inc();
     }
 
     /// The whole exposition: counters and histograms from `self`, gauges from `gauges`, and
     /// the writer's histograms.
     pub fn render(&self, gauges: &Gauges, writer: &WriterStats) -> String {
-        let mut out = String::with_capacity(8 * 1024);
-        let bank = escape(&gauges.bank);
-        let simple = |out: &mut String, name: &str, kind: &str, help: &str, value: String| {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
-        };
-        let _ = writeln!(out, "# HELP ringbank_info This bank.\n# TYPE ringbank_info gauge\nringbank_info{{bank=\"{bank}\"}} 1");
-        simple(
-            &mut out,
-            "ringbank_ring_epoch",
-            "gauge",
-            "Current ring epoch seen by this bank (0: not joined yet).",
-            gauges.epoch.to_string(),
+        // The crate adds the final full stop of each help text, and `_total` to counters' names.
+        let mut registry = Registry::default();
+        registry.register("ringbank", "This bank", Info::new([("bank", gauges.bank.clone())]));
+        registry.register("ringbank_ring_epoch", "Current ring epoch seen by this bank (0: not joined yet)", ConstGauge::new(gauges.epoch));
+        registry.register("ringbank_ring_token_seq", "Sequence number of the newest token seen", ConstGauge::new(gauges.token_seq));
+        registry.register("ringbank_ring_holding", "1 while this bank holds the token", ConstGauge::new(u64::from(gauges.holding)));
+        registry.register(
+            "ringbank_ring_grants",
+            "Times this bank was granted the token (token rotations through it)",
+            ConstCounter::new(gauges.grants),
         );
-        simple(&mut out, "ringbank_ring_token_seq", "gauge", "Sequence number of the newest token seen.", gauges.token_seq.to_string());
-        simple(&mut out, "ringbank_ring_holding", "gauge", "1 while this bank holds the token.", u8::from(gauges.holding).to_string());
-        simple(
-            &mut out,
-            "ringbank_ring_grants_total",
-            "counter",
-            "Times this bank was granted the token (token rotations through it).",
-            gauges.grants.to_string(),
+        registry.register(
+            "ringbank_ring_regenerations",
+            "New epochs (token regenerations) this bank was granted the token in, since start",
+            self.regenerations.clone(),
         );
-        simple(
-            &mut out,
-            "ringbank_ring_regenerations_total",
-            "counter",
-            "New epochs (token regenerations) this bank was granted the token in, since start.",
-            self.regenerations.load(Ordering::Relaxed).to_string(),
-        );
-        simple(&mut out, "ringbank_ring_messages_sent_total", "counter", "Ring messages sent.", gauges.messages_sent.to_string());
-        simple(
-            &mut out,
-            "ringbank_ring_messages_received_total",
-            "counter",
-            "Ring messages received.",
-            gauges.messages_received.to_string(),
-        );
-        histogram(
-            &mut out,
-            "ringbank_token_hold_seconds",
-            "How long this bank held the token, per grant.",
-            &[("", &self.token_hold_seconds)],
-        );
-        histogram(
-            &mut out,
+        registry.register("ringbank_ring_messages_sent", "Ring messages sent", ConstCounter::new(gauges.messages_sent));
+        registry.register("ringbank_ring_messages_received", "Ring messages received", ConstCounter::new(gauges.messages_received));
+        registry.register("ringbank_token_hold_seconds", "How long this bank held the token, per grant", self.token_hold_seconds.0.clone());
+        registry.register(
             "ringbank_token_rotation_seconds",
-            "Time between consecutive grants at this bank.",
-            &[("", &self.token_rotation_seconds)],
+            "Time between consecutive grants at this bank",
+            self.token_rotation_seconds.0.clone(),
         );
-        histogram(
-            &mut out,
-            "ringbank_2pc_phase_seconds",
-            "Two-phase commit phase latency at the coordinator (per batch; deliver per participant).",
-            &[
-                ("phase=\"prepare\"", &self.prepare_seconds),
-                ("phase=\"decide\"", &self.decide_seconds),
-                ("phase=\"deliver\"", &self.deliver_seconds),
-            ],
-        );
-        let _ = writeln!(out, "# HELP ringbank_transfers Transfers this bank originated, by status.\n# TYPE ringbank_transfers gauge");
-        for status in ["pending", "committed", "aborted"] {
-            let count = gauges.transfers_by_status.iter().find(|(s, _)| s == status).map_or(0, |(_, c)| *c);
-            let _ = writeln!(out, "ringbank_transfers{{status=\"{status}\"}} {count}");
-        }
-        simple(
-            &mut out,
+        registry.register(
             "ringbank_transfers_in_doubt",
-            "gauge",
-            "Cross-bank transfers prepared here whose outcome is not known yet.",
-            gauges.in_doubt.to_string(),
+            "Cross-bank transfers prepared here whose outcome is not known yet",
+            ConstGauge::new(gauges.in_doubt),
         );
-        simple(
-            &mut out,
+        registry.register(
             "ringbank_writer_queue_depth",
-            "gauge",
-            "Commands waiting for the ledger writer.",
-            gauges.writer_queue_depth.to_string(),
+            "Commands waiting for the ledger writer",
+            ConstGauge::new(gauges.writer_queue_depth),
         );
-        histogram(&mut out, "ringbank_writer_batch_size", "Commands per group commit.", &[("", &writer.batch_size)]);
-        histogram(
-            &mut out,
+        registry.register("ringbank_writer_batch_size", "Commands per group commit", writer.batch_size.0.clone());
+        registry.register(
             "ringbank_writer_commit_seconds",
-            "Duration of one group commit (transaction and fsync).",
-            &[("", &writer.commit_seconds)],
+            "Duration of one group commit (transaction and fsync)",
+            writer.commit_seconds.0.clone(),
         );
-        let _ = writeln!(
-            out,
-            "# HELP ringbank_http_requests_total HTTP requests by method, route and status.\n# TYPE ringbank_http_requests_total counter"
-        );
-        if let Ok(requests) = self.http_requests.lock() {
-            for ((method, route, status), count) in requests.iter() {
-                let (method, route) = (escape(method), escape(route));
-                let _ = writeln!(out, "ringbank_http_requests_total{{method=\"{method}\",route=\"{route}\",status=\"{status}\"}} {count}");
-            }
-        }
+        registry.register("ringbank_http_requests", "HTTP requests by method, route and status", self.http_requests.clone());
+        // Families with a fixed set of label values, in a fixed order (a `Family` has hash order).
+        registry.register_collector(Box::new(ByLabel {
+            name: "ringbank_2pc_phase_seconds",
+            help: "Two-phase commit phase latency at the coordinator (per batch; deliver per participant).",
+            label: "phase",
+            series: vec![
+                ("prepare", self.prepare_seconds.0.clone()),
+                ("decide", self.decide_seconds.0.clone()),
+                ("deliver", self.deliver_seconds.0.clone()),
+            ],
+        }));
+        let transfers = ["pending", "committed", "aborted"].map(|status| {
+            let count = gauges.transfers_by_status.iter().find(|(s, _)| s == status).map_or(0, |(_, c)| *c);
+            (status, ConstGauge::new(count))
+        });
+        registry.register_collector(Box::new(ByLabel {
+            name: "ringbank_transfers",
+            help: "Transfers this bank originated, by status.",
+            label: "status",
+            series: transfers.into(),
+        }));
+        let mut out = String::with_capacity(8 * 1024);
+        prometheus_text::encode(&mut out, &registry).expect("writing to a String does not fail");
         out
     }
 }
 
-fn histogram(out: &mut String, name: &str, help: &str, series: &[(&str, &Histogram)]) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
-    for (labels, histogram) in series {
-        histogram.render_series(out, name, labels);
-    }
+/// One metric whose series differ by the value of one label, encoded in the order given.
+#[derive(Debug)]
+struct ByLabel<M> {
+    name: &'static str,
+    /// With its full stop: collectors' help texts are written as they are.
+    help: &'static str,
+    label: &'static str,
+    series: Vec<(&'static str, M)>,
 }
 
-/// A label value with `\`, `"` and newlines escaped.
-fn escape(value: &str) -> String {
-    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+impl<M: EncodeMetric + TypedMetric + Debug + Send + Sync + 'static> Collector for ByLabel<M> {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut metric = encoder.encode_descriptor(self.name, self.help, None, M::TYPE)?;
+        for (value, series) in &self.series {
+            series.encode(metric.encode_family(&[(self.label, *value)])?)?;
+        }
+        Ok(())
+    }
 }
 
 /// The route of a request path: segments that carry an identifier (digits, or long) become
@@ -286,6 +259,26 @@ impl Default for WriterStats {
 mod tests {
     use super::*;
 
+    fn gauges() -> Gauges {
+        Gauges {
+            bank: "A\"B".to_string(),
+            epoch: 3,
+            token_seq: 41,
+            holding: true,
+            grants: 7,
+            messages_sent: 11,
+            messages_received: 13,
+            writer_queue_depth: 2,
+            transfers_by_status: vec![("committed".to_string(), 5), ("aborted".to_string(), 1)],
+            in_doubt: 0,
+        }
+    }
+
+    /// The value of the series `name` (exact, labels included).
+    fn sample(exposition: &str, name: &str) -> Option<f64> {
+        exposition.lines().find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+    }
+
     #[test]
     fn routes_hide_identifiers() {
         assert_eq!(route_of("/api/v1/accounts/12345-6"), "/api/v1/accounts/:id");
@@ -295,16 +288,101 @@ mod tests {
     }
 
     #[test]
+    fn the_exposition_keeps_the_documented_names_and_types() {
+        let metrics = Metrics::default();
+        metrics.regenerations.inc();
+        metrics.record_http("POST", "/api/v1/deposits", 201);
+        let out = metrics.render(&gauges(), &WriterStats::default());
+        for (family, kind) in [
+            ("ringbank_info", "gauge"),
+            ("ringbank_ring_epoch", "gauge"),
+            ("ringbank_ring_token_seq", "gauge"),
+            ("ringbank_ring_holding", "gauge"),
+            ("ringbank_ring_grants_total", "counter"),
+            ("ringbank_ring_regenerations_total", "counter"),
+            ("ringbank_ring_messages_sent_total", "counter"),
+            ("ringbank_ring_messages_received_total", "counter"),
+            ("ringbank_token_hold_seconds", "histogram"),
+            ("ringbank_token_rotation_seconds", "histogram"),
+            ("ringbank_2pc_phase_seconds", "histogram"),
+            ("ringbank_transfers", "gauge"),
+            ("ringbank_transfers_in_doubt", "gauge"),
+            ("ringbank_writer_queue_depth", "gauge"),
+            ("ringbank_writer_batch_size", "histogram"),
+            ("ringbank_writer_commit_seconds", "histogram"),
+            ("ringbank_http_requests_total", "counter"),
+        ] {
+            assert!(out.contains(&format!("# HELP {family} ")), "{family}:\n{out}");
+            assert!(out.contains(&format!("# TYPE {family} {kind}\n")), "{family}:\n{out}");
+        }
+        assert_eq!(out.matches("# TYPE ").count(), 17, "{out}");
+        assert!(!out.contains("_total_total") && !out.contains("..\n") && !out.contains("# EOF"), "{out}");
+        assert!(out.contains("ringbank_info{bank=\"A\\\"B\"} 1\n"), "{out}");
+        assert_eq!(sample(&out, "ringbank_ring_epoch"), Some(3.0));
+        assert_eq!(sample(&out, "ringbank_ring_holding"), Some(1.0));
+        assert_eq!(sample(&out, "ringbank_ring_grants_total"), Some(7.0));
+        assert_eq!(sample(&out, "ringbank_ring_regenerations_total"), Some(1.0));
+        assert_eq!(sample(&out, "ringbank_ring_messages_received_total"), Some(13.0));
+        assert_eq!(sample(&out, "ringbank_writer_queue_depth"), Some(2.0));
+        assert_eq!(sample(&out, "ringbank_transfers{status=\"pending\"}"), Some(0.0));
+        assert_eq!(sample(&out, "ringbank_transfers{status=\"committed\"}"), Some(5.0));
+        assert_eq!(sample(&out, "ringbank_transfers{status=\"aborted\"}"), Some(1.0));
+        assert_eq!(sample(&out, "ringbank_http_requests_total{method=\"POST\",route=\"/api/v1/deposits\",status=\"201\"}"), Some(1.0));
+        let phases: Vec<_> = out.lines().filter(|l| l.starts_with("ringbank_2pc_phase_seconds_count")).collect();
+        assert_eq!(
+            phases,
+            [
+                "ringbank_2pc_phase_seconds_count{phase=\"prepare\"} 0",
+                "ringbank_2pc_phase_seconds_count{phase=\"decide\"} 0",
+                "ringbank_2pc_phase_seconds_count{phase=\"deliver\"} 0"
+            ]
+        );
+    }
+
+    #[test]
     fn histogram_buckets_are_cumulative() {
-        let histogram = Histogram::latency();
-        histogram.observe(0.002);
-        histogram.observe(0.2);
-        histogram.observe(100.0);
-        let mut out = String::new();
-        histogram.render_series(&mut out, "x", "");
-        assert!(out.contains("x_bucket{le=\"0.0025\"} 1\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"0.25\"} 2\n"), "{out}");
-        assert!(out.contains("x_bucket{le=\"+Inf\"} 3\n"), "{out}");
-        assert!(out.contains("x_count 3\n"), "{out}");
+        let metrics = Metrics::default();
+        metrics.decide_seconds.observe(0.002);
+        metrics.decide_seconds.observe_duration(Duration::from_millis(200));
+        metrics.decide_seconds.observe(100.0);
+        metrics.decide_seconds.observe(f64::NAN);
+        let writer = WriterStats::default();
+        writer.batch_size.observe(3.0);
+        let out = metrics.render(&gauges(), &writer);
+        let decide = |series: &str| sample(&out, &format!("ringbank_2pc_phase_seconds_{series}"));
+        assert_eq!(decide("bucket{phase=\"decide\",le=\"0.001\"}"), Some(1.0), "{out}");
+        assert_eq!(decide("bucket{phase=\"decide\",le=\"0.0025\"}"), Some(2.0), "{out}");
+        assert_eq!(decide("bucket{phase=\"decide\",le=\"0.25\"}"), Some(3.0), "{out}");
+        assert_eq!(decide("bucket{phase=\"decide\",le=\"10\"}"), Some(3.0), "{out}");
+        assert_eq!(decide("bucket{phase=\"decide\",le=\"+Inf\"}"), Some(4.0), "{out}");
+        assert_eq!(decide("count{phase=\"decide\"}"), Some(4.0), "{out}");
+        assert!((decide("sum{phase=\"decide\"}").unwrap() - 100.202).abs() < 1e-9, "{out}");
+        assert_eq!(decide("count{phase=\"prepare\"}"), Some(0.0), "{out}");
+        assert_eq!(sample(&out, "ringbank_writer_batch_size_bucket{le=\"2\"}"), Some(0.0), "{out}");
+        assert_eq!(sample(&out, "ringbank_writer_batch_size_bucket{le=\"4\"}"), Some(1.0), "{out}");
+        assert_eq!(sample(&out, "ringbank_writer_batch_size_count"), Some(1.0), "{out}");
+    }
+
+    #[test]
+    fn http_series_are_capped_and_the_rest_count_as_other() {
+        let metrics = Metrics::default();
+        // Paths without digits, so that each is a route of its own.
+        let path = |i: usize| format!("/r{}{}", char::from(b'a' + (i / 26 % 26) as u8), char::from(b'a' + (i % 26) as u8));
+        for i in 0..HTTP_SERIES_MAX + 10 {
+            metrics.record_http("GET", &path(i), 200);
+        }
+        metrics.record_http("GET", &path(0), 200);
+        metrics.record_http("GET", "/nope", 404);
+        assert_eq!(*metrics.http_series.lock().unwrap(), HTTP_SERIES_MAX + 2);
+        let out = metrics.render(&gauges(), &WriterStats::default());
+        assert_eq!(out.lines().filter(|line| line.starts_with("ringbank_http_requests_total{")).count(), HTTP_SERIES_MAX + 2);
+        let requests = |route: &str, status: u16| {
+            sample(&out, &format!("ringbank_http_requests_total{{method=\"GET\",route=\"{route}\",status=\"{status}\"}}"))
+        };
+        assert_eq!(requests("/raa", 200), Some(2.0));
+        assert_eq!(requests(&path(HTTP_SERIES_MAX - 1), 200), Some(1.0));
+        assert_eq!(requests(&path(HTTP_SERIES_MAX), 200), None);
+        assert_eq!(requests("other", 200), Some(10.0));
+        assert_eq!(requests("other", 404), Some(1.0));
     }
 }

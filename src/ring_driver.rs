@@ -489,7 +489,7 @@ pub async fn observe_ring(ring: RingHandle, metrics: std::sync::Arc<crate::metri
         if let Some(grant) = current {
             if grant.stamp.epoch > last_epoch {
                 if last_epoch != 0 {
-                    metrics.regenerations.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    metrics.regenerations.inc();
                 }
                 last_epoch = grant.stamp.epoch;
             }

@@ -40,7 +40,7 @@ async fn ready(state: Arc<AppState>) -> Response {
     json_response(status, &body)
 }
 
-/// GET /metrics: the Prometheus text exposition.
+/// GET /metrics: the Prometheus text exposition (version 0.0.4).
 fn metrics(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("metrics").and(warp::get()).and(with_state(state)).then(render).boxed()
 }
@@ -68,8 +68,6 @@ async fn render(state: Arc<AppState>) -> Response {
     };
     let body = state.metrics.render(&gauges, state.ledger.writer_stats());
     let mut response = Response::new(body.into());
-    response
-        .headers_mut()
-        .insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"));
+    response.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static(crate::metrics::CONTENT_TYPE));
     response
 }
