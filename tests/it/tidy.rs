@@ -30,7 +30,7 @@ const CRATE_ARROWS: &[(&str, &[&str])] = &[
     ("twopc", &["ringbank-ring"]),
     ("wire", &["ringbank-domain"]),
     ("client", &["ringbank-wire", "ringbank-domain"]),
-    ("tools", &["ringbank-client", "ringbank-wire", "ringbank-domain"]),
+    ("tools", &["ringbank-client", "ringbank-wire", "ringbank-domain", "ringbank-ring"]),
 ];
 
 fn root() -> PathBuf {

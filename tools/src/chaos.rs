@@ -31,29 +31,8 @@ const READY_LIMIT: Duration = Duration::from_secs(30);
 /// A ring status poll gives up after this long (a paused bank never answers).
 const STATUS_TIMEOUT: Duration = Duration::from_millis(300);
 
-/// splitmix64: a tiny, well-mixed PRNG; the whole schedule derives from one seed.
-#[derive(Clone)]
-pub struct SplitMix64(u64);
-
-impl SplitMix64 {
-    pub fn new(seed: u64) -> SplitMix64 {
-        SplitMix64(seed)
-    }
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    /// Uniform in 0..n (n > 0).
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n.max(1)
-    }
-    pub fn range(&mut self, low: u64, high: u64) -> u64 {
-        low + self.below(high - low + 1)
-    }
-}
+/// splitmix64, the simulators' PRNG: the whole schedule derives from one seed.
+pub use ringbank_ring::sim::Rng as SplitMix64;
 
 /// One scheduled fault: at `at_ms` after the load starts, at bank `bank`.
 #[derive(Clone, Debug, Serialize)]
