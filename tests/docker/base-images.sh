@@ -45,8 +45,11 @@ in_root() {
   mount -t proc proc "$root/proc"
   mounted+=("$root/proc")
   local status=0
+  # Package scripts are chatty (debconf, locales, certificates): their output goes to a log,
+  # shown only when something fails.
   chroot "$root" /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin DEBIAN_FRONTEND=noninteractive LANG=C.UTF-8 \
-    /bin/sh -ec "$*" || status=$?
+    /bin/sh -ec "$*" >>"$work/chroot.log" 2>&1 || status=$?
+  [ "$status" = 0 ] || tail -30 "$work/chroot.log"
   umount "$root/proc"
   unset 'mounted[-1]'
   rm -f "$root/usr/sbin/policy-rc.d"
@@ -71,9 +74,11 @@ import_root() {
 }
 
 # The minimal Debian every image starts from; kept in $work/bookworm between runs.
+base_ready=0
 base_root() {
   local root=$work/bookworm
-  if [ -f "$root/.complete" ] && [ "$force" != 1 ]; then
+  # FORCE=1 makes it again once per run, not once per image.
+  if [ "$base_ready" = 1 ] || { [ -f "$root/.complete" ] && [ "$force" != 1 ]; }; then
     return
   fi
   command -v debootstrap >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq debootstrap >/dev/null; }
@@ -101,6 +106,7 @@ EOF
   rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/*
   tidy_root "$root"
   touch "$root/.complete"
+  base_ready=1
 }
 
 # A copy of the base folder to add packages to.
