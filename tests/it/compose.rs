@@ -1,13 +1,15 @@
-//! The Docker deployment, without a Docker engine: every bank service of docker-compose.yml
-//! (both profiles), with the image's defaults from the Dockerfile and the compose file's
-//! environment, is accepted by `ringbank serve --check-config`; peers and database URLs name
-//! services that exist. The YAML is read by a small parser for the subset compose files use
+//! The Docker deployment, statically (tests/docker/run.sh runs it for real): every bank service
+//! of docker-compose.yml (both profiles), with the image's defaults from the Dockerfile and the
+//! compose file's environment, is accepted by `ringbank serve --check-config`; peers and
+//! database URLs name services that exist; ports are published on loopback by default and no
+//! secret has a default. The YAML is read by a small parser for the subset compose files use
 //! here (block and flow mappings, flow sequences, anchors, aliases and `<<` merges).
 
 use std::collections::HashMap;
 
 const RING_SECRET_VALUE: &str = "compose-ring-secret-0123456789";
 const ADMIN_SECRET_VALUE: &str = "compose-admin-secret-0123456789";
+const DB_PASSWORD_VALUE: &str = "compose-db-password-0123456789";
 
 #[tokio::test]
 async fn compose_services_pass_check_config() {
@@ -17,7 +19,12 @@ async fn compose_services_pass_check_config() {
     let document = parse(&compose);
     let services = document.get("services").and_then(Yaml::as_map).expect("a services mapping");
     let names: Vec<&str> = services.iter().map(|(name, _)| name.as_str()).collect();
-    let variables = HashMap::from([("RINGBANK_RING_SECRET", RING_SECRET_VALUE), ("RINGBANK_ADMIN_SECRET", ADMIN_SECRET_VALUE)]);
+    // The three secrets docker/new-env.sh writes; the compose file requires each (`${VAR:?...}`).
+    let variables = HashMap::from([
+        ("RINGBANK_RING_SECRET", RING_SECRET_VALUE),
+        ("RINGBANK_ADMIN_SECRET", ADMIN_SECRET_VALUE),
+        ("RINGBANK_DB_PASSWORD", DB_PASSWORD_VALUE),
+    ]);
     let image_env = dockerfile_env(&dockerfile);
     let mut banks = 0;
     let mut on_postgres = 0;
@@ -36,6 +43,13 @@ async fn compose_services_pass_check_config() {
         for (key, value) in &environment {
             let value = interpolate(value.as_str().unwrap_or_else(|| panic!("{name}: {key} is not a scalar")), &variables);
             env.push((key.clone(), value));
+        }
+        // Published on loopback unless RINGBANK_PUBLISH says otherwise: the admin API is behind a port.
+        if let Some(Yaml::Seq(ports)) = service.get("ports") {
+            for port in ports {
+                let port = interpolate(port.as_str().expect("a port string"), &variables);
+                assert!(port.starts_with("127.0.0.1:"), "{name} publishes {port} beyond loopback by default");
+            }
         }
         let get = |key: &str| env.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.clone());
         for peer in get("RINGBANK_PEERS").unwrap_or_default().split(',') {
@@ -60,10 +74,26 @@ async fn compose_services_pass_check_config() {
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{name} rejected: {stderr}{stdout}");
         assert!(!stdout.contains(RING_SECRET_VALUE) && !stdout.contains(ADMIN_SECRET_VALUE), "secrets printed: {stdout}");
-        assert!(!stdout.contains("ringbank-db-password"), "database password printed: {stdout}");
+        assert!(!stdout.contains(DB_PASSWORD_VALUE), "database password printed: {stdout}");
     }
     assert_eq!(banks, 6, "three banks on SQLite and three on PostgreSQL");
     assert_eq!(on_postgres, 3);
+    // No secret has a default: compose refuses to start until docker/new-env.sh has made them.
+    for name in variables.keys() {
+        assert!(!compose.contains(&format!("${{{name}:-")), "{name} has a default in docker-compose.yml");
+    }
+}
+
+#[test]
+fn dockerignore_keeps_build_output_and_secrets_out_of_images() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let ignore = std::fs::read_to_string(format!("{root}/.dockerignore")).expect(".dockerignore");
+    let lines: Vec<&str> = ignore.lines().map(str::trim).collect();
+    for pattern in ["**/target", "data/", ".git", ".env"] {
+        assert!(lines.contains(&pattern), ".dockerignore lacks {pattern}");
+    }
+    let gitignore = std::fs::read_to_string(format!("{root}/.gitignore")).expect(".gitignore");
+    assert!(gitignore.lines().any(|line| line.trim() == ".env"), ".gitignore lacks .env");
 }
 
 #[tokio::test]
