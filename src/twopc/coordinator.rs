@@ -17,9 +17,10 @@ use tokio_util::task::TaskTracker;
 use super::Cross;
 use crate::clock::wall_clock_ms;
 use crate::ledger::cross::{settlement_legs, Decision, PendingTransfer};
-use crate::ledger::{Job, Outcome};
+use crate::ledger::Job;
 use crate::protocol::{
-    OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, Vote, WireLeg, BATCH_MAX,
+    OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, RefusedOutcome, Vote,
+    WireLeg, BATCH_MAX,
 };
 
 /// Transfers per batch.
@@ -30,9 +31,9 @@ const LEASE_MARGIN: Duration = Duration::from_millis(100);
 const TOKEN_WAIT: Duration = Duration::from_secs(2);
 const RECHECK_INTERVAL: Duration = Duration::from_millis(500);
 const DELIVERY_INTERVAL: Duration = Duration::from_millis(300);
-const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 /// A yes vote is in doubt once it is this old without an outcome.
-const IN_DOUBT_AFTER: Duration = Duration::from_secs(2);
+pub(super) const IN_DOUBT_AFTER: Duration = Duration::from_secs(2);
 
 pub fn spawn(cross: Arc<Cross>, tracker: &TaskTracker, shutdown: CancellationToken) {
     tracker.spawn(coordinate(cross.clone(), shutdown.clone()));
@@ -177,7 +178,7 @@ async fn prepare_batch(
     let order = cross.ledger.submit(Job::OrderBatch { ids, stamp }, None);
     let local_votes = async {
         match local {
-            Some(request) => Some(cross.ledger.submit(Job::Prepare(request), None).await),
+            Some(request) => Some(super::participant::prepare(cross, &me, request).await),
             None => None,
         }
     };
@@ -192,13 +193,13 @@ async fn prepare_batch(
     add_micros(cross, Phase::RemotePrepare, remote_started);
     cross.metrics.prepare_seconds.observe_duration(started.elapsed());
     match local_votes {
-        Some(Ok(Outcome::Votes(local_votes))) => {
+        Some(Ok(PrepareResponse { votes: local_votes })) => {
             for vote in local_votes {
                 votes.insert((me.clone(), vote.id.clone()), vote);
             }
         }
         Some(Err(error)) => tracing::warn!(%error, "local prepare failed"),
-        _ => {}
+        None => {}
     }
     cross.faults.crash_point(ringbank_domain::CrashPoint::AfterPrepareSent);
     Some(PreparedBatch { batch, participants_of, votes })
@@ -231,7 +232,16 @@ async fn decide(cross: &Arc<Cross>, stamp: Stamp, prepared: Vec<PreparedBatch>) 
     }
     let committed = decisions.iter().filter(|d| d.commit).count();
     let decide_started = std::time::Instant::now();
-    match cross.ledger.submit(Job::Decide(decisions.clone()), None).await {
+    // This bank's own participant applies its outcomes in the same transaction: the decision is
+    // durable exactly when the origin's legs are booked (no window where the transfer reads
+    // committed at the origin but its legs there are not posted yet).
+    let own: Vec<crate::protocol::OutcomeItem> = decisions
+        .iter()
+        .filter(|d| d.participants.iter().any(|bank| *bank == me))
+        .map(|d| crate::protocol::OutcomeItem { id: d.id.clone(), commit: d.commit })
+        .collect();
+    let local = (!own.is_empty()).then(|| super::participant::own_outcomes(cross, own));
+    match cross.ledger.submit(Job::Decide { decisions: decisions.clone(), local }, None).await {
         Ok(_) => {
             cross.metrics.decide_seconds.observe_duration(decide_started.elapsed());
             tracing::info!(bank = %me, epoch = stamp.epoch, seq = stamp.seq, transfers = decisions.len(), committed, "batch decided");
@@ -327,12 +337,21 @@ async fn deliver(cross: Arc<Cross>, shutdown: CancellationToken) {
                 if delivered.is_some() {
                     cross.metrics.deliver_seconds.observe_duration(deliver_started.elapsed());
                 }
-                if let Some(ids) = delivered {
+                if let Some(OutcomeResponse { final_ids: ids, refused }) = delivered {
                     if bank != cross.bank() && !ids.is_empty() {
                         remote_delivered = true;
                     }
                     if let Err(error) = cross.ledger.submit(Job::MarkDelivered { bank: bank.clone(), ids }, None).await {
                         tracing::warn!(%error, "cannot mark outcomes delivered");
+                    }
+                    if !refused.is_empty() {
+                        for RefusedOutcome { id, reason } in &refused {
+                            tracing::error!(bank = %cross.bank(), peer = %bank, transfer_id = %id, %reason, "participant refused an outcome; no longer delivered");
+                        }
+                        let ids = refused.into_iter().map(|r| r.id).collect();
+                        if let Err(error) = cross.ledger.submit(Job::MarkRefused { bank: bank.clone(), ids }, None).await {
+                            tracing::warn!(%error, "cannot mark outcomes refused");
+                        }
                     }
                     if remote_delivered {
                         cross.faults.crash_point(ringbank_domain::CrashPoint::AfterCommitSent);
@@ -343,18 +362,13 @@ async fn deliver(cross: Arc<Cross>, shutdown: CancellationToken) {
     }
 }
 
-/// Delivers outcomes to one bank; returns the ids it reports final.
-async fn deliver_to(cross: &Arc<Cross>, bank: &str, outcomes: Vec<crate::protocol::OutcomeItem>) -> Option<Vec<String>> {
+/// Delivers outcomes to one bank (this one through the local participant); returns its answer.
+async fn deliver_to(cross: &Arc<Cross>, bank: &str, outcomes: Vec<crate::protocol::OutcomeItem>) -> Option<OutcomeResponse> {
     let me = cross.bank().to_string();
+    let request = OutcomeRequest { coordinator: me.clone(), outcomes };
     if bank == me {
-        return match cross.ledger.submit(Job::ApplyOutcomes { coordinator: me, outcomes }, None).await {
-            Ok(Outcome::Final(ids)) => {
-                for id in &ids {
-                    let _ = cross.finalized.send(id.clone());
-                }
-                Some(ids)
-            }
-            Ok(_) => None,
+        return match super::participant::outcome(cross, &me, request).await {
+            Ok(response) => Some(response),
             Err(error) => {
                 tracing::warn!(%error, "applying outcomes locally failed");
                 None
@@ -365,9 +379,8 @@ async fn deliver_to(cross: &Arc<Cross>, bank: &str, outcomes: Vec<crate::protoco
         return None;
     }
     let url = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n))?.to_string();
-    let request = OutcomeRequest { coordinator: me, outcomes };
     match cross.peers.call::<_, OutcomeResponse>(&url, "/bank/v1/outcome", &request).await {
-        Ok(response) => Some(response.final_ids),
+        Ok(response) => Some(response),
         Err(error) => {
             tracing::debug!(%error, %bank, "outcome not delivered; will retry");
             None
@@ -414,8 +427,7 @@ async fn resolve(cross: Arc<Cross>, shutdown: CancellationToken) {
             if known.is_empty() {
                 continue;
             }
-            let job = Job::ApplyOutcomes { coordinator: coordinator.clone(), outcomes: known };
-            if let Err(error) = cross.ledger.submit(job, None).await {
+            if let Err(error) = super::participant::learned(&cross, &coordinator, known).await {
                 tracing::warn!(%error, "applying learned outcomes failed");
             }
         }
