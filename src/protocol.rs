@@ -81,6 +81,17 @@ pub struct OutcomeItem {
 pub struct OutcomeResponse {
     /// The transfers that are final here now (applied now or before).
     pub final_ids: Vec<String>,
+    /// Outcomes the participant refused because they break the protocol (a commit of a transfer
+    /// it never prepared, the opposite of an outcome it applied, a sender that is not the
+    /// transfer's coordinator): nothing was changed; delivering them again cannot help.
+    #[serde(default)]
+    pub refused: Vec<RefusedOutcome>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefusedOutcome {
+    pub id: String,
+    pub reason: String,
 }
 
 /// A participant in doubt asks what became of transfers.

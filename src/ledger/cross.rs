@@ -2,13 +2,20 @@
 //! global order, the coordinator's decisions and their delivery, and each participant's
 //! durable vote, holds, and the posting or release that resolves them exactly once.
 
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use ringbank_ring::Stamp;
+use ringbank_twopc::{
+    Accounts, BankId, Message, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite, Participation,
+    ParticipationStatus, VoteRecord,
+};
 use sqlx::AnyConnection;
 
 use super::ops::{customer_account_kind, insert_transfer_leg, post_entry, require_holder};
 use super::{Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
-use crate::protocol::{OutcomeItem, PrepareItem, PrepareRequest, SettlementLeg, Vote};
-use ringbank_ring::Stamp;
+use crate::protocol::{OutcomeItem, SettlementLeg, Vote};
 
 /// The settlement account this bank keeps for a peer bank.
 pub fn settlement_account(peer: &str) -> String {
@@ -82,129 +89,250 @@ pub(super) async fn order_batch(connection: &mut AnyConnection, ids: &[String], 
     Ok(Outcome::Done)
 }
 
-/// A participant's vote on a batch, durable before it is answered. A repeated prepare gets
-/// the vote already given. A stamp older than the newest accepted prepare is refused whole.
-pub(super) async fn prepare(connection: &mut AnyConnection, request: &PrepareRequest) -> Result<Outcome, LedgerError> {
-    let (epoch, seq): (i64, i64) =
-        sqlx::query_as("SELECT epoch, seq FROM fencing WHERE name = 'prepare'").fetch_one(&mut *connection).await?;
-    let newest = Stamp::new(u64::try_from(epoch).unwrap_or(0), u64::try_from(seq).unwrap_or(0));
-    if request.stamp < newest {
-        return Err(LedgerError::StaleStamp { got: request.stamp.to_string(), newest: newest.to_string() });
-    }
-    sqlx::query("UPDATE fencing SET epoch = $1, seq = $2 WHERE name = 'prepare'")
-        .bind(i64::try_from(request.stamp.epoch).unwrap_or(i64::MAX))
-        .bind(i64::try_from(request.stamp.seq).unwrap_or(i64::MAX))
-        .execute(&mut *connection)
-        .await?;
-    let mut votes = Vec::with_capacity(request.transfers.len());
-    for item in &request.transfers {
-        votes.push(vote(connection, request, item).await?);
-    }
-    Ok(Outcome::Votes(votes))
+/// A prepare for the participant core, as the driver built it from the wire (bank names mapped
+/// to the core's `BankId`, the index in `banks`).
+#[derive(Clone, Debug)]
+pub struct PrepareJob {
+    /// The sending bank (authenticated by the transport, or this bank for its own batch).
+    pub from: BankId,
+    pub prepare: ringbank_twopc::Prepare,
+    /// This bank's ring promise when the prepare arrived.
+    pub ring_promised_epoch: u64,
+    pub config: ParticipantConfig,
+    /// Member bank names by `BankId`.
+    pub banks: Arc<Vec<String>>,
 }
 
-async fn vote(connection: &mut AnyConnection, request: &PrepareRequest, item: &PrepareItem) -> Result<Vote, LedgerError> {
-    let existing: Option<(String, Option<String>)> = sqlx::query_as("SELECT status, reason FROM participations WHERE transfer_id = $1")
-        .bind(&item.id)
-        .fetch_optional(&mut *connection)
-        .await?;
-    if let Some((status, reason)) = existing {
-        return Ok(Vote { id: item.id.clone(), yes: status != "aborted", reason });
+/// Outcomes for the participant core: delivered by their coordinator, or learned by a query.
+#[derive(Clone, Debug)]
+pub struct OutcomeJob {
+    /// The bank that sent them.
+    pub from: BankId,
+    /// The coordinator they are the outcomes of.
+    pub coordinator: BankId,
+    pub outcomes: Vec<ringbank_twopc::OutcomeItem>,
+    /// True for an answer to our query (`Participant::on_known`), false for a delivery (`on_outcome`).
+    pub learned: bool,
+    pub config: ParticipantConfig,
+    pub banks: Arc<Vec<String>>,
+}
+
+fn bank_name(banks: &[String], id: BankId) -> Result<&str, LedgerError> {
+    banks.get(usize::from(id)).map(String::as_str).ok_or_else(|| LedgerError::Invariant(format!("no member bank {id}")))
+}
+
+fn status_text(status: ParticipationStatus) -> &'static str {
+    match status {
+        ParticipationStatus::Prepared => "prepared",
+        ParticipationStatus::Committed => "committed",
+        ParticipationStatus::Aborted => "aborted",
     }
-    sqlx::query("SAVEPOINT vote").execute(&mut *connection).await?;
-    let checked = place_holds(connection, item).await;
-    let (status, reason) = match checked {
-        Ok(()) => ("prepared", None),
-        Err(error) => {
-            sqlx::query("ROLLBACK TO SAVEPOINT vote").execute(&mut *connection).await?;
-            let reason = match error {
-                LedgerError::Database(e) => return Err(LedgerError::Database(e)),
-                other => other.to_string(),
-            };
-            ("aborted", Some(reason))
+}
+
+fn status_of(text: &str) -> Result<ParticipationStatus, LedgerError> {
+    match text {
+        "prepared" => Ok(ParticipationStatus::Prepared),
+        "committed" => Ok(ParticipationStatus::Committed),
+        "aborted" => Ok(ParticipationStatus::Aborted),
+        other => Err(LedgerError::Invariant(format!("participation status {other:?}"))),
+    }
+}
+
+/// The participant's durable record of `id`, as the core sees it (holds and postings are not
+/// needed to vote or to apply: the ledger resolves them from its own rows).
+async fn load_participation(connection: &mut AnyConnection, banks: &[String], id: &str) -> Result<Option<Participation>, LedgerError> {
+    let row: Option<(String, String, String, Option<String>)> =
+        sqlx::query_as("SELECT coordinator, participants, status, reason FROM participations WHERE transfer_id = $1")
+            .bind(id)
+            .fetch_optional(&mut *connection)
+            .await?;
+    let Some((coordinator, participants, status, reason)) = row else { return Ok(None) };
+    let id_of = |name: &str| banks.iter().position(|b| b == name).and_then(|i| BankId::try_from(i).ok());
+    // A record from a bank no longer configured keeps a coordinator no member matches.
+    let coordinator = id_of(&coordinator).unwrap_or(BankId::MAX);
+    let status = status_of(&status)?;
+    let tombstone = participants.is_empty() && status == ParticipationStatus::Aborted;
+    Ok(Some(Participation {
+        coordinator,
+        participants: participants.split(',').filter_map(id_of).collect(),
+        voted_yes: if tombstone { None } else { Some(status != ParticipationStatus::Aborted || reason.is_none()) },
+        reason,
+        status,
+        holds: Vec::new(),
+        postings: Vec::new(),
+    }))
+}
+
+/// The ledger's view of the accounts a prepare names, read inside the transaction that stores
+/// the vote, so nothing changes between the check and the holds.
+struct AccountsView {
+    /// Customer accounts: number -> (kind, balance minus holds).
+    customer: HashMap<String, (String, i64)>,
+    /// (account, document) pairs where the document holds the account.
+    holders: HashSet<(String, String)>,
+}
+
+impl AccountsView {
+    async fn read(connection: &mut AnyConnection, prepare: &ringbank_twopc::Prepare) -> Result<AccountsView, LedgerError> {
+        let mut view = AccountsView { customer: HashMap::new(), holders: HashSet::new() };
+        for item in &prepare.transfers {
+            for leg in &item.legs {
+                if !view.customer.contains_key(&leg.account) {
+                    let row: Option<(String, i64, i64)> = sqlx::query_as(
+                        "SELECT kind, balance_cents, held_cents FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')",
+                    )
+                    .bind(&leg.account)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+                    if let Some((kind, balance, held)) = row {
+                        view.customer.insert(leg.account.clone(), (kind, balance - held));
+                    }
+                }
+                let pair = (leg.account.clone(), item.initiated_by.clone());
+                if leg.amount_cents < 0 && !view.holders.contains(&pair) && require_holder(connection, &pair.0, &pair.1).await.is_ok() {
+                    view.holders.insert(pair);
+                }
+            }
         }
+        Ok(view)
+    }
+}
+
+impl Accounts for AccountsView {
+    fn available_cents(&self, account: &str) -> Option<i64> {
+        self.customer.get(account).map(|(_, available)| *available)
+    }
+
+    fn check_leg(&self, item: &ringbank_twopc::PrepareItem, account: &str, amount_cents: i64) -> Result<(), String> {
+        if amount_cents < 0 && !self.holders.contains(&(account.to_string(), item.initiated_by.clone())) {
+            return Err(LedgerError::AccountNotFound(account.to_string()).to_string());
+        }
+        let is_company = self.customer.get(account).is_some_and(|(kind, _)| kind == "company");
+        if amount_cents > 0 && item.kind == ringbank_twopc::TransferKind::Payment && !is_company {
+            return Err(LedgerError::NotACompanyAccount(account.to_string()).to_string());
+        }
+        Ok(())
+    }
+}
+
+/// A participant's vote on a batch, decided by the participant core inside this transaction
+/// (fencing against the newest accepted stamp and the ring promise, validation, votes against
+/// the accounts read here) and stored before it is answered: the fencing stamp, each new vote,
+/// its postings and its holds. A refusal changes nothing.
+pub(super) async fn prepare(connection: &mut AnyConnection, job: &PrepareJob) -> Result<Outcome, LedgerError> {
+    let (epoch, seq): (i64, i64) =
+        sqlx::query_as("SELECT epoch, seq FROM fencing WHERE name = 'prepare'").fetch_one(&mut *connection).await?;
+    let mut state = ParticipantState {
+        newest_stamp: Stamp::new(u64::try_from(epoch).unwrap_or(0), u64::try_from(seq).unwrap_or(0)),
+        participations: Default::default(),
     };
-    sqlx::query("RELEASE SAVEPOINT vote").execute(&mut *connection).await?;
-    sqlx::query(
-        "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
-         order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-    )
-    .bind(&item.id)
-    .bind(&request.coordinator)
-    .bind(&item.kind)
-    .bind(&item.initiated_by)
-    .bind(&item.description)
-    .bind(item.participants.join(","))
-    .bind(status)
-    .bind(&reason)
-    .bind(i64::try_from(request.stamp.epoch).unwrap_or(i64::MAX))
-    .bind(i64::try_from(request.stamp.seq).unwrap_or(i64::MAX))
-    .bind(i64::from(item.position))
-    .bind(wall_clock_ms())
-    .bind(if status == "aborted" { Some(wall_clock_ms()) } else { None })
-    .execute(&mut *connection)
-    .await?;
-    if status == "prepared" {
-        let legs = item
-            .legs
+    for item in &job.prepare.transfers {
+        if let Some(record) = load_participation(connection, &job.banks, &item.id.0).await? {
+            state.participations.insert(item.id.clone(), record);
+        }
+    }
+    let accounts = AccountsView::read(connection, &job.prepare).await?;
+    let mut participant = Participant::start(job.config.clone(), state, 0);
+    let actions = participant.on_prepare(job.from, job.prepare.clone(), job.ring_promised_epoch, &accounts, 0);
+    let mut answer = None;
+    for action in actions {
+        match action {
+            // Passed by the driver before it submitted this job (a crash point inside the
+            // writer's transaction would lose other banks' writes of the same commit).
+            ParticipantAction::CrashPoint(_) => {}
+            ParticipantAction::Persist(ParticipantWrite::Prepare { stamp, votes }) => store_votes(connection, job, stamp, &votes).await?,
+            ParticipantAction::Send { message: Message::Votes { votes, .. }, .. } => {
+                let votes = votes.into_iter().map(|v| Vote { id: v.id.0, yes: v.yes, reason: v.reason }).collect();
+                answer = Some(Outcome::Votes(votes));
+            }
+            ParticipantAction::Send { message: Message::Refused { refusal, .. }, .. } => answer = Some(Outcome::Refused(refusal)),
+            other => return Err(LedgerError::Invariant(format!("the participant answered a prepare with {other:?}"))),
+        }
+    }
+    answer.ok_or_else(|| LedgerError::Invariant("the participant did not answer a prepare".into()))
+}
+
+/// `Persist(Prepare)`: raises the fencing stamp and stores every new vote with its holds.
+async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: Stamp, votes: &[VoteRecord]) -> Result<(), LedgerError> {
+    sqlx::query("UPDATE fencing SET epoch = $1, seq = $2 WHERE name = 'prepare'")
+        .bind(i64::try_from(stamp.epoch).unwrap_or(i64::MAX))
+        .bind(i64::try_from(stamp.seq).unwrap_or(i64::MAX))
+        .execute(&mut *connection)
+        .await?;
+    for vote in votes {
+        let item = job
+            .prepare
+            .transfers
             .iter()
-            .map(|l| (l.account.clone(), l.amount_cents))
-            .chain(item.settlement.iter().map(|s| (settlement_account(&s.bank), s.amount_cents)));
-        for (position, (account, amount)) in legs.enumerate() {
+            .find(|item| item.id == vote.id)
+            .ok_or_else(|| LedgerError::Invariant(format!("a vote on {} which is not in the prepare", vote.id)))?;
+        let record = &vote.participation;
+        let participants: Vec<&str> = record.participants.iter().map(|b| bank_name(&job.banks, *b)).collect::<Result<_, _>>()?;
+        let prepared = record.status == ParticipationStatus::Prepared;
+        sqlx::query(
+            "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
+             order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&vote.id.0)
+        .bind(bank_name(&job.banks, record.coordinator)?)
+        .bind(match item.kind {
+            ringbank_twopc::TransferKind::Transfer => "transfer",
+            ringbank_twopc::TransferKind::Payment => "payment",
+        })
+        .bind(&item.initiated_by)
+        .bind(&item.description)
+        .bind(participants.join(","))
+        .bind(status_text(record.status))
+        .bind(&record.reason)
+        .bind(i64::try_from(stamp.epoch).unwrap_or(i64::MAX))
+        .bind(i64::try_from(stamp.seq).unwrap_or(i64::MAX))
+        .bind(i64::from(item.position))
+        .bind(wall_clock_ms())
+        .bind(if prepared { None } else { Some(wall_clock_ms()) })
+        .execute(&mut *connection)
+        .await?;
+        if !prepared {
+            continue;
+        }
+        for (position, posting) in record.postings.iter().enumerate() {
+            let account = match &posting.account {
+                ringbank_twopc::Account::Customer(number) => number.clone(),
+                ringbank_twopc::Account::Settlement(peer) => {
+                    let peer = bank_name(&job.banks, *peer)?;
+                    ensure_settlement_account(connection, peer).await?;
+                    settlement_account(peer)
+                }
+            };
             sqlx::query("INSERT INTO participation_legs (transfer_id, position, account, amount_cents) VALUES ($1, $2, $3, $4)")
-                .bind(&item.id)
+                .bind(&vote.id.0)
                 .bind(i64::try_from(position).unwrap_or(i64::MAX))
                 .bind(&account)
-                .bind(amount)
+                .bind(posting.amount_cents)
                 .execute(&mut *connection)
                 .await?;
         }
-    }
-    Ok(Vote { id: item.id.clone(), yes: status == "prepared", reason })
-}
-
-/// Checks the legs here (accounts exist, debits held by the customer, payments to company
-/// accounts) and places a hold on every debit. Any failure is a "no" vote with its reason.
-async fn place_holds(connection: &mut AnyConnection, item: &PrepareItem) -> Result<(), LedgerError> {
-    for leg in &item.legs {
-        let kind = customer_account_kind(connection, &leg.account).await?;
-        if leg.amount_cents < 0 {
-            require_holder(connection, &leg.account, &item.initiated_by).await?;
-            let amount = leg.amount_cents.checked_neg().ok_or(LedgerError::Overflow)?;
+        for hold in &record.holds {
             let held =
                 sqlx::query("UPDATE accounts SET held_cents = held_cents + $1 WHERE number = $2 AND balance_cents - held_cents >= $1")
-                    .bind(amount)
-                    .bind(&leg.account)
+                    .bind(hold.amount_cents)
+                    .bind(&hold.account)
                     .execute(&mut *connection)
                     .await?;
             if held.rows_affected() != 1 {
-                let (balance, holds): (i64, i64) = sqlx::query_as("SELECT balance_cents, held_cents FROM accounts WHERE number = $1")
-                    .bind(&leg.account)
-                    .fetch_one(&mut *connection)
-                    .await?;
-                return Err(LedgerError::InsufficientFunds {
-                    account: leg.account.clone(),
-                    available_cents: balance - holds,
-                    requested_cents: amount,
-                });
+                return Err(LedgerError::Invariant(format!("the core held {} on {} beyond its balance", hold.amount_cents, hold.account)));
             }
             sqlx::query(
                 "INSERT INTO holds (id, account, amount_cents, transfer_id, status, created_at_ms) VALUES ($1, $2, $3, $4, 'held', $5)",
             )
-            .bind(format!("{}:{}", item.id, leg.account))
-            .bind(&leg.account)
-            .bind(amount)
-            .bind(&item.id)
+            .bind(format!("{}:{}", vote.id, hold.account))
+            .bind(&hold.account)
+            .bind(hold.amount_cents)
+            .bind(&vote.id.0)
             .bind(wall_clock_ms())
             .execute(&mut *connection)
             .await?;
-        } else if item.kind == "payment" && kind != super::AccountKind::Company {
-            return Err(LedgerError::NotACompanyAccount(leg.account.clone()));
         }
-    }
-    for settlement in &item.settlement {
-        ensure_settlement_account(connection, &settlement.bank).await?;
     }
     Ok(())
 }
@@ -278,44 +406,94 @@ pub(super) async fn presume_abort(connection: &mut AnyConnection, bank: &str) ->
     decide(connection, &decisions).await
 }
 
-/// Applies outcomes at this participant: a commit posts the held debits, the credits and the
-/// settlement legs as one entry; an abort releases the holds. An abort for a transfer never
-/// prepared here leaves a tombstone, so a late prepare votes no. Returns the ids final here.
-pub(super) async fn apply_outcomes(
-    connection: &mut AnyConnection,
-    coordinator: &str,
-    outcomes: &[OutcomeItem],
-) -> Result<Outcome, LedgerError> {
-    let mut final_ids = Vec::with_capacity(outcomes.len());
-    for outcome in outcomes {
-        let row: Option<(String, String, String)> =
-            sqlx::query_as("SELECT status, kind, description FROM participations WHERE transfer_id = $1")
-                .bind(&outcome.id)
-                .fetch_optional(&mut *connection)
-                .await?;
-        match row {
-            None if outcome.commit => {
-                tracing::error!(transfer = %outcome.id, "commit for a transfer never prepared here; ignored");
-                continue;
+/// Applies outcomes at this participant through the core: only a transfer's own coordinator
+/// (recorded at prepare) settles it; a commit posts the held debits, the credits and the
+/// settlement legs as one entry; an abort releases the holds; an abort for a transfer never
+/// prepared here leaves a tombstone, so a late prepare votes no. Outcomes that break the
+/// protocol (a commit of a transfer never prepared here, the opposite of an outcome already
+/// applied, an outcome from a bank that is not the transfer's coordinator) change nothing and
+/// are refused, loudly, instead of being reported final.
+pub(super) async fn apply_outcomes(connection: &mut AnyConnection, job: &OutcomeJob) -> Result<Outcome, LedgerError> {
+    let coordinator = bank_name(&job.banks, job.coordinator)?.to_string();
+    let mut state = ParticipantState::default();
+    let mut accepted: Vec<ringbank_twopc::OutcomeItem> = Vec::with_capacity(job.outcomes.len());
+    let mut refused: Vec<(String, String)> = Vec::new();
+    for outcome in &job.outcomes {
+        let verb = if outcome.commit { "commit" } else { "abort" };
+        if let Some(earlier) = accepted.iter().find(|a| a.id == outcome.id) {
+            if earlier.commit != outcome.commit {
+                refused.push((outcome.id.0.clone(), format!("both commit and abort of {} in one message", outcome.id)));
             }
-            None => {
-                sqlx::query(
-                    "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
-                     order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms) \
-                     VALUES ($1, $2, 'transfer', '', '', '', 'aborted', 'aborted before it was prepared here', 0, 0, 0, $3, $3)",
-                )
-                .bind(&outcome.id)
-                .bind(coordinator)
-                .bind(wall_clock_ms())
-                .execute(&mut *connection)
-                .await?;
-            }
-            Some((status, _, _)) if status != "prepared" => {}
-            Some((_, kind, description)) => resolve(connection, &outcome.id, outcome.commit, &kind, &description).await?,
+            continue;
         }
-        final_ids.push(outcome.id.clone());
+        if !state.participations.contains_key(&outcome.id) {
+            if let Some(record) = load_participation(connection, &job.banks, &outcome.id.0).await? {
+                state.participations.insert(outcome.id.clone(), record);
+            }
+        }
+        let why = match state.participations.get(&outcome.id) {
+            None if outcome.commit => Some(format!("{verb} of transfer {} which was never prepared here; nothing posted", outcome.id)),
+            None => None,
+            Some(record) if record.coordinator != job.coordinator => {
+                Some(format!("{verb} of transfer {} from {coordinator}, which is not its coordinator", outcome.id))
+            }
+            Some(record) if record.status == ParticipationStatus::Prepared => None,
+            Some(record) if (record.status == ParticipationStatus::Committed) != outcome.commit => {
+                Some(format!("{verb} of transfer {} contradicts the outcome applied here ({})", outcome.id, status_text(record.status)))
+            }
+            Some(_) => None,
+        };
+        match why {
+            Some(why) => refused.push((outcome.id.0.clone(), why)),
+            None => accepted.push(outcome.clone()),
+        }
     }
-    Ok(Outcome::Final(final_ids))
+    for (id, why) in &refused {
+        tracing::error!(transfer = %id, %coordinator, learned = job.learned, "outcome refused: {why}");
+    }
+    // Rows loaded above are what the core needs; the deliberately refused ones are left out.
+    let mut participant = Participant::start(job.config.clone(), state, 0);
+    let actions = if job.learned {
+        participant.on_known(job.coordinator, accepted)
+    } else {
+        participant.on_outcome(job.from, job.coordinator, accepted)
+    };
+    let (mut final_ids, mut newly_final) = (Vec::new(), Vec::new());
+    for action in actions {
+        match action {
+            ParticipantAction::CrashPoint(_) => {}
+            ParticipantAction::Final { id, .. } => newly_final.push(id.0),
+            ParticipantAction::Persist(ParticipantWrite::Apply { coordinator: _, resolved, tombstones }) => {
+                for outcome in &resolved {
+                    let (kind, description): (String, String) =
+                        sqlx::query_as("SELECT kind, description FROM participations WHERE transfer_id = $1")
+                            .bind(&outcome.id.0)
+                            .fetch_one(&mut *connection)
+                            .await?;
+                    resolve(connection, &outcome.id.0, outcome.commit, &kind, &description).await?;
+                }
+                for id in &tombstones {
+                    sqlx::query(
+                        "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
+                         order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms) \
+                         VALUES ($1, $2, 'transfer', '', '', '', 'aborted', 'aborted before it was prepared here', 0, 0, 0, $3, $3)",
+                    )
+                    .bind(&id.0)
+                    .bind(&coordinator)
+                    .bind(wall_clock_ms())
+                    .execute(&mut *connection)
+                    .await?;
+                }
+            }
+            ParticipantAction::Send { message: Message::Final { ids }, .. } => final_ids = ids.into_iter().map(|id| id.0).collect(),
+            other => return Err(LedgerError::Invariant(format!("the participant answered outcomes with {other:?}"))),
+        }
+    }
+    if job.learned {
+        // `on_known` answers nothing: what it applied is what became final here.
+        final_ids = newly_final;
+    }
+    Ok(Outcome::Applied { final_ids, refused })
 }
 
 async fn resolve(connection: &mut AnyConnection, id: &str, commit: bool, kind: &str, description: &str) -> Result<(), LedgerError> {
@@ -358,9 +536,24 @@ async fn resolve(connection: &mut AnyConnection, id: &str, commit: bool, kind: &
     Ok(())
 }
 
-pub(super) async fn mark_delivered(connection: &mut AnyConnection, bank: &str, ids: &[String]) -> Result<Outcome, LedgerError> {
+/// The origin's own outcomes, applied in the transaction that logs their decisions, and marked
+/// delivered to itself when final.
+pub(super) async fn apply_local_outcomes(connection: &mut AnyConnection, bank: &str, job: &OutcomeJob) -> Result<Outcome, LedgerError> {
+    let applied = apply_outcomes(connection, job).await?;
+    if let Outcome::Applied { final_ids, .. } = &applied {
+        mark_delivered(connection, bank, final_ids, DELIVERED).await?;
+    }
+    Ok(applied)
+}
+
+/// `outcome_deliveries.delivered`: still owed (0), acknowledged (1), refused by the participant (2).
+pub(super) const DELIVERED: i64 = 1;
+pub(super) const REFUSED: i64 = 2;
+
+pub(super) async fn mark_delivered(connection: &mut AnyConnection, bank: &str, ids: &[String], state: i64) -> Result<Outcome, LedgerError> {
     for id in ids {
-        sqlx::query("UPDATE outcome_deliveries SET delivered = 1 WHERE transfer_id = $1 AND bank = $2")
+        sqlx::query("UPDATE outcome_deliveries SET delivered = $1 WHERE transfer_id = $2 AND bank = $3 AND delivered = 0")
+            .bind(state)
             .bind(id)
             .bind(bank)
             .execute(&mut *connection)
@@ -383,6 +576,15 @@ pub fn settlement_legs(origin: &str, nets: &[(String, i64)]) -> Vec<(String, Vec
     }
     out.push((origin.to_string(), origin_legs));
     out
+}
+
+/// What one bank recorded of a transfer: its status as origin ('pending', 'committed',
+/// 'aborted'), and its participation's status.
+#[derive(Clone, Debug)]
+pub struct OutcomeRecord {
+    pub id: String,
+    pub as_origin: Option<String>,
+    pub as_participant: Option<ParticipationStatus>,
 }
 
 pub use ringbank_wire::ParticipationView;
@@ -457,12 +659,11 @@ impl Ledger {
             .collect())
     }
 
-    /// What this bank knows of each transfer's outcome: as its coordinator (a transfer it
-    /// originated and decided; one it has no record of is presumed aborted only when
-    /// `as_coordinator`), or as a participant that already applied it.
-    pub async fn known_outcomes(&self, ids: &[String], as_coordinator: bool) -> Result<Vec<OutcomeItem>, LedgerError> {
+    /// What this bank recorded of each transfer, for answering a query through the core:
+    /// (id, status as its origin if it originated it, status as a participant if it has one).
+    pub async fn outcome_records(&self, ids: &[String]) -> Result<Vec<OutcomeRecord>, LedgerError> {
         let mut connection = self.read_pool().acquire().await?;
-        let mut known = Vec::new();
+        let mut records = Vec::with_capacity(ids.len());
         for id in ids {
             let origin: Option<(String,)> = sqlx::query_as("SELECT status FROM transfers WHERE id = $1 AND origin IS NOT NULL")
                 .bind(id)
@@ -472,18 +673,13 @@ impl Ledger {
                 .bind(id)
                 .fetch_optional(&mut *connection)
                 .await?;
-            let status = match (origin, participation) {
-                (Some((s,)), _) if s != "pending" => Some(s == "committed"),
-                (Some(_), _) => None,
-                (None, Some((s,))) if s != "prepared" => Some(s == "committed"),
-                (None, _) if as_coordinator => Some(false),
-                (None, _) => None,
-            };
-            if let Some(commit) = status {
-                known.push(OutcomeItem { id: id.clone(), commit });
-            }
+            records.push(OutcomeRecord {
+                id: id.clone(),
+                as_origin: origin.map(|(status,)| status),
+                as_participant: participation.map(|(status,)| status_of(&status)).transpose()?,
+            });
         }
-        Ok(known)
+        Ok(records)
     }
 
     /// Every cross-bank transfer this bank took part in, with its outcome here.

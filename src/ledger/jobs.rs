@@ -55,11 +55,18 @@ pub(super) async fn apply(
         Job::Transfer(transfer) => ops::local_transfer(connection, transfer).await?,
         Job::SubmitCross(transfer) => cross::submit(connection, bank, transfer).await?,
         Job::OrderBatch { ids, stamp } => cross::order_batch(connection, ids, *stamp).await?,
-        Job::Prepare(request) => cross::prepare(connection, request).await?,
-        Job::Decide(decisions) => cross::decide(connection, decisions).await?,
+        Job::Prepare(prepare) => cross::prepare(connection, prepare).await?,
+        Job::Decide { decisions, local } => {
+            cross::decide(connection, decisions).await?;
+            match local {
+                Some(local) => cross::apply_local_outcomes(connection, bank, local).await?,
+                None => Outcome::Done,
+            }
+        }
         Job::PresumeAbort => cross::presume_abort(connection, bank).await?,
-        Job::ApplyOutcomes { coordinator, outcomes } => cross::apply_outcomes(connection, coordinator, outcomes).await?,
-        Job::MarkDelivered { bank: peer, ids } => cross::mark_delivered(connection, peer, ids).await?,
+        Job::ApplyOutcomes(outcomes) => cross::apply_outcomes(connection, outcomes).await?,
+        Job::MarkDelivered { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::DELIVERED).await?,
+        Job::MarkRefused { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::REFUSED).await?,
         Job::Purge { sessions_before_ms, idempotency_before_ms } => {
             sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1").bind(sessions_before_ms).execute(&mut *connection).await?;
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")

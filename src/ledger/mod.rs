@@ -118,14 +118,24 @@ pub enum Job {
         ids: Vec<String>,
         stamp: ringbank_ring::Stamp,
     },
-    Prepare(crate::protocol::PrepareRequest),
-    Decide(Vec<cross::Decision>),
-    PresumeAbort,
-    ApplyOutcomes {
-        coordinator: String,
-        outcomes: Vec<crate::protocol::OutcomeItem>,
+    /// A participant votes on a prepare through the two-phase-commit core, in one transaction.
+    Prepare(cross::PrepareJob),
+    /// The coordinator's decisions, and with them (same transaction) the outcomes at this bank's
+    /// own participant: a decision is durable if and only if its local outcome is applied.
+    Decide {
+        decisions: Vec<cross::Decision>,
+        local: Option<cross::OutcomeJob>,
     },
+    PresumeAbort,
+    /// A participant applies outcomes through the core (delivered by the coordinator, or learned).
+    ApplyOutcomes(cross::OutcomeJob),
     MarkDelivered {
+        bank: String,
+        ids: Vec<String>,
+    },
+    /// The participant `bank` refused these outcomes (a protocol violation, logged loudly):
+    /// delivering them again cannot help, so they are kept apart and no longer retried.
+    MarkRefused {
         bank: String,
         ids: Vec<String>,
     },
@@ -144,8 +154,14 @@ pub enum Outcome {
     /// a repeat with the same Idempotency-Key gets the same value back.
     Posted(Posted),
     Votes(Vec<crate::protocol::Vote>),
-    /// Transfers that are final at this participant.
-    Final(Vec<String>),
+    /// A prepare refused whole by the participant core; nothing was written.
+    Refused(ringbank_twopc::Refusal),
+    /// Outcomes applied at this participant: the ids final here, and the outcomes refused
+    /// (id, why) because they break the protocol (nothing was changed for them).
+    Applied {
+        final_ids: Vec<String>,
+        refused: Vec<(String, String)>,
+    },
 }
 
 /// What posting a money movement produced, as recorded under its Idempotency-Key.

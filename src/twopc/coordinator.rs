@@ -17,9 +17,10 @@ use tokio_util::task::TaskTracker;
 use super::Cross;
 use crate::clock::wall_clock_ms;
 use crate::ledger::cross::{settlement_legs, Decision, PendingTransfer};
-use crate::ledger::{Job, Outcome};
+use crate::ledger::Job;
 use crate::protocol::{
-    OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, Vote, WireLeg, BATCH_MAX,
+    OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, RefusedOutcome, Vote,
+    WireLeg, BATCH_MAX,
 };
 
 /// Transfers per batch.
@@ -30,9 +31,9 @@ const LEASE_MARGIN: Duration = Duration::from_millis(100);
 const TOKEN_WAIT: Duration = Duration::from_secs(2);
 const RECHECK_INTERVAL: Duration = Duration::from_millis(500);
 const DELIVERY_INTERVAL: Duration = Duration::from_millis(300);
-const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
+pub(super) const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
 /// A yes vote is in doubt once it is this old without an outcome.
-const IN_DOUBT_AFTER: Duration = Duration::from_secs(2);
+pub(super) const IN_DOUBT_AFTER: Duration = Duration::from_secs(2);
 
 pub fn spawn(cross: Arc<Cross>, tracker: &TaskTracker, shutdown: CancellationToken) {
     tracker.spawn(coordinate(cross.clone(), shutdown.clone()));
@@ -41,11 +42,19 @@ pub fn spawn(cross: Arc<Cross>, tracker: &TaskTracker, shutdown: CancellationTok
 }
 
 async fn coordinate(cross: Arc<Cross>, shutdown: CancellationToken) {
-    // Transfers whose prepares may have gone out before a crash: presumed abort.
-    match cross.ledger.submit(Job::PresumeAbort, None).await {
-        Ok(_) => cross.delivery_work.notify_one(),
-        Err(error) => tracing::error!(bank = %cross.bank(), %error, "presumed abort at start-up failed"),
+    // Transfers whose prepares may have gone out before a crash: presumed abort. Retried until
+    // it is logged: until then their participants stay in doubt with their holds.
+    let mut backoff = RetryBackoff::new();
+    loop {
+        match cross.ledger.submit(Job::PresumeAbort, None).await {
+            Ok(_) => break,
+            Err(error) => tracing::error!(bank = %cross.bank(), %error, "presumed abort at start-up failed; retrying"),
+        }
+        if !backoff.wait(&shutdown).await {
+            return;
+        }
     }
+    cross.delivery_work.notify_one();
     loop {
         tokio::select! {
             () = shutdown.cancelled() => return,
@@ -94,7 +103,9 @@ async fn coordinate(cross: Arc<Cross>, shutdown: CancellationToken) {
         cross.faults.crash_point(ringbank_domain::CrashPoint::AfterVotes);
         if !prepared.is_empty() {
             let deciding = Instant::now();
-            decide(&cross, holding.stamp, prepared).await;
+            if !decide(&cross, holding.stamp, prepared, &shutdown).await {
+                return;
+            }
             add_micros(&cross, Phase::Decide, deciding);
         }
     }
@@ -171,88 +182,140 @@ async fn prepare_batch(
         }
         participants_of.insert(transfer.id.clone(), participants);
     }
-    // Ordering and the local votes: submitted together, so the writer commits them as one.
-    let local = requests.remove(&me);
+    // The batch's place in the global order is durable before any prepare is sent. Then the
+    // remote prepares are handed to the network, the crash point `after-prepare-sent` passes,
+    // and only then does the local participant vote (concurrently with the remote ones).
     let started = Instant::now();
-    let order = cross.ledger.submit(Job::OrderBatch { ids, stamp }, None);
-    let local_votes = async {
-        match local {
-            Some(request) => Some(cross.ledger.submit(Job::Prepare(request), None).await),
-            None => None,
-        }
-    };
-    let (ordered, local_votes) = tokio::join!(order, local_votes);
-    if let Err(error) = ordered {
+    if let Err(error) = cross.ledger.submit(Job::OrderBatch { ids, stamp }, None).await {
         tracing::error!(%error, "cannot order a batch; it stays pending");
         return None;
     }
-    add_micros(cross, Phase::OrderAndLocalPrepare, started);
+    let ordered = started.elapsed();
+    let local = requests.remove(&me);
     let remote_started = Instant::now();
-    let mut votes = collect_votes(cross, requests, lease_until).await;
+    let remote = tokio::spawn(collect_votes(cross.clone(), requests, lease_until));
+    tokio::task::yield_now().await;
+    cross.faults.crash_point(ringbank_domain::CrashPoint::AfterPrepareSent);
+    let local_started = Instant::now();
+    let local_votes = match local {
+        Some(request) => Some(super::participant::prepare(cross, &me, request).await),
+        None => None,
+    };
+    let local_prepared = local_started.elapsed();
+    let micros = u64::try_from((ordered + local_prepared).as_micros()).unwrap_or(u64::MAX);
+    cross.phase_micros[Phase::OrderAndLocalPrepare as usize].fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    let mut votes = match remote.await {
+        Ok(votes) => votes,
+        Err(error) => {
+            tracing::error!(%error, "collecting remote votes failed; the batch aborts");
+            HashMap::new()
+        }
+    };
     add_micros(cross, Phase::RemotePrepare, remote_started);
     cross.metrics.prepare_seconds.observe_duration(started.elapsed());
     match local_votes {
-        Some(Ok(Outcome::Votes(local_votes))) => {
+        Some(Ok(PrepareResponse { votes: local_votes })) => {
             for vote in local_votes {
                 votes.insert((me.clone(), vote.id.clone()), vote);
             }
         }
         Some(Err(error)) => tracing::warn!(%error, "local prepare failed"),
-        _ => {}
+        None => {}
     }
-    cross.faults.crash_point(ringbank_domain::CrashPoint::AfterPrepareSent);
     Some(PreparedBatch { batch, participants_of, votes })
 }
 
+/// The decision on one transfer: commit only if it has participants and every one of them
+/// voted yes (a transfer without participants has no vote to count, and cannot commit).
+fn decision_on(id: &str, participants: Vec<String>, votes: &HashMap<(String, String), Vote>) -> Decision {
+    let mut reason = participants.is_empty().then(|| "the transfer has no participants; it cannot commit".to_string());
+    for bank in &participants {
+        if reason.is_some() {
+            break;
+        }
+        match votes.get(&(bank.clone(), id.to_string())) {
+            Some(Vote { yes: true, .. }) => {}
+            Some(Vote { reason: why, .. }) => reason = Some(format!("bank {bank}: {}", why.clone().unwrap_or_else(|| "refused".into()))),
+            None => reason = Some(format!("bank {bank} did not answer in time")),
+        }
+    }
+    Decision { id: id.to_string(), commit: reason.is_none(), reason, participants }
+}
+
 /// Logs the decisions of prepared batches (durably, before anyone is told): commit only if
-/// every participant voted yes.
-async fn decide(cross: &Arc<Cross>, stamp: Stamp, prepared: Vec<PreparedBatch>) {
+/// every participant voted yes. A failed log is retried until it is durable (its participants
+/// stay in doubt with their holds until then); false if the bank shut down first.
+async fn decide(cross: &Arc<Cross>, stamp: Stamp, prepared: Vec<PreparedBatch>, shutdown: &CancellationToken) -> bool {
     let me = cross.bank().to_string();
     let mut decisions: Vec<Decision> = Vec::new();
     for PreparedBatch { batch, mut participants_of, votes } in prepared {
         for transfer in &batch {
             let participants = participants_of.remove(&transfer.id).unwrap_or_default();
-            let mut reason = None;
-            for bank in &participants {
-                match votes.get(&(bank.clone(), transfer.id.clone())) {
-                    Some(Vote { yes: true, .. }) => {}
-                    Some(Vote { reason: why, .. }) => {
-                        reason = Some(format!("bank {bank}: {}", why.clone().unwrap_or_else(|| "refused".into())));
-                        break;
-                    }
-                    None => {
-                        reason = Some(format!("bank {bank} did not answer in time"));
-                        break;
-                    }
-                }
-            }
-            decisions.push(Decision { id: transfer.id.clone(), commit: reason.is_none(), reason, participants });
+            decisions.push(decision_on(&transfer.id, participants, &votes));
         }
     }
     let committed = decisions.iter().filter(|d| d.commit).count();
-    let decide_started = std::time::Instant::now();
-    match cross.ledger.submit(Job::Decide(decisions.clone()), None).await {
-        Ok(_) => {
-            cross.metrics.decide_seconds.observe_duration(decide_started.elapsed());
-            tracing::info!(bank = %me, epoch = stamp.epoch, seq = stamp.seq, transfers = decisions.len(), committed, "batch decided");
-            for decision in decisions.iter().filter(|d| !d.commit) {
-                let reason = decision.reason.as_deref().unwrap_or("");
-                tracing::info!(bank = %me, epoch = stamp.epoch, transfer_id = %decision.id, reason, "transfer aborted");
+    // This bank's own participant applies its outcomes in the same transaction: the decision is
+    // durable exactly when the origin's legs are booked (no window where the transfer reads
+    // committed at the origin but its legs there are not posted yet).
+    let own: Vec<crate::protocol::OutcomeItem> = decisions
+        .iter()
+        .filter(|d| d.participants.iter().any(|bank| *bank == me))
+        .map(|d| crate::protocol::OutcomeItem { id: d.id.clone(), commit: d.commit })
+        .collect();
+    let mut backoff = RetryBackoff::new();
+    loop {
+        let decide_started = std::time::Instant::now();
+        let local = (!own.is_empty()).then(|| super::participant::own_outcomes(cross, own.clone()));
+        match cross.ledger.submit(Job::Decide { decisions: decisions.clone(), local }, None).await {
+            Ok(_) => {
+                cross.metrics.decide_seconds.observe_duration(decide_started.elapsed());
+                break;
             }
-            cross.faults.crash_point(ringbank_domain::CrashPoint::AfterDecisionLogged);
-            for decision in &decisions {
-                let _ = cross.finalized.send(decision.id.clone());
-            }
-            cross.delivery_work.notify_one();
+            Err(error) => tracing::error!(
+                bank = %me,
+                epoch = stamp.epoch,
+                seq = stamp.seq,
+                transfers = decisions.len(),
+                %error,
+                "cannot log decisions; retrying"
+            ),
         }
-        Err(error) => tracing::error!(
-            bank = %me,
-            epoch = stamp.epoch,
-            seq = stamp.seq,
-            transfers = decisions.len(),
-            %error,
-            "cannot log decisions; the batch will be presumed aborted on restart"
-        ),
+        if !backoff.wait(shutdown).await {
+            return false;
+        }
+    }
+    tracing::info!(bank = %me, epoch = stamp.epoch, seq = stamp.seq, transfers = decisions.len(), committed, "batch decided");
+    for decision in decisions.iter().filter(|d| !d.commit) {
+        let reason = decision.reason.as_deref().unwrap_or("");
+        tracing::info!(bank = %me, epoch = stamp.epoch, transfer_id = %decision.id, reason, "transfer aborted");
+    }
+    cross.faults.crash_point(ringbank_domain::CrashPoint::AfterDecisionLogged);
+    for decision in &decisions {
+        let _ = cross.finalized.send(decision.id.clone());
+    }
+    cross.delivery_work.notify_one();
+    true
+}
+
+/// Waits between retries of a durable write that failed: 100 ms doubling up to 5 s.
+struct RetryBackoff {
+    next: Duration,
+}
+
+impl RetryBackoff {
+    fn new() -> RetryBackoff {
+        RetryBackoff { next: Duration::from_millis(100) }
+    }
+
+    /// False if the bank is shutting down.
+    async fn wait(&mut self, shutdown: &CancellationToken) -> bool {
+        let wait = self.next;
+        self.next = (self.next * 2).min(Duration::from_secs(5));
+        tokio::select! {
+            () = shutdown.cancelled() => false,
+            () = tokio::time::sleep(wait) => true,
+        }
     }
 }
 
@@ -260,7 +323,7 @@ async fn decide(cross: &Arc<Cross>, stamp: Stamp, prepared: Vec<PreparedBatch>) 
 /// transfer id). A bank that fails to answer simply has no votes. Nothing is sent once the
 /// lease is over.
 async fn collect_votes(
-    cross: &Arc<Cross>,
+    cross: Arc<Cross>,
     requests: BTreeMap<String, PrepareRequest>,
     lease_until: Instant,
 ) -> HashMap<(String, String), Vote> {
@@ -290,7 +353,8 @@ async fn collect_votes(
         });
     }
     let me = cross.bank();
-    for (bank, stamp, answer) in futures_util::future::join_all(remote).await {
+    let answers = futures_util::future::join_all(remote).await;
+    for (bank, stamp, answer) in answers {
         match answer {
             Ok(response) => {
                 for vote in response.votes {
@@ -327,12 +391,21 @@ async fn deliver(cross: Arc<Cross>, shutdown: CancellationToken) {
                 if delivered.is_some() {
                     cross.metrics.deliver_seconds.observe_duration(deliver_started.elapsed());
                 }
-                if let Some(ids) = delivered {
+                if let Some(OutcomeResponse { final_ids: ids, refused }) = delivered {
                     if bank != cross.bank() && !ids.is_empty() {
                         remote_delivered = true;
                     }
                     if let Err(error) = cross.ledger.submit(Job::MarkDelivered { bank: bank.clone(), ids }, None).await {
                         tracing::warn!(%error, "cannot mark outcomes delivered");
+                    }
+                    if !refused.is_empty() {
+                        for RefusedOutcome { id, reason } in &refused {
+                            tracing::error!(bank = %cross.bank(), peer = %bank, transfer_id = %id, %reason, "participant refused an outcome; no longer delivered");
+                        }
+                        let ids = refused.into_iter().map(|r| r.id).collect();
+                        if let Err(error) = cross.ledger.submit(Job::MarkRefused { bank: bank.clone(), ids }, None).await {
+                            tracing::warn!(%error, "cannot mark outcomes refused");
+                        }
                     }
                     if remote_delivered {
                         cross.faults.crash_point(ringbank_domain::CrashPoint::AfterCommitSent);
@@ -343,18 +416,13 @@ async fn deliver(cross: Arc<Cross>, shutdown: CancellationToken) {
     }
 }
 
-/// Delivers outcomes to one bank; returns the ids it reports final.
-async fn deliver_to(cross: &Arc<Cross>, bank: &str, outcomes: Vec<crate::protocol::OutcomeItem>) -> Option<Vec<String>> {
+/// Delivers outcomes to one bank (this one through the local participant); returns its answer.
+async fn deliver_to(cross: &Arc<Cross>, bank: &str, outcomes: Vec<crate::protocol::OutcomeItem>) -> Option<OutcomeResponse> {
     let me = cross.bank().to_string();
+    let request = OutcomeRequest { coordinator: me.clone(), outcomes };
     if bank == me {
-        return match cross.ledger.submit(Job::ApplyOutcomes { coordinator: me, outcomes }, None).await {
-            Ok(Outcome::Final(ids)) => {
-                for id in &ids {
-                    let _ = cross.finalized.send(id.clone());
-                }
-                Some(ids)
-            }
-            Ok(_) => None,
+        return match super::participant::outcome(cross, &me, request).await {
+            Ok(response) => Some(response),
             Err(error) => {
                 tracing::warn!(%error, "applying outcomes locally failed");
                 None
@@ -365,9 +433,8 @@ async fn deliver_to(cross: &Arc<Cross>, bank: &str, outcomes: Vec<crate::protoco
         return None;
     }
     let url = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n))?.to_string();
-    let request = OutcomeRequest { coordinator: me, outcomes };
     match cross.peers.call::<_, OutcomeResponse>(&url, "/bank/v1/outcome", &request).await {
-        Ok(response) => Some(response.final_ids),
+        Ok(response) => Some(response),
         Err(error) => {
             tracing::debug!(%error, %bank, "outcome not delivered; will retry");
             None
@@ -414,8 +481,7 @@ async fn resolve(cross: Arc<Cross>, shutdown: CancellationToken) {
             if known.is_empty() {
                 continue;
             }
-            let job = Job::ApplyOutcomes { coordinator: coordinator.clone(), outcomes: known };
-            if let Err(error) = cross.ledger.submit(job, None).await {
+            if let Err(error) = super::participant::learned(&cross, &coordinator, known).await {
                 tracing::warn!(%error, "applying learned outcomes failed");
             }
         }
@@ -457,5 +523,35 @@ pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Durati
                 Ok(_) => break,
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vote(id: &str, yes: bool) -> Vote {
+        Vote { id: id.to_string(), yes, reason: (!yes).then(|| "no funds".to_string()) }
+    }
+
+    #[test]
+    fn a_transfer_without_participants_cannot_commit() {
+        let decision = decision_on("t1", Vec::new(), &HashMap::new());
+        assert!(!decision.commit);
+        assert!(decision.reason.unwrap().contains("no participants"));
+    }
+
+    #[test]
+    fn commit_only_if_every_participant_voted_yes() {
+        let banks = vec!["A".to_string(), "B".to_string()];
+        let mut votes = HashMap::new();
+        votes.insert(("A".to_string(), "t1".to_string()), vote("t1", true));
+        let missing = decision_on("t1", banks.clone(), &votes);
+        assert!(!missing.commit && missing.reason.unwrap().contains("bank B did not answer"));
+        votes.insert(("B".to_string(), "t1".to_string()), vote("t1", false));
+        let refused = decision_on("t1", banks.clone(), &votes);
+        assert!(!refused.commit && refused.reason.unwrap().contains("bank B: no funds"));
+        votes.insert(("B".to_string(), "t1".to_string()), vote("t1", true));
+        assert!(decision_on("t1", banks, &votes).commit);
     }
 }

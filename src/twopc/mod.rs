@@ -9,6 +9,7 @@ pub mod participant;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
+use ringbank_twopc::BankId;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -42,6 +43,10 @@ pub struct Cross {
     pub faults: Arc<Faults>,
     pub metrics: Arc<Metrics>,
     pub limits: ParticipantLimits,
+    /// Member bank names by the core's `BankId` (their index in the member list).
+    pub banks: Arc<Vec<String>>,
+    /// The participant core's settings for this bank.
+    pub participant_config: ringbank_twopc::ParticipantConfig,
     /// Ids of transfers that became final here (for `Prefer: wait`).
     pub finalized: broadcast::Sender<String>,
     /// Wakes the coordinator when a cross-bank transfer is submitted.
@@ -66,7 +71,23 @@ impl Cross {
         metrics: Arc<Metrics>,
         limits: ParticipantLimits,
     ) -> Arc<Cross> {
+        let banks = Arc::new(ring.members.ids());
+        let member_count = BankId::try_from(banks.len()).unwrap_or(BankId::MAX);
+        let participant_config = ringbank_twopc::ParticipantConfig {
+            me: ring.members.me,
+            members: (0..member_count).collect(),
+            limits: ringbank_twopc::PrepareLimits {
+                transfers_max: crate::protocol::BATCH_MAX,
+                legs_max: limits.max_legs,
+                amount_max_cents: limits.max_amount_cents,
+                id_length_max: 64,
+            },
+            in_doubt_after: u64::try_from(coordinator::IN_DOUBT_AFTER.as_millis()).unwrap_or(u64::MAX),
+            resolve_interval: u64::try_from(coordinator::RESOLVE_INTERVAL.as_millis()).unwrap_or(u64::MAX),
+        };
         Arc::new(Cross {
+            banks,
+            participant_config,
             bank,
             ledger,
             ring,

@@ -1,13 +1,25 @@
-//! The participant's side of two-phase commit: who may prepare or decide, fencing against
-//! stale stamps, validation of what it is asked to book, durable votes, and outcomes applied
-//! idempotently. The transport (the /bank/v1 routes) only authenticates the sending bank and
-//! parses the body; every rule is here.
+//! The participant's side of two-phase commit, run by the pure core (ringbank_twopc): who may
+//! prepare or decide, fencing against stale stamps and the ring promise, validation of what it is
+//! asked to book, durable votes, and outcomes applied exactly once. This module maps the wire
+//! (bank names) to the core (`BankId`, the index in the member list), applies the core's checks
+//! that need no ledger before the crash point `on-prepare`, and hands the rest to the ledger's
+//! writer, which runs `Participant::on_prepare` / `on_outcome` / `on_known` inside the transaction
+//! that stores their writes. The transport (the /bank/v1 routes) only authenticates the sending
+//! bank and parses the body.
 
 use ringbank_domain::CrashPoint;
+use ringbank_twopc::{
+    answer_query, BankId, CoordinatedTransfer, Coordinator, CoordinatorConfig, CoordinatorState, Leg, Message, Participant,
+    ParticipantState, Participation, ParticipationStatus, PendingTransfer, Prepare, PrepareItem, Refusal, SettlementLeg, TransferId,
+    TransferKind,
+};
 
 use super::Cross;
+use crate::ledger::cross::{OutcomeJob, PrepareJob};
 use crate::ledger::{Job, LedgerError, Outcome};
-use crate::protocol::{OutcomeRequest, OutcomeResponse, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, BATCH_MAX};
+use crate::protocol::{
+    OutcomeItem, OutcomeRequest, OutcomeResponse, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, RefusedOutcome, BATCH_MAX,
+};
 
 /// Why a participant refused a request; nothing was changed.
 #[derive(Debug, thiserror::Error)]
@@ -18,93 +30,205 @@ pub enum ParticipantError {
     LimitExceeded(String),
     #[error("{0}")]
     Malformed(String),
+    /// Kept for the transport's mapping; the core reports a transfer that does not balance as
+    /// `Malformed`.
     #[error("{0}")]
     Unbalanced(String),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
 }
 
-/// PREPARE from bank `from`: fence, validate, vote durably.
+impl From<Refusal> for ParticipantError {
+    fn from(refusal: Refusal) -> ParticipantError {
+        match refusal {
+            Refusal::NotTheCoordinator { from, coordinator } => {
+                ParticipantError::Forbidden(format!("bank {from} cannot prepare for coordinator {coordinator}"))
+            }
+            Refusal::BelowRingPromise { got, promised_epoch } => {
+                LedgerError::StaleStamp { got: got.to_string(), newest: format!("epoch {promised_epoch}") }.into()
+            }
+            Refusal::StaleStamp { got, newest } => LedgerError::StaleStamp { got: got.to_string(), newest: newest.to_string() }.into(),
+            Refusal::LimitExceeded(message) => ParticipantError::LimitExceeded(message),
+            Refusal::Malformed(message) => ParticipantError::Malformed(message),
+        }
+    }
+}
+
+/// The core's id of a member bank (its index in the configured member list).
+pub fn bank_id(cross: &Cross, name: &str) -> Option<BankId> {
+    cross.ring.members.node_of(name)
+}
+
+fn member(cross: &Cross, name: &str, what: &str) -> Result<BankId, ParticipantError> {
+    bank_id(cross, name).ok_or_else(|| ParticipantError::Malformed(format!("{what} names {name:?}, which is not a member bank")))
+}
+
+/// A wire prepare in the core's terms. What the core cannot represent (an unknown kind, a bank
+/// that is not a member, an account number that does not parse) is malformed.
+pub fn core_prepare(cross: &Cross, request: PrepareRequest) -> Result<Prepare, ParticipantError> {
+    if request.transfers.len() > BATCH_MAX {
+        return Err(ParticipantError::LimitExceeded(format!("at most {BATCH_MAX} transfers per prepare")));
+    }
+    let coordinator = bank_id(cross, &request.coordinator)
+        .ok_or_else(|| ParticipantError::Forbidden(format!("{} is not a member", request.coordinator)))?;
+    let mut transfers = Vec::with_capacity(request.transfers.len());
+    for item in request.transfers {
+        let kind = match item.kind.as_str() {
+            "transfer" => TransferKind::Transfer,
+            "payment" => TransferKind::Payment,
+            _ => return Err(ParticipantError::Malformed(format!("transfer {:?} is malformed", item.id))),
+        };
+        if item.legs.iter().any(|leg| leg.account.parse::<ringbank_domain::AccountNumber>().is_err()) {
+            return Err(ParticipantError::Malformed(format!("transfer {} has a malformed leg", item.id)));
+        }
+        let participants = item.participants.iter().map(|bank| member(cross, bank, "a participant")).collect::<Result<Vec<_>, _>>()?;
+        let settlement = item
+            .settlement
+            .iter()
+            .map(|leg| Ok(SettlementLeg { bank: member(cross, &leg.bank, "a settlement leg")?, amount_cents: leg.amount_cents }))
+            .collect::<Result<Vec<_>, ParticipantError>>()?;
+        transfers.push(PrepareItem {
+            id: TransferId(item.id),
+            kind,
+            initiated_by: item.initiated_by,
+            description: item.description,
+            position: item.position,
+            participants,
+            legs: item.legs.into_iter().map(|leg| Leg { account: leg.account, amount_cents: leg.amount_cents }).collect(),
+            settlement,
+        });
+    }
+    Ok(Prepare { coordinator, stamp: request.stamp, transfers })
+}
+
+/// PREPARE from bank `from` (this bank itself for its own batches): the core's checks that need
+/// no ledger (sender is the coordinator, ring promise, validation), the crash point `on-prepare`,
+/// then `Participant::on_prepare` in the writer's transaction (stale stamp, votes, holds).
 pub async fn prepare(cross: &Cross, from: &str, request: PrepareRequest) -> Result<PrepareResponse, ParticipantError> {
-    if from != request.coordinator {
-        return Err(ParticipantError::Forbidden(format!("bank {from} cannot prepare for coordinator {}", request.coordinator)));
+    let from = bank_id(cross, from).ok_or_else(|| ParticipantError::Forbidden(format!("{from} is not a member")))?;
+    let prepare = core_prepare(cross, request)?;
+    if from != prepare.coordinator {
+        return Err(Refusal::NotTheCoordinator { from, coordinator: prepare.coordinator }.into());
     }
-    // Fencing: a stamp older than this bank's ring promise is refused outright (the ledger
-    // also refuses stamps older than the newest prepare it accepted).
-    let promised = cross.ring.status().promised_epoch;
-    if request.stamp.epoch < promised {
-        return Err(LedgerError::StaleStamp { got: request.stamp.to_string(), newest: format!("epoch {promised}") }.into());
+    let ring_promised_epoch = cross.ring.status().promised_epoch;
+    if prepare.stamp.epoch < ring_promised_epoch {
+        return Err(Refusal::BelowRingPromise { got: prepare.stamp, promised_epoch: ring_promised_epoch }.into());
     }
-    validate_prepare(cross, &request)?;
+    let config = &cross.participant_config;
+    ringbank_twopc::validate_prepare(&prepare, &config.limits, config.me, &config.members)?;
     cross.faults.crash_point(CrashPoint::OnPrepare);
-    match cross.ledger.submit(Job::Prepare(request), None).await? {
+    let job = PrepareJob { from, prepare, ring_promised_epoch, config: config.clone(), banks: cross.banks.clone() };
+    match cross.ledger.submit(Job::Prepare(job), None).await? {
         Outcome::Votes(votes) => Ok(PrepareResponse { votes }),
+        Outcome::Refused(refusal) => Err(refusal.into()),
         other => Err(LedgerError::Invariant(format!("prepare answered {other:?}")).into()),
     }
 }
 
-/// The participant checks what it is asked to book before voting: bounded sizes, its own
-/// customer accounts by number, member banks for settlement, legs that sum to zero.
-fn validate_prepare(cross: &Cross, request: &PrepareRequest) -> Result<(), ParticipantError> {
-    if request.transfers.len() > BATCH_MAX {
-        return Err(ParticipantError::LimitExceeded(format!("at most {BATCH_MAX} transfers per prepare")));
-    }
-    let members = &cross.ring.members;
-    for item in &request.transfers {
-        if item.legs.len() > cross.limits.max_legs || item.settlement.len() > members.list.len() {
-            return Err(ParticipantError::LimitExceeded(format!("transfer {} has too many legs", item.id)));
-        }
-        if !matches!(item.kind.as_str(), "transfer" | "payment") || item.id.is_empty() || item.id.len() > 64 {
-            return Err(ParticipantError::Malformed(format!("transfer {:?} is malformed", item.id)));
-        }
-        let mut total: i64 = 0;
-        let overflow = || ParticipantError::Malformed(format!("transfer {} overflows", item.id));
-        for leg in &item.legs {
-            if leg.account.parse::<ringbank_domain::AccountNumber>().is_err()
-                || leg.amount_cents == 0
-                || leg.amount_cents.unsigned_abs() > cross.limits.max_amount_cents.unsigned_abs()
-            {
-                return Err(ParticipantError::Malformed(format!("transfer {} has a malformed leg", item.id)));
-            }
-            total = total.checked_add(leg.amount_cents).ok_or_else(overflow)?;
-        }
-        for leg in &item.settlement {
-            if members.node_of(&leg.bank).is_none() || leg.bank == cross.bank() || leg.amount_cents == 0 {
-                return Err(ParticipantError::Malformed(format!("transfer {} has a malformed settlement leg", item.id)));
-            }
-            total = total.checked_add(leg.amount_cents).ok_or_else(overflow)?;
-        }
-        if total != 0 || (item.legs.is_empty() && item.settlement.is_empty()) {
-            return Err(ParticipantError::Unbalanced(format!("transfer {} does not balance at this bank", item.id)));
-        }
-    }
-    Ok(())
-}
-
-/// COMMIT/ABORT from bank `from`: only the coordinator delivers its outcomes.
+/// COMMIT/ABORT from bank `from`: only the coordinator delivers its outcomes (and only the
+/// coordinator recorded at prepare settles a transfer: the core's rule, in the ledger job).
 pub async fn outcome(cross: &Cross, from: &str, request: OutcomeRequest) -> Result<OutcomeResponse, ParticipantError> {
     if from != request.coordinator || request.outcomes.len() > BATCH_MAX {
         return Err(ParticipantError::Forbidden("only the coordinator delivers its outcomes, at most a batch at a time".into()));
     }
+    let coordinator = member(cross, &request.coordinator, "the outcome")?;
     cross.faults.crash_point(CrashPoint::OnCommit);
-    let job = Job::ApplyOutcomes { coordinator: request.coordinator, outcomes: request.outcomes };
-    match cross.ledger.submit(job, None).await? {
-        Outcome::Final(final_ids) => {
+    let (final_ids, refused) = apply(cross, coordinator, coordinator, request.outcomes, false).await?;
+    let refused = refused.into_iter().map(|(id, reason)| RefusedOutcome { id, reason }).collect();
+    Ok(OutcomeResponse { final_ids, refused })
+}
+
+/// Outcomes of `coordinator`'s transfers learned in answers to our queries (from the coordinator
+/// or another participant): applied to the transfers in doubt here (`Participant::on_known`).
+/// Returns the ids that became final here.
+pub async fn learned(cross: &Cross, coordinator: &str, known: Vec<OutcomeItem>) -> Result<Vec<String>, ParticipantError> {
+    let coordinator = member(cross, coordinator, "the answer")?;
+    Ok(apply(cross, coordinator, coordinator, known, true).await?.0)
+}
+
+/// The outcomes of this bank's own decisions at its own participant, for the ledger to apply in
+/// the transaction that logs the decisions (`Job::Decide`).
+pub fn own_outcomes(cross: &Cross, outcomes: Vec<OutcomeItem>) -> OutcomeJob {
+    let me = cross.participant_config.me;
+    let outcomes = outcomes.into_iter().map(|o| ringbank_twopc::OutcomeItem { id: TransferId(o.id), commit: o.commit }).collect();
+    OutcomeJob { from: me, coordinator: me, outcomes, learned: false, config: cross.participant_config.clone(), banks: cross.banks.clone() }
+}
+
+async fn apply(
+    cross: &Cross,
+    from: BankId,
+    coordinator: BankId,
+    outcomes: Vec<OutcomeItem>,
+    learned: bool,
+) -> Result<(Vec<String>, Vec<(String, String)>), ParticipantError> {
+    let outcomes = outcomes.into_iter().map(|o| ringbank_twopc::OutcomeItem { id: TransferId(o.id), commit: o.commit }).collect();
+    let job = OutcomeJob { from, coordinator, outcomes, learned, config: cross.participant_config.clone(), banks: cross.banks.clone() };
+    match cross.ledger.submit(Job::ApplyOutcomes(job), None).await? {
+        Outcome::Applied { final_ids, refused } => {
             for id in &final_ids {
                 let _ = cross.finalized.send(id.clone());
             }
-            Ok(OutcomeResponse { final_ids })
+            Ok((final_ids, refused))
         }
         other => Err(LedgerError::Invariant(format!("outcome answered {other:?}")).into()),
     }
 }
 
-/// What became of some transfers, as this bank knows it (as their coordinator or a participant).
+/// What became of some transfers, as this bank knows it (as their coordinator or a participant),
+/// answered by the core's `answer_query` over the ledger's records of exactly these transfers. A
+/// transfer of ours we still have a record of is never answered as "no record" (which presumes
+/// abort): the coordinator's state holds every one of them, decided or not.
 pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse, ParticipantError> {
     if request.ids.len() > BATCH_MAX {
         return Err(ParticipantError::LimitExceeded(format!("at most {BATCH_MAX} ids per query")));
     }
-    let as_coordinator = request.coordinator == cross.bank();
-    let known = cross.ledger.known_outcomes(&request.ids, as_coordinator).await?;
-    Ok(QueryResponse { known })
+    let query_coordinator = member(cross, &request.coordinator, "the query")?;
+    let records = cross.ledger.outcome_records(&request.ids).await?;
+    let me = cross.participant_config.me;
+    let (mut coordinator_state, mut participant_state) = (CoordinatorState::default(), ParticipantState::default());
+    for record in records {
+        let id = TransferId(record.id);
+        if let Some(status) = record.as_origin {
+            let decision = match status.as_str() {
+                "committed" => Some(true),
+                "aborted" => Some(false),
+                _ => None,
+            };
+            // Legs and order are not needed to answer; `order: None` keeps `start` from presuming
+            // anything about an undecided transfer.
+            let transfer = PendingTransfer {
+                id: id.clone(),
+                kind: TransferKind::Transfer,
+                initiated_by: String::new(),
+                description: String::new(),
+                legs: Vec::new(),
+            };
+            let record =
+                CoordinatedTransfer { transfer, submitted: 0, order: None, decision, reason: None, undelivered: Default::default() };
+            coordinator_state.transfers.insert(id.clone(), record);
+        }
+        if let Some(status) = record.as_participant {
+            let participation = Participation {
+                coordinator: query_coordinator,
+                participants: Vec::new(),
+                voted_yes: Some(status != ParticipationStatus::Aborted),
+                reason: None,
+                status,
+                holds: Vec::new(),
+                postings: Vec::new(),
+            };
+            participant_state.participations.insert(id, participation);
+        }
+    }
+    let config = CoordinatorConfig { me, delivery_interval: 0, transfers_max: BATCH_MAX };
+    let (coordinator, presumed) = Coordinator::start(config, coordinator_state, 0);
+    debug_assert!(presumed.is_empty(), "answering a query decided something");
+    let participant = Participant::start(cross.participant_config.clone(), participant_state, 0);
+    let ids: Vec<TransferId> = request.ids.into_iter().map(TransferId).collect();
+    match answer_query(&coordinator, &participant, query_coordinator, &ids) {
+        Message::Known { known, .. } => {
+            Ok(QueryResponse { known: known.into_iter().map(|k| OutcomeItem { id: k.id.0, commit: k.commit }).collect() })
+        }
+        other => Err(LedgerError::Invariant(format!("a query answered {}", other.kind())).into()),
+    }
 }

@@ -213,3 +213,46 @@ async fn a_stale_coordinator_prepare_is_refused() {
         other => panic!("a stale prepare was not refused: {other:?}"),
     }
 }
+
+/// Outcomes that break the protocol change nothing and are refused loudly instead of being
+/// reported final: the opposite of an outcome already applied, a commit of a transfer never
+/// prepared here (it would create money), and an outcome from a bank that is not the
+/// transfer's coordinator recorded at prepare. None of them is retried forever: the refusal
+/// is an answer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outcomes_that_break_the_protocol_are_refused_and_change_nothing() {
+    let consortium = Consortium::start(2, &[]).await;
+    let deliver = |sender: &'static str, coordinator: &'static str, id: &'static str, commit: bool| {
+        let url = consortium.url(1);
+        async move {
+            let peers = ringbank::peer::PeerClient::new(sender, RING_SECRET.as_bytes());
+            let request = ringbank::protocol::OutcomeRequest {
+                coordinator: coordinator.into(),
+                outcomes: vec![ringbank::protocol::OutcomeItem { id: id.into(), commit }],
+            };
+            let answer: ringbank::protocol::OutcomeResponse =
+                peers.call(&url, "/bank/v1/outcome", &request).await.expect("the outcome request is answered");
+            answer
+        }
+    };
+    // An abort of a transfer B never prepared: a tombstone, final at once.
+    let answer = deliver("A", "A", "t-tombstone", false).await;
+    assert_eq!(answer.final_ids, vec!["t-tombstone".to_string()]);
+    assert!(answer.refused.is_empty(), "{answer:?}");
+    // The same abort again is still final (idempotent).
+    assert_eq!(deliver("A", "A", "t-tombstone", false).await.final_ids, vec!["t-tombstone".to_string()]);
+    // A commit of it contradicts the abort applied: refused, not final.
+    let answer = deliver("A", "A", "t-tombstone", true).await;
+    assert!(answer.final_ids.is_empty(), "{answer:?}");
+    assert!(answer.refused.len() == 1 && answer.refused[0].reason.contains("contradicts"), "{answer:?}");
+    // A commit of a transfer never prepared here: refused, nothing posted.
+    let answer = deliver("A", "A", "t-never-prepared", true).await;
+    assert!(answer.final_ids.is_empty(), "{answer:?}");
+    assert!(answer.refused.len() == 1 && answer.refused[0].reason.contains("never prepared"), "{answer:?}");
+    // B cannot settle a transfer whose coordinator (recorded at B) is A.
+    let answer = deliver("B", "B", "t-tombstone", false).await;
+    assert!(answer.final_ids.is_empty(), "{answer:?}");
+    assert!(answer.refused.len() == 1 && answer.refused[0].reason.contains("not its coordinator"), "{answer:?}");
+    let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
+    assert!(report.passed, "{}", report.render());
+}
