@@ -27,7 +27,7 @@ const LAYERS: &[&[&str]] = &[
 const CRATE_ARROWS: &[(&str, &[&str])] = &[
     ("domain", &[]),
     ("ring", &[]),
-    ("twopc", &["ringbank-ring"]),
+    ("twopc", &["ringbank-ring", "ringbank-domain"]),
     ("wire", &["ringbank-domain"]),
     ("client", &["ringbank-wire", "ringbank-domain"]),
     ("tools", &["ringbank-client", "ringbank-wire", "ringbank-domain", "ringbank-ring"]),

@@ -163,36 +163,9 @@ impl Message {
     }
 }
 
-/// The named protocol points where the bank's fault injection may kill it (src/faults.rs).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub enum CrashPoint {
-    /// Coordinator: every prepare of a batch handed to the network, no vote counted.
-    AfterPrepareSent,
-    /// Coordinator: every vote in (or the deadline passed), nothing decided.
-    AfterVotes,
-    /// Coordinator: decisions durable, no outcome delivered.
-    AfterDecisionLogged,
-    /// Coordinator: an outcome acknowledged by one remote participant and marked delivered.
-    AfterCommitSent,
-    /// Participant: a prepare arrived and passed fencing and validation, nothing voted.
-    OnPrepare,
-    /// Participant: an outcome arrived, nothing applied.
-    OnCommit,
-}
-
-impl CrashPoint {
-    /// The name used by `ringbank fault crash-at` (src/faults.rs CRASH_POINTS).
-    pub fn name(self) -> &'static str {
-        match self {
-            CrashPoint::AfterPrepareSent => "after-prepare-sent",
-            CrashPoint::AfterVotes => "after-votes",
-            CrashPoint::AfterDecisionLogged => "after-decision-logged",
-            CrashPoint::AfterCommitSent => "after-commit-sent",
-            CrashPoint::OnPrepare => "on-prepare",
-            CrashPoint::OnCommit => "on-commit",
-        }
-    }
-}
+/// The named protocol points where the bank's fault injection may kill it: the domain's one
+/// enum, so the core and `ringbank fault crash-at` name the same points.
+pub use ringbank_domain::CrashPoint;
 
 /// What one side of a bank knows of a transfer's outcome.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]

@@ -458,7 +458,7 @@ impl Sim {
                 }
                 Step::CrashPoint(point) => {
                     if self.rng.chance(self.crash_point_percent) {
-                        self.trace_line(format!("b{index} crash at {}", point.name()));
+                        self.trace_line(format!("b{index} crash at {}", point.as_str()));
                         return self.crash_with_restart(index);
                     }
                 }
@@ -546,7 +546,7 @@ fn describe(steps: &[Step]) -> String {
             Step::PersistCoordinator(write) => format!("persist {write:?}"),
             Step::PersistParticipant(write) => format!("persist {write:?}"),
             Step::Send(to, message) => format!("send b{to} {message:?}"),
-            Step::CrashPoint(point) => format!("crash point {}", point.name()),
+            Step::CrashPoint(point) => format!("crash point {}", point.as_str()),
             Step::Decided(id, commit) => format!("DECIDED {id} commit={commit}"),
             Step::Final(id, commit) => format!("FINAL {id} commit={commit}"),
         })
