@@ -4,6 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use ringbank_domain::transfer::check_amount;
+use ringbank_domain::TransferLimits;
+
 use crate::{BankId, Prepare, Refusal, SettlementLeg, TransferLeg};
 
 /// Limits a participant enforces on a prepare; a limit that is hit refuses the whole prepare.
@@ -45,7 +48,10 @@ pub fn validate_prepare(prepare: &Prepare, limits: &PrepareLimits, me: BankId, m
         }
         let mut total: i64 = 0;
         for leg in &item.legs {
-            if leg.amount_cents == 0 || leg.amount_cents.unsigned_abs() > limits.amount_max_cents.unsigned_abs() {
+            // The same amount rule as every customer operation (a debit leg is negative here).
+            let magnitude = leg.amount_cents.checked_abs().unwrap_or(0);
+            let amount_limits = TransferLimits { max_legs: limits.legs_max, max_amount_cents: limits.amount_max_cents };
+            if check_amount("leg", magnitude, amount_limits).is_err() {
                 return Err(Refusal::Malformed(format!("transfer {} has a malformed leg", item.id)));
             }
             total = total.checked_add(leg.amount_cents).ok_or_else(|| Refusal::Malformed(format!("transfer {} overflows", item.id)))?;
