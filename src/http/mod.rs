@@ -13,6 +13,7 @@ pub mod openapi;
 mod pages;
 pub mod reply;
 mod ring;
+pub mod server;
 pub mod state;
 pub mod web;
 

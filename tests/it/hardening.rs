@@ -1,0 +1,146 @@
+//! Hardening against hostile clients: slow or silent connections are closed within the bound,
+//! guessing is throttled per client address without locking the owner out, weak passwords and
+//! deceptive text are refused, and protocol details (Allow, WWW-Authenticate, chunked bodies,
+//! Idempotency-Key) are right.
+
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::{new_cpf, TestBank, PASSWORD};
+
+/// Connects, sends `prefix`, then waits: the server must close the connection (EOF, after at
+/// most an error response) within `bound`.
+async fn closed_within(url: &str, prefix: &[u8], bound: Duration) -> Duration {
+    let address = url.trim_start_matches("http://");
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    stream.write_all(prefix).await.expect("send");
+    let started = Instant::now();
+    let mut buffer = [0u8; 4096];
+    let mut received = Vec::new();
+    loop {
+        match tokio::time::timeout(bound, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return started.elapsed(),
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => panic!(
+                "connection still open after {bound:?} (sent {:?}, got {:?})",
+                String::from_utf8_lossy(prefix),
+                String::from_utf8_lossy(&received)
+            ),
+        }
+    }
+}
+
+#[tokio::test]
+async fn slow_and_silent_clients_are_closed_within_the_bound() {
+    let bank = TestBank::start_with("slow", |config| {
+        config.header_read_timeout = Duration::from_millis(500);
+        config.body_read_timeout = Duration::from_millis(500);
+    })
+    .await;
+    let bound = Duration::from_secs(3);
+    let silent = closed_within(&bank.url, b"", bound);
+    let partial_header = closed_within(&bank.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n", bound);
+    let stalled_body = closed_within(
+        &bank.url,
+        b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"doc",
+        bound,
+    );
+    let (silent, partial_header, stalled_body) = tokio::join!(silent, partial_header, stalled_body);
+    for elapsed in [silent, partial_header, stalled_body] {
+        assert!(elapsed >= Duration::from_millis(300), "closed too early: {elapsed:?}");
+    }
+    // A kept-alive connection that goes idle after a request is closed too.
+    let idle = closed_within(&bank.url, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", bound).await;
+    assert!(idle >= Duration::from_millis(300), "{idle:?}");
+    // And the bank still serves.
+    let (status, _) = bank.get("/healthz", None).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_stalled_body_gets_408() {
+    let bank = TestBank::start_with("stall", |config| config.body_read_timeout = Duration::from_millis(300)).await;
+    let mut stream = TcpStream::connect(bank.url.trim_start_matches("http://")).await.expect("connect");
+    stream
+        .write_all(b"POST /api/v1/sessions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{")
+        .await
+        .expect("send");
+    let mut answer = String::new();
+    tokio::time::timeout(Duration::from_secs(3), stream.read_to_string(&mut answer)).await.expect("closed in time").expect("read");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    let _ = (json!({}), new_cpf(), PASSWORD);
+}
+
+/// A client whose requests come from `source` (any 127.0.0.0/8 address is loopback on Linux).
+fn client_from(source: [u8; 4]) -> reqwest::Client {
+    reqwest::Client::builder().local_address(std::net::IpAddr::from(source)).build().expect("client")
+}
+
+#[tokio::test]
+async fn guessing_passwords_is_throttled_per_address_and_the_owner_still_signs_in() {
+    let bank = TestBank::start("guess").await;
+    let victim = new_cpf();
+    bank.customer(&victim, "Vítima").await;
+    let stranger = client_from([127, 0, 0, 2]);
+    let sign_in = |client: &reqwest::Client, password: &str| {
+        client.post(format!("{}/api/v1/sessions", bank.url)).body(json!({"document": victim, "password": password}).to_string()).send()
+    };
+    let mut statuses = Vec::new();
+    for guess in 0..8 {
+        let response = sign_in(&stranger, &format!("guess number {guess}")).await.expect("sent");
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().expect("seconds");
+            assert!((1..=300).contains(&retry_after), "{retry_after}");
+        }
+    }
+    assert_eq!(statuses[..5], [StatusCode::UNAUTHORIZED; 5], "{statuses:?}");
+    assert_eq!(statuses[5..], [StatusCode::TOO_MANY_REQUESTS; 3], "{statuses:?}");
+    // The stranger is throttled even with the right password; the owner, elsewhere, is not.
+    assert_eq!(sign_in(&stranger, PASSWORD).await.unwrap().status(), StatusCode::TOO_MANY_REQUESTS);
+    let owner = client_from([127, 0, 0, 3]);
+    assert_eq!(sign_in(&owner, PASSWORD).await.unwrap().status(), StatusCode::OK);
+
+    // Spraying many documents from one address is throttled too.
+    let sprayer = client_from([127, 0, 0, 4]);
+    let mut last = StatusCode::OK;
+    for _ in 0..25 {
+        let response = sprayer
+            .post(format!("{}/api/v1/sessions", bank.url))
+            .body(json!({"document": new_cpf(), "password": "not the password"}).to_string())
+            .send()
+            .await
+            .unwrap();
+        last = response.status();
+    }
+    assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn guessing_the_admin_secret_is_throttled_and_missing_credentials_are_401() {
+    let bank = TestBank::start("admin-guess").await;
+    let anonymous = reqwest::Client::new().get(format!("{}/admin/v1/audit", bank.url)).send().await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+    assert!(anonymous.headers()["www-authenticate"].to_str().unwrap().starts_with("Bearer"));
+
+    let stranger = client_from([127, 0, 0, 6]);
+    let mut statuses = Vec::new();
+    for (index, path) in ["/admin/v1/audit", "/ring/status.json"].iter().cycle().take(8).enumerate() {
+        let response = stranger.get(format!("{}{path}", bank.url)).bearer_auth(format!("wrong-secret-{index}")).send().await.unwrap();
+        statuses.push(response.status());
+        if response.status() == StatusCode::TOO_MANY_REQUESTS {
+            assert!(response.headers().contains_key("retry-after"));
+        }
+    }
+    assert_eq!(statuses[..5], [StatusCode::FORBIDDEN; 5], "{statuses:?}");
+    assert_eq!(statuses[5..], [StatusCode::TOO_MANY_REQUESTS; 3], "{statuses:?}");
+    let operator = client_from([127, 0, 0, 7]);
+    for path in ["/admin/v1/audit", "/ring/status.json"] {
+        let response = operator.get(format!("{}{path}", bank.url)).bearer_auth(crate::common::ADMIN_SECRET).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+    }
+}
