@@ -144,3 +144,40 @@ async fn guessing_the_admin_secret_is_throttled_and_missing_credentials_are_401(
         assert_eq!(response.status(), StatusCode::OK, "{path}");
     }
 }
+
+#[tokio::test]
+async fn weak_passwords_and_deceptive_text_are_refused() {
+    let bank = TestBank::start("policy").await;
+    let document = new_cpf();
+    for weak in ["password", "12345678", "aaaaaaaa", "        ", "secret123", document.as_str(), "Maria Silva"] {
+        let (status, body) =
+            bank.post("/api/v1/customers", None, json!({"document": document, "name": "Maria Silva", "password": weak})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{weak:?}: {body}");
+        assert_eq!(body["type"], "/problems/invalid-field", "{body}");
+        assert!(body["detail"].as_str().unwrap().starts_with("password"), "{body}");
+    }
+    for name in ["\u{200B}", " \u{200B}\u{2060} ", "\u{FEFF}"] {
+        let (status, body) = bank.post("/api/v1/customers", None, json!({"document": new_cpf(), "name": name, "password": PASSWORD})).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{name:?}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("name"), "{body}");
+    }
+    let token = bank.customer(&document, "Maria Silva").await;
+    let from = bank.open_account(&token, "individual", &[]).await;
+    let payee = new_cpf();
+    let payee_token = bank.customer(&payee, "Pedro").await;
+    let to = bank.open_account(&payee_token, "individual", &[]).await;
+    bank.deposit(&token, &from, 1000).await;
+    let transfer = |description: &str| {
+        json!({"debits": [{"bank": "policy", "account": from, "amount_cents": 10}],
+               "credits": [{"bank": "policy", "account": to, "amount_cents": 10}], "description": description})
+    };
+    for deceptive in ["rent \u{202E}0001", "a\u{2066}b\u{2069}", "x\u{200F}y"] {
+        let (status, body) = bank.post("/api/v1/transfers", Some(&token), transfer(deceptive)).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{deceptive:?}: {body}");
+        assert!(body["detail"].as_str().unwrap().contains("bidirectional"), "{body}");
+    }
+    let (status, body) = bank.post("/api/v1/transfers", Some(&token), transfer("Jose\u{0301}")).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (_, statement) = bank.get(&format!("/api/v1/accounts/{from}/statement"), Some(&token)).await;
+    assert!(statement.to_string().contains("Jos\u{e9}"), "stored in NFC: {statement}");
+}

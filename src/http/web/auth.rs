@@ -18,6 +18,7 @@ use crate::ledger::{AccountKind, LedgerError};
 use crate::service::operations::{self, NewCustomer};
 use crate::service::Caller;
 use ringbank_domain::document::Document;
+use ringbank_domain::password::PasswordError;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     home(state.clone())
@@ -132,8 +133,14 @@ async fn signup_handler(state: &Arc<AppState>, visit: &Visit, form: &Form) -> Re
         errors.add("name", t.get("error.name_invalid"));
     }
     let password = form.get("password");
-    if operations::check_password(password).is_err() {
-        errors.add("password", t.get("error.password_length"));
+    if let Err(error) = ringbank_domain::password::check_password(password, form.get("document"), form.get("name")) {
+        let key = match error {
+            PasswordError::Length => "error.password_length",
+            PasswordError::Common => "error.password_common",
+            PasswordError::Trivial => "error.password_trivial",
+            PasswordError::Personal => "error.password_personal",
+        };
+        errors.add("password", t.get(key));
     } else if password != form.get("password_confirm") {
         errors.add("password_confirm", t.get("error.password_mismatch"));
     }

@@ -185,6 +185,21 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("error.document_invalid", "CPF ou CNPJ inválido: confira os dígitos.", "Invalid CPF or CNPJ: check the digits."),
     ("error.name_invalid", "Informe um nome de 1 a 120 caracteres.", "Give a name of 1 to 120 characters."),
     ("error.password_length", "A senha precisa ter de 8 a 128 caracteres.", "The password needs 8 to 128 characters."),
+    (
+        "error.password_common",
+        "Essa senha está entre as mais usadas; escolha uma frase só sua.",
+        "That password is one of the most used; choose a phrase of your own.",
+    ),
+    (
+        "error.password_trivial",
+        "Senha simples demais: caracteres repetidos ou em sequência, ou menos de 4 diferentes.",
+        "Too simple: repeated or sequential characters, or fewer than 4 different ones.",
+    ),
+    (
+        "error.password_personal",
+        "A senha não pode ser o seu CPF/CNPJ nem o seu nome.",
+        "The password must not be your CPF/CNPJ or your name.",
+    ),
     ("error.password_mismatch", "As senhas não conferem.", "The passwords do not match."),
     ("error.amount_invalid", "Informe um valor como 1.234,56.", "Give an amount such as 1,234.56."),
     ("error.amount_positive", "O valor precisa ser maior que zero.", "The amount must be more than zero."),
