@@ -53,6 +53,8 @@ pub enum ApiError {
     MethodNotAllowed,
     #[error("the request was not received in time")]
     RequestTimeout,
+    #[error("a Content-Length header (or a chunked body) is required")]
+    LengthRequired,
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -123,6 +125,7 @@ impl ApiError {
             ApiError::RouteNotFound(_) => (S::NOT_FOUND, "route-not-found", "No such route"),
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
             ApiError::RequestTimeout => (S::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),
+            ApiError::LengthRequired => (S::LENGTH_REQUIRED, "length-required", "Length required"),
             ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         };
@@ -166,6 +169,10 @@ impl ApiError {
             "instance": instance,
         });
         let mut response = Response::new(body.to_string().into());
+        if instance.is_empty() {
+            // Filled in with the request's path on the way out (reply::finish).
+            response.extensions_mut().insert(ProblemWithoutInstance(body));
+        }
         *response.status_mut() = kind.status;
         response.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/problem+json"));
         if kind.status == StatusCode::UNAUTHORIZED {
@@ -178,6 +185,10 @@ impl ApiError {
         response
     }
 }
+
+/// A problem rendered where the request's path was not at hand (warp's rejections).
+#[derive(Clone, Debug)]
+pub struct ProblemWithoutInstance(pub serde_json::Value);
 
 fn ledger_kind(error: &LedgerError) -> Kind {
     use StatusCode as S;

@@ -181,3 +181,74 @@ async fn weak_passwords_and_deceptive_text_are_refused() {
     let (_, statement) = bank.get(&format!("/api/v1/accounts/{from}/statement"), Some(&token)).await;
     assert!(statement.to_string().contains("Jos\u{e9}"), "stored in NFC: {statement}");
 }
+
+/// Sends raw bytes as one request and returns the whole answer (the request asks to close).
+async fn raw_request(url: &str, request: &[u8]) -> String {
+    let mut stream = TcpStream::connect(url.trim_start_matches("http://")).await.expect("connect");
+    stream.write_all(request).await.expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), stream.read_to_end(&mut answer)).await.expect("answered").expect("read");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn protocol_details_allow_instance_chunked_idempotency_key_and_secure_cookies() {
+    let bank = TestBank::start("proto").await;
+    let response = reqwest::Client::new().put(format!("{}/api/v1/deposits", bank.url)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(response.headers()["allow"], "POST");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["instance"], "/api/v1/deposits", "{body}");
+    let response = reqwest::Client::new().delete(format!("{}/signin", bank.url)).send().await.unwrap();
+    assert_eq!(response.headers()["allow"], "GET, POST");
+    let (status, body) = bank.get("/api/v1/nothing-here", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert_eq!(body["instance"], "/api/v1/nothing-here", "{body}");
+
+    // A chunked body within the limit is read like any other.
+    let document = new_cpf();
+    let json = json!({"document": document, "name": "Chunk", "password": PASSWORD}).to_string();
+    let (first, second) = json.split_at(10);
+    let request = format!(
+        "POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{first}\r\n{:x}\r\n{second}\r\n0\r\n\r\n",
+        first.len(),
+        second.len()
+    );
+    let answer = raw_request(&bank.url, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 201"), "{answer}");
+    let big = format!("{:x}\r\n{}\r\n0\r\n\r\n", 70_000, "x".repeat(70_000));
+    let request = format!("POST /api/v1/customers HTTP/1.1\r\nHost: x\r\nConnection: close\r\nTransfer-Encoding: chunked\r\n\r\n{big}");
+    let answer = raw_request(&bank.url, request.as_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+
+    // A non-ASCII Idempotency-Key is a bad request, like any other malformed key.
+    let token = bank.sign_in(&document).await;
+    let account = bank.open_account(&token, "individual", &[]).await;
+    let body = json!({"account": account, "amount_cents": 100}).to_string();
+    let mut request = format!(
+        "POST /api/v1/deposits HTTP/1.1\r\nHost: x\r\nConnection: close\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\nIdempotency-Key: chave-",
+        body.len()
+    )
+    .into_bytes();
+    request.extend_from_slice("ç\r\n\r\n".as_bytes());
+    request.extend_from_slice(body.as_bytes());
+    let answer = raw_request(&bank.url, &request).await;
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains("invalid-idempotency-key"), "{answer}");
+
+    // Cookies get Secure only when a trusted proxy says the client came over TLS.
+    let cookies = |bank_url: String, proto: Option<&'static str>| async move {
+        let mut request = reqwest::Client::new().get(format!("{bank_url}/signin"));
+        if let Some(proto) = proto {
+            request = request.header("x-forwarded-proto", proto);
+        }
+        let response = request.send().await.unwrap();
+        response.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect::<Vec<_>>()
+    };
+    let untrusted = cookies(bank.url.clone(), Some("https")).await;
+    assert!(!untrusted.is_empty() && untrusted.iter().all(|c| !c.contains("Secure")), "{untrusted:?}");
+    let proxied = TestBank::start_with("proxied", |config| config.trust_forwarded_proto = true).await;
+    let secure = cookies(proxied.url.clone(), Some("https")).await;
+    assert!(!secure.is_empty() && secure.iter().all(|c| c.ends_with("; Secure")), "{secure:?}");
+    let plain = cookies(proxied.url.clone(), Some("http")).await;
+    assert!(plain.iter().all(|c| !c.contains("Secure")), "{plain:?}");
+}
