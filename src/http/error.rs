@@ -5,7 +5,7 @@
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::ledger::LedgerError;
+use crate::ledger::{LedgerError, RefusalKind};
 use crate::service::ServiceError;
 use crate::twopc::ParticipantError;
 
@@ -186,6 +186,19 @@ impl ApiError {
     }
 }
 
+/// A refusal given again under an Idempotency-Key maps exactly as when it was first given.
+fn refusal_kind(kind: RefusalKind) -> Kind {
+    let example = match kind {
+        RefusalKind::InsufficientFunds => LedgerError::InsufficientFunds { account: String::new(), available_cents: 0, requested_cents: 0 },
+        RefusalKind::AccountNotFound => LedgerError::AccountNotFound(String::new()),
+        RefusalKind::NotACompanyAccount => LedgerError::NotACompanyAccount(String::new()),
+        RefusalKind::InvalidAccountKind => LedgerError::InvalidAccountKind(String::new()),
+        RefusalKind::UnknownCustomer => LedgerError::UnknownCustomer(String::new()),
+        RefusalKind::Overflow => LedgerError::Overflow,
+    };
+    ledger_kind(&example)
+}
+
 /// A problem rendered where the request's path was not at hand (warp's rejections).
 #[derive(Clone, Debug)]
 pub struct ProblemWithoutInstance(pub serde_json::Value);
@@ -201,6 +214,7 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         LedgerError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
         LedgerError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
         LedgerError::InsufficientFunds { .. } => (S::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds"),
+        LedgerError::Refused { kind, .. } => return refusal_kind(*kind),
         LedgerError::NotACompanyAccount(_) => (S::UNPROCESSABLE_ENTITY, "not-a-company-account", "Payments go to company accounts"),
         LedgerError::InvalidAccountKind(_) => (S::UNPROCESSABLE_ENTITY, "invalid-account-kind", "Invalid account kind"),
         LedgerError::IdempotencyKeyReused => {

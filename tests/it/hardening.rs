@@ -252,3 +252,32 @@ async fn protocol_details_allow_instance_chunked_idempotency_key_and_secure_cook
     let plain = cookies(proxied.url.clone(), Some("http")).await;
     assert!(plain.iter().all(|c| !c.contains("Secure")), "{plain:?}");
 }
+
+#[tokio::test]
+async fn a_refusal_under_an_idempotency_key_is_given_again_to_a_repeat() {
+    let bank = TestBank::start("refusal").await;
+    let token = bank.customer(&new_cpf(), "Rita").await;
+    let account = bank.open_account(&token, "individual", &[]).await;
+    let withdraw = json!({"account": account, "amount_cents": 5_000});
+    let headers = [("idempotency-key", "withdraw-once")];
+    let (status, first) =
+        bank.call_with(reqwest::Method::POST, "/api/v1/withdrawals", Some(&token), Some(withdraw.clone()), &headers).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{first}");
+    assert_eq!(first["type"], "/problems/insufficient-funds");
+    // Money arrives; the same request under the same key still gets the first answer.
+    bank.deposit(&token, &account, 10_000).await;
+    let (status, again) =
+        bank.call_with(reqwest::Method::POST, "/api/v1/withdrawals", Some(&token), Some(withdraw.clone()), &headers).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{again}");
+    assert_eq!((&again["type"], &again["detail"]), (&first["type"], &first["detail"]));
+    assert_eq!(bank.balance(&token, &account).await.0, 10_000, "nothing was withdrawn");
+    // Another body under that key is a reused key; a new key withdraws.
+    let other = json!({"account": account, "amount_cents": 4_000});
+    let (status, body) = bank.call_with(reqwest::Method::POST, "/api/v1/withdrawals", Some(&token), Some(other), &headers).await;
+    assert_eq!((status, &body["type"]), (StatusCode::UNPROCESSABLE_ENTITY, &json!("/problems/idempotency-key-reused")), "{body}");
+    let (status, body) = bank
+        .call_with(reqwest::Method::POST, "/api/v1/withdrawals", Some(&token), Some(withdraw), &[("idempotency-key", "withdraw-twice")])
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(bank.balance(&token, &account).await.0, 5_000);
+}
