@@ -281,3 +281,27 @@ async fn a_refusal_under_an_idempotency_key_is_given_again_to_a_repeat() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(bank.balance(&token, &account).await.0, 5_000);
 }
+
+#[tokio::test]
+async fn the_openapi_document_tells_pending_waiting_and_strict_bodies() {
+    let bank = TestBank::start("doc").await;
+    let (_, document) = bank.get("/api/v1/openapi.json", None).await;
+    for path in ["/api/v1/transfers", "/api/v1/payments"] {
+        let operation = &document["paths"][path]["post"];
+        for code in ["200", "201", "202"] {
+            assert!(operation["responses"][code].is_object(), "{path} lacks {code}");
+        }
+        let names: Vec<&str> = operation["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["Idempotency-Key", "Prefer"], "{path}");
+    }
+    let schemas = &document["components"]["schemas"];
+    for name in ["NewCustomer", "SignIn", "NewAccount", "CashOperation", "Leg", "NewTransfer", "NewPayment"] {
+        assert_eq!(schemas[name]["additionalProperties"], json!(false), "{name} is not strict");
+    }
+    assert_eq!(schemas["NewTransfer"]["properties"]["debits"]["minItems"], json!(1));
+    assert!(schemas["Problem"]["required"].as_array().unwrap().contains(&json!("instance")));
+    // The server is as strict as the document says: an unknown field is refused.
+    let (status, body) =
+        bank.post("/api/v1/customers", None, json!({"document": new_cpf(), "name": "Extra", "password": PASSWORD, "admin": true})).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+}
