@@ -29,6 +29,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(create_account(state.clone()))
         .unify()
+        .or(accept_account(state.clone()))
+        .unify()
         .or(list_accounts(state.clone()))
         .unify()
         .or(get_account(state.clone()))
@@ -144,6 +146,24 @@ async fn create_account_handler(state: &AppState, auth: Option<&str>, body: &[u8
     let request: NewAccount = parse_json(body)?;
     let view = operations::open_account(&state.services, &caller, request.kind, &request.holders).await?;
     Ok(json_response(StatusCode::CREATED, &view))
+}
+
+/// POST /api/v1/accounts/{number}/acceptance -> 200 account (a named co-holder accepts a joint account)
+fn accept_account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "v1" / "accounts" / String / "acceptance")
+        .and(warp::post())
+        .and(authorization())
+        .and(with_state(state))
+        .then(|number: String, auth: Option<String>, state: Arc<AppState>| async move {
+            let instance = format!("/api/v1/accounts/{number}/acceptance");
+            let result = async {
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                let view = operations::accept_account(&state.services, &caller, &number).await?;
+                Ok(json_response(StatusCode::OK, &view))
+            };
+            respond(&instance, result.await)
+        })
+        .boxed()
 }
 
 /// GET /api/v1/accounts -> [account] (the caller's accounts at this bank)

@@ -212,6 +212,7 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         }
         LedgerError::UnknownCustomer(_) => (S::UNPROCESSABLE_ENTITY, "unknown-customer", "Unknown customer"),
         LedgerError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
+        LedgerError::AccountPending(_) => (S::CONFLICT, "account-pending", "The account awaits its co-holders' acceptance"),
         LedgerError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
         LedgerError::InsufficientFunds { .. } => (S::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds"),
         LedgerError::Refused { kind, .. } => return refusal_kind(*kind),

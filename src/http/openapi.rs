@@ -73,6 +73,10 @@ pub fn document() -> Value {
                 "parameters": [{"name": "number", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("one account the caller holds", "200", schema("Account"), &["401", "404"], None, true)
             },
+            "/api/v1/accounts/{number}/acceptance": {
+                "parameters": [{"name": "number", "in": "path", "required": true, "schema": schema("AccountNumber")}],
+                "post": operation("a co-holder named in a joint account accepts it (until every one has, it moves no money)", "200", schema("Account"), &["401", "404"], None, true)
+            },
             "/api/v1/accounts/{number}/statement": {
                 "parameters": [
                     {"name": "number", "in": "path", "required": true, "schema": {"type": "string"}},
@@ -115,6 +119,7 @@ pub fn document() -> Value {
                 "Account": {"type": "object", "properties": {
                     "bank": {"type": "string"}, "number": {"type": "string"}, "kind": {"type": "string"},
                     "holders": {"type": "array", "items": {"type": "string"}},
+                    "pending_holders": {"type": "array", "items": {"type": "string"}, "description": "present while a co-holder has not accepted; the account moves no money until then"},
                     "balance_cents": {"type": "integer"}, "available_cents": {"type": "integer"}}},
                 "Statement": {"type": "object", "properties": {
                     "account": {"type": "string"}, "next_before": {"type": ["integer", "null"]},

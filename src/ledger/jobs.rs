@@ -39,6 +39,7 @@ pub(super) async fn apply(
         Job::OpenAccount { caller, caller_is_person, kind, holders } => {
             ops::open_account(connection, bank, caller, *caller_is_person, *kind, holders).await?
         }
+        Job::AcceptHolding { account, document } => ops::accept_holding(connection, bank, account, document).await?,
         Job::Deposit { id, caller, account, amount_cents } => {
             ops::require_holder(connection, account, caller).await?;
             let legs = [(account.as_str(), *amount_cents), (ops::CASH_ACCOUNT, -amount_cents)];

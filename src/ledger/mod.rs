@@ -36,6 +36,8 @@ pub enum LedgerError {
     UnknownCustomer(String),
     #[error("account {0} not found")]
     AccountNotFound(String),
+    #[error("account {0} waits for every co-holder to accept it; until then it moves no money")]
+    AccountPending(String),
     #[error("transfer {0} not found")]
     TransferNotFound(String),
     #[error("account {account} has {available_cents} centavos available; {requested_cents} requested")]
@@ -143,6 +145,11 @@ pub enum Job {
     },
     DeleteSession {
         token_hash: String,
+    },
+    /// A co-holder named when a joint account was opened accepts it.
+    AcceptHolding {
+        account: String,
+        document: String,
     },
     OpenAccount {
         caller: String,

@@ -76,6 +76,16 @@ pub async fn open_account(
     }
 }
 
+/// The caller, named as a co-holder of a joint account, accepts it.
+pub async fn accept_account(state: &Services, caller: &Caller, number: &str) -> Result<AccountView, ServiceError> {
+    let account = AccountNumber::parse(number.trim()).map_err(|_| LedgerError::AccountNotFound(number.to_string()))?;
+    let job = Job::AcceptHolding { account: account.as_str().to_string(), document: caller.document.clone() };
+    match state.ledger.submit(job, None).await? {
+        Outcome::Account(view) => Ok(view),
+        other => Err(ServiceError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
 /// A deposit or withdrawal as requested.
 #[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]

@@ -305,3 +305,58 @@ async fn the_openapi_document_tells_pending_waiting_and_strict_bodies() {
         bank.post("/api/v1/customers", None, json!({"document": new_cpf(), "name": "Extra", "password": PASSWORD, "admin": true})).await;
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
 }
+
+#[tokio::test]
+async fn a_joint_account_moves_no_money_until_every_co_holder_accepts() {
+    let bank = TestBank::start("consent").await;
+    let (ana_cpf, bia_cpf, caio_cpf) = (new_cpf(), new_cpf(), new_cpf());
+    let ana = bank.customer(&ana_cpf, "Ana").await;
+    let bia = bank.customer(&bia_cpf, "Bia").await;
+    let caio = bank.customer(&caio_cpf, "Caio").await;
+    let ana_account = bank.open_account(&ana, "individual", &[]).await;
+    bank.deposit(&ana, &ana_account, 10_000).await;
+    let joint = bank.open_account(&ana, "joint", &[&bia_cpf, &caio_cpf]).await;
+
+    // Pending: visible to the named co-holders (to accept it), but no money in or out.
+    let (status, view) = bank.get(&format!("/api/v1/accounts/{joint}"), Some(&bia)).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    let mut pending = vec![bia_cpf.clone(), caio_cpf.clone()];
+    pending.sort();
+    assert_eq!(view["pending_holders"], json!(pending));
+    let refused = |status: StatusCode, body: &serde_json::Value| {
+        assert_eq!((status, &body["type"]), (StatusCode::CONFLICT, &json!("/problems/account-pending")), "{body}");
+    };
+    let (status, body) = bank.post("/api/v1/deposits", Some(&ana), json!({"account": joint, "amount_cents": 100})).await;
+    refused(status, &body);
+    let transfer = json!({"debits": [{"bank": "consent", "account": ana_account, "amount_cents": 100}],
+                          "credits": [{"bank": "consent", "account": joint, "amount_cents": 100}]});
+    let (status, body) = bank.post("/api/v1/transfers", Some(&ana), transfer.clone()).await;
+    refused(status, &body);
+
+    // A stranger cannot accept for them; Bia accepts; still pending until Caio does.
+    let stranger = bank.customer(&new_cpf(), "Estranho").await;
+    let (status, _) = bank.post(&format!("/api/v1/accounts/{joint}/acceptance"), Some(&stranger), json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, view) = bank.post(&format!("/api/v1/accounts/{joint}/acceptance"), Some(&bia), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    assert_eq!(view["pending_holders"], json!([caio_cpf]));
+    let (status, body) = bank.post("/api/v1/transfers", Some(&ana), transfer.clone()).await;
+    refused(status, &body);
+
+    // Caio accepts on the account's page.
+    let mut web = crate::web::WebClient::new(&bank);
+    let signed = web.submit("/signin", &[("document", &caio_cpf), ("password", PASSWORD)]).await;
+    assert_eq!(signed.status, StatusCode::SEE_OTHER, "{}", signed.body);
+    let page = web.get(&format!("/accounts/{joint}")).await;
+    assert!(page.body.contains("id=\"pending\"") && page.body.contains("id=\"accept\""), "{}", page.body);
+    let csrf = crate::web::hidden(&page.body, "csrf");
+    let accepted = web.post(&format!("/accounts/{joint}/accept"), &[("csrf", &csrf)]).await;
+    assert_eq!(accepted.status, StatusCode::SEE_OTHER, "{}", accepted.body);
+    let page = web.get(accepted.location.as_deref().expect("location")).await;
+    assert!(!page.body.contains("id=\"pending\"") && !page.body.contains("id=\"accept\""), "{}", page.body);
+    let (_, view) = bank.get(&format!("/api/v1/accounts/{joint}"), Some(&caio)).await;
+    assert!(view.get("pending_holders").is_none(), "active: {view}");
+    let (status, body) = bank.post("/api/v1/transfers", Some(&ana), transfer).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(bank.balance(&ana, &joint).await.0, 100);
+}
