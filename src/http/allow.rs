@@ -27,6 +27,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/admin/v1/stats", "GET"),
     ("/admin/v1/faults", "GET"),
     ("/admin/v1/faults/*", "POST"),
+    ("/bank/v1/openapi.json", "GET"),
     ("/bank/v1/*", "POST"),
     ("/ring/v1/status", "GET"),
     ("/ring/v1/*", "POST"),

@@ -11,6 +11,7 @@ mod bank;
 pub mod error;
 mod monitoring;
 pub mod openapi;
+pub mod openapi_bank;
 mod pages;
 pub mod reply;
 mod ring;
@@ -35,7 +36,11 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz").and(warp::get()).map(|| json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})));
     let metrics = state.metrics.clone();
     let trust_forwarded_proto = state.config.trust_forwarded_proto;
+    let bank_document =
+        warp::path!("bank" / "v1" / "openapi.json").and(warp::get()).map(|| json_response(StatusCode::OK, &openapi_bank::document()));
     let inner = healthz
+        .or(bank_document)
+        .unify()
         .or(monitoring::routes(state.clone()))
         .unify()
         .or(api::routes(state.clone()))

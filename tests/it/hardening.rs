@@ -360,3 +360,36 @@ async fn a_joint_account_moves_no_money_until_every_co_holder_accepts() {
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(bank.balance(&ana, &joint).await.0, 100);
 }
+
+#[tokio::test]
+async fn the_bank_to_bank_document_covers_every_routed_operation() {
+    let bank = TestBank::start("peers").await;
+    let (status, document) = bank.get("/bank/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(document["openapi"], "3.1.0");
+    let paths = document["paths"].as_object().expect("paths");
+    for path in [
+        "/bank/v1/prepare",
+        "/bank/v1/outcome",
+        "/bank/v1/query",
+        "/bank/v1/accounts-of",
+        "/ring/v1/token",
+        "/ring/v1/join",
+        "/ring/v1/status",
+    ] {
+        assert!(paths.contains_key(path), "{path} is not documented");
+    }
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            let (status, body) =
+                bank.call(reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), path, None, Some(json!({}))).await;
+            assert!(
+                body["type"] != "/problems/route-not-found" && status != StatusCode::METHOD_NOT_ALLOWED,
+                "{method} {path}: {status} {body}"
+            );
+            if operation.get("security").is_some() {
+                assert_eq!(status, StatusCode::UNAUTHORIZED, "{method} {path} unsigned: {body}");
+            }
+        }
+    }
+}
