@@ -13,6 +13,7 @@ use tokio_util::task::TaskTracker;
 use crate::clock::wall_clock_ms;
 use crate::config::{ConfigError, ServeConfig};
 use crate::faults::Faults;
+use crate::http::server::ServeLimits;
 use crate::http::AppState;
 use crate::ledger::{self, Job, LedgerError};
 use crate::metrics::Metrics;
@@ -90,7 +91,13 @@ impl App {
     pub async fn run_until_stopped(self, shutdown: CancellationToken) {
         let routes = crate::http::routes(self.state.clone());
         tracing::info!(bank = %self.state.bank(), address = %self.address, "serving");
-        warp::serve(routes).incoming(self.listener).graceful(shutdown.cancelled_owned()).run().await;
+        let config = &self.state.config;
+        let limits = ServeLimits {
+            header_read_timeout: config.header_read_timeout,
+            body_read_timeout: config.body_read_timeout,
+            connections_max: config.connections_max,
+        };
+        crate::http::server::serve(self.listener, routes, limits, shutdown).await;
         self.background.cancel();
         self.tracker.close();
         self.tracker.wait().await;

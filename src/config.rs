@@ -99,6 +99,21 @@ pub struct ServeConfig {
     /// Secret that operators present as a Bearer token on /admin endpoints; admin is off without it.
     #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
     pub admin_secret: Option<String>,
+    /// A client must send a request's whole header within this long, and an idle kept-alive
+    /// connection is closed after it (slow or silent clients cannot hold connections open).
+    #[arg(long, env = "RINGBANK_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+    /// Longest wait for the next piece of a request body; a body that stalls longer gets 408
+    /// and the connection is closed.
+    #[arg(long, env = "RINGBANK_BODY_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
+    /// Most client connections open at once; further clients wait to be accepted.
+    #[arg(long, env = "RINGBANK_CONNECTIONS_MAX", default_value_t = 1024)]
+    pub connections_max: usize,
+    /// Trust the X-Forwarded-Proto header as the scheme the client used (set it only behind a
+    /// TLS proxy that overwrites that header): "https" there makes session cookies Secure.
+    #[arg(long, env = "RINGBANK_TRUST_FORWARDED_PROTO")]
+    pub trust_forwarded_proto: bool,
     /// Validate the configuration, print it (secrets hidden) and exit: 0 if valid, 2 if not.
     /// Binds nothing and opens no database.
     #[arg(long)]
@@ -174,6 +189,8 @@ pub enum ConfigError {
     MissingRingSecret,
     #[error("--database-url must start with postgres:// or sqlite: (got {0})")]
     BadDatabaseUrl(String),
+    #[error("{0}")]
+    BadServeLimit(String),
     #[error("ring timing: {0}")]
     RingTiming(String),
 }
@@ -203,6 +220,17 @@ impl ServeConfig {
             if !crate::ledger::is_supported_url(url.trim()) {
                 return Err(ConfigError::BadDatabaseUrl(crate::ledger::redact_url(url)));
             }
+        }
+        for (name, timeout) in [("--header-read-timeout", self.header_read_timeout), ("--body-read-timeout", self.body_read_timeout)] {
+            if timeout < Duration::from_millis(100) || timeout > Duration::from_secs(600) {
+                return Err(ConfigError::BadServeLimit(format!("{name} must be between 100ms and 10m")));
+            }
+        }
+        if !(1..=1_000_000).contains(&self.connections_max) {
+            return Err(ConfigError::BadServeLimit(format!(
+                "--connections-max must be between 1 and 1000000 (got {})",
+                self.connections_max
+            )));
         }
         if self.admin_secret.as_ref().is_some_and(|s| s.len() < 16) {
             return Err(ConfigError::WeakAdminSecret);
@@ -259,6 +287,10 @@ impl ServeConfig {
             retransmit: Duration::from_millis(100),
             pass_retries: 3,
             admin_secret: Some("test-admin-secret-0123456789".to_string()),
+            header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(10),
+            connections_max: 1024,
+            trust_forwarded_proto: false,
             check_config: false,
         }
     }
@@ -291,6 +323,10 @@ impl ServeConfig {
             "retransmit": ms(self.retransmit),
             "pass_retries": self.pass_retries,
             "admin_secret": secret(&self.admin_secret),
+            "header_read_timeout": ms(self.header_read_timeout),
+            "body_read_timeout": ms(self.body_read_timeout),
+            "connections_max": self.connections_max,
+            "trust_forwarded_proto": self.trust_forwarded_proto,
         })
     }
 }

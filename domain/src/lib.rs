@@ -7,6 +7,7 @@ pub mod document; // CPF and CNPJ validation and formatting
 pub mod ids; // account numbers, bank ids, Idempotency-Keys
 pub mod kinds; // account kinds, customer kinds, transfer states and kinds
 pub mod money; // centavos: formatting, parsing, checked sums
+pub mod password; // the password policy: length, common and trivial ones, personal data
 pub mod transfer; // NewTransfer::parse: the one check of a transfer's shape
 
 pub use crash_point::CrashPoint;

@@ -130,17 +130,62 @@ fn parse_leg(field: &str, leg: &RawLeg, limits: TransferLimits, is_member: &impl
     Ok(NewLeg { bank, account, amount_cents })
 }
 
-/// Trims a free-text field and checks its length and that it has no control characters.
+/// Cleans a free-text field (names, descriptions, references), for the API and the pages
+/// alike: normalised to NFC, trimmed of blanks and invisible characters at both ends, refused
+/// when it has control characters, bidirectional controls (which make a statement line read
+/// differently from what it is) or nothing visible, and its length checked in characters.
 pub fn clean_text(field: &str, text: &str, min_chars: usize, max_chars: usize) -> Result<String, TransferError> {
-    let trimmed = text.trim();
+    use unicode_normalization::UnicodeNormalization;
+    let normalized: String = text.nfc().collect();
+    let trimmed = normalized.trim_matches(|c: char| c.is_whitespace() || is_invisible(c));
+    if trimmed.chars().any(char::is_control) {
+        return Err(TransferError::InvalidField(format!("{field} must not contain control characters")));
+    }
+    if trimmed.chars().any(is_bidi_control) {
+        return Err(TransferError::InvalidField(format!(
+            "{field} must not contain bidirectional control characters (U+202A-202E, U+2066-2069, U+200E, U+200F, U+061C)"
+        )));
+    }
+    if min_chars > 0 && !trimmed.chars().any(|c| !c.is_whitespace() && !is_invisible(c)) {
+        return Err(TransferError::InvalidField(format!("{field} must contain visible characters")));
+    }
     let chars = trimmed.chars().count();
     if chars < min_chars || chars > max_chars {
         return Err(TransferError::InvalidField(format!("{field} must have {min_chars} to {max_chars} characters")));
     }
-    if trimmed.chars().any(char::is_control) {
-        return Err(TransferError::InvalidField(format!("{field} must not contain control characters")));
-    }
     Ok(trimmed.to_string())
+}
+
+/// Characters that change the direction text is shown in.
+fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
+}
+
+/// Characters that show nothing on their own: format characters (zero-width space and joiners,
+/// word joiner, soft hyphen, byte order mark, tags), variation selectors and blank fillers.
+fn is_invisible(c: char) -> bool {
+    is_bidi_control(c)
+        || matches!(
+            c,
+            '\u{00AD}'
+                | '\u{034F}'
+                | '\u{115F}'
+                | '\u{1160}'
+                | '\u{17B4}'
+                | '\u{17B5}'
+                | '\u{180B}'..='\u{180F}'
+                | '\u{200B}'..='\u{200D}'
+                | '\u{2060}'..='\u{2064}'
+                | '\u{206A}'..='\u{206F}'
+                | '\u{2800}'
+                | '\u{3164}'
+                | '\u{FE00}'..='\u{FE0F}'
+                | '\u{FEFF}'
+                | '\u{FFA0}'
+                | '\u{1D173}'..='\u{1D17A}'
+                | '\u{E0000}'..='\u{E007F}'
+                | '\u{E0100}'..='\u{E01EF}'
+        )
 }
 
 #[cfg(test)]
@@ -189,5 +234,11 @@ mod tests {
         assert_eq!(clean_text("d", "  rent ", 0, 10), Ok("rent".into()));
         assert!(clean_text("d", "a\u{0007}b", 0, 10).is_err());
         assert!(clean_text("d", "", 1, 10).is_err());
+        assert!(clean_text("name", "\u{200B}", 1, 10).is_err(), "a lone zero-width space");
+        assert!(clean_text("name", " \u{200B}\u{2060}\u{FEFF} ", 1, 10).is_err());
+        assert!(clean_text("d", "pay \u{202E}321", 0, 20).is_err(), "right-to-left override");
+        assert!(clean_text("d", "a\u{2066}b", 0, 20).is_err());
+        assert_eq!(clean_text("name", "Jose\u{0301}", 1, 10), Ok("Jos\u{e9}".into()), "NFC");
+        assert_eq!(clean_text("name", "\u{200B}Ana\u{200B}", 1, 10), Ok("Ana".into()));
     }
 }

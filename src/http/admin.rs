@@ -1,6 +1,8 @@
 //! Operator endpoints under /admin/v1, authenticated with the bank's admin secret
-//! (`Authorization: Bearer <secret>`). Without a configured secret they answer 403.
+//! (`Authorization: Bearer <secret>`): 401 without it, 403 for a wrong one, 429 when guessing.
+//! Without a configured secret they answer 403.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use warp::filters::BoxedFilter;
@@ -10,6 +12,7 @@ use warp::Filter;
 
 use super::reply::{constant_time_eq, json_response, respond, with_state};
 use crate::http::error::ApiError;
+use crate::http::server::client_ip;
 use crate::http::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
@@ -282,19 +285,37 @@ fn audit(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 /// Every admin route's common part: the admin secret is checked here, once; the route gets the
 /// state, or the refusal to answer with.
 fn admin(state: Arc<AppState>) -> impl Filter<Extract = (Result<Arc<AppState>, ApiError>,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("authorization")
-        .and(with_state(state))
-        .map(|auth: Option<String>, state: Arc<AppState>| require_admin(&state, auth.as_deref()).map(|()| state))
+    warp::header::optional::<String>("authorization").and(client_ip()).and(with_state(state)).then(
+        |auth: Option<String>, client: Option<IpAddr>, state: Arc<AppState>| async move {
+            let presented = auth.as_deref().map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim());
+            check_admin_secret(&state, client, presented).await.map(|()| state)
+        },
+    )
 }
 
-pub fn require_admin(state: &AppState, authorization: Option<&str>) -> Result<(), ApiError> {
-    let Some(secret) = state.config.admin_secret.as_deref() else {
+/// Checks a presented admin secret (None: nothing was presented, 401). Wrong guesses are
+/// throttled per client address (429 with Retry-After) and slowed when they come from many.
+pub async fn check_admin_secret(state: &AppState, client: Option<IpAddr>, presented: Option<&str>) -> Result<(), ApiError> {
+    let Some(secret) = state.config.admin_secret.as_deref().filter(|s| !s.is_empty()) else {
         return Err(ApiError::Forbidden("admin endpoints are disabled: start the bank with --admin-secret".into()));
     };
-    let presented = authorization.and_then(|v| v.strip_prefix("Bearer ")).unwrap_or("");
+    let Some(presented) = presented else {
+        return Err(ApiError::AdminUnauthenticated);
+    };
+    match state.admin_guesses.check(client, ADMIN_TARGET) {
+        Err(wait) => return Err(ApiError::too_many_attempts(wait)),
+        Ok(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+        Ok(_) => {}
+    }
     if constant_time_eq(presented.as_bytes(), secret.as_bytes()) {
+        state.admin_guesses.record_success(client, ADMIN_TARGET);
         Ok(())
     } else {
+        tracing::warn!(?client, "wrong admin secret");
+        state.admin_guesses.record_failure(client, ADMIN_TARGET);
         Err(ApiError::Forbidden("a valid admin secret is required (Authorization: Bearer <secret>)".into()))
     }
 }
+
+/// The admin secret is one target: every guess at it counts against the same key.
+const ADMIN_TARGET: &str = "admin secret";

@@ -1,5 +1,6 @@
 //! The customer API under /api/v1 (JSON). Paths and fields are a contract; see openapi.rs.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -13,6 +14,7 @@ use ringbank_domain::TransferStatus;
 
 use super::reply::{body, json_response, parse_json, respond, with_state};
 use crate::http::error::ApiError;
+use crate::http::server::client_ip;
 use crate::http::state::AppState;
 use crate::ledger::{AccountKind, LedgerError};
 use crate::service::operations::{self, held_account, parse_document, Cash, CashRequest, NewCustomer, PaymentRequest, TransferRequest};
@@ -26,6 +28,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(delete_session(state.clone()))
         .unify()
         .or(create_account(state.clone()))
+        .unify()
+        .or(accept_account(state.clone()))
         .unify()
         .or(list_accounts(state.clone()))
         .unify()
@@ -72,9 +76,12 @@ async fn create_customer_handler(state: &AppState, body: &[u8]) -> Result<Respon
 fn create_session(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "v1" / "sessions")
         .and(warp::post())
+        .and(client_ip())
         .and(body())
         .and(with_state(state))
-        .then(|body: Bytes, state: Arc<AppState>| async move { respond("/api/v1/sessions", create_session_handler(&state, &body).await) })
+        .then(|client: Option<IpAddr>, body: Bytes, state: Arc<AppState>| async move {
+            respond("/api/v1/sessions", create_session_handler(&state, client, &body).await)
+        })
         .boxed()
 }
 
@@ -85,10 +92,10 @@ struct SignIn {
     password: String,
 }
 
-async fn create_session_handler(state: &AppState, body: &[u8]) -> Result<Response, ApiError> {
+async fn create_session_handler(state: &AppState, client: Option<IpAddr>, body: &[u8]) -> Result<Response, ApiError> {
     let request: SignIn = parse_json(body)?;
     let document = parse_document(&request.document)?;
-    let (token, expires_at_ms) = state.services.sign_in(document.as_str(), &request.password).await?;
+    let (token, expires_at_ms) = state.services.sign_in(client, document.as_str(), &request.password).await?;
     let expires_at = humantime::format_rfc3339_seconds(
         std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(expires_at_ms).unwrap_or(0)),
     )
@@ -139,6 +146,24 @@ async fn create_account_handler(state: &AppState, auth: Option<&str>, body: &[u8
     let request: NewAccount = parse_json(body)?;
     let view = operations::open_account(&state.services, &caller, request.kind, &request.holders).await?;
     Ok(json_response(StatusCode::CREATED, &view))
+}
+
+/// POST /api/v1/accounts/{number}/acceptance -> 200 account (a named co-holder accepts a joint account)
+fn accept_account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "v1" / "accounts" / String / "acceptance")
+        .and(warp::post())
+        .and(authorization())
+        .and(with_state(state))
+        .then(|number: String, auth: Option<String>, state: Arc<AppState>| async move {
+            let instance = format!("/api/v1/accounts/{number}/acceptance");
+            let result = async {
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                let view = operations::accept_account(&state.services, &caller, &number).await?;
+                Ok(json_response(StatusCode::OK, &view))
+            };
+            respond(&instance, result.await)
+        })
+        .boxed()
 }
 
 /// GET /api/v1/accounts -> [account] (the caller's accounts at this bank)

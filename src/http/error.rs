@@ -5,7 +5,7 @@
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use crate::ledger::LedgerError;
+use crate::ledger::{LedgerError, RefusalKind};
 use crate::service::ServiceError;
 use crate::twopc::ParticipantError;
 
@@ -29,14 +29,16 @@ pub enum ApiError {
     UnknownBank(String),
     #[error("authentication is required: send 'Authorization: Bearer <token>' from POST /api/v1/sessions")]
     Unauthenticated,
+    #[error("the admin secret is required: send 'Authorization: Bearer <admin secret>'")]
+    AdminUnauthenticated,
     #[error("bank-to-bank authentication failed: {0}")]
     PeerUnauthenticated(String),
     #[error("the document or the password is wrong")]
     WrongCredentials,
     #[error("{0}")]
     Forbidden(String),
-    #[error("{0}")]
-    TooManyAttempts(String),
+    #[error("{detail}")]
+    TooManyAttempts { detail: String, retry_after_seconds: u64 },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{0}")]
@@ -49,6 +51,10 @@ pub enum ApiError {
     RouteNotFound(String),
     #[error("method not allowed on this route")]
     MethodNotAllowed,
+    #[error("the request was not received in time")]
+    RequestTimeout,
+    #[error("a Content-Length header (or a chunked body) is required")]
+    LengthRequired,
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -66,7 +72,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::UnknownBank(m) => ApiError::UnknownBank(m),
             ServiceError::Unauthenticated => ApiError::Unauthenticated,
             ServiceError::WrongCredentials => ApiError::WrongCredentials,
-            ServiceError::TooManyAttempts(m) => ApiError::TooManyAttempts(m),
+            ServiceError::TooManyAttempts { detail, retry_after_seconds } => ApiError::TooManyAttempts { detail, retry_after_seconds },
             ServiceError::Ledger(e) => ApiError::Ledger(e),
             ServiceError::BadIdempotencyKey(m) => ApiError::BadIdempotencyKey(m),
             ServiceError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
@@ -107,16 +113,19 @@ impl ApiError {
             ApiError::Unbalanced(_) => (S::UNPROCESSABLE_ENTITY, "unbalanced-transfer", "Debits and credits differ"),
             ApiError::UnknownBank(_) => (S::UNPROCESSABLE_ENTITY, "unknown-bank", "Unknown bank"),
             ApiError::Unauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
+            ApiError::AdminUnauthenticated => (S::UNAUTHORIZED, "unauthenticated", "Authentication required"),
             ApiError::PeerUnauthenticated(_) => (S::UNAUTHORIZED, "peer-unauthenticated", "Bank-to-bank authentication failed"),
             ApiError::WrongCredentials => (S::UNAUTHORIZED, "wrong-credentials", "Wrong document or password"),
             ApiError::Forbidden(_) => (S::FORBIDDEN, "forbidden", "Forbidden"),
-            ApiError::TooManyAttempts(_) => (S::TOO_MANY_REQUESTS, "too-many-attempts", "Too many attempts"),
+            ApiError::TooManyAttempts { .. } => (S::TOO_MANY_REQUESTS, "too-many-attempts", "Too many attempts"),
             ApiError::Ledger(e) => return ledger_kind(e),
             ApiError::BadIdempotencyKey(_) => (S::BAD_REQUEST, "invalid-idempotency-key", "Invalid Idempotency-Key"),
             ApiError::IdempotencyInProgress => (S::CONFLICT, "idempotency-in-progress", "Request still in progress"),
             ApiError::PayloadTooLarge(_) => (S::PAYLOAD_TOO_LARGE, "payload-too-large", "Request body too large"),
             ApiError::RouteNotFound(_) => (S::NOT_FOUND, "route-not-found", "No such route"),
             ApiError::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method-not-allowed", "Method not allowed"),
+            ApiError::RequestTimeout => (S::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),
+            ApiError::LengthRequired => (S::LENGTH_REQUIRED, "length-required", "Length required"),
             ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         };
@@ -132,9 +141,20 @@ impl ApiError {
         self.kind().slug
     }
 
+    /// Guessing refused: how long the client is asked to wait.
+    pub fn too_many_attempts(retry_after: std::time::Duration) -> ApiError {
+        let retry_after_seconds = retry_after.as_secs().max(1);
+        ApiError::TooManyAttempts { detail: format!("too many failed attempts; try again in {retry_after_seconds} s"), retry_after_seconds }
+    }
+
     /// Turns the error into an application/problem+json response.
     pub fn into_response(self, instance: &str) -> Response {
         let kind = self.kind();
+        let retry_after = match &self {
+            ApiError::TooManyAttempts { retry_after_seconds, .. } => Some(*retry_after_seconds),
+            _ => None,
+        };
+        let admin = matches!(self, ApiError::AdminUnauthenticated);
         let detail = if kind.status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(error = %self, instance, "request failed");
             "the bank could not complete the request; nothing was changed unless a later read shows it".to_string()
@@ -149,11 +169,39 @@ impl ApiError {
             "instance": instance,
         });
         let mut response = Response::new(body.to_string().into());
+        if instance.is_empty() {
+            // Filled in with the request's path on the way out (reply::finish).
+            response.extensions_mut().insert(ProblemWithoutInstance(body));
+        }
         *response.status_mut() = kind.status;
         response.headers_mut().insert(warp::http::header::CONTENT_TYPE, warp::http::HeaderValue::from_static("application/problem+json"));
+        if kind.status == StatusCode::UNAUTHORIZED {
+            let challenge = if admin { "Bearer realm=\"ringbank-admin\"" } else { "Bearer realm=\"ringbank\"" };
+            response.headers_mut().insert(warp::http::header::WWW_AUTHENTICATE, warp::http::HeaderValue::from_static(challenge));
+        }
+        if let Some(seconds) = retry_after {
+            response.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(seconds));
+        }
         response
     }
 }
+
+/// A refusal given again under an Idempotency-Key maps exactly as when it was first given.
+fn refusal_kind(kind: RefusalKind) -> Kind {
+    let example = match kind {
+        RefusalKind::InsufficientFunds => LedgerError::InsufficientFunds { account: String::new(), available_cents: 0, requested_cents: 0 },
+        RefusalKind::AccountNotFound => LedgerError::AccountNotFound(String::new()),
+        RefusalKind::NotACompanyAccount => LedgerError::NotACompanyAccount(String::new()),
+        RefusalKind::InvalidAccountKind => LedgerError::InvalidAccountKind(String::new()),
+        RefusalKind::UnknownCustomer => LedgerError::UnknownCustomer(String::new()),
+        RefusalKind::Overflow => LedgerError::Overflow,
+    };
+    ledger_kind(&example)
+}
+
+/// A problem rendered where the request's path was not at hand (warp's rejections).
+#[derive(Clone, Debug)]
+pub struct ProblemWithoutInstance(pub serde_json::Value);
 
 fn ledger_kind(error: &LedgerError) -> Kind {
     use StatusCode as S;
@@ -164,8 +212,10 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         }
         LedgerError::UnknownCustomer(_) => (S::UNPROCESSABLE_ENTITY, "unknown-customer", "Unknown customer"),
         LedgerError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
+        LedgerError::AccountPending(_) => (S::CONFLICT, "account-pending", "The account awaits its co-holders' acceptance"),
         LedgerError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
         LedgerError::InsufficientFunds { .. } => (S::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds"),
+        LedgerError::Refused { kind, .. } => return refusal_kind(*kind),
         LedgerError::NotACompanyAccount(_) => (S::UNPROCESSABLE_ENTITY, "not-a-company-account", "Payments go to company accounts"),
         LedgerError::InvalidAccountKind(_) => (S::UNPROCESSABLE_ENTITY, "invalid-account-kind", "Invalid account kind"),
         LedgerError::IdempotencyKeyReused => {

@@ -5,19 +5,23 @@
 //! helpers every handler shares are in `reply`. Children import siblings, never this file.
 
 mod admin;
+mod allow;
 mod api;
 mod bank;
 pub mod error;
 mod monitoring;
 pub mod openapi;
+pub mod openapi_bank;
 mod pages;
 pub mod reply;
 mod ring;
+pub mod server;
 pub mod state;
 pub mod web;
 
 use std::sync::Arc;
 
+use warp::filters::path::FullPath;
 use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
@@ -31,7 +35,12 @@ pub use state::AppState;
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz").and(warp::get()).map(|| json_response(StatusCode::OK, &serde_json::json!({"status": "ok"})));
     let metrics = state.metrics.clone();
-    healthz
+    let trust_forwarded_proto = state.config.trust_forwarded_proto;
+    let bank_document =
+        warp::path!("bank" / "v1" / "openapi.json").and(warp::get()).map(|| json_response(StatusCode::OK, &openapi_bank::document()));
+    let inner = healthz
+        .or(bank_document)
+        .unify()
         .or(monitoring::routes(state.clone()))
         .unify()
         .or(api::routes(state.clone()))
@@ -47,7 +56,15 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(pages::routes(state))
         .unify()
         .recover(reply::recover)
-        .unify()
+        .unify();
+    // A forwarded scheme that is not text reads as absent (never a rejection outside recover).
+    let forwarded_proto = warp::header::optional::<String>("x-forwarded-proto").or(warp::any().map(|| None)).unify();
+    let routes =
+        warp::path::full().and(forwarded_proto).and(inner).map(move |path: FullPath, proto: Option<String>, response: Response| {
+            let over_tls = trust_forwarded_proto && proto.is_some_and(|p| p.trim().eq_ignore_ascii_case("https"));
+            reply::finish(path.as_str(), over_tls, response)
+        });
+    routes
         .with(warp::log::custom(move |info| {
             metrics.record_http(info.method().as_str(), info.path(), info.status().as_u16());
             tracing::debug!(method = %info.method(), path = info.path(), status = info.status().as_u16(), elapsed_ms = info.elapsed().as_millis() as u64, "http");

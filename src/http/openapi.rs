@@ -35,7 +35,20 @@ fn schema(name: &str) -> Value {
 fn idempotent(mut op: Value) -> Value {
     op["parameters"] = json!([{"name": "Idempotency-Key", "in": "header", "required": false,
         "description": "1-255 visible ASCII characters; a repeat gets the first response (kept 24 h), a different body 422, a concurrent repeat 409",
-        "schema": {"type": "string"}}]);
+        "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"}}]);
+    op
+}
+
+/// A transfer or payment: 201 when every leg is here, 202 pending when a leg is at another bank,
+/// or 200 with the final state when the client asked to wait (`Prefer: wait=N`, RFC 7240).
+fn may_wait(mut op: Value) -> Value {
+    op["parameters"].as_array_mut().expect("idempotent first").push(json!({"name": "Prefer", "in": "header", "required": false,
+        "description": "wait=N (seconds, at most 30): answer 200 with the final state once the two-phase commit decides, or 202 if it has not by then",
+        "schema": {"type": "string", "pattern": "^wait=[0-9]{1,5}$"}}));
+    op["responses"]["202"] = json!({"description": "accepted: a leg is at another bank; poll GET /api/v1/transfers/{id}",
+        "content": {"application/json": {"schema": schema("Posted")}}});
+    op["responses"]["200"] = json!({"description": "the final state, under Prefer: wait",
+        "content": {"application/json": {"schema": schema("Transfer")}}});
     op
 }
 
@@ -60,43 +73,53 @@ pub fn document() -> Value {
                 "parameters": [{"name": "number", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("one account the caller holds", "200", schema("Account"), &["401", "404"], None, true)
             },
+            "/api/v1/accounts/{number}/acceptance": {
+                "parameters": [{"name": "number", "in": "path", "required": true, "schema": schema("AccountNumber")}],
+                "post": operation("a co-holder named in a joint account accepts it (until every one has, it moves no money)", "200", schema("Account"), &["401", "404"], None, true)
+            },
             "/api/v1/accounts/{number}/statement": {
                 "parameters": [
                     {"name": "number", "in": "path", "required": true, "schema": {"type": "string"}},
                     {"name": "limit", "in": "query", "required": false, "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}},
-                    {"name": "before", "in": "query", "required": false, "description": "next_before of the previous page", "schema": {"type": "integer"}}
+                    {"name": "before", "in": "query", "required": false, "description": "next_before of the previous page", "schema": {"type": "integer", "format": "int64"}}
                 ],
                 "get": operation("statement, newest first", "200", schema("Statement"), &["401", "404", "422"], None, true)
             },
             "/api/v1/deposits": {"post": idempotent(operation("deposit cash", "201", schema("Posted"), &money_errors, Some(schema("CashOperation")), true))},
             "/api/v1/withdrawals": {"post": idempotent(operation("withdraw cash", "201", schema("Posted"), &money_errors, Some(schema("CashOperation")), true))},
-            "/api/v1/transfers": {"post": idempotent(operation("transfer between accounts (several debits and credits)", "201", schema("Posted"), &money_errors, Some(schema("NewTransfer")), true))},
+            "/api/v1/transfers": {"post": may_wait(idempotent(operation("transfer between accounts (several debits and credits)", "201", schema("Posted"), &money_errors, Some(schema("NewTransfer")), true)))},
             "/api/v1/transfers/{id}": {
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("a transfer or payment the caller made", "200", schema("Transfer"), &["401", "404"], None, true)
             },
-            "/api/v1/payments": {"post": idempotent(operation("pay a company account, with a reference", "201", schema("Posted"), &money_errors, Some(schema("NewPayment")), true))},
+            "/api/v1/payments": {"post": may_wait(idempotent(operation("pay a company account, with a reference", "201", schema("Posted"), &money_errors, Some(schema("NewPayment")), true)))},
             "/admin/v1/audit": {"get": {"summary": "ledger audit (admin secret as bearer token)", "security": [{"bearer": []}],
-                "responses": {"200": {"description": "report", "content": {"application/json": {"schema": {"type": "object"}}}}, "403": problem_responses(&["403"])["403"].clone()}}}
+                "responses": {"200": {"description": "report", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "401": problem_responses(&["401"])["401"].clone(), "403": problem_responses(&["403"])["403"].clone(), "429": problem_responses(&["429"])["429"].clone()}}}
         },
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
             "schemas": {
-                "Problem": {"type": "object", "required": ["type", "title", "status", "detail"], "properties": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "instance"], "properties": {
                     "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
                     "detail": {"type": "string"}, "instance": {"type": "string"}}},
-                "NewCustomer": {"type": "object", "required": ["document", "name", "password"], "properties": {
-                    "document": {"type": "string", "description": "CPF or CNPJ, with or without punctuation"},
-                    "name": {"type": "string", "maxLength": 120}, "password": {"type": "string", "minLength": 8, "maxLength": 128}}},
+                "NewCustomer": {"type": "object", "additionalProperties": false, "required": ["document", "name", "password"], "properties": {
+                    "document": schema("Document"),
+                    "name": {"type": "string", "minLength": 1, "maxLength": 120, "description": "visible characters; no control or bidirectional control characters"},
+                    "password": {"type": "string", "minLength": 8, "maxLength": 128, "description": "not a common or trivial password, nor the document or the name"}}},
+                "Document": {"type": "string", "description": "CPF or CNPJ (numeric or alphanumeric), with or without punctuation", "pattern": "^[0-9A-Za-z./ -]{11,20}$"},
+                "AccountNumber": {"type": "string", "pattern": "^[0-9]{1,20}$"},
+                "BankId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"},
                 "Customer": {"type": "object", "properties": {"document": {"type": "string"}, "name": {"type": "string"}}},
-                "SignIn": {"type": "object", "required": ["document", "password"], "properties": {"document": {"type": "string"}, "password": {"type": "string"}}},
+                "SignIn": {"type": "object", "additionalProperties": false, "required": ["document", "password"], "properties": {"document": schema("Document"), "password": {"type": "string"}}},
                 "Session": {"type": "object", "properties": {"token": {"type": "string"}, "expires_at": {"type": "string", "format": "date-time"}}},
-                "NewAccount": {"type": "object", "required": ["kind"], "properties": {
+                "NewAccount": {"type": "object", "additionalProperties": false, "required": ["kind"], "properties": {
                     "kind": {"enum": ["individual", "joint", "company"]},
-                    "holders": {"type": "array", "items": {"type": "string"}, "maxItems": 8, "description": "documents; the caller is always a holder"}}},
+                    "holders": {"type": "array", "items": schema("Document"), "maxItems": 8, "description": "documents; the caller is always a holder"}}},
                 "Account": {"type": "object", "properties": {
                     "bank": {"type": "string"}, "number": {"type": "string"}, "kind": {"type": "string"},
                     "holders": {"type": "array", "items": {"type": "string"}},
+                    "pending_holders": {"type": "array", "items": {"type": "string"}, "description": "present while a co-holder has not accepted; the account moves no money until then"},
                     "balance_cents": {"type": "integer"}, "available_cents": {"type": "integer"}}},
                 "Statement": {"type": "object", "properties": {
                     "account": {"type": "string"}, "next_before": {"type": ["integer", "null"]},
@@ -104,17 +127,19 @@ pub fn document() -> Value {
                         "entry_id": {"type": "string"}, "kind": {"type": "string"}, "description": {"type": "string"},
                         "amount_cents": {"type": "integer"}, "balance_after_cents": {"type": "integer"},
                         "line": {"type": "integer"}, "created_at": {"type": "string", "format": "date-time"}}}}}},
-                "CashOperation": {"type": "object", "required": ["account", "amount_cents"], "properties": {
-                    "account": {"type": "string"}, "amount_cents": {"type": "integer", "minimum": 1}}},
-                "Leg": {"type": "object", "required": ["bank", "account", "amount_cents"], "properties": {
-                    "bank": {"type": "string"}, "account": {"type": "string"}, "amount_cents": {"type": "integer", "minimum": 1}}},
-                "NewTransfer": {"type": "object", "required": ["debits", "credits"], "properties": {
-                    "debits": {"type": "array", "items": schema("Leg")}, "credits": {"type": "array", "items": schema("Leg")},
-                    "description": {"type": "string", "maxLength": 140}}},
-                "NewPayment": {"type": "object", "required": ["from_account", "to", "amount_cents", "reference"], "properties": {
-                    "from_account": {"type": "string"},
-                    "to": {"type": "object", "required": ["bank", "account"], "properties": {"bank": {"type": "string"}, "account": {"type": "string"}}},
-                    "amount_cents": {"type": "integer", "minimum": 1}, "reference": {"type": "string", "maxLength": 140}}},
+                "CashOperation": {"type": "object", "additionalProperties": false, "required": ["account", "amount_cents"], "properties": {
+                    "account": schema("AccountNumber"), "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100_000_000i64, "description": "at most the bank's --max-amount-cents"}}},
+                "Leg": {"type": "object", "additionalProperties": false, "required": ["bank", "account", "amount_cents"], "properties": {
+                    "bank": schema("BankId"), "account": schema("AccountNumber"), "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100_000_000i64}}},
+                "NewTransfer": {"type": "object", "additionalProperties": false, "required": ["debits", "credits"], "properties": {
+                    "debits": {"type": "array", "items": schema("Leg"), "minItems": 1, "maxItems": 15},
+                    "credits": {"type": "array", "items": schema("Leg"), "minItems": 1, "maxItems": 15},
+                    "description": {"type": "string", "maxLength": 140}},
+                    "description": "debits and credits sum to the same amount; at most --max-legs (16) legs in all"},
+                "NewPayment": {"type": "object", "additionalProperties": false, "required": ["from_account", "to", "amount_cents", "reference"], "properties": {
+                    "from_account": schema("AccountNumber"),
+                    "to": {"type": "object", "additionalProperties": false, "required": ["bank", "account"], "properties": {"bank": schema("BankId"), "account": schema("AccountNumber")}},
+                    "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100_000_000i64}, "reference": {"type": "string", "minLength": 1, "maxLength": 140}}},
                 "Posted": {"type": "object", "properties": {"id": {"type": "string"}, "status": {"enum": ["pending", "committed", "aborted"]}}},
                 "Transfer": {"type": "object", "properties": {
                     "id": {"type": "string"}, "kind": {"type": "string"}, "status": {"enum": ["pending", "committed", "aborted"]},

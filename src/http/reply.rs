@@ -23,9 +23,80 @@ pub fn with_state(state: Arc<AppState>) -> impl Filter<Extract = (Arc<AppState>,
     warp::any().map(move || state.clone())
 }
 
-/// A size-limited raw body; parsing happens in the handler so errors are precise.
+/// A size-limited raw body, with a Content-Length or chunked; parsing happens in the handler
+/// so errors are precise.
 pub fn body() -> impl Filter<Extract = (Bytes,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(BODY_LIMIT_BYTES).and(warp::body::bytes())
+    warp::header::optional::<u64>("content-length")
+        .and_then(|length: Option<u64>| async move {
+            match length {
+                Some(length) if length > BODY_LIMIT_BYTES => Err(warp::reject::custom(BodyTooLarge)),
+                _ => Ok(()),
+            }
+        })
+        .untuple_one()
+        .and(warp::body::stream())
+        .and_then(read_limited)
+}
+
+/// The body is larger than BODY_LIMIT_BYTES.
+#[derive(Debug)]
+pub struct BodyTooLarge;
+impl warp::reject::Reject for BodyTooLarge {}
+
+/// The body could not be read (the client went away or was too slow).
+#[derive(Debug)]
+pub struct BodyUnreadable;
+impl warp::reject::Reject for BodyUnreadable {}
+
+async fn read_limited<S, B>(stream: S) -> Result<Bytes, warp::Rejection>
+where
+    S: futures_util::Stream<Item = Result<B, warp::Error>>,
+    B: bytes::Buf,
+{
+    use bytes::BufMut;
+    use futures_util::StreamExt;
+    let mut stream = std::pin::pin!(stream);
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|_| warp::reject::custom(BodyUnreadable))?;
+        if (body.len() + chunk.remaining()) as u64 > BODY_LIMIT_BYTES {
+            return Err(warp::reject::custom(BodyTooLarge));
+        }
+        body.put(chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Last touches on every response: the request's path as a problem's `instance` where it was
+/// missing, `Allow` on a 405, and `Secure` on cookies when the client came over TLS.
+pub fn finish(path: &str, over_tls: bool, mut response: Response) -> Response {
+    if let Some(super::error::ProblemWithoutInstance(mut body)) = response.extensions_mut().remove() {
+        body["instance"] = serde_json::Value::from(path);
+        *response.body_mut() = body.to_string().into();
+    }
+    if response.status() == StatusCode::METHOD_NOT_ALLOWED {
+        if let Some(methods) = super::allow::allowed_methods(path) {
+            response.headers_mut().insert(warp::http::header::ALLOW, warp::http::HeaderValue::from_static(methods));
+        }
+    }
+    if over_tls {
+        let cookies: Vec<String> = response
+            .headers()
+            .get_all(warp::http::header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(|c| if c.to_ascii_lowercase().contains("; secure") { c.to_string() } else { format!("{c}; Secure") })
+            .collect();
+        if !cookies.is_empty() {
+            response.headers_mut().remove(warp::http::header::SET_COOKIE);
+            for cookie in cookies {
+                if let Ok(value) = warp::http::HeaderValue::from_str(&cookie) {
+                    response.headers_mut().append(warp::http::header::SET_COOKIE, value);
+                }
+            }
+        }
+    }
+    response
 }
 
 /// Parses a JSON body, telling malformed JSON apart from missing or mistyped fields.
@@ -70,12 +141,20 @@ pub async fn recover(rejection: warp::Rejection) -> Result<Response, std::conver
         ApiError::RouteNotFound("this path".to_string())
     } else if rejection.find::<warp::reject::PayloadTooLarge>().is_some() {
         ApiError::PayloadTooLarge(crate::http::reply::BODY_LIMIT_BYTES)
+    } else if rejection.find::<BodyTooLarge>().is_some() {
+        ApiError::PayloadTooLarge(crate::http::reply::BODY_LIMIT_BYTES)
+    } else if rejection.find::<BodyUnreadable>().is_some() {
+        ApiError::RequestTimeout
     } else if rejection.find::<warp::reject::LengthRequired>().is_some() {
-        ApiError::InvalidField("a Content-Length header is required".to_string())
+        ApiError::LengthRequired
     } else if rejection.find::<warp::reject::MethodNotAllowed>().is_some() {
         ApiError::MethodNotAllowed
     } else if let Some(e) = rejection.find::<warp::reject::InvalidHeader>() {
-        ApiError::InvalidField(e.to_string())
+        if e.name().eq_ignore_ascii_case("idempotency-key") {
+            ApiError::BadIdempotencyKey("Idempotency-Key must be 1-255 visible ASCII characters".to_string())
+        } else {
+            ApiError::InvalidField(e.to_string())
+        }
     } else if let Some(e) = rejection.find::<warp::reject::MissingHeader>() {
         ApiError::InvalidField(e.to_string())
     } else if let Some(e) = rejection.find::<warp::reject::InvalidQuery>() {

@@ -13,13 +13,12 @@ use crate::metrics::Metrics;
 use crate::peer::auth::Verifier;
 use crate::peer::PeerClient;
 use crate::ring_driver::RingHandle;
-use crate::service::limiter::FailureLimiter;
+use crate::service::limiter::Throttle;
 use crate::service::Services;
 use crate::twopc::Cross;
 
-/// Wrong admin secrets allowed within `MONITOR_SIGN_IN_WINDOW` before the monitor's sign-in pauses.
-const MONITOR_SIGN_IN_FAILURES_MAX: u32 = 10;
-const MONITOR_SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
+/// Client addresses the admin-secret throttle remembers at most.
+const ADMIN_GUESSES_TRACKED_MAX: usize = 10_000;
 
 pub struct AppState {
     pub config: ServeConfig,
@@ -33,8 +32,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub cross: Arc<Cross>,
     pub services: Arc<Services>,
-    /// Wrong admin secrets on the ring monitor's sign-in form.
-    pub monitor_sign_in: FailureLimiter,
+    /// Wrong admin secrets (Bearer on /admin/v1 and /ring, the monitor's sign-in form).
+    pub admin_guesses: Throttle,
     pub monitor: MonitorCaches,
 }
 
@@ -62,7 +61,7 @@ impl AppState {
             metrics: cross.metrics.clone(),
             cross,
             services,
-            monitor_sign_in: FailureLimiter::new(MONITOR_SIGN_IN_FAILURES_MAX, MONITOR_SIGN_IN_WINDOW, 16),
+            admin_guesses: Throttle::new(ADMIN_GUESSES_TRACKED_MAX),
             monitor: MonitorCaches {
                 http: reqwest::Client::builder()
                     .timeout(MONITOR_STATUS_TIMEOUT)

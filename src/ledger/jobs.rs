@@ -5,7 +5,7 @@
 use ringbank_domain::TransferStatus;
 use sqlx::AnyConnection;
 
-use super::{cross, ops, IdempotencyRecord, Job, LedgerError, Outcome, Posted};
+use super::{cross, ops, IdempotencyRecord, Job, LedgerError, Outcome, Posted, RefusalKind};
 use crate::clock::wall_clock_ms;
 
 pub(super) async fn apply(
@@ -40,6 +40,7 @@ pub(super) async fn apply(
         Job::OpenAccount { caller, caller_is_person, kind, holders } => {
             ops::open_account(connection, bank, caller, *caller_is_person, *kind, holders).await?
         }
+        Job::AcceptHolding { account, document } => ops::accept_holding(connection, bank, account, document).await?,
         Job::Deposit { id, caller, account, amount_cents } => {
             ops::require_holder(connection, account, caller).await?;
             let legs = [(account.as_str(), *amount_cents), (ops::CASH_ACCOUNT, -amount_cents)];
@@ -101,21 +102,53 @@ pub(super) async fn apply(
     Ok(outcome)
 }
 
-/// The stored outcome of an earlier request with this key, or an error if the key was used
-/// for a different request.
+/// Records a refusal under the request's Idempotency-Key (after the refused job was rolled
+/// back to its savepoint), so that a repeat gets the same refusal.
+pub(super) async fn record_refusal(
+    connection: &mut AnyConnection,
+    record: &IdempotencyRecord,
+    kind: RefusalKind,
+    detail: &str,
+) -> Result<(), sqlx::Error> {
+    // status_code and response_body are the columns of the first schema, no longer read.
+    sqlx::query(
+        "INSERT INTO idempotency_keys \
+         (document, idem_key, request_hash, status_code, response_body, refusal_kind, refusal_detail, created_at_ms) \
+         VALUES ($1, $2, $3, 0, '', $4, $5, $6)",
+    )
+    .bind(&record.document)
+    .bind(&record.key)
+    .bind(&record.request_hash)
+    .bind(kind.as_str())
+    .bind(detail)
+    .bind(wall_clock_ms())
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+/// The stored outcome of an earlier request with this key (a result, or a refusal given again
+/// as `LedgerError::Refused`), or an error if the key was used for a different request.
 async fn replay_idempotent(connection: &mut AnyConnection, record: &IdempotencyRecord) -> Result<Option<Outcome>, LedgerError> {
-    let stored: Option<(String, String, String)> =
-        sqlx::query_as("SELECT request_hash, result_id, result_status FROM idempotency_keys WHERE document = $1 AND idem_key = $2")
-            .bind(&record.document)
-            .bind(&record.key)
-            .fetch_optional(&mut *connection)
-            .await?;
+    type Row = (String, Option<String>, Option<String>, Option<String>, Option<String>);
+    let stored: Option<Row> = sqlx::query_as(
+        "SELECT request_hash, result_id, result_status, refusal_kind, refusal_detail FROM idempotency_keys WHERE document = $1 AND idem_key = $2",
+    )
+    .bind(&record.document)
+    .bind(&record.key)
+    .fetch_optional(&mut *connection)
+    .await?;
     match stored {
         None => Ok(None),
-        Some((hash, _, _)) if hash != record.request_hash => Err(LedgerError::IdempotencyKeyReused),
-        Some((_, id, status)) => {
+        Some((hash, ..)) if hash != record.request_hash => Err(LedgerError::IdempotencyKeyReused),
+        Some((_, _, _, Some(kind), detail)) => {
+            let kind = RefusalKind::parse(&kind).ok_or_else(|| LedgerError::Invariant(format!("unknown refusal kind {kind:?}")))?;
+            Err(LedgerError::Refused { kind, detail: detail.unwrap_or_default() })
+        }
+        Some((_, Some(id), Some(status), _, _)) => {
             let status = status.parse().map_err(|e| LedgerError::Invariant(format!("idempotency record {id}: {e}")))?;
             Ok(Some(Outcome::Posted(Posted { id, status })))
         }
+        Some(_) => Err(LedgerError::Invariant(format!("idempotency record {:?} has neither a result nor a refusal", record.key))),
     }
 }

@@ -36,6 +36,8 @@ pub enum LedgerError {
     UnknownCustomer(String),
     #[error("account {0} not found")]
     AccountNotFound(String),
+    #[error("account {0} waits for every co-holder to accept it; until then it moves no money")]
+    AccountPending(String),
     #[error("transfer {0} not found")]
     TransferNotFound(String),
     #[error("account {account} has {available_cents} centavos available; {requested_cents} requested")]
@@ -50,12 +52,63 @@ pub enum LedgerError {
     StaleStamp { got: String, newest: String },
     #[error("the amount would overflow an account's balance")]
     Overflow,
+    /// A refusal recorded under an Idempotency-Key, given again to a repeat of the request.
+    #[error("{detail}")]
+    Refused { kind: RefusalKind, detail: String },
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
     #[error("the ledger is shutting down")]
     Stopped,
     #[error("ledger invariant violated: {0}")]
     Invariant(String),
+}
+
+/// The refusals of a money movement that are final for its request (the same request would be
+/// refused the same way now), hence recorded under its Idempotency-Key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RefusalKind {
+    InsufficientFunds,
+    AccountNotFound,
+    NotACompanyAccount,
+    InvalidAccountKind,
+    UnknownCustomer,
+    Overflow,
+}
+
+impl RefusalKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefusalKind::InsufficientFunds => "insufficient_funds",
+            RefusalKind::AccountNotFound => "account_not_found",
+            RefusalKind::NotACompanyAccount => "not_a_company_account",
+            RefusalKind::InvalidAccountKind => "invalid_account_kind",
+            RefusalKind::UnknownCustomer => "unknown_customer",
+            RefusalKind::Overflow => "overflow",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RefusalKind> {
+        use RefusalKind::*;
+        [InsufficientFunds, AccountNotFound, NotACompanyAccount, InvalidAccountKind, UnknownCustomer, Overflow]
+            .into_iter()
+            .find(|k| k.as_str() == text)
+    }
+}
+
+impl LedgerError {
+    /// The kind of refusal to record under an Idempotency-Key; None for errors that are not a
+    /// final answer to the request (database trouble, a reused key, a refusal already recorded).
+    pub fn refusal(&self) -> Option<RefusalKind> {
+        Some(match self {
+            LedgerError::InsufficientFunds { .. } => RefusalKind::InsufficientFunds,
+            LedgerError::AccountNotFound(_) => RefusalKind::AccountNotFound,
+            LedgerError::NotACompanyAccount(_) => RefusalKind::NotACompanyAccount,
+            LedgerError::InvalidAccountKind(_) => RefusalKind::InvalidAccountKind,
+            LedgerError::UnknownCustomer(_) => RefusalKind::UnknownCustomer,
+            LedgerError::Overflow => RefusalKind::Overflow,
+            _ => return None,
+        })
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -92,6 +145,11 @@ pub enum Job {
     },
     DeleteSession {
         token_hash: String,
+    },
+    /// A co-holder named when a joint account was opened accepts it.
+    AcceptHolding {
+        account: String,
+        document: String,
     },
     OpenAccount {
         caller: String,

@@ -96,10 +96,12 @@ pub(super) async fn open_account(
         .bind(wall_clock_ms())
         .execute(&mut *connection)
         .await?;
+    // The caller consents by opening the account; every other holder accepts later.
     for holder in holders {
-        sqlx::query("INSERT INTO account_holders (account, document) VALUES ($1, $2)")
+        sqlx::query("INSERT INTO account_holders (account, document, accepted) VALUES ($1, $2, $3)")
             .bind(&number)
             .bind(holder)
+            .bind(i64::from(holder == caller))
             .execute(&mut *connection)
             .await?;
     }
@@ -123,17 +125,19 @@ async fn free_account_number(connection: &mut AnyConnection) -> Result<String, L
 }
 
 /// Fails with AccountNotFound unless `account` is a customer account held by `document`
-/// (an account the caller does not hold looks exactly like one that does not exist).
+/// (an account the caller does not hold looks exactly like one that does not exist), and with
+/// AccountPending while a co-holder has not accepted it (it moves no money until then).
 pub(super) async fn require_holder(connection: &mut AnyConnection, account: &str, document: &str) -> Result<(), LedgerError> {
     let row: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
         .bind(account)
         .bind(document)
         .fetch_optional(&mut *connection)
         .await?;
-    row.map(|_| ()).ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))
+    row.ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))?;
+    require_consented(connection, account).await
 }
 
-/// The kind of a customer account, or AccountNotFound.
+/// The kind of a customer account that may move money, or AccountNotFound, or AccountPending.
 pub(super) async fn customer_account_kind(connection: &mut AnyConnection, account: &str) -> Result<AccountKind, LedgerError> {
     let row: Option<(String,)> =
         sqlx::query_as("SELECT kind FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')")
@@ -141,7 +145,41 @@ pub(super) async fn customer_account_kind(connection: &mut AnyConnection, accoun
             .fetch_optional(&mut *connection)
             .await?;
     let (kind,) = row.ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))?;
-    kind.parse().map_err(|e| LedgerError::Invariant(format!("account {account}: {e}")))
+    let kind = kind.parse().map_err(|e| LedgerError::Invariant(format!("account {account}: {e}")))?;
+    require_consented(connection, account).await?;
+    Ok(kind)
+}
+
+/// AccountPending while a holder of `account` has not accepted it.
+async fn require_consented(connection: &mut AnyConnection, account: &str) -> Result<(), LedgerError> {
+    let pending: Option<(String,)> = sqlx::query_as("SELECT document FROM account_holders WHERE account = $1 AND accepted = 0 LIMIT 1")
+        .bind(account)
+        .fetch_optional(&mut *connection)
+        .await?;
+    match pending {
+        Some(_) => Err(LedgerError::AccountPending(account.to_string())),
+        None => Ok(()),
+    }
+}
+
+/// A named co-holder accepts a joint account (accepting twice is the same as once).
+pub(super) async fn accept_holding(
+    connection: &mut AnyConnection,
+    bank: &str,
+    account: &str,
+    document: &str,
+) -> Result<Outcome, LedgerError> {
+    let updated = sqlx::query("UPDATE account_holders SET accepted = 1 WHERE account = $1 AND document = $2")
+        .bind(account)
+        .bind(document)
+        .execute(&mut *connection)
+        .await?;
+    if updated.rows_affected() == 0 {
+        return Err(LedgerError::AccountNotFound(account.to_string()));
+    }
+    let view =
+        queries::account_view(&mut *connection, bank, account).await?.ok_or_else(|| LedgerError::AccountNotFound(account.to_string()))?;
+    Ok(Outcome::Account(view))
 }
 
 pub(super) async fn local_transfer(connection: &mut AnyConnection, transfer: &LocalTransfer) -> Result<Outcome, LedgerError> {

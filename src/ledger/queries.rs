@@ -41,15 +41,17 @@ pub(super) async fn account_view(connection: &mut AnyConnection, bank: &str, num
     let Some((number, kind, balance_cents, held_cents)) = row else {
         return Ok(None);
     };
-    let holders: Vec<(String,)> = sqlx::query_as("SELECT document FROM account_holders WHERE account = $1 ORDER BY document")
+    let holders: Vec<(String, i64)> = sqlx::query_as("SELECT document, accepted FROM account_holders WHERE account = $1 ORDER BY document")
         .bind(&number)
         .fetch_all(&mut *connection)
         .await?;
+    let pending_holders = holders.iter().filter(|(_, accepted)| *accepted == 0).map(|(d, _)| d.clone()).collect();
     Ok(Some(AccountView {
         bank: bank.to_string(),
         number,
         kind,
-        holders: holders.into_iter().map(|(d,)| d).collect(),
+        holders: holders.into_iter().map(|(d, _)| d).collect(),
+        pending_holders,
         balance_cents,
         available_cents: balance_cents - held_cents,
     }))

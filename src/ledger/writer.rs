@@ -126,8 +126,12 @@ async fn apply_all(
     for command in commands {
         sqlx::query("SAVEPOINT op").execute(&mut *connection).await?;
         let result = jobs::apply(connection, bank, &command.job, command.idempotency.as_ref()).await;
-        if result.is_err() {
+        if let Err(error) = &result {
             sqlx::query("ROLLBACK TO SAVEPOINT op").execute(&mut *connection).await?;
+            // A final refusal is the request's answer: a repeat with its key gets it again.
+            if let (Some(kind), Some(record)) = (error.refusal(), command.idempotency.as_ref()) {
+                jobs::record_refusal(connection, record, kind, &error.to_string()).await?;
+            }
         }
         sqlx::query("RELEASE SAVEPOINT op").execute(&mut *connection).await?;
         // A database error inside one command poisons nothing else, but it is unexpected:

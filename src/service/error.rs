@@ -24,8 +24,8 @@ pub enum ServiceError {
     Unauthenticated,
     #[error("the document or the password is wrong")]
     WrongCredentials,
-    #[error("{0}")]
-    TooManyAttempts(String),
+    #[error("{detail}")]
+    TooManyAttempts { detail: String, retry_after_seconds: u64 },
     #[error(transparent)]
     Ledger(#[from] LedgerError),
     #[error("{0}")]

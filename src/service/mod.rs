@@ -11,10 +11,9 @@ mod sessions;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 pub use error::ServiceError;
-use limiter::FailureLimiter;
+use limiter::Throttle;
 pub use sessions::{hash_password, hash_token, Caller, InFlightGuard};
 
 use ringbank_domain::TransferLimits;
@@ -23,10 +22,7 @@ use crate::config::ServeConfig;
 use crate::ledger::Ledger;
 use crate::twopc::Cross;
 
-/// Failed sign-ins allowed per document within `SIGN_IN_WINDOW`.
-const SIGN_IN_FAILURES_MAX: u32 = 5;
-const SIGN_IN_WINDOW: Duration = Duration::from_secs(300);
-/// The limiter forgets everything past this many documents rather than grow without bound.
+/// The sign-in throttle forgets everything past this many keys rather than grow without bound.
 const SIGN_IN_TRACKED_MAX: usize = 100_000;
 
 /// What the use cases need: the bank's configuration, its ledger, the cross-bank handle, and
@@ -38,7 +34,7 @@ pub struct Services {
     in_flight: Mutex<HashSet<(String, String)>>,
     /// Sessions already checked: token hash -> (caller, expiry in ms).
     sessions: Mutex<HashMap<String, (Caller, i64)>>,
-    sign_in_failures: FailureLimiter,
+    sign_in_failures: Throttle,
 }
 
 impl Services {
@@ -49,7 +45,7 @@ impl Services {
             cross,
             in_flight: Mutex::new(HashSet::new()),
             sessions: Mutex::new(HashMap::new()),
-            sign_in_failures: FailureLimiter::new(SIGN_IN_FAILURES_MAX, SIGN_IN_WINDOW, SIGN_IN_TRACKED_MAX),
+            sign_in_failures: Throttle::new(SIGN_IN_TRACKED_MAX),
         })
     }
 

@@ -33,7 +33,7 @@ pub struct NewCustomer {
 pub async fn create_customer(state: &Services, request: &NewCustomer) -> Result<(Document, String), ServiceError> {
     let document = parse_document(&request.document)?;
     let name = clean_text("name", &request.name, 1, NAME_MAX_CHARS)?;
-    check_password(&request.password)?;
+    check_password(&request.password, document.as_str(), &name)?;
     if state.ledger.customer(document.as_str()).await?.is_some() {
         return Err(LedgerError::CustomerExists.into());
     }
@@ -45,12 +45,10 @@ pub async fn create_customer(state: &Services, request: &NewCustomer) -> Result<
     Ok((document, name))
 }
 
-pub fn check_password(password: &str) -> Result<(), ServiceError> {
-    let chars = password.chars().count();
-    if !(8..=128).contains(&chars) {
-        return Err(ServiceError::InvalidField("password must have 8 to 128 characters".into()));
-    }
-    Ok(())
+/// The password policy (ringbank_domain::password): length, common and trivial passwords, and
+/// the customer's own document or name.
+pub fn check_password(password: &str, document: &str, name: &str) -> Result<(), ServiceError> {
+    ringbank_domain::password::check_password(password, document, name).map_err(|error| ServiceError::InvalidField(error.to_string()))
 }
 
 /// Opens an account held by the caller and `other_holders` (documents as typed).
@@ -71,6 +69,16 @@ pub async fn open_account(
         }
     }
     let job = Job::OpenAccount { caller: caller.document.clone(), caller_is_person: caller.person, kind, holders };
+    match state.ledger.submit(job, None).await? {
+        Outcome::Account(view) => Ok(view),
+        other => Err(ServiceError::Internal(format!("unexpected outcome {other:?}"))),
+    }
+}
+
+/// The caller, named as a co-holder of a joint account, accepts it.
+pub async fn accept_account(state: &Services, caller: &Caller, number: &str) -> Result<AccountView, ServiceError> {
+    let account = AccountNumber::parse(number.trim()).map_err(|_| LedgerError::AccountNotFound(number.to_string()))?;
+    let job = Job::AcceptHolding { account: account.as_str().to_string(), document: caller.document.clone() };
     match state.ledger.submit(job, None).await? {
         Outcome::Account(view) => Ok(view),
         other => Err(ServiceError::Internal(format!("unexpected outcome {other:?}"))),

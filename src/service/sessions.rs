@@ -1,6 +1,7 @@
 //! Who the caller is: sessions (tokens stored as hashes, checked sessions cached), passwords
 //! (Argon2id), the sign-in limiter, and the set of requests in flight per Idempotency-Key.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -52,11 +53,17 @@ impl Services {
         Ok(caller)
     }
 
-    /// Checks a password and opens a session; returns the token and its expiry (ms).
-    pub async fn sign_in(&self, document: &str, password: &str) -> Result<(String, i64), ServiceError> {
-        if let Err(wait) = self.sign_in_failures.check(document) {
-            let seconds = wait.as_secs().max(1);
-            return Err(ServiceError::TooManyAttempts(format!("too many failed sign-ins for this document; try again in {seconds} s")));
+    /// Checks a password and opens a session; returns the token and its expiry (ms). Guessing
+    /// is throttled per client address (`client`, when the transport knows it) and document.
+    pub async fn sign_in(&self, client: Option<IpAddr>, document: &str, password: &str) -> Result<(String, i64), ServiceError> {
+        match self.sign_in_failures.check(client, document) {
+            Err(wait) => {
+                let retry_after_seconds = wait.as_secs().max(1);
+                let detail = format!("too many failed sign-ins from this address; try again in {retry_after_seconds} s");
+                return Err(ServiceError::TooManyAttempts { detail, retry_after_seconds });
+            }
+            Ok(delay) if !delay.is_zero() => tokio::time::sleep(delay).await,
+            Ok(_) => {}
         }
         let customer = self.ledger.customer(document).await?;
         let stored_hash = customer.as_ref().map(|c| c.password_hash.clone());
@@ -66,10 +73,10 @@ impl Services {
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         if !ok || customer.is_none() {
-            self.sign_in_failures.record_failure(document);
+            self.sign_in_failures.record_failure(client, document);
             return Err(ServiceError::WrongCredentials);
         }
-        self.sign_in_failures.record_success(document);
+        self.sign_in_failures.record_success(client, document);
         let token = hex::encode(rand::random::<[u8; 32]>());
         let ttl_ms = i64::try_from(self.config.session_ttl.as_millis()).unwrap_or(i64::MAX);
         let expires_at_ms = wall_clock_ms().saturating_add(ttl_ms);

@@ -179,7 +179,7 @@ async fn transfer_shape_errors() {
 #[tokio::test]
 async fn admin_endpoints_need_the_secret() {
     let bank = TestBank::start("A").await;
-    assert_problem(&bank.get("/admin/v1/audit", None).await, 403, "forbidden");
+    assert_problem(&bank.get("/admin/v1/audit", None).await, 401, "unauthenticated");
     assert_problem(&bank.get("/admin/v1/audit", Some("wrong-secret-wrong-secret")).await, 403, "forbidden");
     bank.assert_audit_passes().await;
     let without = TestBank::start_with("B", |c| c.admin_secret = None).await;

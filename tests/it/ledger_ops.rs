@@ -30,7 +30,9 @@ async fn account_kinds_and_their_rules() {
     assert_problem(&bank.post("/api/v1/accounts", Some(&ana), json!({"kind": "savings"})).await, 422, "invalid-field");
     let company_account = bank.open_account(&company, "company", &[]).await;
 
-    // The joint account is visible to both holders, with both listed.
+    // The joint account is visible to both holders, with both listed (once Bia has accepted it).
+    let (status, body) = bank.post(&format!("/api/v1/accounts/{joint1}/acceptance"), Some(&bia), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = bank.get(&format!("/api/v1/accounts/{joint1}"), Some(&bia)).await;
     assert_eq!(status, StatusCode::OK);
     let mut holders = vec![ana_cpf.clone(), bia_cpf.clone()];
@@ -60,6 +62,8 @@ async fn deposits_withdrawals_transfers_and_payments() {
     let shop_account = bank.open_account(&shop, "company", &[]).await;
 
     bank.deposit(&ana, &ana_account, 50_000).await;
+    let (status, body) = bank.post(&format!("/api/v1/accounts/{joint}/acceptance"), Some(&bia), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
     bank.deposit(&bia, &joint, 20_000).await;
     let (as_ana, as_bia) = (bank.as_customer(&ana), bank.as_customer(&bia));
     let withdrawal = as_ana.withdraw(&ana_account, 5_000, &PostOptions::default()).await.expect("withdrawal");

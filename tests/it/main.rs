@@ -10,6 +10,7 @@ mod compose;
 mod concurrency;
 mod cross;
 mod durability;
+mod hardening;
 mod idempotency;
 mod ledger_ops;
 mod metrics;

@@ -460,8 +460,8 @@ async fn ring_monitor_needs_the_admin_secret() {
     let refused = web.get("/ring").await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.body.contains("action=\"/ring/signin\"") && !refused.body.contains("<svg"), "{}", refused.body);
-    assert_eq!(web.get("/ring/live").await.status, StatusCode::FORBIDDEN);
-    assert_eq!(web.get("/ring/status.json").await.status, StatusCode::FORBIDDEN);
+    assert_eq!(web.get("/ring/live").await.status, StatusCode::UNAUTHORIZED, "nothing presented");
+    assert_eq!(web.get("/ring/status.json").await.status, StatusCode::UNAUTHORIZED, "nothing presented");
     let wrong_bearer = web.get_with("/ring", &[("authorization", "Bearer not-the-secret-at-all")]).await;
     assert_eq!(wrong_bearer.status, StatusCode::FORBIDDEN);
     web.set_cookie("rb_admin_alfa", "00ff");

@@ -57,6 +57,9 @@ pub struct AccountView {
     pub number: String,
     pub kind: String,
     pub holders: Vec<String>,
+    /// Holders who have not accepted the (joint) account yet; while any, it moves no money.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub pending_holders: Vec<String>,
     pub balance_cents: i64,
     pub available_cents: i64,
 }

@@ -30,8 +30,30 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(new_account(state.clone()))
         .unify()
+        .or(accept(state.clone()))
+        .unify()
         .or(account(state))
         .unify()
+        .boxed()
+}
+
+/// POST /accounts/{number}/accept {csrf} -> 303 /accounts/{number}?accepted=1 (a named co-holder consents)
+fn accept(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("accounts" / String / "accept")
+        .and(warp::post())
+        .and(visit(&state))
+        .and(form_body())
+        .and(with_state(state))
+        .then(|number: String, visit: Visit, form: Form, state: Arc<AppState>| async move {
+            let session = match signed_in_post(&state, &visit, &form).await {
+                Ok(session) => session,
+                Err(response) => return response,
+            };
+            match operations::accept_account(&state.services, &session.caller, &number).await {
+                Ok(view) => redirect(&format!("/accounts/{}?accepted=1", view.number)),
+                Err(error) => super::failure(&state, &visit, Some(&session), &ApiError::from(error)),
+            }
+        })
         .boxed()
 }
 
@@ -43,6 +65,8 @@ pub struct AccountCard {
     pub available: String,
     pub held: bool,
     pub holders: String,
+    /// Co-holders who have not accepted yet, formatted; empty once the account is active.
+    pub pending_holders: String,
 }
 
 impl AccountCard {
@@ -54,6 +78,7 @@ impl AccountCard {
             available: format_brl(view.available_cents),
             held: view.available_cents != view.balance_cents,
             holders: view.holders.iter().map(|h| format_document(h)).collect::<Vec<_>>().join(", "),
+            pending_holders: view.pending_holders.iter().map(|h| format_document(h)).collect::<Vec<_>>().join(", "),
         }
     }
 }
@@ -152,6 +177,8 @@ struct AccountPage {
     lines: Vec<Line>,
     older_href: Option<String>,
     first_page: bool,
+    /// The signed-in customer is a co-holder who has not accepted this account yet.
+    can_accept: bool,
 }
 
 /// GET /accounts/{number}?before=LINE -> balance, available balance and statement (404 unless held)
@@ -193,7 +220,9 @@ async fn account_page(state: &Arc<AppState>, visit: &Visit, session: &Session, n
     };
     let lines = page.entries.iter().map(|l| Line::new(t, l)).collect();
     let older_href = page.next_before.map(|b| format!("/accounts/{}?before={b}", view.number));
-    let page = AccountPage { account: AccountCard::new(t, &view), c, notice, lines, older_href, first_page: before.is_none() };
+    let can_accept = view.pending_holders.contains(&session.caller.document);
+    let notice = notice.or_else(|| visit.query_value("accepted").map(|_| t.get("account.accepted").to_string()));
+    let page = AccountPage { account: AccountCard::new(t, &view), c, notice, lines, older_href, first_page: before.is_none(), can_accept };
     Ok(render(StatusCode::OK, &page))
 }
 

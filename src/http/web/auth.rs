@@ -1,5 +1,6 @@
 //! The landing page, sign up (customer and first account in one form), sign in and sign out.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use askama::Template;
@@ -11,11 +12,13 @@ use warp::Filter;
 use super::session::{self, visit, Visit};
 use super::{add_cookie, error_message, form_body, redirect, render, with_state, Chrome, Errors, Field, Form};
 use crate::http::error::ApiError;
+use crate::http::server::client_ip;
 use crate::http::state::AppState;
 use crate::ledger::{AccountKind, LedgerError};
 use crate::service::operations::{self, NewCustomer};
 use crate::service::Caller;
 use ringbank_domain::document::Document;
+use ringbank_domain::password::PasswordError;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     home(state.clone())
@@ -130,8 +133,14 @@ async fn signup_handler(state: &Arc<AppState>, visit: &Visit, form: &Form) -> Re
         errors.add("name", t.get("error.name_invalid"));
     }
     let password = form.get("password");
-    if operations::check_password(password).is_err() {
-        errors.add("password", t.get("error.password_length"));
+    if let Err(error) = ringbank_domain::password::check_password(password, form.get("document"), form.get("name")) {
+        let key = match error {
+            PasswordError::Length => "error.password_length",
+            PasswordError::Common => "error.password_common",
+            PasswordError::Trivial => "error.password_trivial",
+            PasswordError::Personal => "error.password_personal",
+        };
+        errors.add("password", t.get(key));
     } else if password != form.get("password_confirm") {
         errors.add("password_confirm", t.get("error.password_mismatch"));
     }
@@ -154,7 +163,8 @@ async fn signup_handler(state: &Arc<AppState>, visit: &Visit, form: &Form) -> Re
     let kind = if document.is_person() { AccountKind::Individual } else { AccountKind::Company };
     let form_error = |error: ApiError| Errors { fields: Vec::new(), form: Some(error_message(t, &error)) };
     operations::open_account(&state.services, &caller, kind, &[]).await.map_err(ApiError::from).map_err(form_error)?;
-    let (token, _) = state.services.sign_in(document.as_str(), password).await.map_err(ApiError::from).map_err(form_error)?;
+    // The password was set a moment ago: no guessing to throttle, hence no client address.
+    let (token, _) = state.services.sign_in(None, document.as_str(), password).await.map_err(ApiError::from).map_err(form_error)?;
     Ok(signed_in_redirect(state, &token))
 }
 
@@ -218,8 +228,9 @@ fn signin(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(visit(&state))
         .and(form_body())
+        .and(client_ip())
         .and(with_state(state))
-        .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {
+        .then(|visit: Visit, form: Form, client: Option<IpAddr>, state: Arc<AppState>| async move {
             if !visit.pre_session_csrf_ok(form.get("csrf")) {
                 return super::csrf_refused(&state, &visit, None);
             }
@@ -229,11 +240,20 @@ fn signin(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 errors.add("document", t.get("error.document_invalid"));
                 return signin_page(&state, &visit, &form, errors);
             };
-            match state.services.sign_in(document.as_str(), form.get("password")).await.map_err(ApiError::from) {
+            match state.services.sign_in(client, document.as_str(), form.get("password")).await.map_err(ApiError::from) {
                 Ok((token, _)) => signed_in_redirect(&state, &token),
                 Err(error) => {
+                    let retry_after = match &error {
+                        ApiError::TooManyAttempts { retry_after_seconds, .. } => Some(*retry_after_seconds),
+                        _ => None,
+                    };
                     errors.add("password", error_message(t, &error));
-                    signin_page(&state, &visit, &form, errors)
+                    let mut response = signin_page(&state, &visit, &form, errors);
+                    if let Some(seconds) = retry_after {
+                        *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+                        response.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(seconds));
+                    }
+                    response
                 }
             }
         })

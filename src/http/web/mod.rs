@@ -63,9 +63,7 @@ fn with_state(state: Arc<AppState>) -> impl Filter<Extract = (Arc<AppState>,), E
 
 /// A size-limited form body.
 fn form_body() -> impl Filter<Extract = (Form,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(crate::http::reply::BODY_LIMIT_BYTES)
-        .and(warp::body::bytes())
-        .map(|body: Bytes| Form { pairs: serde_urlencoded::from_bytes(&body).unwrap_or_default() })
+    crate::http::reply::body().map(|body: Bytes| Form { pairs: serde_urlencoded::from_bytes(&body).unwrap_or_default() })
 }
 
 /// An `application/x-www-form-urlencoded` body; missing fields read as empty.

@@ -18,6 +18,7 @@
 //! the same snapshot as JSON.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -36,7 +37,10 @@ use super::session::{pre_session_csrf_cookie, visit, Visit};
 use super::{add_cookie, form_body, redirect, render, with_state, Chrome, Form};
 use crate::clock::wall_clock_ms;
 use crate::faults::ActiveFault;
+use crate::http::admin::check_admin_secret;
+use crate::http::error::ApiError;
 use crate::http::reply::constant_time_eq;
+use crate::http::server::client_ip;
 use crate::http::state::AppState;
 
 /// The monitor's cookie is `rb_admin_{bank}` (see session::cookie_name).
@@ -69,28 +73,36 @@ pub fn admin_proof(secret: &str) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-/// True when the request carries the admin secret (Bearer) or the cookie proving it.
-fn authorized(state: &AppState, headers: &HeaderMap) -> bool {
-    let Some(secret) = state.config.admin_secret.as_deref().filter(|s| !s.is_empty()) else {
-        return false;
-    };
+/// What the request proves about the admin secret: nothing presented (None), or the result of
+/// checking the Bearer secret or the cookie that proves it (throttled against guessing).
+async fn admin_access(state: &AppState, headers: &HeaderMap, client: Option<IpAddr>) -> Result<(), ApiError> {
     let bearer = headers
         .get(warp::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| constant_time_eq(token.trim(), secret));
-    if bearer {
-        return true;
+        .map(|token| token.trim().to_string());
+    if let Some(token) = bearer {
+        return check_admin_secret(state, client, Some(&token)).await;
     }
-    let proof = admin_proof(secret);
+    let Some(secret) = state.config.admin_secret.as_deref().filter(|s| !s.is_empty()) else {
+        return check_admin_secret(state, client, None).await;
+    };
     let name = super::session::cookie_name(ADMIN_COOKIE, state.bank());
-    headers
+    let cookie = headers
         .get_all(warp::http::header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|line| line.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .any(|(n, value)| n.trim() == name && constant_time_eq(value.trim(), &proof))
+        .find(|(n, _)| n.trim() == name)
+        .map(|(_, value)| value.trim().to_string());
+    match cookie {
+        // The cookie holds a proof, not the secret: a right proof is as good as the secret.
+        Some(value) if constant_time_eq(&value, admin_proof(secret)) => Ok(()),
+        // A wrong proof counts as a wrong guess (the empty string is never the secret).
+        Some(_) => check_admin_secret(state, client, Some("")).await,
+        None => Err(ApiError::AdminUnauthenticated),
+    }
 }
 
 // ---------------------------------------------------------------------------------------
@@ -448,6 +460,24 @@ struct RingSignIn {
     error: Option<String>,
 }
 
+/// The sign-in form after a refused admin check: 403 (401 when nothing was presented), or 429
+/// with Retry-After when this client has guessed too often.
+fn refused_for(state: &AppState, visit: &Visit, error: &ApiError) -> Response {
+    let t = visit.tr();
+    match error {
+        ApiError::TooManyAttempts { retry_after_seconds, .. } => {
+            let mut response = refused(state, visit, Some(t.get("ring.too_many").to_string()));
+            *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+            response.headers_mut().insert(warp::http::header::RETRY_AFTER, warp::http::HeaderValue::from(*retry_after_seconds));
+            response
+        }
+        ApiError::Forbidden(_) if state.config.admin_secret.is_some() => {
+            refused(state, visit, Some(t.get("ring.wrong_secret").to_string()))
+        }
+        _ => refused(state, visit, None),
+    }
+}
+
 fn refused(state: &AppState, visit: &Visit, error: Option<String>) -> Response {
     let mut c = Chrome::new(state, visit, None, "ring.title", "ring");
     c.title = c.t.get("ring.signin_title").to_string();
@@ -466,10 +496,11 @@ fn page(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(visit(&state))
         .and(warp::header::headers_cloned())
+        .and(client_ip())
         .and(with_state(state))
-        .then(|visit: Visit, headers: HeaderMap, state: Arc<AppState>| async move {
-            if !authorized(&state, &headers) {
-                return refused(&state, &visit, None);
+        .then(|visit: Visit, headers: HeaderMap, client: Option<IpAddr>, state: Arc<AppState>| async move {
+            if let Err(error) = admin_access(&state, &headers, client).await {
+                return refused_for(&state, &visit, &error);
             }
             let mut c = Chrome::new(&state, &visit, None, "ring.title", "ring");
             c.refresh_seconds = Some(REFRESH_SECONDS);
@@ -486,10 +517,11 @@ fn live(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(visit(&state))
         .and(warp::header::headers_cloned())
+        .and(client_ip())
         .and(with_state(state))
-        .then(|visit: Visit, headers: HeaderMap, state: Arc<AppState>| async move {
-            if !authorized(&state, &headers) {
-                return super::html(StatusCode::FORBIDDEN, String::new());
+        .then(|visit: Visit, headers: HeaderMap, client: Option<IpAddr>, state: Arc<AppState>| async move {
+            if let Err(error) = admin_access(&state, &headers, client).await {
+                return super::html(error.status(), String::new());
             }
             render(StatusCode::OK, &RingLive { t: visit.tr(), live: Live::new(visit.tr(), snapshot(&state).await) })
         })
@@ -501,11 +533,11 @@ fn json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("ring" / "status.json")
         .and(warp::get())
         .and(warp::header::headers_cloned())
+        .and(client_ip())
         .and(with_state(state))
-        .then(|headers: HeaderMap, state: Arc<AppState>| async move {
-            if !authorized(&state, &headers) {
-                return crate::http::error::ApiError::Forbidden("the ring monitor needs this bank's admin secret".into())
-                    .into_response("/ring/status.json");
+        .then(|headers: HeaderMap, client: Option<IpAddr>, state: Arc<AppState>| async move {
+            if let Err(error) = admin_access(&state, &headers, client).await {
+                return error.into_response("/ring/status.json");
             }
             let mut response = crate::http::reply::json_response(StatusCode::OK, &snapshot(&state).await);
             response.headers_mut().insert(warp::http::header::CACHE_CONTROL, warp::http::HeaderValue::from_static("no-store"));
@@ -520,28 +552,18 @@ fn sign_in(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(visit(&state))
         .and(form_body())
+        .and(client_ip())
         .and(with_state(state))
-        .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {
-            let t = visit.tr();
+        .then(|visit: Visit, form: Form, client: Option<IpAddr>, state: Arc<AppState>| async move {
             if !visit.pre_session_csrf_ok(form.get("csrf")) {
                 return super::csrf_refused(&state, &visit, None);
             }
             let Some(secret) = state.config.admin_secret.as_deref().filter(|s| !s.is_empty()) else {
                 return refused(&state, &visit, None);
             };
-            if state.monitor_sign_in.check(state.bank()).is_err() {
-                let mut response = refused(&state, &visit, Some(t.get("ring.too_many").to_string()));
-                *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
-                return response;
+            if let Err(error) = check_admin_secret(&state, client, Some(form.get("secret"))).await {
+                return refused_for(&state, &visit, &error);
             }
-            if !constant_time_eq(form.get("secret"), secret) {
-                tracing::warn!("ring monitor: wrong admin secret");
-                state.monitor_sign_in.record_failure(state.bank());
-                // Slows down guessing; the secret is long (at least 16 characters).
-                tokio::time::sleep(Duration::from_millis(300)).await;
-                return refused(&state, &visit, Some(t.get("ring.wrong_secret").to_string()));
-            }
-            state.monitor_sign_in.record_success(state.bank());
             let mut response = redirect("/ring");
             add_cookie(
                 &mut response,

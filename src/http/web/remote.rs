@@ -58,6 +58,7 @@ async fn ask(state: &AppState, member: &Member, document: &str) -> BankAccounts 
                     number: a.number,
                     kind: a.kind,
                     holders: a.holders,
+                    pending_holders: Vec::new(),
                     balance_cents: a.balance_cents,
                     available_cents: a.available_cents,
                 })

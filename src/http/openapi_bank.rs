@@ -1,0 +1,174 @@
+//! The OpenAPI 3.1 document of the bank-to-bank API (/bank/v1, the two-phase commit and the
+//! dashboard's accounts-of; /ring/v1, the token ring), written by hand so that a bank written by
+//! someone else can interoperate from the documents alone. Served at GET /bank/v1/openapi.json;
+//! tests/it/hardening.rs checks that every documented operation is routed.
+
+use serde_json::{json, Value};
+
+fn schema(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn signed_post(summary: &str, request: Value, ok: Value) -> Value {
+    json!({"post": {"summary": summary, "security": [{"ring": []}],
+    "parameters": [
+        {"name": "x-ring-bank", "in": "header", "required": true, "schema": schema("BankId"), "description": "the sending bank"},
+        {"name": "x-ring-timestamp", "in": "header", "required": true, "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"},
+         "description": "the sender's wall clock in ms since the Unix epoch; accepted within 30 s of the receiver's (authentication only)"},
+        {"name": "x-ring-nonce", "in": "header", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "description": "used once"},
+        {"name": "x-ring-signature", "in": "header", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+         "description": "hex HMAC-SHA256, key = the consortium's ring secret, over \"{method}\\n{path}\\n{hex SHA-256 of the body}\\n{timestamp}\\n{nonce}\\n{bank}\""}
+    ],
+    "requestBody": {"required": true, "content": {"application/json": {"schema": request}}},
+    "responses": {
+        "200": {"description": "done", "content": {"application/json": {"schema": ok}}},
+        "401": {"description": "missing or wrong signature, stale timestamp or reused nonce", "content": {"application/problem+json": {"schema": schema("Problem")}}},
+        "403": {"description": "the sender is not a member of this ring", "content": {"application/problem+json": {"schema": schema("Problem")}}},
+        "400": {"description": "malformed body", "content": {"application/problem+json": {"schema": schema("Problem")}}},
+        "422": {"description": "a field has an invalid value", "content": {"application/problem+json": {"schema": schema("Problem")}}},
+        "503": {"description": "partitioned by fault injection, or busy: retry", "content": {"application/problem+json": {"schema": schema("Problem")}}}
+    }}})
+}
+
+pub fn document() -> Value {
+    let string = json!({"type": "string"});
+    let ids = json!({"type": "array", "items": string, "maxItems": 1024});
+    let node = json!({"type": "integer", "minimum": 0, "maximum": 65535, "description": "a member's index in the configured --peer list"});
+    let ring_message = |summary: &str, variant: &str, fields: Value, required: Value| {
+        let body = json!({"type": "object", "additionalProperties": false, "required": [variant],
+            "properties": {variant: {"type": "object", "additionalProperties": false, "required": required, "properties": fields}}});
+        let mut operation = signed_post(summary, body, json!({}));
+        operation["post"]["responses"]["202"] = json!({"description": "delivered to the ring driver (no body)"});
+        operation["post"]["responses"].as_object_mut().expect("responses").remove("200");
+        operation
+    };
+    let stamp = schema("Stamp");
+    let nodes = json!({"type": "array", "items": node.clone()});
+    let mut paths = serde_json::Map::new();
+    paths.insert(
+        "/bank/v1/prepare".into(),
+        signed_post(
+            "the coordinator asks participants to prepare a batch of transfers (holds debits)",
+            schema("PrepareRequest"),
+            json!({"type": "object", "required": ["votes"], "properties": {"votes": {"type": "array", "items": schema("Vote")}}}),
+        ),
+    );
+    paths.insert(
+        "/bank/v1/outcome".into(),
+        signed_post("the coordinator's decisions; the participant applies them", schema("OutcomeRequest"), schema("OutcomeResponse")),
+    );
+    paths.insert(
+        "/bank/v1/query".into(),
+        signed_post(
+            "a participant in doubt asks the coordinator what became of transfers",
+            schema("QueryRequest"),
+            schema("QueryResponse"),
+        ),
+    );
+    paths.insert(
+        "/bank/v1/accounts-of".into(),
+        signed_post(
+            "a customer's accounts here (for their dashboard at another bank)",
+            json!({"type": "object", "additionalProperties": false, "required": ["document"], "properties": {"document": string}}),
+            json!({"type": "array", "items": schema("Account")}),
+        ),
+    );
+    let messages = [
+        (
+            "token",
+            "Token",
+            json!({"stamp": stamp, "ring": nodes}),
+            json!(["stamp", "ring"]),
+            "the previous holder hands the token on; ring is the live ring in configured order",
+        ),
+        ("token_ack", "TokenAck", json!({"stamp": stamp}), json!(["stamp"]), "the successor got the token: stop retransmitting"),
+        (
+            "claim",
+            "Claim",
+            json!({"stamp": stamp, "holder": node, "ring": nodes}),
+            json!(["stamp", "holder", "ring"]),
+            "confirm that holder owns stamp",
+        ),
+        ("confirm", "Confirm", json!({"stamp": stamp, "holder": node}), json!(["stamp", "holder"]), "a member confirms a claim"),
+        (
+            "propose",
+            "Propose",
+            json!({"epoch": {"type": "integer", "minimum": 0}}),
+            json!(["epoch"]),
+            "promise to ignore everything older than epoch",
+        ),
+        (
+            "promise",
+            "Promise",
+            json!({"epoch": {"type": "integer", "minimum": 0},
+            "last_confirmed": {"type": ["array", "null"], "prefixItems": [stamp, node], "minItems": 2, "maxItems": 2},
+            "lease_remaining": {"type": "integer", "minimum": 0, "description": "ms"}}),
+            json!(["epoch", "last_confirmed", "lease_remaining"]),
+            "a member's durable promise",
+        ),
+        (
+            "reject",
+            "Reject",
+            json!({"promised_epoch": {"type": "integer", "minimum": 0}}),
+            json!(["promised_epoch"]),
+            "the receiver promised a newer epoch",
+        ),
+        (
+            "join",
+            "Join",
+            json!({"epoch": {"type": "integer", "minimum": 0}}),
+            json!(["epoch"]),
+            "a node outside the live ring asks to be taken back in",
+        ),
+    ];
+    for (path, variant, fields, required, summary) in messages {
+        paths.insert(format!("/ring/v1/{path}"), ring_message(summary, variant, fields, required));
+    }
+    paths.insert(
+        "/ring/v1/status".into(),
+        json!({"get": {"summary": "this bank's view of the ring (public)",
+        "responses": {"200": {"description": "status", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
+    );
+    paths.insert(
+        "/bank/v1/openapi.json".into(),
+        json!({"get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}),
+    );
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "ringbank bank-to-bank API", "version": "1",
+            "description": "Every POST is signed (x-ring-* headers) with the consortium's ring secret. The ring's messages carry fencing stamps (epoch, seq); the two-phase commit's prepare carries the coordinator's stamp, and a participant refuses a prepare older than one it accepted."},
+        "paths": Value::Object(paths),
+        "components": {
+            "securitySchemes": {"ring": {"type": "apiKey", "in": "header", "name": "x-ring-signature", "description": "with x-ring-bank, x-ring-timestamp and x-ring-nonce, see each operation"}},
+            "schemas": {
+                "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "instance"], "properties": {
+                    "type": string, "title": string, "status": {"type": "integer"}, "detail": string, "instance": string}},
+                "BankId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$"},
+                "Stamp": {"type": "object", "additionalProperties": false, "required": ["epoch", "seq"], "properties": {
+                    "epoch": {"type": "integer", "minimum": 0}, "seq": {"type": "integer", "minimum": 0}}},
+                "WireLeg": {"type": "object", "additionalProperties": false, "required": ["account", "amount_cents"], "properties": {
+                    "account": {"type": "string", "pattern": "^[0-9]{1,20}$"}, "amount_cents": {"type": "integer", "description": "negative: debit, positive: credit"}}},
+                "SettlementLeg": {"type": "object", "additionalProperties": false, "required": ["bank", "amount_cents"], "properties": {
+                    "bank": schema("BankId"), "amount_cents": {"type": "integer"}}},
+                "PrepareItem": {"type": "object", "additionalProperties": false,
+                    "required": ["id", "kind", "initiated_by", "description", "position", "participants", "legs", "settlement"], "properties": {
+                    "id": string, "kind": {"enum": ["transfer", "payment"]}, "initiated_by": string, "description": string,
+                    "position": {"type": "integer", "minimum": 0}, "participants": {"type": "array", "items": schema("BankId")},
+                    "legs": {"type": "array", "items": schema("WireLeg"), "description": "this participant's legs"},
+                    "settlement": {"type": "array", "items": schema("SettlementLeg")}}},
+                "PrepareRequest": {"type": "object", "additionalProperties": false, "required": ["coordinator", "stamp", "transfers"], "properties": {
+                    "coordinator": schema("BankId"), "stamp": schema("Stamp"), "transfers": {"type": "array", "items": schema("PrepareItem"), "maxItems": 1024}}},
+                "Vote": {"type": "object", "required": ["id", "yes", "reason"], "properties": {"id": string, "yes": {"type": "boolean"}, "reason": {"type": ["string", "null"]}}},
+                "OutcomeItem": {"type": "object", "additionalProperties": false, "required": ["id", "commit"], "properties": {"id": string, "commit": {"type": "boolean"}}},
+                "OutcomeRequest": {"type": "object", "additionalProperties": false, "required": ["coordinator", "outcomes"], "properties": {
+                    "coordinator": schema("BankId"), "outcomes": {"type": "array", "items": schema("OutcomeItem"), "maxItems": 1024}}},
+                "OutcomeResponse": {"type": "object", "required": ["final_ids"], "properties": {"final_ids": ids}},
+                "QueryRequest": {"type": "object", "additionalProperties": false, "required": ["coordinator", "ids"], "properties": {"coordinator": schema("BankId"), "ids": ids}},
+                "QueryResponse": {"type": "object", "required": ["known"], "properties": {"known": {"type": "array", "items": schema("OutcomeItem")}}},
+                "Account": {"type": "object", "properties": {
+                    "bank": string, "number": string, "kind": string, "holders": {"type": "array", "items": string},
+                    "balance_cents": {"type": "integer"}, "available_cents": {"type": "integer"}}}
+            }
+        }
+    })
+}
