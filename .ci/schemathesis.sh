@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Conformance of the customer API to its OpenAPI document: schemathesis (from PyPI) against one
-# live bank, stateless, authenticated as a customer, bounded in time. DELETE /api/v1/sessions is
+# live bank, authenticated as a customer, bounded in time: a stateless run (examples, coverage,
+# fuzzing), then a stateful one that follows the links it infers between operations (create an
+# account, then read it; post a transfer, then read it). DELETE /api/v1/sessions is
 # left out (it would sign the shared token out) and so is /admin/v1/audit (another credential).
 # Usage: .ci/schemathesis.sh [path to the ringbank binary]   (default target/release/ringbank)
 set -euo pipefail
@@ -34,3 +36,8 @@ timeout 600 schemathesis --config-file .ci/schemathesis.toml run "$url/api/v1/op
   -H "Authorization: Bearer $token" \
   --exclude-method DELETE --exclude-path /admin/v1/audit \
   --phases examples,coverage,fuzzing --max-examples 25 --request-timeout 10
+
+timeout 600 schemathesis --config-file .ci/schemathesis.toml run "$url/api/v1/openapi.json" \
+  -H "Authorization: Bearer $token" \
+  --exclude-method DELETE --exclude-path /admin/v1/audit \
+  --phases stateful --max-examples 200 --request-timeout 10
