@@ -82,26 +82,28 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
     }
 }
 
-struct Envelope {
-    at: Millis,
-    order: u64,
-    from: usize,
-    to: usize,
-    message: Message,
+/// A message in flight on a simulated network, delivered at `at` (ties broken by `order`, the
+/// order of sending). Generic over the message so the 2PC simulator uses the same one.
+pub struct Envelope<M> {
+    pub at: Millis,
+    pub order: u64,
+    pub from: usize,
+    pub to: usize,
+    pub message: M,
 }
 
-impl PartialEq for Envelope {
+impl<M> PartialEq for Envelope<M> {
     fn eq(&self, other: &Self) -> bool {
         (self.at, self.order) == (other.at, other.order)
     }
 }
-impl Eq for Envelope {}
-impl PartialOrd for Envelope {
+impl<M> Eq for Envelope<M> {}
+impl<M> PartialOrd for Envelope<M> {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Envelope {
+impl<M> Ord for Envelope<M> {
     // Reversed, so that the BinaryHeap pops the earliest delivery first.
     fn cmp(&self, other: &Self) -> Ordering {
         (other.at, other.order).cmp(&(self.at, self.order))
@@ -135,7 +137,7 @@ pub struct Sim {
     rng: Rng,
     now: Millis,
     nodes: Vec<SimNode>,
-    queue: BinaryHeap<Envelope>,
+    queue: BinaryHeap<Envelope<Message>>,
     order: u64,
     side: Vec<u8>,
     /// One-way link cuts, `cut[from][to]`, on top of the partition.
@@ -468,7 +470,7 @@ impl Sim {
         Ok(())
     }
 
-    fn deliver(&mut self, envelope: Envelope) -> Result<(), String> {
+    fn deliver(&mut self, envelope: Envelope<Message>) -> Result<(), String> {
         let Envelope { from, to, message, .. } = envelope;
         if self.nodes[to].node.is_none() || self.side[from] != self.side[to] || self.cut[from][to] {
             return Ok(());

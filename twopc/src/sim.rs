@@ -11,7 +11,6 @@ mod ledger;
 mod self_test;
 mod workload;
 
-use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
 use crate::{
@@ -69,31 +68,8 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
     }
 }
 
-struct Envelope {
-    at: Millis,
-    order: u64,
-    from: usize,
-    to: usize,
-    message: Message,
-}
-
-impl PartialEq for Envelope {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.order) == (other.at, other.order)
-    }
-}
-impl Eq for Envelope {}
-impl PartialOrd for Envelope {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Envelope {
-    // Reversed, so that the BinaryHeap pops the earliest delivery first.
-    fn cmp(&self, other: &Self) -> Ordering {
-        (other.at, other.order).cmp(&(self.at, self.order))
-    }
-}
+/// Messages in flight: the ring simulator's envelope, ordered by delivery time then sending order.
+type Envelope = ringbank_ring::sim::Envelope<Message>;
 
 /// What survives a crash.
 #[derive(Clone, Debug)]

@@ -53,6 +53,7 @@ const RATE_WINDOW: Duration = Duration::from_secs(20);
 const LIST_ROWS: usize = 10;
 /// The page refreshes itself this often without JavaScript, in seconds.
 const REFRESH_SECONDS: u32 = 5;
+
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     page(state.clone())
         .or(live(state.clone()))
