@@ -5,6 +5,7 @@
 pub mod crash_point; // named points where an injected crash kills the bank
 pub mod document; // CPF and CNPJ validation and formatting
 pub mod ids; // account numbers, bank ids, Idempotency-Keys
+pub mod keys; // per-bank Ed25519 keys and signatures, in their text forms
 pub mod kinds; // account kinds, customer kinds, transfer states and kinds
 pub mod money; // centavos: formatting, parsing, checked sums
 pub mod password; // the password policy: length, common and trivial ones, personal data
@@ -13,5 +14,6 @@ pub mod transfer; // NewTransfer::parse: the one check of a transfer's shape
 pub use crash_point::CrashPoint;
 pub use document::Document;
 pub use ids::{AccountNumber, BankId, IdError, IdempotencyKey};
+pub use keys::{KeyError, PublicKey, SecretKey, Signature};
 pub use kinds::{AccountKind, CustomerKind, TransferKind, TransferStatus, UnknownValue};
 pub use transfer::{NewLeg, NewTransfer, RawLeg, TransferError, TransferLimits};
