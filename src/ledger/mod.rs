@@ -178,13 +178,13 @@ pub enum Job {
     },
     /// A participant votes on a prepare through the two-phase-commit core, in one transaction.
     Prepare(cross::PrepareJob),
-    /// The coordinator's decisions, and with them (same transaction) the outcomes at this bank's
-    /// own participant: a decision is durable if and only if its local outcome is applied.
+    /// The coordinator's decisions (presumed aborts too), and with them (same transaction) the
+    /// outcomes at this bank's own participant: a decision is durable if and only if its local
+    /// outcome is applied.
     Decide {
         decisions: Vec<cross::Decision>,
         local: Option<cross::OutcomeJob>,
     },
-    PresumeAbort,
     /// A participant applies outcomes through the core (delivered by the coordinator, or learned).
     ApplyOutcomes(cross::OutcomeJob),
     MarkDelivered {
