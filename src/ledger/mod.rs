@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use audit::{AuditCheck, AuditReport};
 pub use db::{database_path, is_supported_url, open_pools, redact_url, DatabaseLocation, Pools};
-pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferView};
+pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferRecord};
 pub use writer::{spawn_writer, WriterStats};
 
 #[derive(Debug, thiserror::Error)]
