@@ -64,7 +64,6 @@ pub(super) async fn apply(
                 None => Outcome::Done,
             }
         }
-        Job::PresumeAbort => cross::presume_abort(connection, bank).await?,
         Job::ApplyOutcomes(outcomes) => cross::apply_outcomes(connection, outcomes).await?,
         Job::MarkDelivered { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::DELIVERED).await?,
         Job::MarkRefused { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::REFUSED).await?,

@@ -42,7 +42,7 @@ pub mod sim;
 mod validate;
 
 pub use coordinator::{
-    CoordinatedTransfer, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Decision,
+    AbortReason, CoordinatedTransfer, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Decision,
 };
 pub use message::{
     answer_query, Account, CrashPoint, Knowledge, Leg, Message, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Refusal, SettlementLeg,

@@ -214,3 +214,53 @@ fn a_participant_in_doubt_asks_everyone_and_never_aborts_on_its_own() {
     assert!(!again.iter().any(|a| matches!(a, ParticipantAction::Persist(_))), "applying twice changes nothing");
     assert_eq!(bank1.next_deadline(), None);
 }
+
+#[test]
+fn a_driver_closes_the_vote_after_the_token_and_decides_every_batch_in_one_write() {
+    let stamp = Stamp::new(1, 1);
+    let (mut coordinator, _) = Coordinator::start(CoordinatorConfig::with_defaults(0), CoordinatorState::default(), 0);
+    // Transfers stored by the service layer are adopted, not written again.
+    for name in ["t1", "t2"] {
+        coordinator.adopt(transfer(name, 300));
+    }
+    let first = coordinator.start_batch(stamp, 0, vec![transfer("t1", 300)], 100, 0);
+    let second = coordinator.start_batch(stamp, 1, vec![transfer("t2", 300)], 100, 1);
+    let prepare = |actions: &[CoordinatorAction], to: u16| {
+        actions.iter().find_map(|a| match a {
+            CoordinatorAction::Send { to: bank, message: Message::Prepare(prepare) } if *bank == to => Some(prepare.clone()),
+            _ => None,
+        })
+    };
+    let (mut bank0, mut bank1) = (participant(0), participant(1));
+    let mut answers = Vec::new();
+    for (arrived, actions) in [(2, &first), (3, &second)] {
+        answers.push((0, sent(&bank0.on_prepare(0, prepare(actions, 0).unwrap(), 0, &book(), arrived))[0].clone(), arrived));
+    }
+    // Bank 1 answers t1 in time, t2 after the deadline (not counted); nothing is decided before the close.
+    answers.push((1, sent(&bank1.on_prepare(0, prepare(&first, 1).unwrap(), 0, &book(), 4))[0].clone(), 4));
+    answers.push((1, sent(&bank1.on_prepare(0, prepare(&second, 1).unwrap(), 0, &book(), 150))[0].clone(), 150));
+    let actions = coordinator.votes_closed(stamp, answers, 20);
+    let writes: Vec<&CoordinatorWrite> =
+        actions.iter().filter_map(|a| if let CoordinatorAction::Persist(w) = a { Some(w) } else { None }).collect();
+    match writes.as_slice() {
+        [CoordinatorWrite::Decide(decisions)] => {
+            let by_id: BTreeMap<&str, bool> = decisions.iter().map(|d| (d.id.0.as_str(), d.commit)).collect();
+            assert_eq!(by_id, [("t1", true), ("t2", false)].into_iter().collect());
+            let late = decisions.iter().find(|d| d.id == id("t2")).unwrap();
+            assert_eq!(late.reason.as_ref().unwrap().describe(|bank| format!("B{bank}")), "bank B1 did not answer in time");
+        }
+        other => panic!("expected one Decide, got {other:?}"),
+    }
+    assert!(coordinator.next_deadline().is_some(), "outcomes are owed");
+    // The origin's own outcomes were applied with the decision: only bank 1 is still owed them.
+    coordinator.delivered_durably(0, vec![id("t1"), id("t2")]);
+    let resent = coordinator.tick(coordinator.next_deadline().unwrap());
+    assert!(resent.iter().all(|a| !matches!(a, CoordinatorAction::Send { to: 0, .. })), "{resent:?}");
+    // Bank 1 acknowledges t1 and refuses t2: neither is owed any more, and both can be forgotten.
+    coordinator.step(1, Message::Final { ids: vec![id("t1")] }, 30);
+    let actions = coordinator.outcomes_refused(1, vec![id("t2"), id("unknown")]);
+    assert!(matches!(&actions[..], [CoordinatorAction::Persist(CoordinatorWrite::MarkRefused { bank: 1, ids })] if *ids == vec![id("t2")]));
+    assert_eq!(coordinator.next_deadline(), None);
+    assert_eq!(coordinator.prune_delivered(), 2);
+    assert!(coordinator.state().transfers.is_empty());
+}
