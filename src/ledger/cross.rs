@@ -85,8 +85,14 @@ pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer:
 }
 
 /// Gives each transfer of a batch its place in the global order, before any prepare is sent.
-pub(super) async fn order_batch(connection: &mut AnyConnection, ids: &[String], stamp: Stamp) -> Result<Outcome, LedgerError> {
-    for (position, id) in ids.iter().enumerate() {
+pub(super) async fn order_batch(
+    connection: &mut AnyConnection,
+    ids: &[String],
+    stamp: Stamp,
+    first_position: u32,
+) -> Result<Outcome, LedgerError> {
+    for (offset, id) in ids.iter().enumerate() {
+        let position = u64::from(first_position) + offset as u64;
         sqlx::query(
             "UPDATE transfers SET order_epoch = $1, order_seq = $2, order_position = $3 \
              WHERE id = $4 AND status = 'pending' AND order_epoch IS NULL",

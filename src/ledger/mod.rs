@@ -172,9 +172,11 @@ pub enum Job {
     Transfer(LocalTransfer),
     /// A transfer with legs at other banks: stored as pending for the coordinator.
     SubmitCross(LocalTransfer),
+    /// Gives each still-unordered transfer its place `(stamp, first_position + index)`.
     OrderBatch {
         ids: Vec<String>,
         stamp: ringbank_ring::Stamp,
+        first_position: u32,
     },
     /// A participant votes on a prepare through the two-phase-commit core, in one transaction.
     Prepare(cross::PrepareJob),

@@ -362,8 +362,8 @@ impl Driver {
     async fn persist(&mut self, write: CoordinatorWrite) -> Result<(), PersistFailed> {
         let names = |ids: Vec<TransferId>| ids.into_iter().map(|id| id.0).collect();
         let result = match write {
-            CoordinatorWrite::Order { stamp, ids, .. } => {
-                self.cross.ledger.submit(Job::OrderBatch { ids: names(ids), stamp }, None).await.map(drop)
+            CoordinatorWrite::Order { stamp, first_position, ids } => {
+                self.cross.ledger.submit(Job::OrderBatch { ids: names(ids), stamp, first_position }, None).await.map(drop)
             }
             CoordinatorWrite::Decide(decisions) | CoordinatorWrite::PresumeAbort(decisions) => self.log_decisions(decisions).await,
             CoordinatorWrite::MarkDelivered { bank, ids } => {
