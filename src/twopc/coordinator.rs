@@ -148,6 +148,8 @@ async fn prepare_batch(
     let ids: Vec<String> = batch.iter().map(|t| t.id.clone()).collect();
     let mut requests: BTreeMap<String, PrepareRequest> = BTreeMap::new();
     let mut participants_of: HashMap<String, Vec<String>> = HashMap::new();
+    // The grant's quorum certificate, presented once per batch with every prepare.
+    let certificate = cross.ring.certificate(stamp).map(|certificate| (*certificate).clone());
     for (offset, transfer) in batch.iter().enumerate() {
         let mut nets: BTreeMap<String, i64> = BTreeMap::new();
         nets.insert(me.clone(), 0);
@@ -176,7 +178,12 @@ async fn prepare_batch(
             };
             requests
                 .entry(bank.clone())
-                .or_insert_with(|| PrepareRequest { coordinator: me.clone(), stamp, transfers: Vec::new() })
+                .or_insert_with(|| PrepareRequest {
+                    coordinator: me.clone(),
+                    stamp,
+                    certificate: certificate.clone(),
+                    transfers: Vec::new(),
+                })
                 .transfers
                 .push(item);
         }
