@@ -122,7 +122,8 @@ fn start_ring(
     let ring_config = config.ring_config(members.me);
     let secret = config.ring_secret.clone().unwrap_or_default();
     let client = PeerClient::new(&config.id, secret.as_bytes()).with_faults(faults.clone());
-    let options = RingOptions { config: ring_config, state_file: config.data_dir.join(format!("ring-{}.json", config.id)) };
+    let keys = crate::ring_driver::BankKeys::derived_from_ring_secret(&secret, &members).keys();
+    let options = RingOptions { config: ring_config, keys, state_file: config.data_dir.join(format!("ring-{}.json", config.id)) };
     Ok(crate::ring_driver::start(options, Arc::new(members), client, faults, tracker, shutdown)?)
 }
 

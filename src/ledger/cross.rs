@@ -117,6 +117,8 @@ pub struct PrepareJob {
     /// This bank's ring promise when the prepare arrived.
     pub ring_promised_epoch: u64,
     pub config: ParticipantConfig,
+    /// Checks the prepare's certificate.
+    pub keys: ringbank_twopc::Keys,
     /// Member bank names by `BankId`.
     pub banks: Arc<Vec<String>>,
 }
@@ -132,6 +134,7 @@ pub struct OutcomeJob {
     /// True for an answer to our query (`Participant::on_known`), false for a delivery (`on_outcome`).
     pub learned: bool,
     pub config: ParticipantConfig,
+    pub keys: ringbank_twopc::Keys,
     pub banks: Arc<Vec<String>>,
 }
 
@@ -250,7 +253,7 @@ pub(super) async fn prepare(connection: &mut AnyConnection, job: &PrepareJob) ->
         }
     }
     let accounts = AccountsView::read(connection, &job.prepare).await?;
-    let mut participant = Participant::start(job.config.clone(), state, 0);
+    let mut participant = Participant::start(job.config.clone(), job.keys.clone(), state, 0);
     let actions = participant.on_prepare(job.from, job.prepare.clone(), job.ring_promised_epoch, &accounts, 0);
     let mut answer = None;
     for action in actions {
@@ -444,9 +447,10 @@ pub(super) async fn apply_outcomes(connection: &mut AnyConnection, job: &Outcome
         tracing::error!(transfer = %id, %coordinator, learned = job.learned, "outcome refused: {why}");
     }
     // Rows loaded above are what the core needs; the deliberately refused ones are left out.
-    let mut participant = Participant::start(job.config.clone(), state, 0);
+    let mut participant = Participant::start(job.config.clone(), job.keys.clone(), state, 0);
     let actions = if job.learned {
-        participant.on_known(job.coordinator, accepted)
+        // Only the coordinator's own answer settles a transfer in doubt: no signed decisions yet.
+        participant.on_known(job.from, job.coordinator, accepted, |_| false)
     } else {
         participant.on_outcome(job.from, job.coordinator, accepted)
     };

@@ -233,7 +233,9 @@ impl Driver {
                 self.core.adopt(transfer.clone());
             }
             let started = Instant::now();
-            let actions = self.core.start_batch(holding.stamp, position, transfers, vote_deadline, self.now());
+            // The grant's quorum certificate, presented once per batch with every prepare.
+            let certificate = self.cross.ring.certificate(holding.stamp).map(|certificate| (*certificate).clone());
+            let actions = self.core.start_batch(holding.stamp, certificate, position, transfers, vote_deadline, self.now());
             position += count;
             match self.carry_out(actions).await {
                 Ok(prepares) => answers.extend(self.collect(prepares, holding.stamp, started).await),
@@ -435,7 +437,12 @@ impl Driver {
                     .collect(),
             })
             .collect();
-        wire::PrepareRequest { coordinator: self.name(prepare.coordinator), stamp: prepare.stamp, transfers }
+        wire::PrepareRequest {
+            coordinator: self.name(prepare.coordinator),
+            stamp: prepare.stamp,
+            certificate: prepare.certificate,
+            transfers,
+        }
     }
 
     /// Hands a prepare to the network; the answer is awaited by `collect`. Nothing is sent once

@@ -83,6 +83,8 @@ impl Cross {
             },
             in_doubt_after: u64::try_from(resolve::IN_DOUBT_AFTER.as_millis()).unwrap_or(u64::MAX),
             resolve_interval: u64::try_from(resolve::RESOLVE_INTERVAL.as_millis()).unwrap_or(u64::MAX),
+            // The ring's quorum: the certificates a prepare presents are the ring's.
+            quorum: ring.quorum,
         };
         Arc::new(Cross {
             banks,

@@ -1,7 +1,8 @@
 //! In-doubt resolution, the participant's side: a transfer this bank voted yes on and heard
 //! nothing of for `IN_DOUBT_AFTER` is asked about, every `RESOLVE_INTERVAL`, first of its
-//! coordinator, then of the other participants (one may have learned it already); any answer is
-//! applied through the participant core (`participant::learned`). It never aborts on its own.
+//! coordinator, then of the other participants (one may have learned it already); each answer is
+//! applied through the participant core (`participant::learned`) as coming from the bank that
+//! gave it, so only the coordinator's answer, or a proven one, is taken. It never aborts on its own.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -41,23 +42,25 @@ pub(super) async fn resolve(cross: Arc<Cross>, shutdown: CancellationToken) {
         }
         for (coordinator, transfers) in by_coordinator {
             let ids: Vec<String> = transfers.iter().map(|(id, _)| id.clone()).collect();
-            let mut known = ask(&cross, &coordinator, &coordinator, ids.clone()).await;
+            // Each answer is applied as coming from the bank that gave it: the participant core
+            // takes an outcome only from the transfer's coordinator, or with a proof of it.
+            let mut answers = vec![(coordinator.clone(), ask(&cross, &coordinator, &coordinator, ids.clone()).await)];
             // Still unknown: ask the other participants (one may have learned it already).
             let mut others: Vec<String> = transfers.iter().flat_map(|(_, p)| p.clone()).collect();
             others.sort();
             others.dedup();
             for other in others.iter().filter(|b| **b != coordinator && **b != cross.bank()) {
-                let missing: Vec<String> = ids.iter().filter(|id| !known.iter().any(|k| &k.id == *id)).cloned().collect();
+                let missing: Vec<String> =
+                    ids.iter().filter(|id| !answers.iter().any(|(_, known)| known.iter().any(|k| &k.id == *id))).cloned().collect();
                 if missing.is_empty() {
                     break;
                 }
-                known.extend(ask(&cross, other, &coordinator, missing).await);
+                answers.push((other.clone(), ask(&cross, other, &coordinator, missing).await));
             }
-            if known.is_empty() {
-                continue;
-            }
-            if let Err(error) = super::participant::learned(&cross, &coordinator, known).await {
-                tracing::warn!(%error, "applying learned outcomes failed");
+            for (from, known) in answers.into_iter().filter(|(_, known)| !known.is_empty()) {
+                if let Err(error) = super::participant::learned(&cross, &from, &coordinator, known).await {
+                    tracing::warn!(%error, "applying learned outcomes failed");
+                }
             }
         }
     }

@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::deliberate_bug::{self, DeliberateBug};
 use crate::validate::{participants_of, settlement_legs};
 use crate::{
-    BankId, CrashPoint, Knowledge, Leg, Message, Millis, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Stamp, TransferId, Vote,
+    BankId, Certificate, CrashPoint, Knowledge, Leg, Message, Millis, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Stamp,
+    TransferId, Vote,
 };
 
 /// Settings of one bank's coordinator.
@@ -278,6 +279,7 @@ impl Coordinator {
     pub fn start_batch(
         &mut self,
         stamp: Stamp,
+        certificate: Option<Certificate>,
         first_position: u32,
         transfers: Vec<PendingTransfer>,
         vote_deadline: Millis,
@@ -318,7 +320,11 @@ impl Coordinator {
                     legs,
                     settlement: settlement.remove(bank).unwrap_or_default(),
                 };
-                prepares.entry(*bank).or_insert_with(|| Prepare { coordinator: me, stamp, transfers: Vec::new() }).transfers.push(item);
+                prepares
+                    .entry(*bank)
+                    .or_insert_with(|| Prepare { coordinator: me, stamp, certificate: certificate.clone(), transfers: Vec::new() })
+                    .transfers
+                    .push(item);
             }
             participants_by_transfer.insert(transfer.id.clone(), participants);
         }
