@@ -22,6 +22,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/transfers", "POST"),
     ("/api/v1/transfers/*", "GET"),
     ("/api/v1/payments", "POST"),
+    ("/api/v1/consents", "GET, POST"),
+    ("/api/v1/consents/*", "GET, DELETE"),
     ("/admin/v1/audit", "GET"),
     ("/admin/v1/consortium", "GET"),
     ("/admin/v1/stats", "GET"),

@@ -160,7 +160,7 @@ impl Ledger {
                 .await?;
         let (mut debits, mut credits) = (Vec::new(), Vec::new());
         for (side, bank, account, amount_cents) in legs {
-            let leg = Leg { bank, account, amount_cents };
+            let leg = Leg { bank, account, amount_cents, consent: None };
             if side == "debit" {
                 debits.push(leg);
             } else {
