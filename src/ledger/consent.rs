@@ -105,10 +105,8 @@ fn record((id, grantor, grantee, account, per, total, used, expires, revoked, cr
 }
 
 async fn load(connection: &mut AnyConnection, id: &str) -> Result<Option<ConsentRecord>, LedgerError> {
-    let row: Option<ConsentRow> = sqlx::query_as(&format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(&mut *connection)
-        .await?;
+    let row: Option<ConsentRow> =
+        sqlx::query_as(&format!("SELECT {CONSENT_COLUMNS} FROM consents WHERE id = $1")).bind(id).fetch_optional(&mut *connection).await?;
     Ok(row.map(record))
 }
 
@@ -146,7 +144,11 @@ pub(super) async fn apply(connection: &mut AnyConnection, job: &ConsentJob) -> R
             let found = load(connection, id).await?.filter(|c| &c.grantor == grantor);
             let Some(found) = found else { return Err(LedgerError::ConsentNotFound(id.clone())) };
             if found.revoked_at_ms.is_none() {
-                sqlx::query("UPDATE consents SET revoked_at_ms = $1 WHERE id = $2").bind(wall_clock_ms()).bind(id).execute(&mut *connection).await?;
+                sqlx::query("UPDATE consents SET revoked_at_ms = $1 WHERE id = $2")
+                    .bind(wall_clock_ms())
+                    .bind(id)
+                    .execute(&mut *connection)
+                    .await?;
             }
             consent_outcome(connection, id).await
         }

@@ -187,7 +187,11 @@ struct AccountsView {
 }
 
 impl AccountsView {
-    async fn read(connection: &mut AnyConnection, prepare: &ringbank_twopc::Prepare, banks: &[String]) -> Result<AccountsView, LedgerError> {
+    async fn read(
+        connection: &mut AnyConnection,
+        prepare: &ringbank_twopc::Prepare,
+        banks: &[String],
+    ) -> Result<AccountsView, LedgerError> {
         let consents = consent::views(connection, prepare, banks).await?;
         let mut view = AccountsView { customer: HashMap::new(), holders: HashSet::new(), consents };
         for item in &prepare.transfers {

@@ -71,7 +71,9 @@ impl ConsentBody {
 fn grant_job(state: &Services, caller: &Caller, request: &NewConsent) -> Result<ConsentJob, ServiceError> {
     let grantee = request.grantee.trim();
     if grantee == state.bank() {
-        return Err(ServiceError::InvalidField("grantee must be another bank: this bank needs no consent to debit its own customers".into()));
+        return Err(ServiceError::InvalidField(
+            "grantee must be another bank: this bank needs no consent to debit its own customers".into(),
+        ));
     }
     if state.cross.ring.members.node_of(grantee).is_none() {
         return Err(ServiceError::UnknownBank(grantee.to_string()));

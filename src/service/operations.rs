@@ -152,8 +152,10 @@ pub struct PaymentRequest {
 
 pub fn payment_job(state: &Services, caller: &Caller, request: &PaymentRequest) -> Result<Job, ServiceError> {
     let reference = clean_text("reference", &request.reference, 1, DESCRIPTION_MAX_CHARS)?;
-    let debit = RawLeg { bank: state.bank().to_string(), account: request.from_account.clone(), amount_cents: request.amount_cents, consent: None };
-    let credit = RawLeg { bank: request.to.bank.clone(), account: request.to.account.clone(), amount_cents: request.amount_cents, consent: None };
+    let debit =
+        RawLeg { bank: state.bank().to_string(), account: request.from_account.clone(), amount_cents: request.amount_cents, consent: None };
+    let credit =
+        RawLeg { bank: request.to.bank.clone(), account: request.to.account.clone(), amount_cents: request.amount_cents, consent: None };
     let (debits, credits) = validate_legs(state, &[debit], &[credit])?;
     let transfer = LocalTransfer {
         id: new_id("pm"),

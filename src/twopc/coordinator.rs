@@ -162,7 +162,11 @@ async fn prepare_batch(
                 .legs
                 .iter()
                 .filter(|(b, _, _)| b == bank)
-                .map(|(_, account, amount)| WireLeg { account: account.clone(), amount_cents: *amount, consent: transfer.consent_of(bank, account) })
+                .map(|(_, account, amount)| WireLeg {
+                    account: account.clone(),
+                    amount_cents: *amount,
+                    consent: transfer.consent_of(bank, account),
+                })
                 .collect();
             let item = PrepareItem {
                 id: transfer.id.clone(),

@@ -94,7 +94,11 @@ pub fn core_prepare(cross: &Cross, request: PrepareRequest) -> Result<Prepare, P
             description: item.description,
             position: item.position,
             participants,
-            legs: item.legs.into_iter().map(|leg| Leg { account: leg.account, amount_cents: leg.amount_cents, consent: leg.consent }).collect(),
+            legs: item
+                .legs
+                .into_iter()
+                .map(|leg| Leg { account: leg.account, amount_cents: leg.amount_cents, consent: leg.consent })
+                .collect(),
             settlement,
         });
     }

@@ -457,8 +457,14 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
             let (debits, credits, text_label, text) = match (&checked.transfer, &checked.payment) {
                 (Some(r), _) => (r.debits.clone(), r.credits.clone(), "statement.description", r.description.clone()),
                 (_, Some(r)) => {
-                    let debit = RawLeg { bank: state.bank().to_string(), account: r.from_account.clone(), amount_cents: r.amount_cents, consent: None };
-                    let credit = RawLeg { bank: r.to.bank.clone(), account: r.to.account.clone(), amount_cents: r.amount_cents, consent: None };
+                    let debit = RawLeg {
+                        bank: state.bank().to_string(),
+                        account: r.from_account.clone(),
+                        amount_cents: r.amount_cents,
+                        consent: None,
+                    };
+                    let credit =
+                        RawLeg { bank: r.to.bank.clone(), account: r.to.account.clone(), amount_cents: r.amount_cents, consent: None };
                     (vec![debit], vec![credit], "field.reference", r.reference.clone())
                 }
                 _ => (Vec::new(), Vec::new(), "field.description", String::new()),
