@@ -24,6 +24,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/api/v1/payments", "POST"),
     ("/api/v1/consents", "GET, POST"),
     ("/api/v1/consents/*", "GET, DELETE"),
+    ("/api/v1/linked-consents", "GET, POST"),
     ("/admin/v1/audit", "GET"),
     ("/admin/v1/consortium", "GET"),
     ("/admin/v1/stats", "GET"),

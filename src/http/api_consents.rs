@@ -16,7 +16,18 @@ use crate::http::state::AppState;
 use crate::service::consents::{self, ConsentBody, NewConsent};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    create(state.clone()).or(list(state.clone())).unify().or(get(state.clone())).unify().or(revoke(state)).unify().boxed()
+    create(state.clone())
+        .or(list(state.clone()))
+        .unify()
+        .or(get(state.clone()))
+        .unify()
+        .or(revoke(state.clone()))
+        .unify()
+        .or(link(state.clone()))
+        .unify()
+        .or(linked(state))
+        .unify()
+        .boxed()
 }
 
 fn authorization() -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
@@ -92,6 +103,60 @@ fn revoke(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok::<_, ApiError>(json_response(StatusCode::OK, &ConsentBody::new(state.bank(), &consent)))
             };
             respond(&instance, result.await)
+        })
+        .boxed()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LinkRequest {
+    bank: String,
+    consent: String,
+}
+
+#[derive(serde::Serialize)]
+struct LinkedBody<'a> {
+    bank: &'a str,
+    consent: &'a str,
+    account: &'a str,
+}
+
+/// POST /api/v1/linked-consents {bank, consent} -> 201 {bank, consent, account}: at the bank the
+/// customer uses, they bring a consent granted to it at `bank` (confirmed there, signed).
+fn link(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "v1" / "linked-consents")
+        .and(warp::post())
+        .and(authorization())
+        .and(body())
+        .and(with_state(state))
+        .then(|auth: Option<String>, body: Bytes, state: Arc<AppState>| async move {
+            let result = async {
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                let request: LinkRequest = parse_json(&body)?;
+                let linked = consents::link_by_id(&state.services, &caller, request.bank.trim(), request.consent.trim()).await?;
+                let body = LinkedBody { bank: &linked.bank, consent: &linked.consent_id, account: &linked.account };
+                Ok::<_, ApiError>(json_response(StatusCode::CREATED, &body))
+            };
+            respond("/api/v1/linked-consents", result.await)
+        })
+        .boxed()
+}
+
+/// GET /api/v1/linked-consents -> [{bank, consent, account}] (the caller's, newest first)
+fn linked(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "v1" / "linked-consents")
+        .and(warp::get())
+        .and(authorization())
+        .and(with_state(state))
+        .then(|auth: Option<String>, state: Arc<AppState>| async move {
+            let result = async {
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                let list = state.ledger.linked_consents(&caller.document).await?;
+                let bodies: Vec<LinkedBody> =
+                    list.iter().map(|l| LinkedBody { bank: &l.bank, consent: &l.consent_id, account: &l.account }).collect();
+                Ok::<_, ApiError>(json_response(StatusCode::OK, &bodies))
+            };
+            respond("/api/v1/linked-consents", result.await)
         })
         .boxed()
 }

@@ -166,3 +166,34 @@ pub async fn attach_linked(state: &Services, caller: &Caller, debits: &mut [crat
     }
     Ok(())
 }
+
+/// The body of POST /bank/v1/accounts-of.
+#[derive(Serialize)]
+struct AccountsOf<'a> {
+    consents: [&'a str; 1],
+}
+
+/// At the bank the customer uses: the customer brings the id of a consent they granted this
+/// bank at `bank`; `bank` confirms it (signed accounts-of) and names the account it covers.
+pub async fn link_by_id(state: &Services, caller: &Caller, bank: &str, consent_id: &str) -> Result<LinkedConsent, ServiceError> {
+    let member = state.cross.ring.members.list.iter().find(|m| m.id == bank && bank != state.bank());
+    let member = member.ok_or_else(|| ServiceError::UnknownBank(bank.to_string()))?;
+    let not_found = || ServiceError::Ledger(LedgerError::ConsentNotFound(consent_id.to_string()));
+    let well_formed = consent_id.len() <= ringbank_domain::transfer::CONSENT_ID_MAX_CHARS
+        && !consent_id.is_empty()
+        && consent_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if !well_formed {
+        return Err(not_found());
+    }
+    let body = AccountsOf { consents: [consent_id] };
+    let accounts: Vec<crate::ledger::AccountView> = state
+        .cross
+        .peers
+        .call(&member.url, "/bank/v1/accounts-of", &body)
+        .await
+        .map_err(|error| ServiceError::Internal(format!("bank {bank} did not confirm the consent: {error}")))?;
+    let account = accounts.into_iter().next().ok_or_else(not_found)?;
+    let consent = LinkedConsent { bank: bank.to_string(), consent_id: consent_id.to_string(), account: account.number };
+    link(state, caller, consent.clone()).await?;
+    Ok(consent)
+}

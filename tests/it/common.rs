@@ -146,6 +146,13 @@ impl TestBank {
         self.as_customer(token).grant_consent(&consent).await.expect("consent granted").id
     }
 
+    /// The customer (signed in here with `token`) brings a consent they granted this bank at
+    /// `bank`, so that its dashboard and transfer form offer the account there.
+    pub async fn link_consent(&self, token: &str, bank: &str, consent: &str) {
+        let (status, body) = self.post("/api/v1/linked-consents", Some(token), json!({ "bank": bank, "consent": consent })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+
     /// Runs the admin audit and asserts every check passed.
     pub async fn assert_audit_passes(&self) {
         let report = self.admin().audit().await.expect("audit answered");
