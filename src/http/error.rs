@@ -76,6 +76,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Ledger(e) => ApiError::Ledger(e),
             ServiceError::BadIdempotencyKey(m) => ApiError::BadIdempotencyKey(m),
             ServiceError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
+            ServiceError::Unavailable(m) => ApiError::Unavailable(m),
             ServiceError::Internal(m) => ApiError::Internal(m),
         }
     }

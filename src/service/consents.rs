@@ -191,7 +191,7 @@ pub async fn link_by_id(state: &Services, caller: &Caller, bank: &str, consent_i
         .peers
         .call(&member.url, "/bank/v1/accounts-of", &body)
         .await
-        .map_err(|error| ServiceError::Internal(format!("bank {bank} did not confirm the consent: {error}")))?;
+        .map_err(|error| ServiceError::Unavailable(format!("bank {bank} did not confirm the consent: {error}")))?;
     let account = accounts.into_iter().next().ok_or_else(not_found)?;
     let consent = LinkedConsent { bank: bank.to_string(), consent_id: consent_id.to_string(), account: account.number };
     link(state, caller, consent.clone()).await?;
