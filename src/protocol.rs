@@ -45,6 +45,10 @@ pub struct PrepareItem {
 pub struct WireLeg {
     pub account: String,
     pub amount_cents: i64,
+    /// A debit the coordinator asks of another bank: the id of the consent the account's holder
+    /// granted the coordinator there. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

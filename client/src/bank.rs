@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use ringbank_wire::{
-    AccountKind, AccountView, CashRequest, CustomerCreated, NewAccount, NewCustomer, NewPayment, NewTransfer, Session, SignIn,
-    StatementPage, TransferView,
+    AccountKind, AccountView, CashRequest, ConsentView, CustomerCreated, NewAccount, NewConsent, NewCustomer, NewPayment, NewTransfer,
+    Session, SignIn, StatementPage, TransferView,
 };
 
 use crate::error::{decode, expect_success, transport, ClientError};
@@ -164,6 +164,23 @@ impl BankClient {
         let http_status = response.status().as_u16();
         let transfer = decode(&self.base, response).await?;
         Ok(MoneyReply { http_status, transfer })
+    }
+
+    /// POST /api/v1/consents: allows `consent.grantee` to debit one of the caller's accounts here.
+    pub async fn grant_consent(&self, consent: &NewConsent) -> Result<ConsentView, ClientError> {
+        self.post("/api/v1/consents", consent).await
+    }
+
+    /// GET /api/v1/consents: the consents the caller granted here, newest first.
+    pub async fn consents(&self) -> Result<Vec<ConsentView>, ClientError> {
+        self.get("/api/v1/consents").await
+    }
+
+    /// DELETE /api/v1/consents/{id}: revokes a consent; the next debit under it is refused.
+    pub async fn revoke_consent(&self, id: &str) -> Result<ConsentView, ClientError> {
+        let response =
+            self.request(reqwest::Method::DELETE, &format!("/api/v1/consents/{id}")).send().await.map_err(transport(&self.base))?;
+        decode(&self.base, response).await
     }
 
     /// GET /api/v1/transfers/{id}

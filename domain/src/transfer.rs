@@ -51,7 +51,13 @@ pub struct RawLeg {
     pub bank: String,
     pub account: String,
     pub amount_cents: i64,
+    /// A debit at another bank: the id of the consent the account's holder granted there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
+
+/// Longest consent id.
+pub const CONSENT_ID_MAX_CHARS: usize = 64;
 
 /// One parsed leg: a member bank, an account number there, a positive amount.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,6 +65,8 @@ pub struct NewLeg {
     pub bank: BankId,
     pub account: AccountNumber,
     pub amount_cents: i64,
+    /// Only on debits.
+    pub consent: Option<String>,
 }
 
 /// A transfer whose shape is known to be right.
@@ -91,6 +99,9 @@ impl NewTransfer {
         };
         let debits = parse_side("debits", debits)?;
         let credits = parse_side("credits", credits)?;
+        if let Some(index) = credits.iter().position(|leg| leg.consent.is_some()) {
+            return Err(TransferError::InvalidField(format!("credits[{index}].consent: a consent covers a debit, not a credit")));
+        }
         let mut seen: Vec<(&BankId, &AccountNumber)> = Vec::with_capacity(debits.len() + credits.len());
         for leg in debits.iter().chain(credits.iter()) {
             if seen.contains(&(&leg.bank, &leg.account)) {
@@ -127,7 +138,15 @@ fn parse_leg(field: &str, leg: &RawLeg, limits: TransferLimits, is_member: &impl
     if !is_member(bank.as_str()) {
         return Err(TransferError::UnknownBank(leg.bank.clone()));
     }
-    Ok(NewLeg { bank, account, amount_cents })
+    let well_formed = |id: &str| {
+        (1..=CONSENT_ID_MAX_CHARS).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if leg.consent.as_deref().is_some_and(|id| !well_formed(id)) {
+        return Err(TransferError::InvalidField(format!(
+            "{field}.consent must be a consent id (1 to {CONSENT_ID_MAX_CHARS} letters, digits, '_' or '-')"
+        )));
+    }
+    Ok(NewLeg { bank, account, amount_cents, consent: leg.consent.clone() })
 }
 
 /// Cleans a free-text field (names, descriptions, references), for the API and the pages
@@ -195,7 +214,7 @@ mod tests {
     const LIMITS: TransferLimits = TransferLimits { max_legs: 4, max_amount_cents: 10_000 };
 
     fn leg(bank: &str, account: &str, amount_cents: i64) -> RawLeg {
-        RawLeg { bank: bank.into(), account: account.into(), amount_cents }
+        RawLeg { bank: bank.into(), account: account.into(), amount_cents, consent: None }
     }
 
     fn members(bank: &str) -> bool {

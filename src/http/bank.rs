@@ -32,6 +32,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 "outcome" => outcome(&state, &path, &headers, &body).await,
                 "query" => query(&state, &path, &headers, &body).await,
                 "accounts-of" => accounts_of(&state, &path, &headers, &body).await,
+                "consent-code" => consent_code(&state, &path, &headers, &body).await,
                 _ => Err(ApiError::RouteNotFound(path.clone())),
             };
             respond(&path, result)
@@ -72,16 +73,37 @@ async fn query(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8]) -
     Ok(json_response(StatusCode::OK, &known))
 }
 
+/// Most consents one accounts-of request may name.
+pub const ACCOUNTS_OF_CONSENTS_MAX: usize = 100;
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct AccountsOf {
-    document: String,
+    consents: Vec<String>,
 }
 
-/// POST /bank/v1/accounts-of {document} -> [account] (the origin bank authenticated the customer)
+/// POST /bank/v1/accounts-of {consents} -> [account]: the accounts covered by those consents
+/// that are active and granted to the asking bank (a document proves nothing here).
 async fn accounts_of(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
-    let (_, request): (String, AccountsOf) = receive(state, path, headers, body)?;
-    let document = crate::service::operations::parse_document(&request.document)?;
-    let accounts = state.ledger.accounts_of(document.as_str()).await?;
+    let (from, request): (String, AccountsOf) = receive(state, path, headers, body)?;
+    if request.consents.len() > ACCOUNTS_OF_CONSENTS_MAX {
+        return Err(ApiError::LimitExceeded(format!("at most {ACCOUNTS_OF_CONSENTS_MAX} consents per request")));
+    }
+    let accounts = state.ledger.consented_accounts(&from, &request.consents).await?;
     Ok(json_response(StatusCode::OK, &accounts))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsentCode {
+    code: String,
+}
+
+/// POST /bank/v1/consent-code {code} -> {consent_id, account, ...}: the grantee redeems the
+/// one-time code of the web round trip, once, for its consent.
+async fn consent_code(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let (from, request): (String, ConsentCode) = receive(state, path, headers, body)?;
+    let consent = crate::service::consents::redeem(&state.services, &from, &request.code).await?;
+    let body = crate::service::consents::ConsentBody::new(state.bank(), &consent);
+    Ok(json_response(StatusCode::OK, &body))
 }

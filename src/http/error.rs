@@ -76,6 +76,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Ledger(e) => ApiError::Ledger(e),
             ServiceError::BadIdempotencyKey(m) => ApiError::BadIdempotencyKey(m),
             ServiceError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
+            ServiceError::Unavailable(m) => ApiError::Unavailable(m),
             ServiceError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -214,6 +215,8 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         LedgerError::AccountNotFound(_) => (S::NOT_FOUND, "account-not-found", "Account not found"),
         LedgerError::AccountPending(_) => (S::CONFLICT, "account-pending", "The account awaits its co-holders' acceptance"),
         LedgerError::TransferNotFound(_) => (S::NOT_FOUND, "transfer-not-found", "Transfer not found"),
+        LedgerError::ConsentNotFound(_) => (S::NOT_FOUND, "consent-not-found", "Consent not found"),
+        LedgerError::ConsentCodeInvalid => (S::UNPROCESSABLE_ENTITY, "consent-code-invalid", "Invalid consent code"),
         LedgerError::InsufficientFunds { .. } => (S::UNPROCESSABLE_ENTITY, "insufficient-funds", "Insufficient funds"),
         LedgerError::Refused { kind, .. } => return refusal_kind(*kind),
         LedgerError::NotACompanyAccount(_) => (S::UNPROCESSABLE_ENTITY, "not-a-company-account", "Payments go to company accounts"),

@@ -7,6 +7,7 @@
 mod admin;
 mod allow;
 mod api;
+mod api_consents;
 mod bank;
 pub mod error;
 mod monitoring;
@@ -44,6 +45,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(monitoring::routes(state.clone()))
         .unify()
         .or(api::routes(state.clone()))
+        .unify()
+        .or(api_consents::routes(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
         .unify()

@@ -92,6 +92,19 @@ pub fn document() -> Value {
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("a transfer or payment the caller made", "200", schema("Transfer"), &["401", "404"], None, true)
             },
+            "/api/v1/consents": {
+                "get": operation("the consents the caller granted at this bank, newest first", "200", json!({"type": "array", "items": schema("Consent")}), &["401"], None, true),
+                "post": operation("allow another member bank to debit one of the caller's accounts here, within limits, until it expires or is revoked", "201", schema("Consent"), &["400", "401", "404", "409", "413", "422"], Some(schema("NewConsent")), true)
+            },
+            "/api/v1/consents/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
+                "get": operation("one consent the caller granted", "200", schema("Consent"), &["401", "404"], None, true),
+                "delete": operation("revoke a consent: the next debit under it is refused", "200", schema("Consent"), &["401", "404"], None, true)
+            },
+            "/api/v1/linked-consents": {
+                "get": operation("the consents the caller brought to this bank from other banks", "200", json!({"type": "array", "items": schema("LinkedConsent")}), &["401"], None, true),
+                "post": operation("bring a consent granted to this bank at another bank (confirmed there)", "201", schema("LinkedConsent"), &["400", "401", "404", "413", "422", "503"], Some(schema("LinkConsent")), true)
+            },
             "/api/v1/payments": {"post": may_wait(idempotent(operation("pay a company account, with a reference", "201", schema("Posted"), &money_errors, Some(schema("NewPayment")), true)))},
             "/admin/v1/audit": {"get": {"summary": "ledger audit (admin secret as bearer token)", "security": [{"bearer": []}],
                 "responses": {"200": {"description": "report", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -130,7 +143,24 @@ pub fn document() -> Value {
                 "CashOperation": {"type": "object", "additionalProperties": false, "required": ["account", "amount_cents"], "properties": {
                     "account": schema("AccountNumber"), "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100_000_000i64, "description": "at most the bank's --max-amount-cents"}}},
                 "Leg": {"type": "object", "additionalProperties": false, "required": ["bank", "account", "amount_cents"], "properties": {
-                    "bank": schema("BankId"), "account": schema("AccountNumber"), "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100_000_000i64}}},
+                    "bank": schema("BankId"), "account": schema("AccountNumber"), "amount_cents": {"type": "integer", "minimum": 1, "maximum": 100_000_000i64},
+                    "consent": {"allOf": [schema("ConsentId")], "description": "a debit at another bank: the consent its holder granted this bank there (absent: the newest one brought here for that account); not allowed on a credit or a debit here (422)"}}},
+                "ConsentId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "NewConsent": {"type": "object", "additionalProperties": false, "required": ["grantee", "account", "max_per_transfer_cents", "max_total_cents", "valid_for_seconds"], "properties": {
+                    "grantee": schema("BankId"), "account": schema("AccountNumber"),
+                    "max_per_transfer_cents": {"type": "integer", "minimum": 1, "maximum": 100_000_000i64},
+                    "max_total_cents": {"type": "integer", "minimum": 1, "format": "int64", "description": "at least max_per_transfer_cents"},
+                    "valid_for_seconds": {"type": "integer", "minimum": 1, "maximum": 31_622_400i64}},
+                    "description": "grantee is another member bank; the caller holds the account (a joint account once every co-holder accepted it)"},
+                "Consent": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "bank": {"type": "string"}, "grantee": {"type": "string"}, "account": {"type": "string"},
+                    "max_per_transfer_cents": {"type": "integer"}, "max_total_cents": {"type": "integer"},
+                    "used_cents": {"type": "integer", "description": "what prepared and committed debits use of max_total_cents"},
+                    "status": {"enum": ["active", "revoked", "expired"]},
+                    "expires_at": {"type": "string", "format": "date-time"}, "created_at": {"type": "string", "format": "date-time"}}},
+                "LinkConsent": {"type": "object", "additionalProperties": false, "required": ["bank", "consent"], "properties": {
+                    "bank": schema("BankId"), "consent": schema("ConsentId")}},
+                "LinkedConsent": {"type": "object", "properties": {"bank": {"type": "string"}, "consent": {"type": "string"}, "account": {"type": "string"}}},
                 "NewTransfer": {"type": "object", "additionalProperties": false, "required": ["debits", "credits"], "properties": {
                     "debits": {"type": "array", "items": schema("Leg"), "minItems": 1, "maxItems": 15},
                     "credits": {"type": "array", "items": schema("Leg"), "minItems": 1, "maxItems": 15},

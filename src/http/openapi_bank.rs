@@ -68,9 +68,18 @@ pub fn document() -> Value {
     paths.insert(
         "/bank/v1/accounts-of".into(),
         signed_post(
-            "a customer's accounts here (for their dashboard at another bank)",
-            json!({"type": "object", "additionalProperties": false, "required": ["document"], "properties": {"document": string}}),
+            "the accounts here covered by active consents granted to the asking bank (for its customer's dashboard)",
+            json!({"type": "object", "additionalProperties": false, "required": ["consents"], "properties": {
+                "consents": {"type": "array", "maxItems": 100, "items": schema("ConsentId")}}}),
             json!({"type": "array", "items": schema("Account")}),
+        ),
+    );
+    paths.insert(
+        "/bank/v1/consent-code".into(),
+        signed_post(
+            "the grantee redeems, once and within 5 minutes, the one-time code of the web consent round trip for its consent",
+            json!({"type": "object", "additionalProperties": false, "required": ["code"], "properties": {"code": {"type": "string", "minLength": 1, "maxLength": 128}}}),
+            schema("Consent"),
         ),
     );
     let messages = [
@@ -147,7 +156,14 @@ pub fn document() -> Value {
                 "Stamp": {"type": "object", "additionalProperties": false, "required": ["epoch", "seq"], "properties": {
                     "epoch": {"type": "integer", "minimum": 0}, "seq": {"type": "integer", "minimum": 0}}},
                 "WireLeg": {"type": "object", "additionalProperties": false, "required": ["account", "amount_cents"], "properties": {
-                    "account": {"type": "string", "pattern": "^[0-9]{1,20}$"}, "amount_cents": {"type": "integer", "description": "negative: debit, positive: credit"}}},
+                    "account": {"type": "string", "pattern": "^[0-9]{1,20}$"}, "amount_cents": {"type": "integer", "description": "negative: debit, positive: credit"},
+                    "consent": {"allOf": [schema("ConsentId")], "description": "a debit asked by another bank: the consent the account's holder granted that bank here (without one it is voted no)"}}},
+                "ConsentId": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+                "Consent": {"type": "object", "properties": {
+                    "id": string, "bank": string, "grantee": string, "account": string,
+                    "max_per_transfer_cents": {"type": "integer"}, "max_total_cents": {"type": "integer"}, "used_cents": {"type": "integer"},
+                    "status": {"enum": ["active", "revoked", "expired"]}, "expires_at": {"type": "string", "format": "date-time"},
+                    "created_at": {"type": "string", "format": "date-time"}}},
                 "SettlementLeg": {"type": "object", "additionalProperties": false, "required": ["bank", "amount_cents"], "properties": {
                     "bank": schema("BankId"), "amount_cents": {"type": "integer"}}},
                 "PrepareItem": {"type": "object", "additionalProperties": false,

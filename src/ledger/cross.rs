@@ -12,6 +12,7 @@ use ringbank_twopc::{
 };
 use sqlx::AnyConnection;
 
+use super::consent;
 use super::ops::{customer_account_kind, insert_transfer_leg, post_entry, require_holder};
 use super::{Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
@@ -40,6 +41,15 @@ pub struct PendingTransfer {
     pub description: String,
     /// (bank, account, signed amount): negative debits, positive credits.
     pub legs: Vec<(String, String, i64)>,
+    /// The consent a debit at another bank carries, by (bank, account).
+    pub consents: HashMap<(String, String), String>,
+}
+
+impl PendingTransfer {
+    /// The consent the leg on `account` at `bank` carries, if any.
+    pub fn consent_of(&self, bank: &str, account: &str) -> Option<String> {
+        self.consents.get(&(bank.to_string(), account.to_string())).cloned()
+    }
 }
 
 /// One transfer this bank originated, as the coordinator finds it again after a restart.
@@ -81,6 +91,7 @@ pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer:
     for (position, (side, leg)) in sides.enumerate() {
         insert_transfer_leg(connection, &transfer.id, position, side, leg).await?;
     }
+    consent::store_leg_consents(connection, &transfer.id, &transfer.debits).await?;
     Ok(Outcome::Posted(super::Posted { id: transfer.id.clone(), status: ringbank_domain::TransferStatus::Pending }))
 }
 
@@ -181,6 +192,7 @@ async fn load_participation(connection: &mut AnyConnection, banks: &[String], id
         status,
         holds: Vec::new(),
         postings: Vec::new(),
+        consent_uses: Vec::new(),
     }))
 }
 
@@ -191,11 +203,18 @@ struct AccountsView {
     customer: HashMap<String, (String, i64)>,
     /// (account, document) pairs where the document holds the account.
     holders: HashSet<(String, String)>,
+    /// The consents the prepare's debits name, by id.
+    consents: HashMap<String, ringbank_twopc::ConsentView>,
 }
 
 impl AccountsView {
-    async fn read(connection: &mut AnyConnection, prepare: &ringbank_twopc::Prepare) -> Result<AccountsView, LedgerError> {
-        let mut view = AccountsView { customer: HashMap::new(), holders: HashSet::new() };
+    async fn read(
+        connection: &mut AnyConnection,
+        prepare: &ringbank_twopc::Prepare,
+        banks: &[String],
+    ) -> Result<AccountsView, LedgerError> {
+        let consents = consent::views(connection, prepare, banks).await?;
+        let mut view = AccountsView { customer: HashMap::new(), holders: HashSet::new(), consents };
         for item in &prepare.transfers {
             for leg in &item.legs {
                 if !view.customer.contains_key(&leg.account) {
@@ -234,6 +253,10 @@ impl Accounts for AccountsView {
         }
         Ok(())
     }
+
+    fn consent(&self, id: &str) -> Option<ringbank_twopc::ConsentView> {
+        self.consents.get(id).cloned()
+    }
 }
 
 /// A participant's vote on a batch, decided by the participant core inside this transaction
@@ -252,7 +275,7 @@ pub(super) async fn prepare(connection: &mut AnyConnection, job: &PrepareJob) ->
             state.participations.insert(item.id.clone(), record);
         }
     }
-    let accounts = AccountsView::read(connection, &job.prepare).await?;
+    let accounts = AccountsView::read(connection, &job.prepare, &job.banks).await?;
     let mut participant = Participant::start(job.config.clone(), job.keys.clone(), state, 0);
     let actions = participant.on_prepare(job.from, job.prepare.clone(), job.ring_promised_epoch, &accounts, 0);
     let mut answer = None;
@@ -354,6 +377,7 @@ async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: St
             .execute(&mut *connection)
             .await?;
         }
+        consent::record_uses(connection, &vote.id.0, &record.consent_uses).await?;
     }
     Ok(())
 }
@@ -523,6 +547,7 @@ async fn resolve(connection: &mut AnyConnection, id: &str, commit: bool, kind: &
             sqlx::query("UPDATE transfers SET entry_id = $1 WHERE id = $1").bind(id).execute(&mut *connection).await?;
         }
     }
+    consent::resolve_uses(connection, id, commit).await?;
     sqlx::query("UPDATE participations SET status = $1, resolved_at_ms = $2 WHERE transfer_id = $3")
         .bind(if commit { "committed" } else { "aborted" })
         .bind(now)
@@ -572,8 +597,8 @@ pub use ringbank_wire::ParticipationView;
 impl Ledger {
     /// Pending transfers not yet in any batch, oldest first (one query).
     pub async fn pending_batch(&self, limit: usize) -> Result<Vec<PendingTransfer>, LedgerError> {
-        let rows: Vec<(String, String, String, String, String, String, String, i64)> = sqlx::query_as(
-            "SELECT t.id, t.kind, t.initiated_by, t.description, l.side, l.bank, l.account, l.amount_cents \
+        let rows: Vec<(String, String, String, String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+            "SELECT t.id, t.kind, t.initiated_by, t.description, l.side, l.bank, l.account, l.amount_cents, l.consent \
              FROM (SELECT id, kind, initiated_by, description, created_at_ms FROM transfers \
                    WHERE status = 'pending' AND order_epoch IS NULL ORDER BY created_at_ms, id LIMIT $1) t \
              JOIN transfer_legs l ON l.transfer_id = t.id \
@@ -583,12 +608,16 @@ impl Ledger {
         .fetch_all(self.read_pool())
         .await?;
         let mut out: Vec<PendingTransfer> = Vec::new();
-        for (id, kind, initiated_by, description, side, bank, account, amount) in rows {
+        for (id, kind, initiated_by, description, side, bank, account, amount, consent) in rows {
             let signed = if side == "debit" { -amount } else { amount };
-            match out.last_mut() {
-                Some(last) if last.id == id => last.legs.push((bank, account, signed)),
-                _ => out.push(PendingTransfer { id, kind, initiated_by, description, legs: vec![(bank, account, signed)] }),
+            if out.last().is_none_or(|last| last.id != id) {
+                out.push(PendingTransfer { id, kind, initiated_by, description, legs: Vec::new(), consents: HashMap::new() });
             }
+            let last = out.last_mut().expect("pushed above");
+            if let Some(consent) = consent {
+                last.consents.insert((bank.clone(), account.clone()), consent);
+            }
+            last.legs.push((bank, account, signed));
         }
         Ok(out)
     }
@@ -619,13 +648,20 @@ impl Ledger {
         .await?;
         let mut records = Vec::with_capacity(rows.len());
         for (id, kind, initiated_by, description, status, epoch, seq, position) in rows {
-            let legs: Vec<(String, String, String, i64)> =
-                sqlx::query_as("SELECT side, bank, account, amount_cents FROM transfer_legs WHERE transfer_id = $1 ORDER BY position")
-                    .bind(&id)
-                    .fetch_all(&mut *connection)
-                    .await?;
-            let legs =
-                legs.into_iter().map(|(side, bank, account, amount)| (bank, account, if side == "debit" { -amount } else { amount }));
+            let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
+                "SELECT side, bank, account, amount_cents, consent FROM transfer_legs WHERE transfer_id = $1 ORDER BY position",
+            )
+            .bind(&id)
+            .fetch_all(&mut *connection)
+            .await?;
+            let mut legs = Vec::with_capacity(rows.len());
+            let mut consents = HashMap::new();
+            for (side, bank, account, amount, consent) in rows {
+                if let Some(consent) = consent {
+                    consents.insert((bank.clone(), account.clone()), consent);
+                }
+                legs.push((bank, account, if side == "debit" { -amount } else { amount }));
+            }
             let undelivered: Vec<(String,)> =
                 sqlx::query_as("SELECT bank FROM outcome_deliveries WHERE transfer_id = $1 AND delivered = 0 ORDER BY bank")
                     .bind(&id)
@@ -644,7 +680,7 @@ impl Ledger {
                 _ => None,
             };
             records.push(CoordinatorRecord {
-                transfer: PendingTransfer { id, kind, initiated_by, description, legs: legs.collect() },
+                transfer: PendingTransfer { id, kind, initiated_by, description, legs, consents },
                 order,
                 decision,
                 undelivered: undelivered.into_iter().map(|(bank,)| bank).collect(),

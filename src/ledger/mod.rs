@@ -6,6 +6,7 @@
 //! failure never touches another's. Reads go straight to a pool of read connections.
 
 pub mod audit;
+pub mod consent;
 pub mod cross;
 mod db;
 mod jobs;
@@ -40,6 +41,10 @@ pub enum LedgerError {
     AccountPending(String),
     #[error("transfer {0} not found")]
     TransferNotFound(String),
+    #[error("consent {0} not found")]
+    ConsentNotFound(String),
+    #[error("the consent code is unknown, expired, already used or for another bank")]
+    ConsentCodeInvalid,
     #[error("account {account} has {available_cents} centavos available; {requested_cents} requested")]
     InsufficientFunds { account: String, available_cents: i64, requested_cents: i64 },
     #[error("account {0} is not a company account; payments go to company accounts")]
@@ -116,6 +121,9 @@ pub struct Leg {
     pub bank: String,
     pub account: String,
     pub amount_cents: i64,
+    /// A debit at another bank: the consent its customer granted this bank there (not shown).
+    #[serde(default, skip_serializing)]
+    pub consent: Option<String>,
 }
 
 /// A transfer between accounts of this bank, already validated for shape (sums, limits).
@@ -199,6 +207,8 @@ pub enum Job {
         bank: String,
         ids: Vec<String>,
     },
+    /// Grant, revoke or redeem a consent, or link one brought from another bank.
+    Consent(consent::ConsentJob),
     Purge {
         sessions_before_ms: i64,
         idempotency_before_ms: i64,
@@ -222,6 +232,7 @@ pub enum Outcome {
         final_ids: Vec<String>,
         refused: Vec<(String, String)>,
     },
+    Consent(consent::ConsentRecord),
 }
 
 /// What posting a money movement produced, as recorded under its Idempotency-Key.

@@ -24,7 +24,8 @@ pub struct TransferRecord {
 
 impl From<TransferRecord> for ringbank_wire::TransferView {
     fn from(record: TransferRecord) -> ringbank_wire::TransferView {
-        let wire_leg = |leg: Leg| ringbank_wire::Leg { bank: leg.bank, account: leg.account, amount_cents: leg.amount_cents };
+        let wire_leg =
+            |leg: Leg| ringbank_wire::Leg { bank: leg.bank, account: leg.account, amount_cents: leg.amount_cents, consent: leg.consent };
         ringbank_wire::TransferView {
             id: record.id,
             kind: record.kind.as_str().to_string(),
@@ -176,7 +177,7 @@ impl Ledger {
                 .await?;
         let (mut debits, mut credits) = (Vec::new(), Vec::new());
         for (side, bank, account, amount_cents) in legs {
-            let leg = Leg { bank, account, amount_cents };
+            let leg = Leg { bank, account, amount_cents, consent: None };
             if side == "debit" {
                 debits.push(leg);
             } else {

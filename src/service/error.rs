@@ -32,6 +32,9 @@ pub enum ServiceError {
     BadIdempotencyKey(String),
     #[error("a request with this Idempotency-Key is still being processed; retry later")]
     IdempotencyInProgress,
+    /// Another bank this request needs did not answer.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -4,6 +4,7 @@
 //! and the web pages, so both check exactly the same things. Knows nothing of HTTP: errors are
 //! `ServiceError`, mapped to problem+json once by the transport.
 
+pub mod consents;
 mod error;
 pub mod limiter;
 pub mod operations;

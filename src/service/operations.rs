@@ -152,8 +152,10 @@ pub struct PaymentRequest {
 
 pub fn payment_job(state: &Services, caller: &Caller, request: &PaymentRequest) -> Result<Job, ServiceError> {
     let reference = clean_text("reference", &request.reference, 1, DESCRIPTION_MAX_CHARS)?;
-    let debit = RawLeg { bank: state.bank().to_string(), account: request.from_account.clone(), amount_cents: request.amount_cents };
-    let credit = RawLeg { bank: request.to.bank.clone(), account: request.to.account.clone(), amount_cents: request.amount_cents };
+    let debit =
+        RawLeg { bank: state.bank().to_string(), account: request.from_account.clone(), amount_cents: request.amount_cents, consent: None };
+    let credit =
+        RawLeg { bank: request.to.bank.clone(), account: request.to.account.clone(), amount_cents: request.amount_cents, consent: None };
     let (debits, credits) = validate_legs(state, &[debit], &[credit])?;
     let transfer = LocalTransfer {
         id: new_id("pm"),
@@ -188,6 +190,10 @@ pub async fn post_money(
     canonical: &str,
     key: Option<String>,
 ) -> Result<Posted, ServiceError> {
+    let mut job = job;
+    if let Job::SubmitCross(transfer) = &mut job {
+        super::consents::attach_linked(state, caller, &mut transfer.debits).await?;
+    }
     let idempotency = key
         .map(|key| {
             let key = validate_idempotency_key(&key)?;
@@ -222,9 +228,14 @@ pub fn validate_legs(state: &Services, debits: &[RawLeg], credits: &[RawLeg]) ->
     let members = &state.cross.ring.members;
     let is_member = |bank: &str| bank == state.bank() || members.node_of(bank).is_some();
     let transfer = NewTransfer::parse(debits, credits, state.transfer_limits(), is_member)?;
+    if let Some(index) = transfer.debits.iter().position(|leg| leg.consent.is_some() && leg.bank.as_str() == state.bank()) {
+        return Err(ServiceError::InvalidField(format!(
+            "debits[{index}].consent: a debit at this bank needs no consent (a consent is for a debit at another bank)"
+        )));
+    }
     let into_legs = |legs: Vec<NewLeg>| -> Vec<Leg> {
         legs.into_iter()
-            .map(|l| Leg { bank: l.bank.into_string(), account: l.account.into_string(), amount_cents: l.amount_cents })
+            .map(|l| Leg { bank: l.bank.into_string(), account: l.account.into_string(), amount_cents: l.amount_cents, consent: l.consent })
             .collect()
     };
     Ok((into_legs(transfer.debits), into_legs(transfer.credits)))

@@ -429,7 +429,11 @@ impl Driver {
                 description: item.description,
                 position: item.position,
                 participants: item.participants.iter().map(|bank| self.name(*bank)).collect(),
-                legs: item.legs.into_iter().map(|leg| wire::WireLeg { account: leg.account, amount_cents: leg.amount_cents }).collect(),
+                legs: item
+                    .legs
+                    .into_iter()
+                    .map(|leg| wire::WireLeg { account: leg.account, amount_cents: leg.amount_cents, consent: leg.consent })
+                    .collect(),
                 settlement: item
                     .settlement
                     .into_iter()
@@ -515,10 +519,14 @@ fn votes(stamp: Stamp, response: wire::PrepareResponse) -> Message {
 /// that is no longer a member.
 fn core_transfer(cross: &Cross, row: rows::PendingTransfer) -> Option<PendingTransfer> {
     let kind = if row.kind == kind_text(TransferKind::Payment) { TransferKind::Payment } else { TransferKind::Transfer };
+    let consents = &row.consents;
     let legs = row
         .legs
-        .into_iter()
-        .map(|(bank, account, amount_cents)| Some(TransferLeg { bank: cross.ring.members.node_of(&bank)?, account, amount_cents }))
+        .iter()
+        .map(|(bank, account, amount_cents)| {
+            let consent = consents.get(&(bank.clone(), account.clone())).cloned();
+            Some(TransferLeg { bank: cross.ring.members.node_of(bank)?, account: account.clone(), amount_cents: *amount_cents, consent })
+        })
         .collect::<Option<Vec<_>>>();
     let Some(legs) = legs else {
         tracing::error!(bank = %cross.bank(), transfer_id = %row.id, "a leg names a bank that is not a member; the transfer is left as it is");

@@ -95,7 +95,11 @@ pub fn core_prepare(cross: &Cross, request: PrepareRequest) -> Result<Prepare, P
             description: item.description,
             position: item.position,
             participants,
-            legs: item.legs.into_iter().map(|leg| Leg { account: leg.account, amount_cents: leg.amount_cents }).collect(),
+            legs: item
+                .legs
+                .into_iter()
+                .map(|leg| Leg { account: leg.account, amount_cents: leg.amount_cents, consent: leg.consent })
+                .collect(),
             settlement,
         });
     }
@@ -244,6 +248,7 @@ pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse
                 status,
                 holds: Vec::new(),
                 postings: Vec::new(),
+                consent_uses: Vec::new(),
             };
             participant_state.participations.insert(id, participation);
         }

@@ -348,6 +348,10 @@ async fn browser_two_banks_two_source_cross_bank_transfer_and_ring_monitor() {
     let account_a = browser.deposit_first(&url_a, "300,00").await;
     browser.sign_up(&url_b, &cpf, "Ana Lima").await;
     let account_b = browser.deposit_first(&url_b, "200,00").await;
+    // Ana allows A to debit her account at B (over the API) and brings the consent to A.
+    let (a, token_b) = (consortium.view(0), b.sign_in(&cpf).await);
+    let consent = b.grant_consent(&token_b, "A", &account_b, 100_000).await;
+    a.link_consent(&a.sign_in(&cpf).await, "B", &consent).await;
 
     // Bank A's dashboard lists the account at B too, found over the ring.
     browser.goto(&format!("{url_a}/dashboard")).await;

@@ -9,7 +9,9 @@ use tokio_util::sync::CancellationToken;
 
 use ringbank::app::App;
 use ringbank::config::ServeConfig;
-pub use ringbank_client::wire::{AccountKind, Leg, NewPayment, NewTransfer, PaymentTarget, RingStatusView, StatementPage, TransferView};
+pub use ringbank_client::wire::{
+    AccountKind, Leg, NewConsent, NewPayment, NewTransfer, PaymentTarget, RingStatusView, StatementPage, TransferView,
+};
 pub use ringbank_client::{AdminClient, BankClient, ClientError, Fault, PostOptions};
 
 pub const ADMIN_SECRET: &str = "test-admin-secret-0123456789";
@@ -129,6 +131,26 @@ impl TestBank {
     pub async fn balance(&self, token: &str, account: &str) -> (i64, i64) {
         let view = self.as_customer(token).account(account).await.expect("account readable");
         (view.balance_cents, view.available_cents)
+    }
+
+    /// The holder of `account` here (signed in with `token`) allows bank `grantee` to debit it,
+    /// up to `max_total_cents` (and as much per transfer), for an hour; returns the consent id.
+    pub async fn grant_consent(&self, token: &str, grantee: &str, account: &str, max_total_cents: i64) -> String {
+        let consent = NewConsent {
+            grantee: grantee.to_string(),
+            account: account.to_string(),
+            max_per_transfer_cents: max_total_cents,
+            max_total_cents,
+            valid_for_seconds: 3600,
+        };
+        self.as_customer(token).grant_consent(&consent).await.expect("consent granted").id
+    }
+
+    /// The customer (signed in here with `token`) brings a consent they granted this bank at
+    /// `bank`, so that its dashboard and transfer form offer the account there.
+    pub async fn link_consent(&self, token: &str, bank: &str, consent: &str) {
+        let (status, body) = self.post("/api/v1/linked-consents", Some(token), json!({ "bank": bank, "consent": consent })).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
     }
 
     /// Runs the admin audit and asserts every check passed.

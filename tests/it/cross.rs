@@ -60,11 +60,15 @@ async fn multi_leg_transfers_commit_or_abort_as_one() {
     let person_c = c.customer(&new_cpf(), "Zé").await;
     let zc = c.open_account(&person_c, "individual", &[]).await;
 
+    // Xavier allows A to debit his accounts at B and C, and B to debit those at A and C.
+    let (b_for_a, c_for_a) = (b.grant_consent(&tokens[1], "A", &xb, 5_000).await, c.grant_consent(&tokens[2], "A", &xc, 1_000).await);
+    let (a_for_b, c_for_b) = (a.grant_consent(&tokens[0], "B", &xa, 1_000).await, c.grant_consent(&tokens[2], "B", &xc, 5_000).await);
+
     // Three sources at three banks, destinations at two banks, submitted at A.
     let (status, view) = transfer(
         &a,
         &tokens[0],
-        vec![leg("A", &xa, 6_000), leg("B", &xb, 5_000), leg("C", &xc, 1_000)],
+        vec![leg("A", &xa, 6_000), Leg::consented("B", &xb, 5_000, &b_for_a), Leg::consented("C", &xc, 1_000, &c_for_a)],
         vec![leg("B", &yb, 7_000), leg("C", &zc, 5_000)],
     )
     .await;
@@ -81,7 +85,8 @@ async fn multi_leg_transfers_commit_or_abort_as_one() {
     assert_eq!(statement.entries[0].entry_id, view.id);
 
     // One source short of funds: nothing moves anywhere, and the reason says where.
-    let (status, view) = transfer(&b, &tokens[1], vec![leg("A", &xa, 1_000), leg("C", &xc, 2_001)], vec![leg("B", &yb, 3_001)]).await;
+    let debits = vec![Leg::consented("A", &xa, 1_000, &a_for_b), Leg::consented("C", &xc, 2_001, &c_for_b)];
+    let (status, view) = transfer(&b, &tokens[1], debits, vec![leg("B", &yb, 3_001)]).await;
     assert_eq!(status, "aborted");
     assert!(view.reason.as_deref().unwrap().contains("bank C"), "{view:?}");
     assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
@@ -89,10 +94,10 @@ async fn multi_leg_transfers_commit_or_abort_as_one() {
     assert_eq!(c.balance(&tokens[2], &xc).await, (2_000, 2_000));
     assert_eq!(b.balance(&shop_b, &yb).await, (7_000, 7_000));
 
-    // Someone else's account at another bank cannot be debited.
+    // Someone else's account at another bank cannot be debited: its holder gave no consent.
     let (status, view) = transfer(&c, &person_c, vec![leg("C", &zc, 100), leg("A", &xa, 100)], vec![leg("B", &yb, 200)]).await;
     assert_eq!(status, "aborted");
-    assert!(view.reason.as_deref().unwrap().contains("not found"), "{view:?}");
+    assert!(view.reason.as_deref().unwrap().contains("no consent"), "{view:?}");
 
     let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
     assert!(report.passed, "{}", report.render());
@@ -111,13 +116,20 @@ async fn double_spend_through_several_origins_commits_exactly_what_the_balance_a
     let b = consortium.view(1);
     let shop = b.customer(&new_cnpj(), "Loja").await;
     let target = b.open_account(&shop, "company", &[]).await;
+    // B and C may debit the account at A (each consent alone would allow it all).
+    let consents: Arc<Vec<Option<String>>> = Arc::new(vec![
+        None,
+        Some(a.grant_consent(&tokens[0], "B", &account, 10_000).await),
+        Some(a.grant_consent(&tokens[0], "C", &account, 10_000).await),
+    ]);
     let views: Arc<Vec<TestBank>> = Arc::new((0..3).map(|i| consortium.view(i)).collect());
     let mut tasks = Vec::new();
     for i in 0..20 {
-        let (views, tokens, account, target) = (views.clone(), tokens.clone(), account.clone(), target.clone());
+        let (views, tokens, account, target, consents) = (views.clone(), tokens.clone(), account.clone(), target.clone(), consents.clone());
         tasks.push(tokio::spawn(async move {
             let origin = i % 3;
-            transfer(&views[origin], &tokens[origin], vec![leg("A", &account, 1_000)], vec![leg("B", &target, 1_000)]).await
+            let debit = Leg { consent: consents[origin].clone(), ..leg("A", &account, 1_000) };
+            transfer(&views[origin], &tokens[origin], vec![debit], vec![leg("B", &target, 1_000)]).await
         }));
     }
     let mut committed = 0;

@@ -8,6 +8,7 @@ mod browser;
 mod chaos;
 mod compose;
 mod concurrency;
+mod consent;
 mod cross;
 mod durability;
 mod hardening;

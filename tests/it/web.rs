@@ -509,10 +509,16 @@ async fn dashboard_lists_accounts_at_the_other_banks_and_survives_one_down() {
     let token_b = b.customer(&cpf, "Célia").await;
     let account_b = b.open_account(&token_b, "individual", &[]).await;
     b.deposit(&token_b, &account_b, 98_765).await;
+    let consent = b.grant_consent(&token_b, "A", &account_b, 100_000).await;
     let mut web = WebClient::new(&a);
-    let dashboard = web.sign_up(&cpf, "Célia").await;
-    assert_eq!(dashboard.status, StatusCode::OK);
     let card = format!("data-bank=\"B\" data-number=\"{account_b}\"");
+    // Without a consent brought to A, A sees nothing of B (the same CPF proves nothing there).
+    let before = web.sign_up(&cpf, "Célia").await;
+    assert!(!before.body.contains(&card) && !before.body.contains("R$ 987,65"), "{}", before.body);
+    let token_a = a.sign_in(&cpf).await;
+    a.link_consent(&token_a, "B", &consent).await;
+    let dashboard = web.get("/dashboard").await;
+    assert_eq!(dashboard.status, StatusCode::OK);
     assert!(dashboard.body.contains(&card), "{}", dashboard.body);
     assert!(dashboard.body.contains("R$ 987,65"), "{}", dashboard.body);
     assert!(dashboard.body.contains("Você não tem contas no banco C"), "{}", dashboard.body);
@@ -544,6 +550,8 @@ async fn two_source_cross_bank_transfer_from_the_pages() {
     let token_b = b.customer(&cpf, "Davi").await;
     let account_b = b.open_account(&token_b, "individual", &[]).await;
     b.deposit(&token_b, &account_b, 10_000).await;
+    let consent = b.grant_consent(&token_b, "A", &account_b, 100_000).await;
+    a.link_consent(&token_a, "B", &consent).await;
     let fields = [
         ("from_bank_1", "A"),
         ("from_1", account_a.as_str()),

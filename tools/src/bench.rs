@@ -101,6 +101,8 @@ struct Bank {
     /// Signed in as the company that holds every account.
     client: BankClient,
     accounts: Vec<String>,
+    /// (origin bank id, account) -> the consent the company granted that bank for the account here.
+    consents: std::collections::HashMap<(String, String), String>,
 }
 
 async fn run_one(args: &BenchArgs, banks: usize) -> Result<BenchReport, String> {
@@ -129,7 +131,11 @@ async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, Stri
     let cnpj = ringbank_domain::document::cnpj_from_base("BENCH0000001").ok_or("bad base")?;
     let mut setup = Vec::with_capacity(banks);
     for index in 0..banks {
-        setup.push(open_accounts(BankClient::with_http(client.clone(), &ring.url(index)), &cnpj, args.accounts).await?);
+        let mut bank = open_accounts(BankClient::with_http(client.clone(), &ring.url(index)), &cnpj, args.accounts).await?;
+        if banks > 1 {
+            grant_consents(&mut bank, &ring.ids, &ring.ids[index]).await?;
+        }
+        setup.push(bank);
     }
     let setup = Arc::new(setup);
     let ids = Arc::new(ring.ids.clone());
@@ -276,7 +282,13 @@ impl Load {
                 }
             }
         };
+        // A debit at another bank than the origin carries the consent granted to the origin there.
         let leg = |bank: usize, account: String, amount: i64| Leg::new(&self.ids[bank], &account, amount);
+        // A debit at another bank than the origin carries the consent granted to the origin there.
+        let debit = |bank: usize, account: String, amount: i64| {
+            let consent = self.banks[bank].consents.get(&(self.ids[origin].clone(), account.clone())).cloned();
+            Leg { consent: if bank == origin { None } else { consent }, ..Leg::new(&self.ids[bank], &account, amount) }
+        };
         let transfer = |debits: Vec<Leg>, credits: Vec<Leg>| NewTransfer { debits, credits, description: "bench".to_string() };
         let cross = rng.gen_range(0..100) < self.cross_percent;
         let body = if !cross {
@@ -288,7 +300,7 @@ impl Load {
             if rng.gen_range(0..100) < self.multi_percent && banks >= 3 {
                 let third = (0..banks).find(|b| *b != origin && *b != other).unwrap_or(other);
                 let (a, b, c) = (pick(&mut rng, origin, None), pick(&mut rng, other, None), pick(&mut rng, third, None));
-                transfer(vec![leg(origin, a, 1), leg(other, b, 1)], vec![leg(third, c, 2)])
+                transfer(vec![debit(origin, a, 1), debit(other, b, 1)], vec![leg(third, c, 2)])
             } else {
                 let (from, to) = (pick(&mut rng, origin, None), pick(&mut rng, other, None));
                 transfer(vec![leg(origin, from, 1)], vec![leg(other, to, 1)])
@@ -374,7 +386,25 @@ async fn open_accounts(client: BankClient, cnpj: &str, count: usize) -> Result<B
         client.deposit(&account.number, FUNDS_CENTS, &PostOptions::default()).await.map_err(|e| e.to_string())?;
         accounts.push(account.number);
     }
-    Ok(Bank { client, accounts })
+    Ok(Bank { client, accounts, consents: Default::default() })
+}
+
+/// The company allows every other bank to debit each of its accounts at this bank (`me`).
+async fn grant_consents(bank: &mut Bank, ids: &[String], me: &str) -> Result<(), String> {
+    for origin in ids.iter().filter(|id| id.as_str() != me) {
+        for account in &bank.accounts {
+            let request = ringbank_wire::NewConsent {
+                grantee: origin.clone(),
+                account: account.clone(),
+                max_per_transfer_cents: FUNDS_CENTS,
+                max_total_cents: i64::MAX / 4,
+                valid_for_seconds: 24 * 3600,
+            };
+            let consent = bank.client.grant_consent(&request).await.map_err(|e| e.to_string())?;
+            bank.consents.insert((origin.clone(), account.clone()), consent.id);
+        }
+    }
+    Ok(())
 }
 
 #[derive(Default)]

@@ -123,6 +123,9 @@ struct Customer {
     document: String,
     tokens: Vec<String>,
     accounts: Vec<String>,
+    /// `consents[holder][origin]`: the consent the customer granted bank `origin` at bank
+    /// `holder` for their account there (none for `origin == holder`).
+    consents: Vec<Vec<Option<String>>>,
 }
 
 struct Context {
@@ -373,7 +376,8 @@ async fn setup(banks: Vec<BankClient>, ids: Vec<String>, seed: u64) -> Result<Co
             tokens.push(token);
             accounts.push(account.number);
         }
-        customers.push(Mutex::new(Customer { document, tokens, accounts }));
+        let consents = grant_consents(&banks, &ids, &tokens, &accounts).await?;
+        customers.push(Mutex::new(Customer { document, tokens, accounts, consents }));
     }
     let context = Context {
         banks,
@@ -476,6 +480,46 @@ fn leg(context: &Context, bank: usize, account: &str, amount: i64) -> Leg {
     Leg::new(&context.ids[bank], account, amount)
 }
 
+/// A debit of customer `c`'s account at `bank`, submitted at bank `origin`: with the consent
+/// the customer granted `origin` there when `bank` is another bank.
+fn debit(context: &Context, c: usize, origin: usize, bank: usize, account: &str, amount: i64) -> Leg {
+    let consent = context.customers[c].lock().expect("lock").consents[bank][origin].clone();
+    Leg { consent, ..leg(context, bank, account, amount) }
+}
+
+/// Largest amount one consent allows per transfer (the bank's default operation limit).
+const CONSENT_PER_TRANSFER_MAX_CENTS: i64 = 100_000_000;
+
+/// At every bank, the customer allows every other bank to debit their account there.
+async fn grant_consents(
+    banks: &[BankClient],
+    ids: &[String],
+    tokens: &[String],
+    accounts: &[String],
+) -> Result<Vec<Vec<Option<String>>>, String> {
+    let mut consents = Vec::with_capacity(banks.len());
+    for (holder, bank) in banks.iter().enumerate() {
+        let mut row = Vec::with_capacity(banks.len());
+        for (origin, grantee) in ids.iter().enumerate() {
+            if origin == holder {
+                row.push(None);
+                continue;
+            }
+            let request = ringbank_wire::NewConsent {
+                grantee: grantee.clone(),
+                account: accounts[holder].clone(),
+                max_per_transfer_cents: CONSENT_PER_TRANSFER_MAX_CENTS,
+                max_total_cents: i64::MAX / 4,
+                valid_for_seconds: 24 * 3600,
+            };
+            let consent = bank.with_token(&tokens[holder]).grant_consent(&request).await;
+            row.push(Some(consent.map_err(|e| format!("no consent granted at {}: {e}", bank.url()))?.id));
+        }
+        consents.push(row);
+    }
+    Ok(consents)
+}
+
 fn transfer(debits: Vec<Leg>, credits: Vec<Leg>, description: &str) -> Operation {
     Operation::Transfer(NewTransfer { debits, credits, description: description.to_string() })
 }
@@ -509,9 +553,9 @@ async fn work(context: Arc<Context>, mut rng: SplitMix64, stop: CancellationToke
             let second = (first + 1 + rng.below(banks - 1) as usize) % banks as usize;
             let (a1, a2) = (rng.range(100, 10_000) as i64, rng.range(100, 10_000) as i64);
             let debits = if rng.below(2) == 0 {
-                vec![leg(&context, first, &mine[first], a1 + a2)]
+                vec![debit(&context, c, b, first, &mine[first], a1 + a2)]
             } else {
-                vec![leg(&context, first, &mine[first], a1), leg(&context, second, &mine[second], a2)]
+                vec![debit(&context, c, b, first, &mine[first], a1), debit(&context, c, b, second, &mine[second], a2)]
             };
             let credit_bank = rng.below(banks) as usize;
             let other = (credit_bank + 1) % banks as usize;

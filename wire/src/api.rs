@@ -97,12 +97,46 @@ pub struct Leg {
     pub bank: String,
     pub account: String,
     pub amount_cents: i64,
+    /// A debit at another bank than the one asked: the id of the consent the account's holder
+    /// granted the asked bank there (POST /api/v1/consents at the account's bank).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<String>,
 }
 
 impl Leg {
     pub fn new(bank: &str, account: &str, amount_cents: i64) -> Leg {
-        Leg { bank: bank.to_string(), account: account.to_string(), amount_cents }
+        Leg { bank: bank.to_string(), account: account.to_string(), amount_cents, consent: None }
     }
+
+    /// A debit at another bank, under the consent `consent`.
+    pub fn consented(bank: &str, account: &str, amount_cents: i64, consent: &str) -> Leg {
+        Leg { consent: Some(consent.to_string()), ..Leg::new(bank, account, amount_cents) }
+    }
+}
+
+/// POST /api/v1/consents, at the bank where the account is: allows `grantee` to debit it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewConsent {
+    pub grantee: String,
+    pub account: String,
+    pub max_per_transfer_cents: i64,
+    pub max_total_cents: i64,
+    pub valid_for_seconds: i64,
+}
+
+/// A consent as its grantor sees it. `status` is active, revoked or expired.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConsentView {
+    pub id: String,
+    pub bank: String,
+    pub grantee: String,
+    pub account: String,
+    pub max_per_transfer_cents: i64,
+    pub max_total_cents: i64,
+    pub used_cents: i64,
+    pub status: String,
+    pub expires_at: String,
+    pub created_at: String,
 }
 
 /// POST /api/v1/transfers

@@ -9,8 +9,8 @@ pub mod ring; // GET /ring/v1/status
 
 pub use admin::{ActiveFault, AuditCheck, AuditReport, BankSummary, FaultsView, ParticipationView, PhaseMicros, Stats};
 pub use api::{
-    AccountKind, AccountView, CashRequest, CustomerCreated, Leg, NewAccount, NewCustomer, NewPayment, NewTransfer, PaymentTarget, Posted,
-    Session, SignIn, StatementLine, StatementPage, TransferView,
+    AccountKind, AccountView, CashRequest, ConsentView, CustomerCreated, Leg, NewAccount, NewConsent, NewCustomer, NewPayment, NewTransfer,
+    PaymentTarget, Posted, Session, SignIn, StatementLine, StatementPage, TransferView,
 };
 pub use problem::Problem;
 pub use ring::{Regeneration, RingStatus, RingStatusView};

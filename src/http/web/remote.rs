@@ -1,7 +1,8 @@
-//! What the customer holds at the other banks of the ring: every member is asked over the
-//! signed bank-to-bank endpoint POST /bank/v1/accounts-of {document}, all at once and each
-//! with a short timeout. A bank that does not answer is reported as unavailable; the page
-//! that asked still renders.
+//! What the customer may use at the other banks of the ring: the accounts covered by the
+//! consents they brought from each bank (`linked_consents`), asked over the signed bank-to-bank
+//! endpoint POST /bank/v1/accounts-of {consents}, all at once and each with a short timeout (a
+//! bank without a consent of theirs is not asked: a document proves nothing there). A bank that
+//! does not answer is reported as unavailable; the page that asked still renders.
 
 use std::time::Duration;
 
@@ -33,7 +34,18 @@ pub struct BankAccounts {
     pub accounts: Option<Vec<AccountView>>,
 }
 
-/// The accounts `document` holds at every other member of the ring, in member order.
+/// The consents `document` brought from `bank`.
+async fn consents_from(state: &AppState, document: &str, bank: &str) -> Vec<String> {
+    match state.ledger.linked_consents(document).await {
+        Ok(list) => list.into_iter().filter(|c| c.bank == bank).map(|c| c.consent_id).take(100).collect(),
+        Err(error) => {
+            tracing::warn!(%error, "cannot read linked consents");
+            Vec::new()
+        }
+    }
+}
+
+/// The accounts `document` may use at every other member of the ring, in member order.
 pub async fn accounts_elsewhere(state: &AppState, document: &str) -> Vec<BankAccounts> {
     let me = state.bank();
     let asks = state.ring.members.list.iter().filter(|m| m.id != me).map(|member| ask(state, member, document));
@@ -47,7 +59,11 @@ pub async fn accounts_at(state: &AppState, bank: &str, document: &str) -> Option
 }
 
 async fn ask(state: &AppState, member: &Member, document: &str) -> BankAccounts {
-    let body = serde_json::json!({ "document": document });
+    let consents = consents_from(state, document, &member.id).await;
+    if consents.is_empty() {
+        return BankAccounts { bank: member.id.clone(), accounts: Some(Vec::new()) };
+    }
+    let body = serde_json::json!({ "consents": consents });
     let call = state.peers.call::<_, Vec<RemoteAccount>>(&member.url, "/bank/v1/accounts-of", &body);
     let accounts = match tokio::time::timeout(ASK_TIMEOUT, call).await {
         Ok(Ok(list)) => Some(

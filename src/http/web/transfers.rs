@@ -350,10 +350,10 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
         Kind::Transfer => {
             let debits: Vec<RawLeg> = sources
                 .iter()
-                .map(|(_, bank, from, cents)| RawLeg { bank: bank.clone(), account: from.clone(), amount_cents: *cents })
+                .map(|(_, bank, from, cents)| RawLeg { bank: bank.clone(), account: from.clone(), amount_cents: *cents, consent: None })
                 .collect();
             let total = ringbank_domain::money::checked_sum(debits.iter().map(|l| l.amount_cents)).unwrap_or(i64::MAX);
-            let credits = vec![RawLeg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total }];
+            let credits = vec![RawLeg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total, consent: None }];
             let request = TransferRequest { debits, credits, description: form.get("description").trim().to_string() };
             Checked { transfer: Some(request), payment: None, source_rows }
         }
@@ -457,8 +457,14 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
             let (debits, credits, text_label, text) = match (&checked.transfer, &checked.payment) {
                 (Some(r), _) => (r.debits.clone(), r.credits.clone(), "statement.description", r.description.clone()),
                 (_, Some(r)) => {
-                    let debit = RawLeg { bank: state.bank().to_string(), account: r.from_account.clone(), amount_cents: r.amount_cents };
-                    let credit = RawLeg { bank: r.to.bank.clone(), account: r.to.account.clone(), amount_cents: r.amount_cents };
+                    let debit = RawLeg {
+                        bank: state.bank().to_string(),
+                        account: r.from_account.clone(),
+                        amount_cents: r.amount_cents,
+                        consent: None,
+                    };
+                    let credit =
+                        RawLeg { bank: r.to.bank.clone(), account: r.to.account.clone(), amount_cents: r.amount_cents, consent: None };
                     (vec![debit], vec![credit], "field.reference", r.reference.clone())
                 }
                 _ => (Vec::new(), Vec::new(), "field.description", String::new()),
