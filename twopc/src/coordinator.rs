@@ -272,7 +272,7 @@ impl Coordinator {
                     .legs
                     .iter()
                     .filter(|leg| leg.bank == *bank)
-                    .map(|leg| Leg { account: leg.account.clone(), amount_cents: leg.amount_cents })
+                    .map(|leg| Leg { account: leg.account.clone(), amount_cents: leg.amount_cents, consent: leg.consent.clone() })
                     .collect();
                 let item = PrepareItem {
                     id: transfer.id.clone(),

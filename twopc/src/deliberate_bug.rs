@@ -15,6 +15,8 @@ pub(crate) enum DeliberateBug {
     NoFencing,
     /// A coordinator sends each outcome once and never again.
     NoRetransmission,
+    /// A participant books a debit another bank asks for without looking at its consent.
+    NoConsentCheck,
 }
 
 #[cfg(test)]

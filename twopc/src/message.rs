@@ -29,6 +29,9 @@ pub struct TransferLeg {
     pub bank: BankId,
     pub account: String,
     pub amount_cents: i64,
+    /// For a debit at another bank than the origin: the consent its customer granted the origin
+    /// there (Open Finance's payment-initiation consent). `None` everywhere else.
+    pub consent: Option<String>,
 }
 
 /// A transfer the origin stored as pending (`Job::SubmitCross`), as `pending_batch` reads it.
@@ -49,6 +52,8 @@ pub struct PendingTransfer {
 pub struct Leg {
     pub account: String,
     pub amount_cents: i64,
+    /// The consent that covers a debit the coordinator asks of another bank (see `ConsentView`).
+    pub consent: Option<String>,
 }
 
 /// A leg on the receiving bank's settlement account for a peer bank, signed.

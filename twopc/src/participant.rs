@@ -23,6 +23,39 @@ pub trait Accounts {
         let _ = (item, account, amount_cents);
         Ok(())
     }
+
+    /// A consent granted at this bank, by its id; `None` if there is no such consent.
+    fn consent(&self, id: &str) -> Option<ConsentView> {
+        let _ = id;
+        None
+    }
+}
+
+/// A consent as the ledger sees it while it votes: a customer of this bank allowed `grantee` to
+/// debit `account` here, within limits, until it expires or is revoked (Open Finance Brasil's
+/// payment-initiation consent). The ledger computes `expired` from its own clock and `usable`
+/// from the account (the granting customer still holds it, every co-holder accepted it), so the
+/// core reads no clock.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConsentView {
+    pub grantee: BankId,
+    pub account: String,
+    pub per_transfer_max_cents: i64,
+    pub total_max_cents: i64,
+    /// What yes votes of prepared or committed transfers already use of `total_max_cents`.
+    pub used_cents: i64,
+    pub revoked: bool,
+    pub expired: bool,
+    pub usable: bool,
+}
+
+/// What one yes vote uses of a consent: added to its `used_cents` with the vote, given back if
+/// the transfer aborts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct ConsentUse {
+    pub consent: String,
+    pub amount_cents: i64,
 }
 
 /// Settings of one bank's participant.
@@ -89,6 +122,8 @@ pub struct Participation {
     pub status: ParticipationStatus,
     pub holds: Vec<Hold>,
     pub postings: Vec<Posting>,
+    /// What a yes vote uses of consents (debits asked by another bank); released on abort.
+    pub consent_uses: Vec<ConsentUse>,
 }
 
 /// Everything the participant must find again after a restart.
@@ -162,6 +197,7 @@ impl ParticipantState {
                         status: ParticipationStatus::Aborted,
                         holds: Vec::new(),
                         postings: Vec::new(),
+                        consent_uses: Vec::new(),
                     };
                     let previous = self.participations.insert(id.clone(), tombstone);
                     assert!(previous.is_none(), "a tombstone for {id} overwrote a record");
@@ -243,6 +279,7 @@ impl Participant {
         let mut votes = Vec::with_capacity(prepare.transfers.len());
         let mut new_votes: Vec<VoteRecord> = Vec::new();
         let mut held_here: BTreeMap<String, i64> = BTreeMap::new();
+        let mut consented_here: BTreeMap<String, i64> = BTreeMap::new();
         for item in &prepare.transfers {
             let existing = self
                 .state
@@ -255,7 +292,7 @@ impl Participant {
                 votes.push(Vote { id: item.id.clone(), yes, reason: record.reason.clone() });
                 continue;
             }
-            let participation = vote_on(prepare.coordinator, item, accounts, &mut held_here);
+            let participation = vote_on(self.config.me, prepare.coordinator, item, accounts, &mut held_here, &mut consented_here);
             let yes = participation.voted_yes == Some(true);
             votes.push(Vote { id: item.id.clone(), yes, reason: participation.reason.clone() });
             new_votes.push(VoteRecord { id: item.id.clone(), participation });
@@ -418,7 +455,17 @@ pub fn check_certificate(prepare: &Prepare, config: &ParticipantConfig, keys: &K
 
 /// Votes on one new transfer: yes places a hold on every debit, with the available balance
 /// reduced by holds placed earlier in the same prepare; any failed check is a no with its reason.
-fn vote_on(coordinator: BankId, item: &PrepareItem, accounts: &impl Accounts, held_here: &mut BTreeMap<String, i64>) -> Participation {
+/// A debit asked by this bank itself (its own customer, authenticated here) is checked by the
+/// ledger (`check_leg`: the initiator holds the account); a debit asked by another bank must be
+/// covered by a consent this bank's customer granted to that bank (`check_consent`).
+fn vote_on(
+    me: BankId,
+    coordinator: BankId,
+    item: &PrepareItem,
+    accounts: &impl Accounts,
+    held_here: &mut BTreeMap<String, i64>,
+    consented_here: &mut BTreeMap<String, i64>,
+) -> Participation {
     let mut participation = Participation {
         coordinator,
         participants: item.participants.clone(),
@@ -427,38 +474,102 @@ fn vote_on(coordinator: BankId, item: &PrepareItem, accounts: &impl Accounts, he
         status: ParticipationStatus::Aborted,
         holds: Vec::new(),
         postings: Vec::new(),
+        consent_uses: Vec::new(),
     };
     let mut holds: Vec<Hold> = Vec::new();
+    let mut uses: Vec<ConsentUse> = Vec::new();
+    let asked_by_another_bank = coordinator != me && !deliberate_bug::active(DeliberateBug::NoConsentCheck);
     for leg in &item.legs {
-        let checked = match accounts.available_cents(&leg.account) {
-            None => Err(format!("account {} not found", leg.account)),
-            Some(available) => accounts.check_leg(item, &leg.account, leg.amount_cents).and_then(|()| {
-                let already = held_here.get(&leg.account).copied().unwrap_or(0)
-                    + holds.iter().filter(|h| h.account == leg.account).map(|h| h.amount_cents).sum::<i64>();
-                let wanted = leg.amount_cents.checked_neg().unwrap_or(i64::MAX);
-                if leg.amount_cents < 0 && available - already < wanted {
-                    Err(format!("account {} has {} centavos available; {wanted} requested", leg.account, available - already))
-                } else {
-                    Ok(())
-                }
-            }),
+        let debit = leg.amount_cents < 0;
+        // A bank without a consent learns nothing about the account, not even that it exists.
+        let authorised = if debit && asked_by_another_bank {
+            check_consent(coordinator, leg, accounts, consented_here, &uses).map(|used| uses.push(used))
+        } else if leg.consent.is_some() && !deliberate_bug::active(DeliberateBug::NoConsentCheck) {
+            Err("a consent is only for a debit asked by another bank".to_string())
+        } else {
+            Ok(())
         };
+        let checked = authorised.and_then(|()| match accounts.available_cents(&leg.account) {
+            None => Err(format!("account {} not found", leg.account)),
+            Some(_) if debit && asked_by_another_bank => Ok(()),
+            Some(_) => accounts.check_leg(item, &leg.account, leg.amount_cents),
+        });
+        let checked = checked.and_then(|()| {
+            let available = accounts.available_cents(&leg.account).unwrap_or(0);
+            let already = held_here.get(&leg.account).copied().unwrap_or(0)
+                + holds.iter().filter(|h| h.account == leg.account).map(|h| h.amount_cents).sum::<i64>();
+            let wanted = leg.amount_cents.checked_neg().unwrap_or(i64::MAX);
+            if debit && available - already < wanted {
+                Err(format!("account {} has {} centavos available; {wanted} requested", leg.account, available - already))
+            } else {
+                Ok(())
+            }
+        });
         if let Err(reason) = checked {
             participation.reason = Some(reason);
             return participation;
         }
-        if leg.amount_cents < 0 {
+        if debit {
             holds.push(Hold { account: leg.account.clone(), amount_cents: -leg.amount_cents });
         }
     }
     for hold in &holds {
         *held_here.entry(hold.account.clone()).or_insert(0) += hold.amount_cents;
     }
+    for used in &uses {
+        *consented_here.entry(used.consent.clone()).or_insert(0) += used.amount_cents;
+    }
     let customer = item.legs.iter().map(|leg| Posting { account: Account::Customer(leg.account.clone()), amount_cents: leg.amount_cents });
     let settlement = item.settlement.iter().map(|leg| Posting { account: Account::Settlement(leg.bank), amount_cents: leg.amount_cents });
     participation.postings = customer.chain(settlement).collect();
     participation.holds = holds;
+    participation.consent_uses = uses;
     participation.voted_yes = Some(true);
     participation.status = ParticipationStatus::Prepared;
     participation
+}
+
+/// A debit that `coordinator` asks of this bank: it must name a consent granted to exactly that
+/// bank for exactly that account, not revoked or expired, with the amount within the limit per
+/// transfer and, with what earlier votes (of this prepare too) used, within the total.
+fn check_consent(
+    coordinator: BankId,
+    leg: &crate::Leg,
+    accounts: &impl Accounts,
+    consented_here: &BTreeMap<String, i64>,
+    uses: &[ConsentUse],
+) -> Result<ConsentUse, String> {
+    let account = &leg.account;
+    let Some(id) = &leg.consent else {
+        return Err(format!("no consent: the holder of account {account} did not allow bank {coordinator} to debit it"));
+    };
+    let refuse = |why: &str| Err(format!("consent {id} {why}"));
+    let Some(consent) = accounts.consent(id) else { return refuse("does not exist at this bank") };
+    let amount = leg.amount_cents.checked_neg().unwrap_or(i64::MAX);
+    let used = consented_here.get(id).copied().unwrap_or(0)
+        + uses.iter().filter(|u| &u.consent == id).map(|u| u.amount_cents).sum::<i64>()
+        + consent.used_cents;
+    if consent.grantee != coordinator {
+        return refuse("was not granted to the bank asking");
+    }
+    if &consent.account != account {
+        return refuse(&format!("does not cover account {account}"));
+    }
+    if consent.revoked {
+        return refuse("was revoked");
+    }
+    if consent.expired {
+        return refuse("has expired");
+    }
+    if !consent.usable {
+        return refuse("no longer applies: its customer does not hold the account, or a co-holder has not accepted it");
+    }
+    if amount > consent.per_transfer_max_cents {
+        return refuse(&format!("allows at most {} centavos per transfer; {amount} requested", consent.per_transfer_max_cents));
+    }
+    if used.checked_add(amount).is_none_or(|total| total > consent.total_max_cents) {
+        let left = consent.total_max_cents.saturating_sub(used).max(0);
+        return refuse(&format!("has {left} centavos left of its total of {}; {amount} requested", consent.total_max_cents));
+    }
+    Ok(ConsentUse { consent: id.clone(), amount_cents: amount })
 }

@@ -142,8 +142,8 @@ impl Sim {
         let mut rng = Rng::new(seed ^ 0x20C0_FFEE);
         let count = rng.range(3, 5) as usize;
         let mut banks = Vec::new();
-        for _ in 0..count {
-            let ledger = SimLedger::new(CUSTOMERS_PER_BANK, OPENING_BALANCE_CENTS);
+        for bank in 0..count {
+            let ledger = SimLedger::new(bank as BankId, count, CUSTOMERS_PER_BANK, OPENING_BALANCE_CENTS);
             let disk = Disk { coordinator: CoordinatorState::default(), participant: ParticipantState::default(), ledger };
             banks.push(SimBank {
                 coordinator: None,

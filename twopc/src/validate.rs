@@ -54,6 +54,10 @@ pub fn validate_prepare(prepare: &Prepare, limits: &PrepareLimits, me: BankId, m
             if check_amount("leg", magnitude, amount_limits).is_err() {
                 return Err(Refusal::Malformed(format!("transfer {} has a malformed leg", item.id)));
             }
+            // A consent covers a debit only, and is an id, not a document.
+            if leg.consent.as_ref().is_some_and(|id| leg.amount_cents > 0 || id.is_empty() || id.len() > limits.id_length_max) {
+                return Err(Refusal::Malformed(format!("transfer {} has a malformed consent", item.id)));
+            }
             total = total.checked_add(leg.amount_cents).ok_or_else(|| Refusal::Malformed(format!("transfer {} overflows", item.id)))?;
         }
         for leg in &item.settlement {

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use ringbank_ring::{Confirmation, SimKeyring};
 use ringbank_twopc::{
-    Accounts, Certificate, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Keys, Message,
-    OutcomeItem, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite, ParticipationStatus,
+    Accounts, Certificate, ConsentView, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Keys,
+    Message, OutcomeItem, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite, ParticipationStatus,
     PendingTransfer, Prepare, Refusal, Stamp, TransferId, TransferKind, TransferLeg,
 };
 
@@ -35,8 +35,8 @@ fn transfer(name: &str, amount_cents: i64) -> PendingTransfer {
         initiated_by: "11144477735".to_string(),
         description: String::new(),
         legs: vec![
-            TransferLeg { bank: 0, account: "alice".to_string(), amount_cents: -amount_cents },
-            TransferLeg { bank: 1, account: "bob".to_string(), amount_cents },
+            TransferLeg { bank: 0, account: "alice".to_string(), amount_cents: -amount_cents, consent: None },
+            TransferLeg { bank: 1, account: "bob".to_string(), amount_cents, consent: None },
         ],
     }
 }
@@ -274,4 +274,122 @@ fn attack_3_an_outcome_from_a_bank_that_is_not_the_coordinator_is_ignored() {
     // A proven outcome (the coordinator's signature, checked by the driver's hook) is applied.
     let actions = bank1.on_known(1, 0, vec![OutcomeItem { id: id("t1"), commit: true }], |_| true);
     assert!(actions.contains(&ParticipantAction::Final { id: id("t1"), commit: true }));
+}
+
+/// Bank 1's view for consent cases: carol (bank 1) has 10_000 available and granted bank 0
+/// consent "c-ok" (at most 3_000 per transfer, 5_000 in total); "c-revoked", "c-expired" and
+/// "c-bank2" (granted to bank 2) cover the same account.
+struct ConsentBook;
+
+impl Accounts for ConsentBook {
+    fn available_cents(&self, account: &str) -> Option<i64> {
+        (account == "carol").then_some(10_000)
+    }
+
+    fn check_leg(&self, _item: &ringbank_twopc::PrepareItem, _account: &str, amount_cents: i64) -> Result<(), String> {
+        // The ledger's holder check: the initiator named by bank 0 holds nothing here.
+        if amount_cents < 0 {
+            Err("account carol not found".into())
+        } else {
+            Ok(())
+        }
+    }
+
+    fn consent(&self, id: &str) -> Option<ConsentView> {
+        let view = ConsentView {
+            grantee: 0,
+            account: "carol".into(),
+            per_transfer_max_cents: 3_000,
+            total_max_cents: 5_000,
+            used_cents: 0,
+            revoked: false,
+            expired: false,
+            usable: true,
+        };
+        match id {
+            "c-ok" => Some(view),
+            "c-revoked" => Some(ConsentView { revoked: true, ..view }),
+            "c-expired" => Some(ConsentView { expired: true, ..view }),
+            "c-bank2" => Some(ConsentView { grantee: 2, ..view }),
+            _ => None,
+        }
+    }
+}
+
+/// Coordinator 0 debits carol at bank 1 with `consent`, crediting alice at bank 0.
+fn debit_at_bank1(name: &str, amount_cents: i64, consent: Option<&str>) -> PendingTransfer {
+    PendingTransfer {
+        id: id(name),
+        kind: TransferKind::Transfer,
+        initiated_by: "11144477735".to_string(),
+        description: String::new(),
+        legs: vec![
+            TransferLeg { bank: 1, account: "carol".to_string(), amount_cents: -amount_cents, consent: consent.map(str::to_string) },
+            TransferLeg { bank: 0, account: "alice".to_string(), amount_cents, consent: None },
+        ],
+    }
+}
+
+fn bank1_votes(transfers: Vec<PendingTransfer>) -> (Vec<(TransferId, bool)>, Vec<Option<String>>, Vec<ParticipantAction>) {
+    let (_, mut prepares) = coordinator_with_batch(transfers, Stamp::new(1, 1), 100);
+    let mut bank1 = participant(1);
+    let actions = bank1.on_prepare(0, prepares.remove(&1).unwrap(), 0, &ConsentBook, 0);
+    let reasons = match sent(&actions).as_slice() {
+        [Message::Votes { votes, .. }] => votes.iter().map(|v| v.reason.clone()).collect(),
+        other => panic!("expected votes, got {other:?}"),
+    };
+    (votes_of(&actions), reasons, actions)
+}
+
+#[test]
+fn a_debit_asked_by_another_bank_needs_a_consent_granted_to_it_within_its_limits() {
+    let cases = [
+        (None, 1_000, "no consent"),
+        (Some("c-missing"), 1_000, "does not exist"),
+        (Some("c-revoked"), 1_000, "was revoked"),
+        (Some("c-expired"), 1_000, "has expired"),
+        (Some("c-bank2"), 1_000, "was not granted to the bank asking"),
+        (Some("c-ok"), 3_001, "at most 3000 centavos per transfer"),
+    ];
+    for (consent, amount, why) in cases {
+        let (votes, reasons, actions) = bank1_votes(vec![debit_at_bank1("t1", amount, consent)]);
+        assert_eq!(votes, vec![(id("t1"), false)], "{consent:?}");
+        let reason = reasons[0].clone().unwrap_or_default();
+        assert!(reason.contains(why), "{consent:?}: {reason}");
+        let holds: usize = actions
+            .iter()
+            .map(|a| match a {
+                ParticipantAction::Persist(ParticipantWrite::Prepare { votes, .. }) => {
+                    votes.iter().map(|v| v.participation.holds.len()).sum()
+                }
+                _ => 0,
+            })
+            .sum();
+        assert_eq!(holds, 0, "a refused debit holds nothing");
+    }
+}
+
+#[test]
+fn a_consented_debit_holds_and_records_its_use_and_the_total_counts_the_whole_batch() {
+    let (votes, reasons, actions) = bank1_votes(vec![debit_at_bank1("t1", 3_000, Some("c-ok")), debit_at_bank1("t2", 2_500, Some("c-ok"))]);
+    assert_eq!(votes, vec![(id("t1"), true), (id("t2"), false)]);
+    assert!(reasons[1].as_deref().unwrap_or_default().contains("2000 centavos left of its total of 5000"), "{reasons:?}");
+    let written = actions.iter().find_map(|a| match a {
+        ParticipantAction::Persist(ParticipantWrite::Prepare { votes, .. }) => Some(votes.clone()),
+        _ => None,
+    });
+    let written = written.expect("the votes are persisted");
+    let uses = &written[0].participation.consent_uses;
+    assert_eq!(uses.len(), 1);
+    assert_eq!((uses[0].consent.as_str(), uses[0].amount_cents), ("c-ok", 3_000));
+    assert!(written[1].participation.consent_uses.is_empty());
+}
+
+#[test]
+fn a_consent_on_a_credit_is_malformed_and_the_coordinator_own_debits_need_none() {
+    let mut transfer = debit_at_bank1("t1", 1_000, Some("c-ok"));
+    transfer.legs[1].consent = Some("c-ok".into());
+    let (_, mut prepares) = coordinator_with_batch(vec![transfer], Stamp::new(1, 1), 100);
+    let actions = participant(0).on_prepare(0, prepares.remove(&0).unwrap(), 0, &book(), 0);
+    assert!(matches!(sent(&actions).as_slice(), [Message::Refused { refusal: Refusal::Malformed(_), .. }]), "{actions:?}");
 }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Account, Accounts, BankId, ParticipantState, ParticipantWrite, TransferId};
+use crate::{Account, Accounts, BankId, ConsentView, ParticipantState, ParticipantWrite, ParticipationStatus, TransferId};
 
 /// Where a transfer's holds are at one bank: resolved exactly once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,7 +24,30 @@ pub(crate) struct Balance {
 pub(crate) struct SimLedger {
     pub accounts: BTreeMap<String, Balance>,
     pub holds: BTreeMap<TransferId, HoldState>,
+    /// Consents this bank's customers granted to other banks, by id.
+    pub consents: BTreeMap<String, SimConsent>,
 }
+
+/// A consent at the account's bank, with what yes votes use of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct SimConsent {
+    pub grantee: BankId,
+    pub account: String,
+    pub per_transfer_max_cents: i64,
+    pub total_max_cents: i64,
+    pub used_cents: i64,
+    pub revoked: bool,
+    pub expired: bool,
+}
+
+/// The id of the consent bank `bank`'s customer `index` granted to `grantee`.
+pub(crate) fn consent_name(bank: BankId, grantee: BankId, index: u64) -> String {
+    format!("c{bank}.{grantee}.{index}")
+}
+
+/// Consent limits in the simulation: small enough that the total is often used up.
+const CONSENT_PER_TRANSFER_MAX_CENTS: i64 = 3_000;
+const CONSENT_TOTAL_MAX_CENTS: i64 = 6_000;
 
 pub(crate) fn settlement_name(bank: BankId) -> String {
     format!("settlement:{bank}")
@@ -41,13 +64,43 @@ impl Accounts for SimLedger {
         }
         self.accounts.get(account).map(|b| b.balance_cents - b.held_cents)
     }
+
+    fn consent(&self, id: &str) -> Option<ConsentView> {
+        self.consents.get(id).map(|c| ConsentView {
+            grantee: c.grantee,
+            account: c.account.clone(),
+            per_transfer_max_cents: c.per_transfer_max_cents,
+            total_max_cents: c.total_max_cents,
+            used_cents: c.used_cents,
+            revoked: c.revoked,
+            expired: c.expired,
+            usable: true,
+        })
+    }
 }
 
 impl SimLedger {
-    pub fn new(customers: u64, opening_cents: i64) -> SimLedger {
+    /// Every customer of `bank` grants every other bank a consent on their account; the last
+    /// customer's consents are revoked and the one before's have expired.
+    pub fn new(bank: BankId, banks: usize, customers: u64, opening_cents: i64) -> SimLedger {
         let accounts =
             (0..customers).map(|index| (customer_name(index), Balance { balance_cents: opening_cents, held_cents: 0 })).collect();
-        SimLedger { accounts, holds: BTreeMap::new() }
+        let mut consents = BTreeMap::new();
+        for grantee in (0..banks as BankId).filter(|g| *g != bank) {
+            for index in 0..customers {
+                let consent = SimConsent {
+                    grantee,
+                    account: customer_name(index),
+                    per_transfer_max_cents: CONSENT_PER_TRANSFER_MAX_CENTS,
+                    total_max_cents: CONSENT_TOTAL_MAX_CENTS,
+                    used_cents: 0,
+                    revoked: index + 1 == customers,
+                    expired: index + 2 == customers,
+                };
+                consents.insert(consent_name(bank, grantee, index), consent);
+            }
+        }
+        SimLedger { accounts, holds: BTreeMap::new(), consents }
     }
 
     pub fn total_cents(&self) -> i64 {
@@ -62,6 +115,14 @@ impl SimLedger {
                 for vote in votes.iter().filter(|vote| vote.participation.voted_yes == Some(true)) {
                     if self.holds.insert(vote.id.clone(), HoldState::Held).is_some() {
                         return Err(format!("b{bank}: holds of {} placed twice", vote.id));
+                    }
+                    for used in &vote.participation.consent_uses {
+                        let consent =
+                            self.consents.get_mut(&used.consent).ok_or_else(|| format!("b{bank}: use of unknown {}", used.consent))?;
+                        consent.used_cents += used.amount_cents;
+                        if consent.used_cents > consent.total_max_cents {
+                            return Err(format!("b{bank}: {} used beyond the total of consent {}", vote.id, used.consent));
+                        }
                     }
                     for hold in &vote.participation.holds {
                         let account =
@@ -87,6 +148,11 @@ impl SimLedger {
                     for hold in &record.holds {
                         let account = self.accounts.get_mut(&hold.account).expect("held accounts exist");
                         account.held_cents -= hold.amount_cents;
+                    }
+                    if !outcome.commit {
+                        for used in &record.consent_uses {
+                            self.consents.get_mut(&used.consent).expect("used consents exist").used_cents -= used.amount_cents;
+                        }
                     }
                     if outcome.commit {
                         for posting in &record.postings {
@@ -116,6 +182,7 @@ impl SimLedger {
                 }
             }
         }
+        self.check_consents(bank, participant)?;
         for (name, balance) in &self.accounts {
             if name.starts_with("settlement:") {
                 continue;
@@ -126,6 +193,48 @@ impl SimLedger {
             let expected = open.get(name.as_str()).copied().unwrap_or(0);
             if balance.held_cents != expected {
                 return Err(format!("b{bank}: account {name} holds {} but its open votes hold {expected}", balance.held_cents));
+            }
+        }
+        Ok(())
+    }
+
+    /// No debit here without a consent covering it unless it was initiated here: every hold of
+    /// a live (prepared or committed) vote asked by another bank is covered by a use of a
+    /// consent granted to that bank for that account, amount for amount, within the consent's
+    /// limits; and each consent's use is what the live votes use of it.
+    fn check_consents(&self, bank: BankId, participant: &ParticipantState) -> Result<(), String> {
+        let mut live_uses: BTreeMap<&str, i64> = BTreeMap::new();
+        for (id, record) in &participant.participations {
+            let live = matches!(record.status, ParticipationStatus::Prepared | ParticipationStatus::Committed);
+            if !live || record.voted_yes != Some(true) {
+                continue;
+            }
+            for used in &record.consent_uses {
+                *live_uses.entry(used.consent.as_str()).or_insert(0) += used.amount_cents;
+            }
+            if record.coordinator == bank {
+                continue;
+            }
+            for hold in &record.holds {
+                let covered = record.consent_uses.iter().any(|used| {
+                    self.consents.get(&used.consent).is_some_and(|c| {
+                        c.grantee == record.coordinator
+                            && c.account == hold.account
+                            && !c.revoked
+                            && !c.expired
+                            && used.amount_cents == hold.amount_cents
+                            && used.amount_cents <= c.per_transfer_max_cents
+                    })
+                });
+                if !covered {
+                    return Err(format!("b{bank}: {id} debits {} for b{} without a consent covering it", hold.account, record.coordinator));
+                }
+            }
+        }
+        for (name, consent) in &self.consents {
+            let expected = live_uses.get(name.as_str()).copied().unwrap_or(0);
+            if consent.used_cents != expected || consent.used_cents > consent.total_max_cents {
+                return Err(format!("b{bank}: consent {name} records {} used, its live votes use {expected}", consent.used_cents));
             }
         }
         Ok(())

@@ -51,6 +51,12 @@ fn a_coordinator_that_never_retransmits_outcomes_fails_liveness() {
 }
 
 #[test]
+fn a_participant_that_ignores_consents_is_caught() {
+    let report = first_failure(DeliberateBug::NoConsentCheck);
+    assert!(report.contains("without a consent covering it"), "{report}");
+}
+
+#[test]
 fn the_same_seeds_pass_without_a_bug() {
     for seed in SEEDS.take(100) {
         if let Err(report) = run_seed(seed, false) {

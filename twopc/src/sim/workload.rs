@@ -1,7 +1,7 @@
 //! What happens to the simulated consortium: the abstract token and its batches, new transfers,
 //! and random faults (crashes, crashes part-way through a step, partitions, a worse network).
 
-use super::ledger::customer_name;
+use super::ledger::{consent_name, customer_name};
 use super::{Sim, Step, CUSTOMERS_PER_BANK};
 use crate::{BankId, Certificate, Keys, PendingTransfer, Stamp, TransferId, TransferKind, TransferLeg};
 
@@ -83,6 +83,9 @@ impl Sim {
             legs[0].bank = other as BankId;
         }
         legs.retain(|leg| leg.amount_cents != 0);
+        for leg in legs.iter_mut().filter(|leg| leg.amount_cents < 0 && leg.bank != origin as BankId) {
+            leg.consent = self.random_consent(leg.bank, origin as BankId, &leg.account);
+        }
         if legs.len() < 2 {
             return Ok(());
         }
@@ -96,7 +99,21 @@ impl Sim {
     fn random_leg(&mut self, amount_cents: i64) -> TransferLeg {
         let bank = self.rng.below(self.banks.len() as u64) as BankId;
         let account = if self.rng.chance(3) { "missing".to_string() } else { customer_name(self.rng.below(CUSTOMERS_PER_BANK)) };
-        TransferLeg { bank, account, amount_cents }
+        TransferLeg { bank, account, amount_cents, consent: None }
+    }
+
+    /// The consent a debit at `bank` asked by `origin` carries: mostly the right one (which may
+    /// be revoked, expired or used up), sometimes none, another account's, or another bank's.
+    fn random_consent(&mut self, bank: BankId, origin: BankId, account: &str) -> Option<String> {
+        let index = (0..CUSTOMERS_PER_BANK).find(|i| customer_name(*i) == account).unwrap_or(0);
+        let other_bank = (0..self.banks.len() as BankId).find(|b| *b != bank && *b != origin);
+        match self.rng.below(20) {
+            0 => None,
+            1 => Some(consent_name(bank, origin, (index + 1) % CUSTOMERS_PER_BANK)),
+            2 => other_bank.map(|other| consent_name(bank, other, index)),
+            3 => Some("forged".to_string()),
+            _ => Some(consent_name(bank, origin, index)),
+        }
     }
 
     pub(super) fn random_fault(&mut self) -> Result<(), String> {
