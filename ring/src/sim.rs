@@ -83,7 +83,7 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
     let nodes = 3 + rng.below(5) as usize;
     let byzantine = rng.chance(50).then(|| rng.below(nodes as u64) as usize);
     // With a Byzantine member, half the seeds size the quorum for it ((n + 1) / 2 + 1).
-    let quorum = if byzantine.is_some() && rng.chance(50) { (nodes + 1) / 2 + 1 } else { 0 };
+    let quorum = if byzantine.is_some() && rng.chance(50) { nodes.div_ceil(2) + 1 } else { 0 };
     run_seed_with(seed, nodes, byzantine, quorum, trace)
 }
 
