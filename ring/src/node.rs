@@ -343,8 +343,20 @@ impl Node {
             self.send(from, Message::TokenAck { stamp }, out);
             return;
         }
+        // Only the holder of the stamp just before may hand this one on: the token must come with
+        // the passer's own certificate for it. Otherwise a dishonest member could mint the next
+        // stamp (or a new epoch's first) and hand it to an honest member, who would claim it while
+        // the real holder's lease still runs (found by the ring simulator with a Byzantine member).
+        let proven = proof.as_ref().is_some_and(|proof| {
+            proof.holder == from
+                && proof.stamp.epoch == stamp.epoch
+                && proof.stamp.seq.checked_add(1) == Some(stamp.seq)
+                && proof.verify(&self.config.members, self.config.quorum(), &self.keys).is_ok()
+        });
+        if !proven {
+            return;
+        }
         let ring = self.mask_of(ring);
-        let _ = proof; // learned in `step` before dispatch
         self.accept_token(stamp, ring, now, Some(from), out);
     }
 

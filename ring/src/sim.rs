@@ -4,9 +4,9 @@
 //! `run_seed` adds a liveness check after the final heal. Only the simulator uses randomness.
 
 use std::cmp::Ordering;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
-use crate::{Action, Config, Keys, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp};
+use crate::{Action, Certificate, Config, Keys, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp};
 
 /// splitmix64: small, fast, and good enough to drive a simulation.
 #[derive(Clone, Debug)]
@@ -54,6 +54,21 @@ pub struct SimStats {
     pub sim_ms: Millis,
     /// Time from the final heal to the first grant.
     pub recovery_ms: Option<Millis>,
+    /// The Byzantine member's index, if the seed has one, and the quorum the ring used.
+    pub byzantine: Option<usize>,
+    pub quorum: usize,
+    /// Messages the Byzantine member forged, garbled, replayed or sent twice.
+    pub forged: u64,
+    /// Moments two honest members held at once, and stamps certified for two honest holders
+    /// (possible only with a quorum too small for a dishonest member, e.g. 2 of 3).
+    pub double_holders: u64,
+    pub split_stamps: u64,
+}
+
+/// True if two quorums always share an honest member despite one dishonest member (2q - n >= 2,
+/// i.e. q >= (n + 1) / 2 + 1: 3 of 4, 4 of 5): then no two honest members hold at once.
+pub fn quorum_survives_one_liar(nodes: usize, quorum: usize) -> bool {
+    2 * quorum >= nodes + 2
 }
 
 /// The one-line command that replays a seed with a full trace.
@@ -66,8 +81,22 @@ pub fn replay_command(seed: u64) -> String {
 pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
     let mut rng = Rng::new(seed ^ 0x005E_ED0F_2140);
     let nodes = 3 + rng.below(5) as usize;
+    let byzantine = rng.chance(50).then(|| rng.below(nodes as u64) as usize);
+    // With a Byzantine member, half the seeds size the quorum for it ((n + 1) / 2 + 1).
+    let quorum = if byzantine.is_some() && rng.chance(50) { nodes.div_ceil(2) + 1 } else { 0 };
+    run_seed_with(seed, nodes, byzantine, quorum, trace)
+}
+
+/// Runs one scenario with `nodes` members, `quorum` (0: a majority) and, if given, that member
+/// Byzantine: besides its honest core it confirms every claim and promises every proposal
+/// (equivocation, lying about its leases), hands each token it passes to a second member too,
+/// and injects forged, garbled, replayed and far-future messages, until the final heal.
+pub fn run_seed_with(seed: u64, nodes: usize, byzantine: Option<usize>, quorum: usize, trace: bool) -> Result<SimStats, String> {
+    let mut rng = Rng::new(seed ^ 0x005E_ED0F_2140 ^ 0xB12);
     let chaos_ms = rng.range(4_000, 20_000);
-    let mut sim = Sim::new(seed, nodes, trace);
+    let mut sim = Sim::with_quorum(seed, nodes, quorum, trace);
+    sim.byzantine = byzantine;
+    sim.stats.byzantine = byzantine;
     sim.faults = true;
     sim.fault_gap_max = [100, 250, 600, 1_500][rng.below(4) as usize];
     let result = sim.run_scenario(chaos_ms);
@@ -75,7 +104,8 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
     match result {
         Ok(()) => Ok(sim.stats.clone()),
         Err(message) => Err(format!(
-            "ring simulation failed: seed {seed}, {nodes} nodes, t={} ms: {message}\nreplay: {}",
+            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, t={} ms: {message}\nreplay: {}",
+            sim.stats.quorum,
             sim.now,
             replay_command(seed)
         )),
@@ -155,6 +185,13 @@ pub struct Sim {
     /// Upper bound of the random gap between two faults; chosen per seed.
     pub fault_gap_max: Millis,
     last_global_grant: Option<Stamp>,
+    /// The Byzantine member's index, if any (see `run_seed_with`).
+    pub byzantine: Option<usize>,
+    next_attack: Millis,
+    /// What the Byzantine member heard, to replay.
+    heard: Vec<Message>,
+    /// Every stamp an honest member was granted, with the holder's index.
+    honest_grants: BTreeMap<Stamp, usize>,
     healed_at: Option<Millis>,
     trace: bool,
     pub stats: SimStats,
@@ -163,12 +200,18 @@ pub struct Sim {
 impl Sim {
     /// `nodes` members with ids 3, 10, 17, ... (not indexes, to exercise the mapping).
     pub fn new(seed: u64, nodes: usize, trace: bool) -> Sim {
+        Sim::with_quorum(seed, nodes, 0, trace)
+    }
+
+    /// As `new`, with `Config::quorum` set (0: a majority).
+    pub fn with_quorum(seed: u64, nodes: usize, quorum: usize, trace: bool) -> Sim {
         let mut rng = Rng::new(seed);
         let ids: Vec<NodeId> = (0..nodes).map(|index| (3 + 7 * index) as NodeId).collect();
         let mut sim_nodes = Vec::new();
         for id in &ids {
             let mut config = Config::with_defaults(*id, ids.clone());
             config.token_timeout = Config::recommended_token_timeout(nodes);
+            config.quorum = quorum;
             let offset = rng.below(1_000_000);
             let keys = Keys::new(SimKeyring::new(*id, &ids, seed));
             sim_nodes.push(SimNode {
@@ -207,9 +250,13 @@ impl Sim {
             next_fault: 0,
             fault_gap_max: 250,
             last_global_grant: None,
+            byzantine: None,
+            next_attack: 0,
+            heard: Vec::new(),
+            honest_grants: BTreeMap::new(),
             healed_at: None,
             trace,
-            stats: SimStats { seed, nodes, ..SimStats::default() },
+            stats: SimStats { seed, nodes, quorum: quorum.max(nodes / 2 + 1), ..SimStats::default() },
         }
     }
 
@@ -411,6 +458,9 @@ impl Sim {
         if self.faults {
             next = next.min(self.next_fault);
         }
+        if self.attacking() {
+            next = next.min(self.next_attack);
+        }
         for sim_node in &self.nodes {
             if let Some(at) = sim_node.restart_at {
                 next = next.min(at);
@@ -451,6 +501,10 @@ impl Sim {
         if self.faults && self.next_fault <= now {
             return self.random_fault();
         }
+        if self.attacking() && self.next_attack <= now {
+            self.attack();
+            return Ok(());
+        }
         if self.queue.peek().is_some_and(|envelope| envelope.at <= now) {
             let envelope = self.queue.pop().expect("peeked");
             return self.deliver(envelope);
@@ -486,6 +540,9 @@ impl Sim {
                 self.queue.push(Envelope { at: resume + latency, order: self.order, from, to, message });
             }
             return Ok(());
+        }
+        if Some(to) == self.byzantine && self.attacking() {
+            self.byzantine_hears(from, &message);
         }
         let local = self.local_now(to);
         let from_id = self.nodes[from].id;
@@ -556,9 +613,20 @@ impl Sim {
                 Action::Send { to, message } => {
                     self.check_send(index, to, &message)?;
                     let to_index = self.index_of(to).ok_or_else(|| format!("n{index} sent to unknown id {to}"))?;
+                    if Some(index) == self.byzantine && self.attacking() && matches!(message, Message::Token { .. }) {
+                        // Equivocation: the same token to a second successor.
+                        let other = self.rng.below(self.nodes.len() as u64) as usize;
+                        if other != index && other != to_index {
+                            self.stats.forged += 1;
+                            self.send(index, other, message.clone());
+                        }
+                    }
                     self.send(index, to_index, message);
                 }
-                Action::Grant { stamp, lease_until, .. } => self.check_grant(index, stamp, lease_until)?,
+                Action::Grant { stamp, lease_until, certificate } => {
+                    self.check_certified_grant(index, stamp, &certificate)?;
+                    self.check_grant(index, stamp, lease_until)?
+                }
                 Action::Revoke { stamp } => {
                     let sim_node = &mut self.nodes[index];
                     match sim_node.driver_grant {
@@ -601,6 +669,119 @@ impl Sim {
         if self.trace {
             println!("t={:>6} {line}", self.now);
         }
+    }
+}
+
+// The Byzantine member.
+impl Sim {
+    /// The Byzantine member misbehaves until the final heal, then runs its honest core only.
+    fn attacking(&self) -> bool {
+        self.byzantine.is_some() && self.healed_at.is_none()
+    }
+
+    /// Delivers a forged message from the Byzantine member, after a short random delay.
+    fn forge(&mut self, to: usize, message: Message) {
+        let byzantine = self.byzantine.expect("only while attacking");
+        self.stats.forged += 1;
+        self.trace_line(format!("n{byzantine} FORGES to n{to}: {message:?}"));
+        let delay = self.rng.range(0, 5);
+        self.inject(byzantine, to, message, delay);
+    }
+
+    /// Besides what its honest core answers: it confirms every claimant (two for one stamp, if
+    /// asked) and promises every candidate, saying no lease of its own runs.
+    fn byzantine_hears(&mut self, from: usize, message: &Message) {
+        let byzantine = self.byzantine.expect("only while attacking");
+        self.heard.push(message.clone());
+        if self.heard.len() > 64 {
+            self.heard.remove(0);
+        }
+        match message {
+            Message::Claim { stamp, holder, .. } if *holder == self.nodes[from].id => {
+                let signature = self.nodes[byzantine].keys.sign_confirm(*stamp, *holder);
+                self.forge(from, Message::Confirm { stamp: *stamp, holder: *holder, signature });
+            }
+            Message::Propose { epoch, .. } => {
+                self.forge(from, Message::Promise { epoch: *epoch, last_confirmed: None, lease_remaining: 0 });
+            }
+            _ => {}
+        }
+    }
+
+    /// One forged, garbled, far-future or replayed message to a random honest member.
+    fn attack(&mut self) {
+        let byzantine = self.byzantine.expect("only while attacking");
+        self.next_attack = self.now + self.rng.range(5, 200);
+        let n = self.nodes.len() as u64;
+        let to = ((byzantine as u64 + 1 + self.rng.below(n - 1)) % n) as usize;
+        let me = self.nodes[byzantine].id;
+        let ring: Vec<NodeId> = self.nodes.iter().map(|node| node.id).collect();
+        let newest = self.last_global_grant.unwrap_or_default();
+        let far = Stamp::new((1 << 63) + 5, 1);
+        let proof = self.replayed_certificate();
+        let stamp = match self.rng.below(4) {
+            0 => far,
+            1 => Stamp::new(newest.epoch, newest.seq + self.rng.range(1, 3)),
+            2 => Stamp::new(((crate::epoch_round(newest.epoch) + self.rng.range(1, 3)) << 16) | u64::from(me), 1),
+            _ => Stamp::new(self.rng.next_u64(), self.rng.next_u64()),
+        };
+        let message = match self.rng.below(10) {
+            0 => Message::Propose { epoch: far.epoch, proof },
+            1 => Message::Propose { epoch: ((crate::epoch_round(newest.epoch) + self.rng.range(1, 3)) << 16) | u64::from(me), proof },
+            2 => Message::Token { stamp, ring, proof },
+            3 => Message::Claim { stamp, holder: me, ring, proof },
+            4 => {
+                let mut bytes = [0u8; 64];
+                bytes[0] = self.rng.below(256) as u8;
+                let signature = ringbank_domain::keys::Signature::from_bytes(bytes);
+                Message::Confirm { stamp, holder: self.nodes[to].id, signature }
+            }
+            5 => Message::Promise {
+                epoch: stamp.epoch,
+                last_confirmed: Some((stamp, self.nodes[to].id)),
+                lease_remaining: self.rng.below(1_000_000_000),
+            },
+            6 => Message::Reject { promised_epoch: if self.rng.chance(50) { far.epoch } else { stamp.epoch } },
+            7 => Message::Join { epoch: far.epoch },
+            _ if !self.heard.is_empty() => self.heard[self.rng.below(self.heard.len() as u64) as usize].clone(),
+            _ => Message::TokenAck { stamp },
+        };
+        self.forge(to, message);
+    }
+
+    /// A genuine certificate the Byzantine member heard (the base it may jump from), or none.
+    fn replayed_certificate(&mut self) -> Option<Certificate> {
+        let proofs: Vec<&Certificate> = self.heard.iter().filter_map(Message::proof).collect();
+        if proofs.is_empty() || self.rng.chance(30) {
+            return None;
+        }
+        Some(proofs[self.rng.below(proofs.len() as u64) as usize].clone())
+    }
+
+    /// An honest grant comes with a certificate any member believes; and no stamp is certified
+    /// for two honest holders, unless the quorum is too small for a dishonest member (counted).
+    fn check_certified_grant(&mut self, index: usize, stamp: Stamp, certificate: &Certificate) -> Result<(), String> {
+        if Some(index) == self.byzantine {
+            return Ok(());
+        }
+        let sim_node = &self.nodes[index];
+        if certificate.stamp != stamp || certificate.holder != sim_node.id {
+            return Err(format!("n{index} granted {stamp} with a certificate for {}/{}", certificate.stamp, certificate.holder));
+        }
+        // Epoch 0 is the bootstrap epoch, minted by nobody; its owner bits name member 0, which
+        // the simulator's member ids (3, 10, ...) do not include, so only later epochs are verified.
+        let verified =
+            if stamp.epoch == 0 { Ok(()) } else { certificate.verify(&sim_node.config.members, sim_node.config.quorum(), &sim_node.keys) };
+        if let Err(error) = verified {
+            return Err(format!("n{index} granted {stamp} with a certificate others refuse: {error}"));
+        }
+        if let Some(other) = self.honest_grants.insert(stamp, index).filter(|other| *other != index) {
+            if quorum_survives_one_liar(self.nodes.len(), self.stats.quorum) || self.byzantine.is_none() {
+                return Err(format!("fence: stamp {stamp} certified for two honest holders, n{other} and n{index}"));
+            }
+            self.stats.split_stamps += 1;
+        }
+        Ok(())
     }
 }
 
@@ -673,6 +854,7 @@ impl Sim {
     fn check_grant(&mut self, index: usize, stamp: Stamp, lease_until: Millis) -> Result<(), String> {
         let local = self.local_now(index);
         let healed = self.healed_at.is_some();
+        let protected = self.byzantine.is_none() || quorum_survives_one_liar(self.nodes.len(), self.stats.quorum);
         let sim_node = &mut self.nodes[index];
         let hold_max = sim_node.config.hold_max;
         let promised = sim_node.durable.as_ref().map_or(0, |durable| durable.promised_epoch);
@@ -682,7 +864,7 @@ impl Sim {
         if sim_node.last_grant.is_some_and(|last| last >= stamp) {
             return Err(format!("S3: n{index} granted {stamp} after {:?}", sim_node.last_grant));
         }
-        if self.last_global_grant.is_some_and(|last| last >= stamp) {
+        if protected && self.last_global_grant.is_some_and(|last| last >= stamp) {
             return Err(format!("fencing: n{index} granted {stamp} after {:?} was granted", self.last_global_grant));
         }
         if lease_until <= local || lease_until > local + hold_max {
@@ -691,7 +873,7 @@ impl Sim {
         sim_node.last_grant = Some(stamp);
         sim_node.driver_grant = Some((stamp, lease_until));
         sim_node.grants += 1;
-        self.last_global_grant = Some(stamp);
+        self.last_global_grant = self.last_global_grant.max(Some(stamp));
         self.stats.grants += 1;
         if healed {
             sim_node.granted_since_heal = true;
@@ -704,7 +886,7 @@ impl Sim {
     }
 
     /// S1, the driver's view agreeing with the node, and S4.
-    fn check_after_event(&self) -> Result<(), String> {
+    fn check_after_event(&mut self) -> Result<(), String> {
         let mut holders = Vec::new();
         for (index, sim_node) in self.nodes.iter().enumerate() {
             let local = self.now + sim_node.offset;
@@ -717,8 +899,15 @@ impl Sim {
                 holders.push((index, stamp));
             }
         }
+        // With a dishonest member and a quorum too small for it, two honest members can hold at
+        // once: counted, not refused (the 2PC fences and holds keep money safe then).
+        holders.retain(|(index, _)| Some(*index) != self.byzantine);
+        let protected = self.byzantine.is_none() || quorum_survives_one_liar(self.nodes.len(), self.stats.quorum);
+        if holders.len() > 1 && protected {
+            return Err(format!("S1: several honest holders at once (quorum {}): {holders:?}", self.stats.quorum));
+        }
         if holders.len() > 1 {
-            return Err(format!("S1: several holders at once: {holders:?}"));
+            self.stats.double_holders += 1;
         }
         if let (Some((holder, stamp)), Some(since)) = (holders.first(), self.partition_since) {
             let hold_max = self.nodes[*holder].config.hold_max;

@@ -17,6 +17,10 @@ pub(crate) enum DeliberateBug {
     NoRetransmission,
     /// A participant books a debit another bank asks for without looking at its consent.
     NoConsentCheck,
+    /// A participant takes a prepare's stamp without checking its quorum certificate.
+    NoCertificateCheck,
+    /// A participant applies outcomes from any bank, not only the transfer's coordinator.
+    OutcomesFromAnyone,
 }
 
 #[cfg(test)]

@@ -196,7 +196,11 @@ pub fn answer_query(coordinator: &Coordinator, participant: &Participant, query_
     let as_coordinator = query_coordinator == coordinator.me();
     let mut known = Vec::new();
     for id in ids {
-        let commit = match (coordinator.knowledge(id), participant.knowledge(id)) {
+        // Only a record of the coordinator asked about: another bank may have used the same id.
+        let of_that_coordinator = participant.state().participations.get(id).is_none_or(|r| r.coordinator == query_coordinator);
+        let as_participant = if of_that_coordinator { participant.knowledge(id) } else { Knowledge::NoRecord };
+        let coordinator_knowledge = if as_coordinator { coordinator.knowledge(id) } else { Knowledge::NoRecord };
+        let commit = match (coordinator_knowledge, as_participant) {
             (Knowledge::Known(commit), _) => Some(commit),
             (Knowledge::Undecided, _) => None,
             (Knowledge::NoRecord, Knowledge::Known(commit)) => Some(commit),

@@ -5,6 +5,7 @@
 //! Every durable write and every message is checked by `check.rs` as it happens; `run_seed` ends with a liveness check
 //! after the final heal. Only the simulator uses randomness.
 
+mod byzantine;
 mod check;
 mod ledger;
 #[cfg(test)]
@@ -37,6 +38,12 @@ pub struct SimStats {
     pub crashes: u64,
     pub pauses: u64,
     pub stale_refusals: u64,
+    /// Forged, garbled or replayed messages the Byzantine bank injected (0 without one).
+    pub forged: u64,
+    /// The Byzantine bank, if the seed has one.
+    pub byzantine: Option<BankId>,
+    /// 1 if the seed has a Byzantine bank (summed over seeds by the test).
+    pub byzantine_seeds: u64,
     pub sim_ms: Millis,
 }
 
@@ -52,13 +59,15 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
         let mut sim = Sim::new(seed, trace);
         let result = sim.run_scenario();
         sim.stats.sim_ms = sim.now;
+        sim.stats.forged = sim.adversary.as_ref().map_or(0, |a| a.forged);
         (result, sim.stats.clone(), sim.now)
     });
     match outcome {
         Ok((Ok(()), stats, _)) => Ok(stats),
         Ok((Err(message), stats, now)) => Err(format!(
-            "2PC simulation failed: seed {seed}, {} banks, t={now} ms: {message}\nreplay: {}",
+            "2PC simulation failed: seed {seed}, {} banks (Byzantine: {:?}), t={now} ms: {message}\nreplay: {}",
             stats.banks,
+            stats.byzantine,
             replay_command(seed)
         )),
         Err(panic) => {
@@ -129,6 +138,8 @@ pub struct Sim {
     next_transfer: u64,
     /// Each bank's keyring, by `BankId` (a stand-in for Ed25519, see `ringbank_ring::SimKeyring`).
     keys: Vec<crate::Keys>,
+    /// The one Byzantine bank and what it keeps for its attacks (most seeds have one).
+    adversary: Option<byzantine::Adversary>,
     oracle: Oracle,
     trace: bool,
     pub stats: SimStats,
@@ -156,7 +167,12 @@ impl Sim {
                 ring_promised_epoch: 0,
             });
         }
-        let total = banks.iter().map(|b| b.disk.ledger.total_cents()).sum();
+        let totals = banks.iter().map(|b| b.disk.ledger.total_cents()).collect();
+        let adversary = rng.chance(75).then(|| {
+            let bank = rng.below(count as u64) as usize;
+            byzantine::Adversary::new(bank, [10, 40, 150][rng.below(3) as usize], [0, 20, 50][rng.below(3) as usize])
+        });
+        let byzantine = adversary.as_ref().map(|a| a.bank as BankId);
         let mut sim = Sim {
             drop_percent: rng.below(20),
             duplicate_percent: rng.below(10),
@@ -181,9 +197,10 @@ impl Sim {
             next_grant: 0,
             next_round_robin: 0,
             next_transfer: 0,
-            oracle: Oracle::new(total),
+            oracle: Oracle::new(totals, byzantine),
+            adversary,
             trace,
-            stats: SimStats { seed, banks: count, ..SimStats::default() },
+            stats: SimStats { seed, banks: count, byzantine, byzantine_seeds: u64::from(byzantine.is_some()), ..SimStats::default() },
             banks,
         };
         for index in 0..count {
@@ -263,6 +280,9 @@ impl Sim {
         }
         if self.faults {
             next = next.min(self.next_fault).min(self.next_submit);
+            if let Some(adversary) = &self.adversary {
+                next = next.min(adversary.next_attack);
+            }
         }
         for bank in &self.banks {
             if let Some(at) = bank.restart_at {
@@ -302,6 +322,9 @@ impl Sim {
         }
         if self.faults && self.next_fault <= now {
             return self.random_fault();
+        }
+        if self.faults && self.adversary.as_ref().is_some_and(|a| a.next_attack <= now) {
+            return self.attack();
         }
         if self.faults && self.next_submit <= now {
             self.next_submit = now + self.rng.range(1, self.submit_gap_max);
@@ -384,6 +407,9 @@ impl Sim {
             }
             return Ok(());
         }
+        if let Some(adversary) = self.adversary.as_mut().filter(|a| a.bank == to) {
+            adversary.heard(&message);
+        }
         let local = self.local_now(to);
         let from_id = from as BankId;
         let label = if self.trace { format!("b{to} <- b{from} {message:?}") } else { String::new() };
@@ -454,9 +480,13 @@ impl Sim {
                     } else {
                         self.stats.aborted += 1;
                     }
-                    self.oracle.decided(&id, commit, &disks(&self.banks))?;
+                    self.oracle.decided(index as BankId, index as BankId, &id, commit, &disks(&self.banks))?;
                 }
-                Step::Final(id, commit) => self.oracle.decided(&id, commit, &disks(&self.banks))?,
+                Step::Final(id, commit) => {
+                    let records = &self.banks[index].disk.participant.participations;
+                    let coordinator = records.get(&id).map_or(index as BankId, |record| record.coordinator);
+                    self.oracle.decided(index as BankId, coordinator, &id, commit, &disks(&self.banks))?
+                }
             }
         }
         if crash_at.is_some() {
@@ -480,6 +510,7 @@ impl Sim {
         }
         let copies = if !local && self.rng.chance(self.duplicate_percent) { 2 } else { 1 };
         for _ in 0..copies {
+            let message = if local { message.clone() } else { self.lie(from, message.clone()) };
             let latency = if local {
                 self.rng.range(0, 1)
             } else if self.rng.chance(self.long_delay_percent) {
@@ -488,7 +519,7 @@ impl Sim {
                 self.rng.range(1, 5)
             };
             self.order += 1;
-            self.queue.push(Envelope { at: self.now + latency, order: self.order, from, to, message: message.clone() });
+            self.queue.push(Envelope { at: self.now + latency, order: self.order, from, to, message });
         }
     }
 

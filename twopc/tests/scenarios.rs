@@ -443,3 +443,79 @@ fn a_consent_on_a_credit_is_malformed_and_the_coordinator_own_debits_need_none()
     let actions = participant(0).on_prepare(0, prepares.remove(&0).unwrap(), 0, &book(), 0);
     assert!(matches!(sent(&actions).as_slice(), [Message::Refused { refusal: Refusal::Malformed(_), .. }]), "{actions:?}");
 }
+
+/// Outcomes an honest coordinator never sends (a commit of a transfer never prepared here or
+/// voted no here, the opposite of an outcome applied, two outcomes for one transfer in one
+/// batch) are ignored: a dishonest member cannot stop an honest participant with them, nor
+/// change what it applied.
+#[test]
+fn a_dishonest_coordinators_impossible_outcomes_are_ignored_and_stop_nothing() {
+    let mut nobody = transfer("t2", 50);
+    nobody.legs[1].account = "nobody".to_string();
+    let batch = vec![transfer("t1", 300), nobody, transfer("t3", 10)];
+    let (_, prepares) = coordinator_with_batch(batch, Stamp::new(1 << 16, 1), 100);
+    let mut bank1 = participant(1);
+    assert_eq!(
+        votes_of(&bank1.on_prepare(0, prepares[&1].clone(), 0, &book(), 0)),
+        vec![(id("t1"), true), (id("t2"), false), (id("t3"), true)]
+    );
+    let commit = |name: &str| OutcomeItem { id: id(name), commit: true };
+    let abort = |name: &str| OutcomeItem { id: id(name), commit: false };
+    let before = bank1.state().clone();
+    for outcomes in [vec![commit("never-prepared")], vec![commit("t2")]] {
+        let actions = bank1.on_outcome(0, 0, outcomes);
+        assert!(!actions.iter().any(|a| matches!(a, ParticipantAction::Persist(_) | ParticipantAction::Final { .. })), "{actions:?}");
+        assert_eq!(*bank1.state(), before);
+    }
+    bank1.on_outcome(0, 0, vec![commit("t1"), abort("t1"), abort("t3"), commit("t3")]);
+    assert_eq!(bank1.state().participations[&id("t1")].status, ParticipationStatus::Committed, "the first of two wins");
+    assert_eq!(bank1.state().participations[&id("t3")].status, ParticipationStatus::Aborted);
+    let applied = bank1.state().clone();
+    let actions = bank1.on_outcome(0, 0, vec![abort("t1"), commit("t3")]);
+    assert!(!actions.iter().any(|a| matches!(a, ParticipantAction::Persist(_))), "{actions:?}");
+    assert_eq!(*bank1.state(), applied, "an outcome applied here is never undone");
+}
+
+fn keys3(me: u16) -> Keys {
+    Keys::new(SimKeyring::new(me, &[0, 1, 2], 7))
+}
+
+/// A transfer id another coordinator took first at a participant gets a no from there: the yes
+/// (and holds) recorded are that other bank's transfer's, and this coordinator's outcome would
+/// never be applied to it. Found by the simulator with a Byzantine bank (before, bank 1 answered
+/// bank 0 with bank 2's yes, so bank 0 could commit a transfer bank 1 never booked).
+#[test]
+fn a_transfer_id_taken_first_by_another_coordinator_gets_a_no() {
+    let mut bank1 = Participant::start(ParticipantConfig::with_defaults(1, vec![0, 1, 2]), keys3(1), ParticipantState::default(), 0);
+    // Bank 2 held the token first and prepared its own "t1" at bank 1 (bob is credited).
+    let stamp2 = Stamp::new(1 << 16, 1);
+    let confirmations = (0..2).map(|by| Confirmation { by, signature: keys3(by).sign_confirm(stamp2, 2) }).collect();
+    let (_, from0) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1 << 16, 2), 100);
+    let mut item = from0[&1].transfers[0].clone();
+    item.participants = vec![1, 2];
+    item.settlement[0].bank = 2;
+    let prepare2 = Prepare {
+        coordinator: 2,
+        stamp: stamp2,
+        certificate: Some(Certificate { stamp: stamp2, holder: 2, confirmations }),
+        transfers: vec![item],
+    };
+    assert_eq!(votes_of(&bank1.on_prepare(2, prepare2, 0, &book(), 0)), vec![(id("t1"), true)]);
+    // Bank 0's "t1" gets a no with the reason, and bank 2's record stays as it was.
+    let actions = bank1.on_prepare(0, from0[&1].clone(), 0, &book(), 1);
+    match sent(&actions).as_slice() {
+        [Message::Votes { votes, .. }] => {
+            assert!(!votes[0].yes);
+            assert!(votes[0].reason.as_deref().unwrap_or_default().contains("already used here by bank 2"), "{votes:?}");
+        }
+        other => panic!("expected votes, got {other:?}"),
+    }
+    assert_eq!(bank1.state().participations[&id("t1")].coordinator, 2);
+    // Bank 0's abort is acknowledged without touching bank 2's transfer; a query about bank 0's
+    // "t1" is not answered from bank 2's record.
+    let actions = bank1.on_outcome(0, 0, vec![OutcomeItem { id: id("t1"), commit: false }]);
+    assert_eq!(sent(&actions), vec![&Message::Final { ids: vec![id("t1")] }]);
+    assert_eq!(bank1.state().participations[&id("t1")].status, ParticipationStatus::Prepared);
+    let (coordinator1, _) = Coordinator::start(CoordinatorConfig::with_defaults(1), CoordinatorState::default(), 0);
+    assert_eq!(ringbank_twopc::answer_query(&coordinator1, &bank1, 0, &[id("t1")]), Message::Known { coordinator: 0, known: vec![] });
+}

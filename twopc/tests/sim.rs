@@ -51,7 +51,7 @@ fn sim_seeds() {
     }
     println!(
         "{count} seeds from {first}: {} events, {} messages, {} transfers ({} committed, {} aborted, {} presumed aborts), \
-         {} crashes, {} pauses, {} stale prepares refused, {:.1} s",
+         {} crashes, {} pauses, {} stale prepares refused; {} seeds with a Byzantine bank, {} messages it forged, garbled or replayed; {:.1} s",
         total.events,
         total.messages,
         total.transfers,
@@ -61,6 +61,8 @@ fn sim_seeds() {
         total.crashes,
         total.pauses,
         total.stale_refusals,
+        total.byzantine_seeds,
+        total.forged,
         started.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{} of {count} seeds failed:\n{}", failures.len(), failures.join("\n"));
@@ -76,6 +78,8 @@ fn add(total: &mut SimStats, stats: &SimStats) {
     total.crashes += stats.crashes;
     total.pauses += stats.pauses;
     total.stale_refusals += stats.stale_refusals;
+    total.forged += stats.forged;
+    total.byzantine_seeds += stats.byzantine_seeds;
 }
 
 /// `TWOPC_SEED=n cargo test -p ringbank-twopc --release sim_replay -- --nocapture` prints the

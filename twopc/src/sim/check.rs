@@ -1,23 +1,70 @@
 //! The simulator's invariant checks: what every durable write and every message may claim, the
 //! money rules after every event, and the liveness condition after the final heal.
+//!
+//! With a Byzantine bank in the run, the checks are about honest banks only: the Byzantine bank's
+//! own books and the transfers it coordinates may be anything (it can lie about them), but at an
+//! honest bank there is no debit without its own yes vote and hold (and a covering consent unless
+//! initiated there), its fence advances only on a stamp the ring certified for the prepare's
+//! coordinator, its books balance, and the transfers honest banks coordinate stay atomic among
+//! their honest participants.
 
 use std::collections::{BTreeMap, BTreeSet};
 
 use super::Disk;
-use crate::{participants_of, BankId, CoordinatorState, CoordinatorWrite, Message, ParticipantWrite, ParticipationStatus, TransferId};
+use crate::{
+    participants_of, BankId, CoordinatorState, CoordinatorWrite, Message, ParticipantWrite, Participation, ParticipationStatus, Stamp,
+    TransferId,
+};
 
 /// What the simulator knows globally, across crashes: every transfer's participants, every
 /// logged decision, and the transfers whose coordinator crashed before deciding them.
 pub(crate) struct Oracle {
-    total_cents: i64,
+    /// Each bank's books at the start: postings balance at every bank, so this never changes.
+    totals: Vec<i64>,
+    byzantine: Option<BankId>,
+    /// Every stamp the ring granted, with its holder (what a valid certificate can prove).
+    certified: BTreeMap<Stamp, BankId>,
     participants: BTreeMap<TransferId, (BankId, Vec<BankId>)>,
     decisions: BTreeMap<TransferId, bool>,
     presumed_abort: BTreeSet<TransferId>,
 }
 
 impl Oracle {
-    pub fn new(total_cents: i64) -> Oracle {
-        Oracle { total_cents, participants: BTreeMap::new(), decisions: BTreeMap::new(), presumed_abort: BTreeSet::new() }
+    pub fn new(totals: Vec<i64>, byzantine: Option<BankId>) -> Oracle {
+        Oracle {
+            totals,
+            byzantine,
+            certified: BTreeMap::new(),
+            participants: BTreeMap::new(),
+            decisions: BTreeMap::new(),
+            presumed_abort: BTreeSet::new(),
+        }
+    }
+
+    /// The ring granted `stamp` to `holder` (with a certificate).
+    pub fn granted(&mut self, stamp: Stamp, holder: BankId) {
+        self.certified.insert(stamp, holder);
+    }
+
+    /// Who the ring granted `stamp` to.
+    pub fn holder_of(&self, stamp: Stamp) -> Option<BankId> {
+        self.certified.get(&stamp).copied()
+    }
+
+    pub fn is_byzantine(&self, bank: BankId) -> bool {
+        self.byzantine == Some(bank)
+    }
+
+    /// The origin of a transfer the simulator submitted, if any.
+    fn origin(&self, id: &TransferId) -> Option<BankId> {
+        self.participants.get(id).map(|(origin, _)| *origin)
+    }
+
+    /// `bank`'s record of `id` as a participant of its origin's transfer (not a record of a
+    /// transfer the Byzantine bank prepared under the same id).
+    fn record<'a>(&self, bank: BankId, id: &TransferId, disks: &[&'a Disk]) -> Option<&'a Participation> {
+        let origin = self.origin(id)?;
+        disks[bank as usize].participant.participations.get(id).filter(|r| r.coordinator == origin)
     }
 
     /// A coordinator crashed: its ordered, undecided transfers must end aborted.
@@ -54,6 +101,11 @@ impl Oracle {
                     if record.decision.is_some() {
                         continue; // a repeated decision changes nothing on disk
                     }
+                    if self.is_byzantine(bank) {
+                        // Its decisions bind nobody: it may tell each participant something else.
+                        self.decisions.insert(id.clone(), decision.commit);
+                        continue;
+                    }
                     let (_, participants) = &self.participants[id];
                     if decision.participants != *participants {
                         return Err(format!("b{bank} decided {id} for {:?}, its participants are {participants:?}", decision.participants));
@@ -76,8 +128,8 @@ impl Oracle {
     /// Committed only if every participant durably voted yes; atomicity against what any
     /// participant already applied.
     fn check_decision(&self, id: &TransferId, commit: bool, participants: &[BankId], disks: &[&Disk]) -> Result<(), String> {
-        for bank in participants {
-            let record = disks[*bank as usize].participant.participations.get(id);
+        for bank in participants.iter().filter(|bank| !self.is_byzantine(**bank)) {
+            let record = self.record(*bank, id, disks);
             let voted_yes = record.is_some_and(|r| r.voted_yes == Some(true));
             let status = record.map(|r| r.status);
             if commit && !voted_yes {
@@ -94,23 +146,46 @@ impl Oracle {
     }
 
     pub fn participant_write(&mut self, bank: BankId, write: &ParticipantWrite, disks: &[&Disk]) -> Result<(), String> {
+        if self.is_byzantine(bank) {
+            return Ok(());
+        }
         let own = &disks[bank as usize].participant;
         match write {
             ParticipantWrite::Prepare { stamp, votes } => {
                 if *stamp < own.newest_stamp {
                     return Err(format!("fencing: b{bank} accepted a prepare stamped {stamp} after one stamped {}", own.newest_stamp));
                 }
+                // The fence (and every vote) moves only on a stamp certified for its coordinator.
+                let Some(holder) = self.certified.get(stamp) else {
+                    return Err(format!("fence: b{bank} accepted a prepare stamped {stamp}, which the ring never certified"));
+                };
                 for vote in votes {
+                    if vote.participation.coordinator != *holder {
+                        return Err(format!(
+                            "fence: b{bank} voted on {} of b{} under stamp {stamp}, which the ring certified for b{holder}",
+                            vote.id, vote.participation.coordinator
+                        ));
+                    }
                     if own.participations.contains_key(&vote.id) {
                         return Err(format!("b{bank} voted twice on {}", vote.id));
                     }
-                    if self.decisions.get(&vote.id) == Some(&true) {
+                    let coordinator = vote.participation.coordinator;
+                    let same_coordinator = self.origin(&vote.id) == Some(coordinator) && !self.is_byzantine(coordinator);
+                    if same_coordinator && self.decisions.get(&vote.id) == Some(&true) {
                         return Err(format!("b{bank} gave a first vote on {} after it was committed", vote.id));
                     }
                 }
             }
-            ParticipantWrite::Apply { resolved, tombstones, .. } => {
+            ParticipantWrite::Apply { resolved, tombstones, coordinator } => {
                 for outcome in resolved {
+                    let record = own.participations.get(&outcome.id).ok_or_else(|| format!("b{bank} resolved unknown {}", outcome.id))?;
+                    // No debit (no posting at all) without this bank's own durable yes vote.
+                    if outcome.commit && (record.voted_yes != Some(true) || record.status != ParticipationStatus::Prepared) {
+                        return Err(format!("b{bank} committed {} without its own open yes vote ({record:?})", outcome.id));
+                    }
+                    if self.is_byzantine(record.coordinator) || self.origin(&outcome.id) != Some(record.coordinator) {
+                        continue; // a transfer of the Byzantine bank: it decides what it likes
+                    }
                     match self.decisions.get(&outcome.id) {
                         Some(commit) if *commit == outcome.commit => {}
                         None if !outcome.commit && self.abort_is_forced(&outcome.id, disks) => {}
@@ -122,9 +197,9 @@ impl Oracle {
                         }
                     }
                 }
-                for id in tombstones {
+                for id in tombstones.iter().filter(|_| !self.is_byzantine(*coordinator)) {
                     if self.decisions.get(id) != Some(&false) {
-                        return Err(format!("b{bank} left a tombstone for {id} whose decision is {:?}", self.decisions.get(id)));
+                        return Err(format!("atomicity: b{bank} left a tombstone for {id} whose decision is {:?}", self.decisions.get(id)));
                     }
                 }
             }
@@ -134,6 +209,9 @@ impl Oracle {
 
     /// What a message claims must already be durable at its sender.
     pub fn send(&self, bank: BankId, message: &Message, disks: &[&Disk]) -> Result<(), String> {
+        if self.is_byzantine(bank) {
+            return Ok(());
+        }
         let disk = disks[bank as usize];
         match message {
             Message::Votes { votes, .. } => {
@@ -153,8 +231,9 @@ impl Oracle {
                     }
                 }
             }
-            Message::Known { known, .. } => {
-                for outcome in known {
+            Message::Known { known, coordinator } => {
+                let honest = !self.is_byzantine(*coordinator);
+                for outcome in known.iter().filter(|o| honest && self.origin(&o.id) == Some(*coordinator)) {
                     // A participant that voted no may answer "abort" before the coordinator has
                     // decided: no commit can ever be decided without its yes.
                     let undecided = !self.decisions.contains_key(&outcome.id);
@@ -173,13 +252,21 @@ impl Oracle {
 
     /// A participant durably voted no: the coordinator can only abort, so any bank may apply or
     /// report the abort before the decision is logged (an in-doubt participant learns it that way).
+    /// An id the Byzantine bank took first at a participant (a prepare of its own under that id)
+    /// gets a no from there too.
     fn abort_is_forced(&self, id: &TransferId, disks: &[&Disk]) -> bool {
-        let Some((_, participants)) = self.participants.get(id) else { return false };
-        participants.iter().any(|bank| disks[*bank as usize].participant.participations.get(id).is_some_and(|r| r.voted_yes == Some(false)))
+        let Some((origin, participants)) = self.participants.get(id) else { return false };
+        participants.iter().any(|bank| {
+            disks[*bank as usize].participant.participations.get(id).is_some_and(|r| r.voted_yes == Some(false) || r.coordinator != *origin)
+        })
     }
 
-    /// A coordinator's `Decided` or a participant's `Final` must match the logged decision.
-    pub fn decided(&self, id: &TransferId, commit: bool, disks: &[&Disk]) -> Result<(), String> {
+    /// A coordinator's `Decided` or a participant's `Final` at `bank`, of a transfer of
+    /// `coordinator`, must match the logged decision (unless the Byzantine bank is either).
+    pub fn decided(&self, bank: BankId, coordinator: BankId, id: &TransferId, commit: bool, disks: &[&Disk]) -> Result<(), String> {
+        if self.is_byzantine(bank) || self.is_byzantine(coordinator) || self.origin(id) != Some(coordinator) {
+            return Ok(());
+        }
         match self.decisions.get(id) {
             Some(decision) if *decision == commit => Ok(()),
             None if !commit && self.abort_is_forced(id, disks) => Ok(()),
@@ -187,35 +274,42 @@ impl Oracle {
         }
     }
 
-    /// Money, after every write that moves it (at `bank`): the consortium's total never
-    /// changes, and the bank's holds match its open votes.
+    /// Money, after every write that moves it (at an honest `bank`): its books (customer and
+    /// settlement accounts) still sum to what they started with, and its holds match its open votes.
     pub fn check_money(&self, bank: BankId, disks: &[&Disk]) -> Result<(), String> {
-        let total: i64 = disks.iter().map(|disk| disk.ledger.total_cents()).sum();
-        if total != self.total_cents {
-            return Err(format!("money: the consortium holds {total} centavos, it started with {}", self.total_cents));
+        if self.is_byzantine(bank) {
+            return Ok(());
         }
         let disk = disks[bank as usize];
+        let total = disk.ledger.total_cents();
+        if total != self.totals[bank as usize] {
+            return Err(format!("money: b{bank}'s books hold {total} centavos, they started with {}", self.totals[bank as usize]));
+        }
         disk.ledger.check(bank, &disk.participant)
     }
 
     /// Liveness: every transfer decided, every participant at the decision, everything
     /// delivered, no hold left.
     pub fn all_settled(&self, disks: &[&Disk]) -> Result<(), String> {
-        for (id, (origin, participants)) in &self.participants {
+        for (id, (origin, participants)) in self.participants.iter().filter(|(_, (origin, _))| !self.is_byzantine(*origin)) {
             let record = &disks[*origin as usize].coordinator.transfers[id];
             let Some(commit) = record.decision else { return Err(format!("{id} is not decided at b{origin}")) };
-            if !record.undelivered.is_empty() {
+            if record.undelivered.iter().any(|bank| !self.is_byzantine(*bank)) {
                 return Err(format!("{id}'s outcome is not delivered to {:?}", record.undelivered));
             }
             let expected = if commit { ParticipationStatus::Committed } else { ParticipationStatus::Aborted };
-            for bank in participants {
-                let status = disks[*bank as usize].participant.participations.get(id).map(|r| r.status);
+            for bank in participants.iter().filter(|bank| !self.is_byzantine(**bank)) {
+                let any = disks[*bank as usize].participant.participations.get(id);
+                if any.is_some_and(|r| r.coordinator != *origin) {
+                    continue; // the Byzantine bank took the id there first: that bank voted no
+                }
+                let status = any.map(|r| r.status);
                 if status != Some(expected) {
                     return Err(format!("b{bank} has {id} as {status:?}; the decision is commit={commit}"));
                 }
             }
         }
-        for (bank, disk) in disks.iter().enumerate() {
+        for (bank, disk) in disks.iter().enumerate().filter(|(bank, _)| !self.is_byzantine(*bank as BankId)) {
             if let Some((name, _)) = disk.ledger.accounts.iter().find(|(_, b)| b.held_cents != 0) {
                 return Err(format!("b{bank} still holds money on {name}"));
             }

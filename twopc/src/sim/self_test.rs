@@ -57,6 +57,20 @@ fn a_participant_that_ignores_consents_is_caught() {
 }
 
 #[test]
+fn a_participant_that_skips_the_certificate_check_is_caught() {
+    let report = first_failure(DeliberateBug::NoCertificateCheck);
+    assert!(report.contains("fence:"), "{report}");
+    assert!(report.contains("Byzantine: Some("), "{report}");
+}
+
+#[test]
+fn a_participant_that_takes_outcomes_from_anyone_is_caught() {
+    let report = first_failure(DeliberateBug::OutcomesFromAnyone);
+    assert!(report.contains("atomicity"), "{report}");
+    assert!(report.contains("Byzantine: Some("), "{report}");
+}
+
+#[test]
 fn the_same_seeds_pass_without_a_bug() {
     for seed in SEEDS.take(100) {
         if let Err(report) = run_seed(seed, false) {

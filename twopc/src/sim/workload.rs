@@ -41,6 +41,10 @@ impl Sim {
         }
         let lease_ms = self.rng.range(30, 200);
         self.holder = Some((index, self.now + lease_ms));
+        self.oracle.granted(self.stamp, index as BankId);
+        if let Some(adversary) = self.adversary.as_mut().filter(|a| a.bank == index) {
+            adversary.certificates.push(certify(&self.keys, self.stamp, index as BankId));
+        }
         self.banks[index].ring_promised_epoch = self.stamp.epoch;
         let local = self.local_now(index);
         let stamp = self.stamp;
