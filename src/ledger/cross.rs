@@ -597,7 +597,9 @@ pub use ringbank_wire::ParticipationView;
 impl Ledger {
     /// Pending transfers not yet in any batch, oldest first (one query).
     pub async fn pending_batch(&self, limit: usize) -> Result<Vec<PendingTransfer>, LedgerError> {
-        let rows: Vec<(String, String, String, String, String, String, String, i64, Option<String>)> = sqlx::query_as(
+        // id, kind, initiated_by, description, side, bank, account, amount, consent
+        type Row = (String, String, String, String, String, String, String, i64, Option<String>);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT t.id, t.kind, t.initiated_by, t.description, l.side, l.bank, l.account, l.amount_cents, l.consent \
              FROM (SELECT id, kind, initiated_by, description, created_at_ms FROM transfers \
                    WHERE status = 'pending' AND order_epoch IS NULL ORDER BY created_at_ms, id LIMIT $1) t \

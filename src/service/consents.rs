@@ -78,8 +78,10 @@ fn grant_job(state: &Services, caller: &Caller, request: &NewConsent) -> Result<
     if state.cross.ring.members.node_of(grantee).is_none() {
         return Err(ServiceError::UnknownBank(grantee.to_string()));
     }
-    let account = super::operations::account_field("account", &request.account)?;
-    super::operations::check_amount(state, "max_per_transfer_cents", request.max_per_transfer_cents)?;
+    let account = ringbank_domain::AccountNumber::parse(request.account.trim())
+        .map(ringbank_domain::AccountNumber::into_string)
+        .map_err(|_| ServiceError::InvalidField("account must be an account number (1 to 20 digits)".into()))?;
+    ringbank_domain::transfer::check_amount("max_per_transfer_cents", request.max_per_transfer_cents, state.transfer_limits())?;
     if request.max_total_cents < request.max_per_transfer_cents {
         return Err(ServiceError::InvalidField("max_total_cents must be at least max_per_transfer_cents".into()));
     }

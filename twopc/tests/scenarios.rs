@@ -380,7 +380,10 @@ fn debit_at_bank1(name: &str, amount_cents: i64, consent: Option<&str>) -> Pendi
     }
 }
 
-fn bank1_votes(transfers: Vec<PendingTransfer>) -> (Vec<(TransferId, bool)>, Vec<Option<String>>, Vec<ParticipantAction>) {
+/// Bank 1's votes on a batch of coordinator 0: (id, yes), the reasons, and every action.
+type Voted = (Vec<(TransferId, bool)>, Vec<Option<String>>, Vec<ParticipantAction>);
+
+fn bank1_votes(transfers: Vec<PendingTransfer>) -> Voted {
     let (_, mut prepares) = coordinator_with_batch(transfers, Stamp::new(1, 1), 100);
     let mut bank1 = participant(1);
     let actions = bank1.on_prepare(0, prepares.remove(&1).unwrap(), 0, &ConsentBook, 0);
