@@ -52,6 +52,42 @@ impl SecretKey {
     pub fn sign(&self, message: &[u8]) -> Signature {
         Signature(self.0.sign(message).to_bytes())
     }
+
+    /// Signs `message` in a signing domain (see [`separated`]): a signature made for one
+    /// purpose (a request, a decision, a ring confirmation) never verifies as another.
+    pub fn sign_in(&self, domain: SigningDomain, message: &[u8]) -> Signature {
+        self.sign(&separated(domain, message))
+    }
+}
+
+/// What a signature is for. Every signed byte string starts with the domain's name and a
+/// newline, so a signature over one kind of message can never be replayed as another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SigningDomain(&'static str);
+
+impl SigningDomain {
+    /// Bank-to-bank HTTP requests (/ring/v1, /bank/v1).
+    pub const REQUEST: SigningDomain = SigningDomain("ringbank-request-v1");
+    /// A coordinator's decision on a cross-bank transfer (receipts, proven outcomes).
+    pub const DECISION: SigningDomain = SigningDomain("ringbank-decision-v1");
+
+    /// A domain for another purpose; its name must not be one of the above.
+    pub const fn new(name: &'static str) -> SigningDomain {
+        SigningDomain(name)
+    }
+
+    pub fn name(self) -> &'static str {
+        self.0
+    }
+}
+
+/// The bytes actually signed: `domain name`, `\n`, then the message.
+pub fn separated(domain: SigningDomain, message: &[u8]) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(domain.0.len() + 1 + message.len());
+    bytes.extend_from_slice(domain.0.as_bytes());
+    bytes.push(b'\n');
+    bytes.extend_from_slice(message);
+    bytes
 }
 
 impl fmt::Debug for SecretKey {
@@ -83,6 +119,11 @@ impl PublicKey {
         // verify_strict implies Verifier::verify; keep the trait in use for clarity of intent.
         debug_assert!(self.0.verify(message, &signature).is_ok());
         Ok(())
+    }
+
+    /// Checks a signature made with [`SecretKey::sign_in`] in the same domain.
+    pub fn verify_in(&self, domain: SigningDomain, message: &[u8], signature: &Signature) -> Result<(), KeyError> {
+        self.verify(&separated(domain, message), signature)
     }
 }
 
@@ -190,6 +231,16 @@ mod tests {
         let parsed = Signature::parse(&signature.to_string()).unwrap();
         assert_eq!(parsed, signature);
         assert!(!format!("{secret:?}").contains(&secret.to_secret_text()[SECRET_PREFIX.len()..]));
+    }
+
+    #[test]
+    fn a_signature_in_one_domain_does_not_verify_in_another() {
+        let secret = SecretKey::from_seed([9; 32]);
+        let signature = secret.sign_in(SigningDomain::REQUEST, b"m");
+        assert_eq!(secret.public().verify_in(SigningDomain::REQUEST, b"m", &signature), Ok(()));
+        assert_eq!(secret.public().verify_in(SigningDomain::DECISION, b"m", &signature), Err(KeyError::BadSignature));
+        assert_eq!(secret.public().verify(b"m", &signature), Err(KeyError::BadSignature));
+        assert_eq!(separated(SigningDomain::REQUEST, b"m"), b"ringbank-request-v1\nm".to_vec());
     }
 
     #[test]
