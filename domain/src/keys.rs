@@ -40,6 +40,25 @@ impl SecretKey {
         Ok(SecretKey::from_seed(seed))
     }
 
+    /// Reads a key file: `#` comment lines and blank lines, and one line with the secret key.
+    pub fn parse_key_file(text: &str) -> Result<SecretKey, KeyError> {
+        let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty() && !line.starts_with('#'));
+        match (lines.next(), lines.next()) {
+            (Some(line), None) => SecretKey::parse(line),
+            _ => Err(KeyError::SecretForm),
+        }
+    }
+
+    /// The text of a new key file: comments saying what it is and its public key, then the secret.
+    pub fn to_key_file_text(&self) -> String {
+        format!(
+            "# ringbank bank key: keep this file secret (readable by the bank's user only).\n\
+             # public key (register it at every member): {}\n{}\n",
+            self.public(),
+            self.to_secret_text()
+        )
+    }
+
     /// The text form, for a key file. Handle with care: it is the secret.
     pub fn to_secret_text(&self) -> String {
         format!("{SECRET_PREFIX}{}", encode_hex(&self.0.to_bytes()))
@@ -228,6 +247,10 @@ mod tests {
         assert_eq!(public.verify(b"prepare 2", &signature), Err(KeyError::BadSignature));
         let other = SecretKey::from_seed([8; 32]).public();
         assert_eq!(other.verify(b"prepare 1", &signature), Err(KeyError::BadSignature));
+        let from_file = SecretKey::parse_key_file(&secret.to_key_file_text()).unwrap();
+        assert_eq!(from_file.public(), secret.public());
+        assert!(SecretKey::parse_key_file("# nothing\n").is_err());
+        assert!(SecretKey::parse_key_file(&format!("{0}\n{0}\n", secret.to_secret_text())).is_err());
         let parsed = Signature::parse(&signature.to_string()).unwrap();
         assert_eq!(parsed, signature);
         assert!(!format!("{secret:?}").contains(&secret.to_secret_text()[SECRET_PREFIX.len()..]));

@@ -7,6 +7,7 @@
 mod error;
 pub mod limiter;
 pub mod operations;
+pub mod receipts;
 mod sessions;
 
 use std::collections::{HashMap, HashSet};

@@ -202,7 +202,7 @@ async fn a_stale_coordinator_prepare_is_refused() {
         assert!(std::time::Instant::now() < deadline, "ring did not form");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let peers = ringbank::peer::PeerClient::new("A", RING_SECRET.as_bytes());
+    let peers = ringbank::peer::PeerClient::new("A", test_key("A"));
     let request = ringbank::protocol::PrepareRequest { coordinator: "A".into(), stamp: ringbank_ring::Stamp::new(1, 1), transfers: vec![] };
     let answer: Result<ringbank::protocol::PrepareResponse, _> = peers.call(&consortium.url(1), "/bank/v1/prepare", &request).await;
     match answer {
@@ -225,7 +225,7 @@ async fn outcomes_that_break_the_protocol_are_refused_and_change_nothing() {
     let deliver = |sender: &'static str, coordinator: &'static str, id: &'static str, commit: bool| {
         let url = consortium.url(1);
         async move {
-            let peers = ringbank::peer::PeerClient::new(sender, RING_SECRET.as_bytes());
+            let peers = ringbank::peer::PeerClient::new(sender, test_key(sender));
             let request = ringbank::protocol::OutcomeRequest {
                 coordinator: coordinator.into(),
                 outcomes: vec![ringbank::protocol::OutcomeItem { id: id.into(), commit }],
