@@ -29,6 +29,8 @@ pub struct Decision {
     pub commit: bool,
     pub reason: Option<String>,
     pub participants: Vec<String>,
+    /// The coordinator's signature over the decision (the receipt), stored with it.
+    pub receipt: Option<ringbank_domain::SignedDecision>,
 }
 
 /// A pending transfer as the coordinator runs it.
@@ -368,6 +370,9 @@ pub(super) async fn decide(connection: &mut AnyConnection, decisions: &[Decision
         if updated.rows_affected() == 0 {
             continue; // already decided: decisions are final
         }
+        if let Some(receipt) = &decision.receipt {
+            store_receipt(connection, &decision.id, receipt).await?;
+        }
         for bank in &decision.participants {
             sqlx::query("INSERT INTO outcome_deliveries (transfer_id, bank, decision, delivered) VALUES ($1, $2, $3, 0)")
                 .bind(&decision.id)
@@ -378,6 +383,22 @@ pub(super) async fn decide(connection: &mut AnyConnection, decisions: &[Decision
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Stores a decision's signed receipt: the exact text signed and the signature.
+async fn store_receipt(connection: &mut AnyConnection, id: &str, receipt: &ringbank_domain::SignedDecision) -> Result<(), LedgerError> {
+    if receipt.decision.transfer_id != id {
+        return Err(LedgerError::Invariant(format!("the receipt of {} was stored for {id}", receipt.decision.transfer_id)));
+    }
+    let text = receipt.decision.canonical().map_err(|e| LedgerError::Invariant(format!("receipt of {id}: {e}")))?;
+    sqlx::query("INSERT INTO receipts (transfer_id, coordinator, signed_text, signature) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(&receipt.decision.coordinator)
+        .bind(text)
+        .bind(receipt.signature.to_string())
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
 }
 
 /// At start-up: every transfer whose prepares may have gone out without a logged decision is
@@ -401,6 +422,7 @@ pub(super) async fn presume_abort(connection: &mut AnyConnection, bank: &str) ->
             commit: false,
             reason: Some("the origin bank restarted before deciding; aborted (presumed abort)".into()),
             participants,
+            receipt: None,
         });
     }
     decide(connection, &decisions).await

@@ -128,6 +128,8 @@ fn add_micros(cross: &Cross, phase: Phase, since: Instant) {
 /// A batch after phase one: its transfers, their participants, and the votes received.
 struct PreparedBatch {
     batch: Vec<PendingTransfer>,
+    /// The position of the batch's first transfer under the stamp (the receipts name it).
+    first_position: u32,
     participants_of: HashMap<String, Vec<String>>,
     votes: HashMap<(String, String), Vote>,
 }
@@ -222,7 +224,7 @@ async fn prepare_batch(
         Some(Err(error)) => tracing::warn!(%error, "local prepare failed"),
         None => {}
     }
-    Some(PreparedBatch { batch, participants_of, votes })
+    Some(PreparedBatch { batch, first_position, participants_of, votes })
 }
 
 /// The decision on one transfer: commit only if it has participants and every one of them
@@ -239,7 +241,7 @@ fn decision_on(id: &str, participants: Vec<String>, votes: &HashMap<(String, Str
             None => reason = Some(format!("bank {bank} did not answer in time")),
         }
     }
-    Decision { id: id.to_string(), commit: reason.is_none(), reason, participants }
+    Decision { id: id.to_string(), commit: reason.is_none(), reason, participants, receipt: None }
 }
 
 /// Logs the decisions of prepared batches (durably, before anyone is told): commit only if
@@ -248,10 +250,14 @@ fn decision_on(id: &str, participants: Vec<String>, votes: &HashMap<(String, Str
 async fn decide(cross: &Arc<Cross>, stamp: Stamp, prepared: Vec<PreparedBatch>, shutdown: &CancellationToken) -> bool {
     let me = cross.bank().to_string();
     let mut decisions: Vec<Decision> = Vec::new();
-    for PreparedBatch { batch, mut participants_of, votes } in prepared {
-        for transfer in &batch {
+    for PreparedBatch { batch, first_position, mut participants_of, votes } in prepared {
+        for (offset, transfer) in batch.iter().enumerate() {
             let participants = participants_of.remove(&transfer.id).unwrap_or_default();
-            decisions.push(decision_on(&transfer.id, participants, &votes));
+            let mut decision = decision_on(&transfer.id, participants, &votes);
+            let position = first_position + offset as u32;
+            let key = cross.peers.signing_key();
+            decision.receipt = super::receipts::sign_decision(key, &me, transfer, stamp, position, decision.commit);
+            decisions.push(decision);
         }
     }
     let committed = decisions.iter().filter(|d| d.commit).count();

@@ -5,6 +5,7 @@
 
 pub mod coordinator;
 pub mod participant;
+pub mod receipts;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
