@@ -39,3 +39,31 @@ pub fn sign_decision(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transfer(index: usize) -> PendingTransfer {
+        PendingTransfer {
+            id: format!("tr_{index:032}"),
+            kind: "transfer".into(),
+            initiated_by: "12345678909".into(),
+            description: String::new(),
+            legs: vec![("A".into(), "10000001".into(), -2_500), ("B".into(), "20000002".into(), 2_500)],
+        }
+    }
+
+    #[test]
+    fn the_signed_decision_names_the_transfer_its_order_and_its_word() {
+        let key = SecretKey::from_seed([1; 32]);
+        let signed = sign_decision(&key, "A", &transfer(7), Stamp::new(3, 9), 41, true).expect("signed");
+        assert_eq!(signed.decision.stamp, OrderStamp { epoch: 3, seq: 9, position: 41 });
+        assert_eq!(signed.decision.decision, DecisionWord::Commit);
+        assert_eq!(signed.decision.legs[0], ReceiptLeg { bank: "A".into(), account: "10000001".into(), amount_cents: -2_500 });
+        assert_eq!(signed.verify(|bank| (bank == "A").then(|| key.public())), Ok(()));
+        let abort = sign_decision(&key, "A", &transfer(7), Stamp::new(3, 9), 41, false).expect("signed");
+        assert_eq!(abort.decision.decision, DecisionWord::Abort);
+        assert!(abort.verify(|bank| (bank == "A").then(|| key.public())).is_ok());
+    }
+}

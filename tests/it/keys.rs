@@ -246,4 +246,18 @@ async fn a_committed_transfers_receipt_verifies_and_a_tampered_one_does_not() {
     let strangers = format!("A={}={}", consortium.url(0), test_key("someone else").public());
     let (code, stdout) = verify(&receipt.to_string(), &strangers).await;
     assert!(code == 1 && stdout.contains("signature"), "{stdout}");
+    // The public verify page says the same, without a session.
+    let page = |text: String| {
+        let url = format!("{}/verify?lang=en", consortium.url(1));
+        async move {
+            let response = reqwest::Client::new().post(url).form(&[("receipt", text)]).send().await.expect("the page answers");
+            assert_eq!(response.status(), 200);
+            response.text().await.expect("a page")
+        }
+    };
+    let valid = page(receipt.to_string()).await;
+    assert!(valid.contains("data-valid=\"true\"") && valid.contains("Valid receipt"), "{valid}");
+    let tampered = page(tamper(&|r| r["legs"][0]["amount_cents"] = Value::from(-1))).await;
+    assert!(tampered.contains("data-valid=\"false\"") && tampered.contains("Invalid receipt"), "{tampered}");
+    assert!(tampered.contains("signature"), "the reason is shown: {tampered}");
 }
