@@ -282,45 +282,4 @@ mod tests {
         let commit = decision().sign(&key).unwrap();
         assert_ne!(abort.signature, commit.signature);
     }
-
-    /// The cost of one full batch's decisions (512 transfers of two legs, and one request
-    /// signature's worth of text), printed, not asserted:
-    /// `cargo test --release -p ringbank-domain cost -- --nocapture`.
-    #[test]
-    fn the_cost_of_signing_and_verifying_a_batch_is_printed() {
-        let key = SecretKey::from_seed([2; 32]);
-        let public = key.public();
-        let batch: Vec<TransferDecision> = (0..512u32)
-            .map(|position| TransferDecision {
-                transfer_id: format!("tr_{position:032}"),
-                stamp: OrderStamp { epoch: 1, seq: 1, position },
-                ..decision()
-            })
-            .collect();
-        let started = std::time::Instant::now();
-        let signed: Vec<SignedDecision> = batch.into_iter().map(|d| d.sign(&key).unwrap()).collect();
-        let signing = started.elapsed();
-        let started = std::time::Instant::now();
-        for receipt in &signed {
-            assert!(receipt.verify(|_| Some(public)).is_ok());
-        }
-        let verifying = started.elapsed();
-        let message = vec![b'x'; 256];
-        let rounds = 2_000u32;
-        let started = std::time::Instant::now();
-        let signatures: Vec<Signature> = (0..rounds).map(|_| key.sign_in(SigningDomain::REQUEST, &message)).collect();
-        let one_sign = started.elapsed() / rounds;
-        let started = std::time::Instant::now();
-        for signature in &signatures {
-            assert!(public.verify_in(SigningDomain::REQUEST, &message, signature).is_ok());
-        }
-        let one_verify = started.elapsed() / rounds;
-        println!(
-            "Ed25519: one signature {:.1} us, one verification {:.1} us; a 512-transfer batch's decisions: sign {:.2} ms, verify {:.2} ms",
-            one_sign.as_secs_f64() * 1e6,
-            one_verify.as_secs_f64() * 1e6,
-            signing.as_secs_f64() * 1e3,
-            verifying.as_secs_f64() * 1e3
-        );
-    }
 }
