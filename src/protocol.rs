@@ -1,6 +1,6 @@
 //! Wire types of the bank-to-bank two-phase commit (/bank/v1): prepare, outcome, query.
 
-use ringbank_ring::Stamp;
+use ringbank_ring::{Certificate, Stamp};
 use serde::{Deserialize, Serialize};
 
 /// Most transfers in one prepare or outcome request.
@@ -13,6 +13,10 @@ pub const BATCH_MAX: usize = 1024;
 pub struct PrepareRequest {
     pub coordinator: String,
     pub stamp: Stamp,
+    /// The ring's quorum certificate that the coordinator holds `stamp` (once per batch); a
+    /// participant refuses a prepare without a valid one and changes nothing.
+    #[serde(default)]
+    pub certificate: Option<Certificate>,
     pub transfers: Vec<PrepareItem>,
 }
 

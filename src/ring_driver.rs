@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringbank_ring::{Action, Config as RingConfig, Message, Node, NodeId, PersistentState, Stamp};
+use ringbank_domain::keys::{PublicKey, SecretKey};
+use ringbank_ring::{Action, Certificate, Config as RingConfig, Ed25519Keyring, Keys, Message, Node, NodeId, PersistentState, Stamp};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -50,10 +51,38 @@ pub struct Holding {
 
 pub use ringbank_wire::{Regeneration, RingStatus};
 
+/// This bank's signing key and every member's public key, by `NodeId` (the index in the sorted
+/// member list): what signs this bank's confirmations and checks everyone's certificates.
+#[derive(Clone, Debug)]
+pub struct BankKeys {
+    pub secret: SecretKey,
+    pub publics: Vec<PublicKey>,
+}
+
+impl BankKeys {
+    /// This bank's own secret key and every member's public key from the member list (the
+    /// configuration's `--peer ID=URL=ed25519:HEX`, checked at start by `ServeConfig::signing_key`).
+    pub fn from_members(secret: SecretKey, members: &Members) -> BankKeys {
+        BankKeys { secret, publics: members.list.iter().map(|member| member.public_key).collect() }
+    }
+
+    /// The keyring the ring and the participant check signatures with.
+    pub fn keys(&self) -> Keys {
+        let publics = self.publics.iter().enumerate().filter_map(|(index, key)| Some((NodeId::try_from(index).ok()?, *key))).collect();
+        Keys::new(Ed25519Keyring::new(self.secret.clone(), publics))
+    }
+}
+
 #[derive(Clone)]
 pub struct RingHandle {
     events: mpsc::Sender<RingEvent>,
     holding: watch::Receiver<Option<Holding>>,
+    /// The quorum certificate of the newest grant here (presented with its prepares).
+    certificate: watch::Receiver<Option<Arc<Certificate>>>,
+    /// Checks certificates and confirmations.
+    pub keys: Keys,
+    /// Confirmations a certificate needs (the ring configuration's quorum).
+    pub quorum: usize,
     status: watch::Receiver<RingStatus>,
     pub members: Arc<Members>,
 }
@@ -91,6 +120,11 @@ impl RingHandle {
         holding.filter(|h| h.lease_until > Instant::now())
     }
 
+    /// The certificate of this bank's grant of `stamp`, if that is the newest grant here.
+    pub fn certificate(&self, stamp: Stamp) -> Option<Arc<Certificate>> {
+        self.certificate.borrow().clone().filter(|certificate| certificate.stamp == stamp)
+    }
+
     pub fn subscribe_holding(&self) -> watch::Receiver<Option<Holding>> {
         self.holding.clone()
     }
@@ -107,6 +141,7 @@ impl RingHandle {
 /// The ring's timing options, already validated by ringbank_ring::Config::validate.
 pub struct RingOptions {
     pub config: RingConfig,
+    pub keys: Keys,
     pub state_file: PathBuf,
 }
 
@@ -129,18 +164,23 @@ pub fn start(
 ) -> Result<RingHandle, RingStartError> {
     let persisted = load_state(&options.state_file)?;
     let clock = Instant::now();
-    let node = Node::new(options.config, persisted, 0);
+    let keys = options.keys.clone();
+    let quorum = options.config.quorum();
+    let node = Node::new(options.config, options.keys, persisted, 0);
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (holding_tx, holding_rx) = watch::channel(None);
+    let (certificate_tx, certificate_rx) = watch::channel(None);
     let (status_tx, status_rx) = watch::channel(RingStatus::default());
     let outboxes = spawn_outboxes(&members, client, faults.clone(), tracker, shutdown.clone());
     let driver = Driver {
         node,
+        keys: keys.clone(),
         clock,
         members: members.clone(),
         state_file: options.state_file,
         outboxes,
         holding: holding_tx,
+        certificate: certificate_tx,
         status: status_tx,
         grants: 0,
         regenerations: Vec::new(),
@@ -155,7 +195,7 @@ pub fn start(
         stale_tokens: 0,
     };
     tracker.spawn(driver.run(events_rx, shutdown));
-    Ok(RingHandle { events: events_tx, holding: holding_rx, status: status_rx, members })
+    Ok(RingHandle { events: events_tx, holding: holding_rx, certificate: certificate_rx, keys, quorum, status: status_rx, members })
 }
 
 fn load_state(path: &Path) -> Result<Option<PersistentState>, RingStartError> {
@@ -185,11 +225,13 @@ fn persist_state(path: &Path, state: &PersistentState) -> std::io::Result<()> {
 
 struct Driver {
     node: Node,
+    keys: Keys,
     clock: Instant,
     members: Arc<Members>,
     state_file: PathBuf,
     outboxes: Vec<Option<mpsc::Sender<Message>>>,
     holding: watch::Sender<Option<Holding>>,
+    certificate: watch::Sender<Option<Arc<Certificate>>>,
     status: watch::Sender<RingStatus>,
     grants: u64,
     regenerations: Vec<Regeneration>,
@@ -282,7 +324,11 @@ impl Driver {
                     tracing::warn!(bank = self.members.my_id(), epoch = stamp.epoch, seq = stamp.seq, "fault: token discarded at grant");
                     self.drop_now = true;
                 }
-                Action::Grant { stamp, lease_until } => self.on_grant(stamp, lease_until),
+                Action::Grant { stamp, lease_until, certificate } => {
+                    // The certificate first: whoever sees the grant finds its certificate.
+                    self.certificate.send_replace(Some(Arc::new(certificate)));
+                    self.on_grant(stamp, lease_until)
+                }
                 Action::Revoke { stamp } => {
                     tracing::debug!(epoch = stamp.epoch, seq = stamp.seq, "token revoked");
                     self.holding.send_replace(None);
@@ -310,7 +356,7 @@ impl Driver {
         self.faults.take_drop_token();
         self.holding.send_replace(None);
         let durable = self.node.persistent_state().clone();
-        self.node = Node::new(self.node.config().clone(), Some(durable.clone()), self.now());
+        self.node = Node::new(self.node.config().clone(), self.keys.clone(), Some(durable.clone()), self.now());
         tracing::warn!(bank = self.members.my_id(), "fault: token dropped; the ring must regenerate it");
         self.execute(vec![Action::Persist(durable)]).await
     }

@@ -183,6 +183,11 @@ impl Signature {
     pub fn to_bytes(&self) -> [u8; 64] {
         self.0
     }
+
+    /// The signature from its 64 bytes (a stand-in signer in a simulator builds them too).
+    pub fn from_bytes(bytes: [u8; 64]) -> Signature {
+        Signature(bytes)
+    }
 }
 
 impl fmt::Display for Signature {

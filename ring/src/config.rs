@@ -31,6 +31,10 @@ pub struct Config {
     /// Safety margin a new epoch's candidate adds to the lease time other nodes report,
     /// covering the difference in clock rates between nodes.
     pub drift_margin_percent: u64,
+    /// Confirmations a holder needs; 0 means a majority of `members`. Against one dishonest
+    /// member that confirms two claimants, two quorums must share an honest member: with `n`
+    /// members and `f` dishonest ones, a quorum of at least `(n + f) / 2 + 1` (3 of 4, 4 of 5).
+    pub quorum: usize,
 }
 
 /// Why a configuration was refused.
@@ -57,6 +61,10 @@ pub enum ConfigError {
         token_timeout: Millis,
     },
     DriftMarginTooLarge(u64),
+    QuorumAboveMembers {
+        quorum: usize,
+        members: usize,
+    },
 }
 
 impl fmt::Display for ConfigError {
@@ -84,6 +92,9 @@ impl fmt::Display for ConfigError {
             ConfigError::RetransmitNotBelowTokenTimeout { retransmit, token_timeout } => {
                 write!(f, "retransmit ({retransmit} ms) must be below token_timeout ({token_timeout} ms)")
             }
+            ConfigError::QuorumAboveMembers { quorum, members } => {
+                write!(f, "a quorum of {quorum} cannot be reached with {members} members")
+            }
             ConfigError::DriftMarginTooLarge(p) => {
                 write!(f, "drift_margin_percent ({p}) must be at most 100")
             }
@@ -106,6 +117,7 @@ impl Config {
             retransmit: 100,
             pass_retries: 3,
             drift_margin_percent: 10,
+            quorum: 0,
         }
     }
 
@@ -158,6 +170,9 @@ impl Config {
         if self.idle_pause > self.hold_max {
             return Err(ConfigError::IdlePauseAboveLease { idle_pause: self.idle_pause, hold_max: self.hold_max });
         }
+        if self.quorum > self.members.len() {
+            return Err(ConfigError::QuorumAboveMembers { quorum: self.quorum, members: self.members.len() });
+        }
         if self.retransmit >= self.token_timeout {
             return Err(ConfigError::RetransmitNotBelowTokenTimeout { retransmit: self.retransmit, token_timeout: self.token_timeout });
         }
@@ -167,6 +182,11 @@ impl Config {
     /// Number of confirmations (or promises) that make a majority of the configured members.
     pub fn majority(&self) -> usize {
         self.members.len() / 2 + 1
+    }
+
+    /// Confirmations (or promises) a node needs: the configured quorum, never below a majority.
+    pub fn quorum(&self) -> usize {
+        self.quorum.max(self.majority())
     }
 
     /// Stretches a duration reported by another node by the drift margin.

@@ -16,11 +16,13 @@
 mod config;
 mod message;
 mod node;
+pub mod quorum;
 pub mod sim;
 
 pub use config::{Config, ConfigError, MAX_DURATION, MAX_MEMBERS};
 pub use message::{Action, Message, PersistentState, Stamp, Status};
-pub use node::{epoch_owner, Node};
+pub use node::{epoch_owner, epoch_round, Node, MAX_ROUNDS_AHEAD};
+pub use quorum::{Certificate, CertificateError, Confirmation, Ed25519Keyring, Keyring, Keys, SimKeyring};
 
 /// Index of a configured member; the driver maps bank ids to these.
 pub type NodeId = u16;

@@ -1,5 +1,8 @@
 //! The values that cross the node boundary: stamps, messages, persistent state, actions, status.
 
+use ringbank_domain::keys::Signature;
+
+use crate::quorum::Certificate;
 use crate::{Millis, NodeId};
 
 /// The fencing token: ordered by epoch, then by sequence number within the epoch.
@@ -37,6 +40,10 @@ pub struct PersistentState {
     pub last_confirmed: Option<(Stamp, NodeId)>,
     /// The newest token this node accepted (and claimed) itself.
     pub highest_accepted: Stamp,
+    /// The newest quorum certificate this node has seen (written along with every other change,
+    /// never on its own): the base from which epoch jumps are judged after a restart.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub newest_certificate: Option<Certificate>,
 }
 
 /// Every message between nodes. Each one carries the stamp or epoch it is about, so the
@@ -45,17 +52,21 @@ pub struct PersistentState {
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Message {
     /// The previous holder hands the token to its successor. `ring` is the live ring in
-    /// configured order, the receiver included.
-    Token { stamp: Stamp, ring: Vec<NodeId> },
+    /// configured order, the receiver included. `proof` certifies the stamp just held (the
+    /// one before `stamp`), so the receiver can tell the token is not made up.
+    Token { stamp: Stamp, ring: Vec<NodeId>, proof: Option<Certificate> },
     /// The successor got the token (or already has something newer): stop retransmitting.
     TokenAck { stamp: Stamp },
     /// Sent to every configured member by a node that accepted a token: "confirm that
-    /// `holder` owns `stamp`". The claimer holds once a majority has confirmed.
-    Claim { stamp: Stamp, holder: NodeId, ring: Vec<NodeId> },
-    /// A member confirms a claim; it will confirm no other holder for this stamp.
-    Confirm { stamp: Stamp, holder: NodeId },
+    /// `holder` owns `stamp`". The claimer holds once a quorum has confirmed. `proof` is the
+    /// newest certificate the claimer knows (of the stamp before, or the old epoch's).
+    Claim { stamp: Stamp, holder: NodeId, ring: Vec<NodeId>, proof: Option<Certificate> },
+    /// A member confirms a claim, signed over (stamp, holder) (`quorum::confirm_bytes`); it will
+    /// confirm no other holder for this stamp.
+    Confirm { stamp: Stamp, holder: NodeId, signature: Signature },
     /// A candidate asks every member to promise to ignore everything older than `epoch`.
-    Propose { epoch: u64 },
+    /// `proof` is the newest certificate the candidate knows: the base the epoch jump is judged from.
+    Propose { epoch: u64, proof: Option<Certificate> },
     /// A member's durable promise, with its newest confirmation and how long the lease of that
     /// confirmation may still run on the member's clock.
     Promise { epoch: u64, last_confirmed: Option<(Stamp, NodeId)>, lease_remaining: Millis },
@@ -67,13 +78,21 @@ pub enum Message {
 }
 
 impl Message {
+    /// The certificate the message carries, if any.
+    pub fn proof(&self) -> Option<&Certificate> {
+        match self {
+            Message::Token { proof, .. } | Message::Claim { proof, .. } | Message::Propose { proof, .. } => proof.as_ref(),
+            _ => None,
+        }
+    }
+
     /// The epoch the message is about (for `Reject` and `Join`, the sender's promise).
     pub fn epoch(&self) -> u64 {
         match self {
             Message::Token { stamp, .. } | Message::TokenAck { stamp } | Message::Claim { stamp, .. } | Message::Confirm { stamp, .. } => {
                 stamp.epoch
             }
-            Message::Propose { epoch } | Message::Promise { epoch, .. } | Message::Join { epoch } => *epoch,
+            Message::Propose { epoch, .. } | Message::Promise { epoch, .. } | Message::Join { epoch } => *epoch,
             Message::Reject { promised_epoch } => *promised_epoch,
         }
     }
@@ -102,8 +121,9 @@ pub enum Action {
     /// Send a message to a member (best effort: loss is tolerated, ordering is not assumed).
     Send { to: NodeId, message: Message },
     /// This node now holds the token with this stamp until `lease_until` on its own clock
-    /// (the `now` domain). Start no work at or after `lease_until`.
-    Grant { stamp: Stamp, lease_until: Millis },
+    /// (the `now` domain). Start no work at or after `lease_until`. `certificate` proves the
+    /// grant to anyone with the member list: present it with the prepares stamped `stamp`.
+    Grant { stamp: Stamp, lease_until: Millis, certificate: Certificate },
     /// Stop using the token with this stamp now (it may be before `lease_until`).
     Revoke { stamp: Stamp },
 }

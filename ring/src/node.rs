@@ -1,8 +1,11 @@
 //! The node state machine: one phase at a time, inputs through `step`/`tick`/`want_token`/
 //! `release`, outputs as an ordered list of actions. No I/O, no clock, no randomness.
 
+use ringbank_domain::keys::Signature;
+
 use crate::config::Config;
 use crate::message::{Action, Message, PersistentState, Stamp, Status};
+use crate::quorum::{Certificate, Confirmation, Keys};
 use crate::{Millis, NodeId};
 
 /// A set of members, by their index in `Config::members`.
@@ -12,11 +15,27 @@ type Mask = u64;
 /// propose the same epoch and the higher epoch always wins.
 const EPOCH_OWNER_BITS: u32 = 16;
 
+/// The highest round an epoch can have (48 bits above the owner's 16).
+const MAX_ROUND: u64 = (1 << (64 - EPOCH_OWNER_BITS)) - 1;
+
+/// How many rounds an epoch may run ahead of the newest certified epoch a node knows. A message
+/// about an epoch further ahead is dropped unread (no promise, no reply), and no candidate mints
+/// one: an epoch jump is believed only as far as a quorum certificate vouches for its base. One
+/// forged `Propose { epoch: 2^63 + 5 }` therefore changes nothing; a dishonest member can push
+/// the epoch forward by at most this many rounds per certificate it obtains (each needing honest
+/// confirmations). Honest candidates outbid each other by one round per failed election, so the
+/// bound only bites after 4096 failed elections in a row without any grant.
+pub const MAX_ROUNDS_AHEAD: u64 = 4096;
+
 /// One member of the ring.
 #[derive(Clone, Debug)]
 pub struct Node {
     config: Config,
+    keys: Keys,
     my_index: usize,
+    /// The newest quorum certificate seen (verified), the base for epoch jumps; persisted with
+    /// every other change.
+    certified: Option<Certificate>,
     /// A mirror of the last state handed out in `Action::Persist`.
     durable: PersistentState,
     /// When (on our clock) we recorded `durable.last_confirmed`; lost on restart.
@@ -48,6 +67,8 @@ enum Phase {
         ring: Mask,
         lease_until: Millis,
         confirmed: Mask,
+        /// The signed confirmations behind `confirmed`, ours first.
+        confirmations: Vec<Confirmation>,
         next_retransmit: Millis,
     },
     /// A majority confirmed: the lease is ours until `lease_until`.
@@ -56,6 +77,7 @@ enum Phase {
         ring: Mask,
         lease_until: Millis,
         idle_until: Millis,
+        certificate: Certificate,
     },
     /// We stopped holding and hand `stamp` (the next sequence number) to `target`.
     Passing {
@@ -64,6 +86,8 @@ enum Phase {
         target: NodeId,
         failures: u32,
         next_retry: Millis,
+        /// The certificate of the stamp we held, sent with the token.
+        proof: Option<Certificate>,
     },
     /// The token looks lost: we gather promises for a new epoch.
     Candidate {
@@ -87,7 +111,7 @@ enum ConfirmOutcome {
 impl Node {
     /// Creates a node, fresh (`persisted` = None) or restarted from its persisted state.
     /// A (re)started node never holds the token. Panics if `config.validate()` fails.
-    pub fn new(config: Config, persisted: Option<PersistentState>, now: Millis) -> Node {
+    pub fn new(config: Config, keys: Keys, persisted: Option<PersistentState>, now: Millis) -> Node {
         if let Err(error) = config.validate() {
             panic!("invalid ring configuration: {error}");
         }
@@ -97,6 +121,8 @@ impl Node {
         let highest_seen = durable.highest_accepted.max(confirmed);
         let member_count = config.members.len();
         Node {
+            keys,
+            certified: durable.newest_certificate.clone(),
             my_index,
             confirm_time: None,
             phase: Phase::Idle,
@@ -122,13 +148,21 @@ impl Node {
         if from_index == self.my_index {
             return out;
         }
+        if let Some(proof) = message.proof() {
+            self.learn_certificate(proof);
+        }
+        if epoch_round(message.epoch()) > self.round_limit() {
+            // An epoch further ahead than any certificate vouches for: dropped unread, so a forged
+            // far-future epoch neither raises our promise nor outbids honest candidates.
+            return out;
+        }
         self.max_epoch_seen = self.max_epoch_seen.max(message.epoch());
         match message {
-            Message::Token { stamp, ring } => self.on_token(from, stamp, &ring, now, &mut out),
+            Message::Token { stamp, ring, proof } => self.on_token(from, stamp, &ring, proof, now, &mut out),
             Message::TokenAck { stamp } => self.on_token_ack(stamp, now),
-            Message::Claim { stamp, holder, ring } => self.on_claim(from, stamp, holder, &ring, now, &mut out),
-            Message::Confirm { stamp, holder } => self.on_confirm(from_index, stamp, holder, now, &mut out),
-            Message::Propose { epoch } => self.on_propose(from, epoch, now, &mut out),
+            Message::Claim { stamp, holder, ring, .. } => self.on_claim(from, stamp, holder, &ring, now, &mut out),
+            Message::Confirm { stamp, holder, signature } => self.on_confirm(from, from_index, stamp, holder, signature, now, &mut out),
+            Message::Propose { epoch, .. } => self.on_propose(from, epoch, now, &mut out),
             Message::Promise { epoch, lease_remaining, .. } => self.on_promise(from_index, epoch, lease_remaining, now, &mut out),
             Message::Reject { promised_epoch } => self.on_reject(promised_epoch, now, &mut out),
             Message::Join { .. } => self.join_requests[from_index] = Some(now),
@@ -155,15 +189,15 @@ impl Node {
                     self.broadcast(Message::Join { epoch: self.durable.promised_epoch }, &mut out);
                 }
             }
-            Phase::Claiming { stamp, ring, lease_until, confirmed, next_retransmit } => {
+            Phase::Claiming { stamp, ring, lease_until, confirmed, confirmations, next_retransmit } => {
                 if now >= lease_until {
                     // No majority in time: the token may be lost; the loss timer recovers it.
                     self.phase = Phase::Idle;
                 } else if now >= next_retransmit {
-                    let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring) };
+                    let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring), proof: self.certified.clone() };
                     self.send_to_mask(!confirmed, claim, &mut out);
                     let next_retransmit = now + self.config.retransmit;
-                    self.phase = Phase::Claiming { stamp, ring, lease_until, confirmed, next_retransmit };
+                    self.phase = Phase::Claiming { stamp, ring, lease_until, confirmed, confirmations, next_retransmit };
                 }
             }
             Phase::Holding { lease_until, idle_until, .. } => {
@@ -186,7 +220,7 @@ impl Node {
                     self.phase = Phase::Idle;
                     self.last_progress = now;
                 } else if now >= next_retransmit {
-                    self.send_to_mask(!promised, Message::Propose { epoch }, &mut out);
+                    self.send_to_mask(!promised, Message::Propose { epoch, proof: self.certified.clone() }, &mut out);
                     let next_retransmit = now + self.config.retransmit;
                     self.phase = Phase::Candidate { epoch, deadline, promised, wait_until, ready_at, next_retransmit };
                 }
@@ -248,6 +282,19 @@ impl Node {
         }
     }
 
+    /// The quorum certificate of the token we hold, if the lease is live at `now`.
+    pub fn certificate(&self, now: Millis) -> Option<&Certificate> {
+        match &self.phase {
+            Phase::Holding { lease_until, certificate, .. } if now < *lease_until => Some(certificate),
+            _ => None,
+        }
+    }
+
+    /// The newest certified stamp this node has seen (its own grants included).
+    pub fn newest_certified(&self) -> Option<Stamp> {
+        self.certified.as_ref().map(|certificate| certificate.stamp)
+    }
+
     pub fn status(&self, now: Millis) -> Status {
         let holding = self.holding(now);
         Status {
@@ -285,7 +332,7 @@ impl Node {
 
 // Message handlers.
 impl Node {
-    fn on_token(&mut self, from: NodeId, stamp: Stamp, ring: &[NodeId], now: Millis, out: &mut Vec<Action>) {
+    fn on_token(&mut self, from: NodeId, stamp: Stamp, ring: &[NodeId], proof: Option<Certificate>, now: Millis, out: &mut Vec<Action>) {
         if stamp.epoch < self.durable.promised_epoch {
             self.send(from, Message::Reject { promised_epoch: self.durable.promised_epoch }, out);
             return;
@@ -297,6 +344,7 @@ impl Node {
             return;
         }
         let ring = self.mask_of(ring);
+        let _ = proof; // learned in `step` before dispatch
         self.accept_token(stamp, ring, now, Some(from), out);
     }
 
@@ -337,24 +385,44 @@ impl Node {
             ConfirmOutcome::New => {
                 self.raise_promise(stamp.epoch, out);
                 self.persist(out);
-                self.send(from, Message::Confirm { stamp, holder }, out);
+                let signature = self.keys.sign_confirm(stamp, holder);
+                self.send(from, Message::Confirm { stamp, holder, signature }, out);
             }
-            ConfirmOutcome::Repeat => self.send(from, Message::Confirm { stamp, holder }, out),
+            ConfirmOutcome::Repeat => {
+                let signature = self.keys.sign_confirm(stamp, holder);
+                self.send(from, Message::Confirm { stamp, holder, signature }, out);
+            }
             ConfirmOutcome::Refused => {}
         }
     }
 
-    fn on_confirm(&mut self, from_index: usize, stamp: Stamp, holder: NodeId, now: Millis, out: &mut Vec<Action>) {
+    #[allow(clippy::too_many_arguments)]
+    fn on_confirm(
+        &mut self,
+        from: NodeId,
+        from_index: usize,
+        stamp: Stamp,
+        holder: NodeId,
+        signature: Signature,
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
         if holder != self.config.me {
             return;
         }
-        let majority = self.config.majority();
-        if let Phase::Claiming { stamp: mine, confirmed, .. } = &mut self.phase {
-            if *mine == stamp {
-                *confirmed |= 1 << from_index;
-                if confirmed.count_ones() as usize >= majority {
-                    self.become_holder(now, out);
-                }
+        let wanted =
+            matches!(&self.phase, Phase::Claiming { stamp: mine, confirmed, .. } if *mine == stamp && *confirmed & (1 << from_index) == 0);
+        // A confirmation counts only with the confirmer's valid signature over (stamp, us): the
+        // certificate we assemble from them must convince every participant on its own.
+        if !wanted || !self.keys.verify_confirm(from, stamp, holder, &signature) {
+            return;
+        }
+        let quorum = self.config.quorum();
+        if let Phase::Claiming { confirmed, confirmations, .. } = &mut self.phase {
+            *confirmed |= 1 << from_index;
+            confirmations.push(Confirmation { by: from, signature });
+            if confirmed.count_ones() as usize >= quorum {
+                self.become_holder(now, out);
             }
         }
     }
@@ -375,7 +443,7 @@ impl Node {
     }
 
     fn on_promise(&mut self, from_index: usize, epoch: u64, lease_remaining: Millis, now: Millis, out: &mut Vec<Action>) {
-        let majority = self.config.majority();
+        let majority = self.config.quorum();
         let margin_wait = now.saturating_add(self.config.with_drift_margin(lease_remaining));
         let Phase::Candidate { epoch: mine, promised, wait_until, ready_at, .. } = &mut self.phase else {
             return;
@@ -436,26 +504,30 @@ impl Node {
         self.known_ring = ring;
         self.last_holder = Some(self.config.me);
         self.last_progress = now;
-        let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring) };
+        let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring), proof: self.certified.clone() };
         self.broadcast(claim, out);
+        let own = Confirmation { by: self.config.me, signature: self.keys.sign_confirm(stamp, self.config.me) };
         self.phase = Phase::Claiming {
             stamp,
             ring,
             lease_until: now + self.config.hold_max,
             confirmed: self.my_bit(),
+            confirmations: vec![own],
             next_retransmit: now + self.config.retransmit,
         };
-        if self.config.majority() == 1 {
+        if self.config.quorum() == 1 {
             self.become_holder(now, out);
         }
     }
 
     fn become_holder(&mut self, now: Millis, out: &mut Vec<Action>) {
-        let Phase::Claiming { stamp, ring, lease_until, confirmed, .. } = self.phase else { return };
+        let Phase::Claiming { stamp, ring, lease_until, confirmed, ref confirmations, .. } = self.phase else { return };
         // Paired with the confirmers' side (record_confirmation refuses a second holder for one
-        // stamp): holding needs a majority of the configured members, ourselves included, and a
+        // stamp): holding needs a quorum of the configured members, ourselves included, and a
         // lease no longer than hold_max from the claim.
-        assert!(confirmed.count_ones() as usize >= self.config.majority(), "holding {stamp} without a majority");
+        assert!(confirmed.count_ones() as usize >= self.config.quorum(), "holding {stamp} without a quorum");
+        assert_eq!(confirmations.len(), confirmed.count_ones() as usize, "a confirmation without its signature");
+        let certificate = Certificate { stamp, holder: self.config.me, confirmations: confirmations.clone() };
         assert!(confirmed & self.my_bit() != 0, "holding {stamp} without our own durable confirmation");
         assert_eq!(self.durable.last_confirmed, Some((stamp, self.config.me)), "holding {stamp} not confirmed durably here");
         assert!(stamp.epoch >= self.durable.promised_epoch, "holding {stamp} below our promise");
@@ -464,13 +536,18 @@ impl Node {
             self.phase = Phase::Idle;
             return;
         }
-        self.phase = Phase::Holding { stamp, ring, lease_until, idle_until: now + self.config.idle_pause };
-        out.push(Action::Grant { stamp, lease_until });
+        if self.certified.as_ref().is_none_or(|known| known.stamp < stamp) {
+            self.certified = Some(certificate.clone());
+        }
+        self.phase =
+            Phase::Holding { stamp, ring, lease_until, idle_until: now + self.config.idle_pause, certificate: certificate.clone() };
+        out.push(Action::Grant { stamp, lease_until, certificate });
     }
 
     /// Stops holding and hands the next sequence number to the successor, taking in joiners.
     fn pass_token(&mut self, now: Millis, out: &mut Vec<Action>) {
-        let Phase::Holding { stamp, ring, .. } = self.phase else { return };
+        let Phase::Holding { stamp, ring, ref certificate, .. } = self.phase else { return };
+        let proof = Some(certificate.clone());
         out.push(Action::Revoke { stamp });
         self.phase = Phase::Idle;
         let mut ring = ring | self.my_bit();
@@ -487,43 +564,50 @@ impl Node {
         // Paired with accept_token at the successor, which takes only stamps above its highest
         // accepted one: what we pass is above everything we accepted ourselves.
         assert!(next > self.durable.highest_accepted, "passing {next} not above our own {}", self.durable.highest_accepted);
-        self.pass_to_successor(next, ring, now, out);
+        self.pass_to_successor(next, ring, proof, now, out);
     }
 
-    fn pass_to_successor(&mut self, stamp: Stamp, ring: Mask, now: Millis, out: &mut Vec<Action>) {
+    fn pass_to_successor(&mut self, stamp: Stamp, ring: Mask, proof: Option<Certificate>, now: Millis, out: &mut Vec<Action>) {
         match self.successor(ring) {
             // We are the only live member left: claim the token ourselves (it still needs a majority).
             None => self.accept_token(stamp, ring, now, None, out),
             Some(target) => {
-                self.send(target, Message::Token { stamp, ring: self.ring_ids(ring) }, out);
-                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry: now + self.config.retransmit };
+                self.send(target, Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone() }, out);
+                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry: now + self.config.retransmit, proof };
             }
         }
     }
 
     fn retry_pass(&mut self, now: Millis, out: &mut Vec<Action>) {
-        let Phase::Passing { stamp, ring, target, failures, .. } = self.phase else { return };
+        let Phase::Passing { stamp, ring, target, failures, ref proof, .. } = self.phase else { return };
+        let proof = proof.clone();
         let failures = failures + 1;
         if failures >= self.config.pass_retries {
             // The successor looks dead: skip it, with the same stamp.
             let ring = ring & !self.bit_of(target);
-            self.pass_to_successor(stamp, ring, now, out);
+            self.pass_to_successor(stamp, ring, proof, now, out);
         } else {
-            self.send(target, Message::Token { stamp, ring: self.ring_ids(ring) }, out);
-            self.phase = Phase::Passing { stamp, ring, target, failures, next_retry: now + self.config.retransmit };
+            self.send(target, Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone() }, out);
+            self.phase = Phase::Passing { stamp, ring, target, failures, next_retry: now + self.config.retransmit, proof };
         }
     }
 
     fn start_candidacy(&mut self, now: Millis, out: &mut Vec<Action>) {
         let highest = self.max_epoch_seen.max(self.durable.promised_epoch);
-        let round = (highest >> EPOCH_OWNER_BITS) + 1;
+        let round = epoch_round(highest) + 1;
+        if round > self.round_limit() {
+            // No certificate vouches for an epoch that far ahead: the others would drop the
+            // proposal. Wait for a grant (its certificate moves the base) instead.
+            self.last_progress = now;
+            return;
+        }
         let epoch = (round << EPOCH_OWNER_BITS) | u64::from(self.config.me);
         self.durable.promised_epoch = epoch;
         self.max_epoch_seen = epoch;
         self.persist(out);
-        self.broadcast(Message::Propose { epoch }, out);
+        self.broadcast(Message::Propose { epoch, proof: self.certified.clone() }, out);
         let wait_until = now + self.lease_remaining(now);
-        let ready_at = if self.config.majority() == 1 { Some(wait_until) } else { None };
+        let ready_at = if self.config.quorum() == 1 { Some(wait_until) } else { None };
         self.phase = Phase::Candidate {
             epoch,
             deadline: now + self.config.token_timeout,
@@ -585,6 +669,23 @@ impl Node {
 
 // Small helpers.
 impl Node {
+    /// Adopts a certificate newer than the newest we know, if it verifies.
+    fn learn_certificate(&mut self, proof: &Certificate) {
+        if self.certified.as_ref().is_some_and(|known| known.stamp >= proof.stamp) {
+            return; // nothing to learn: no signature checked
+        }
+        if proof.verify(&self.config.members, self.config.quorum(), &self.keys).is_ok() {
+            self.certified = Some(proof.clone());
+        }
+    }
+
+    /// The highest epoch round this node believes or mints: `MAX_ROUNDS_AHEAD` past the newest
+    /// certified one.
+    fn round_limit(&self) -> u64 {
+        let base = self.certified.as_ref().map_or(0, |certificate| epoch_round(certificate.stamp.epoch));
+        base.saturating_add(MAX_ROUNDS_AHEAD).min(MAX_ROUND)
+    }
+
     fn clock(&mut self, now: Millis) -> Millis {
         self.last_now = self.last_now.max(now);
         self.last_now
@@ -632,7 +733,8 @@ impl Node {
         (1..n).map(|step| (self.my_index + step) % n).find(|index| ring & (1 << index) != 0).map(|index| self.config.members[index])
     }
 
-    fn persist(&self, out: &mut Vec<Action>) {
+    fn persist(&mut self, out: &mut Vec<Action>) {
+        self.durable.newest_certificate = self.certified.clone();
         out.push(Action::Persist(self.durable.clone()));
     }
 
@@ -672,6 +774,11 @@ impl Node {
         let members = self.config.members.iter().enumerate();
         members.filter(|(index, _)| ring & (1 << index) != 0).map(|(_, id)| *id).collect()
     }
+}
+
+/// The round of an epoch (the bits above the candidate's id): candidates outbid by rounds.
+pub fn epoch_round(epoch: u64) -> u64 {
+    epoch >> EPOCH_OWNER_BITS
 }
 
 /// The candidate that proposed `epoch`.

@@ -6,7 +6,7 @@
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 
-use crate::{Action, Config, Message, Millis, Node, NodeId, PersistentState, Stamp};
+use crate::{Action, Config, Keys, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp};
 
 /// splitmix64: small, fast, and good enough to drive a simulation.
 #[derive(Clone, Debug)]
@@ -114,6 +114,7 @@ impl<M> Ord for Envelope<M> {
 struct SimNode {
     id: NodeId,
     config: Config,
+    keys: Keys,
     node: Option<Node>,
     durable: Option<PersistentState>,
     /// Local monotonic clock = global time + offset (a new origin after each restart).
@@ -169,10 +170,12 @@ impl Sim {
             let mut config = Config::with_defaults(*id, ids.clone());
             config.token_timeout = Config::recommended_token_timeout(nodes);
             let offset = rng.below(1_000_000);
+            let keys = Keys::new(SimKeyring::new(*id, &ids, seed));
             sim_nodes.push(SimNode {
                 id: *id,
-                node: Some(Node::new(config.clone(), None, offset)),
+                node: Some(Node::new(config.clone(), keys.clone(), None, offset)),
                 config,
+                keys,
                 durable: None,
                 offset,
                 paused_until: None,
@@ -288,7 +291,7 @@ impl Sim {
         sim_node.offset = offset;
         sim_node.restart_at = None;
         let local = self.now + offset;
-        let node = Node::new(sim_node.config.clone(), sim_node.durable.clone(), local);
+        let node = Node::new(sim_node.config.clone(), sim_node.keys.clone(), sim_node.durable.clone(), local);
         sim_node.node = Some(node);
         self.trace_line(format!("n{index} RESTART from {:?}", self.nodes[index].durable));
     }
@@ -555,7 +558,7 @@ impl Sim {
                     let to_index = self.index_of(to).ok_or_else(|| format!("n{index} sent to unknown id {to}"))?;
                     self.send(index, to_index, message);
                 }
-                Action::Grant { stamp, lease_until } => self.check_grant(index, stamp, lease_until)?,
+                Action::Grant { stamp, lease_until, .. } => self.check_grant(index, stamp, lease_until)?,
                 Action::Revoke { stamp } => {
                     let sim_node = &mut self.nodes[index];
                     match sim_node.driver_grant {
@@ -633,7 +636,7 @@ impl Sim {
             Message::Token { stamp, .. } | Message::TokenAck { stamp } if stamp.epoch < promised => {
                 return Err(format!("S2: n{index} sent {message:?} below its promise {promised}"));
             }
-            Message::Propose { epoch } | Message::Promise { epoch, .. } if *epoch != promised => {
+            Message::Propose { epoch, .. } | Message::Promise { epoch, .. } if *epoch != promised => {
                 return Err(format!("persist-before-send: n{index} sent {message:?} with durable promise {promised}"));
             }
             Message::Claim { stamp, holder, .. } => {
@@ -648,7 +651,7 @@ impl Sim {
                 }
                 sim_node.last_claim = Some(*stamp);
             }
-            Message::Confirm { stamp, holder } => {
+            Message::Confirm { stamp, holder, .. } => {
                 if durable.last_confirmed != Some((*stamp, *holder)) {
                     return Err(format!("persist-before-send: n{index} sent {message:?} with durable {durable:?}"));
                 }
@@ -737,7 +740,7 @@ fn describe(actions: &[Action]) -> String {
         .map(|action| match action {
             Action::Persist(state) => format!("persist{state:?}"),
             Action::Send { to, message } => format!("send {to} {message:?}"),
-            Action::Grant { stamp, lease_until } => format!("GRANT {stamp} until {lease_until}"),
+            Action::Grant { stamp, lease_until, .. } => format!("GRANT {stamp} until {lease_until}"),
             Action::Revoke { stamp } => format!("REVOKE {stamp}"),
         })
         .collect();

@@ -1,7 +1,7 @@
 //! Targeted scenarios, each driving real nodes by hand through a tiny network with 1 ms latency.
 
 use ringbank_ring::sim::Sim;
-use ringbank_ring::{Action, Config, Message, Millis, Node, NodeId, PersistentState, Stamp};
+use ringbank_ring::{Action, Config, Keys, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp};
 
 /// What the network does with one message.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,7 @@ struct Cluster {
 
 impl Cluster {
     fn new(n: usize) -> Cluster {
-        let nodes = (0..n).map(|index| Some(Node::new(config(index, n), None, 0))).collect();
+        let nodes = (0..n).map(|index| Some(Node::new(config(index, n), keys(index, n), None, 0))).collect();
         Cluster {
             nodes,
             durable: vec![None; n],
@@ -119,6 +119,11 @@ impl Cluster {
         }
         panic!("nobody held by {limit}");
     }
+}
+
+fn keys(index: usize, n: usize) -> Keys {
+    let members: Vec<NodeId> = (0..n as NodeId).collect();
+    Keys::new(SimKeyring::new(index as NodeId, &members, 42))
 }
 
 fn config(index: usize, n: usize) -> Config {
@@ -228,7 +233,7 @@ fn a_restarted_node_never_holds_and_ignores_its_old_token() {
         cluster.sent.iter().rev().find(|(_, to, message)| *to == holder && matches!(message, Message::Token { .. })).cloned();
     // Crash and restart at once from exactly what was persisted.
     let now = cluster.now;
-    let restarted = Node::new(config(holder, 3), cluster.durable[holder].clone(), now);
+    let restarted = Node::new(config(holder, 3), keys(holder, 3), cluster.durable[holder].clone(), now);
     assert_eq!(restarted.holding(now), None);
     assert_eq!(restarted.status(now).state, "idle");
     cluster.nodes[holder] = Some(restarted);
@@ -244,14 +249,19 @@ fn a_restarted_node_never_holds_and_ignores_its_old_token() {
 #[test]
 fn a_restarted_node_reports_a_whole_lease_in_its_promise() {
     let members: Vec<NodeId> = vec![0, 1, 2];
-    let persisted = PersistentState { promised_epoch: 5, last_confirmed: Some((Stamp::new(5, 9), 2)), highest_accepted: Stamp::new(5, 3) };
-    let mut node = Node::new(Config::with_defaults(1, members), Some(persisted), 10_000);
-    let actions = node.step(0, Message::Propose { epoch: 1 << 16 }, 10_000);
+    let persisted = PersistentState {
+        promised_epoch: 5,
+        last_confirmed: Some((Stamp::new(5, 9), 2)),
+        highest_accepted: Stamp::new(5, 3),
+        newest_certificate: None,
+    };
+    let mut node = Node::new(Config::with_defaults(1, members), keys(1, 3), Some(persisted), 10_000);
+    let actions = node.step(0, Message::Propose { epoch: 1 << 16, proof: None }, 10_000);
     assert!(matches!(actions[0], Action::Persist(ref state) if state.promised_epoch == 1 << 16));
     let promise = Message::Promise { epoch: 1 << 16, last_confirmed: Some((Stamp::new(5, 9), 2)), lease_remaining: 200 };
     assert_eq!(actions[1], Action::Send { to: 0, message: promise });
     // Older epochs are now refused.
-    let actions = node.step(2, Message::Claim { stamp: Stamp::new(5, 10), holder: 2, ring: vec![0, 1, 2] }, 10_001);
+    let actions = node.step(2, Message::Claim { stamp: Stamp::new(5, 10), holder: 2, ring: vec![0, 1, 2], proof: None }, 10_001);
     assert_eq!(actions, vec![Action::Send { to: 2, message: Message::Reject { promised_epoch: 1 << 16 } }]);
 }
 

@@ -283,8 +283,8 @@ async fn money_post_handler(
     // state if it is reached within N seconds (at most PREFER_WAIT_MAX).
     if let (TransferStatus::Pending, Some(wait)) = (posted.status, prefer.and_then(prefer_wait)) {
         if crate::twopc::wait_final(&state.cross, &posted.id, &caller.document, wait).await {
-            if let Some(view) = state.ledger.transfer_for(&posted.id, &caller.document).await? {
-                return Ok(json_response(StatusCode::OK, &view));
+            if let Some(record) = state.ledger.transfer_for(&posted.id, &caller.document).await? {
+                return Ok(json_response(StatusCode::OK, &ringbank_wire::TransferView::from(record)));
             }
         }
     }
@@ -324,7 +324,7 @@ fn get_transfer(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let caller = state.services.authenticate(auth.as_deref()).await?;
                 let view = if id.len() <= 64 { state.ledger.transfer_for(&id, &caller.document).await? } else { None };
                 let view = view.ok_or_else(|| ApiError::Ledger(LedgerError::TransferNotFound(id.clone())))?;
-                Ok(json_response(StatusCode::OK, &view))
+                Ok(json_response(StatusCode::OK, &ringbank_wire::TransferView::from(view)))
             };
             respond(&instance, result.await)
         })

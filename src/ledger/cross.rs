@@ -15,7 +15,7 @@ use sqlx::AnyConnection;
 use super::ops::{customer_account_kind, insert_transfer_leg, post_entry, require_holder};
 use super::{Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
-use crate::protocol::{OutcomeItem, SettlementLeg, Vote};
+use crate::protocol::Vote;
 
 /// The settlement account this bank keeps for a peer bank.
 pub fn settlement_account(peer: &str) -> String {
@@ -42,6 +42,18 @@ pub struct PendingTransfer {
     pub description: String,
     /// (bank, account, signed amount): negative debits, positive credits.
     pub legs: Vec<(String, String, i64)>,
+}
+
+/// One transfer this bank originated, as the coordinator finds it again after a restart.
+#[derive(Clone, Debug)]
+pub struct CoordinatorRecord {
+    pub transfer: PendingTransfer,
+    /// Its place in the global order: (stamp, position).
+    pub order: Option<(Stamp, u32)>,
+    /// The logged decision: commit if true.
+    pub decision: Option<bool>,
+    /// The banks that have not acknowledged the decision yet.
+    pub undelivered: Vec<String>,
 }
 
 /// Stores a transfer with legs at other banks as pending, after checking its legs here.
@@ -75,8 +87,14 @@ pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer:
 }
 
 /// Gives each transfer of a batch its place in the global order, before any prepare is sent.
-pub(super) async fn order_batch(connection: &mut AnyConnection, ids: &[String], stamp: Stamp) -> Result<Outcome, LedgerError> {
-    for (position, id) in ids.iter().enumerate() {
+pub(super) async fn order_batch(
+    connection: &mut AnyConnection,
+    ids: &[String],
+    stamp: Stamp,
+    first_position: u32,
+) -> Result<Outcome, LedgerError> {
+    for (offset, id) in ids.iter().enumerate() {
+        let position = u64::from(first_position) + offset as u64;
         sqlx::query(
             "UPDATE transfers SET order_epoch = $1, order_seq = $2, order_position = $3 \
              WHERE id = $4 AND status = 'pending' AND order_epoch IS NULL",
@@ -101,6 +119,8 @@ pub struct PrepareJob {
     /// This bank's ring promise when the prepare arrived.
     pub ring_promised_epoch: u64,
     pub config: ParticipantConfig,
+    /// Checks the prepare's certificate.
+    pub keys: ringbank_twopc::Keys,
     /// Member bank names by `BankId`.
     pub banks: Arc<Vec<String>>,
 }
@@ -116,6 +136,7 @@ pub struct OutcomeJob {
     /// True for an answer to our query (`Participant::on_known`), false for a delivery (`on_outcome`).
     pub learned: bool,
     pub config: ParticipantConfig,
+    pub keys: ringbank_twopc::Keys,
     pub banks: Arc<Vec<String>>,
 }
 
@@ -234,7 +255,7 @@ pub(super) async fn prepare(connection: &mut AnyConnection, job: &PrepareJob) ->
         }
     }
     let accounts = AccountsView::read(connection, &job.prepare).await?;
-    let mut participant = Participant::start(job.config.clone(), state, 0);
+    let mut participant = Participant::start(job.config.clone(), job.keys.clone(), state, 0);
     let actions = participant.on_prepare(job.from, job.prepare.clone(), job.ring_promised_epoch, &accounts, 0);
     let mut answer = None;
     for action in actions {
@@ -401,33 +422,6 @@ async fn store_receipt(connection: &mut AnyConnection, id: &str, receipt: &ringb
     Ok(())
 }
 
-/// At start-up: every transfer whose prepares may have gone out without a logged decision is
-/// aborted (presumed abort), to be delivered like any decision.
-pub(super) async fn presume_abort(connection: &mut AnyConnection, bank: &str) -> Result<Outcome, LedgerError> {
-    let stuck: Vec<(String,)> =
-        sqlx::query_as("SELECT id FROM transfers WHERE status = 'pending' AND order_epoch IS NOT NULL AND origin = $1")
-            .bind(bank)
-            .fetch_all(&mut *connection)
-            .await?;
-    let mut decisions = Vec::with_capacity(stuck.len());
-    for (id,) in stuck {
-        let banks: Vec<(String,)> =
-            sqlx::query_as("SELECT DISTINCT bank FROM transfer_legs WHERE transfer_id = $1").bind(&id).fetch_all(&mut *connection).await?;
-        let mut participants: Vec<String> = banks.into_iter().map(|(b,)| b).collect();
-        if !participants.iter().any(|b| b == bank) {
-            participants.push(bank.to_string());
-        }
-        decisions.push(Decision {
-            id,
-            commit: false,
-            reason: Some("the origin bank restarted before deciding; aborted (presumed abort)".into()),
-            participants,
-            receipt: None,
-        });
-    }
-    decide(connection, &decisions).await
-}
-
 /// Applies outcomes at this participant through the core: only a transfer's own coordinator
 /// (recorded at prepare) settles it; a commit posts the held debits, the credits and the
 /// settlement legs as one entry; an abort releases the holds; an abort for a transfer never
@@ -474,9 +468,10 @@ pub(super) async fn apply_outcomes(connection: &mut AnyConnection, job: &Outcome
         tracing::error!(transfer = %id, %coordinator, learned = job.learned, "outcome refused: {why}");
     }
     // Rows loaded above are what the core needs; the deliberately refused ones are left out.
-    let mut participant = Participant::start(job.config.clone(), state, 0);
+    let mut participant = Participant::start(job.config.clone(), job.keys.clone(), state, 0);
     let actions = if job.learned {
-        participant.on_known(job.coordinator, accepted)
+        // Only the coordinator's own answer settles a transfer in doubt: no signed decisions yet.
+        participant.on_known(job.from, job.coordinator, accepted, |_| false)
     } else {
         participant.on_outcome(job.from, job.coordinator, accepted)
     };
@@ -584,22 +579,6 @@ pub(super) async fn mark_delivered(connection: &mut AnyConnection, bank: &str, i
     Ok(Outcome::Done)
 }
 
-/// Per-bank settlement legs so every participant's entry sums to zero. Every bank other than
-/// the origin settles with the origin; the origin settles with each of them.
-pub fn settlement_legs(origin: &str, nets: &[(String, i64)]) -> Vec<(String, Vec<SettlementLeg>)> {
-    let mut out = Vec::with_capacity(nets.len() + 1);
-    let mut origin_legs = Vec::new();
-    for (bank, net) in nets {
-        if bank == origin || *net == 0 {
-            continue;
-        }
-        origin_legs.push(SettlementLeg { bank: bank.clone(), amount_cents: *net });
-        out.push((bank.clone(), vec![SettlementLeg { bank: origin.to_string(), amount_cents: -net }]));
-    }
-    out.push((origin.to_string(), origin_legs));
-    out
-}
-
 /// What one bank recorded of a transfer: its status as origin ('pending', 'committed',
 /// 'aborted'), and its participation's status.
 #[derive(Clone, Debug)]
@@ -642,23 +621,57 @@ impl Ledger {
         Ok(row.is_some())
     }
 
-    /// Outcomes not yet acknowledged, grouped by bank: (bank, [(id, commit)]).
-    pub async fn undelivered(&self, limit: usize) -> Result<Vec<(String, Vec<OutcomeItem>)>, LedgerError> {
-        let rows: Vec<(String, String, String)> = sqlx::query_as(
-            "SELECT bank, transfer_id, decision FROM outcome_deliveries WHERE delivered = 0 ORDER BY bank, transfer_id LIMIT $1",
+    /// The transfers the coordinator must find again after a restart: those ordered and not
+    /// decided (their prepares may be out), and those decided and not yet acknowledged by every
+    /// participant (with the banks still owed the outcome). Pending unordered ones are read
+    /// by `pending_batch` when the token comes.
+    pub async fn coordinator_records(&self) -> Result<Vec<CoordinatorRecord>, LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        // id, kind, initiated_by, description, status, order (epoch, seq, position).
+        type Row = (String, String, String, String, String, Option<i64>, Option<i64>, Option<i64>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, kind, initiated_by, description, status, order_epoch, order_seq, order_position FROM transfers \
+             WHERE origin = $1 AND ((status = 'pending' AND order_epoch IS NOT NULL) \
+                OR id IN (SELECT transfer_id FROM outcome_deliveries WHERE delivered = 0)) \
+             ORDER BY created_at_ms, id",
         )
-        .bind(i64::try_from(limit).unwrap_or(i64::MAX))
-        .fetch_all(self.read_pool())
+        .bind(self.bank())
+        .fetch_all(&mut *connection)
         .await?;
-        let mut grouped: Vec<(String, Vec<OutcomeItem>)> = Vec::new();
-        for (bank, id, decision) in rows {
-            let item = OutcomeItem { id, commit: decision == "commit" };
-            match grouped.last_mut() {
-                Some((last, items)) if *last == bank => items.push(item),
-                _ => grouped.push((bank, vec![item])),
-            }
+        let mut records = Vec::with_capacity(rows.len());
+        for (id, kind, initiated_by, description, status, epoch, seq, position) in rows {
+            let legs: Vec<(String, String, String, i64)> =
+                sqlx::query_as("SELECT side, bank, account, amount_cents FROM transfer_legs WHERE transfer_id = $1 ORDER BY position")
+                    .bind(&id)
+                    .fetch_all(&mut *connection)
+                    .await?;
+            let legs =
+                legs.into_iter().map(|(side, bank, account, amount)| (bank, account, if side == "debit" { -amount } else { amount }));
+            let undelivered: Vec<(String,)> =
+                sqlx::query_as("SELECT bank FROM outcome_deliveries WHERE transfer_id = $1 AND delivered = 0 ORDER BY bank")
+                    .bind(&id)
+                    .fetch_all(&mut *connection)
+                    .await?;
+            let order = match (epoch, seq, position) {
+                (Some(epoch), Some(seq), Some(position)) => Some((
+                    Stamp::new(u64::try_from(epoch).unwrap_or(0), u64::try_from(seq).unwrap_or(0)),
+                    u32::try_from(position).unwrap_or(u32::MAX),
+                )),
+                _ => None,
+            };
+            let decision = match status.as_str() {
+                "committed" => Some(true),
+                "aborted" => Some(false),
+                _ => None,
+            };
+            records.push(CoordinatorRecord {
+                transfer: PendingTransfer { id, kind, initiated_by, description, legs: legs.collect() },
+                order,
+                decision,
+                undelivered: undelivered.into_iter().map(|(bank,)| bank).collect(),
+            });
         }
-        Ok(grouped)
+        Ok(records)
     }
 
     /// Transfers this bank voted yes on and still does not know the outcome of, prepared

@@ -55,7 +55,7 @@ pub(super) async fn apply(
         }
         Job::Transfer(transfer) => ops::local_transfer(connection, transfer).await?,
         Job::SubmitCross(transfer) => cross::submit(connection, bank, transfer).await?,
-        Job::OrderBatch { ids, stamp } => cross::order_batch(connection, ids, *stamp).await?,
+        Job::OrderBatch { ids, stamp, first_position } => cross::order_batch(connection, ids, *stamp, *first_position).await?,
         Job::Prepare(prepare) => cross::prepare(connection, prepare).await?,
         Job::Decide { decisions, local } => {
             cross::decide(connection, decisions).await?;
@@ -64,7 +64,6 @@ pub(super) async fn apply(
                 None => Outcome::Done,
             }
         }
-        Job::PresumeAbort => cross::presume_abort(connection, bank).await?,
         Job::ApplyOutcomes(outcomes) => cross::apply_outcomes(connection, outcomes).await?,
         Job::MarkDelivered { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::DELIVERED).await?,
         Job::MarkRefused { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::REFUSED).await?,

@@ -23,7 +23,7 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use audit::{AuditCheck, AuditReport};
 pub use db::{database_path, is_supported_url, open_pools, redact_url, DatabaseLocation, Pools};
-pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferView};
+pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferRecord};
 pub use writer::{spawn_writer, WriterStats};
 
 #[derive(Debug, thiserror::Error)]
@@ -172,19 +172,21 @@ pub enum Job {
     Transfer(LocalTransfer),
     /// A transfer with legs at other banks: stored as pending for the coordinator.
     SubmitCross(LocalTransfer),
+    /// Gives each still-unordered transfer its place `(stamp, first_position + index)`.
     OrderBatch {
         ids: Vec<String>,
         stamp: ringbank_ring::Stamp,
+        first_position: u32,
     },
     /// A participant votes on a prepare through the two-phase-commit core, in one transaction.
     Prepare(cross::PrepareJob),
-    /// The coordinator's decisions, and with them (same transaction) the outcomes at this bank's
-    /// own participant: a decision is durable if and only if its local outcome is applied.
+    /// The coordinator's decisions (presumed aborts too), and with them (same transaction) the
+    /// outcomes at this bank's own participant: a decision is durable if and only if its local
+    /// outcome is applied.
     Decide {
         decisions: Vec<cross::Decision>,
         local: Option<cross::OutcomeJob>,
     },
-    PresumeAbort,
     /// A participant applies outcomes through the core (delivered by the coordinator, or learned).
     ApplyOutcomes(cross::OutcomeJob),
     MarkDelivered {

@@ -1,7 +1,6 @@
 //! Read-side queries: accounts, statements, transfers, customers and sessions. They run on
 //! the read pool and see only committed data.
 
-use serde::Serialize;
 use sqlx::AnyConnection;
 
 use ringbank_domain::{CustomerKind, Signature, SignedDecision, TransferDecision, TransferKind, TransferStatus};
@@ -10,8 +9,9 @@ use super::{Ledger, LedgerError, Leg};
 
 pub use ringbank_wire::{AccountView, StatementLine, StatementPage};
 
-#[derive(Clone, Debug, Serialize)]
-pub struct TransferView {
+/// A transfer as the ledger knows it, typed; its JSON shape is `ringbank_wire::TransferView`.
+#[derive(Clone, Debug)]
+pub struct TransferRecord {
     pub id: String,
     pub kind: TransferKind,
     pub status: TransferStatus,
@@ -21,8 +21,24 @@ pub struct TransferView {
     pub credits: Vec<Leg>,
     pub created_at: String,
     /// The coordinator's signed decision (the receipt), once decided under signing.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub receipt: Option<SignedDecision>,
+}
+
+impl From<TransferRecord> for ringbank_wire::TransferView {
+    fn from(record: TransferRecord) -> ringbank_wire::TransferView {
+        let wire_leg = |leg: Leg| ringbank_wire::Leg { bank: leg.bank, account: leg.account, amount_cents: leg.amount_cents };
+        ringbank_wire::TransferView {
+            id: record.id,
+            kind: record.kind.as_str().to_string(),
+            status: record.status.as_str().to_string(),
+            reason: record.reason,
+            description: record.description,
+            debits: record.debits.into_iter().map(wire_leg).collect(),
+            credits: record.credits.into_iter().map(wire_leg).collect(),
+            created_at: record.created_at,
+            receipt: record.receipt,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -157,7 +173,7 @@ impl Ledger {
     }
 
     /// A transfer or payment, if `document` initiated it.
-    pub async fn transfer_for(&self, id: &str, document: &str) -> Result<Option<TransferView>, LedgerError> {
+    pub async fn transfer_for(&self, id: &str, document: &str) -> Result<Option<TransferRecord>, LedgerError> {
         let mut connection = self.read_pool().acquire().await?;
         let row: Option<(String, String, String, Option<String>, String, i64)> = sqlx::query_as(
             "SELECT id, kind, status, reason, description, created_at_ms FROM transfers WHERE id = $1 AND initiated_by = $2",
@@ -186,7 +202,7 @@ impl Ledger {
         let invalid = |e: ringbank_domain::UnknownValue| LedgerError::Invariant(format!("transfer {id}: {e}"));
         let (kind, status) = (kind.parse().map_err(invalid)?, status.parse().map_err(invalid)?);
         let receipt = receipt(&mut connection, &id).await?;
-        Ok(Some(TransferView { id, kind, status, reason, description, debits, credits, created_at: rfc3339(created), receipt }))
+        Ok(Some(TransferRecord { id, kind, status, reason, description, debits, credits, created_at: rfc3339(created), receipt }))
     }
 }
 

@@ -1,27 +1,35 @@
-//! Cross-bank transfers, coordinator side, and in-doubt resolution. Three loops per bank:
-//! - the coordinator: while the origin has pending transfers it asks for the token; holding
-//!   it, it runs batches (order durably, PREPARE every participant with the fencing stamp,
-//!   collect votes, log decisions durably) until the lease nears its end, then passes it on;
-//! - delivery: sends every logged decision to every participant until acknowledged;
-//! - resolution: a participant that voted yes and heard nothing asks the coordinator, then
-//!   the other participants, what became of the transfer; it never aborts on its own.
+//! The coordinator's driver: runs the pure `ringbank_twopc::Coordinator` for the cross-bank
+//! transfers this bank originates. One task owns the core. At start it recovers the core's state
+//! from the ledger (ordered and undecided transfers, which the core presumes aborted; decisions
+//! still owed to some participant). Then it feeds the core events: the token granted (a batch
+//! per `pending_batch` read, under the token's stamp, votes counted until the lease ends), the
+//! answers to the prepares once the token is passed on (`votes_closed`: decisions are logged
+//! outside the token), acknowledgements and refusals of outcomes, and the core's own deadline
+//! (retransmission). It carries out the core's actions in order: `Persist` as ledger jobs, each
+//! durable before the next action (the order before any prepare, a decision before any
+//! outcome), `Send` through the signed peer client or this bank's own participant, `CrashPoint`
+//! through faults. A failed write restarts the core from the ledger, as a restarted bank would.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringbank_ring::Stamp;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
-
-use super::Cross;
-use crate::clock::wall_clock_ms;
-use crate::ledger::cross::{settlement_legs, Decision, PendingTransfer};
-use crate::ledger::Job;
-use crate::protocol::{
-    OutcomeRequest, OutcomeResponse, PrepareItem, PrepareRequest, PrepareResponse, QueryRequest, QueryResponse, RefusedOutcome, Vote,
-    WireLeg, BATCH_MAX,
+use ringbank_domain::CrashPoint;
+use ringbank_twopc::{
+    BankId, CoordinatedTransfer, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Decision, Message,
+    Millis, PendingTransfer, Prepare, Stamp, TransferId, TransferKind, TransferLeg, Vote,
 };
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{participant, Cross};
+use crate::ledger::{cross as rows, Job, LedgerError, Outcome};
+use crate::protocol::{self as wire, BATCH_MAX};
+use crate::ring_driver::Holding;
 
 /// Transfers per batch.
 const BATCH_SIZE: usize = 512;
@@ -31,82 +39,47 @@ const LEASE_MARGIN: Duration = Duration::from_millis(100);
 const TOKEN_WAIT: Duration = Duration::from_secs(2);
 const RECHECK_INTERVAL: Duration = Duration::from_millis(500);
 const DELIVERY_INTERVAL: Duration = Duration::from_millis(300);
-pub(super) const RESOLVE_INTERVAL: Duration = Duration::from_secs(1);
-/// A yes vote is in doubt once it is this old without an outcome.
-pub(super) const IN_DOUBT_AFTER: Duration = Duration::from_secs(2);
+/// Answers of outcome deliveries waiting for the driver.
+const ANSWERS_MAX: usize = 256;
 
-pub fn spawn(cross: Arc<Cross>, tracker: &TaskTracker, shutdown: CancellationToken) {
-    tracker.spawn(coordinate(cross.clone(), shutdown.clone()));
-    tracker.spawn(deliver(cross.clone(), shutdown.clone()));
-    tracker.spawn(resolve(cross, shutdown));
-}
-
-async fn coordinate(cross: Arc<Cross>, shutdown: CancellationToken) {
-    // Transfers whose prepares may have gone out before a crash: presumed abort. Retried until
-    // it is logged: until then their participants stay in doubt with their holds.
-    let mut backoff = RetryBackoff::new();
+/// The driver's task: recovers the core, then serves its events until shutdown.
+pub async fn run(cross: Arc<Cross>, shutdown: CancellationToken) {
+    let (answers, mut answered) = mpsc::channel(ANSWERS_MAX);
+    let Some(mut driver) = Driver::start(cross.clone(), answers, &shutdown).await else { return };
+    let mut recheck = tokio::time::interval(RECHECK_INTERVAL);
+    recheck.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut grant: Option<Pin<Box<dyn Future<Output = Option<Holding>> + Send>>> = None;
+    let mut waited = Instant::now();
     loop {
-        match cross.ledger.submit(Job::PresumeAbort, None).await {
-            Ok(_) => break,
-            Err(error) => tracing::error!(bank = %cross.bank(), %error, "presumed abort at start-up failed; retrying"),
-        }
-        if !backoff.wait(&shutdown).await {
-            return;
-        }
-    }
-    cross.delivery_work.notify_one();
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = cross.coordinator_work.notified() => {}
-            () = tokio::time::sleep(RECHECK_INTERVAL) => {}
-        }
-        match cross.ledger.has_unordered_pending().await {
-            Ok(true) => {}
-            Ok(false) => continue,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read pending transfers");
-                continue;
+        let wake = driver.next_wake();
+        let running = tokio::select! {
+            () = shutdown.cancelled() => false,
+            Some(report) = answered.recv() => driver.delivered(report, &shutdown).await,
+            () = tokio::time::sleep_until(wake) => {
+                let actions = driver.core.tick(driver.now());
+                driver.carry_out_or_restart(actions, &shutdown).await
             }
-        }
-        cross.ring.want_token().await;
-        let waited = Instant::now();
-        let holding = tokio::select! {
-            () = shutdown.cancelled() => return,
-            holding = crate::ring_driver::wait_for_grant(&cross.ring, TOKEN_WAIT) => holding,
-        };
-        let Some(holding) = holding else { continue };
-        add_micros(&cross, Phase::TokenWait, waited);
-        let held = Instant::now();
-        cross.faults.crash_point(ringbank_domain::CrashPoint::WhileHolding);
-        // Phase one of every batch runs under the token: order, prepare, collect votes. The
-        // decisions need no token: they are logged once it has been passed on.
-        let mut position = 0u32;
-        let mut prepared = Vec::new();
-        while holding.lease_until.saturating_duration_since(Instant::now()) > LEASE_MARGIN {
-            let batch = match cross.ledger.pending_batch(BATCH_SIZE).await {
-                Ok(batch) if !batch.is_empty() => batch,
-                Ok(_) => break,
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read pending transfers");
-                    break;
+            () = cross.coordinator_work.notified(), if grant.is_none() => {
+                (grant, waited) = (driver.want_token().await, Instant::now());
+                true
+            }
+            _ = recheck.tick(), if grant.is_none() => {
+                (grant, waited) = (driver.want_token().await, Instant::now());
+                true
+            }
+            holding = async { grant.as_mut().expect("guarded by the condition").await }, if grant.is_some() => {
+                grant = None;
+                match holding {
+                    Some(holding) => {
+                        add_micros(&cross, Phase::TokenWait, waited);
+                        driver.hold(holding, &shutdown).await
+                    }
+                    None => true,
                 }
-            };
-            let count = batch.len() as u32;
-            if let Some(phase_one) = prepare_batch(&cross, holding.stamp, position, holding.lease_until, batch).await {
-                prepared.push(phase_one);
             }
-            position += count;
-        }
-        cross.ring.release().await;
-        add_micros(&cross, Phase::Hold, held);
-        cross.faults.crash_point(ringbank_domain::CrashPoint::AfterVotes);
-        if !prepared.is_empty() {
-            let deciding = Instant::now();
-            if !decide(&cross, holding.stamp, prepared, &shutdown).await {
-                return;
-            }
-            add_micros(&cross, Phase::Decide, deciding);
+        };
+        if !running {
+            return;
         }
     }
 }
@@ -122,186 +95,501 @@ enum Phase {
 
 fn add_micros(cross: &Cross, phase: Phase, since: Instant) {
     let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
-    cross.phase_micros[phase as usize].fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
+    cross.phase_micros[phase as usize].fetch_add(micros, Ordering::Relaxed);
 }
 
-/// A batch after phase one: its transfers, their participants, and the votes received.
-struct PreparedBatch {
-    batch: Vec<PendingTransfer>,
-    /// The position of the batch's first transfer under the stamp (the receipts name it).
-    first_position: u32,
-    participants_of: HashMap<String, Vec<String>>,
-    votes: HashMap<(String, String), Vote>,
+/// What an outcome delivery task reports to the driver.
+enum Delivered {
+    Answer {
+        bank: BankId,
+        answer: wire::OutcomeResponse,
+    },
+    /// The task ended (every message answered, or one failed).
+    Done {
+        bank: BankId,
+    },
 }
 
-/// Phase one of a batch: its place in the global order is recorded durably in the same
-/// commit as the local participant's votes, then every other participant gets its PREPARE
-/// (concurrently); returns the votes. None if the batch could not even be ordered.
-async fn prepare_batch(
-    cross: &Arc<Cross>,
-    stamp: Stamp,
-    first_position: u32,
-    lease_until: Instant,
-    batch: Vec<PendingTransfer>,
-) -> Option<PreparedBatch> {
-    let me = cross.bank().to_string();
-    cross.batches.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    cross.batched_transfers.fetch_add(batch.len() as u64, std::sync::atomic::Ordering::Relaxed);
-    let ids: Vec<String> = batch.iter().map(|t| t.id.clone()).collect();
-    let mut requests: BTreeMap<String, PrepareRequest> = BTreeMap::new();
-    let mut participants_of: HashMap<String, Vec<String>> = HashMap::new();
-    for (offset, transfer) in batch.iter().enumerate() {
-        let mut nets: BTreeMap<String, i64> = BTreeMap::new();
-        nets.insert(me.clone(), 0);
-        for (bank, _, amount) in &transfer.legs {
-            *nets.entry(bank.clone()).or_insert(0) += amount;
-        }
-        let participants: Vec<String> = nets.keys().cloned().collect();
-        let nets: Vec<(String, i64)> = nets.into_iter().collect();
-        let settlement: HashMap<String, Vec<crate::protocol::SettlementLeg>> = settlement_legs(&me, &nets).into_iter().collect();
-        for bank in &participants {
-            let legs = transfer
-                .legs
-                .iter()
-                .filter(|(b, _, _)| b == bank)
-                .map(|(_, account, amount)| WireLeg { account: account.clone(), amount_cents: *amount })
-                .collect();
-            let item = PrepareItem {
-                id: transfer.id.clone(),
-                kind: transfer.kind.clone(),
-                initiated_by: transfer.initiated_by.clone(),
-                description: transfer.description.clone(),
-                position: first_position + offset as u32,
-                participants: participants.clone(),
-                legs,
-                settlement: settlement.get(bank).cloned().unwrap_or_default(),
-            };
-            requests
-                .entry(bank.clone())
-                .or_insert_with(|| PrepareRequest { coordinator: me.clone(), stamp, transfers: Vec::new() })
-                .transfers
-                .push(item);
-        }
-        participants_of.insert(transfer.id.clone(), participants);
-    }
-    // The batch's place in the global order is durable before any prepare is sent. Then the
-    // remote prepares are handed to the network, the crash point `after-prepare-sent` passes,
-    // and only then does the local participant vote (concurrently with the remote ones).
-    let started = Instant::now();
-    if let Err(error) = cross.ledger.submit(Job::OrderBatch { ids, stamp }, None).await {
-        tracing::error!(%error, "cannot order a batch; it stays pending");
-        return None;
-    }
-    let ordered = started.elapsed();
-    let local = requests.remove(&me);
-    let remote_started = Instant::now();
-    let remote = tokio::spawn(collect_votes(cross.clone(), requests, lease_until));
-    tokio::task::yield_now().await;
-    cross.faults.crash_point(ringbank_domain::CrashPoint::AfterPrepareSent);
-    let local_started = Instant::now();
-    let local_votes = match local {
-        Some(request) => Some(super::participant::prepare(cross, &me, request).await),
-        None => None,
-    };
-    let local_prepared = local_started.elapsed();
-    let micros = u64::try_from((ordered + local_prepared).as_micros()).unwrap_or(u64::MAX);
-    cross.phase_micros[Phase::OrderAndLocalPrepare as usize].fetch_add(micros, std::sync::atomic::Ordering::Relaxed);
-    let mut votes = match remote.await {
-        Ok(votes) => votes,
-        Err(error) => {
-            tracing::error!(%error, "collecting remote votes failed; the batch aborts");
-            HashMap::new()
-        }
-    };
-    add_micros(cross, Phase::RemotePrepare, remote_started);
-    cross.metrics.prepare_seconds.observe_duration(started.elapsed());
-    match local_votes {
-        Some(Ok(PrepareResponse { votes: local_votes })) => {
-            for vote in local_votes {
-                votes.insert((me.clone(), vote.id.clone()), vote);
-            }
-        }
-        Some(Err(error)) => tracing::warn!(%error, "local prepare failed"),
-        None => {}
-    }
-    Some(PreparedBatch { batch, first_position, participants_of, votes })
+/// The prepares one action list handed over: the remote calls under way, and this bank's own
+/// prepare, which runs once the list is carried out (after `after-prepare-sent`).
+#[derive(Default)]
+struct Prepares {
+    remote: Vec<JoinHandle<Option<(BankId, Message, Millis)>>>,
+    local: Option<wire::PrepareRequest>,
 }
 
-/// The decision on one transfer: commit only if it has participants and every one of them
-/// voted yes (a transfer without participants has no vote to count, and cannot commit).
-fn decision_on(id: &str, participants: Vec<String>, votes: &HashMap<(String, String), Vote>) -> Decision {
-    let mut reason = participants.is_empty().then(|| "the transfer has no participants; it cannot commit".to_string());
-    for bank in &participants {
-        if reason.is_some() {
-            break;
-        }
-        match votes.get(&(bank.clone(), id.to_string())) {
-            Some(Vote { yes: true, .. }) => {}
-            Some(Vote { reason: why, .. }) => reason = Some(format!("bank {bank}: {}", why.clone().unwrap_or_else(|| "refused".into()))),
-            None => reason = Some(format!("bank {bank} did not answer in time")),
-        }
-    }
-    Decision { id: id.to_string(), commit: reason.is_none(), reason, participants, receipt: None }
+/// A `Persist` was not made durable: the core must restart from the ledger.
+struct PersistFailed;
+
+struct Driver {
+    cross: Arc<Cross>,
+    core: Coordinator,
+    /// Origin of the core's clock (milliseconds on the monotonic clock).
+    epoch: Instant,
+    /// The lease of the token while it is held: no prepare leaves after it.
+    lease_until: Option<Instant>,
+    answers: mpsc::Sender<Delivered>,
+    /// Banks with an outcome delivery under way, and those owed one that was held back meanwhile.
+    delivering: BTreeSet<BankId>,
+    held_back: BTreeSet<BankId>,
 }
 
-/// Logs the decisions of prepared batches (durably, before anyone is told): commit only if
-/// every participant voted yes. A failed log is retried until it is durable (its participants
-/// stay in doubt with their holds until then); false if the bank shut down first.
-async fn decide(cross: &Arc<Cross>, stamp: Stamp, prepared: Vec<PreparedBatch>, shutdown: &CancellationToken) -> bool {
-    let me = cross.bank().to_string();
-    let mut decisions: Vec<Decision> = Vec::new();
-    for PreparedBatch { batch, first_position, mut participants_of, votes } in prepared {
-        for (offset, transfer) in batch.iter().enumerate() {
-            let participants = participants_of.remove(&transfer.id).unwrap_or_default();
-            let mut decision = decision_on(&transfer.id, participants, &votes);
-            let position = first_position + offset as u32;
-            let key = cross.peers.signing_key();
-            decision.receipt = super::receipts::sign_decision(key, &me, transfer, stamp, position, decision.commit);
-            decisions.push(decision);
-        }
+impl Driver {
+    /// Recovers the core from the ledger (retried until it is durable); None on shutdown.
+    async fn start(cross: Arc<Cross>, answers: mpsc::Sender<Delivered>, shutdown: &CancellationToken) -> Option<Driver> {
+        let (core, _) = Coordinator::start(config(&cross), CoordinatorState::default(), 0);
+        let mut driver = Driver {
+            cross,
+            core,
+            epoch: Instant::now(),
+            lease_until: None,
+            answers,
+            delivering: BTreeSet::new(),
+            held_back: BTreeSet::new(),
+        };
+        driver.recover(shutdown, false).await.then_some(driver)
     }
-    let committed = decisions.iter().filter(|d| d.commit).count();
-    // This bank's own participant applies its outcomes in the same transaction: the decision is
-    // durable exactly when the origin's legs are booked (no window where the transfer reads
-    // committed at the origin but its legs there are not posted yet).
-    let own: Vec<crate::protocol::OutcomeItem> = decisions
-        .iter()
-        .filter(|d| d.participants.iter().any(|bank| *bank == me))
-        .map(|d| crate::protocol::OutcomeItem { id: d.id.clone(), commit: d.commit })
-        .collect();
-    let mut backoff = RetryBackoff::new();
-    loop {
-        let decide_started = std::time::Instant::now();
-        let local = (!own.is_empty()).then(|| super::participant::own_outcomes(cross, own.clone()));
-        match cross.ledger.submit(Job::Decide { decisions: decisions.clone(), local }, None).await {
-            Ok(_) => {
-                cross.metrics.decide_seconds.observe_duration(decide_started.elapsed());
-                break;
-            }
-            Err(error) => tracing::error!(
-                bank = %me,
-                epoch = stamp.epoch,
-                seq = stamp.seq,
-                transfers = decisions.len(),
-                %error,
-                "cannot log decisions; retrying"
-            ),
-        }
-        if !backoff.wait(shutdown).await {
+
+    /// Restarts the core from what the ledger holds, as a restarted bank would (presumed abort,
+    /// deliveries still owed); retried with a backoff until its writes are durable. False on
+    /// shutdown.
+    async fn recover(&mut self, shutdown: &CancellationToken, wait_first: bool) -> bool {
+        let mut backoff = RetryBackoff::new();
+        if wait_first && !backoff.wait(shutdown).await {
             return false;
         }
+        loop {
+            match recovered_state(&self.cross).await {
+                Ok(state) => {
+                    let (core, actions) = Coordinator::start(config(&self.cross), state, self.now());
+                    self.core = core;
+                    if self.carry_out(actions).await.is_ok() {
+                        return true;
+                    }
+                }
+                Err(error) => tracing::error!(bank = %self.cross.bank(), %error, "cannot read the coordinator's state; retrying"),
+            }
+            if !backoff.wait(shutdown).await {
+                return false;
+            }
+        }
     }
-    tracing::info!(bank = %me, epoch = stamp.epoch, seq = stamp.seq, transfers = decisions.len(), committed, "batch decided");
-    for decision in decisions.iter().filter(|d| !d.commit) {
-        let reason = decision.reason.as_deref().unwrap_or("");
-        tracing::info!(bank = %me, epoch = stamp.epoch, transfer_id = %decision.id, reason, "transfer aborted");
+
+    fn now(&self) -> Millis {
+        self.millis_at(Instant::now())
     }
-    cross.faults.crash_point(ringbank_domain::CrashPoint::AfterDecisionLogged);
-    for decision in &decisions {
-        let _ = cross.finalized.send(decision.id.clone());
+
+    fn millis_at(&self, instant: Instant) -> Millis {
+        u64::try_from(instant.saturating_duration_since(self.epoch).as_millis()).unwrap_or(u64::MAX)
     }
-    cross.delivery_work.notify_one();
-    true
+
+    fn next_wake(&self) -> tokio::time::Instant {
+        let at = self.core.next_deadline().map_or(self.now() + 3_600_000, |deadline| deadline);
+        tokio::time::Instant::from_std(self.epoch + Duration::from_millis(at))
+    }
+
+    fn name(&self, bank: BankId) -> String {
+        self.cross.banks.get(usize::from(bank)).cloned().unwrap_or_default()
+    }
+
+    /// Asks the ring for the token if a pending transfer waits for a batch.
+    async fn want_token(&self) -> Option<Pin<Box<dyn Future<Output = Option<Holding>> + Send>>> {
+        match self.cross.ledger.has_unordered_pending().await {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(error) => {
+                tracing::warn!(%error, "cannot read pending transfers");
+                return None;
+            }
+        }
+        self.cross.ring.want_token().await;
+        let ring = self.cross.ring.clone();
+        Some(Box::pin(async move { crate::ring_driver::wait_for_grant(&ring, TOKEN_WAIT).await }))
+    }
+
+    /// Holding the token: batches (order, prepare, votes) until the lease nears its end, then
+    /// the token is passed on and the batches are decided. False on shutdown.
+    async fn hold(&mut self, holding: Holding, shutdown: &CancellationToken) -> bool {
+        let held = Instant::now();
+        self.cross.faults.crash_point(CrashPoint::WhileHolding);
+        self.lease_until = Some(holding.lease_until);
+        let vote_deadline = self.millis_at(holding.lease_until);
+        let (mut position, mut answers, mut failed) = (0u32, Vec::new(), false);
+        while holding.lease_until.saturating_duration_since(Instant::now()) > LEASE_MARGIN {
+            let transfers = match self.cross.ledger.pending_batch(BATCH_SIZE).await {
+                Ok(batch) => batch.into_iter().filter_map(|row| core_transfer(&self.cross, row)).collect::<Vec<_>>(),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read pending transfers");
+                    break;
+                }
+            };
+            if transfers.is_empty() {
+                break;
+            }
+            let count = u32::try_from(transfers.len()).expect("a batch is small");
+            self.cross.batches.fetch_add(1, Ordering::Relaxed);
+            self.cross.batched_transfers.fetch_add(u64::from(count), Ordering::Relaxed);
+            for transfer in &transfers {
+                self.core.adopt(transfer.clone());
+            }
+            let started = Instant::now();
+            // The grant's quorum certificate, presented once per batch with every prepare.
+            let certificate = self.cross.ring.certificate(holding.stamp).map(|certificate| (*certificate).clone());
+            let actions = self.core.start_batch(holding.stamp, certificate, position, transfers, vote_deadline, self.now());
+            position += count;
+            match self.carry_out(actions).await {
+                Ok(prepares) => answers.extend(self.collect(prepares, holding.stamp, started).await),
+                Err(PersistFailed) => {
+                    failed = true;
+                    break;
+                }
+            }
+        }
+        self.lease_until = None;
+        self.cross.ring.release().await;
+        add_micros(&self.cross, Phase::Hold, held);
+        if failed {
+            return self.recover(shutdown, true).await;
+        }
+        let actions = self.core.votes_closed(holding.stamp, answers, self.now());
+        self.carry_out_or_restart(actions, shutdown).await
+    }
+
+    /// Runs this bank's own prepare (the remote ones are under way) and gathers every answer
+    /// with its arrival time. A bank that failed to answer simply has none.
+    async fn collect(&self, prepares: Prepares, stamp: Stamp, started: Instant) -> Vec<(BankId, Message, Millis)> {
+        let mut answers = Vec::new();
+        if let Some(request) = prepares.local {
+            match participant::prepare(&self.cross, self.cross.bank(), request).await {
+                Ok(response) => answers.push((self.core.me(), votes(stamp, response), self.now())),
+                Err(error) => tracing::warn!(%error, "local prepare failed"),
+            }
+        }
+        add_micros(&self.cross, Phase::OrderAndLocalPrepare, started);
+        let remote_started = Instant::now();
+        for call in prepares.remote {
+            match call.await {
+                Ok(answer) => answers.extend(answer),
+                Err(error) => tracing::error!(%error, "a prepare call failed; its transfers will abort"),
+            }
+        }
+        add_micros(&self.cross, Phase::RemotePrepare, remote_started);
+        self.cross.metrics.prepare_seconds.observe_duration(started.elapsed());
+        answers
+    }
+
+    /// An outcome delivery answered or ended: acknowledgements and refusals go to the core.
+    async fn delivered(&mut self, report: Delivered, shutdown: &CancellationToken) -> bool {
+        let actions = match report {
+            Delivered::Answer { bank, answer } => {
+                for wire::RefusedOutcome { id, reason } in &answer.refused {
+                    tracing::error!(bank = %self.cross.bank(), peer = %self.name(bank), transfer_id = %id, %reason, "participant refused an outcome; no longer delivered");
+                }
+                let ids = answer.final_ids.into_iter().map(TransferId).collect();
+                let mut actions = self.core.step(bank, Message::Final { ids }, self.now());
+                actions.extend(self.core.outcomes_refused(bank, answer.refused.into_iter().map(|r| TransferId(r.id)).collect()));
+                actions
+            }
+            Delivered::Done { bank } => {
+                self.delivering.remove(&bank);
+                if self.held_back.remove(&bank) {
+                    self.core.redeliver(bank)
+                } else {
+                    Vec::new()
+                }
+            }
+        };
+        let running = self.carry_out_or_restart(actions, shutdown).await;
+        self.core.prune_delivered();
+        running
+    }
+
+    async fn carry_out_or_restart(&mut self, actions: Vec<CoordinatorAction>, shutdown: &CancellationToken) -> bool {
+        match self.carry_out(actions).await {
+            Ok(_) => true,
+            Err(PersistFailed) => self.recover(shutdown, true).await,
+        }
+    }
+
+    /// Carries out the core's actions in order. Outcome sends are handed over together at the
+    /// end of the list (one task per bank; the core puts no crash point after them).
+    async fn carry_out(&mut self, actions: Vec<CoordinatorAction>) -> Result<Prepares, PersistFailed> {
+        let mut prepares = Prepares::default();
+        let mut outcomes: BTreeMap<BankId, Vec<wire::OutcomeRequest>> = BTreeMap::new();
+        for action in actions {
+            match action {
+                CoordinatorAction::Persist(write) => self.persist(write).await?,
+                CoordinatorAction::Send { to, message: Message::Prepare(prepare) } => {
+                    let request = self.prepare_request(prepare);
+                    if to == self.core.me() {
+                        prepares.local = Some(request);
+                    } else {
+                        prepares.remote.push(self.send_prepare(to, request));
+                    }
+                }
+                CoordinatorAction::Send { to, message: Message::Outcome { outcomes: items, .. } } => {
+                    // Only what is still owed: this bank's own outcomes are applied with the decision.
+                    let owed: Vec<wire::OutcomeItem> = items
+                        .into_iter()
+                        .filter(|item| self.core.state().transfers.get(&item.id).is_some_and(|t| t.undelivered.contains(&to)))
+                        .map(|item| wire::OutcomeItem { id: item.id.0, commit: item.commit })
+                        .collect();
+                    if !owed.is_empty() {
+                        outcomes
+                            .entry(to)
+                            .or_default()
+                            .push(wire::OutcomeRequest { coordinator: self.cross.bank().to_string(), outcomes: owed });
+                    }
+                }
+                CoordinatorAction::Send { to, message } => {
+                    tracing::error!(to, kind = message.kind(), "the coordinator core sent an unexpected message")
+                }
+                CoordinatorAction::CrashPoint(point) => {
+                    // Lets the calls just handed over get going first.
+                    tokio::task::yield_now().await;
+                    self.cross.faults.crash_point(point);
+                }
+                CoordinatorAction::Decided { id, .. } => {
+                    let _ = self.cross.finalized.send(id.0);
+                }
+            }
+        }
+        for (bank, requests) in outcomes {
+            self.deliver(bank, requests);
+        }
+        Ok(prepares)
+    }
+
+    /// Makes one write of the core durable, as a ledger job.
+    async fn persist(&mut self, write: CoordinatorWrite) -> Result<(), PersistFailed> {
+        let names = |ids: Vec<TransferId>| ids.into_iter().map(|id| id.0).collect();
+        let result = match write {
+            CoordinatorWrite::Order { stamp, first_position, ids } => {
+                self.cross.ledger.submit(Job::OrderBatch { ids: names(ids), stamp, first_position }, None).await.map(drop)
+            }
+            CoordinatorWrite::Decide(decisions) | CoordinatorWrite::PresumeAbort(decisions) => self.log_decisions(decisions).await,
+            CoordinatorWrite::MarkDelivered { bank, ids } => {
+                self.cross.ledger.submit(Job::MarkDelivered { bank: self.name(bank), ids: names(ids) }, None).await.map(drop)
+            }
+            CoordinatorWrite::MarkRefused { bank, ids } => {
+                self.cross.ledger.submit(Job::MarkRefused { bank: self.name(bank), ids: names(ids) }, None).await.map(drop)
+            }
+            CoordinatorWrite::Submit(transfer) => Err(LedgerError::Invariant(format!("the coordinator core submitted {}", transfer.id))),
+        };
+        result.map_err(|error| {
+            tracing::error!(bank = %self.cross.bank(), %error, "a write of the coordinator failed; restarting it from the ledger");
+            PersistFailed
+        })
+    }
+
+    /// Logs decisions; this bank's own participant applies its outcomes in the same transaction,
+    /// so the decision is durable exactly when the origin's legs are booked (and delivered here).
+    async fn log_decisions(&mut self, decisions: Vec<Decision>) -> Result<(), LedgerError> {
+        let me = self.core.me();
+        let own: Vec<wire::OutcomeItem> = decisions
+            .iter()
+            .filter(|d| d.participants.contains(&me))
+            .map(|d| wire::OutcomeItem { id: d.id.0.clone(), commit: d.commit })
+            .collect();
+        let local = (!own.is_empty()).then(|| participant::own_outcomes(&self.cross, own));
+        let logged: Vec<rows::Decision> = decisions
+            .iter()
+            .map(|d| rows::Decision {
+                id: d.id.0.clone(),
+                commit: d.commit,
+                reason: d.reason.as_ref().map(|reason| reason.describe(|bank| self.name(bank))),
+                participants: d.participants.iter().map(|bank| self.name(*bank)).collect(),
+                receipt: self.receipt(d),
+            })
+            .collect();
+        let started = Instant::now();
+        let outcome = self.cross.ledger.submit(Job::Decide { decisions: logged.clone(), local }, None).await?;
+        self.cross.metrics.decide_seconds.observe_duration(started.elapsed());
+        add_micros(&self.cross, Phase::Decide, started);
+        if let Outcome::Applied { final_ids, .. } = outcome {
+            self.core.delivered_durably(me, final_ids.into_iter().map(TransferId).collect());
+        }
+        let committed = logged.iter().filter(|d| d.commit).count();
+        tracing::info!(bank = %self.cross.bank(), transfers = logged.len(), committed, "batch decided");
+        for decision in logged.iter().filter(|d| !d.commit) {
+            let reason = decision.reason.as_deref().unwrap_or("");
+            tracing::info!(bank = %self.cross.bank(), transfer_id = %decision.id, reason, "transfer aborted");
+        }
+        Ok(())
+    }
+
+    /// The coordinator's signature over a decision (the transfer's receipt), made as it is
+    /// logged; None for a transfer the core has no order for (it was never prepared).
+    fn receipt(&self, decision: &Decision) -> Option<ringbank_domain::SignedDecision> {
+        let coordinated = self.core.state().transfers.get(&decision.id)?;
+        let (stamp, position) = coordinated.order?;
+        let legs = coordinated
+            .transfer
+            .legs
+            .iter()
+            .map(|leg| ringbank_domain::ReceiptLeg {
+                bank: self.name(leg.bank),
+                account: leg.account.clone(),
+                amount_cents: leg.amount_cents,
+            })
+            .collect();
+        let transfer = super::receipts::DecidedTransfer { id: &decision.id.0, kind: kind_text(coordinated.transfer.kind), legs };
+        super::receipts::sign_decision(self.cross.peers.signing_key(), self.cross.bank(), transfer, stamp, position, decision.commit)
+    }
+
+    /// The one place a prepare request is built: the core's prepare with bank names.
+    fn prepare_request(&self, prepare: Prepare) -> wire::PrepareRequest {
+        let transfers = prepare
+            .transfers
+            .into_iter()
+            .map(|item| wire::PrepareItem {
+                id: item.id.0,
+                kind: kind_text(item.kind).to_string(),
+                initiated_by: item.initiated_by,
+                description: item.description,
+                position: item.position,
+                participants: item.participants.iter().map(|bank| self.name(*bank)).collect(),
+                legs: item.legs.into_iter().map(|leg| wire::WireLeg { account: leg.account, amount_cents: leg.amount_cents }).collect(),
+                settlement: item
+                    .settlement
+                    .into_iter()
+                    .map(|leg| wire::SettlementLeg { bank: self.name(leg.bank), amount_cents: leg.amount_cents })
+                    .collect(),
+            })
+            .collect();
+        wire::PrepareRequest {
+            coordinator: self.name(prepare.coordinator),
+            stamp: prepare.stamp,
+            certificate: prepare.certificate,
+            transfers,
+        }
+    }
+
+    /// Hands a prepare to the network; the answer is awaited by `collect`. Nothing is sent once
+    /// the lease is over, and a vote after it is worthless (the next holder's stamp fences this
+    /// one off), so the wait ends with the lease.
+    fn send_prepare(&self, to: BankId, request: wire::PrepareRequest) -> JoinHandle<Option<(BankId, Message, Millis)>> {
+        let (cross, epoch, name) = (self.cross.clone(), self.epoch, self.name(to));
+        let lease_until = self.lease_until.unwrap_or_else(Instant::now);
+        tokio::spawn(async move {
+            if Instant::now() >= lease_until || cross.faults.is_partitioned(&name) {
+                return None;
+            }
+            let url = cross.ring.members.url_of(to)?.to_string();
+            let limit = lease_until.saturating_duration_since(Instant::now());
+            let call = cross.peers.call::<_, wire::PrepareResponse>(&url, "/bank/v1/prepare", &request);
+            let error = match tokio::time::timeout(limit, call).await {
+                Ok(Ok(response)) => {
+                    let arrived = u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
+                    return Some((to, votes(request.stamp, response), arrived));
+                }
+                Ok(Err(error)) => error.to_string(),
+                Err(_) => "no vote before the lease ended".to_string(),
+            };
+            let stamp = request.stamp;
+            tracing::warn!(bank = %cross.bank(), peer = %name, epoch = stamp.epoch, seq = stamp.seq, %error, "prepare failed; its transfers will abort");
+            None
+        })
+    }
+
+    /// Delivers outcomes to one bank in a task of their own, one delivery per bank at a time:
+    /// what is owed meanwhile is sent again when it ends (`redeliver`).
+    fn deliver(&mut self, bank: BankId, requests: Vec<wire::OutcomeRequest>) {
+        if !self.delivering.insert(bank) {
+            self.held_back.insert(bank);
+            return;
+        }
+        let (cross, answers, name) = (self.cross.clone(), self.answers.clone(), self.name(bank));
+        tokio::spawn(async move {
+            for request in requests {
+                let started = Instant::now();
+                let Some(answer) = deliver_to(&cross, &name, request).await else { break };
+                cross.metrics.deliver_seconds.observe_duration(started.elapsed());
+                if answers.send(Delivered::Answer { bank, answer }).await.is_err() {
+                    return;
+                }
+            }
+            let _ = answers.send(Delivered::Done { bank }).await;
+        });
+    }
+}
+
+fn config(cross: &Cross) -> CoordinatorConfig {
+    let delivery_interval = u64::try_from(DELIVERY_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+    CoordinatorConfig { me: cross.ring.members.me, delivery_interval, transfers_max: BATCH_MAX }
+}
+
+fn kind_text(kind: TransferKind) -> &'static str {
+    match kind {
+        TransferKind::Transfer => "transfer",
+        TransferKind::Payment => "payment",
+    }
+}
+
+fn votes(stamp: Stamp, response: wire::PrepareResponse) -> Message {
+    let votes = response.votes.into_iter().map(|v| Vote { id: TransferId(v.id), yes: v.yes, reason: v.reason }).collect();
+    Message::Votes { stamp, votes }
+}
+
+/// A transfer as the ledger stores it, in the core's terms; None (logged) if a leg names a bank
+/// that is no longer a member.
+fn core_transfer(cross: &Cross, row: rows::PendingTransfer) -> Option<PendingTransfer> {
+    let kind = if row.kind == kind_text(TransferKind::Payment) { TransferKind::Payment } else { TransferKind::Transfer };
+    let legs = row
+        .legs
+        .into_iter()
+        .map(|(bank, account, amount_cents)| Some(TransferLeg { bank: cross.ring.members.node_of(&bank)?, account, amount_cents }))
+        .collect::<Option<Vec<_>>>();
+    let Some(legs) = legs else {
+        tracing::error!(bank = %cross.bank(), transfer_id = %row.id, "a leg names a bank that is not a member; the transfer is left as it is");
+        return None;
+    };
+    Some(PendingTransfer { id: TransferId(row.id), kind, initiated_by: row.initiated_by, description: row.description, legs })
+}
+
+/// The core's state as the ledger holds it: ordered and undecided transfers, and decided ones
+/// some participant has not acknowledged yet.
+async fn recovered_state(cross: &Cross) -> Result<CoordinatorState, LedgerError> {
+    let mut state = CoordinatorState::default();
+    for record in cross.ledger.coordinator_records().await? {
+        let Some(transfer) = core_transfer(cross, record.transfer) else { continue };
+        state.submitted += 1;
+        let undelivered = record.undelivered.iter().filter_map(|bank| cross.ring.members.node_of(bank)).collect();
+        let coordinated = CoordinatedTransfer {
+            transfer,
+            submitted: state.submitted,
+            order: record.order,
+            decision: record.decision,
+            reason: None,
+            undelivered,
+        };
+        state.transfers.insert(coordinated.transfer.id.clone(), coordinated);
+    }
+    Ok(state)
+}
+
+/// Delivers outcomes to one bank (this one through the local participant); returns its answer.
+async fn deliver_to(cross: &Cross, bank: &str, request: wire::OutcomeRequest) -> Option<wire::OutcomeResponse> {
+    if bank == cross.bank() {
+        return match participant::outcome(cross, bank, request).await {
+            Ok(response) => Some(response),
+            Err(error) => {
+                tracing::warn!(%error, "applying outcomes locally failed");
+                None
+            }
+        };
+    }
+    if cross.faults.is_partitioned(bank) {
+        return None;
+    }
+    let url = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n))?.to_string();
+    match cross.peers.call::<_, wire::OutcomeResponse>(&url, "/bank/v1/outcome", &request).await {
+        Ok(response) => Some(response),
+        Err(error) => {
+            tracing::debug!(%error, %bank, "outcome not delivered; will retry");
+            None
+        }
+    }
 }
 
 /// Waits between retries of a durable write that failed: 100 ms doubling up to 5 s.
@@ -322,242 +610,5 @@ impl RetryBackoff {
             () = shutdown.cancelled() => false,
             () = tokio::time::sleep(wait) => true,
         }
-    }
-}
-
-/// Sends every other participant its prepare, concurrently; returns the votes by (bank,
-/// transfer id). A bank that fails to answer simply has no votes. Nothing is sent once the
-/// lease is over.
-async fn collect_votes(
-    cross: Arc<Cross>,
-    requests: BTreeMap<String, PrepareRequest>,
-    lease_until: Instant,
-) -> HashMap<(String, String), Vote> {
-    let mut votes = HashMap::new();
-    let mut remote = Vec::new();
-    for (bank, request) in requests {
-        if Instant::now() >= lease_until {
-            continue;
-        }
-        let Some(url) = cross.ring.members.node_of(&bank).and_then(|n| cross.ring.members.url_of(n)).map(str::to_string) else {
-            continue;
-        };
-        if cross.faults.is_partitioned(&bank) {
-            continue;
-        }
-        let (cross, request) = (cross.clone(), request);
-        // A vote that arrives after the lease is worthless (the next holder's stamp fences this
-        // one off), so the wait ends with the lease.
-        let limit = lease_until.saturating_duration_since(Instant::now());
-        remote.push(async move {
-            let call = cross.peers.call::<_, PrepareResponse>(&url, "/bank/v1/prepare", &request);
-            let answer = match tokio::time::timeout(limit, call).await {
-                Ok(answer) => answer.map_err(|e| e.to_string()),
-                Err(_) => Err("no vote before the lease ended".to_string()),
-            };
-            (bank, request.stamp, answer)
-        });
-    }
-    let me = cross.bank();
-    let answers = futures_util::future::join_all(remote).await;
-    for (bank, stamp, answer) in answers {
-        match answer {
-            Ok(response) => {
-                for vote in response.votes {
-                    votes.insert((bank.clone(), vote.id.clone()), vote);
-                }
-            }
-            Err(error) => {
-                tracing::warn!(bank = %me, peer = %bank, epoch = stamp.epoch, seq = stamp.seq, %error, "prepare failed; its transfers will abort")
-            }
-        }
-    }
-    votes
-}
-
-async fn deliver(cross: Arc<Cross>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = cross.delivery_work.notified() => {}
-            () = tokio::time::sleep(DELIVERY_INTERVAL) => {}
-        }
-        let groups = match cross.ledger.undelivered(8 * BATCH_MAX).await {
-            Ok(groups) => groups,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read undelivered outcomes");
-                continue;
-            }
-        };
-        let mut remote_delivered = false;
-        for (bank, items) in groups {
-            for chunk in items.chunks(BATCH_MAX) {
-                let deliver_started = std::time::Instant::now();
-                let delivered = deliver_to(&cross, &bank, chunk.to_vec()).await;
-                if delivered.is_some() {
-                    cross.metrics.deliver_seconds.observe_duration(deliver_started.elapsed());
-                }
-                if let Some(OutcomeResponse { final_ids: ids, refused }) = delivered {
-                    if bank != cross.bank() && !ids.is_empty() {
-                        remote_delivered = true;
-                    }
-                    if let Err(error) = cross.ledger.submit(Job::MarkDelivered { bank: bank.clone(), ids }, None).await {
-                        tracing::warn!(%error, "cannot mark outcomes delivered");
-                    }
-                    if !refused.is_empty() {
-                        for RefusedOutcome { id, reason } in &refused {
-                            tracing::error!(bank = %cross.bank(), peer = %bank, transfer_id = %id, %reason, "participant refused an outcome; no longer delivered");
-                        }
-                        let ids = refused.into_iter().map(|r| r.id).collect();
-                        if let Err(error) = cross.ledger.submit(Job::MarkRefused { bank: bank.clone(), ids }, None).await {
-                            tracing::warn!(%error, "cannot mark outcomes refused");
-                        }
-                    }
-                    if remote_delivered {
-                        cross.faults.crash_point(ringbank_domain::CrashPoint::AfterCommitSent);
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Delivers outcomes to one bank (this one through the local participant); returns its answer.
-async fn deliver_to(cross: &Arc<Cross>, bank: &str, outcomes: Vec<crate::protocol::OutcomeItem>) -> Option<OutcomeResponse> {
-    let me = cross.bank().to_string();
-    let request = OutcomeRequest { coordinator: me.clone(), outcomes };
-    if bank == me {
-        return match super::participant::outcome(cross, &me, request).await {
-            Ok(response) => Some(response),
-            Err(error) => {
-                tracing::warn!(%error, "applying outcomes locally failed");
-                None
-            }
-        };
-    }
-    if cross.faults.is_partitioned(bank) {
-        return None;
-    }
-    let url = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n))?.to_string();
-    match cross.peers.call::<_, OutcomeResponse>(&url, "/bank/v1/outcome", &request).await {
-        Ok(response) => Some(response),
-        Err(error) => {
-            tracing::debug!(%error, %bank, "outcome not delivered; will retry");
-            None
-        }
-    }
-}
-
-async fn resolve(cross: Arc<Cross>, shutdown: CancellationToken) {
-    loop {
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(RESOLVE_INTERVAL) => {}
-        }
-        let before = wall_clock_ms() - i64::try_from(IN_DOUBT_AFTER.as_millis()).unwrap_or(0);
-        let doubts = match cross.ledger.in_doubt(before, BATCH_MAX).await {
-            Ok(doubts) if !doubts.is_empty() => doubts,
-            Ok(_) => continue,
-            Err(error) => {
-                tracing::warn!(%error, "cannot read in-doubt transfers");
-                continue;
-            }
-        };
-        for (id, coordinator, _) in &doubts {
-            tracing::info!(bank = %cross.bank(), transfer_id = %id, %coordinator, "transfer in doubt: asking its coordinator");
-        }
-        let mut by_coordinator: BTreeMap<String, Vec<(String, Vec<String>)>> = BTreeMap::new();
-        for (id, coordinator, participants) in doubts {
-            by_coordinator.entry(coordinator).or_default().push((id, participants));
-        }
-        for (coordinator, transfers) in by_coordinator {
-            let ids: Vec<String> = transfers.iter().map(|(id, _)| id.clone()).collect();
-            let mut known = ask(&cross, &coordinator, &coordinator, ids.clone()).await;
-            // Still unknown: ask the other participants (one may have learned it already).
-            let mut others: Vec<String> = transfers.iter().flat_map(|(_, p)| p.clone()).collect();
-            others.sort();
-            others.dedup();
-            for other in others.iter().filter(|b| **b != coordinator && **b != cross.bank()) {
-                let missing: Vec<String> = ids.iter().filter(|id| !known.iter().any(|k| &k.id == *id)).cloned().collect();
-                if missing.is_empty() {
-                    break;
-                }
-                known.extend(ask(&cross, other, &coordinator, missing).await);
-            }
-            if known.is_empty() {
-                continue;
-            }
-            if let Err(error) = super::participant::learned(&cross, &coordinator, known).await {
-                tracing::warn!(%error, "applying learned outcomes failed");
-            }
-        }
-    }
-}
-
-async fn ask(cross: &Arc<Cross>, bank: &str, coordinator: &str, ids: Vec<String>) -> Vec<crate::protocol::OutcomeItem> {
-    if bank == cross.bank() || cross.faults.is_partitioned(bank) {
-        return Vec::new();
-    }
-    let Some(url) = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n)).map(str::to_string) else {
-        return Vec::new();
-    };
-    let request = QueryRequest { coordinator: coordinator.to_string(), ids };
-    match cross.peers.call::<_, QueryResponse>(&url, "/bank/v1/query", &request).await {
-        Ok(response) => response.known,
-        Err(error) => {
-            tracing::debug!(%error, %bank, "outcome query failed");
-            Vec::new()
-        }
-    }
-}
-
-/// Waits up to `timeout` for a transfer to become final here; true if it did.
-pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Duration) -> bool {
-    let mut notices = cross.finalized.subscribe();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match cross.ledger.transfer_for(id, document).await {
-            Ok(Some(view)) if view.status.is_final() => return true,
-            Ok(_) => {}
-            Err(_) => return false,
-        }
-        // Wait for a notice about this id (or any lag), then re-read.
-        loop {
-            match tokio::time::timeout_at(deadline, notices.recv()).await {
-                Err(_) => return false,
-                Ok(Ok(notice)) if notice != id => continue,
-                Ok(_) => break,
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn vote(id: &str, yes: bool) -> Vote {
-        Vote { id: id.to_string(), yes, reason: (!yes).then(|| "no funds".to_string()) }
-    }
-
-    #[test]
-    fn a_transfer_without_participants_cannot_commit() {
-        let decision = decision_on("t1", Vec::new(), &HashMap::new());
-        assert!(!decision.commit);
-        assert!(decision.reason.unwrap().contains("no participants"));
-    }
-
-    #[test]
-    fn commit_only_if_every_participant_voted_yes() {
-        let banks = vec!["A".to_string(), "B".to_string()];
-        let mut votes = HashMap::new();
-        votes.insert(("A".to_string(), "t1".to_string()), vote("t1", true));
-        let missing = decision_on("t1", banks.clone(), &votes);
-        assert!(!missing.commit && missing.reason.unwrap().contains("bank B did not answer"));
-        votes.insert(("B".to_string(), "t1".to_string()), vote("t1", false));
-        let refused = decision_on("t1", banks.clone(), &votes);
-        assert!(!refused.commit && refused.reason.unwrap().contains("bank B: no funds"));
-        votes.insert(("B".to_string(), "t1".to_string()), vote("t1", true));
-        assert!(decision_on("t1", banks, &votes).commit);
     }
 }

@@ -1,21 +1,22 @@
-//! Cross-bank transfers by two-phase commit: the coordinator's loops (batches under the token,
-//! outcome delivery, in-doubt resolution) and the participant's side (fencing, validation,
-//! votes, outcomes). Driven through `Cross`, a narrow handle built by the composition root:
+//! Cross-bank transfers by two-phase commit, driven by the pure cores of `ringbank_twopc`: the
+//! coordinator's driver (batches under the token, decisions, outcome delivery), the
+//! participant's side (fencing, validation, votes, outcomes) and in-doubt resolution. Driven through `Cross`, a narrow handle built by the composition root:
 //! the ledger, the ring handle, the signed peer client, faults and metrics, nothing else.
 
 pub mod coordinator;
 pub mod participant;
 pub mod receipts;
+mod resolve;
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
+use std::time::Duration;
 
 use ringbank_twopc::BankId;
 use tokio::sync::{broadcast, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-pub use coordinator::wait_final;
 pub use participant::ParticipantError;
 
 use crate::faults::Faults;
@@ -52,8 +53,6 @@ pub struct Cross {
     pub finalized: broadcast::Sender<String>,
     /// Wakes the coordinator when a cross-bank transfer is submitted.
     pub coordinator_work: Notify,
-    /// Wakes the outcome delivery loop when decisions were logged.
-    pub delivery_work: Notify,
     /// Batches this bank coordinated, and the transfers in them.
     pub batches: AtomicU64,
     pub batched_transfers: AtomicU64,
@@ -83,8 +82,10 @@ impl Cross {
                 amount_max_cents: limits.max_amount_cents,
                 id_length_max: 64,
             },
-            in_doubt_after: u64::try_from(coordinator::IN_DOUBT_AFTER.as_millis()).unwrap_or(u64::MAX),
-            resolve_interval: u64::try_from(coordinator::RESOLVE_INTERVAL.as_millis()).unwrap_or(u64::MAX),
+            in_doubt_after: u64::try_from(resolve::IN_DOUBT_AFTER.as_millis()).unwrap_or(u64::MAX),
+            resolve_interval: u64::try_from(resolve::RESOLVE_INTERVAL.as_millis()).unwrap_or(u64::MAX),
+            // The ring's quorum: the certificates a prepare presents are the ring's.
+            quorum: ring.quorum,
         };
         Arc::new(Cross {
             banks,
@@ -98,7 +99,6 @@ impl Cross {
             limits,
             finalized: broadcast::channel(FINALIZED_CAPACITY).0,
             coordinator_work: Notify::new(),
-            delivery_work: Notify::new(),
             batches: AtomicU64::new(0),
             batched_transfers: AtomicU64::new(0),
             phase_micros: Default::default(),
@@ -109,8 +109,30 @@ impl Cross {
         &self.bank
     }
 
-    /// Starts the coordinator, delivery and resolution loops.
+    /// Starts the coordinator's driver and the in-doubt resolution loop.
     pub fn spawn(self: &Arc<Self>, tracker: &TaskTracker, shutdown: CancellationToken) {
-        coordinator::spawn(self.clone(), tracker, shutdown);
+        tracker.spawn(coordinator::run(self.clone(), shutdown.clone()));
+        tracker.spawn(resolve::resolve(self.clone(), shutdown));
+    }
+}
+
+/// Waits up to `timeout` for a transfer to become final here; true if it did.
+pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Duration) -> bool {
+    let mut notices = cross.finalized.subscribe();
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        match cross.ledger.transfer_for(id, document).await {
+            Ok(Some(view)) if view.status.is_final() => return true,
+            Ok(_) => {}
+            Err(_) => return false,
+        }
+        // Wait for a notice about this id (or any lag), then re-read.
+        loop {
+            match tokio::time::timeout_at(deadline, notices.recv()).await {
+                Err(_) => return false,
+                Ok(Ok(notice)) if notice != id => continue,
+                Ok(_) => break,
+            }
+        }
     }
 }

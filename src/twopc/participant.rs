@@ -48,6 +48,7 @@ impl From<Refusal> for ParticipantError {
                 LedgerError::StaleStamp { got: got.to_string(), newest: format!("epoch {promised_epoch}") }.into()
             }
             Refusal::StaleStamp { got, newest } => LedgerError::StaleStamp { got: got.to_string(), newest: newest.to_string() }.into(),
+            Refusal::Uncertified(message) => ParticipantError::Forbidden(message),
             Refusal::LimitExceeded(message) => ParticipantError::LimitExceeded(message),
             Refusal::Malformed(message) => ParticipantError::Malformed(message),
         }
@@ -98,7 +99,7 @@ pub fn core_prepare(cross: &Cross, request: PrepareRequest) -> Result<Prepare, P
             settlement,
         });
     }
-    Ok(Prepare { coordinator, stamp: request.stamp, transfers })
+    Ok(Prepare { coordinator, stamp: request.stamp, certificate: request.certificate, transfers })
 }
 
 /// PREPARE from bank `from` (this bank itself for its own batches): the core's checks that need
@@ -110,6 +111,9 @@ pub async fn prepare(cross: &Cross, from: &str, request: PrepareRequest) -> Resu
     if from != prepare.coordinator {
         return Err(Refusal::NotTheCoordinator { from, coordinator: prepare.coordinator }.into());
     }
+    // The certificate, once per batch, before anything else is looked at (the core checks it
+    // again in the writer's transaction, where the fence is compared).
+    ringbank_twopc::check_certificate(&prepare, &cross.participant_config, &cross.ring.keys)?;
     let ring_promised_epoch = cross.ring.status().promised_epoch;
     if prepare.stamp.epoch < ring_promised_epoch {
         return Err(Refusal::BelowRingPromise { got: prepare.stamp, promised_epoch: ring_promised_epoch }.into());
@@ -117,7 +121,14 @@ pub async fn prepare(cross: &Cross, from: &str, request: PrepareRequest) -> Resu
     let config = &cross.participant_config;
     ringbank_twopc::validate_prepare(&prepare, &config.limits, config.me, &config.members)?;
     cross.faults.crash_point(CrashPoint::OnPrepare);
-    let job = PrepareJob { from, prepare, ring_promised_epoch, config: config.clone(), banks: cross.banks.clone() };
+    let job = PrepareJob {
+        from,
+        prepare,
+        ring_promised_epoch,
+        config: config.clone(),
+        keys: cross.ring.keys.clone(),
+        banks: cross.banks.clone(),
+    };
     match cross.ledger.submit(Job::Prepare(job), None).await? {
         Outcome::Votes(votes) => Ok(PrepareResponse { votes }),
         Outcome::Refused(refusal) => Err(refusal.into()),
@@ -141,9 +152,10 @@ pub async fn outcome(cross: &Cross, from: &str, request: OutcomeRequest) -> Resu
 /// Outcomes of `coordinator`'s transfers learned in answers to our queries (from the coordinator
 /// or another participant): applied to the transfers in doubt here (`Participant::on_known`).
 /// Returns the ids that became final here.
-pub async fn learned(cross: &Cross, coordinator: &str, known: Vec<OutcomeItem>) -> Result<Vec<String>, ParticipantError> {
+pub async fn learned(cross: &Cross, from: &str, coordinator: &str, known: Vec<OutcomeItem>) -> Result<Vec<String>, ParticipantError> {
+    let from = member(cross, from, "the answer")?;
     let coordinator = member(cross, coordinator, "the answer")?;
-    Ok(apply(cross, coordinator, coordinator, known, true).await?.0)
+    Ok(apply(cross, from, coordinator, known, true).await?.0)
 }
 
 /// The outcomes of this bank's own decisions at its own participant, for the ledger to apply in
@@ -151,7 +163,15 @@ pub async fn learned(cross: &Cross, coordinator: &str, known: Vec<OutcomeItem>) 
 pub fn own_outcomes(cross: &Cross, outcomes: Vec<OutcomeItem>) -> OutcomeJob {
     let me = cross.participant_config.me;
     let outcomes = outcomes.into_iter().map(|o| ringbank_twopc::OutcomeItem { id: TransferId(o.id), commit: o.commit }).collect();
-    OutcomeJob { from: me, coordinator: me, outcomes, learned: false, config: cross.participant_config.clone(), banks: cross.banks.clone() }
+    OutcomeJob {
+        from: me,
+        coordinator: me,
+        outcomes,
+        learned: false,
+        config: cross.participant_config.clone(),
+        keys: cross.ring.keys.clone(),
+        banks: cross.banks.clone(),
+    }
 }
 
 async fn apply(
@@ -162,7 +182,15 @@ async fn apply(
     learned: bool,
 ) -> Result<(Vec<String>, Vec<(String, String)>), ParticipantError> {
     let outcomes = outcomes.into_iter().map(|o| ringbank_twopc::OutcomeItem { id: TransferId(o.id), commit: o.commit }).collect();
-    let job = OutcomeJob { from, coordinator, outcomes, learned, config: cross.participant_config.clone(), banks: cross.banks.clone() };
+    let job = OutcomeJob {
+        from,
+        coordinator,
+        outcomes,
+        learned,
+        config: cross.participant_config.clone(),
+        keys: cross.ring.keys.clone(),
+        banks: cross.banks.clone(),
+    };
     match cross.ledger.submit(Job::ApplyOutcomes(job), None).await? {
         Outcome::Applied { final_ids, refused } => {
             for id in &final_ids {
@@ -223,7 +251,7 @@ pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse
     let config = CoordinatorConfig { me, delivery_interval: 0, transfers_max: BATCH_MAX };
     let (coordinator, presumed) = Coordinator::start(config, coordinator_state, 0);
     debug_assert!(presumed.is_empty(), "answering a query decided something");
-    let participant = Participant::start(cross.participant_config.clone(), participant_state, 0);
+    let participant = Participant::start(cross.participant_config.clone(), cross.ring.keys.clone(), participant_state, 0);
     let ids: Vec<TransferId> = request.ids.into_iter().map(TransferId).collect();
     match answer_query(&coordinator, &participant, query_coordinator, &ids) {
         Message::Known { known, .. } => {

@@ -203,14 +203,28 @@ async fn a_stale_coordinator_prepare_is_refused() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let peers = ringbank::peer::PeerClient::new("A", test_key("A"));
-    let request = ringbank::protocol::PrepareRequest { coordinator: "A".into(), stamp: ringbank_ring::Stamp::new(1, 1), transfers: vec![] };
-    let answer: Result<ringbank::protocol::PrepareResponse, _> = peers.call(&consortium.url(1), "/bank/v1/prepare", &request).await;
-    match answer {
-        Err(ringbank::peer::PeerError::Refused { status, body }) => {
-            assert_eq!(status, 409, "{body}");
-            assert!(body.contains("stale-stamp"), "{body}");
+    // Attack 4: a stale stamp, a far-future one (2^63 + 5), and one with a forged certificate
+    // are all refused before the fence is compared: 403, nothing stored.
+    let far = ringbank_ring::Stamp::new((1 << 63) + 5, 1);
+    let forged = ringbank_ring::Certificate {
+        stamp: ringbank_ring::Stamp::new((1 << 63) | 1, 1),
+        holder: 0,
+        confirmations: vec![
+            ringbank_ring::Confirmation { by: 0, signature: ringbank_domain::keys::Signature::from_bytes([1; 64]) },
+            ringbank_ring::Confirmation { by: 1, signature: ringbank_domain::keys::Signature::from_bytes([2; 64]) },
+        ],
+    };
+    let attempts = [(ringbank_ring::Stamp::new(1, 1), None), (far, None), (forged.stamp, Some(forged.clone()))];
+    for (stamp, certificate) in attempts {
+        let request = ringbank::protocol::PrepareRequest { coordinator: "A".into(), stamp, certificate, transfers: vec![] };
+        let answer: Result<ringbank::protocol::PrepareResponse, _> = peers.call(&consortium.url(1), "/bank/v1/prepare", &request).await;
+        match answer {
+            Err(ringbank::peer::PeerError::Refused { status, body }) => {
+                assert_eq!(status, 403, "{body}");
+                assert!(body.contains("certificate"), "{body}");
+            }
+            other => panic!("an uncertified prepare was not refused: {other:?}"),
         }
-        other => panic!("a stale prepare was not refused: {other:?}"),
     }
 }
 

@@ -26,7 +26,7 @@ const LAYERS: &[&[&str]] = &[
 /// (the operator tools reach the bank only through its API, via the typed client).
 const CRATE_ARROWS: &[(&str, &[&str])] = &[
     ("domain", &[]),
-    ("ring", &[]),
+    ("ring", &["ringbank-domain"]), // signed confirmations use the domain's Ed25519 key types
     ("twopc", &["ringbank-ring", "ringbank-domain"]),
     ("wire", &["ringbank-domain"]),
     ("client", &["ringbank-wire", "ringbank-domain"]),

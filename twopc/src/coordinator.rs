@@ -7,7 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::deliberate_bug::{self, DeliberateBug};
 use crate::validate::{participants_of, settlement_legs};
 use crate::{
-    BankId, CrashPoint, Knowledge, Leg, Message, Millis, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Stamp, TransferId, Vote,
+    BankId, Certificate, CrashPoint, Knowledge, Leg, Message, Millis, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Stamp,
+    TransferId, Vote,
 };
 
 /// Settings of one bank's coordinator.
@@ -26,13 +27,43 @@ impl CoordinatorConfig {
     }
 }
 
-/// A decision as it is logged (`Job::Decide`, `Job::PresumeAbort`): final once durable.
+/// Why a transfer was aborted. Typed, so that a driver can name the banks its own way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum AbortReason {
+    /// A participant voted no, for this reason (None: it gave none).
+    VotedNo { bank: BankId, reason: Option<String> },
+    /// A participant's vote was not counted: no answer before the vote deadline, or a refusal
+    /// of the whole prepare.
+    NoVote { bank: BankId },
+    /// The coordinator restarted with the transfer ordered and undecided.
+    PresumedAbort,
+}
+
+impl AbortReason {
+    /// The reason in words, with `name` naming each bank.
+    pub fn describe(&self, name: impl Fn(BankId) -> String) -> String {
+        match self {
+            AbortReason::VotedNo { bank, reason } => format!("bank {}: {}", name(*bank), reason.as_deref().unwrap_or("refused")),
+            AbortReason::NoVote { bank } => format!("bank {} did not answer in time", name(*bank)),
+            AbortReason::PresumedAbort => "the origin bank restarted before deciding; aborted (presumed abort)".to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for AbortReason {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.describe(|bank| bank.to_string()))
+    }
+}
+
+/// A decision as it is logged (`Job::Decide`): final once durable.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Decision {
     pub id: TransferId,
     pub commit: bool,
-    pub reason: Option<String>,
+    pub reason: Option<AbortReason>,
     /// Every bank that must be told (each one is owed a delivery until it acknowledges).
     pub participants: Vec<BankId>,
 }
@@ -49,7 +80,8 @@ pub struct CoordinatedTransfer {
     pub order: Option<(Stamp, u32)>,
     /// The logged decision: commit if true.
     pub decision: Option<bool>,
-    pub reason: Option<String>,
+    /// Why it aborted (None after a restart: the ledger keeps the reason in words).
+    pub reason: Option<AbortReason>,
     /// Participants that have not acknowledged the decision yet.
     pub undelivered: BTreeSet<BankId>,
 }
@@ -76,6 +108,9 @@ pub enum CoordinatorWrite {
     PresumeAbort(Vec<Decision>),
     /// `Job::MarkDelivered`: `bank` acknowledged these outcomes.
     MarkDelivered { bank: BankId, ids: Vec<TransferId> },
+    /// `Job::MarkRefused`: `bank` refused these outcomes as breaking the protocol (it changed
+    /// nothing); delivering them again cannot help, so they are no longer owed.
+    MarkRefused { bank: BankId, ids: Vec<TransferId> },
 }
 
 /// What the driver must do, in order. A `Persist` is durable before any later action runs.
@@ -147,7 +182,7 @@ impl CoordinatorState {
                     record.undelivered = decision.participants.iter().copied().collect();
                 }
             }
-            CoordinatorWrite::MarkDelivered { bank, ids } => {
+            CoordinatorWrite::MarkDelivered { bank, ids } | CoordinatorWrite::MarkRefused { bank, ids } => {
                 for id in ids {
                     if let Some(record) = self.transfers.get_mut(id) {
                         record.undelivered.remove(bank);
@@ -168,6 +203,8 @@ struct Batch {
     banks: BTreeSet<BankId>,
     answered: BTreeSet<BankId>,
     votes: BTreeMap<(TransferId, BankId), Vote>,
+    /// The driver said no further answer will come (`votes_closed`): decide now.
+    closed: bool,
 }
 
 /// One bank's coordinator.
@@ -197,7 +234,7 @@ impl Coordinator {
             .map(|t| Decision {
                 id: t.transfer.id.clone(),
                 commit: presumed_commit,
-                reason: Some("the origin bank restarted before deciding; aborted (presumed abort)".to_string()),
+                reason: Some(AbortReason::PresumedAbort),
                 participants: participants_of(coordinator.config.me, &t.transfer.legs),
             })
             .collect();
@@ -242,6 +279,7 @@ impl Coordinator {
     pub fn start_batch(
         &mut self,
         stamp: Stamp,
+        certificate: Option<Certificate>,
         first_position: u32,
         transfers: Vec<PendingTransfer>,
         vote_deadline: Millis,
@@ -282,7 +320,11 @@ impl Coordinator {
                     legs,
                     settlement: settlement.remove(bank).unwrap_or_default(),
                 };
-                prepares.entry(*bank).or_insert_with(|| Prepare { coordinator: me, stamp, transfers: Vec::new() }).transfers.push(item);
+                prepares
+                    .entry(*bank)
+                    .or_insert_with(|| Prepare { coordinator: me, stamp, certificate: certificate.clone(), transfers: Vec::new() })
+                    .transfers
+                    .push(item);
             }
             participants_by_transfer.insert(transfer.id.clone(), participants);
         }
@@ -302,6 +344,7 @@ impl Coordinator {
             banks,
             answered: BTreeSet::new(),
             votes: BTreeMap::new(),
+            closed: false,
         });
         if vote_deadline <= now {
             self.decide_due(now, &mut actions);
@@ -313,8 +356,88 @@ impl Coordinator {
     pub fn step(&mut self, from: BankId, message: Message, now: Millis) -> Vec<CoordinatorAction> {
         let mut actions = Vec::new();
         match message {
+            Message::Votes { .. } | Message::Refused { .. } => {
+                self.count(from, message, now);
+                self.decide_due(now, &mut actions);
+            }
+            Message::Final { ids } => self.acknowledged(from, ids, &mut actions),
+            _ => {}
+        }
+        actions
+    }
+
+    /// The driver's end of the vote for every batch of `stamp`: counts `answers` (each a `Votes`
+    /// or `Refused` from a bank, with the time it arrived), then decides those batches at once,
+    /// in one `Persist(Decide)`; a vote that did not come is missing (abort). For a driver that
+    /// knows no further answer can come (its prepare calls ended with the lease) and decides
+    /// after passing the token on. Deciding early only ever turns a commit into an abort.
+    pub fn votes_closed(&mut self, stamp: Stamp, answers: Vec<(BankId, Message, Millis)>, now: Millis) -> Vec<CoordinatorAction> {
+        for (from, message, arrived) in answers {
+            assert!(
+                matches!(&message, Message::Votes { stamp: s, .. } | Message::Refused { stamp: s, .. } if *s == stamp),
+                "not an answer to {stamp}"
+            );
+            self.count(from, message, arrived);
+        }
+        for batch in self.batches.iter_mut().filter(|b| b.stamp == stamp) {
+            batch.closed = true;
+        }
+        let mut actions = Vec::new();
+        self.decide_due(now, &mut actions);
+        actions
+    }
+
+    /// `bank` refused these outcomes (they break the protocol there; nothing changed): they are
+    /// no longer owed to it, and kept apart (`MarkRefused`) for an operator to look at.
+    pub fn outcomes_refused(&mut self, bank: BankId, ids: Vec<TransferId>) -> Vec<CoordinatorAction> {
+        let ids: Vec<TransferId> =
+            ids.into_iter().filter(|id| self.state.transfers.get(id).is_some_and(|t| t.undelivered.contains(&bank))).collect();
+        let mut actions = Vec::new();
+        if !ids.is_empty() {
+            self.persist(CoordinatorWrite::MarkRefused { bank, ids }, &mut actions);
+        }
+        actions
+    }
+
+    /// `bank` acknowledged these outcomes and the driver has already stored it (the origin's
+    /// own outcomes are applied and marked delivered in the transaction that logs the
+    /// decision): the in-memory state catches up, nothing is written.
+    pub fn delivered_durably(&mut self, bank: BankId, ids: Vec<TransferId>) {
+        for id in &ids {
+            assert!(self.state.transfers.get(id).is_some_and(|t| t.decision.is_some()), "{id} acknowledged before it was decided");
+        }
+        self.state.apply(&CoordinatorWrite::MarkDelivered { bank, ids });
+        self.owes_delivery = self.state.transfers.values().any(|t| !t.undelivered.is_empty());
+    }
+
+    /// A pending transfer the service layer already stored durably (`Job::SubmitCross`), read
+    /// back by the driver to put it in a batch: the in-memory state learns it, nothing is
+    /// written. Known transfers are left as they are.
+    pub fn adopt(&mut self, transfer: PendingTransfer) {
+        self.state.apply(&CoordinatorWrite::Submit(transfer));
+    }
+
+    /// Sends `bank` every outcome still owed to it, now (a driver that holds back a delivery
+    /// while an earlier one to the same bank is under way).
+    pub fn redeliver(&mut self, bank: BankId) -> Vec<CoordinatorAction> {
+        let mut actions = Vec::new();
+        self.send_outcomes(Some(bank), &mut actions);
+        actions
+    }
+
+    /// Forgets decided transfers every participant acknowledged; returns how many. For a driver
+    /// that answers queries from its ledger: `knowledge` reports a forgotten one as `NoRecord`.
+    pub fn prune_delivered(&mut self) -> usize {
+        let before = self.state.transfers.len();
+        self.state.transfers.retain(|_, t| t.decision.is_none() || !t.undelivered.is_empty());
+        before - self.state.transfers.len()
+    }
+
+    /// Counts one answer to a prepare: votes arrived before the deadline, or a refusal.
+    fn count(&mut self, from: BankId, message: Message, arrived: Millis) {
+        match message {
             Message::Votes { stamp, votes } => {
-                for batch in self.batches.iter_mut().filter(|b| b.stamp == stamp && now < b.vote_deadline) {
+                for batch in self.batches.iter_mut().filter(|b| b.stamp == stamp && arrived < b.vote_deadline) {
                     let mut answered = false;
                     for vote in &votes {
                         if batch.participants_of.get(&vote.id).is_some_and(|banks| banks.contains(&from)) {
@@ -326,18 +449,14 @@ impl Coordinator {
                         batch.answered.insert(from);
                     }
                 }
-                self.decide_due(now, &mut actions);
             }
             Message::Refused { stamp, .. } => {
                 for batch in self.batches.iter_mut().filter(|b| b.stamp == stamp && b.banks.contains(&from)) {
                     batch.answered.insert(from);
                 }
-                self.decide_due(now, &mut actions);
             }
-            Message::Final { ids } => self.acknowledged(from, ids, &mut actions),
             _ => {}
         }
-        actions
     }
 
     /// Decides batches whose vote deadline passed and retransmits undelivered outcomes.
@@ -361,33 +480,36 @@ impl Coordinator {
 
     fn persist(&mut self, write: CoordinatorWrite, actions: &mut Vec<CoordinatorAction>) {
         self.state.apply(&write);
-        if matches!(write, CoordinatorWrite::Decide(_) | CoordinatorWrite::PresumeAbort(_) | CoordinatorWrite::MarkDelivered { .. }) {
+        if !matches!(write, CoordinatorWrite::Submit(_) | CoordinatorWrite::Order { .. }) {
             self.owes_delivery = self.state.transfers.values().any(|t| !t.undelivered.is_empty());
         }
         actions.push(CoordinatorAction::Persist(write));
     }
 
-    /// Decides every batch that has all its answers or whose deadline passed: commit only if
-    /// every participant voted yes.
+    /// Decides every batch that has all its answers, was closed, or whose deadline passed, in
+    /// one durable write: commit only if every participant voted yes.
     fn decide_due(&mut self, now: Millis, actions: &mut Vec<CoordinatorAction>) {
         let (due, waiting): (Vec<Batch>, Vec<Batch>) =
-            std::mem::take(&mut self.batches).into_iter().partition(|b| now >= b.vote_deadline || b.answered == b.banks);
+            std::mem::take(&mut self.batches).into_iter().partition(|b| b.closed || now >= b.vote_deadline || b.answered == b.banks);
         self.batches = waiting;
+        if due.is_empty() {
+            return;
+        }
+        let missing_is_yes = deliberate_bug::active(DeliberateBug::CoordinatorCommitsOnMissingVote);
+        let mut decisions = Vec::new();
         for batch in due {
-            let missing_is_yes = deliberate_bug::active(DeliberateBug::CoordinatorCommitsOnMissingVote);
-            let mut decisions = Vec::new();
             for (id, participants) in &batch.participants_of {
                 let mut reason = None;
                 for bank in participants {
                     match batch.votes.get(&(id.clone(), *bank)) {
                         Some(Vote { yes: true, .. }) => {}
                         Some(Vote { reason: why, .. }) => {
-                            reason = Some(format!("bank {bank}: {}", why.clone().unwrap_or_else(|| "refused".to_string())));
+                            reason = Some(AbortReason::VotedNo { bank: *bank, reason: why.clone() });
                             break;
                         }
                         None if missing_is_yes => {}
                         None => {
-                            reason = Some(format!("bank {bank} did not answer in time"));
+                            reason = Some(AbortReason::NoVote { bank: *bank });
                             break;
                         }
                     }
@@ -399,22 +521,28 @@ impl Coordinator {
                 assert!(!participants.is_empty(), "transfer {id} has no participants");
                 decisions.push(Decision { id: id.clone(), commit, reason, participants: participants.clone() });
             }
-            actions.push(CoordinatorAction::CrashPoint(CrashPoint::AfterVotes));
-            self.persist(CoordinatorWrite::Decide(decisions.clone()), actions);
-            actions.push(CoordinatorAction::CrashPoint(CrashPoint::AfterDecisionLogged));
-            for decision in &decisions {
-                let durable = self.state.transfers[&decision.id].decision;
-                actions.push(CoordinatorAction::Decided { id: decision.id.clone(), commit: durable.expect("just logged") });
-            }
-            self.deliver(now, actions);
         }
+        actions.push(CoordinatorAction::CrashPoint(CrashPoint::AfterVotes));
+        self.persist(CoordinatorWrite::Decide(decisions.clone()), actions);
+        actions.push(CoordinatorAction::CrashPoint(CrashPoint::AfterDecisionLogged));
+        for decision in &decisions {
+            let durable = self.state.transfers[&decision.id].decision;
+            actions.push(CoordinatorAction::Decided { id: decision.id.clone(), commit: durable.expect("just logged") });
+        }
+        self.deliver(now, actions);
     }
 
     /// Sends every undelivered outcome to its bank, at most `transfers_max` per message.
     fn deliver(&mut self, now: Millis, actions: &mut Vec<CoordinatorAction>) {
+        self.send_outcomes(None, actions);
+        self.next_delivery_at = now + self.config.delivery_interval;
+    }
+
+    /// Sends the undelivered outcomes of one bank, or of every bank.
+    fn send_outcomes(&self, only: Option<BankId>, actions: &mut Vec<CoordinatorAction>) {
         let mut by_bank: BTreeMap<BankId, Vec<OutcomeItem>> = BTreeMap::new();
         for (id, record) in &self.state.transfers {
-            for bank in &record.undelivered {
+            for bank in record.undelivered.iter().filter(|bank| only.is_none_or(|only| only == **bank)) {
                 // Persist-before-send: only a durable decision is ever delivered.
                 let commit = record.decision.expect("only decided transfers are owed a delivery");
                 by_bank.entry(*bank).or_default().push(OutcomeItem { id: id.clone(), commit });
@@ -426,7 +554,6 @@ impl Coordinator {
                 actions.push(CoordinatorAction::Send { to: bank, message });
             }
         }
-        self.next_delivery_at = now + self.config.delivery_interval;
     }
 
     fn acknowledged(&mut self, from: BankId, ids: Vec<TransferId>, actions: &mut Vec<CoordinatorAction>) {

@@ -42,17 +42,17 @@ pub mod sim;
 mod validate;
 
 pub use coordinator::{
-    CoordinatedTransfer, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Decision,
+    AbortReason, CoordinatedTransfer, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Decision,
 };
 pub use message::{
     answer_query, Account, CrashPoint, Knowledge, Leg, Message, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Refusal, SettlementLeg,
     TransferId, TransferKind, TransferLeg, Vote,
 };
 pub use participant::{
-    Accounts, Hold, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite, Participation,
-    ParticipationStatus, Posting, VoteRecord,
+    check_certificate, Accounts, Hold, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite,
+    Participation, ParticipationStatus, Posting, VoteRecord,
 };
-pub use ringbank_ring::Stamp;
+pub use ringbank_ring::{Certificate, Keys, Stamp};
 pub use validate::{participants_of, settlement_legs, validate_prepare, PrepareLimits};
 
 /// A configured member bank; the driver maps bank names to these, as for the ring's `NodeId`.

@@ -1,7 +1,7 @@
 //! The values that cross a bank boundary (messages, transfers, legs, votes, outcomes) and the
 //! answer to "what became of these transfers?", which needs both sides of a bank.
 
-use crate::{BankId, Coordinator, Participant, Stamp};
+use crate::{BankId, Certificate, Coordinator, Participant, Stamp};
 
 /// A transfer's id, chosen by its origin bank (random, so unique across the consortium).
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
@@ -91,6 +91,9 @@ pub struct PrepareItem {
 pub struct Prepare {
     pub coordinator: BankId,
     pub stamp: Stamp,
+    /// The ring's quorum certificate that `coordinator` holds `stamp`, once per batch: a
+    /// participant advances its fence only on a certified stamp.
+    pub certificate: Option<Certificate>,
     pub transfers: Vec<PrepareItem>,
 }
 
@@ -122,6 +125,9 @@ pub enum Refusal {
     BelowRingPromise { got: Stamp, promised_epoch: u64 },
     /// The sender is not the coordinator it names.
     NotTheCoordinator { from: BankId, coordinator: BankId },
+    /// No certificate, or one that does not prove the coordinator holds the stamp (wrong stamp
+    /// or holder, too few or duplicate signers, a forged signature, an impossible epoch).
+    Uncertified(String),
     /// A limit (transfers per prepare, legs per transfer) was exceeded.
     LimitExceeded(String),
     /// A transfer is malformed or does not balance at this bank.

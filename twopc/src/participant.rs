@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 
 use crate::deliberate_bug::{self, DeliberateBug};
 use crate::validate::{validate_prepare, PrepareLimits};
-use crate::{Account, BankId, CrashPoint, Knowledge, Message, Millis, OutcomeItem, Prepare, PrepareItem, Refusal, Stamp, TransferId, Vote};
+use crate::{
+    Account, BankId, CrashPoint, Keys, Knowledge, Message, Millis, OutcomeItem, Prepare, PrepareItem, Refusal, Stamp, TransferId, Vote,
+};
 
 /// What the participant asks of its ledger while it votes. The driver answers from inside the
 /// transaction that will store the vote, so nothing changes in between.
@@ -34,11 +36,19 @@ pub struct ParticipantConfig {
     pub in_doubt_after: Millis,
     /// How often transfers in doubt are asked about (`RESOLVE_INTERVAL`).
     pub resolve_interval: Millis,
+    /// Signatures a stamp's certificate needs; 0 means a majority of `members` (the ring's
+    /// `Config::quorum`, which must be the same number).
+    pub quorum: usize,
 }
 
 impl ParticipantConfig {
     pub fn with_defaults(me: BankId, members: Vec<BankId>) -> ParticipantConfig {
-        ParticipantConfig { me, members, limits: PrepareLimits::default(), in_doubt_after: 2_000, resolve_interval: 1_000 }
+        ParticipantConfig { me, members, limits: PrepareLimits::default(), in_doubt_after: 2_000, resolve_interval: 1_000, quorum: 0 }
+    }
+
+    /// The number of distinct member signatures a certificate needs.
+    pub fn quorum(&self) -> usize {
+        self.quorum.max(self.members.len() / 2 + 1)
     }
 }
 
@@ -165,6 +175,8 @@ impl ParticipantState {
 #[derive(Clone, Debug)]
 pub struct Participant {
     config: ParticipantConfig,
+    /// Checks the certificates of prepares.
+    keys: Keys,
     state: ParticipantState,
     /// When each open yes vote was given (memory only: after a restart they are in doubt at once).
     voted_at: BTreeMap<TransferId, Millis>,
@@ -174,7 +186,7 @@ pub struct Participant {
 impl Participant {
     /// Starts from the durable state. A restarted participant never decides anything by itself:
     /// its open yes votes are in doubt at once and it asks about them.
-    pub fn start(config: ParticipantConfig, recovered: ParticipantState, now: Millis) -> Participant {
+    pub fn start(config: ParticipantConfig, keys: Keys, recovered: ParticipantState, now: Millis) -> Participant {
         let in_doubt_since = now.saturating_sub(config.in_doubt_after);
         let voted_at = recovered
             .participations
@@ -182,7 +194,7 @@ impl Participant {
             .filter(|(_, record)| record.status == ParticipationStatus::Prepared)
             .map(|(id, _)| (id.clone(), in_doubt_since))
             .collect();
-        Participant { config, state: recovered, voted_at, next_resolve_at: now }
+        Participant { config, keys, state: recovered, voted_at, next_resolve_at: now }
     }
 
     pub fn state(&self) -> &ParticipantState {
@@ -213,6 +225,9 @@ impl Participant {
         let refuse = |refusal: Refusal| vec![ParticipantAction::Send { to: from, message: Message::Refused { stamp, refusal } }];
         if from != prepare.coordinator {
             return refuse(Refusal::NotTheCoordinator { from, coordinator: prepare.coordinator });
+        }
+        if let Err(refusal) = check_certificate(&prepare, &self.config, &self.keys) {
+            return refuse(refusal);
         }
         if stamp.epoch < ring_promised_epoch {
             return refuse(Refusal::BelowRingPromise { got: stamp, promised_epoch: ring_promised_epoch });
@@ -273,8 +288,18 @@ impl Participant {
         actions
     }
 
-    /// An answer to one of our queries: outcomes of transfers in doubt here are applied.
-    pub fn on_known(&mut self, coordinator: BankId, known: Vec<OutcomeItem>) -> Vec<ParticipantAction> {
+    /// An answer from bank `from` to one of our queries: outcomes of transfers in doubt here are
+    /// applied, but only as the protocol allows: the answer of the transfer's coordinator
+    /// (recorded at prepare), or an outcome `proven` to be the coordinator's decision (its
+    /// signature over the decision, checked by the driver's hook). Another participant's word
+    /// alone could split the transfer, so it is ignored.
+    pub fn on_known(
+        &mut self,
+        from: BankId,
+        coordinator: BankId,
+        known: Vec<OutcomeItem>,
+        proven: impl Fn(&OutcomeItem) -> bool,
+    ) -> Vec<ParticipantAction> {
         let in_doubt: Vec<OutcomeItem> = known
             .into_iter()
             .filter(|outcome| {
@@ -282,6 +307,7 @@ impl Participant {
                     .participations
                     .get(&outcome.id)
                     .is_some_and(|r| r.status == ParticipationStatus::Prepared && r.coordinator == coordinator)
+                    && (from == coordinator || proven(outcome))
             })
             .collect();
         let mut actions = Vec::new();
@@ -370,6 +396,24 @@ impl Participant {
             actions.push(ParticipantAction::Final { id, commit: false });
         }
     }
+}
+
+/// The certificate rule: a prepare's stamp counts only if a quorum of distinct configured members
+/// signed that its coordinator holds exactly that stamp. Checked before the fence is compared, so
+/// an uncertified or impossible stamp is refused without changing anything.
+pub fn check_certificate(prepare: &Prepare, config: &ParticipantConfig, keys: &Keys) -> Result<(), Refusal> {
+    let Some(certificate) = &prepare.certificate else {
+        return Err(Refusal::Uncertified(format!("stamp {} comes without a certificate", prepare.stamp)));
+    };
+    if certificate.stamp != prepare.stamp || certificate.holder != prepare.coordinator {
+        return Err(Refusal::Uncertified(format!(
+            "the certificate is for {} held by {}, not {} held by {}",
+            certificate.stamp, certificate.holder, prepare.stamp, prepare.coordinator
+        )));
+    }
+    certificate
+        .verify(&config.members, config.quorum(), keys)
+        .map_err(|error| Refusal::Uncertified(format!("certificate refused: {error}")))
 }
 
 /// Votes on one new transfer: yes places a hold on every debit, with the available balance

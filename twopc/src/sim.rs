@@ -127,6 +127,8 @@ pub struct Sim {
     next_grant: Millis,
     next_round_robin: usize,
     next_transfer: u64,
+    /// Each bank's keyring, by `BankId` (a stand-in for Ed25519, see `ringbank_ring::SimKeyring`).
+    keys: Vec<crate::Keys>,
     oracle: Oracle,
     trace: bool,
     pub stats: SimStats,
@@ -171,7 +173,10 @@ impl Sim {
             faults: true,
             next_fault: 0,
             next_submit: 0,
-            stamp: Stamp::new(1, 0),
+            stamp: Stamp::new(1 << 16, 0),
+            keys: (0..count as BankId)
+                .map(|me| crate::Keys::new(ringbank_ring::SimKeyring::new(me, &(0..count as BankId).collect::<Vec<_>>(), seed)))
+                .collect(),
             holder: None,
             next_grant: 0,
             next_round_robin: 0,
@@ -351,6 +356,7 @@ impl Sim {
     fn restart(&mut self, index: usize) -> Result<(), String> {
         let offset = self.rng.below(1_000_000);
         let members = self.members();
+        let keys = self.keys[index].clone();
         let bank = &mut self.banks[index];
         bank.offset = offset;
         bank.restart_at = None;
@@ -358,7 +364,8 @@ impl Sim {
         let me = index as BankId;
         let (coordinator, actions) = Coordinator::start(CoordinatorConfig::with_defaults(me), bank.disk.coordinator.clone(), local);
         bank.coordinator = Some(coordinator);
-        bank.participant = Some(Participant::start(ParticipantConfig::with_defaults(me, members), bank.disk.participant.clone(), local));
+        bank.participant =
+            Some(Participant::start(ParticipantConfig::with_defaults(me, members), keys, bank.disk.participant.clone(), local));
         let steps: Vec<Step> = actions.into_iter().map(Step::from).collect();
         self.stats.presumed_aborts += steps.iter().filter(|s| matches!(s, Step::Decided(..))).count() as u64;
         self.carry_out(index, "RESTART", steps)
@@ -391,7 +398,10 @@ impl Sim {
             Message::Outcome { coordinator: origin, outcomes } => {
                 participant.on_outcome(from_id, origin, outcomes).into_iter().map(Step::from).collect()
             }
-            Message::Known { coordinator: origin, known } => participant.on_known(origin, known).into_iter().map(Step::from).collect(),
+            Message::Known { coordinator: origin, known } => {
+                // No signed decisions in the simulator: only the coordinator's own answer counts.
+                participant.on_known(from_id, origin, known, |_| false).into_iter().map(Step::from).collect()
+            }
             Message::Query { coordinator: origin, ids } => vec![Step::Send(from_id, answer_query(coordinator, participant, origin, &ids))],
             message @ (Message::Votes { .. } | Message::Refused { .. } | Message::Final { .. }) => {
                 if matches!(message, Message::Refused { refusal: crate::Refusal::StaleStamp { .. }, .. }) {

@@ -19,7 +19,7 @@ use super::{
 };
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::ledger::{AccountView, LedgerError, TransferView};
+use crate::ledger::{AccountView, LedgerError, TransferRecord};
 use crate::service::operations::{self, PaymentRequest, PaymentTarget, TransferRequest};
 use ringbank_domain::money::format_brl;
 use ringbank_domain::RawLeg;
@@ -627,7 +627,7 @@ fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn find_transfer(state: &AppState, session: &Session, id: &str) -> Result<Option<TransferView>, ApiError> {
+async fn find_transfer(state: &AppState, session: &Session, id: &str) -> Result<Option<TransferRecord>, ApiError> {
     if id.len() > 64 {
         return Ok(None);
     }

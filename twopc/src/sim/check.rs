@@ -68,7 +68,7 @@ impl Oracle {
                     self.decisions.insert(id.clone(), decision.commit);
                 }
             }
-            CoordinatorWrite::MarkDelivered { .. } => {}
+            CoordinatorWrite::MarkDelivered { .. } | CoordinatorWrite::MarkRefused { .. } => {}
         }
         Ok(())
     }

@@ -3,7 +3,18 @@
 
 use super::ledger::customer_name;
 use super::{Sim, Step, CUSTOMERS_PER_BANK};
-use crate::{BankId, PendingTransfer, Stamp, TransferId, TransferKind, TransferLeg};
+use crate::{BankId, Certificate, Keys, PendingTransfer, Stamp, TransferId, TransferKind, TransferLeg};
+
+/// The ring's certificate for a grant: every bank's signed confirmation (a quorum and more;
+/// the simulator's abstract token stands for a ring that got them).
+pub(super) fn certify(keys: &[Keys], stamp: Stamp, holder: BankId) -> Certificate {
+    let confirmations = keys
+        .iter()
+        .enumerate()
+        .map(|(bank, keys)| ringbank_ring::Confirmation { by: bank as BankId, signature: keys.sign_confirm(stamp, holder) })
+        .collect();
+    Certificate { stamp, holder, confirmations }
+}
 
 impl Sim {
     /// The abstract ring: one holder at a time, stamps strictly increasing, occasionally a new
@@ -17,7 +28,9 @@ impl Sim {
             self.next_round_robin
         };
         if self.faults && self.rng.chance(15) {
-            self.stamp = Stamp::new(self.stamp.epoch + 1, 1);
+            // A new epoch as the ring mints them: a higher round, the candidate's id below.
+            let round = ringbank_ring::epoch_round(self.stamp.epoch) + 1;
+            self.stamp = Stamp::new((round << 16) | index as u64, 1);
             for bank in 0..count {
                 if self.rng.chance(60) {
                     self.banks[bank].ring_promised_epoch = self.stamp.epoch;
@@ -39,7 +52,9 @@ impl Sim {
         if batch.is_empty() {
             return Ok(());
         }
-        let steps = coordinator.start_batch(stamp, 0, batch, local + lease_ms, local).into_iter().map(Step::from).collect();
+        let certificate = Some(certify(&self.keys, stamp, index as BankId));
+        let coordinator = self.banks[index].coordinator.as_mut().expect("checked above");
+        let steps = coordinator.start_batch(stamp, certificate, 0, batch, local + lease_ms, local).into_iter().map(Step::from).collect();
         self.carry_out(index, &format!("GRANT {stamp} for {lease_ms} ms, start batch"), steps)
     }
 
