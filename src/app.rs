@@ -22,6 +22,7 @@ use crate::peer::{Member, Members, PeerClient};
 use crate::ring_driver::{RingHandle, RingOptions, RingStartError};
 use crate::service::Services;
 use crate::twopc::{Cross, ParticipantLimits};
+use ringbank_domain::SecretKey;
 
 /// How often expired sessions and idempotency records are purged.
 const PURGE_INTERVAL: Duration = Duration::from_secs(600);
@@ -64,12 +65,17 @@ impl App {
         let listener = TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { address: config.listen, source })?;
         let address = listener.local_addr().map_err(|source| StartError::Bind { address: config.listen, source })?;
         let faults = Arc::new(Faults::new(&config.id));
-        let ring = start_ring(&config, address, faults.clone(), &tracker, background.clone())?;
+        let key = config.signing_key()?.unwrap_or_else(|| {
+            // A ring of one sends nothing to other banks; its key only signs its own receipts.
+            tracing::info!(bank = %config.id, "no key configured (no peers): using a throwaway key");
+            SecretKey::from_seed(rand::random())
+        });
+        let ring = start_ring(&config, address, &key, faults.clone(), &tracker, background.clone())?;
         let metrics = Arc::new(Metrics::default());
-        let peers = PeerClient::new(&config.id, config.ring_secret.as_deref().unwrap_or("").as_bytes()).with_faults(faults.clone());
+        let peers = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
         let limits = ParticipantLimits { max_legs: config.max_legs, max_amount_cents: config.max_amount_cents };
         let cross = Cross::new(config.id.clone(), ledger.clone(), ring.clone(), peers, faults, metrics.clone(), limits);
-        let ring_verifier = config.ring_secret.as_ref().map(|secret| Verifier::new(secret.as_bytes()));
+        let ring_verifier = Verifier::new(ring.members.public_keys());
         let services = Services::new(config, ledger, cross.clone());
         tracker.spawn(purge_loop(services.clone(), background.clone()));
         tracker.spawn(crate::ring_driver::observe_ring(ring, metrics, background.clone()));
@@ -109,20 +115,26 @@ impl App {
 fn start_ring(
     config: &ServeConfig,
     address: SocketAddr,
+    key: &SecretKey,
     faults: Arc<Faults>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RingHandle, StartError> {
     let list: Vec<Member> = if config.peers.is_empty() {
-        vec![Member { id: config.id.clone(), url: format!("http://{address}") }]
+        vec![Member { id: config.id.clone(), url: format!("http://{address}"), public_key: key.public() }]
     } else {
-        config.peers.iter().map(|p| Member { id: p.id.clone(), url: p.url.clone() }).collect()
+        let mut list = Vec::with_capacity(config.peers.len());
+        for peer in &config.peers {
+            // signing_key() has checked that every member has its public key.
+            let public_key = peer.public_key.ok_or_else(|| ConfigError::MissingPeerKey(peer.id.clone()))?;
+            list.push(Member { id: peer.id.clone(), url: peer.url.clone(), public_key });
+        }
+        list
     };
     let members = Members::new(list, &config.id).ok_or_else(|| ConfigError::SelfNotInPeers(config.id.clone()))?;
     let ring_config = config.ring_config(members.me);
-    let secret = config.ring_secret.clone().unwrap_or_default();
-    let client = PeerClient::new(&config.id, secret.as_bytes()).with_faults(faults.clone());
-    let keys = crate::ring_driver::BankKeys::derived_from_ring_secret(&secret, &members).keys();
+    let client = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
+    let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &members).keys();
     let options = RingOptions { config: ring_config, keys, state_file: config.data_dir.join(format!("ring-{}.json", config.id)) };
     Ok(crate::ring_driver::start(options, Arc::new(members), client, faults, tracker, shutdown)?)
 }

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use ringbank_domain::SecretKey;
+pub use ringbank_tools::args::{parse_peer, PeerArg};
 use ringbank_tools::args::{BenchArgs, BenchRingArgs, ChaosArgs, FaultArgs, UpConfig};
 
 #[derive(Parser, Debug)]
@@ -43,6 +45,12 @@ pub enum Command {
     /// Start a fresh local ring, drive a random load under a seeded fault schedule, then check
     /// every invariant; exits non-zero on any violation.
     Chaos(ChaosArgs),
+    /// Create a bank's key pair in a new key file; prints the public key to register at the
+    /// other members (as --peer ID=URL=ed25519:HEX).
+    Keygen(KeygenArgs),
+    /// Check a receipt (the JSON of a transfer's `receipt`, from a file or stdin) against the
+    /// member list: exit 0 if the coordinator's signature is valid, 1 if not.
+    Verify(VerifyArgs),
 }
 
 #[derive(Args, Debug, Clone)]
@@ -75,12 +83,18 @@ pub struct ServeConfig {
     /// Most write operations committed together in one database transaction (group commit).
     #[arg(long, env = "RINGBANK_COMMIT_BATCH_MAX", default_value_t = 512)]
     pub commit_batch_max: usize,
-    /// A member bank of the ring, as ID=URL; repeat for every bank, this one included.
+    /// A member bank of the ring, as ID=URL=ed25519:HEX (its public key, as `ringbank keygen`
+    /// printed it); repeat for every bank, this one included.
     #[arg(long = "peer", env = "RINGBANK_PEERS", value_delimiter = ',', value_parser = parse_peer)]
     pub peers: Vec<PeerArg>,
-    /// Consortium secret that authenticates bank-to-bank requests (HMAC); required with peers.
-    #[arg(long, env = "RINGBANK_RING_SECRET", hide_env_values = true)]
-    pub ring_secret: Option<String>,
+    /// File holding this bank's secret key (`ringbank keygen` creates it); required with peers
+    /// unless RINGBANK_SECRET_KEY is set. Its public key must be the one --peer lists for this bank.
+    #[arg(long, env = "RINGBANK_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
+    /// This bank's secret key itself (`ed25519-secret:HEX`), instead of --key-file; give it in
+    /// the environment, not on the command line.
+    #[arg(long, env = "RINGBANK_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
     /// Silence after which the token is suspected lost [default: 1s, plus 150ms per bank above 5].
     #[arg(long, env = "RINGBANK_TOKEN_TIMEOUT", value_parser = humantime::parse_duration)]
     pub token_timeout: Option<Duration>,
@@ -139,22 +153,26 @@ pub struct AuditArgs {
     pub json: bool,
 }
 
-/// One `--peer ID=URL`.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PeerArg {
-    pub id: String,
-    pub url: String,
+#[derive(Args, Debug, Clone)]
+pub struct KeygenArgs {
+    /// Where to write the new key file (it must not exist; created readable by its owner only).
+    #[arg(long, env = "RINGBANK_KEY_FILE")]
+    pub key_file: PathBuf,
+    /// The bank's id, to print its whole --peer entry.
+    #[arg(long, requires = "url")]
+    pub id: Option<String>,
+    /// The bank's URL as the other members reach it, to print its whole --peer entry.
+    #[arg(long, requires = "id")]
+    pub url: Option<String>,
 }
 
-fn parse_peer(text: &str) -> Result<PeerArg, String> {
-    let (id, url) = text.split_once('=').ok_or_else(|| format!("expected ID=URL, got {text:?}"))?;
-    validate_bank_id(id).map_err(|e| e.to_string())?;
-    let url = url.trim_end_matches('/');
-    let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL {url:?}: {e}"))?;
-    if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
-        return Err(format!("bad URL {url:?}: expected http://host:port"));
-    }
-    Ok(PeerArg { id: id.to_string(), url: url.to_string() })
+#[derive(Args, Debug, Clone)]
+pub struct VerifyArgs {
+    /// The receipt's JSON file; "-" or nothing reads stdin.
+    pub receipt: Option<PathBuf>,
+    /// The member list, as the banks are configured: ID=URL=ed25519:HEX, every member.
+    #[arg(long = "peer", env = "RINGBANK_PEERS", value_delimiter = ',', value_parser = parse_peer, required = true)]
+    pub peers: Vec<PeerArg>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -185,8 +203,24 @@ pub enum ConfigError {
     SelfNotInPeers(String),
     #[error("at most {max} banks may form a ring (got {0})", max = ringbank_ring::MAX_MEMBERS)]
     TooManyPeers(usize),
-    #[error("a ring of several banks needs --ring-secret (env RINGBANK_RING_SECRET), at least 16 characters, the same at every bank")]
-    MissingRingSecret,
+    #[error(
+        "bank {0} has no key: a bank with --peer needs its own key, --key-file PATH (env RINGBANK_KEY_FILE) \
+         or RINGBANK_SECRET_KEY; create one with `ringbank keygen --key-file PATH`"
+    )]
+    MissingKey(String),
+    #[error("give this bank's key once: --key-file or RINGBANK_SECRET_KEY, not both")]
+    TwoKeys,
+    #[error("cannot read the key file {path}: {reason}")]
+    KeyFile { path: String, reason: String },
+    #[error("the key in {source_name} is malformed: {reason}")]
+    BadKey { source_name: String, reason: String },
+    #[error("--peer {0}=URL has no public key: write every member as ID=URL=ed25519:HEX")]
+    MissingPeerKey(String),
+    #[error(
+        "this bank's key does not match the member list: --peer lists {id} with {listed}, but the key in \
+         {source_name} is {actual}; use this bank's own key file, or register its public key at every member"
+    )]
+    KeyMismatch { id: String, listed: String, actual: String, source_name: String },
     #[error("--database-url must start with postgres:// or sqlite: (got {0})")]
     BadDatabaseUrl(String),
     #[error("{0}")]
@@ -246,11 +280,46 @@ impl ServeConfig {
         if self.peers.len() > ringbank_ring::MAX_MEMBERS {
             return Err(ConfigError::TooManyPeers(self.peers.len()));
         }
-        if self.peers.len() > 1 && self.ring_secret.as_ref().is_none_or(|s| s.len() < 16) {
-            return Err(ConfigError::MissingRingSecret);
-        }
+        self.signing_key()?;
         self.ring_config(0).validate().map_err(|e| ConfigError::RingTiming(e.to_string()))?;
         Ok(())
+    }
+
+    /// This bank's secret key, read from --key-file or RINGBANK_SECRET_KEY and checked against the
+    /// member list: with peers, the key is required, every member must have a public key, and
+    /// this bank's must be the key's. None only for a bank without peers (a ring of one).
+    pub fn signing_key(&self) -> Result<Option<SecretKey>, ConfigError> {
+        let (text, source_name) = match (&self.key_file, &self.secret_key) {
+            (Some(_), Some(_)) => return Err(ConfigError::TwoKeys),
+            (Some(path), None) => {
+                let shown = path.display().to_string();
+                let text =
+                    std::fs::read_to_string(path).map_err(|e| ConfigError::KeyFile { path: shown.clone(), reason: e.to_string() })?;
+                (Some(text), format!("key file {shown}"))
+            }
+            (None, Some(text)) => (Some(text.clone()), "RINGBANK_SECRET_KEY".to_string()),
+            (None, None) => (None, String::new()),
+        };
+        let key = text
+            .map(|text| SecretKey::parse_key_file(&text))
+            .transpose()
+            .map_err(|e| ConfigError::BadKey { source_name: source_name.clone(), reason: e.to_string() })?;
+        if self.peers.is_empty() {
+            return Ok(key);
+        }
+        let key = key.ok_or_else(|| ConfigError::MissingKey(self.id.clone()))?;
+        for peer in &self.peers {
+            let listed = peer.public_key.ok_or_else(|| ConfigError::MissingPeerKey(peer.id.clone()))?;
+            if peer.id == self.id && listed != key.public() {
+                return Err(ConfigError::KeyMismatch {
+                    id: peer.id.clone(),
+                    listed: listed.to_string(),
+                    actual: key.public().to_string(),
+                    source_name,
+                });
+            }
+        }
+        Ok(Some(key))
     }
 
     /// The ring protocol's configuration for this bank, `me` being its index among members.
@@ -280,7 +349,8 @@ impl ServeConfig {
             idempotency_ttl: Duration::from_secs(24 * 3600),
             commit_batch_max: 512,
             peers: Vec::new(),
-            ring_secret: None,
+            key_file: None,
+            secret_key: None,
             token_timeout: None,
             hold_max: Duration::from_millis(200),
             idle_pause: Duration::from_millis(150),
@@ -315,8 +385,14 @@ impl ServeConfig {
             "session_ttl": ms(self.session_ttl),
             "idempotency_ttl": ms(self.idempotency_ttl),
             "commit_batch_max": self.commit_batch_max,
-            "peers": self.peers.iter().map(|p| format!("{}={}", p.id, p.url)).collect::<Vec<_>>(),
-            "ring_secret": secret(&self.ring_secret),
+            "peers": self.peers.iter().map(PeerArg::to_entry).collect::<Vec<_>>(),
+            "key_file": self.key_file.as_ref().map(|p| p.display().to_string()),
+            "secret_key": secret(&self.secret_key),
+            "public_key": match self.signing_key() {
+                Ok(Some(key)) => key.public().to_string(),
+                Ok(None) => "(none: a ring of one draws a throwaway key at start)".to_string(),
+                Err(error) => format!("(invalid: {error})"),
+            },
             "token_timeout_ms": ring.token_timeout,
             "hold_max": ms(self.hold_max),
             "idle_pause": ms(self.idle_pause),

@@ -4,7 +4,7 @@ use clap::Parser;
 use tokio_util::sync::CancellationToken;
 
 use ringbank::app::App;
-use ringbank::config::{Cli, Command, LogFormat};
+use ringbank::config::{Cli, Command, KeygenArgs, LogFormat, VerifyArgs};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -79,6 +79,8 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             let healthy = client.get(&args.url).send().await.is_ok_and(|r| r.status().is_success());
             Ok(if healthy { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
+        Command::Keygen(args) => keygen(&args),
+        Command::Verify(args) => verify(&args),
         Command::Fault(args) => ringbank_tools::fault_cli::run(args).await,
         Command::Chaos(args) => ringbank_tools::chaos::run(args).await,
         Command::BenchRing(args) => {
@@ -88,6 +90,60 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
         Command::Bench(args) => {
             let report = ringbank_tools::bench::run(args).await.map_err(|e| e.to_string())?;
             Ok(if report { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
+        }
+    }
+}
+
+/// `ringbank keygen`: a new key file (never overwriting one), and the public key to register.
+fn keygen(args: &KeygenArgs) -> Result<std::process::ExitCode, String> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    if let Some(id) = &args.id {
+        ringbank::config::validate_bank_id(id).map_err(|e| e.to_string())?;
+    }
+    let key = ringbank_domain::SecretKey::from_seed(rand::random());
+    let path = &args.key_file;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create the key file {}: {e} (an existing key file is never overwritten)", path.display()))?;
+    file.write_all(key.to_key_file_text().as_bytes())
+        .and_then(|()| file.sync_all())
+        .map_err(|e| format!("cannot write the key file {}: {e}", path.display()))?;
+    println!("wrote a new secret key to {} (keep it secret; give it to the bank as --key-file)", path.display());
+    println!("public key: {}", key.public());
+    if let (Some(id), Some(url)) = (&args.id, &args.url) {
+        let entry = ringbank::config::parse_peer(&format!("{id}={url}={}", key.public()))?;
+        println!("register this bank at every member (this one too) as: --peer {}", entry.to_entry());
+    }
+    Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// `ringbank verify`: 0 if the receipt's coordinator signature is valid, 1 if not.
+fn verify(args: &VerifyArgs) -> Result<std::process::ExitCode, String> {
+    use std::io::Read;
+    let mut keys = std::collections::HashMap::new();
+    for peer in &args.peers {
+        let key = peer.public_key.ok_or_else(|| format!("--peer {} has no public key: write ID=URL=ed25519:HEX", peer.id))?;
+        keys.insert(peer.id.clone(), key);
+    }
+    let limit = ringbank::service::receipts::RECEIPT_TEXT_MAX as u64 + 1;
+    let mut text = String::new();
+    let read = match args.receipt.as_deref().filter(|p| p.as_os_str() != "-") {
+        Some(path) => std::fs::File::open(path).and_then(|f| f.take(limit).read_to_string(&mut text)),
+        None => std::io::stdin().take(limit).read_to_string(&mut text),
+    };
+    read.map_err(|e| format!("cannot read the receipt: {e}"))?;
+    match ringbank::service::receipts::check_receipt(&text, |bank| keys.get(bank).copied()) {
+        Ok(receipt) => {
+            println!("valid: {}", ringbank::service::receipts::describe(&receipt));
+            Ok(std::process::ExitCode::SUCCESS)
+        }
+        Err(reason) => {
+            println!("invalid: {reason}");
+            Ok(std::process::ExitCode::from(1))
         }
     }
 }

@@ -60,22 +60,10 @@ pub struct BankKeys {
 }
 
 impl BankKeys {
-    /// Stand-in until per-bank keys come from the configuration: each member's key derived from
-    /// the shared ring secret and its name. Every member can derive every key, so this is no
-    /// stronger than the shared secret it replaces; it keeps certificates checkable end to end.
-    pub fn derived_from_ring_secret(ring_secret: &str, members: &Members) -> BankKeys {
-        use sha2::{Digest, Sha256};
-        let derive = |name: &str| {
-            let digest = Sha256::new()
-                .chain_update(b"ringbank/derived-bank-key/v1\0")
-                .chain_update(ring_secret)
-                .chain_update(b"\0")
-                .chain_update(name)
-                .finalize();
-            SecretKey::from_seed(digest.into())
-        };
-        let publics = members.ids().iter().map(|name| derive(name).public()).collect();
-        BankKeys { secret: derive(members.my_id()), publics }
+    /// This bank's own secret key and every member's public key from the member list (the
+    /// configuration's `--peer ID=URL=ed25519:HEX`, checked at start by `ServeConfig::signing_key`).
+    pub fn from_members(secret: SecretKey, members: &Members) -> BankKeys {
+        BankKeys { secret, publics: members.list.iter().map(|member| member.public_key).collect() }
     }
 
     /// The keyring the ring and the participant check signatures with.

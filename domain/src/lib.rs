@@ -3,6 +3,7 @@
 //! beyond serde derives on the types themselves.
 
 pub mod crash_point; // named points where an injected crash kills the bank
+pub mod decision; // a coordinator's signed decision on a cross-bank transfer (receipts)
 pub mod document; // CPF and CNPJ validation and formatting
 pub mod ids; // account numbers, bank ids, Idempotency-Keys
 pub mod keys; // per-bank Ed25519 keys and signatures, in their text forms
@@ -12,8 +13,9 @@ pub mod password; // the password policy: length, common and trivial ones, perso
 pub mod transfer; // NewTransfer::parse: the one check of a transfer's shape
 
 pub use crash_point::CrashPoint;
+pub use decision::{DecisionError, DecisionWord, OrderStamp, ReceiptLeg, SignedDecision, TransferDecision};
 pub use document::Document;
 pub use ids::{AccountNumber, BankId, IdError, IdempotencyKey};
-pub use keys::{KeyError, PublicKey, SecretKey, Signature};
+pub use keys::{KeyError, PublicKey, SecretKey, Signature, SigningDomain};
 pub use kinds::{AccountKind, CustomerKind, TransferKind, TransferStatus, UnknownValue};
 pub use transfer::{NewLeg, NewTransfer, RawLeg, TransferError, TransferLimits};

@@ -54,6 +54,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/pay/confirm", "POST"),
     ("/transfers/*", "GET"),
     ("/transfers/*/status", "GET"),
+    ("/verify", "GET, POST"),
 ];
 
 /// The methods `path` answers, or None for a path no route serves. Exact patterns win over

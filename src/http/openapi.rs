@@ -175,8 +175,23 @@ pub fn document() -> Value {
                     "id": {"type": "string"}, "kind": {"type": "string"}, "status": {"enum": ["pending", "committed", "aborted"]},
                     "reason": {"type": ["string", "null"]}, "description": {"type": "string"},
                     "debits": {"type": "array", "items": schema("Leg")}, "credits": {"type": "array", "items": schema("Leg")},
-                    "created_at": {"type": "string", "format": "date-time"}}}
+                    "created_at": {"type": "string", "format": "date-time"},
+                    "receipt": schema("Receipt")}},
+                "Receipt": receipt_schema()
             }
         }
     })
+}
+
+/// A transfer's signed receipt (ringbank_domain::SignedDecision).
+fn receipt_schema() -> Value {
+    json!({"type": "object", "description": "the coordinating bank's Ed25519 signature over its decision on a cross-bank transfer \
+                    (canonical text in the signing domain ringbank-decision-v1: transfer, coordinator, decision, kind, stamp, legs); check it with `ringbank verify` or the /verify page",
+                    "required": ["transfer_id", "coordinator", "decision", "kind", "stamp", "legs", "signature"], "properties": {
+                    "transfer_id": {"type": "string"}, "coordinator": schema("BankId"), "decision": {"enum": ["commit", "abort"]}, "kind": {"type": "string"},
+                    "stamp": {"type": "object", "required": ["epoch", "seq", "position"], "properties": {
+                        "epoch": {"type": "integer", "minimum": 0}, "seq": {"type": "integer", "minimum": 0}, "position": {"type": "integer", "minimum": 0}}},
+                    "legs": {"type": "array", "description": "negative amounts are debits, positive ones credits", "items": {"type": "object",
+                        "required": ["bank", "account", "amount_cents"], "properties": {"bank": schema("BankId"), "account": {"type": "string"}, "amount_cents": {"type": "integer"}}}},
+                    "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"}}})
 }

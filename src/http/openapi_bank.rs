@@ -16,13 +16,13 @@ fn signed_post(summary: &str, request: Value, ok: Value) -> Value {
         {"name": "x-ring-timestamp", "in": "header", "required": true, "schema": {"type": "string", "pattern": "^[0-9]{1,16}$"},
          "description": "the sender's wall clock in ms since the Unix epoch; accepted within 30 s of the receiver's (authentication only)"},
         {"name": "x-ring-nonce", "in": "header", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{32}$"}, "description": "used once"},
-        {"name": "x-ring-signature", "in": "header", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
-         "description": "hex HMAC-SHA256, key = the consortium's ring secret, over \"{method}\\n{path}\\n{hex SHA-256 of the body}\\n{timestamp}\\n{nonce}\\n{bank}\""}
+        {"name": "x-ring-signature", "in": "header", "required": true, "schema": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+         "description": "hex Ed25519 signature (64 bytes) with the SENDING bank's own secret key over \"ringbank-request-v1\\n{method}\\n{path}\\n{hex SHA-256 of the body}\\n{timestamp}\\n{nonce}\\n{bank}\"; checked against the public key the member list gives for x-ring-bank (--peer ID=URL=ed25519:HEX), so no member can sign for another"}
     ],
     "requestBody": {"required": true, "content": {"application/json": {"schema": request}}},
     "responses": {
         "200": {"description": "done", "content": {"application/json": {"schema": ok}}},
-        "401": {"description": "missing or wrong signature, stale timestamp or reused nonce", "content": {"application/problem+json": {"schema": schema("Problem")}}},
+        "401": {"description": "missing or wrong signature (not made with the sending bank's key), a sender that is not a member, stale timestamp or reused nonce", "content": {"application/problem+json": {"schema": schema("Problem")}}},
         "403": {"description": "the sender is not a member of this ring", "content": {"application/problem+json": {"schema": schema("Problem")}}},
         "400": {"description": "malformed body", "content": {"application/problem+json": {"schema": schema("Problem")}}},
         "422": {"description": "a field has an invalid value", "content": {"application/problem+json": {"schema": schema("Problem")}}},
@@ -145,10 +145,10 @@ pub fn document() -> Value {
     json!({
         "openapi": "3.1.0",
         "info": {"title": "ringbank bank-to-bank API", "version": "1",
-            "description": "Every POST is signed (x-ring-* headers) with the consortium's ring secret. The ring's messages carry fencing stamps (epoch, seq); the two-phase commit's prepare carries the coordinator's stamp, and a participant refuses a prepare older than one it accepted."},
+            "description": "Every POST is signed (x-ring-* headers) with the sending bank's own Ed25519 key and checked against that bank's public key in the member list; the timestamp must be within 30 s of the receiver's clock and each nonce is accepted once. The ring's messages carry fencing stamps (epoch, seq); the two-phase commit's prepare carries the coordinator's stamp, and a participant refuses a prepare older than one it accepted."},
         "paths": Value::Object(paths),
         "components": {
-            "securitySchemes": {"ring": {"type": "apiKey", "in": "header", "name": "x-ring-signature", "description": "with x-ring-bank, x-ring-timestamp and x-ring-nonce, see each operation"}},
+            "securitySchemes": {"ring": {"type": "apiKey", "in": "header", "name": "x-ring-signature", "description": "an Ed25519 signature by the sending bank, with x-ring-bank, x-ring-timestamp and x-ring-nonce, see each operation"}},
             "schemas": {
                 "Problem": {"type": "object", "required": ["type", "title", "status", "detail", "instance"], "properties": {
                     "type": string, "title": string, "status": {"type": "integer"}, "detail": string, "instance": string}},

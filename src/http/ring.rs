@@ -1,5 +1,5 @@
-//! Bank-to-bank ring endpoints under /ring/v1. Every POST is authenticated (HMAC with the
-//! ring secret, see peer::auth) and handed to the ring driver as an event; the handlers never
+//! Bank-to-bank ring endpoints under /ring/v1. Every POST is authenticated (signed with the
+//! sending bank's own key, see peer::auth) and handed to the ring driver as an event; the handlers never
 //! touch the state machine. GET /ring/v1/status is public and read-only (its shape is a
 //! contract for outside tools).
 
@@ -75,13 +75,13 @@ fn handle_message(state: &AppState, path: &str, kind: &str, headers: &HeaderMap,
     Ok(response)
 }
 
-/// Checks the HMAC headers; returns the sending bank's id. Failures are logged and get 401.
+/// Checks the signature headers against the sender's public key; returns the sending bank's id. Failures are logged and get 401.
 pub fn authenticate_peer(state: &AppState, method: &str, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<String, ApiError> {
     let header = |name: &'static str| -> Result<String, auth::AuthError> {
         headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string).ok_or(auth::AuthError::MissingHeader(name))
     };
     let result = (|| {
-        let verifier = state.ring_verifier.as_ref().ok_or(auth::AuthError::BadSignature)?;
+        let verifier = &state.ring_verifier;
         let signed = Signed {
             bank: header(auth::HEADER_BANK)?,
             timestamp_ms: header(auth::HEADER_TIMESTAMP)?.parse().map_err(|_| auth::AuthError::Stale)?,

@@ -25,7 +25,7 @@ pub struct AppState {
     pub ledger: Ledger,
     pub ring: RingHandle,
     /// Checks bank-to-bank signatures; None for a bank alone in its ring (nobody to talk to).
-    pub ring_verifier: Option<Verifier>,
+    pub ring_verifier: Verifier,
     pub faults: Arc<Faults>,
     /// Signed client to the other banks.
     pub peers: PeerClient,
@@ -49,7 +49,7 @@ pub struct MonitorCaches {
 const MONITOR_STATUS_TIMEOUT: Duration = Duration::from_millis(400);
 
 impl AppState {
-    pub fn new(services: Arc<Services>, ring_verifier: Option<Verifier>) -> Arc<AppState> {
+    pub fn new(services: Arc<Services>, ring_verifier: Verifier) -> Arc<AppState> {
         let cross = services.cross.clone();
         Arc::new(AppState {
             config: services.config.clone(),

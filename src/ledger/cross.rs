@@ -30,6 +30,8 @@ pub struct Decision {
     pub commit: bool,
     pub reason: Option<String>,
     pub participants: Vec<String>,
+    /// The coordinator's signature over the decision (the receipt), stored with it.
+    pub receipt: Option<ringbank_domain::SignedDecision>,
 }
 
 /// A pending transfer as the coordinator runs it.
@@ -413,6 +415,9 @@ pub(super) async fn decide(connection: &mut AnyConnection, decisions: &[Decision
         if updated.rows_affected() == 0 {
             continue; // already decided: decisions are final
         }
+        if let Some(receipt) = &decision.receipt {
+            store_receipt(connection, &decision.id, receipt).await?;
+        }
         for bank in &decision.participants {
             sqlx::query("INSERT INTO outcome_deliveries (transfer_id, bank, decision, delivered) VALUES ($1, $2, $3, 0)")
                 .bind(&decision.id)
@@ -423,6 +428,22 @@ pub(super) async fn decide(connection: &mut AnyConnection, decisions: &[Decision
         }
     }
     Ok(Outcome::Done)
+}
+
+/// Stores a decision's signed receipt: the exact text signed and the signature.
+async fn store_receipt(connection: &mut AnyConnection, id: &str, receipt: &ringbank_domain::SignedDecision) -> Result<(), LedgerError> {
+    if receipt.decision.transfer_id != id {
+        return Err(LedgerError::Invariant(format!("the receipt of {} was stored for {id}", receipt.decision.transfer_id)));
+    }
+    let text = receipt.decision.canonical().map_err(|e| LedgerError::Invariant(format!("receipt of {id}: {e}")))?;
+    sqlx::query("INSERT INTO receipts (transfer_id, coordinator, signed_text, signature) VALUES ($1, $2, $3, $4)")
+        .bind(id)
+        .bind(&receipt.decision.coordinator)
+        .bind(text)
+        .bind(receipt.signature.to_string())
+        .execute(&mut *connection)
+        .await?;
+    Ok(())
 }
 
 /// Applies outcomes at this participant through the core: only a transfer's own coordinator

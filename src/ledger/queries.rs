@@ -3,7 +3,7 @@
 
 use sqlx::AnyConnection;
 
-use ringbank_domain::{CustomerKind, TransferKind, TransferStatus};
+use ringbank_domain::{CustomerKind, Signature, SignedDecision, TransferDecision, TransferKind, TransferStatus};
 
 use super::{Ledger, LedgerError, Leg};
 
@@ -20,6 +20,8 @@ pub struct TransferRecord {
     pub debits: Vec<Leg>,
     pub credits: Vec<Leg>,
     pub created_at: String,
+    /// The coordinator's signed decision (the receipt), once decided under signing.
+    pub receipt: Option<SignedDecision>,
 }
 
 impl From<TransferRecord> for ringbank_wire::TransferView {
@@ -35,6 +37,7 @@ impl From<TransferRecord> for ringbank_wire::TransferView {
             debits: record.debits.into_iter().map(wire_leg).collect(),
             credits: record.credits.into_iter().map(wire_leg).collect(),
             created_at: record.created_at,
+            receipt: record.receipt,
         }
     }
 }
@@ -72,6 +75,19 @@ pub(super) async fn account_view(connection: &mut AnyConnection, bank: &str, num
         balance_cents,
         available_cents: balance_cents - held_cents,
     }))
+}
+
+/// A transfer's stored receipt, read back from the exact text that was signed.
+async fn receipt(connection: &mut AnyConnection, id: &str) -> Result<Option<SignedDecision>, LedgerError> {
+    let row: Option<(String, String)> = sqlx::query_as("SELECT signed_text, signature FROM receipts WHERE transfer_id = $1")
+        .bind(id)
+        .fetch_optional(&mut *connection)
+        .await?;
+    let Some((text, signature)) = row else { return Ok(None) };
+    let broken = |what: String| LedgerError::Invariant(format!("the receipt of {id}: {what}"));
+    let decision = TransferDecision::parse_canonical(&text).map_err(|e| broken(e.to_string()))?;
+    let signature = Signature::parse(&signature).map_err(|e| broken(e.to_string()))?;
+    Ok(Some(SignedDecision { decision, signature }))
 }
 
 fn rfc3339(ms: i64) -> String {
@@ -186,7 +202,8 @@ impl Ledger {
         }
         let invalid = |e: ringbank_domain::UnknownValue| LedgerError::Invariant(format!("transfer {id}: {e}"));
         let (kind, status) = (kind.parse().map_err(invalid)?, status.parse().map_err(invalid)?);
-        Ok(Some(TransferRecord { id, kind, status, reason, description, debits, credits, created_at: rfc3339(created) }))
+        let receipt = receipt(&mut connection, &id).await?;
+        Ok(Some(TransferRecord { id, kind, status, reason, description, debits, credits, created_at: rfc3339(created), receipt }))
     }
 }
 

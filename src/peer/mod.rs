@@ -1,11 +1,15 @@
-//! Talking to other banks: the member list, signed requests over reqwest with explicit
-//! timeouts. The message types are in crate::protocol.
+//! Talking to other banks: the member list (with each member's public key), signed requests
+//! over reqwest with explicit timeouts. The message types are in crate::protocol.
+//!
+//! The one place a bank's keys live at run time: its own secret key is in `PeerClient`
+//! (`PeerClient::signing_key`), every member's public key in `Members` (`Members::public_key_of`).
 
 pub mod auth;
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use ringbank_domain::{PublicKey, SecretKey};
 use ringbank_ring::NodeId;
 
 use crate::clock::wall_clock_ms;
@@ -20,6 +24,8 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_millis(200);
 pub struct Member {
     pub id: String,
     pub url: String,
+    /// The key its requests, confirmations and decisions are checked against.
+    pub public_key: PublicKey,
 }
 
 /// The configured banks in their fixed order (sorted by id, so every bank derives the same
@@ -56,6 +62,16 @@ impl Members {
     pub fn my_id(&self) -> &str {
         &self.list[usize::from(self.me)].id
     }
+
+    /// The member's public key, by bank id; None for a bank that is not a member.
+    pub fn public_key_of(&self, id: &str) -> Option<PublicKey> {
+        self.list.iter().find(|m| m.id == id).map(|m| m.public_key)
+    }
+
+    /// Every member's id and public key.
+    pub fn public_keys(&self) -> Vec<(String, PublicKey)> {
+        self.list.iter().map(|m| (m.id.clone(), m.public_key)).collect()
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -70,18 +86,18 @@ pub enum PeerError {
     Dropped,
 }
 
-/// A client that signs every request with the ring secret.
+/// A client that signs every request with this bank's own secret key.
 #[derive(Clone)]
 pub struct PeerClient {
     http: reqwest::Client,
-    secret: Arc<Vec<u8>>,
+    key: Arc<SecretKey>,
     me: String,
     /// Delay, loss and duplication injected into every outgoing request (chaos testing).
     faults: Option<Arc<Faults>>,
 }
 
 impl PeerClient {
-    pub fn new(me: &str, secret: &[u8]) -> PeerClient {
+    pub fn new(me: &str, key: SecretKey) -> PeerClient {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .connect_timeout(CONNECT_TIMEOUT)
@@ -89,7 +105,12 @@ impl PeerClient {
             .tcp_nodelay(true)
             .build()
             .expect("reqwest client builds");
-        PeerClient { http, secret: Arc::new(secret.to_vec()), me: me.to_string(), faults: None }
+        PeerClient { http, key: Arc::new(key), me: me.to_string(), faults: None }
+    }
+
+    /// This bank's secret key: what it signs requests, ring confirmations and decisions with.
+    pub fn signing_key(&self) -> &SecretKey {
+        &self.key
     }
 
     /// The same client, subject to this bank's injected network faults.
@@ -143,7 +164,7 @@ impl PeerClient {
     }
 
     async fn send_signed(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::Response, reqwest::Error> {
-        let signed = auth::sign(&self.secret, "POST", path, &body, &self.me, wall_clock_ms());
+        let signed = auth::sign(&self.key, "POST", path, &body, &self.me, wall_clock_ms());
         self.http
             .post(format!("{base_url}{path}"))
             .header(reqwest::header::CONTENT_TYPE, "application/json")

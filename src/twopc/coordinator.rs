@@ -399,6 +399,7 @@ impl Driver {
                 commit: d.commit,
                 reason: d.reason.as_ref().map(|reason| reason.describe(|bank| self.name(bank))),
                 participants: d.participants.iter().map(|bank| self.name(*bank)).collect(),
+                receipt: self.receipt(d),
             })
             .collect();
         let started = Instant::now();
@@ -415,6 +416,25 @@ impl Driver {
             tracing::info!(bank = %self.cross.bank(), transfer_id = %decision.id, reason, "transfer aborted");
         }
         Ok(())
+    }
+
+    /// The coordinator's signature over a decision (the transfer's receipt), made as it is
+    /// logged; None for a transfer the core has no order for (it was never prepared).
+    fn receipt(&self, decision: &Decision) -> Option<ringbank_domain::SignedDecision> {
+        let coordinated = self.core.state().transfers.get(&decision.id)?;
+        let (stamp, position) = coordinated.order?;
+        let legs = coordinated
+            .transfer
+            .legs
+            .iter()
+            .map(|leg| ringbank_domain::ReceiptLeg {
+                bank: self.name(leg.bank),
+                account: leg.account.clone(),
+                amount_cents: leg.amount_cents,
+            })
+            .collect();
+        let transfer = super::receipts::DecidedTransfer { id: &decision.id.0, kind: kind_text(coordinated.transfer.kind), legs };
+        super::receipts::sign_decision(self.cross.peers.signing_key(), self.cross.bank(), transfer, stamp, position, decision.commit)
     }
 
     /// The one place a prepare request is built: the core's prepare with bank names.

@@ -5,6 +5,7 @@
 
 pub mod coordinator;
 pub mod participant;
+pub mod receipts;
 mod resolve;
 
 use std::sync::atomic::AtomicU64;

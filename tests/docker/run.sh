@@ -409,6 +409,13 @@ check "a cross-bank transfer A -> B commits (Prefer: wait=5)" commits first A B
 id=$(awk '$9 == "committed" { print $8 }' "$scratch/transfers.$phase" | tail -1)
 http GET "${url[A]}/api/v1/transfers/$id" '' -H "Authorization: Bearer ${token[A:ana]}"
 check "GET /api/v1/transfers/{id} at the origin says committed" test "$(jq -r .status <<<"$body" 2>/dev/null)" = committed
+# Per-bank keys: the coordinator signed the receipt; anyone with the member list (the public keys
+# docker/new-env.sh wrote) verifies it with the image's `ringbank verify`; a changed amount fails.
+members="A=http://bank-a:8080=$RINGBANK_PUBLIC_KEY_A,B=http://bank-b:8080=$RINGBANK_PUBLIC_KEY_B,C=http://bank-c:8080=$RINGBANK_PUBLIC_KEY_C"
+receipt_verifies() { docker run --rm -i ringbank:latest verify - --peer "$members" <<<"$1" >"$scratch/verify.out" 2>&1; }
+receipt_refused() { ! receipt_verifies "$1"; }
+check "the transfer's signed receipt verifies with ringbank verify" receipt_verifies "$body"
+check "a receipt with a changed amount does not verify" receipt_refused "$(jq -c '.receipt.legs[0].amount_cents -= 1' <<<"$body")"
 
 say "== load running; faults from outside the containers"
 start_load

@@ -421,3 +421,30 @@ async fn browser_two_banks_two_source_cross_bank_transfer_and_ring_monitor() {
     browser.screenshot("ring-monitor").await;
     browser.close().await;
 }
+
+#[tokio::test]
+async fn browser_verify_page_checks_a_pasted_receipt() {
+    let test = "browser_verify_page_checks_a_pasted_receipt";
+    let Some(browser) = Browser::start(test).await else {
+        return;
+    };
+    let consortium = Consortium::start(2, &[]).await;
+    let view = crate::keys::committed_cross_bank_transfer(&consortium).await;
+    let receipt = serde_json::to_string_pretty(&view["receipt"]).expect("a receipt");
+    // Anyone, signed in nowhere, at any member bank.
+    browser.goto(&format!("{}/verify", consortium.url(1))).await;
+    browser.wait_for_text("Verificar comprovante").await;
+    browser.type_into("#receipt", &receipt).await;
+    browser.click("#verify-submit").await;
+    browser.wait_for_text("Comprovante válido").await;
+    assert_eq!(browser.attribute("#verdict", "data-valid").await, "true");
+    assert!(browser.text("#verdict-detail").await.contains("coordinator A"));
+    browser.screenshot("verify-valid").await;
+    let tampered = receipt.replace("2500", "9500");
+    assert_ne!(tampered, receipt);
+    browser.type_into("#receipt", &tampered).await;
+    browser.click("#verify-submit").await;
+    browser.wait_for_text("Comprovante inválido").await;
+    assert_eq!(browser.attribute("#verdict", "data-valid").await, "false");
+    browser.close().await;
+}

@@ -256,7 +256,20 @@ impl BankProcess {
     }
 }
 
-pub const RING_SECRET: &str = "ring-secret-for-tests-0123456789";
+/// Bank `id`'s key pair in the tests: a fixed seed per id, so a test can sign as any bank (and
+/// show that signing as another one is refused).
+pub fn test_key(id: &str) -> ringbank_domain::SecretKey {
+    let mut seed = [0x5a_u8; 32];
+    for (byte, id_byte) in seed.iter_mut().zip(id.bytes()) {
+        *byte ^= id_byte;
+    }
+    ringbank_domain::SecretKey::from_seed(seed)
+}
+
+/// A member list entry: ID=URL=ed25519:HEX with the test key of `id`.
+pub fn peer_entry(id: &str, url: &str) -> String {
+    format!("{id}={url}={}", test_key(id).public())
+}
 
 /// A consortium of bank processes on loopback, wired into one ring.
 pub struct Consortium {
@@ -281,12 +294,21 @@ impl Consortium {
     }
 
     fn peer_list(&self) -> String {
-        self.ids.iter().zip(&self.listens).map(|(id, l)| format!("{id}=http://{l}")).collect::<Vec<_>>().join(",")
+        self.ids.iter().zip(&self.listens).map(|(id, l)| peer_entry(id, &format!("http://{l}"))).collect::<Vec<_>>().join(",")
+    }
+
+    /// The member list as the banks are given it (for `ringbank verify`).
+    pub fn members(&self) -> String {
+        self.peer_list()
     }
 
     pub async fn spawn(&self, index: usize) -> BankProcess {
         let peers = self.peer_list();
-        let mut args: Vec<&str> = vec!["--peer", &peers, "--ring-secret", RING_SECRET];
+        let id = &self.ids[index];
+        let key_file = self.data.path().join(format!("key-{id}"));
+        std::fs::write(&key_file, test_key(id).to_key_file_text()).expect("write the bank's key file");
+        let key_file = key_file.display().to_string();
+        let mut args: Vec<&str> = vec!["--peer", &peers, "--key-file", &key_file];
         args.extend(self.extra.iter().map(String::as_str));
         BankProcess::spawn_on(&self.ids[index], &self.listens[index], self.data.path(), &args).await
     }

@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 
-const RING_SECRET_VALUE: &str = "compose-ring-secret-0123456789";
 const ADMIN_SECRET_VALUE: &str = "compose-admin-secret-0123456789";
 const DB_PASSWORD_VALUE: &str = "compose-db-password-0123456789";
 
@@ -19,12 +18,21 @@ async fn compose_services_pass_check_config() {
     let document = parse(&compose);
     let services = document.get("services").and_then(Yaml::as_map).expect("a services mapping");
     let names: Vec<&str> = services.iter().map(|(name, _)| name.as_str()).collect();
-    // The three secrets docker/new-env.sh writes; the compose file requires each (`${VAR:?...}`).
-    let variables = HashMap::from([
-        ("RINGBANK_RING_SECRET", RING_SECRET_VALUE),
-        ("RINGBANK_ADMIN_SECRET", ADMIN_SECRET_VALUE),
-        ("RINGBANK_DB_PASSWORD", DB_PASSWORD_VALUE),
-    ]);
+    // The secrets docker/new-env.sh writes (two, and a key pair per bank); the compose file
+    // requires each (`${VAR:?...}`).
+    let keys: Vec<(String, ringbank_domain::SecretKey)> =
+        ["A", "B", "C"].iter().map(|b| (b.to_string(), ringbank_domain::SecretKey::from_seed(rand::random()))).collect();
+    let key_texts: Vec<(String, String, String, String)> = keys
+        .iter()
+        .map(|(bank, key)| {
+            (format!("RINGBANK_SECRET_KEY_{bank}"), key.to_secret_text(), format!("RINGBANK_PUBLIC_KEY_{bank}"), key.public().to_string())
+        })
+        .collect();
+    let mut variables = HashMap::from([("RINGBANK_ADMIN_SECRET", ADMIN_SECRET_VALUE), ("RINGBANK_DB_PASSWORD", DB_PASSWORD_VALUE)]);
+    for (secret_name, secret, public_name, public) in &key_texts {
+        variables.insert(secret_name.as_str(), secret.as_str());
+        variables.insert(public_name.as_str(), public.as_str());
+    }
     let image_env = dockerfile_env(&dockerfile);
     let mut banks = 0;
     let mut on_postgres = 0;
@@ -73,7 +81,13 @@ async fn compose_services_pass_check_config() {
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(output.status.success(), "{name} rejected: {stderr}{stdout}");
-        assert!(!stdout.contains(RING_SECRET_VALUE) && !stdout.contains(ADMIN_SECRET_VALUE), "secrets printed: {stdout}");
+        assert!(!stdout.contains(ADMIN_SECRET_VALUE), "secrets printed: {stdout}");
+        for (_, secret, _, _) in &key_texts {
+            assert!(!stdout.contains(&secret["ed25519-secret:".len()..]), "a secret key printed: {stdout}");
+        }
+        let id = get("RINGBANK_ID").expect("an id");
+        let own = &keys.iter().find(|(bank, _)| *bank == id).expect("a key for the bank").1;
+        assert!(stdout.contains(&format!("\"public_key\": \"{}\"", own.public())), "{name}: {stdout}");
         assert!(!stdout.contains(DB_PASSWORD_VALUE), "database password printed: {stdout}");
     }
     assert_eq!(banks, 6, "three banks on SQLite and three on PostgreSQL");

@@ -33,7 +33,7 @@ fn assert_aborted(view: &TransferView, why: &str) {
 
 /// A signed bank-to-bank call as bank `sender`.
 async fn signed<T: serde::de::DeserializeOwned>(sender: &str, url: &str, path: &str, body: &Value) -> Result<T, ringbank::peer::PeerError> {
-    ringbank::peer::PeerClient::new(sender, RING_SECRET.as_bytes()).call(url, path, body).await
+    ringbank::peer::PeerClient::new(sender, test_key(sender)).call(url, path, body).await
 }
 
 /// What `sender` sees at the bank at `url` for these consents.
@@ -122,10 +122,20 @@ async fn attack_a_member_bank_naming_another_banks_customer_in_a_prepare_debits_
     let victim_account = b.open_account(&victim, "individual", &[]).await;
     b.deposit(&victim, &victim_account, 10_000).await;
 
-    // A, a member, asks B to debit B's own customer, named as the initiator, then commits.
+    // A, a member, asks B to debit B's own customer, named as the initiator, then commits. A
+    // holds the stamp it uses: its certificate carries real confirmations by A and B (the test
+    // signs with their keys), so the prepare passes the fence and only the consent stands in the way.
+    let stamp = ringbank_ring::Stamp::new(promised, 1 << 40);
+    let holder: u16 = 0; // A, first in the sorted member list
+    let confirmations: Vec<Value> = ["A", "B"]
+        .iter()
+        .enumerate()
+        .map(|(by, bank)| json!({"by": by, "signature": test_key(bank).sign(&ringbank_ring::quorum::confirm_bytes(stamp, holder)).to_string()}))
+        .collect();
     let prepare = json!({
         "coordinator": "A",
-        "stamp": { "epoch": promised, "seq": 1u64 << 40 },
+        "stamp": { "epoch": stamp.epoch, "seq": stamp.seq },
+        "certificate": { "stamp": { "epoch": stamp.epoch, "seq": stamp.seq }, "holder": holder, "confirmations": confirmations },
         "transfers": [{
             "id": "tr_attack", "kind": "transfer", "initiated_by": victim_cpf, "description": "attack",
             "position": 0, "participants": ["A", "B"],
@@ -220,13 +230,17 @@ async fn consent_limits_revocation_and_expiry_are_enforced_and_an_abort_gives_ba
 async fn only_a_holder_grants_a_consent_and_only_its_grantor_sees_or_revokes_it() {
     let listen = free_loopback_address();
     let peers = vec![
-        ringbank::config::PeerArg { id: "A".into(), url: format!("http://{listen}") },
-        ringbank::config::PeerArg { id: "B".into(), url: format!("http://{}", free_loopback_address()) },
+        ringbank::config::PeerArg { id: "A".into(), url: format!("http://{listen}"), public_key: Some(test_key("A").public()) },
+        ringbank::config::PeerArg {
+            id: "B".into(),
+            url: format!("http://{}", free_loopback_address()),
+            public_key: Some(test_key("B").public()),
+        },
     ];
     let bank = TestBank::start_with("A", |config| {
         config.listen = listen.parse().unwrap();
         config.peers = peers;
-        config.ring_secret = Some(RING_SECRET.to_string());
+        config.secret_key = Some(test_key("A").to_secret_text());
     })
     .await;
     let ana = bank.customer(&new_cpf(), "Ana").await;

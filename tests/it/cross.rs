@@ -214,7 +214,7 @@ async fn a_stale_coordinator_prepare_is_refused() {
         assert!(std::time::Instant::now() < deadline, "ring did not form");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let peers = ringbank::peer::PeerClient::new("A", RING_SECRET.as_bytes());
+    let peers = ringbank::peer::PeerClient::new("A", test_key("A"));
     // Attack 4: a stale stamp, a far-future one (2^63 + 5), and one with a forged certificate
     // are all refused before the fence is compared: 403, nothing stored.
     let far = ringbank_ring::Stamp::new((1 << 63) + 5, 1);
@@ -251,7 +251,7 @@ async fn outcomes_that_break_the_protocol_are_refused_and_change_nothing() {
     let deliver = |sender: &'static str, coordinator: &'static str, id: &'static str, commit: bool| {
         let url = consortium.url(1);
         async move {
-            let peers = ringbank::peer::PeerClient::new(sender, RING_SECRET.as_bytes());
+            let peers = ringbank::peer::PeerClient::new(sender, test_key(sender));
             let request = ringbank::protocol::OutcomeRequest {
                 coordinator: coordinator.into(),
                 outcomes: vec![ringbank::protocol::OutcomeItem { id: id.into(), commit }],

@@ -13,6 +13,7 @@ mod cross;
 mod durability;
 mod hardening;
 mod idempotency;
+mod keys;
 mod ledger_ops;
 mod metrics;
 mod openapi;

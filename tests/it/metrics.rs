@@ -75,13 +75,13 @@ async fn readyz_is_503_before_the_ring_is_joined() {
     // A bank whose peers never answer never sees a token.
     let listen = free_loopback_address();
     let peers = vec![
-        ringbank::config::PeerArg { id: "R".into(), url: format!("http://{listen}") },
-        ringbank::config::PeerArg { id: "S".into(), url: format!("http://{}", free_loopback_address()) },
+        ringbank::config::parse_peer(&peer_entry("R", &format!("http://{listen}"))).unwrap(),
+        ringbank::config::parse_peer(&peer_entry("S", &format!("http://{}", free_loopback_address()))).unwrap(),
     ];
     let bank = TestBank::start_with("R", |config| {
         config.listen = listen.parse().unwrap();
         config.peers = peers;
-        config.ring_secret = Some(RING_SECRET.to_string());
+        config.secret_key = Some(test_key("R").to_secret_text());
     })
     .await;
     let (status, body) = bank.get("/readyz", None).await;

@@ -193,24 +193,62 @@ pub struct BenchRingArgs {
     pub json: bool,
 }
 
-/// One `--peer ID=URL` (or `--attach ID=URL`).
+/// One `--peer ID=URL[=ed25519:HEX]` (or `--attach ID=URL`): a member bank, and the public key
+/// it signs with (required where requests are signed or signatures checked: `serve`, `verify`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PeerArg {
     pub id: String,
     pub url: String,
+    pub public_key: Option<ringbank_domain::PublicKey>,
 }
 
-/// Parses `ID=URL`: the id as the server's `--id` accepts it, the URL http(s)://host[:port].
+impl PeerArg {
+    /// The entry as it is written on the command line.
+    pub fn to_entry(&self) -> String {
+        match &self.public_key {
+            Some(key) => format!("{}={}={key}", self.id, self.url),
+            None => format!("{}={}", self.id, self.url),
+        }
+    }
+}
+
+/// Parses `ID=URL` or `ID=URL=ed25519:HEX`: the id as the server's `--id` accepts it, the URL
+/// http(s)://host[:port], the member's public key as `ringbank keygen` prints it.
 pub fn parse_peer(text: &str) -> Result<PeerArg, String> {
-    let (id, url) = text.split_once('=').ok_or_else(|| format!("expected ID=URL, got {text:?}"))?;
+    let (id, rest) = text.split_once('=').ok_or_else(|| format!("expected ID=URL=ed25519:HEX, got {text:?}"))?;
     let id_ok = !id.is_empty() && id.len() <= 32 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
     if !id_ok {
         return Err(format!("--id must be 1 to 32 letters, digits, '-' or '_' (got {id:?})"));
     }
+    let (url, public_key) = match rest.split_once('=') {
+        Some((url, key)) => {
+            let key = ringbank_domain::PublicKey::parse(key).map_err(|e| format!("bank {id}'s public key: {e}"))?;
+            (url, Some(key))
+        }
+        None => (rest, None),
+    };
     let url = url.trim_end_matches('/');
     let parsed = reqwest::Url::parse(url).map_err(|e| format!("bad URL {url:?}: {e}"))?;
     if !matches!(parsed.scheme(), "http" | "https") || parsed.host().is_none() {
         return Err(format!("bad URL {url:?}: expected http://host:port"));
     }
-    Ok(PeerArg { id: id.to_string(), url: url.to_string() })
+    Ok(PeerArg { id: id.to_string(), url: url.to_string(), public_key })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_is_id_url_and_optionally_its_public_key() {
+        let key = ringbank_domain::SecretKey::from_seed([1; 32]).public().to_string();
+        let peer = parse_peer(&format!("A=http://127.0.0.1:8081/={key}")).unwrap();
+        assert_eq!((peer.id.as_str(), peer.url.as_str()), ("A", "http://127.0.0.1:8081"));
+        assert_eq!(peer.public_key.map(|k| k.to_string()), Some(key));
+        assert_eq!(parse_peer(&peer.to_entry()), Ok(peer));
+        assert_eq!(parse_peer("B=http://b:8080").unwrap().public_key, None);
+        assert!(parse_peer("B=http://b:8080=ed25519:00").unwrap_err().contains("public key"));
+        assert!(parse_peer("B=http://b:8080=secret").is_err());
+        assert!(parse_peer("B b=http://b:8080").is_err());
+    }
 }

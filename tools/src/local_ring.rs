@@ -1,5 +1,6 @@
 //! `LocalRing`: a local consortium of bank processes on loopback (one `ringbank serve` child per
-//! bank, data under one directory, fresh secrets), started, killed and restarted one by one, and
+//! bank, data under one directory, each bank's own key pair in DATA/keys/bank-ID.key, created on
+//! first use and kept for restarts, a fresh admin secret), started, killed and restarted one by one, and
 //! stopped together (SIGTERM, then SIGKILL after a grace period). `up`, the supervisor, chaos and
 //! the benchmarks start their banks with it.
 
@@ -7,6 +8,7 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
+use ringbank_domain::{PublicKey, SecretKey};
 use tokio::process::{Child, Command};
 
 /// Most banks `up` starts.
@@ -26,6 +28,27 @@ pub enum UpError {
     BadPorts(u16, usize),
     #[error("cannot start bank {id}: {source}")]
     Spawn { id: String, source: std::io::Error },
+    #[error("bank {id}'s key file {path}: {reason}")]
+    Key { id: String, path: String, reason: String },
+}
+
+/// Bank `id`'s key file under `data_dir`: read if it exists, else created (owner-only).
+pub fn bank_key(data_dir: &std::path::Path, id: &str) -> Result<(PathBuf, SecretKey), UpError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = data_dir.join("keys");
+    let path = dir.join(format!("bank-{id}.key"));
+    let failed = |reason: String| UpError::Key { id: id.to_string(), path: path.display().to_string(), reason };
+    match std::fs::read_to_string(&path) {
+        Ok(text) => return SecretKey::parse_key_file(&text).map(|key| (path.clone(), key)).map_err(|e| failed(e.to_string())),
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(failed(error.to_string())),
+        Err(_) => {}
+    }
+    std::fs::create_dir_all(&dir).map_err(|e| failed(e.to_string()))?;
+    let key = SecretKey::from_seed(rand::random());
+    let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(|e| failed(e.to_string()))?;
+    file.write_all(key.to_key_file_text().as_bytes()).and_then(|()| file.sync_all()).map_err(|e| failed(e.to_string()))?;
+    Ok((path, key))
 }
 
 /// A set of bank processes on 127.0.0.1:base_port+i forming one ring.
@@ -34,7 +57,9 @@ pub struct LocalRing {
     pub ids: Vec<String>,
     pub ports: Vec<u16>,
     data_dir: PathBuf,
-    ring_secret: String,
+    /// Each bank's key file, and the public keys the member list names.
+    key_files: Vec<PathBuf>,
+    pub public_keys: Vec<PublicKey>,
     pub admin_secret: String,
     extra_args: Vec<String>,
     quiet: bool,
@@ -59,14 +84,23 @@ impl LocalRing {
             return Err(UpError::BadPorts(base_port, last_port));
         }
         let exe = std::env::current_exe().map_err(|source| UpError::Spawn { id: "-".into(), source })?;
+        let ids: Vec<String> = (0..banks).map(bank_id).collect();
+        let mut key_files = Vec::with_capacity(banks);
+        let mut public_keys = Vec::with_capacity(banks);
+        for id in &ids {
+            let (path, key) = bank_key(&data_dir, id)?;
+            key_files.push(path);
+            public_keys.push(key.public());
+        }
         Ok(LocalRing {
             exe,
-            ids: (0..banks).map(bank_id).collect(),
+            ids,
             ports: (0..banks).map(|i| base_port + u16::try_from(i).unwrap_or(0)).collect(),
             data_dir,
-            // Fresh secrets for this consortium, never hard-coded; given to the children through
-            // the environment (not argv, which other users can read).
-            ring_secret: hex::encode(rand::random::<[u8; 24]>()),
+            key_files,
+            public_keys,
+            // A fresh admin secret, never hard-coded; given to the children through the
+            // environment (not argv, which other users can read).
             admin_secret: admin_secret.unwrap_or_else(|| hex::encode(rand::random::<[u8; 16]>())),
             extra_args,
             quiet: false,
@@ -92,8 +126,15 @@ impl LocalRing {
         format!("http://127.0.0.1:{}", self.ports[index])
     }
 
+    /// The member list as every bank is given it: ID=URL=ed25519:HEX, comma-separated.
+    pub fn peer_list(&self) -> String {
+        let entries: Vec<String> =
+            (0..self.ids.len()).map(|i| format!("{}={}={}", self.ids[i], self.url(i), self.public_keys[i])).collect();
+        entries.join(",")
+    }
+
     pub fn spawn(&mut self, index: usize) -> Result<(), UpError> {
-        let peers: Vec<String> = (0..self.ids.len()).map(|i| format!("{}={}", self.ids[i], self.url(i))).collect();
+        let peers = self.peer_list();
         let id = self.ids[index].clone();
         let mut command = Command::new(&self.exe);
         command
@@ -103,8 +144,9 @@ impl LocalRing {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(&self.extra_args)
-            .env("RINGBANK_PEERS", peers.join(","))
-            .env("RINGBANK_RING_SECRET", &self.ring_secret)
+            .env("RINGBANK_PEERS", peers)
+            .env("RINGBANK_KEY_FILE", &self.key_files[index])
+            .env_remove("RINGBANK_SECRET_KEY")
             .env("RINGBANK_ADMIN_SECRET", &self.admin_secret)
             // Each bank needs its own database: one URL inherited by all would be shared.
             .env_remove("RINGBANK_DATABASE_URL")

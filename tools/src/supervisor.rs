@@ -28,6 +28,8 @@ pub struct Supervisor {
     pub ids: Vec<String>,
     pub urls: Vec<String>,
     pub admin_secret: String,
+    /// The member list with every bank's public key (ID=URL=ed25519:HEX, comma-separated).
+    pub peer_list: String,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -45,6 +47,7 @@ impl Supervisor {
             ids: ring.ids.clone(),
             urls: (0..count).map(|i| ring.url(i)).collect(),
             admin_secret: ring.admin_secret.clone(),
+            peer_list: ring.peer_list(),
             ring: Mutex::new(ring),
             restart_after,
             dead_since: std::sync::Mutex::new(vec![None; count]),

@@ -1,5 +1,6 @@
-//! `ringbank up`: starts a local consortium of bank processes under a supervisor, prints each
-//! bank's URL and the admin secret, serves the supervisor's control endpoint, and stops every
+//! `ringbank up`: starts a local consortium of bank processes under a supervisor (each bank with
+//! its own key pair, created under the data directory), prints each bank's URL, the admin
+//! secret and the member list with the public keys, serves the supervisor's control endpoint, and stops every
 //! bank on Ctrl-C or SIGTERM.
 
 use crate::args::UpConfig;
@@ -20,6 +21,8 @@ pub async fn run(config: UpConfig) -> Result<(), UpError> {
     }
     println!("{} bank(s) running, data in {}; Ctrl-C stops them", config.banks, config.data_dir.display());
     println!("admin secret (ring monitor, audit, faults): {}", supervisor.admin_secret);
+    println!("each bank's key: {}/keys/bank-ID.key; the member list (for ringbank verify):", config.data_dir.display());
+    println!("RINGBANK_PEERS={}", supervisor.peer_list);
     let shutdown = tokio_util::sync::CancellationToken::new();
     let control_port = config.control_port.unwrap_or(config.base_port.saturating_sub(1));
     let address = std::net::SocketAddr::from(([127, 0, 0, 1], control_port));

@@ -189,4 +189,7 @@ pub struct TransferView {
     pub credits: Vec<Leg>,
     #[serde(default)]
     pub created_at: String,
+    /// The coordinator's signed decision (cross-bank transfers): check it with `ringbank verify`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<ringbank_domain::SignedDecision>,
 }

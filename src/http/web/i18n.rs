@@ -115,6 +115,25 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         "Bank {} · a consortium with no central bank · amounts in reais (R$)",
     ),
     ("footer.api", "API para desenvolvedores", "Developer API"),
+    ("footer.verify", "Verificar um comprovante", "Verify a receipt"),
+    ("verify.title", "Verificar comprovante", "Verify a receipt"),
+    (
+        "verify.lead",
+        "Cole o comprovante (o JSON assinado que a página da transferência mostra). A assinatura do banco coordenador é conferida com a chave pública dele na lista de membros do consórcio.",
+        "Paste the receipt (the signed JSON a transfer's page shows). The coordinating bank's signature is checked against its public key in the consortium's member list."
+    ),
+    ("verify.field", "Comprovante (JSON)", "Receipt (JSON)"),
+    ("verify.submit", "Verificar", "Verify"),
+    ("verify.valid", "Comprovante válido: assinado pelo banco coordenador.", "Valid receipt: signed by the coordinating bank."),
+    ("verify.invalid", "Comprovante inválido.", "Invalid receipt."),
+    ("verify.members", "Membros do consórcio e suas chaves públicas", "Consortium members and their public keys"),
+    ("receipt.signed", "Comprovante assinado", "Signed receipt"),
+    (
+        "receipt.signed_lead",
+        "O banco coordenador {} assinou a decisão desta transferência (ordem: época {}, sequência {}, posição {}). Qualquer pessoa pode conferir este texto na página de verificação ou com ringbank verify.",
+        "The coordinating bank {} signed this transfer's decision (order: epoch {}, sequence {}, position {}). Anyone can check this text on the verify page or with ringbank verify."
+    ),
+    ("receipt.verify_link", "Verificar este comprovante", "Verify this receipt"),
     // Landing
     ("home.title", "Seu banco, sem intermediários", "Your bank, with no middleman"),
     (

@@ -15,6 +15,7 @@ mod remote;
 
 mod session;
 mod transfers;
+mod verify;
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -43,6 +44,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(cash::routes(state.clone()))
         .unify()
         .or(transfers::routes(state.clone()))
+        .unify()
+        .or(verify::routes(state.clone()))
         .unify()
         .or(monitor::routes(state))
         .unify();

@@ -546,6 +546,24 @@ struct ReceiptPage {
     debits: Vec<LegLine>,
     credits: Vec<LegLine>,
     total: String,
+    signed: Option<SignedLines>,
+}
+
+/// The coordinator's signed decision, as the receipt page shows it.
+struct SignedLines {
+    lead: String,
+    /// The receipt's JSON, as the API gives it and the verify page takes it.
+    json: String,
+}
+
+fn signed_lines(t: Tr, receipt: &ringbank_domain::SignedDecision) -> SignedLines {
+    let decision = &receipt.decision;
+    let stamp = &decision.stamp;
+    let numbers = [stamp.epoch.to_string(), stamp.seq.to_string(), stamp.position.to_string()];
+    SignedLines {
+        lead: t.fill("receipt.signed_lead", &[&decision.coordinator, &numbers[0], &numbers[1], &numbers[2]]),
+        json: serde_json::to_string_pretty(receipt).unwrap_or_default(),
+    }
 }
 
 /// GET /transfers/{id} -> the receipt, refreshing itself while the transfer is pending
@@ -576,6 +594,7 @@ fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 total: format_brl(ringbank_domain::money::checked_sum(view.credits.iter().map(|l| l.amount_cents)).unwrap_or(0)),
                 debits: leg_lines(t, view.debits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
                 credits: leg_lines(t, view.credits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
+                signed: view.receipt.as_ref().map(|receipt| signed_lines(t, receipt)),
                 id: view.id,
                 status: view.status.as_str().to_string(),
                 description: view.description,
