@@ -206,11 +206,14 @@ async fn apply(
     }
 }
 
-/// What became of some transfers, as this bank knows it (as their coordinator or a participant),
-/// answered by the core's `answer_query` over the ledger's records of exactly these transfers. A
-/// transfer of ours we still have a record of is never answered as "no record" (which presumes
-/// abort): the coordinator's state holds every one of them, decided or not.
-pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse, ParticipantError> {
+/// What became of some transfers, asked by bank `from`, as this bank knows it (as their
+/// coordinator or a participant), answered by the core's `answer_query` over the ledger's records
+/// of exactly these transfers. A transfer of ours we still have a record of is never answered as
+/// "no record" (which presumes abort): the coordinator's state holds every one of them, decided
+/// or not. Only the banks that took part in a transfer learn of it: a transfer recorded here is
+/// left out of the answer unless `from` is its coordinator or one of its participants as
+/// recorded here (at prepare, or the banks of its legs at its origin), as if unknown.
+pub async fn query(cross: &Cross, from: &str, request: QueryRequest) -> Result<QueryResponse, ParticipantError> {
     if request.ids.len() > BATCH_MAX {
         return Err(ParticipantError::LimitExceeded(format!("at most {BATCH_MAX} ids per query")));
     }
@@ -218,8 +221,17 @@ pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse
     let records = cross.ledger.outcome_records(&request.ids).await?;
     let me = cross.participant_config.me;
     let (mut coordinator_state, mut participant_state) = (CoordinatorState::default(), ParticipantState::default());
+    let mut hidden: Vec<TransferId> = Vec::new();
     for record in records {
         let id = TransferId(record.id);
+        let recorded = record.as_origin.is_some() || record.as_participant.is_some();
+        let took_part = record.origin_banks.iter().chain(record.coordinator.iter()).chain(record.participants.iter()).any(|b| b == from);
+        if recorded && !took_part {
+            hidden.push(id);
+            continue;
+        }
+        // A participation of another coordinator than the one asked about is not this one.
+        let recorded_coordinator = record.coordinator.as_deref().and_then(|name| bank_id(cross, name)).unwrap_or(query_coordinator);
         if let Some(status) = record.as_origin {
             let decision = match status.as_str() {
                 "committed" => Some(true),
@@ -241,7 +253,7 @@ pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse
         }
         if let Some(status) = record.as_participant {
             let participation = Participation {
-                coordinator: query_coordinator,
+                coordinator: recorded_coordinator,
                 participants: Vec::new(),
                 voted_yes: Some(status != ParticipationStatus::Aborted),
                 reason: None,
@@ -257,7 +269,7 @@ pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse
     let (coordinator, presumed) = Coordinator::start(config, coordinator_state, 0);
     debug_assert!(presumed.is_empty(), "answering a query decided something");
     let participant = Participant::start(cross.participant_config.clone(), cross.ring.keys.clone(), participant_state, 0);
-    let ids: Vec<TransferId> = request.ids.into_iter().map(TransferId).collect();
+    let ids: Vec<TransferId> = request.ids.into_iter().map(TransferId).filter(|id| !hidden.contains(id)).collect();
     match answer_query(&coordinator, &participant, query_coordinator, &ids) {
         Message::Known { known, .. } => {
             Ok(QueryResponse { known: known.into_iter().map(|k| OutcomeItem { id: k.id.0, commit: k.commit }).collect() })
