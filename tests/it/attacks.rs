@@ -267,6 +267,24 @@ async fn attack_3_a_member_cannot_settle_or_answer_for_a_transfer_it_does_not_co
         assert_eq!(before[field], after[field], "{field} changed at C");
     }
 
+    // Nothing of it was stored either: C restarts still in doubt, its hold in place, and goes on
+    // asking (B still lies) without taking B's word.
+    consortium.kill9(2).await;
+    consortium.restart(2).await;
+    assert_eq!(participation(&consortium, 2, &id).await.as_deref(), Some("prepared"));
+    assert_eq!(c.balance(&xc_token, &xc).await, (10_000, 9_000));
+    let asked = liar.times_asked(&id);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while liar.times_asked(&id) < asked + 2 {
+        assert_eq!(participation(&consortium, 2, &id).await.as_deref(), Some("prepared"), "C applied B's word after its restart");
+        assert!(Instant::now() < deadline, "C did not ask B again after its restart");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let after = summary(&consortium, 2).await;
+    for field in ["settlement", "customer_money_cents", "held_cents", "in_doubt", "participations"] {
+        assert_eq!(before[field], after[field], "{field} changed at C across its restart");
+    }
+
     // A comes back: the transfer ends as A decided, the same at every bank.
     consortium.restart(0).await;
     let a = consortium.view(0);
