@@ -262,7 +262,7 @@ where
     while done < total {
         let take = (total - done).min(largest);
         let size = LOOKUP_ROWS.into_iter().find(|size| *size >= take).unwrap_or(largest);
-        let sql = format!("{head}{}{tail}", placeholders(size, width));
+        let sql = format!("{head}{}{tail}", placeholders(connection, size, width));
         let mut query = sqlx::query_as::<_, T>(&sql);
         for row in 0..size {
             let row = done + row.min(take - 1);
@@ -563,7 +563,7 @@ async fn write_rows(connection: &mut AnyConnection, head: &str, tail: &str, widt
     let (mut done, mut affected) = (0, 0);
     while done < total {
         let size = CHUNK_ROWS.into_iter().find(|size| *size <= total - done).unwrap_or(1);
-        let sql = format!("{head}{}{tail}", placeholders(size, width));
+        let sql = format!("{head}{}{tail}", placeholders(connection, size, width));
         let mut query = sqlx::query(&sql);
         for value in &values[done * width..(done + size) * width] {
             query = match value {
@@ -578,8 +578,11 @@ async fn write_rows(connection: &mut AnyConnection, head: &str, tail: &str, widt
     Ok(affected)
 }
 
-/// `($1, $2), ($3, $4)` for rows = 2, width = 2.
-fn placeholders(rows: usize, width: usize) -> String {
+/// `($1, $2), ($3, $4)` for rows = 2, width = 2 on PostgreSQL; `(?, ?), (?, ?)` on SQLite,
+/// whose numbered parameters cost a linear search per parameter when bound (a quadratic cost
+/// that showed up at 5% of the bank's CPU with 1,500 parameters per statement).
+fn placeholders(connection: &AnyConnection, rows: usize, width: usize) -> String {
+    let numbered = connection.backend_name() != "SQLite";
     let mut sql = String::with_capacity(rows * width * 6);
     for row in 0..rows {
         if row > 0 {
@@ -590,8 +593,12 @@ fn placeholders(rows: usize, width: usize) -> String {
             if column > 0 {
                 sql.push_str(", ");
             }
-            sql.push('$');
-            sql.push_str(&(row * width + column + 1).to_string());
+            if numbered {
+                sql.push('$');
+                sql.push_str(&(row * width + column + 1).to_string());
+            } else {
+                sql.push('?');
+            }
         }
         sql.push(')');
     }

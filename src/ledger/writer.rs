@@ -68,7 +68,7 @@ async fn run(bank: String, pool: AnyPool, mut queues: Queues, batch_max: usize, 
         }
         let started = Instant::now();
         stats.batch_size.observe(batch.len() as f64);
-        commit_batch(&bank, &pool, &mut cache, &mut batch).await;
+        commit_batch(&bank, &pool, &mut cache, &stats, &mut batch).await;
         stats.commit_seconds.observe_duration(started.elapsed());
         stats.commits.fetch_add(1, Ordering::Relaxed);
     }
@@ -76,19 +76,20 @@ async fn run(bank: String, pool: AnyPool, mut queues: Queues, batch_max: usize, 
     queues.urgent.close();
     queues.normal.close();
     while queues.urgent.recv_many(&mut batch, batch_max).await > 0 {
-        commit_batch(&bank, &pool, &mut cache, &mut batch).await;
+        commit_batch(&bank, &pool, &mut cache, &stats, &mut batch).await;
     }
     while queues.normal.recv_many(&mut batch, batch_max).await > 0 {
-        commit_batch(&bank, &pool, &mut cache, &mut batch).await;
+        commit_batch(&bank, &pool, &mut cache, &stats, &mut batch).await;
     }
     pool.close().await;
 }
 
-async fn commit_batch(bank: &str, pool: &AnyPool, cache: &mut AccountCache, batch: &mut Vec<Command>) {
+async fn commit_batch(bank: &str, pool: &AnyPool, cache: &mut AccountCache, stats: &WriterStats, batch: &mut Vec<Command>) {
     let commands: Vec<Command> = std::mem::take(batch);
     let outcome = match run_batch(bank, pool, cache, &commands).await {
         Ok(results) => Ok(results),
         Err(Failure::BeforeCommit(error)) => {
+            stats.batch_retries.fetch_add(1, Ordering::Relaxed);
             // Nothing was committed: run the batch again command by command, so that a bad
             // command fails alone.
             tracing::warn!(%error, commands = commands.len(), "batch failed before its commit; running it again command by command");
