@@ -2,8 +2,8 @@
 //! payments with every leg at this bank). The writer is the only writer, so it keeps the
 //! accounts these touch in memory (`AccountCache`): a batch of such jobs is validated there, one
 //! job after the other with exactly the rules and refusals of `ops`, and persisted with a number
-//! of statements that does not grow with the batch (multi-row INSERTs, one multi-row UPDATE of
-//! the accounts touched), inside the writer's one transaction. The cache changes only after
+//! of statements that does not grow with the batch (one multi-row INSERT per table, one
+//! multi-row UPDATE of the accounts touched), inside the writer's one transaction. The cache changes only after
 //! that transaction commits.
 //!
 //! The UPDATE names each account's leg count and holds as the cache saw them, so a cache that
@@ -22,9 +22,9 @@ use crate::clock::wall_clock_ms;
 /// Accounts kept in memory at most; past this the cache starts again empty.
 const CACHE_ACCOUNTS_MAX: usize = 65_536;
 
-/// Rows per statement, largest first: a batch of n rows takes about n / 256 statements plus a
-/// few for the rest, and every statement has one of these shapes (prepared once, then cached).
-const CHUNK_ROWS: [usize; 5] = [256, 64, 16, 4, 1];
+/// Parameters per statement at most (SQLite allows 32,766, PostgreSQL 65,535): a table's rows
+/// of a whole batch fit in one statement up to this.
+const PARAMETERS_MAX: usize = 30_000;
 
 /// Keys looked up per statement: the list is padded to one of these sizes with its last key
 /// (the answer is the same set of rows), so reads have three shapes.
@@ -557,14 +557,17 @@ impl Rows {
     }
 }
 
-/// Runs `head (rows) tail` over `values` in chunks of `CHUNK_ROWS`; returns the rows affected.
+/// Runs `head (rows) tail` over `values`, as few statements as the parameter limit allows
+/// (one per table for any batch the writer takes); returns the rows affected. Each statement
+/// has the batch's own number of rows, so it is prepared for this batch and not cached:
+/// preparing costs less than the round trips to the database that chunks of fixed sizes took.
 async fn write_rows(connection: &mut AnyConnection, head: &str, tail: &str, width: usize, values: &[Value]) -> Result<u64, sqlx::Error> {
     let total = values.len() / width;
     let (mut done, mut affected) = (0, 0);
     while done < total {
-        let size = CHUNK_ROWS.into_iter().find(|size| *size <= total - done).unwrap_or(1);
+        let size = (total - done).min(PARAMETERS_MAX / width);
         let sql = format!("{head}{}{tail}", placeholders(connection, size, width));
-        let mut query = sqlx::query(&sql);
+        let mut query = sqlx::query(&sql).persistent(false);
         for value in &values[done * width..(done + size) * width] {
             query = match value {
                 Value::Text(text) => query.bind(text.as_str()),
