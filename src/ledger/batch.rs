@@ -154,9 +154,9 @@ async fn load_accounts(
     commands: &[&Command],
 ) -> Result<HashMap<String, Option<CachedAccount>>, sqlx::Error> {
     let mut accounts = HashMap::new();
-    let mut missing: Vec<&str> = Vec::new();
+    let (mut missing, mut seen): (Vec<&str>, HashSet<&str>) = (Vec::new(), HashSet::new());
     for number in commands.iter().flat_map(|c| account_numbers(&c.job)) {
-        if accounts.contains_key(number) || missing.contains(&number) {
+        if !seen.insert(number) {
             continue;
         }
         match cache.accounts.get(number) {
@@ -312,16 +312,18 @@ impl Batch {
     /// Validates one job against the accounts as the batch left them and, if it is accepted,
     /// applies it to them and queues its rows. A refused job changes nothing.
     fn post(&mut self, job: &Job) -> Result<Outcome, LedgerError> {
-        match job {
+        let id = match job {
             Job::Deposit { id, caller, account, amount_cents } => {
                 self.require_holder(account, caller)?;
                 let legs = [(account.as_str(), *amount_cents), (CASH_ACCOUNT, -amount_cents)];
                 self.post_entry(id, "deposit", "deposit", caller, &legs)?;
+                id
             }
             Job::Withdraw { id, caller, account, amount_cents } => {
                 self.require_holder(account, caller)?;
                 let legs = [(account.as_str(), -amount_cents), (CASH_ACCOUNT, *amount_cents)];
                 self.post_entry(id, "withdrawal", "withdrawal", caller, &legs)?;
+                id
             }
             Job::Transfer(transfer) => {
                 for debit in &transfer.debits {
@@ -341,13 +343,9 @@ impl Batch {
                     .collect();
                 self.post_entry(&transfer.id, transfer.kind.as_str(), &transfer.description, &transfer.initiated_by, &legs)?;
                 self.rows.transfer(transfer, self.now_ms);
+                &transfer.id
             }
             other => return Err(LedgerError::Invariant(format!("{other:?} is not a local money movement"))),
-        }
-        let id = match job {
-            Job::Deposit { id, .. } | Job::Withdraw { id, .. } => id,
-            Job::Transfer(transfer) => &transfer.id,
-            _ => unreachable!("matched above"),
         };
         Ok(posted(id))
     }
