@@ -68,8 +68,8 @@ async fn outcome(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8])
 
 /// POST /bank/v1/query {coordinator, ids} -> {known: [{id, commit}]}
 async fn query(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
-    let (_, request): (String, QueryRequest) = receive(state, path, headers, body)?;
-    let known = participant::query(&state.cross, request).await?;
+    let (from, request): (String, QueryRequest) = receive(state, path, headers, body)?;
+    let known = participant::query(&state.cross, &from, request).await?;
     Ok(json_response(StatusCode::OK, &known))
 }
 

@@ -60,7 +60,7 @@ pub fn document() -> Value {
     paths.insert(
         "/bank/v1/query".into(),
         signed_post(
-            "a participant in doubt asks the coordinator what became of transfers",
+            "a participant in doubt asks the coordinator (or another participant) what became of transfers; only a transfer's coordinator and participants get an answer about it",
             schema("QueryRequest"),
             schema("QueryResponse"),
         ),

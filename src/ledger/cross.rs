@@ -605,12 +605,18 @@ pub(super) async fn mark_delivered(connection: &mut AnyConnection, bank: &str, i
 }
 
 /// What one bank recorded of a transfer: its status as origin ('pending', 'committed',
-/// 'aborted'), and its participation's status.
+/// 'aborted') with the banks of its legs, and its participation's status with the coordinator
+/// and participants recorded at prepare (who may ask about it).
 #[derive(Clone, Debug)]
 pub struct OutcomeRecord {
     pub id: String,
     pub as_origin: Option<String>,
+    /// The banks of the transfer's legs, when this bank is its origin.
+    pub origin_banks: Vec<String>,
     pub as_participant: Option<ParticipationStatus>,
+    /// The coordinator and participants recorded at prepare, when this bank took part.
+    pub coordinator: Option<String>,
+    pub participants: Vec<String>,
 }
 
 pub use ringbank_wire::ParticipationView;
@@ -742,14 +748,34 @@ impl Ledger {
                 .bind(id)
                 .fetch_optional(&mut *connection)
                 .await?;
-            let participation: Option<(String,)> = sqlx::query_as("SELECT status FROM participations WHERE transfer_id = $1")
-                .bind(id)
-                .fetch_optional(&mut *connection)
-                .await?;
+            let origin_banks: Vec<(String,)> = if origin.is_some() {
+                sqlx::query_as("SELECT DISTINCT bank FROM transfer_legs WHERE transfer_id = $1 ORDER BY bank")
+                    .bind(id)
+                    .fetch_all(&mut *connection)
+                    .await?
+            } else {
+                Vec::new()
+            };
+            let participation: Option<(String, String, String)> =
+                sqlx::query_as("SELECT status, coordinator, participants FROM participations WHERE transfer_id = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+            let (as_participant, coordinator, participants) = match participation {
+                Some((status, coordinator, participants)) => (
+                    Some(status_of(&status)?),
+                    Some(coordinator),
+                    participants.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect(),
+                ),
+                None => (None, None, Vec::new()),
+            };
             records.push(OutcomeRecord {
                 id: id.clone(),
                 as_origin: origin.map(|(status,)| status),
-                as_participant: participation.map(|(status,)| status_of(&status)).transpose()?,
+                origin_banks: origin_banks.into_iter().map(|(bank,)| bank).collect(),
+                as_participant,
+                coordinator,
+                participants,
             });
         }
         Ok(records)

@@ -206,18 +206,22 @@ async fn apply(
     }
 }
 
-/// What became of some transfers, as this bank knows it (as their coordinator or a participant),
-/// answered by the core's `answer_query` over the ledger's records of exactly these transfers. A
-/// transfer of ours we still have a record of is never answered as "no record" (which presumes
-/// abort): the coordinator's state holds every one of them, decided or not.
-pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse, ParticipantError> {
+/// What became of some transfers, asked by bank `from`, as this bank knows it (as their
+/// coordinator or a participant), answered by the core's `answer_query` over the ledger's records
+/// of exactly these transfers, which also keeps a transfer from a bank that took no part in it
+/// (not its coordinator, nor a participant recorded here). A transfer of ours we still have a
+/// record of is never answered as "no record" (which presumes abort): the coordinator's state
+/// holds every one of them, decided or not.
+pub async fn query(cross: &Cross, from: &str, request: QueryRequest) -> Result<QueryResponse, ParticipantError> {
     if request.ids.len() > BATCH_MAX {
         return Err(ParticipantError::LimitExceeded(format!("at most {BATCH_MAX} ids per query")));
     }
+    let asker = member(cross, from, "the query")?;
     let query_coordinator = member(cross, &request.coordinator, "the query")?;
     let records = cross.ledger.outcome_records(&request.ids).await?;
     let me = cross.participant_config.me;
     let (mut coordinator_state, mut participant_state) = (CoordinatorState::default(), ParticipantState::default());
+    let banks = |names: &[String]| names.iter().filter_map(|name| bank_id(cross, name)).collect::<Vec<BankId>>();
     for record in records {
         let id = TransferId(record.id);
         if let Some(status) = record.as_origin {
@@ -226,23 +230,31 @@ pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse
                 "aborted" => Some(false),
                 _ => None,
             };
-            // Legs and order are not needed to answer; `order: None` keeps `start` from presuming
-            // anything about an undecided transfer.
+            // Amounts and order are not needed to answer, only which banks the legs are at (who
+            // may ask); `order: None` keeps `start` from presuming anything about an undecided
+            // transfer.
+            let legs = banks(&record.origin_banks)
+                .into_iter()
+                .map(|bank| ringbank_twopc::TransferLeg { bank, account: String::new(), amount_cents: 0, consent: None })
+                .collect();
             let transfer = PendingTransfer {
                 id: id.clone(),
                 kind: TransferKind::Transfer,
                 initiated_by: String::new(),
                 description: String::new(),
-                legs: Vec::new(),
+                legs,
             };
             let record =
                 CoordinatedTransfer { transfer, submitted: 0, order: None, decision, reason: None, undelivered: Default::default() };
             coordinator_state.transfers.insert(id.clone(), record);
         }
         if let Some(status) = record.as_participant {
+            // Recorded with its coordinator: a record of another coordinator than the one asked
+            // about is not answered for it.
+            let Some(coordinator) = record.coordinator.as_deref().and_then(|name| bank_id(cross, name)) else { continue };
             let participation = Participation {
-                coordinator: query_coordinator,
-                participants: Vec::new(),
+                coordinator,
+                participants: banks(&record.participants),
                 voted_yes: Some(status != ParticipationStatus::Aborted),
                 reason: None,
                 status,
@@ -258,7 +270,7 @@ pub async fn query(cross: &Cross, request: QueryRequest) -> Result<QueryResponse
     debug_assert!(presumed.is_empty(), "answering a query decided something");
     let participant = Participant::start(cross.participant_config.clone(), cross.ring.keys.clone(), participant_state, 0);
     let ids: Vec<TransferId> = request.ids.into_iter().map(TransferId).collect();
-    match answer_query(&coordinator, &participant, query_coordinator, &ids) {
+    match answer_query(&coordinator, &participant, asker, query_coordinator, &ids) {
         Message::Known { known, .. } => {
             Ok(QueryResponse { known: known.into_iter().map(|k| OutcomeItem { id: k.id.0, commit: k.commit }).collect() })
         }

@@ -4,6 +4,7 @@
 mod common;
 
 mod api_errors;
+mod attacks;
 mod browser;
 mod chaos;
 mod compose;

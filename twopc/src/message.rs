@@ -189,13 +189,21 @@ pub enum Knowledge {
     NoRecord,
 }
 
-/// Answers a `Query` from what this bank knows as coordinator and as participant, like
-/// `Ledger::known_outcomes`: a decision or an applied outcome is reported; a coordinator with no
-/// record at all of its own transfer presumes abort; anything else is left out.
-pub fn answer_query(coordinator: &Coordinator, participant: &Participant, query_coordinator: BankId, ids: &[TransferId]) -> Message {
+/// Answers a `Query` by bank `asker` from what this bank knows as coordinator and as participant,
+/// like `Ledger::known_outcomes`: a decision or an applied outcome is reported; a coordinator with
+/// no record at all of its own transfer presumes abort; anything else is left out. Only the banks
+/// that took part in a transfer learn what became of it: a transfer recorded here is left out
+/// unless `asker` is its coordinator or one of its participants as recorded here.
+pub fn answer_query(
+    coordinator: &Coordinator,
+    participant: &Participant,
+    asker: BankId,
+    query_coordinator: BankId,
+    ids: &[TransferId],
+) -> Message {
     let as_coordinator = query_coordinator == coordinator.me();
     let mut known = Vec::new();
-    for id in ids {
+    for id in ids.iter().filter(|id| may_learn(coordinator, participant, asker, query_coordinator, id)) {
         // Only a record of the coordinator asked about: another bank may have used the same id.
         let of_that_coordinator = participant.state().participations.get(id).is_none_or(|r| r.coordinator == query_coordinator);
         let as_participant = if of_that_coordinator { participant.knowledge(id) } else { Knowledge::NoRecord };
@@ -212,4 +220,26 @@ pub fn answer_query(coordinator: &Coordinator, participant: &Participant, query_
         }
     }
     Message::Known { coordinator: query_coordinator, known }
+}
+
+/// Whether bank `asker` took part in transfer `id` of `query_coordinator`, as far as this bank
+/// recorded it (a transfer with no record of that coordinator here reveals nothing, and is
+/// answered as unknown or presumed aborted).
+fn may_learn(coordinator: &Coordinator, participant: &Participant, asker: BankId, query_coordinator: BankId, id: &TransferId) -> bool {
+    let ours = coordinator
+        .state()
+        .transfers
+        .get(id)
+        .filter(|_| query_coordinator == coordinator.me())
+        .map(|t| crate::validate::participants_of(coordinator.me(), &t.transfer.legs).contains(&asker));
+    let theirs = participant
+        .state()
+        .participations
+        .get(id)
+        .filter(|r| r.coordinator == query_coordinator)
+        .map(|r| r.coordinator == asker || r.participants.contains(&asker));
+    match (ours, theirs) {
+        (None, None) => true,
+        (ours, theirs) => ours == Some(true) || theirs == Some(true),
+    }
 }

@@ -428,7 +428,9 @@ impl Sim {
                 // No signed decisions in the simulator: only the coordinator's own answer counts.
                 participant.on_known(from_id, origin, known, |_| false).into_iter().map(Step::from).collect()
             }
-            Message::Query { coordinator: origin, ids } => vec![Step::Send(from_id, answer_query(coordinator, participant, origin, &ids))],
+            Message::Query { coordinator: origin, ids } => {
+                vec![Step::Send(from_id, answer_query(coordinator, participant, from_id, origin, &ids))]
+            }
             message @ (Message::Votes { .. } | Message::Refused { .. } | Message::Final { .. }) => {
                 if matches!(message, Message::Refused { refusal: crate::Refusal::StaleStamp { .. }, .. }) {
                     self.stats.stale_refusals += 1;

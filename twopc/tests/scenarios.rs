@@ -520,5 +520,26 @@ fn a_transfer_id_taken_first_by_another_coordinator_gets_a_no() {
     assert_eq!(sent(&actions), vec![&Message::Final { ids: vec![id("t1")] }]);
     assert_eq!(bank1.state().participations[&id("t1")].status, ParticipationStatus::Prepared);
     let (coordinator1, _) = Coordinator::start(CoordinatorConfig::with_defaults(1), CoordinatorState::default(), 0);
-    assert_eq!(ringbank_twopc::answer_query(&coordinator1, &bank1, 0, &[id("t1")]), Message::Known { coordinator: 0, known: vec![] });
+    assert_eq!(ringbank_twopc::answer_query(&coordinator1, &bank1, 0, 0, &[id("t1")]), Message::Known { coordinator: 0, known: vec![] });
+}
+
+#[test]
+fn only_the_banks_that_took_part_in_a_transfer_learn_what_became_of_it() {
+    // Bank 1 prepared and committed bank 0's t1; bank 2 took no part in it.
+    let (coordinator0, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1 << 16, 1), 100);
+    let mut bank1 = participant(1);
+    bank1.on_prepare(0, prepares[&1].clone(), 0, &book(), 0);
+    bank1.on_outcome(0, 0, vec![OutcomeItem { id: id("t1"), commit: true }]);
+    let (coordinator1, _) = Coordinator::start(CoordinatorConfig::with_defaults(1), CoordinatorState::default(), 0);
+    let committed = Message::Known { coordinator: 0, known: vec![OutcomeItem { id: id("t1"), commit: true }] };
+    assert_eq!(ringbank_twopc::answer_query(&coordinator1, &bank1, 0, 0, &[id("t1")]), committed);
+    assert_eq!(ringbank_twopc::answer_query(&coordinator1, &bank1, 2, 0, &[id("t1")]), Message::Known { coordinator: 0, known: vec![] });
+    // The coordinator (restarted: its undecided t1 is presumed aborted) answers its participant,
+    // not bank 2; a transfer it has no record of is presumed aborted for anyone (nothing to leak).
+    let (coordinator0, _) = Coordinator::start(CoordinatorConfig::with_defaults(0), coordinator0.state().clone(), 1_000);
+    let bank0 = participant(0);
+    let aborted = |name: &str| Message::Known { coordinator: 0, known: vec![OutcomeItem { id: id(name), commit: false }] };
+    assert_eq!(ringbank_twopc::answer_query(&coordinator0, &bank0, 1, 0, &[id("t1")]), aborted("t1"));
+    assert_eq!(ringbank_twopc::answer_query(&coordinator0, &bank0, 2, 0, &[id("t1")]), Message::Known { coordinator: 0, known: vec![] });
+    assert_eq!(ringbank_twopc::answer_query(&coordinator0, &bank0, 2, 0, &[id("t9")]), aborted("t9"));
 }
