@@ -143,6 +143,25 @@ async fn web_consent_state_is_bound_to_the_session_and_single_use_and_so_is_the_
     assert_eq!(used.status, StatusCode::BAD_REQUEST);
     assert!(used.body.contains("expirou ou já foi usado"), "{}", used.body);
 
+    // Refusing at B comes back as a refusal at A, with nothing linked.
+    let to_b = start_at_a(&mut web_a, &url_b).await;
+    let form = web_b.get(&local(&url_b, &to_b)).await;
+    let fields = ["csrf", "client", "state", "return_to"].map(|name| (name, hidden(&form.body, name)));
+    let mut post: Vec<(&str, &str)> = fields.iter().map(|(n, v)| (*n, v.as_str())).collect();
+    post.push(("decision", "deny"));
+    let denied = web_b.post("/consents/authorize", &post).await.location.expect("back to A");
+    assert_eq!(query_of(&denied).into_iter().map(|(k, _)| k).collect::<Vec<_>>(), ["error", "state"]);
+    let page = web_a.get(&local(&url_a, &denied)).await;
+    assert!(page.body.contains("Você recusou a autorização no banco B"), "{}", page.body);
+    // An unknown bank is refused at A before anything is sent anywhere.
+    let form = web_a.get("/consents/link").await;
+    let unknown = web_a.post("/consents/link", &[("csrf", &hidden(&form.body, "csrf")), ("bank", "Z")]).await;
+    assert!(unknown.location.is_none());
+    assert!(unknown.body.contains("O banco Z não faz parte do consórcio"), "{}", unknown.body);
+    // Without the CSRF token, nothing starts.
+    let forged = web_a.post("/consents/link", &[("csrf", "nope"), ("bank", "B")]).await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+
     // Not signed in at A: one same-site hop (the session cookie is SameSite=Strict), then a refusal.
     let mut stranger = WebClient::new(&a);
     let hop = stranger.get(&format!("/consents/return?code={code_1}&state={state_1}")).await;
