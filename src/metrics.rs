@@ -174,6 +174,11 @@ impl Metrics {
             "Duration of one group commit (transaction and fsync)",
             writer.commit_seconds.0.clone(),
         );
+        registry.register(
+            "ringbank_writer_batch_retries",
+            "Batches that failed before their commit and ran again command by command",
+            ConstCounter::new(writer.batch_retries.load(std::sync::atomic::Ordering::Relaxed)),
+        );
         registry.register("ringbank_http_requests", "HTTP requests by method, route and status", self.http_requests.clone());
         // Families with a fixed set of label values, in a fixed order (a `Family` has hash order).
         registry.register_collector(Box::new(ByLabel {
@@ -247,11 +252,19 @@ pub struct WriterStats {
     pub commit_seconds: Histogram,
     /// Transactions committed.
     pub commits: AtomicU64,
+    /// Batches whose fast path failed before the commit and that ran again command by command
+    /// (0 unless the database refused a statement or the account cache was stale).
+    pub batch_retries: AtomicU64,
 }
 
 impl Default for WriterStats {
     fn default() -> WriterStats {
-        WriterStats { batch_size: Histogram::batch_size(), commit_seconds: Histogram::latency(), commits: AtomicU64::new(0) }
+        WriterStats {
+            batch_size: Histogram::batch_size(),
+            commit_seconds: Histogram::latency(),
+            commits: AtomicU64::new(0),
+            batch_retries: AtomicU64::new(0),
+        }
     }
 }
 
@@ -310,12 +323,13 @@ mod tests {
             ("ringbank_writer_queue_depth", "gauge"),
             ("ringbank_writer_batch_size", "histogram"),
             ("ringbank_writer_commit_seconds", "histogram"),
+            ("ringbank_writer_batch_retries_total", "counter"),
             ("ringbank_http_requests_total", "counter"),
         ] {
             assert!(out.contains(&format!("# HELP {family} ")), "{family}:\n{out}");
             assert!(out.contains(&format!("# TYPE {family} {kind}\n")), "{family}:\n{out}");
         }
-        assert_eq!(out.matches("# TYPE ").count(), 17, "{out}");
+        assert_eq!(out.matches("# TYPE ").count(), 18, "{out}");
         assert!(!out.contains("_total_total") && !out.contains("..\n") && !out.contains("# EOF"), "{out}");
         assert!(out.contains("ringbank_info{bank=\"A\\\"B\"} 1\n"), "{out}");
         assert_eq!(sample(&out, "ringbank_ring_epoch"), Some(3.0));

@@ -127,6 +127,16 @@ pub(super) async fn record_refusal(
     Ok(())
 }
 
+/// An idempotency record as stored: the request's hash and its result or refusal.
+#[derive(Clone, Debug)]
+pub(super) struct StoredKey {
+    pub request_hash: String,
+    pub result_id: Option<String>,
+    pub result_status: Option<String>,
+    pub refusal_kind: Option<String>,
+    pub refusal_detail: Option<String>,
+}
+
 /// The stored outcome of an earlier request with this key (a result, or a refusal given again
 /// as `LedgerError::Refused`), or an error if the key was used for a different request.
 async fn replay_idempotent(connection: &mut AnyConnection, record: &IdempotencyRecord) -> Result<Option<Outcome>, LedgerError> {
@@ -138,17 +148,32 @@ async fn replay_idempotent(connection: &mut AnyConnection, record: &IdempotencyR
     .bind(&record.key)
     .fetch_optional(&mut *connection)
     .await?;
+    let stored = stored.map(|(request_hash, result_id, result_status, refusal_kind, refusal_detail)| StoredKey {
+        request_hash,
+        result_id,
+        result_status,
+        refusal_kind,
+        refusal_detail,
+    });
+    replay_of(record, stored)
+}
+
+/// What a request with `record`'s key gets given what is stored under the key (None: nothing,
+/// run the request).
+pub(super) fn replay_of(record: &IdempotencyRecord, stored: Option<StoredKey>) -> Result<Option<Outcome>, LedgerError> {
+    let Some(stored) = stored else { return Ok(None) };
+    if stored.request_hash != record.request_hash {
+        return Err(LedgerError::IdempotencyKeyReused);
+    }
     match stored {
-        None => Ok(None),
-        Some((hash, ..)) if hash != record.request_hash => Err(LedgerError::IdempotencyKeyReused),
-        Some((_, _, _, Some(kind), detail)) => {
+        StoredKey { refusal_kind: Some(kind), refusal_detail: detail, .. } => {
             let kind = RefusalKind::parse(&kind).ok_or_else(|| LedgerError::Invariant(format!("unknown refusal kind {kind:?}")))?;
             Err(LedgerError::Refused { kind, detail: detail.unwrap_or_default() })
         }
-        Some((_, Some(id), Some(status), _, _)) => {
+        StoredKey { result_id: Some(id), result_status: Some(status), .. } => {
             let status = status.parse().map_err(|e| LedgerError::Invariant(format!("idempotency record {id}: {e}")))?;
             Ok(Some(Outcome::Posted(Posted { id, status })))
         }
-        Some(_) => Err(LedgerError::Invariant(format!("idempotency record {:?} has neither a result nor a refusal", record.key))),
+        _ => Err(LedgerError::Invariant(format!("idempotency record {:?} has neither a result nor a refusal", record.key))),
     }
 }

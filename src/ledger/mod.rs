@@ -6,6 +6,7 @@
 //! failure never touches another's. Reads go straight to a pool of read connections.
 
 pub mod audit;
+mod batch;
 pub mod consent;
 pub mod cross;
 mod db;

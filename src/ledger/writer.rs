@@ -2,6 +2,12 @@
 //! channel, runs as many as are waiting (up to a batch limit) inside ONE transaction with a
 //! savepoint per command, commits once (one fsync for the whole batch: group commit), and only
 //! then answers every command. A command is acknowledged only after its commit is durable.
+//!
+//! Local money movements skip the per-command statements: the batch's other commands run
+//! first, each under its savepoint, then every local money movement of the batch is validated
+//! against the writer's in-memory accounts and written with a few multi-row statements
+//! (`batch`). Should that part fail before the commit, the transaction is rolled back and the
+//! whole batch runs again command by command, so one bad command still poisons nothing else.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -14,6 +20,7 @@ use tokio_util::task::TaskTracker;
 
 pub use crate::metrics::WriterStats;
 
+use super::batch::{self, AccountCache};
 use super::{jobs, Command, Ledger, LedgerError, Outcome};
 
 /// Capacity of the writer's queue: callers wait (back-pressure) when it is full.
@@ -42,6 +49,7 @@ struct Queues {
 
 async fn run(bank: String, pool: AnyPool, mut queues: Queues, batch_max: usize, stats: Arc<WriterStats>, shutdown: CancellationToken) {
     let mut batch: Vec<Command> = Vec::with_capacity(batch_max);
+    let mut cache = AccountCache::default();
     loop {
         let first = tokio::select! {
             biased;
@@ -60,7 +68,7 @@ async fn run(bank: String, pool: AnyPool, mut queues: Queues, batch_max: usize, 
         }
         let started = Instant::now();
         stats.batch_size.observe(batch.len() as f64);
-        commit_batch(&bank, &pool, &mut batch).await;
+        commit_batch(&bank, &pool, &mut cache, &stats, &mut batch).await;
         stats.commit_seconds.observe_duration(started.elapsed());
         stats.commits.fetch_add(1, Ordering::Relaxed);
     }
@@ -68,17 +76,32 @@ async fn run(bank: String, pool: AnyPool, mut queues: Queues, batch_max: usize, 
     queues.urgent.close();
     queues.normal.close();
     while queues.urgent.recv_many(&mut batch, batch_max).await > 0 {
-        commit_batch(&bank, &pool, &mut batch).await;
+        commit_batch(&bank, &pool, &mut cache, &stats, &mut batch).await;
     }
     while queues.normal.recv_many(&mut batch, batch_max).await > 0 {
-        commit_batch(&bank, &pool, &mut batch).await;
+        commit_batch(&bank, &pool, &mut cache, &stats, &mut batch).await;
     }
     pool.close().await;
 }
 
-async fn commit_batch(bank: &str, pool: &AnyPool, batch: &mut Vec<Command>) {
+async fn commit_batch(bank: &str, pool: &AnyPool, cache: &mut AccountCache, stats: &WriterStats, batch: &mut Vec<Command>) {
     let commands: Vec<Command> = std::mem::take(batch);
-    match run_in_transaction(bank, pool, &commands).await {
+    let outcome = match run_batch(bank, pool, cache, &commands).await {
+        Ok(results) => Ok(results),
+        Err(Failure::BeforeCommit(error)) => {
+            stats.batch_retries.fetch_add(1, Ordering::Relaxed);
+            // Nothing was committed: run the batch again command by command, so that a bad
+            // command fails alone.
+            tracing::warn!(%error, commands = commands.len(), "batch failed before its commit; running it again command by command");
+            cache.clear();
+            run_in_transaction(bank, pool, &commands).await
+        }
+        Err(Failure::Commit(error)) => {
+            cache.clear();
+            Err(error)
+        }
+    };
+    match outcome {
         Ok(results) => {
             // Paired with Ledger::submit, which waits for exactly one reply per command.
             assert_eq!(results.len(), commands.len(), "the writer answers every command of a batch exactly once");
@@ -95,14 +118,92 @@ async fn commit_batch(bank: &str, pool: &AnyPool, batch: &mut Vec<Command>) {
     }
 }
 
+/// Why a batch did not commit: before the COMMIT nothing is written and the batch may run
+/// again; a failed COMMIT is reported as is.
+enum Failure {
+    BeforeCommit(sqlx::Error),
+    Commit(sqlx::Error),
+}
+
+/// Runs the batch in one transaction: every command that is not a local money movement under
+/// its own savepoint, then the local money movements together in memory (`batch::run`).
+/// Returns per-command results, in order, once the transaction is committed.
+async fn run_batch(
+    bank: &str,
+    pool: &AnyPool,
+    cache: &mut AccountCache,
+    commands: &[Command],
+) -> Result<Vec<Result<Outcome, LedgerError>>, Failure> {
+    let mut connection = pool.acquire().await.map_err(Failure::BeforeCommit)?;
+    sqlx::query(begin_statement(&connection)).execute(&mut *connection).await.map_err(Failure::BeforeCommit)?;
+    let changes = match run_batch_statements(&mut connection, bank, cache, commands).await {
+        Ok(done) => done,
+        Err(error) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+            return Err(Failure::BeforeCommit(error));
+        }
+    };
+    if let Err(error) = sqlx::query("COMMIT").execute(&mut *connection).await {
+        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+        return Err(Failure::Commit(error));
+    }
+    let (results, changes) = changes;
+    if let Some(changes) = changes {
+        cache.apply(changes);
+    }
+    Ok(results)
+}
+
+type BatchDone = (Vec<Result<Outcome, LedgerError>>, Option<batch::Changes>);
+
+async fn run_batch_statements(
+    connection: &mut AnyConnection,
+    bank: &str,
+    cache: &mut AccountCache,
+    commands: &[Command],
+) -> Result<BatchDone, sqlx::Error> {
+    let mut results: Vec<Option<Result<Outcome, LedgerError>>> = commands.iter().map(|_| None).collect();
+    let mut local = Vec::new();
+    for (index, command) in commands.iter().enumerate() {
+        if batch::is_local_money(&command.job) {
+            local.push(index);
+            continue;
+        }
+        results[index] = Some(apply_one(connection, bank, command).await?);
+        if !batch::leaves_accounts_alone(&command.job) {
+            // The database moved under the cache (holds, postings, holders): read it again.
+            cache.clear();
+        }
+    }
+    let mut changes = None;
+    if !local.is_empty() {
+        let local_commands: Vec<&Command> = local.iter().map(|index| &commands[*index]).collect();
+        let (local_results, local_changes) = batch::run(connection, cache, &local_commands).await?;
+        assert_eq!(local_results.len(), local.len(), "the fast path answers each of its commands once");
+        for (index, result) in local.into_iter().zip(local_results) {
+            results[index] = Some(result);
+        }
+        changes = Some(local_changes);
+    }
+    let results = results.into_iter().map(|r| r.expect("every command of the batch has run")).collect();
+    Ok((results, changes))
+}
+
+/// SQLite: take the write lock at BEGIN, not at the first write. PostgreSQL has row locks
+/// and one writer connection; a plain BEGIN is enough.
+fn begin_statement(connection: &AnyConnection) -> &'static str {
+    if connection.backend_name() == "SQLite" {
+        "BEGIN IMMEDIATE"
+    } else {
+        "BEGIN"
+    }
+}
+
 /// Runs every command under its own savepoint in one transaction. Returns per-command results
 /// once the transaction is committed; an error means nothing was committed.
 async fn run_in_transaction(bank: &str, pool: &AnyPool, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
     let mut connection = pool.acquire().await?;
-    // SQLite: take the write lock at BEGIN, not at the first write. PostgreSQL has row locks
-    // and one writer connection; a plain BEGIN is enough.
-    let begin = if connection.backend_name() == "SQLite" { "BEGIN IMMEDIATE" } else { "BEGIN" };
-    sqlx::query(begin).execute(&mut *connection).await?;
+    sqlx::query(begin_statement(&connection)).execute(&mut *connection).await?;
     let results = match apply_all(&mut connection, bank, commands).await {
         Ok(results) => results,
         Err(error) => {
@@ -124,19 +225,23 @@ async fn apply_all(
 ) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
     let mut results = Vec::with_capacity(commands.len());
     for command in commands {
-        sqlx::query("SAVEPOINT op").execute(&mut *connection).await?;
-        let result = jobs::apply(connection, bank, &command.job, command.idempotency.as_ref()).await;
-        if let Err(error) = &result {
-            sqlx::query("ROLLBACK TO SAVEPOINT op").execute(&mut *connection).await?;
-            // A final refusal is the request's answer: a repeat with its key gets it again.
-            if let (Some(kind), Some(record)) = (error.refusal(), command.idempotency.as_ref()) {
-                jobs::record_refusal(connection, record, kind, &error.to_string()).await?;
-            }
-        }
-        sqlx::query("RELEASE SAVEPOINT op").execute(&mut *connection).await?;
-        // A database error inside one command poisons nothing else, but it is unexpected:
-        // surface it to that command only.
-        results.push(result);
+        results.push(apply_one(connection, bank, command).await?);
     }
     Ok(results)
+}
+
+/// Runs one command under its own savepoint. A database error inside one command poisons
+/// nothing else, but it is unexpected: it is that command's result only.
+async fn apply_one(connection: &mut AnyConnection, bank: &str, command: &Command) -> Result<Result<Outcome, LedgerError>, sqlx::Error> {
+    sqlx::query("SAVEPOINT op").execute(&mut *connection).await?;
+    let result = jobs::apply(connection, bank, &command.job, command.idempotency.as_ref()).await;
+    if let Err(error) = &result {
+        sqlx::query("ROLLBACK TO SAVEPOINT op").execute(&mut *connection).await?;
+        // A final refusal is the request's answer: a repeat with its key gets it again.
+        if let (Some(kind), Some(record)) = (error.refusal(), command.idempotency.as_ref()) {
+            jobs::record_refusal(connection, record, kind, &error.to_string()).await?;
+        }
+    }
+    sqlx::query("RELEASE SAVEPOINT op").execute(&mut *connection).await?;
+    Ok(result)
 }

@@ -158,6 +158,15 @@ impl TestBank {
         let report = self.admin().audit().await.expect("audit answered");
         assert!(report.passed, "audit failed: {}", report.render());
     }
+
+    /// Every batch the writer committed went through its fast path as planned: none failed
+    /// before its commit and ran again command by command (which would hide a broken
+    /// multi-row statement on one backend behind the slow path's correct answers).
+    pub async fn assert_no_batch_retried(&self) {
+        let metrics = self.client.get(format!("{}/metrics", self.url)).send().await.expect("metrics").text().await.expect("body");
+        let retries = metrics.lines().find_map(|line| line.strip_prefix("ringbank_writer_batch_retries_total "));
+        assert_eq!(retries, Some("0"), "{metrics}");
+    }
 }
 
 impl Drop for TestBank {

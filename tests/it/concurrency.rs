@@ -54,4 +54,5 @@ async fn two_hundred_concurrent_debits_on_one_account() {
     assert_eq!(bank.balance(&ana, &account).await, (0, 0));
     assert_eq!(bank.balance(&bia, &target).await.0, transferred);
     bank.assert_audit_passes().await;
+    bank.assert_no_batch_retried().await;
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use serde_json::json;
+
 use crate::common::*;
 
 /// The same person, registered and signed in at every bank of the consortium.
@@ -279,6 +281,46 @@ async fn outcomes_that_break_the_protocol_are_refused_and_change_nothing() {
     let answer = deliver("B", "B", "t-tombstone", false).await;
     assert!(answer.final_ids.is_empty(), "{answer:?}");
     assert!(answer.refused.len() == 1 && answer.refused[0].reason.contains("not its coordinator"), "{answer:?}");
+    let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
+    assert!(report.passed, "{}", report.render());
+}
+
+/// The writer keeps the accounts local movements touch in memory; a cross-bank posting changes
+/// them in the database behind that copy. Local movements after it see the new balances (the
+/// copy is dropped, not trusted), and no batch needed the slow path to get there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_movements_see_what_a_cross_bank_transfer_posted() {
+    let consortium = Consortium::start(3, &[]).await;
+    let cpf = new_cpf();
+    let tokens = everywhere(&consortium, &cpf, "Xavier").await;
+    let (a, b) = (consortium.view(0), consortium.view(1));
+    let account = a.open_account(&tokens[0], "individual", &[]).await;
+    a.deposit(&tokens[0], &account, 10_000).await;
+    let shop = b.customer(&new_cnpj(), "Loja").await;
+    let (till, savings) = (b.open_account(&shop, "company", &[]).await, b.open_account(&shop, "company", &[]).await);
+    b.deposit(&shop, &till, 1).await;
+
+    let (status, view) = transfer(&a, &tokens[0], vec![leg("A", &account, 6_000)], vec![leg("B", &till, 6_000)]).await;
+    assert_eq!(status, "committed", "{view:?}");
+    assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
+
+    let withdraw = |amount_cents: i64| json!({"account": account, "amount_cents": amount_cents});
+    let (status, body) = a.post("/api/v1/withdrawals", Some(&tokens[0]), withdraw(4_001)).await;
+    assert_eq!(status.as_u16(), 422, "{body}");
+    assert_eq!(body["type"], json!("/problems/insufficient-funds"), "{body}");
+    let (status, body) = a.post("/api/v1/withdrawals", Some(&tokens[0]), withdraw(4_000)).await;
+    assert_eq!(status.as_u16(), 201, "{body}");
+    assert_eq!(a.balance(&tokens[0], &account).await, (0, 0));
+
+    let move_all = json!({
+        "debits": [{"bank": "B", "account": till, "amount_cents": 6_001}],
+        "credits": [{"bank": "B", "account": savings, "amount_cents": 6_001}]
+    });
+    let (status, body) = b.post("/api/v1/transfers", Some(&shop), move_all).await;
+    assert_eq!(status.as_u16(), 201, "{body}");
+    assert_eq!(b.balance(&shop, &savings).await, (6_001, 6_001));
+    a.assert_no_batch_retried().await;
+    b.assert_no_batch_retried().await;
     let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
     assert!(report.passed, "{}", report.render());
 }

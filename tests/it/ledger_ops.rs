@@ -116,6 +116,7 @@ async fn deposits_withdrawals_transfers_and_payments() {
     assert_client_problem(as_bia.pay(&pay(&shop_account, 1, " "), &none).await, 422, "invalid-field");
     assert_eq!(bank.balance(&shop, &shop_account).await, (5_000, 5_000));
     bank.assert_audit_passes().await;
+    bank.assert_no_batch_retried().await;
 }
 
 #[tokio::test]

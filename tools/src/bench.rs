@@ -29,6 +29,8 @@ const PREFER_WAIT: Duration = Duration::from_secs(30);
 pub struct BenchReport {
     pub banks: usize,
     pub mode: String,
+    /// Open loop: transfers submitted per second; None: closed loop.
+    pub rate: Option<u32>,
     pub clients: usize,
     pub cross_percent: u32,
     pub seconds: f64,
@@ -78,8 +80,11 @@ pub async fn run(args: BenchArgs) -> Result<bool, String> {
         print_table(&report);
         reports.push(report);
     }
+    let targets = targets(&reports);
+    print_targets(&targets);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports).unwrap_or_default());
+        println!("{}", serde_json::to_string_pretty(&targets).unwrap_or_default());
     }
     if let Some(dir) = &args.svg {
         std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
@@ -206,6 +211,7 @@ async fn measure(args: &BenchArgs, ring: &LocalRing) -> Result<BenchReport, Stri
     Ok(BenchReport {
         banks,
         mode,
+        rate: args.rate,
         clients: args.clients,
         cross_percent,
         seconds: elapsed,
@@ -505,6 +511,92 @@ fn print_table(report: &BenchReport) {
         println!("  aborted because        {count} x {reason}");
     }
     println!("  consortium audit       {}", if report.audit_passed { "pass" } else { "FAIL" });
+}
+
+/// One target of the performance issue and what this run measured of it.
+#[derive(Debug, Serialize, Clone)]
+pub struct Target {
+    pub figure: String,
+    pub target: String,
+    /// What this run measured, or how to measure it when this run did not.
+    pub measured: String,
+    /// None: this run does not measure it.
+    pub met: Option<bool>,
+}
+
+/// The issue's targets, each with what `reports` (one run or a sweep) say about it.
+pub fn targets(reports: &[BenchReport]) -> Vec<Target> {
+    let local = reports.iter().find(|r| r.banks == 1 && r.rate.is_none());
+    let three = reports.iter().find(|r| r.banks == 3 && r.cross_percent == 100 && r.rate.is_none());
+    let three_open = reports.iter().find(|r| r.banks == 3 && r.cross_percent == 100 && r.rate.is_some());
+    let seven = reports.iter().find(|r| r.banks == 7 && r.cross_percent == 100 && r.rate.is_none());
+    let rate = |r: &BenchReport| format!("{:.0} committed/s", r.committed_per_second);
+    let not_here = |command: &str| (format!("not measured by this run: {command}"), None);
+    let mut lines = Vec::new();
+    let mut push = |figure: &str, target: &str, (measured, met): (String, Option<bool>)| {
+        lines.push(Target { figure: figure.to_string(), target: target.to_string(), measured, met })
+    };
+    push(
+        "local transfers/s, one bank, over HTTP, durable",
+        ">= 20,000",
+        match local {
+            Some(r) => (rate(r), Some(r.committed_per_second >= 20_000.0)),
+            None => not_here("ringbank bench --banks 1 --cross-percent 0"),
+        },
+    );
+    push(
+        "cross-bank committed/s, 3 banks",
+        ">= 5,000",
+        match three {
+            Some(r) => (rate(r), Some(r.committed_per_second >= 5_000.0)),
+            None => not_here("ringbank bench --banks 3"),
+        },
+    );
+    push(
+        "cross-bank p99 to final state, open loop at 80% of the maximum",
+        "<= 250 ms",
+        match three_open {
+            Some(r) => (
+                format!("p99 {:.0} ms at {}/s (80% of the maximum only if --rate was chosen so)", r.latency_ms.p99, r.rate.unwrap_or(0)),
+                Some(r.latency_ms.p99 <= 250.0 && r.errors == 0),
+            ),
+            None => not_here("ringbank bench --banks 3 --rate <80% of the closed-loop figure>"),
+        },
+    );
+    push(
+        "7 banks vs 3 banks throughput",
+        ">= 70%",
+        match (three, seven) {
+            (Some(three), Some(seven)) => {
+                let ratio = seven.committed_per_second / three.committed_per_second.max(1.0);
+                (format!("{:.0}%", ratio * 100.0), Some(ratio >= 0.7))
+            }
+            _ => not_here("ringbank bench --banks 3,7"),
+        },
+    );
+    push(
+        "1M accounts and 10M journal entries vs empty",
+        ">= 80%, statement p99 < 10 ms",
+        ("not measured: no large-ledger run yet".to_string(), None),
+    );
+    push(
+        "PostgreSQL backend",
+        "measured and reported",
+        ("not measured here (bench runs SQLite): bench/transfers.lua against serve --database-url, README".to_string(), None),
+    );
+    lines
+}
+
+fn print_targets(targets: &[Target]) {
+    println!("targets (issue 12)");
+    for target in targets {
+        let verdict = match target.met {
+            Some(true) => "met",
+            Some(false) => "NOT met",
+            None => "-",
+        };
+        println!("  {:<7} {:<62} {:<30} {}", verdict, target.figure, target.target, target.measured);
+    }
 }
 
 /// Throughput (bars) and p50/p99 latency (lines) per second.
