@@ -230,6 +230,27 @@ async fn web_consent_page_refuses_a_return_url_not_the_members_and_only_the_gran
         .await;
     assert_eq!(forged.status, StatusCode::BAD_REQUEST);
     assert!(forged.location.is_none());
+    // Limits that do not make sense are form errors; nothing is granted.
+    let return_to = format!("{url_a}/consents/return");
+    let bad = web_b
+        .post(
+            "/consents/authorize",
+            &[
+                ("csrf", &csrf),
+                ("client", "A"),
+                ("state", &state),
+                ("return_to", &return_to),
+                ("decision", "grant"),
+                ("account", &account_b),
+                ("max_per_transfer", "50,00"),
+                ("max_total", "20,00"),
+                ("valid_days", "2"),
+            ],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", bad.body);
+    assert!(bad.body.contains("O limite total deve ser ao menos o limite por transferência"), "{}", bad.body);
+    assert!(bad.body.contains("Escolha a validade"), "{}", bad.body);
     assert!(b.as_customer(&token_b).consents().await.expect("consents").is_empty());
 
     // A real grant to A: bank C cannot redeem the code, and its try does not burn it for A.

@@ -338,7 +338,18 @@ fn authorize(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 errors.add("account", t.get("consent.error_account"));
             }
             let per = parse_amount(&state, t, form.get("max_per_transfer")).map_err(|e| errors.add("max_per_transfer", e)).ok();
-            let total = parse_amount(&state, t, form.get("max_total")).map_err(|e| errors.add("max_total", e)).ok();
+            // The total may exceed the largest single transfer: only its format is checked here.
+            let total = match ringbank_domain::money::parse_brl(form.get("max_total")) {
+                Some(cents) if cents > 0 => Some(cents),
+                Some(_) => {
+                    errors.add("max_total", t.get("error.amount_positive"));
+                    None
+                }
+                None => {
+                    errors.add("max_total", t.get("error.amount_invalid"));
+                    None
+                }
+            };
             if let (Some(per), Some(total)) = (per, total) {
                 if total < per {
                     errors.add("max_total", t.get("consent.error_total"));
