@@ -11,7 +11,7 @@ use base64::Engine;
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::common::{new_cpf, Consortium, TestBank, ADMIN_SECRET, PASSWORD};
+use crate::common::{free_loopback_address, new_cpf, peer_entry, test_key, BankProcess, Consortium, TestBank, ADMIN_SECRET, PASSWORD};
 
 /// Longest wait for any one thing in the browser.
 const WAIT_LIMIT: Duration = Duration::from_secs(15);
@@ -449,15 +449,36 @@ async fn browser_verify_page_checks_a_pasted_receipt() {
     browser.close().await;
 }
 
+/// Banks A and B as processes on two sites: A's member URL is http://localhost:PORT, B's is
+/// http://127.0.0.1:PORT (a site is the scheme and host; ports alone do not make two sites).
+/// Returns their data directory (kept while they run), the processes and the two URLs.
+async fn two_sites() -> (tempfile::TempDir, Vec<BankProcess>, String, String) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let listens = [free_loopback_address(), free_loopback_address()];
+    let port = |listen: &str| listen.rsplit(':').next().expect("a port").to_string();
+    let urls = [format!("http://localhost:{}", port(&listens[0])), format!("http://{}", listens[1])];
+    let peers = format!("{},{}", peer_entry("A", &urls[0]), peer_entry("B", &urls[1]));
+    let mut banks = Vec::new();
+    for (id, listen) in ["A", "B"].into_iter().zip(&listens) {
+        let key_file = data.path().join(format!("key-{id}"));
+        std::fs::write(&key_file, test_key(id).to_key_file_text()).expect("write the bank's key file");
+        let key_file = key_file.display().to_string();
+        banks.push(BankProcess::spawn_on(id, listen, data.path(), &["--peer", &peers, "--key-file", &key_file]).await);
+    }
+    let [url_a, url_b] = urls;
+    (data, banks, url_a, url_b)
+}
+
 #[tokio::test]
 async fn browser_consent_round_trip_links_an_account_at_another_bank_and_debits_it() {
     let test = "browser_consent_round_trip_links_an_account_at_another_bank_and_debits_it";
     let Some(browser) = Browser::start(test).await else {
         return;
     };
-    let consortium = Consortium::start(2, &[]).await;
-    let (url_a, url_b) = (consortium.url(0), consortium.url(1));
-    let (a, b) = (consortium.view(0), consortium.view(1));
+    // A and B on two sites, as in real life: the redirect from B back to A is cross-site, so
+    // the browser does not send A's SameSite=Strict session cookie on it (A's return page hops).
+    let (_data, banks, url_a, url_b) = two_sites().await;
+    let (a, b) = (banks[0].view(), banks[1].view());
     let payee_token = a.customer(&new_cpf(), "Livraria Central").await;
     let payee_account = a.open_account(&payee_token, "individual", &[]).await;
 
