@@ -35,6 +35,49 @@ pub struct AppState {
     /// Wrong admin secrets (Bearer on /admin/v1 and /ring, the monitor's sign-in form).
     pub admin_guesses: Throttle,
     pub monitor: MonitorCaches,
+    /// The web consent round trip in progress, per session (see web/consents.rs).
+    pub consent_links: ConsentLinks,
+}
+
+/// "Use an account at another bank" in progress: for each session (keyed by a hash of its
+/// token) the `state` value sent along to the other bank and which bank it went to. Kept in
+/// memory: a restart only makes the customer start the round trip again.
+#[derive(Default)]
+pub struct ConsentLinks {
+    pending: Mutex<HashMap<String, PendingLink>>,
+}
+
+/// One round trip in progress.
+#[derive(Clone, Debug)]
+pub struct PendingLink {
+    pub state: String,
+    pub bank: String,
+    pub started: Instant,
+}
+
+/// Round trips remembered at most (the oldest are dropped first).
+const CONSENT_LINKS_MAX: usize = 10_000;
+/// How long a round trip may take before its `state` is forgotten.
+pub const CONSENT_LINK_TTL: Duration = Duration::from_secs(10 * 60);
+
+impl ConsentLinks {
+    /// Remembers a new round trip for `session_key` (replacing any earlier one of that session).
+    pub fn start(&self, session_key: &str, link: PendingLink) {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.retain(|_, l| l.started.elapsed() < CONSENT_LINK_TTL);
+        if pending.len() >= CONSENT_LINKS_MAX {
+            if let Some(oldest) = pending.iter().min_by_key(|(_, l)| l.started).map(|(k, _)| k.clone()) {
+                pending.remove(&oldest);
+            }
+        }
+        pending.insert(session_key.to_string(), link);
+    }
+
+    /// Takes (and forgets: single use) the round trip of `session_key`, if it is still fresh.
+    pub fn take(&self, session_key: &str) -> Option<PendingLink> {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.remove(session_key).filter(|l| l.started.elapsed() < CONSENT_LINK_TTL)
+    }
 }
 
 /// What the ring monitor keeps between snapshots.
@@ -70,6 +113,7 @@ impl AppState {
                     .expect("reqwest client builds"),
                 samples: Mutex::new(HashMap::new()),
             },
+            consent_links: ConsentLinks::default(),
         })
     }
 

@@ -11,7 +11,7 @@ use base64::Engine;
 use reqwest::Client;
 use serde_json::{json, Value};
 
-use crate::common::{new_cpf, Consortium, TestBank, ADMIN_SECRET, PASSWORD};
+use crate::common::{free_loopback_address, new_cpf, peer_entry, test_key, BankProcess, Consortium, TestBank, ADMIN_SECRET, PASSWORD};
 
 /// Longest wait for any one thing in the browser.
 const WAIT_LIMIT: Duration = Duration::from_secs(15);
@@ -446,5 +446,111 @@ async fn browser_verify_page_checks_a_pasted_receipt() {
     browser.click("#verify-submit").await;
     browser.wait_for_text("Comprovante inválido").await;
     assert_eq!(browser.attribute("#verdict", "data-valid").await, "false");
+    browser.close().await;
+}
+
+/// Banks A and B as processes on two sites: A's member URL is http://localhost:PORT, B's is
+/// http://127.0.0.1:PORT (a site is the scheme and host; ports alone do not make two sites).
+/// Returns their data directory (kept while they run), the processes and the two URLs.
+async fn two_sites() -> (tempfile::TempDir, Vec<BankProcess>, String, String) {
+    let data = tempfile::tempdir().expect("temp dir");
+    let listens = [free_loopback_address(), free_loopback_address()];
+    let port = |listen: &str| listen.rsplit(':').next().expect("a port").to_string();
+    let urls = [format!("http://localhost:{}", port(&listens[0])), format!("http://{}", listens[1])];
+    let peers = format!("{},{}", peer_entry("A", &urls[0]), peer_entry("B", &urls[1]));
+    let mut banks = Vec::new();
+    for (id, listen) in ["A", "B"].into_iter().zip(&listens) {
+        let key_file = data.path().join(format!("key-{id}"));
+        std::fs::write(&key_file, test_key(id).to_key_file_text()).expect("write the bank's key file");
+        let key_file = key_file.display().to_string();
+        banks.push(BankProcess::spawn_on(id, listen, data.path(), &["--peer", &peers, "--key-file", &key_file]).await);
+    }
+    let [url_a, url_b] = urls;
+    (data, banks, url_a, url_b)
+}
+
+#[tokio::test]
+async fn browser_consent_round_trip_links_an_account_at_another_bank_and_debits_it() {
+    let test = "browser_consent_round_trip_links_an_account_at_another_bank_and_debits_it";
+    let Some(browser) = Browser::start(test).await else {
+        return;
+    };
+    // A and B on two sites, as in real life: the redirect from B back to A is cross-site, so
+    // the browser does not send A's SameSite=Strict session cookie on it (A's return page hops).
+    let (_data, banks, url_a, url_b) = two_sites().await;
+    let (a, b) = (banks[0].view(), banks[1].view());
+    let payee_token = a.customer(&new_cpf(), "Livraria Central").await;
+    let payee_account = a.open_account(&payee_token, "individual", &[]).await;
+
+    // Ana is a customer of both banks; she has R$ 200,00 at B and is signed out there.
+    let cpf = new_cpf();
+    browser.sign_up(&url_b, &cpf, "Ana Lima").await;
+    let account_b = browser.deposit_first(&url_b, "200,00").await;
+    browser.click("form[action='/signout'] button[type=submit]").await;
+    browser.wait_for_path("/signin").await;
+    browser.sign_up(&url_a, &cpf, "Ana Lima").await;
+    // Before the round trip, A knows nothing of her account at B.
+    browser.wait_for_text("Você não tem contas no banco B").await;
+
+    // At A: "usar uma conta em outro banco", bank B.
+    browser.click("#use-other-bank").await;
+    browser.wait_for_path("/consents/link").await;
+    browser.click("#bank option[value='B']").await;
+    browser.click("#link-go").await;
+    // At B: its own sign-in page first, then back to the consent page.
+    browser.wait_for_path("/signin").await;
+    assert!(browser.url().await.starts_with(&url_b), "not at bank B: {}", browser.url().await);
+    browser.type_into("#document", &cpf).await;
+    browser.type_into("#password", PASSWORD).await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_path("/consents/authorize").await;
+    browser.wait_for_text("O banco A pede para debitar uma conta sua no banco B").await;
+    browser.click(&format!("#account option[value='{account_b}']")).await;
+    browser.type_into("#max_per_transfer", "100,00").await;
+    browser.type_into("#max_total", "150,00").await;
+    browser.click("#valid_days option[value='7']").await;
+    browser.screenshot("consent-authorize").await;
+    browser.click("#grant").await;
+    // Back at A, linked: the URL carried only the one-time code and the state.
+    browser.wait_for_path("/consents").await;
+    assert!(browser.url().await.starts_with(&url_a), "not back at bank A: {}", browser.url().await);
+    browser.wait_for_text(&format!("a conta {account_b} do banco B agora pode ser usada aqui")).await;
+    browser.find(&format!(".linked-consent[data-bank='B'][data-number='{account_b}']")).await;
+    browser.screenshot("consent-linked").await;
+
+    // A's dashboard lists the account at B, found over the ring with the consent.
+    browser.goto(&format!("{url_a}/dashboard")).await;
+    browser.find(&format!(".account-card.remote[data-bank='B'][data-number='{account_b}']")).await;
+    browser.wait_for_text("R$ 200,00").await;
+
+    // A transfer from A's pages debiting the account at B, to an account at A.
+    browser.goto(&format!("{url_a}/transfer")).await;
+    browser.click("#from_bank_1 option[value='B']").await;
+    browser.click(&format!("#from_1 optgroup[data-bank='B'] option[value='{account_b}']")).await;
+    browser.type_into("#amount_1", "80,00").await;
+    browser.type_into("#to_bank", "A").await;
+    browser.type_into("#to_account", &payee_account).await;
+    browser.type_into("#description", "Livros").await;
+    browser.click("main form button[type=submit]").await;
+    browser.wait_for_text("Confirme a operação").await;
+    browser.click("#confirm").await;
+    browser.wait_for_path("/transfers/tr_").await;
+    browser.find_within(".badge.status-committed", COMMIT_LIMIT).await;
+    browser.wait_for_text("Concluída").await;
+    let deadline = Instant::now() + COMMIT_LIMIT;
+    let token_b = b.sign_in(&cpf).await;
+    while b.balance(&token_b, &account_b).await.0 != 12_000 {
+        assert!(Instant::now() < deadline, "the debit at bank B never landed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(a.balance(&payee_token, &payee_account).await.0, 8_000);
+
+    // At B, Ana sees the consent (R$ 80,00 used) and revokes it in the pages.
+    browser.goto(&format!("{url_b}/consents")).await;
+    browser.find(".granted-consent[data-status='active']").await;
+    browser.wait_for_text("R$ 80,00").await;
+    browser.click(".granted-consent button.revoke").await;
+    browser.wait_for_text("Consentimento revogado").await;
+    browser.find(".granted-consent[data-status='revoked']").await;
     browser.close().await;
 }

@@ -10,6 +10,7 @@ mod chaos;
 mod compose;
 mod concurrency;
 mod consent;
+mod consent_pages;
 mod cross;
 mod durability;
 mod hardening;

@@ -169,7 +169,23 @@ async fn signup_handler(state: &Arc<AppState>, visit: &Visit, form: &Form) -> Re
 }
 
 fn signed_in_redirect(state: &AppState, token: &str) -> Response {
-    let mut response = redirect("/dashboard");
+    signed_in_redirect_to(state, token, "/dashboard")
+}
+
+/// Where to go after signing in: `next` when it is a path on this bank (the consent page sends
+/// its visitors here and back), the dashboard otherwise; never another site.
+pub fn next_page(next: &str) -> String {
+    let local = next.starts_with('/') && !next.starts_with("//") && !next.contains('\\') && next.len() <= 2048;
+    let clean = next.chars().all(|c| c.is_ascii_graphic());
+    if local && clean {
+        next.to_string()
+    } else {
+        "/dashboard".to_string()
+    }
+}
+
+fn signed_in_redirect_to(state: &AppState, token: &str, next: &str) -> Response {
+    let mut response = redirect(&next_page(next));
     add_cookie(&mut response, &session::session_cookie(state.bank(), token, state.config.session_ttl.as_secs()));
     response
 }
@@ -180,6 +196,8 @@ struct SigninPage {
     c: Chrome,
     form_csrf: String,
     notice: Option<String>,
+    /// Where to go after signing in (a path on this bank), carried by the form.
+    next: String,
     fields: Vec<Field>,
     errors: Errors,
 }
@@ -192,7 +210,7 @@ fn signin_form(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .and(with_state(state))
         .then(|visit: Visit, state: Arc<AppState>| async move {
             if visit.session(&state).await.is_some() {
-                return redirect("/dashboard");
+                return redirect(&next_page(visit.query_value("next").unwrap_or("")));
             }
             signin_page(&state, &visit, &Form::default(), Errors::default())
         })
@@ -203,9 +221,14 @@ fn signin_page(state: &AppState, visit: &Visit, form: &Form, errors: Errors) -> 
     let (form_csrf, new) = visit.pre_session_csrf();
     let c = Chrome::new(state, visit, None, "signin.title", "signin");
     let t = c.t;
+    let next = match form.get("next") {
+        "" => visit.query_value("next").unwrap_or(""),
+        posted => posted,
+    };
+    let next = if next.is_empty() { String::new() } else { next_page(next) };
     let notice = if visit.query_value("signed_out").is_some() {
         Some(t.get("signin.signed_out").to_string())
-    } else if visit.query_value("expired").is_some() {
+    } else if visit.query_value("expired").is_some() || !next.is_empty() {
         Some(t.get("signin.expired").to_string())
     } else {
         None
@@ -215,14 +238,14 @@ fn signin_page(state: &AppState, visit: &Visit, form: &Form, errors: Errors) -> 
         Field::password("password", t.get("field.password").to_string(), "current-password").error(&errors),
     ];
     let status = if errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
-    let mut response = render(status, &SigninPage { c, form_csrf: form_csrf.clone(), notice, fields, errors });
+    let mut response = render(status, &SigninPage { c, form_csrf: form_csrf.clone(), notice, next, fields, errors });
     if new {
         add_cookie(&mut response, &session::pre_session_csrf_cookie(state.bank(), &form_csrf));
     }
     response
 }
 
-/// POST /signin {csrf, document, password} -> 303 /dashboard
+/// POST /signin {csrf, document, password, next?} -> 303 next (a path here) or /dashboard
 fn signin(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("signin")
         .and(warp::post())
@@ -241,7 +264,7 @@ fn signin(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 return signin_page(&state, &visit, &form, errors);
             };
             match state.services.sign_in(client, document.as_str(), form.get("password")).await.map_err(ApiError::from) {
-                Ok((token, _)) => signed_in_redirect(&state, &token),
+                Ok((token, _)) => signed_in_redirect_to(&state, &token, form.get("next")),
                 Err(error) => {
                     let retry_after = match &error {
                         ApiError::TooManyAttempts { retry_after_seconds, .. } => Some(*retry_after_seconds),

@@ -9,6 +9,7 @@ mod accounts;
 mod assets;
 mod auth;
 mod cash;
+mod consents;
 pub mod i18n;
 mod monitor;
 mod remote;
@@ -44,6 +45,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(cash::routes(state.clone()))
         .unify()
         .or(transfers::routes(state.clone()))
+        .unify()
+        .or(consents::routes(state.clone()))
         .unify()
         .or(verify::routes(state.clone()))
         .unify()

@@ -143,6 +143,11 @@ impl Session {
         visit.same_origin() && constant_time_eq(&self.csrf, submitted)
     }
 
+    /// A key for server-side state bound to this session (not the token itself).
+    pub fn key(&self) -> String {
+        hex::encode(Sha256::digest(format!("session-key:{}", self.token).as_bytes()))
+    }
+
     pub fn bearer(&self) -> String {
         format!("Bearer {}", self.token)
     }
