@@ -10,6 +10,7 @@ pub mod keys; // per-bank Ed25519 keys and signatures, in their text forms
 pub mod kinds; // account kinds, customer kinds, transfer states and kinds
 pub mod money; // centavos: formatting, parsing, checked sums
 pub mod password; // the password policy: length, common and trivial ones, personal data
+pub mod pix_key; // Pix keys: CPF, CNPJ, e-mail, phone, random; canonical forms, masks, limits
 pub mod transfer; // NewTransfer::parse: the one check of a transfer's shape
 
 pub use crash_point::CrashPoint;
@@ -18,4 +19,5 @@ pub use document::Document;
 pub use ids::{AccountNumber, BankId, IdError, IdempotencyKey};
 pub use keys::{KeyError, PublicKey, SecretKey, Signature, SigningDomain};
 pub use kinds::{AccountKind, CustomerKind, TransferKind, TransferStatus, UnknownValue};
+pub use pix_key::{PixKey, PixKeyError, PixKeyKind};
 pub use transfer::{NewLeg, NewTransfer, RawLeg, TransferError, TransferLimits};

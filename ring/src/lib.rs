@@ -14,6 +14,8 @@
 //! carried out. See README.md for the protocol and the argument for its safety.
 
 mod config;
+pub mod dir_sim;
+pub mod directory;
 mod message;
 mod node;
 pub mod quorum;
