@@ -74,13 +74,16 @@ impl App {
         let metrics = Arc::new(Metrics::default());
         let peers = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
         let limits = ParticipantLimits { max_legs: config.max_legs, max_amount_cents: config.max_amount_cents };
+        let directory =
+            crate::directory::start(ledger.clone(), ring.clone(), peers.clone(), faults.clone(), &tracker, background.clone()).await?;
+        let pix = Arc::new(crate::service::keys::PixKeys::new(config.id.clone(), ledger.clone(), directory));
         let cross = Cross::new(config.id.clone(), ledger.clone(), ring.clone(), peers, faults, metrics.clone(), limits);
         let ring_verifier = Verifier::new(ring.members.public_keys());
         let services = Services::new(config, ledger, cross.clone());
         tracker.spawn(purge_loop(services.clone(), background.clone()));
         tracker.spawn(crate::ring_driver::observe_ring(ring, metrics, background.clone()));
         cross.spawn(&tracker, background.clone());
-        let state = AppState::new(services, ring_verifier);
+        let state = AppState::new(services, ring_verifier, pix);
         Ok(App { listener, address, state, tracker, background })
     }
 

@@ -5,6 +5,7 @@
 pub mod app; // building and running one bank server (the composition root; nothing imports it)
 pub mod clock; // wall-clock milliseconds and random ids (a leaf)
 pub mod config; // the command line of the server: one clap struct per command, validated before start
+pub mod directory; // the Pix key directory's driver: the replica, ordering under the token, peer sync
 pub mod faults; // fault injection: partitions, crashes, pauses, token drop/replay, delay, loss, duplicates
 pub mod http; // transport: warp routes for the customer API, admin, bank-to-bank, pages; one error mapping
 pub mod ledger; // all SQL: accounts, journal, holds, sessions, idempotency, audit

@@ -33,6 +33,10 @@ pub enum RingEvent {
     },
     Want,
     Release,
+    /// The Pix key directory wants the token (true) or is done with it (false). Kept apart
+    /// from `Want`/`Release` (the coordinator's): the directory's release passes the token only
+    /// if the coordinator does not want it; the coordinator's release passes it as before.
+    DirectoryWant(bool),
     /// Fault injection: discard the token now if held here, else at the next grant.
     DropToken,
     /// Fault injection: send the last token message sent from here again after `after`.
@@ -99,6 +103,11 @@ impl RingHandle {
 
     pub async fn release(&self) {
         let _ = self.events.send(RingEvent::Release).await;
+    }
+
+    /// The directory's wish for the token (see `RingEvent::DirectoryWant`).
+    pub async fn directory_want(&self, want: bool) {
+        let _ = self.events.send(RingEvent::DirectoryWant(want)).await;
     }
 
     /// Fault injection (the fault itself is armed and counted in Faults by the caller).
@@ -193,6 +202,7 @@ pub fn start(
         last_token_sent: None,
         drop_now: false,
         stale_tokens: 0,
+        coordinator_wants: false,
     };
     tracker.spawn(driver.run(events_rx, shutdown));
     Ok(RingHandle { events: events_tx, holding: holding_rx, certificate: certificate_rx, keys, quorum, status: status_rx, members })
@@ -246,6 +256,8 @@ struct Driver {
     /// Set when a grant must be discarded (drop-token fault) once the actions are carried out.
     drop_now: bool,
     stale_tokens: u64,
+    /// The coordinator asked for the token and has not released it since.
+    coordinator_wants: bool,
 }
 
 impl Driver {
@@ -268,8 +280,17 @@ impl Driver {
                         self.count_stale_token(&message);
                         self.node.step(from, message, self.now())
                     }
-                    Some(RingEvent::Want) => self.node.want_token(self.now()),
-                    Some(RingEvent::Release) => self.node.release(self.now()),
+                    Some(RingEvent::Want) => {
+                        self.coordinator_wants = true;
+                        self.node.want_token(self.now())
+                    }
+                    Some(RingEvent::Release) => {
+                        self.coordinator_wants = false;
+                        self.node.release(self.now())
+                    }
+                    Some(RingEvent::DirectoryWant(true)) => self.node.want_token(self.now()),
+                    Some(RingEvent::DirectoryWant(false)) if self.coordinator_wants => Vec::new(),
+                    Some(RingEvent::DirectoryWant(false)) => self.node.release(self.now()),
                     Some(RingEvent::DropToken) => {
                         self.drop_now = self.node.holding(self.now()).is_some();
                         Vec::new()

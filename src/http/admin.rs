@@ -82,6 +82,11 @@ fn consortium(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     held_cents,
                     in_doubt,
                     participations: ledger.participations().await?,
+                    directory: Some(state.pix.directory().read(|r| ringbank_wire::DirectorySummary {
+                        committed: r.committed(),
+                        keys: r.directory().len() as u64,
+                        digest: format!("{:016x}", r.directory().digest()),
+                    })),
                 };
                 Ok(json_response(StatusCode::OK, &summary))
             };
@@ -284,7 +289,7 @@ fn audit(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 
 /// Every admin route's common part: the admin secret is checked here, once; the route gets the
 /// state, or the refusal to answer with.
-fn admin(state: Arc<AppState>) -> impl Filter<Extract = (Result<Arc<AppState>, ApiError>,), Error = warp::Rejection> + Clone {
+pub(super) fn admin(state: Arc<AppState>) -> impl Filter<Extract = (Result<Arc<AppState>, ApiError>,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("authorization").and(client_ip()).and(with_state(state)).then(
         |auth: Option<String>, client: Option<IpAddr>, state: Arc<AppState>| async move {
             let presented = auth.as_deref().map(|v| v.strip_prefix("Bearer ").unwrap_or("").trim());

@@ -57,6 +57,10 @@ pub enum ApiError {
     LengthRequired,
     #[error("{0}")]
     Unavailable(String),
+    #[error("{0}")]
+    KeyTaken(String),
+    #[error("{0}")]
+    KeyNotFound(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -77,6 +81,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::BadIdempotencyKey(m) => ApiError::BadIdempotencyKey(m),
             ServiceError::IdempotencyInProgress => ApiError::IdempotencyInProgress,
             ServiceError::Unavailable(m) => ApiError::Unavailable(m),
+            ServiceError::KeyTaken(m) => ApiError::KeyTaken(m),
+            ServiceError::KeyNotFound(m) => ApiError::KeyNotFound(m),
             ServiceError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -128,6 +134,8 @@ impl ApiError {
             ApiError::RequestTimeout => (S::REQUEST_TIMEOUT, "request-timeout", "Request timeout"),
             ApiError::LengthRequired => (S::LENGTH_REQUIRED, "length-required", "Length required"),
             ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
+            ApiError::KeyTaken(_) => (S::CONFLICT, "key-taken", "The Pix key is already registered"),
+            ApiError::KeyNotFound(_) => (S::NOT_FOUND, "key-not-found", "No such Pix key"),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         };
         Kind { status, slug, title }

@@ -8,6 +8,7 @@ mod admin;
 mod allow;
 mod api;
 mod api_consents;
+mod api_keys;
 mod bank;
 pub mod error;
 mod monitoring;
@@ -47,6 +48,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api::routes(state.clone()))
         .unify()
         .or(api_consents::routes(state.clone()))
+        .unify()
+        .or(api_keys::routes(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
         .unify()

@@ -37,6 +37,8 @@ pub struct AppState {
     pub monitor: MonitorCaches,
     /// The web consent round trip in progress, per session (see web/consents.rs).
     pub consent_links: ConsentLinks,
+    /// Pix keys: registration, lookups, the directory's replica (service::keys).
+    pub pix: Arc<crate::service::keys::PixKeys>,
 }
 
 /// "Use an account at another bank" in progress: for each session (keyed by a hash of its
@@ -92,7 +94,7 @@ pub struct MonitorCaches {
 const MONITOR_STATUS_TIMEOUT: Duration = Duration::from_millis(400);
 
 impl AppState {
-    pub fn new(services: Arc<Services>, ring_verifier: Verifier) -> Arc<AppState> {
+    pub fn new(services: Arc<Services>, ring_verifier: Verifier, pix: Arc<crate::service::keys::PixKeys>) -> Arc<AppState> {
         let cross = services.cross.clone();
         Arc::new(AppState {
             config: services.config.clone(),
@@ -114,6 +116,7 @@ impl AppState {
                 samples: Mutex::new(HashMap::new()),
             },
             consent_links: ConsentLinks::default(),
+            pix,
         })
     }
 

@@ -47,6 +47,7 @@ pub(super) fn leaves_accounts_alone(job: &Job) -> bool {
             | Job::MarkDelivered { .. }
             | Job::MarkRefused { .. }
             | Job::Purge { .. }
+            | Job::Directory(_)
     )
 }
 

@@ -10,6 +10,7 @@ mod batch;
 pub mod consent;
 pub mod cross;
 mod db;
+pub mod directory;
 mod jobs;
 pub mod monitor;
 mod ops;
@@ -210,6 +211,8 @@ pub enum Job {
     },
     /// Grant, revoke or redeem a consent, or link one brought from another bank.
     Consent(consent::ConsentJob),
+    /// The Pix key directory's replica: a promise, accepted slots, a committed length.
+    Directory(ringbank_ring::directory::Write),
     Purge {
         sessions_before_ms: i64,
         idempotency_before_ms: i64,
@@ -312,7 +315,7 @@ impl Ledger {
     /// Runs a job in the writer task and waits until it is durably committed (or failed).
     pub async fn submit(&self, job: Job, idempotency: Option<IdempotencyRecord>) -> Result<Outcome, LedgerError> {
         let (reply, receive) = oneshot::channel();
-        let urgent = matches!(job, Job::OrderBatch { .. } | Job::Prepare(_));
+        let urgent = matches!(job, Job::OrderBatch { .. } | Job::Prepare(_) | Job::Directory(_));
         let command = Command { job, idempotency, reply };
         let queue = if urgent { &self.inner.urgent } else { &self.inner.writer };
         queue.send(command).await.map_err(|_| LedgerError::Stopped)?;

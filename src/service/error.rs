@@ -35,6 +35,11 @@ pub enum ServiceError {
     /// Another bank this request needs did not answer.
     #[error("{0}")]
     Unavailable(String),
+    /// A Pix key already names an account (here or at another bank).
+    #[error("{0}")]
+    KeyTaken(String),
+    #[error("{0}")]
+    KeyNotFound(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -6,6 +6,7 @@
 
 pub mod consents;
 mod error;
+pub mod keys;
 pub mod limiter;
 pub mod operations;
 pub mod receipts;

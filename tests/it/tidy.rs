@@ -16,7 +16,7 @@ const LAYERS: &[&[&str]] = &[
     &["peer"],
     &["config"],
     &["ring_driver"],
-    &["twopc"],
+    &["twopc", "directory"],
     &["service"],
     &["http"],
     &["app"],

@@ -118,6 +118,23 @@ pub fn check(summaries: &[BankSummary]) -> ConsortiumReport {
             .map(|s| format!("bank {}: {} held, {} in doubt", s.bank, s.held_cents, s.in_doubt))
             .collect(),
     );
+    // The Pix key directory: every replica the same (same committed log, same digest), once quiet.
+    let replicas: Vec<(&str, &ringbank_wire::DirectorySummary)> =
+        summaries.iter().filter_map(|s| s.directory.as_ref().map(|d| (s.bank.as_str(), d))).collect();
+    let differing = match replicas.first() {
+        Some((_, first)) => replicas
+            .iter()
+            .filter(|(_, d)| d.committed != first.committed || d.digest != first.digest)
+            .map(|(bank, d)| {
+                format!(
+                    "bank {bank}: {} entries, digest {} (bank {}: {} entries, digest {})",
+                    d.committed, d.digest, replicas[0].0, first.committed, first.digest
+                )
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    push("every bank's replica of the Pix key directory is identical (once quiet)", differing);
     let passed = invariants.iter().all(|i| i.passed);
     ConsortiumReport {
         banks: summaries.iter().map(|s| s.bank.clone()).collect(),

@@ -66,6 +66,18 @@ pub struct BankSummary {
     pub held_cents: i64,
     pub in_doubt: i64,
     pub participations: Vec<ParticipationView>,
+    /// The bank's replica of the Pix key directory (absent from banks older than issue 19).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub directory: Option<DirectorySummary>,
+}
+
+/// One bank's replica of the Pix key directory: its committed log length, how many keys it
+/// names, and a digest of the whole directory (equal digests: identical directories).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectorySummary {
+    pub committed: u64,
+    pub keys: u64,
+    pub digest: String,
 }
 
 /// One fault in force at a bank.

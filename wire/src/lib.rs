@@ -7,7 +7,7 @@ pub mod api; // /api/v1: customers, sessions, accounts, statements, money moveme
 pub mod problem; // RFC 9457 problem+json, the body of every client error
 pub mod ring; // GET /ring/v1/status
 
-pub use admin::{ActiveFault, AuditCheck, AuditReport, BankSummary, FaultsView, ParticipationView, PhaseMicros, Stats};
+pub use admin::{ActiveFault, AuditCheck, AuditReport, BankSummary, DirectorySummary, FaultsView, ParticipationView, PhaseMicros, Stats};
 pub use api::{
     AccountKind, AccountView, CashRequest, ConsentView, CustomerCreated, Leg, NewAccount, NewConsent, NewCustomer, NewPayment, NewTransfer,
     PaymentTarget, Posted, Session, SignIn, StatementLine, StatementPage, TransferView,

@@ -1,0 +1,394 @@
+//! The directory driver: the only owner of this bank's replica of the Pix key directory
+//! (`ringbank_ring::directory::Replica`) and of the orderer it runs while it holds the token.
+//! One task, one event queue: the HTTP layer only hands it messages, the service layer submits
+//! operations and reads the replica (lookups never wait for the task).
+//!
+//! It carries out the pure core's actions in order: a `Persist` is committed by the ledger's
+//! writer before any later action; sends go out through one queue per peer as signed
+//! `POST /ring/v1/directory` calls (best effort: the core retransmits); messages to itself are
+//! looped back. Operations are ordered only under a stamp this bank holds: with work waiting it
+//! asks the ring for the token (`directory_want`), starts an `Orderer` for the stamp it is
+//! granted, and gives the token back once everything it proposed is committed. Every second
+//! it also fetches committed entries from the next peer, so a bank that was down catches up
+//! even when nobody orders anything.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use ringbank_ring::directory::{DirAction, DirMessage, Op, Orderer, Outcome, Pos, Replica};
+use ringbank_ring::NodeId;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::faults::Faults;
+use crate::ledger::{Job, Ledger};
+use crate::peer::{Members, PeerClient};
+use crate::ring_driver::RingHandle;
+
+const EVENT_QUEUE: usize = 4096;
+const PEER_QUEUE: usize = 256;
+const PEER_CONCURRENCY: usize = 16;
+/// Retransmission of unanswered prepares, accepts and commits.
+const RETRANSMIT: Duration = Duration::from_millis(50);
+/// How often a replica asks one peer for committed entries it may lack.
+const ANTI_ENTROPY: Duration = Duration::from_millis(1000);
+/// At most this many operations wait for the token; more are refused (back-pressure).
+const QUEUE_MAX: usize = 10_000;
+
+/// The body of `POST /ring/v1/directory`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DirectoryEnvelope {
+    pub message: DirMessage,
+}
+
+pub enum DirEvent {
+    Message { from: NodeId, message: DirMessage },
+    Submit { op: Op, reply: oneshot::Sender<(Pos, Outcome)> },
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum SubmitError {
+    #[error("the directory is busy; retry later")]
+    Busy,
+    #[error("the operation was not ordered within {0:?} (it may still be ordered later)")]
+    Timeout(Duration),
+    #[error("the directory is stopping")]
+    Stopped,
+}
+
+/// Counters shown by the metrics and the status page.
+#[derive(Default, Debug)]
+pub struct DirectoryStats {
+    pub holdings: std::sync::atomic::AtomicU64,
+    pub ordered: std::sync::atomic::AtomicU64,
+    pub messages_sent: std::sync::atomic::AtomicU64,
+    pub persists: std::sync::atomic::AtomicU64,
+}
+
+/// Cheap handle: submit operations, read the replica.
+#[derive(Clone)]
+pub struct DirectoryHandle {
+    events: mpsc::Sender<DirEvent>,
+    replica: Arc<RwLock<Replica>>,
+    pub stats: Arc<DirectoryStats>,
+}
+
+impl DirectoryHandle {
+    /// Hands a peer's message to the driver; false if the queue is full (shed; retried).
+    pub fn deliver(&self, from: NodeId, message: DirMessage) -> bool {
+        self.events.try_send(DirEvent::Message { from, message }).is_ok()
+    }
+
+    /// Orders `op` and waits until this bank applied it (the same outcome every member gets).
+    pub async fn submit(&self, op: Op, timeout: Duration) -> Result<(Pos, Outcome), SubmitError> {
+        let (reply, answer) = oneshot::channel();
+        self.events.try_send(DirEvent::Submit { op, reply }).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Busy,
+            mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+        })?;
+        match tokio::time::timeout(timeout, answer).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(_)) => Err(SubmitError::Stopped),
+            Err(_) => Err(SubmitError::Timeout(timeout)),
+        }
+    }
+
+    /// Reads the local replica (lookups, listings, the audit's digest).
+    pub fn read<T>(&self, f: impl FnOnce(&Replica) -> T) -> T {
+        f(&self.replica.read().expect("the replica lock is never poisoned"))
+    }
+}
+
+/// Loads the replica from the ledger and starts the driver.
+pub async fn start(
+    ledger: Ledger,
+    ring: RingHandle,
+    client: PeerClient,
+    faults: Arc<Faults>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Result<DirectoryHandle, crate::ledger::LedgerError> {
+    let state = ledger.load_directory().await?;
+    let replica = Arc::new(RwLock::new(Replica::new(state)));
+    let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+    let members = ring.members.clone();
+    let outboxes = spawn_outboxes(&members, client, faults, tracker, shutdown.clone());
+    let stats = Arc::new(DirectoryStats::default());
+    let handle = DirectoryHandle { events: events_tx.clone(), replica: replica.clone(), stats: stats.clone() };
+    let driver = Driver {
+        me: members.me,
+        member_count: members.list.len(),
+        ledger,
+        ring,
+        replica,
+        orderer: None,
+        queued: Vec::new(),
+        proposed: Vec::new(),
+        waiting: HashMap::new(),
+        outboxes,
+        loopback: events_tx,
+        stats,
+        next_peer: 0,
+        wanting: false,
+    };
+    tracker.spawn(driver.run(events_rx, shutdown));
+    Ok(handle)
+}
+
+struct Driver {
+    me: NodeId,
+    member_count: usize,
+    ledger: Ledger,
+    ring: RingHandle,
+    replica: Arc<RwLock<Replica>>,
+    orderer: Option<Orderer>,
+    /// Operations waiting for a stamp.
+    queued: Vec<Op>,
+    /// Operations handed to an orderer and not yet applied here (handed again to the next
+    /// orderer if this one is superseded; a repeat is harmless: every operation is conditional,
+    /// so a second copy is refused when applied).
+    proposed: Vec<Op>,
+    waiting: HashMap<String, oneshot::Sender<(Pos, Outcome)>>,
+    outboxes: Vec<Option<mpsc::Sender<DirMessage>>>,
+    loopback: mpsc::Sender<DirEvent>,
+    stats: Arc<DirectoryStats>,
+    next_peer: usize,
+    wanting: bool,
+}
+
+impl Driver {
+    async fn run(mut self, mut events: mpsc::Receiver<DirEvent>, shutdown: CancellationToken) {
+        let mut retransmit = tokio::time::interval(RETRANSMIT);
+        retransmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut anti_entropy = tokio::time::interval(ANTI_ENTROPY);
+        anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut holding = self.ring.subscribe_holding();
+        // A restarted bank first asks everyone for what it missed.
+        let peers: Vec<NodeId> = (0..self.member_count as NodeId).filter(|p| *p != self.me).collect();
+        let catch_up = self.replica.read().expect("lock").catch_up(&peers);
+        if !self.execute(catch_up).await {
+            return;
+        }
+        loop {
+            let ok = tokio::select! {
+                () = shutdown.cancelled() => return,
+                event = events.recv() => match event {
+                    None => return,
+                    Some(DirEvent::Message { from, message }) => self.on_message(from, message).await,
+                    Some(DirEvent::Submit { op, reply }) => {
+                        if self.queued.len() >= QUEUE_MAX {
+                            drop(reply);
+                            true
+                        } else {
+                            if let Some(id) = op.id() {
+                                self.waiting.insert(id.to_string(), reply);
+                            }
+                            self.queued.push(op);
+                            self.order().await
+                        }
+                    }
+                },
+                changed = holding.changed() => {
+                    if changed.is_err() {
+                        return;
+                    }
+                    self.order().await
+                }
+                _ = retransmit.tick() => self.on_retransmit().await,
+                _ = anti_entropy.tick() => self.on_anti_entropy().await,
+            };
+            if !ok {
+                tracing::error!("the directory replica could not be persisted; the directory driver stops");
+                return;
+            }
+        }
+    }
+
+    async fn on_message(&mut self, from: NodeId, message: DirMessage) -> bool {
+        let actions = match message {
+            DirMessage::Promise { .. } | DirMessage::Accepted { .. } | DirMessage::Refuse { .. } => match &mut self.orderer {
+                Some(orderer) => orderer.step(from, message),
+                None => Vec::new(),
+            },
+            message => self.replica.write().expect("lock").step(from, message),
+        };
+        if !self.execute(actions).await {
+            return false;
+        }
+        if self.orderer.as_ref().is_some_and(|o| o.superseded()) {
+            // A newer stamp took over: what this one proposed is ordered again under the next.
+            self.orderer = None;
+            self.requeue_proposed();
+        }
+        self.order().await
+    }
+
+    /// With work waiting: start (or feed) an orderer under the stamp held now, or ask for the
+    /// token. With nothing left to do: give the token back.
+    async fn order(&mut self) -> bool {
+        let held = self.ring.holding();
+        let busy = !self.queued.is_empty() || self.orderer.as_ref().is_some_and(|o| !o.idle());
+        match held {
+            Some(holding) if busy => {
+                if self.orderer.as_ref().map(|o| o.stamp()) != Some(holding.stamp) {
+                    let from = self.replica.read().expect("lock").committed();
+                    let members: Vec<NodeId> = (0..self.member_count as NodeId).collect();
+                    let (orderer, actions) = Orderer::new(holding.stamp, members, self.ring.quorum, from);
+                    self.stats.holdings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    // Operations an earlier orderer proposed but that are not applied yet go again.
+                    self.requeue_proposed();
+                    self.orderer = Some(orderer);
+                    if !self.execute(actions).await {
+                        return false;
+                    }
+                }
+                if !self.queued.is_empty() {
+                    let ops = std::mem::take(&mut self.queued);
+                    self.proposed.extend(ops.iter().cloned());
+                    let actions = self.orderer.as_mut().expect("set above").propose(ops);
+                    if !self.execute(actions).await {
+                        return false;
+                    }
+                }
+            }
+            Some(_) => {
+                if self.wanting {
+                    self.wanting = false;
+                    self.ring.directory_want(false).await;
+                }
+            }
+            None if busy && !self.queued.is_empty() => {
+                if !self.wanting {
+                    self.wanting = true;
+                    self.ring.directory_want(true).await;
+                }
+            }
+            None => {}
+        }
+        true
+    }
+
+    /// Operations an earlier orderer proposed and that are not applied yet go first again.
+    fn requeue_proposed(&mut self) {
+        let mut again = std::mem::take(&mut self.proposed);
+        again.append(&mut self.queued);
+        self.queued = again;
+    }
+
+    async fn on_retransmit(&mut self) -> bool {
+        if let Some(orderer) = &self.orderer {
+            let actions = orderer.retransmit();
+            if !self.execute(actions).await {
+                return false;
+            }
+        }
+        if !self.queued.is_empty() && self.ring.holding().is_none() {
+            // The coordinator's release may have cleared our wish: ask again.
+            self.wanting = true;
+            self.ring.directory_want(true).await;
+        }
+        self.order().await
+    }
+
+    async fn on_anti_entropy(&mut self) -> bool {
+        if self.member_count < 2 {
+            return true;
+        }
+        self.next_peer = (self.next_peer + 1) % self.member_count;
+        if self.next_peer == usize::from(self.me) {
+            self.next_peer = (self.next_peer + 1) % self.member_count;
+        }
+        let from = self.replica.read().expect("lock").committed();
+        self.send(self.next_peer as NodeId, DirMessage::Fetch { from });
+        true
+    }
+
+    /// Carries out actions in order; false if a write failed (the driver must stop).
+    async fn execute(&mut self, actions: Vec<DirAction>) -> bool {
+        for action in actions {
+            match action {
+                DirAction::Persist(write) => {
+                    self.stats.persists.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    if let Err(error) = self.ledger.submit(Job::Directory(write), None).await {
+                        tracing::error!(%error, "persisting the directory replica failed");
+                        return false;
+                    }
+                }
+                DirAction::Send { to, message } => self.send(to, message),
+                DirAction::Applied { pos, op, outcome } => {
+                    if let Some(id) = op.id() {
+                        self.proposed.retain(|p| p.id() != Some(id));
+                        if let Some(reply) = self.waiting.remove(id) {
+                            self.stats.ordered.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            let _ = reply.send((pos, outcome.clone()));
+                        }
+                    }
+                    tracing::debug!(pos, ?op, ?outcome, "directory entry applied");
+                }
+            }
+        }
+        true
+    }
+
+    fn send(&mut self, to: NodeId, message: DirMessage) {
+        self.stats.messages_sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        if to == self.me {
+            // Looped back through the queue, so one step's actions finish before the next step.
+            let loopback = self.loopback.clone();
+            let me = self.me;
+            tokio::spawn(async move {
+                let _ = loopback.send(DirEvent::Message { from: me, message }).await;
+            });
+            return;
+        }
+        if let Some(Some(outbox)) = self.outboxes.get(usize::from(to)) {
+            let _ = outbox.try_send(message);
+        }
+    }
+}
+
+/// One queue and one sending task per peer, so a slow or dead peer delays no one else.
+fn spawn_outboxes(
+    members: &Arc<Members>,
+    client: PeerClient,
+    faults: Arc<Faults>,
+    tracker: &TaskTracker,
+    shutdown: CancellationToken,
+) -> Vec<Option<mpsc::Sender<DirMessage>>> {
+    let mut outboxes = Vec::with_capacity(members.list.len());
+    for (index, member) in members.list.iter().enumerate() {
+        if index == usize::from(members.me) {
+            outboxes.push(None);
+            continue;
+        }
+        let (sender, mut receiver) = mpsc::channel::<DirMessage>(PEER_QUEUE);
+        let (client, faults, shutdown, member) = (client.clone(), faults.clone(), shutdown.clone(), member.clone());
+        tracker.spawn(async move {
+            let permits = Arc::new(Semaphore::new(PEER_CONCURRENCY));
+            loop {
+                let message = tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    message = receiver.recv() => match message { Some(m) => m, None => return },
+                };
+                if faults.is_partitioned(&member.id) {
+                    continue;
+                }
+                let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
+                let (client, url) = (client.clone(), member.url.clone());
+                tokio::spawn(async move {
+                    let started = Instant::now();
+                    let body = serde_json::to_vec(&DirectoryEnvelope { message }).unwrap_or_default();
+                    if let Err(error) = client.post(&url, "/ring/v1/directory", body).await {
+                        tracing::trace!(%error, %url, elapsed = ?started.elapsed(), "directory message not delivered");
+                    }
+                    drop(permit);
+                });
+            }
+        });
+        outboxes.push(Some(sender));
+    }
+    outboxes
+}

@@ -1,0 +1,249 @@
+//! Pix keys: the customer API on one bank (validation, e-mail confirmation through the
+//! development outbox, limits, lookups and their rate limit), and the directory across real bank
+//! processes (one key registered concurrently at two banks: exactly one wins; a third bank
+//! resolves it from its own replica; deletion; a bank down during registrations catches up;
+//! every replica ends identical).
+
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+async fn admin_get(bank: &TestBank, path: &str) -> (StatusCode, Value) {
+    let auth = format!("Bearer {ADMIN_SECRET}");
+    bank.call_with(Method::GET, path, None, None, &[("authorization", &auth)]).await
+}
+
+/// Each bank's replica summary {committed, keys, digest}.
+async fn replica(bank: &TestBank) -> Value {
+    let (status, body) = admin_get(bank, "/admin/v1/directory").await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// Waits until every bank's replica has the same committed length and digest, at least `min`.
+async fn replicas_identical(banks: &[TestBank], min: u64, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut summaries = Vec::new();
+        for bank in banks {
+            summaries.push(replica(bank).await);
+        }
+        let same = summaries.windows(2).all(|w| w[0]["committed"] == w[1]["committed"] && w[0]["digest"] == w[1]["digest"]);
+        if same && summaries[0]["committed"].as_u64().unwrap_or(0) >= min {
+            return summaries[0].clone();
+        }
+        assert!(Instant::now() < deadline, "replicas still differ: {summaries:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn lookup(bank: &TestBank, token: &str, key: &str) -> (StatusCode, Value) {
+    let url = format!("/api/v1/keys/lookup?key={}", urlencode(key));
+    bank.get(&url, Some(token)).await
+}
+
+fn urlencode(text: &str) -> String {
+    text.bytes()
+        .map(|b| if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_') { (b as char).to_string() } else { format!("%{b:02X}") })
+        .collect()
+}
+
+#[tokio::test]
+async fn pix_keys_on_one_bank_validation_confirmation_limits_and_lookups() {
+    let bank = TestBank::start("A").await;
+    let cpf = new_cpf();
+    let token = bank.customer(&cpf, "Maria Silva").await;
+    let account = bank.open_account(&token, "individual", &[]).await;
+
+    // CPF key: the holder's own document only.
+    let other = new_cpf();
+    let (status, body) = bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "cpf", "key": other})).await;
+    assert_problem(&(status, body), 422, "invalid-field");
+    let (status, body) = bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "cpf"})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["key"]["key"], cpf.as_str());
+    // Registered once: a second time is a conflict.
+    let result = bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "cpf"})).await;
+    assert_problem(&result, 409, "key-taken");
+
+    // Bad input gets a clear problem.
+    let result = bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "email", "key": "not-an-email"})).await;
+    assert_problem(&result, 422, "invalid-field");
+    let result = bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "iban", "key": "x"})).await;
+    assert_problem(&result, 422, "invalid-field");
+    let result = bank.post("/api/v1/keys", Some(&token), json!({"account": "99999999", "kind": "random"})).await;
+    assert_problem(&result, 404, "account-not-found");
+    let result = bank.post("/api/v1/keys", None, json!({"account": account, "kind": "random"})).await;
+    assert_problem(&result, 401, "unauthenticated");
+
+    // E-mail: a code through the outbox; a wrong code is refused, the right one registers.
+    let (status, body) =
+        bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "email", "key": "Maria.Silva@Example.com"})).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "confirmation_sent");
+    let confirmation = body["confirmation_id"].as_str().unwrap().to_string();
+    let (status, outbox) = admin_get(&bank, "/admin/v1/outbox").await;
+    assert_eq!(status, 200);
+    let message = outbox.as_array().unwrap().last().unwrap().clone();
+    assert_eq!(message["to"], "maria.silva@example.com");
+    let code: String = message["text"].as_str().unwrap().rsplit(' ').next().unwrap().to_string();
+    assert_eq!(code.len(), 6);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let result = bank.post("/api/v1/keys/confirm", Some(&token), json!({"confirmation_id": confirmation, "code": wrong})).await;
+    assert_problem(&result, 422, "invalid-field");
+    let (status, body) = bank.post("/api/v1/keys/confirm", Some(&token), json!({"confirmation_id": confirmation, "code": code})).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["key"], "maria.silva@example.com");
+    // The code is single use.
+    let result = bank.post("/api/v1/keys/confirm", Some(&token), json!({"confirmation_id": confirmation, "code": code})).await;
+    assert_problem(&result, 422, "invalid-field");
+
+    // Random keys up to the person's limit of 5 keys per account.
+    for _ in 0..3 {
+        let (status, body) = bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "random"})).await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let result = bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "random"})).await;
+    assert_problem(&result, 422, "limit-exceeded");
+    let (status, keys) = bank.get("/api/v1/keys", Some(&token)).await;
+    assert_eq!(status, 200);
+    assert_eq!(keys.as_array().unwrap().len(), 5, "{keys}");
+
+    // Lookup: name and masked document, never the whole CPF.
+    let payer = bank.customer(&new_cpf(), "João Pagador").await;
+    let (status, found) = lookup(&bank, &payer, "maria.silva@example.com").await;
+    assert_eq!(status, 200, "{found}");
+    assert_eq!(found["name"], "Maria Silva");
+    assert_eq!(found["bank"], "A");
+    assert_eq!(found["account"], account.as_str());
+    assert_eq!(found["masked_document"], format!("***.{}.{}-**", &cpf[3..6], &cpf[6..9]));
+    let result = lookup(&bank, &payer, "nobody@example.com").await;
+    assert_problem(&result, 404, "key-not-found");
+
+    // Deleting: only the owner; then the key is free again.
+    let result = bank.call(Method::DELETE, "/api/v1/keys/maria.silva%40example.com", Some(&payer), None).await;
+    assert_problem(&result, 404, "key-not-found");
+    let (status, _) = bank.call(Method::DELETE, "/api/v1/keys/maria.silva%40example.com", Some(&token), None).await;
+    assert_eq!(status, 204);
+    let result = lookup(&bank, &payer, "maria.silva@example.com").await;
+    assert_problem(&result, 404, "key-not-found");
+
+    // The lookup rate limit: 60 per minute per customer (3 made above), then 429.
+    let mut limited = None;
+    for i in 0..70 {
+        let (status, _) = lookup(&bank, &payer, &cpf).await;
+        if status == 429 {
+            limited = Some(i);
+            break;
+        }
+    }
+    assert_eq!(limited, Some(57), "the 61st lookup of the minute is refused");
+}
+
+#[tokio::test]
+async fn pix_keys_across_banks_one_winner_lookup_elsewhere_catch_up_and_identical_replicas() {
+    let mut consortium = Consortium::start(3, &[]).await;
+    let banks: Vec<TestBank> = (0..3).map(|i| consortium.view(i)).collect();
+    // The same person is a customer of A and of B; both ask for the CPF key at once.
+    let cpf = new_cpf();
+    let mut tokens = Vec::new();
+    let mut accounts = Vec::new();
+    for bank in &banks[..2] {
+        let token = bank.customer(&cpf, "Ana Souza").await;
+        accounts.push(bank.open_account(&token, "individual", &[]).await);
+        tokens.push(token);
+    }
+    let (a, b) = tokio::join!(
+        banks[0].post("/api/v1/keys", Some(&tokens[0]), json!({"account": accounts[0], "kind": "cpf"})),
+        banks[1].post("/api/v1/keys", Some(&tokens[1]), json!({"account": accounts[1], "kind": "cpf"})),
+    );
+    let statuses = [a.0.as_u16(), b.0.as_u16()];
+    assert!(statuses.contains(&201) && statuses.contains(&409), "exactly one wins: {a:?} {b:?}");
+    let winner = if a.0 == 201 { 0 } else { 1 };
+    let loser_problem = if winner == 0 { &b.1 } else { &a.1 };
+    assert_eq!(loser_problem["type"].as_str().map(|t| t.ends_with("key-taken")), Some(true), "{loser_problem}");
+
+    // A third bank resolves the key from its own replica.
+    let payer = banks[2].customer(&new_cpf(), "Carlos Pagador").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let found = loop {
+        let (status, body) = lookup(&banks[2], &payer, &cpf).await;
+        if status == 200 {
+            break body;
+        }
+        assert!(Instant::now() < deadline, "C never learned the key: {status} {body}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(found["bank"], consortium.ids[winner].as_str());
+    assert_eq!(found["account"], accounts[winner].as_str());
+    assert_eq!(found["name"], "Ana Souza");
+    replicas_identical(&banks, 2, Duration::from_secs(10)).await;
+
+    // The winner deletes it; now the other bank's registration succeeds.
+    let loser = 1 - winner;
+    let (status, body) = banks[winner].call(Method::DELETE, &format!("/api/v1/keys/{cpf}"), Some(&tokens[winner]), None).await;
+    assert_eq!(status, 204, "{body}");
+    let (status, body) = banks[loser].post("/api/v1/keys", Some(&tokens[loser]), json!({"account": accounts[loser], "kind": "cpf"})).await;
+    assert_eq!(status, 201, "{body}");
+
+    // Pay by key from C: the key now names the other bank's account.
+    let payer_account = banks[2].open_account(&payer, "individual", &[]).await;
+    banks[2].deposit(&payer, &payer_account, 10_000).await;
+    let (status, paid) = banks[2]
+        .post(
+            "/api/v1/key-payments",
+            Some(&payer),
+            json!({"from_account": payer_account, "key": cpf, "amount_cents": 2_500, "description": "aluguel"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{paid}");
+    assert_eq!(paid["to"]["bank"], consortium.ids[loser].as_str(), "{paid}");
+    assert_eq!(paid["to"]["account"], accounts[loser].as_str());
+    let id = paid["id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, view) = banks[2].get(&format!("/api/v1/transfers/{id}"), Some(&payer)).await;
+        if view["status"] == "committed" {
+            break;
+        }
+        assert!(Instant::now() < deadline && view["status"] != "aborted", "the key payment did not commit: {view}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The credit lands at the key's bank once the outcome is delivered there.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while banks[loser].balance(&tokens[loser], &accounts[loser]).await.0 != 2_500 {
+        assert!(Instant::now() < deadline, "the key's account was never credited");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let result = banks[2]
+        .post(
+            "/api/v1/key-payments",
+            Some(&payer),
+            json!({"from_account": payer_account, "key": "nobody@example.com", "amount_cents": 100}),
+        )
+        .await;
+    assert_problem(&result, 404, "key-not-found");
+
+    // C goes down; A and B keep registering (a majority is up); C comes back and catches up.
+    consortium.kill9(2).await;
+    let mut random_keys = Vec::new();
+    for round in 0..4 {
+        let i = round % 2;
+        let (status, body) = banks[i].post("/api/v1/keys", Some(&tokens[i]), json!({"account": accounts[i], "kind": "random"})).await;
+        assert_eq!(status, 201, "registration with C down: {body}");
+        random_keys.push(body["key"]["key"].as_str().unwrap().to_string());
+    }
+    consortium.restart(2).await;
+    let banks: Vec<TestBank> = (0..3).map(|i| consortium.view(i)).collect();
+    let summary = replicas_identical(&banks, 8, Duration::from_secs(15)).await;
+    assert_eq!(summary["keys"], 5, "{summary}");
+    // Sessions are stored: the payer's token still works after C's restart.
+    for key in &random_keys {
+        let (status, body) = lookup(&banks[2], &payer, key).await;
+        assert_eq!(status, 200, "C resolves {key} after catching up: {body}");
+    }
+    consortium.audit_until_quiet(Duration::from_secs(10)).await;
+}
