@@ -247,3 +247,65 @@ async fn pix_keys_across_banks_one_winner_lookup_elsewhere_catch_up_and_identica
     }
     consortium.audit_until_quiet(Duration::from_secs(10)).await;
 }
+
+/// Benchmark (run on demand, prints numbers):
+/// `cargo test --release --test it pix_keys_bench -- --ignored --nocapture`.
+/// Directory operations per second ordered under the token by 3 banks at once (registrations
+/// of random keys by many customers), and the latency of a key lookup answered from the replica.
+#[tokio::test]
+#[ignore]
+async fn pix_keys_bench() {
+    let consortium = Consortium::start(3, &[]).await;
+    let banks: Vec<TestBank> = (0..3).map(|i| consortium.view(i)).collect();
+    let per_bank = 20;
+    let mut owners = Vec::new();
+    for (index, bank) in banks.iter().enumerate() {
+        for _ in 0..per_bank {
+            let token = bank.customer(&new_cpf(), "Cliente").await;
+            let account = bank.open_account(&token, "individual", &[]).await;
+            owners.push((index, token, account));
+        }
+    }
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (index, token, account) in owners.clone() {
+        let bank = consortium.view(index);
+        tasks.push(tokio::spawn(async move {
+            for _ in 0..5 {
+                let (status, body) = bank.post("/api/v1/keys", Some(&token), json!({"account": account, "kind": "random"})).await;
+                assert_eq!(status, 201, "{body}");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("registrations");
+    }
+    let elapsed = started.elapsed();
+    let operations = owners.len() * 5;
+    let summary = replicas_identical(&banks, operations as u64, Duration::from_secs(20)).await;
+    println!(
+        "directory: {operations} registrations from 3 banks ({} clients at once) in {:.2} s: {:.0} operations/s; replicas identical at {} entries",
+        owners.len(),
+        elapsed.as_secs_f64(),
+        operations as f64 / elapsed.as_secs_f64(),
+        summary["committed"]
+    );
+    let (_, keys) = banks[0].get("/api/v1/keys", Some(&owners[0].1)).await;
+    let key = keys[0]["key"].as_str().unwrap().to_string();
+    let payer = banks[2].customer(&new_cpf(), "Pagador").await;
+    let mut micros = Vec::new();
+    for _ in 0..55 {
+        let t = Instant::now();
+        let (status, _) = lookup(&banks[2], &payer, &key).await;
+        micros.push(t.elapsed().as_micros() as u64);
+        assert_eq!(status, 200);
+    }
+    micros.sort_unstable();
+    println!(
+        "lookup over HTTP at another bank (its own replica): p50 {} us, p99 {} us, max {} us ({} lookups)",
+        micros[micros.len() / 2],
+        micros[micros.len() * 99 / 100],
+        micros[micros.len() - 1],
+        micros.len()
+    );
+}
