@@ -37,6 +37,8 @@ pub struct AppState {
     pub monitor: MonitorCaches,
     /// The web consent round trip in progress, per session (see web/consents.rs).
     pub consent_links: ConsentLinks,
+    /// When each page session last asked for a page (idle sign-out, see web/idle.rs).
+    pub page_activity: crate::http::web::PageActivity,
 }
 
 /// "Use an account at another bank" in progress: for each session (keyed by a hash of its
@@ -114,6 +116,7 @@ impl AppState {
                 samples: Mutex::new(HashMap::new()),
             },
             consent_links: ConsentLinks::default(),
+            page_activity: crate::http::web::PageActivity::default(),
         })
     }
 

@@ -23,3 +23,4 @@ mod postgres;
 mod ring;
 mod tidy;
 mod web;
+mod web_ux;
