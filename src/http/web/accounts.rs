@@ -16,7 +16,7 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::ledger::{AccountKind, AccountView, LedgerError};
 use crate::service::operations;
-use ringbank_domain::document::{format_document, Document};
+use ringbank_domain::document::Document;
 use ringbank_domain::money::format_brl;
 
 /// Statement lines per page.
@@ -77,8 +77,8 @@ impl AccountCard {
             balance: format_brl(view.balance_cents),
             available: format_brl(view.available_cents),
             held: view.available_cents != view.balance_cents,
-            holders: view.holders.iter().map(|h| format_document(h)).collect::<Vec<_>>().join(", "),
-            pending_holders: view.pending_holders.iter().map(|h| format_document(h)).collect::<Vec<_>>().join(", "),
+            holders: view.holders.iter().map(|h| ringbank_domain::display::mask_document(h)).collect::<Vec<_>>().join(", "),
+            pending_holders: view.pending_holders.iter().map(|h| ringbank_domain::display::mask_document(h)).collect::<Vec<_>>().join(", "),
         }
     }
 }

@@ -226,16 +226,17 @@ fn csv(t: Tr, zone: &LocalZone, rows: &[StatementRow], cut: bool) -> String {
     for row in rows {
         let line = &row.line;
         let date = super::display::local_time(zone, t.lang, &line.created_at);
+        // Text goes through csv_field; amounts are numbers and stay numbers ("-123,45").
         let fields = [
-            date,
-            t.get(&format!("entry.{}", line.kind)).to_string(),
-            line.description.clone(),
-            who(row),
+            csv_field(&date),
+            csv_field(t.get(&format!("entry.{}", line.kind))),
+            csv_field(&line.description),
+            csv_field(&who(row)),
             plain_decimal(line.amount_cents, ','),
             plain_decimal(line.balance_after_cents, ','),
-            line.entry_id.clone(),
+            csv_field(&line.entry_id),
         ];
-        out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(";"));
+        out.push_str(&fields.join(";"));
         out.push_str("\r\n");
     }
     if cut {
