@@ -128,6 +128,13 @@ pub struct ServeConfig {
     /// TLS proxy that overwrites that header): "https" there makes session cookies Secure.
     #[arg(long, env = "RINGBANK_TRUST_FORWARDED_PROTO")]
     pub trust_forwarded_proto: bool,
+    /// The time zone the pages show times in (an IANA name; the zone database is built in).
+    #[arg(long, env = "RINGBANK_TIME_ZONE", default_value = "America/Sao_Paulo", value_parser = ringbank_domain::display::LocalZone::parse)]
+    pub time_zone: ringbank_domain::display::LocalZone,
+    /// A signed-in page session with no page visited for this long is signed out (the pages
+    /// warn a minute before, or a third of it if shorter); between 10s and --session-ttl.
+    #[arg(long, env = "RINGBANK_PAGE_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
+    pub page_idle_timeout: Duration,
     /// Validate the configuration, print it (secrets hidden) and exit: 0 if valid, 2 if not.
     /// Binds nothing and opens no database.
     #[arg(long)]
@@ -250,6 +257,10 @@ impl ServeConfig {
             let shown = humantime::format_duration(self.session_ttl).to_string();
             return Err(ConfigError::BadSessionTtl(shown));
         }
+        if self.page_idle_timeout < Duration::from_secs(10) || self.page_idle_timeout > self.session_ttl {
+            let shown = humantime::format_duration(self.page_idle_timeout).to_string();
+            return Err(ConfigError::BadServeLimit(format!("--page-idle-timeout must be between 10s and --session-ttl (got {shown})")));
+        }
         if let Some(url) = self.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
             if !crate::ledger::is_supported_url(url.trim()) {
                 return Err(ConfigError::BadDatabaseUrl(crate::ledger::redact_url(url)));
@@ -361,6 +372,8 @@ impl ServeConfig {
             body_read_timeout: Duration::from_secs(10),
             connections_max: 1024,
             trust_forwarded_proto: false,
+            time_zone: ringbank_domain::display::LocalZone::sao_paulo(),
+            page_idle_timeout: Duration::from_secs(600),
             check_config: false,
         }
     }
@@ -403,6 +416,8 @@ impl ServeConfig {
             "body_read_timeout": ms(self.body_read_timeout),
             "connections_max": self.connections_max,
             "trust_forwarded_proto": self.trust_forwarded_proto,
+            "time_zone": self.time_zone.name(),
+            "page_idle_timeout": ms(self.page_idle_timeout),
         })
     }
 }

@@ -195,6 +195,8 @@ pub fn start(
         regenerations: Vec::new(),
         last_epoch: 0,
         last_grant_at: None,
+        last_progress_at: None,
+        last_seq_seen: 0,
         sent: 0,
         received: 0,
         persists: 0,
@@ -247,6 +249,10 @@ struct Driver {
     regenerations: Vec<Regeneration>,
     last_epoch: u64,
     last_grant_at: Option<u64>,
+    /// When the token last moved (a new token_seq) in `last_epoch`, as seen here: a new
+    /// epoch's "time without a token" (gap_ms) counts from it.
+    last_progress_at: Option<u64>,
+    last_seq_seen: u64,
     sent: u64,
     received: u64,
     persists: u64,
@@ -414,13 +420,15 @@ impl Driver {
         let now = self.now();
         self.grants += 1;
         if stamp.epoch != self.last_epoch {
-            let gap_ms = self.last_grant_at.map(|at| now.saturating_sub(at));
+            let gap_ms = self.last_progress_at.or(self.last_grant_at).map(|at| now.saturating_sub(at));
             if self.last_epoch != 0 {
                 tracing::info!(bank = self.members.my_id(), epoch = stamp.epoch, gap_ms, "new epoch: token regenerated");
             }
             self.push_regeneration(Regeneration { epoch: stamp.epoch, seen_at_ms: now, gap_ms });
             self.last_epoch = stamp.epoch;
         }
+        self.last_progress_at = Some(now);
+        self.last_seq_seen = stamp.seq;
         self.last_grant_at = Some(now);
         let lease_until = self.clock + Duration::from_millis(lease_until);
         tracing::debug!(epoch = stamp.epoch, seq = stamp.seq, "token granted");
@@ -438,9 +446,16 @@ impl Driver {
         let now = self.now();
         let status = self.node.status(now);
         if status.epoch > self.last_epoch && self.last_epoch != 0 && !status.holding {
-            // Learned of a newer epoch through someone else's token: note it once.
-            self.push_regeneration(Regeneration { epoch: status.epoch, seen_at_ms: now, gap_ms: None });
+            // A newer epoch, learned through someone else's token or while regenerating: note it
+            // once, with the time since the token last moved in the old epoch as seen here.
+            let gap_ms = self.last_progress_at.map(|at| now.saturating_sub(at));
+            self.push_regeneration(Regeneration { epoch: status.epoch, seen_at_ms: now, gap_ms });
             self.last_epoch = status.epoch;
+            self.last_progress_at = Some(now);
+            self.last_seq_seen = status.seq;
+        } else if status.epoch == self.last_epoch && status.seq != self.last_seq_seen {
+            self.last_progress_at = Some(now);
+            self.last_seq_seen = status.seq;
         }
         let name = |node: &NodeId| self.members.id_of(*node).unwrap_or("?").to_string();
         let ring_status = RingStatus {

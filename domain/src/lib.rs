@@ -4,6 +4,7 @@
 
 pub mod crash_point; // named points where an injected crash kills the bank
 pub mod decision; // a coordinator's signed decision on a cross-bank transfer (receipts)
+pub mod display; // masked documents and names, local time in a bank's zone
 pub mod document; // CPF and CNPJ validation and formatting
 pub mod ids; // account numbers, bank ids, Idempotency-Keys
 pub mod keys; // per-bank Ed25519 keys and signatures, in their text forms

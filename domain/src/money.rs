@@ -18,36 +18,69 @@ pub fn format_brl(cents: i64) -> String {
     format!("{sign}R$ {grouped},{centavos:02}")
 }
 
-/// Parses an amount typed by a person, in reais: "1.234,56", "1234,56", "1234.56",
-/// "R$ 10", "0,5". Returns centavos, or None when the text is not an amount.
+/// Why a typed amount is not one (so a page can say what to fix).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AmountError {
+    /// Empty, or characters that are not digits, '.', ','.
+    NotANumber,
+    /// A comma followed by other than one or two digits ("12,345"): in pt-BR the comma is the
+    /// decimal separator, so this is neither 12.345,00 nor 12,34.
+    BadCents,
+    /// A '.' not grouping thousands ("1234.56", "1.23.456"): in pt-BR the point groups
+    /// thousands, so this cannot be read one way only.
+    BadGrouping,
+    /// More than fits in an i64 of centavos.
+    TooLarge,
+}
+
+/// Parses an amount typed by a person in Brazilian Portuguese, exactly, into centavos:
+/// "1.234,56", "1234,56", "1234", "R$ 10", "0,5" are fine; the comma is the only decimal
+/// separator and the point only groups thousands (in groups of three), so "12,345" and
+/// "1234.56" are errors, never a guess. No float is involved.
+pub fn parse_brl_exact(input: &str) -> Result<i64, AmountError> {
+    let text = input.trim();
+    let text = text.strip_prefix("R$").unwrap_or(text).trim();
+    if text.is_empty() || text.len() > 32 || !text.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b',') {
+        return Err(AmountError::NotANumber);
+    }
+    let (whole, fraction) = match text.split_once(',') {
+        Some((whole, fraction)) => (whole, Some(fraction)),
+        None => (text, None),
+    };
+    let centavos: i64 = match fraction {
+        None => 0,
+        Some(f) if (1..=2).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()) => {
+            let value: i64 = f.parse().map_err(|_| AmountError::BadCents)?;
+            if f.len() == 1 {
+                value * 10
+            } else {
+                value
+            }
+        }
+        Some(_) => return Err(AmountError::BadCents),
+    };
+    let digits: String = if whole.contains('.') {
+        let groups: Vec<&str> = whole.split('.').collect();
+        let first_ok = (1..=3).contains(&groups[0].len());
+        let rest_ok = groups[1..].iter().all(|g| g.len() == 3);
+        if !first_ok || !rest_ok {
+            return Err(AmountError::BadGrouping);
+        }
+        groups.concat()
+    } else {
+        whole.to_string()
+    };
+    if digits.is_empty() {
+        // ",50" is fifty centavos; "," alone is nothing.
+        return if fraction.is_some_and(|f| !f.is_empty()) { Ok(centavos) } else { Err(AmountError::NotANumber) };
+    }
+    let reais: i64 = digits.parse().map_err(|_| AmountError::TooLarge)?;
+    reais.checked_mul(100).and_then(|c| c.checked_add(centavos)).ok_or(AmountError::TooLarge)
+}
+
+/// `parse_brl_exact`, without the reason.
 pub fn parse_brl(input: &str) -> Option<i64> {
-    let text = input.trim().trim_start_matches("R$").trim();
-    if text.is_empty() || text.len() > 24 {
-        return None;
-    }
-    // The decimal separator is the last ',' or '.' followed by one or two digits only.
-    let split_at = text.rfind([',', '.']).filter(|&i| {
-        let tail = &text[i + 1..];
-        (1..=2).contains(&tail.len()) && tail.bytes().all(|b| b.is_ascii_digit())
-    });
-    let (whole, fraction) = match split_at {
-        Some(i) => (&text[..i], &text[i + 1..]),
-        None => (text, ""),
-    };
-    let whole_digits: String = whole.chars().filter(|c| *c != '.' && *c != ',').collect();
-    if whole_digits.is_empty() && fraction.is_empty() {
-        return None;
-    }
-    if !whole_digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let reais: i64 = if whole_digits.is_empty() { 0 } else { whole_digits.parse().ok()? };
-    let centavos: i64 = match fraction.len() {
-        0 => 0,
-        1 => fraction.parse::<i64>().ok()? * 10,
-        _ => fraction.parse().ok()?,
-    };
-    reais.checked_mul(100)?.checked_add(centavos)
+    parse_brl_exact(input).ok()
 }
 
 /// Sums amounts, failing on overflow instead of wrapping.
@@ -69,17 +102,37 @@ mod tests {
     }
 
     #[test]
-    fn parses_amounts_typed_either_way() {
+    fn parses_amounts_the_brazilian_way_exactly() {
         assert_eq!(parse_brl("1.234,56"), Some(123456));
-        assert_eq!(parse_brl("1,234.56"), Some(123456));
-        assert_eq!(parse_brl("1234.56"), Some(123456));
+        assert_eq!(parse_brl("1234,56"), Some(123456));
+        assert_eq!(parse_brl("1234"), Some(123400));
         assert_eq!(parse_brl("R$ 10"), Some(1000));
+        assert_eq!(parse_brl("R$10,5"), Some(1050));
         assert_eq!(parse_brl("0,5"), Some(50));
+        assert_eq!(parse_brl(",05"), Some(5));
         assert_eq!(parse_brl("1.000"), Some(100000));
-        assert_eq!(parse_brl("abc"), None);
-        assert_eq!(parse_brl("-5"), None);
-        assert_eq!(parse_brl(""), None);
-        assert_eq!(parse_brl("99999999999999999999"), None);
+        assert_eq!(parse_brl("1.234.567,89"), Some(123456789));
+        assert_eq!(parse_brl_exact("12,345"), Err(AmountError::BadCents));
+        assert_eq!(parse_brl_exact("12,"), Err(AmountError::BadCents));
+        assert_eq!(parse_brl_exact("1,2,3"), Err(AmountError::BadCents));
+        assert_eq!(parse_brl_exact("1234.56"), Err(AmountError::BadGrouping));
+        assert_eq!(parse_brl_exact("1,234.56"), Err(AmountError::BadCents));
+        assert_eq!(parse_brl_exact("12.34.567"), Err(AmountError::BadGrouping));
+        assert_eq!(parse_brl_exact("1234.567"), Err(AmountError::BadGrouping));
+        assert_eq!(parse_brl_exact(".123"), Err(AmountError::BadGrouping));
+        assert_eq!(parse_brl_exact("abc"), Err(AmountError::NotANumber));
+        assert_eq!(parse_brl_exact("-5"), Err(AmountError::NotANumber));
+        assert_eq!(parse_brl_exact("1e3"), Err(AmountError::NotANumber));
+        assert_eq!(parse_brl_exact(""), Err(AmountError::NotANumber));
+        assert_eq!(parse_brl_exact(","), Err(AmountError::BadCents));
+        assert_eq!(parse_brl_exact("99999999999999999999"), Err(AmountError::TooLarge));
+    }
+
+    #[test]
+    fn every_formatted_amount_parses_back_to_itself() {
+        for cents in [0, 1, 5, 10, 99, 100, 123_456, 100_000_000_00, i64::MAX] {
+            assert_eq!(parse_brl(&format_brl(cents)), Some(cents), "{}", format_brl(cents));
+        }
     }
 
     #[test]

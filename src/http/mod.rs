@@ -59,7 +59,9 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(web::routes(state.clone()))
         .unify()
-        .or(pages::routes(state))
+        .or(pages::routes(state.clone()))
+        .unify()
+        .or(web::unknown_page(state))
         .unify()
         .recover(reply::recover)
         .unify();

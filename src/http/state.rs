@@ -39,6 +39,8 @@ pub struct AppState {
     pub consent_links: ConsentLinks,
     /// Pix keys: registration, lookups, the directory's replica (service::keys).
     pub pix: Arc<crate::service::keys::PixKeys>,
+    /// When each page session last asked for a page (idle sign-out, see web/idle.rs).
+    pub page_activity: crate::http::web::PageActivity,
 }
 
 /// "Use an account at another bank" in progress: for each session (keyed by a hash of its
@@ -117,6 +119,7 @@ impl AppState {
             },
             consent_links: ConsentLinks::default(),
             pix,
+            page_activity: crate::http::web::PageActivity::default(),
         })
     }
 

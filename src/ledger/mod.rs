@@ -15,6 +15,8 @@ mod jobs;
 pub mod monitor;
 mod ops;
 mod queries;
+mod recipient;
+mod statement;
 mod writer;
 
 use std::sync::Arc;
@@ -27,6 +29,8 @@ use tokio::sync::{mpsc, oneshot};
 pub use audit::{AuditCheck, AuditReport};
 pub use db::{database_path, is_supported_url, open_pools, redact_url, DatabaseLocation, Pools};
 pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferRecord};
+pub use recipient::Recipient;
+pub use statement::{StatementFilter, StatementRow};
 pub use writer::{spawn_writer, WriterStats};
 
 #[derive(Debug, thiserror::Error)]

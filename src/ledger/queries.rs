@@ -90,7 +90,7 @@ async fn receipt(connection: &mut AnyConnection, id: &str) -> Result<Option<Sign
     Ok(Some(SignedDecision { decision, signature }))
 }
 
-fn rfc3339(ms: i64) -> String {
+pub(super) fn rfc3339(ms: i64) -> String {
     let since = std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0));
     humantime::format_rfc3339_millis(std::time::UNIX_EPOCH + since).to_string()
 }

@@ -24,3 +24,4 @@ mod postgres;
 mod ring;
 mod tidy;
 mod web;
+mod web_ux;

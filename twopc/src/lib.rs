@@ -38,6 +38,7 @@ mod coordinator;
 mod deliberate_bug;
 mod message;
 mod participant;
+pub mod reason;
 pub mod sim;
 mod validate;
 

@@ -500,7 +500,7 @@ fn vote_on(
             Ok(())
         };
         let checked = authorised.and_then(|()| match accounts.available_cents(&leg.account) {
-            None => Err(format!("account {} not found", leg.account)),
+            None => Err(crate::reason::Problem::AccountNotFound { account: leg.account.clone() }.describe()),
             Some(_) if debit && asked_by_another_bank => Ok(()),
             Some(_) => accounts.check_leg(item, &leg.account, leg.amount_cents),
         });
@@ -510,7 +510,12 @@ fn vote_on(
                 + holds.iter().filter(|h| h.account == leg.account).map(|h| h.amount_cents).sum::<i64>();
             let wanted = leg.amount_cents.checked_neg().unwrap_or(i64::MAX);
             if debit && available - already < wanted {
-                Err(format!("account {} has {} centavos available; {wanted} requested", leg.account, available - already))
+                Err(crate::reason::Problem::InsufficientFunds {
+                    account: leg.account.clone(),
+                    available_cents: available - already,
+                    requested_cents: wanted,
+                }
+                .describe())
             } else {
                 Ok(())
             }

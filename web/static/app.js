@@ -66,20 +66,36 @@
     input.addEventListener("blur", function () { checkDocument(input, true); });
   });
 
-  // Amounts typed either way: "1.234,56", "1234.56", "R$ 10".
+  // Amounts the Brazilian way, exactly as the server reads them (domain/src/money.rs): the comma
+  // is the only decimal separator (1 or 2 digits after it) and points group thousands in threes:
+  // "1.234,56", "1234,56", "1234", "R$ 10". "12,345" and "1234.56" are not amounts.
   function parseAmount(value) {
     var t = value.trim().replace(/^R\$\s*/, "");
-    if (!t) return null;
-    var m = t.match(/^(.*)[.,](\d{1,2})$/);
-    var whole = m ? m[1] : t, fraction = m ? m[2] : "";
-    whole = whole.replace(/[.,]/g, "");
-    if (!/^\d*$/.test(whole) || (whole === "" && fraction === "")) return null;
+    var m = t.match(/^(\d{1,3}(?:\.\d{3})+|\d*)(?:,(\d{1,2}))?$/);
+    if (!t || !m || (m[1] === "" && m[2] === undefined)) return null;
+    var whole = m[1].replace(/\./g, ""), fraction = m[2] || "";
     return Number(whole || "0") * 100 + (fraction.length === 1 ? Number(fraction) * 10 : Number(fraction || "0"));
   }
 
   function formatCents(cents) {
     var reais = Math.floor(cents / 100).toString().replace(/\B(?=(\d{3})+(?!\d))/g, ".");
     return "R$ " + reais + "," + String(cents % 100).padStart(2, "0");
+  }
+
+  // Amount fields read like a currency: on leaving the field, a valid amount is written back
+  // in full ("1234,5" -> "1.234,50"), so what is sent is what the customer saw.
+  document.addEventListener("focusout", function (event) {
+    var input = event.target;
+    if (!input.hasAttribute || !input.hasAttribute("data-amount")) return;
+    var cents = parseAmount(input.value);
+    if (cents !== null) input.value = formatCents(cents).replace(/^R\$ /, "");
+  });
+
+  // After a form comes back with errors, focus moves to their summary (read out first).
+  var summary = document.getElementById("form-errors");
+  if (summary) {
+    summary.setAttribute("tabindex", "-1");
+    summary.focus();
   }
 
   var rows = document.querySelector(".source-rows");
@@ -162,4 +178,35 @@
     };
     setTimeout(poll, 1500);
   }
+  // Idle sign-out (the server signs a session out after data-idle-seconds without a page):
+  // a warning shortly before, with "stay signed in" (GET /keepalive); at the limit, this page
+  // is asked again, and the server sends it to the sign-in page, which comes back here.
+  var idle = Number(document.body.getAttribute("data-idle-seconds")) || 0;
+  var warnBox = document.getElementById("idle-warning");
+  if (idle > 0 && warnBox) {
+    var lead = Number(document.body.getAttribute("data-idle-warn-seconds")) || 60;
+    var warnTimer, endTimer;
+    var arm = function () {
+      clearTimeout(warnTimer);
+      clearTimeout(endTimer);
+      warnBox.hidden = true;
+      warnTimer = setTimeout(function () {
+        warnBox.hidden = false;
+        document.getElementById("idle-stay").focus();
+      }, Math.max(0, idle - lead) * 1000);
+      endTimer = setTimeout(function () { window.location.reload(); }, (idle + 1) * 1000);
+    };
+    document.getElementById("idle-stay").addEventListener("click", function () {
+      fetch("/keepalive", { credentials: "same-origin", redirect: "manual" }).then(function (response) {
+        if (response.status === 204) arm();
+        else window.location.reload();
+      });
+    });
+    arm();
+  }
+  // The comprovante's print button (the print stylesheet makes it one clean page).
+  document.querySelectorAll("[data-print]").forEach(function (button) {
+    button.hidden = false;
+    button.addEventListener("click", function () { window.print(); });
+  });
 })();

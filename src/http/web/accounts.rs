@@ -11,12 +11,12 @@ use warp::Filter;
 
 use super::i18n::Tr;
 use super::session::{visit, Session, Visit};
-use super::{display_time, error_message, form_body, redirect, render, signed_in, signed_in_post, with_state, Chrome, Errors, Field, Form};
+use super::{error_message, form_body, redirect, render, signed_in, signed_in_post, with_state, Chrome, Errors, Field, Form};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
-use crate::ledger::{AccountKind, AccountView, LedgerError, StatementLine};
+use crate::ledger::{AccountKind, AccountView, LedgerError};
 use crate::service::operations;
-use ringbank_domain::document::{format_document, Document};
+use ringbank_domain::document::Document;
 use ringbank_domain::money::format_brl;
 
 /// Statement lines per page.
@@ -77,8 +77,8 @@ impl AccountCard {
             balance: format_brl(view.balance_cents),
             available: format_brl(view.available_cents),
             held: view.available_cents != view.balance_cents,
-            holders: view.holders.iter().map(|h| format_document(h)).collect::<Vec<_>>().join(", "),
-            pending_holders: view.pending_holders.iter().map(|h| format_document(h)).collect::<Vec<_>>().join(", "),
+            holders: view.holders.iter().map(|h| ringbank_domain::display::mask_document(h)).collect::<Vec<_>>().join(", "),
+            pending_holders: view.pending_holders.iter().map(|h| ringbank_domain::display::mask_document(h)).collect::<Vec<_>>().join(", "),
         }
     }
 }
@@ -124,8 +124,8 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             let t = c.t;
             let total = ringbank_domain::money::checked_sum(views.iter().map(|v| v.balance_cents)).map(format_brl).unwrap_or_default();
             let page = DashboardPage {
-                welcome: t.fill("dashboard.welcome", &[&session.caller.name]),
-                document: format_document(&session.caller.document),
+                welcome: t.fill("dashboard.welcome", &[ringbank_domain::display::first_name(&session.caller.name)]),
+                document: ringbank_domain::display::mask_document(&session.caller.document),
                 total,
                 accounts: views.iter().map(|v| AccountCard::new(t, v)).collect(),
                 elsewhere: elsewhere
@@ -143,39 +143,17 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// A statement line as shown.
-struct Line {
-    date: String,
-    label: String,
-    detail: String,
-    amount: String,
-    credit: bool,
-    balance_after: String,
-}
-
-impl Line {
-    fn new(t: Tr, line: &StatementLine) -> Line {
-        let label = t.get(&format!("entry.{}", line.kind)).to_string();
-        let detail = if matches!(line.kind.as_str(), "transfer" | "payment") { line.description.clone() } else { String::new() };
-        Line {
-            date: display_time(t.lang, &line.created_at),
-            label,
-            detail,
-            amount: format_brl(line.amount_cents),
-            credit: line.amount_cents > 0,
-            balance_after: format_brl(line.balance_after_cents),
-        }
-    }
-}
-
 #[derive(Template)]
 #[template(path = "account.html")]
 struct AccountPage {
     c: Chrome,
     account: AccountCard,
     notice: Option<String>,
-    lines: Vec<Line>,
+    lines: Vec<super::statement::Line>,
     older_href: Option<String>,
+    dates: super::statement::DateFilter,
+    /// `?from=..&until=..` of the filter, for the export links.
+    filter_query: String,
     first_page: bool,
     /// The signed-in customer is a co-holder who has not accepted this account yet.
     can_accept: bool,
@@ -203,26 +181,41 @@ fn account(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 async fn account_page(state: &Arc<AppState>, visit: &Visit, session: &Session, number: &str) -> Result<Response, ApiError> {
     let view = operations::held_account(&state.services, &session.caller, number).await.map_err(ApiError::from)?;
     let before = visit.query_value("before").and_then(|b| b.parse::<i64>().ok());
-    let page = state.ledger.statement(&view.number, before, STATEMENT_PAGE_LINES).await?;
+    let t = visit.tr();
+    let zone = &state.config.time_zone;
+    let dates = super::statement::DateFilter::read(t, zone, visit);
+    let filter = crate::ledger::StatementFilter { before, from_ms: dates.from_ms, until_ms: dates.until_ms, limit: STATEMENT_PAGE_LINES };
+    let (rows, next_before) = state.ledger.statement_rows(&view.number, &session.caller.document, filter).await?;
     let mut c = Chrome::new(state, visit, Some(session), "statement.title", "dashboard");
-    let t = c.t;
     c.title = t.fill("account.number", &[&view.number]);
     let notice = if visit.query_value("opened").is_some() {
         Some(t.fill("dashboard.created", &[&view.number]))
     } else if let Some(entry) = visit.query_value("posted") {
         // Only what the ledger says happened is confirmed, never what the link says.
-        page.entries.iter().find(|e| e.entry_id == entry).map(|e| match e.kind.as_str() {
+        rows.iter().map(|r| &r.line).find(|e| e.entry_id == entry).map(|e| match e.kind.as_str() {
             "deposit" => t.fill("deposit.done", &[&format_brl(e.amount_cents), &view.number]),
             _ => t.fill("withdraw.done", &[&format_brl(-e.amount_cents), &view.number]),
         })
     } else {
         None
     };
-    let lines = page.entries.iter().map(|l| Line::new(t, l)).collect();
-    let older_href = page.next_before.map(|b| format!("/accounts/{}?before={b}", view.number));
+    let lines = rows.iter().map(|row| super::statement::Line::new(t, zone, row)).collect();
+    let filter_query = if dates.is_set() { format!("?{}", dates.query()) } else { String::new() };
+    let and_filter = if dates.is_set() { format!("&{}", dates.query()) } else { String::new() };
+    let older_href = next_before.map(|b| format!("/accounts/{}?before={b}{and_filter}", view.number));
     let can_accept = view.pending_holders.contains(&session.caller.document);
     let notice = notice.or_else(|| visit.query_value("accepted").map(|_| t.get("account.accepted").to_string()));
-    let page = AccountPage { account: AccountCard::new(t, &view), c, notice, lines, older_href, first_page: before.is_none(), can_accept };
+    let page = AccountPage {
+        account: AccountCard::new(t, &view),
+        c,
+        notice,
+        lines,
+        older_href,
+        first_page: before.is_none(),
+        can_accept,
+        dates,
+        filter_query,
+    };
     Ok(render(StatusCode::OK, &page))
 }
 

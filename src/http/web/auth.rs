@@ -30,8 +30,31 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(signin(state.clone()))
         .unify()
-        .or(signout(state))
+        .or(signout(state.clone()))
         .unify()
+        .or(keepalive(state))
+        .unify()
+        .boxed()
+}
+
+/// GET /keepalive -> 204 while signed in (counts as activity: the idle warning's "stay signed
+/// in"); otherwise the sign-in redirect, like any page.
+fn keepalive(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("keepalive")
+        .and(warp::get())
+        .and(visit(&state))
+        .and(with_state(state))
+        .then(|visit: Visit, state: Arc<AppState>| async move {
+            match super::signed_in(&state, &visit).await {
+                Ok(_) => {
+                    let mut response = Response::new(Default::default());
+                    *response.status_mut() = StatusCode::NO_CONTENT;
+                    response.headers_mut().insert(warp::http::header::CACHE_CONTROL, warp::http::HeaderValue::from_static("no-store"));
+                    response
+                }
+                Err(response) => response,
+            }
+        })
         .boxed()
 }
 
@@ -228,6 +251,8 @@ fn signin_page(state: &AppState, visit: &Visit, form: &Form, errors: Errors) -> 
     let next = if next.is_empty() { String::new() } else { next_page(next) };
     let notice = if visit.query_value("signed_out").is_some() {
         Some(t.get("signin.signed_out").to_string())
+    } else if visit.query_value("idle").is_some() {
+        Some(t.get("signin.idle").to_string())
     } else if visit.query_value("expired").is_some() || !next.is_empty() {
         Some(t.get("signin.expired").to_string())
     } else {

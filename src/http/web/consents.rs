@@ -29,8 +29,8 @@ use warp::Filter;
 
 use super::session::{visit, Session, Visit};
 use super::{
-    account_choices, display_time, error_message, form_body, html, parse_amount, redirect, render, signed_in, signed_in_post, with_state,
-    Choice, Chrome, Errors, Field, Form,
+    account_choices, error_message, form_body, html, parse_amount, redirect, render, signed_in, signed_in_post, with_state, Choice, Chrome,
+    Errors, Field, Form,
 };
 use crate::http::error::ApiError;
 use crate::http::reply::constant_time_eq;
@@ -167,7 +167,7 @@ fn list(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                         used: ringbank_domain::money::format_brl(body.used_cents),
                         status: body.status,
                         status_label: t.get(&format!("consents.status_{}", body.status)),
-                        expires: display_time(visit.lang, &body.expires_at),
+                        expires: super::display::local_time(&state.config.time_zone, visit.lang, &body.expires_at),
                     }
                 })
                 .collect();

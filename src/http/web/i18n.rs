@@ -64,6 +64,14 @@ impl Tr {
         }
     }
 
+    /// The string for `key`, or None when there is none (for keys built from data).
+    pub fn get_opt(&self, key: &str) -> Option<&'static str> {
+        TABLE_BY_KEY.get(key).map(|(pt, en)| match self.lang {
+            Lang::Pt => *pt,
+            Lang::En => *en,
+        })
+    }
+
     pub fn has(&self, key: &str) -> bool {
         TABLE_BY_KEY.contains_key(key)
     }
@@ -98,6 +106,7 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("site.tagline", "Internet banking", "Internet banking"),
     ("nav.skip", "Pular para o conteúdo", "Skip to content"),
     ("nav.main", "Navegação principal", "Main navigation"),
+    ("nav.quick", "Atalhos", "Shortcuts"),
     ("nav.dashboard", "Minhas contas", "My accounts"),
     ("nav.deposit", "Depositar", "Deposit"),
     ("nav.withdraw", "Sacar", "Withdraw"),
@@ -133,6 +142,8 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         "O banco coordenador {} assinou a decisão desta transferência (ordem: época {}, sequência {}, posição {}). Qualquer pessoa pode conferir este texto na página de verificação ou com ringbank verify.",
         "The coordinating bank {} signed this transfer's decision (order: epoch {}, sequence {}, position {}). Anyone can check this text on the verify page or with ringbank verify."
     ),
+    ("receipt.e2e", "Identificador fim a fim", "End-to-end id"),
+    ("receipt.print", "Imprimir ou salvar em PDF", "Print or save as PDF"),
     ("receipt.verify_link", "Verificar este comprovante", "Verify this receipt"),
     // Landing
     ("home.title", "Seu banco, sem intermediários", "Your bank, with no middleman"),
@@ -179,7 +190,7 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("field.password_confirm", "Confirme a senha", "Confirm the password"),
     ("field.account", "Conta", "Account"),
     ("field.amount", "Valor (R$)", "Amount (R$)"),
-    ("field.amount.hint", "Por exemplo 1.234,56 ou 1234.56.", "For example 1.234,56 or 1234.56."),
+    ("field.amount.hint", "Em reais, com vírgula antes dos centavos: 1.234,56 ou 1234,56.", "In reais, with a comma before the centavos: 1.234,56 or 1234,56."),
     ("field.from_account", "Conta de origem", "From account"),
     ("error.bank_unavailable", "O banco {} não respondeu; tente de novo em instantes.", "Bank {} did not answer; try again in a moment."),
     ("field.to_bank", "Banco de destino", "Destination bank"),
@@ -224,7 +235,17 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("account.accepted", "Você aceitou ser titular desta conta.", "You accepted being a holder of this account."),
     ("error.account-pending", "A conta aguarda o aceite de todos os titulares.", "The account waits for every holder to accept it."),
     ("error.password_mismatch", "As senhas não conferem.", "The passwords do not match."),
-    ("error.amount_invalid", "Informe um valor como 1.234,56.", "Give an amount such as 1,234.56."),
+    ("error.amount_invalid", "Informe um valor como 1.234,56.", "Give an amount such as 1.234,56 (reais, comma before the centavos)."),
+    (
+        "error.amount_cents",
+        "Depois da vírgula vêm só os centavos (até 2 dígitos): 12,34 ou 12.345,00.",
+        "Only centavos follow the comma (up to 2 digits): 12,34 or 12.345,00."
+    ),
+    (
+        "error.amount_grouping",
+        "Use vírgula para os centavos e ponto só para os milhares: 1.234,56 ou 1234,56.",
+        "Use a comma before the centavos and points only between thousands: 1.234,56 or 1234,56."
+    ),
     ("error.amount_positive", "O valor precisa ser maior que zero.", "The amount must be more than zero."),
     ("error.amount_max", "O valor máximo por operação é {}.", "One operation moves at most {}."),
     ("error.account_invalid", "Informe o número da conta (somente dígitos).", "Give the account number (digits only)."),
@@ -331,6 +352,17 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("signin.no_account", "Ainda não é cliente?", "Not a customer yet?"),
     ("signin.signed_out", "Você saiu com segurança.", "You have signed out safely."),
     ("signin.expired", "Entre para continuar.", "Sign in to continue."),
+    (
+        "signin.idle",
+        "Sua sessão foi encerrada por inatividade. Entre de novo para continuar de onde parou.",
+        "You were signed out after a while without activity. Sign in again to carry on where you were."
+    ),
+    (
+        "idle.warning",
+        "Por segurança, sua sessão será encerrada em instantes por inatividade.",
+        "For your security, you will be signed out shortly for inactivity."
+    ),
+    ("idle.stay", "Continuar conectado", "Stay signed in"),
     // Dashboard
     ("consents.title", "Consentimentos", "Consents"),
     ("consents.revoked", "Consentimento revogado: o outro banco não pode mais debitar a conta.", "Consent revoked: the other bank can no longer debit the account."),
@@ -411,7 +443,7 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("kind.company.hint", "Para a sua empresa (CNPJ).", "For your company (CNPJ)."),
     // Statement
     ("statement.title", "Extrato", "Statement"),
-    ("statement.date", "Data (UTC)", "Date (UTC)"),
+    ("statement.date", "Data", "Date"),
     ("statement.description", "Descrição", "Description"),
     ("statement.amount", "Valor", "Amount"),
     ("statement.balance_after", "Saldo após", "Balance after"),
@@ -419,6 +451,21 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("statement.older", "Lançamentos anteriores", "Older entries"),
     ("statement.newest", "Mais recentes", "Newest"),
     ("statement.pagination", "Páginas do extrato", "Statement pages"),
+    ("statement.kind", "Tipo", "Type"),
+    ("statement.who", "De/para", "From/to"),
+    ("statement.receipt", "Comprovante", "Receipt"),
+    ("statement.filter", "Filtrar por data", "Filter by date"),
+    ("statement.from", "De", "From"),
+    ("statement.until", "Até", "Until"),
+    ("statement.apply", "Filtrar", "Filter"),
+    ("statement.clear", "Limpar filtro", "Clear filter"),
+    ("statement.export", "Baixar extrato", "Download statement"),
+    ("statement.csv", "Planilha (CSV)", "Spreadsheet (CSV)"),
+    ("statement.ofx", "OFX (apps de finanças)", "OFX (finance apps)"),
+    ("statement.empty_range", "Nenhum lançamento nesse período.", "No entries in that period."),
+    ("statement.date_invalid", "Data inválida: use dd/mm/aaaa.", "Invalid date: use dd/mm/yyyy."),
+    ("statement.date_order", "A data inicial precisa ser anterior à final.", "The start date must come before the end date."),
+    ("statement.export_cut", "Extrato cortado nas {} linhas mais recentes; escolha um período menor.", "Statement cut at the newest {} lines; choose a shorter period."),
     ("entry.deposit", "Depósito", "Deposit"),
     ("entry.withdrawal", "Saque", "Withdrawal"),
     ("entry.transfer", "Transferência", "Transfer"),
@@ -479,7 +526,7 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("status.id", "Identificador", "Reference"),
     ("status.status", "Situação", "Status"),
     ("status.kind", "Tipo", "Type"),
-    ("status.created", "Criada em (UTC)", "Created at (UTC)"),
+    ("status.created", "Data e hora", "Date and time"),
     ("status.reason", "Motivo", "Reason"),
     ("status.committed", "Concluída", "Completed"),
     ("status.pending", "Em processamento", "Processing"),
@@ -550,11 +597,81 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("ring.participants", "Participantes", "Participants"),
     ("ring.recent", "Transferências entre bancos recentes", "Recent cross-bank transfers"),
     ("ring.role", "Papel", "Role"),
+    ("ring.phase.idle", "sem o token", "idle"),
+    ("ring.phase.claiming", "pedindo confirmação", "claiming"),
+    ("ring.phase.holding", "com o token", "holding"),
+    ("ring.phase.passing", "passando o token", "passing"),
+    ("ring.phase.candidate", "regenerando o token", "regenerating"),
+    ("ring.status.pending", "em processamento", "pending"),
+    ("ring.status.prepared", "preparada (em dúvida)", "prepared (in doubt)"),
+    ("ring.status.committed", "concluída", "committed"),
+    ("ring.status.aborted", "cancelada", "aborted"),
+    ("ring.fault.partition", "partição de rede", "network partition"),
+    ("ring.fault.crash-at", "queda programada", "crash armed"),
+    ("ring.fault.delay", "atraso de rede", "network delay"),
+    ("ring.fault.loss", "perda de mensagens", "message loss"),
+    ("ring.fault.duplicate", "mensagens duplicadas", "duplicated messages"),
+    ("ring.fault.drop-token", "descarte do token", "token drop"),
+    ("ring.fault.pause", "pausa", "pause"),
+    ("ring.fault.unreachable", "não responde (pausado, parado ou isolado)", "not answering (paused, stopped or cut off)"),
     ("ring.role.coordinator", "coordenador", "coordinator"),
     ("ring.role.participant", "participante", "participant"),
     ("ring.legend_holder", "com o token", "holds the token"),
     ("ring.legend_live", "no anel vivo", "in the live ring"),
     ("ring.legend_down", "fora do anel", "out of the ring"),
+    // The review step's own checks
+    ("confirm.recipient", "Quem recebe", "Recipient"),
+    (
+        "error.review_insufficient",
+        "A conta {} tem {} disponíveis: o valor é maior que isso.",
+        "Account {} has {} available: the amount is more than that."
+    ),
+    ("error.review_no_account", "A conta {} não existe no banco {}.", "Account {} does not exist at bank {}."),
+    (
+        "error.review_not_company",
+        "A conta {} ({}) não é de empresa: pagamentos vão só para contas de empresas; para pessoas, use Transferir.",
+        "Account {} ({}) is not a company account: payments go to companies only; for people, use Transfer."
+    ),
+    // Why a transfer was cancelled: stable problem types (ringbank_twopc::reason::Problem)
+    ("problem.at_bank", "Banco {}: {}", "Bank {}: {}"),
+    (
+        "problem.insufficient-funds",
+        "a conta {} tem {} disponíveis; a transferência pede {}.",
+        "account {} has {} available; the transfer asks for {}."
+    ),
+    ("problem.account-not-found", "a conta {} não existe neste banco.", "account {} does not exist at this bank."),
+    (
+        "problem.not-a-company-account",
+        "a conta {} não é de empresa; pagamentos vão só para contas de empresas.",
+        "account {} is not a company account; payments go to company accounts only."
+    ),
+    (
+        "problem.no-consent",
+        "o titular da conta {} não autorizou este banco a debitá-la.",
+        "the holder of account {} did not allow this bank to debit it."
+    ),
+    (
+        "problem.consent-refused",
+        "a autorização de débito não vale para esta transferência (revogada, vencida ou de outra conta).",
+        "the debit authorisation does not cover this transfer (revoked, expired or for another account)."
+    ),
+    (
+        "problem.consent-per-transfer-limit",
+        "a autorização permite até {} por transferência; a transferência pede {}.",
+        "the authorisation allows at most {} per transfer; the transfer asks for {}."
+    ),
+    (
+        "problem.consent-total-limit",
+        "a autorização tem {} restantes de um total de {}; a transferência pede {}.",
+        "the authorisation has {} left of its total of {}; the transfer asks for {}."
+    ),
+    ("problem.no-answer", "não respondeu a tempo; nada foi debitado.", "did not answer in time; nothing was debited."),
+    (
+        "problem.presumed-abort",
+        "o banco de origem reiniciou antes de decidir; a transferência foi cancelada e nada foi debitado.",
+        "the origin bank restarted before deciding; the transfer was cancelled and nothing was debited."
+    ),
+    ("problem.other", "a operação foi recusada; nada foi debitado.", "the operation was refused; nothing was debited."),
 ];
 
 #[cfg(test)]

@@ -10,11 +10,14 @@ mod assets;
 mod auth;
 mod cash;
 mod consents;
+pub mod display;
 pub mod i18n;
+mod idle;
 mod monitor;
 mod remote;
 
 mod session;
+mod statement;
 mod transfers;
 mod verify;
 
@@ -29,6 +32,7 @@ use warp::reply::Response;
 use warp::Filter;
 
 use self::i18n::{Lang, Tr};
+pub use self::idle::PageActivity;
 use self::session::{Session, Visit};
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
@@ -50,6 +54,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(verify::routes(state.clone()))
         .unify()
+        .or(statement::routes(state.clone()))
+        .unify()
         .or(monitor::routes(state))
         .unify();
     session::lang_switch()
@@ -59,6 +65,27 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 add_cookie(&mut response, &session::lang_cookie(lang));
             }
             response
+        })
+        .boxed()
+}
+
+/// Paths that belong to the JSON APIs and tools: they keep problem+json for unknown routes.
+const API_PREFIXES: &[&str] = &["/api/", "/bank/", "/ring/v1", "/admin", "/metrics", "/healthz", "/readyz", "/static/"];
+
+/// Any other GET from a browser (it accepts HTML) outside the APIs: the 404 page in the bank's
+/// style instead of problem+json. Mounted after every route (src/http/mod.rs), before `recover`.
+pub fn unknown_page(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::get()
+        .and(warp::header::optional::<String>("accept"))
+        .and(session::visit(&state))
+        .and(with_state(state))
+        .and_then(|accept: Option<String>, visit: Visit, state: Arc<AppState>| async move {
+            let api = API_PREFIXES.iter().any(|prefix| visit.path.starts_with(prefix));
+            if api || !accept.is_some_and(|a| a.contains("text/html")) {
+                return Err(warp::reject::not_found());
+            }
+            let session = visit.session(&state).await;
+            Ok::<Response, warp::Rejection>(not_found(&state, &visit, session.as_ref()))
         })
         .boxed()
 }
@@ -100,6 +127,9 @@ pub struct Chrome {
     pub lang_href: String,
     pub lang_label: &'static str,
     pub refresh_seconds: Option<u32>,
+    /// Signed in: seconds of no page request before the idle sign-out, and of its warning.
+    pub idle_seconds: u64,
+    pub idle_warn_seconds: u64,
     /// A page's own script, besides static/app.js.
     pub extra_script: Option<&'static str>,
 }
@@ -116,7 +146,7 @@ impl Chrome {
             html_lang: visit.lang.html_code(),
             bank: state.bank().to_string(),
             title: t.get(title_key).to_string(),
-            user: session.map(|s| s.caller.name.clone()),
+            user: session.map(|s| ringbank_domain::display::first_name(&s.caller.name).to_string()),
             csrf: session.map(|s| s.csrf.clone()).unwrap_or_default(),
             nav,
             lang_href,
@@ -125,6 +155,8 @@ impl Chrome {
                 Lang::En => "English",
             },
             refresh_seconds: None,
+            idle_seconds: if session.is_some() { state.config.page_idle_timeout.as_secs() } else { 0 },
+            idle_warn_seconds: (state.config.page_idle_timeout.as_secs() / 3).min(60),
             extra_script: None,
         }
     }
@@ -271,7 +303,15 @@ pub fn error_message(t: Tr, error: &ApiError) -> String {
 
 /// Checks a typed amount the way the operations will, with field-sized messages.
 pub fn parse_amount(state: &AppState, t: Tr, text: &str) -> Result<i64, String> {
-    let cents = ringbank_domain::money::parse_brl(text).ok_or_else(|| t.get("error.amount_invalid").to_string())?;
+    use ringbank_domain::money::AmountError;
+    let cents = ringbank_domain::money::parse_brl_exact(text).map_err(|error| {
+        t.get(match error {
+            AmountError::BadCents => "error.amount_cents",
+            AmountError::BadGrouping => "error.amount_grouping",
+            AmountError::NotANumber | AmountError::TooLarge => "error.amount_invalid",
+        })
+        .to_string()
+    })?;
     let limits = state.services.transfer_limits();
     ringbank_domain::transfer::check_amount("amount", cents, limits).map_err(|error| match error {
         ringbank_domain::TransferError::LimitExceeded(_) => {
@@ -369,9 +409,38 @@ pub fn failure(state: &AppState, visit: &Visit, session: Option<&Session>, error
     render(error.status(), &MessagePage { c, heading, text })
 }
 
-/// The signed-in customer, or a redirect to the sign-in page.
+/// The signed-in customer, or a redirect to the sign-in page that comes back here afterwards.
+/// A session idle longer than `--page-idle-timeout` is signed out now (see `idle`).
 pub async fn signed_in(state: &Arc<AppState>, visit: &Visit) -> Result<Session, Response> {
-    visit.session(state).await.ok_or_else(|| redirect("/signin?expired=1"))
+    let Some(session) = visit.session(state).await else {
+        return Err(redirect(&signin_href(visit, "expired")));
+    };
+    if state.page_activity.touch(&session.key(), std::time::Instant::now(), state.config.page_idle_timeout) {
+        if let Err(error) = state.services.sign_out(Some(&session.bearer())).await {
+            tracing::warn!(%error, "idle sign-out failed");
+        }
+        let mut response = redirect(&signin_href(visit, "idle"));
+        add_cookie(&mut response, &session::clear_session_cookie(state.bank()));
+        return Err(response);
+    }
+    Ok(session)
+}
+
+/// /signin?{why}=1&next=PATH: PATH is this request's page (a form's POST path comes back as
+/// the form's page: "/transfer/confirm" -> "/transfer"), without the language switch.
+pub fn signin_href(visit: &Visit, why: &str) -> String {
+    let mut path = visit.path.clone();
+    for suffix in ["/confirm", "/accept", "/revoke"] {
+        if let Some(page) = path.strip_suffix(suffix) {
+            path = page.to_string();
+        }
+    }
+    let query: Vec<&(String, String)> = visit.query.iter().filter(|(k, _)| k != "lang").collect();
+    if !query.is_empty() {
+        path = format!("{path}?{}", serde_urlencoded::to_string(&query).unwrap_or_default());
+    }
+    let next = auth::next_page(&path);
+    format!("/signin?{why}=1&{}", serde_urlencoded::to_string([("next", next.as_str())]).unwrap_or_default())
 }
 
 /// The signed-in customer of a form POST whose CSRF token checks out; otherwise a redirect
@@ -410,15 +479,4 @@ pub fn account_choices(t: Tr, accounts: &[crate::ledger::AccountView], selected:
         });
     }
     choices
-}
-
-/// Shows an RFC 3339 UTC time (from the ledger) as dd/mm/yyyy hh:mm or yyyy-mm-dd hh:mm.
-pub fn display_time(lang: Lang, rfc3339: &str) -> String {
-    let (date, time) = rfc3339.split_once('T').unwrap_or((rfc3339, ""));
-    let hm: String = time.chars().take(5).collect();
-    let mut parts = date.split('-');
-    match (lang, parts.next(), parts.next(), parts.next()) {
-        (Lang::Pt, Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y} {hm}"),
-        _ => format!("{date} {hm}"),
-    }
 }

@@ -291,7 +291,23 @@ pub async fn snapshot(state: &AppState) -> Snapshot {
         in_doubt_count,
         in_doubt,
         recent_cross,
-        faults: state.faults.active(),
+        faults: {
+            let me = state.bank();
+            // A member that does not answer (paused, stopped, partitioned) is an active fault
+            // as the operator sees it, whatever was injected where.
+            let mut faults = state.faults.active();
+            for (member, status) in members.iter().zip(&statuses) {
+                if status.is_none() && member.id != me {
+                    faults.push(ActiveFault {
+                        kind: "unreachable".into(),
+                        bank: member.id.clone(),
+                        detail: format!("{}/ring/v1/status does not answer", member.url),
+                        remaining_ms: 0,
+                    });
+                }
+            }
+            faults
+        },
         errors,
     }
 }
@@ -341,12 +357,23 @@ pub struct CrossRow {
     pub role: String,
     pub coordinator: String,
     pub status: String,
+    pub status_label: String,
     pub reason: String,
     pub amount: String,
 }
 
+/// A ring member's phase in the page's language ("holding" -> "com o token").
+pub fn state_label(t: &Tr, state: &str) -> String {
+    t.get_opt(&format!("ring.phase.{state}")).map(str::to_string).unwrap_or_else(|| state.to_string())
+}
+
+/// A fault's kind in the page's language.
+pub fn fault_label(t: &Tr, kind: &str) -> String {
+    t.get_opt(&format!("ring.fault.{kind}")).map(str::to_string).unwrap_or_else(|| kind.to_string())
+}
+
 impl Live {
-    fn new(t: Tr, s: Snapshot) -> Live {
+    fn new(t: Tr, zone: &ringbank_domain::display::LocalZone, s: Snapshot) -> Live {
         // Arcs follow the circle clockwise, stopping short of the members' discs.
         let count = s.members.len();
         let index_of = |id: &str| s.members.iter().position(|m| m.id == id);
@@ -379,10 +406,7 @@ impl Live {
             }
         }
         let rate = s.rotations_per_second.map(|r| format!("{r:.1}")).unwrap_or_else(|| "—".to_string());
-        let updated = {
-            let secs = s.at_ms / 1000;
-            format!("{:02}:{:02}:{:02} UTC", (secs / 3600) % 24, (secs / 60) % 60, secs % 60)
-        };
+        let updated = zone.local(s.at_ms).map(|local| format!("{} ({})", local.clock(), local.offset())).unwrap_or_default();
         let nodes = s
             .members
             .iter()
@@ -406,7 +430,7 @@ impl Live {
                     y: format!("{:.1}", m.y),
                     label_y: format!("{:.1}", m.y + 62.0),
                     class: class.join(" "),
-                    state: m.state.clone(),
+                    state: state_label(&t, &m.state),
                     holding: m.holding,
                 }
             })
@@ -419,8 +443,12 @@ impl Live {
                 id: x.id.clone(),
                 role: t.get(&format!("ring.role.{}", x.role)).to_string(),
                 coordinator: x.coordinator.clone(),
+                status_label: match t.get_opt(&format!("ring.status.{}", x.status)) {
+                    Some(label) => label.to_string(),
+                    None => x.status.clone(),
+                },
                 status: x.status.clone(),
-                reason: x.reason.clone().unwrap_or_default(),
+                reason: x.reason.as_deref().map(|r| super::display::reason_text(t, r)).unwrap_or_default(),
                 amount: x.amount_cents.map(ringbank_domain::money::format_brl).unwrap_or_else(|| "—".to_string()),
             })
             .collect();
@@ -507,7 +535,7 @@ fn page(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             c.refresh_seconds = Some(REFRESH_SECONDS);
             c.extra_script = Some("/static/ring.js");
             let t = c.t;
-            render(StatusCode::OK, &RingPage { c, t, live: Live::new(t, snapshot(&state).await) })
+            render(StatusCode::OK, &RingPage { c, t, live: Live::new(t, &state.config.time_zone, snapshot(&state).await) })
         })
         .boxed()
 }
@@ -524,7 +552,10 @@ fn live(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             if let Err(error) = admin_access(&state, &headers, client).await {
                 return super::html(error.status(), String::new());
             }
-            render(StatusCode::OK, &RingLive { t: visit.tr(), live: Live::new(visit.tr(), snapshot(&state).await) })
+            render(
+                StatusCode::OK,
+                &RingLive { t: visit.tr(), live: Live::new(visit.tr(), &state.config.time_zone, snapshot(&state).await) },
+            )
         })
         .boxed()
 }

@@ -14,8 +14,8 @@ use warp::Filter;
 use super::i18n::Tr;
 use super::session::{visit, Session, Visit};
 use super::{
-    account_choices, display_time, error_message, form_body, form_key, parse_amount, redirect, render, signed_in, signed_in_post,
-    with_state, Choice, Chrome, Errors, Field, Form,
+    account_choices, error_message, form_body, form_key, parse_amount, redirect, render, signed_in, signed_in_post, with_state, Choice,
+    Chrome, Errors, Field, Form,
 };
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
@@ -271,6 +271,8 @@ struct Checked {
     transfer: Option<TransferRequest>,
     payment: Option<PaymentRequest>,
     source_rows: Vec<(usize, String)>,
+    /// Who receives, as Pix shows it (name and masked document), when the account is here.
+    recipient: Option<String>,
 }
 
 /// Reads and checks the form the way a person needs it (errors per field), then runs the
@@ -355,13 +357,13 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
             let total = ringbank_domain::money::checked_sum(debits.iter().map(|l| l.amount_cents)).unwrap_or(i64::MAX);
             let credits = vec![RawLeg { bank: bank.to_string(), account: to_account.to_string(), amount_cents: total, consent: None }];
             let request = TransferRequest { debits, credits, description: form.get("description").trim().to_string() };
-            Checked { transfer: Some(request), payment: None, source_rows }
+            Checked { transfer: Some(request), payment: None, source_rows, recipient: None }
         }
         Kind::Payment => {
             let (_, _, from, amount_cents) = sources[0].clone();
             let to = PaymentTarget { bank: bank.to_string(), account: to_account.to_string() };
             let request = PaymentRequest { from_account: from, to, amount_cents, reference: form.get("reference").trim().to_string() };
-            Checked { transfer: None, payment: Some(request), source_rows }
+            Checked { transfer: None, payment: Some(request), source_rows, recipient: None }
         }
     };
     let validated = match (&checked.transfer, &checked.payment) {
@@ -369,10 +371,65 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
         (_, Some(request)) => operations::payment_job(&state.services, &session.caller, request).map(|_| ()),
         _ => Ok(()),
     };
-    match validated {
-        Ok(()) => Ok(checked),
-        Err(error) => Err(operation_errors(t, kind, &checked, to_account, &ApiError::from(error))),
+    let mut checked = match validated {
+        Ok(()) => checked,
+        Err(error) => return Err(operation_errors(t, kind, &checked, to_account, &ApiError::from(error))),
+    };
+    // What can be known before confirming is checked now, not after "Confirmar e enviar": each
+    // source's available balance (as its bank reports it) and, for an account at this bank,
+    // that the recipient exists and is of the right kind. The ledger and the participants
+    // check again when the money moves.
+    for (index, from_bank, from, cents) in &sources {
+        let available = if from_bank == state.bank() {
+            match state.ledger.account_for(from, &session.caller.document).await {
+                Ok(view) => view.map(|v| v.available_cents),
+                Err(error) => {
+                    errors.form = Some(error_message(t, &ApiError::from(error)));
+                    return Err(errors);
+                }
+            }
+        } else {
+            elsewhere
+                .iter()
+                .find(|(b, _)| b == from_bank)
+                .and_then(|(_, accounts)| accounts.as_ref())
+                .and_then(|accounts| accounts.iter().find(|a| &a.number == from))
+                .map(|a| a.available_cents)
+        };
+        if let Some(available) = available.filter(|available| available < cents) {
+            errors.add(&field("amount", *index), t.fill("error.review_insufficient", &[from, &format_brl(available)]));
+        }
     }
+    if bank == state.bank() {
+        match state.ledger.recipient(to_account).await {
+            Ok(None) => errors.add("to_account", t.fill("error.review_no_account", &[to_account, bank])),
+            Ok(Some(recipient)) if kind == Kind::Payment && recipient.kind != "company" => {
+                errors.add("to_account", t.fill("error.review_not_company", &[to_account, &recipient_line(t, &recipient)]))
+            }
+            Ok(Some(recipient)) => checked.recipient = Some(recipient_line(t, &recipient)),
+            Err(error) => errors.form = Some(error_message(t, &ApiError::from(error))),
+        }
+    }
+    if errors.is_empty() {
+        Ok(checked)
+    } else {
+        Err(errors)
+    }
+}
+
+/// An account's holders as a payer sees them before paying (as Pix does): a person's name and
+/// CPF masked ("Fulano de T***, ***.444.777-**"), a company's name and CNPJ in full.
+fn recipient_line(t: Tr, recipient: &crate::ledger::Recipient) -> String {
+    use ringbank_domain::display::{mask_document, mask_person_name};
+    let holders: Vec<String> = recipient
+        .holders
+        .iter()
+        .map(|(document, name)| {
+            let shown = if document.len() == 11 { mask_person_name(name) } else { name.clone() };
+            format!("{shown}, {}", mask_document(document))
+        })
+        .collect();
+    format!("{} · {}", holders.join("; "), t.get(&format!("kind.{}", recipient.kind)))
 }
 
 /// Puts an operation's error next to the field it is about, or on the whole form.
@@ -404,14 +461,29 @@ fn operation_errors(t: Tr, kind: Kind, checked: &Checked, to_account: &str, erro
 struct LegLine {
     place: String,
     amount: String,
+    /// The account's holders (masked), when the account is at this bank (the comprovante).
+    who: Option<String>,
 }
 
 fn leg_lines<'a>(t: Tr, legs: impl Iterator<Item = (&'a str, &'a str, i64)>) -> Vec<LegLine> {
     legs.map(|(bank, account, amount_cents)| LegLine {
         place: t.fill("confirm.bank_account", &[bank, account]),
         amount: format_brl(amount_cents),
+        who: None,
     })
     .collect()
+}
+
+/// Fills in who holds each leg's account, for the legs at this bank.
+async fn with_holders(state: &AppState, t: Tr, legs: &[crate::ledger::Leg], mut lines: Vec<LegLine>) -> Vec<LegLine> {
+    for (leg, line) in legs.iter().zip(lines.iter_mut()) {
+        if leg.bank == state.bank() {
+            if let Ok(Some(recipient)) = state.ledger.recipient(&leg.account).await {
+                line.who = Some(recipient_line(t, &recipient));
+            }
+        }
+    }
+    lines
 }
 
 #[derive(Template)]
@@ -426,6 +498,7 @@ struct ConfirmPage {
     text: String,
     total: String,
     hidden: Vec<(String, String)>,
+    recipient: Option<String>,
 }
 
 /// POST /transfer and POST /pay -> the confirmation page (or the form again, with errors;
@@ -482,6 +555,7 @@ fn review(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
                 text,
                 total,
                 hidden,
+                recipient: checked.recipient.clone(),
                 c,
             };
             render(StatusCode::OK, &page)
@@ -537,6 +611,8 @@ fn confirm(state: Arc<AppState>, kind: Kind) -> BoxedFilter<(Response,)> {
 struct ReceiptPage {
     c: Chrome,
     id: String,
+    /// The Pix-shaped end-to-end identifier.
+    e2e: String,
     status: String,
     status_label: String,
     kind_label: String,
@@ -587,18 +663,23 @@ fn receipt(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             if view.status == ringbank_domain::TransferStatus::Pending {
                 c.refresh_seconds = Some(3);
             }
+            let debits = leg_lines(t, view.debits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents)));
+            let credits = leg_lines(t, view.credits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents)));
+            let debits = with_holders(&state, t, &view.debits, debits).await;
+            let credits = with_holders(&state, t, &view.credits, credits).await;
             let page = ReceiptPage {
+                e2e: e2e_of(&state, &view),
                 status_label: status_label(t, view.status).to_string(),
                 kind_label: t.get(&format!("entry.{}", view.kind.as_str())).to_string(),
-                created: display_time(t.lang, &view.created_at),
+                created: super::display::local_time(&state.config.time_zone, t.lang, &view.created_at),
                 total: format_brl(ringbank_domain::money::checked_sum(view.credits.iter().map(|l| l.amount_cents)).unwrap_or(0)),
-                debits: leg_lines(t, view.debits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
-                credits: leg_lines(t, view.credits.iter().map(|l| (l.bank.as_str(), l.account.as_str(), l.amount_cents))),
+                debits,
+                credits,
                 signed: view.receipt.as_ref().map(|receipt| signed_lines(t, receipt)),
                 id: view.id,
                 status: view.status.as_str().to_string(),
                 description: view.description,
-                reason: view.reason,
+                reason: view.reason.as_deref().map(|r| super::display::reason_text(t, r)),
                 c,
             };
             render(StatusCode::OK, &page)
@@ -623,7 +704,7 @@ fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                         "id": view.id,
                         "status": view.status,
                         "status_label": status_label(visit.tr(), view.status),
-                        "reason": view.reason,
+                        "reason": view.reason.as_deref().map(|r| super::display::reason_text(visit.tr(), r)),
                     }),
                 ),
                 Ok(None) => ApiError::Ledger(LedgerError::TransferNotFound(id.clone())).into_response(&format!("/transfers/{id}/status")),
@@ -631,6 +712,15 @@ fn status_json(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             }
         })
         .boxed()
+}
+
+/// The transfer's end-to-end identifier: its coordinator (the bank that took the order) and
+/// when, from the stored time; empty if the time cannot be read.
+fn e2e_of(state: &AppState, view: &TransferRecord) -> String {
+    let coordinator = view.receipt.as_ref().map(|r| r.decision.coordinator.clone()).unwrap_or_else(|| state.bank().to_string());
+    ringbank_domain::display::unix_ms_of_rfc3339(&view.created_at)
+        .and_then(|ms| ringbank_domain::display::end_to_end_id(&coordinator, ms, &view.id))
+        .unwrap_or_default()
 }
 
 async fn find_transfer(state: &AppState, session: &Session, id: &str) -> Result<Option<TransferRecord>, ApiError> {
