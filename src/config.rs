@@ -128,6 +128,21 @@ pub struct ServeConfig {
     /// TLS proxy that overwrites that header): "https" there makes session cookies Secure.
     #[arg(long, env = "RINGBANK_TRUST_FORWARDED_PROTO")]
     pub trust_forwarded_proto: bool,
+    /// The bank's local time (the night limit's 20:00-06:00, the daily limit's midnight): UTC, a
+    /// fixed offset like -03:00, or a named zone with a fixed offset (America/Sao_Paulo, UTC-03:00
+    /// since 2019; no daylight-saving rules are applied).
+    #[arg(long, env = "RINGBANK_TIME_ZONE", default_value = "America/Sao_Paulo", value_parser = ringbank_domain::UtcOffset::parse)]
+    pub time_zone: ringbank_domain::UtcOffset,
+    /// How long a customer waits before a raised transfer limit applies (a lower one applies at once).
+    #[arg(long, env = "RINGBANK_LIMIT_RAISE_DELAY", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub limit_raise_delay: Duration,
+    /// How long after a transfer its receiver may refund it (90 days, as Pix).
+    #[arg(long, env = "RINGBANK_REFUND_WINDOW", default_value = "90days", value_parser = humantime::parse_duration)]
+    pub refund_window: Duration,
+    /// How late a scheduled transfer may still be made when the bank was not running at its
+    /// time (at most --idempotency-ttl); later it is recorded as missed.
+    #[arg(long, env = "RINGBANK_SCHEDULE_CATCH_UP", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub schedule_catch_up: Duration,
     /// Validate the configuration, print it (secrets hidden) and exit: 0 if valid, 2 if not.
     /// Binds nothing and opens no database.
     #[arg(long)]
@@ -260,6 +275,17 @@ impl ServeConfig {
                 return Err(ConfigError::BadServeLimit(format!("{name} must be between 100ms and 10m")));
             }
         }
+        if self.limit_raise_delay > Duration::from_secs(30 * 86400) {
+            return Err(ConfigError::BadServeLimit("--limit-raise-delay must be at most 30 days".into()));
+        }
+        if self.refund_window < Duration::from_millis(100) || self.refund_window > Duration::from_secs(3650 * 86400) {
+            return Err(ConfigError::BadServeLimit("--refund-window must be between 100ms and 10 years".into()));
+        }
+        if self.schedule_catch_up > self.idempotency_ttl {
+            return Err(ConfigError::BadServeLimit(
+                "--schedule-catch-up must be at most --idempotency-ttl (a late run relies on the key of a first try)".into(),
+            ));
+        }
         if !(1..=1_000_000).contains(&self.connections_max) {
             return Err(ConfigError::BadServeLimit(format!(
                 "--connections-max must be between 1 and 1000000 (got {})",
@@ -361,6 +387,13 @@ impl ServeConfig {
             body_read_timeout: Duration::from_secs(10),
             connections_max: 1024,
             trust_forwarded_proto: false,
+            // Tests and tools run where it is midday now, so that the night limit (R$ 1.000,00
+            // by default, 20:00-06:00 local) never depends on when they run; a test of the
+            // night sets its own time zone.
+            time_zone: midday_now(),
+            limit_raise_delay: Duration::from_secs(24 * 3600),
+            refund_window: Duration::from_secs(90 * 24 * 3600),
+            schedule_catch_up: Duration::from_secs(12 * 3600),
             check_config: false,
         }
     }
@@ -403,8 +436,25 @@ impl ServeConfig {
             "body_read_timeout": ms(self.body_read_timeout),
             "connections_max": self.connections_max,
             "trust_forwarded_proto": self.trust_forwarded_proto,
+            "time_zone": self.time_zone.to_string(),
+            "limit_raise_delay": ms(self.limit_raise_delay),
+            "refund_window": ms(self.refund_window),
+            "schedule_catch_up": ms(self.schedule_catch_up),
         })
     }
+}
+
+/// The whole-hour UTC offset whose local time is nearest to 12:00 now.
+pub fn midday_now() -> ringbank_domain::UtcOffset {
+    offset_with_local_hour(crate::clock::wall_clock_ms(), 12)
+}
+
+/// The whole-hour UTC offset (within -12:00..+12:00) at which `now_ms` is local hour `hour`,
+/// to the hour.
+pub fn offset_with_local_hour(now_ms: i64, hour: i64) -> ringbank_domain::UtcOffset {
+    let utc_hour = now_ms.div_euclid(3_600_000).rem_euclid(24);
+    let offset = (hour - utc_hour + 36).rem_euclid(24) - 12;
+    ringbank_domain::UtcOffset::from_minutes(i32::try_from(offset * 60).unwrap_or(0)).unwrap_or(ringbank_domain::UtcOffset::UTC)
 }
 
 pub fn validate_bank_id(id: &str) -> Result<(), ConfigError> {

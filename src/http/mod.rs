@@ -8,6 +8,9 @@ mod admin;
 mod allow;
 mod api;
 mod api_consents;
+mod api_limits;
+mod api_refunds;
+mod api_schedules;
 mod bank;
 pub mod error;
 mod monitoring;
@@ -47,6 +50,12 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api::routes(state.clone()))
         .unify()
         .or(api_consents::routes(state.clone()))
+        .unify()
+        .or(api_limits::routes(state.clone()))
+        .unify()
+        .or(api_refunds::routes(state.clone()))
+        .unify()
+        .or(api_schedules::routes(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
         .unify()

@@ -33,6 +33,8 @@ const FINALIZED_CAPACITY: usize = 4096;
 pub struct ParticipantLimits {
     pub max_legs: usize,
     pub max_amount_cents: i64,
+    /// The bank's local time, for the customers' transfer limits (day and night).
+    pub time_zone: ringbank_domain::UtcOffset,
 }
 
 /// What the two-phase commit needs, and the signals and counters it shares with the transport.

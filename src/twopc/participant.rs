@@ -132,6 +132,7 @@ pub async fn prepare(cross: &Cross, from: &str, request: PrepareRequest) -> Resu
         config: config.clone(),
         keys: cross.ring.keys.clone(),
         banks: cross.banks.clone(),
+        limit_window: ringbank_domain::LimitWindow::at(crate::clock::wall_clock_ms(), cross.limits.time_zone),
     };
     match cross.ledger.submit(Job::Prepare(job), None).await? {
         Outcome::Votes(votes) => Ok(PrepareResponse { votes }),

@@ -92,6 +92,8 @@ struct DashboardPage {
     total: String,
     accounts: Vec<AccountCard>,
     elsewhere: Vec<OtherBank>,
+    /// Scheduled transfers that failed or were missed in the last week.
+    schedule_notices: Vec<String>,
 }
 
 /// The customer's accounts at another bank of the ring, as the dashboard shows them.
@@ -122,6 +124,14 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             };
             let c = Chrome::new(&state, &visit, Some(&session), "dashboard.title", "dashboard");
             let t = c.t;
+            let failures = crate::service::schedules::recent_failures(&state.services, &session.caller, 7).await.unwrap_or_default();
+            let schedule_notices = failures
+                .iter()
+                .map(|run| {
+                    let when = crate::service::schedules::rfc3339(run.due_at_ms);
+                    t.fill("schedules.failed_notice", &[&when, run.reason.as_deref().unwrap_or_default()])
+                })
+                .collect();
             let total = ringbank_domain::money::checked_sum(views.iter().map(|v| v.balance_cents)).map(format_brl).unwrap_or_default();
             let page = DashboardPage {
                 welcome: t.fill("dashboard.welcome", &[&session.caller.name]),
@@ -136,6 +146,7 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                         bank: b.bank,
                     })
                     .collect(),
+                schedule_notices,
                 c,
             };
             render(StatusCode::OK, &page)
@@ -151,10 +162,15 @@ struct Line {
     amount: String,
     credit: bool,
     balance_after: String,
+    /// A transfer or payment received (not itself a refund) can be refunded: its refund page.
+    refund_href: Option<String>,
 }
 
 impl Line {
-    fn new(t: Tr, line: &StatementLine) -> Line {
+    fn new(t: Tr, line: &StatementLine, account: &str) -> Line {
+        let refundable =
+            line.amount_cents > 0 && matches!(line.kind.as_str(), "transfer" | "payment") && !line.description.starts_with("devolução de ");
+        let refund_href = refundable.then(|| format!("/transfers/{}/refund?account={account}", line.entry_id));
         let label = t.get(&format!("entry.{}", line.kind)).to_string();
         let detail = if matches!(line.kind.as_str(), "transfer" | "payment") { line.description.clone() } else { String::new() };
         Line {
@@ -164,6 +180,7 @@ impl Line {
             amount: format_brl(line.amount_cents),
             credit: line.amount_cents > 0,
             balance_after: format_brl(line.balance_after_cents),
+            refund_href,
         }
     }
 }
@@ -218,7 +235,7 @@ async fn account_page(state: &Arc<AppState>, visit: &Visit, session: &Session, n
     } else {
         None
     };
-    let lines = page.entries.iter().map(|l| Line::new(t, l)).collect();
+    let lines = page.entries.iter().map(|l| Line::new(t, l, &view.number)).collect();
     let older_href = page.next_before.map(|b| format!("/accounts/{}?before={b}", view.number));
     let can_accept = view.pending_holders.contains(&session.caller.document);
     let notice = notice.or_else(|| visit.query_value("accepted").map(|_| t.get("account.accepted").to_string()));
