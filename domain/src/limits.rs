@@ -377,8 +377,8 @@ mod tests {
         let used = |today, tonight| LimitUsage { today_cents: today, tonight_cents: tonight };
         assert_eq!(check("1", &limits, &day, used(0, 0), 50_000), Ok(()));
         let refusal = check("1", &limits, &day, used(0, 0), 50_001).unwrap_err();
-        assert_eq!((refusal.kind, refusal.limit_cents, refusal.left_cents), (LimitKind::PerTransfer, 50_000, 0));
-        assert_eq!(refusal.to_string(), "the limit per transfer of account 1 is R$ 500,00; R$ 0,00 left; R$ 500,01 requested");
+        assert_eq!((refusal.kind, refusal.limit_cents, refusal.left_cents), (LimitKind::PerTransfer, 50_000, 50_000));
+        assert_eq!(refusal.to_string(), "the limit per transfer of account 1 is R$ 500,00; R$ 500,00 left; R$ 500,01 requested");
         // The night counter is ignored by day, the daily one is not.
         assert_eq!(check("1", &limits, &day, used(150_000, 999_999), 50_000), Ok(()));
         let refusal = check("1", &limits, &day, used(150_001, 0), 50_000).unwrap_err();

@@ -165,12 +165,12 @@ async fn schedules_page_creates_and_cancels_and_the_dashboard_tells_of_a_failed_
         )
         .await;
     assert_eq!(later.status, StatusCode::SEE_OTHER, "{}", later.body);
-    let page = web.get("/schedules").await;
+    let page = web.get(later.location.as_deref().expect("location")).await;
     assert!(page.body.contains("Transferência agendada.") && page.body.contains("toda semana"), "{}", page.body);
     let id = page.body.split("id=\"schedule-").nth(1).and_then(|r| r.split('"').next()).expect("a schedule").to_string();
     let cancel = web.post(&format!("/schedules/{id}/cancel"), &[("csrf", &hidden(&page.body, "csrf"))]).await;
     assert_eq!(cancel.status, StatusCode::SEE_OTHER, "{}", cancel.body);
-    let page = web.get("/schedules").await;
+    let page = web.get(cancel.location.as_deref().expect("location")).await;
     assert!(page.body.contains("cancelada") && page.body.contains("Agendamento cancelado."), "{}", page.body);
 
     // An account with no money: the run fails and the dashboard says so.
