@@ -95,7 +95,12 @@ fn render_page(
         );
         t.fill("limits.raise_waiting", &[&list, &raise.applies_at])
     });
-    let delay = humantime::format_duration(state.config.limit_raise_delay).to_string();
+    let delay_secs = state.config.limit_raise_delay.as_secs();
+    let delay = if delay_secs >= 3600 && delay_secs % 3600 == 0 {
+        format!("{} h", delay_secs / 3600)
+    } else {
+        humantime::format_duration(state.config.limit_raise_delay).to_string()
+    };
     let values = typed
         .map(|v| v.map(str::to_string))
         .unwrap_or_else(|| [field_value(status.per_transfer_cents), field_value(status.daily_cents), field_value(status.night_cents)]);
