@@ -73,7 +73,8 @@ impl App {
         let ring = start_ring(&config, address, &key, faults.clone(), &tracker, background.clone())?;
         let metrics = Arc::new(Metrics::default());
         let peers = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
-        let limits = ParticipantLimits { max_legs: config.max_legs, max_amount_cents: config.max_amount_cents };
+        let limits =
+            ParticipantLimits { max_legs: config.max_legs, max_amount_cents: config.max_amount_cents, time_zone: config.time_zone.clone() };
         let directory =
             crate::directory::start(ledger.clone(), ring.clone(), peers.clone(), faults.clone(), &tracker, background.clone()).await?;
         let pix = Arc::new(crate::service::keys::PixKeys::new(config.id.clone(), ledger.clone(), directory));
@@ -81,6 +82,7 @@ impl App {
         let ring_verifier = Verifier::new(ring.members.public_keys());
         let services = Services::new(config, ledger, cross.clone());
         tracker.spawn(purge_loop(services.clone(), background.clone()));
+        tracker.spawn(schedule_loop(services.clone(), background.clone()));
         tracker.spawn(crate::ring_driver::observe_ring(ring, metrics, background.clone()));
         cross.spawn(&tracker, background.clone());
         let state = AppState::new(services, ring_verifier, pix);
@@ -140,6 +142,21 @@ fn start_ring(
     let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &members).keys();
     let options = RingOptions { config: ring_config, keys, state_file: config.data_dir.join(format!("ring-{}.json", config.id)) };
     Ok(crate::ring_driver::start(options, Arc::new(members), client, faults, tracker, shutdown)?)
+}
+
+/// Makes the scheduled transfers that are due, every second (service::schedules::run_due).
+async fn schedule_loop(state: Arc<Services>, stop: CancellationToken) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(1));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            () = stop.cancelled() => return,
+        }
+        if let Err(error) = crate::service::schedules::run_due(&state).await {
+            tracing::warn!(%error, "scheduled transfers: pass failed; retrying");
+        }
+    }
 }
 
 async fn purge_loop(state: Arc<Services>, stop: CancellationToken) {

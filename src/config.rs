@@ -128,13 +128,25 @@ pub struct ServeConfig {
     /// TLS proxy that overwrites that header): "https" there makes session cookies Secure.
     #[arg(long, env = "RINGBANK_TRUST_FORWARDED_PROTO")]
     pub trust_forwarded_proto: bool,
-    /// The time zone the pages show times in (an IANA name; the zone database is built in).
+    /// The bank's local time zone: where pages show times, and where the night limit's
+    /// 20:00-06:00 and the daily limit's midnight fall. An IANA name (the zone database is built
+    /// in, daylight saving included), UTC, or a fixed offset like -03:00.
     #[arg(long, env = "RINGBANK_TIME_ZONE", default_value = "America/Sao_Paulo", value_parser = ringbank_domain::display::LocalZone::parse)]
     pub time_zone: ringbank_domain::display::LocalZone,
     /// A signed-in page session with no page visited for this long is signed out (the pages
     /// warn a minute before, or a third of it if shorter); between 10s and --session-ttl.
     #[arg(long, env = "RINGBANK_PAGE_IDLE_TIMEOUT", default_value = "10m", value_parser = humantime::parse_duration)]
     pub page_idle_timeout: Duration,
+    /// How long a customer waits before a raised transfer limit applies (a lower one applies at once).
+    #[arg(long, env = "RINGBANK_LIMIT_RAISE_DELAY", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub limit_raise_delay: Duration,
+    /// How long after a transfer its receiver may refund it (90 days, as Pix).
+    #[arg(long, env = "RINGBANK_REFUND_WINDOW", default_value = "90days", value_parser = humantime::parse_duration)]
+    pub refund_window: Duration,
+    /// How late a scheduled transfer may still be made when the bank was not running at its
+    /// time (at most --idempotency-ttl); later it is recorded as missed.
+    #[arg(long, env = "RINGBANK_SCHEDULE_CATCH_UP", default_value = "12h", value_parser = humantime::parse_duration)]
+    pub schedule_catch_up: Duration,
     /// Validate the configuration, print it (secrets hidden) and exit: 0 if valid, 2 if not.
     /// Binds nothing and opens no database.
     #[arg(long)]
@@ -271,6 +283,17 @@ impl ServeConfig {
                 return Err(ConfigError::BadServeLimit(format!("{name} must be between 100ms and 10m")));
             }
         }
+        if self.limit_raise_delay > Duration::from_secs(30 * 86400) {
+            return Err(ConfigError::BadServeLimit("--limit-raise-delay must be at most 30 days".into()));
+        }
+        if self.refund_window < Duration::from_millis(100) || self.refund_window > Duration::from_secs(3650 * 86400) {
+            return Err(ConfigError::BadServeLimit("--refund-window must be between 100ms and 10 years".into()));
+        }
+        if self.schedule_catch_up > self.idempotency_ttl {
+            return Err(ConfigError::BadServeLimit(
+                "--schedule-catch-up must be at most --idempotency-ttl (a late run relies on the key of a first try)".into(),
+            ));
+        }
         if !(1..=1_000_000).contains(&self.connections_max) {
             return Err(ConfigError::BadServeLimit(format!(
                 "--connections-max must be between 1 and 1000000 (got {})",
@@ -372,8 +395,14 @@ impl ServeConfig {
             body_read_timeout: Duration::from_secs(10),
             connections_max: 1024,
             trust_forwarded_proto: false,
-            time_zone: ringbank_domain::display::LocalZone::sao_paulo(),
+            // Tests and tools run where it is midday now (a fixed offset), so that the night
+            // limit (R$ 1.000,00 by default, 20:00-06:00 local) never depends on when they run;
+            // a test of the night or of Brasília's time sets its own zone.
+            time_zone: ringbank_domain::display::LocalZone::fixed(midday_now()),
             page_idle_timeout: Duration::from_secs(600),
+            limit_raise_delay: Duration::from_secs(24 * 3600),
+            refund_window: Duration::from_secs(90 * 24 * 3600),
+            schedule_catch_up: Duration::from_secs(12 * 3600),
             check_config: false,
         }
     }
@@ -418,8 +447,24 @@ impl ServeConfig {
             "trust_forwarded_proto": self.trust_forwarded_proto,
             "time_zone": self.time_zone.name(),
             "page_idle_timeout": ms(self.page_idle_timeout),
+            "limit_raise_delay": ms(self.limit_raise_delay),
+            "refund_window": ms(self.refund_window),
+            "schedule_catch_up": ms(self.schedule_catch_up),
         })
     }
+}
+
+/// The whole-hour UTC offset whose local time is nearest to 12:00 now.
+pub fn midday_now() -> ringbank_domain::UtcOffset {
+    offset_with_local_hour(crate::clock::wall_clock_ms(), 12)
+}
+
+/// The whole-hour UTC offset (within -12:00..+12:00) at which `now_ms` is local hour `hour`,
+/// to the hour.
+pub fn offset_with_local_hour(now_ms: i64, hour: i64) -> ringbank_domain::UtcOffset {
+    let utc_hour = now_ms.div_euclid(3_600_000).rem_euclid(24);
+    let offset = (hour - utc_hour + 36).rem_euclid(24) - 12;
+    ringbank_domain::UtcOffset::from_minutes(i32::try_from(offset * 60).unwrap_or(0)).unwrap_or(ringbank_domain::UtcOffset::UTC)
 }
 
 pub fn validate_bank_id(id: &str) -> Result<(), ConfigError> {

@@ -44,10 +44,28 @@ pub struct LocalZone {
 }
 
 impl LocalZone {
+    /// An IANA name ("America/Sao_Paulo"), "UTC", or a fixed offset ("-03:00").
     pub fn parse(name: &str) -> Result<LocalZone, String> {
         let name = name.trim();
-        let zone = jiff::tz::db().get(name).map_err(|_| format!("unknown time zone {name:?} (an IANA name such as America/Sao_Paulo)"))?;
-        Ok(LocalZone { name: name.to_string(), zone })
+        if let Ok(zone) = jiff::tz::db().get(name) {
+            return Ok(LocalZone { name: name.to_string(), zone });
+        }
+        if name.starts_with(['+', '-']) {
+            return crate::UtcOffset::parse(name).map(LocalZone::fixed);
+        }
+        Err(format!("unknown time zone {name:?} (an IANA name such as America/Sao_Paulo, or an offset such as -03:00)"))
+    }
+
+    /// A zone at a fixed offset from UTC (no daylight saving), named by its offset ("-03:00").
+    pub fn fixed(offset: crate::UtcOffset) -> LocalZone {
+        let zone = jiff::tz::Offset::from_seconds(offset.minutes() * 60).map(jiff::tz::TimeZone::fixed).unwrap_or(jiff::tz::TimeZone::UTC);
+        LocalZone { name: offset.to_string(), zone }
+    }
+
+    /// The zone's offset from UTC at a Unix millisecond (it changes with daylight saving).
+    pub fn offset_at(&self, unix_ms: i64) -> crate::UtcOffset {
+        let minutes = self.local(unix_ms).map_or(0, |local| local.offset_minutes);
+        crate::UtcOffset::from_minutes(minutes).unwrap_or(crate::UtcOffset::UTC)
     }
 
     /// The default of every bank: Brasília time.

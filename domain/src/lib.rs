@@ -9,9 +9,11 @@ pub mod document; // CPF and CNPJ validation and formatting
 pub mod ids; // account numbers, bank ids, Idempotency-Keys
 pub mod keys; // per-bank Ed25519 keys and signatures, in their text forms
 pub mod kinds; // account kinds, customer kinds, transfer states and kinds
+pub mod limits; // transfer limits: per transfer, per day, at night; the local-time window
 pub mod money; // centavos: formatting, parsing, checked sums
 pub mod password; // the password policy: length, common and trivial ones, personal data
 pub mod pix_key; // Pix keys: CPF, CNPJ, e-mail, phone, random; canonical forms, masks, limits
+pub mod schedule; // scheduled transfers: when each occurrence (once, weekly, monthly) is due
 pub mod transfer; // NewTransfer::parse: the one check of a transfer's shape
 
 pub use crash_point::CrashPoint;
@@ -20,5 +22,6 @@ pub use document::Document;
 pub use ids::{AccountNumber, BankId, IdError, IdempotencyKey};
 pub use keys::{KeyError, PublicKey, SecretKey, Signature, SigningDomain};
 pub use kinds::{AccountKind, CustomerKind, TransferKind, TransferStatus, UnknownValue};
+pub use limits::{LimitKind, LimitRefusal, LimitSetting, LimitUsage, LimitWindow, Limits, UtcOffset};
 pub use pix_key::{PixKey, PixKeyError, PixKeyKind};
 pub use transfer::{NewLeg, NewTransfer, RawLeg, TransferError, TransferLimits};

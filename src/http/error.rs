@@ -204,6 +204,14 @@ fn refusal_kind(kind: RefusalKind) -> Kind {
         RefusalKind::InvalidAccountKind => LedgerError::InvalidAccountKind(String::new()),
         RefusalKind::UnknownCustomer => LedgerError::UnknownCustomer(String::new()),
         RefusalKind::Overflow => LedgerError::Overflow,
+        RefusalKind::RefundRefused => LedgerError::RefundRefused(String::new()),
+        RefusalKind::LimitExceeded => LedgerError::LimitExceeded(ringbank_domain::LimitRefusal {
+            account: String::new(),
+            kind: ringbank_domain::LimitKind::PerTransfer,
+            limit_cents: 0,
+            left_cents: 0,
+            requested_cents: 0,
+        }),
     };
     ledger_kind(&example)
 }
@@ -234,6 +242,12 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         }
         LedgerError::StaleStamp { .. } => (S::CONFLICT, "stale-stamp", "Stale fencing stamp"),
         LedgerError::Overflow => (S::UNPROCESSABLE_ENTITY, "limit-exceeded", "A limit was exceeded"),
+        LedgerError::LimitExceeded(_) => {
+            (S::UNPROCESSABLE_ENTITY, "transfer-limit-exceeded", "A transfer limit of the account was exceeded")
+        }
+        LedgerError::ScheduleNotFound(_) => (S::NOT_FOUND, "schedule-not-found", "Schedule not found"),
+        LedgerError::RefundRefused(_) => (S::UNPROCESSABLE_ENTITY, "refund-refused", "The refund is not allowed"),
+        LedgerError::InvalidLimits(_) => (S::UNPROCESSABLE_ENTITY, "invalid-field", "A field has an invalid value"),
         LedgerError::Database(_) | LedgerError::Stopped | LedgerError::Invariant(_) => {
             (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
         }

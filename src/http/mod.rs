@@ -9,6 +9,9 @@ mod allow;
 mod api;
 mod api_consents;
 mod api_keys;
+mod api_limits;
+mod api_refunds;
+mod api_schedules;
 mod bank;
 pub mod error;
 mod monitoring;
@@ -50,6 +53,12 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api_consents::routes(state.clone()))
         .unify()
         .or(api_keys::routes(state.clone()))
+        .unify()
+        .or(api_limits::routes(state.clone()))
+        .unify()
+        .or(api_refunds::routes(state.clone()))
+        .unify()
+        .or(api_schedules::routes(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
         .unify()

@@ -54,7 +54,7 @@ fn may_wait(mut op: Value) -> Value {
 
 pub fn document() -> Value {
     let money_errors = ["400", "401", "404", "409", "413", "422"];
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {"title": "ringbank customer API", "version": "1"},
         "paths": {
@@ -180,7 +180,9 @@ pub fn document() -> Value {
                 "Receipt": receipt_schema()
             }
         }
-    })
+    });
+    money_paths(&mut document);
+    document
 }
 
 /// A transfer's signed receipt (ringbank_domain::SignedDecision).
@@ -194,4 +196,86 @@ fn receipt_schema() -> Value {
                     "legs": {"type": "array", "description": "negative amounts are debits, positive ones credits", "items": {"type": "object",
                         "required": ["bank", "account", "amount_cents"], "properties": {"bank": schema("BankId"), "account": {"type": "string"}, "amount_cents": {"type": "integer"}}}},
                     "signature": {"type": "string", "pattern": "^[0-9a-f]{128}$"}}})
+}
+
+/// The paths and schemas of issue 15 (refunds, scheduled transfers, limits), added to the
+/// document apart (one json! of everything passes the macro recursion limit).
+fn money_paths(document: &mut Value) {
+    let paths = json!({
+            "/api/v1/transfers/{id}/refunds": {
+                "get": operation("the refunds of a transfer the caller took part in (as its receiver or its payer), and their total", "200", schema("Refunds"), &["401", "404"], None, true),
+                "post": idempotent(operation("refund (devolução) a transfer or payment the caller received, fully or in parts, within 90 days: from the account it credited back to the account it debited; the refunds of one transfer never add up to more than it credited", "201", schema("Refunded"), &["400", "401", "404", "409", "413", "422"], Some(schema("NewRefund")), true))
+            },
+            "/api/v1/schedules": {
+                "get": operation("the caller's scheduled transfers, newest first, each with the runs of its occurrences", "200", json!({"type": "array", "items": schema("Schedule")}), &["401"], None, true),
+                "post": operation("schedule a transfer from the caller's account for a local date and time (the bank's time zone), once, weekly or monthly; each occurrence is made once, like any transfer (limits, funds), or fails with its reason", "201", schema("Schedule"), &["400", "401", "404", "409", "413", "422"], Some(schema("NewSchedule")), true)
+            },
+            "/api/v1/schedules/{id}": {
+                "get": operation("one scheduled transfer of the caller, with its runs", "200", schema("Schedule"), &["401", "404"], None, true),
+                "delete": operation("cancel a scheduled transfer: no further occurrence is made (those made stay)", "200", schema("Schedule"), &["401", "404"], None, true)
+            },
+            "/api/v1/accounts/{number}/limits": {
+                "get": operation("the account's transfer limits in force (per transfer, per day, at night 20:00-06:00 local time), what is left of them now, and a raise waiting", "200", schema("Limits"), &["401", "404"], None, true),
+                "put": operation("change the account's limits: a field left out keeps its value, null is no limit; a lower limit applies at once, a higher one only after the bank's raise delay (24 h by default)", "200", schema("Limits"), &["400", "401", "404", "413", "422"], Some(schema("LimitsChange")), true)
+            }
+    });
+    let schemas = json!({
+                "NewSchedule": {"type": "object", "additionalProperties": false, "required": ["from_account", "to", "amount_cents", "first_at"], "properties": {
+                    "from_account": {"type": "string", "pattern": "^[0-9]{1,20}$"},
+                    "to": {"type": "object", "required": ["bank", "account"], "properties": {"bank": {"type": "string"}, "account": {"type": "string"}}},
+                    "amount_cents": {"type": "integer", "minimum": 1},
+                    "description": {"type": "string", "maxLength": 140},
+                    "first_at": {"type": "string", "description": "local date and time, YYYY-MM-DDTHH:MM, in the bank's time zone"},
+                    "repeat": {"type": "string", "enum": ["once", "weekly", "monthly"]},
+                    "occurrences": {"type": "integer", "minimum": 1, "maximum": 520}}},
+                "Schedule": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "owner": {"type": "string"}, "repeat": {"type": "string"}, "first_local": {"type": "string"},
+                    "from_account": {"type": "string"}, "to_bank": {"type": "string"}, "to_account": {"type": "string"},
+                    "amount_cents": {"type": "integer"}, "description": {"type": "string"}, "occurrences_max": {"type": ["integer", "null"]},
+                    "next_occurrence": {"type": "integer"}, "next_at_ms": {"type": ["integer", "null"]}, "next_at": {"type": ["string", "null"]},
+                    "status": {"type": "string", "enum": ["active", "cancelled", "finished"]}, "created_at_ms": {"type": "integer"},
+                    "runs": {"type": "array", "items": {"type": "object", "properties": {
+                        "occurrence": {"type": "integer"}, "due_at_ms": {"type": "integer"}, "ran_at_ms": {"type": "integer"},
+                        "status": {"type": "string", "enum": ["committed", "pending", "failed", "missed"]},
+                        "transfer_id": {"type": ["string", "null"]}, "reason": {"type": ["string", "null"]}}}}}},
+                "NewRefund": {"type": "object", "additionalProperties": false, "required": ["account", "amount_cents"], "properties": {
+                    "account": {"type": "string", "pattern": "^[0-9]{1,20}$"},
+                    "amount_cents": {"type": "integer", "minimum": 1},
+                    "description": {"type": "string", "maxLength": 80}}},
+                "Refunded": {"type": "object", "properties": {
+                    "id": {"type": "string"}, "status": {"type": "string"}, "refund_of": {"type": "string"}}},
+                "Refunds": {"type": "object", "properties": {
+                    "refund_of": {"type": "string"},
+                    "refunded_cents": {"type": "integer"},
+                    "refunds": {"type": "array", "items": {"type": "object", "properties": {
+                        "id": {"type": "string"}, "status": {"type": "string"}, "from_account": {"type": "string"},
+                        "to_account": {"type": "string"}, "amount_cents": {"type": "integer"}, "description": {"type": "string"},
+                        "created_at_ms": {"type": "integer"}}}}}},
+                "LimitsChange": {"type": "object", "additionalProperties": false, "properties": {
+                    "per_transfer_cents": {"type": ["integer", "null"], "minimum": 1},
+                    "daily_cents": {"type": ["integer", "null"], "minimum": 1},
+                    "night_cents": {"type": ["integer", "null"], "minimum": 1}}},
+                "Limits": {"type": "object", "properties": {
+                    "account": {"type": "string"},
+                    "per_transfer_cents": {"type": ["integer", "null"]},
+                    "daily_cents": {"type": ["integer", "null"]},
+                    "night_cents": {"type": ["integer", "null"]},
+                    "night_now": {"type": "boolean"},
+                    "used_today_cents": {"type": "integer"},
+                    "used_tonight_cents": {"type": "integer"},
+                    "daily_left_cents": {"type": ["integer", "null"]},
+                    "night_left_cents": {"type": ["integer", "null"]},
+                    "raise": {"type": ["object", "null"], "properties": {
+                        "per_transfer_cents": {"type": ["integer", "null"]},
+                        "daily_cents": {"type": ["integer", "null"]},
+                        "night_cents": {"type": ["integer", "null"]},
+                        "applies_at": {"type": "string", "format": "date-time"},
+                        "applies_at_ms": {"type": "integer"}}}}}
+    });
+    for (name, value) in paths.as_object().into_iter().flatten() {
+        document["paths"][name] = value.clone();
+    }
+    for (name, value) in schemas.as_object().into_iter().flatten() {
+        document["components"]["schemas"][name] = value.clone();
+    }
 }

@@ -16,8 +16,9 @@ use sqlx::AnyConnection;
 
 use super::jobs::{self, StoredKey};
 use super::ops::{posted, CASH_ACCOUNT};
-use super::{Command, IdempotencyRecord, Job, LedgerError, Leg, Outcome, TransferKind};
+use super::{limits, Command, IdempotencyRecord, Job, LedgerError, Leg, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
+use ringbank_domain::{LimitUsage, LimitWindow, Limits};
 
 /// Accounts kept in memory at most; past this the cache starts again empty.
 const CACHE_ACCOUNTS_MAX: usize = 65_536;
@@ -48,6 +49,8 @@ pub(super) fn leaves_accounts_alone(job: &Job) -> bool {
             | Job::MarkRefused { .. }
             | Job::Purge { .. }
             | Job::Directory(_)
+            | Job::SetLimits(_)
+            | Job::Schedule(_)
     )
 }
 
@@ -108,7 +111,8 @@ pub(super) async fn run(
     // What the UPDATE expects to find: the leg count and holds each account had before.
     let before: HashMap<String, (i64, i64)> =
         accounts.iter().filter_map(|(number, a)| a.as_ref().map(|a| (number.clone(), (a.leg_count, a.held_cents)))).collect();
-    let mut batch = Batch { accounts, rows: Rows::default(), keys, now_ms: wall_clock_ms() };
+    let limits = load_limits(connection, commands).await?;
+    let mut batch = Batch { accounts, rows: Rows::default(), keys, limits, now_ms: wall_clock_ms() };
     let mut results = Vec::with_capacity(commands.len());
     for command in commands {
         results.push(batch.run_one(command));
@@ -204,6 +208,33 @@ async fn load_accounts(
     Ok(accounts)
 }
 
+/// The transfer limits in force on the accounts the batch's transfers debit, and what each
+/// debited already, per window of the batch (one, unless the batch straddles a local midnight
+/// or the night's start or end).
+async fn load_limits(connection: &mut AnyConnection, commands: &[&Command]) -> Result<LimitsByWindow, sqlx::Error> {
+    let mut by_window: LimitsByWindow = HashMap::new();
+    for command in commands {
+        let Job::Transfer(transfer) = &command.job else { continue };
+        let Some(window) = &transfer.limit_window else { continue };
+        let key = (window.day_start_ms, window.night_start_ms);
+        let known = by_window.entry(key).or_default();
+        for debit in &transfer.debits {
+            if !known.contains_key(&debit.account) {
+                let read = limits::in_force(connection, &debit.account, window).await.map_err(|error| match error {
+                    LedgerError::Database(error) => error,
+                    other => sqlx::Error::Protocol(other.to_string()),
+                })?;
+                known.insert(debit.account.clone(), read);
+            }
+        }
+    }
+    Ok(by_window)
+}
+
+/// Per window `(day start, night start)`: per account, the limits in force and their usage
+/// (`None`: no limit applies).
+type LimitsByWindow = HashMap<(i64, Option<i64>), HashMap<String, Option<(Limits, LimitUsage)>>>;
+
 /// The accounts a local money movement names.
 fn account_numbers(job: &Job) -> Vec<&str> {
     match job {
@@ -284,6 +315,8 @@ struct Batch {
     rows: Rows,
     /// Idempotency records: stored before the batch, or recorded by a job of this batch.
     keys: HashMap<(String, String), StoredKey>,
+    /// Transfer limits and what the accounts debited, as the batch's transfers so far left them.
+    limits: LimitsByWindow,
     now_ms: i64,
 }
 
@@ -336,6 +369,9 @@ impl Batch {
                         return Err(LedgerError::NotACompanyAccount(credit.account.clone()));
                     }
                 }
+                if let Some(window) = &transfer.limit_window {
+                    self.check_limits(transfer, window)?;
+                }
                 let legs: Vec<(&str, i64)> = transfer
                     .debits
                     .iter()
@@ -344,11 +380,43 @@ impl Batch {
                     .collect();
                 self.post_entry(&transfer.id, transfer.kind.as_str(), &transfer.description, &transfer.initiated_by, &legs)?;
                 self.rows.transfer(transfer, self.now_ms);
+                if transfer.limit_window.is_some() {
+                    self.count_limits(transfer);
+                }
                 &transfer.id
             }
             other => return Err(LedgerError::Invariant(format!("{other:?} is not a local money movement"))),
         };
         Ok(posted(id))
+    }
+
+    /// As `limits::check_local`, against the usage the batch's earlier transfers left.
+    fn check_limits(&self, transfer: &super::LocalTransfer, window: &LimitWindow) -> Result<(), LedgerError> {
+        let known = self.limits.get(&(window.day_start_ms, window.night_start_ms));
+        for debit in &transfer.debits {
+            let Some(Some((limits, used))) = known.and_then(|known| known.get(&debit.account)) else { continue };
+            ringbank_domain::limits::check(&debit.account, limits, window, *used, debit.amount_cents)
+                .map_err(LedgerError::LimitExceeded)?;
+        }
+        Ok(())
+    }
+
+    /// A posted transfer's debits count against the limits of every window of the batch (in
+    /// one that does not cover it this only refuses more, never less) and are written.
+    fn count_limits(&mut self, transfer: &super::LocalTransfer) {
+        for debit in &transfer.debits {
+            for known in self.limits.values_mut() {
+                if let Some(Some((_, used))) = known.get_mut(&debit.account) {
+                    *used = used.add(debit.amount_cents);
+                }
+            }
+            self.rows.limit_debits.extend([
+                text(&debit.account),
+                text(&transfer.id),
+                Value::Int(debit.amount_cents),
+                Value::Int(self.now_ms),
+            ]);
+        }
     }
 
     /// As `ops::require_holder`: not found unless `document` holds this customer account,
@@ -446,6 +514,7 @@ struct Rows {
     transfers: Vec<Value>,
     transfer_legs: Vec<Value>,
     keys: Vec<Value>,
+    limit_debits: Vec<Value>,
     /// Accounts whose balance changed, in the order they were first touched.
     touched: Vec<String>,
 }
@@ -520,7 +589,7 @@ impl Rows {
     async fn write(&self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
         // Journal entries before their legs and transfers (foreign keys), transfers before
         // their legs.
-        let statements: [(&str, &str, usize, &[Value]); 5] = [
+        let statements: [(&str, &str, usize, &[Value]); 6] = [
             ("INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ", "", 5, &self.entries),
             (
                 "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) VALUES ",
@@ -544,6 +613,7 @@ impl Rows {
                 8,
                 &self.keys,
             ),
+            ("INSERT INTO limit_debits (account, transfer_id, amount_cents, at_ms) VALUES ", "", 4, &self.limit_debits),
         ];
         for (head, tail, width, values) in statements {
             let rows = values.len() / width;

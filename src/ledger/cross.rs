@@ -71,6 +71,13 @@ pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer:
     for debit in transfer.debits.iter().filter(|l| l.bank == bank) {
         require_holder(connection, &debit.account, &transfer.initiated_by).await?;
     }
+    // Refused at once if a limit already refuses the debits here; what decides is the check in
+    // the vote (`prepare`), where this bank's debits are serialized.
+    if let Some(window) = &transfer.limit_window {
+        let here: Vec<(&str, i64)> =
+            transfer.debits.iter().filter(|l| l.bank == bank).map(|l| (l.account.as_str(), l.amount_cents)).collect();
+        super::limits::check_local(connection, &here, window).await?;
+    }
     for credit in transfer.credits.iter().filter(|l| l.bank == bank) {
         let kind = customer_account_kind(connection, &credit.account).await?;
         if transfer.kind == TransferKind::Payment && kind != super::AccountKind::Company {
@@ -134,6 +141,8 @@ pub struct PrepareJob {
     pub keys: ringbank_twopc::Keys,
     /// Member bank names by `BankId`.
     pub banks: Arc<Vec<String>>,
+    /// The periods of the customers' transfer limits now (the bank's clock and time zone).
+    pub limit_window: ringbank_domain::LimitWindow,
 }
 
 /// Outcomes for the participant core: delivered by their coordinator, or learned by a query.
@@ -207,6 +216,8 @@ struct AccountsView {
     holders: HashSet<(String, String)>,
     /// The consents the prepare's debits name, by id.
     consents: HashMap<String, ringbank_twopc::ConsentView>,
+    /// The transfer limits in force on the debited customer accounts, with their usage.
+    limits: HashMap<String, ringbank_twopc::AccountLimits>,
 }
 
 impl AccountsView {
@@ -214,9 +225,10 @@ impl AccountsView {
         connection: &mut AnyConnection,
         prepare: &ringbank_twopc::Prepare,
         banks: &[String],
+        window: &ringbank_domain::LimitWindow,
     ) -> Result<AccountsView, LedgerError> {
         let consents = consent::views(connection, prepare, banks).await?;
-        let mut view = AccountsView { customer: HashMap::new(), holders: HashSet::new(), consents };
+        let mut view = AccountsView { customer: HashMap::new(), holders: HashSet::new(), consents, limits: HashMap::new() };
         for item in &prepare.transfers {
             for leg in &item.legs {
                 if !view.customer.contains_key(&leg.account) {
@@ -228,6 +240,12 @@ impl AccountsView {
                     .await?;
                     if let Some((kind, balance, held)) = row {
                         view.customer.insert(leg.account.clone(), (kind, balance - held));
+                    }
+                }
+                let customer = view.customer.contains_key(&leg.account);
+                if leg.amount_cents < 0 && customer && !view.limits.contains_key(&leg.account) {
+                    if let Some((limits, used)) = super::limits::in_force(connection, &leg.account, window).await? {
+                        view.limits.insert(leg.account.clone(), ringbank_twopc::AccountLimits { limits, window: *window, used });
                     }
                 }
                 let pair = (leg.account.clone(), item.initiated_by.clone());
@@ -259,6 +277,10 @@ impl Accounts for AccountsView {
     fn consent(&self, id: &str) -> Option<ringbank_twopc::ConsentView> {
         self.consents.get(id).cloned()
     }
+
+    fn limits(&self, account: &str) -> Option<ringbank_twopc::AccountLimits> {
+        self.limits.get(account).cloned()
+    }
 }
 
 /// A participant's vote on a batch, decided by the participant core inside this transaction
@@ -277,7 +299,7 @@ pub(super) async fn prepare(connection: &mut AnyConnection, job: &PrepareJob) ->
             state.participations.insert(item.id.clone(), record);
         }
     }
-    let accounts = AccountsView::read(connection, &job.prepare, &job.banks).await?;
+    let accounts = AccountsView::read(connection, &job.prepare, &job.banks, &job.limit_window).await?;
     let mut participant = Participant::start(job.config.clone(), job.keys.clone(), state, 0);
     let actions = participant.on_prepare(job.from, job.prepare.clone(), job.ring_promised_epoch, &accounts, 0);
     let mut answer = None;

@@ -5,7 +5,9 @@
 use ringbank_domain::TransferStatus;
 use sqlx::AnyConnection;
 
-use super::{consent, cross, directory, ops, IdempotencyRecord, Job, LedgerError, Outcome, Posted, RefusalKind};
+use super::{
+    consent, cross, directory, limits, ops, refunds, schedules, IdempotencyRecord, Job, LedgerError, Outcome, Posted, RefusalKind,
+};
 use crate::clock::wall_clock_ms;
 
 pub(super) async fn apply(
@@ -69,10 +71,17 @@ pub(super) async fn apply(
         Job::MarkRefused { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::REFUSED).await?,
         Job::Consent(job) => consent::apply(connection, job).await?,
         Job::Directory(write) => directory::apply(connection, write).await?,
+        Job::SetLimits(job) => limits::set(connection, job).await?,
+        Job::Refund(job) => refunds::refund(connection, bank, job).await?,
+        Job::Schedule(job) => schedules::apply(connection, job).await?,
         Job::Purge { sessions_before_ms, idempotency_before_ms } => {
             sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1").bind(sessions_before_ms).execute(&mut *connection).await?;
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")
                 .bind(idempotency_before_ms)
+                .execute(&mut *connection)
+                .await?;
+            sqlx::query("DELETE FROM limit_debits WHERE at_ms < $1")
+                .bind(sessions_before_ms.saturating_sub(limits::KEEP_DEBITS_MS))
                 .execute(&mut *connection)
                 .await?;
             Outcome::Done

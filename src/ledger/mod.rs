@@ -12,10 +12,13 @@ pub mod cross;
 mod db;
 pub mod directory;
 mod jobs;
+pub mod limits;
 pub mod monitor;
 mod ops;
 mod queries;
 mod recipient;
+pub mod refunds;
+pub mod schedules;
 mod statement;
 mod writer;
 
@@ -63,6 +66,16 @@ pub enum LedgerError {
     StaleStamp { got: String, newest: String },
     #[error("the amount would overflow an account's balance")]
     Overflow,
+    /// A debit past one of the account's transfer limits: which one and what is left.
+    #[error("{0}")]
+    LimitExceeded(ringbank_domain::LimitRefusal),
+    #[error("{0}")]
+    InvalidLimits(String),
+    /// A refund the original does not allow (nothing credited here, too old, more than is left).
+    #[error("{0}")]
+    RefundRefused(String),
+    #[error("schedule {0} not found")]
+    ScheduleNotFound(String),
     /// A refusal recorded under an Idempotency-Key, given again to a repeat of the request.
     #[error("{detail}")]
     Refused { kind: RefusalKind, detail: String },
@@ -84,6 +97,8 @@ pub enum RefusalKind {
     InvalidAccountKind,
     UnknownCustomer,
     Overflow,
+    LimitExceeded,
+    RefundRefused,
 }
 
 impl RefusalKind {
@@ -95,14 +110,25 @@ impl RefusalKind {
             RefusalKind::InvalidAccountKind => "invalid_account_kind",
             RefusalKind::UnknownCustomer => "unknown_customer",
             RefusalKind::Overflow => "overflow",
+            RefusalKind::LimitExceeded => "limit_exceeded",
+            RefusalKind::RefundRefused => "refund_refused",
         }
     }
 
     pub fn parse(text: &str) -> Option<RefusalKind> {
         use RefusalKind::*;
-        [InsufficientFunds, AccountNotFound, NotACompanyAccount, InvalidAccountKind, UnknownCustomer, Overflow]
-            .into_iter()
-            .find(|k| k.as_str() == text)
+        [
+            InsufficientFunds,
+            AccountNotFound,
+            NotACompanyAccount,
+            InvalidAccountKind,
+            UnknownCustomer,
+            Overflow,
+            LimitExceeded,
+            RefundRefused,
+        ]
+        .into_iter()
+        .find(|k| k.as_str() == text)
     }
 }
 
@@ -117,6 +143,8 @@ impl LedgerError {
             LedgerError::InvalidAccountKind(_) => RefusalKind::InvalidAccountKind,
             LedgerError::UnknownCustomer(_) => RefusalKind::UnknownCustomer,
             LedgerError::Overflow => RefusalKind::Overflow,
+            LedgerError::LimitExceeded(_) => RefusalKind::LimitExceeded,
+            LedgerError::RefundRefused(_) => RefusalKind::RefundRefused,
             _ => return None,
         })
     }
@@ -141,6 +169,10 @@ pub struct LocalTransfer {
     pub description: String,
     pub debits: Vec<Leg>,
     pub credits: Vec<Leg>,
+    /// The periods of the debits' transfer limits (`ringbank_domain::limits`), computed by the
+    /// service from the bank's clock and time zone; `None` only for movements no limit applies
+    /// to (a refund of money received).
+    pub limit_window: Option<ringbank_domain::LimitWindow>,
 }
 
 /// One write the writer task performs atomically.
@@ -217,6 +249,12 @@ pub enum Job {
     Consent(consent::ConsentJob),
     /// The Pix key directory's replica: a promise, accepted slots, a committed length.
     Directory(ringbank_ring::directory::Write),
+    /// A holder changes an account's transfer limits.
+    SetLimits(limits::SetLimits),
+    /// The receiver of a transfer returns (part of) it.
+    Refund(refunds::RefundJob),
+    /// Create or cancel a scheduled transfer, or record the run of one of its occurrences.
+    Schedule(schedules::ScheduleJob),
     Purge {
         sessions_before_ms: i64,
         idempotency_before_ms: i64,
@@ -241,6 +279,8 @@ pub enum Outcome {
         refused: Vec<(String, String)>,
     },
     Consent(consent::ConsentRecord),
+    Limits(limits::LimitsView),
+    Schedule(schedules::ScheduleRecord),
 }
 
 /// What posting a money movement produced, as recorded under its Idempotency-Key.

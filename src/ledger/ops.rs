@@ -192,6 +192,10 @@ pub(super) async fn local_transfer(connection: &mut AnyConnection, transfer: &Lo
             return Err(LedgerError::NotACompanyAccount(credit.account.clone()));
         }
     }
+    let limited: Vec<(&str, i64)> = transfer.debits.iter().map(|leg| (leg.account.as_str(), leg.amount_cents)).collect();
+    if let Some(window) = &transfer.limit_window {
+        super::limits::check_local(connection, &limited, window).await?;
+    }
     let entry_id = transfer.id.as_str();
     let legs: Vec<(&str, i64)> = transfer
         .debits
@@ -215,6 +219,9 @@ pub(super) async fn local_transfer(connection: &mut AnyConnection, transfer: &Lo
     let sides = transfer.debits.iter().map(|leg| ("debit", leg)).chain(transfer.credits.iter().map(|leg| ("credit", leg)));
     for (position, (side, leg)) in sides.enumerate() {
         insert_transfer_leg(connection, &transfer.id, position, side, leg).await?;
+    }
+    if transfer.limit_window.is_some() {
+        super::limits::record_local(connection, &transfer.id, &limited, wall_clock_ms()).await?;
     }
     Ok(posted(&transfer.id))
 }

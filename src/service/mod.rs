@@ -8,8 +8,11 @@ pub mod consents;
 mod error;
 pub mod keys;
 pub mod limiter;
+pub mod limits;
 pub mod operations;
 pub mod receipts;
+pub mod refunds;
+pub mod schedules;
 mod sessions;
 
 use std::collections::{HashMap, HashSet};
@@ -59,5 +62,10 @@ impl Services {
     /// The limits every transfer and amount must respect at this bank.
     pub fn transfer_limits(&self) -> TransferLimits {
         TransferLimits { max_legs: self.config.max_legs, max_amount_cents: self.config.max_amount_cents }
+    }
+
+    /// The periods of the customers' transfer limits at `now_ms` in this bank's time zone.
+    pub fn limit_window(&self, now_ms: i64) -> ringbank_domain::LimitWindow {
+        ringbank_domain::LimitWindow::at(now_ms, self.config.time_zone.offset_at(now_ms))
     }
 }

@@ -130,6 +130,7 @@ pub fn transfer_job(state: &Services, caller: &Caller, request: &TransferRequest
         description,
         debits,
         credits,
+        limit_window: Some(state.limit_window(crate::clock::wall_clock_ms())),
     };
     Ok(transfer_or_cross(state, transfer))
 }
@@ -164,6 +165,7 @@ pub fn payment_job(state: &Services, caller: &Caller, request: &PaymentRequest) 
         description: reference,
         debits,
         credits,
+        limit_window: Some(state.limit_window(crate::clock::wall_clock_ms())),
     };
     Ok(transfer_or_cross(state, transfer))
 }

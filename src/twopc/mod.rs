@@ -29,10 +29,12 @@ use crate::ring_driver::RingHandle;
 const FINALIZED_CAPACITY: usize = 4096;
 
 /// Limits a participant applies to what it is asked to prepare.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Debug)]
 pub struct ParticipantLimits {
     pub max_legs: usize,
     pub max_amount_cents: i64,
+    /// The bank's local time, for the customers' transfer limits (day and night).
+    pub time_zone: ringbank_domain::display::LocalZone,
 }
 
 /// What the two-phase commit needs, and the signals and counters it shares with the transport.

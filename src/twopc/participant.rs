@@ -132,6 +132,10 @@ pub async fn prepare(cross: &Cross, from: &str, request: PrepareRequest) -> Resu
         config: config.clone(),
         keys: cross.ring.keys.clone(),
         banks: cross.banks.clone(),
+        limit_window: {
+            let now = crate::clock::wall_clock_ms();
+            ringbank_domain::LimitWindow::at(now, cross.limits.time_zone.offset_at(now))
+        },
     };
     match cross.ledger.submit(Job::Prepare(job), None).await? {
         Outcome::Votes(votes) => Ok(PrepareResponse { votes }),

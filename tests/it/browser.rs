@@ -555,3 +555,58 @@ async fn browser_consent_round_trip_links_an_account_at_another_bank_and_debits_
     browser.find(".granted-consent[data-status='revoked']").await;
     browser.close().await;
 }
+
+/// Issue 15's pages in the browser: the limits page (changed and shown), a refund from the
+/// statement's "Devolver" link, and a scheduled transfer made and cancelled.
+#[tokio::test]
+async fn browser_limits_refund_and_schedule_pages() {
+    let Some(browser) = Browser::start("browser_limits_refund_and_schedule_pages").await else { return };
+    let bank =
+        TestBank::start_with("A", |config| config.time_zone = ringbank_domain::display::LocalZone::fixed(ringbank_domain::UtcOffset::UTC))
+            .await;
+    let payer_token = bank.customer(&new_cpf(), "Pagadora").await;
+    let payer = bank.open_account(&payer_token, "individual", &[]).await;
+    bank.deposit(&payer_token, &payer, 100_000).await;
+    browser.sign_up(&bank.url, &new_cpf(), "Navegadora").await;
+    let href = browser.attribute("a.button[href^='/accounts/']", "href").await;
+    let account = href.rsplit('/').next().expect("number").to_string();
+    let body = json!({
+        "debits": [{ "bank": "A", "account": payer, "amount_cents": 10_000 }],
+        "credits": [{ "bank": "A", "account": account, "amount_cents": 10_000 }],
+        "description": "sinal",
+    });
+    let (status, made) = bank.post("/api/v1/transfers", Some(&payer_token), body).await;
+    assert_eq!(status, 201, "{made}");
+
+    browser.goto(&format!("{}/accounts/{account}", bank.url)).await;
+    browser.click("#limits-link").await;
+    browser.wait_for_path(&format!("/accounts/{account}/limits")).await;
+    browser.type_into("#per_transfer", "50,00").await;
+    browser.click("#save-limits").await;
+    browser.wait_for_text("Limites salvos.").await;
+    assert!(browser.text("#limit-per-transfer").await.contains("R$ 50,00"));
+    browser.screenshot("limits").await;
+
+    browser.goto(&format!("{}/accounts/{account}", bank.url)).await;
+    browser.click("a.refund-link").await;
+    browser.wait_for_path("/transfers/").await;
+    browser.type_into("#amount", "30,00").await;
+    browser.click("#refund-submit").await;
+    browser.wait_for_text("Devolução de R$ 30,00 feita").await;
+    assert_eq!(browser.text("#left").await, "R$ 70,00");
+    browser.screenshot("refund").await;
+
+    let tomorrow =
+        ringbank_domain::schedule::LocalDateTime::from_ms(ringbank::clock::wall_clock_ms() + 86_400_000, ringbank_domain::UtcOffset::UTC);
+    browser.goto(&format!("{}/schedules", bank.url)).await;
+    browser.type_into("#to_account", &payer).await;
+    browser.type_into("#amount", "5,00").await;
+    browser.type_into("#first_at", &tomorrow.to_string()).await;
+    browser.click("#schedule-submit").await;
+    browser.wait_for_text("Transferência agendada.").await;
+    browser.screenshot("schedules").await;
+    browser.click(".cancel-schedule").await;
+    browser.wait_for_text("Agendamento cancelado.").await;
+    assert!(browser.text("#schedules").await.contains("cancelada"));
+    browser.close().await;
+}

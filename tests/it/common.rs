@@ -224,6 +224,9 @@ impl BankProcess {
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"));
         command.args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"]).arg(data_dir);
         command.env_remove("RINGBANK_DATABASE_URL");
+        // Where it is midday now, so that the night limit never depends on when tests run (a
+        // test of the night passes --time-zone, which wins over the variable).
+        command.env("RINGBANK_TIME_ZONE", ringbank::config::midday_now().to_string());
         if let Some(url) = test_database_url(id, data_dir).await {
             command.args(["--database-url", &url]);
         }

@@ -97,7 +97,8 @@ async fn browser_amounts_review_step_local_time_and_comprovante_on_desktop_and_p
     let Some(browser) = Browser::start(test).await else {
         return;
     };
-    let bank = TestBank::start("alfa").await;
+    // Pages show Brasília time (the default zone; tests otherwise run at a fixed midday offset).
+    let bank = TestBank::start_with("alfa", |config| config.time_zone = LocalZone::sao_paulo()).await;
     for (width, height, label) in VIEWPORTS {
         browser.viewport(width, height).await;
         // Ana (a person) and a company have accounts here.

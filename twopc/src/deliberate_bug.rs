@@ -21,6 +21,8 @@ pub(crate) enum DeliberateBug {
     NoCertificateCheck,
     /// A participant applies outcomes from any bank, not only the transfer's coordinator.
     OutcomesFromAnyone,
+    /// A participant books debits without looking at the account's transfer limits.
+    NoLimitCheck,
 }
 
 #[cfg(test)]

@@ -50,8 +50,8 @@ pub use message::{
     TransferId, TransferKind, TransferLeg, Vote,
 };
 pub use participant::{
-    check_certificate, Accounts, ConsentUse, ConsentView, Hold, Participant, ParticipantAction, ParticipantConfig, ParticipantState,
-    ParticipantWrite, Participation, ParticipationStatus, Posting, VoteRecord,
+    check_certificate, AccountLimits, Accounts, ConsentUse, ConsentView, Hold, Participant, ParticipantAction, ParticipantConfig,
+    ParticipantState, ParticipantWrite, Participation, ParticipationStatus, Posting, VoteRecord,
 };
 pub use ringbank_ring::{Certificate, Keys, Stamp};
 pub use validate::{participants_of, settlement_legs, validate_prepare, PrepareLimits};

@@ -29,6 +29,24 @@ pub trait Accounts {
         let _ = id;
         None
     }
+
+    /// The transfer limits of a customer account at this bank and what it already debited in
+    /// their periods (before this prepare); `None` if no limit applies to its debits now.
+    fn limits(&self, account: &str) -> Option<AccountLimits> {
+        let _ = account;
+        None
+    }
+}
+
+/// A customer account's limits as the ledger sees them while it votes: the limits in force,
+/// the periods of the moment (computed by the ledger from its clock and the bank's time zone,
+/// so the core reads no clock), and what earlier debits used of them. Every debit of the
+/// account is checked, whichever bank asked for it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountLimits {
+    pub limits: ringbank_domain::Limits,
+    pub window: ringbank_domain::LimitWindow,
+    pub used: ringbank_domain::LimitUsage,
 }
 
 /// A consent as the ledger sees it while it votes: a customer of this bank allowed `grantee` to
@@ -510,14 +528,21 @@ fn vote_on(
                 + holds.iter().filter(|h| h.account == leg.account).map(|h| h.amount_cents).sum::<i64>();
             let wanted = leg.amount_cents.checked_neg().unwrap_or(i64::MAX);
             if debit && available - already < wanted {
-                Err(crate::reason::Problem::InsufficientFunds {
+                return Err(crate::reason::Problem::InsufficientFunds {
                     account: leg.account.clone(),
                     available_cents: available - already,
                     requested_cents: wanted,
                 }
-                .describe())
-            } else {
-                Ok(())
+                .describe());
+            }
+            // The limits count every debit of the account: earlier votes (in `used`) and this
+            // prepare's holds so far.
+            match accounts.limits(&leg.account) {
+                Some(view) if debit && !deliberate_bug::active(DeliberateBug::NoLimitCheck) => {
+                    ringbank_domain::limits::check(&leg.account, &view.limits, &view.window, view.used.add(already), wanted)
+                        .map_err(|refusal| refusal.to_string())
+                }
+                _ => Ok(()),
             }
         });
         if let Err(reason) = checked {

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use ringbank_domain::{LimitUsage, LimitWindow, Limits, UtcOffset};
 use ringbank_ring::{Confirmation, SimKeyring};
 use ringbank_twopc::{
-    Accounts, Certificate, ConsentView, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Keys,
-    Message, OutcomeItem, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite, ParticipationStatus,
-    PendingTransfer, Prepare, Refusal, Stamp, TransferId, TransferKind, TransferLeg,
+    AccountLimits, Accounts, Certificate, ConsentView, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState,
+    CoordinatorWrite, Keys, Message, OutcomeItem, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite,
+    ParticipationStatus, PendingTransfer, Prepare, Refusal, Stamp, TransferId, TransferKind, TransferLeg,
 };
 
 /// Available balances by account.
@@ -445,6 +446,64 @@ fn a_consent_on_a_credit_is_malformed_and_the_coordinator_own_debits_need_none()
     let (_, mut prepares) = coordinator_with_batch(vec![transfer], Stamp::new(1, 1), 100);
     let actions = participant(0).on_prepare(0, prepares.remove(&0).unwrap(), 0, &book(), 0);
     assert!(matches!(sent(&actions).as_slice(), [Message::Refused { refusal: Refusal::Malformed(_), .. }]), "{actions:?}");
+}
+
+/// ConsentBook with transfer limits on carol: 4_000 a day, 1_500 of it already debited today.
+struct LimitedBook {
+    night: bool,
+}
+
+impl Accounts for LimitedBook {
+    fn available_cents(&self, account: &str) -> Option<i64> {
+        ConsentBook.available_cents(account)
+    }
+
+    fn check_leg(&self, item: &ringbank_twopc::PrepareItem, account: &str, amount_cents: i64) -> Result<(), String> {
+        ConsentBook.check_leg(item, account, amount_cents)
+    }
+
+    fn consent(&self, id: &str) -> Option<ConsentView> {
+        ConsentBook.consent(id).map(|view| ConsentView { per_transfer_max_cents: 10_000, total_max_cents: 10_000, ..view })
+    }
+
+    fn limits(&self, account: &str) -> Option<AccountLimits> {
+        (account == "carol").then(|| AccountLimits {
+            limits: Limits { per_transfer_cents: Some(2_000), daily_cents: Some(4_000), night_cents: Some(1_000) },
+            // 2026-11-30 15:00 or 23:30 UTC (12:00 or 20:30 in Sao Paulo).
+            window: LimitWindow::at(if self.night { 1_796_081_400_000 } else { 1_796_050_800_000 }, UtcOffset::SAO_PAULO),
+            used: LimitUsage { today_cents: 1_500, tonight_cents: 200 },
+        })
+    }
+}
+
+/// Every debit is checked against the account's limits, whichever bank asks (here through a
+/// consent), counting what earlier votes used and what this prepare already holds; the "no"
+/// says which limit and what is left.
+#[test]
+fn limits_count_earlier_debits_and_the_whole_batch_and_say_what_is_left() {
+    let vote = |book: &LimitedBook, amounts: &[i64]| {
+        let transfers = amounts.iter().enumerate().map(|(i, a)| debit_at_bank1(&format!("t{i}"), *a, Some("c-ok"))).collect();
+        let (_, mut prepares) = coordinator_with_batch(transfers, Stamp::new(1, 1), 100);
+        let actions = participant(1).on_prepare(0, prepares.remove(&1).unwrap(), 0, book, 0);
+        let reasons: Vec<Option<String>> = match sent(&actions).as_slice() {
+            [Message::Votes { votes, .. }] => votes.iter().map(|v| v.reason.clone()).collect(),
+            other => panic!("expected votes, got {other:?}"),
+        };
+        (votes_of(&actions).into_iter().map(|(_, yes)| yes).collect::<Vec<_>>(), reasons)
+    };
+    let day = LimitedBook { night: false };
+    let (yes, reasons) = vote(&day, &[2_001]);
+    assert_eq!(yes, vec![false]);
+    assert!(reasons[0].as_deref().unwrap().contains("limit per transfer of account carol is R$ 20,00"), "{reasons:?}");
+    // 1_500 used + 2_000 + 500 = 4_000: the third debit of the batch finds nothing left.
+    let (yes, reasons) = vote(&day, &[2_000, 500, 1]);
+    assert_eq!(yes, vec![true, true, false]);
+    assert!(reasons[2].as_deref().unwrap().contains("daily limit of account carol is R$ 40,00; R$ 0,00 left"), "{reasons:?}");
+    // At night: 200 used of 1_000.
+    let night = LimitedBook { night: true };
+    let (yes, reasons) = vote(&night, &[700, 101]);
+    assert_eq!(yes, vec![true, false]);
+    assert!(reasons[1].as_deref().unwrap().contains("night limit (20:00-06:00) of account carol is R$ 10,00; R$ 1,00 left"), "{reasons:?}");
 }
 
 /// Outcomes an honest coordinator never sends (a commit of a transfer never prepared here or

@@ -92,6 +92,8 @@ struct DashboardPage {
     total: String,
     accounts: Vec<AccountCard>,
     elsewhere: Vec<OtherBank>,
+    /// Scheduled transfers that failed or were missed in the last week.
+    schedule_notices: Vec<String>,
 }
 
 /// The customer's accounts at another bank of the ring, as the dashboard shows them.
@@ -122,6 +124,14 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             };
             let c = Chrome::new(&state, &visit, Some(&session), "dashboard.title", "dashboard");
             let t = c.t;
+            let failures = crate::service::schedules::recent_failures(&state.services, &session.caller, 7).await.unwrap_or_default();
+            let schedule_notices = failures
+                .iter()
+                .map(|run| {
+                    let when = crate::service::schedules::rfc3339(run.due_at_ms);
+                    t.fill("schedules.failed_notice", &[&when, run.reason.as_deref().unwrap_or_default()])
+                })
+                .collect();
             let total = ringbank_domain::money::checked_sum(views.iter().map(|v| v.balance_cents)).map(format_brl).unwrap_or_default();
             let page = DashboardPage {
                 welcome: t.fill("dashboard.welcome", &[ringbank_domain::display::first_name(&session.caller.name)]),
@@ -136,6 +146,7 @@ fn dashboard(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                         bank: b.bank,
                     })
                     .collect(),
+                schedule_notices,
                 c,
             };
             render(StatusCode::OK, &page)
@@ -199,7 +210,7 @@ async fn account_page(state: &Arc<AppState>, visit: &Visit, session: &Session, n
     } else {
         None
     };
-    let lines = rows.iter().map(|row| super::statement::Line::new(t, zone, row)).collect();
+    let lines = rows.iter().map(|row| super::statement::Line::new(t, zone, row, &view.number)).collect();
     let filter_query = if dates.is_set() { format!("?{}", dates.query()) } else { String::new() };
     let and_filter = if dates.is_set() { format!("&{}", dates.query()) } else { String::new() };
     let older_href = next_before.map(|b| format!("/accounts/{}?before={b}{and_filter}", view.number));

@@ -13,8 +13,11 @@ mod consents;
 pub mod display;
 pub mod i18n;
 mod idle;
+mod limits;
 mod monitor;
+mod refunds;
 mod remote;
+mod schedules;
 
 mod session;
 mod statement;
@@ -51,6 +54,12 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(transfers::routes(state.clone()))
         .unify()
         .or(consents::routes(state.clone()))
+        .unify()
+        .or(limits::routes(state.clone()))
+        .unify()
+        .or(refunds::routes(state.clone()))
+        .unify()
+        .or(schedules::routes(state.clone()))
         .unify()
         .or(verify::routes(state.clone()))
         .unify()
@@ -294,6 +303,15 @@ pub fn error_message(t: Tr, error: &ApiError) -> String {
         ApiError::Ledger(LedgerError::UnknownCustomer(document)) => t.fill(&key, &[&ringbank_domain::document::format_document(document)]),
         ApiError::UnknownBank(bank) => t.fill(&key, &[bank]),
         ApiError::LimitExceeded(detail) => t.fill(&key, &[detail]),
+        ApiError::Ledger(LedgerError::LimitExceeded(refusal)) => {
+            let kind = t.get(&format!("limits.kind.{}", refusal.kind.as_str()));
+            let (limit, left) =
+                (ringbank_domain::money::format_brl(refusal.limit_cents), ringbank_domain::money::format_brl(refusal.left_cents));
+            t.fill(&key, &[kind, &refusal.account, &limit, &left])
+        }
+        ApiError::Ledger(LedgerError::RefundRefused(detail)) if t.lang == Lang::En => format!("{} ({detail})", t.get(&key)),
+        // A limit refusal given again under the form's key: its text as first given.
+        ApiError::Ledger(LedgerError::Refused { kind: crate::ledger::RefusalKind::LimitExceeded, detail }) => detail.clone(),
         ApiError::InvalidField(detail) | ApiError::InvalidAmount(detail) if t.lang == Lang::En => {
             format!("{} ({detail})", t.get(&key))
         }

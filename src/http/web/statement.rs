@@ -34,11 +34,15 @@ pub struct Line {
     pub amount: String,
     pub credit: bool,
     pub balance_after: String,
+    /// A transfer or payment received (not itself a refund) can be refunded: its refund page.
+    pub refund_href: Option<String>,
 }
 
 impl Line {
-    pub fn new(t: Tr, zone: &LocalZone, row: &StatementRow) -> Line {
+    pub fn new(t: Tr, zone: &LocalZone, row: &StatementRow, account: &str) -> Line {
         let line = &row.line;
+        let refundable =
+            line.amount_cents > 0 && matches!(line.kind.as_str(), "transfer" | "payment") && !line.description.starts_with("devolução de ");
         let detail = if matches!(line.kind.as_str(), "transfer" | "payment") { line.description.clone() } else { String::new() };
         Line {
             date: super::display::local_time(zone, t.lang, &line.created_at),
@@ -49,6 +53,7 @@ impl Line {
             amount: format_brl(line.amount_cents),
             credit: line.amount_cents > 0,
             balance_after: format_brl(line.balance_after_cents),
+            refund_href: refundable.then(|| format!("/transfers/{}/refund?account={account}", line.entry_id)),
         }
     }
 }

@@ -1,0 +1,184 @@
+//! Transfer limits at the ledger (the rules are `ringbank_domain::limits`). They are checked
+//! where the account's debits are serialized, so concurrent transfers cannot pass a limit
+//! together: in the writer, for local transfers and payments (`ops::local_transfer`, and the
+//! fast path in `batch`, which reads the same rows with `in_force`), and in the participant
+//! core's vote for every cross-bank debit at this bank, the origin's own customers and debits
+//! other banks ask for under a consent alike (`cross::prepare`, through `Accounts::limits`).
+//!
+//! What an account debited counts from two places: `limit_debits` (one row per local debit,
+//! written with it) and `holds` (cross-bank debits, from the vote on; a released hold no longer
+//! counts). Deposits and withdrawals at the bank are not transfers and count for nothing.
+
+use ringbank_domain::{LimitSetting, LimitUsage, LimitWindow, Limits};
+use sqlx::AnyConnection;
+
+use super::{Ledger, LedgerError, Outcome};
+use crate::clock::wall_clock_ms;
+
+/// Reads older than this are purged from `limit_debits` (longer than any day or night).
+pub const KEEP_DEBITS_MS: i64 = 3 * 24 * 3_600_000;
+
+/// A customer's request to change an account's limits.
+#[derive(Clone, Debug)]
+pub struct SetLimits {
+    pub caller: String,
+    pub account: String,
+    pub wanted: Limits,
+    pub now_ms: i64,
+    pub raise_delay_ms: i64,
+}
+
+/// An account's limits as stored, for the customer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LimitsView {
+    pub account: String,
+    pub setting: LimitSetting,
+}
+
+type SettingRow = (String, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>, Option<i64>);
+
+fn setting_of(row: &SettingRow) -> LimitSetting {
+    let (_, per_transfer, daily, night, pending_per_transfer, pending_daily, pending_night, raise_at) = *row;
+    let current = Limits { per_transfer_cents: per_transfer, daily_cents: daily, night_cents: night };
+    let pending = raise_at
+        .map(|at| (Limits { per_transfer_cents: pending_per_transfer, daily_cents: pending_daily, night_cents: pending_night }, at));
+    LimitSetting { current, pending }
+}
+
+const SETTING_COLUMNS: &str = "account, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
+     pending_daily_cents, pending_night_cents, raise_at_ms";
+
+/// The stored setting of `account` (the defaults if it has none).
+pub(super) async fn setting(connection: &mut AnyConnection, account: &str) -> Result<LimitSetting, LedgerError> {
+    let sql = format!("SELECT {SETTING_COLUMNS} FROM account_limits WHERE account = $1");
+    let row: Option<SettingRow> = sqlx::query_as(&sql).bind(account).fetch_optional(&mut *connection).await?;
+    Ok(row.as_ref().map(setting_of).unwrap_or_default())
+}
+
+/// What `account` debited in `window`'s day and night (local debits and cross-bank holds not
+/// released).
+pub(super) async fn usage(connection: &mut AnyConnection, account: &str, window: &LimitWindow) -> Result<LimitUsage, LedgerError> {
+    let night = window.night_start_ms.unwrap_or(i64::MAX);
+    let local: (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+                CAST(COALESCE(SUM(CASE WHEN at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
+         FROM limit_debits WHERE account = $1 AND at_ms >= $4",
+    )
+    .bind(account)
+    .bind(window.day_start_ms)
+    .bind(night)
+    .bind(window.earliest_ms())
+    .fetch_one(&mut *connection)
+    .await?;
+    let held: (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+                CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
+         FROM holds WHERE account = $1 AND created_at_ms >= $4 AND status <> 'released'",
+    )
+    .bind(account)
+    .bind(window.day_start_ms)
+    .bind(night)
+    .bind(window.earliest_ms())
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(LimitUsage { today_cents: local.0.saturating_add(held.0), tonight_cents: local.1.saturating_add(held.1) })
+}
+
+/// The limits in force on `account` in `window` and what it used of them; `None` when no limit
+/// applies (nothing else is read then).
+pub(super) async fn in_force(
+    connection: &mut AnyConnection,
+    account: &str,
+    window: &LimitWindow,
+) -> Result<Option<(Limits, LimitUsage)>, LedgerError> {
+    let limits = setting(connection, account).await?.effective(window.now_ms);
+    if !limits.any_applies(window) {
+        return Ok(None);
+    }
+    Ok(Some((limits, usage(connection, account, window).await?)))
+}
+
+/// Checks the local debits `(account, amount)` of one transfer against their accounts' limits
+/// (each account appears once: a transfer names an account once).
+pub(super) async fn check_local(connection: &mut AnyConnection, debits: &[(&str, i64)], window: &LimitWindow) -> Result<(), LedgerError> {
+    for (account, amount) in debits {
+        if let Some((limits, used)) = in_force(connection, account, window).await? {
+            ringbank_domain::limits::check(account, &limits, window, used, *amount).map_err(LedgerError::LimitExceeded)?;
+        }
+    }
+    Ok(())
+}
+
+/// Records a local transfer's debits, counted against later transfers' limits.
+pub(super) async fn record_local(
+    connection: &mut AnyConnection,
+    transfer_id: &str,
+    debits: &[(&str, i64)],
+    at_ms: i64,
+) -> Result<(), LedgerError> {
+    for (account, amount) in debits {
+        sqlx::query("INSERT INTO limit_debits (account, transfer_id, amount_cents, at_ms) VALUES ($1, $2, $3, $4)")
+            .bind(*account)
+            .bind(transfer_id)
+            .bind(*amount)
+            .bind(at_ms)
+            .execute(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Stores a customer's change of an account's limits: lowerings at once, raises after the delay.
+pub(super) async fn set(connection: &mut AnyConnection, job: &SetLimits) -> Result<Outcome, LedgerError> {
+    let held: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
+        .bind(&job.account)
+        .bind(&job.caller)
+        .fetch_optional(&mut *connection)
+        .await?;
+    held.ok_or_else(|| LedgerError::AccountNotFound(job.account.clone()))?;
+    job.wanted.check_shape().map_err(LedgerError::InvalidLimits)?;
+    let old = setting(connection, &job.account).await?;
+    let new = old.change(job.wanted, job.now_ms, job.raise_delay_ms);
+    let pending = new.pending.map(|(limits, _)| limits).unwrap_or_default();
+    sqlx::query("DELETE FROM account_limits WHERE account = $1").bind(&job.account).execute(&mut *connection).await?;
+    sqlx::query(
+        "INSERT INTO account_limits (account, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
+         pending_daily_cents, pending_night_cents, raise_at_ms, updated_by, updated_at_ms) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&job.account)
+    .bind(new.current.per_transfer_cents)
+    .bind(new.current.daily_cents)
+    .bind(new.current.night_cents)
+    .bind(pending.per_transfer_cents)
+    .bind(pending.daily_cents)
+    .bind(pending.night_cents)
+    .bind(new.pending.map(|(_, at)| at))
+    .bind(&job.caller)
+    .bind(wall_clock_ms())
+    .execute(&mut *connection)
+    .await?;
+    Ok(Outcome::Limits(LimitsView { account: job.account.clone(), setting: new }))
+}
+
+impl Ledger {
+    /// The limits setting of an account `document` holds (None: not held by them).
+    pub async fn limits_for(&self, account: &str, document: &str) -> Result<Option<LimitsView>, LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        let held: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
+            .bind(account)
+            .bind(document)
+            .fetch_optional(&mut *connection)
+            .await?;
+        if held.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(LimitsView { account: account.to_string(), setting: setting(&mut connection, account).await? }))
+    }
+
+    /// What an account debited in `window`'s day and night.
+    pub async fn limit_usage(&self, account: &str, window: &LimitWindow) -> Result<LimitUsage, LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        usage(&mut connection, account, window).await
+    }
+}
