@@ -228,7 +228,9 @@ async fn a_limit_holds_under_concurrent_transfers_through_several_origin_banks()
         }
     }
     let replies = futures_util::future::join_all(attempts).await;
-    let (mut committed, mut refused_by_limit) = (0_i64, 0);
+    // Aborts for another reason (a prepare not answered within the lease on a loaded machine)
+    // are safe and allowed; what may never happen is more committed than the limit allows.
+    let (mut committed, mut refused_by_limit, mut other_aborts) = (0_i64, 0, 0);
     for (index, reply) in replies.into_iter().enumerate() {
         let bank = &banks[index / EACH];
         let token = &tokens[index / EACH];
@@ -254,15 +256,24 @@ async fn a_limit_holds_under_concurrent_transfers_through_several_origin_banks()
             "committed" => committed += 1,
             "aborted" => {
                 let reason = view.reason.clone().unwrap_or_default();
-                assert!(reason.contains("daily limit"), "aborted for another reason: {reason}");
-                refused_by_limit += 1;
+                if reason.contains("daily limit") {
+                    refused_by_limit += 1;
+                } else {
+                    assert!(reason.contains("did not answer in time"), "aborted for an unexpected reason: {reason}");
+                    other_aborts += 1;
+                }
             }
             other => panic!("unexpected status {other}"),
         }
     }
     assert!(committed * AMOUNT <= 30_000, "{committed} transfers of {AMOUNT} passed the daily limit of 30_000");
-    assert_eq!(committed + refused_by_limit, (3 * EACH) as i64);
-    assert!(refused_by_limit > 0);
+    assert_eq!(committed + refused_by_limit + other_aborts, (3 * EACH) as i64);
+    if other_aborts == 0 {
+        // 24 debits of 2_000 ask for 48_000: with nothing else in the way, exactly 15 fit.
+        assert_eq!((committed, refused_by_limit), (15, 9));
+    } else {
+        eprintln!("{other_aborts} transfers aborted for time under load; {committed} committed, {refused_by_limit} refused by the limit");
+    }
     assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed);
     assert_eq!(banks[0].balance(&tokens[0], &account).await, (1_000_000 - committed * AMOUNT, 1_000_000 - committed * AMOUNT));
     let now = limits(&banks[0], &tokens[0], &account).await;
