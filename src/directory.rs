@@ -229,8 +229,18 @@ impl Driver {
     /// With work waiting: start (or feed) an orderer under the stamp held now, or ask for the
     /// token. With nothing left to do: give the token back.
     async fn order(&mut self) -> bool {
+        let committed = self.replica.read().expect("lock").committed();
+        if self.orderer.as_ref().is_some_and(|o| o.needs_new_round() && committed >= o.committed()) {
+            // A round limited by a truncated promise has committed what it knew: the next
+            // round, under the same stamp, takes the operations still waiting (in `proposed`).
+            if let Some(orderer) = self.orderer.as_mut() {
+                orderer.take_queued();
+            }
+            self.orderer = None;
+        }
         let held = self.ring.holding();
-        let busy = !self.queued.is_empty() || self.orderer.as_ref().is_some_and(|o| !o.idle());
+        let pending = !self.queued.is_empty() || !self.proposed.is_empty();
+        let busy = pending || self.orderer.as_ref().is_some_and(|o| !o.idle());
         match held {
             Some(holding) if busy => {
                 if self.orderer.as_ref().map(|o| o.stamp()) != Some(holding.stamp) {
@@ -260,7 +270,7 @@ impl Driver {
                     self.ring.directory_want(false).await;
                 }
             }
-            None if busy && !self.queued.is_empty() => {
+            None if pending => {
                 if !self.wanting {
                     self.wanting = true;
                     self.ring.directory_want(true).await;
@@ -285,7 +295,7 @@ impl Driver {
                 return false;
             }
         }
-        if !self.queued.is_empty() && self.ring.holding().is_none() {
+        if (!self.queued.is_empty() || !self.proposed.is_empty()) && self.ring.holding().is_none() {
             // The coordinator's release may have cleared our wish: ask again.
             self.wanting = true;
             self.ring.directory_want(true).await;

@@ -32,6 +32,8 @@ pub struct DirSimStats {
     pub key_taken: u64,
     /// Holders that a newer stamp superseded while they still had work.
     pub superseded: u64,
+    /// New rounds under the same stamp after a truncated promise.
+    pub new_rounds: u64,
     pub sim_ms: Millis,
 }
 
@@ -67,6 +69,9 @@ struct Sim {
     stats: DirSimStats,
     /// Self-test: every orderer skips recovery.
     bug: bool,
+    /// Entries per message at every replica (small in half the seeds: truncated promises,
+    /// chunked accepts, multi-round catch-ups).
+    cap: usize,
 }
 
 /// Runs one seed; returns the first violated property with its replay command.
@@ -80,6 +85,7 @@ pub fn run_dir_seed_with(seed: u64, trace: bool, deliberate_bug: bool) -> Result
     let nodes = 3 + rng.below(5) as usize;
     let chaos_ms = rng.range(2_000, 8_000);
     let loss = rng.below(21);
+    let cap = if rng.chance(50) { rng.range(1, 6) as usize } else { crate::directory::MAX_ENTRIES };
     let mut sim = Sim {
         rng,
         trace,
@@ -87,7 +93,7 @@ pub fn run_dir_seed_with(seed: u64, trace: bool, deliberate_bug: bool) -> Result
         order: 0,
         members: (0..nodes)
             .map(|_| Member {
-                replica: Replica::new(ReplicaState::default()),
+                replica: Replica::new(ReplicaState::default()).with_message_cap(cap),
                 disk: ReplicaState::default(),
                 orderer: None,
                 down_until: None,
@@ -106,6 +112,7 @@ pub fn run_dir_seed_with(seed: u64, trace: bool, deliberate_bug: bool) -> Result
         ids: BTreeMap::new(),
         stats: DirSimStats { seed, nodes, ..DirSimStats::default() },
         bug: deliberate_bug,
+        cap,
     };
     let result = sim.run(chaos_ms);
     sim.stats.sim_ms = sim.now;
@@ -269,7 +276,7 @@ impl Sim {
         self.log(|| format!("node {node} restarts"));
         let member = &mut self.members[node];
         member.down_until = None;
-        member.replica = Replica::new(member.disk.clone());
+        member.replica = Replica::new(member.disk.clone()).with_message_cap(self.cap);
         // A crash between persisting a commit and carrying out its `Applied` actions leaves
         // positions committed on disk that no `Applied` reported: they count as committed here.
         let log: Vec<(Pos, Op)> = self.members[node].replica.committed_log().map(|(p, s)| (p, s.op.clone())).collect();
@@ -298,6 +305,7 @@ impl Sim {
                 let actions = orderer.retransmit();
                 self.execute(node, actions)?;
             }
+            self.next_round(node)?;
         }
         Ok(())
     }
@@ -317,7 +325,32 @@ impl Sim {
             _ => self.members[to].replica.step(from as NodeId, message),
         };
         self.execute(to, actions)?;
+        self.next_round(to)?;
         self.check_member(to)
+    }
+
+    /// A holder whose round was limited by a truncated promise and has committed all it could
+    /// starts a new round under the same stamp (as the bank's driver does).
+    fn next_round(&mut self, node: usize) -> Result<(), String> {
+        if !self.up(node) {
+            return Ok(());
+        }
+        let committed = self.members[node].replica.committed();
+        let Some(orderer) = self.members[node].orderer.as_mut() else { return Ok(()) };
+        if !orderer.needs_new_round() || committed < orderer.committed() {
+            return Ok(());
+        }
+        let queued = orderer.take_queued();
+        let (stamp, n) = (orderer.stamp(), self.members.len());
+        let (mut orderer, mut actions) = Orderer::new(stamp, (0..n as NodeId).collect(), self.quorum, committed);
+        if self.bug {
+            orderer = orderer.with_deliberate_bug();
+        }
+        actions.extend(orderer.propose(queued));
+        self.stats.new_rounds += 1;
+        self.log(|| format!("node {node} starts a new round under {stamp:?} from {committed}"));
+        self.members[node].orderer = Some(orderer);
+        self.execute(node, actions)
     }
 
     /// Carries out a step's actions; sometimes the process dies part-way (only what was
@@ -473,6 +506,7 @@ impl Sim {
                 for action in actions {
                     self.final_action(to, action)?;
                 }
+                self.final_next_round(to)?;
                 self.check_member(to)?;
             } else {
                 self.now = next_retransmit;
@@ -480,6 +514,24 @@ impl Sim {
                 all = self.members[node].orderer.as_ref().expect("set").retransmit();
             }
         }
+    }
+
+    /// `next_round` without the crash roll (the final phase has no crashes).
+    fn final_next_round(&mut self, node: usize) -> Result<(), String> {
+        let committed = self.members[node].replica.committed();
+        let Some(orderer) = self.members[node].orderer.as_mut() else { return Ok(()) };
+        if !orderer.needs_new_round() || committed < orderer.committed() {
+            return Ok(());
+        }
+        let queued = orderer.take_queued();
+        let (stamp, n) = (orderer.stamp(), self.members.len());
+        let (mut orderer, mut actions) = Orderer::new(stamp, (0..n as NodeId).collect(), self.quorum, committed);
+        actions.extend(orderer.propose(queued));
+        self.members[node].orderer = Some(orderer);
+        for action in actions {
+            self.final_action(node, action)?;
+        }
+        Ok(())
     }
 
     fn final_action(&mut self, node: usize, action: DirAction) -> Result<(), String> {

@@ -46,8 +46,12 @@ use crate::{NodeId, Stamp};
 /// A position in the directory's log, from 1.
 pub type Pos = u64;
 
+/// At most this many entries travel in one message (`Entries`, `Accept`, `Promise`), so that
+/// a message stays well under the bank's 64 KiB body limit (an entry is at most about 800 bytes
+/// of JSON).
+pub const MAX_ENTRIES: usize = 48;
 /// At most this many committed entries travel in one `Entries` answer.
-pub const MAX_FETCH: usize = 512;
+pub const MAX_FETCH: usize = MAX_ENTRIES;
 
 /// Who a key points to: what a payer's bank needs to pay, and what a payer sees before paying.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -310,11 +314,14 @@ pub enum DirMessage {
         stamp: Stamp,
         from: Pos,
     },
-    /// `slots`: every slot above the prepare's `from`; those at or below `committed` are committed.
+    /// `slots`: the slots above the prepare's `from`, in order, at most [`MAX_ENTRIES`]; those at
+    /// or below `committed` are committed. `more`: the sender holds slots beyond the last listed.
     Promise {
         stamp: Stamp,
         committed: Pos,
         slots: Vec<(Pos, Slot)>,
+        #[cfg_attr(feature = "serde", serde(default))]
+        more: bool,
     },
     Accept {
         stamp: Stamp,
@@ -380,6 +387,8 @@ pub enum DirAction {
 pub struct Replica {
     state: ReplicaState,
     directory: Directory,
+    /// Entries per message (MAX_ENTRIES; smaller in the simulator, to exercise the limits).
+    cap: usize,
 }
 
 impl Replica {
@@ -390,7 +399,14 @@ impl Replica {
         for pos in 1..=state.committed {
             directory.apply(&state.slots.get(&pos).expect("a committed prefix has no holes").op);
         }
-        Replica { state, directory }
+        Replica { state, directory, cap: MAX_ENTRIES }
+    }
+
+    /// The same replica sending at most `cap` entries per message (the simulator uses small
+    /// caps so that truncated promises and multi-round catch-ups happen).
+    pub fn with_message_cap(mut self, cap: usize) -> Replica {
+        self.cap = cap.max(1);
+        self
     }
 
     pub fn state(&self) -> &ReplicaState {
@@ -427,9 +443,14 @@ impl Replica {
                         self.state.promised = stamp;
                         actions.push(DirAction::Persist(Write { promised: Some(stamp), ..Write::default() }));
                     }
-                    let slots = self.state.slots.range(after.saturating_add(1)..).map(|(p, s)| (*p, s.clone())).collect();
-                    actions
-                        .push(DirAction::Send { to: from, message: DirMessage::Promise { stamp, committed: self.state.committed, slots } });
+                    let mut slots: Vec<(Pos, Slot)> =
+                        self.state.slots.range(after.saturating_add(1)..).take(self.cap + 1).map(|(p, s)| (*p, s.clone())).collect();
+                    let more = slots.len() > self.cap;
+                    slots.truncate(self.cap);
+                    actions.push(DirAction::Send {
+                        to: from,
+                        message: DirMessage::Promise { stamp, committed: self.state.committed, slots, more },
+                    });
                 }
             }
             DirMessage::Accept { stamp, entries } => {
@@ -476,7 +497,7 @@ impl Replica {
             }
             DirMessage::Fetch { from: after } => {
                 let entries: Vec<(Pos, Slot)> = if after < self.state.committed {
-                    self.state.slots.range(after + 1..=self.state.committed).take(MAX_FETCH).map(|(p, s)| (*p, s.clone())).collect()
+                    self.state.slots.range(after + 1..=self.state.committed).take(self.cap).map(|(p, s)| (*p, s.clone())).collect()
                 } else {
                     Vec::new()
                 };
@@ -529,7 +550,7 @@ impl Replica {
 #[derive(Clone, Debug, PartialEq, Eq)]
 enum Phase {
     Preparing {
-        promises: BTreeMap<NodeId, (Pos, Vec<(Pos, Slot)>)>,
+        promises: BTreeMap<NodeId, (Pos, Vec<(Pos, Slot)>, bool)>,
     },
     Accepting,
     /// A member promised a newer stamp: this ballot orders nothing more.
@@ -553,6 +574,9 @@ pub struct Orderer {
     committed: Pos,
     /// Simulator self-test only: skip recovery (ignore what the promises report).
     deliberate_bug: bool,
+    /// A promise was truncated: this round re-proposes only what it fully knows and appends
+    /// nothing; once that is committed, a new round (`needs_new_round`) continues.
+    limited: bool,
 }
 
 impl Orderer {
@@ -571,6 +595,7 @@ impl Orderer {
             acks: BTreeMap::new(),
             committed: from,
             deliberate_bug: false,
+            limited: false,
         };
         let actions = orderer.prepare_to(orderer.members.iter().copied());
         (orderer, actions)
@@ -608,6 +633,17 @@ impl Orderer {
         self.proposals.keys().next_back().copied().unwrap_or(self.from)
     }
 
+    /// A limited round (a promise was truncated) has committed all it could: start a new
+    /// `Orderer` under the same stamp from the new committed length, with `take_queued()`.
+    pub fn needs_new_round(&self) -> bool {
+        self.limited && self.phase == Phase::Accepting && self.committed >= self.last_proposed()
+    }
+
+    /// The operations still waiting (for a new round).
+    pub fn take_queued(&mut self) -> Vec<Op> {
+        std::mem::take(&mut self.queued)
+    }
+
     /// True when everything proposed is committed and nothing waits.
     pub fn idle(&self) -> bool {
         self.phase == Phase::Accepting && self.queued.is_empty() && self.committed >= self.last_proposed()
@@ -618,6 +654,10 @@ impl Orderer {
     pub fn propose(&mut self, ops: Vec<Op>) -> Vec<DirAction> {
         match self.phase {
             Phase::Preparing { .. } => {
+                self.queued.extend(ops);
+                Vec::new()
+            }
+            Phase::Accepting if self.limited => {
                 self.queued.extend(ops);
                 Vec::new()
             }
@@ -644,9 +684,9 @@ impl Orderer {
                 self.phase = Phase::Superseded;
                 Vec::new()
             }
-            DirMessage::Promise { stamp, committed, slots } if stamp == self.stamp => {
+            DirMessage::Promise { stamp, committed, slots, more } if stamp == self.stamp => {
                 let Phase::Preparing { promises } = &mut self.phase else { return Vec::new() };
-                promises.insert(from, (committed, slots));
+                promises.insert(from, (committed, slots, more));
                 if promises.len() < self.quorum {
                     return Vec::new();
                 }
@@ -655,18 +695,29 @@ impl Orderer {
                 if self.deliberate_bug {
                     promises.clear();
                 }
+                // A truncated promise tells everything only up to its last listed slot: this
+                // round knows every promiser's slots up to `window`.
+                let window = promises.values().filter(|(_, _, more)| *more).filter_map(|(_, slots, _)| slots.last().map(|(p, _)| *p)).min();
+                self.limited = window.is_some();
+                let known = |pos: &Pos| window.is_none_or(|w| *pos <= w);
                 let mut entries = Vec::new();
-                let top = promises.values().flat_map(|(_, slots)| slots.iter().map(|(p, _)| *p)).max().unwrap_or(self.from).max(self.from);
+                let top = promises
+                    .values()
+                    .flat_map(|(_, slots, _)| slots.iter().map(|(p, _)| *p))
+                    .filter(known)
+                    .max()
+                    .unwrap_or(self.from)
+                    .max(self.from);
                 for pos in self.from + 1..=top {
                     let committed_value = promises
                         .values()
-                        .find(|(c, slots)| *c >= pos && slots.iter().any(|(p, _)| *p == pos))
-                        .and_then(|(_, slots)| slots.iter().find(|(p, _)| *p == pos))
+                        .find(|(c, slots, _)| *c >= pos && slots.iter().any(|(p, _)| *p == pos))
+                        .and_then(|(_, slots, _)| slots.iter().find(|(p, _)| *p == pos))
                         .map(|(_, s)| s.op.clone());
                     let op = committed_value.unwrap_or_else(|| {
                         promises
                             .values()
-                            .flat_map(|(_, slots)| slots.iter().filter(|(p, _)| *p == pos))
+                            .flat_map(|(_, slots, _)| slots.iter().filter(|(p, _)| *p == pos))
                             .max_by_key(|(_, s)| s.stamp)
                             .map(|(_, s)| s.op.clone())
                             .unwrap_or(Op::Noop)
@@ -674,7 +725,7 @@ impl Orderer {
                     self.proposals.insert(pos, op.clone());
                     entries.push((pos, op));
                 }
-                let queued = std::mem::take(&mut self.queued);
+                let queued = if self.limited { Vec::new() } else { std::mem::take(&mut self.queued) };
                 let mut pos = top;
                 for op in queued {
                     pos += 1;
@@ -720,8 +771,9 @@ impl Orderer {
                         .filter(|(p, _)| !self.acks.get(*p).is_some_and(|a| a.contains(to)))
                         .map(|(p, op)| (*p, op.clone()))
                         .collect();
-                    if !entries.is_empty() {
-                        actions.push(DirAction::Send { to: *to, message: DirMessage::Accept { stamp: self.stamp, entries } });
+                    for chunk in entries.chunks(MAX_ENTRIES) {
+                        actions
+                            .push(DirAction::Send { to: *to, message: DirMessage::Accept { stamp: self.stamp, entries: chunk.to_vec() } });
                     }
                 }
                 actions.extend(self.commit_to_all());
@@ -736,10 +788,13 @@ impl Orderer {
     }
 
     fn accept_to_all(&self, entries: Vec<(Pos, Op)>) -> Vec<DirAction> {
-        self.members
-            .iter()
-            .map(|to| DirAction::Send { to: *to, message: DirMessage::Accept { stamp: self.stamp, entries: entries.clone() } })
-            .collect()
+        let mut actions = Vec::new();
+        for chunk in entries.chunks(MAX_ENTRIES) {
+            for to in &self.members {
+                actions.push(DirAction::Send { to: *to, message: DirMessage::Accept { stamp: self.stamp, entries: chunk.to_vec() } });
+            }
+        }
+        actions
     }
 
     fn commit_to_all(&self) -> Vec<DirAction> {
@@ -874,7 +929,7 @@ mod tests {
         replicas[2] = Replica::new(ReplicaState::default());
         let actions = replicas[2].catch_up(&[0]);
         deliver(&mut replicas, &mut orderers, 2, actions);
-        assert_eq!(replicas[2].committed(), 700, "two fetches of at most {MAX_FETCH}");
+        assert_eq!(replicas[2].committed(), 700, "fetches of at most {MAX_FETCH}");
         assert_eq!(replicas[2].directory().digest(), replicas[0].directory().digest());
     }
 }
