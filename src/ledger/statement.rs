@@ -68,7 +68,7 @@ impl Ledger {
                 .bind(amount_cents)
                 .fetch_all(&mut *connection)
                 .await?;
-                let initiated: Option<(i64,)> = sqlx::query_as("SELECT 1 FROM transfers WHERE id = $1 AND initiated_by = $2")
+                let initiated: Option<(String,)> = sqlx::query_as("SELECT id FROM transfers WHERE id = $1 AND initiated_by = $2")
                     .bind(&entry_id)
                     .bind(reader)
                     .fetch_optional(&mut *connection)

@@ -240,6 +240,7 @@ async fn browser_sign_up_deposit_and_transfer_with_confirmation() {
 
     browser.goto(&format!("{}/", bank.url)).await;
     browser.wait_for_text("Abrir minha conta").await;
+    browser.axe("home").await;
     browser.screenshot("home").await;
 
     // Sign up, typing the CPF with punctuation: the page checks it as it is typed.
@@ -250,6 +251,7 @@ async fn browser_sign_up_deposit_and_transfer_with_confirmation() {
     browser.type_into("#password", PASSWORD).await;
     browser.type_into("#password_confirm", PASSWORD).await;
     browser.wait_for_text("Documento válido").await;
+    browser.axe("sign-up").await;
     browser.screenshot("signup").await;
     browser.click("main form button[type=submit]").await;
     browser.wait_for_path("/dashboard").await;
@@ -257,6 +259,7 @@ async fn browser_sign_up_deposit_and_transfer_with_confirmation() {
 
     // Deposit into the new account.
     browser.click("a.action[href='/deposit']").await;
+    browser.axe("deposit form").await;
     browser.type_into("#amount", "2.500,00").await;
     browser.click("main form button[type=submit]").await;
     browser.wait_for_path("/accounts/").await;
@@ -435,6 +438,7 @@ async fn browser_verify_page_checks_a_pasted_receipt() {
     // Anyone, signed in nowhere, at any member bank.
     browser.goto(&format!("{}/verify", consortium.url(1))).await;
     browser.wait_for_text("Verificar comprovante").await;
+    browser.axe("verify").await;
     browser.type_into("#receipt", &receipt).await;
     browser.click("#verify-submit").await;
     browser.wait_for_text("Comprovante válido").await;
@@ -510,6 +514,7 @@ async fn browser_consent_round_trip_links_an_account_at_another_bank_and_debits_
     browser.type_into("#max_per_transfer", "100,00").await;
     browser.type_into("#max_total", "150,00").await;
     browser.click("#valid_days option[value='7']").await;
+    browser.axe("consent authorisation").await;
     browser.screenshot("consent-authorize").await;
     browser.click("#grant").await;
     // Back at A, linked: the URL carried only the one-time code and the state.
@@ -553,6 +558,7 @@ async fn browser_consent_round_trip_links_an_account_at_another_bank_and_debits_
     browser.click(".granted-consent button.revoke").await;
     browser.wait_for_text("Consentimento revogado").await;
     browser.find(".granted-consent[data-status='revoked']").await;
+    browser.axe("consents").await;
     browser.close().await;
 }
 

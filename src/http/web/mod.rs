@@ -84,13 +84,15 @@ const API_PREFIXES: &[&str] = &["/api/", "/bank/", "/ring/v1", "/admin", "/metri
 /// Any other GET from a browser (it accepts HTML) outside the APIs: the 404 page in the bank's
 /// style instead of problem+json. Mounted after every route (src/http/mod.rs), before `recover`.
 pub fn unknown_page(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::get()
+    // The method is checked inside: a method filter's rejection (405) would outrank the
+    // API routes' own rejections (a bad header's 400) for every non-GET request.
+    warp::method()
         .and(warp::header::optional::<String>("accept"))
         .and(session::visit(&state))
         .and(with_state(state))
-        .and_then(|accept: Option<String>, visit: Visit, state: Arc<AppState>| async move {
+        .and_then(|method: warp::http::Method, accept: Option<String>, visit: Visit, state: Arc<AppState>| async move {
             let api = API_PREFIXES.iter().any(|prefix| visit.path.starts_with(prefix));
-            if api || !accept.is_some_and(|a| a.contains("text/html")) {
+            if method != warp::http::Method::GET || api || !accept.is_some_and(|a| a.contains("text/html")) {
                 return Err(warp::reject::not_found());
             }
             let session = visit.session(&state).await;
