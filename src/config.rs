@@ -128,6 +128,10 @@ pub struct ServeConfig {
     /// TLS proxy that overwrites that header): "https" there makes session cookies Secure.
     #[arg(long, env = "RINGBANK_TRUST_FORWARDED_PROTO")]
     pub trust_forwarded_proto: bool,
+    /// The city Pix codes (BR Codes) issued here name as the merchant's city (accents are
+    /// removed and it is cut to 15 characters in the code).
+    #[arg(long, env = "RINGBANK_PIX_CITY", default_value = "SAO PAULO")]
+    pub pix_city: String,
     /// Validate the configuration, print it (secrets hidden) and exit: 0 if valid, 2 if not.
     /// Binds nothing and opens no database.
     #[arg(long)]
@@ -280,6 +284,9 @@ impl ServeConfig {
         if self.peers.len() > ringbank_ring::MAX_MEMBERS {
             return Err(ConfigError::TooManyPeers(self.peers.len()));
         }
+        if ringbank_domain::brcode::fit_text(&self.pix_city, ringbank_domain::brcode::MERCHANT_CITY_MAX_CHARS).is_empty() {
+            return Err(ConfigError::BadServeLimit("--pix-city must have letters or digits (accents are removed)".into()));
+        }
         self.signing_key()?;
         self.ring_config(0).validate().map_err(|e| ConfigError::RingTiming(e.to_string()))?;
         Ok(())
@@ -361,6 +368,7 @@ impl ServeConfig {
             body_read_timeout: Duration::from_secs(10),
             connections_max: 1024,
             trust_forwarded_proto: false,
+            pix_city: "SAO PAULO".to_string(),
             check_config: false,
         }
     }
@@ -403,6 +411,7 @@ impl ServeConfig {
             "body_read_timeout": ms(self.body_read_timeout),
             "connections_max": self.connections_max,
             "trust_forwarded_proto": self.trust_forwarded_proto,
+            "pix_city": self.pix_city,
         })
     }
 }

@@ -8,11 +8,13 @@ mod admin;
 mod allow;
 mod api;
 mod api_consents;
+mod api_pix;
 mod bank;
 pub mod error;
 mod monitoring;
 pub mod openapi;
 pub mod openapi_bank;
+mod openapi_pix;
 mod pages;
 pub mod reply;
 mod ring;
@@ -47,6 +49,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api::routes(state.clone()))
         .unify()
         .or(api_consents::routes(state.clone()))
+        .unify()
+        .or(api_pix::routes(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
         .unify()

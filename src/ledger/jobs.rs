@@ -5,7 +5,7 @@
 use ringbank_domain::TransferStatus;
 use sqlx::AnyConnection;
 
-use super::{consent, cross, ops, IdempotencyRecord, Job, LedgerError, Outcome, Posted, RefusalKind};
+use super::{consent, cross, ops, pix, IdempotencyRecord, Job, LedgerError, Outcome, Posted, RefusalKind};
 use crate::clock::wall_clock_ms;
 
 pub(super) async fn apply(
@@ -68,6 +68,7 @@ pub(super) async fn apply(
         Job::MarkDelivered { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::DELIVERED).await?,
         Job::MarkRefused { bank: peer, ids } => cross::mark_delivered(connection, peer, ids, cross::REFUSED).await?,
         Job::Consent(job) => consent::apply(connection, job).await?,
+        Job::PixCharge(charge) => pix::create(connection, charge).await?,
         Job::Purge { sessions_before_ms, idempotency_before_ms } => {
             sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1").bind(sessions_before_ms).execute(&mut *connection).await?;
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")

@@ -13,6 +13,7 @@ mod db;
 mod jobs;
 pub mod monitor;
 mod ops;
+pub mod pix;
 mod queries;
 mod writer;
 
@@ -210,6 +211,8 @@ pub enum Job {
     },
     /// Grant, revoke or redeem a consent, or link one brought from another bank.
     Consent(consent::ConsentJob),
+    /// A company account's new Pix charge (the creator must hold the account).
+    PixCharge(pix::ChargeRecord),
     Purge {
         sessions_before_ms: i64,
         idempotency_before_ms: i64,

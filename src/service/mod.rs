@@ -8,6 +8,7 @@ pub mod consents;
 mod error;
 pub mod limiter;
 pub mod operations;
+pub mod pix;
 pub mod receipts;
 mod sessions;
 

@@ -554,3 +554,6 @@ async fn browser_consent_round_trip_links_an_account_at_another_bank_and_debits_
     browser.find(".granted-consent[data-status='revoked']").await;
     browser.close().await;
 }
+
+#[path = "browser_pix.rs"]
+mod pix;

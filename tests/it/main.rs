@@ -19,6 +19,7 @@ mod keys;
 mod ledger_ops;
 mod metrics;
 mod openapi;
+mod pix;
 mod postgres;
 mod ring;
 mod tidy;

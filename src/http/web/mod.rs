@@ -12,6 +12,8 @@ mod cash;
 mod consents;
 pub mod i18n;
 mod monitor;
+mod pix;
+mod pix_text;
 mod remote;
 
 mod session;
@@ -49,6 +51,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(consents::routes(state.clone()))
         .unify()
         .or(verify::routes(state.clone()))
+        .unify()
+        .or(pix::routes(state.clone()))
         .unify()
         .or(monitor::routes(state))
         .unify();
