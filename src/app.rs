@@ -80,7 +80,7 @@ impl App {
         let pix = Arc::new(crate::service::keys::PixKeys::new(config.id.clone(), ledger.clone(), directory));
         let cross = Cross::new(config.id.clone(), ledger.clone(), ring.clone(), peers, faults, metrics.clone(), limits);
         let ring_verifier = Verifier::new(ring.members.public_keys());
-        let services = Services::new(config, ledger, cross.clone());
+        let services = Services::new(config, ledger, cross.clone(), pix.clone());
         tracker.spawn(purge_loop(services.clone(), background.clone()));
         tracker.spawn(schedule_loop(services.clone(), background.clone()));
         tracker.spawn(crate::ring_driver::observe_ring(ring, metrics, background.clone()));

@@ -147,6 +147,10 @@ pub struct ServeConfig {
     /// time (at most --idempotency-ttl); later it is recorded as missed.
     #[arg(long, env = "RINGBANK_SCHEDULE_CATCH_UP", default_value = "12h", value_parser = humantime::parse_duration)]
     pub schedule_catch_up: Duration,
+    /// The city Pix codes (BR Codes) issued here name as the merchant's city (accents are
+    /// removed and it is cut to 15 characters in the code).
+    #[arg(long, env = "RINGBANK_PIX_CITY", default_value = "SAO PAULO")]
+    pub pix_city: String,
     /// Validate the configuration, print it (secrets hidden) and exit: 0 if valid, 2 if not.
     /// Binds nothing and opens no database.
     #[arg(long)]
@@ -314,6 +318,9 @@ impl ServeConfig {
         if self.peers.len() > ringbank_ring::MAX_MEMBERS {
             return Err(ConfigError::TooManyPeers(self.peers.len()));
         }
+        if ringbank_domain::brcode::fit_text(&self.pix_city, ringbank_domain::brcode::MERCHANT_CITY_MAX_CHARS).is_empty() {
+            return Err(ConfigError::BadServeLimit("--pix-city must have letters or digits (accents are removed)".into()));
+        }
         self.signing_key()?;
         self.ring_config(0).validate().map_err(|e| ConfigError::RingTiming(e.to_string()))?;
         Ok(())
@@ -403,6 +410,7 @@ impl ServeConfig {
             limit_raise_delay: Duration::from_secs(24 * 3600),
             refund_window: Duration::from_secs(90 * 24 * 3600),
             schedule_catch_up: Duration::from_secs(12 * 3600),
+            pix_city: "SAO PAULO".to_string(),
             check_config: false,
         }
     }
@@ -450,6 +458,7 @@ impl ServeConfig {
             "limit_raise_delay": ms(self.limit_raise_delay),
             "refund_window": ms(self.refund_window),
             "schedule_catch_up": ms(self.schedule_catch_up),
+            "pix_city": self.pix_city,
         })
     }
 }

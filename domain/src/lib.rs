@@ -2,6 +2,7 @@
 //! server, the wire types, the typed client and the operator tools. No I/O, no SQL, no JSON
 //! beyond serde derives on the types themselves.
 
+pub mod brcode; // BR Code (Pix copia e cola): EMV TLV payloads with their CRC, built and parsed
 pub mod crash_point; // named points where an injected crash kills the bank
 pub mod decision; // a coordinator's signed decision on a cross-bank transfer (receipts)
 pub mod display; // masked documents and names, local time in a bank's zone

@@ -176,7 +176,7 @@ pub fn clean_text(field: &str, text: &str, min_chars: usize, max_chars: usize) -
 }
 
 /// Characters that change the direction text is shown in.
-fn is_bidi_control(c: char) -> bool {
+pub(crate) fn is_bidi_control(c: char) -> bool {
     matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}')
 }
 

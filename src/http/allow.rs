@@ -73,6 +73,18 @@ const ROUTES: &[(&str, &str)] = &[
     ("/schedules", "GET, POST"),
     ("/schedules/*/cancel", "POST"),
     ("/verify", "GET, POST"),
+    // Pix (BR Code): API, the public charge address, pages
+    ("/api/v1/pix/brcodes", "POST"),
+    ("/api/v1/pix/brcodes/parse", "POST"),
+    ("/api/v1/pix/payments", "POST"),
+    ("/api/v1/pix/charges", "POST"),
+    ("/pix/v1/charges/*", "GET"),
+    ("/accounts/*/pix", "GET"),
+    ("/accounts/*/pix/charges", "POST"),
+    ("/accounts/*/pix/keys", "POST"),
+    ("/accounts/*/pix/charges/*", "GET"),
+    ("/pix", "GET, POST"),
+    ("/pix/confirm", "POST"),
 ];
 
 /// The methods `path` answers, or None for a path no route serves. Exact patterns win over

@@ -6,6 +6,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use crate::ledger::{LedgerError, RefusalKind};
+use crate::service::pix::PixError;
 use crate::service::ServiceError;
 use crate::twopc::ParticipantError;
 
@@ -61,6 +62,8 @@ pub enum ApiError {
     KeyTaken(String),
     #[error("{0}")]
     KeyNotFound(String),
+    #[error(transparent)]
+    Pix(#[from] PixError),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -83,6 +86,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unavailable(m) => ApiError::Unavailable(m),
             ServiceError::KeyTaken(m) => ApiError::KeyTaken(m),
             ServiceError::KeyNotFound(m) => ApiError::KeyNotFound(m),
+            ServiceError::Pix(e) => ApiError::Pix(e),
             ServiceError::Internal(m) => ApiError::Internal(m),
         }
     }
@@ -136,6 +140,7 @@ impl ApiError {
             ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::KeyTaken(_) => (S::CONFLICT, "key-taken", "The Pix key is already registered"),
             ApiError::KeyNotFound(_) => (S::NOT_FOUND, "key-not-found", "No such Pix key"),
+            ApiError::Pix(e) => return pix_kind(e),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         };
         Kind { status, slug, title }
@@ -251,6 +256,24 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         LedgerError::Database(_) | LedgerError::Stopped | LedgerError::Invariant(_) => {
             (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
         }
+    };
+    Kind { status, slug, title }
+}
+
+fn pix_kind(error: &PixError) -> Kind {
+    use StatusCode as S;
+    let (status, slug, title) = match error {
+        PixError::BrCode(e) if e.kind() == "tampered" => {
+            (S::UNPROCESSABLE_ENTITY, "brcode-tampered", "The Pix code was changed (its CRC does not match)")
+        }
+        PixError::BrCode(_) => (S::UNPROCESSABLE_ENTITY, "invalid-brcode", "Not a valid Pix code"),
+        PixError::KeyNotFound(_) => (S::NOT_FOUND, "pix-key-not-found", "Pix key not found"),
+        PixError::NoKey(_) => (S::UNPROCESSABLE_ENTITY, "no-pix-key", "The account has no Pix key"),
+        PixError::ChargeNotFound(_) => (S::NOT_FOUND, "charge-not-found", "Pix charge not found"),
+        PixError::ChargeExpired(_) => (S::UNPROCESSABLE_ENTITY, "charge-expired", "Pix charge expired"),
+        PixError::ChargePaid(_) => (S::CONFLICT, "charge-paid", "Pix charge already paid"),
+        PixError::ChargeMismatch(_) => (S::UNPROCESSABLE_ENTITY, "charge-mismatch", "The code does not match its charge"),
+        PixError::NotAMember(_) => (S::UNPROCESSABLE_ENTITY, "charge-not-member", "The charge is not at a member bank"),
     };
     Kind { status, slug, title }
 }

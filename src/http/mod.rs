@@ -10,6 +10,7 @@ mod api;
 mod api_consents;
 mod api_keys;
 mod api_limits;
+mod api_pix;
 mod api_refunds;
 mod api_schedules;
 mod bank;
@@ -17,6 +18,7 @@ pub mod error;
 mod monitoring;
 pub mod openapi;
 pub mod openapi_bank;
+mod openapi_pix;
 mod pages;
 pub mod reply;
 mod ring;
@@ -59,6 +61,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(api_refunds::routes(state.clone()))
         .unify()
         .or(api_schedules::routes(state.clone()))
+        .unify()
+        .or(api_pix::routes(state.clone()))
         .unify()
         .or(admin::routes(state.clone()))
         .unify()

@@ -52,7 +52,14 @@ fn may_wait(mut op: Value) -> Value {
     op
 }
 
+/// The whole document: the base below and the Pix paths (super::openapi_pix).
 pub fn document() -> Value {
+    let mut document = base_document();
+    super::openapi_pix::add(&mut document);
+    document
+}
+
+fn base_document() -> Value {
     let money_errors = ["400", "401", "404", "409", "413", "422"];
     let mut document = json!({
         "openapi": "3.1.0",

@@ -6,7 +6,7 @@ use ringbank_domain::TransferStatus;
 use sqlx::AnyConnection;
 
 use super::{
-    consent, cross, directory, limits, ops, refunds, schedules, IdempotencyRecord, Job, LedgerError, Outcome, Posted, RefusalKind,
+    consent, cross, directory, limits, ops, pix, refunds, schedules, IdempotencyRecord, Job, LedgerError, Outcome, Posted, RefusalKind,
 };
 use crate::clock::wall_clock_ms;
 
@@ -74,6 +74,7 @@ pub(super) async fn apply(
         Job::SetLimits(job) => limits::set(connection, job).await?,
         Job::Refund(job) => refunds::refund(connection, bank, job).await?,
         Job::Schedule(job) => schedules::apply(connection, job).await?,
+        Job::PixCharge(charge) => pix::create(connection, charge).await?,
         Job::Purge { sessions_before_ms, idempotency_before_ms } => {
             sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1").bind(sessions_before_ms).execute(&mut *connection).await?;
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")

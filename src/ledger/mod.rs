@@ -15,6 +15,7 @@ mod jobs;
 pub mod limits;
 pub mod monitor;
 mod ops;
+pub mod pix;
 mod queries;
 mod recipient;
 pub mod refunds;
@@ -255,6 +256,8 @@ pub enum Job {
     Refund(refunds::RefundJob),
     /// Create or cancel a scheduled transfer, or record the run of one of its occurrences.
     Schedule(schedules::ScheduleJob),
+    /// A company account's new Pix charge (the creator must hold the account).
+    PixCharge(pix::ChargeRecord),
     Purge {
         sessions_before_ms: i64,
         idempotency_before_ms: i64,

@@ -137,6 +137,20 @@ impl PeerClient {
         serde_json::from_slice(&bytes).map_err(|e| PeerError::Decode(e.to_string()))
     }
 
+    /// GETs a member's public JSON document (unsigned: what anyone may read there, such as a
+    /// Pix charge's status); any non-2xx is an error. Callers build `url` from the member
+    /// list only, never from input.
+    pub async fn get_public<A: serde::de::DeserializeOwned>(&self, url: &str) -> Result<A, PeerError> {
+        let response = self.http.get(url).send().await?;
+        let status = response.status();
+        let bytes = response.bytes().await?;
+        if !status.is_success() {
+            let body = String::from_utf8_lossy(&bytes[..bytes.len().min(512)]).to_string();
+            return Err(PeerError::Refused { status: status.as_u16(), body });
+        }
+        serde_json::from_slice(&bytes).map_err(|e| PeerError::Decode(e.to_string()))
+    }
+
     /// POSTs a signed JSON body to `base_url` + `path`; returns the status code.
     pub async fn post(&self, base_url: &str, path: &str, body: Vec<u8>) -> Result<reqwest::StatusCode, PeerError> {
         Ok(self.send(base_url, path, body).await?.status())

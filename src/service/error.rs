@@ -32,6 +32,9 @@ pub enum ServiceError {
     BadIdempotencyKey(String),
     #[error("a request with this Idempotency-Key is still being processed; retry later")]
     IdempotencyInProgress,
+    /// A Pix code or key refused (see service::pix).
+    #[error(transparent)]
+    Pix(#[from] crate::service::pix::PixError),
     /// Another bank this request needs did not answer.
     #[error("{0}")]
     Unavailable(String),

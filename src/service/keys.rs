@@ -250,6 +250,11 @@ impl PixKeys {
         })
     }
 
+    /// The keys registered for `account` at this bank, from the local replica.
+    pub fn keys_of_account(&self, account: &str) -> Vec<String> {
+        self.directory.read(|replica| replica.directory().keys_of(&self.bank, account).map(|(key, _)| key.to_string()).collect())
+    }
+
     /// The development outbox, newest last.
     pub fn outbox(&self) -> Vec<OutboxMessage> {
         self.outbox.lock().expect("lock").iter().cloned().collect()

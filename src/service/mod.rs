@@ -10,6 +10,7 @@ pub mod keys;
 pub mod limiter;
 pub mod limits;
 pub mod operations;
+pub mod pix;
 pub mod receipts;
 pub mod refunds;
 pub mod schedules;
@@ -37,6 +38,8 @@ pub struct Services {
     pub config: ServeConfig,
     pub ledger: Ledger,
     pub cross: Arc<Cross>,
+    /// The Pix key directory (this bank's replica, registrations, lookups).
+    pub pix_keys: Arc<keys::PixKeys>,
     in_flight: Mutex<HashSet<(String, String)>>,
     /// Sessions already checked: token hash -> (caller, expiry in ms).
     sessions: Mutex<HashMap<String, (Caller, i64)>>,
@@ -44,11 +47,12 @@ pub struct Services {
 }
 
 impl Services {
-    pub fn new(config: ServeConfig, ledger: Ledger, cross: Arc<Cross>) -> Arc<Services> {
+    pub fn new(config: ServeConfig, ledger: Ledger, cross: Arc<Cross>, pix_keys: Arc<keys::PixKeys>) -> Arc<Services> {
         Arc::new(Services {
             config,
             ledger,
             cross,
+            pix_keys,
             in_flight: Mutex::new(HashSet::new()),
             sessions: Mutex::new(HashMap::new()),
             sign_in_failures: Throttle::new(SIGN_IN_TRACKED_MAX),

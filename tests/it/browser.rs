@@ -592,6 +592,7 @@ async fn browser_limits_refund_and_schedule_pages() {
     browser.wait_for_text("Limites salvos.").await;
     assert!(browser.text("#limit-per-transfer").await.contains("R$ 50,00"));
     browser.screenshot("limits").await;
+    browser.axe("limits").await;
 
     browser.goto(&format!("{}/accounts/{account}", bank.url)).await;
     browser.click("a.refund-link").await;
@@ -601,6 +602,7 @@ async fn browser_limits_refund_and_schedule_pages() {
     browser.wait_for_text("Devolução de R$ 30,00 feita").await;
     assert_eq!(browser.text("#left").await, "R$ 70,00");
     browser.screenshot("refund").await;
+    browser.axe("refund").await;
 
     let tomorrow =
         ringbank_domain::schedule::LocalDateTime::from_ms(ringbank::clock::wall_clock_ms() + 86_400_000, ringbank_domain::UtcOffset::UTC);
@@ -611,8 +613,12 @@ async fn browser_limits_refund_and_schedule_pages() {
     browser.click("#schedule-submit").await;
     browser.wait_for_text("Transferência agendada.").await;
     browser.screenshot("schedules").await;
+    browser.axe("schedules").await;
     browser.click(".cancel-schedule").await;
     browser.wait_for_text("Agendamento cancelado.").await;
     assert!(browser.text("#schedules").await.contains("cancelada"));
     browser.close().await;
 }
+
+#[path = "browser_pix.rs"]
+mod pix;

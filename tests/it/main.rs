@@ -21,6 +21,7 @@ mod limits;
 mod metrics;
 mod money_pages;
 mod openapi;
+mod pix;
 mod pix_keys;
 mod postgres;
 mod refunds;

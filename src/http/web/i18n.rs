@@ -98,7 +98,7 @@ impl Tr {
 }
 
 static TABLE_BY_KEY: LazyLock<HashMap<&'static str, (&'static str, &'static str)>> =
-    LazyLock::new(|| TABLE.iter().map(|(key, pt, en)| (*key, (*pt, *en))).collect());
+    LazyLock::new(|| TABLE.iter().chain(super::pix_text::TABLE).map(|(key, pt, en)| (*key, (*pt, *en))).collect());
 
 /// (key, pt-BR, en)
 pub const TABLE: &[(&str, &str, &str)] = &[

@@ -15,6 +15,8 @@ pub mod i18n;
 mod idle;
 mod limits;
 mod monitor;
+mod pix;
+mod pix_text;
 mod refunds;
 mod remote;
 mod schedules;
@@ -64,6 +66,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .or(verify::routes(state.clone()))
         .unify()
         .or(statement::routes(state.clone()))
+        .unify()
+        .or(pix::routes(state.clone()))
         .unify()
         .or(monitor::routes(state))
         .unify();

@@ -1,0 +1,70 @@
+//! Pix by BR Code in Chromium: a customer makes a QR Code with an amount on "Receber com Pix",
+//! the text is copied from the page, another customer pastes it in "Pagar com Pix copia e
+//! cola" (a changed copy is refused in Portuguese first), reviews what will be paid and pays.
+//! A child of `browser` so it drives the same WebDriver session type.
+
+use super::*;
+
+#[tokio::test]
+async fn browser_pix_copy_paste_round_trip() {
+    let Some(browser) = Browser::start("browser_pix_copy_paste_round_trip").await else {
+        return;
+    };
+    let bank = TestBank::start_with("alfa", |config| config.pix_city = "Florianópolis".into()).await;
+
+    // Ana makes a code for R$ 42,50 on her account's "Receber com Pix" page.
+    browser.sign_up(&bank.url, &new_cpf(), "Ana Luísa").await;
+    browser.goto(&format!("{}/dashboard", bank.url)).await;
+    browser.click("a.button[href^='/accounts/']").await;
+    browser.click("#pix-receive").await;
+    browser.wait_for_text("Receber com Pix").await;
+    // No key yet: her CPF is registered in the consortium's key directory from the page.
+    browser.find("#pix-no-key").await;
+    browser.click("#pix-register-document").await;
+    browser.find("#pix-generate").await;
+    browser.type_into("#amount", "42,50").await;
+    browser.type_into("#description", "Aula de violão").await;
+    browser.click("#pix-generate").await;
+    browser.find("#pix-qr svg").await;
+    let id = browser.find("#brcode-payload").await;
+    let copied = browser.command(reqwest::Method::GET, &format!("/element/{id}/property/value"), None).await;
+    let copied = copied.as_str().expect("the copy-and-paste text").to_string();
+    let code = ringbank_domain::brcode::BrCode::parse(&copied).expect("the page's text is a valid BR Code");
+    assert_eq!(code.amount_cents, Some(4_250));
+    assert_eq!(code.merchant_name, "Ana Luisa");
+    assert_eq!(code.merchant_city, "Florianopolis");
+    browser.screenshot("pix-receive").await;
+    browser.axe("pix receive").await;
+    browser.click("header form.inline button").await;
+
+    // Pedro signs up, deposits, and pastes the code: first a changed copy, then the right one.
+    browser.sign_up(&bank.url, &new_cpf(), "Pedro Alves").await;
+    browser.deposit_first(&bank.url, "100,00").await;
+    browser.click("nav a[href='/pix']").await;
+    browser.wait_for_text("Pagar com Pix copia e cola").await;
+    // R$ 42,50 made R$ 92,50 without fixing the CRC.
+    let changed = copied.replacen("540542.50", "540592.50", 1);
+    assert_ne!(changed, copied);
+    browser.type_into("#payload", &changed).await;
+    browser.click("#pix-continue").await;
+    browser.wait_for_text("foi alterado ou está incompleto").await;
+    browser.screenshot("pix-tampered").await;
+    browser.axe("pix paste with an error").await;
+    browser.type_into("#payload", &copied).await;
+    browser.click("#pix-continue").await;
+    browser.wait_for_text("Confira o pagamento Pix").await;
+    assert_eq!(browser.text("#review-payee").await, "Ana Luísa");
+    assert_eq!(browser.text("#review-amount").await, "R$ 42,50");
+    assert_eq!(browser.text("#review-city").await, "Florianopolis");
+    assert!(browser.text("#review-document").await.starts_with("***."));
+    assert_eq!(browser.text("#review-description").await, "Aula de violao");
+    browser.screenshot("pix-review").await;
+    browser.axe("pix review").await;
+    browser.click("#pix-pay").await;
+    browser.wait_for_path("/transfers/").await;
+    browser.wait_for_text("Concluída").await;
+    browser.wait_for_text("R$ 42,50").await;
+    browser.screenshot("pix-paid").await;
+    bank.assert_audit_passes().await;
+    browser.close().await;
+}
