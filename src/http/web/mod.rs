@@ -65,9 +65,11 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(verify::routes(state.clone()))
         .unify()
-        .or(statement::routes(state.clone()))
-        .unify()
+        // Before the statement's exports: those take any /accounts/{n}/{file} and answer 404
+        // for a file they do not know.
         .or(pix::routes(state.clone()))
+        .unify()
+        .or(statement::routes(state.clone()))
         .unify()
         .or(monitor::routes(state))
         .unify();
