@@ -222,7 +222,8 @@ async fn the_pages_refuse_a_tampered_code_in_portuguese_and_pay_the_right_one() 
     let ana_account = account_link(&dashboard.body);
     let page = ana.get(&format!("/accounts/{ana_account}/pix")).await;
     assert!(page.body.contains("id=\"pix-no-key\""), "an account without a key offers to register one");
-    let registered = ana.submit(&format!("/accounts/{ana_account}/pix/keys"), &[("kind", "document")]).await;
+    let csrf = hidden_value(&page.body, "csrf");
+    let registered = ana.post(&format!("/accounts/{ana_account}/pix/keys"), &[("csrf", &csrf), ("kind", "document")]).await;
     assert_eq!(registered.status, 303, "{}", registered.body);
     let page = ana.get(&format!("/accounts/{ana_account}/pix?amount=12%2C50&description=Caf%C3%A9")).await;
     assert_eq!(page.status, 200, "{}", page.body);
@@ -279,4 +280,11 @@ fn textarea(body: &str, id: &str) -> String {
     let text = body.split(&format!("id=\"{id}\"")).nth(1).and_then(|rest| rest.split_once('>')).map(|(_, rest)| rest).unwrap_or("");
     let text = text.split("</textarea>").next().unwrap_or("");
     text.replace("&#x2a;", "*").replace("&#42;", "*").replace("&amp;", "&").replace("&#x27;", "'").replace("&quot;", "\"")
+}
+
+/// The value of the first hidden input `name` in a page.
+fn hidden_value(body: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = body.find(&marker).unwrap_or_else(|| panic!("no hidden {name} in {body}")) + marker.len();
+    body[start..].split('"').next().unwrap_or_default().to_string()
 }
