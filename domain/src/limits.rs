@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use crate::money::format_brl;
+use crate::money::{format_brl, parse_brl};
 
 const MINUTE_MS: i64 = 60_000;
 const HOUR_MS: i64 = 60 * MINUTE_MS;
@@ -265,6 +265,27 @@ pub struct LimitRefusal {
     pub requested_cents: i64,
 }
 
+impl LimitRefusal {
+    /// Reads back the sentence `Display` writes (a participant's vote reason crosses banks as
+    /// text): "the daily limit of account 123 is R$ 1.000,00; R$ 0,00 left; R$ 5,00 requested".
+    pub fn parse(text: &str) -> Option<LimitRefusal> {
+        let rest = text.trim().strip_prefix("the ")?;
+        let (kind, rest) = [LimitKind::PerTransfer, LimitKind::Daily, LimitKind::Night]
+            .into_iter()
+            .find_map(|kind| rest.strip_prefix(kind.describe()).map(|rest| (kind, rest)))?;
+        let rest = rest.strip_prefix(" of account ")?;
+        let (account, rest) = rest.split_once(" is ")?;
+        let mut parts = rest.split("; ");
+        let limit_cents = parse_brl(parts.next()?)?;
+        let left_cents = parse_brl(parts.next()?.strip_suffix(" left")?)?;
+        let requested_cents = parse_brl(parts.next()?.strip_suffix(" requested")?)?;
+        if parts.next().is_some() || account.is_empty() || account.contains(' ') {
+            return None;
+        }
+        Some(LimitRefusal { account: account.to_string(), kind, limit_cents, left_cents, requested_cents })
+    }
+}
+
 impl fmt::Display for LimitRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
@@ -325,6 +346,18 @@ pub fn check(account: &str, limits: &Limits, window: &LimitWindow, used: LimitUs
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_refusal_reads_back_from_its_sentence() {
+        for kind in [LimitKind::PerTransfer, LimitKind::Daily, LimitKind::Night] {
+            let refusal =
+                LimitRefusal { account: "12345678".into(), kind, limit_cents: 100_000, left_cents: 2_550, requested_cents: 123_456_789 };
+            assert_eq!(LimitRefusal::parse(&refusal.to_string()), Some(refusal.clone()), "{refusal}");
+        }
+        assert_eq!(LimitRefusal::parse("the daily limit of account 1 is R$ 1,00; R$ 0,00 left"), None);
+        assert_eq!(LimitRefusal::parse("the weekly limit of account 1 is R$ 1,00; R$ 0,00 left; R$ 2,00 requested"), None);
+        assert_eq!(LimitRefusal::parse("account 1 not found"), None);
+    }
 
     // 2026-11-30 00:00:00 UTC.
     const MIDNIGHT_UTC: i64 = 1_795_996_800_000;

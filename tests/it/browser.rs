@@ -166,6 +166,15 @@ impl Browser {
         self.wait_for_text(name.split_whitespace().next().unwrap_or(name)).await;
     }
 
+    /// Signs in at the bank at `url` with the form (signed out) and waits for the dashboard.
+    pub(crate) async fn sign_in(&self, url: &str, document: &str) {
+        self.goto(&format!("{url}/signin")).await;
+        self.type_into("#document", document).await;
+        self.type_into("#password", PASSWORD).await;
+        self.click("main form button[type=submit]").await;
+        self.wait_for_path("/dashboard").await;
+    }
+
     /// Deposits with the form into the first account of the dashboard; returns its number.
     pub(crate) async fn deposit_first(&self, url: &str, amount: &str) -> String {
         self.goto(&format!("{url}/dashboard")).await;

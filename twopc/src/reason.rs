@@ -22,6 +22,8 @@ pub enum Problem {
     ConsentPerTransferLimit { max_cents: i64, requested_cents: i64 },
     /// The consent's total has only this much left.
     ConsentTotalLimit { left_cents: i64, total_cents: i64, requested_cents: i64 },
+    /// A transfer limit of the debited account (per transfer, daily, night) refused it.
+    LimitExceeded(ringbank_domain::LimitRefusal),
     /// A participant did not vote in time.
     NoAnswer,
     /// The origin bank restarted before deciding.
@@ -40,6 +42,7 @@ impl Problem {
             Problem::ConsentRefused => "consent-refused",
             Problem::ConsentPerTransferLimit { .. } => "consent-per-transfer-limit",
             Problem::ConsentTotalLimit { .. } => "consent-total-limit",
+            Problem::LimitExceeded(_) => "limit-exceeded",
             Problem::NoAnswer => "no-answer",
             Problem::PresumedAbort => "presumed-abort",
             Problem::Other => "other",
@@ -64,6 +67,7 @@ impl Problem {
             Problem::ConsentTotalLimit { left_cents, total_cents, requested_cents } => {
                 format!("consent has {left_cents} centavos left of its total of {total_cents}; {requested_cents} requested")
             }
+            Problem::LimitExceeded(refusal) => refusal.to_string(),
             Problem::NoAnswer => "did not answer in time".to_string(),
             Problem::PresumedAbort => "the origin bank restarted before deciding; aborted (presumed abort)".to_string(),
             Problem::Other => "refused".to_string(),
@@ -89,6 +93,9 @@ impl Problem {
 
     /// Reads a participant's own reason (without the "bank X: " prefix).
     fn parse_vote(why: &str) -> Problem {
+        if let Some(refusal) = ringbank_domain::LimitRefusal::parse(why) {
+            return Problem::LimitExceeded(refusal);
+        }
         let words: Vec<&str> = why.split([' ', ';', ':']).filter(|w| !w.is_empty()).collect();
         let number = |i: usize| words.get(i).and_then(|w| w.parse::<i64>().ok());
         let word = |i: usize| words.get(i).map(|w| w.to_string()).unwrap_or_default();
@@ -138,6 +145,13 @@ mod tests {
             Problem::ConsentRefused,
             Problem::ConsentPerTransferLimit { max_cents: 10_000, requested_cents: 20_000 },
             Problem::ConsentTotalLimit { left_cents: 500, total_cents: 15_000, requested_cents: 8_000 },
+            Problem::LimitExceeded(ringbank_domain::LimitRefusal {
+                account: "12345678".into(),
+                kind: ringbank_domain::LimitKind::Night,
+                limit_cents: 100_000,
+                left_cents: 0,
+                requested_cents: 15_000,
+            }),
             Problem::Other,
         ];
         for problem in problems {

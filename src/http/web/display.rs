@@ -53,6 +53,16 @@ pub fn reason_text(t: Tr, reason: &str) -> String {
         Problem::ConsentTotalLimit { left_cents, total_cents, requested_cents } => {
             t.fill("problem.consent-total-limit", &[&format_brl(*left_cents), &format_brl(*total_cents), &format_brl(*requested_cents)])
         }
+        Problem::LimitExceeded(refusal) => t.fill(
+            "problem.limit-exceeded",
+            &[
+                t.get(&format!("limits.kind.{}", refusal.kind.as_str())),
+                &refusal.account,
+                &format_brl(refusal.limit_cents),
+                &format_brl(refusal.left_cents),
+                &format_brl(refusal.requested_cents),
+            ],
+        ),
         Problem::ConsentRefused | Problem::NoAnswer | Problem::PresumedAbort | Problem::Other => {
             t.get(&format!("problem.{}", problem.slug())).to_string()
         }
@@ -73,6 +83,14 @@ mod tests {
         assert_eq!(
             reason_text(t, "bank B: account 79362387 has 48000 centavos available; 999900 requested"),
             "Banco B: a conta 79362387 tem R$ 480,00 disponíveis; a transferência pede R$ 9.999,00."
+        );
+        assert_eq!(
+            reason_text(t, "bank B: the night limit (20:00-06:00) of account 42 is R$ 1.000,00; R$ 150,00 left; R$ 200,00 requested"),
+            "Banco B: o limite noturno (20h às 6h) da conta 42 é R$ 1.000,00; restam R$ 150,00 e a transferência pede R$ 200,00."
+        );
+        assert_eq!(
+            reason_text(Tr { lang: Lang::En }, "bank B: the daily limit of account 42 is R$ 1.000,00; R$ 0,00 left; R$ 5,00 requested"),
+            "Bank B: the daily limit of account 42 is R$ 1.000,00; R$ 0,00 left and the transfer asks for R$ 5,00."
         );
         assert_eq!(reason_text(t, "bank C did not answer in time"), "Banco C: não respondeu a tempo; nada foi debitado.");
         assert!(!reason_text(t, "bank B: some new English sentence").contains("English"));

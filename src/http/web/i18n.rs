@@ -742,6 +742,11 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         "a autorização tem {} restantes de um total de {}; a transferência pede {}.",
         "the authorisation has {} left of its total of {}; the transfer asks for {}."
     ),
+    (
+        "problem.limit-exceeded",
+        "o limite {} da conta {} é {}; restam {} e a transferência pede {}.",
+        "the {} limit of account {} is {}; {} left and the transfer asks for {}."
+    ),
     ("problem.no-answer", "não respondeu a tempo; nada foi debitado.", "did not answer in time; nothing was debited."),
     (
         "problem.presumed-abort",
