@@ -204,11 +204,24 @@ impl Ledger {
         Ok(rows.into_iter().map(record).collect())
     }
 
-    /// A customer's schedules, newest first.
-    pub async fn schedules_of(&self, owner: &str) -> Result<Vec<ScheduleRecord>, LedgerError> {
-        let sql = format!("SELECT {COLUMNS} FROM schedules WHERE owner = $1 ORDER BY created_at_ms DESC, id DESC LIMIT 200");
-        let rows: Vec<Row> = sqlx::query_as(&sql).bind(owner).fetch_all(self.read_pool()).await?;
-        Ok(rows.into_iter().map(record).collect())
+    /// A customer's schedules, newest first, and the runs of them (newest first, at most
+    /// `runs_limit`), read from one snapshot: a run recorded and its schedule moved on are one
+    /// commit, and a reader never sees the one without the other (PostgreSQL's default READ
+    /// COMMITTED would give each SELECT its own snapshot).
+    pub async fn schedules_with_runs(&self, owner: &str, runs_limit: i64) -> Result<(Vec<ScheduleRecord>, Vec<RunView>), LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        let begin = if connection.backend_name() == "SQLite" { "BEGIN" } else { "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY" };
+        sqlx::query(begin).execute(&mut *connection).await?;
+        let read = async {
+            let sql = format!("SELECT {COLUMNS} FROM schedules WHERE owner = $1 ORDER BY created_at_ms DESC, id DESC LIMIT 200");
+            let rows: Vec<Row> = sqlx::query_as(&sql).bind(owner).fetch_all(&mut *connection).await?;
+            let runs = runs_of(&mut connection, owner, runs_limit).await?;
+            Ok::<_, LedgerError>((rows.into_iter().map(record).collect(), runs))
+        }
+        .await;
+        // Read-only: ending it either way changes nothing.
+        let _ = sqlx::query("ROLLBACK").execute(&mut *connection).await;
+        read
     }
 
     /// One schedule of `owner` (None: not theirs or none).
@@ -219,27 +232,32 @@ impl Ledger {
 
     /// The runs of a customer's schedules, newest first (at most `limit`).
     pub async fn schedule_runs_of(&self, owner: &str, limit: i64) -> Result<Vec<RunView>, LedgerError> {
-        type RunRow = (String, i64, i64, i64, String, Option<String>, Option<String>);
-        let rows: Vec<RunRow> = sqlx::query_as(
-            "SELECT r.schedule_id, r.occurrence, r.due_at_ms, r.ran_at_ms, r.status, r.transfer_id, r.reason \
+        let mut connection = self.read_pool().acquire().await?;
+        runs_of(&mut connection, owner, limit).await
+    }
+}
+
+async fn runs_of(connection: &mut AnyConnection, owner: &str, limit: i64) -> Result<Vec<RunView>, LedgerError> {
+    type RunRow = (String, i64, i64, i64, String, Option<String>, Option<String>);
+    let rows: Vec<RunRow> = sqlx::query_as(
+        "SELECT r.schedule_id, r.occurrence, r.due_at_ms, r.ran_at_ms, r.status, r.transfer_id, r.reason \
              FROM schedule_runs r JOIN schedules s ON s.id = r.schedule_id WHERE s.owner = $1 \
              ORDER BY r.ran_at_ms DESC, r.schedule_id, r.occurrence DESC LIMIT $2",
-        )
-        .bind(owner)
-        .bind(limit)
-        .fetch_all(self.read_pool())
-        .await?;
-        Ok(rows
-            .into_iter()
-            .map(|(schedule_id, occurrence, due_at_ms, ran_at_ms, status, transfer_id, reason)| RunView {
-                schedule_id,
-                occurrence,
-                due_at_ms,
-                ran_at_ms,
-                status,
-                transfer_id,
-                reason,
-            })
-            .collect())
-    }
+    )
+    .bind(owner)
+    .bind(limit)
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(schedule_id, occurrence, due_at_ms, ran_at_ms, status, transfer_id, reason)| RunView {
+            schedule_id,
+            occurrence,
+            due_at_ms,
+            ran_at_ms,
+            status,
+            transfer_id,
+            reason,
+        })
+        .collect())
 }

@@ -129,8 +129,7 @@ pub async fn cancel(state: &Services, caller: &Caller, id: &str) -> Result<Sched
 
 /// The caller's schedules with their runs.
 pub async fn list(state: &Services, caller: &Caller) -> Result<Vec<ScheduleBody>, ServiceError> {
-    let schedules = state.ledger.schedules_of(&caller.document).await?;
-    let runs = state.ledger.schedule_runs_of(&caller.document, 1_000).await?;
+    let (schedules, runs) = state.ledger.schedules_with_runs(&caller.document, 1_000).await?;
     Ok(schedules.into_iter().map(|s| body(s, runs.clone())).collect())
 }
 
