@@ -210,6 +210,7 @@ fn receipt_schema() -> Value {
 fn money_paths(document: &mut Value) {
     let paths = json!({
             "/api/v1/transfers/{id}/refunds": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("the refunds of a transfer the caller took part in (as its receiver or its payer), and their total", "200", schema("Refunds"), &["401", "404"], None, true),
                 "post": idempotent(operation("refund (devolução) a transfer or payment the caller received, fully or in parts, within 90 days: from the account it credited back to the account it debited; the refunds of one transfer never add up to more than it credited", "201", schema("Refunded"), &["400", "401", "404", "409", "413", "422"], Some(schema("NewRefund")), true))
             },
@@ -218,10 +219,12 @@ fn money_paths(document: &mut Value) {
                 "post": operation("schedule a transfer from the caller's account for a local date and time (the bank's time zone), once, weekly or monthly; each occurrence is made once, like any transfer (limits, funds), or fails with its reason", "201", schema("Schedule"), &["400", "401", "404", "409", "413", "422"], Some(schema("NewSchedule")), true)
             },
             "/api/v1/schedules/{id}": {
+                "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("one scheduled transfer of the caller, with its runs", "200", schema("Schedule"), &["401", "404"], None, true),
                 "delete": operation("cancel a scheduled transfer: no further occurrence is made (those made stay)", "200", schema("Schedule"), &["401", "404"], None, true)
             },
             "/api/v1/accounts/{number}/limits": {
+                "parameters": [{"name": "number", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("the account's transfer limits in force (per transfer, per day, at night 20:00-06:00 local time), what is left of them now, and a raise waiting", "200", schema("Limits"), &["401", "404"], None, true),
                 "put": operation("change the account's limits: a field left out keeps its value, null is no limit; a lower limit applies at once, a higher one only after the bank's raise delay (24 h by default)", "200", schema("Limits"), &["400", "401", "404", "413", "422"], Some(schema("LimitsChange")), true)
             }

@@ -100,7 +100,13 @@ pub fn finish(path: &str, over_tls: bool, mut response: Response) -> Response {
 }
 
 /// Parses a JSON body, telling malformed JSON apart from missing or mistyped fields.
+/// Every request body is a JSON object: an array or a scalar is refused, even where serde would
+/// read a struct from a sequence (`[null, null]` as the first two fields).
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_ok() {
+        return Err(ApiError::InvalidField("the body must be a JSON object".into()));
+    }
     serde_json::from_slice(body).map_err(|error| {
         let message = error.to_string();
         match error.classify() {

@@ -45,6 +45,21 @@ async fn malformed_and_incomplete_bodies_are_client_errors() {
         422,
         "invalid-field",
     );
+    // A body is an object: an array is refused even where it would fill a struct's fields in
+    // order (schemathesis found PUT .../limits taking [null, null] as two raises).
+    let token = bank.customer(&new_cpf(), "Ana").await;
+    let account = bank.open_account(&token, "individual", &[]).await;
+    for (method, path, body) in [
+        (reqwest::Method::PUT, format!("/api/v1/accounts/{account}/limits"), json!([null, null])),
+        (reqwest::Method::POST, "/api/v1/customers".to_string(), json!(["11144477735", "x", PASSWORD])),
+        (reqwest::Method::POST, "/api/v1/schedules".to_string(), json!("text")),
+    ] {
+        let refused = bank.call(method, &path, Some(&token), Some(body)).await;
+        assert_problem(&refused, 422, "invalid-field");
+        assert!(refused.1["detail"].as_str().unwrap_or_default().contains("JSON object"), "{}", refused.1);
+    }
+    let (_, limits) = bank.get(&format!("/api/v1/accounts/{account}/limits"), Some(&token)).await;
+    assert_eq!(limits["raise"], json!(null), "the refused change left nothing: {limits}");
     // Bodies are size-limited.
     let huge = json!({"document": "11144477735", "name": "x".repeat(100_000), "password": PASSWORD});
     assert_problem(&bank.post("/api/v1/customers", None, huge).await, 413, "payload-too-large");

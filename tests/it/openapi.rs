@@ -17,6 +17,18 @@ async fn document_and_routes_agree() {
     let paths = document["paths"].as_object().expect("paths");
     assert!(paths.len() >= 12, "only {} paths documented", paths.len());
     for (path, item) in paths {
+        // Every {parameter} of the path is declared (on the path or on each of its operations).
+        let declared = |parameters: &Value, name: &str| {
+            parameters.as_array().is_some_and(|list| list.iter().any(|p| p["name"] == name && p["in"] == "path" && p["required"] == true))
+        };
+        for name in path.split('{').skip(1).filter_map(|rest| rest.split_once('}').map(|(name, _)| name)) {
+            for method in METHODS.iter().filter(|m| item.get(**m).is_some()) {
+                assert!(
+                    declared(&item["parameters"], name) || declared(&item[*method]["parameters"], name),
+                    "{method} {path}: path parameter {name} is not declared"
+                );
+            }
+        }
         let concrete = path.replace("{number}", "12345678").replace("{id}", "tr_0");
         for method in METHODS {
             let documented = item.get(method).is_some();
