@@ -67,7 +67,7 @@ async fn pix_key_pages_list_register_confirm_delete_claim_and_pay_a_typed_key() 
     // An e-mail: a malformed one is refused on the field; a good one gets the code form.
     let bad = at_a.post(&keys_path, &[("csrf", &csrf), ("kind", "email"), ("value", "helena@")]).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    assert!(bad.body.contains("id=\"value-error\""), "{}", bad.body);
+    assert!(bad.body.contains("id=\"value-error\"") && bad.body.contains("E-mail ou telefone inválido"), "{}", bad.body);
     let sent = at_a.post(&keys_path, &[("csrf", &csrf), ("kind", "email"), ("value", "Helena.Costa@Example.com")]).await;
     assert_eq!(sent.status, 200, "{}", sent.body);
     assert!(sent.body.contains("id=\"keys-code\"") && sent.body.contains("helena.costa@example.com"), "{}", sent.body);
@@ -83,6 +83,7 @@ async fn pix_key_pages_list_register_confirm_delete_claim_and_pay_a_typed_key() 
         .await;
     assert_eq!(refused.status, 422, "{}", refused.body);
     assert!(refused.body.contains("id=\"code-error\"") && refused.body.contains("id=\"keys-code\""), "{}", refused.body);
+    assert!(refused.body.contains("Código incorreto ou expirado"), "{}", refused.body);
     let done = at_a
         .post(
             &confirm_path,
@@ -130,6 +131,9 @@ async fn pix_key_pages_list_register_confirm_delete_claim_and_pay_a_typed_key() 
     let claims_b = format!("/accounts/{account_b}/pix/claims");
     let empty = at_b.post(&claims_b, &[("csrf", &csrf_b), ("claim_key", "")]).await;
     assert_eq!(empty.status, 422);
+    let malformed = at_b.post(&claims_b, &[("csrf", &csrf_b), ("claim_key", "not a key")]).await;
+    assert_eq!(malformed.status, 422);
+    assert!(malformed.body.contains("Esta chave não pode ser trazida"), "{}", malformed.body);
     let claimed = at_b.post(&claims_b, &[("csrf", &csrf_b), ("claim_key", &cpf)]).await;
     assert_eq!(claimed.status, 303, "{}", claimed.body);
     let page_b = at_b.get(&format!("/accounts/{account_b}/pix/keys?notice=claimed")).await;

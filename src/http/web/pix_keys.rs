@@ -38,9 +38,14 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// A refusal as the page says it: the translated kind and, in English, the service's detail.
-fn refusal_text(t: Tr, error: &ApiError) -> String {
-    let message = error_message(t, error);
+/// A refusal as the page says it: the translated kind and, in English, the service's detail. A
+/// refused value (`invalid-field`) reads as `invalid_key`'s sentence for this form, in Portuguese
+/// too (the service's detail is English).
+fn refusal_text(t: Tr, error: &ApiError, invalid_key: &str) -> String {
+    let message = match error {
+        ApiError::InvalidField(_) => t.get(invalid_key).to_string(),
+        _ => error_message(t, error),
+    };
     let detail = error.to_string();
     if t.lang == Lang::En && !message.contains(&detail) && error.status().is_client_error() {
         format!("{message} ({detail})")
@@ -258,8 +263,8 @@ fn register(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     let error = ApiError::from(error);
                     let mut errors = Errors::default();
                     match value {
-                        Some(_) => errors.add("value", refusal_text(t, &error)),
-                        None => errors.form = Some(refusal_text(t, &error)),
+                        Some(_) => errors.add("value", refusal_text(t, &error, "keys.add.value.invalid")),
+                        None => errors.form = Some(refusal_text(t, &error, "error.invalid-field")),
                     }
                     keys_page(&state, &visit, &session, &number, Extra { form, errors, ..Extra::default() }).await
                 }
@@ -291,7 +296,7 @@ fn confirm_code(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             match state.pix.confirm(&session.caller, form.get("confirmation_id"), form.get("code")).await {
                 Ok(_) => redirect(&format!("/accounts/{number}/pix/keys?notice=registered")),
                 Err(error) => {
-                    errors.add("code", refusal_text(t, &ApiError::from(error)));
+                    errors.add("code", refusal_text(t, &ApiError::from(error), "keys.code.wrong"));
                     keys_page(&state, &visit, &session, &number, Extra { pending: Some(pending()), errors, ..Extra::default() }).await
                 }
             }
@@ -335,7 +340,7 @@ fn delete(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok(()) => redirect(&format!("/accounts/{number}/pix/keys?notice=deleted")),
                 Err(error) => {
                     let mut errors = Errors::default();
-                    errors.form = Some(refusal_text(t, &ApiError::from(error)));
+                    errors.form = Some(refusal_text(t, &ApiError::from(error), "error.invalid-field"));
                     keys_page(&state, &visit, &session, &number, Extra { errors, ..Extra::default() }).await
                 }
             }
@@ -365,7 +370,7 @@ fn claim(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             match state.pix.claim(&session.caller, &number, form.get("claim_key").trim()).await {
                 Ok(_) => redirect(&format!("/accounts/{number}/pix/keys?notice=claimed")),
                 Err(error) => {
-                    errors.add("claim_key", refusal_text(t, &ApiError::from(error)));
+                    errors.add("claim_key", refusal_text(t, &ApiError::from(error), "keys.claim.invalid"));
                     keys_page(&state, &visit, &session, &number, Extra { form, errors, ..Extra::default() }).await
                 }
             }
@@ -394,7 +399,7 @@ fn decide(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok(notice) => redirect(&format!("/accounts/{number}/pix/keys?notice={notice}")),
                 Err(error) => {
                     let mut errors = Errors::default();
-                    errors.form = Some(refusal_text(visit.tr(), &ApiError::from(error)));
+                    errors.form = Some(refusal_text(visit.tr(), &ApiError::from(error), "error.invalid-field"));
                     keys_page(&state, &visit, &session, &number, Extra { errors, ..Extra::default() }).await
                 }
             }

@@ -132,6 +132,21 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("keys.code.lead", "Enviamos um código de 6 dígitos para {}. Digite-o para cadastrar a chave.", "We sent a 6-digit code to {}. Type it to register the key."),
     ("keys.code", "Código recebido", "Code received"),
     ("keys.code.empty", "Digite o código recebido.", "Type the code you received."),
+    (
+        "keys.code.wrong",
+        "Código incorreto ou expirado. Confira o código recebido ou peça um novo.",
+        "Wrong or expired code. Check the code you received or ask for a new one.",
+    ),
+    (
+        "keys.add.value.invalid",
+        "E-mail ou telefone inválido. Telefone com +55, DDD e número, como +5511987654321.",
+        "Invalid e-mail or phone. A phone is +55, the area code and the number, such as +5511987654321.",
+    ),
+    (
+        "keys.claim.invalid",
+        "Esta chave não pode ser trazida: confira se é uma chave Pix válida e se ela já não está neste banco.",
+        "This key cannot be brought here: check that it is a valid Pix key and not already at this bank.",
+    ),
     ("keys.code.submit", "Confirmar chave", "Confirm the key"),
     ("keys.claims.title", "Portabilidade de chaves", "Key portability"),
     (
