@@ -65,7 +65,7 @@ pub struct ClaimRecord {
 pub enum KeyClaimJob {
     /// Stores a new pending claim; on the donor side, refused while the key has another
     /// pending claim that has not expired by `now_ms`.
-    Open { claim: ClaimRecord, now_ms: i64 },
+    Open { claim: Box<ClaimRecord>, now_ms: i64 },
     /// A pending claim gets its final status (completed, refused, expired or failed).
     Decide { id: String, side: ClaimSide, status: String, reason: Option<String>, at_ms: i64 },
 }

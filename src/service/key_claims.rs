@@ -149,7 +149,7 @@ impl PixKeys {
             expires_at_ms: taken.expires_at_ms,
             decided_at_ms: None,
         };
-        self.ledger.submit(Job::KeyClaim(KeyClaimJob::Open { claim: record.clone(), now_ms: wall_clock_ms() }), None).await?;
+        self.ledger.submit(Job::KeyClaim(KeyClaimJob::Open { claim: Box::new(record.clone()), now_ms: wall_clock_ms() }), None).await?;
         tracing::info!(claim = %record.id, from = %record.from_bank, "pix key claim opened");
         Ok(self.claim_view(record))
     }
@@ -201,7 +201,7 @@ impl PixKeys {
             expires_at_ms,
             decided_at_ms: None,
         };
-        self.ledger.submit(Job::KeyClaim(KeyClaimJob::Open { claim: record, now_ms: now }), None).await?;
+        self.ledger.submit(Job::KeyClaim(KeyClaimJob::Open { claim: Box::new(record), now_ms: now }), None).await?;
         tracing::info!(claim = %offer.id, to = %from_bank, "pix key claim received");
         Ok(ClaimTaken { id: offer.id, expires_at_ms })
     }

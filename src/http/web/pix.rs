@@ -360,7 +360,7 @@ struct ReviewPage {
 
 /// What the paste form leads to: a BR Code's review, or a typed key resolved in the directory.
 enum Checked {
-    Code(Review),
+    Code(Box<Review>),
     Key(Resolved),
 }
 
@@ -396,7 +396,7 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, form: &Form) -> 
         return Err(errors);
     }
     match pix::review(&state.services, payload).await {
-        Ok(review) if errors.is_empty() => Ok(Checked::Code(review)),
+        Ok(review) if errors.is_empty() => Ok(Checked::Code(Box::new(review))),
         Ok(_) => Err(errors),
         Err(error) => {
             errors.add("payload", pix_message(t, &ApiError::from(error)));

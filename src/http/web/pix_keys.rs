@@ -326,8 +326,7 @@ fn delete(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             let key = match own {
                 Ok(Some(key)) => key,
                 Ok(None) => {
-                    let mut errors = Errors::default();
-                    errors.form = Some(t.get("keys.delete.unknown").to_string());
+                    let errors = Errors { form: Some(t.get("keys.delete.unknown").to_string()), ..Errors::default() };
                     return keys_page(&state, &visit, &session, &number, Extra { errors, ..Extra::default() }).await;
                 }
                 Err(error) => return super::failure(&state, &visit, Some(&session), &ApiError::from(error)),
@@ -339,8 +338,7 @@ fn delete(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             match state.pix.delete(&session.caller, &key.key).await {
                 Ok(()) => redirect(&format!("/accounts/{number}/pix/keys?notice=deleted")),
                 Err(error) => {
-                    let mut errors = Errors::default();
-                    errors.form = Some(refusal_text(t, &ApiError::from(error), "error.invalid-field"));
+                    let errors = Errors { form: Some(refusal_text(t, &ApiError::from(error), "error.invalid-field")), ..Errors::default() };
                     keys_page(&state, &visit, &session, &number, Extra { errors, ..Extra::default() }).await
                 }
             }
@@ -398,8 +396,8 @@ fn decide(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             match result {
                 Ok(notice) => redirect(&format!("/accounts/{number}/pix/keys?notice={notice}")),
                 Err(error) => {
-                    let mut errors = Errors::default();
-                    errors.form = Some(refusal_text(visit.tr(), &ApiError::from(error), "error.invalid-field"));
+                    let errors =
+                        Errors { form: Some(refusal_text(visit.tr(), &ApiError::from(error), "error.invalid-field")), ..Errors::default() };
                     keys_page(&state, &visit, &session, &number, Extra { errors, ..Extra::default() }).await
                 }
             }
