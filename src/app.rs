@@ -77,7 +77,14 @@ impl App {
             ParticipantLimits { max_legs: config.max_legs, max_amount_cents: config.max_amount_cents, time_zone: config.time_zone.clone() };
         let directory =
             crate::directory::start(ledger.clone(), ring.clone(), peers.clone(), faults.clone(), &tracker, background.clone()).await?;
-        let pix = Arc::new(crate::service::keys::PixKeys::new(config.id.clone(), ledger.clone(), directory));
+        let pix = Arc::new(crate::service::keys::PixKeys::new(
+            config.id.clone(),
+            ledger.clone(),
+            directory,
+            peers.clone(),
+            ring.members.clone(),
+            config.key_claim_ttl,
+        ));
         let cross = Cross::new(config.id.clone(), ledger.clone(), ring.clone(), peers, faults, metrics.clone(), limits);
         let ring_verifier = Verifier::new(ring.members.public_keys());
         let services = Services::new(config, ledger, cross.clone(), pix.clone());

@@ -151,6 +151,10 @@ pub struct ServeConfig {
     /// removed and it is cut to 15 characters in the code).
     #[arg(long, env = "RINGBANK_PIX_CITY", default_value = "SAO PAULO")]
     pub pix_city: String,
+    /// How long a Pix key portability claim on a key held here waits for its owner's
+    /// confirmation before it expires (7 days, as Pix); between 1s and 30 days.
+    #[arg(long, env = "RINGBANK_KEY_CLAIM_TTL", default_value = "7days", value_parser = humantime::parse_duration)]
+    pub key_claim_ttl: Duration,
     /// Validate the configuration, print it (secrets hidden) and exit: 0 if valid, 2 if not.
     /// Binds nothing and opens no database.
     #[arg(long)]
@@ -276,6 +280,10 @@ impl ServeConfig {
         if self.page_idle_timeout < Duration::from_secs(10) || self.page_idle_timeout > self.session_ttl {
             let shown = humantime::format_duration(self.page_idle_timeout).to_string();
             return Err(ConfigError::BadServeLimit(format!("--page-idle-timeout must be between 10s and --session-ttl (got {shown})")));
+        }
+        if self.key_claim_ttl < Duration::from_secs(1) || self.key_claim_ttl > Duration::from_secs(30 * 86400) {
+            let shown = humantime::format_duration(self.key_claim_ttl).to_string();
+            return Err(ConfigError::BadServeLimit(format!("--key-claim-ttl must be between 1s and 30days (got {shown})")));
         }
         if let Some(url) = self.database_url.as_deref().filter(|u| !u.trim().is_empty()) {
             if !crate::ledger::is_supported_url(url.trim()) {
@@ -411,6 +419,7 @@ impl ServeConfig {
             refund_window: Duration::from_secs(90 * 24 * 3600),
             schedule_catch_up: Duration::from_secs(12 * 3600),
             pix_city: "SAO PAULO".to_string(),
+            key_claim_ttl: Duration::from_secs(7 * 24 * 3600),
             check_config: false,
         }
     }
@@ -459,6 +468,7 @@ impl ServeConfig {
             "refund_window": ms(self.refund_window),
             "schedule_catch_up": ms(self.schedule_catch_up),
             "pix_city": self.pix_city,
+            "key_claim_ttl": ms(self.key_claim_ttl),
         })
     }
 }

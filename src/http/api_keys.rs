@@ -1,4 +1,4 @@
-//! Pix keys in the customer API (/api/v1/keys), the directory's bank-to-bank endpoint
+//! Pix keys in the customer API (/api/v1/keys, portability claims under /api/v1/keys/claims), the directory's bank-to-bank endpoint
 //! (`POST /ring/v1/directory`, signed), and the operator's views of the development outbox and
 //! of the replica (/admin/v1/outbox, /admin/v1/directory). Transport only: the use cases are in
 //! `service::keys`, the ordering in `crate::directory`.
@@ -22,6 +22,12 @@ use crate::service::keys::Registration;
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     register(state.clone())
         .or(list(state.clone()))
+        .unify()
+        .or(claim(state.clone()))
+        .unify()
+        .or(claims(state.clone()))
+        .unify()
+        .or(decide_claim(state.clone()))
         .unify()
         .or(confirm(state.clone()))
         .unify()
@@ -117,6 +123,73 @@ fn list(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok::<_, ApiError>(json_response(StatusCode::OK, &keys))
             };
             respond("/api/v1/keys", result.await)
+        })
+        .boxed()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewClaim {
+    account: String,
+    key: String,
+}
+
+/// POST /api/v1/keys/claims {account, key} -> 202 claim (pending until the owner confirms at
+/// the bank that holds the key)
+fn claim(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "v1" / "keys" / "claims")
+        .and(warp::post())
+        .and(authorization())
+        .and(body())
+        .and(with_state(state))
+        .then(|auth: Option<String>, body: Bytes, state: Arc<AppState>| async move {
+            let result = async {
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                let request: NewClaim = parse_json(&body)?;
+                let claim = state.pix.claim(&caller, &request.account, &request.key).await?;
+                Ok::<_, ApiError>(json_response(StatusCode::ACCEPTED, &claim))
+            };
+            respond("/api/v1/keys/claims", result.await)
+        })
+        .boxed()
+}
+
+/// GET /api/v1/keys/claims -> [claim] (the caller's claims at this bank, both sides)
+fn claims(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "v1" / "keys" / "claims")
+        .and(warp::get())
+        .and(authorization())
+        .and(with_state(state))
+        .then(|auth: Option<String>, state: Arc<AppState>| async move {
+            let result = async {
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                let claims = state.pix.claims(&caller).await?;
+                Ok::<_, ApiError>(json_response(StatusCode::OK, &claims))
+            };
+            respond("/api/v1/keys/claims", result.await)
+        })
+        .boxed()
+}
+
+/// POST /api/v1/keys/claims/{id}/confirm -> 200 claim (completed: the key moved) and
+/// POST /api/v1/keys/claims/{id}/refuse -> 200 claim (refused), at the bank that holds the key
+fn decide_claim(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("api" / "v1" / "keys" / "claims" / String / String)
+        .and(warp::post())
+        .and(authorization())
+        .and(body())
+        .and(with_state(state))
+        .then(|id: String, action: String, auth: Option<String>, _body: Bytes, state: Arc<AppState>| async move {
+            let result = async {
+                let caller = state.services.authenticate(auth.as_deref()).await?;
+                let claim = match action.as_str() {
+                    "confirm" => state.pix.confirm_claim(&caller, &id).await?,
+                    "refuse" => state.pix.refuse_claim(&caller, &id).await?,
+                    _ => return Err(ApiError::RouteNotFound(format!("/api/v1/keys/claims/{id}/{action}"))),
+                };
+                Ok::<_, ApiError>(json_response(StatusCode::OK, &claim))
+            };
+            respond("/api/v1/keys/claims", result.await)
         })
         .boxed()
 }

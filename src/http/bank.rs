@@ -17,6 +17,7 @@ use super::ring::authenticate_peer;
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
 use crate::protocol::{OutcomeRequest, PrepareRequest, QueryRequest};
+use crate::service::key_claims::{ClaimDecided, ClaimOffer};
 use crate::twopc::participant;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
@@ -33,6 +34,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 "query" => query(&state, &path, &headers, &body).await,
                 "accounts-of" => accounts_of(&state, &path, &headers, &body).await,
                 "consent-code" => consent_code(&state, &path, &headers, &body).await,
+                "key-claim" => key_claim(&state, &path, &headers, &body).await,
+                "key-claim-decided" => key_claim_decided(&state, &path, &headers, &body).await,
                 _ => Err(ApiError::RouteNotFound(path.clone())),
             };
             respond(&path, result)
@@ -106,4 +109,21 @@ async fn consent_code(state: &AppState, path: &str, headers: &HeaderMap, body: &
     let consent = crate::service::consents::redeem(&state.services, &from, &request.code).await?;
     let body = crate::service::consents::ConsentBody::new(state.bank(), &consent);
     Ok(json_response(StatusCode::OK, &body))
+}
+
+/// POST /bank/v1/key-claim {id, key, document, from_account, to, limit} -> {id, expires_at_ms}:
+/// a member's customer claims a Pix key held here (portability); stored as pending until the
+/// owner confirms or refuses here, or it expires.
+async fn key_claim(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let (from, offer): (String, ClaimOffer) = receive(state, path, headers, body)?;
+    let taken = state.pix.receive_claim(&from, offer).await?;
+    Ok(json_response(StatusCode::OK, &taken))
+}
+
+/// POST /bank/v1/key-claim-decided {id, status, reason?} -> {}: the bank that held the key tells
+/// the claimant's bank what became of its claim.
+async fn key_claim_decided(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
+    let (from, decided): (String, ClaimDecided) = receive(state, path, headers, body)?;
+    state.pix.claim_decided(&from, decided).await?;
+    Ok(json_response(StatusCode::OK, &serde_json::json!({})))
 }

@@ -62,6 +62,10 @@ pub enum ApiError {
     KeyTaken(String),
     #[error("{0}")]
     KeyNotFound(String),
+    #[error("{0}")]
+    KeyClaimRefused(String),
+    #[error("{0}")]
+    KeyClaimNotFound(String),
     #[error(transparent)]
     Pix(#[from] PixError),
     #[error("internal error: {0}")]
@@ -86,6 +90,8 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unavailable(m) => ApiError::Unavailable(m),
             ServiceError::KeyTaken(m) => ApiError::KeyTaken(m),
             ServiceError::KeyNotFound(m) => ApiError::KeyNotFound(m),
+            ServiceError::KeyClaimRefused(m) => ApiError::KeyClaimRefused(m),
+            ServiceError::KeyClaimNotFound(m) => ApiError::KeyClaimNotFound(m),
             ServiceError::Pix(e) => ApiError::Pix(e),
             ServiceError::Internal(m) => ApiError::Internal(m),
         }
@@ -140,6 +146,8 @@ impl ApiError {
             ApiError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
             ApiError::KeyTaken(_) => (S::CONFLICT, "key-taken", "The Pix key is already registered"),
             ApiError::KeyNotFound(_) => (S::NOT_FOUND, "key-not-found", "No such Pix key"),
+            ApiError::KeyClaimRefused(_) => (S::FORBIDDEN, "key-claim-refused", "The Pix key portability claim is refused"),
+            ApiError::KeyClaimNotFound(_) => (S::NOT_FOUND, "key-claim-not-found", "No such Pix key portability claim"),
             ApiError::Pix(e) => return pix_kind(e),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         };
@@ -251,6 +259,8 @@ fn ledger_kind(error: &LedgerError) -> Kind {
             (S::UNPROCESSABLE_ENTITY, "transfer-limit-exceeded", "A transfer limit of the account was exceeded")
         }
         LedgerError::ScheduleNotFound(_) => (S::NOT_FOUND, "schedule-not-found", "Schedule not found"),
+        LedgerError::KeyClaimPending(_) => (S::CONFLICT, "key-claim-pending", "The Pix key already has a pending portability claim"),
+        LedgerError::KeyClaimClosed(_) => (S::CONFLICT, "key-claim-closed", "The portability claim is no longer pending"),
         LedgerError::RefundRefused(_) => (S::UNPROCESSABLE_ENTITY, "refund-refused", "The refund is not allowed"),
         LedgerError::InvalidLimits(_) => (S::UNPROCESSABLE_ENTITY, "invalid-field", "A field has an invalid value"),
         LedgerError::Database(_) | LedgerError::Stopped | LedgerError::Invariant(_) => {

@@ -82,6 +82,31 @@ pub fn document() -> Value {
             schema("Consent"),
         ),
     );
+    let owner = json!({"type": "object", "additionalProperties": false,
+        "required": ["bank", "account", "account_kind", "name", "masked_document"],
+        "properties": {"bank": schema("BankId"), "account": {"type": "string"}, "account_kind": {"type": "string"},
+            "name": {"type": "string"}, "masked_document": {"type": "string"}}});
+    paths.insert(
+        "/bank/v1/key-claim".into(),
+        signed_post(
+            "Pix key portability: a member's customer claims a key held here for an account of theirs at the sending bank (`to.bank` must be the sender); stored as pending if the key is at `from_account` here and `document` holds that account (and, for a CPF/CNPJ key, is the key), and the key has no other pending claim; the owner confirms or refuses here before it expires",
+            json!({"type": "object", "additionalProperties": false, "required": ["id", "key", "document", "from_account", "to", "limit"],
+                "properties": {"id": {"type": "string"}, "key": {"type": "string"}, "document": {"type": "string"},
+                    "from_account": {"type": "string"}, "to": owner, "limit": {"type": "integer", "minimum": 1, "maximum": 100}}}),
+            json!({"type": "object", "required": ["id", "expires_at_ms"],
+                "properties": {"id": {"type": "string"}, "expires_at_ms": {"type": "integer", "description": "by this bank's clock"}}}),
+        ),
+    );
+    paths.insert(
+        "/bank/v1/key-claim-decided".into(),
+        signed_post(
+            "the bank that held a claimed key tells the claimant's bank what became of the claim (only that bank may)",
+            json!({"type": "object", "additionalProperties": false, "required": ["id", "status"],
+                "properties": {"id": {"type": "string"}, "status": {"enum": ["completed", "refused", "expired", "failed"]},
+                    "reason": {"type": ["string", "null"]}}}),
+            json!({"type": "object"}),
+        ),
+    );
     let messages = [
         (
             "token",

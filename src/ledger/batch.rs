@@ -51,6 +51,7 @@ pub(super) fn leaves_accounts_alone(job: &Job) -> bool {
             | Job::Directory(_)
             | Job::SetLimits(_)
             | Job::Schedule(_)
+            | Job::KeyClaim(_)
     )
 }
 

@@ -6,7 +6,8 @@ use ringbank_domain::TransferStatus;
 use sqlx::AnyConnection;
 
 use super::{
-    consent, cross, directory, limits, ops, pix, refunds, schedules, IdempotencyRecord, Job, LedgerError, Outcome, Posted, RefusalKind,
+    consent, cross, directory, key_claims, limits, ops, pix, refunds, schedules, IdempotencyRecord, Job, LedgerError, Outcome, Posted,
+    RefusalKind,
 };
 use crate::clock::wall_clock_ms;
 
@@ -75,6 +76,7 @@ pub(super) async fn apply(
         Job::Refund(job) => refunds::refund(connection, bank, job).await?,
         Job::Schedule(job) => schedules::apply(connection, job).await?,
         Job::PixCharge(charge) => pix::create(connection, charge).await?,
+        Job::KeyClaim(job) => key_claims::apply(connection, job).await?,
         Job::Purge { sessions_before_ms, idempotency_before_ms } => {
             sqlx::query("DELETE FROM sessions WHERE expires_at_ms < $1").bind(sessions_before_ms).execute(&mut *connection).await?;
             sqlx::query("DELETE FROM idempotency_keys WHERE created_at_ms < $1")

@@ -12,6 +12,7 @@ pub mod cross;
 mod db;
 pub mod directory;
 mod jobs;
+pub mod key_claims;
 pub mod limits;
 pub mod monitor;
 mod ops;
@@ -77,6 +78,12 @@ pub enum LedgerError {
     RefundRefused(String),
     #[error("schedule {0} not found")]
     ScheduleNotFound(String),
+    /// A Pix key portability claim while the key has another one pending.
+    #[error("{0}")]
+    KeyClaimPending(String),
+    /// A decision about a portability claim that is no longer pending.
+    #[error("{0}")]
+    KeyClaimClosed(String),
     /// A refusal recorded under an Idempotency-Key, given again to a repeat of the request.
     #[error("{detail}")]
     Refused { kind: RefusalKind, detail: String },
@@ -258,6 +265,8 @@ pub enum Job {
     Schedule(schedules::ScheduleJob),
     /// A company account's new Pix charge (the creator must hold the account).
     PixCharge(pix::ChargeRecord),
+    /// Open or decide a Pix key portability claim (either bank's side of it).
+    KeyClaim(key_claims::KeyClaimJob),
     Purge {
         sessions_before_ms: i64,
         idempotency_before_ms: i64,

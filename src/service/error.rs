@@ -43,6 +43,12 @@ pub enum ServiceError {
     KeyTaken(String),
     #[error("{0}")]
     KeyNotFound(String),
+    /// A Pix key portability claim refused (the key is another person's, or not where the
+    /// claim says it is).
+    #[error("{0}")]
+    KeyClaimRefused(String),
+    #[error("{0}")]
+    KeyClaimNotFound(String),
     #[error("internal error: {0}")]
     Internal(String),
 }

@@ -2,14 +2,15 @@
 //! CNPJ: the caller's own document; random: generated here; e-mail and phone: after a code sent
 //! through the notifier is given back), delete it, list them, and look a key up before paying
 //! (rate-limited per customer, logged). Registration and deletion are ordered consortium-wide by
-//! the directory (`crate::directory`); lookups read this bank's replica.
+//! the directory (`crate::directory`); lookups read this bank's replica. Moving a key between
+//! banks (portability) is `service::key_claims`.
 //!
 //! The notifier is a development outbox kept in memory (the operator reads it on
 //! `GET /admin/v1/outbox`); a real e-mail/SMS notifier is a later concern. Pending confirmations
 //! live in memory too: a restart only makes the customer ask for a new code.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ringbank_domain::pix_key::{masked_document, max_keys_per_account};
@@ -22,6 +23,7 @@ use super::{Caller, ServiceError};
 use crate::clock::{new_id, wall_clock_ms};
 use crate::directory::{DirectoryHandle, SubmitError};
 use crate::ledger::Ledger;
+use crate::peer::{Members, PeerClient};
 
 /// How long a registration or deletion waits to be ordered before the caller gets 503.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -91,20 +93,35 @@ struct Pending {
 }
 
 pub struct PixKeys {
-    bank: String,
-    ledger: Ledger,
-    directory: DirectoryHandle,
+    pub(super) bank: String,
+    pub(super) ledger: Ledger,
+    pub(super) directory: DirectoryHandle,
+    /// Signed calls to the other bank of a portability claim (`service::key_claims`).
+    pub(super) peers: PeerClient,
+    pub(super) members: Arc<Members>,
+    /// How long a portability claim on a key here waits for its owner (`--key-claim-ttl`).
+    pub(super) claim_ttl: Duration,
     pending: Mutex<HashMap<String, Pending>>,
     outbox: Mutex<VecDeque<OutboxMessage>>,
     lookups: FailureLimiter,
 }
 
 impl PixKeys {
-    pub fn new(bank: String, ledger: Ledger, directory: DirectoryHandle) -> PixKeys {
+    pub fn new(
+        bank: String,
+        ledger: Ledger,
+        directory: DirectoryHandle,
+        peers: PeerClient,
+        members: Arc<Members>,
+        claim_ttl: Duration,
+    ) -> PixKeys {
         PixKeys {
             bank,
             ledger,
             directory,
+            peers,
+            members,
+            claim_ttl,
             pending: Mutex::new(HashMap::new()),
             outbox: Mutex::new(VecDeque::new()),
             lookups: FailureLimiter::new(LOOKUPS_PER_WINDOW, LOOKUP_WINDOW, 100_000),
@@ -260,7 +277,7 @@ impl PixKeys {
         self.outbox.lock().expect("lock").iter().cloned().collect()
     }
 
-    async fn owned_account(&self, caller: &Caller, account: &str) -> Result<crate::ledger::AccountView, ServiceError> {
+    pub(super) async fn owned_account(&self, caller: &Caller, account: &str) -> Result<crate::ledger::AccountView, ServiceError> {
         Ok(self
             .ledger
             .account_for(account, &caller.document)
@@ -340,7 +357,7 @@ impl PixKeys {
         }
     }
 
-    async fn order(&self, op: Op) -> Result<Outcome, ServiceError> {
+    pub(super) async fn order(&self, op: Op) -> Result<Outcome, ServiceError> {
         match self.directory.submit(op, ORDER_TIMEOUT).await {
             Ok((_, outcome)) => Ok(outcome),
             Err(SubmitError::Timeout(_)) => Err(ServiceError::Unavailable(

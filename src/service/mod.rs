@@ -6,6 +6,7 @@
 
 pub mod consents;
 mod error;
+pub mod key_claims;
 pub mod keys;
 pub mod limiter;
 pub mod limits;

@@ -22,6 +22,7 @@ mod metrics;
 mod money_pages;
 mod openapi;
 mod pix;
+mod pix_key_pages;
 mod pix_keys;
 mod postgres;
 mod refunds;

@@ -2,7 +2,8 @@
 //! development outbox, limits, lookups and their rate limit), and the directory across real bank
 //! processes (one key registered concurrently at two banks: exactly one wins; a third bank
 //! resolves it from its own replica; deletion; a bank down during registrations catches up;
-//! every replica ends identical).
+//! every replica ends identical; portability: a key claimed at the new bank and confirmed at the
+//! old one, refused, expired).
 
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,7 @@ async fn replica(bank: &TestBank) -> Value {
 }
 
 /// Waits until every bank's replica has the same committed length and digest, at least `min`.
-async fn replicas_identical(banks: &[TestBank], min: u64, limit: Duration) -> Value {
+pub(crate) async fn replicas_identical(banks: &[TestBank], min: u64, limit: Duration) -> Value {
     let deadline = Instant::now() + limit;
     loop {
         let mut summaries = Vec::new();
@@ -308,4 +309,143 @@ async fn pix_keys_bench() {
         micros[micros.len() - 1],
         micros.len()
     );
+}
+
+/// Waits until `bank` (asked by `token`'s customer) resolves `key` to `expected_bank`.
+async fn wait_lookup(bank: &TestBank, token: &str, key: &str, expected_bank: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, body) = lookup(bank, token, key).await;
+        if status == 200 && body["bank"] == expected_bank {
+            return body;
+        }
+        assert!(Instant::now() < deadline, "{key} never resolved to bank {expected_bank}: {status} {body}");
+        // Lookups are rate-limited (60 a minute per customer): poll gently.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+}
+
+/// The claim with `id` among the caller's claims at `bank`.
+async fn claim_at(bank: &TestBank, token: &str, id: &str) -> Value {
+    let (status, claims) = bank.get("/api/v1/keys/claims", Some(token)).await;
+    assert_eq!(status, 200, "{claims}");
+    claims.as_array().unwrap().iter().find(|c| c["id"] == id).cloned().unwrap_or_else(|| panic!("no claim {id} at {}: {claims}", bank.url))
+}
+
+/// Waits until the claim shows `status` at `bank`.
+async fn wait_claim_status(bank: &TestBank, token: &str, id: &str, status: &str) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let claim = claim_at(bank, token, id).await;
+        if claim["status"] == status {
+            return claim;
+        }
+        assert!(Instant::now() < deadline, "claim {id} never became {status}: {claim}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn pix_key_portability_claimed_at_the_new_bank_confirmed_at_the_old_one() {
+    // Claims on keys at any bank expire after 5 s here, so that expiry is seen in the test.
+    let consortium = Consortium::start(3, &["--key-claim-ttl", "5s"]).await;
+    let banks: Vec<TestBank> = (0..3).map(|i| consortium.view(i)).collect();
+    let (a_id, b_id) = (consortium.ids[0].as_str(), consortium.ids[1].as_str());
+    // Beatriz is a customer of A and of B; her CPF key and a random key are at A.
+    let cpf = new_cpf();
+    let token_a = banks[0].customer(&cpf, "Beatriz Lima").await;
+    let account_a = banks[0].open_account(&token_a, "individual", &[]).await;
+    let token_b = banks[1].customer(&cpf, "Beatriz Lima").await;
+    let account_b = banks[1].open_account(&token_b, "individual", &[]).await;
+    let (status, body) = banks[0].post("/api/v1/keys", Some(&token_a), json!({"account": account_a, "kind": "cpf"})).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = banks[0].post("/api/v1/keys", Some(&token_a), json!({"account": account_a, "kind": "random"})).await;
+    assert_eq!(status, 201, "{body}");
+    let random_key = body["key"]["key"].as_str().unwrap().to_string();
+    replicas_identical(&banks, 2, Duration::from_secs(10)).await;
+
+    // Someone else at B cannot claim her keys: the directory's masked document is not theirs.
+    let other = banks[1].customer(&new_cpf(), "Outra Pessoa").await;
+    let other_account = banks[1].open_account(&other, "individual", &[]).await;
+    let refused = banks[1].post("/api/v1/keys/claims", Some(&other), json!({"account": other_account, "key": cpf})).await;
+    assert_problem(&refused, 403, "key-claim-refused");
+    assert!(refused.1["detail"].as_str().unwrap_or("").contains("another person"), "{}", refused.1);
+    // Bad input: a key no one has, a malformed key, an account that is not hers, a key already here.
+    let result = banks[1].post("/api/v1/keys/claims", Some(&token_b), json!({"account": account_b, "key": "nobody@example.com"})).await;
+    assert_problem(&result, 404, "key-not-found");
+    let result = banks[1].post("/api/v1/keys/claims", Some(&token_b), json!({"account": account_b, "key": "not a key"})).await;
+    assert_problem(&result, 422, "invalid-field");
+    let result = banks[1].post("/api/v1/keys/claims", Some(&token_b), json!({"account": other_account, "key": cpf})).await;
+    assert_problem(&result, 404, "account-not-found");
+    let result = banks[0].post("/api/v1/keys/claims", Some(&token_a), json!({"account": account_a, "key": cpf})).await;
+    assert_problem(&result, 422, "invalid-field");
+    let result = banks[1].post("/api/v1/keys/claims", None, json!({"account": account_b, "key": cpf})).await;
+    assert_problem(&result, 401, "unauthenticated");
+
+    // Beatriz claims her CPF key at B: pending at both banks until she confirms at A.
+    let (status, claim) = banks[1].post("/api/v1/keys/claims", Some(&token_b), json!({"account": account_b, "key": cpf})).await;
+    assert_eq!(status, 202, "{claim}");
+    assert_eq!(claim["status"], "pending");
+    assert_eq!(claim["side"], "claimant");
+    assert_eq!(claim["from_bank"], a_id);
+    assert_eq!(claim["to_account"], account_b.as_str());
+    let id = claim["id"].as_str().unwrap().to_string();
+    // One pending claim per key.
+    let again = banks[1].post("/api/v1/keys/claims", Some(&token_b), json!({"account": account_b, "key": cpf})).await;
+    assert_problem(&again, 409, "key-claim-pending");
+    let at_a = claim_at(&banks[0], &token_a, &id).await;
+    assert_eq!(at_a["side"], "donor");
+    assert_eq!(at_a["status"], "pending");
+    assert_eq!(at_a["from_account"], account_a.as_str());
+    // Nothing moved yet.
+    let payer = banks[2].customer(&new_cpf(), "Carlos Pagador").await;
+    assert_eq!(lookup(&banks[2], &payer, &cpf).await.1["bank"], a_id);
+    // Only the owner confirms, and only at the bank that holds the key.
+    let stranger = banks[0].customer(&new_cpf(), "Estranho").await;
+    let result = banks[0].post(&format!("/api/v1/keys/claims/{id}/confirm"), Some(&stranger), json!({})).await;
+    assert_problem(&result, 404, "key-claim-not-found");
+    let result = banks[1].post(&format!("/api/v1/keys/claims/{id}/confirm"), Some(&token_b), json!({})).await;
+    assert_problem(&result, 404, "key-claim-not-found");
+
+    // She confirms at A: the directory moves the key; C resolves it to B.
+    let (status, confirmed) = banks[0].post(&format!("/api/v1/keys/claims/{id}/confirm"), Some(&token_a), json!({})).await;
+    assert_eq!(status, 200, "{confirmed}");
+    assert_eq!(confirmed["status"], "completed");
+    let found = wait_lookup(&banks[2], &payer, &cpf, b_id).await;
+    assert_eq!(found["account"], account_b.as_str());
+    assert_eq!(found["name"], "Beatriz Lima");
+    wait_claim_status(&banks[1], &token_b, &id, "completed").await;
+    let result = banks[0].post(&format!("/api/v1/keys/claims/{id}/confirm"), Some(&token_a), json!({})).await;
+    assert_problem(&result, 409, "key-claim-closed");
+    let (_, keys_a) = banks[0].get("/api/v1/keys", Some(&token_a)).await;
+    assert!(keys_a.as_array().unwrap().iter().all(|k| k["key"] != cpf.as_str()), "the key left A: {keys_a}");
+    let (_, keys_b) = banks[1].get("/api/v1/keys", Some(&token_b)).await;
+    assert!(keys_b.as_array().unwrap().iter().any(|k| k["key"] == cpf.as_str() && k["account"] == account_b.as_str()), "{keys_b}");
+
+    // A claim of the random key that she refuses at A: the key stays; B hears of it.
+    let (status, claim) = banks[1].post("/api/v1/keys/claims", Some(&token_b), json!({"account": account_b, "key": random_key})).await;
+    assert_eq!(status, 202, "{claim}");
+    let refused_id = claim["id"].as_str().unwrap().to_string();
+    let (status, refused) = banks[0].post(&format!("/api/v1/keys/claims/{refused_id}/refuse"), Some(&token_a), json!({})).await;
+    assert_eq!(status, 200, "{refused}");
+    assert_eq!(refused["status"], "refused");
+    wait_claim_status(&banks[1], &token_b, &refused_id, "refused").await;
+    let result = banks[0].post(&format!("/api/v1/keys/claims/{refused_id}/confirm"), Some(&token_a), json!({})).await;
+    assert_problem(&result, 409, "key-claim-closed");
+
+    // Another claim of it, not confirmed in time: it expires, and a late confirmation moves nothing.
+    let (status, claim) = banks[1].post("/api/v1/keys/claims", Some(&token_b), json!({"account": account_b, "key": random_key})).await;
+    assert_eq!(status, 202, "{claim}");
+    let late_id = claim["id"].as_str().unwrap().to_string();
+    tokio::time::sleep(Duration::from_millis(5_500)).await;
+    assert_eq!(claim_at(&banks[0], &token_a, &late_id).await["status"], "expired");
+    assert_eq!(claim_at(&banks[1], &token_b, &late_id).await["status"], "expired");
+    let result = banks[0].post(&format!("/api/v1/keys/claims/{late_id}/confirm"), Some(&token_a), json!({})).await;
+    assert_problem(&result, 409, "key-claim-closed");
+    assert_eq!(lookup(&banks[2], &payer, &random_key).await.1["bank"], a_id);
+
+    // Every replica holds the same directory: 2 registrations and 1 move.
+    let summary = replicas_identical(&banks, 3, Duration::from_secs(10)).await;
+    assert_eq!(summary["keys"], 2, "{summary}");
+    consortium.audit_until_quiet(Duration::from_secs(10)).await;
 }

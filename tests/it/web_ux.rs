@@ -529,6 +529,7 @@ async fn browser_axe_on_every_page_on_desktop_and_phone() {
         (format!("/accounts/{account}"), "Extrato"),
         (format!("/accounts/{account}/limits"), "Limites de transferência"),
         (format!("/accounts/{account}/pix"), "Receber com Pix"),
+        (format!("/accounts/{account}/pix/keys"), "Minhas chaves Pix"),
         ("/deposit".into(), "Depósito"),
         ("/withdraw".into(), "Saque"),
         ("/transfer".into(), "Transferência"),

@@ -16,6 +16,7 @@ mod idle;
 mod limits;
 mod monitor;
 mod pix;
+mod pix_keys;
 mod pix_text;
 mod refunds;
 mod remote;
@@ -68,6 +69,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         // Before the statement's exports: those take any /accounts/{n}/{file} and answer 404
         // for a file they do not know.
         .or(pix::routes(state.clone()))
+        .unify()
+        .or(pix_keys::routes(state.clone()))
         .unify()
         .or(statement::routes(state.clone()))
         .unify()

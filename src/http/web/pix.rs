@@ -1,8 +1,9 @@
 //! Pix by BR Code in the pages: "Receber com Pix" for an account (a static QR Code and its
 //! "copia e cola" text; a company account also creates dynamic charges and sees their status),
 //! and "Pagar com Pix copia e cola": paste, review what will be paid (payee, key or charge,
-//! amount, city, txid), pay. A changed code is refused on the paste step, in words. The use
-//! cases are crate::service::pix, the same as the API's.
+//! amount, city, txid), pay. A changed code is refused on the paste step, in words. A typed Pix
+//! key instead of a code goes to the same review (the directory's name, masked document, bank
+//! and account). The use cases are crate::service::pix and crate::service::keys, as the API's.
 
 use std::sync::Arc;
 
@@ -20,16 +21,16 @@ use super::{
 };
 use crate::http::error::ApiError;
 use crate::http::state::AppState;
+use crate::service::keys::{pay_by_key, KeyPayment, Resolved};
 use crate::service::operations::held_account;
 use crate::service::pix::{self, ChargeView, Issued, NewCharge, PayRequest, PixError, Review, StaticRequest};
 use ringbank_domain::brcode::Target;
 use ringbank_domain::document::format_document;
 use ringbank_domain::money::format_brl;
+use ringbank_domain::{PixKey, PixKeyKind};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     receive(state.clone())
-        .or(register_key(state.clone()))
-        .unify()
         .or(create_charge(state.clone()))
         .unify()
         .or(charge_page(state.clone()))
@@ -202,33 +203,6 @@ async fn receive_page(
 
 /// POST /accounts/{number}/pix/charges {csrf, charge_amount, charge_description, charge_minutes}
 ///   -> 303 /accounts/{number}/pix/charges/{id} (or the receive page with errors)
-/// POST /accounts/{n}/pix/keys {csrf, kind = document | random}: registers the holder's own
-/// CPF/CNPJ, or a random key, in the consortium's key directory (ordered by the ring), then
-/// back to the "Receber com Pix" page.
-fn register_key(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("accounts" / String / "pix" / "keys")
-        .and(warp::post())
-        .and(visit(&state))
-        .and(form_body())
-        .and(with_state(state))
-        .then(|number: String, visit: Visit, form: Form, state: Arc<AppState>| async move {
-            let session = match signed_in_post(&state, &visit, &form).await {
-                Ok(session) => session,
-                Err(response) => return response,
-            };
-            let kind = match form.get("kind") {
-                "random" => ringbank_domain::PixKeyKind::Random,
-                _ if session.caller.document.len() == 11 => ringbank_domain::PixKeyKind::Cpf,
-                _ => ringbank_domain::PixKeyKind::Cnpj,
-            };
-            match state.pix.register(&session.caller, &number, kind, None).await {
-                Ok(_) => redirect(&format!("/accounts/{number}/pix")),
-                Err(error) => super::failure(&state, &visit, Some(&session), &ApiError::from(error)),
-            }
-        })
-        .boxed()
-}
-
 fn create_charge(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("accounts" / String / "pix" / "charges")
         .and(warp::post())
@@ -384,9 +358,19 @@ struct ReviewPage {
     errors: Errors,
 }
 
-/// Reads the paste form: the source account must be the caller's, the code must parse and lead
-/// somewhere; the review (or the errors to show on the paste form).
-async fn check(state: &Arc<AppState>, t: Tr, session: &Session, form: &Form) -> Result<Review, Errors> {
+/// What the paste form leads to: a BR Code's review, or a typed key resolved in the directory.
+enum Checked {
+    Code(Box<Review>),
+    Key(Resolved),
+}
+
+/// Longest text read as a typed key rather than a code (a Pix e-mail key has at most 77).
+const KEY_TEXT_MAX: usize = 77;
+
+/// Reads the paste form: the source account must be the caller's; the text is a Pix key (looked
+/// up in the consortium's directory, rate-limited and logged like every lookup) or a BR Code
+/// that must parse and lead somewhere. The review (or the errors to show on the paste form).
+async fn check(state: &Arc<AppState>, t: Tr, session: &Session, form: &Form) -> Result<Checked, Errors> {
     let mut errors = Errors::default();
     if held_account(&state.services, &session.caller, form.get("from").trim()).await.is_err() {
         errors.add("from", t.get("error.account_choose"));
@@ -396,8 +380,23 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, form: &Form) -> 
         errors.add("payload", t.get("pix.paste.empty"));
         return Err(errors);
     }
+    let text = payload.trim();
+    if let Ok(key) = PixKey::parse_any(text) {
+        return match state.pix.lookup(&session.caller, key.as_str()) {
+            Ok(resolved) if errors.is_empty() => Ok(Checked::Key(resolved)),
+            Ok(_) => Err(errors),
+            Err(error) => {
+                errors.add("payload", pix_message(t, &ApiError::from(error)));
+                Err(errors)
+            }
+        };
+    }
+    if text.chars().count() <= KEY_TEXT_MAX && !text.starts_with("0002") {
+        errors.add("payload", t.get("pix.paste.not_code_or_key"));
+        return Err(errors);
+    }
     match pix::review(&state.services, payload).await {
-        Ok(review) if errors.is_empty() => Ok(review),
+        Ok(review) if errors.is_empty() => Ok(Checked::Code(Box::new(review))),
         Ok(_) => Err(errors),
         Err(error) => {
             errors.add("payload", pix_message(t, &ApiError::from(error)));
@@ -406,7 +405,11 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, form: &Form) -> 
     }
 }
 
-fn review_page(state: &AppState, visit: &Visit, session: &Session, form: &Form, key: &str, review: &Review, errors: Errors) -> Response {
+fn review_page(state: &AppState, visit: &Visit, session: &Session, form: &Form, key: &str, checked: &Checked, errors: Errors) -> Response {
+    let review = match checked {
+        Checked::Code(review) => review,
+        Checked::Key(resolved) => return key_review_page(state, visit, session, form, key, resolved, errors),
+    };
     let mut c = Chrome::new(state, visit, Some(session), "pix.review.title", "pix");
     let t = c.t;
     c.title = t.get("pix.review.title").to_string();
@@ -446,6 +449,42 @@ fn review_page(state: &AppState, visit: &Visit, session: &Session, form: &Form, 
     render(status, &page)
 }
 
+/// The review of a payment to a typed key: whom the directory names (name, masked document,
+/// bank and account), the amount and an optional description to type.
+fn key_review_page(state: &AppState, visit: &Visit, session: &Session, form: &Form, key: &str, to: &Resolved, errors: Errors) -> Response {
+    let mut c = Chrome::new(state, visit, Some(session), "pix.review.title", "pix");
+    let t = c.t;
+    c.title = t.get("pix.review.title").to_string();
+    let mut amount = Field::amount("amount", t, form.get("amount")).error(&errors);
+    amount.label = t.get("pix.review.amount").to_string();
+    let mut description = Field::text("description", t.get("pix.receive.description").to_string(), form.get("description")).error(&errors);
+    description.required = false;
+    let shown = PixKeyKind::parse(&to.key_kind).ok().and_then(|kind| PixKey::parse(kind, &to.key).ok()).map(|k| k.display());
+    let hidden = vec![
+        ("from".to_string(), form.get("from").trim().to_string()),
+        ("payload".to_string(), form.get("payload").trim().to_string()),
+        ("key".to_string(), key.to_string()),
+    ];
+    let page = ReviewPage {
+        payee: to.name.clone(),
+        document: to.masked_document.clone(),
+        place: t.fill("confirm.bank_account", &[&to.bank, &to.account]),
+        key: Some(shown.unwrap_or_else(|| to.key.clone())),
+        charge: None,
+        city: String::new(),
+        txid: None,
+        description: String::new(),
+        fixed_amount: None,
+        amount: vec![amount, description],
+        from: form.get("from").trim().to_string(),
+        hidden,
+        errors,
+        c,
+    };
+    let status = if page.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    render(status, &page)
+}
+
 /// POST /pix {csrf, from, payload, key} -> the review step (or the paste form with errors)
 fn review_step(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("pix")
@@ -460,7 +499,7 @@ fn review_step(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             };
             let key = if form.get("key").is_empty() { form_key() } else { form.get("key").to_string() };
             match check(&state, visit.tr(), &session, &form).await {
-                Ok(review) => review_page(&state, &visit, &session, &form, &key, &review, Errors::default()),
+                Ok(checked) => review_page(&state, &visit, &session, &form, &key, &checked, Errors::default()),
                 Err(errors) => paste_page(&state, &visit, &session, &form, &key, errors).await,
             }
         })
@@ -482,9 +521,13 @@ fn confirm(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             let t = visit.tr();
             let key = form.get("key").to_string();
             // Everything is checked again: the hidden fields are the customer's to change.
-            let review = match check(&state, t, &session, &form).await {
-                Ok(review) => review,
+            let checked = match check(&state, t, &session, &form).await {
+                Ok(checked) => checked,
                 Err(errors) => return paste_page(&state, &visit, &session, &form, &key, errors).await,
+            };
+            let review = match checked {
+                Checked::Code(review) => review,
+                Checked::Key(to) => return pay_key(&state, &visit, &session, &form, &key, to).await,
             };
             let mut errors = Errors::default();
             let amount_cents = match review.amount_cents {
@@ -492,7 +535,7 @@ fn confirm(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 None => parse_amount(&state, t, form.get("amount")).map_err(|m| errors.add("amount", m)).ok(),
             };
             let Some(amount_cents) = amount_cents else {
-                return review_page(&state, &visit, &session, &form, &key, &review, errors);
+                return review_page(&state, &visit, &session, &form, &key, &Checked::Code(review), errors);
             };
             let request = PayRequest {
                 from_account: form.get("from").trim().to_string(),
@@ -503,11 +546,35 @@ fn confirm(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 Ok((_, posted)) => redirect(&format!("/transfers/{}", posted.id)),
                 Err(error) => {
                     errors.form = Some(pix_message(t, &ApiError::from(error)));
-                    review_page(&state, &visit, &session, &form, &form_key(), &review, errors)
+                    review_page(&state, &visit, &session, &form, &form_key(), &Checked::Code(review), errors)
                 }
             }
         })
         .boxed()
+}
+
+/// Pays the typed key's account as `POST /api/v1/key-payments` does (the key is looked up
+/// again there), under the form's Idempotency-Key; back to the review with the refusal.
+async fn pay_key(state: &Arc<AppState>, visit: &Visit, session: &Session, form: &Form, key: &str, to: Resolved) -> Response {
+    let t = visit.tr();
+    let mut errors = Errors::default();
+    let amount_cents = parse_amount(state, t, form.get("amount")).map_err(|m| errors.add("amount", m)).ok();
+    let Some(amount_cents) = amount_cents else {
+        return key_review_page(state, visit, session, form, key, &to, errors);
+    };
+    let request = KeyPayment {
+        from_account: form.get("from").trim().to_string(),
+        key: to.key.clone(),
+        amount_cents,
+        description: form.get("description").trim().to_string(),
+    };
+    match pay_by_key(&state.services, &state.pix, &session.caller, &request, Some(key.to_string()).filter(|k| !k.is_empty())).await {
+        Ok((posted, _)) => redirect(&format!("/transfers/{}", posted.id)),
+        Err(error) => {
+            errors.form = Some(pix_message(t, &ApiError::from(error)));
+            key_review_page(state, visit, session, form, &form_key(), &to, errors)
+        }
+    }
 }
 
 #[cfg(test)]
