@@ -227,6 +227,11 @@ impl BankProcess {
         // Where it is midday now, so that the night limit never depends on when tests run (a
         // test of the night passes --time-zone, which wins over the variable).
         command.env("RINGBANK_TIME_ZONE", ringbank::config::midday_now().to_string());
+        // A 400 ms lease instead of 200 ms: debug builds of several banks and a Chromium share
+        // two cores while the suite runs, and a prepare not answered within the lease aborts
+        // (safely; the tests of that pass --hold-max or inject the fault). 400 ms keeps the
+        // rule lease + drift < token timeout / 2 with the default 1 s timeout.
+        command.env("RINGBANK_HOLD_MAX", "400ms");
         if let Some(url) = test_database_url(id, data_dir).await {
             command.args(["--database-url", &url]);
         }

@@ -160,8 +160,8 @@ async fn an_isolated_bank_never_holds_while_the_majority_carries_on() {
     let c = consortium.banks[isolated].as_ref().unwrap().view();
     let isolate = Fault::Partition { banks: vec!["A".into(), "B".into()], duration: Duration::from_secs(6) };
     c.admin().inject(&isolate).await.expect("partition injected");
-    // A lease it may have had runs out within hold_max (200 ms).
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // A lease it may have had runs out within hold_max (400 ms in tests) and its drift margin.
+    tokio::time::sleep(Duration::from_millis(700)).await;
     let before = statuses(&consortium, &client).await;
     let grants_before = before.iter().find(|(i, _)| *i == isolated).unwrap().1.status.grants;
     let seq_before = before.iter().find(|(i, _)| *i == 0).unwrap().1.status.token_seq;
