@@ -104,6 +104,12 @@ pub struct ServeConfig {
     /// How long an idle holder keeps the token before passing it on (idle cost vs. latency).
     #[arg(long, env = "RINGBANK_IDLE_PAUSE", default_value = "150ms", value_parser = humantime::parse_duration)]
     pub idle_pause: Duration,
+    /// After an idle hold, how long the token waits at its last holder before it is sent on
+    /// (0s: never). An idle ring then passes it a few times a second instead of several times
+    /// per member; a bank with work wakes it (a `wake` message) and gets it within milliseconds.
+    /// `idle-pause + idle-park` must stay below half the token timeout.
+    #[arg(long, env = "RINGBANK_IDLE_PARK", default_value = "300ms", value_parser = humantime::parse_duration)]
+    pub idle_park: Duration,
     /// Interval between retransmissions of unacknowledged ring messages.
     #[arg(long, env = "RINGBANK_RETRANSMIT", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub retransmit: Duration,
@@ -380,6 +386,7 @@ impl ServeConfig {
         config.token_timeout = token_timeout;
         config.hold_max = ms(self.hold_max);
         config.idle_pause = ms(self.idle_pause);
+        config.idle_park = ms(self.idle_park);
         config.retransmit = ms(self.retransmit);
         config.pass_retries = self.pass_retries;
         config
@@ -403,6 +410,7 @@ impl ServeConfig {
             token_timeout: None,
             hold_max: Duration::from_millis(200),
             idle_pause: Duration::from_millis(150),
+            idle_park: Duration::from_millis(300),
             retransmit: Duration::from_millis(100),
             pass_retries: 3,
             admin_secret: Some("test-admin-secret-0123456789".to_string()),
@@ -455,6 +463,7 @@ impl ServeConfig {
             "token_timeout_ms": ring.token_timeout,
             "hold_max": ms(self.hold_max),
             "idle_pause": ms(self.idle_pause),
+            "idle_park": ms(self.idle_park),
             "retransmit": ms(self.retransmit),
             "pass_retries": self.pass_retries,
             "admin_secret": secret(&self.admin_secret),

@@ -139,12 +139,25 @@ impl RingHandle {
     }
 
     pub fn status(&self) -> RingStatus {
-        let mut status = self.status.borrow().clone();
-        let live = self.holding();
-        status.holding = live.is_some();
-        status.lease_remaining_ms = live.map_or(0, |h| h.lease_until.saturating_duration_since(Instant::now()).as_millis() as u64);
-        status
+        // The holding watch is written at the grant, before the driver publishes the rest of
+        // the status: read it second, so that it is never older than the status it amends.
+        let status = self.status.borrow().clone();
+        merge_status(status, *self.holding.borrow(), Instant::now())
     }
+}
+
+/// The published status amended with the live holding: `holding`, `epoch` and `token_seq` are
+/// reported together from the grant (the status published before it may still carry the
+/// previous stamp), so a reader never sees holding=true beside another grant's stamp.
+fn merge_status(mut status: RingStatus, holding: Option<Holding>, now: Instant) -> RingStatus {
+    let live = holding.filter(|h| h.lease_until > now);
+    status.holding = live.is_some();
+    status.lease_remaining_ms = live.map_or(0, |h| h.lease_until.saturating_duration_since(now).as_millis() as u64);
+    if let Some(live) = live {
+        status.epoch = live.stamp.epoch;
+        status.token_seq = live.stamp.seq;
+    }
+    status
 }
 
 /// The ring's timing options, already validated by ringbank_ring::Config::validate.
@@ -580,6 +593,38 @@ pub async fn observe_ring(ring: RingHandle, metrics: std::sync::Arc<crate::metri
             }
             last_grant = Some(now);
             held_since = Some((now, grant));
+        }
+    }
+}
+
+#[cfg(test)]
+mod status_tests {
+    use super::*;
+
+    fn published(epoch: u64, seq: u64, holding: bool) -> RingStatus {
+        RingStatus { epoch, token_seq: seq, holding, ..RingStatus::default() }
+    }
+
+    #[test]
+    fn a_live_grant_reports_its_own_stamp_even_before_the_status_is_published() {
+        let now = Instant::now();
+        let grant = Holding { stamp: Stamp::new(4, 17), lease_until: now + Duration::from_millis(300) };
+        // The driver has set the holding watch for (4, 17) but still publishes (3, 16).
+        let status = merge_status(published(3, 16, false), Some(grant), now);
+        assert!(status.holding);
+        assert_eq!((status.epoch, status.token_seq), (4, 17));
+        assert_eq!(status.lease_remaining_ms, 300);
+    }
+
+    #[test]
+    fn an_expired_or_revoked_grant_is_not_holding_and_keeps_the_published_stamp() {
+        let now = Instant::now();
+        let expired = Holding { stamp: Stamp::new(4, 17), lease_until: now };
+        for holding in [Some(expired), None] {
+            let status = merge_status(published(4, 18, true), holding, now);
+            assert!(!status.holding);
+            assert_eq!((status.epoch, status.token_seq), (4, 18));
+            assert_eq!(status.lease_remaining_ms, 0);
         }
     }
 }

@@ -20,10 +20,25 @@ pub enum CrashPoint {
     OnPrepare,
     /// Participant: an outcome arrived, nothing applied.
     OnCommit,
+    /// Scheduler: an occurrence's transfer made, its run not recorded yet.
+    AfterScheduledTransfer,
 }
 
 impl CrashPoint {
-    pub const ALL: [CrashPoint; 7] = [
+    pub const ALL: [CrashPoint; 8] = [
+        CrashPoint::WhileHolding,
+        CrashPoint::AfterPrepareSent,
+        CrashPoint::AfterVotes,
+        CrashPoint::AfterDecisionLogged,
+        CrashPoint::AfterCommitSent,
+        CrashPoint::OnPrepare,
+        CrashPoint::OnCommit,
+        CrashPoint::AfterScheduledTransfer,
+    ];
+
+    /// The points on a cross-bank transfer's path (what the chaos runs arm: their load has
+    /// no scheduled transfers).
+    pub const TWO_PHASE: [CrashPoint; 7] = [
         CrashPoint::WhileHolding,
         CrashPoint::AfterPrepareSent,
         CrashPoint::AfterVotes,
@@ -42,6 +57,7 @@ impl CrashPoint {
             CrashPoint::AfterCommitSent => "after-commit-sent",
             CrashPoint::OnPrepare => "on-prepare",
             CrashPoint::OnCommit => "on-commit",
+            CrashPoint::AfterScheduledTransfer => "after-scheduled-transfer",
         }
     }
 

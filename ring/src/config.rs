@@ -24,6 +24,11 @@ pub struct Config {
     pub hold_max: Millis,
     /// How long a holder with no local work keeps the token before passing it on.
     pub idle_pause: Millis,
+    /// After an idle hold, how long the token waits at its last holder (lease given up, no one
+    /// holding) before it is sent on: an idle ring passes it less often. 0: never parked. A
+    /// member with work wakes it (`Message::Wake`). `idle_pause + idle_park` must stay below
+    /// half the token timeout, so that a parked token is never taken for a lost one.
+    pub idle_park: Millis,
     /// Interval between retransmissions of a token, a claim or a proposal.
     pub retransmit: Millis,
     /// Unacknowledged sends of a token to one successor before it is skipped.
@@ -55,6 +60,12 @@ pub enum ConfigError {
     IdlePauseAboveLease {
         idle_pause: Millis,
         hold_max: Millis,
+    },
+    /// An idle hold and a park together must end well before a token is suspected lost.
+    IdleParkNotBelowTokenTimeout {
+        idle_pause: Millis,
+        idle_park: Millis,
+        token_timeout: Millis,
     },
     RetransmitNotBelowTokenTimeout {
         retransmit: Millis,
@@ -89,6 +100,10 @@ impl fmt::Display for ConfigError {
             ConfigError::IdlePauseAboveLease { idle_pause, hold_max } => {
                 write!(f, "idle_pause ({idle_pause} ms) must not exceed hold_max ({hold_max} ms)")
             }
+            ConfigError::IdleParkNotBelowTokenTimeout { idle_pause, idle_park, token_timeout } => write!(
+                f,
+                "idle_pause + idle_park ({idle_pause} + {idle_park} ms) must be below half the token timeout ({token_timeout} ms)"
+            ),
             ConfigError::RetransmitNotBelowTokenTimeout { retransmit, token_timeout } => {
                 write!(f, "retransmit ({retransmit} ms) must be below token_timeout ({token_timeout} ms)")
             }
@@ -105,8 +120,8 @@ impl fmt::Display for ConfigError {
 impl std::error::Error for ConfigError {}
 
 impl Config {
-    /// Default timing: token_timeout 1000 ms, hold_max 200 ms, idle_pause 20 ms,
-    /// retransmit 100 ms, pass_retries 3, drift_margin_percent 10.
+    /// Default timing: token_timeout 1000 ms, hold_max 200 ms, idle_pause 20 ms, idle_park 0
+    /// (never parked), retransmit 100 ms, pass_retries 3, drift_margin_percent 10.
     pub fn with_defaults(me: NodeId, members: Vec<NodeId>) -> Config {
         Config {
             me,
@@ -114,6 +129,7 @@ impl Config {
             token_timeout: 1000,
             hold_max: 200,
             idle_pause: 20,
+            idle_park: 0,
             retransmit: 100,
             pass_retries: 3,
             drift_margin_percent: 10,
@@ -169,6 +185,13 @@ impl Config {
         }
         if self.idle_pause > self.hold_max {
             return Err(ConfigError::IdlePauseAboveLease { idle_pause: self.idle_pause, hold_max: self.hold_max });
+        }
+        if self.idle_park > MAX_DURATION || self.idle_pause + self.idle_park >= self.token_timeout / 2 {
+            return Err(ConfigError::IdleParkNotBelowTokenTimeout {
+                idle_pause: self.idle_pause,
+                idle_park: self.idle_park,
+                token_timeout: self.token_timeout,
+            });
         }
         if self.quorum > self.members.len() {
             return Err(ConfigError::QuorumAboveMembers { quorum: self.quorum, members: self.members.len() });

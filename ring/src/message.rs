@@ -75,6 +75,11 @@ pub enum Message {
     /// A node outside the live ring asks the next holder to take it back in. `epoch` is the
     /// sender's promise.
     Join { epoch: u64 },
+    /// Sent to every member by a node that has work while the ring idles: whoever holds the
+    /// token idly, or has parked it, passes it on now, and for a token timeout every member
+    /// passes the token without an idle pause or a park. It changes no durable state and no
+    /// stamp, only how soon a token moves. `epoch` is the sender's promise.
+    Wake { epoch: u64 },
 }
 
 impl Message {
@@ -92,7 +97,7 @@ impl Message {
             Message::Token { stamp, .. } | Message::TokenAck { stamp } | Message::Claim { stamp, .. } | Message::Confirm { stamp, .. } => {
                 stamp.epoch
             }
-            Message::Propose { epoch, .. } | Message::Promise { epoch, .. } | Message::Join { epoch } => *epoch,
+            Message::Propose { epoch, .. } | Message::Promise { epoch, .. } | Message::Join { epoch } | Message::Wake { epoch } => *epoch,
             Message::Reject { promised_epoch } => *promised_epoch,
         }
     }
@@ -108,6 +113,7 @@ impl Message {
             Message::Promise { .. } => "promise",
             Message::Reject { .. } => "reject",
             Message::Join { .. } => "join",
+            Message::Wake { .. } => "wake",
         }
     }
 }

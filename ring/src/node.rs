@@ -43,6 +43,9 @@ pub struct Node {
     phase: Phase,
     /// The driver has local work waiting: keep the token up to the lease when we get it.
     want: bool,
+    /// Until then (our clock) the ring hurries: a member asked for the token (`Wake`), so an
+    /// idle holder passes at once and nobody parks the token.
+    hurry_until: Millis,
     /// Newest stamp seen in any token or claim.
     highest_seen: Stamp,
     /// Newest epoch seen in any message, so that a new candidate outbids all of them.
@@ -78,6 +81,8 @@ enum Phase {
         lease_until: Millis,
         idle_until: Millis,
         certificate: Certificate,
+        /// Local work wanted the token during this hold: it is not parked after it.
+        worked: bool,
     },
     /// We stopped holding and hand `stamp` (the next sequence number) to `target`.
     Passing {
@@ -88,6 +93,8 @@ enum Phase {
         next_retry: Millis,
         /// The certificate of the stamp we held, sent with the token.
         proof: Option<Certificate>,
+        /// Not sent yet: the token waits here after an idle hold until `next_retry` (or a wake).
+        parked: bool,
     },
     /// The token looks lost: we gather promises for a new epoch.
     Candidate {
@@ -127,6 +134,7 @@ impl Node {
             confirm_time: None,
             phase: Phase::Idle,
             want: false,
+            hurry_until: 0,
             highest_seen,
             max_epoch_seen: durable.promised_epoch.max(highest_seen.epoch),
             durable,
@@ -166,6 +174,7 @@ impl Node {
             Message::Promise { epoch, lease_remaining, .. } => self.on_promise(from_index, epoch, lease_remaining, now, &mut out),
             Message::Reject { promised_epoch } => self.on_reject(promised_epoch, now, &mut out),
             Message::Join { .. } => self.join_requests[from_index] = Some(now),
+            Message::Wake { .. } => self.on_wake(now, &mut out),
         }
         out
     }
@@ -232,9 +241,22 @@ impl Node {
     /// Local work is waiting: when we hold the token, keep it until `release` or the lease ends.
     /// The wish stays until `release` is called.
     pub fn want_token(&mut self, now: Millis) -> Vec<Action> {
-        self.clock(now);
-        self.want = true;
-        Vec::new()
+        let now = self.clock(now);
+        let mut out = Vec::new();
+        let wanted = std::mem::replace(&mut self.want, true);
+        if let Phase::Holding { worked, .. } = &mut self.phase {
+            *worked = true;
+        }
+        // A token parked here after an idle hold goes round now and comes back.
+        self.unpark(now, &mut out);
+        let holding_or_claiming = matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. });
+        if !wanted && !holding_or_claiming && now >= self.hurry_until && self.config.members.len() > 1 {
+            // The ring may be idling (pauses, parks): ask everyone to hurry the token here. At
+            // most once per token timeout, and not again while a wake is in force.
+            self.hurry_until = now + self.config.token_timeout;
+            self.broadcast(Message::Wake { epoch: self.durable.promised_epoch }, &mut out);
+        }
+        out
     }
 
     /// Local work is done: if we hold the token, pass it on now.
@@ -551,15 +573,17 @@ impl Node {
         if self.certified.as_ref().is_none_or(|known| known.stamp < stamp) {
             self.certified = Some(certificate.clone());
         }
-        self.phase =
-            Phase::Holding { stamp, ring, lease_until, idle_until: now + self.config.idle_pause, certificate: certificate.clone() };
+        let idle_until = if now < self.hurry_until { now } else { now + self.config.idle_pause };
+        self.phase = Phase::Holding { stamp, ring, lease_until, idle_until, certificate: certificate.clone(), worked: self.want };
         out.push(Action::Grant { stamp, lease_until, certificate });
     }
 
     /// Stops holding and hands the next sequence number to the successor, taking in joiners.
     fn pass_token(&mut self, now: Millis, out: &mut Vec<Action>) {
-        let Phase::Holding { stamp, ring, ref certificate, .. } = self.phase else { return };
+        let Phase::Holding { stamp, ring, ref certificate, worked, .. } = self.phase else { return };
         let proof = Some(certificate.clone());
+        // After an idle hold, and unless someone asked for the token, it waits here a while.
+        let park = !worked && !self.want && now >= self.hurry_until && self.config.idle_park > 0;
         out.push(Action::Revoke { stamp });
         self.phase = Phase::Idle;
         let mut ring = ring | self.my_bit();
@@ -576,31 +600,59 @@ impl Node {
         // Paired with accept_token at the successor, which takes only stamps above its highest
         // accepted one: what we pass is above everything we accepted ourselves.
         assert!(next > self.durable.highest_accepted, "passing {next} not above our own {}", self.durable.highest_accepted);
-        self.pass_to_successor(next, ring, proof, now, out);
+        self.pass_to_successor(next, ring, proof, park, now, out);
     }
 
-    fn pass_to_successor(&mut self, stamp: Stamp, ring: Mask, proof: Option<Certificate>, now: Millis, out: &mut Vec<Action>) {
+    fn pass_to_successor(&mut self, stamp: Stamp, ring: Mask, proof: Option<Certificate>, park: bool, now: Millis, out: &mut Vec<Action>) {
         match self.successor(ring) {
             // We are the only live member left: claim the token ourselves (it still needs a majority).
             None => self.accept_token(stamp, ring, now, None, out),
+            Some(target) if park => {
+                let next_retry = now + self.config.idle_park;
+                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry, proof, parked: true };
+            }
             Some(target) => {
                 self.send(target, Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone() }, out);
-                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry: now + self.config.retransmit, proof };
+                let next_retry = now + self.config.retransmit;
+                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry, proof, parked: false };
             }
         }
     }
 
     fn retry_pass(&mut self, now: Millis, out: &mut Vec<Action>) {
-        let Phase::Passing { stamp, ring, target, failures, ref proof, .. } = self.phase else { return };
+        let Phase::Passing { stamp, ring, target, failures, ref proof, parked, .. } = self.phase else { return };
         let proof = proof.clone();
+        if parked {
+            // The park is over: the first send.
+            return self.pass_to_successor(stamp, ring, proof, false, now, out);
+        }
         let failures = failures + 1;
         if failures >= self.config.pass_retries {
             // The successor looks dead: skip it, with the same stamp.
             let ring = ring & !self.bit_of(target);
-            self.pass_to_successor(stamp, ring, proof, now, out);
+            self.pass_to_successor(stamp, ring, proof, false, now, out);
         } else {
             self.send(target, Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone() }, out);
-            self.phase = Phase::Passing { stamp, ring, target, failures, next_retry: now + self.config.retransmit, proof };
+            let next_retry = now + self.config.retransmit;
+            self.phase = Phase::Passing { stamp, ring, target, failures, next_retry, proof, parked: false };
+        }
+    }
+
+    /// A parked token is sent on now.
+    fn unpark(&mut self, now: Millis, out: &mut Vec<Action>) {
+        if matches!(self.phase, Phase::Passing { parked: true, .. }) {
+            self.retry_pass(now, out);
+        }
+    }
+
+    /// A member has work: hurry the token to it. An idle holder passes it now, a parked one
+    /// sends it now, and until the wake wears off nobody pauses idly or parks.
+    fn on_wake(&mut self, now: Millis, out: &mut Vec<Action>) {
+        self.hurry_until = self.hurry_until.max(now + self.config.token_timeout);
+        match self.phase {
+            Phase::Holding { worked: false, .. } if !self.want => self.pass_token(now, out),
+            Phase::Passing { parked: true, .. } => self.unpark(now, out),
+            _ => {}
         }
     }
 

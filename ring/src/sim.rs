@@ -94,7 +94,9 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
 pub fn run_seed_with(seed: u64, nodes: usize, byzantine: Option<usize>, quorum: usize, trace: bool) -> Result<SimStats, String> {
     let mut rng = Rng::new(seed ^ 0x005E_ED0F_2140 ^ 0xB12);
     let chaos_ms = rng.range(4_000, 20_000);
-    let mut sim = Sim::with_quorum(seed, nodes, quorum, trace);
+    // Half the seeds park idle tokens (and so exercise wakes), with short and long parks.
+    let idle_park = [0, 0, 60, 300][rng.below(4) as usize];
+    let mut sim = Sim::with_options(seed, nodes, quorum, idle_park, trace);
     sim.byzantine = byzantine;
     sim.stats.byzantine = byzantine;
     sim.faults = true;
@@ -104,7 +106,7 @@ pub fn run_seed_with(seed: u64, nodes: usize, byzantine: Option<usize>, quorum: 
     match result {
         Ok(()) => Ok(sim.stats.clone()),
         Err(message) => Err(format!(
-            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, t={} ms: {message}\nreplay: {}",
+            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, idle park {idle_park} ms, t={} ms: {message}\nreplay: {}",
             sim.stats.quorum,
             sim.now,
             replay_command(seed)
@@ -205,6 +207,11 @@ impl Sim {
 
     /// As `new`, with `Config::quorum` set (0: a majority).
     pub fn with_quorum(seed: u64, nodes: usize, quorum: usize, trace: bool) -> Sim {
+        Sim::with_options(seed, nodes, quorum, 0, trace)
+    }
+
+    /// As `with_quorum`, with `Config::idle_park` set (0: idle tokens are never parked).
+    pub fn with_options(seed: u64, nodes: usize, quorum: usize, idle_park: Millis, trace: bool) -> Sim {
         let mut rng = Rng::new(seed);
         let ids: Vec<NodeId> = (0..nodes).map(|index| (3 + 7 * index) as NodeId).collect();
         let mut sim_nodes = Vec::new();
@@ -212,6 +219,7 @@ impl Sim {
             let mut config = Config::with_defaults(*id, ids.clone());
             config.token_timeout = Config::recommended_token_timeout(nodes);
             config.quorum = quorum;
+            config.idle_park = idle_park;
             let offset = rng.below(1_000_000);
             let keys = Keys::new(SimKeyring::new(*id, &ids, seed));
             sim_nodes.push(SimNode {
@@ -742,7 +750,8 @@ impl Sim {
                 lease_remaining: self.rng.below(1_000_000_000),
             },
             6 => Message::Reject { promised_epoch: if self.rng.chance(50) { far.epoch } else { stamp.epoch } },
-            7 => Message::Join { epoch: far.epoch },
+            7 if self.rng.chance(50) => Message::Join { epoch: far.epoch },
+            7 => Message::Wake { epoch: far.epoch },
             _ if !self.heard.is_empty() => self.heard[self.rng.below(self.heard.len() as u64) as usize].clone(),
             _ => Message::TokenAck { stamp },
         };

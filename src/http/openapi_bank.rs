@@ -154,6 +154,13 @@ pub fn document() -> Value {
             json!(["epoch"]),
             "a node outside the live ring asks to be taken back in",
         ),
+        (
+            "wake",
+            "Wake",
+            json!({"epoch": {"type": "integer", "minimum": 0}}),
+            json!(["epoch"]),
+            "a member has work: an idle or parked token is passed on at once",
+        ),
     ];
     for (path, variant, fields, required, summary) in messages {
         paths.insert(format!("/ring/v1/{path}"), ring_message(summary, variant, fields, required));

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 
 use ringbank_domain::schedule::{occurrence_at, LocalDateTime, Repeat};
-use ringbank_domain::RawLeg;
+use ringbank_domain::{CrashPoint, RawLeg};
 
 use super::operations::{check_amount, clean_text, post_money, transfer_job, validate_legs, PaymentTarget, TransferRequest};
 use super::{Caller, ServiceError, Services};
@@ -228,6 +228,7 @@ async fn run_one(state: &Arc<Services>, schedule: &ScheduleRecord, now: i64) -> 
         };
         match posted {
             Ok(posted) => {
+                state.cross.faults.crash_point(CrashPoint::AfterScheduledTransfer);
                 run.status = posted.status.as_str().to_string();
                 run.transfer_id = Some(posted.id);
             }

@@ -220,6 +220,12 @@ impl BankProcess {
     }
 
     pub async fn spawn_on(id: &str, listen: &str, data_dir: &Path, extra: &[&str]) -> BankProcess {
+        Self::spawn_logged(id, listen, data_dir, extra, None).await
+    }
+
+    /// As `spawn_on`; with `log`, the bank logs at info level as JSON lines into that file
+    /// instead of warnings into the test's own stderr.
+    pub async fn spawn_logged(id: &str, listen: &str, data_dir: &Path, extra: &[&str], log: Option<&Path>) -> BankProcess {
         use tokio::io::AsyncBufReadExt;
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"));
         command.args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"]).arg(data_dir);
@@ -235,13 +241,16 @@ impl BankProcess {
         if let Some(url) = test_database_url(id, data_dir).await {
             command.args(["--database-url", &url]);
         }
-        let mut child = command
-            .args(extra)
-            .env("RINGBANK_LOG", "warn")
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn ringbank");
+        match log {
+            Some(path) => {
+                let file = std::fs::File::create(path).expect("create the bank's log file");
+                command.env("RINGBANK_LOG", "info").env("RINGBANK_LOG_FORMAT", "json").stderr(file);
+            }
+            None => {
+                command.env("RINGBANK_LOG", "warn");
+            }
+        }
+        let mut child = command.args(extra).stdout(std::process::Stdio::piped()).kill_on_drop(true).spawn().expect("spawn ringbank");
         let stdout = child.stdout.take().expect("stdout");
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
@@ -320,6 +329,17 @@ impl Consortium {
     }
 
     pub async fn spawn(&self, index: usize) -> BankProcess {
+        self.spawn_logged(index, None).await
+    }
+
+    /// Restarts stopped bank `index` logging at info level into `log`.
+    pub async fn restart_logged(&mut self, index: usize, log: &Path) {
+        assert!(self.banks[index].is_none(), "bank {index} is still running");
+        let bank = self.spawn_logged(index, Some(log)).await;
+        self.banks[index] = Some(bank);
+    }
+
+    async fn spawn_logged(&self, index: usize, log: Option<&Path>) -> BankProcess {
         let peers = self.peer_list();
         let id = &self.ids[index];
         let key_file = self.data.path().join(format!("key-{id}"));
@@ -327,7 +347,7 @@ impl Consortium {
         let key_file = key_file.display().to_string();
         let mut args: Vec<&str> = vec!["--peer", &peers, "--key-file", &key_file];
         args.extend(self.extra.iter().map(String::as_str));
-        BankProcess::spawn_on(&self.ids[index], &self.listens[index], self.data.path(), &args).await
+        BankProcess::spawn_logged(&self.ids[index], &self.listens[index], self.data.path(), &args, log).await
     }
 
     pub async fn restart(&mut self, index: usize) {

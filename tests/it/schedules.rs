@@ -1,6 +1,7 @@
 //! Scheduled transfers (agendamento, issue 15 part 2): made once at their time by the bank's
 //! scheduler, cancellable until then, exactly once across a crash between the transfer and
-//! the record of its run (the Idempotency-Key derived from the schedule and the occurrence), made
+//! the record of its run (the Idempotency-Key derived from the schedule and the occurrence; a
+//! real kill at crash point after-scheduled-transfer, and the same state made by hand), made
 //! late when the bank was down at the time but is back within the catch-up window, recorded as
 //! missed after it, and failed with a reason (and a dashboard notice) on insufficient funds.
 
@@ -143,6 +144,39 @@ async fn an_occurrence_already_made_under_its_key_is_not_made_again() {
     assert_eq!(ran["runs"][0]["transfer_id"], made["id"], "{ran}");
     assert_eq!(ran["next_occurrence"], 1);
     assert_eq!(bank.balance(&c.token, &c.account).await.0, 100_000 - 3_000, "one transfer, not two");
+}
+
+/// The bank kills itself (crash point after-scheduled-transfer) right after the scheduler made
+/// an occurrence's transfer and before it recorded the run. After the restart the run is
+/// recorded with that same transfer: the money moved once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_the_transfer_and_its_run_record_makes_the_occurrence_once() {
+    let data = tempfile::tempdir().expect("temp dir");
+    let mut bank = process(data.path(), "1h").await;
+    let view = bank.view();
+    let c = customer(&view, 100_000).await;
+    let created = schedule(&view, &c, 3_000, &local_in(2_000), "weekly").await;
+    let id = created["id"].as_str().unwrap().to_string();
+    let point = "after-scheduled-transfer".parse().expect("a crash point");
+    view.admin().inject(&Fault::CrashAt { point }).await.expect("crash point armed");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !matches!(bank.child.try_wait(), Ok(Some(_))) {
+        assert!(std::time::Instant::now() < deadline, "the bank did not crash at {point} when the occurrence was due");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bank = process(data.path(), "1h").await;
+    let view = bank.view();
+    let ran = wait_runs(&view, &c.token, &id, 1, Duration::from_secs(15)).await;
+    assert_eq!(ran["runs"][0]["status"], "committed", "{ran}");
+    assert_eq!(ran["next_occurrence"], 1, "{ran}");
+    assert_eq!(view.balance(&c.token, &c.account).await.0, 100_000 - 3_000, "one transfer, not two");
+    let statement = view.as_customer(&c.token).statement(&c.account, None, None).await.expect("statement");
+    assert_eq!(statement.entries.len(), 2, "the deposit and one transfer: {:?}", statement.entries);
+    let transfer = ran["runs"][0]["transfer_id"].as_str().expect("the run names its transfer");
+    let (status, made) = view.get(&format!("/api/v1/transfers/{transfer}"), Some(&c.token)).await;
+    assert_eq!(status, StatusCode::OK, "{made}");
+    assert_eq!((made["status"].as_str(), made["debits"][0]["amount_cents"].as_i64()), (Some("committed"), Some(3_000)), "{made}");
+    bank.kill9().await;
 }
 
 async fn process(data: &Path, catch_up: &str) -> BankProcess {

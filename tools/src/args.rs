@@ -187,6 +187,10 @@ pub struct BenchRingArgs {
     /// How long to measure the idle ring.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     pub idle: Duration,
+    /// How many times a bank of the idle ring gets work (one cross-bank transfer) and waits for
+    /// the token.
+    #[arg(long, default_value_t = 20)]
+    pub wakes: usize,
     #[arg(long, default_value_t = 19101)]
     pub base_port: u16,
     #[arg(long)]

@@ -102,10 +102,10 @@ pub async fn run(args: BenchArgs) -> Result<bool, String> {
     Ok(reports.iter().all(|r| r.audit_passed && r.errors == 0))
 }
 
-struct Bank {
+pub(crate) struct Bank {
     /// Signed in as the company that holds every account.
-    client: BankClient,
-    accounts: Vec<String>,
+    pub(crate) client: BankClient,
+    pub(crate) accounts: Vec<String>,
     /// (origin bank id, account) -> the consent the company granted that bank for the account here.
     consents: std::collections::HashMap<(String, String), String>,
 }
@@ -382,7 +382,7 @@ impl Results {
     }
 }
 
-async fn open_accounts(client: BankClient, cnpj: &str, count: usize) -> Result<Bank, String> {
+pub(crate) async fn open_accounts(client: BankClient, cnpj: &str, count: usize) -> Result<Bank, String> {
     client.sign_up(cnpj, "Bench Ltda", PASSWORD).await.map_err(|e| e.to_string())?;
     let session = client.sign_in(cnpj, PASSWORD).await.map_err(|e| e.to_string())?;
     let client = client.with_token(&session.token);

@@ -1,5 +1,6 @@
 //! `ringbank bench-ring`: measures the ring itself on local bank processes: idle CPU per bank
-//! and token passes per second with no load, then failover time over repeated kill -9 of the
+//! and token passes per second with no load, how soon a bank of the idle ring that gets work
+//! (one cross-bank transfer) holds the token and sees the transfer final, then failover time over repeated kill -9 of the
 //! holder: from the kill to a survivor holding a newer token than the one the killed bank held
 //! (a new epoch, or the same epoch if the token had already been passed on), restarting the
 //! killed bank each time and waiting for it to rejoin.
@@ -10,8 +11,12 @@ use ringbank_client::{wait_ready, AdminClient, Ready};
 use ringbank_wire::RingStatus;
 use serde::Serialize;
 
+use rand::Rng;
+use ringbank_client::{BankClient, PostOptions};
+use ringbank_wire::{Leg, NewTransfer};
+
 use crate::args::BenchRingArgs;
-use crate::bench::{clock_ticks_per_second, cpu_ticks};
+use crate::bench::{clock_ticks_per_second, cpu_ticks, open_accounts};
 use crate::local_ring::LocalRing;
 
 #[derive(Debug, Serialize)]
@@ -21,6 +26,13 @@ pub struct RingBenchReport {
     pub idle_cpu_percent_per_bank: Vec<f64>,
     pub token_passes_per_second: f64,
     pub rotations_per_second: f64,
+    /// From submitting a cross-bank transfer at a bank of the idle ring to that bank holding
+    /// the token, and to the transfer's final state.
+    pub wake_to_token_ms: Vec<u64>,
+    pub wake_to_token_median_ms: u64,
+    pub wake_to_token_worst_ms: u64,
+    pub wake_to_final_median_ms: u64,
+    pub wake_to_final_worst_ms: u64,
     pub kills: usize,
     pub failover_ms: Vec<u64>,
     pub failover_median_ms: u64,
@@ -69,6 +81,7 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
         })
         .collect();
     let passes = seq_after.saturating_sub(seq_before) as f64 / elapsed;
+    let (to_token, to_final) = wakes(&client, ring, args.wakes).await?;
 
     let mut failovers = Vec::with_capacity(args.kills);
     for round in 0..args.kills {
@@ -110,11 +123,85 @@ async fn measure(ring: &mut LocalRing, args: &BenchRingArgs) -> Result<RingBench
         idle_cpu_percent_per_bank: idle_cpu,
         token_passes_per_second: passes,
         rotations_per_second: passes / ring.ids.len() as f64,
+        wake_to_token_median_ms: median(&to_token),
+        wake_to_token_worst_ms: to_token.iter().copied().max().unwrap_or(0),
+        wake_to_final_median_ms: median(&to_final),
+        wake_to_final_worst_ms: to_final.iter().copied().max().unwrap_or(0),
+        wake_to_token_ms: to_token,
         kills: failovers.len(),
         failover_median_ms: sorted.get(sorted.len() / 2).copied().unwrap_or(0),
         failover_worst_ms: sorted.last().copied().unwrap_or(0),
         failover_ms: failovers,
     })
+}
+
+fn median(values: &[u64]) -> u64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0)
+}
+
+/// `rounds` times, after a random idle spell, one bank (in turn) that does not hold the token
+/// gets one cross-bank transfer: how long until it holds the token (its grant count moves), and
+/// until the transfer is final. Returns both, in ms, per round.
+async fn wakes(client: &reqwest::Client, ring: &LocalRing, rounds: usize) -> Result<(Vec<u64>, Vec<u64>), String> {
+    let banks = ring.ids.len();
+    if rounds == 0 || banks < 2 {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let cnpj = ringbank_domain::document::cnpj_from_base("WAKE00000001").ok_or("bad base")?;
+    let mut setup = Vec::with_capacity(banks);
+    for index in 0..banks {
+        setup.push(open_accounts(BankClient::with_http(client.clone(), &ring.url(index)), &cnpj, 1).await?);
+    }
+    let (mut to_token, mut to_final) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for round in 0..rounds {
+        let origin = round % banks;
+        let target = (origin + 1) % banks;
+        // Let the ring idle (holds, parks) for a while that does not line up with its rhythm.
+        tokio::time::sleep(Duration::from_millis(400 + rand::thread_rng().gen_range(0..500))).await;
+        let Some(before) = status(client, &ring.url(origin)).await else { return Err(format!("bank {} did not answer", ring.ids[origin])) };
+        if before.holding {
+            continue;
+        }
+        let transfer = NewTransfer {
+            debits: vec![Leg::new(&ring.ids[origin], &setup[origin].accounts[0], 1)],
+            credits: vec![Leg::new(&ring.ids[target], &setup[target].accounts[0], 1)],
+            description: "wake".to_string(),
+        };
+        let started = Instant::now();
+        let submit = setup[origin].client.transfer(&transfer, &PostOptions::wait(Duration::from_secs(10)));
+        tokio::pin!(submit);
+        let mut reached = None;
+        let answer = loop {
+            tokio::select! {
+                answer = &mut submit => break answer,
+                () = tokio::time::sleep(Duration::from_millis(1)), if reached.is_none() => {
+                    if status(client, &ring.url(origin)).await.is_some_and(|s| s.grants > before.grants) {
+                        reached = Some(started.elapsed());
+                    }
+                }
+            }
+        };
+        let done = started.elapsed();
+        let answer = answer.map_err(|e| format!("round {round}: the transfer failed: {e}"))?;
+        if answer.transfer.status != "committed" {
+            return Err(format!("round {round}: the transfer ended {}", answer.transfer.status));
+        }
+        // The answer may come before a status poll saw the grant: then the grant came first.
+        let reached = reached.unwrap_or(done);
+        let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        eprintln!(
+            "wake {}/{rounds}: bank {} held the token after {} ms, final after {} ms",
+            round + 1,
+            ring.ids[origin],
+            ms(reached),
+            ms(done)
+        );
+        to_token.push(ms(reached));
+        to_final.push(ms(done));
+    }
+    Ok((to_token, to_final))
 }
 
 async fn status(client: &reqwest::Client, url: &str) -> Option<RingStatus> {
@@ -142,6 +229,14 @@ fn print_report(report: &RingBenchReport) {
     let cpu: Vec<String> = report.idle_cpu_percent_per_bank.iter().map(|c| format!("{c:.2}%")).collect();
     println!("  idle CPU per bank     {} (over {:.0} s)", cpu.join("  "), report.idle_seconds);
     println!("  token passes/s        {:.1} ({:.2} rotations/s)", report.token_passes_per_second, report.rotations_per_second);
+    println!(
+        "  work after idle       token reached: median {} ms, worst {} ms; transfer final: median {} ms, worst {} ms ({} rounds)",
+        report.wake_to_token_median_ms,
+        report.wake_to_token_worst_ms,
+        report.wake_to_final_median_ms,
+        report.wake_to_final_worst_ms,
+        report.wake_to_token_ms.len()
+    );
     println!(
         "  failover (kill -9)    median {} ms, worst {} ms over {} kills",
         report.failover_median_ms, report.failover_worst_ms, report.kills

@@ -79,7 +79,7 @@ pub fn schedule(seed: u64, banks: usize, duration: Duration, allow_crashes: bool
             }
             6 | 7 => ("pause", Fault::Pause { duration: millis(&mut rng, 500, 4000) }),
             8 => ("crash", Fault::Crash),
-            _ => ("crash-at", Fault::CrashAt { point: CrashPoint::ALL[rng.below(CrashPoint::ALL.len() as u64) as usize] }),
+            _ => ("crash-at", Fault::CrashAt { point: CrashPoint::TWO_PHASE[rng.below(CrashPoint::TWO_PHASE.len() as u64) as usize] }),
         };
         out.push(ScheduledFault { at_ms, bank, kind: kind.to_string(), path: fault.path().to_string(), body: fault.body(), fault });
         at_ms += rng.range(1000, 4000);
