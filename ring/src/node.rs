@@ -8,8 +8,17 @@ use crate::message::{Action, Message, PersistentState, Stamp, Status};
 use crate::quorum::{Certificate, Confirmation, Keys};
 use crate::{Millis, NodeId};
 
-/// A set of members, by their index in `Config::members`.
-type Mask = u64;
+/// A set of members, by their index in `Config::members`: bit `i` is member `i`. Wide enough for
+/// `MAX_MEMBERS` (checked at compile time below); every bit is made by `bit`, never by a bare shift.
+type Mask = u128;
+
+const _: () = assert!(crate::config::MAX_MEMBERS <= Mask::BITS as usize, "a Mask must hold a bit per member");
+
+/// The mask of the member at `index` (an index into `Config::members`, so below `MAX_MEMBERS`).
+fn bit(index: usize) -> Mask {
+    assert!(index < Mask::BITS as usize, "member index {index} does not fit a mask");
+    1 << index
+}
 
 /// Which bits of a candidate's epoch name the candidate, so that no two candidates ever
 /// propose the same epoch and the higher epoch always wins.
@@ -423,7 +432,7 @@ impl Node {
             return;
         }
         let wanted =
-            matches!(&self.phase, Phase::Claiming { stamp: mine, confirmed, .. } if *mine == stamp && *confirmed & (1 << from_index) == 0);
+            matches!(&self.phase, Phase::Claiming { stamp: mine, confirmed, .. } if *mine == stamp && *confirmed & bit(from_index) == 0);
         // A confirmation counts only with the confirmer's valid signature over (stamp, us): the
         // certificate we assemble from them must convince every participant on its own.
         if !wanted || !self.keys.verify_confirm(from, stamp, holder, &signature) {
@@ -431,7 +440,7 @@ impl Node {
         }
         let quorum = self.config.quorum();
         if let Phase::Claiming { confirmed, confirmations, .. } = &mut self.phase {
-            *confirmed |= 1 << from_index;
+            *confirmed |= bit(from_index);
             confirmations.push(Confirmation { by: from, signature });
             if confirmed.count_ones() as usize >= quorum {
                 self.become_holder(now, out);
@@ -460,10 +469,10 @@ impl Node {
         let Phase::Candidate { epoch: mine, promised, wait_until, ready_at, .. } = &mut self.phase else {
             return;
         };
-        if *mine != epoch || *promised & (1 << from_index) != 0 {
+        if *mine != epoch || *promised & bit(from_index) != 0 {
             return;
         }
-        *promised |= 1 << from_index;
+        *promised |= bit(from_index);
         if ready_at.is_none() {
             *wait_until = (*wait_until).max(margin_wait);
             if promised.count_ones() as usize >= majority {
@@ -567,7 +576,7 @@ impl Node {
         for (index, request) in self.join_requests.iter_mut().enumerate() {
             if let Some(at) = request.take() {
                 if at >= join_horizon {
-                    ring |= 1 << index;
+                    ring |= bit(index);
                 }
             }
         }
@@ -742,7 +751,7 @@ impl Node {
 
     fn successor(&self, ring: Mask) -> Option<NodeId> {
         let n = self.config.members.len();
-        (1..n).map(|step| (self.my_index + step) % n).find(|index| ring & (1 << index) != 0).map(|index| self.config.members[index])
+        (1..n).map(|step| (self.my_index + step) % n).find(|index| ring & bit(*index) != 0).map(|index| self.config.members[index])
     }
 
     fn persist(&mut self, out: &mut Vec<Action>) {
@@ -755,12 +764,12 @@ impl Node {
     }
 
     fn broadcast(&self, message: Message, out: &mut Vec<Action>) {
-        self.send_to_mask(!0, message, out);
+        self.send_to_mask(Mask::MAX, message, out);
     }
 
     fn send_to_mask(&self, mask: Mask, message: Message, out: &mut Vec<Action>) {
         for (index, id) in self.config.members.iter().enumerate() {
-            if index != self.my_index && mask & (1 << index) != 0 {
+            if index != self.my_index && mask & bit(index) != 0 {
                 self.send(*id, message.clone(), out);
             }
         }
@@ -771,11 +780,11 @@ impl Node {
     }
 
     fn my_bit(&self) -> Mask {
-        1 << self.my_index
+        bit(self.my_index)
     }
 
     fn bit_of(&self, id: NodeId) -> Mask {
-        self.index_of(id).map_or(0, |index| 1 << index)
+        self.index_of(id).map_or(0, bit)
     }
 
     fn mask_of(&self, ids: &[NodeId]) -> Mask {
@@ -784,7 +793,7 @@ impl Node {
 
     fn ring_ids(&self, ring: Mask) -> Vec<NodeId> {
         let members = self.config.members.iter().enumerate();
-        members.filter(|(index, _)| ring & (1 << index) != 0).map(|(_, id)| *id).collect()
+        members.filter(|(index, _)| ring & bit(*index) != 0).map(|(_, id)| *id).collect()
     }
 }
 
@@ -796,4 +805,59 @@ pub fn epoch_round(epoch: u64) -> u64 {
 /// The candidate that proposed `epoch`.
 pub fn epoch_owner(epoch: u64) -> NodeId {
     (epoch & ((1 << EPOCH_OWNER_BITS) - 1)) as NodeId
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MAX_MEMBERS;
+    use crate::quorum::SimKeyring;
+
+    fn hundred() -> Vec<NodeId> {
+        (0..100).map(|index| 1000 + index as NodeId).collect()
+    }
+
+    #[test]
+    fn a_hundred_member_config_validates_and_the_limit_is_128() {
+        let members = hundred();
+        assert_eq!(Config::with_defaults(members[99], members.clone()).validate(), Ok(()));
+        let most: Vec<NodeId> = (0..MAX_MEMBERS as NodeId).collect();
+        assert_eq!(MAX_MEMBERS, 128);
+        assert_eq!(Config::with_defaults(127, most.clone()).validate(), Ok(()));
+        let too_many: Vec<NodeId> = (0..=MAX_MEMBERS as NodeId).collect();
+        assert_eq!(Config::with_defaults(0, too_many).validate(), Err(crate::ConfigError::TooManyMembers(129)));
+    }
+
+    #[test]
+    fn members_with_index_64_and_above_are_in_the_ring_mask() {
+        let members = hundred();
+        let node = Node::new(Config::with_defaults(members[99], members.clone()), Keys::new(SimKeyring::new(members[99], &members, 1)), None, 0);
+        assert_eq!(node.my_bit(), 1u128 << 99);
+        // Indexes on both sides of the old 64-bit limit survive a round trip through a mask.
+        let ids = vec![members[0], members[63], members[64], members[70], members[99]];
+        let ring = node.mask_of(&ids);
+        assert_eq!(ring.count_ones(), 5);
+        assert_ne!(ring & bit(64), 0);
+        assert_ne!(ring & bit(99), 0);
+        assert_eq!(node.ring_ids(ring), ids);
+        // The successor walks past index 63 and wraps after 99.
+        assert_eq!(node.successor(ring), Some(members[0]));
+        assert_eq!(node.successor(bit(64) | bit(99)), Some(members[64]));
+        assert_eq!(node.successor(bit(99)), None);
+        assert_eq!(node.bit_of(members[64]), 1u128 << 64);
+        // A broadcast reaches all 99 others, the members above index 63 included.
+        let mut out = Vec::new();
+        node.broadcast(Message::Join { epoch: 0 }, &mut out);
+        let sent: Vec<NodeId> = out.iter().filter_map(|action| if let Action::Send { to, .. } = action { Some(*to) } else { None }).collect();
+        assert_eq!(sent, members[..99].to_vec());
+        // And a set of 51 confirmations (a majority of 100), half of them above index 63, counts as 51.
+        let confirmed = (49..100).fold(0, |mask, index| mask | bit(index));
+        assert_eq!(confirmed.count_ones() as usize, node.config.quorum());
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit a mask")]
+    fn a_bit_beyond_the_mask_panics_instead_of_wrapping() {
+        bit(Mask::BITS as usize);
+    }
 }
