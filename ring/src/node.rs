@@ -42,6 +42,9 @@ pub struct Node {
     config: Config,
     keys: Keys,
     my_index: usize,
+    /// `(id, index in Config::members)` sorted by id: `index_of` is a binary search, not a scan
+    /// (it runs for every message, every ring id in it, and every `next_deadline`).
+    index_by_id: Vec<(NodeId, usize)>,
     /// The newest quorum certificate seen (verified), the base for epoch jumps; persisted with
     /// every other change.
     certified: Option<Certificate>,
@@ -58,7 +61,8 @@ pub struct Node {
     max_epoch_seen: u64,
     /// The live ring of the newest token or claim seen.
     known_ring: Mask,
-    last_holder: Option<NodeId>,
+    /// The index (in `Config::members`) of the newest holder seen; the loss timer's stagger counts from it.
+    last_holder: Option<usize>,
     /// Last time we saw the token move; the loss timer counts from here.
     last_progress: Millis,
     next_join: Millis,
@@ -129,7 +133,10 @@ impl Node {
         let confirmed = durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
         let highest_seen = durable.highest_accepted.max(confirmed);
         let member_count = config.members.len();
+        let mut index_by_id: Vec<(NodeId, usize)> = config.members.iter().enumerate().map(|(index, id)| (*id, index)).collect();
+        index_by_id.sort_unstable();
         Node {
+            index_by_id,
             keys,
             certified: durable.newest_certificate.clone(),
             my_index,
@@ -315,7 +322,7 @@ impl Node {
             state: self.state_name(),
             live_ring: self.ring_ids(self.known_ring),
             promised_epoch: self.durable.promised_epoch,
-            last_holder: self.last_holder,
+            last_holder: self.last_holder.map(|index| self.config.members[index]),
         }
     }
 
@@ -390,7 +397,7 @@ impl Node {
             self.highest_seen = stamp;
             self.last_progress = now;
             self.known_ring = self.mask_of(ring);
-            self.last_holder = Some(holder);
+            self.last_holder = self.index_of(holder);
         }
         // A claim for a newer stamp means the token moved past whatever we were doing with it.
         let overtaken = match self.phase {
@@ -523,7 +530,7 @@ impl Node {
         }
         self.highest_seen = self.highest_seen.max(stamp);
         self.known_ring = ring;
-        self.last_holder = Some(self.config.me);
+        self.last_holder = Some(self.my_index);
         self.last_progress = now;
         let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring), proof: self.certified.clone() };
         self.broadcast(claim, out);
@@ -739,7 +746,7 @@ impl Node {
     /// tries first and candidates rarely duel.
     fn suspect_deadline(&self) -> Millis {
         let n = self.config.members.len();
-        let after = self.last_holder.and_then(|id| self.index_of(id)).map_or(n - 1, |index| index);
+        let after = self.last_holder.unwrap_or(n - 1);
         let rank = (self.my_index + n - after - 1) % n;
         let stagger = rank as Millis * self.config.token_timeout / (2 * n as Millis);
         self.last_progress + self.config.token_timeout + stagger
@@ -776,7 +783,7 @@ impl Node {
     }
 
     fn index_of(&self, id: NodeId) -> Option<usize> {
-        self.config.members.iter().position(|member| *member == id)
+        self.index_by_id.binary_search_by_key(&id, |(member, _)| *member).ok().map(|at| self.index_by_id[at].1)
     }
 
     fn my_bit(&self) -> Mask {
@@ -831,7 +838,8 @@ mod tests {
     #[test]
     fn members_with_index_64_and_above_are_in_the_ring_mask() {
         let members = hundred();
-        let node = Node::new(Config::with_defaults(members[99], members.clone()), Keys::new(SimKeyring::new(members[99], &members, 1)), None, 0);
+        let node =
+            Node::new(Config::with_defaults(members[99], members.clone()), Keys::new(SimKeyring::new(members[99], &members, 1)), None, 0);
         assert_eq!(node.my_bit(), 1u128 << 99);
         // Indexes on both sides of the old 64-bit limit survive a round trip through a mask.
         let ids = vec![members[0], members[63], members[64], members[70], members[99]];
@@ -845,10 +853,18 @@ mod tests {
         assert_eq!(node.successor(bit(64) | bit(99)), Some(members[64]));
         assert_eq!(node.successor(bit(99)), None);
         assert_eq!(node.bit_of(members[64]), 1u128 << 64);
+        // The id -> index lookup (a binary search) agrees with the member list, in any order.
+        let shuffled: Vec<NodeId> = (0..100).map(|index| ((index * 37) % 100) as NodeId).collect();
+        let other = Node::new(Config::with_defaults(5, shuffled.clone()), Keys::new(SimKeyring::new(5, &shuffled, 1)), None, 0);
+        for (index, id) in shuffled.iter().enumerate() {
+            assert_eq!(other.index_of(*id), Some(index));
+        }
+        assert_eq!(other.index_of(100), None);
         // A broadcast reaches all 99 others, the members above index 63 included.
         let mut out = Vec::new();
         node.broadcast(Message::Join { epoch: 0 }, &mut out);
-        let sent: Vec<NodeId> = out.iter().filter_map(|action| if let Action::Send { to, .. } = action { Some(*to) } else { None }).collect();
+        let sent: Vec<NodeId> =
+            out.iter().filter_map(|action| if let Action::Send { to, .. } = action { Some(*to) } else { None }).collect();
         assert_eq!(sent, members[..99].to_vec());
         // And a set of 51 confirmations (a majority of 100), half of them above index 63, counts as 51.
         let confirmed = (49..100).fold(0, |mask, index| mask | bit(index));
