@@ -53,6 +53,8 @@ pub struct ScaleParams {
     pub persist_ms: Millis,
     /// `None`: `Config::recommended_token_timeout(nodes)`, as the simulator and the bank do.
     pub token_timeout: Option<Millis>,
+    /// `None`: the default 20 ms (the bank's own default is 150 ms).
+    pub idle_pause: Option<Millis>,
     /// Rotations measured in the idle ring and in the busy ring (each bank's grant intervals).
     pub rotations: usize,
     /// Holders crashed, one after the other.
@@ -61,7 +63,16 @@ pub struct ScaleParams {
 
 impl ScaleParams {
     pub fn new(nodes: usize, rotations: usize, crashes: usize) -> ScaleParams {
-        ScaleParams { nodes, seed: 1, one_way_ms: ONE_WAY_MS, persist_ms: PERSIST_MS, token_timeout: None, rotations, crashes }
+        ScaleParams {
+            nodes,
+            seed: 1,
+            one_way_ms: ONE_WAY_MS,
+            persist_ms: PERSIST_MS,
+            token_timeout: None,
+            idle_pause: None,
+            rotations,
+            crashes,
+        }
     }
 
     /// One cross-bank 2PC batch under the token: two round trips, each with one fsync.
@@ -126,6 +137,9 @@ pub fn run_scale(params: &ScaleParams) -> Result<ScaleReport, String> {
     let mut sim = Sim::with_config(params.seed, n, false, |config| {
         if let Some(token_timeout) = params.token_timeout {
             config.token_timeout = token_timeout;
+        }
+        if let Some(idle_pause) = params.idle_pause {
+            config.idle_pause = idle_pause;
         }
     });
     sim.fixed_latency = Some(params.one_way_ms);

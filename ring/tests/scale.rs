@@ -144,8 +144,17 @@ fn scale_table() {
         far.one_way_ms = 20;
         all.push(far);
     }
+    for n in [3, 10, 30, 100] {
+        let mut bank = ScaleParams::new(n, 3, 20);
+        bank.idle_pause = Some(150);
+        all.push(bank);
+    }
     let reports = run_all(all);
     println!("\n5 ms one way, 2 ms per fsync, token_timeout = Config::recommended_token_timeout(n) (the simulator's and the bank's default):\n{}", table(&reports[0..4]));
     println!("5 ms one way, 2 ms per fsync, token_timeout = 1000 ms (Config::with_defaults):\n{}", table(&reports[4..8]));
     println!("20 ms one way, 2 ms per fsync, token_timeout = 1000 ms:\n{}", table(&reports[8..12]));
+    println!(
+        "5 ms one way, 2 ms per fsync, the bank's defaults: idle_pause 150 ms, token_timeout recommended:\n{}",
+        table(&reports[12..16])
+    );
 }
