@@ -4,8 +4,9 @@ use std::fmt;
 
 use crate::{Millis, NodeId};
 
-/// The most members a ring may have; confirmation sets are 64-bit masks.
-pub const MAX_MEMBERS: usize = 64;
+/// The most members a ring may have; confirmation and ring sets are 128-bit masks (`node::Mask`).
+/// Members are numbered by their index in `Config::members`, so any `NodeId`s may be used.
+pub const MAX_MEMBERS: usize = 128;
 
 /// The longest duration accepted anywhere in the configuration (one hour), so that sums never overflow.
 pub const MAX_DURATION: Millis = 3_600_000;

@@ -19,6 +19,7 @@ pub mod directory;
 mod message;
 mod node;
 pub mod quorum;
+pub mod scale;
 pub mod sim;
 
 pub use config::{Config, ConfigError, MAX_DURATION, MAX_MEMBERS};

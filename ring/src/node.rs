@@ -8,8 +8,17 @@ use crate::message::{Action, Message, PersistentState, Stamp, Status};
 use crate::quorum::{Certificate, Confirmation, Keys};
 use crate::{Millis, NodeId};
 
-/// A set of members, by their index in `Config::members`.
-type Mask = u64;
+/// A set of members, by their index in `Config::members`: bit `i` is member `i`. Wide enough for
+/// `MAX_MEMBERS` (checked at compile time below); every bit is made by `bit`, never by a bare shift.
+type Mask = u128;
+
+const _: () = assert!(crate::config::MAX_MEMBERS <= Mask::BITS as usize, "a Mask must hold a bit per member");
+
+/// The mask of the member at `index` (an index into `Config::members`, so below `MAX_MEMBERS`).
+fn bit(index: usize) -> Mask {
+    assert!(index < Mask::BITS as usize, "member index {index} does not fit a mask");
+    1 << index
+}
 
 /// Which bits of a candidate's epoch name the candidate, so that no two candidates ever
 /// propose the same epoch and the higher epoch always wins.
@@ -33,6 +42,9 @@ pub struct Node {
     config: Config,
     keys: Keys,
     my_index: usize,
+    /// `(id, index in Config::members)` sorted by id: `index_of` is a binary search, not a scan
+    /// (it runs for every message, every ring id in it, and every `next_deadline`).
+    index_by_id: Vec<(NodeId, usize)>,
     /// The newest quorum certificate seen (verified), the base for epoch jumps; persisted with
     /// every other change.
     certified: Option<Certificate>,
@@ -52,7 +64,8 @@ pub struct Node {
     max_epoch_seen: u64,
     /// The live ring of the newest token or claim seen.
     known_ring: Mask,
-    last_holder: Option<NodeId>,
+    /// The index (in `Config::members`) of the newest holder seen; the loss timer's stagger counts from it.
+    last_holder: Option<usize>,
     /// Last time we saw the token move; the loss timer counts from here.
     last_progress: Millis,
     next_join: Millis,
@@ -127,7 +140,10 @@ impl Node {
         let confirmed = durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
         let highest_seen = durable.highest_accepted.max(confirmed);
         let member_count = config.members.len();
+        let mut index_by_id: Vec<(NodeId, usize)> = config.members.iter().enumerate().map(|(index, id)| (*id, index)).collect();
+        index_by_id.sort_unstable();
         Node {
+            index_by_id,
             keys,
             certified: durable.newest_certificate.clone(),
             my_index,
@@ -328,7 +344,7 @@ impl Node {
             state: self.state_name(),
             live_ring: self.ring_ids(self.known_ring),
             promised_epoch: self.durable.promised_epoch,
-            last_holder: self.last_holder,
+            last_holder: self.last_holder.map(|index| self.config.members[index]),
         }
     }
 
@@ -403,7 +419,7 @@ impl Node {
             self.highest_seen = stamp;
             self.last_progress = now;
             self.known_ring = self.mask_of(ring);
-            self.last_holder = Some(holder);
+            self.last_holder = self.index_of(holder);
         }
         // A claim for a newer stamp means the token moved past whatever we were doing with it.
         let overtaken = match self.phase {
@@ -445,7 +461,7 @@ impl Node {
             return;
         }
         let wanted =
-            matches!(&self.phase, Phase::Claiming { stamp: mine, confirmed, .. } if *mine == stamp && *confirmed & (1 << from_index) == 0);
+            matches!(&self.phase, Phase::Claiming { stamp: mine, confirmed, .. } if *mine == stamp && *confirmed & bit(from_index) == 0);
         // A confirmation counts only with the confirmer's valid signature over (stamp, us): the
         // certificate we assemble from them must convince every participant on its own.
         if !wanted || !self.keys.verify_confirm(from, stamp, holder, &signature) {
@@ -453,7 +469,7 @@ impl Node {
         }
         let quorum = self.config.quorum();
         if let Phase::Claiming { confirmed, confirmations, .. } = &mut self.phase {
-            *confirmed |= 1 << from_index;
+            *confirmed |= bit(from_index);
             confirmations.push(Confirmation { by: from, signature });
             if confirmed.count_ones() as usize >= quorum {
                 self.become_holder(now, out);
@@ -482,10 +498,10 @@ impl Node {
         let Phase::Candidate { epoch: mine, promised, wait_until, ready_at, .. } = &mut self.phase else {
             return;
         };
-        if *mine != epoch || *promised & (1 << from_index) != 0 {
+        if *mine != epoch || *promised & bit(from_index) != 0 {
             return;
         }
-        *promised |= 1 << from_index;
+        *promised |= bit(from_index);
         if ready_at.is_none() {
             *wait_until = (*wait_until).max(margin_wait);
             if promised.count_ones() as usize >= majority {
@@ -536,7 +552,7 @@ impl Node {
         }
         self.highest_seen = self.highest_seen.max(stamp);
         self.known_ring = ring;
-        self.last_holder = Some(self.config.me);
+        self.last_holder = Some(self.my_index);
         self.last_progress = now;
         let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring), proof: self.certified.clone() };
         self.broadcast(claim, out);
@@ -591,7 +607,7 @@ impl Node {
         for (index, request) in self.join_requests.iter_mut().enumerate() {
             if let Some(at) = request.take() {
                 if at >= join_horizon {
-                    ring |= 1 << index;
+                    ring |= bit(index);
                 }
             }
         }
@@ -782,7 +798,7 @@ impl Node {
     /// tries first and candidates rarely duel.
     fn suspect_deadline(&self) -> Millis {
         let n = self.config.members.len();
-        let after = self.last_holder.and_then(|id| self.index_of(id)).map_or(n - 1, |index| index);
+        let after = self.last_holder.unwrap_or(n - 1);
         let rank = (self.my_index + n - after - 1) % n;
         let stagger = rank as Millis * self.config.token_timeout / (2 * n as Millis);
         self.last_progress + self.config.token_timeout + stagger
@@ -794,7 +810,7 @@ impl Node {
 
     fn successor(&self, ring: Mask) -> Option<NodeId> {
         let n = self.config.members.len();
-        (1..n).map(|step| (self.my_index + step) % n).find(|index| ring & (1 << index) != 0).map(|index| self.config.members[index])
+        (1..n).map(|step| (self.my_index + step) % n).find(|index| ring & bit(*index) != 0).map(|index| self.config.members[index])
     }
 
     fn persist(&mut self, out: &mut Vec<Action>) {
@@ -807,27 +823,27 @@ impl Node {
     }
 
     fn broadcast(&self, message: Message, out: &mut Vec<Action>) {
-        self.send_to_mask(!0, message, out);
+        self.send_to_mask(Mask::MAX, message, out);
     }
 
     fn send_to_mask(&self, mask: Mask, message: Message, out: &mut Vec<Action>) {
         for (index, id) in self.config.members.iter().enumerate() {
-            if index != self.my_index && mask & (1 << index) != 0 {
+            if index != self.my_index && mask & bit(index) != 0 {
                 self.send(*id, message.clone(), out);
             }
         }
     }
 
     fn index_of(&self, id: NodeId) -> Option<usize> {
-        self.config.members.iter().position(|member| *member == id)
+        self.index_by_id.binary_search_by_key(&id, |(member, _)| *member).ok().map(|at| self.index_by_id[at].1)
     }
 
     fn my_bit(&self) -> Mask {
-        1 << self.my_index
+        bit(self.my_index)
     }
 
     fn bit_of(&self, id: NodeId) -> Mask {
-        self.index_of(id).map_or(0, |index| 1 << index)
+        self.index_of(id).map_or(0, bit)
     }
 
     fn mask_of(&self, ids: &[NodeId]) -> Mask {
@@ -836,7 +852,7 @@ impl Node {
 
     fn ring_ids(&self, ring: Mask) -> Vec<NodeId> {
         let members = self.config.members.iter().enumerate();
-        members.filter(|(index, _)| ring & (1 << index) != 0).map(|(_, id)| *id).collect()
+        members.filter(|(index, _)| ring & bit(*index) != 0).map(|(_, id)| *id).collect()
     }
 }
 
@@ -848,4 +864,68 @@ pub fn epoch_round(epoch: u64) -> u64 {
 /// The candidate that proposed `epoch`.
 pub fn epoch_owner(epoch: u64) -> NodeId {
     (epoch & ((1 << EPOCH_OWNER_BITS) - 1)) as NodeId
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MAX_MEMBERS;
+    use crate::quorum::SimKeyring;
+
+    fn hundred() -> Vec<NodeId> {
+        (0..100).map(|index| 1000 + index as NodeId).collect()
+    }
+
+    #[test]
+    fn a_hundred_member_config_validates_and_the_limit_is_128() {
+        let members = hundred();
+        assert_eq!(Config::with_defaults(members[99], members.clone()).validate(), Ok(()));
+        let most: Vec<NodeId> = (0..MAX_MEMBERS as NodeId).collect();
+        assert_eq!(MAX_MEMBERS, 128);
+        assert_eq!(Config::with_defaults(127, most.clone()).validate(), Ok(()));
+        let too_many: Vec<NodeId> = (0..=MAX_MEMBERS as NodeId).collect();
+        assert_eq!(Config::with_defaults(0, too_many).validate(), Err(crate::ConfigError::TooManyMembers(129)));
+    }
+
+    #[test]
+    fn members_with_index_64_and_above_are_in_the_ring_mask() {
+        let members = hundred();
+        let node =
+            Node::new(Config::with_defaults(members[99], members.clone()), Keys::new(SimKeyring::new(members[99], &members, 1)), None, 0);
+        assert_eq!(node.my_bit(), 1u128 << 99);
+        // Indexes on both sides of the old 64-bit limit survive a round trip through a mask.
+        let ids = vec![members[0], members[63], members[64], members[70], members[99]];
+        let ring = node.mask_of(&ids);
+        assert_eq!(ring.count_ones(), 5);
+        assert_ne!(ring & bit(64), 0);
+        assert_ne!(ring & bit(99), 0);
+        assert_eq!(node.ring_ids(ring), ids);
+        // The successor walks past index 63 and wraps after 99.
+        assert_eq!(node.successor(ring), Some(members[0]));
+        assert_eq!(node.successor(bit(64) | bit(99)), Some(members[64]));
+        assert_eq!(node.successor(bit(99)), None);
+        assert_eq!(node.bit_of(members[64]), 1u128 << 64);
+        // The id -> index lookup (a binary search) agrees with the member list, in any order.
+        let shuffled: Vec<NodeId> = (0..100).map(|index| ((index * 37) % 100) as NodeId).collect();
+        let other = Node::new(Config::with_defaults(5, shuffled.clone()), Keys::new(SimKeyring::new(5, &shuffled, 1)), None, 0);
+        for (index, id) in shuffled.iter().enumerate() {
+            assert_eq!(other.index_of(*id), Some(index));
+        }
+        assert_eq!(other.index_of(100), None);
+        // A broadcast reaches all 99 others, the members above index 63 included.
+        let mut out = Vec::new();
+        node.broadcast(Message::Join { epoch: 0 }, &mut out);
+        let sent: Vec<NodeId> =
+            out.iter().filter_map(|action| if let Action::Send { to, .. } = action { Some(*to) } else { None }).collect();
+        assert_eq!(sent, members[..99].to_vec());
+        // And a set of 51 confirmations (a majority of 100), half of them above index 63, counts as 51.
+        let confirmed = (49..100).fold(0, |mask, index| mask | bit(index));
+        assert_eq!(confirmed.count_ones() as usize, node.config.quorum());
+    }
+
+    #[test]
+    #[should_panic(expected = "does not fit a mask")]
+    fn a_bit_beyond_the_mask_panics_instead_of_wrapping() {
+        bit(Mask::BITS as usize);
+    }
 }

@@ -142,6 +142,18 @@ impl<M> Ord for Envelope<M> {
     }
 }
 
+/// One lease as the simulator saw it (global times): granted at `from`, valid until `lease_end`,
+/// ended at `until` (the lease end, or an earlier `Revoke`). Recorded when `Sim::record_holds`
+/// was called (the scale scenario reads them: `scale::run_scale`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Hold {
+    pub index: usize,
+    pub stamp: Stamp,
+    pub from: Millis,
+    pub lease_end: Millis,
+    pub until: Millis,
+}
+
 /// One simulated process with its disk and what its driver believes.
 struct SimNode {
     id: NodeId,
@@ -181,6 +193,14 @@ pub struct Sim {
     pub drop_percent: u64,
     pub duplicate_percent: u64,
     pub long_delay_percent: u64,
+    /// A fixed one-way delay for every message instead of the random 1-5 ms (and the random
+    /// long delays); `None` (the default) keeps the random model.
+    pub fixed_latency: Option<Millis>,
+    /// How long one `Persist` (an fsync) takes: every send that follows a `Persist` in the same
+    /// action list leaves that much later per `Persist` before it (0 by default: disks are instant).
+    pub persist_delay: Millis,
+    /// Every lease granted, when recording (`record_holds`).
+    holds: Option<Vec<Hold>>,
     /// Random faults and want/release calls (the scenario of `run_seed`).
     pub faults: bool,
     next_fault: Millis,
@@ -207,19 +227,29 @@ impl Sim {
 
     /// As `new`, with `Config::quorum` set (0: a majority).
     pub fn with_quorum(seed: u64, nodes: usize, quorum: usize, trace: bool) -> Sim {
-        Sim::with_options(seed, nodes, quorum, 0, trace)
+        Sim::with_config(seed, nodes, trace, |config| config.quorum = quorum)
     }
 
     /// As `with_quorum`, with `Config::idle_park` set (0: idle tokens are never parked).
     pub fn with_options(seed: u64, nodes: usize, quorum: usize, idle_park: Millis, trace: bool) -> Sim {
+        Sim::with_config(seed, nodes, trace, |config| {
+            config.quorum = quorum;
+            config.idle_park = idle_park;
+        })
+    }
+
+    /// As `new`, with every node's configuration (defaults, `recommended_token_timeout(nodes)`)
+    /// changed by `adjust` before the nodes start.
+    pub fn with_config(seed: u64, nodes: usize, trace: bool, adjust: impl Fn(&mut Config)) -> Sim {
         let mut rng = Rng::new(seed);
         let ids: Vec<NodeId> = (0..nodes).map(|index| (3 + 7 * index) as NodeId).collect();
         let mut sim_nodes = Vec::new();
+        let mut quorum = 0;
         for id in &ids {
             let mut config = Config::with_defaults(*id, ids.clone());
             config.token_timeout = Config::recommended_token_timeout(nodes);
-            config.quorum = quorum;
-            config.idle_park = idle_park;
+            adjust(&mut config);
+            quorum = config.quorum;
             let offset = rng.below(1_000_000);
             let keys = Keys::new(SimKeyring::new(*id, &ids, seed));
             sim_nodes.push(SimNode {
@@ -254,6 +284,9 @@ impl Sim {
             drop_percent: 0,
             duplicate_percent: 0,
             long_delay_percent: 0,
+            fixed_latency: None,
+            persist_delay: 0,
+            holds: None,
             faults: false,
             next_fault: 0,
             fault_gap_max: 250,
@@ -301,6 +334,21 @@ impl Sim {
         (0..self.nodes.len()).find(|index| self.holding(*index).is_some())
     }
 
+    /// Starts recording every lease granted from now on (see `holds`), forgetting earlier ones.
+    pub fn record_holds(&mut self) {
+        self.holds = Some(Vec::new());
+    }
+
+    /// The leases granted since `record_holds`, in the order granted.
+    pub fn holds(&self) -> &[Hold] {
+        self.holds.as_deref().unwrap_or(&[])
+    }
+
+    /// A node's configuration.
+    pub fn config(&self, index: usize) -> &Config {
+        &self.nodes[index].config
+    }
+
     pub fn holding(&self, index: usize) -> Option<(Stamp, Millis)> {
         let local = self.local_now(index);
         self.nodes[index].node.as_ref().and_then(|node| node.holding(local))
@@ -328,6 +376,7 @@ impl Sim {
 
     pub fn crash(&mut self, index: usize) {
         self.trace_line(format!("n{index} CRASH"));
+        self.end_hold(index);
         let sim_node = &mut self.nodes[index];
         sim_node.node = None;
         sim_node.driver_grant = None;
@@ -611,13 +660,18 @@ impl Sim {
     /// `crash_mid_step` dies part-way through, keeping only what it had persisted so far.
     fn apply_actions(&mut self, index: usize, actions: Vec<Action>) -> Result<(), String> {
         let crash_at = if self.nodes[index].crash_mid_step { Some(self.rng.below(actions.len() as u64 + 1) as usize) } else { None };
+        // The fsyncs carried out so far in this list delay every later send (`persist_delay`).
+        let mut fsync_wait = 0;
         for (position, action) in actions.into_iter().enumerate() {
             if crash_at == Some(position) {
                 self.crash_with_restart(index);
                 return Ok(());
             }
             match action {
-                Action::Persist(state) => self.check_persist(index, state)?,
+                Action::Persist(state) => {
+                    self.check_persist(index, state)?;
+                    fsync_wait += self.persist_delay;
+                }
                 Action::Send { to, message } => {
                     self.check_send(index, to, &message)?;
                     let to_index = self.index_of(to).ok_or_else(|| format!("n{index} sent to unknown id {to}"))?;
@@ -626,10 +680,10 @@ impl Sim {
                         let other = self.rng.below(self.nodes.len() as u64) as usize;
                         if other != index && other != to_index {
                             self.stats.forged += 1;
-                            self.send(index, other, message.clone());
+                            self.send(index, other, message.clone(), fsync_wait);
                         }
                     }
-                    self.send(index, to_index, message);
+                    self.send(index, to_index, message, fsync_wait);
                 }
                 Action::Grant { stamp, lease_until, certificate } => {
                     self.check_certified_grant(index, stamp, &certificate)?;
@@ -641,6 +695,7 @@ impl Sim {
                         Some((granted, _)) if granted == stamp => sim_node.driver_grant = None,
                         other => return Err(format!("n{index} revoked {stamp} but the driver had {other:?}")),
                     }
+                    self.end_hold(index);
                 }
             }
         }
@@ -655,17 +710,30 @@ impl Sim {
         self.nodes[index].restart_at = Some(self.now + self.rng.range(10, 2_000));
     }
 
-    fn send(&mut self, from: usize, to: usize, message: Message) {
+    /// Puts a message on the wire `extra` ms from now (the sender's fsyncs before it), plus the latency.
+    fn send(&mut self, from: usize, to: usize, message: Message, extra: Millis) {
         self.stats.messages += 1;
         if self.rng.chance(self.drop_percent) {
             return;
         }
         let copies = if self.rng.chance(self.duplicate_percent) { 2 } else { 1 };
         for _ in 0..copies {
-            let latency = if self.rng.chance(self.long_delay_percent) { self.rng.range(50, 2_500) } else { self.rng.range(1, 5) };
+            let latency = match self.fixed_latency {
+                Some(latency) => latency,
+                None if self.rng.chance(self.long_delay_percent) => self.rng.range(50, 2_500),
+                None => self.rng.range(1, 5),
+            } + extra;
             self.order += 1;
             let envelope = Envelope { at: self.now + latency, order: self.order, from, to, message: message.clone() };
             self.queue.push(envelope);
+        }
+    }
+
+    /// Ends the recorded hold of `index`, if it still runs (a revoke or a crash).
+    fn end_hold(&mut self, index: usize) {
+        let now = self.now;
+        if let Some(hold) = self.holds.as_mut().and_then(|holds| holds.iter_mut().rev().find(|hold| hold.index == index)) {
+            hold.until = hold.until.min(now);
         }
     }
 
@@ -889,6 +957,10 @@ impl Sim {
             if self.stats.recovery_ms.is_none() {
                 self.stats.recovery_ms = Some(self.now - self.healed_at.unwrap_or(0));
             }
+        }
+        let lease_end = lease_until - (local - self.now);
+        if let Some(holds) = self.holds.as_mut() {
+            holds.push(Hold { index, stamp, from: self.now, lease_end, until: lease_end });
         }
         self.trace_line(format!("n{index} GRANT {stamp} until local {lease_until}"));
         Ok(())

@@ -145,7 +145,7 @@ fn defaults_are_valid_and_nonsense_is_refused() {
     refused(|c| c.members.clear());
     refused(|c| c.members = vec![0, 2]);
     refused(|c| c.members = vec![0, 1, 1]);
-    refused(|c| c.members = (0..65).collect());
+    refused(|c| c.members = (0..129).collect());
     refused(|c| c.hold_max = c.token_timeout);
     refused(|c| c.hold_max = 0);
     refused(|c| c.token_timeout = 0);
