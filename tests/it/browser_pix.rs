@@ -37,6 +37,8 @@ async fn browser_pix_copy_paste_round_trip() {
     browser.screenshot("pix-receive").await;
     browser.axe("pix receive").await;
     browser.click("header form.inline button").await;
+    // Signed out for good before the next page is asked for (else the sign-out's redirect may land after it).
+    browser.wait_for_path("/signin").await;
 
     // Pedro signs up, deposits, and pastes the code: first a changed copy, then the right one.
     browser.sign_up(&bank.url, &new_cpf(), "Pedro Alves").await;
@@ -118,6 +120,8 @@ async fn browser_pix_keys_page_and_typed_key_desktop_and_phone() {
     browser.command(reqwest::Method::POST, "/window/rect", Some(json!({"width": 1280, "height": 1100}))).await;
     browser.axe("pix keys, deleted").await;
     browser.click("header form.inline button").await;
+    // Signed out for good before the next page is asked for (else the sign-out's redirect may land after it).
+    browser.wait_for_path("/signin").await;
 
     // Pedro types her CPF key on the Pix page: the review names her, with the masked CPF.
     browser.sign_up(&bank.url, &new_cpf(), "Pedro Alves").await;

@@ -189,8 +189,8 @@ async fn an_isolated_bank_never_holds_while_the_majority_carries_on() {
 }
 
 /// Issue 16 point 7: cut peers and clients that drop their connections mid-request are not
-/// errors of this bank. It logs them below ERROR (the epoch change at info), so that ERROR keeps
-/// meaning "an operator must act".
+/// errors of this bank. It logs them below ERROR, so that ERROR keeps meaning "an operator must
+/// act".
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cut_peers_and_dropped_clients_are_not_logged_as_errors() {
     use tokio::io::AsyncWriteExt;
@@ -236,9 +236,10 @@ async fn cut_peers_and_dropped_clients_are_not_logged_as_errors() {
     let errors: Vec<&serde_json::Value> = lines.iter().filter(|line| line["level"] == "ERROR").collect();
     assert!(errors.is_empty(), "A logged {} ERROR lines, e.g. {:?}", errors.len(), errors.first());
     assert!(at("INFO") > 0, "the log was not captured at info level: {log}");
+    // The cut itself is worth a warning (an operator injected it), and was captured.
     assert!(
-        lines.iter().any(|line| line["fields"]["message"] == "new epoch: token regenerated"),
-        "A did not log the epoch change after the cut: {log}"
+        lines.iter().any(|line| line["level"] == "WARN" && line["fields"]["message"] == "fault injected"),
+        "A did not log the injected partition: {log}"
     );
 }
 

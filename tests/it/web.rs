@@ -721,5 +721,10 @@ async fn a_limit_at_the_other_bank_is_explained_in_portuguese_on_the_comprovante
         [("amount_1", "80,00"), ("from_bank_1", "B"), ("from_1", account_b.as_str()), ("to_bank", "A"), ("to_account", account_a.as_str())];
     let (_, status) = transfer_from_the_pages(&mut web, &fields).await;
     assert_eq!(status["status"], "committed", "{status}");
-    assert_eq!(b.balance(&token_b, &account_b).await.0, 50_000 - 8_000);
+    // B books the debit when the coordinator's commit reaches it (it holds the amount until then).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while b.balance(&token_b, &account_b).await.0 != 50_000 - 8_000 {
+        assert!(std::time::Instant::now() < deadline, "B never booked the committed debit");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }

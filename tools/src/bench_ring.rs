@@ -170,7 +170,8 @@ async fn wakes(client: &reqwest::Client, ring: &LocalRing, rounds: usize) -> Res
             description: "wake".to_string(),
         };
         let started = Instant::now();
-        let submit = setup[origin].client.transfer(&transfer, &PostOptions::wait(Duration::from_secs(10)));
+        let options = PostOptions::wait(Duration::from_secs(10));
+        let submit = setup[origin].client.transfer(&transfer, &options);
         tokio::pin!(submit);
         let mut reached = None;
         let answer = loop {
