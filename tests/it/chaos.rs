@@ -112,7 +112,8 @@ async fn drop_token_makes_the_ring_regenerate_and_replay_token_is_refused() {
     eprintln!("drop-token at {}: epoch {epoch} -> {new_epoch}", consortium.ids[index]);
 
     // Replay: every bank re-sends the last token it passed on (once it has passed one in
-    // the new epoch); nobody accepts it, and the receivers count it as stale.
+    // the new epoch) 1.5 s later, when the ring has moved past it (an idle ring parks the token
+    // some 0.5 s per pass); nobody accepts it, and the receivers count it as stale.
     let stale = |status: &RingStatusView| status.status.stale_tokens_ignored;
     let mut stale_before = 0;
     for index in 0..3 {
@@ -121,13 +122,13 @@ async fn drop_token_makes_the_ring_regenerate_and_replay_token_is_refused() {
     for index in 0..3 {
         let url = consortium.url(index);
         wait_for(Duration::from_secs(10), "a token to replay", || async {
-            fault(Some(ADMIN_SECRET), &["--bank", &url, "replay-token", "--after", "300ms"]).await.0.then_some(())
+            fault(Some(ADMIN_SECRET), &["--bank", &url, "replay-token", "--after", "1500ms"]).await.0.then_some(())
         })
         .await;
     }
     let mut seen: std::collections::HashMap<(u64, u64), String> = Default::default();
     let mut newest = vec![(0u64, 0u64); 3];
-    let until = Instant::now() + Duration::from_secs(3);
+    let until = Instant::now() + Duration::from_secs(4);
     while Instant::now() < until {
         for index in 0..3 {
             let Some(status) = consortium.status(&client, index).await else { continue };
