@@ -134,19 +134,24 @@ async fn double_spend_through_several_origins_commits_exactly_what_the_balance_a
             transfer(&views[origin], &tokens[origin], vec![debit], vec![leg("B", &target, 1_000)]).await
         }));
     }
-    let mut committed = 0;
+    let (mut committed, mut timed_out) = (0, 0);
     for task in tasks {
         let (status, view) = task.await.unwrap();
+        let reason = view.reason.clone().unwrap_or_default();
         match status.as_str() {
             "committed" => committed += 1,
-            "aborted" => assert!(view.reason.as_deref().unwrap().contains("available"), "{view:?}"),
+            // On a loaded machine a prepare may miss the lease: a safe abort, not a double spend.
+            "aborted" if reason.contains("did not answer in time") => timed_out += 1,
+            "aborted" => assert!(reason.contains("available"), "{view:?}"),
             other => panic!("unexpected {other}"),
         }
     }
-    assert_eq!(committed, 10);
+    // Exactly what the balance allows among the transfers that got their votes in time.
+    assert_eq!(committed, 10.min(20 - timed_out), "{timed_out} aborted for time");
     assert!(consortium.audit_until_quiet(Duration::from_secs(15)).await.passed);
-    assert_eq!(a.balance(&tokens[0], &account).await, (0, 0));
-    assert_eq!(b.balance(&shop, &target).await, (10_000, 10_000));
+    let moved = 1_000 * committed as i64;
+    assert_eq!(a.balance(&tokens[0], &account).await, (10_000 - moved, 10_000 - moved));
+    assert_eq!(b.balance(&shop, &target).await, (moved, moved));
     let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
     assert!(report.passed, "{}", report.render());
 }
