@@ -37,16 +37,8 @@ impl CrashPoint {
     ];
 
     /// The points on a cross-bank transfer's path (what the chaos runs arm: their load has
-    /// no scheduled transfers).
-    pub const TWO_PHASE: [CrashPoint; 7] = [
-        CrashPoint::WhileHolding,
-        CrashPoint::AfterPrepareSent,
-        CrashPoint::AfterVotes,
-        CrashPoint::AfterDecisionLogged,
-        CrashPoint::AfterCommitSent,
-        CrashPoint::OnPrepare,
-        CrashPoint::OnCommit,
-    ];
+    /// no scheduled transfers): every point but the scheduler's, which comes last in `ALL`.
+    pub const TWO_PHASE: &'static [CrashPoint] = CrashPoint::ALL.split_at(7).0;
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -97,5 +89,17 @@ mod tests {
         }
         let error = "before-lunch".parse::<CrashPoint>().unwrap_err();
         assert!(error.to_string().contains("after-votes"), "{error}");
+    }
+}
+
+#[cfg(test)]
+mod two_phase_tests {
+    use super::CrashPoint;
+
+    #[test]
+    fn the_chaos_runs_arm_every_two_phase_point_and_not_the_schedulers() {
+        assert_eq!(CrashPoint::TWO_PHASE.len() + 1, CrashPoint::ALL.len());
+        assert!(!CrashPoint::TWO_PHASE.contains(&CrashPoint::AfterScheduledTransfer));
+        assert!(CrashPoint::TWO_PHASE.contains(&CrashPoint::OnCommit));
     }
 }

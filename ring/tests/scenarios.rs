@@ -374,24 +374,8 @@ fn holder_crash_fails_over_well_under_three_seconds() {
     for seed in 1..=20 {
         let mut sim = Sim::new(seed, 3, false);
         sim.run_until(3_000 + seed * 37).unwrap();
-        let holder = loop {
-            if let Some(holder) = sim.holder() {
-                break holder;
-            }
-            let next = sim.now() + 1;
-            sim.run_until(next).unwrap();
-        };
-        let crashed_at = sim.now();
-        sim.crash(holder);
-        let failover = loop {
-            let next = sim.now() + 1;
-            sim.run_until(next).unwrap();
-            if sim.holder().is_some() {
-                break sim.now() - crashed_at;
-            }
-            assert!(sim.now() - crashed_at < 3_000, "seed {seed}: no failover within 3 s");
-        };
-        worst = worst.max(failover);
+        let holder = next_holder(&mut sim);
+        worst = worst.max(crash_and_fail_over(&mut sim, holder, seed));
     }
     println!("worst failover after a holder crash on 3 nodes: {worst} ms");
     assert!(worst < 2_000);
@@ -467,28 +451,37 @@ fn a_crash_while_the_token_is_parked_fails_over_as_fast() {
     for seed in 1..=20 {
         let mut sim = Sim::with_options(seed, 3, 0, 300, false);
         sim.run_until(3_000 + seed * 37).unwrap();
-        // The last holder, whether it still holds or has parked the token.
-        let last = loop {
-            if let Some(holder) = sim.holder() {
-                break holder;
-            }
-            let next = sim.now() + 1;
-            sim.run_until(next).unwrap();
-        };
+        // The last holder, whether it still holds or has parked the token by the crash.
+        let last = next_holder(&mut sim);
         let wait = sim.now() + 30 + seed * 11;
         sim.run_until(wait).unwrap();
-        let crashed_at = sim.now();
-        sim.crash(last);
-        let failover = loop {
-            let next = sim.now() + 1;
-            sim.run_until(next).unwrap();
-            if sim.holder().is_some() {
-                break sim.now() - crashed_at;
-            }
-            assert!(sim.now() - crashed_at < 3_000, "seed {seed}: no failover within 3 s");
-        };
-        worst = worst.max(failover);
+        worst = worst.max(crash_and_fail_over(&mut sim, last, seed));
     }
     println!("worst failover after a crash of a parking holder on 3 nodes: {worst} ms");
     assert!(worst < 2_000);
+}
+
+/// Runs `sim` until some node holds the token; returns it.
+fn next_holder(sim: &mut Sim) -> usize {
+    loop {
+        if let Some(holder) = sim.holder() {
+            return holder;
+        }
+        let next = sim.now() + 1;
+        sim.run_until(next).unwrap();
+    }
+}
+
+/// Crashes `victim` and runs until a node holds again; returns how long that took.
+fn crash_and_fail_over(sim: &mut Sim, victim: usize, seed: u64) -> Millis {
+    let crashed_at = sim.now();
+    sim.crash(victim);
+    loop {
+        let next = sim.now() + 1;
+        sim.run_until(next).unwrap();
+        if sim.holder().is_some() {
+            return sim.now() - crashed_at;
+        }
+        assert!(sim.now() - crashed_at < 3_000, "seed {seed}: no failover within 3 s");
+    }
 }
