@@ -251,7 +251,26 @@ impl Node {
                 }
             }
         }
+        // Still waiting for the token when the wake wears off: wake the ring again, or a member
+        // with nothing to do would park the token while we wait.
+        if self.waiting_unwoken(now) {
+            self.wake(now, &mut out);
+        }
         out
+    }
+
+    /// We want the token, do not hold or claim it, and no wake is in force.
+    fn waiting_unwoken(&self, now: Millis) -> bool {
+        self.want
+            && now >= self.hurry_until
+            && self.config.members.len() > 1
+            && !matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. })
+    }
+
+    /// Asks every member to hurry the token (at most once per token timeout from here).
+    fn wake(&mut self, now: Millis, out: &mut Vec<Action>) {
+        self.hurry_until = now + self.config.token_timeout;
+        self.broadcast(Message::Wake { epoch: self.durable.promised_epoch }, out);
     }
 
     /// Local work is waiting: when we hold the token, keep it until `release` or the lease ends.
@@ -265,12 +284,11 @@ impl Node {
         }
         // A token parked here after an idle hold goes round now and comes back.
         self.unpark(now, &mut out);
-        let holding_or_claiming = matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. });
-        if !wanted && !holding_or_claiming && now >= self.hurry_until && self.config.members.len() > 1 {
+        if !wanted && self.waiting_unwoken(now) {
             // The ring may be idling (pauses, parks): ask everyone to hurry the token here. At
-            // most once per token timeout, and not again while a wake is in force.
-            self.hurry_until = now + self.config.token_timeout;
-            self.broadcast(Message::Wake { epoch: self.durable.promised_epoch }, &mut out);
+            // most once per token timeout, and not again while a wake is in force (`tick` wakes
+            // it again if we still wait when it wears off).
+            self.wake(now, &mut out);
         }
         out
     }
@@ -309,6 +327,9 @@ impl Node {
             Phase::Candidate { ready_at: Some(ready_at), .. } => *ready_at,
             Phase::Candidate { deadline, next_retransmit, .. } => (*deadline).min(*next_retransmit),
         };
+        if self.want && self.config.members.len() > 1 && !matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. }) {
+            return Some(deadline.min(self.hurry_until));
+        }
         Some(deadline)
     }
 

@@ -485,3 +485,21 @@ fn crash_and_fail_over(sim: &mut Sim, victim: usize, seed: u64) -> Millis {
         assert!(sim.now() - crashed_at < 3_000, "seed {seed}: no failover within 3 s");
     }
 }
+
+/// A member that keeps wanting the token past a wake's time wakes the ring again: the members
+/// with nothing to do never park the token while it waits.
+#[test]
+fn a_member_that_keeps_wanting_keeps_the_ring_awake() {
+    let mut sim = Sim::with_options(11, 3, 0, 300, false);
+    sim.run_until(3_000).unwrap();
+    sim.want(0).unwrap();
+    // Past the first wake's token timeout, it still wants (it never releases).
+    sim.run_until(4_500).unwrap();
+    let before = sim.grants(0);
+    sim.run_until(7_500).unwrap();
+    let grants = sim.grants(0) - before;
+    println!("grants of a member that always wants, over 3 s with parking members: {grants}");
+    // Each round: its 200 ms lease, then two hurried passes. Parked passes (2 x 320 ms more a
+    // round) would give at most 3 s / 840 ms, under 4.
+    assert!(grants >= 8, "only {grants} grants in 3 s: the others parked the token while it waited");
+}
