@@ -18,7 +18,7 @@ use super::jobs::{self, StoredKey};
 use super::ops::{posted, CASH_ACCOUNT};
 use super::{limits, Command, IdempotencyRecord, Job, LedgerError, Leg, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
-use ringbank_domain::{LimitUsage, LimitWindow, Limits};
+use ringbank_domain::{LimitSetting, LimitUsage, LimitWindow, Limits};
 
 /// Accounts kept in memory at most; past this the cache starts again empty.
 const CACHE_ACCOUNTS_MAX: usize = 65_536;
@@ -49,7 +49,6 @@ pub(super) fn leaves_accounts_alone(job: &Job) -> bool {
             | Job::MarkRefused { .. }
             | Job::Purge { .. }
             | Job::Directory(_)
-            | Job::SetLimits(_)
             | Job::Schedule(_)
             | Job::KeyClaim(_)
     )
@@ -74,29 +73,74 @@ impl CachedAccount {
     }
 }
 
-/// The accounts the writer knows, exactly as committed.
+/// The accounts the writer knows, exactly as committed, with their transfer-limit settings and
+/// what each debited in a window: summing a day's debits per account and batch was the largest
+/// cost of a busy bank, growing with every transfer of the day (profiled).
+///
+/// Limits live here under the same rule as balances: whatever writes them outside the fast
+/// path (setting limits, holds placed or released by cross-bank jobs, which count against
+/// limits) empties the cache (`leaves_accounts_alone`).
 #[derive(Default)]
 pub(super) struct AccountCache {
     accounts: HashMap<String, CachedAccount>,
+    limit_settings: HashMap<String, LimitSetting>,
+    /// Per window `(day start, night start)`, what each account debited in it.
+    limit_usage: HashMap<WindowKey, HashMap<String, LimitUsage>>,
 }
+
+/// Windows whose usage is kept at most (a batch has one or two; older ones are never asked
+/// for again).
+const CACHE_WINDOWS_MAX: usize = 4;
 
 impl AccountCache {
     pub(super) fn clear(&mut self) {
         self.accounts.clear();
+        self.limit_settings.clear();
+        self.limit_usage.clear();
     }
 
     /// Takes in what a committed batch changed.
     pub(super) fn apply(&mut self, changes: Changes) {
-        if self.accounts.len() + changes.accounts.len() > CACHE_ACCOUNTS_MAX {
-            self.accounts.clear();
+        if self.accounts.len() + changes.accounts.len() > CACHE_ACCOUNTS_MAX
+            || self.limit_settings.len() + changes.limit_settings.len() > CACHE_ACCOUNTS_MAX
+        {
+            self.clear();
         }
         self.accounts.extend(changes.accounts);
+        self.limit_settings.extend(changes.limit_settings);
+        if !changes.limits.is_empty() {
+            // The batch's debits were counted only in its own windows: a window it did not
+            // touch (a request from before midnight or the night's start, say, still to come)
+            // would be read again from the database.
+            self.limit_usage.retain(|window, _| changes.limits.contains_key(window));
+        }
+        for (window, accounts) in changes.limits {
+            if !self.limit_usage.contains_key(&window) && self.limit_usage.len() >= CACHE_WINDOWS_MAX {
+                self.limit_usage.clear();
+            }
+            let usage = self.limit_usage.entry(window).or_default();
+            if usage.len() + accounts.len() > CACHE_ACCOUNTS_MAX {
+                usage.clear();
+            }
+            for (account, state) in accounts {
+                // Usage is counted only while some limit applies: where none did, what the
+                // batch debited was written but not counted here, so the cache forgets it.
+                match state {
+                    Some((_, used)) => usage.insert(account, used),
+                    None => usage.remove(&account),
+                };
+            }
+        }
     }
 }
 
 /// What a batch changed, for the cache once its transaction commits.
 pub(super) struct Changes {
     accounts: HashMap<String, CachedAccount>,
+    /// Limit settings read from the database by this batch.
+    limit_settings: HashMap<String, LimitSetting>,
+    /// The usage of every account whose limits the batch looked at, as the batch left it.
+    limits: LimitsByWindow,
 }
 
 /// Runs `commands` (all local money movements) inside the open transaction. Returns one
@@ -112,7 +156,7 @@ pub(super) async fn run(
     // What the UPDATE expects to find: the leg count and holds each account had before.
     let before: HashMap<String, (i64, i64)> =
         accounts.iter().filter_map(|(number, a)| a.as_ref().map(|a| (number.clone(), (a.leg_count, a.held_cents)))).collect();
-    let limits = load_limits(connection, commands).await?;
+    let (limits, limit_settings) = load_limits(connection, cache, commands).await?;
     let mut batch = Batch { accounts, rows: Rows::default(), keys, limits, now_ms: wall_clock_ms() };
     let mut results = Vec::with_capacity(commands.len());
     for command in commands {
@@ -128,7 +172,7 @@ pub(super) async fn run(
         .filter(|(number, _)| touched.contains(number))
         .filter_map(|(number, account)| account.clone().map(|a| (number.clone(), a)))
         .collect();
-    Ok((results, Changes { accounts }))
+    Ok((results, Changes { accounts, limit_settings, limits: batch.limits }))
 }
 
 /// The stored idempotency records of the batch's keys.
@@ -211,30 +255,56 @@ async fn load_accounts(
 
 /// The transfer limits in force on the accounts the batch's transfers debit, and what each
 /// debited already, per window of the batch (one, unless the batch straddles a local midnight
-/// or the night's start or end).
-async fn load_limits(connection: &mut AnyConnection, commands: &[&Command]) -> Result<LimitsByWindow, sqlx::Error> {
+/// or the night's start or end): from the cache where it knows them, else read (as
+/// `limits::in_force` reads them). Also returns the settings it read.
+async fn load_limits(
+    connection: &mut AnyConnection,
+    cache: &AccountCache,
+    commands: &[&Command],
+) -> Result<(LimitsByWindow, HashMap<String, LimitSetting>), sqlx::Error> {
+    let database = |error: LedgerError| match error {
+        LedgerError::Database(error) => error,
+        other => sqlx::Error::Protocol(other.to_string()),
+    };
     let mut by_window: LimitsByWindow = HashMap::new();
+    let mut read_settings: HashMap<String, LimitSetting> = HashMap::new();
     for command in commands {
         let Job::Transfer(transfer) = &command.job else { continue };
         let Some(window) = &transfer.limit_window else { continue };
         let key = (window.day_start_ms, window.night_start_ms);
-        let known = by_window.entry(key).or_default();
         for debit in &transfer.debits {
-            if !known.contains_key(&debit.account) {
-                let read = limits::in_force(connection, &debit.account, window).await.map_err(|error| match error {
-                    LedgerError::Database(error) => error,
-                    other => sqlx::Error::Protocol(other.to_string()),
-                })?;
-                known.insert(debit.account.clone(), read);
+            if by_window.get(&key).is_some_and(|known| known.contains_key(&debit.account)) {
+                continue;
             }
+            let setting = match cache.limit_settings.get(&debit.account).or_else(|| read_settings.get(&debit.account)) {
+                Some(setting) => *setting,
+                None => {
+                    let setting = limits::setting(connection, &debit.account).await.map_err(database)?;
+                    read_settings.insert(debit.account.clone(), setting);
+                    setting
+                }
+            };
+            let in_force = setting.effective(window.now_ms);
+            let state = if in_force.any_applies(window) {
+                let used = match cache.limit_usage.get(&key).and_then(|usage| usage.get(&debit.account)) {
+                    Some(used) => *used,
+                    None => limits::usage(connection, &debit.account, window).await.map_err(database)?,
+                };
+                Some((in_force, used))
+            } else {
+                None
+            };
+            by_window.entry(key).or_default().insert(debit.account.clone(), state);
         }
     }
-    Ok(by_window)
+    Ok((by_window, read_settings))
 }
 
-/// Per window `(day start, night start)`: per account, the limits in force and their usage
-/// (`None`: no limit applies).
-type LimitsByWindow = HashMap<(i64, Option<i64>), HashMap<String, Option<(Limits, LimitUsage)>>>;
+/// A limit window: `(day start, night start)`.
+type WindowKey = (i64, Option<i64>);
+
+/// Per window: per account, the limits in force and their usage (`None`: no limit applies).
+type LimitsByWindow = HashMap<WindowKey, HashMap<String, Option<(Limits, LimitUsage)>>>;
 
 /// The accounts a local money movement names.
 fn account_numbers(job: &Job) -> Vec<&str> {

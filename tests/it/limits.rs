@@ -185,6 +185,50 @@ async fn concurrent_transfers_never_pass_the_daily_limit() {
     bank.assert_audit_passes().await;
 }
 
+/// The writer keeps what each account debited today in memory between batches (it was read
+/// back from the database, summing the day's rows, for every batch): waves of transfers, each
+/// committed before the next starts, count against the limit exactly, and a lowered limit
+/// applies to what was already debited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daily_limit_counts_exactly_across_batches_and_after_a_change() {
+    let bank = TestBank::start("A").await;
+    let (token, account, to) = funded(&bank, 1_000_000).await;
+    let (status, body) = set_limits(&bank, &token, &account, json!({ "daily_cents": 100_000 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut committed = 0;
+    for (wave, (size, amount)) in [(10, 3_000), (10, 3_000), (20, 3_000), (2, 1_000), (1, 1)].into_iter().enumerate() {
+        let attempts = (0..size).map(|_| local_transfer(&bank, &token, &account, &to, amount));
+        let results = futures_util::future::join_all(attempts).await;
+        for (status, body) in &results {
+            assert!(
+                *status == StatusCode::CREATED
+                    || (*status == StatusCode::UNPROCESSABLE_ENTITY && body["type"] == "/problems/transfer-limit-exceeded"),
+                "wave {wave}: {status} {body}"
+            );
+        }
+        let wave_committed: i64 = results.iter().filter(|(status, _)| *status == StatusCode::CREATED).map(|_| amount).sum();
+        committed += wave_committed;
+        let expected = [30_000, 30_000, 39_000, 1_000, 0][wave];
+        assert_eq!(wave_committed, expected, "wave {wave}: the limit leaves exactly this much");
+    }
+    assert_eq!(committed, 100_000);
+    let now = limits(&bank, &token, &account).await;
+    assert_eq!(now["daily_left_cents"], 0, "{now}");
+
+    // Lowering applies at once, to what the day already debited: nothing is left. A raise
+    // waits for its delay, so even a higher limit asked now leaves the lower one in force.
+    let (status, body) = set_limits(&bank, &token, &account, json!({ "daily_cents": 50_000 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refused = local_transfer(&bank, &token, &account, &to, 1).await;
+    assert_problem(&refused, 422, "transfer-limit-exceeded");
+    let (status, body) = set_limits(&bank, &token, &account, json!({ "daily_cents": 500_000 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let refused = local_transfer(&bank, &token, &account, &to, 1).await;
+    assert_problem(&refused, 422, "transfer-limit-exceeded");
+    assert_eq!(bank.balance(&token, &account).await.0, 1_000_000 - 100_000);
+    bank.assert_audit_passes().await;
+}
+
 /// Debits of one account at bank A asked at once by A itself and by B and C under consents:
 /// the daily limit is checked where A's debits are serialized (its participant's vote), so
 /// together they never pass it.
