@@ -213,6 +213,13 @@ impl Config {
         self.quorum.max(self.majority())
     }
 
+    /// True if clocks running at these rates (local ms per real ms, in parts per million) stay
+    /// within what the drift margin covers: the fastest runs at most `drift_margin_percent`
+    /// faster than the slowest (ring/README.md, "Clock rates").
+    pub fn covers_clock_rates(&self, slowest_ppm: u64, fastest_ppm: u64) -> bool {
+        u128::from(fastest_ppm) * 100 <= u128::from(slowest_ppm) * u128::from(100 + self.drift_margin_percent)
+    }
+
     /// Stretches a duration reported by another node by the drift margin.
     pub(crate) fn with_drift_margin(&self, duration: Millis) -> Millis {
         duration.saturating_mul(100 + self.drift_margin_percent) / 100
