@@ -1,15 +1,18 @@
 //! Fault injection (for testers and operators, through the admin API and `ringbank fault`):
 //! partitions, crashes (now or at a named protocol point), pauses, token drop and replay, and
-//! delay, loss and duplication of this bank's outgoing ring and two-phase-commit messages.
+//! delay, loss and duplication of this bank's outgoing ring and two-phase-commit messages, and
+//! the rate of the ring driver's clock (`RingClock`: a bank whose clock runs fast or slow).
 //! Every timed fault expires on its own; every fault is logged (warn, with the bank id) and
 //! counted (`injected`), and the active ones are listed by `active()`.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use ringbank_domain::CrashPoint;
+use ringbank_domain::{ClockRate, CrashPoint};
+
+use crate::ring_clock::RingClock;
 
 /// Longest a fault may be set for.
 pub const FAULT_DURATION_MAX: Duration = Duration::from_secs(3600);
@@ -57,6 +60,8 @@ pub struct Faults {
     partitioned: Mutex<HashMap<String, Instant>>,
     crash_at: Mutex<Option<CrashPoint>>,
     network: Mutex<NetworkFaults>,
+    /// The ring driver's clock: the clock-rate fault sets its rate.
+    ring_clock: Arc<RingClock>,
     injected: AtomicU64,
 }
 
@@ -133,6 +138,20 @@ impl Faults {
         self.record("delay", &format!("{} jitter {}", humantime::format_duration(value.0), humantime::format_duration(value.1)));
     }
 
+    /// The ring driver's clock (ms since start, at the rate the clock-rate fault sets).
+    pub fn ring_clock(&self) -> Arc<RingClock> {
+        self.ring_clock.clone()
+    }
+
+    /// The ring driver's clock advances `rate` ms per real ms for `duration`, then keeps real
+    /// time again; it never jumps. Only the ring's timers and leases see it (the two-phase
+    /// commit's and HTTP timeouts keep real time). A restarted process starts at rate 1.
+    pub fn clock_rate(&self, rate: ClockRate, duration: Duration) {
+        let until = Instant::now() + duration.min(FAULT_DURATION_MAX);
+        self.ring_clock.set_rate(rate, Some(until));
+        self.record("clock-rate", &format!("x{rate} for {}", humantime::format_duration(duration)));
+    }
+
     /// Drops this share of outgoing ring and 2PC messages.
     pub fn loss(&self, percent: u8, duration: Duration) {
         let until = Instant::now() + duration.min(FAULT_DURATION_MAX);
@@ -183,6 +202,7 @@ impl Faults {
         *self.crash_at.lock().expect("faults lock") = None;
         self.partitioned.lock().expect("faults lock").clear();
         *self.network.lock().expect("faults lock") = NetworkFaults::default();
+        self.ring_clock.set_rate(ClockRate::ONE, None);
         tracing::warn!(bank = %self.bank, "fault: healed");
     }
 
@@ -240,6 +260,11 @@ impl Faults {
         }
         if let Some(t) = network.drop_token.filter(|t| t.until > now) {
             list.push(mine("drop-token", "armed: the next token granted here is discarded".into(), remaining(t.until)));
+        }
+        let (rate, until) = self.ring_clock.rate();
+        if rate != ClockRate::ONE {
+            let detail = format!("the ring clock runs at x{rate} real time");
+            list.push(mine("clock-rate", detail, until.map_or(0, remaining)));
         }
         list
     }

@@ -12,6 +12,7 @@ pub mod ledger; // all SQL: accounts, journal, holds, sessions, idempotency, aud
 pub mod metrics; // /metrics: counters and histograms in the Prometheus text format
 pub mod peer; // other banks: member list, signed requests
 pub mod protocol; // bank-to-bank messages of the two-phase commit (/bank/v1): a leaf
+pub mod ring_clock; // the ring driver's monotonic clock, with the rate the clock-rate fault sets
 pub mod ring_driver; // the only owner of the ring state machine and its timers
 pub mod service; // customer use cases: sessions, accounts, money, idempotency; its own error enum
 pub mod twopc; // cross-bank transfers: coordinator loops and the participant's rules (the Cross handle)

@@ -16,6 +16,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::faults::Faults;
 use crate::peer::{Members, PeerClient};
+use crate::ring_clock::RingClock;
 
 /// Capacity of the driver's event queue; a full queue sheds ring messages (they are retried).
 const EVENT_QUEUE: usize = 1024;
@@ -39,6 +40,8 @@ pub enum RingEvent {
     DirectoryWant(bool),
     /// Fault injection: discard the token now if held here, else at the next grant.
     DropToken,
+    /// Fault injection: the ring clock's rate changed; recompute the next wake-up.
+    ClockChanged,
     /// Fault injection: send the last token message sent from here again after `after`.
     ReplayToken {
         after: Duration,
@@ -115,6 +118,12 @@ impl RingHandle {
         let _ = self.events.send(RingEvent::DropToken).await;
     }
 
+    /// Fault injection: the ring clock's rate was changed (in `Faults`); the driver wakes up to
+    /// sleep until its next deadline at the new rate.
+    pub async fn clock_changed(&self) {
+        let _ = self.events.send(RingEvent::ClockChanged).await;
+    }
+
     /// Fault injection: re-sends the last token this bank passed on, `after` from now; false
     /// if this bank has not passed a token on yet.
     pub async fn replay_token(&self, after: Duration) -> bool {
@@ -185,10 +194,10 @@ pub fn start(
     shutdown: CancellationToken,
 ) -> Result<RingHandle, RingStartError> {
     let persisted = load_state(&options.state_file)?;
-    let clock = Instant::now();
+    let clock = faults.ring_clock();
     let keys = options.keys.clone();
     let quorum = options.config.quorum();
-    let node = Node::new(options.config, options.keys, persisted, 0);
+    let node = Node::new(options.config, options.keys, persisted, clock.now_ms());
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
     let (holding_tx, holding_rx) = watch::channel(None);
     let (certificate_tx, certificate_rx) = watch::channel(None);
@@ -251,7 +260,8 @@ fn persist_state(path: &Path, state: &PersistentState) -> std::io::Result<()> {
 struct Driver {
     node: Node,
     keys: Keys,
-    clock: Instant,
+    /// The node's `now`: monotonic ms at the rate of the clock-rate fault (1 without it).
+    clock: Arc<RingClock>,
     members: Arc<Members>,
     state_file: PathBuf,
     outboxes: Vec<Option<mpsc::Sender<Message>>>,
@@ -281,13 +291,13 @@ struct Driver {
 
 impl Driver {
     fn now(&self) -> u64 {
-        u64::try_from(self.clock.elapsed().as_millis()).unwrap_or(u64::MAX)
+        self.clock.now_ms()
     }
 
     async fn run(mut self, mut events: mpsc::Receiver<RingEvent>, shutdown: CancellationToken) {
         self.publish();
         loop {
-            let deadline = self.node.next_deadline().map(|ms| self.clock + Duration::from_millis(ms));
+            let deadline = self.node.next_deadline().map(|ms| self.clock.instant_at(ms));
             let sleep = tokio::time::sleep_until(deadline.unwrap_or_else(|| Instant::now() + Duration::from_secs(1)).into());
             let actions = tokio::select! {
                 biased;
@@ -314,6 +324,7 @@ impl Driver {
                         self.drop_now = self.node.holding(self.now()).is_some();
                         Vec::new()
                     }
+                    Some(RingEvent::ClockChanged) => Vec::new(),
                     Some(RingEvent::ReplayToken { after, replayed }) => {
                         let _ = replayed.send(self.replay_token(after));
                         Vec::new()
@@ -443,7 +454,8 @@ impl Driver {
         self.last_progress_at = Some(now);
         self.last_seq_seen = stamp.seq;
         self.last_grant_at = Some(now);
-        let lease_until = self.clock + Duration::from_millis(lease_until);
+        // The real instant at which this bank's clock (at its rate) reaches the lease end.
+        let lease_until = self.clock.instant_at(lease_until);
         tracing::debug!(epoch = stamp.epoch, seq = stamp.seq, "token granted");
         self.holding.send_replace(Some(Holding { stamp, lease_until }));
     }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use ringbank_domain::CrashPoint;
+use ringbank_domain::{ClockRate, CrashPoint};
 use ringbank_wire::{AuditReport, BankSummary, FaultsView, RingStatusView, Stats};
 use serde_json::{json, Value};
 
@@ -43,6 +43,8 @@ pub enum Fault {
     Loss { percent: u8, duration: Option<Duration> },
     /// This share of outgoing ring and 2PC messages is sent twice.
     Duplicate { percent: u8, duration: Option<Duration> },
+    /// The bank's ring clock advances `rate` ms per real ms (fast or slow), then real time again.
+    ClockRate { rate: ClockRate, duration: Option<Duration> },
     /// Lifts every fault.
     Heal,
 }
@@ -60,6 +62,7 @@ impl Fault {
             Fault::Delay { .. } => "delay",
             Fault::Loss { .. } => "loss",
             Fault::Duplicate { .. } => "duplicate",
+            Fault::ClockRate { .. } => "clock-rate",
             Fault::Heal => "heal",
         }
     }
@@ -82,6 +85,7 @@ impl Fault {
             Fault::Partition { banks, duration } => json!({"banks": banks, "for": text(duration)}),
             Fault::Delay { delay, jitter, duration } => with_for(json!({"delay": text(delay), "jitter": text(jitter)}), duration),
             Fault::Loss { percent, duration } | Fault::Duplicate { percent, duration } => with_for(json!({"percent": percent}), duration),
+            Fault::ClockRate { rate, duration } => with_for(json!({"rate": rate.to_string()}), duration),
         }
     }
 }

@@ -3,6 +3,7 @@
 //! beyond serde derives on the types themselves.
 
 pub mod brcode; // BR Code (Pix copia e cola): EMV TLV payloads with their CRC, built and parsed
+pub mod clock_rate; // the clock-rate fault's rate: a decimal in parts per million, 0.5 to 2
 pub mod crash_point; // named points where an injected crash kills the bank
 pub mod decision; // a coordinator's signed decision on a cross-bank transfer (receipts)
 pub mod display; // masked documents and names, local time in a bank's zone
@@ -17,6 +18,7 @@ pub mod pix_key; // Pix keys: CPF, CNPJ, e-mail, phone, random; canonical forms,
 pub mod schedule; // scheduled transfers: when each occurrence (once, weekly, monthly) is due
 pub mod transfer; // NewTransfer::parse: the one check of a transfer's shape
 
+pub use clock_rate::{ClockRate, ClockRateError};
 pub use crash_point::CrashPoint;
 pub use decision::{DecisionError, DecisionWord, OrderStamp, ReceiptLeg, SignedDecision, TransferDecision};
 pub use document::Document;

@@ -34,8 +34,10 @@ pub struct Config {
     pub retransmit: Millis,
     /// Unacknowledged sends of a token to one successor before it is skipped.
     pub pass_retries: u32,
-    /// Safety margin a new epoch's candidate adds to the lease time other nodes report,
-    /// covering the difference in clock rates between nodes.
+    /// Safety margin for clocks running at different rates: a member that promises a new epoch
+    /// reports its last confirmed lease as `hold_max × (1 + margin)` from the confirmation, on
+    /// its own clock, and the candidate waits that out on its own clock. Safe while no node's
+    /// clock runs more than this much faster than another's (ring/README.md, "Clock rates").
     pub drift_margin_percent: u64,
     /// Confirmations a holder needs; 0 means a majority of `members`. Against one dishonest
     /// member that confirms two claimants, two quorums must share an honest member: with `n`
@@ -213,7 +215,14 @@ impl Config {
         self.quorum.max(self.majority())
     }
 
-    /// Stretches a duration reported by another node by the drift margin.
+    /// True if clocks running at these rates (local ms per real ms, in parts per million) stay
+    /// within what the drift margin covers: the fastest runs at most `drift_margin_percent`
+    /// faster than the slowest (ring/README.md, "Clock rates").
+    pub fn covers_clock_rates(&self, slowest_ppm: u64, fastest_ppm: u64) -> bool {
+        u128::from(fastest_ppm) * 100 <= u128::from(slowest_ppm) * u128::from(100 + self.drift_margin_percent)
+    }
+
+    /// Stretches a duration (the lease a member reports) by the drift margin.
     pub(crate) fn with_drift_margin(&self, duration: Millis) -> Millis {
         duration.saturating_mul(100 + self.drift_margin_percent) / 100
     }

@@ -68,7 +68,8 @@ pub enum Message {
     /// `proof` is the newest certificate the candidate knows: the base the epoch jump is judged from.
     Propose { epoch: u64, proof: Option<Certificate> },
     /// A member's durable promise, with its newest confirmation and how long the lease of that
-    /// confirmation may still run on the member's clock.
+    /// confirmation may still run on the member's clock, stretched by the drift margin
+    /// (`hold_max × (1 + margin)` from the confirmation; the candidate waits exactly that).
     Promise { epoch: u64, last_confirmed: Option<(Stamp, NodeId)>, lease_remaining: Millis },
     /// The receiver has promised `promised_epoch`, which is newer than what was sent.
     Reject { promised_epoch: u64 },

@@ -114,7 +114,7 @@ enum Phase {
         epoch: u64,
         deadline: Millis,
         promised: Mask,
-        /// The end of every lease the promisers reported, with the drift margin.
+        /// The end of every lease the promisers reported (each stretched by the drift margin).
         wait_until: Millis,
         /// Set once a majority promised: when we may claim `(epoch, 1)`.
         ready_at: Option<Millis>,
@@ -515,7 +515,8 @@ impl Node {
 
     fn on_promise(&mut self, from_index: usize, epoch: u64, lease_remaining: Millis, now: Millis, out: &mut Vec<Action>) {
         let majority = self.config.quorum();
-        let margin_wait = now.saturating_add(self.config.with_drift_margin(lease_remaining));
+        // The promiser already stretched its lease by the drift margin (`lease_remaining`).
+        let margin_wait = now.saturating_add(lease_remaining);
         let Phase::Candidate { epoch: mine, promised, wait_until, ready_at, .. } = &mut self.phase else {
             return;
         };
@@ -800,13 +801,18 @@ impl Node {
         }
     }
 
-    /// How long the lease of our newest confirmation may still run. After a restart we no longer
-    /// know when we confirmed, so we assume a whole lease.
+    /// How long the lease of our newest confirmation may still run, on our clock, stretched by
+    /// the drift margin: `hold_max × (1 + margin)` from the confirmation. The stretch is applied
+    /// here, to the whole lease, not by the candidate to what remains of it: a member whose clock
+    /// runs faster than the holder's would otherwise count the lease out early and report 0
+    /// while the holder still holds (ring/README.md, "Clock rates"). After a restart we no
+    /// longer know when we confirmed, so we assume a whole (stretched) lease.
     fn lease_remaining(&self, now: Millis) -> Millis {
+        let lease = self.config.with_drift_margin(self.config.hold_max);
         match (self.durable.last_confirmed, self.confirm_time) {
             (None, _) => 0,
-            (Some(_), None) => self.config.hold_max,
-            (Some(_), Some(at)) => (at + self.config.hold_max).saturating_sub(now),
+            (Some(_), None) => lease,
+            (Some(_), Some(at)) => (at + lease).saturating_sub(now),
         }
     }
 

@@ -63,6 +63,8 @@ pub struct SimStats {
     /// (possible only with a quorum too small for a dishonest member, e.g. 2 of 3).
     pub double_holders: u64,
     pub split_stamps: u64,
+    /// Every node's clock rate, local ms per global ms in parts per million (`RATE_ONE_PPM`: exact).
+    pub clock_rates_ppm: Vec<u64>,
 }
 
 /// True if two quorums always share an honest member despite one dishonest member (2q - n >= 2,
@@ -92,6 +94,20 @@ pub fn run_seed(seed: u64, trace: bool) -> Result<SimStats, String> {
 /// (equivocation, lying about its leases), hands each token it passes to a second member too,
 /// and injects forged, garbled, replayed and far-future messages, until the final heal.
 pub fn run_seed_with(seed: u64, nodes: usize, byzantine: Option<usize>, quorum: usize, trace: bool) -> Result<SimStats, String> {
+    run_seed_with_rates(seed, nodes, byzantine, quorum, None, trace)
+}
+
+/// As `run_seed_with`, with every node's clock rate given (parts per million, one per node)
+/// instead of drawn within `CLOCK_RATE_MIN_PPM..=CLOCK_RATE_MAX_PPM` (a quarter of the nodes at
+/// each end, the rest in between). Rates outside the drift margin's cover make S1 fail.
+pub fn run_seed_with_rates(
+    seed: u64,
+    nodes: usize,
+    byzantine: Option<usize>,
+    quorum: usize,
+    rates_ppm: Option<&[u64]>,
+    trace: bool,
+) -> Result<SimStats, String> {
     let mut rng = Rng::new(seed ^ 0x005E_ED0F_2140 ^ 0xB12);
     let chaos_ms = rng.range(4_000, 20_000);
     // Half the seeds park idle tokens (and so exercise wakes), with short and long parks.
@@ -101,13 +117,27 @@ pub fn run_seed_with(seed: u64, nodes: usize, byzantine: Option<usize>, quorum: 
     sim.stats.byzantine = byzantine;
     sim.faults = true;
     sim.fault_gap_max = [100, 250, 600, 1_500][rng.below(4) as usize];
+    // Drawn last, so every other choice of a seed is what it was before clocks had rates.
+    let drawn: Vec<u64> = (0..nodes)
+        .map(|_| match rng.below(4) {
+            0 => CLOCK_RATE_MIN_PPM,
+            1 => CLOCK_RATE_MAX_PPM,
+            _ => rng.range(CLOCK_RATE_MIN_PPM, CLOCK_RATE_MAX_PPM),
+        })
+        .collect();
+    let rates = rates_ppm.map_or(drawn, <[u64]>::to_vec);
+    assert_eq!(rates.len(), nodes, "one clock rate per node");
+    for (index, rate) in rates.iter().enumerate() {
+        sim.set_clock_rate(index, *rate);
+    }
     let result = sim.run_scenario(chaos_ms);
     sim.stats.sim_ms = sim.now;
     match result {
         Ok(()) => Ok(sim.stats.clone()),
         Err(message) => Err(format!(
-            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, idle park {idle_park} ms, t={} ms: {message}\nreplay: {}",
+            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, idle park {idle_park} ms, clock rates {:?} ppm, t={} ms: {message}\nreplay: {}",
             sim.stats.quorum,
+            sim.stats.clock_rates_ppm,
             sim.now,
             replay_command(seed)
         )),
@@ -154,6 +184,55 @@ pub struct Hold {
     pub until: Millis,
 }
 
+/// A clock rate of exactly one local ms per global ms, in parts per million.
+pub const RATE_ONE_PPM: u64 = 1_000_000;
+/// The slowest and fastest clock rates `run_seed` gives a node (local ms per global ms, in parts
+/// per million): the fastest runs 9.96 % faster than the slowest, just inside the 10 % drift
+/// margin of the default configuration (`Config::covers_clock_rates`).
+pub const CLOCK_RATE_MIN_PPM: u64 = 954_000;
+pub const CLOCK_RATE_MAX_PPM: u64 = 1_049_000;
+
+/// One process's monotonic clock in global terms: `local(t) = base_local + (t - base_global) ×
+/// rate`, rounded down to whole ms. Monotonic across rate changes (`rebase`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SimClock {
+    base_global: Millis,
+    base_local: Millis,
+    rate_ppm: u64,
+}
+
+impl SimClock {
+    fn new(base_global: Millis, base_local: Millis, rate_ppm: u64) -> SimClock {
+        assert!(rate_ppm > 0, "a clock must run");
+        SimClock { base_global, base_local, rate_ppm }
+    }
+
+    /// The local time at global time `global` (not before the base).
+    fn local(&self, global: Millis) -> Millis {
+        let elapsed = u128::from(global.saturating_sub(self.base_global));
+        let local = elapsed * u128::from(self.rate_ppm) / u128::from(RATE_ONE_PPM);
+        self.base_local.saturating_add(u64::try_from(local).unwrap_or(u64::MAX))
+    }
+
+    /// The first global time at which the local clock reads at least `local`.
+    fn global_at(&self, local: Millis) -> Millis {
+        let ahead = u128::from(local.saturating_sub(self.base_local));
+        let elapsed = (ahead * u128::from(RATE_ONE_PPM)).div_ceil(u128::from(self.rate_ppm));
+        self.base_global.saturating_add(u64::try_from(elapsed).unwrap_or(u64::MAX))
+    }
+
+    /// How long `local` ms of this clock take in global time (rounded up).
+    fn global_duration(&self, local: Millis) -> Millis {
+        let elapsed = (u128::from(local) * u128::from(RATE_ONE_PPM)).div_ceil(u128::from(self.rate_ppm));
+        u64::try_from(elapsed).unwrap_or(u64::MAX)
+    }
+
+    /// The same clock running at `rate_ppm` from global time `now` on, without a jump.
+    fn rebase(&self, now: Millis, rate_ppm: u64) -> SimClock {
+        SimClock::new(now, self.local(now), rate_ppm)
+    }
+}
+
 /// One simulated process with its disk and what its driver believes.
 struct SimNode {
     id: NodeId,
@@ -161,8 +240,8 @@ struct SimNode {
     keys: Keys,
     node: Option<Node>,
     durable: Option<PersistentState>,
-    /// Local monotonic clock = global time + offset (a new origin after each restart).
-    offset: Millis,
+    /// The process's monotonic clock: its own origin (new after each restart) and rate.
+    clock: SimClock,
     paused_until: Option<Millis>,
     restart_at: Option<Millis>,
     crash_mid_step: bool,
@@ -250,15 +329,15 @@ impl Sim {
             config.token_timeout = Config::recommended_token_timeout(nodes);
             adjust(&mut config);
             quorum = config.quorum;
-            let offset = rng.below(1_000_000);
+            let clock = SimClock::new(0, rng.below(1_000_000), RATE_ONE_PPM);
             let keys = Keys::new(SimKeyring::new(*id, &ids, seed));
             sim_nodes.push(SimNode {
                 id: *id,
-                node: Some(Node::new(config.clone(), keys.clone(), None, offset)),
+                node: Some(Node::new(config.clone(), keys.clone(), None, clock.local(0))),
                 config,
                 keys,
                 durable: None,
-                offset,
+                clock,
                 paused_until: None,
                 restart_at: None,
                 crash_mid_step: false,
@@ -297,7 +376,13 @@ impl Sim {
             honest_grants: BTreeMap::new(),
             healed_at: None,
             trace,
-            stats: SimStats { seed, nodes, quorum: quorum.max(nodes / 2 + 1), ..SimStats::default() },
+            stats: SimStats {
+                seed,
+                nodes,
+                quorum: quorum.max(nodes / 2 + 1),
+                clock_rates_ppm: vec![RATE_ONE_PPM; nodes],
+                ..SimStats::default()
+            },
         }
     }
 
@@ -322,7 +407,21 @@ impl Sim {
     }
 
     pub fn local_now(&self, index: usize) -> Millis {
-        self.now + self.nodes[index].offset
+        self.nodes[index].clock.local(self.now)
+    }
+
+    /// Sets a node's clock rate (local ms per global ms, in parts per million) from now on; its
+    /// clock does not jump. The rate stays across restarts (it is the machine's).
+    pub fn set_clock_rate(&mut self, index: usize, rate_ppm: u64) {
+        let now = self.now;
+        let sim_node = &mut self.nodes[index];
+        sim_node.clock = sim_node.clock.rebase(now, rate_ppm);
+        self.stats.clock_rates_ppm = self.nodes.iter().map(|node| node.clock.rate_ppm).collect();
+        self.trace_line(format!("n{index} CLOCK RATE {rate_ppm} ppm"));
+    }
+
+    pub fn clock_rate(&self, index: usize) -> u64 {
+        self.nodes[index].clock.rate_ppm
     }
 
     pub fn grants(&self, index: usize) -> u64 {
@@ -387,14 +486,16 @@ impl Sim {
 
     /// Restarts a crashed node from exactly what it last persisted, with a new clock origin.
     pub fn restart(&mut self, index: usize) {
-        let offset = self.rng.below(1_000_000);
+        let origin = self.rng.below(1_000_000);
+        let now = self.now;
         let sim_node = &mut self.nodes[index];
         if sim_node.node.is_some() {
             return;
         }
-        sim_node.offset = offset;
+        // A new process: a new clock origin, the same hardware (the same rate).
+        sim_node.clock = SimClock::new(now, origin, sim_node.clock.rate_ppm);
         sim_node.restart_at = None;
-        let local = self.now + offset;
+        let local = sim_node.clock.local(now);
         let node = Node::new(sim_node.config.clone(), sim_node.keys.clone(), sim_node.durable.clone(), local);
         sim_node.node = Some(node);
         self.trace_line(format!("n{index} RESTART from {:?}", self.nodes[index].durable));
@@ -527,7 +628,7 @@ impl Sim {
                 continue;
             }
             if let Some(deadline) = sim_node.node.as_ref().and_then(|node| node.next_deadline()) {
-                next = next.min(deadline.saturating_sub(sim_node.offset));
+                next = next.min(sim_node.clock.global_at(deadline));
             }
         }
         next.max(self.now)
@@ -571,7 +672,7 @@ impl Sim {
             if sim_node.paused_until.is_some() {
                 continue;
             }
-            let local = now + sim_node.offset;
+            let local = sim_node.clock.local(now);
             let Some(node) = sim_node.node.as_mut() else { continue };
             if node.next_deadline().is_some_and(|deadline| deadline <= local) {
                 let actions = node.tick(local);
@@ -958,7 +1059,7 @@ impl Sim {
                 self.stats.recovery_ms = Some(self.now - self.healed_at.unwrap_or(0));
             }
         }
-        let lease_end = lease_until - (local - self.now);
+        let lease_end = self.nodes[index].clock.global_at(lease_until);
         if let Some(holds) = self.holds.as_mut() {
             holds.push(Hold { index, stamp, from: self.now, lease_end, until: lease_end });
         }
@@ -970,7 +1071,7 @@ impl Sim {
     fn check_after_event(&mut self) -> Result<(), String> {
         let mut holders = Vec::new();
         for (index, sim_node) in self.nodes.iter().enumerate() {
-            let local = self.now + sim_node.offset;
+            let local = sim_node.clock.local(self.now);
             let holding = sim_node.node.as_ref().and_then(|node| node.holding(local));
             let driver = sim_node.driver_grant.filter(|(_, until)| local < *until);
             if holding != driver {
@@ -991,7 +1092,8 @@ impl Sim {
             self.stats.double_holders += 1;
         }
         if let (Some((holder, stamp)), Some(since)) = (holders.first(), self.partition_since) {
-            let hold_max = self.nodes[*holder].config.hold_max;
+            // A lease of hold_max on the holder's clock, in global time (longer on a slow clock).
+            let hold_max = self.nodes[*holder].clock.global_duration(self.nodes[*holder].config.hold_max);
             let side_size = self.side.iter().filter(|side| **side == self.side[*holder]).count();
             if self.now >= since + hold_max && side_size < self.nodes[0].config.majority() {
                 return Err(format!(

@@ -248,7 +248,7 @@ fn a_restarted_node_never_holds_and_ignores_its_old_token() {
 }
 
 #[test]
-fn a_restarted_node_reports_a_whole_lease_in_its_promise() {
+fn a_restarted_node_reports_a_whole_lease_with_its_drift_margin_in_its_promise() {
     let members: Vec<NodeId> = vec![0, 1, 2];
     let persisted = PersistentState {
         promised_epoch: 5,
@@ -259,7 +259,8 @@ fn a_restarted_node_reports_a_whole_lease_in_its_promise() {
     let mut node = Node::new(Config::with_defaults(1, members), keys(1, 3), Some(persisted), 10_000);
     let actions = node.step(0, Message::Propose { epoch: 1 << 16, proof: None }, 10_000);
     assert!(matches!(actions[0], Action::Persist(ref state) if state.promised_epoch == 1 << 16));
-    let promise = Message::Promise { epoch: 1 << 16, last_confirmed: Some((Stamp::new(5, 9), 2)), lease_remaining: 200 };
+    // hold_max 200 ms stretched by the 10 % drift margin.
+    let promise = Message::Promise { epoch: 1 << 16, last_confirmed: Some((Stamp::new(5, 9), 2)), lease_remaining: 220 };
     assert_eq!(actions[1], Action::Send { to: 0, message: promise });
     // Older epochs are now refused.
     let actions = node.step(2, Message::Claim { stamp: Stamp::new(5, 10), holder: 2, ring: vec![0, 1, 2], proof: None }, 10_001);

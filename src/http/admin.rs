@@ -197,6 +197,8 @@ struct FaultRequest {
     percent: Option<u8>,
     /// replay-token: how long to wait before re-sending the old token.
     after: Option<String>,
+    /// clock-rate: ring clock ms per real ms, a decimal from 0.5 to 2 ("1.05").
+    rate: Option<String>,
 }
 
 fn parse_duration_field(name: &str, value: Option<&str>, default: std::time::Duration) -> Result<std::time::Duration, ApiError> {
@@ -208,8 +210,8 @@ fn parse_duration_field(name: &str, value: Option<&str>, default: std::time::Dur
     Ok(duration)
 }
 
-/// POST /admin/v1/faults/{crash|pause|drop-token|replay-token|delay|loss|duplicate}
-/// {for?, delay?, jitter?, percent?, after?} -> 204
+/// POST /admin/v1/faults/{crash|pause|drop-token|replay-token|delay|loss|duplicate|clock-rate}
+/// {for?, delay?, jitter?, percent?, after?, rate?} -> 204
 fn inject(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "faults" / String)
         .and(warp::post())
@@ -253,6 +255,16 @@ fn inject(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                             return Err(ApiError::InvalidField("delay and jitter must be at most 10s".into()));
                         }
                         faults.delay(delay, jitter, duration);
+                    }
+                    "clock-rate" => {
+                        let text = request
+                            .rate
+                            .as_deref()
+                            .ok_or_else(|| ApiError::InvalidField("rate must be given, e.g. \"1.05\" (0.5 to 2)".into()))?;
+                        let rate: ringbank_domain::ClockRate =
+                            text.parse().map_err(|e: ringbank_domain::ClockRateError| ApiError::InvalidField(format!("rate: {e}")))?;
+                        faults.clock_rate(rate, duration);
+                        state.ring.clock_changed().await;
                     }
                     "loss" => faults.loss(percent()?, duration),
                     "duplicate" => faults.duplicate(percent()?, duration),

@@ -92,6 +92,12 @@ async fn faults_are_refused_without_the_admin_secret_and_listed_with_it() {
     assert!(!ok && text.contains("unknown crash point"), "{text}");
     let (ok, _) = fault(Some(ADMIN_SECRET), &["--bank", &url, "loss", "101"]).await;
     assert!(!ok);
+    // A ring clock rate outside 0.5..=2 is refused by the CLI already; inside, it is listed.
+    let (ok, text) = fault(Some(ADMIN_SECRET), &["--bank", &url, "clock-rate", "2.5"]).await;
+    assert!(!ok && text.contains("between 0.5 and 2"), "{text}");
+    fault_ok(&["--bank", &url, "clock-rate", "1.045", "--for", "1m"]).await;
+    let listed = fault_ok(&["--bank", &url, "list"]).await;
+    assert!(listed.contains("clock-rate") && listed.contains("x1.045"), "{listed}");
     // heal lifts what is active.
     fault_ok(&["--bank", &url, "partition", "B", "--for", "1m"]).await;
     fault_ok(&["--bank", &url, "heal"]).await;

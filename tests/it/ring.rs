@@ -1,7 +1,8 @@
 //! The token ring across real bank processes on loopback: circulation, kill -9 of the holder,
 //! restart and rejoin, a paused holder fenced after it wakes, an isolated bank that never
-//! holds, what a bank logs when its peers and clients vanish, and authentication of
-//! bank-to-bank requests.
+//! holds, what a bank logs when its peers and clients vanish, authentication of bank-to-bank
+//! requests, and banks whose ring clocks run fast and slow (within the drift bound) under load
+//! and a kill -9 of the holder.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -273,4 +274,229 @@ async fn bank_to_bank_requests_must_be_signed_by_a_member() {
     assert_eq!(replayed, 401, "a replayed request must be refused");
     let (status, _) = send(test_key("Z"), "Z").await;
     assert_eq!(status, 401, "a bank that is not a member has no key to be checked against");
+}
+
+/// One observation of a bank holding the token: its stamp, and when the status request went out
+/// and its answer came back (the bank held at some instant in between).
+#[derive(Clone, Debug)]
+struct HeldSeen {
+    bank: String,
+    stamp: (u64, u64),
+    sent: Instant,
+    answered: Instant,
+}
+
+/// Polls every bank's ring status until `stop`, every ~10 ms; returns what it saw held.
+async fn watch_holders(urls: Vec<String>, stop: tokio_util::sync::CancellationToken) -> Vec<HeldSeen> {
+    let client = Client::new();
+    let admins: Vec<AdminClient> = urls.iter().map(|url| AdminClient::with_http(client.clone(), url, ADMIN_SECRET)).collect();
+    let mut seen = Vec::new();
+    // Bounded: at most 10 minutes of polling, whatever happens to the test.
+    let deadline = Instant::now() + Duration::from_secs(600);
+    while !stop.is_cancelled() && Instant::now() < deadline {
+        for admin in &admins {
+            let sent = Instant::now();
+            if let Ok(view) = admin.ring_status_within(Duration::from_millis(300)).await {
+                if view.status.holding {
+                    let stamp = (view.status.epoch, view.status.token_seq);
+                    seen.push(HeldSeen { bank: view.status.bank.clone(), stamp, sent, answered: Instant::now() });
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    seen
+}
+
+/// S1 as far as an outside observer can see it: one stamp, one holder; and holdings come in
+/// stamp order (a newer stamp seen held before an older one was seen held means two leases
+/// overlapped, or a holder held without the newest stamp).
+fn check_one_holder_at_a_time(seen: &[HeldSeen]) {
+    let mut by_stamp: std::collections::BTreeMap<(u64, u64), Vec<&HeldSeen>> = std::collections::BTreeMap::new();
+    for held in seen {
+        by_stamp.entry(held.stamp).or_default().push(held);
+    }
+    let mut latest_older_sent: Option<&HeldSeen> = None;
+    for (stamp, holders) in &by_stamp {
+        let bank = &holders[0].bank;
+        assert!(holders.iter().all(|h| &h.bank == bank), "two banks held stamp {stamp:?}: {holders:?}");
+        if let Some(older) = latest_older_sent {
+            for held in holders {
+                assert!(
+                    held.answered >= older.sent,
+                    "{} held {stamp:?} before {} was seen holding the older {:?}: two leases at once",
+                    held.bank,
+                    older.bank,
+                    older.stamp
+                );
+            }
+        }
+        let newest_here = holders.iter().max_by_key(|h| h.sent).expect("a stamp seen at least once");
+        if latest_older_sent.is_none_or(|older| newest_here.sent > older.sent) {
+            latest_older_sent = Some(newest_here);
+        }
+    }
+}
+
+/// Issue 16 point 5: a bank whose monotonic clock runs fast and one whose clock runs slow, both
+/// within the documented bound (the fastest at most 10 % faster than the slowest: here 1.045 and
+/// 0.955, a ratio of 1.094), under cross-bank load, with a kill -9 of the holder so that a new
+/// epoch is minted while the clocks disagree. Money is conserved (consortium audit), every
+/// transfer ends, and no two banks are ever seen holding at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn banks_with_fast_and_slow_clocks_keep_one_holder_through_a_holder_kill() {
+    let mut consortium = Consortium::start(3, &[]).await;
+    let client = Client::new();
+    let rates = ["1.045", "0.955", "1"];
+    let drift = |index: usize| {
+        let rate: ringbank_domain::ClockRate = rates[index].parse().expect("a valid rate");
+        Fault::ClockRate { rate, duration: Some(Duration::from_secs(300)) }
+    };
+    for index in 0..2 {
+        consortium.view(index).admin().inject(&drift(index)).await.expect("clock-rate injected");
+    }
+    let a_status = consortium.status(&client, 0).await.expect("A answers");
+    assert!(
+        a_status.active_faults.iter().any(|f| f.kind == "clock-rate" && f.detail.contains("x1.045")),
+        "A does not list its clock rate: {:?}",
+        a_status.active_faults
+    );
+    // A fault outside the sane range is refused with a clear error.
+    let url = format!("{}/admin/v1/faults/clock-rate", consortium.url(2));
+    for body in
+        [serde_json::json!({"rate": "3"}), serde_json::json!({"rate": "0.4"}), serde_json::json!({"rate": "fast"}), serde_json::json!({})]
+    {
+        let wild = client.post(&url).bearer_auth(ADMIN_SECRET).json(&body).send().await.expect("C answers");
+        assert_eq!(wild.status(), 422, "{body}");
+        let text = wild.text().await.unwrap_or_default();
+        assert!(text.contains("rate"), "{body}: {text}");
+    }
+    let fastest = consortium.view(2).admin().inject(&Fault::ClockRate { rate: ringbank_domain::ClockRate::MAX, duration: None }).await;
+    assert!(fastest.is_ok(), "2.0 is the largest sane rate: {fastest:?}");
+    consortium.view(2).admin().heal().await.expect("C healed");
+
+    // One person with an account at every bank; each bank's worker sends to the next bank.
+    let cpf = new_cpf();
+    let mut tokens = Vec::new();
+    let mut accounts = Vec::new();
+    for index in 0..3 {
+        let bank = consortium.view(index);
+        let token = bank.customer(&cpf, "Drift").await;
+        let account = bank.open_account(&token, "individual", &[]).await;
+        bank.deposit(&token, &account, 100_000).await;
+        tokens.push(token);
+        accounts.push(account);
+    }
+    let stop = tokio_util::sync::CancellationToken::new();
+    let urls: Vec<String> = (0..3).map(|index| consortium.url(index)).collect();
+    let watcher = tokio::spawn(watch_holders(urls.clone(), stop.clone()));
+    const PER_WORKER: usize = 30;
+    let mut workers = Vec::new();
+    for origin in 0..3 {
+        let (url, token, accounts, ids) = (urls[origin].clone(), tokens[origin].clone(), accounts.clone(), consortium.ids.clone());
+        workers.push(tokio::spawn(async move {
+            let bank = BankClient::new(&url).with_token(&token);
+            let target = (origin + 1) % 3;
+            let mut outcomes = Vec::new();
+            for number in 0..PER_WORKER {
+                let transfer = NewTransfer {
+                    debits: vec![Leg::new(&ids[origin], &accounts[origin], 100)],
+                    credits: vec![Leg::new(&ids[target], &accounts[target], 100)],
+                    description: format!("drift {origin}-{number}"),
+                };
+                // An idempotency key: if the origin is killed mid-request, the same request
+                // after its restart gets the first answer (or makes the transfer once).
+                let options =
+                    PostOptions { idempotency_key: Some(format!("drift-{origin}-{number}")), wait: Some(Duration::from_secs(20)) };
+                outcomes.push(submit_until_final(&bank, &transfer, &options).await);
+            }
+            outcomes
+        }));
+    }
+
+    // Let the load run, then kill -9 whoever holds the token.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let log = HolderLog::default();
+    let (holder, epoch) = current_holder(&consortium, &client, &log).await;
+    let killed_at = Instant::now();
+    consortium.kill9(holder).await;
+    let mut regenerated = false;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !regenerated && Instant::now() < deadline {
+        let all = statuses(&consortium, &client).await;
+        regenerated = all.iter().any(|(_, s)| s.status.epoch > epoch);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if !regenerated {
+        for (index, status) in statuses(&consortium, &client).await {
+            eprintln!("bank {index}: {:?}", status.status);
+        }
+    }
+    assert!(regenerated, "no survivor moved to an epoch newer than {epoch} within 15 s of the kill");
+    eprintln!("clock drift: failover after kill -9 of {} (rate {}): {:?}", consortium.ids[holder], rates[holder], killed_at.elapsed());
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    consortium.restart(holder).await;
+    if holder < 2 {
+        consortium.view(holder).admin().inject(&drift(holder)).await.expect("clock-rate injected again after the restart");
+    }
+
+    let mut outcomes = Vec::new();
+    for worker in workers {
+        outcomes
+            .extend(tokio::time::timeout(Duration::from_secs(240), worker).await.expect("the workers finished in time").expect("worker"));
+    }
+    stop.cancel();
+    let seen = watcher.await.expect("watcher");
+    check_one_holder_at_a_time(&seen);
+    let banks_seen: std::collections::BTreeSet<&str> = seen.iter().map(|held| held.bank.as_str()).collect();
+    assert_eq!(banks_seen.len(), 3, "every bank should have been seen holding: {banks_seen:?}");
+    let epochs: std::collections::BTreeSet<u64> = seen.iter().map(|held| held.stamp.0).collect();
+    assert!(epochs.len() >= 2, "no regeneration seen under drift: epochs {epochs:?}");
+
+    let committed = outcomes.iter().filter(|(status, _)| status == "committed").count();
+    let timed_out = outcomes.iter().filter(|(status, reason)| status == "aborted" && reason.contains("did not answer in time")).count();
+    let presumed = outcomes.iter().filter(|(status, reason)| status == "aborted" && reason.contains("presumed abort")).count();
+    eprintln!(
+        "clock drift: {} holdings seen over {} stamps and {} epochs; transfers: {committed} committed, {timed_out} aborted for time, {presumed} presumed aborts, of {}",
+        seen.len(),
+        seen.iter().map(|held| held.stamp).collect::<std::collections::BTreeSet<_>>().len(),
+        epochs.len(),
+        outcomes.len()
+    );
+    for (status, reason) in &outcomes {
+        assert!(status == "committed" || status == "aborted", "a transfer did not end: {status} {reason}");
+        assert!(!reason.contains("available"), "a debit beyond the balance was attempted: {reason}");
+    }
+    assert!(committed > 0, "no transfer committed under drift: {outcomes:?}");
+    let report = consortium.audit_until_quiet(Duration::from_secs(60)).await;
+    assert!(report.passed, "{}", report.render());
+    // Every committed transfer moved 100 centavos from one of the person's accounts to another.
+    let mut total = 0;
+    for index in 0..3 {
+        total += consortium.view(index).balance(&tokens[index], &accounts[index]).await.0;
+    }
+    assert_eq!(total, 300_000, "money was created or destroyed");
+}
+
+/// Posts a transfer (retrying the same idempotency key while its origin is down) and waits
+/// until it is final; returns (status, reason). Bounded: about two minutes in all.
+async fn submit_until_final(bank: &BankClient, transfer: &NewTransfer, options: &PostOptions) -> (String, String) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let id = loop {
+        match bank.transfer(transfer, options).await {
+            Ok(reply) => break reply.transfer.id,
+            // Down (killed, restarting) or busy: the same key again, until the deadline.
+            Err(error) => {
+                assert!(Instant::now() < deadline, "the origin never took the transfer: {error}");
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+        }
+    };
+    loop {
+        match bank.transfer_view(&id).await {
+            Ok(view) if view.status != "pending" => return (view.status, view.reason.unwrap_or_default()),
+            other => assert!(Instant::now() < deadline, "transfer {id} still not final: {other:?}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }

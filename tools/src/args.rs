@@ -76,6 +76,13 @@ pub enum FaultKind {
         #[arg(long = "for", value_parser = humantime::parse_duration)]
         duration: Option<Duration>,
     },
+    /// The bank's ring clock runs at this rate (ms per real ms, 0.5 to 2: "1.05" is 5 % fast),
+    /// then keeps real time again. Safe while every bank's rate is within 10 % of every other's.
+    ClockRate {
+        rate: ringbank_domain::ClockRate,
+        #[arg(long = "for", value_parser = humantime::parse_duration)]
+        duration: Option<Duration>,
+    },
     /// Lifts every fault at this bank.
     Heal,
     /// What is active at this bank, and until when.

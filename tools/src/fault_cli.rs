@@ -42,6 +42,7 @@ pub fn fault_for(kind: &FaultKind) -> Result<Option<Fault>, String> {
         }
         FaultKind::Loss { percent, duration } => Fault::Loss { percent: *percent, duration: *duration },
         FaultKind::Duplicate { percent, duration } => Fault::Duplicate { percent: *percent, duration: *duration },
+        FaultKind::ClockRate { rate, duration } => Fault::ClockRate { rate: *rate, duration: *duration },
         FaultKind::Heal => Fault::Heal,
         FaultKind::List | FaultKind::Restart => return Ok(None),
     }))
