@@ -73,8 +73,9 @@ pub fn storage_fault(error: &sqlx::Error) -> Option<StorageFault> {
     match error {
         sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => Some(StorageFault::ServerUnreachable),
         sqlx::Error::Database(database) => {
-            if let Some(sqlite) = database.try_downcast_ref::<sqlx::sqlite::SqliteError>() {
-                let primary = sqlite.code().and_then(|code| code.parse::<i32>().ok()).map(|code| code & 0xff);
+            if database.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite's code is the extended result code; its low byte is the primary one.
+                let primary = database.code().and_then(|code| code.parse::<i32>().ok()).map(|code| code & 0xff);
                 return match primary {
                     Some(SQLITE_FULL) => Some(StorageFault::DiskFull),
                     Some(SQLITE_IOERR) => Some(StorageFault::DiskFailed),
