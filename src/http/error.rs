@@ -263,6 +263,7 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         LedgerError::KeyClaimClosed(_) => (S::CONFLICT, "key-claim-closed", "The portability claim is no longer pending"),
         LedgerError::RefundRefused(_) => (S::UNPROCESSABLE_ENTITY, "refund-refused", "The refund is not allowed"),
         LedgerError::InvalidLimits(_) => (S::UNPROCESSABLE_ENTITY, "invalid-field", "A field has an invalid value"),
+        LedgerError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
         LedgerError::Database(_) | LedgerError::Stopped | LedgerError::Invariant(_) => {
             (S::INTERNAL_SERVER_ERROR, "internal", "Internal error")
         }

@@ -43,6 +43,62 @@ impl DatabaseLocation {
     }
 }
 
+/// Why the database cannot take work now, in words a client may read (the cause itself is
+/// logged). See `storage_fault`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageFault {
+    /// The disk under the database is full.
+    DiskFull,
+    /// The disk failed a read, a write or a sync.
+    DiskFailed,
+    /// The database server cannot be reached (down, restarting, or out of connections).
+    ServerUnreachable,
+}
+
+impl std::fmt::Display for StorageFault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            StorageFault::DiskFull => "its disk is full",
+            StorageFault::DiskFailed => "its disk failed",
+            StorageFault::ServerUnreachable => "its database server cannot be reached",
+        })
+    }
+}
+
+/// The storage fault behind `error`, if it is one: SQLite's SQLITE_FULL and SQLITE_IOERR
+/// (with every extended code), PostgreSQL's connection exceptions (class 08), insufficient
+/// resources (53, with 53100 disk full), shutdowns (57P01-57P03) and system errors (58), a
+/// connection that broke, and a pool that could not get a connection in time.
+pub fn storage_fault(error: &sqlx::Error) -> Option<StorageFault> {
+    match error {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut => Some(StorageFault::ServerUnreachable),
+        sqlx::Error::Database(database) => {
+            if database.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                // SQLite's code is the extended result code; its low byte is the primary one.
+                let primary = database.code().and_then(|code| code.parse::<i32>().ok()).map(|code| code & 0xff);
+                return match primary {
+                    Some(SQLITE_FULL) => Some(StorageFault::DiskFull),
+                    Some(SQLITE_IOERR) => Some(StorageFault::DiskFailed),
+                    _ => None,
+                };
+            }
+            let postgres = database.try_downcast_ref::<sqlx::postgres::PgDatabaseError>()?;
+            match postgres.code() {
+                "53100" => Some(StorageFault::DiskFull),
+                "57P01" | "57P02" | "57P03" => Some(StorageFault::ServerUnreachable),
+                code if code.starts_with("08") || code.starts_with("53") => Some(StorageFault::ServerUnreachable),
+                code if code.starts_with("58") => Some(StorageFault::DiskFailed),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
+}
+
+/// SQLite's primary result codes for a failed I/O and a full disk (sqlite3.h).
+const SQLITE_IOERR: i32 = 10;
+const SQLITE_FULL: i32 = 13;
+
 /// Whether `url` names a backend this build supports.
 pub fn is_supported_url(url: &str) -> bool {
     ["postgres://", "postgresql://", "sqlite:"].iter().any(|scheme| url.starts_with(scheme))

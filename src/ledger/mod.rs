@@ -32,7 +32,7 @@ use sqlx::AnyPool;
 use tokio::sync::{mpsc, oneshot};
 
 pub use audit::{AuditCheck, AuditReport};
-pub use db::{database_path, is_supported_url, open_pools, redact_url, DatabaseLocation, Pools};
+pub use db::{database_path, is_supported_url, open_pools, redact_url, DatabaseLocation, Pools, StorageFault};
 pub use queries::{AccountView, CustomerRecord, StatementLine, StatementPage, TransferRecord};
 pub use recipient::Recipient;
 pub use statement::{StatementFilter, StatementRow};
@@ -87,12 +87,27 @@ pub enum LedgerError {
     /// A refusal recorded under an Idempotency-Key, given again to a repeat of the request.
     #[error("{detail}")]
     Refused { kind: RefusalKind, detail: String },
+    /// The database cannot take work now (a full or failing disk, an unreachable server): an
+    /// operating condition to wait out, not a bug. Nothing of the request was acknowledged;
+    /// if the fault came at the commit itself, the request may still have taken effect, which
+    /// a repeat under the same Idempotency-Key (or a read) tells.
+    #[error("the bank's ledger is unavailable ({0}); the request was not completed: retry later, with the same Idempotency-Key")]
+    Unavailable(StorageFault),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     #[error("the ledger is shutting down")]
     Stopped,
     #[error("ledger invariant violated: {0}")]
     Invariant(String),
+}
+
+impl From<sqlx::Error> for LedgerError {
+    fn from(error: sqlx::Error) -> LedgerError {
+        match db::storage_fault(&error) {
+            Some(fault) => LedgerError::Unavailable(fault),
+            None => LedgerError::Database(error),
+        }
+    }
 }
 
 /// The refusals of a money movement that are final for its request (the same request would be

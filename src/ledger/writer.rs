@@ -8,12 +8,18 @@
 //! against the writer's in-memory accounts and written with a few multi-row statements
 //! (`batch`). Should that part fail before the commit, the transaction is rolled back and the
 //! whole batch runs again command by command, so one bad command still poisons nothing else.
+//!
+//! A storage fault (a full or failing disk, a database server that is down) fails the batch
+//! without that second run: every command of it is answered `LedgerError::Unavailable`, the
+//! in-memory accounts are dropped, and the next batch tries the database again, so the bank
+//! takes work again as soon as the disk has room or the server is back.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use sqlx::{AnyConnection, AnyPool};
+use sqlx::pool::PoolConnection;
+use sqlx::{Any, AnyConnection, AnyPool};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -21,10 +27,17 @@ use tokio_util::task::TaskTracker;
 pub use crate::metrics::WriterStats;
 
 use super::batch::{self, AccountCache};
+use super::db::storage_fault;
 use super::{jobs, Command, Ledger, LedgerError, Outcome};
 
 /// Capacity of the writer's queue: callers wait (back-pressure) when it is full.
 const QUEUE_CAPACITY: usize = 4096;
+
+/// How long a batch waits for the writer's connection. The writer is the pool's only user,
+/// so this bounds nothing but (re)connecting: while a database server is down, each batch is
+/// refused as unavailable after this long instead of holding every queued command for the
+/// pool's own 30 s.
+const CONNECTION_WAIT: Duration = Duration::from_secs(5);
 
 /// Starts the writer task on `write` and returns the ledger handle.
 pub fn spawn_writer(
@@ -88,6 +101,11 @@ async fn commit_batch(bank: &str, pool: &AnyPool, cache: &mut AccountCache, stat
     let commands: Vec<Command> = std::mem::take(batch);
     let outcome = match run_batch(bank, pool, cache, &commands).await {
         Ok(results) => Ok(results),
+        Err(Failure::BeforeCommit(error)) if storage_fault(&error).is_some() => {
+            // The same fault would fail every command of a second run.
+            cache.clear();
+            Err(error)
+        }
         Err(Failure::BeforeCommit(error)) => {
             stats.batch_retries.fetch_add(1, Ordering::Relaxed);
             // Nothing was committed: run the batch again command by command, so that a bad
@@ -110,9 +128,14 @@ async fn commit_batch(bank: &str, pool: &AnyPool, cache: &mut AccountCache, stat
             }
         }
         Err(error) => {
+            let fault = storage_fault(&error);
             tracing::error!(%error, commands = commands.len(), "group commit failed; every command in it failed");
             for command in commands {
-                let _ = command.reply.send(Err(LedgerError::Database(sqlx::Error::Protocol("group commit failed".to_string()))));
+                let failed = match fault {
+                    Some(fault) => LedgerError::Unavailable(fault),
+                    None => LedgerError::Database(sqlx::Error::Protocol("group commit failed".to_string())),
+                };
+                let _ = command.reply.send(Err(failed));
             }
         }
     }
@@ -134,7 +157,7 @@ async fn run_batch(
     cache: &mut AccountCache,
     commands: &[Command],
 ) -> Result<Vec<Result<Outcome, LedgerError>>, Failure> {
-    let mut connection = pool.acquire().await.map_err(Failure::BeforeCommit)?;
+    let mut connection = connection(pool).await.map_err(Failure::BeforeCommit)?;
     sqlx::query(begin_statement(&connection)).execute(&mut *connection).await.map_err(Failure::BeforeCommit)?;
     let changes = match run_batch_statements(&mut connection, bank, cache, commands).await {
         Ok(done) => done,
@@ -189,6 +212,11 @@ async fn run_batch_statements(
     Ok((results, changes))
 }
 
+/// The writer's connection, or `PoolTimedOut` after `CONNECTION_WAIT`.
+async fn connection(pool: &AnyPool) -> Result<PoolConnection<Any>, sqlx::Error> {
+    tokio::time::timeout(CONNECTION_WAIT, pool.acquire()).await.unwrap_or(Err(sqlx::Error::PoolTimedOut))
+}
+
 /// SQLite: take the write lock at BEGIN, not at the first write. PostgreSQL has row locks
 /// and one writer connection; a plain BEGIN is enough.
 fn begin_statement(connection: &AnyConnection) -> &'static str {
@@ -202,7 +230,7 @@ fn begin_statement(connection: &AnyConnection) -> &'static str {
 /// Runs every command under its own savepoint in one transaction. Returns per-command results
 /// once the transaction is committed; an error means nothing was committed.
 async fn run_in_transaction(bank: &str, pool: &AnyPool, commands: &[Command]) -> Result<Vec<Result<Outcome, LedgerError>>, sqlx::Error> {
-    let mut connection = pool.acquire().await?;
+    let mut connection = connection(pool).await?;
     sqlx::query(begin_statement(&connection)).execute(&mut *connection).await?;
     let results = match apply_all(&mut connection, bank, commands).await {
         Ok(results) => results,

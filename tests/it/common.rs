@@ -226,6 +226,20 @@ impl BankProcess {
     /// As `spawn_on`; with `log`, the bank logs at info level as JSON lines into that file
     /// instead of warnings into the test's own stderr.
     pub async fn spawn_logged(id: &str, listen: &str, data_dir: &Path, extra: &[&str], log: Option<&Path>) -> BankProcess {
+        let database = test_database_url(id, data_dir).await;
+        Self::spawn_with_database(id, listen, data_dir, database.as_deref(), extra, log).await
+    }
+
+    /// As `spawn_logged`, with the ledger in `database` (a URL; None: a SQLite file in
+    /// `data_dir`), whatever database server the suite runs on.
+    pub async fn spawn_with_database(
+        id: &str,
+        listen: &str,
+        data_dir: &Path,
+        database: Option<&str>,
+        extra: &[&str],
+        log: Option<&Path>,
+    ) -> BankProcess {
         use tokio::io::AsyncBufReadExt;
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"));
         command.args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"]).arg(data_dir);
@@ -238,8 +252,8 @@ impl BankProcess {
         // (safely; the tests of that pass --hold-max or inject the fault). 400 ms keeps the
         // rule lease + drift < token timeout / 2 with the default 1 s timeout.
         command.env("RINGBANK_HOLD_MAX", "400ms");
-        if let Some(url) = test_database_url(id, data_dir).await {
-            command.args(["--database-url", &url]);
+        if let Some(url) = database {
+            command.args(["--database-url", url]);
         }
         match log {
             Some(path) => {

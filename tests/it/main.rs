@@ -28,6 +28,7 @@ mod postgres;
 mod refunds;
 mod ring;
 mod schedules;
+mod storage_faults;
 mod tidy;
 mod web;
 mod web_ux;
