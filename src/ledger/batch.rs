@@ -262,10 +262,6 @@ async fn load_limits(
     cache: &AccountCache,
     commands: &[&Command],
 ) -> Result<(LimitsByWindow, HashMap<String, LimitSetting>), sqlx::Error> {
-    let database = |error: LedgerError| match error {
-        LedgerError::Database(error) => error,
-        other => sqlx::Error::Protocol(other.to_string()),
-    };
     let mut by_window: LimitsByWindow = HashMap::new();
     let mut read_settings: HashMap<String, LimitSetting> = HashMap::new();
     for command in commands {
@@ -279,7 +275,7 @@ async fn load_limits(
             let setting = match cache.limit_settings.get(&debit.account).or_else(|| read_settings.get(&debit.account)) {
                 Some(setting) => *setting,
                 None => {
-                    let setting = limits::setting(connection, &debit.account).await.map_err(database)?;
+                    let setting = limits::stored_setting(connection, &debit.account).await?;
                     read_settings.insert(debit.account.clone(), setting);
                     setting
                 }
@@ -288,7 +284,7 @@ async fn load_limits(
             let state = if in_force.any_applies(window) {
                 let used = match cache.limit_usage.get(&key).and_then(|usage| usage.get(&debit.account)) {
                     Some(used) => *used,
-                    None => limits::usage(connection, &debit.account, window).await.map_err(database)?,
+                    None => limits::debited(connection, &debit.account, window).await?,
                 };
                 Some((in_force, used))
             } else {

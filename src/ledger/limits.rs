@@ -50,6 +50,11 @@ const SETTING_COLUMNS: &str = "account, per_transfer_cents, daily_cents, night_c
 
 /// The stored setting of `account` (the defaults if it has none).
 pub(super) async fn setting(connection: &mut AnyConnection, account: &str) -> Result<LimitSetting, LedgerError> {
+    Ok(stored_setting(connection, account).await?)
+}
+
+/// As `setting`, with the database's own error (the writer's batch tells storage faults apart).
+pub(super) async fn stored_setting(connection: &mut AnyConnection, account: &str) -> Result<LimitSetting, sqlx::Error> {
     let sql = format!("SELECT {SETTING_COLUMNS} FROM account_limits WHERE account = $1");
     let row: Option<SettingRow> = sqlx::query_as(&sql).bind(account).fetch_optional(&mut *connection).await?;
     Ok(row.as_ref().map(setting_of).unwrap_or_default())
@@ -58,6 +63,11 @@ pub(super) async fn setting(connection: &mut AnyConnection, account: &str) -> Re
 /// What `account` debited in `window`'s day and night (local debits and cross-bank holds not
 /// released).
 pub(super) async fn usage(connection: &mut AnyConnection, account: &str, window: &LimitWindow) -> Result<LimitUsage, LedgerError> {
+    Ok(debited(connection, account, window).await?)
+}
+
+/// As `usage`, with the database's own error (the writer's batch tells storage faults apart).
+pub(super) async fn debited(connection: &mut AnyConnection, account: &str, window: &LimitWindow) -> Result<LimitUsage, sqlx::Error> {
     let night = window.night_start_ms.unwrap_or(i64::MAX);
     let local: (i64, i64) = sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(CASE WHEN at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \

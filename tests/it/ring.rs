@@ -414,31 +414,45 @@ async fn banks_with_fast_and_slow_clocks_keep_one_holder_through_a_holder_kill()
         }));
     }
 
-    // Let the load run, then kill -9 whoever holds the token.
+    // Let the load run, then kill -9 whoever holds the token. Under load the token may have
+    // moved on between the status read and the kill: the survivors then pass it among
+    // themselves in the same epoch, and the killed bank is restarted and the next holder
+    // killed (at most three attempts), until a kill lands on a holder and a new epoch is minted.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let log = HolderLog::default();
-    let (holder, epoch) = current_holder(&consortium, &client, &log).await;
-    let killed_at = Instant::now();
-    consortium.kill9(holder).await;
     let mut regenerated = false;
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !regenerated && Instant::now() < deadline {
-        let all = statuses(&consortium, &client).await;
-        regenerated = all.iter().any(|(_, s)| s.status.epoch > epoch);
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    if !regenerated {
-        for (index, status) in statuses(&consortium, &client).await {
-            eprintln!("bank {index}: {:?}", status.status);
+    for attempt in 1..=3 {
+        let (holder, epoch) = current_holder(&consortium, &client, &log).await;
+        let killed_at = Instant::now();
+        consortium.kill9(holder).await;
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while !regenerated && Instant::now() < deadline {
+            let all = statuses(&consortium, &client).await;
+            regenerated = all.iter().any(|(_, s)| s.status.epoch > epoch);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        if regenerated {
+            eprintln!(
+                "clock drift: failover after kill -9 of {} (rate {}), attempt {attempt}: {:?}",
+                consortium.ids[holder],
+                rates[holder],
+                killed_at.elapsed()
+            );
+        } else {
+            for (index, status) in statuses(&consortium, &client).await {
+                eprintln!("attempt {attempt}: no new epoch after killing {holder}; bank {index}: {:?}", status.status);
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        consortium.restart(holder).await;
+        if holder < 2 {
+            consortium.view(holder).admin().inject(&drift(holder)).await.expect("clock-rate injected again after the restart");
+        }
+        if regenerated {
+            break;
         }
     }
-    assert!(regenerated, "no survivor moved to an epoch newer than {epoch} within 15 s of the kill");
-    eprintln!("clock drift: failover after kill -9 of {} (rate {}): {:?}", consortium.ids[holder], rates[holder], killed_at.elapsed());
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    consortium.restart(holder).await;
-    if holder < 2 {
-        consortium.view(holder).admin().inject(&drift(holder)).await.expect("clock-rate injected again after the restart");
-    }
+    assert!(regenerated, "no kill of a holder led to a newer epoch within 8 s, in three attempts");
 
     let mut outcomes = Vec::new();
     for worker in workers {
