@@ -38,6 +38,20 @@ pub struct PrepareItem {
     pub legs: Vec<WireLeg>,
     /// Settlement legs against peer banks that balance this bank's customer legs.
     pub settlement: Vec<SettlementLeg>,
+    /// A refund (devolução): the id of the transfer it returns. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_of: Option<String>,
+    /// To a bank the transfer credits: its one payer (bank and account), so a receiver's bank
+    /// can refund it. Absent with several payers, and to a bank only debited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payer: Option<WirePayer>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct WirePayer {
+    pub bank: String,
+    pub account: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -23,6 +23,8 @@ fn authorization() -> impl Filter<Extract = (Option<String>,), Error = std::conv
 }
 
 /// POST /api/v1/transfers/{id}/refunds {account, amount_cents, description?} -> 201 {id, status, refund_of}
+/// (committed), or 202 with status "pending" when the original came from another bank (the
+/// refund runs by two-phase commit; poll GET /api/v1/transfers/{refund id})
 fn create(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("api" / "v1" / "transfers" / String / "refunds")
         .and(warp::post())
@@ -37,7 +39,8 @@ fn create(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let request: RefundRequest = parse_json(&body)?;
                 let posted = refunds::refund(&state.services, &caller, &original, &request, key).await?;
                 let body = serde_json::json!({ "id": posted.id, "status": posted.status.as_str(), "refund_of": original });
-                Ok::<_, ApiError>(json_response(StatusCode::CREATED, &body))
+                let code = if posted.status.is_final() { StatusCode::CREATED } else { StatusCode::ACCEPTED };
+                Ok::<_, ApiError>(json_response(code, &body))
             };
             respond(&instance, result.await)
         })

@@ -208,11 +208,14 @@ fn receipt_schema() -> Value {
 /// The paths and schemas of issue 15 (refunds, scheduled transfers, limits), added to the
 /// document apart (one json! of everything passes the macro recursion limit).
 fn money_paths(document: &mut Value) {
+    let mut refund_post = idempotent(operation("refund (devolução) a transfer or payment the caller received, fully or in parts, within 90 days: from the account it credited back to the account it debited (at this bank or the payer's); the refunds of one transfer never add up to more than it credited", "201", schema("Refunded"), &["400", "401", "404", "409", "413", "422", "503"], Some(schema("NewRefund")), true));
+    refund_post["responses"]["202"] = json!({"description": "pending: the original came from another bank; poll GET /api/v1/transfers/{refund id}",
+        "content": {"application/json": {"schema": schema("Refunded")}}});
     let paths = json!({
             "/api/v1/transfers/{id}/refunds": {
                 "parameters": [{"name": "id", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("the refunds of a transfer the caller took part in (as its receiver or its payer), and their total", "200", schema("Refunds"), &["401", "404"], None, true),
-                "post": idempotent(operation("refund (devolução) a transfer or payment the caller received, fully or in parts, within 90 days: from the account it credited back to the account it debited; the refunds of one transfer never add up to more than it credited", "201", schema("Refunded"), &["400", "401", "404", "409", "413", "422"], Some(schema("NewRefund")), true))
+                "post": refund_post
             },
             "/api/v1/schedules": {
                 "get": operation("the caller's scheduled transfers, newest first, each with the runs of its occurrences", "200", json!({"type": "array", "items": schema("Schedule")}), &["401"], None, true),
@@ -258,8 +261,8 @@ fn money_paths(document: &mut Value) {
                     "refund_of": {"type": "string"},
                     "refunded_cents": {"type": "integer"},
                     "refunds": {"type": "array", "items": {"type": "object", "properties": {
-                        "id": {"type": "string"}, "status": {"type": "string"}, "from_account": {"type": "string"},
-                        "to_account": {"type": "string"}, "amount_cents": {"type": "integer"}, "description": {"type": "string"},
+                        "id": {"type": "string"}, "status": {"type": "string"}, "from_bank": {"type": "string"},
+                        "from_account": {"type": "string"}, "to_bank": {"type": "string"}, "to_account": {"type": "string"}, "amount_cents": {"type": "integer"}, "description": {"type": "string"},
                         "created_at_ms": {"type": "integer"}}}}}},
                 "LimitsChange": {"type": "object", "additionalProperties": false, "properties": {
                     "per_transfer_cents": {"type": ["integer", "null"], "minimum": 1},

@@ -203,7 +203,10 @@ pub fn document() -> Value {
                     "id": string, "kind": {"enum": ["transfer", "payment"]}, "initiated_by": string, "description": string,
                     "position": {"type": "integer", "minimum": 0}, "participants": {"type": "array", "items": schema("BankId")},
                     "legs": {"type": "array", "items": schema("WireLeg"), "description": "this participant's legs"},
-                    "settlement": {"type": "array", "items": schema("SettlementLeg")}}},
+                    "settlement": {"type": "array", "items": schema("SettlementLeg")},
+                    "refund_of": {"type": "string", "description": "a refund: the transfer it returns"},
+                    "payer": {"type": "object", "additionalProperties": false, "required": ["bank", "account"],
+                        "description": "to a credited bank: the transfer's one payer", "properties": {"bank": schema("BankId"), "account": string}}}},
                 "PrepareRequest": {"type": "object", "additionalProperties": false, "required": ["coordinator", "stamp", "transfers"], "properties": {
                     "coordinator": schema("BankId"), "stamp": schema("Stamp"), "transfers": {"type": "array", "items": schema("PrepareItem"), "maxItems": 1024}}},
                 "Vote": {"type": "object", "required": ["id", "yes", "reason"], "properties": {"id": string, "yes": {"type": "boolean"}, "reason": {"type": ["string", "null"]}}},

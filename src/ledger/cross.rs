@@ -45,6 +45,8 @@ pub struct PendingTransfer {
     pub legs: Vec<(String, String, i64)>,
     /// The consent a debit at another bank carries, by (bank, account).
     pub consents: HashMap<(String, String), String>,
+    /// A refund: the transfer it returns.
+    pub refund_of: Option<String>,
 }
 
 impl PendingTransfer {
@@ -218,6 +220,9 @@ struct AccountsView {
     consents: HashMap<String, ringbank_twopc::ConsentView>,
     /// The transfer limits in force on the debited customer accounts, with their usage.
     limits: HashMap<String, ringbank_twopc::AccountLimits>,
+    /// For the refunds in the prepare: (original, account) where the original debited the
+    /// account here (the only accounts a refund of it may credit).
+    refundable: HashSet<(String, String)>,
 }
 
 impl AccountsView {
@@ -228,8 +233,19 @@ impl AccountsView {
         window: &ringbank_domain::LimitWindow,
     ) -> Result<AccountsView, LedgerError> {
         let consents = consent::views(connection, prepare, banks).await?;
-        let mut view = AccountsView { customer: HashMap::new(), holders: HashSet::new(), consents, limits: HashMap::new() };
+        let mut view =
+            AccountsView { customer: HashMap::new(), holders: HashSet::new(), consents, limits: HashMap::new(), refundable: HashSet::new() };
         for item in &prepare.transfers {
+            if let Some(original) = &item.refund_of {
+                let payers: Vec<(String,)> = sqlx::query_as(
+                    "SELECT l.account FROM legs l JOIN accounts a ON a.number = l.account \
+                     WHERE l.entry_id = $1 AND l.amount_cents < 0 AND a.kind IN ('individual', 'joint', 'company')",
+                )
+                .bind(&original.0)
+                .fetch_all(&mut *connection)
+                .await?;
+                view.refundable.extend(payers.into_iter().map(|(account,)| (original.0.clone(), account)));
+            }
             for leg in &item.legs {
                 if !view.customer.contains_key(&leg.account) {
                     let row: Option<(String, i64, i64)> = sqlx::query_as(
@@ -266,6 +282,11 @@ impl Accounts for AccountsView {
     fn check_leg(&self, item: &ringbank_twopc::PrepareItem, account: &str, amount_cents: i64) -> Result<(), String> {
         if amount_cents < 0 && !self.holders.contains(&(account.to_string(), item.initiated_by.clone())) {
             return Err(LedgerError::AccountNotFound(account.to_string()).to_string());
+        }
+        if let Some(original) = item.refund_of.as_ref().filter(|_| amount_cents > 0) {
+            if !self.refundable.contains(&(original.0.clone(), account.to_string())) {
+                return Err(format!("refund of {original}: account {account} is not the account that transfer debited here"));
+            }
         }
         let is_company = self.customer.get(account).is_some_and(|(kind, _)| kind == "company");
         if amount_cents > 0 && item.kind == ringbank_twopc::TransferKind::Payment && !is_company {
@@ -339,8 +360,8 @@ async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: St
         let prepared = record.status == ParticipationStatus::Prepared;
         sqlx::query(
             "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
-             order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms, refund_of, payer_bank, payer_account) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
         )
         .bind(&vote.id.0)
         .bind(bank_name(&job.banks, record.coordinator)?)
@@ -358,6 +379,9 @@ async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: St
         .bind(i64::from(item.position))
         .bind(wall_clock_ms())
         .bind(if prepared { None } else { Some(wall_clock_ms()) })
+        .bind(item.refund_of.as_ref().map(|id| id.0.as_str()))
+        .bind(item.payer.as_ref().map(|payer| bank_name(&job.banks, payer.bank)).transpose()?)
+        .bind(item.payer.as_ref().map(|payer| payer.account.as_str()))
         .execute(&mut *connection)
         .await?;
         if !prepared {
@@ -646,11 +670,11 @@ pub use ringbank_wire::ParticipationView;
 impl Ledger {
     /// Pending transfers not yet in any batch, oldest first (one query).
     pub async fn pending_batch(&self, limit: usize) -> Result<Vec<PendingTransfer>, LedgerError> {
-        // id, kind, initiated_by, description, side, bank, account, amount, consent
-        type Row = (String, String, String, String, String, String, String, i64, Option<String>);
+        // id, kind, initiated_by, description, refund_of, side, bank, account, amount, consent
+        type Row = (String, String, String, String, Option<String>, String, String, String, i64, Option<String>);
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT t.id, t.kind, t.initiated_by, t.description, l.side, l.bank, l.account, l.amount_cents, l.consent \
-             FROM (SELECT id, kind, initiated_by, description, created_at_ms FROM transfers \
+            "SELECT t.id, t.kind, t.initiated_by, t.description, t.refund_of, l.side, l.bank, l.account, l.amount_cents, l.consent \
+             FROM (SELECT id, kind, initiated_by, description, refund_of, created_at_ms FROM transfers \
                    WHERE status = 'pending' AND order_epoch IS NULL ORDER BY created_at_ms, id LIMIT $1) t \
              JOIN transfer_legs l ON l.transfer_id = t.id \
              ORDER BY t.created_at_ms, t.id, l.position",
@@ -659,10 +683,10 @@ impl Ledger {
         .fetch_all(self.read_pool())
         .await?;
         let mut out: Vec<PendingTransfer> = Vec::new();
-        for (id, kind, initiated_by, description, side, bank, account, amount, consent) in rows {
+        for (id, kind, initiated_by, description, refund_of, side, bank, account, amount, consent) in rows {
             let signed = if side == "debit" { -amount } else { amount };
             if out.last().is_none_or(|last| last.id != id) {
-                out.push(PendingTransfer { id, kind, initiated_by, description, legs: Vec::new(), consents: HashMap::new() });
+                out.push(PendingTransfer { id, kind, initiated_by, description, legs: Vec::new(), consents: HashMap::new(), refund_of });
             }
             let last = out.last_mut().expect("pushed above");
             if let Some(consent) = consent {
@@ -686,10 +710,10 @@ impl Ledger {
     /// by `pending_batch` when the token comes.
     pub async fn coordinator_records(&self) -> Result<Vec<CoordinatorRecord>, LedgerError> {
         let mut connection = self.read_pool().acquire().await?;
-        // id, kind, initiated_by, description, status, order (epoch, seq, position).
-        type Row = (String, String, String, String, String, Option<i64>, Option<i64>, Option<i64>);
+        // id, kind, initiated_by, description, refund_of, status, order (epoch, seq, position).
+        type Row = (String, String, String, String, Option<String>, String, Option<i64>, Option<i64>, Option<i64>);
         let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, kind, initiated_by, description, status, order_epoch, order_seq, order_position FROM transfers \
+            "SELECT id, kind, initiated_by, description, refund_of, status, order_epoch, order_seq, order_position FROM transfers \
              WHERE origin = $1 AND ((status = 'pending' AND order_epoch IS NOT NULL) \
                 OR id IN (SELECT transfer_id FROM outcome_deliveries WHERE delivered = 0)) \
              ORDER BY created_at_ms, id",
@@ -698,7 +722,7 @@ impl Ledger {
         .fetch_all(&mut *connection)
         .await?;
         let mut records = Vec::with_capacity(rows.len());
-        for (id, kind, initiated_by, description, status, epoch, seq, position) in rows {
+        for (id, kind, initiated_by, description, refund_of, status, epoch, seq, position) in rows {
             let rows: Vec<(String, String, String, i64, Option<String>)> = sqlx::query_as(
                 "SELECT side, bank, account, amount_cents, consent FROM transfer_legs WHERE transfer_id = $1 ORDER BY position",
             )
@@ -731,7 +755,7 @@ impl Ledger {
                 _ => None,
             };
             records.push(CoordinatorRecord {
-                transfer: PendingTransfer { id, kind, initiated_by, description, legs, consents },
+                transfer: PendingTransfer { id, kind, initiated_by, description, legs, consents, refund_of },
                 order,
                 decision,
                 undelivered: undelivered.into_iter().map(|(bank,)| bank).collect(),

@@ -7,7 +7,8 @@
 //!
 //! What an account debited counts from two places: `limit_debits` (one row per local debit,
 //! written with it) and `holds` (cross-bank debits, from the vote on; a released hold no longer
-//! counts). Deposits and withdrawals at the bank are not transfers and count for nothing.
+//! counts; nor does the hold of a refund, which limits do not apply to). Deposits and withdrawals
+//! at the bank are not transfers and count for nothing.
 
 use ringbank_domain::{LimitSetting, LimitUsage, LimitWindow, Limits};
 use sqlx::AnyConnection;
@@ -83,7 +84,8 @@ pub(super) async fn debited(connection: &mut AnyConnection, account: &str, windo
     let held: (i64, i64) = sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
                 CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
-         FROM holds WHERE account = $1 AND created_at_ms >= $4 AND status <> 'released'",
+         FROM holds WHERE account = $1 AND created_at_ms >= $4 AND status <> 'released' \
+           AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = holds.transfer_id AND t.refund_of IS NOT NULL)",
     )
     .bind(account)
     .bind(window.day_start_ms)

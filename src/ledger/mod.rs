@@ -288,6 +288,19 @@ pub enum Job {
     },
 }
 
+impl Job {
+    /// Whether a money movement this job posts comes back pending (stored for the two-phase
+    /// commit): always for a cross-bank transfer, never for a local one; a refund is either,
+    /// as the original came from this bank or another. None: it may be either.
+    pub fn posts_pending(&self) -> Option<bool> {
+        match self {
+            Job::SubmitCross(_) => Some(true),
+            Job::Refund(_) => None,
+            _ => Some(false),
+        }
+    }
+}
+
 /// What a successful job produced.
 #[derive(Clone, Debug)]
 pub enum Outcome {

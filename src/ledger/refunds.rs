@@ -3,6 +3,13 @@
 //! linked to the original (`transfers.refund_of`); the checks and the posting are one writer
 //! job, so concurrent refunds of one original are serialized and their sum never exceeds what
 //! the original credited to the account.
+//!
+//! A refund of a transfer that came from another bank is itself a cross-bank transfer (stored
+//! pending here, run by two-phase commit under the token, as any other): the payer is the one
+//! the original's prepare named (`participations.payer_*`), and the refund's prepare carries
+//! its link, so the payer's bank credits only the account the original debited there. Pending
+//! refunds count against what is left, so racing refunds never pass the original even before
+//! they commit; one that aborts gives its amount back.
 
 use sqlx::AnyConnection;
 
@@ -22,6 +29,8 @@ pub struct RefundJob {
     pub now_ms: i64,
     /// How long after the original it may be refunded (`--refund-window`, 90 days as Pix).
     pub window_ms: i64,
+    /// The ring's member banks (a refund to a bank that left would never run).
+    pub members: Vec<String>,
 }
 
 fn refuse(why: String) -> LedgerError {
@@ -63,23 +72,19 @@ pub(super) async fn refund(connection: &mut AnyConnection, bank: &str, job: &Ref
             job.original
         )));
     }
-    let original: Option<(Option<String>,)> =
-        sqlx::query_as("SELECT refund_of FROM transfers WHERE id = $1").bind(&job.original).fetch_optional(&mut *connection).await?;
-    if let Some((Some(_),)) = original {
+    let links: Vec<(Option<String>,)> = sqlx::query_as(
+        "SELECT refund_of FROM transfers WHERE id = $1 UNION ALL SELECT refund_of FROM participations WHERE transfer_id = $1",
+    )
+    .bind(&job.original)
+    .fetch_all(&mut *connection)
+    .await?;
+    if links.iter().any(|(link,)| link.is_some()) {
         return Err(refuse(format!("{} is itself a refund; it cannot be refunded", job.original)));
     }
-    let payers: Vec<(String, String)> =
-        sqlx::query_as("SELECT bank, account FROM transfer_legs WHERE transfer_id = $1 AND side = 'debit' ORDER BY position")
-            .bind(&job.original)
-            .fetch_all(&mut *connection)
-            .await?;
-    let payer = match payers.as_slice() {
-        [(payer_bank, payer)] if payer_bank == bank => payer.clone(),
-        [] | [_] => {
-            return Err(refuse(format!("transfer {} came from another bank; refunds across banks are not supported yet", job.original)))
-        }
-        _ => return Err(refuse(format!("transfer {} had several payers; refund it to each of them by transfer", job.original))),
-    };
+    let (payer_bank, payer) = payer_of(connection, &job.original).await?;
+    if payer_bank != bank && !job.members.contains(&payer_bank) {
+        return Err(refuse(format!("transfer {} came from bank {payer_bank}, which is no longer a member", job.original)));
+    }
     let left = credited - refunded(connection, &job.original, &job.account).await?;
     if job.amount_cents > left {
         return Err(refuse(format!(
@@ -101,22 +106,55 @@ pub(super) async fn refund(connection: &mut AnyConnection, bank: &str, job: &Ref
         initiated_by: job.caller.clone(),
         description,
         debits: vec![Leg { bank: bank.to_string(), account: job.account.clone(), amount_cents: job.amount_cents, consent: None }],
-        credits: vec![Leg { bank: bank.to_string(), account: payer, amount_cents: job.amount_cents, consent: None }],
+        credits: vec![Leg { bank: payer_bank.clone(), account: payer, amount_cents: job.amount_cents, consent: None }],
         // Returning money received is not a transfer limits apply to.
         limit_window: None,
     };
-    let outcome = local_transfer(connection, &transfer).await?;
+    let outcome = if payer_bank == bank {
+        local_transfer(connection, &transfer).await?
+    } else {
+        super::cross::submit(connection, bank, &transfer).await?
+    };
     sqlx::query("UPDATE transfers SET refund_of = $1 WHERE id = $2").bind(&job.original).bind(&job.id).execute(&mut *connection).await?;
     Ok(outcome)
+}
+
+/// The one account `original` debited, and its bank: from its own legs where this bank
+/// originated it, else from what its prepare named.
+async fn payer_of(connection: &mut AnyConnection, original: &str) -> Result<(String, String), LedgerError> {
+    let several = || refuse(format!("transfer {original} had several payers; refund it to each of them by transfer"));
+    let payers: Vec<(String, String)> =
+        sqlx::query_as("SELECT bank, account FROM transfer_legs WHERE transfer_id = $1 AND side = 'debit' ORDER BY position")
+            .bind(original)
+            .fetch_all(&mut *connection)
+            .await?;
+    match payers.as_slice() {
+        [payer] => return Ok(payer.clone()),
+        [] => {}
+        _ => return Err(several()),
+    }
+    let named: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT payer_bank, payer_account FROM participations WHERE transfer_id = $1")
+            .bind(original)
+            .fetch_optional(&mut *connection)
+            .await?;
+    match named {
+        Some((Some(bank), Some(account))) => Ok((bank, account)),
+        Some(_) => Err(several()),
+        None => Err(refuse(format!("transfer {original} has no payer this bank knows of"))),
+    }
 }
 
 /// One refund of an original, as its receiver and its payer see it.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct RefundLine {
     pub id: String,
+    /// "pending", "committed" (aborted refunds are not listed).
     pub status: String,
-    /// The account refunded from (the original's receiver) and to (its payer).
+    /// The account refunded from (the original's receiver) and to (its payer), with their banks.
+    pub from_bank: String,
     pub from_account: String,
+    pub to_bank: String,
     pub to_account: String,
     pub amount_cents: i64,
     pub description: String,
@@ -125,28 +163,46 @@ pub struct RefundLine {
 
 impl Ledger {
     /// The refunds of `original` that `document` took part in (holding the account refunded
-    /// from or to), oldest first.
+    /// from or to), oldest first: those made here (local, or sent to the payer's bank), and
+    /// those another bank's receiver made to an account here.
     pub async fn refunds_of(&self, original: &str, document: &str) -> Result<Vec<RefundLine>, LedgerError> {
-        type Row = (String, String, String, String, i64, String, i64);
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT t.id, t.status, d.account, c.account, d.amount_cents, t.description, t.created_at_ms FROM transfers t \
+        type Row = (String, String, String, String, String, String, i64, String, i64);
+        let mut rows: Vec<Row> = sqlx::query_as(
+            "SELECT t.id, t.status, d.bank, d.account, c.bank, c.account, d.amount_cents, t.description, t.created_at_ms FROM transfers t \
              JOIN transfer_legs d ON d.transfer_id = t.id AND d.side = 'debit' \
              JOIN transfer_legs c ON c.transfer_id = t.id AND c.side = 'credit' \
              WHERE t.refund_of = $1 AND t.status <> 'aborted' \
                AND (EXISTS (SELECT 1 FROM account_holders h WHERE h.account = d.account AND h.document = $2) \
-                 OR EXISTS (SELECT 1 FROM account_holders h WHERE h.account = c.account AND h.document = $2)) \
-             ORDER BY t.created_at_ms, t.id",
+                 OR EXISTS (SELECT 1 FROM account_holders h WHERE h.account = c.account AND h.document = $2))",
         )
         .bind(original)
         .bind(document)
         .fetch_all(self.read_pool())
         .await?;
+        let received: Vec<Row> = sqlx::query_as(
+            "SELECT p.transfer_id, CASE WHEN p.status = 'prepared' THEN 'pending' ELSE p.status END, \
+                    COALESCE(p.payer_bank, p.coordinator), COALESCE(p.payer_account, ''), $3, l.account, l.amount_cents, \
+                    p.description, p.created_at_ms \
+             FROM participations p JOIN participation_legs l ON l.transfer_id = p.transfer_id AND l.amount_cents > 0 \
+             WHERE p.refund_of = $1 AND p.status <> 'aborted' \
+               AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = p.transfer_id) \
+               AND EXISTS (SELECT 1 FROM account_holders h WHERE h.account = l.account AND h.document = $2)",
+        )
+        .bind(original)
+        .bind(document)
+        .bind(self.bank())
+        .fetch_all(self.read_pool())
+        .await?;
+        rows.extend(received);
+        rows.sort_by(|a, b| (a.8, &a.0).cmp(&(b.8, &b.0)));
         Ok(rows
             .into_iter()
-            .map(|(id, status, from_account, to_account, amount_cents, description, created_at_ms)| RefundLine {
+            .map(|(id, status, from_bank, from_account, to_bank, to_account, amount_cents, description, created_at_ms)| RefundLine {
                 id,
                 status,
+                from_bank,
                 from_account,
+                to_bank,
                 to_account,
                 amount_cents,
                 description,

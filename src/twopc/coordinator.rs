@@ -459,6 +459,8 @@ impl Driver {
                     .into_iter()
                     .map(|leg| wire::SettlementLeg { bank: self.name(leg.bank), amount_cents: leg.amount_cents })
                     .collect(),
+                refund_of: item.refund_of.map(|id| id.0),
+                payer: item.payer.map(|payer| wire::WirePayer { bank: self.name(payer.bank), account: payer.account }),
             })
             .collect();
         wire::PrepareRequest {
@@ -552,7 +554,14 @@ fn core_transfer(cross: &Cross, row: rows::PendingTransfer) -> Option<PendingTra
         tracing::error!(bank = %cross.bank(), transfer_id = %row.id, "a leg names a bank that is not a member; the transfer is left as it is");
         return None;
     };
-    Some(PendingTransfer { id: TransferId(row.id), kind, initiated_by: row.initiated_by, description: row.description, legs })
+    Some(PendingTransfer {
+        id: TransferId(row.id),
+        kind,
+        initiated_by: row.initiated_by,
+        description: row.description,
+        legs,
+        refund_of: row.refund_of.map(TransferId),
+    })
 }
 
 /// The core's state as the ledger holds it: ordered and undecided transfers, and decided ones

@@ -10,7 +10,7 @@
 use ringbank_domain::CrashPoint;
 use ringbank_twopc::{
     answer_query, BankId, CoordinatedTransfer, Coordinator, CoordinatorConfig, CoordinatorState, Leg, Message, Participant,
-    ParticipantState, Participation, ParticipationStatus, PendingTransfer, Prepare, PrepareItem, Refusal, SettlementLeg, TransferId,
+    ParticipantState, Participation, ParticipationStatus, Payer, PendingTransfer, Prepare, PrepareItem, Refusal, SettlementLeg, TransferId,
     TransferKind,
 };
 
@@ -88,7 +88,13 @@ pub fn core_prepare(cross: &Cross, request: PrepareRequest) -> Result<Prepare, P
             .iter()
             .map(|leg| Ok(SettlementLeg { bank: member(cross, &leg.bank, "a settlement leg")?, amount_cents: leg.amount_cents }))
             .collect::<Result<Vec<_>, ParticipantError>>()?;
+        let payer = match item.payer {
+            Some(payer) => Some(Payer { bank: member(cross, &payer.bank, "a payer")?, account: payer.account }),
+            None => None,
+        };
         transfers.push(PrepareItem {
+            refund_of: item.refund_of.map(TransferId),
+            payer,
             id: TransferId(item.id),
             kind,
             initiated_by: item.initiated_by,
@@ -247,6 +253,7 @@ pub async fn query(cross: &Cross, from: &str, request: QueryRequest) -> Result<Q
                 initiated_by: String::new(),
                 description: String::new(),
                 legs,
+                refund_of: None,
             };
             let record =
                 CoordinatedTransfer { transfer, submitted: 0, order: None, decision, reason: None, undelivered: Default::default() };

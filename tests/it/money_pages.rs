@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use crate::common::{new_cpf, TestBank};
+use crate::common::{new_cpf, Consortium, TestBank};
 use crate::web::{hidden, WebClient};
 
 fn first_account(body: &str) -> String {
@@ -202,4 +202,58 @@ async fn schedules_page_creates_and_cancels_and_the_dashboard_tells_of_a_failed_
     }
     let page = web.get("/schedules").await;
     assert!(page.body.contains("falhou"), "{}", page.body);
+}
+
+/// A transfer received from another bank is refunded from the same page: the refund leaves
+/// pending (the page says it was sent to the payer's bank), then commits, and the payer at the
+/// other bank gets it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_from_another_bank_is_refunded_from_its_page() {
+    let consortium = Consortium::start(2, &[]).await;
+    let (a, b) = (consortium.view(0), consortium.view(1));
+    let payer_token = a.customer(&new_cpf(), "Pagadora").await;
+    let payer = a.open_account(&payer_token, "individual", &[]).await;
+    a.deposit(&payer_token, &payer, 100_000).await;
+    let mut web = WebClient::new(&b);
+    let account = first_account(&web.sign_up(&new_cpf(), "Recebedor").await.body);
+    let body = serde_json::json!({
+        "debits": [{ "bank": "A", "account": payer, "amount_cents": 10_000 }],
+        "credits": [{ "bank": "B", "account": account, "amount_cents": 10_000 }],
+        "description": "sinal",
+    });
+    let (status, made) = a.call_with(reqwest::Method::POST, "/api/v1/transfers", Some(&payer_token), Some(body), &[("Prefer", "wait=20")]).await;
+    assert_eq!((status, made["status"].as_str()), (StatusCode::OK, Some("committed")), "{made}");
+    let original = made["id"].as_str().unwrap().to_string();
+
+    let link = format!("/transfers/{original}/refund?account={account}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let page = loop {
+        // B applies the outcome as it is delivered.
+        let page = web.get(&link).await;
+        if page.status == StatusCode::OK || std::time::Instant::now() > deadline {
+            break page;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let (form_key, csrf) = (hidden(&page.body, "key"), hidden(&page.body, "csrf"));
+    let done = web
+        .post(
+            &format!("/transfers/{original}/refund"),
+            &[("csrf", &csrf), ("key", &form_key), ("account", &account), ("amount", "25,00"), ("note", "troco")],
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::SEE_OTHER, "{}", done.body);
+    let page = web.get(done.location.as_deref().expect("location")).await;
+    let sent = format!("Devolução de R$ 25,00 enviada para a conta {payer} do banco A");
+    let made = format!("Devolução de R$ 25,00 feita para a conta {payer}");
+    assert!(page.body.contains(&sent) || page.body.contains(&made), "{}", page.body);
+    assert!(page.body.contains("R$ 75,00"), "what is left: {}", page.body);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while a.balance(&payer_token, &payer).await.0 != 100_000 - 10_000 + 2_500 {
+        assert!(std::time::Instant::now() < deadline, "the refund did not reach the payer");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let statement = a.as_customer(&payer_token).statement(&payer, None, None).await.expect("statement");
+    assert!(statement.entries.iter().any(|e| e.description == format!("devolução de {original}: troco")), "{statement:?}");
 }

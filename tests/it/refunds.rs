@@ -1,7 +1,8 @@
-//! Refunds (devolução, issue 15 part 1) inside one bank: the receiver returns a transfer or a
-//! payment, fully or in parts, within the refund window; the refunds of one original never add
-//! up to more than it credited, also when they race; each refund is linked to the original and
-//! shown on both statements.
+//! Refunds (devolução, issue 15 part 1): the receiver returns a transfer or a payment, fully or
+//! in parts, within the refund window; the refunds of one original never add up to more than it
+//! credited, also when they race (at one bank, and at two receivers' banks at once); each refund
+//! is linked to the original and shown on both statements. A refund of a transfer that came
+//! from another bank crosses back by the two-phase commit.
 
 use std::time::Duration;
 
@@ -136,4 +137,112 @@ async fn a_refund_after_the_window_is_refused() {
     assert_problem(&refused, 422, "refund-refused");
     assert!(refused.1["detail"].as_str().unwrap_or_default().contains("older than the refund window"), "{}", refused.1);
     assert_eq!(bank.balance(&p.receiver, &p.receiver_account).await.0, 9_000);
+}
+
+/// Waits until transfer `id` is final at `bank` (as `token` sees it); returns its status.
+async fn final_status(bank: &TestBank, token: &str, id: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = bank.as_customer(token).transfer_view(id).await.expect("transfer readable");
+        if view.status != "pending" {
+            return view.status;
+        }
+        assert!(std::time::Instant::now() < deadline, "{id} still pending: {view:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// One payer at A pays receivers at B and C in one transfer; each receiver refunds at its own
+/// bank with a dozen racing requests, through the two-phase commit: at each bank exactly what
+/// fits in what it received is accepted (pending refunds count), every accepted refund commits,
+/// and the payer gets back exactly their sum. Refunds are not held to the receiver's transfer
+/// limits; a refund that aborts (no funds at the vote) gives its amount back; a refund is not
+/// refundable; both sides list the refunds and their statements name the original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refunds_across_banks_race_at_two_banks_and_never_pass_the_original() {
+    let consortium = Consortium::start(3, &[]).await;
+    let (a, b, c) = (consortium.view(0), consortium.view(1), consortium.view(2));
+    let payer = a.customer(&new_cpf(), "Pagadora").await;
+    let payer_account = a.open_account(&payer, "individual", &[]).await;
+    a.deposit(&payer, &payer_account, 100_000).await;
+    let receiver_b = b.customer(&new_cpf(), "Recebedor B").await;
+    let account_b = b.open_account(&receiver_b, "individual", &[]).await;
+    let receiver_c = c.customer(&new_cpf(), "Recebedora C").await;
+    let account_c = c.open_account(&receiver_c, "individual", &[]).await;
+    // B's receiver may send at most R$ 1,00 per transfer: refunds are not transfers it sends.
+    let (status, body) = b
+        .call(Method::PUT, &format!("/api/v1/accounts/{account_b}/limits"), Some(&receiver_b), Some(json!({ "per_transfer_cents": 100 })))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+
+    let body = json!({
+        "debits": [{ "bank": "A", "account": payer_account, "amount_cents": 16_000 }],
+        "credits": [{ "bank": "B", "account": account_b, "amount_cents": 10_000 }, { "bank": "C", "account": account_c, "amount_cents": 6_000 }],
+        "description": "duas lojas",
+    });
+    let (status, posted) = a.post("/api/v1/transfers", Some(&payer), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{posted}");
+    let original = posted["id"].as_str().unwrap().to_string();
+    assert_eq!(final_status(&a, &payer, &original).await, "committed");
+    assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed, "the original reached B and C");
+
+    // A dozen racing refunds of R$ 30,00 at B (R$ 100,00 received) and of R$ 20,00 at C (R$ 60,00).
+    let at_b = (0..12).map(|_| refund(&b, &receiver_b, &original, &account_b, 3_000));
+    let at_c = (0..12).map(|_| refund(&c, &receiver_c, &original, &account_c, 2_000));
+    let (at_b, at_c) = tokio::join!(futures_util::future::join_all(at_b), futures_util::future::join_all(at_c));
+    let mut accepted = Vec::new();
+    for (name, bank, token, results) in [("B", &b, &receiver_b, &at_b), ("C", &c, &receiver_c, &at_c)] {
+        for result in results.iter().filter(|(status, _)| *status != StatusCode::ACCEPTED) {
+            assert_problem(result, 422, "refund-refused");
+        }
+        let ids: Vec<String> =
+            results.iter().filter(|(status, _)| *status == StatusCode::ACCEPTED).map(|(_, body)| body["id"].as_str().unwrap().to_string()).collect();
+        assert_eq!(ids.len(), 3, "exactly three fit in what {name} received: {results:?}");
+        for id in ids {
+            assert_eq!(results.iter().find(|(_, body)| body["id"] == id.as_str()).unwrap().1["status"], "pending");
+            accepted.push((name, bank, token, id));
+        }
+    }
+    for (name, bank, token, id) in &accepted {
+        assert_eq!(final_status(bank, token, id).await, "committed", "refund {id} at {name}");
+    }
+    assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed);
+    assert_eq!(a.balance(&payer, &payer_account).await.0, 100_000 - 16_000 + 9_000 + 6_000);
+    assert_eq!(b.balance(&receiver_b, &account_b).await.0, 1_000);
+    assert_eq!(c.balance(&receiver_c, &account_c).await.0, 0);
+
+    // Linked on both sides: the payer at A sees all six, each receiver its own three.
+    let path = format!("/api/v1/transfers/{original}/refunds");
+    let (status, listed) = a.get(&path, Some(&payer)).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["refunded_cents"], 15_000, "{listed}");
+    let refunds = listed["refunds"].as_array().unwrap();
+    assert_eq!(refunds.len(), 6, "{listed}");
+    assert!(refunds.iter().all(|r| r["to_bank"] == "A" && r["to_account"] == payer_account.as_str() && r["status"] == "committed"), "{listed}");
+    assert_eq!(refunds.iter().filter(|r| r["from_bank"] == "B" && r["from_account"] == account_b.as_str()).count(), 3, "{listed}");
+    let (_, listed_b) = b.get(&path, Some(&receiver_b)).await;
+    assert_eq!(listed_b["refunded_cents"], 9_000, "{listed_b}");
+    let statement = a.as_customer(&payer).statement(&payer_account, None, None).await.expect("statement");
+    let lines = statement.entries.iter().filter(|e| e.description.starts_with(&format!("devolução de {original}"))).count();
+    assert_eq!(lines, 6, "{statement:?}");
+
+    // A refund that aborts at the vote (its funds gone meanwhile) gives its amount back.
+    let (status, body) = b.post("/api/v1/withdrawals", Some(&receiver_b), json!({ "account": account_b, "amount_cents": 1_000 })).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, failed) = refund(&b, &receiver_b, &original, &account_b, 1_000).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{failed}");
+    assert_eq!(final_status(&b, &receiver_b, failed["id"].as_str().unwrap()).await, "aborted");
+    b.deposit(&receiver_b, &account_b, 1_000).await;
+    let (status, last) = refund(&b, &receiver_b, &original, &account_b, 1_000).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{last}");
+    assert_eq!(final_status(&b, &receiver_b, last["id"].as_str().unwrap()).await, "committed");
+    assert_problem(&refund(&b, &receiver_b, &original, &account_b, 1).await, 422, "refund-refused");
+
+    // A refund received is not itself refundable, at the payer's bank either.
+    let some_refund = accepted[0].3.clone();
+    let refused = refund(&a, &payer, &some_refund, &payer_account, 1).await;
+    assert_problem(&refused, 422, "refund-refused");
+    assert!(refused.1["detail"].as_str().unwrap_or_default().contains("itself a refund"), "{}", refused.1);
+    assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed);
+    assert_eq!(a.balance(&payer, &payer_account).await.0, 100_000);
 }

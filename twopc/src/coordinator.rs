@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::deliberate_bug::{self, DeliberateBug};
 use crate::validate::{participants_of, settlement_legs};
 use crate::{
-    BankId, Certificate, CrashPoint, Knowledge, Leg, Message, Millis, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Stamp,
+    BankId, Certificate, CrashPoint, Knowledge, Leg, Message, Millis, OutcomeItem, Payer, PendingTransfer, Prepare, PrepareItem, Stamp,
     TransferId, Vote,
 };
 
@@ -303,7 +303,13 @@ impl Coordinator {
         for (offset, transfer) in transfers.iter().enumerate() {
             let participants = participants_of(me, &transfer.legs);
             let mut settlement = settlement_legs(me, &transfer.legs);
+            let mut debits = transfer.legs.iter().filter(|leg| leg.amount_cents < 0);
+            let payer = match (debits.next(), debits.next()) {
+                (Some(leg), None) => Some(Payer { bank: leg.bank, account: leg.account.clone() }),
+                _ => None,
+            };
             for bank in &participants {
+                let credited_here = transfer.legs.iter().any(|leg| leg.bank == *bank && leg.amount_cents > 0);
                 let legs = transfer
                     .legs
                     .iter()
@@ -319,6 +325,8 @@ impl Coordinator {
                     participants: participants.clone(),
                     legs,
                     settlement: settlement.remove(bank).unwrap_or_default(),
+                    refund_of: transfer.refund_of.clone(),
+                    payer: payer.clone().filter(|_| credited_here),
                 };
                 prepares
                     .entry(*bank)

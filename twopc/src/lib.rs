@@ -46,7 +46,7 @@ pub use coordinator::{
     AbortReason, CoordinatedTransfer, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Decision,
 };
 pub use message::{
-    answer_query, Account, CrashPoint, Knowledge, Leg, Message, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Refusal, SettlementLeg,
+    answer_query, Account, CrashPoint, Knowledge, Leg, Message, OutcomeItem, Payer, PendingTransfer, Prepare, PrepareItem, Refusal, SettlementLeg,
     TransferId, TransferKind, TransferLeg, Vote,
 };
 pub use participant::{

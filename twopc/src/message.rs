@@ -44,6 +44,9 @@ pub struct PendingTransfer {
     pub initiated_by: String,
     pub description: String,
     pub legs: Vec<TransferLeg>,
+    /// A refund (devolução): the transfer it returns, stored by the origin (the bank of the
+    /// account refunded from, which checked it).
+    pub refund_of: Option<TransferId>,
 }
 
 /// A customer leg at the receiving bank, signed.
@@ -88,6 +91,21 @@ pub struct PrepareItem {
     pub legs: Vec<Leg>,
     /// Settlement legs that balance the receiving bank's customer legs.
     pub settlement: Vec<SettlementLeg>,
+    /// A refund: the transfer it returns. The receiving bank credits only an account that
+    /// transfer debited there, and debits for it only when it is the coordinator.
+    pub refund_of: Option<TransferId>,
+    /// The transfer's one payer, to a bank it credits (what a receiver's bank needs to refund
+    /// it, as a Pix message names its payer); `None` with several payers, or to a bank it
+    /// only debits.
+    pub payer: Option<Payer>,
+}
+
+/// The account a transfer debits, when it debits exactly one.
+#[derive(Clone, PartialEq, Eq, Debug)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Payer {
+    pub bank: BankId,
+    pub account: String,
 }
 
 /// PREPARE: the coordinator asks a participant to vote on a batch, stamped with its token.

@@ -517,6 +517,13 @@ fn vote_on(
         } else {
             Ok(())
         };
+        // A refund debits only accounts at its own origin, which checked what is left to refund.
+        let authorised = authorised.and_then(|()| match &item.refund_of {
+            Some(original) if debit && coordinator != me => {
+                Err(format!("refund of {original}: a refund debits only accounts at the bank that asks for it"))
+            }
+            _ => Ok(()),
+        });
         let checked = authorised.and_then(|()| match accounts.available_cents(&leg.account) {
             None => Err(crate::reason::Problem::AccountNotFound { account: leg.account.clone() }.describe()),
             Some(_) if debit && asked_by_another_bank => Ok(()),
@@ -537,8 +544,11 @@ fn vote_on(
             }
             // The limits count every debit of the account: earlier votes (in `used`) and this
             // prepare's holds so far.
+            // Returning money received is not a transfer the limits apply to (as at one bank); a
+            // refund's debit is this bank's own (checked above).
+            let own_refund = item.refund_of.is_some() && coordinator == me;
             match accounts.limits(&leg.account) {
-                Some(view) if debit && !deliberate_bug::active(DeliberateBug::NoLimitCheck) => {
+                Some(view) if debit && !own_refund && !deliberate_bug::active(DeliberateBug::NoLimitCheck) => {
                     ringbank_domain::limits::check(&leg.account, &view.limits, &view.window, view.used.add(already), wanted)
                         .map_err(|refusal| refusal.to_string())
                 }

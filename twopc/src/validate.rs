@@ -43,6 +43,14 @@ pub fn validate_prepare(prepare: &Prepare, limits: &PrepareLimits, me: BankId, m
         if item.id.0.is_empty() || item.id.0.len() > limits.id_length_max {
             return Err(Refusal::Malformed(format!("transfer {:?} is malformed", item.id.0)));
         }
+        if item.refund_of.as_ref().is_some_and(|id| id.0.is_empty() || id.0.len() > limits.id_length_max) {
+            return Err(Refusal::Malformed(format!("transfer {} names a malformed original", item.id)));
+        }
+        if let Some(payer) = &item.payer {
+            if !members.contains(&payer.bank) || payer.account.is_empty() || payer.account.len() > limits.id_length_max {
+                return Err(Refusal::Malformed(format!("transfer {} names a malformed payer", item.id)));
+            }
+        }
         if !item.participants.contains(&me) || !item.participants.contains(&prepare.coordinator) {
             return Err(Refusal::Malformed(format!("transfer {} does not name this bank and its coordinator", item.id)));
         }

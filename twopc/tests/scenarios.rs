@@ -8,7 +8,7 @@ use ringbank_ring::{Confirmation, SimKeyring};
 use ringbank_twopc::{
     AccountLimits, Accounts, Certificate, ConsentView, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState,
     CoordinatorWrite, Keys, Message, OutcomeItem, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite,
-    ParticipationStatus, PendingTransfer, Prepare, Refusal, Stamp, TransferId, TransferKind, TransferLeg,
+    ParticipationStatus, Payer, PendingTransfer, Prepare, Refusal, Stamp, TransferId, TransferKind, TransferLeg,
 };
 
 /// Available balances by account.
@@ -39,6 +39,7 @@ fn transfer(name: &str, amount_cents: i64) -> PendingTransfer {
             TransferLeg { bank: 0, account: "alice".to_string(), amount_cents: -amount_cents, consent: None },
             TransferLeg { bank: 1, account: "bob".to_string(), amount_cents, consent: None },
         ],
+        refund_of: None,
     }
 }
 
@@ -378,6 +379,7 @@ fn debit_at_bank1(name: &str, amount_cents: i64, consent: Option<&str>) -> Pendi
             TransferLeg { bank: 1, account: "carol".to_string(), amount_cents: -amount_cents, consent: consent.map(str::to_string) },
             TransferLeg { bank: 0, account: "alice".to_string(), amount_cents, consent: None },
         ],
+        refund_of: None,
     }
 }
 
@@ -601,4 +603,60 @@ fn only_the_banks_that_took_part_in_a_transfer_learn_what_became_of_it() {
     assert_eq!(ringbank_twopc::answer_query(&coordinator0, &bank0, 1, 0, &[id("t1")]), aborted("t1"));
     assert_eq!(ringbank_twopc::answer_query(&coordinator0, &bank0, 2, 0, &[id("t1")]), Message::Known { coordinator: 0, known: vec![] });
     assert_eq!(ringbank_twopc::answer_query(&coordinator0, &bank0, 2, 0, &[id("t9")]), aborted("t9"));
+}
+
+/// Alice (bank 0) with a limit of R$ 1,00 per transfer.
+struct AliceLimited;
+
+impl Accounts for AliceLimited {
+    fn available_cents(&self, account: &str) -> Option<i64> {
+        book().available_cents(account)
+    }
+
+    fn limits(&self, account: &str) -> Option<AccountLimits> {
+        (account == "alice").then(|| AccountLimits {
+            limits: Limits { per_transfer_cents: Some(100), daily_cents: None, night_cents: None },
+            window: LimitWindow::at(1_796_050_800_000, UtcOffset::SAO_PAULO),
+            used: LimitUsage { today_cents: 0, tonight_cents: 0 },
+        })
+    }
+}
+
+/// A refund (devolução) crosses banks as any transfer does, with its link: the payer reaches
+/// only the banks the transfer credits (what a receiver's bank needs to refund it); a refund's
+/// debit asked by another bank is a no even with a valid consent; the origin's own refund
+/// debit is not held to the transfer limits, which still hold every other debit.
+#[test]
+fn a_refund_carries_its_link_and_debits_only_at_its_origin() {
+    let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
+    assert_eq!(prepares[&1].transfers[0].payer, Some(Payer { bank: 0, account: "alice".to_string() }));
+    assert_eq!(prepares[&0].transfers[0].payer, None, "bank 0 is only debited");
+    assert_eq!(prepares[&1].transfers[0].refund_of, None);
+
+    let mut forged = debit_at_bank1("r1", 1_000, Some("c-ok"));
+    forged.refund_of = Some(id("t0"));
+    let (votes, reasons, _) = bank1_votes(vec![forged]);
+    assert_eq!(votes, vec![(id("r1"), false)]);
+    assert!(reasons[0].as_deref().unwrap_or_default().contains("a refund debits only accounts at the bank that asks"), "{reasons:?}");
+
+    let mut refund = transfer("r2", 300);
+    refund.refund_of = Some(id("t0"));
+    let (_, prepares) = coordinator_with_batch(vec![refund, transfer("t3", 300)], Stamp::new(1, 1), 100);
+    assert_eq!(prepares[&1].transfers[0].refund_of, Some(id("t0")), "the link reaches the credited bank");
+    let actions = participant(0).on_prepare(0, prepares[&0].clone(), 0, &AliceLimited, 0);
+    assert_eq!(votes_of(&actions), vec![(id("r2"), true), (id("t3"), false)]);
+}
+
+/// A prepare naming a payer outside the ring, or a malformed original, is refused whole.
+#[test]
+fn a_malformed_payer_or_original_is_refused() {
+    let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
+    let mut outsider = prepares[&1].clone();
+    outsider.transfers[0].payer = Some(Payer { bank: 7, account: "alice".to_string() });
+    let mut empty = prepares[&1].clone();
+    empty.transfers[0].refund_of = Some(id(""));
+    for prepare in [outsider, empty] {
+        let actions = participant(1).on_prepare(0, prepare, 0, &book(), 0);
+        assert!(matches!(sent(&actions).as_slice(), [Message::Refused { refusal: Refusal::Malformed(_), .. }]), "{actions:?}");
+    }
 }

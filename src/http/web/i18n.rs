@@ -272,6 +272,12 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("refund.note", "Mensagem (opcional)", "Message (optional)"),
     ("refund.submit", "Devolver", "Refund"),
     ("refund.done", "Devolução de {} feita para a conta {}.", "Refund of {} made to account {}."),
+    (
+        "refund.sent",
+        "Devolução de {} enviada para a conta {} do banco {}; ela se conclui quando o banco dela confirmar.",
+        "Refund of {} sent to account {} at bank {}; it completes when that bank confirms it.",
+    ),
+    ("refund.pending", "em andamento", "in progress"),
     ("refund.nothing_left", "Este valor já foi devolvido por inteiro.", "This amount was already refunded in full."),
     (
         "error.refund-refused",

@@ -30,6 +30,8 @@ struct Done {
     id: String,
     amount: String,
     description: String,
+    /// Still running by two-phase commit (the payer is at another bank).
+    pending: bool,
 }
 
 #[derive(Template)]
@@ -76,7 +78,14 @@ async fn show(
     let notice = visit
         .query_value("done")
         .and_then(|id| lines.iter().find(|l| l.id == id))
-        .map(|l| t.fill("refund.done", &[&format_brl(l.amount_cents), &l.to_account]));
+        .map(|l| {
+            let amount = format_brl(l.amount_cents);
+            if l.status == "pending" {
+                t.fill("refund.sent", &[&amount, &l.to_account, &l.to_bank])
+            } else {
+                t.fill("refund.done", &[&amount, &l.to_account])
+            }
+        });
     let typed = typed.unwrap_or(Typed { amount: "", note: "", key: "" });
     let amount = if typed.amount.is_empty() && errors.is_empty() {
         format_brl(left).trim_start_matches("R$").trim().to_string()
@@ -100,7 +109,12 @@ async fn show(
         done: lines
             .iter()
             .filter(|l| l.from_account == view.number)
-            .map(|l| Done { id: l.id.clone(), amount: format_brl(l.amount_cents), description: l.description.clone() })
+            .map(|l| Done {
+                id: l.id.clone(),
+                amount: format_brl(l.amount_cents),
+                description: l.description.clone(),
+                pending: l.status == "pending",
+            })
             .collect(),
         key,
         fields,

@@ -280,6 +280,9 @@ impl Sim {
             participants,
             legs,
             settlement,
+            // A forged refund link: a refund's debit asked by another bank must get a no.
+            refund_of: self.rng.chance(10).then(|| TransferId("tr_original".to_string())),
+            payer: None,
         }
     }
 }
