@@ -233,8 +233,13 @@ impl AccountsView {
         window: &ringbank_domain::LimitWindow,
     ) -> Result<AccountsView, LedgerError> {
         let consents = consent::views(connection, prepare, banks).await?;
-        let mut view =
-            AccountsView { customer: HashMap::new(), holders: HashSet::new(), consents, limits: HashMap::new(), refundable: HashSet::new() };
+        let mut view = AccountsView {
+            customer: HashMap::new(),
+            holders: HashSet::new(),
+            consents,
+            limits: HashMap::new(),
+            refundable: HashSet::new(),
+        };
         for item in &prepare.transfers {
             if let Some(original) = &item.refund_of {
                 let payers: Vec<(String,)> = sqlx::query_as(

@@ -221,7 +221,8 @@ async fn a_transfer_from_another_bank_is_refunded_from_its_page() {
         "credits": [{ "bank": "B", "account": account, "amount_cents": 10_000 }],
         "description": "sinal",
     });
-    let (status, made) = a.call_with(reqwest::Method::POST, "/api/v1/transfers", Some(&payer_token), Some(body), &[("Prefer", "wait=20")]).await;
+    let (status, made) =
+        a.call_with(reqwest::Method::POST, "/api/v1/transfers", Some(&payer_token), Some(body), &[("Prefer", "wait=20")]).await;
     assert_eq!((status, made["status"].as_str()), (StatusCode::OK, Some("committed")), "{made}");
     let original = made["id"].as_str().unwrap().to_string();
 

@@ -195,8 +195,11 @@ async fn refunds_across_banks_race_at_two_banks_and_never_pass_the_original() {
         for result in results.iter().filter(|(status, _)| *status != StatusCode::ACCEPTED) {
             assert_problem(result, 422, "refund-refused");
         }
-        let ids: Vec<String> =
-            results.iter().filter(|(status, _)| *status == StatusCode::ACCEPTED).map(|(_, body)| body["id"].as_str().unwrap().to_string()).collect();
+        let ids: Vec<String> = results
+            .iter()
+            .filter(|(status, _)| *status == StatusCode::ACCEPTED)
+            .map(|(_, body)| body["id"].as_str().unwrap().to_string())
+            .collect();
         assert_eq!(ids.len(), 3, "exactly three fit in what {name} received: {results:?}");
         for id in ids {
             assert_eq!(results.iter().find(|(_, body)| body["id"] == id.as_str()).unwrap().1["status"], "pending");
@@ -218,7 +221,10 @@ async fn refunds_across_banks_race_at_two_banks_and_never_pass_the_original() {
     assert_eq!(listed["refunded_cents"], 15_000, "{listed}");
     let refunds = listed["refunds"].as_array().unwrap();
     assert_eq!(refunds.len(), 6, "{listed}");
-    assert!(refunds.iter().all(|r| r["to_bank"] == "A" && r["to_account"] == payer_account.as_str() && r["status"] == "committed"), "{listed}");
+    assert!(
+        refunds.iter().all(|r| r["to_bank"] == "A" && r["to_account"] == payer_account.as_str() && r["status"] == "committed"),
+        "{listed}"
+    );
     assert_eq!(refunds.iter().filter(|r| r["from_bank"] == "B" && r["from_account"] == account_b.as_str()).count(), 3, "{listed}");
     let (_, listed_b) = b.get(&path, Some(&receiver_b)).await;
     assert_eq!(listed_b["refunded_cents"], 9_000, "{listed_b}");

@@ -46,8 +46,8 @@ pub use coordinator::{
     AbortReason, CoordinatedTransfer, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState, CoordinatorWrite, Decision,
 };
 pub use message::{
-    answer_query, Account, CrashPoint, Knowledge, Leg, Message, OutcomeItem, Payer, PendingTransfer, Prepare, PrepareItem, Refusal, SettlementLeg,
-    TransferId, TransferKind, TransferLeg, Vote,
+    answer_query, Account, CrashPoint, Knowledge, Leg, Message, OutcomeItem, Payer, PendingTransfer, Prepare, PrepareItem, Refusal,
+    SettlementLeg, TransferId, TransferKind, TransferLeg, Vote,
 };
 pub use participant::{
     check_certificate, AccountLimits, Accounts, ConsentUse, ConsentView, Hold, Participant, ParticipantAction, ParticipantConfig,

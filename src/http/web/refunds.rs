@@ -75,17 +75,14 @@ async fn show(
     let left = (credited - refunded).max(0);
     let c = Chrome::new(state, visit, Some(session), "refund.title", "dashboard");
     let t = c.t;
-    let notice = visit
-        .query_value("done")
-        .and_then(|id| lines.iter().find(|l| l.id == id))
-        .map(|l| {
-            let amount = format_brl(l.amount_cents);
-            if l.status == "pending" {
-                t.fill("refund.sent", &[&amount, &l.to_account, &l.to_bank])
-            } else {
-                t.fill("refund.done", &[&amount, &l.to_account])
-            }
-        });
+    let notice = visit.query_value("done").and_then(|id| lines.iter().find(|l| l.id == id)).map(|l| {
+        let amount = format_brl(l.amount_cents);
+        if l.status == "pending" {
+            t.fill("refund.sent", &[&amount, &l.to_account, &l.to_bank])
+        } else {
+            t.fill("refund.done", &[&amount, &l.to_account])
+        }
+    });
     let typed = typed.unwrap_or(Typed { amount: "", note: "", key: "" });
     let amount = if typed.amount.is_empty() && errors.is_empty() {
         format_brl(left).trim_start_matches("R$").trim().to_string()

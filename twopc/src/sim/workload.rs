@@ -93,7 +93,14 @@ impl Sim {
         if legs.len() < 2 {
             return Ok(());
         }
-        let transfer = PendingTransfer { id, kind: TransferKind::Transfer, initiated_by: String::new(), description: String::new(), legs, refund_of: None };
+        let transfer = PendingTransfer {
+            id,
+            kind: TransferKind::Transfer,
+            initiated_by: String::new(),
+            description: String::new(),
+            legs,
+            refund_of: None,
+        };
         self.stats.transfers += 1;
         let coordinator = self.banks[origin].coordinator.as_mut().expect("checked above");
         let steps = coordinator.submit(transfer).into_iter().map(Step::from).collect();
