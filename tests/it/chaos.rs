@@ -361,4 +361,15 @@ fn the_same_seed_gives_the_same_schedule() {
     assert_ne!(text(&one), text(&other));
     assert!(one.len() >= 10);
     assert!(ringbank_tools::chaos::schedule(42, 3, Duration::from_secs(60), false).iter().all(|f| !f.kind.starts_with("crash")));
+    assert!(one.windows(2).all(|pair| pair[0].at_ms <= pair[1].at_ms), "in time order");
+    // Clock drift within the ring's bound (no clock more than 10 % faster than another).
+    let rates: Vec<u64> = one
+        .iter()
+        .filter_map(|f| match &f.fault {
+            ringbank_client::Fault::ClockRate { rate, .. } => Some(rate.ppm()),
+            _ => None,
+        })
+        .collect();
+    assert!(rates.len() >= 3, "{rates:?}");
+    assert!(rates.iter().all(|ppm| (955_000..=1_045_000).contains(ppm)), "{rates:?}");
 }

@@ -84,6 +84,20 @@ pub fn schedule(seed: u64, banks: usize, duration: Duration, allow_crashes: bool
         out.push(ScheduledFault { at_ms, bank, kind: kind.to_string(), path: fault.path().to_string(), body: fault.body(), fault });
         at_ms += rng.range(1000, 4000);
     }
+    // Clock drift, drawn from a stream of its own so that every seed keeps its schedule of the
+    // other faults: a bank's ring clock runs up to 4.5 % fast or slow for a while. Any two clocks
+    // then differ by less than the 10 % the ring's safety assumes (ring/README.md, "Clock rates").
+    let mut drift = SplitMix64::new(seed ^ 0xC10C_D21F_7A7E_0001);
+    let mut at_ms = drift.range(2000, 6000);
+    while at_ms < end_ms {
+        let bank = drift.below(banks as u64) as usize;
+        let ppm = drift.range(955_000, 1_045_001);
+        let rate = ringbank_domain::ClockRate::from_ppm(ppm).expect("within 0.5 to 2");
+        let fault = Fault::ClockRate { rate, duration: Some(Duration::from_millis(drift.range(2000, 8000))) };
+        out.push(ScheduledFault { at_ms, bank, kind: "clock-rate".to_string(), path: fault.path().to_string(), body: fault.body(), fault });
+        at_ms += drift.range(4000, 10_000);
+    }
+    out.sort_by_key(|fault| fault.at_ms);
     out
 }
 
