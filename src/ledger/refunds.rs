@@ -164,7 +164,9 @@ pub struct RefundLine {
 impl Ledger {
     /// The refunds of `original` that `document` took part in (holding the account refunded
     /// from or to), oldest first: those made here (local, or sent to the payer's bank), and
-    /// those another bank's receiver made to an account here.
+    /// those another bank's receiver made to an account here. Holders are looked up for the
+    /// legs at this bank only: an account number names an account at one bank, and the same
+    /// digits at another bank are someone else's.
     pub async fn refunds_of(&self, original: &str, document: &str) -> Result<Vec<RefundLine>, LedgerError> {
         type Row = (String, String, String, String, String, String, i64, String, i64);
         let mut rows: Vec<Row> = sqlx::query_as(
@@ -172,11 +174,12 @@ impl Ledger {
              JOIN transfer_legs d ON d.transfer_id = t.id AND d.side = 'debit' \
              JOIN transfer_legs c ON c.transfer_id = t.id AND c.side = 'credit' \
              WHERE t.refund_of = $1 AND t.status <> 'aborted' \
-               AND (EXISTS (SELECT 1 FROM account_holders h WHERE h.account = d.account AND h.document = $2) \
-                 OR EXISTS (SELECT 1 FROM account_holders h WHERE h.account = c.account AND h.document = $2))",
+               AND ((d.bank = $3 AND EXISTS (SELECT 1 FROM account_holders h WHERE h.account = d.account AND h.document = $2)) \
+                 OR (c.bank = $3 AND EXISTS (SELECT 1 FROM account_holders h WHERE h.account = c.account AND h.document = $2)))",
         )
         .bind(original)
         .bind(document)
+        .bind(self.bank())
         .fetch_all(self.read_pool())
         .await?;
         let received: Vec<Row> = sqlx::query_as(
