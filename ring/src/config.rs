@@ -34,6 +34,13 @@ pub struct Config {
     pub retransmit: Millis,
     /// Unacknowledged sends of a token to one successor before it is skipped.
     pub pass_retries: u32,
+    /// An idle member that has seen no progress for this long sends one `Message::Probe` to the
+    /// last holder it knows (at most one per holding seen). If the driver then reports that
+    /// member unreachable (`Node::unreachable`: its process is gone, the connection was refused),
+    /// the loss timer is moved up to now plus the usual stagger. 0: never probe (the loss timer
+    /// alone, `token_timeout`). Otherwise at least `idle_pause + idle_park` (a parked idle ring
+    /// must not probe at every park) and below `token_timeout`. Default: `token_timeout / 2`.
+    pub probe_after: Millis,
     /// Safety margin for clocks running at different rates: a member that promises a new epoch
     /// reports its last confirmed lease as `hold_max × (1 + margin)` from the confirmation, on
     /// its own clock, and the candidate waits that out on its own clock. Safe while no node's
@@ -74,6 +81,13 @@ pub enum ConfigError {
         retransmit: Millis,
         token_timeout: Millis,
     },
+    /// A non-zero `probe_after` must come after an idle hold and a park, and before the loss timer.
+    ProbeAfterOutOfRange {
+        probe_after: Millis,
+        idle_pause: Millis,
+        idle_park: Millis,
+        token_timeout: Millis,
+    },
     DriftMarginTooLarge(u64),
     QuorumAboveMembers {
         quorum: usize,
@@ -110,6 +124,11 @@ impl fmt::Display for ConfigError {
             ConfigError::RetransmitNotBelowTokenTimeout { retransmit, token_timeout } => {
                 write!(f, "retransmit ({retransmit} ms) must be below token_timeout ({token_timeout} ms)")
             }
+            ConfigError::ProbeAfterOutOfRange { probe_after, idle_pause, idle_park, token_timeout } => write!(
+                f,
+                "probe_after ({probe_after} ms) must be 0 (no probing) or at least idle_pause + idle_park \
+                 ({idle_pause} + {idle_park} ms) and below token_timeout ({token_timeout} ms)"
+            ),
             ConfigError::QuorumAboveMembers { quorum, members } => {
                 write!(f, "a quorum of {quorum} cannot be reached with {members} members")
             }
@@ -124,17 +143,21 @@ impl std::error::Error for ConfigError {}
 
 impl Config {
     /// Default timing: token_timeout 1000 ms, hold_max 200 ms, idle_pause 20 ms, idle_park 0
-    /// (never parked), retransmit 100 ms, pass_retries 3, drift_margin_percent 10.
+    /// (never parked), retransmit 100 ms, pass_retries 3, probe_after 500 ms (token_timeout / 2),
+    /// drift_margin_percent 10. A caller that changes `token_timeout` keeps `probe_after` at
+    /// 500 ms unless it changes that too (it must stay below the timeout).
     pub fn with_defaults(me: NodeId, members: Vec<NodeId>) -> Config {
+        let token_timeout = 1000;
         Config {
             me,
             members,
-            token_timeout: 1000,
+            token_timeout,
             hold_max: 200,
             idle_pause: 20,
             idle_park: 0,
             retransmit: 100,
             pass_retries: 3,
+            probe_after: token_timeout / 2,
             drift_margin_percent: 10,
             quorum: 0,
         }
@@ -191,6 +214,15 @@ impl Config {
         }
         if self.idle_park > MAX_DURATION || self.idle_pause + self.idle_park >= self.token_timeout / 2 {
             return Err(ConfigError::IdleParkNotBelowTokenTimeout {
+                idle_pause: self.idle_pause,
+                idle_park: self.idle_park,
+                token_timeout: self.token_timeout,
+            });
+        }
+        // After the idle park check: idle_pause + idle_park cannot overflow here.
+        if self.probe_after != 0 && (self.probe_after >= self.token_timeout || self.probe_after < self.idle_pause + self.idle_park) {
+            return Err(ConfigError::ProbeAfterOutOfRange {
+                probe_after: self.probe_after,
                 idle_pause: self.idle_pause,
                 idle_park: self.idle_park,
                 token_timeout: self.token_timeout,

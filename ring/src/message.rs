@@ -81,6 +81,12 @@ pub enum Message {
     /// passes the token without an idle pause or a park. It changes no durable state and no
     /// stamp, only how soon a token moves. `epoch` is the sender's promise.
     Wake { epoch: u64 },
+    /// Sent by an idle member that has seen no progress for `Config::probe_after` to the last
+    /// holder it knows, once per holding seen. The receiver ignores it entirely (no state, no
+    /// timer, not progress): its only use is at the transport, where a refused connection tells
+    /// the sender's driver that the holder's process is gone (`Node::unreachable`). `epoch` is
+    /// the sender's promise.
+    Probe { epoch: u64 },
 }
 
 impl Message {
@@ -98,7 +104,11 @@ impl Message {
             Message::Token { stamp, .. } | Message::TokenAck { stamp } | Message::Claim { stamp, .. } | Message::Confirm { stamp, .. } => {
                 stamp.epoch
             }
-            Message::Propose { epoch, .. } | Message::Promise { epoch, .. } | Message::Join { epoch } | Message::Wake { epoch } => *epoch,
+            Message::Propose { epoch, .. }
+            | Message::Promise { epoch, .. }
+            | Message::Join { epoch }
+            | Message::Wake { epoch }
+            | Message::Probe { epoch } => *epoch,
             Message::Reject { promised_epoch } => *promised_epoch,
         }
     }
@@ -115,6 +125,7 @@ impl Message {
             Message::Reject { .. } => "reject",
             Message::Join { .. } => "join",
             Message::Wake { .. } => "wake",
+            Message::Probe { .. } => "probe",
         }
     }
 }

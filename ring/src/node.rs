@@ -66,8 +66,16 @@ pub struct Node {
     known_ring: Mask,
     /// The index (in `Config::members`) of the newest holder seen; the loss timer's stagger counts from it.
     last_holder: Option<usize>,
-    /// Last time we saw the token move; the loss timer counts from here.
+    /// Last time we saw the token move; the loss timer counts from here. It only grows (the
+    /// clock is monotonic), so its value names the quiet period since that progress: `probed`
+    /// and `early_suspect` count only while it is unchanged.
     last_progress: Millis,
+    /// We sent a `Probe` to the last holder in the quiet period starting at `.0`, with `.1` the
+    /// newest stamp seen then: at most one probe per holding seen (`Config::probe_after`).
+    probed: Option<(Millis, Stamp)>,
+    /// The driver reported the probed last holder unreachable in the quiet period starting at
+    /// `.0`: the loss timer fires at `.1` (the report's time plus our stagger) if that is earlier.
+    early_suspect: Option<(Millis, Millis)>,
     next_join: Millis,
     /// When each member last asked to join the ring.
     join_requests: Vec<Option<Millis>>,
@@ -157,6 +165,8 @@ impl Node {
             known_ring: 0,
             last_holder: None,
             last_progress: now,
+            probed: None,
+            early_suspect: None,
             next_join: now,
             join_requests: vec![None; member_count],
             last_now: now,
@@ -166,6 +176,11 @@ impl Node {
 
     /// Handles a message from member `from`.
     pub fn step(&mut self, from: NodeId, message: Message, now: Millis) -> Vec<Action> {
+        if let Message::Probe { .. } = message {
+            // Its only use is at the sender's transport (a refused connection): it changes
+            // nothing here, not even the epoch we have seen, and it is not progress.
+            return Vec::new();
+        }
         let now = self.clock(now);
         let mut out = Vec::new();
         let Some(from_index) = self.index_of(from) else { return out };
@@ -191,6 +206,7 @@ impl Node {
             Message::Reject { promised_epoch } => self.on_reject(promised_epoch, now, &mut out),
             Message::Join { .. } => self.join_requests[from_index] = Some(now),
             Message::Wake { .. } => self.on_wake(now, &mut out),
+            Message::Probe { .. } => {}
         }
         out
     }
@@ -209,9 +225,21 @@ impl Node {
                     self.last_progress = now;
                 } else if now >= suspect {
                     self.start_candidacy(now, &mut out);
-                } else if !self.in_known_ring() && now >= self.next_join {
-                    self.next_join = now + self.config.token_timeout / 2;
-                    self.broadcast(Message::Join { epoch: self.durable.promised_epoch }, &mut out);
+                } else {
+                    if let Some((at, holder)) = self.probe_due() {
+                        if now >= at {
+                            // Silent for probe_after: knock once at the last holder's door. Only a
+                            // refused connection (its process is gone) makes the driver tell us
+                            // (`unreachable`); an answer, a loss or silence changes nothing.
+                            self.probed = Some((self.last_progress, self.highest_seen));
+                            let to = self.config.members[holder];
+                            self.send(to, Message::Probe { epoch: self.durable.promised_epoch }, &mut out);
+                        }
+                    }
+                    if !self.in_known_ring() && now >= self.next_join {
+                        self.next_join = now + self.config.token_timeout / 2;
+                        self.broadcast(Message::Join { epoch: self.durable.promised_epoch }, &mut out);
+                    }
                 }
             }
             Phase::Claiming { stamp, ring, lease_until, confirmed, confirmations, next_retransmit } => {
@@ -304,16 +332,45 @@ impl Node {
         out
     }
 
+    /// The driver could not deliver a message to `peer` because its process is not running
+    /// (the connection was refused: nobody listens at its address). Call it for refusals only,
+    /// never for timeouts, resets of a live connection or partitions: silence proves nothing.
+    ///
+    /// It counts only as the answer to our `Probe`: if we are idle, `peer` is the last holder we
+    /// know, we probed it and have seen no progress since, the loss timer is moved up to
+    /// `now + stagger` (the same rank-based stagger as the loss timer's, so the dead holder's
+    /// successor tries first), and the actions of that timer are returned if it is due now.
+    /// Otherwise it changes nothing and returns nothing. Becoming a candidate early is always
+    /// safe (a candidate needs a quorum of durable promises and waits out their leases); a
+    /// wrong report costs one needless regeneration at most.
+    pub fn unreachable(&mut self, peer: NodeId, now: Millis) -> Vec<Action> {
+        let Some(index) = self.index_of(peer) else { return Vec::new() };
+        let probed_now = self.probed == Some((self.last_progress, self.highest_seen));
+        if !matches!(self.phase, Phase::Idle) || index == self.my_index || self.last_holder != Some(index) || !probed_now {
+            return Vec::new();
+        }
+        let now = self.clock(now);
+        let at = now + self.stagger();
+        let at = match self.early_suspect {
+            Some((period, earlier)) if period == self.last_progress => earlier.min(at),
+            _ => at,
+        };
+        self.early_suspect = Some((self.last_progress, at));
+        self.tick(now)
+    }
+
     /// The latest time at which the driver must call `tick` next.
     pub fn next_deadline(&self) -> Option<Millis> {
         let deadline = match &self.phase {
             Phase::Idle => {
-                let suspect = self.suspect_deadline();
-                if self.in_known_ring() {
-                    suspect
-                } else {
-                    suspect.min(self.next_join)
+                let mut deadline = self.suspect_deadline();
+                if !self.in_known_ring() {
+                    deadline = deadline.min(self.next_join);
                 }
+                if let Some((probe_at, _)) = self.probe_due() {
+                    deadline = deadline.min(probe_at);
+                }
+                deadline
             }
             Phase::Claiming { lease_until, next_retransmit, .. } => (*lease_until).min(*next_retransmit),
             Phase::Holding { lease_until, idle_until, .. } => {
@@ -822,13 +879,35 @@ impl Node {
     }
 
     /// The loss timer, staggered by our distance from the last holder so that its successor
-    /// tries first and candidates rarely duel.
+    /// tries first and candidates rarely duel; earlier if the probed last holder was reported
+    /// unreachable since the last progress (`unreachable`).
     fn suspect_deadline(&self) -> Millis {
+        let deadline = self.last_progress + self.config.token_timeout + self.stagger();
+        match self.early_suspect {
+            Some((period, at)) if period == self.last_progress => deadline.min(at),
+            _ => deadline,
+        }
+    }
+
+    /// `rank × token_timeout / 2n`, rank being our distance from the last holder (0: its successor).
+    fn stagger(&self) -> Millis {
         let n = self.config.members.len();
         let after = self.last_holder.unwrap_or(n - 1);
         let rank = (self.my_index + n - after - 1) % n;
-        let stagger = rank as Millis * self.config.token_timeout / (2 * n as Millis);
-        self.last_progress + self.config.token_timeout + stagger
+        rank as Millis * self.config.token_timeout / (2 * n as Millis)
+    }
+
+    /// When to probe, and whom (an index into `Config::members`): idle, probing on, a last
+    /// holder other than us, and not probed yet for the newest holding seen.
+    fn probe_due(&self) -> Option<(Millis, usize)> {
+        if self.config.probe_after == 0 || !matches!(self.phase, Phase::Idle) {
+            return None;
+        }
+        let holder = self.last_holder.filter(|holder| *holder != self.my_index)?;
+        if self.probed.is_some_and(|(_, stamp)| stamp == self.highest_seen) {
+            return None;
+        }
+        Some((self.last_progress + self.config.probe_after, holder))
     }
 
     fn in_known_ring(&self) -> bool {
