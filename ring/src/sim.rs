@@ -65,6 +65,13 @@ pub struct SimStats {
     pub split_stamps: u64,
     /// Every node's clock rate, local ms per global ms in parts per million (`RATE_ONE_PPM`: exact).
     pub clock_rates_ppm: Vec<u64>,
+    /// `Probe`s the nodes sent (the Byzantine member's forged ones not counted).
+    pub probes: u64,
+    /// Refused connections reported to a sender (`Node::unreachable`): a message reached a
+    /// crashed node's host.
+    pub refusals: u64,
+    /// The `Config::probe_after` of the run (0: no probing).
+    pub probe_after: Millis,
 }
 
 /// True if two quorums always share an honest member despite one dishonest member (2q - n >= 2,
@@ -112,7 +119,19 @@ pub fn run_seed_with_rates(
     let chaos_ms = rng.range(4_000, 20_000);
     // Half the seeds park idle tokens (and so exercise wakes), with short and long parks.
     let idle_park = [0, 0, 60, 300][rng.below(4) as usize];
-    let mut sim = Sim::with_options(seed, nodes, quorum, idle_park, trace);
+    // Probing, from a stream of its own (every other choice of a seed stays what it was): off,
+    // as early as validation allows (idle_pause + idle_park: a probe in many quiet moments), or
+    // the default 500 ms.
+    let probe_after = match Rng::new(seed ^ 0x9B0BE).below(3) {
+        0 => 0,
+        1 => Config::with_defaults(0, vec![0]).idle_pause + idle_park,
+        _ => 500,
+    };
+    let mut sim = Sim::with_config(seed, nodes, trace, |config| {
+        config.quorum = quorum;
+        config.idle_park = idle_park;
+        config.probe_after = probe_after;
+    });
     sim.byzantine = byzantine;
     sim.stats.byzantine = byzantine;
     sim.faults = true;
@@ -135,7 +154,7 @@ pub fn run_seed_with_rates(
     match result {
         Ok(()) => Ok(sim.stats.clone()),
         Err(message) => Err(format!(
-            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, idle park {idle_park} ms, clock rates {:?} ppm, t={} ms: {message}\nreplay: {}",
+            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, idle park {idle_park} ms, probe after {probe_after} ms, clock rates {:?} ppm, t={} ms: {message}\nreplay: {}",
             sim.stats.quorum,
             sim.stats.clock_rates_ppm,
             sim.now,
@@ -244,6 +263,9 @@ struct SimNode {
     clock: SimClock,
     paused_until: Option<Millis>,
     restart_at: Option<Millis>,
+    /// Which process of this node runs (one more at each restart): a refused connection is
+    /// reported only to the process that sent the message.
+    incarnation: u64,
     crash_mid_step: bool,
     /// The lease as the driver saw it from Grant/Revoke.
     driver_grant: Option<(Stamp, Millis)>,
@@ -262,6 +284,9 @@ pub struct Sim {
     now: Millis,
     nodes: Vec<SimNode>,
     queue: BinaryHeap<Envelope<Message>>,
+    /// Refused connections on their way back to the sender: `from` is the crashed node, `to`
+    /// the sender, the payload the sender's incarnation when it sent.
+    refusals: BinaryHeap<Envelope<u64>>,
     order: u64,
     side: Vec<u8>,
     /// One-way link cuts, `cut[from][to]`, on top of the partition.
@@ -324,11 +349,13 @@ impl Sim {
         let ids: Vec<NodeId> = (0..nodes).map(|index| (3 + 7 * index) as NodeId).collect();
         let mut sim_nodes = Vec::new();
         let mut quorum = 0;
+        let mut probe_after = 0;
         for id in &ids {
             let mut config = Config::with_defaults(*id, ids.clone());
             config.token_timeout = Config::recommended_token_timeout(nodes);
             adjust(&mut config);
             quorum = config.quorum;
+            probe_after = config.probe_after;
             let clock = SimClock::new(0, rng.below(1_000_000), RATE_ONE_PPM);
             let keys = Keys::new(SimKeyring::new(*id, &ids, seed));
             sim_nodes.push(SimNode {
@@ -340,6 +367,7 @@ impl Sim {
                 clock,
                 paused_until: None,
                 restart_at: None,
+                incarnation: 0,
                 crash_mid_step: false,
                 driver_grant: None,
                 last_grant: None,
@@ -354,6 +382,7 @@ impl Sim {
             now: 0,
             nodes: sim_nodes,
             queue: BinaryHeap::new(),
+            refusals: BinaryHeap::new(),
             order: 0,
             side: vec![0; nodes],
             cut: vec![vec![false; nodes]; nodes],
@@ -381,6 +410,7 @@ impl Sim {
                 nodes,
                 quorum: quorum.max(nodes / 2 + 1),
                 clock_rates_ppm: vec![RATE_ONE_PPM; nodes],
+                probe_after,
                 ..SimStats::default()
             },
         }
@@ -495,6 +525,7 @@ impl Sim {
         // A new process: a new clock origin, the same hardware (the same rate).
         sim_node.clock = SimClock::new(now, origin, sim_node.clock.rate_ppm);
         sim_node.restart_at = None;
+        sim_node.incarnation += 1;
         let local = sim_node.clock.local(now);
         let node = Node::new(sim_node.config.clone(), sim_node.keys.clone(), sim_node.durable.clone(), local);
         sim_node.node = Some(node);
@@ -607,6 +638,9 @@ impl Sim {
         if let Some(envelope) = self.queue.peek() {
             next = next.min(envelope.at);
         }
+        if let Some(envelope) = self.refusals.peek() {
+            next = next.min(envelope.at);
+        }
         if let Some(at) = self.partition_heal_at {
             next = next.min(at);
         }
@@ -667,6 +701,10 @@ impl Sim {
             let envelope = self.queue.pop().expect("peeked");
             return self.deliver(envelope);
         }
+        if self.refusals.peek().is_some_and(|envelope| envelope.at <= now) {
+            let envelope = self.refusals.pop().expect("peeked");
+            return self.deliver_refusal(envelope);
+        }
         for index in 0..self.nodes.len() {
             let sim_node = &mut self.nodes[index];
             if sim_node.paused_until.is_some() {
@@ -687,7 +725,16 @@ impl Sim {
 
     fn deliver(&mut self, envelope: Envelope<Message>) -> Result<(), String> {
         let Envelope { from, to, message, .. } = envelope;
-        if self.nodes[to].node.is_none() || self.side[from] != self.side[to] || self.cut[from][to] {
+        if self.side[from] != self.side[to] || self.cut[from][to] {
+            return Ok(());
+        }
+        if self.nodes[to].node.is_none() {
+            // The process is gone but its host is reachable: the connection is refused, and the
+            // sender's driver hears it about one network delay later (unless the way back is cut
+            // or the reset is lost). A partitioned or frozen peer gives no such signal.
+            if !self.cut[to][from] {
+                self.refuse(from, to);
+            }
             return Ok(());
         }
         if let Some(resume) = self.nodes[to].paused_until {
@@ -711,6 +758,40 @@ impl Sim {
             self.trace_line(format!("{line} -> {}", describe(&actions)));
         }
         self.apply_actions(to, actions)
+    }
+
+    /// Sends a refused connection from the crashed `dead` back to `sender`.
+    fn refuse(&mut self, sender: usize, dead: usize) {
+        if self.rng.chance(self.drop_percent) {
+            return;
+        }
+        let latency = self.fixed_latency.unwrap_or_else(|| self.rng.range(1, 5));
+        self.order += 1;
+        let incarnation = self.nodes[sender].incarnation;
+        self.refusals.push(Envelope { at: self.now + latency, order: self.order, from: dead, to: sender, message: incarnation });
+    }
+
+    /// The sender's driver learns that its message to a crashed node was refused.
+    fn deliver_refusal(&mut self, envelope: Envelope<u64>) -> Result<(), String> {
+        let Envelope { from: dead, to: sender, message: incarnation, .. } = envelope;
+        if self.nodes[sender].node.is_none() || self.nodes[sender].incarnation != incarnation {
+            return Ok(()); // the process that sent it is gone too
+        }
+        if let Some(resume) = self.nodes[sender].paused_until {
+            // A frozen driver handles the error when it runs again.
+            self.order += 1;
+            self.refusals.push(Envelope { at: resume, order: self.order, from: dead, to: sender, message: incarnation });
+            return Ok(());
+        }
+        self.stats.refusals += 1;
+        let local = self.local_now(sender);
+        let peer = self.nodes[dead].id;
+        let node = self.nodes[sender].node.as_mut().expect("checked above");
+        let actions = node.unreachable(peer, local);
+        if self.trace {
+            self.trace_line(format!("n{sender} UNREACHABLE n{dead} (connection refused) -> {}", describe(&actions)));
+        }
+        self.apply_actions(sender, actions)
     }
 
     fn random_fault(&mut self) -> Result<(), String> {
@@ -775,6 +856,9 @@ impl Sim {
                 }
                 Action::Send { to, message } => {
                     self.check_send(index, to, &message)?;
+                    if matches!(message, Message::Probe { .. }) {
+                        self.stats.probes += 1;
+                    }
                     let to_index = self.index_of(to).ok_or_else(|| format!("n{index} sent to unknown id {to}"))?;
                     if Some(index) == self.byzantine && self.attacking() && matches!(message, Message::Token { .. }) {
                         // Equivocation: the same token to a second successor.
@@ -921,6 +1005,7 @@ impl Sim {
             6 => Message::Reject { promised_epoch: if self.rng.chance(50) { far.epoch } else { stamp.epoch } },
             7 if self.rng.chance(50) => Message::Join { epoch: far.epoch },
             7 => Message::Wake { epoch: far.epoch },
+            8 if self.rng.chance(30) => Message::Probe { epoch: if self.rng.chance(50) { far.epoch } else { stamp.epoch } },
             _ if !self.heard.is_empty() => self.heard[self.rng.below(self.heard.len() as u64) as usize].clone(),
             _ => Message::TokenAck { stamp },
         };

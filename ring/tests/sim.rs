@@ -26,39 +26,44 @@ fn sim_seeds() {
     let first = env_u64("RING_SIM_FIRST_SEED").unwrap_or(1);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8) as u64;
     let started = Instant::now();
-    let results: Vec<Result<(u64, u64, u64, u64), String>> = std::thread::scope(|scope| {
+    let results: Vec<Result<[u64; 5], String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|thread| {
                 scope.spawn(move || {
-                    let (mut events, mut grants, mut worst_recovery) = (0, 0, 0);
+                    // events, grants, worst recovery, probes, refusals
+                    let mut sums = [0u64; 5];
                     let mut seed = first + thread;
                     while seed < first + count {
                         let stats = run_seed(seed, false)?;
-                        events += stats.events;
-                        grants += stats.grants;
-                        worst_recovery = worst_recovery.max(stats.recovery_ms.unwrap_or(0));
+                        sums[0] += stats.events;
+                        sums[1] += stats.grants;
+                        sums[2] = sums[2].max(stats.recovery_ms.unwrap_or(0));
+                        sums[3] += stats.probes;
+                        sums[4] += stats.refusals;
                         seed += threads;
                     }
-                    Ok((events, grants, worst_recovery, 0))
+                    Ok(sums)
                 })
             })
             .collect();
         handles.into_iter().map(|handle| handle.join().expect("simulation thread panicked")).collect()
     });
     let mut failures = Vec::new();
-    let (mut events, mut grants, mut worst_recovery) = (0, 0, 0);
+    let (mut events, mut grants, mut worst_recovery, mut probes, mut refusals) = (0, 0, 0, 0, 0);
     for result in results {
         match result {
-            Ok((e, g, r, _)) => {
+            Ok([e, g, r, p, f]) => {
                 events += e;
                 grants += g;
                 worst_recovery = worst_recovery.max(r);
+                probes += p;
+                refusals += f;
             }
             Err(message) => failures.push(message),
         }
     }
     println!(
-        "{count} seeds from {first}: {events} events, {grants} grants, worst recovery after heal {worst_recovery} ms, {:.1} s",
+        "{count} seeds from {first}: {events} events, {grants} grants, {probes} probes, {refusals} refused connections, worst recovery after heal {worst_recovery} ms, {:.1} s",
         started.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
