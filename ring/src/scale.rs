@@ -29,6 +29,9 @@
 //!   than the crash, plus the largest stagger) `+ hold_max × (100 + drift) / 100` (the wait for
 //!   leases the promisers may still honour) `+ 2 × (2 × one-way + 2 × persist)` (the proposal
 //!   and the claim round trips, each behind two fsyncs) `+ retransmit` (slack for one retransmission).
+//!   By default without probing (`probe_after` 0: the loss timer alone); with `probe_after` set,
+//!   the survivors probe the silent holder after that long, its refused connection moves their
+//!   loss timers up, and failover is about `probe_after` plus a round trip (same bound).
 //! - **cross-bank latency**, derived from the measured grant timeline: a transfer arriving at a
 //!   bank at any millisecond of the measured window waits until its bank holds the token with
 //!   at least `work_ms` of lease left (0 if it does now), then takes `work_ms`. Its mean and p99
@@ -55,6 +58,9 @@ pub struct ScaleParams {
     pub token_timeout: Option<Millis>,
     /// `None`: the default 20 ms (the bank's own default is 150 ms).
     pub idle_pause: Option<Millis>,
+    /// `Config::probe_after`: 0 (the default here) measures the loss timer alone, as before
+    /// probing existed; the bank probes after 500 ms.
+    pub probe_after: Millis,
     /// Rotations measured in the idle ring and in the busy ring (each bank's grant intervals).
     pub rotations: usize,
     /// Holders crashed, one after the other.
@@ -70,6 +76,7 @@ impl ScaleParams {
             persist_ms: PERSIST_MS,
             token_timeout: None,
             idle_pause: None,
+            probe_after: 0,
             rotations,
             crashes,
         }
@@ -106,6 +113,7 @@ pub struct ScaleReport {
     pub token_timeout: Millis,
     pub hold_max: Millis,
     pub idle_pause: Millis,
+    pub probe_after: Millis,
     pub idle: Rotation,
     pub busy: Rotation,
     /// Crash of the holder to the first grant of a newer stamp by a survivor, in crash order.
@@ -141,6 +149,7 @@ pub fn run_scale(params: &ScaleParams) -> Result<ScaleReport, String> {
         if let Some(idle_pause) = params.idle_pause {
             config.idle_pause = idle_pause;
         }
+        config.probe_after = params.probe_after;
     });
     sim.fixed_latency = Some(params.one_way_ms);
     sim.persist_delay = params.persist_ms;
@@ -152,6 +161,7 @@ pub fn run_scale(params: &ScaleParams) -> Result<ScaleReport, String> {
         token_timeout: config.token_timeout,
         hold_max: config.hold_max,
         idle_pause: config.idle_pause,
+        probe_after: config.probe_after,
         failover_bound: config.token_timeout * 3 / 2
             + config.hold_max * (100 + config.drift_margin_percent) / 100
             + 2 * (2 * params.one_way_ms + 2 * params.persist_ms)
@@ -315,11 +325,12 @@ fn latency(holds: &[Hold], nodes: usize, work: Millis) -> Latency {
 /// The table the printing test shows, one line per run.
 pub fn table(reports: &[ScaleReport]) -> String {
     let mut out = String::from(
-        "| banks | token_timeout | idle rotation mean (max) | busy rotation mean (max) | failover median / worst (bound), crashes | cross-bank idle mean / p99 | cross-bank busy mean / p99 |\n|---|---|---|---|---|---|---|\n",
+        "| banks | token_timeout | probe_after | idle rotation mean (max) | busy rotation mean (max) | failover median / worst (bound), crashes | cross-bank idle mean / p99 | cross-bank busy mean / p99 |\n|---|---|---|---|---|---|---|---|\n",
     );
     for r in reports {
+        let probe = if r.probe_after == 0 { "off".to_string() } else { format!("{} ms", r.probe_after) };
         out.push_str(&format!(
-            "| {} | {} ms | {:.0} ms ({}) | {:.0} ms ({}) | {} / {} ms ({}), {} | {:.0} / {} ms | {:.0} / {} ms |\n",
+            "| {} | {} ms | {probe} | {:.0} ms ({}) | {:.0} ms ({}) | {} / {} ms ({}), {} | {:.0} / {} ms | {:.0} / {} ms |\n",
             r.nodes,
             r.token_timeout,
             r.idle.mean_ms,

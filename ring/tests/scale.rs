@@ -61,6 +61,8 @@ fn check(report: &ScaleReport, crashes: usize) {
     assert!(report.idle.samples >= report.nodes && report.busy.samples >= report.nodes);
     // (b) every crash led to a new holder within the bound (run_scale fails otherwise), and not
     // before the loss timer could have run out: a fault-free ring regenerates only by timeout.
+    // With probing, not before the probe (the crashed holder's refusal moves the timer up), and
+    // always before the loss timer.
     assert_eq!(report.failovers.len(), crashes);
     assert_eq!(
         report.failover_bound,
@@ -68,11 +70,16 @@ fn check(report: &ScaleReport, crashes: usize) {
     );
     for failover in &report.failovers {
         assert!(*failover <= report.failover_bound, "{} banks: failover {failover} ms", report.nodes);
-        assert!(
-            *failover + report.hold_max >= report.token_timeout,
-            "{} banks: failover {failover} ms before the loss timer",
-            report.nodes
-        );
+        if report.probe_after == 0 {
+            assert!(
+                *failover + report.hold_max >= report.token_timeout,
+                "{} banks: failover {failover} ms before the loss timer",
+                report.nodes
+            );
+        } else {
+            assert!(*failover + report.hold_max >= report.probe_after, "{} banks: failover {failover} ms before the probe", report.nodes);
+            assert!(*failover < report.token_timeout, "{} banks: failover {failover} ms with probing", report.nodes);
+        }
     }
     // (c) a transfer waits up to a rotation for its bank's turn: p99 between half a rotation and a
     // rotation plus the work (2 × (2 × one way + fsync)), mean about half a rotation.
@@ -101,6 +108,10 @@ fn ring_scales_to_100_members() {
     flat.token_timeout = Some(1000);
     flat.seed = 2;
     all.push(flat);
+    // Probing after 500 ms (the bank's setting): failover no longer follows the token timeout.
+    let mut probing = ScaleParams::new(10, 1, 5);
+    probing.probe_after = 500;
+    all.push(probing);
     let crashes: Vec<usize> = all.iter().map(|params| params.crashes).collect();
     let reports = run_all(all);
     println!("{}", table(&reports));
@@ -118,6 +129,8 @@ fn ring_scales_to_100_members() {
     // With the recommended timeout, failover grows with n as the timeout does.
     assert!(reports[2].failover_median() > reports[0].failover_median() + 10_000);
     assert!(reports[3].failover_worst() < 1_500, "100 banks with a 1 s timeout: failover {} ms", reports[3].failover_worst());
+    // With probing, a crashed holder is replaced in about the probe time plus a few round trips.
+    assert!(reports[4].failover_worst() < 600, "10 banks, probing after 500 ms: failover {:?} ms", reports[4].failovers);
     println!("bounded scale test: {:.1} s", started.elapsed().as_secs_f64());
 }
 
@@ -149,6 +162,11 @@ fn scale_table() {
         bank.idle_pause = Some(150);
         all.push(bank);
     }
+    for n in [3, 10, 30, 100] {
+        let mut probing = ScaleParams::new(n, 3, 20);
+        probing.probe_after = 500;
+        all.push(probing);
+    }
     let reports = run_all(all);
     println!("\n5 ms one way, 2 ms per fsync, token_timeout = Config::recommended_token_timeout(n) (the simulator's and the bank's default):\n{}", table(&reports[0..4]));
     println!("5 ms one way, 2 ms per fsync, token_timeout = 1000 ms (Config::with_defaults):\n{}", table(&reports[4..8]));
@@ -156,5 +174,9 @@ fn scale_table() {
     println!(
         "5 ms one way, 2 ms per fsync, the bank's defaults: idle_pause 150 ms, token_timeout recommended:\n{}",
         table(&reports[12..16])
+    );
+    println!(
+        "5 ms one way, 2 ms per fsync, token_timeout recommended, probing a silent holder after 500 ms (the bank's setting):\n{}",
+        table(&reports[16..20])
     );
 }
