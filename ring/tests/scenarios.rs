@@ -1,6 +1,6 @@
 //! Targeted scenarios, each driving real nodes by hand through a tiny network with 1 ms latency.
 
-use ringbank_ring::sim::Sim;
+use ringbank_ring::sim::{Hold, Sim};
 use ringbank_ring::{Action, Config, Keys, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp};
 
 /// What the network does with one message.
@@ -157,6 +157,25 @@ fn defaults_are_valid_and_nonsense_is_refused() {
     refused(|c| c.pass_retries = 0);
     refused(|c| c.drift_margin_percent = 101);
     refused(|c| c.token_timeout = u64::MAX);
+    // Probing: 0 (off), or from an idle hold plus a park up to below the loss timer.
+    assert_eq!(good.probe_after, good.token_timeout / 2);
+    refused(|c| c.probe_after = c.token_timeout);
+    refused(|c| {
+        c.idle_park = 300;
+        c.probe_after = c.idle_pause + c.idle_park - 1;
+    });
+    refused(|c| c.probe_after = u64::MAX);
+    let accepted = |change: fn(&mut Config)| {
+        let mut config = good.clone();
+        change(&mut config);
+        assert_eq!(config.validate(), Ok(()), "{config:?} should be accepted");
+    };
+    accepted(|c| c.probe_after = 0);
+    accepted(|c| c.probe_after = c.token_timeout - 1);
+    accepted(|c| {
+        c.idle_park = 300;
+        c.probe_after = c.idle_pause + c.idle_park;
+    });
     assert_eq!(Config::recommended_token_timeout(3), 1000);
     assert!(Config::recommended_token_timeout(7) > 1000);
 }
@@ -503,4 +522,267 @@ fn a_member_that_keeps_wanting_keeps_the_ring_awake() {
     // Each round: its 200 ms lease, then two hurried passes. Parked passes (2 x 320 ms more a
     // round) would give at most 3 s / 840 ms, under 4.
     assert!(grants >= 8, "only {grants} grants in 3 s: the others parked the token while it waited");
+}
+
+/// The bank's ring timing (`src/config.rs`): token_timeout 1000 ms, hold_max 200, idle_pause 150,
+/// idle_park 300, and `probe_after` as given; 5 ms one way and 2 ms per fsync, as in `scale.rs`.
+fn bank_ring(seed: u64, nodes: usize, probe_after: Millis) -> Sim {
+    let mut sim = Sim::with_config(seed, nodes, false, |config| {
+        config.token_timeout = 1000;
+        config.hold_max = 200;
+        config.idle_pause = 150;
+        config.idle_park = 300;
+        config.probe_after = probe_after;
+    });
+    sim.fixed_latency = Some(5);
+    sim.persist_delay = 2;
+    sim
+}
+
+/// Crashes a holder of a ring with the bank's timing at a random moment of its holding (busy
+/// ring) or of its idle hold and park (idle ring), 3 to 5 members, and measures the time from
+/// the crash to the first grant of a newer stamp by a survivor. Returns the failovers and the
+/// refused connections the survivors heard.
+fn bank_failovers(probe_after: Millis) -> (Vec<Millis>, u64) {
+    let mut failovers = Vec::new();
+    let mut refusals = 0;
+    for seed in 1..=30u64 {
+        let nodes = 3 + (seed % 3) as usize;
+        let busy = seed % 2 == 0;
+        let mut sim = bank_ring(seed, nodes, probe_after);
+        sim.run_until(3_000 + seed * 37).unwrap();
+        if busy {
+            for index in 0..nodes {
+                sim.want(index).unwrap();
+            }
+            sim.run_until(sim.now() + 1_000).unwrap();
+        }
+        // The next grant, then a moment of it. Busy: inside its lease (the holder's claim left
+        // 12 ms before the grant). Idle: inside its idle pause (150 ms) or park (300 ms).
+        sim.record_holds();
+        while sim.holds().is_empty() {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+        }
+        let Hold { index: holder, stamp, .. } = sim.holds()[0];
+        let into = (seed * 53) % if busy { 185 } else { 440 };
+        sim.run_until(sim.now() + into).unwrap();
+        assert!(sim.node(holder).unwrap().status(sim.local_now(holder)).state != "idle", "seed {seed}: the token left before the crash");
+        let crashed_at = sim.now();
+        sim.crash(holder);
+        let failover = loop {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+            if let Some(hold) = sim.holds().iter().find(|hold| hold.index != holder && hold.stamp > stamp) {
+                break hold.from - crashed_at;
+            }
+            assert!(sim.now() - crashed_at < 3_000, "seed {seed}: no failover within 3 s");
+        };
+        failovers.push(failover);
+        refusals += sim.stats.refusals;
+    }
+    (failovers, refusals)
+}
+
+fn median(values: &[Millis]) -> Millis {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    sorted[sorted.len() / 2]
+}
+
+/// A holder that dies (its process gone: connections refused) is probed after `probe_after` of
+/// silence, and the refusal moves the survivors' loss timers up: failover takes about the probe
+/// time plus a few round trips (less the time the holder had held before dying), well below the
+/// token timeout it takes without probing.
+#[test]
+fn a_crashed_holder_is_probed_and_replaced_well_before_the_token_timeout() {
+    let (probing, refusals) = bank_failovers(500);
+    let (plain, plain_refusals) = bank_failovers(0);
+    println!(
+        "failover after a holder crash, the bank's timing, 30 crashes (3-5 members, busy and parked rings): \
+         probing after 500 ms: median {} ms, worst {} ms, best {} ms; without probing: median {} ms, worst {} ms, best {} ms",
+        median(&probing),
+        probing.iter().max().unwrap(),
+        probing.iter().min().unwrap(),
+        median(&plain),
+        plain.iter().max().unwrap(),
+        plain.iter().min().unwrap()
+    );
+    assert!(refusals > 0 && plain_refusals > 0, "the crashed holders refused connections");
+    assert!(median(&probing) < 600, "median failover with probing: {probing:?}");
+    assert!(probing.iter().all(|failover| *failover < 1_000), "a failover with probing took a token timeout: {probing:?}");
+    // Without probing it is the loss timer, as before.
+    assert!(median(&plain) >= 700, "median failover without probing: {plain:?}");
+}
+
+/// A holder cut off by a partition, or frozen, is alive: nobody's connection is refused, so the
+/// probe tells nothing and the survivors wait for the full token timeout, as without probing.
+#[test]
+fn a_partitioned_or_frozen_holder_is_not_suspected_early() {
+    for seed in 1..=10u64 {
+        let nodes = 3 + (seed % 3) as usize;
+        let frozen = seed % 2 == 0;
+        let mut sim = bank_ring(seed, nodes, 500);
+        sim.run_until(3_000 + seed * 41).unwrap();
+        // Cut off at a fresh grant: the others have just seen its claims.
+        sim.record_holds();
+        while sim.holds().is_empty() {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+        }
+        let Hold { index: holder, stamp, .. } = sim.holds()[0];
+        let probes_before = sim.stats.probes;
+        let cut_at = sim.now();
+        if frozen {
+            sim.pause(holder, 5_000);
+        } else {
+            let sides: Vec<u8> = (0..nodes).map(|index| u8::from(index == holder)).collect();
+            sim.partition(&sides);
+        }
+        let failover = loop {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+            if let Some(hold) = sim.holds().iter().find(|hold| hold.index != holder && hold.stamp > stamp) {
+                break hold.from - cut_at;
+            }
+            assert!(sim.now() - cut_at < 3_000, "seed {seed}: no failover within 3 s");
+        };
+        println!(
+            "seed {seed}, {nodes} members, holder {}: failover {failover} ms, {} probes sent",
+            if frozen { "frozen" } else { "partitioned" },
+            sim.stats.probes - probes_before
+        );
+        assert!(sim.stats.probes > probes_before, "seed {seed}: the silent holder was probed");
+        assert_eq!(sim.stats.refusals, 0, "seed {seed}: an alive holder refused a connection");
+        // The claims were seen just before the cut: the loss timer runs its full token timeout.
+        assert!(failover >= 1_000 - 20, "seed {seed}: failover after {failover} ms, before the token timeout");
+    }
+}
+
+/// A healthy ring with the bank's timing never probes and never regenerates: an idle ring that
+/// parks the token (a claim every idle_pause + idle_park + one pass, about 470 ms) and a busy one
+/// (a claim every lease), 3 and 5 members, fixed and random delays.
+///
+/// With clocks as far apart as the drift margin allows (the simulator's extremes, 0.954 and
+/// 1.049), a parked ring does probe now and then: a parker with a slow clock keeps the token
+/// 450 ms of its own, 472 real ms, which a member with a fast clock counts as up to 515 ms. Such a
+/// probe reaches a live process: no refusal, no early candidacy, no regeneration.
+#[test]
+fn a_healthy_busy_or_parked_ring_never_probes_and_never_regenerates() {
+    for (seed, nodes, fixed, drift) in
+        [(1, 3, true, false), (2, 5, true, false), (3, 3, false, false), (4, 5, false, false), (5, 3, true, true), (6, 5, false, true)]
+    {
+        let mut sim = bank_ring(seed, nodes, 500);
+        if !fixed {
+            sim.fixed_latency = None;
+        }
+        if drift {
+            for index in 0..nodes {
+                let rate = if index % 2 == 0 { ringbank_ring::sim::CLOCK_RATE_MAX_PPM } else { ringbank_ring::sim::CLOCK_RATE_MIN_PPM };
+                sim.set_clock_rate(index, rate);
+            }
+        }
+        sim.run_until(3_000).unwrap();
+        let first = next_holder(&mut sim);
+        let epoch = sim.holding(first).unwrap().0.epoch;
+        sim.record_holds();
+        let probes_before = sim.stats.probes;
+        sim.run_until(sim.now() + 20_000).unwrap();
+        let idle_grants = sim.holds().len();
+        let idle_probes = sim.stats.probes - probes_before;
+        for index in 0..nodes {
+            sim.want(index).unwrap();
+        }
+        sim.run_until(sim.now() + 20_000).unwrap();
+        let busy_grants = sim.holds().len() - idle_grants;
+        let busy_probes = sim.stats.probes - probes_before - idle_probes;
+        let epochs: std::collections::BTreeSet<u64> = sim.holds().iter().map(|hold| hold.stamp.epoch).collect();
+        println!(
+            "seed {seed}, {nodes} members, {} delays, clock rates {:?}: {idle_grants} grants and {idle_probes} probes in 20 s parked, \
+             {busy_grants} grants and {busy_probes} probes in 20 s busy, {} refusals, epochs {epochs:?}",
+            if fixed { "5 ms" } else { "1-5 ms" },
+            sim.stats.clock_rates_ppm,
+            sim.stats.refusals
+        );
+        assert!(idle_grants >= 30 && busy_grants >= 80, "the token kept moving");
+        assert_eq!(epochs.into_iter().collect::<Vec<_>>(), vec![epoch], "seed {seed}: a healthy ring regenerated");
+        assert_eq!(sim.stats.refusals, 0, "seed {seed}: a live member refused a connection");
+        assert_eq!(busy_probes, 0, "seed {seed}: a busy ring probed");
+        if !drift {
+            assert_eq!(idle_probes, 0, "seed {seed}: a parked ring probed");
+        }
+    }
+}
+
+/// `unreachable` counts only as the answer to our own probe of the last holder in the current
+/// quiet period: from another member, before any probe, or after progress was seen again, it
+/// changes nothing. A received `Probe` changes nothing either.
+#[test]
+fn unreachable_changes_nothing_unless_it_answers_our_probe_of_the_last_holder() {
+    let mut cluster = Cluster::new(3);
+    let holder = cluster.run_until_holder(5_000);
+    let (stamp, _) = cluster.node(holder).holding(cluster.now).unwrap();
+    // The holder goes silent (no ticks, messages to it lost); wait for a member to probe it,
+    // keeping each member as it was the millisecond before.
+    cluster.frozen[holder] = true;
+    let (prober, before_probe) = loop {
+        let before: Vec<Option<Node>> = cluster.nodes.clone();
+        let sent = cluster.sent.len();
+        let next = cluster.now + 1;
+        cluster.run_clean(next);
+        let probe = cluster.sent[sent..].iter().find(|(_, _, message)| matches!(message, Message::Probe { .. })).cloned();
+        if let Some((from, to, _)) = probe {
+            assert_eq!(to, holder, "the probe goes to the last holder");
+            break (from, before[from].clone().unwrap());
+        }
+        assert!(cluster.now < 5_000, "nobody probed the silent holder");
+    };
+    let other = 3 - holder - prober;
+    let now = cluster.now;
+    let probed = cluster.node(prober).clone();
+    let state = format!("{probed:?}");
+    let deadline = probed.next_deadline().unwrap();
+    assert!(deadline > now + 100, "after the probe, the loss timer: {deadline} at {now}");
+    let unchanged = |node: &mut Node, peer: usize, at: Millis| {
+        let before = format!("{node:?}");
+        assert_eq!(node.unreachable(peer as NodeId, at), vec![], "unreachable({peer}) acted");
+        assert_eq!(format!("{node:?}"), before, "unreachable({peer}) changed the node");
+    };
+    // Another member, ourselves, a stranger: nothing.
+    for peer in [other, prober, 99] {
+        unchanged(&mut probed.clone(), peer, now + 1);
+    }
+    // Before the probe was sent: nothing.
+    unchanged(&mut before_probe.clone(), holder, now);
+    // After progress (a newer claim of the same holder, or a promise to a candidate): nothing.
+    let mut claimed = probed.clone();
+    let claim =
+        Message::Claim { stamp: Stamp::new(stamp.epoch, stamp.seq + 1), holder: holder as NodeId, ring: vec![0, 1, 2], proof: None };
+    claimed.step(holder as NodeId, claim, now + 1);
+    unchanged(&mut claimed, holder, now + 2);
+    assert!(claimed.next_deadline().unwrap() >= now + 1 + 500);
+    let mut promised = probed.clone();
+    let epoch = ((ringbank_ring::epoch_round(stamp.epoch) + 1) << 16) | other as u64;
+    promised.step(other as NodeId, Message::Propose { epoch, proof: None }, now + 1);
+    unchanged(&mut promised, holder, now + 2);
+    // A received Probe, whatever its epoch, changes nothing and answers nothing.
+    for epoch in [0, stamp.epoch, u64::MAX] {
+        let mut receiver = probed.clone();
+        assert_eq!(receiver.step(other as NodeId, Message::Probe { epoch }, now + 1), vec![]);
+        assert_eq!(format!("{receiver:?}"), state);
+    }
+    // The answer to our probe: the loss timer moves up to now + our stagger (the holder's
+    // successor, rank 0, proposes at once).
+    let mut answered = probed.clone();
+    let actions = answered.unreachable(holder as NodeId, now + 1);
+    let rank = (prober + 3 - holder - 1) % 3;
+    if rank == 0 {
+        assert!(actions.iter().any(|action| matches!(action, Action::Send { message: Message::Propose { .. }, .. })), "{actions:?}");
+        assert_eq!(answered.status(now + 1).state, "candidate");
+    } else {
+        assert!(actions.is_empty());
+        let stagger = rank as Millis * 1000 / 6;
+        assert_eq!(answered.next_deadline(), Some(now + 1 + stagger));
+        assert!(now + 1 + stagger < deadline);
+    }
 }
