@@ -33,6 +33,10 @@ const PEER_QUEUE: usize = 256;
 const PEER_CONCURRENCY: usize = 16;
 /// Retransmission of unanswered prepares, accepts and commits.
 const RETRANSMIT: Duration = Duration::from_millis(50);
+/// An orderer with nothing in flight repeats its last commit this many times, then falls
+/// silent (a replica that missed it catches up through anti-entropy): an idle bank must not
+/// broadcast a commit every `RETRANSMIT` forever.
+const IDLE_COMMIT_REPEATS: u32 = 3;
 /// How often a replica asks one peer for committed entries it may lack.
 const ANTI_ENTROPY: Duration = Duration::from_millis(1000);
 /// At most this many operations wait for the token; more are refused (back-pressure).
@@ -133,6 +137,7 @@ pub async fn start(
         stats,
         next_peer: 0,
         wanting: false,
+        idle_repeats: 0,
     };
     tracker.spawn(driver.run(events_rx, shutdown));
     Ok(handle)
@@ -157,6 +162,8 @@ struct Driver {
     stats: Arc<DirectoryStats>,
     next_peer: usize,
     wanting: bool,
+    /// Retransmissions since the orderer last had something in flight (see IDLE_COMMIT_REPEATS).
+    idle_repeats: u32,
 }
 
 impl Driver {
@@ -197,7 +204,7 @@ impl Driver {
                     }
                     self.order().await
                 }
-                _ = retransmit.tick() => self.on_retransmit().await,
+                _ = retransmit.tick(), if self.retransmit_due() => self.on_retransmit().await,
                 _ = anti_entropy.tick() => self.on_anti_entropy().await,
             };
             if !ok {
@@ -288,9 +295,21 @@ impl Driver {
         self.queued = again;
     }
 
+    /// Whether the retransmission timer has anything to do: work waiting, or an orderer with
+    /// something in flight or a commit still to repeat. An idle bank's timer sleeps.
+    fn retransmit_due(&self) -> bool {
+        let pending = !self.queued.is_empty() || !self.proposed.is_empty();
+        pending || self.orderer.as_ref().is_some_and(|o| !o.idle() || self.idle_repeats < IDLE_COMMIT_REPEATS)
+    }
+
     async fn on_retransmit(&mut self) -> bool {
         if let Some(orderer) = &self.orderer {
-            let actions = orderer.retransmit();
+            if orderer.idle() {
+                self.idle_repeats = self.idle_repeats.saturating_add(1);
+            } else {
+                self.idle_repeats = 0;
+            }
+            let actions = if self.idle_repeats <= IDLE_COMMIT_REPEATS { orderer.retransmit() } else { Vec::new() };
             if !self.execute(actions).await {
                 return false;
             }

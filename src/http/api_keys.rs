@@ -325,15 +325,19 @@ fn outbox(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// GET /admin/v1/directory -> {committed, keys, digest, promised: {epoch, seq}} (this bank's replica)
+/// GET /admin/v1/directory -> {committed, keys, digest, promised: {epoch, seq}, messages_sent}
+/// (this bank's replica, and the directory messages it has sent since it started)
 fn replica(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "directory")
         .and(warp::get())
         .and(super::admin::admin(state))
         .map(|admin: Result<Arc<AppState>, ApiError>| {
             let result = admin.map(|state| {
-                let body = state.pix.directory().read(|r| {
+                let directory = state.pix.directory();
+                let sent = directory.stats.messages_sent.load(std::sync::atomic::Ordering::Relaxed);
+                let body = directory.read(|r| {
                     serde_json::json!({
+                        "messages_sent": sent,
                         "committed": r.committed(),
                         "keys": r.directory().len(),
                         "digest": format!("{:016x}", r.directory().digest()),

@@ -246,6 +246,18 @@ async fn pix_keys_across_banks_one_winner_lookup_elsewhere_catch_up_and_identica
         let (status, body) = lookup(&banks[2], &payer, key).await;
         assert_eq!(status, 200, "C resolves {key} after catching up: {body}");
     }
+    // With nothing to order, the directory falls quiet: an orderer repeats its last commit a few
+    // times and then stops (it used to broadcast it every 50 ms for as long as it lived, 60
+    // messages a second from an idle bank); what is left is anti-entropy, one fetch a second.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before: Vec<u64> =
+        futures_util::future::join_all(banks.iter().map(replica)).await.iter().map(|r| r["messages_sent"].as_u64().unwrap()).collect();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after: Vec<u64> =
+        futures_util::future::join_all(banks.iter().map(replica)).await.iter().map(|r| r["messages_sent"].as_u64().unwrap()).collect();
+    for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+        assert!(a - b <= 12, "bank {} sent {} directory messages in 3 idle seconds", consortium.ids[i], a - b);
+    }
     consortium.audit_until_quiet(Duration::from_secs(10)).await;
 }
 
