@@ -147,7 +147,7 @@ fn start_ring(
     let ring_config = config.ring_config(members.me);
     let client = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
     let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &members).keys();
-    let options = RingOptions { config: ring_config, keys, state_file: config.data_dir.join(format!("ring-{}.json", config.id)) };
+    let options = RingOptions { config: ring_config, keys, state_file: config.data_dir.join(format!("ring-{}", config.id)) };
     Ok(crate::ring_driver::start(options, Arc::new(members), client, faults, tracker, shutdown)?)
 }
 

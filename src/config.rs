@@ -110,6 +110,12 @@ pub struct ServeConfig {
     /// `idle-pause + idle-park` must stay below half the token timeout.
     #[arg(long, env = "RINGBANK_IDLE_PARK", default_value = "300ms", value_parser = humantime::parse_duration)]
     pub idle_park: Duration,
+    /// Silence after which a bank checks that the last holder's bank is still running (a `probe`
+    /// message); if that bank's host refuses the connection (its process is gone), the token is
+    /// suspected lost at once instead of after the whole token timeout [default: half the token
+    /// timeout; 0s: never]. Must be below the token timeout and at least idle-pause + idle-park.
+    #[arg(long, env = "RINGBANK_PROBE_AFTER", value_parser = humantime::parse_duration)]
+    pub probe_after: Option<Duration>,
     /// Interval between retransmissions of unacknowledged ring messages.
     #[arg(long, env = "RINGBANK_RETRANSMIT", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub retransmit: Duration,
@@ -387,6 +393,7 @@ impl ServeConfig {
         config.hold_max = ms(self.hold_max);
         config.idle_pause = ms(self.idle_pause);
         config.idle_park = ms(self.idle_park);
+        config.probe_after = self.probe_after.map_or(token_timeout / 2, ms);
         config.retransmit = ms(self.retransmit);
         config.pass_retries = self.pass_retries;
         config
@@ -411,6 +418,7 @@ impl ServeConfig {
             hold_max: Duration::from_millis(200),
             idle_pause: Duration::from_millis(150),
             idle_park: Duration::from_millis(300),
+            probe_after: None,
             retransmit: Duration::from_millis(100),
             pass_retries: 3,
             admin_secret: Some("test-admin-secret-0123456789".to_string()),
@@ -464,6 +472,7 @@ impl ServeConfig {
             "hold_max": ms(self.hold_max),
             "idle_pause": ms(self.idle_pause),
             "idle_park": ms(self.idle_park),
+            "probe_after_ms": ring.probe_after,
             "retransmit": ms(self.retransmit),
             "pass_retries": self.pass_retries,
             "admin_secret": secret(&self.admin_secret),

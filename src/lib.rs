@@ -14,5 +14,6 @@ pub mod peer; // other banks: member list, signed requests
 pub mod protocol; // bank-to-bank messages of the two-phase commit (/bank/v1): a leaf
 pub mod ring_clock; // the ring driver's monotonic clock, with the rate the clock-rate fault sets
 pub mod ring_driver; // the only owner of the ring state machine and its timers
+pub mod ring_state; // the ring's durable state on disk: two checksummed slots, one fdatasync per write
 pub mod service; // customer use cases: sessions, accounts, money, idempotency; its own error enum
 pub mod twopc; // cross-bank transfers: coordinator loops and the participant's rules (the Cross handle)

@@ -4,12 +4,12 @@
 //! action; sends go out through per-peer queues (best effort: the protocol retransmits);
 //! grants and revocations are published on a watch channel for the code that needs the token.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ringbank_domain::keys::{PublicKey, SecretKey};
-use ringbank_ring::{Action, Certificate, Config as RingConfig, Ed25519Keyring, Keys, Message, Node, NodeId, PersistentState, Stamp};
+use ringbank_ring::{Action, Certificate, Config as RingConfig, Ed25519Keyring, Keys, Message, Node, NodeId, Stamp};
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::faults::Faults;
 use crate::peer::{Members, PeerClient};
 use crate::ring_clock::RingClock;
+use crate::ring_state::StateFile;
 
 /// Capacity of the driver's event queue; a full queue sheds ring messages (they are retried).
 const EVENT_QUEUE: usize = 1024;
@@ -42,6 +43,9 @@ pub enum RingEvent {
     DropToken,
     /// Fault injection: the ring clock's rate changed; recompute the next wake-up.
     ClockChanged,
+    /// A message to this member was refused at connect (its process is not running): the
+    /// evidence a probe of a silent holder asks for (ringbank_ring::Node::unreachable).
+    Unreachable(NodeId),
     /// Fault injection: send the last token message sent from here again after `after`.
     ReplayToken {
         after: Duration,
@@ -173,16 +177,12 @@ fn merge_status(mut status: RingStatus, holding: Option<Holding>, now: Instant) 
 pub struct RingOptions {
     pub config: RingConfig,
     pub keys: Keys,
+    /// Where the ring state is kept: `<state_file>.a` and `.b` (crate::ring_state); earlier
+    /// versions' `<state_file>.json` is read once if neither exists.
     pub state_file: PathBuf,
 }
 
-#[derive(Debug, thiserror::Error)]
-pub enum RingStartError {
-    #[error("cannot read the ring state file {path}: {source}")]
-    Read { path: String, source: std::io::Error },
-    #[error("the ring state file {path} is corrupt: {source}")]
-    Corrupt { path: String, source: serde_json::Error },
-}
+pub use crate::ring_state::StateError as RingStartError;
 
 /// Loads the persisted ring state (a restarted bank never holds a token) and starts the driver.
 pub fn start(
@@ -193,7 +193,8 @@ pub fn start(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RingHandle, RingStartError> {
-    let persisted = load_state(&options.state_file)?;
+    let legacy = PathBuf::from(format!("{}.json", options.state_file.display()));
+    let (state_file, persisted) = StateFile::open(&options.state_file, &legacy)?;
     let clock = faults.ring_clock();
     let keys = options.keys.clone();
     let quorum = options.config.quorum();
@@ -202,13 +203,13 @@ pub fn start(
     let (holding_tx, holding_rx) = watch::channel(None);
     let (certificate_tx, certificate_rx) = watch::channel(None);
     let (status_tx, status_rx) = watch::channel(RingStatus::default());
-    let outboxes = spawn_outboxes(&members, client, faults.clone(), tracker, shutdown.clone());
+    let outboxes = spawn_outboxes(&members, client, faults.clone(), events_tx.clone(), tracker, shutdown.clone());
     let driver = Driver {
         node,
         keys: keys.clone(),
         clock,
         members: members.clone(),
-        state_file: options.state_file,
+        state_file: Some(state_file),
         outboxes,
         holding: holding_tx,
         certificate: certificate_tx,
@@ -222,6 +223,7 @@ pub fn start(
         sent: 0,
         received: 0,
         persists: 0,
+        refusals: 0,
         faults,
         last_token_sent: None,
         drop_now: false,
@@ -232,38 +234,14 @@ pub fn start(
     Ok(RingHandle { events: events_tx, holding: holding_rx, certificate: certificate_rx, keys, quorum, status: status_rx, members })
 }
 
-fn load_state(path: &Path) -> Result<Option<PersistentState>, RingStartError> {
-    match std::fs::read(path) {
-        Ok(bytes) => {
-            serde_json::from_slice(&bytes).map(Some).map_err(|source| RingStartError::Corrupt { path: path.display().to_string(), source })
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(source) => Err(RingStartError::Read { path: path.display().to_string(), source }),
-    }
-}
-
-/// Writes the state durably: temporary file, fsync, rename, fsync of the directory.
-fn persist_state(path: &Path, state: &PersistentState) -> std::io::Result<()> {
-    use std::io::Write;
-    let bytes = serde_json::to_vec(state).map_err(std::io::Error::other)?;
-    let temporary = path.with_extension("tmp");
-    let mut file = std::fs::File::create(&temporary)?;
-    file.write_all(&bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&temporary, path)?;
-    if let Some(dir) = path.parent() {
-        std::fs::File::open(dir)?.sync_all()?;
-    }
-    Ok(())
-}
-
 struct Driver {
     node: Node,
     keys: Keys,
     /// The node's `now`: monotonic ms at the rate of the clock-rate fault (1 without it).
     clock: Arc<RingClock>,
     members: Arc<Members>,
-    state_file: PathBuf,
+    /// Taken by a write in progress (on a blocking thread) and given back after it.
+    state_file: Option<StateFile>,
     outboxes: Vec<Option<mpsc::Sender<Message>>>,
     holding: watch::Sender<Option<Holding>>,
     certificate: watch::Sender<Option<Arc<Certificate>>>,
@@ -279,6 +257,8 @@ struct Driver {
     sent: u64,
     received: u64,
     persists: u64,
+    /// Messages refused at connect by a member's host (see RingEvent::Unreachable).
+    refusals: u64,
     faults: Arc<Faults>,
     /// The last Token message sent, kept for the replay-token fault.
     last_token_sent: Option<(NodeId, Message)>,
@@ -325,6 +305,14 @@ impl Driver {
                         Vec::new()
                     }
                     Some(RingEvent::ClockChanged) => Vec::new(),
+                    Some(RingEvent::Unreachable(peer)) => {
+                        self.refusals += 1;
+                        let actions = self.node.unreachable(peer, self.now());
+                        if !actions.is_empty() {
+                            tracing::info!(bank = self.members.my_id(), peer = self.members.id_of(peer).unwrap_or("?"), "the silent holder's bank refused a connection: suspecting the token lost now");
+                        }
+                        actions
+                    }
                     Some(RingEvent::ReplayToken { after, replayed }) => {
                         let _ = replayed.send(self.replay_token(after));
                         Vec::new()
@@ -356,10 +344,10 @@ impl Driver {
             match action {
                 Action::Persist(state) => {
                     self.persists += 1;
-                    let path = self.state_file.clone();
-                    let written = tokio::task::spawn_blocking(move || persist_state(&path, &state)).await;
+                    let Some(mut file) = self.state_file.take() else { return false };
+                    let written = tokio::task::spawn_blocking(move || file.write(&state).map(|()| file)).await;
                     match written {
-                        Ok(Ok(())) => {}
+                        Ok(Ok(file)) => self.state_file = Some(file),
                         Ok(Err(error)) => {
                             tracing::error!(bank = self.members.my_id(), %error, "persisting the ring state failed");
                             return false;
@@ -500,6 +488,7 @@ impl Driver {
             messages_received: self.received,
             persists: self.persists,
             stale_tokens_ignored: self.stale_tokens,
+            connections_refused: self.refusals,
         };
         self.status.send_replace(ring_status);
     }
@@ -510,6 +499,7 @@ fn spawn_outboxes(
     members: &Arc<Members>,
     client: PeerClient,
     faults: Arc<Faults>,
+    events: mpsc::Sender<RingEvent>,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Vec<Option<mpsc::Sender<Message>>> {
@@ -520,7 +510,8 @@ fn spawn_outboxes(
             continue;
         }
         let (sender, receiver) = mpsc::channel(PEER_QUEUE);
-        tracker.spawn(peer_sender(member.clone(), receiver, client.clone(), faults.clone(), shutdown.clone()));
+        let node = NodeId::try_from(index).expect("at most MAX_MEMBERS members");
+        tracker.spawn(peer_sender(member.clone(), node, receiver, client.clone(), faults.clone(), events.clone(), shutdown.clone()));
         outboxes.push(Some(sender));
     }
     outboxes
@@ -528,9 +519,11 @@ fn spawn_outboxes(
 
 async fn peer_sender(
     member: crate::peer::Member,
+    node: NodeId,
     mut receiver: mpsc::Receiver<Message>,
     client: PeerClient,
     faults: Arc<Faults>,
+    events: mpsc::Sender<RingEvent>,
     shutdown: CancellationToken,
 ) {
     let permits = Arc::new(Semaphore::new(PEER_CONCURRENCY));
@@ -545,12 +538,17 @@ async fn peer_sender(
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             continue; // too many requests in flight to this peer: drop, the protocol retries
         };
-        let (client, url) = (client.clone(), member.url.clone());
+        let (client, url, events) = (client.clone(), member.url.clone(), events.clone());
         tokio::spawn(async move {
             let path = format!("/ring/v1/{}", message.kind());
             let body = serde_json::to_vec(&message).unwrap_or_default();
             if let Err(error) = client.post(&url, &path, body).await {
                 tracing::trace!(%error, %url, "ring message not delivered");
+                if error.connection_refused() {
+                    // Shed if the driver is busy: a probe is sent once per silence, and the
+                    // token timeout still covers a missed report.
+                    let _ = events.try_send(RingEvent::Unreachable(node));
+                }
             }
             drop(permit);
         });

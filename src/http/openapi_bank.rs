@@ -161,6 +161,13 @@ pub fn document() -> Value {
             json!(["epoch"]),
             "a member has work: an idle or parked token is passed on at once",
         ),
+        (
+            "probe",
+            "Probe",
+            json!({"epoch": {"type": "integer", "minimum": 0}}),
+            json!(["epoch"]),
+            "a member that has not seen the token move for a while checks that the last holder's bank is still running; it changes nothing",
+        ),
     ];
     for (path, variant, fields, required, summary) in messages {
         paths.insert(format!("/ring/v1/{path}"), ring_message(summary, variant, fields, required));

@@ -86,6 +86,26 @@ pub enum PeerError {
     Dropped,
 }
 
+impl PeerError {
+    /// The peer's host refused the connection (nothing listens on its port: its process is not
+    /// running). Not a timeout, a reset of an open connection or an answer: those say nothing
+    /// about whether the peer is alive.
+    pub fn connection_refused(&self) -> bool {
+        let PeerError::Transport(error) = self else { return false };
+        if !error.is_connect() {
+            return false;
+        }
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(error);
+        while let Some(current) = source {
+            if current.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::ConnectionRefused) {
+                return true;
+            }
+            source = current.source();
+        }
+        false
+    }
+}
+
 /// A client that signs every request with this bank's own secret key.
 #[derive(Clone)]
 pub struct PeerClient {

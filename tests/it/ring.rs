@@ -1,8 +1,9 @@
 //! The token ring across real bank processes on loopback: circulation, kill -9 of the holder,
 //! restart and rejoin, a paused holder fenced after it wakes, an isolated bank that never
 //! holds, what a bank logs when its peers and clients vanish, authentication of bank-to-bank
-//! requests, and banks whose ring clocks run fast and slow (within the drift bound) under load
-//! and a kill -9 of the holder.
+//! requests, banks whose ring clocks run fast and slow (within the drift bound) under load
+//! and a kill -9 of the holder, and a killed holder found by a probe long before the token
+//! timeout while a paused one waits it out.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -150,6 +151,97 @@ async fn a_paused_holder_is_fenced_when_it_wakes() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(learned, "the paused bank did not rejoin the new epoch");
+}
+
+/// Probing a silent holder (ring/README.md): with a long token timeout (4 s) and probes after
+/// 1 s, a holder that is paused (its port still accepts connections: no refusal) is replaced only
+/// after the whole token timeout, while a killed one (its port refuses) is replaced about a
+/// second after the token last moved. The margins are seconds wide on purpose: what is checked is
+/// which path was taken, and the refusal counters say the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_holder_is_probed_and_replaced_early_a_paused_one_is_not() {
+    let mut consortium = Consortium::start(3, &["--token-timeout", "4s", "--probe-after", "1s"]).await;
+    let client = Client::new();
+    let log = HolderLog::default();
+    let refused = |all: &[(usize, RingStatusView)]| all.iter().map(|(_, s)| s.status.connections_refused).sum::<u64>();
+    // Banks that start before their peers listen see refusals: begin with a settled ring.
+    wait_for(Duration::from_secs(30), "every bank to hold twice", || async {
+        let all = statuses(&consortium, &client).await;
+        log.record(&all);
+        (all.len() == 3 && all.iter().all(|(_, s)| s.status.grants >= 2)).then_some(())
+    })
+    .await;
+
+    // Paused: SIGSTOP keeps its listening socket, so the kernel still accepts connections. If
+    // the token had already left it when the signal landed, the others carry on in the same
+    // epoch and nothing was tested: try again (at most three times).
+    let mut paused = None;
+    for _attempt in 0..3 {
+        let (holder, epoch) = current_holder(&consortium, &client, &log).await;
+        let others_before: Vec<_> = statuses(&consortium, &client).await.into_iter().filter(|(i, _)| *i != holder).collect();
+        let refused_before = refused(&others_before);
+        let bank = consortium.banks[holder].as_ref().unwrap();
+        let paused_at = Instant::now();
+        bank.signal(libc::SIGSTOP);
+        let regenerated = wait_for(Duration::from_secs(20), "the others to regenerate or carry on", || async {
+            let all = statuses(&consortium, &client).await;
+            log.record(&all);
+            let other = all.iter().find(|(i, s)| *i != holder && s.status.holding && s.status.epoch > epoch);
+            let moved_on = all.iter().any(|(i, s)| *i != holder && s.status.holding && s.status.epoch == epoch);
+            other.map(|(_, s)| Some(s.status.epoch)).or(moved_on.then_some(None))
+        })
+        .await;
+        let failover = paused_at.elapsed();
+        let others: Vec<_> = statuses(&consortium, &client).await.into_iter().filter(|(i, _)| *i != holder).collect();
+        bank.signal(libc::SIGCONT);
+        let Some(new_epoch) = regenerated else { continue };
+        assert_eq!(refused(&others), refused_before, "a paused bank refused nothing: {others:?}");
+        wait_for(Duration::from_secs(20), "the paused bank to rejoin", || async {
+            let all = statuses(&consortium, &client).await;
+            log.record(&all);
+            all.iter().find(|(i, s)| *i == holder && s.status.promised_epoch >= new_epoch && s.status.grants >= 2).map(|_| ())
+        })
+        .await;
+        paused = Some(failover);
+        break;
+    }
+    let paused = paused.expect("the token left the paused holder in every attempt");
+    // The token last moved at most idle-pause + idle-park (450 ms) before the pause.
+    assert!(paused >= Duration::from_millis(3_500), "a paused holder was replaced after {paused:?}, before the 4 s token timeout");
+
+    // Killed: its port refuses, the probe finds out, candidacy starts without waiting 4 s. As
+    // above, a kill that lands just after the token left is tried again (after a restart).
+    let mut killed = None;
+    for _attempt in 0..3 {
+        let (holder, epoch) = current_holder(&consortium, &client, &log).await;
+        let refused_before = refused(&statuses(&consortium, &client).await);
+        let killed_at = Instant::now();
+        consortium.kill9(holder).await;
+        let regenerated = wait_for(Duration::from_secs(20), "a survivor holding a newer token", || async {
+            let all = statuses(&consortium, &client).await;
+            log.record(&all);
+            let newer = all.iter().find(|(_, s)| s.status.holding && s.status.epoch > epoch).map(|_| true);
+            newer.or(all.iter().any(|(_, s)| s.status.holding && s.status.epoch == epoch).then_some(false))
+        })
+        .await;
+        let failover = killed_at.elapsed();
+        if regenerated {
+            let all = statuses(&consortium, &client).await;
+            assert!(refused(&all) > refused_before, "no survivor saw its probe refused: {all:?}");
+            killed = Some(failover);
+            break;
+        }
+        consortium.restart(holder).await;
+        wait_for(Duration::from_secs(20), "the restarted bank to hold again", || async {
+            let all = statuses(&consortium, &client).await;
+            log.record(&all);
+            all.iter().find(|(i, s)| *i == holder && s.status.grants >= 1).map(|_| ())
+        })
+        .await;
+    }
+    let killed = killed.expect("the token left the killed holder in every attempt");
+    eprintln!("paused holder replaced after {paused:?}, killed holder after {killed:?} (token timeout 4 s, probe after 1 s)");
+    assert!(killed < Duration::from_millis(3_000), "a killed holder was replaced only after {killed:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

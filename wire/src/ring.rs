@@ -24,10 +24,14 @@ pub struct RingStatus {
     /// Messages sent and received since start.
     pub messages_sent: u64,
     pub messages_received: u64,
-    /// Ring state writes (each one fsync of the file and one of its directory).
+    /// Ring state writes (each one `fdatasync` of a slot file).
     pub persists: u64,
     /// Tokens received with a stamp older than the newest known here (ignored).
     pub stale_tokens_ignored: u64,
+    /// Ring messages another member's host refused at connect (its process was not running);
+    /// one answering a probe of a silent holder starts a candidacy early.
+    #[serde(default)]
+    pub connections_refused: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
