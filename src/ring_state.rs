@@ -33,13 +33,18 @@ pub enum StateError {
     Read { path: String, source: std::io::Error },
     #[error("the ring state files {path}.a and .b are both damaged (no record with a valid checksum): refusing to start without the promises they hold")]
     Damaged { path: String },
+    #[error("the ring state file {path} holds a complete record this version cannot read ({reason}): refusing to start rather than fall back to an older state")]
+    Unreadable { path: String, reason: String },
     #[error("the ring state file {path} is corrupt: {source}")]
     Corrupt { path: String, source: serde_json::Error },
 }
 
-/// Encodes one record (pure).
-pub fn encode(counter: u64, state: &PersistentState) -> Vec<u8> {
+/// Encodes one record (pure); None if the state is larger than a record may be.
+pub fn encode(counter: u64, state: &PersistentState) -> Option<Vec<u8>> {
     let payload = serde_json::to_vec(state).expect("the ring state serialises");
+    if payload.len() > RECORD_MAX {
+        return None;
+    }
     let mut record = Vec::with_capacity(HEADER + payload.len() + DIGEST);
     record.extend_from_slice(MAGIC);
     record.extend_from_slice(&counter.to_le_bytes());
@@ -47,26 +52,47 @@ pub fn encode(counter: u64, state: &PersistentState) -> Vec<u8> {
     record.extend_from_slice(&payload);
     let digest = Sha256::digest(&record);
     record.extend_from_slice(&digest);
-    record
+    Some(record)
 }
 
-/// Decodes a slot's bytes (pure): the counter and state of a complete, intact record, or None
-/// for anything else (torn, empty, garbage, another format).
-pub fn decode(bytes: &[u8]) -> Option<(u64, PersistentState)> {
+/// What a slot holds.
+#[derive(Debug, PartialEq)]
+pub enum Slot {
+    /// A complete record.
+    Record(u64, PersistentState),
+    /// No complete record: empty, cut short, or a checksum that does not match (a write torn by
+    /// a crash, or damage).
+    Torn,
+    /// A complete record (its checksum matches) whose state cannot be read: written by another
+    /// version, or a state too large. Never taken for a torn write: a start refuses it.
+    Unreadable(String),
+}
+
+/// Decodes a slot's bytes (pure).
+pub fn decode(bytes: &[u8]) -> Slot {
     if bytes.len() < HEADER + DIGEST || &bytes[..MAGIC.len()] != MAGIC {
-        return None;
+        return Slot::Torn;
     }
-    let counter = u64::from_le_bytes(bytes[8..16].try_into().ok()?);
-    let length = usize::try_from(u32::from_le_bytes(bytes[16..20].try_into().ok()?)).ok()?;
-    let end = HEADER.checked_add(length)?;
-    if length > RECORD_MAX || bytes.len() < end + DIGEST {
-        return None;
+    let counter = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    let length = u32::from_le_bytes(bytes[16..20].try_into().expect("4 bytes")) as usize;
+    let end = HEADER + length;
+    if bytes.len() < end + DIGEST || Sha256::digest(&bytes[..end]).as_slice() != &bytes[end..end + DIGEST] {
+        return Slot::Torn;
     }
-    if Sha256::digest(&bytes[..end]).as_slice() != &bytes[end..end + DIGEST] {
-        return None;
+    if length > RECORD_MAX {
+        return Slot::Unreadable(format!("a record of {length} bytes (at most {RECORD_MAX})"));
     }
-    let state = serde_json::from_slice(&bytes[HEADER..end]).ok()?;
-    Some((counter, state))
+    match serde_json::from_slice(&bytes[HEADER..end]) {
+        Ok(state) => Slot::Record(counter, state),
+        Err(error) => Slot::Unreadable(error.to_string()),
+    }
+}
+
+fn record(slot: Slot) -> Option<(u64, PersistentState)> {
+    match slot {
+        Slot::Record(counter, state) => Some((counter, state)),
+        _ => None,
+    }
 }
 
 /// Picks what a start must use from the two slots' decoded records (pure): the one with the
@@ -122,12 +148,33 @@ impl StateFile {
             };
             return Ok((store, state));
         }
-        let decoded = [raw[0].as_deref().and_then(decode), raw[1].as_deref().and_then(decode)];
+        let decoded = [raw[0].as_deref().map_or(Slot::Torn, decode), raw[1].as_deref().map_or(Slot::Torn, decode)];
+        for (index, slot) in decoded.iter().enumerate() {
+            if let Slot::Unreadable(reason) = slot {
+                return Err(StateError::Unreadable { path: store.paths[index].display().to_string(), reason: reason.clone() });
+            }
+        }
+        let [first, second] = decoded;
+        let torn: Vec<String> = [&first, &second]
+            .iter()
+            .zip(&store.paths)
+            .filter(|(slot, _)| matches!(slot, Slot::Torn))
+            .map(|(_, path)| path.display().to_string())
+            .collect();
         // A slot that exists was created whole (temporary file + rename) and is then only ever
         // overwritten while the other slot holds the newer record: at most one can be torn.
-        let Some((slot, counter, state)) = newest(decoded) else {
+        let Some((slot, counter, state)) = newest([record(first), record(second)]) else {
             return Err(StateError::Damaged { path: base.display().to_string() });
         };
+        if raw.iter().all(Option::is_some) && !torn.is_empty() {
+            // Expected after a crash in the middle of a write (that write was never acted on).
+            // Damage to a record written whole would look the same: say which one was used.
+            tracing::warn!(torn = ?torn, counter, "a ring state slot holds no complete record (a write cut short by a crash?); starting from the other one");
+        }
+        if std::fs::metadata(legacy).is_ok() {
+            // Left by a crash between the first slot write and its removal: older than the slots.
+            let _ = std::fs::remove_file(legacy);
+        }
         store.next = 1 - slot;
         store.counter = counter;
         for (index, path) in store.paths.iter().enumerate() {
@@ -146,7 +193,7 @@ impl StateFile {
     /// again (the caller stops its ring driver).
     pub fn write(&mut self, state: &PersistentState) -> std::io::Result<()> {
         let counter = self.counter + 1;
-        let record = encode(counter, state);
+        let record = encode(counter, state).ok_or_else(|| std::io::Error::other("the ring state is larger than a record may be"))?;
         let slot = self.next;
         match &self.files[slot] {
             Some(file) => {
@@ -191,20 +238,43 @@ mod tests {
 
     #[test]
     fn a_record_round_trips_and_any_damage_is_refused() {
-        let record = encode(7, &state(3));
-        assert_eq!(decode(&record), Some((7, state(3))));
+        let record = encode(7, &state(3)).unwrap();
+        assert_eq!(decode(&record), Slot::Record(7, state(3)));
         // Trailing bytes of an older, longer record are ignored.
         let mut longer = record.clone();
         longer.extend_from_slice(&[0xAB; 100]);
-        assert_eq!(decode(&longer), Some((7, state(3))));
+        assert_eq!(decode(&longer), Slot::Record(7, state(3)));
         for cut in [0, 5, HEADER, record.len() / 2, record.len() - 1] {
-            assert_eq!(decode(&record[..cut]), None, "cut at {cut}");
+            assert_eq!(decode(&record[..cut]), Slot::Torn, "cut at {cut}");
         }
         for flip in [0, 9, 17, HEADER + 2, record.len() - 1] {
             let mut bad = record.clone();
             bad[flip] ^= 0x40;
-            assert_eq!(decode(&bad), None, "bit flipped at {flip}");
+            assert_eq!(decode(&bad), Slot::Torn, "bit flipped at {flip}");
         }
+    }
+
+    /// A record whose checksum holds but whose state cannot be read (another version's) is not
+    /// a torn write: falling back to the older slot would forget what the newer one promised.
+    #[test]
+    fn a_complete_record_that_cannot_be_read_refuses_to_start() {
+        let mut record = Vec::new();
+        record.extend_from_slice(MAGIC);
+        record.extend_from_slice(&9u64.to_le_bytes());
+        let payload = br#"{"promised_epoch":"not a number"}"#;
+        record.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+        record.extend_from_slice(payload);
+        let digest = Sha256::digest(&record);
+        record.extend_from_slice(&digest);
+        assert!(matches!(decode(&record), Slot::Unreadable(_)));
+        let dir = tempfile::tempdir().unwrap();
+        let (base, legacy) = paths(dir.path());
+        let (mut store, _) = StateFile::open(&base, &legacy).unwrap();
+        store.write(&state(8)).unwrap();
+        store.write(&state(8)).unwrap();
+        std::fs::write(dir.path().join("ring-A.a"), &record).unwrap();
+        let error = StateFile::open(&base, &legacy).err().expect("refused");
+        assert!(matches!(error, StateError::Unreadable { .. }), "{error}");
     }
 
     #[test]
@@ -219,13 +289,13 @@ mod tests {
             assert_eq!(loaded, Some(state(epoch)));
         }
         // 5 writes: slot a holds 1, 3, 5 in turn, slot b 2, 4.
-        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.a")).unwrap()), Some((5, state(5))));
-        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.b")).unwrap()), Some((4, state(4))));
+        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.a")).unwrap()), Slot::Record(5, state(5)));
+        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.b")).unwrap()), Slot::Record(4, state(4)));
         // A store opened again continues the counter and writes over the older slot (b).
         let (mut store, _) = StateFile::open(&base, &legacy).unwrap();
         store.write(&state(6)).unwrap();
-        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.b")).unwrap()), Some((6, state(6))));
-        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.a")).unwrap()), Some((5, state(5))));
+        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.b")).unwrap()), Slot::Record(6, state(6)));
+        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.a")).unwrap()), Slot::Record(5, state(5)));
     }
 
     #[test]
@@ -238,7 +308,7 @@ mod tests {
         }
         // A crash in the middle of the fifth write (to slot a): half of its record landed.
         let slot_a = dir.path().join("ring-A.a");
-        let fifth = encode(5, &state(5));
+        let fifth = encode(5, &state(5)).unwrap();
         let file = File::options().write(true).open(&slot_a).unwrap();
         file.write_all_at(&fifth[..fifth.len() / 2], 0).unwrap();
         let (mut store, loaded) = StateFile::open(&base, &legacy).unwrap();
@@ -246,7 +316,7 @@ mod tests {
         // The next write goes over the torn slot, never over the good one.
         store.write(&state(5)).unwrap();
         assert_eq!(StateFile::open(&base, &legacy).unwrap().1, Some(state(5)));
-        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.b")).unwrap()), Some((4, state(4))));
+        assert_eq!(decode(&std::fs::read(dir.path().join("ring-A.b")).unwrap()), Slot::Record(4, state(4)));
         // Both damaged: no silent fresh start (that would forget promises).
         for slot in ["ring-A.a", "ring-A.b"] {
             std::fs::write(dir.path().join(slot), b"garbage").unwrap();
@@ -265,6 +335,10 @@ mod tests {
         store.write(&state(10)).unwrap();
         assert!(!legacy.exists());
         assert_eq!(StateFile::open(&base, &legacy).unwrap().1, Some(state(10)));
+        // A former file left beside the slots (a crash before its removal) is older: removed.
+        std::fs::write(&legacy, serde_json::to_vec(&state(9)).unwrap()).unwrap();
+        assert_eq!(StateFile::open(&base, &legacy).unwrap().1, Some(state(10)));
+        assert!(!legacy.exists());
         // A damaged former file is refused as before.
         let dir = tempfile::tempdir().unwrap();
         let (base, legacy) = paths(dir.path());

@@ -123,6 +123,11 @@ impl PeerClient {
             .connect_timeout(CONNECT_TIMEOUT)
             .pool_idle_timeout(Duration::from_secs(30))
             .tcp_nodelay(true)
+            // Straight to the member's URL: no proxy from the environment (a dead proxy's refusal
+            // would be taken for the peer's: `connection_refused`), and no redirect (a member
+            // must not bounce our signed messages to a third bank).
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("reqwest client builds");
         PeerClient { http, key: Arc::new(key), me: me.to_string(), faults: None }
