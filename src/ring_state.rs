@@ -12,6 +12,11 @@
 //!
 //! Record: `RBRING1\n` | counter (u64 LE) | length (u32 LE) | JSON of the state | SHA-256 of all
 //! before it. Bytes after the record (a longer record written earlier) are ignored.
+//!
+//! Limit: one damaged slot is taken for a torn write and the other slot is used (with a warning).
+//! Damage to the newest record AFTER it was written whole (bit rot) looks the same and would roll
+//! the state back by one write; the former single-file scheme refused to start in that case. Both
+//! slots damaged, or a whole record this version cannot read, still refuse to start.
 
 use std::fs::File;
 use std::io::Write;
