@@ -216,3 +216,25 @@ impl PeerClient {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only a refused connection counts as "the peer's process is gone": a peer that accepts
+    /// and never answers (paused, overloaded) is a timeout, and an answer is an answer.
+    #[tokio::test]
+    async fn only_a_refused_connection_is_reported_as_refused() {
+        let client = PeerClient::new("A", SecretKey::from_seed([3; 32]));
+        // A port that was just free: nothing listens there.
+        let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let error = client.post(&format!("http://{closed}"), "/ring/v1/probe", b"{}".to_vec()).await.unwrap_err();
+        assert!(error.connection_refused(), "{error}");
+        // A listener that never answers: the connection is accepted by the kernel, then times out.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let error = client.post(&format!("http://{}", silent.local_addr().unwrap()), "/ring/v1/probe", b"{}".to_vec()).await.unwrap_err();
+        assert!(!error.connection_refused(), "{error}");
+        assert!(!PeerError::Dropped.connection_refused());
+        assert!(!PeerError::Refused { status: 503, body: String::new() }.connection_refused());
+    }
+}
