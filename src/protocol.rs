@@ -41,17 +41,22 @@ pub struct PrepareItem {
     /// A refund (devolução): the id of the transfer it returns. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_of: Option<String>,
-    /// To a bank the transfer credits: its one payer (bank and account), so a receiver's bank
-    /// can refund it. Absent with several payers, and to a bank only debited.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payer: Option<WirePayer>,
+    /// To a bank the transfer credits: who paid each of its credits there (bank, account and
+    /// amount, matched in leg order), so a receiver's bank can refund it. Absent to a bank only
+    /// debited.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub payers: Vec<WirePayer>,
 }
 
+/// `amount_cents` of the credit to `credited` (an account at the receiving bank) came from
+/// `account` at `bank`.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct WirePayer {
     pub bank: String,
     pub account: String,
+    pub amount_cents: i64,
+    pub credited: String,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]

@@ -15,6 +15,7 @@ pub mod limits; // transfer limits: per transfer, per day, at night; the local-t
 pub mod money; // centavos: formatting, parsing, checked sums
 pub mod password; // the password policy: length, common and trivial ones, personal data
 pub mod pix_key; // Pix keys: CPF, CNPJ, e-mail, phone, random; canonical forms, masks, limits
+pub mod refund; // refunds of transfers with several payers: who paid whom, and the pro rata split
 pub mod schedule; // scheduled transfers: when each occurrence (once, weekly, monthly) is due
 pub mod transfer; // NewTransfer::parse: the one check of a transfer's shape
 

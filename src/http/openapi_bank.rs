@@ -212,8 +212,10 @@ pub fn document() -> Value {
                     "legs": {"type": "array", "items": schema("WireLeg"), "description": "this participant's legs"},
                     "settlement": {"type": "array", "items": schema("SettlementLeg")},
                     "refund_of": {"type": "string", "description": "a refund: the transfer it returns"},
-                    "payer": {"type": "object", "additionalProperties": false, "required": ["bank", "account"],
-                        "description": "to a credited bank: the transfer's one payer", "properties": {"bank": schema("BankId"), "account": string}}}},
+                    "payers": {"type": "array", "maxItems": 128, "items": schema("WirePayer"),
+                        "description": "to a credited bank: who paid each of its credits (debits matched to credits in leg order); they add up to each credit"}}},
+                "WirePayer": {"type": "object", "additionalProperties": false, "required": ["bank", "account", "amount_cents", "credited"],
+                    "properties": {"bank": schema("BankId"), "account": string, "amount_cents": {"type": "integer", "minimum": 1}, "credited": string}},
                 "PrepareRequest": {"type": "object", "additionalProperties": false, "required": ["coordinator", "stamp", "transfers"], "properties": {
                     "coordinator": schema("BankId"), "stamp": schema("Stamp"), "transfers": {"type": "array", "items": schema("PrepareItem"), "maxItems": 1024}}},
                 "Vote": {"type": "object", "required": ["id", "yes", "reason"], "properties": {"id": string, "yes": {"type": "boolean"}, "reason": {"type": ["string", "null"]}}},

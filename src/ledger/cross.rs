@@ -363,6 +363,9 @@ async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: St
         let record = &vote.participation;
         let participants: Vec<&str> = record.participants.iter().map(|b| bank_name(&job.banks, *b)).collect::<Result<_, _>>()?;
         let prepared = record.status == ParticipationStatus::Prepared;
+        // One payer of everything credited here: kept in the columns rows before
+        // `participation_payers` used (and read by the refund listings).
+        let one_payer = item.payers.first().filter(|first| item.payers.iter().all(|p| p.bank == first.bank && p.account == first.account));
         sqlx::query(
             "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
              order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms, refund_of, payer_bank, payer_account) \
@@ -385,12 +388,25 @@ async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: St
         .bind(wall_clock_ms())
         .bind(if prepared { None } else { Some(wall_clock_ms()) })
         .bind(item.refund_of.as_ref().map(|id| id.0.as_str()))
-        .bind(item.payer.as_ref().map(|payer| bank_name(&job.banks, payer.bank)).transpose()?)
-        .bind(item.payer.as_ref().map(|payer| payer.account.as_str()))
+        .bind(one_payer.map(|payer| bank_name(&job.banks, payer.bank)).transpose()?)
+        .bind(one_payer.map(|payer| payer.account.as_str()))
         .execute(&mut *connection)
         .await?;
         if !prepared {
             continue;
+        }
+        for (position, payer) in item.payers.iter().enumerate() {
+            sqlx::query(
+                "INSERT INTO participation_payers (transfer_id, credited, position, bank, account, amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(&vote.id.0)
+            .bind(&payer.credited)
+            .bind(i64::try_from(position).unwrap_or(i64::MAX))
+            .bind(bank_name(&job.banks, payer.bank)?)
+            .bind(&payer.account)
+            .bind(payer.amount_cents)
+            .execute(&mut *connection)
+            .await?;
         }
         for (position, posting) in record.postings.iter().enumerate() {
             let account = match &posting.account {

@@ -81,9 +81,9 @@ pub(super) async fn refund(connection: &mut AnyConnection, bank: &str, job: &Ref
     if links.iter().any(|(link,)| link.is_some()) {
         return Err(refuse(format!("{} is itself a refund; it cannot be refunded", job.original)));
     }
-    let (payer_bank, payer) = payer_of(connection, &job.original).await?;
-    if payer_bank != bank && !job.members.contains(&payer_bank) {
-        return Err(refuse(format!("transfer {} came from bank {payer_bank}, which is no longer a member", job.original)));
+    let payers = payers_of(connection, bank, &job.original, &job.account, credited).await?;
+    if let Some((gone, _, _)) = payers.iter().find(|(payer_bank, _, _)| payer_bank != bank && !job.members.contains(payer_bank)) {
+        return Err(refuse(format!("transfer {} came from bank {gone}, which is no longer a member", job.original)));
     }
     let left = credited - refunded(connection, &job.original, &job.account).await?;
     if job.amount_cents > left {
@@ -95,54 +95,135 @@ pub(super) async fn refund(connection: &mut AnyConnection, bank: &str, job: &Ref
             ringbank_domain::money::format_brl(job.amount_cents)
         )));
     }
+    // Each payer is owed what it paid of this credit less what this account's refunds of the
+    // original (pending or committed) already returned to it; the refund is split pro rata.
+    let returned = returned_to(connection, &job.original, &job.account).await?;
+    let owed: Vec<i64> = payers
+        .iter()
+        .map(|(payer_bank, account, paid)| {
+            paid - returned.iter().filter(|(b, a, _)| b == payer_bank && a == account).map(|(_, _, cents)| cents).sum::<i64>()
+        })
+        .collect();
+    let parts = ringbank_domain::refund::split_refund(job.amount_cents, &owed).ok_or_else(|| {
+        LedgerError::Invariant(format!(
+            "refund of {}: {} does not fit in what its payers are owed {owed:?}",
+            job.original, job.amount_cents
+        ))
+    })?;
     let description = if job.note.is_empty() {
         format!("devolução de {}", job.original)
     } else {
         format!("devolução de {}: {}", job.original, job.note)
     };
+    let credits: Vec<Leg> = payers
+        .iter()
+        .zip(&parts)
+        .filter(|(_, part)| **part > 0)
+        .map(|((payer_bank, account, _), part)| Leg {
+            bank: payer_bank.clone(),
+            account: account.clone(),
+            amount_cents: *part,
+            consent: None,
+        })
+        .collect();
+    let local = credits.iter().all(|leg| leg.bank == bank);
     let transfer = LocalTransfer {
         id: job.id.clone(),
         kind: TransferKind::Transfer,
         initiated_by: job.caller.clone(),
         description,
         debits: vec![Leg { bank: bank.to_string(), account: job.account.clone(), amount_cents: job.amount_cents, consent: None }],
-        credits: vec![Leg { bank: payer_bank.clone(), account: payer, amount_cents: job.amount_cents, consent: None }],
+        credits,
         // Returning money received is not a transfer limits apply to.
         limit_window: None,
     };
-    let outcome = if payer_bank == bank {
-        local_transfer(connection, &transfer).await?
-    } else {
-        super::cross::submit(connection, bank, &transfer).await?
-    };
+    let outcome =
+        if local { local_transfer(connection, &transfer).await? } else { super::cross::submit(connection, bank, &transfer).await? };
     sqlx::query("UPDATE transfers SET refund_of = $1 WHERE id = $2").bind(&job.original).bind(&job.id).execute(&mut *connection).await?;
     Ok(outcome)
 }
 
-/// The one account `original` debited, and its bank: from its own legs where this bank
-/// originated it, else from what its prepare named.
-async fn payer_of(connection: &mut AnyConnection, original: &str) -> Result<(String, String), LedgerError> {
-    let several = || refuse(format!("transfer {original} had several payers; refund it to each of them by transfer"));
-    let payers: Vec<(String, String)> =
-        sqlx::query_as("SELECT bank, account FROM transfer_legs WHERE transfer_id = $1 AND side = 'debit' ORDER BY position")
-            .bind(original)
-            .fetch_all(&mut *connection)
-            .await?;
-    match payers.as_slice() {
-        [payer] => return Ok(payer.clone()),
-        [] => {}
-        _ => return Err(several()),
+/// What this account's refunds of `original` (pending or committed) returned to each payer:
+/// (bank, account, cents).
+async fn returned_to(connection: &mut AnyConnection, original: &str, account: &str) -> Result<Vec<(String, String, i64)>, LedgerError> {
+    Ok(sqlx::query_as(
+        "SELECT c.bank, c.account, CAST(SUM(c.amount_cents) AS BIGINT) FROM transfers t \
+         JOIN transfer_legs d ON d.transfer_id = t.id AND d.side = 'debit' AND d.account = $2 \
+         JOIN transfer_legs c ON c.transfer_id = t.id AND c.side = 'credit' \
+         WHERE t.refund_of = $1 AND t.status <> 'aborted' GROUP BY c.bank, c.account",
+    )
+    .bind(original)
+    .bind(account)
+    .fetch_all(&mut *connection)
+    .await?)
+}
+
+/// Who paid what `original` credited to `account` here, as (bank, account, cents) adding up to
+/// `credited`: from the original's own legs where this bank originated it (debits matched to
+/// credits in leg order, as the coordinator told the other credited banks), else from what its
+/// prepare named (`participation_payers`, or the one payer of rows written before them).
+async fn payers_of(
+    connection: &mut AnyConnection,
+    bank: &str,
+    original: &str,
+    account: &str,
+    credited: i64,
+) -> Result<Vec<(String, String, i64)>, LedgerError> {
+    let legs: Vec<(String, String, String, i64)> = sqlx::query_as(
+        "SELECT side, bank, account, amount_cents FROM transfer_legs WHERE transfer_id = $1 AND side IN ('debit', 'credit') ORDER BY position",
+    )
+    .bind(original)
+    .fetch_all(&mut *connection)
+    .await?;
+    let payers = if legs.is_empty() {
+        let named: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT bank, account, amount_cents FROM participation_payers WHERE transfer_id = $1 AND credited = $2 ORDER BY position",
+        )
+        .bind(original)
+        .bind(account)
+        .fetch_all(&mut *connection)
+        .await?;
+        if named.is_empty() {
+            let one: Option<(Option<String>, Option<String>)> =
+                sqlx::query_as("SELECT payer_bank, payer_account FROM participations WHERE transfer_id = $1")
+                    .bind(original)
+                    .fetch_optional(&mut *connection)
+                    .await?;
+            match one {
+                Some((Some(payer_bank), Some(payer_account))) => vec![(payer_bank, payer_account, credited)],
+                Some(_) => {
+                    return Err(refuse(format!(
+                        "transfer {original} was received before this bank kept who paid it; refund it to its payers by transfer"
+                    )))
+                }
+                None => return Err(refuse(format!("transfer {original} has no payer this bank knows of"))),
+            }
+        } else {
+            named
+        }
+    } else {
+        // Summed per account in leg order, as `ringbank_twopc::payers_of` does at the coordinator.
+        let mut debits: Vec<(String, String, i64)> = Vec::new();
+        let mut credits: Vec<(String, String, i64)> = Vec::new();
+        for (side, leg_bank, leg_account, cents) in legs {
+            let list = if side == "debit" { &mut debits } else { &mut credits };
+            match list.iter_mut().find(|(b, a, _)| *b == leg_bank && *a == leg_account) {
+                Some(entry) => entry.2 += cents,
+                None => list.push((leg_bank, leg_account, cents)),
+            }
+        }
+        let paid: Vec<i64> = debits.iter().map(|(_, _, cents)| *cents).collect();
+        let received: Vec<i64> = credits.iter().map(|(_, _, cents)| *cents).collect();
+        ringbank_domain::refund::funding(&paid, &received)
+            .into_iter()
+            .filter(|(receiver, _, _)| credits[*receiver].0 == bank && credits[*receiver].1 == account)
+            .map(|(_, payer, cents)| (debits[payer].0.clone(), debits[payer].1.clone(), cents))
+            .collect()
+    };
+    if payers.iter().map(|(_, _, cents)| cents).sum::<i64>() != credited {
+        return Err(LedgerError::Invariant(format!("the payers of {original} do not add up to what it credited to {account}")));
     }
-    let named: Option<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT payer_bank, payer_account FROM participations WHERE transfer_id = $1")
-            .bind(original)
-            .fetch_optional(&mut *connection)
-            .await?;
-    match named {
-        Some((Some(bank), Some(account))) => Ok((bank, account)),
-        Some(_) => Err(several()),
-        None => Err(refuse(format!("transfer {original} has no payer this bank knows of"))),
-    }
+    Ok(payers)
 }
 
 /// One refund of an original, as its receiver and its payer see it.
@@ -170,7 +251,7 @@ impl Ledger {
     pub async fn refunds_of(&self, original: &str, document: &str) -> Result<Vec<RefundLine>, LedgerError> {
         type Row = (String, String, String, String, String, String, i64, String, i64);
         let mut rows: Vec<Row> = sqlx::query_as(
-            "SELECT t.id, t.status, d.bank, d.account, c.bank, c.account, d.amount_cents, t.description, t.created_at_ms FROM transfers t \
+            "SELECT t.id, t.status, d.bank, d.account, c.bank, c.account, c.amount_cents, t.description, t.created_at_ms FROM transfers t \
              JOIN transfer_legs d ON d.transfer_id = t.id AND d.side = 'debit' \
              JOIN transfer_legs c ON c.transfer_id = t.id AND c.side = 'credit' \
              WHERE t.refund_of = $1 AND t.status <> 'aborted' \

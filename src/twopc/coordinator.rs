@@ -460,7 +460,16 @@ impl Driver {
                     .map(|leg| wire::SettlementLeg { bank: self.name(leg.bank), amount_cents: leg.amount_cents })
                     .collect(),
                 refund_of: item.refund_of.map(|id| id.0),
-                payer: item.payer.map(|payer| wire::WirePayer { bank: self.name(payer.bank), account: payer.account }),
+                payers: item
+                    .payers
+                    .into_iter()
+                    .map(|payer| wire::WirePayer {
+                        bank: self.name(payer.bank),
+                        account: payer.account,
+                        amount_cents: payer.amount_cents,
+                        credited: payer.credited,
+                    })
+                    .collect(),
             })
             .collect();
         wire::PrepareRequest {

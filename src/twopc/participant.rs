@@ -88,13 +88,28 @@ pub fn core_prepare(cross: &Cross, request: PrepareRequest) -> Result<Prepare, P
             .iter()
             .map(|leg| Ok(SettlementLeg { bank: member(cross, &leg.bank, "a settlement leg")?, amount_cents: leg.amount_cents }))
             .collect::<Result<Vec<_>, ParticipantError>>()?;
-        let payer = match item.payer {
-            Some(payer) => Some(Payer { bank: member(cross, &payer.bank, "a payer")?, account: payer.account }),
-            None => None,
+        let numbers = |payer: &crate::protocol::WirePayer| {
+            payer.account.parse::<ringbank_domain::AccountNumber>().is_ok()
+                && payer.credited.parse::<ringbank_domain::AccountNumber>().is_ok()
         };
+        if !item.payers.iter().all(numbers) {
+            return Err(ParticipantError::Malformed(format!("transfer {} names a malformed payer", item.id)));
+        }
+        let payers = item
+            .payers
+            .into_iter()
+            .map(|payer| {
+                Ok(Payer {
+                    bank: member(cross, &payer.bank, "a payer")?,
+                    account: payer.account,
+                    amount_cents: payer.amount_cents,
+                    credited: payer.credited,
+                })
+            })
+            .collect::<Result<Vec<_>, ParticipantError>>()?;
         transfers.push(PrepareItem {
             refund_of: item.refund_of.map(TransferId),
-            payer,
+            payers,
             id: TransferId(item.id),
             kind,
             initiated_by: item.initiated_by,

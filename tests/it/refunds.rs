@@ -252,3 +252,113 @@ async fn refunds_across_banks_race_at_two_banks_and_never_pass_the_original() {
     assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed);
     assert_eq!(a.balance(&payer, &payer_account).await.0, 100_000);
 }
+
+/// A transfer with several payers at two banks (one customer's accounts at A and B) to receivers
+/// at two banks: each receiver's refund goes back to the accounts that funded its credit (debits
+/// matched to credits in leg order), split pro rata over what each is still owed, odd centavos
+/// included, never more than each paid. The receiver at C learns the payers from the prepare;
+/// the receiver at A (the origin) recomputes them from the legs. At one bank, a refund to two
+/// payers is local.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transfer_with_several_payers_is_refunded_to_each_of_them_pro_rata() {
+    let consortium = Consortium::start(3, &[]).await;
+    let (a, b, c) = (consortium.view(0), consortium.view(1), consortium.view(2));
+    let cpf = new_cpf();
+    let x = a.customer(&cpf, "Pagadora").await;
+    let x_a = a.open_account(&x, "individual", &[]).await;
+    a.deposit(&x, &x_a, 100_000).await;
+    let x_at_b = b.customer(&cpf, "Pagadora").await;
+    let x_b = b.open_account(&x_at_b, "individual", &[]).await;
+    b.deposit(&x_at_b, &x_b, 100_000).await;
+    let consent = b.grant_consent(&x_at_b, "A", &x_b, 3_000).await;
+    let z = c.customer(&new_cpf(), "Recebedora Z").await;
+    let z_account = c.open_account(&z, "individual", &[]).await;
+    let w = a.customer(&new_cpf(), "Recebedor W").await;
+    let w_account = a.open_account(&w, "individual", &[]).await;
+
+    // 7,000 from A and 3,000 from B pay Z at C 8,000 and W at A 2,000: Z's credit came from A's
+    // 7,000 and 1,000 of B's, W's from the other 2,000 of B's.
+    let body = json!({
+        "debits": [
+            { "bank": "A", "account": x_a, "amount_cents": 7_000 },
+            { "bank": "B", "account": x_b, "amount_cents": 3_000, "consent": consent },
+        ],
+        "credits": [{ "bank": "C", "account": z_account, "amount_cents": 8_000 }, { "bank": "A", "account": w_account, "amount_cents": 2_000 }],
+        "description": "vaquinha",
+    });
+    let (status, posted) = a.post("/api/v1/transfers", Some(&x), body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{posted}");
+    let original = posted["id"].as_str().unwrap().to_string();
+    assert_eq!(final_status(&a, &x, &original).await, "committed");
+    assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed, "the original reached B and C");
+
+    // Z refunds 39,99 (owed 7,000 and 1,000: 3,499.125 and 499.875, the odd centavo to the
+    // first), then 40,01 (exactly what is left to each), then nothing is left.
+    let mut refunds = Vec::new();
+    for amount in [3_999, 4_001] {
+        let (status, body) = refund(&c, &z, &original, &z_account, amount).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        let id = body["id"].as_str().unwrap().to_string();
+        assert_eq!(final_status(&c, &z, &id).await, "committed");
+        refunds.push(id);
+    }
+    assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed);
+    assert_eq!(a.balance(&x, &x_a).await.0, 100_000 - 7_000 + 3_500 + 3_500);
+    assert_eq!(b.balance(&x_at_b, &x_b).await.0, 100_000 - 3_000 + 499 + 501);
+    assert_eq!(c.balance(&z, &z_account).await.0, 0);
+    assert_problem(&refund(&c, &z, &original, &z_account, 1).await, 422, "refund-refused");
+    // Each refund is one line per payer credited, at the receiver's bank and at each payer's.
+    let path = format!("/api/v1/transfers/{original}/refunds");
+    let (status, listed) = c.get(&path, Some(&z)).await;
+    assert_eq!(status, StatusCode::OK, "{listed}");
+    assert_eq!(listed["refunded_cents"], 8_000, "{listed}");
+    let lines: Vec<(String, String, i64)> = listed["refunds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap().to_string(), r["to_bank"].as_str().unwrap().to_string(), r["amount_cents"].as_i64().unwrap()))
+        .collect();
+    let expected = vec![
+        (refunds[0].clone(), "A".to_string(), 3_500),
+        (refunds[0].clone(), "B".to_string(), 499),
+        (refunds[1].clone(), "A".to_string(), 3_500),
+        (refunds[1].clone(), "B".to_string(), 501),
+    ];
+    let mut sorted = lines.clone();
+    sorted.sort();
+    let mut expected_sorted = expected.clone();
+    expected_sorted.sort();
+    assert_eq!(sorted, expected_sorted, "{listed}");
+    let (_, at_b) = b.get(&path, Some(&x_at_b)).await;
+    assert_eq!(at_b["refunded_cents"], 1_000, "{at_b}");
+
+    // W, at the origin, refunds its 20,00: all of it came from B's account.
+    let (status, body) = refund(&a, &w, &original, &w_account, 2_000).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    assert_eq!(final_status(&a, &w, body["id"].as_str().unwrap()).await, "committed");
+    assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed);
+    assert_eq!(b.balance(&x_at_b, &x_b).await.0, 100_000);
+    assert_eq!(a.balance(&x, &x_a).await.0, 100_000);
+
+    // At one bank: two accounts of one customer (its own and a joint one) pay W; W's refund
+    // returns to both, at once.
+    let partner = new_cpf();
+    let partner_token = a.customer(&partner, "Sócia").await;
+    let x_a2 = a.open_account(&x, "joint", &[&partner]).await;
+    let (status, body) = a.post(&format!("/api/v1/accounts/{x_a2}/acceptance"), Some(&partner_token), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    a.deposit(&x, &x_a2, 1_000).await;
+    let body = json!({
+        "debits": [{ "bank": "A", "account": x_a, "amount_cents": 600 }, { "bank": "A", "account": x_a2, "amount_cents": 400 }],
+        "credits": [{ "bank": "A", "account": w_account, "amount_cents": 1_000 }],
+        "description": "duas contas",
+    });
+    let (status, posted) = a.post("/api/v1/transfers", Some(&x), body).await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    let local = posted["id"].as_str().unwrap().to_string();
+    let (status, body) = refund(&a, &w, &local, &w_account, 501).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(a.balance(&x, &x_a).await.0, 100_000 - 600 + 301);
+    assert_eq!(a.balance(&x, &x_a2).await.0, 1_000 - 400 + 200);
+    a.assert_audit_passes().await;
+}

@@ -5,9 +5,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::deliberate_bug::{self, DeliberateBug};
-use crate::validate::{participants_of, settlement_legs};
+use crate::validate::{participants_of, payers_of, settlement_legs};
 use crate::{
-    BankId, Certificate, CrashPoint, Knowledge, Leg, Message, Millis, OutcomeItem, Payer, PendingTransfer, Prepare, PrepareItem, Stamp,
+    BankId, Certificate, CrashPoint, Knowledge, Leg, Message, Millis, OutcomeItem, PendingTransfer, Prepare, PrepareItem, Stamp,
     TransferId, Vote,
 };
 
@@ -303,13 +303,8 @@ impl Coordinator {
         for (offset, transfer) in transfers.iter().enumerate() {
             let participants = participants_of(me, &transfer.legs);
             let mut settlement = settlement_legs(me, &transfer.legs);
-            let mut debits = transfer.legs.iter().filter(|leg| leg.amount_cents < 0);
-            let payer = match (debits.next(), debits.next()) {
-                (Some(leg), None) => Some(Payer { bank: leg.bank, account: leg.account.clone() }),
-                _ => None,
-            };
+            let payers = payers_of(&transfer.legs);
             for bank in &participants {
-                let credited_here = transfer.legs.iter().any(|leg| leg.bank == *bank && leg.amount_cents > 0);
                 let legs = transfer
                     .legs
                     .iter()
@@ -326,7 +321,7 @@ impl Coordinator {
                     legs,
                     settlement: settlement.remove(bank).unwrap_or_default(),
                     refund_of: transfer.refund_of.clone(),
-                    payer: payer.clone().filter(|_| credited_here),
+                    payers: payers.iter().filter(|(credited_bank, _)| credited_bank == bank).map(|(_, payer)| payer.clone()).collect(),
                 };
                 prepares
                     .entry(*bank)

@@ -54,7 +54,7 @@ pub use participant::{
     ParticipantState, ParticipantWrite, Participation, ParticipationStatus, Posting, VoteRecord,
 };
 pub use ringbank_ring::{Certificate, Keys, Stamp};
-pub use validate::{participants_of, settlement_legs, validate_prepare, PrepareLimits};
+pub use validate::{participants_of, payers_of, settlement_legs, validate_prepare, PrepareLimits};
 
 /// A configured member bank; the driver maps bank names to these, as for the ring's `NodeId`.
 pub type BankId = u16;

@@ -94,18 +94,21 @@ pub struct PrepareItem {
     /// A refund: the transfer it returns. The receiving bank credits only an account that
     /// transfer debited there, and debits for it only when it is the coordinator.
     pub refund_of: Option<TransferId>,
-    /// The transfer's one payer, to a bank it credits (what a receiver's bank needs to refund
-    /// it, as a Pix message names its payer); `None` with several payers, or to a bank it
-    /// only debits.
-    pub payer: Option<Payer>,
+    /// To a bank the transfer credits: who paid each of its credits there (what a receiver's
+    /// bank needs to refund it, as a Pix message names its payer), by the leg-order rule of
+    /// `ringbank_domain::refund::funding`. Empty to a bank it only debits.
+    pub payers: Vec<Payer>,
 }
 
-/// The account a transfer debits, when it debits exactly one.
+/// `amount_cents` of the credit to `credited` (an account at the receiving bank) came from
+/// `account` at `bank`. A credit's payers add up to it.
 #[derive(Clone, PartialEq, Eq, Debug)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Payer {
     pub bank: BankId,
     pub account: String,
+    pub amount_cents: i64,
+    pub credited: String,
 }
 
 /// PREPARE: the coordinator asks a participant to vote on a batch, stamped with its token.

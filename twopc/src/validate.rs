@@ -28,6 +28,41 @@ impl Default for PrepareLimits {
     }
 }
 
+/// The payers named to a credited bank: members' accounts, positive amounts, each for an account
+/// this transfer credits here, and adding up to each such credit exactly (or none at all).
+fn check_payers(item: &crate::PrepareItem, limits: &PrepareLimits, members: &[BankId]) -> Result<(), Refusal> {
+    if item.payers.is_empty() {
+        return Ok(());
+    }
+    let malformed = || Refusal::Malformed(format!("transfer {} names a malformed payer", item.id));
+    // Leg-order matching names fewer payers than the transfer has legs (debits + credits - 1).
+    if item.payers.len() > limits.legs_max.saturating_mul(2) {
+        return Err(Refusal::LimitExceeded(format!("transfer {} names too many payers", item.id)));
+    }
+    let mut credited: BTreeMap<&str, i64> = BTreeMap::new();
+    for leg in item.legs.iter().filter(|leg| leg.amount_cents > 0) {
+        *credited.entry(leg.account.as_str()).or_default() += leg.amount_cents;
+    }
+    let mut funded: BTreeMap<&str, i64> = BTreeMap::new();
+    for payer in &item.payers {
+        let well_formed = members.contains(&payer.bank)
+            && !payer.account.is_empty()
+            && payer.account.len() <= limits.id_length_max
+            && payer.amount_cents > 0
+            && payer.amount_cents <= limits.amount_max_cents.saturating_mul(limits.legs_max as i64)
+            && credited.contains_key(payer.credited.as_str());
+        if !well_formed {
+            return Err(malformed());
+        }
+        let sum = funded.entry(payer.credited.as_str()).or_default();
+        *sum = sum.checked_add(payer.amount_cents).ok_or_else(malformed)?;
+    }
+    if funded != credited {
+        return Err(Refusal::Malformed(format!("transfer {}: its payers do not add up to its credits here", item.id)));
+    }
+    Ok(())
+}
+
 /// Checks what a participant is asked to book before it votes: bounded sizes, plausible ids,
 /// non-zero amounts within the limit, settlement only with other member banks, and legs that sum
 /// to zero at this bank. Account-level checks (exists, holder, funds) are the ledger's, through
@@ -46,11 +81,7 @@ pub fn validate_prepare(prepare: &Prepare, limits: &PrepareLimits, me: BankId, m
         if item.refund_of.as_ref().is_some_and(|id| id.0.is_empty() || id.0.len() > limits.id_length_max) {
             return Err(Refusal::Malformed(format!("transfer {} names a malformed original", item.id)));
         }
-        if let Some(payer) = &item.payer {
-            if !members.contains(&payer.bank) || payer.account.is_empty() || payer.account.len() > limits.id_length_max {
-                return Err(Refusal::Malformed(format!("transfer {} names a malformed payer", item.id)));
-            }
-        }
+        check_payers(item, limits, members)?;
         if !item.participants.contains(&me) || !item.participants.contains(&prepare.coordinator) {
             return Err(Refusal::Malformed(format!("transfer {} does not name this bank and its coordinator", item.id)));
         }
@@ -82,6 +113,31 @@ pub fn validate_prepare(prepare: &Prepare, limits: &PrepareLimits, me: BankId, m
         }
     }
     Ok(())
+}
+
+/// Who paid each credit of a transfer, as `(credited bank, payer)`: debits and credits summed
+/// per account (in leg order) and matched by `ringbank_domain::refund::funding`. The coordinator
+/// names a credited bank its own rows; the origin's bank recomputes them from its legs.
+pub fn payers_of(legs: &[TransferLeg]) -> Vec<(BankId, crate::Payer)> {
+    let mut debits: Vec<(BankId, &str, i64)> = Vec::new();
+    let mut credits: Vec<(BankId, &str, i64)> = Vec::new();
+    for leg in legs {
+        let side = if leg.amount_cents < 0 { &mut debits } else { &mut credits };
+        match side.iter_mut().find(|(bank, account, _)| *bank == leg.bank && *account == leg.account) {
+            Some(entry) => entry.2 = entry.2.saturating_add(leg.amount_cents.saturating_abs()),
+            None => side.push((leg.bank, leg.account.as_str(), leg.amount_cents.saturating_abs())),
+        }
+    }
+    let paid: Vec<i64> = debits.iter().map(|(_, _, cents)| *cents).collect();
+    let received: Vec<i64> = credits.iter().map(|(_, _, cents)| *cents).collect();
+    ringbank_domain::refund::funding(&paid, &received)
+        .into_iter()
+        .map(|(receiver, payer, amount_cents)| {
+            let (credited_bank, credited, _) = credits[receiver];
+            let (bank, account, _) = debits[payer];
+            (credited_bank, crate::Payer { bank, account: account.to_string(), amount_cents, credited: credited.to_string() })
+        })
+        .collect()
 }
 
 /// Every bank taking part in a transfer: the banks of its legs and the origin, in id order.

@@ -629,8 +629,9 @@ impl Accounts for AliceLimited {
 #[test]
 fn a_refund_carries_its_link_and_debits_only_at_its_origin() {
     let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
-    assert_eq!(prepares[&1].transfers[0].payer, Some(Payer { bank: 0, account: "alice".to_string() }));
-    assert_eq!(prepares[&0].transfers[0].payer, None, "bank 0 is only debited");
+    let alice = Payer { bank: 0, account: "alice".to_string(), amount_cents: 300, credited: "bob".to_string() };
+    assert_eq!(prepares[&1].transfers[0].payers, vec![alice]);
+    assert_eq!(prepares[&0].transfers[0].payers, vec![], "bank 0 is only debited");
     assert_eq!(prepares[&1].transfers[0].refund_of, None);
 
     let mut forged = debit_at_bank1("r1", 1_000, Some("c-ok"));
@@ -647,16 +648,49 @@ fn a_refund_carries_its_link_and_debits_only_at_its_origin() {
     assert_eq!(votes_of(&actions), vec![(id("r2"), true), (id("t3"), false)]);
 }
 
-/// A prepare naming a payer outside the ring, or a malformed original, is refused whole.
+/// A prepare naming a payer outside the ring, payers that do not add up to the credits they
+/// fund, or a malformed original, is refused whole.
 #[test]
 fn a_malformed_payer_or_original_is_refused() {
     let (_, prepares) = coordinator_with_batch(vec![transfer("t1", 300)], Stamp::new(1, 1), 100);
     let mut outsider = prepares[&1].clone();
-    outsider.transfers[0].payer = Some(Payer { bank: 7, account: "alice".to_string() });
+    outsider.transfers[0].payers[0].bank = 7;
     let mut empty = prepares[&1].clone();
     empty.transfers[0].refund_of = Some(id(""));
-    for prepare in [outsider, empty] {
+    // Payers that do not add up to the credit they fund, or fund an account not credited here.
+    let mut short = prepares[&1].clone();
+    short.transfers[0].payers[0].amount_cents = 299;
+    let mut elsewhere = prepares[&1].clone();
+    elsewhere.transfers[0].payers[0].credited = "carol".to_string();
+    let mut zero = prepares[&1].clone();
+    zero.transfers[0].payers.push(Payer { bank: 0, account: "dave".to_string(), amount_cents: 0, credited: "bob".to_string() });
+    for prepare in [outsider, empty, short, elsewhere, zero] {
         let actions = participant(1).on_prepare(0, prepare, 0, &book(), 0);
         assert!(matches!(sent(&actions).as_slice(), [Message::Refused { refusal: Refusal::Malformed(_), .. }]), "{actions:?}");
     }
+}
+
+/// Several payers at several banks paying several receivers: each credited bank is told who paid
+/// each of its credits (debits matched to credits in leg order), and nothing about the others.
+#[test]
+fn each_credited_bank_learns_who_paid_its_credits_and_only_those() {
+    let mut split = transfer("t1", 0);
+    split.legs = vec![
+        TransferLeg { bank: 0, account: "alice".to_string(), amount_cents: -6_000, consent: None },
+        TransferLeg { bank: 1, account: "carol".to_string(), amount_cents: -4_000, consent: Some("c-ok".to_string()) },
+        TransferLeg { bank: 1, account: "bob".to_string(), amount_cents: 7_000, consent: None },
+        TransferLeg { bank: 0, account: "erin".to_string(), amount_cents: 3_000, consent: None },
+    ];
+    let (_, prepares) = coordinator_with_batch(vec![split], Stamp::new(1, 1), 100);
+    let payer = |bank, account: &str, amount_cents, credited: &str| Payer {
+        bank,
+        account: account.to_string(),
+        amount_cents,
+        credited: credited.to_string(),
+    };
+    assert_eq!(prepares[&1].transfers[0].payers, vec![payer(0, "alice", 6_000, "bob"), payer(1, "carol", 1_000, "bob")]);
+    assert_eq!(prepares[&0].transfers[0].payers, vec![payer(1, "carol", 3_000, "erin")]);
+    // And the participant takes them as well formed.
+    let actions = participant(1).on_prepare(0, prepares[&1].clone(), 0, &book(), 0);
+    assert!(!matches!(sent(&actions).as_slice(), [Message::Refused { .. }]), "{actions:?}");
 }

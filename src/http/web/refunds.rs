@@ -75,13 +75,21 @@ async fn show(
     let left = (credited - refunded).max(0);
     let c = Chrome::new(state, visit, Some(session), "refund.title", "dashboard");
     let t = c.t;
-    let notice = visit.query_value("done").and_then(|id| lines.iter().find(|l| l.id == id)).map(|l| {
-        let amount = format_brl(l.amount_cents);
-        if l.status == "pending" {
-            t.fill("refund.sent", &[&amount, &l.to_account, &l.to_bank])
-        } else {
-            t.fill("refund.done", &[&amount, &l.to_account])
-        }
+    let notice = visit.query_value("done").and_then(|id| {
+        // A refund of a transfer with several payers is one line per payer it returns to.
+        let parts: Vec<_> = lines.iter().filter(|l| l.id == id).collect();
+        let first = parts.first()?;
+        let amount = format_brl(parts.iter().map(|l| l.amount_cents).sum());
+        Some(match parts.as_slice() {
+            [l] if l.status == "pending" => t.fill("refund.sent", &[&amount, &l.to_account, &l.to_bank]),
+            [l] => t.fill("refund.done", &[&amount, &l.to_account]),
+            _ => {
+                let each: Vec<String> =
+                    parts.iter().map(|l| t.fill("refund.part", &[&l.to_account, &l.to_bank, &format_brl(l.amount_cents)])).collect();
+                let key = if first.status == "pending" { "refund.sent_several" } else { "refund.done_several" };
+                t.fill(key, &[&amount, &each.join(", ")])
+            }
+        })
     });
     let typed = typed.unwrap_or(Typed { amount: "", note: "", key: "" });
     let amount = if typed.amount.is_empty() && errors.is_empty() {

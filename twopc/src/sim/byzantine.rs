@@ -282,7 +282,7 @@ impl Sim {
             settlement,
             // A forged refund link: a refund's debit asked by another bank must get a no.
             refund_of: self.rng.chance(10).then(|| TransferId("tr_original".to_string())),
-            payer: None,
+            payers: Vec::new(),
         }
     }
 }
