@@ -23,8 +23,13 @@ pub const CHANGE_CONTEXT: &[u8] = b"ringbank/ring/membership/v1\0";
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum MembershipChange {
     /// A new member, with the public key its confirmations will be checked against.
-    Add { id: NodeId, public_key: PublicKeyBytes },
-    Remove { id: NodeId },
+    Add {
+        id: NodeId,
+        public_key: PublicKeyBytes,
+    },
+    Remove {
+        id: NodeId,
+    },
 }
 
 impl MembershipChange {
@@ -93,7 +98,9 @@ pub struct Membership {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MembershipError {
     /// The previous change is not committed yet, or another one is queued here.
-    ChangeInFlight { version: u64 },
+    ChangeInFlight {
+        version: u64,
+    },
     AlreadyMember(NodeId),
     NotAMember(NodeId),
     TooManyMembers(usize),
@@ -313,7 +320,12 @@ impl Membership {
             }
         }
         before.contains(&change.proposer)
-            && keys.verify_member(Some(self), change.proposer, &change_bytes(change.version, &change.change, change.proposer), &change.signature)
+            && keys.verify_member(
+                Some(self),
+                change.proposer,
+                &change_bytes(change.version, &change.change, change.proposer),
+                &change.signature,
+            )
     }
 
     /// The bytes a confirmation signs besides (stamp, holder): everything that decides what a

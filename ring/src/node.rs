@@ -280,7 +280,13 @@ impl Node {
                     self.phase = Phase::Idle;
                 } else if now >= next_retransmit {
                     let membership = self.wire_view();
-                    let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring), proof: self.certified.clone(), membership };
+                    let claim = Message::Claim {
+                        stamp,
+                        holder: self.config.me,
+                        ring: self.ring_ids(ring),
+                        proof: self.certified.clone(),
+                        membership,
+                    };
                     self.send_to_mask(!confirmed, claim, &mut out);
                     let next_retransmit = now + self.config.retransmit;
                     self.phase = Phase::Claiming { stamp, ring, lease_until, confirmed, confirmations, next_retransmit };
@@ -322,10 +328,7 @@ impl Node {
 
     /// We want the token, do not hold or claim it, and no wake is in force.
     fn waiting_unwoken(&self, now: Millis) -> bool {
-        self.want
-            && now >= self.hurry_until
-            && self.ids.len() > 1
-            && !matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. })
+        self.want && now >= self.hurry_until && self.ids.len() > 1 && !matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. })
     }
 
     /// Asks every member to hurry the token (at most once per token timeout from here).
@@ -755,7 +758,15 @@ impl Node {
     /// our own confirmation durably, then claims it from every member.
     /// `view` is the membership the claim counts in (adopted and stored with our own
     /// confirmation); `ring` the live ring, by id.
-    fn accept_token(&mut self, stamp: Stamp, ring: Vec<NodeId>, view: Membership, now: Millis, ack_to: Option<NodeId>, out: &mut Vec<Action>) {
+    fn accept_token(
+        &mut self,
+        stamp: Stamp,
+        ring: Vec<NodeId>,
+        view: Membership,
+        now: Millis,
+        ack_to: Option<NodeId>,
+        out: &mut Vec<Action>,
+    ) {
         self.stop_activity(out);
         let confirmed = self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
         if stamp.epoch < self.durable.promised_epoch || stamp <= self.durable.highest_accepted || stamp <= confirmed {
@@ -1019,8 +1030,7 @@ impl Node {
     /// A certificate is believed if it was claimed under a membership we could adopt (ours, or
     /// one change away) and has a quorum of it (of both sets while joint) with valid signatures.
     fn believe_certificate(&self, proof: &Certificate) -> bool {
-        self.resolve(proof.membership.clone())
-            .is_some_and(|under| self.may_adopt(&under) && proof.verify_in(&under, &self.keys).is_ok())
+        self.resolve(proof.membership.clone()).is_some_and(|under| self.may_adopt(&under) && proof.verify_in(&under, &self.keys).is_ok())
     }
 
     /// A membership from the wire: `None` is the founding one (if we know it).

@@ -85,7 +85,14 @@ impl Keys {
     }
 
     /// Checks a confirmation made under `membership`, with the key it gives the signer, if any.
-    pub fn verify_confirm_in(&self, signer: NodeId, stamp: Stamp, holder: NodeId, membership: Option<&Membership>, signature: &Signature) -> bool {
+    pub fn verify_confirm_in(
+        &self,
+        signer: NodeId,
+        stamp: Stamp,
+        holder: NodeId,
+        membership: Option<&Membership>,
+        signature: &Signature,
+    ) -> bool {
         self.verify_member(membership, signer, &confirm_bytes_in(stamp, holder, membership), signature)
     }
 

@@ -1208,7 +1208,6 @@ impl Sim {
             }
             self.trace_line(format!("COMMITTED membership {} {:?}", committed.version, committed.members));
             self.newest_view = committed;
-
         }
     }
 

@@ -2,8 +2,8 @@
 //! with at most one holder asserted after every action.
 
 use ringbank_ring::{
-    Action, Config, Keys, Membership, MembershipChange, MembershipError, Message, Millis, Node, NodeId, PersistentState, SimKeyring,
-    Stamp, MAX_MEMBERS,
+    Action, Config, Keys, Membership, MembershipChange, MembershipError, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp,
+    MAX_MEMBERS,
 };
 
 const SEED: u64 = 42;
@@ -35,7 +35,9 @@ impl Cluster {
     fn new(n: usize) -> Cluster {
         let founding: Vec<NodeId> = (0..n as NodeId).collect();
         let configs: Vec<Config> = UNIVERSE.iter().map(|id| Config::with_defaults(*id, founding.clone())).collect();
-        let nodes = (0..UNIVERSE.len()).map(|index| (index < n).then(|| Node::new(configs[index].clone(), keys(index as NodeId), None, 0))).collect();
+        let nodes = (0..UNIVERSE.len())
+            .map(|index| (index < n).then(|| Node::new(configs[index].clone(), keys(index as NodeId), None, 0)))
+            .collect();
         Cluster {
             nodes,
             configs,
@@ -254,7 +256,8 @@ fn a_removed_member_that_keeps_proposing_gets_no_quorum() {
     cluster.frozen[3] = false;
     let back_at = cluster.now;
     cluster.run(back_at + 10_000);
-    let proposals = cluster.sent.iter().filter(|(at, from, _, message)| *at >= back_at && *from == 3 && matches!(message, Message::Propose { .. }));
+    let proposals =
+        cluster.sent.iter().filter(|(at, from, _, message)| *at >= back_at && *from == 3 && matches!(message, Message::Propose { .. }));
     assert!(proposals.count() >= 3, "the removed member keeps proposing");
     let answers = cluster.sent.iter().filter(|(at, _, to, message)| {
         *at >= back_at && *to == 3 && matches!(message, Message::Promise { .. } | Message::Reject { .. } | Message::Confirm { .. })
@@ -331,7 +334,9 @@ fn a_ring_that_never_changes_sends_no_membership() {
     let carrying = cluster.sent.iter().filter(|(_, _, _, message)| {
         matches!(
             message,
-            Message::Token { membership: Some(_), .. } | Message::Claim { membership: Some(_), .. } | Message::Promise { membership: Some(_), .. }
+            Message::Token { membership: Some(_), .. }
+                | Message::Claim { membership: Some(_), .. }
+                | Message::Promise { membership: Some(_), .. }
         )
     });
     assert_eq!(carrying.count(), 0, "the wire is what it was before membership changes");
