@@ -56,8 +56,9 @@ pub struct Node {
     /// `(id, index in ids)` sorted by id: `index_of` is a binary search, not a scan
     /// (it runs for every message, every ring id in it, and every `next_deadline`).
     index_by_id: Vec<(NodeId, usize)>,
-    /// A change `propose_membership` queued, put on the token at our next pass.
-    pending_change: Option<MembershipChange>,
+    /// A change `propose_membership` queued against the membership version given, put on the
+    /// token at our next pass if we are still at that version (else dropped).
+    pending_change: Option<(u64, MembershipChange)>,
     /// The newest quorum certificate seen (verified), the base for epoch jumps; persisted with
     /// every other change.
     certified: Option<Certificate>,
@@ -362,7 +363,8 @@ impl Node {
     /// quorum and the new set's must confirm the next claim); once such a claim is granted the
     /// change is committed and the new set alone counts. Refused while a change is queued here
     /// or not known committed, by a node that is not a member, or if the change does not apply
-    /// (`Membership::check_change`). Returns the actions of a wake (the token hurries here), if
+    /// (`Membership::check_change`); dropped at the pass if the membership moved on to another
+    /// version meanwhile (a change that came first). Returns the actions of a wake (the token hurries here), if
     /// we do not hold. The change is done when `status()` shows its version, not joint; a change
     /// lost with a token or a restart is not retried: propose it again.
     pub fn propose_membership(&mut self, change: MembershipChange, now: Millis) -> Result<Vec<Action>, MembershipError> {
@@ -374,7 +376,7 @@ impl Node {
             return Err(MembershipError::ProposerNotAMember(self.config.me));
         }
         self.view.check_change(&change)?;
-        self.pending_change = Some(change);
+        self.pending_change = Some((self.view.version, change));
         let mut out = Vec::new();
         let holds = matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. });
         if !holds && now >= self.hurry_until && self.ids.len() > 1 {
@@ -494,7 +496,7 @@ impl Node {
             members: self.view.members.clone(),
             membership_joint: self.view.is_joint(),
             member: self.view.is_member(self.config.me),
-            pending_change: self.pending_change.clone(),
+            pending_change: self.pending_change.as_ref().map(|(_, change)| change.clone()),
         }
     }
 
@@ -1072,9 +1074,11 @@ impl Node {
     /// becomes the joint one, which the token carries. Only when the working membership is
     /// committed (not joint): one change at a time.
     fn order_pending_change(&mut self) {
-        let Some(change) = self.pending_change.take() else { return };
-        if self.view.check_change(&change).is_err() || !self.view.is_member(self.config.me) {
-            return; // overtaken by another change: dropped (status shows no pending change)
+        let Some((version, change)) = self.pending_change.take() else { return };
+        if version != self.view.version || self.view.check_change(&change).is_err() || !self.view.is_member(self.config.me) {
+            // Another change came first: this one was decided against a membership that is gone,
+            // so it is dropped (status shows no pending change) rather than applied on top.
+            return;
         }
         let version = self.view.version + 1;
         let signature = self.keys.keyring().sign(&crate::membership::change_bytes(version, &change, self.config.me));
