@@ -250,7 +250,22 @@ fn a_removed_member_that_keeps_proposing_gets_no_quorum() {
     // Node 3 is cut off and never hears that it was removed.
     cluster.frozen[3] = true;
     cluster.propose(0, MembershipChange::Remove { id: 3 }).expect("a valid change");
-    cluster.run(5_000);
+    // While the change is joint, node 3 still counts in the old set's quorum, but its proposals
+    // change nothing: no promise, no reject, no raised epoch (it would end every claim).
+    let mut tried_while_joint = false;
+    while cluster.now < 5_000 {
+        let next = cluster.now + 1;
+        cluster.run(next);
+        if let Some(index) = (0..3).find(|index| cluster.view(*index).2 && !tried_while_joint) {
+            let node = cluster.nodes[index].as_mut().expect("up");
+            let promised = node.status(next).promised_epoch;
+            let epoch = ((ringbank_ring::epoch_round(promised) + 1) << 16) | 3;
+            assert_eq!(node.step(3, Message::Propose { epoch, proof: None }, next), vec![], "node {index} answered");
+            assert_eq!(node.status(next).promised_epoch, promised);
+            tried_while_joint = true;
+        }
+    }
+    assert!(tried_while_joint);
     assert_eq!(cluster.view(0), (1, vec![0, 1, 2], false));
     assert_eq!(cluster.view(3).0, 0, "node 3 still believes the old membership");
     cluster.frozen[3] = false;
