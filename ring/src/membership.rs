@@ -291,6 +291,45 @@ impl Membership {
         shared || newer.before_change().is_some_and(|before| mine.contains(&before))
     }
 
+    /// The version this membership implies is committed: its own when single, the one before
+    /// while joint (a change is put on the token only on top of a committed membership).
+    pub fn committed_version(&self) -> u64 {
+        if self.is_joint() {
+            self.version - 1
+        } else {
+            self.version
+        }
+    }
+
+    /// The set known committed, as (version, sorted ids).
+    fn committed_config(&self) -> (u64, Vec<NodeId>) {
+        let mut ids = self.previous.clone().unwrap_or_else(|| self.members.clone());
+        ids.sort_unstable();
+        (self.committed_version(), ids)
+    }
+
+    /// False if `newer` would undo what this membership knows committed: the set `newer` implies
+    /// committed must be ours, our current set (we are joint), or one change on from ours; or
+    /// `newer` has our current set as its own (the joint form of our committed version: a
+    /// candidate reports the membership of its last confirmation, and the commit was learnt
+    /// only by the holder). A joint membership may still give way to its previous set (an
+    /// attempt that failed). Honest claims never do otherwise (every claim after a commit counts
+    /// in the committed set); a dishonest member replaying an older membership could.
+    pub fn keeps(&self, newer: &Membership) -> bool {
+        let sorted = |ids: &[NodeId]| {
+            let mut ids = ids.to_vec();
+            ids.sort_unstable();
+            ids
+        };
+        let mine = self.committed_config();
+        let theirs = newer.committed_config();
+        let current = (self.version, sorted(&self.members));
+        theirs == mine
+            || theirs == current
+            || (newer.version, sorted(&newer.members)) == current
+            || newer.before_change() == Some(mine)
+    }
+
     /// Structure and signature: members distinct, at most `MAX_MEMBERS`, a previous set one
     /// change before, and the change that made the version signed by a member of the set before it.
     pub fn is_well_formed(&self, keys: &Keys) -> bool {

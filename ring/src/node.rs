@@ -50,8 +50,13 @@ pub struct Node {
     /// The founding membership (version 0 of `Config::members`), which `None` on the wire
     /// means; None for a node added by a change (it drops such messages).
     founding: Option<Membership>,
+    /// The membership this node was configured with (`Membership::configured`).
+    configured: Membership,
     /// `view.union()`, then this node if it is not in it: what mask bits name.
     ids: Vec<NodeId>,
+    /// The bits of `view.members`, and of `view.previous` while joint (0 otherwise).
+    current_bits: Mask,
+    previous_bits: Mask,
     my_index: usize,
     /// `(id, index in ids)` sorted by id: `index_of` is a binary search, not a scan
     /// (it runs for every message, every ring id in it, and every `next_deadline`).
@@ -140,9 +145,10 @@ enum Phase {
         wait_until: Millis,
         /// Set once a majority promised: when we may claim `(epoch, 1)`.
         ready_at: Option<Millis>,
-        /// The newest confirmation among the promises counted (ours included): `view` is the
-        /// membership reported with it.
-        best: Stamp,
+        /// The newest confirmation among the promises counted (ours included), ordered by the
+        /// committed version its membership implies, then by stamp: `view` is the membership
+        /// reported with it.
+        best: (u64, Stamp),
         next_retransmit: Millis,
     },
 }
@@ -170,9 +176,13 @@ impl Node {
         let my_index = ids.iter().position(|id| *id == config.me).expect("ids_for includes me");
         let index_by_id = index_by_id(&ids);
         let member_count = ids.len();
+        let (current_bits, previous_bits) = view_bits(&view, &ids);
         Node {
             index_by_id,
             ids,
+            current_bits,
+            previous_bits,
+            configured: Membership::configured(&config),
             view,
             founding,
             pending_change: None,
@@ -549,17 +559,18 @@ impl Node {
         // the real holder's lease still runs (found by the ring simulator with a Byzantine member).
         // The token's membership is the passer's (or, committed or with one change more, the
         // one its certificate was claimed under), and one we may adopt.
-        let Some(view) = self.resolve(membership) else { return };
+        let Some(view) = self.resolve(&membership) else { return };
         let proven = proof.as_ref().is_some_and(|proof| {
             proof.holder == from
                 && proof.stamp.epoch == stamp.epoch
                 && proof.stamp.seq.checked_add(1) == Some(stamp.seq)
                 && self.believe_certificate(proof)
-                && self.resolve(proof.membership.clone()).is_some_and(|under| under.may_adopt(&view, &self.keys))
+                && self.resolve(&proof.membership).is_some_and(|under| under.may_adopt(view, &self.keys))
         });
-        if !proven || !self.may_adopt(&view) {
+        if !proven || !self.may_adopt(view) {
             return;
         }
+        let view = view.clone();
         self.accept_token(stamp, ring.to_vec(), view, now, Some(from), out);
     }
 
@@ -588,10 +599,12 @@ impl Node {
         }
         // The claim counts in the membership it carries: its sender must be in it, and we must
         // be able to adopt it (at most one change from ours, well formed, signed).
-        let Some(view) = self.resolve(membership) else { return };
-        if !view.union().contains(&from) || !self.may_adopt(&view) {
+        let Some(view) = self.resolve(&membership) else { return };
+        let counted = view.members.contains(&from) || view.previous.as_ref().is_some_and(|previous| previous.contains(&from));
+        if !counted || !self.may_adopt(view) {
             return;
         }
+        let view = view.clone();
         if stamp.epoch < self.durable.promised_epoch {
             self.send(from, Message::Reject { promised_epoch: self.durable.promised_epoch }, out);
             return;
@@ -709,25 +722,29 @@ impl Node {
             return;
         }
         let from = self.ids[from_index];
-        if ready_at.is_none() && reported > *best {
-            match self.resolve(membership) {
-                Some(view) if view == self.view => {}
-                Some(view) if self.may_adopt(&view) && view.is_member(self.config.me) => self.install_view(view),
-                _ => {
-                    // The newest confirmation reported was claimed under a membership we cannot
-                    // follow (or that no longer has us): counting in ours could miss its quorum.
-                    self.phase = Phase::Idle;
-                    self.last_progress = now;
-                    return;
-                }
+        let Some(view) = self.resolve(&membership) else { return };
+        let key = (view.committed_version(), reported);
+        if ready_at.is_none() && key > *best && *view != self.view {
+            if !self.may_adopt(view) {
+                // A membership we cannot follow (too far ahead, or one that would undo what we
+                // know committed): this promise is not counted. Safe: the argument only needs
+                // the counted promises and the membership of the newest of them.
+                return;
             }
+            if !view.is_member(self.config.me) {
+                // The newest membership no longer has us: we were removed.
+                self.phase = Phase::Idle;
+                self.last_progress = now;
+                return;
+            }
+            self.install_view(view.clone());
         }
         // `install_view` may have moved the promiser's bit: look it up again.
         let Some(from_bit) = self.index_of(from).map(bit) else { return };
         let Phase::Candidate { promised, wait_until, ready_at, best, .. } = &mut self.phase else { return };
         *promised |= from_bit;
         if ready_at.is_none() {
-            *best = (*best).max(reported);
+            *best = (*best).max(key);
             *wait_until = (*wait_until).max(margin_wait);
             let promised = *promised;
             if self.is_quorum(promised) {
@@ -962,7 +979,7 @@ impl Node {
             promised: self.my_bit(),
             wait_until,
             ready_at,
-            best: self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp),
+            best: (self.view.committed_version(), self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp)),
             next_retransmit: now + self.config.retransmit,
         };
         if matches!(ready_at, Some(at) if now >= at) {
@@ -1032,12 +1049,12 @@ impl Node {
     /// A certificate is believed if it was claimed under a membership we could adopt (ours, or
     /// one change away) and has a quorum of it (of both sets while joint) with valid signatures.
     fn believe_certificate(&self, proof: &Certificate) -> bool {
-        self.resolve(proof.membership.clone()).is_some_and(|under| self.may_adopt(&under) && proof.verify_in(&under, &self.keys).is_ok())
+        self.resolve(&proof.membership).is_some_and(|under| self.may_adopt(under) && proof.verify_in(under, &self.keys).is_ok())
     }
 
     /// A membership from the wire: `None` is the founding one (if we know it).
-    fn resolve(&self, membership: Option<Membership>) -> Option<Membership> {
-        membership.or_else(|| self.founding.clone())
+    fn resolve<'a>(&'a self, membership: &'a Option<Membership>) -> Option<&'a Membership> {
+        membership.as_ref().or(self.founding.as_ref())
     }
 
     /// Our working membership for the wire: `None` while it is the founding one, so a ring that
@@ -1048,26 +1065,30 @@ impl Node {
 
     /// The membership of our last confirmation (what a `Promise` reports).
     fn durable_view(&self) -> Membership {
-        self.durable.membership.clone().unwrap_or_else(|| Membership::configured(&self.config))
+        self.durable.membership.clone().unwrap_or_else(|| self.configured.clone())
     }
 
     /// Records `view` as the membership of the confirmation being made (the caller persists).
     fn store_view(&mut self, view: &Membership) {
-        self.durable.membership = (*view != Membership::configured(&self.config)).then(|| view.clone());
+        self.durable.membership = (*view != self.configured).then(|| view.clone());
     }
 
+    /// One change away from our working or durable membership, and not undoing the working one
+    /// if it is committed (`Membership::keeps`).
     fn may_adopt(&self, view: &Membership) -> bool {
-        self.view.may_adopt(view, &self.keys) || self.durable_view().may_adopt(view, &self.keys)
+        let durable = self.durable.membership.as_ref().unwrap_or(&self.configured);
+        (self.view.may_adopt(view, &self.keys) || durable.may_adopt(view, &self.keys)) && self.view.keeps(view)
     }
 
     /// True if the members in `mask` are a quorum of the working membership (both sets while joint).
     fn is_quorum(&self, mask: Mask) -> bool {
-        self.view.is_quorum(|id| mask & self.bit_of(id) != 0)
+        let enough = |set: Mask| (mask & set).count_ones() as usize >= self.view.quorum_of(set.count_ones() as usize);
+        enough(self.current_bits) && (self.previous_bits == 0 || enough(self.previous_bits))
     }
 
     /// The current members of the working membership (not the one a joint change removes).
     fn current_mask(&self) -> Mask {
-        self.mask_of(&self.view.members)
+        self.current_bits
     }
 
     /// At a pass: a queued change that still applies is signed and the working membership
@@ -1095,6 +1116,7 @@ impl Node {
         let old = std::mem::replace(&mut self.ids, ids_for(&view, self.config.me));
         self.index_by_id = index_by_id(&self.ids);
         self.my_index = self.index_of(self.config.me).expect("ids_for includes me");
+        (self.current_bits, self.previous_bits) = view_bits(&view, &self.ids);
         self.view = view;
         let remap = |node: &Node, mask: Mask| -> Mask {
             old.iter().enumerate().filter(|(index, _)| mask & bit(*index) != 0).fold(0, |acc, (_, id)| acc | node.bit_of(*id))
@@ -1260,6 +1282,13 @@ fn ids_for(view: &Membership, me: NodeId) -> Vec<NodeId> {
     }
     assert!(ids.len() <= Mask::BITS as usize, "{} ids do not fit a mask", ids.len());
     ids
+}
+
+/// The bits (over `ids`) of the current members and, while joint, of the previous ones.
+fn view_bits(view: &Membership, ids: &[NodeId]) -> (Mask, Mask) {
+    let bits =
+        |set: &[NodeId]| set.iter().filter_map(|id| ids.iter().position(|other| other == id)).fold(0, |mask, index| mask | bit(index));
+    (bits(&view.members), view.previous.as_deref().map_or(0, bits))
 }
 
 fn index_by_id(ids: &[NodeId]) -> Vec<(NodeId, usize)> {

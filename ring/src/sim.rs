@@ -164,8 +164,9 @@ pub fn run_seed_with_rates(
     // `n` does not.
     let mut changes = Rng::new(seed ^ 0xC4A9_6E5E);
     if changes.chance(50) && (byzantine.is_none() || sim.newest_view.dishonest >= 1) {
-        sim.add_spares(3, &mut changes);
         sim.membership_changes = true;
+        sim.spares_left = 3;
+        sim.spare_rng = changes;
     }
     let result = sim.run_scenario(chaos_ms);
     sim.stats.sim_ms = sim.now;
@@ -349,6 +350,9 @@ pub struct Sim {
     newest_view: Membership,
     /// Random membership changes during the chaos phase (`run_seed`, half the seeds).
     pub membership_changes: bool,
+    /// Banks a change may still add (made when first needed, from `spare_rng`).
+    spares_left: usize,
+    spare_rng: Rng,
 }
 
 impl Sim {
@@ -414,6 +418,8 @@ impl Sim {
             template,
             newest_view,
             membership_changes: false,
+            spares_left: 0,
+            spare_rng: Rng::new(seed),
             rng,
             now: 0,
             nodes: sim_nodes,
@@ -600,7 +606,10 @@ impl Sim {
         }
         let n = self.nodes.len();
         self.side.resize(n, 0);
-        self.cut = vec![vec![false; n]; n];
+        for row in &mut self.cut {
+            row.resize(n, false);
+        }
+        self.cut.resize(n, vec![false; n]);
         self.stats.clock_rates_ppm = self.nodes.iter().map(|node| node.clock.rate_ppm).collect();
     }
 
@@ -670,6 +679,12 @@ impl Sim {
             return Ok(());
         }
         let proposer = members[self.rng.below(members.len() as u64) as usize];
+        if self.spares_left > 0 && !self.nodes.iter().any(|node| node.spare) {
+            self.spares_left -= 1;
+            let mut rng = self.spare_rng.clone();
+            self.add_spares(1, &mut rng);
+            self.spare_rng = rng;
+        }
         let spare = (0..self.nodes.len()).find(|index| self.nodes[*index].spare);
         let add = spare.is_some() && members.len() < 7 && (members.len() <= 2 || self.rng.chance(50));
         let change = if let (true, Some(spare)) = (add, spare) {
