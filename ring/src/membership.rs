@@ -324,10 +324,31 @@ impl Membership {
         let mine = self.committed_config();
         let theirs = newer.committed_config();
         let current = (self.version, sorted(&self.members));
-        theirs == mine
-            || theirs == current
-            || (newer.version, sorted(&newer.members)) == current
-            || newer.before_change() == Some(mine)
+        theirs == mine || theirs == current || (newer.version, sorted(&newer.members)) == current || newer.before_change() == Some(mine)
+    }
+
+    /// The set a certificate claimed under this membership proves committed: a grant under a
+    /// joint membership commits its change, so its current set either way, as (version, sorted ids).
+    pub fn proven_committed(&self) -> (u64, Vec<NodeId>) {
+        let mut ids = self.members.clone();
+        ids.sort_unstable();
+        (self.version, ids)
+    }
+
+    /// False if `self` would go back behind `floor`, a set known committed (from a certificate):
+    /// it must imply a later committed version, the same set at that version, or have `floor` as
+    /// its current set (the joint form of that version).
+    pub fn respects(&self, floor: &(u64, Vec<NodeId>)) -> bool {
+        let (version, set) = self.committed_config();
+        match version.cmp(&floor.0) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Equal => set == floor.1,
+            std::cmp::Ordering::Less => {
+                let mut current = self.members.clone();
+                current.sort_unstable();
+                (self.version, current) == *floor
+            }
+        }
     }
 
     /// Structure and signature: members distinct, at most `MAX_MEMBERS`, a previous set one

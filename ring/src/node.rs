@@ -1073,11 +1073,16 @@ impl Node {
         self.durable.membership = (*view != self.configured).then(|| view.clone());
     }
 
-    /// One change away from our working or durable membership, and not undoing the working one
-    /// if it is committed (`Membership::keeps`).
+    /// One change away from our working or durable membership, not undoing what the working one
+    /// knows committed (`Membership::keeps`), nor the membership our newest certificate proves
+    /// committed (`Membership::respects`): the holder of a grant under a joint membership passes
+    /// its certificate on with the token and its claims, so every member learns the commit.
     fn may_adopt(&self, view: &Membership) -> bool {
         let durable = self.durable.membership.as_ref().unwrap_or(&self.configured);
-        (self.view.may_adopt(view, &self.keys) || durable.may_adopt(view, &self.keys)) && self.view.keeps(view)
+        let floor = self.certified.as_ref().and_then(|certificate| self.resolve(&certificate.membership)).map(Membership::proven_committed);
+        (self.view.may_adopt(view, &self.keys) || durable.may_adopt(view, &self.keys))
+            && self.view.keeps(view)
+            && floor.is_none_or(|floor| view.respects(&floor))
     }
 
     /// True if the members in `mask` are a quorum of the working membership (both sets while joint).
