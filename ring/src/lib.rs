@@ -12,6 +12,10 @@
 //! milliseconds from its own monotonic clock, and carries out the returned [`Action`]s in
 //! order. Every `Persist` must be durable before any later action of the same list is
 //! carried out. See README.md for the protocol and the argument for its safety.
+//!
+//! The member set is versioned ([`Membership`]): a bank is added or removed one at a time,
+//! ordered by the token under joint quorums (`Node::propose_membership`, README "Membership
+//! change").
 
 mod config;
 pub mod dir_sim;
