@@ -50,6 +50,11 @@ pub struct Config {
     /// member that confirms two claimants, two quorums must share an honest member: with `n`
     /// members and `f` dishonest ones, a quorum of at least `(n + f) / 2 + 1` (3 of 4, 4 of 5).
     pub quorum: usize,
+    /// For a bank added by a membership change: the membership it starts from, the current one
+    /// before the change (`members` must equal its members, which do not include `me` yet).
+    /// None: `members` is the founding list, version 0. A restarted node starts from the newer
+    /// membership in its `PersistentState`, if any.
+    pub membership: Option<crate::Membership>,
 }
 
 /// Why a configuration was refused.
@@ -89,6 +94,8 @@ pub enum ConfigError {
         token_timeout: Millis,
     },
     DriftMarginTooLarge(u64),
+    /// `membership` is given but its members are not `members`.
+    MembershipNotMembers,
     QuorumAboveMembers {
         quorum: usize,
         members: usize,
@@ -132,6 +139,7 @@ impl fmt::Display for ConfigError {
             ConfigError::QuorumAboveMembers { quorum, members } => {
                 write!(f, "a quorum of {quorum} cannot be reached with {members} members")
             }
+            ConfigError::MembershipNotMembers => write!(f, "the membership's members are not the configured members"),
             ConfigError::DriftMarginTooLarge(p) => {
                 write!(f, "drift_margin_percent ({p}) must be at most 100")
             }
@@ -160,6 +168,7 @@ impl Config {
             probe_after: token_timeout / 2,
             drift_margin_percent: 10,
             quorum: 0,
+            membership: None,
         }
     }
 
@@ -183,7 +192,8 @@ impl Config {
                 return Err(ConfigError::DuplicateMember(*id));
             }
         }
-        if !self.members.contains(&self.me) {
+        // A bank about to be added starts from the current membership, which it is not in yet.
+        if !self.members.contains(&self.me) && self.membership.is_none() {
             return Err(ConfigError::MeNotAMember(self.me));
         }
         let durations = [
@@ -228,7 +238,11 @@ impl Config {
                 token_timeout: self.token_timeout,
             });
         }
-        if self.quorum > self.members.len() {
+        if self.membership.as_ref().is_some_and(|membership| membership.members != self.members) {
+            return Err(ConfigError::MembershipNotMembers);
+        }
+        // With a membership given, its `dishonest` count sizes the quorums, not `quorum`.
+        if self.quorum > self.members.len() && self.membership.is_none() {
             return Err(ConfigError::QuorumAboveMembers { quorum: self.quorum, members: self.members.len() });
         }
         if self.retransmit >= self.token_timeout {

@@ -12,10 +12,15 @@
 //! milliseconds from its own monotonic clock, and carries out the returned [`Action`]s in
 //! order. Every `Persist` must be durable before any later action of the same list is
 //! carried out. See README.md for the protocol and the argument for its safety.
+//!
+//! The member set is versioned ([`Membership`]): a bank is added or removed one at a time,
+//! ordered by the token under joint quorums (`Node::propose_membership`, README "Membership
+//! change").
 
 mod config;
 pub mod dir_sim;
 pub mod directory;
+mod membership;
 mod message;
 mod node;
 pub mod quorum;
@@ -23,6 +28,7 @@ pub mod scale;
 pub mod sim;
 
 pub use config::{Config, ConfigError, MAX_DURATION, MAX_MEMBERS};
+pub use membership::{change_bytes, Membership, MembershipChange, MembershipError, PublicKeyBytes, SignedChange, CHANGE_CONTEXT};
 pub use message::{Action, Message, PersistentState, Stamp, Status};
 pub use node::{epoch_owner, epoch_round, Node, MAX_ROUNDS_AHEAD};
 pub use quorum::{Certificate, CertificateError, Confirmation, Ed25519Keyring, Keyring, Keys, SimKeyring};

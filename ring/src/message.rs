@@ -2,6 +2,7 @@
 
 use ringbank_domain::keys::Signature;
 
+use crate::membership::Membership;
 use crate::quorum::Certificate;
 use crate::{Millis, NodeId};
 
@@ -44,6 +45,11 @@ pub struct PersistentState {
     /// never on its own): the base from which epoch jumps are judged after a restart.
     #[cfg_attr(feature = "serde", serde(default))]
     pub newest_certificate: Option<Certificate>,
+    /// The membership of the claim this node last confirmed (or accepted): the value it reports
+    /// in a `Promise`. None: the configured one (`Config::membership`, else version 0 of
+    /// `Config::members`), as on every disk written before membership changes existed.
+    #[cfg_attr(feature = "serde", serde(default))]
+    pub membership: Option<Membership>,
 }
 
 /// Every message between nodes. Each one carries the stamp or epoch it is about, so the
@@ -54,13 +60,29 @@ pub enum Message {
     /// The previous holder hands the token to its successor. `ring` is the live ring in
     /// configured order, the receiver included. `proof` certifies the stamp just held (the
     /// one before `stamp`), so the receiver can tell the token is not made up.
-    Token { stamp: Stamp, ring: Vec<NodeId>, proof: Option<Certificate> },
+    /// `membership`: the one `stamp` is to be claimed under (None: the founding set, version 0).
+    Token {
+        stamp: Stamp,
+        ring: Vec<NodeId>,
+        proof: Option<Certificate>,
+        #[cfg_attr(feature = "serde", serde(default))]
+        membership: Option<Membership>,
+    },
     /// The successor got the token (or already has something newer): stop retransmitting.
     TokenAck { stamp: Stamp },
     /// Sent to every configured member by a node that accepted a token: "confirm that
     /// `holder` owns `stamp`". The claimer holds once a quorum has confirmed. `proof` is the
     /// newest certificate the claimer knows (of the stamp before, or the old epoch's).
-    Claim { stamp: Stamp, holder: NodeId, ring: Vec<NodeId>, proof: Option<Certificate> },
+    /// `membership`: the member set(s) whose quorum the claimer counts (both while joint); a
+    /// confirmer adopts it and signs it with (stamp, holder).
+    Claim {
+        stamp: Stamp,
+        holder: NodeId,
+        ring: Vec<NodeId>,
+        proof: Option<Certificate>,
+        #[cfg_attr(feature = "serde", serde(default))]
+        membership: Option<Membership>,
+    },
     /// A member confirms a claim, signed over (stamp, holder) (`quorum::confirm_bytes`); it will
     /// confirm no other holder for this stamp.
     Confirm { stamp: Stamp, holder: NodeId, signature: Signature },
@@ -70,7 +92,15 @@ pub enum Message {
     /// A member's durable promise, with its newest confirmation and how long the lease of that
     /// confirmation may still run on the member's clock, stretched by the drift margin
     /// (`hold_max × (1 + margin)` from the confirmation; the candidate waits exactly that).
-    Promise { epoch: u64, last_confirmed: Option<(Stamp, NodeId)>, lease_remaining: Millis },
+    /// `membership`: the membership of that last confirmation (None: the founding set); the
+    /// candidate adopts the one reported with the newest confirmation.
+    Promise {
+        epoch: u64,
+        last_confirmed: Option<(Stamp, NodeId)>,
+        lease_remaining: Millis,
+        #[cfg_attr(feature = "serde", serde(default))]
+        membership: Option<Membership>,
+    },
     /// The receiver has promised `promised_epoch`, which is newer than what was sent.
     Reject { promised_epoch: u64 },
     /// A node outside the live ring asks the next holder to take it back in. `epoch` is the
@@ -164,4 +194,13 @@ pub struct Status {
     pub promised_epoch: u64,
     /// The holder named by the newest claim seen.
     pub last_holder: Option<NodeId>,
+    /// The membership this node works with: its version, its members, and whether the change
+    /// that made it is not known committed yet (joint quorums).
+    pub membership_version: u64,
+    pub members: Vec<NodeId>,
+    pub membership_joint: bool,
+    /// False once this node is not in that membership (removed): the driver may stop it.
+    pub member: bool,
+    /// A change `Node::propose_membership` queued here, not yet put on the token.
+    pub pending_change: Option<crate::MembershipChange>,
 }

@@ -4,11 +4,13 @@
 use ringbank_domain::keys::Signature;
 
 use crate::config::Config;
+use crate::membership::{Membership, MembershipChange, MembershipError, SignedChange};
 use crate::message::{Action, Message, PersistentState, Stamp, Status};
 use crate::quorum::{Certificate, Confirmation, Keys};
 use crate::{Millis, NodeId};
 
-/// A set of members, by their index in `Config::members`: bit `i` is member `i`. Wide enough for
+/// A set of members, by their index in `Node::ids` (the working membership's members, then the
+/// member a joint change removes, then this node if it is in neither): bit `i` is `ids[i]`. Wide enough for
 /// `MAX_MEMBERS` (checked at compile time below); every bit is made by `bit`, never by a bare shift.
 type Mask = u128;
 
@@ -41,10 +43,27 @@ pub const MAX_ROUNDS_AHEAD: u64 = 4096;
 pub struct Node {
     config: Config,
     keys: Keys,
+    /// The membership this node counts quorums in and routes by: normally that of the claim it
+    /// last confirmed (`durable.membership`); a holder that committed a change already uses the
+    /// committed set, a holder passing a change the joint one, a candidate the one it adopted.
+    view: Membership,
+    /// The founding membership (version 0 of `Config::members`), which `None` on the wire
+    /// means; None for a node added by a change (it drops such messages).
+    founding: Option<Membership>,
+    /// The membership this node was configured with (`Membership::configured`).
+    configured: Membership,
+    /// `view.union()`, then this node if it is not in it: what mask bits name.
+    ids: Vec<NodeId>,
+    /// The bits of `view.members`, and of `view.previous` while joint (0 otherwise).
+    current_bits: Mask,
+    previous_bits: Mask,
     my_index: usize,
-    /// `(id, index in Config::members)` sorted by id: `index_of` is a binary search, not a scan
+    /// `(id, index in ids)` sorted by id: `index_of` is a binary search, not a scan
     /// (it runs for every message, every ring id in it, and every `next_deadline`).
     index_by_id: Vec<(NodeId, usize)>,
+    /// A change `propose_membership` queued against the membership version given, put on the
+    /// token at our next pass if we are still at that version (else dropped).
+    pending_change: Option<(u64, MembershipChange)>,
     /// The newest quorum certificate seen (verified), the base for epoch jumps; persisted with
     /// every other change.
     certified: Option<Certificate>,
@@ -126,6 +145,10 @@ enum Phase {
         wait_until: Millis,
         /// Set once a majority promised: when we may claim `(epoch, 1)`.
         ready_at: Option<Millis>,
+        /// The newest confirmation among the promises counted (ours included), ordered by the
+        /// committed version its membership implies, then by stamp: `view` is the membership
+        /// reported with it.
+        best: (u64, Stamp),
         next_retransmit: Millis,
     },
 }
@@ -143,15 +166,26 @@ impl Node {
         if let Err(error) = config.validate() {
             panic!("invalid ring configuration: {error}");
         }
-        let my_index = config.members.iter().position(|id| *id == config.me).expect("validated");
         let durable = persisted.unwrap_or_default();
         let confirmed = durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
         let highest_seen = durable.highest_accepted.max(confirmed);
-        let member_count = config.members.len();
-        let mut index_by_id: Vec<(NodeId, usize)> = config.members.iter().enumerate().map(|(index, id)| (*id, index)).collect();
-        index_by_id.sort_unstable();
+        let configured = Membership::configured(&config);
+        let founding = config.membership.is_none().then(|| configured.clone());
+        let view = durable.membership.clone().unwrap_or(configured);
+        let ids = ids_for(&view, config.me);
+        let my_index = ids.iter().position(|id| *id == config.me).expect("ids_for includes me");
+        let index_by_id = index_by_id(&ids);
+        let member_count = ids.len();
+        let (current_bits, previous_bits) = view_bits(&view, &ids);
         Node {
             index_by_id,
+            ids,
+            current_bits,
+            previous_bits,
+            configured: Membership::configured(&config),
+            view,
+            founding,
+            pending_change: None,
             keys,
             certified: durable.newest_certificate.clone(),
             my_index,
@@ -183,8 +217,13 @@ impl Node {
         }
         let now = self.clock(now);
         let mut out = Vec::new();
-        let Some(from_index) = self.index_of(from) else { return out };
-        if from_index == self.my_index {
+        let from_index = self.index_of(from);
+        if from_index == Some(self.my_index) {
+            return out;
+        }
+        // Only members of our membership are heard, except a claim from a member of the
+        // membership it carries (a member we have not learnt of yet: `on_claim` checks it).
+        if from_index.is_none() && !matches!(message, Message::Claim { .. }) {
             return out;
         }
         if let Some(proof) = message.proof() {
@@ -196,15 +235,19 @@ impl Node {
             return out;
         }
         self.max_epoch_seen = self.max_epoch_seen.max(message.epoch());
+        let known = from_index.unwrap_or(usize::MAX);
         match message {
-            Message::Token { stamp, ring, proof } => self.on_token(from, stamp, &ring, proof, now, &mut out),
+            Message::Token { stamp, ring, proof, membership } => self.on_token(from, stamp, &ring, proof, membership, now, &mut out),
             Message::TokenAck { stamp } => self.on_token_ack(stamp, now),
-            Message::Claim { stamp, holder, ring, .. } => self.on_claim(from, stamp, holder, &ring, now, &mut out),
-            Message::Confirm { stamp, holder, signature } => self.on_confirm(from, from_index, stamp, holder, signature, now, &mut out),
+            Message::Claim { stamp, holder, ring, membership, .. } => self.on_claim(from, stamp, holder, &ring, membership, now, &mut out),
+            Message::Confirm { stamp, holder, signature } => self.on_confirm(from, known, stamp, holder, signature, now, &mut out),
             Message::Propose { epoch, .. } => self.on_propose(from, epoch, now, &mut out),
-            Message::Promise { epoch, lease_remaining, .. } => self.on_promise(from_index, epoch, lease_remaining, now, &mut out),
+            Message::Promise { epoch, last_confirmed, lease_remaining, membership } => {
+                let reported = last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
+                self.on_promise(known, epoch, reported, membership, lease_remaining, now, &mut out)
+            }
             Message::Reject { promised_epoch } => self.on_reject(promised_epoch, now, &mut out),
-            Message::Join { .. } => self.join_requests[from_index] = Some(now),
+            Message::Join { .. } => self.join_requests[known] = Some(now),
             Message::Wake { .. } => self.on_wake(now, &mut out),
             Message::Probe { .. } => {}
         }
@@ -232,7 +275,7 @@ impl Node {
                             // refused connection (its process is gone) makes the driver tell us
                             // (`unreachable`); an answer, a loss or silence changes nothing.
                             self.probed = Some((self.last_progress, self.highest_seen));
-                            let to = self.config.members[holder];
+                            let to = self.ids[holder];
                             self.send(to, Message::Probe { epoch: self.durable.promised_epoch }, &mut out);
                         }
                     }
@@ -247,7 +290,14 @@ impl Node {
                     // No majority in time: the token may be lost; the loss timer recovers it.
                     self.phase = Phase::Idle;
                 } else if now >= next_retransmit {
-                    let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring), proof: self.certified.clone() };
+                    let membership = self.wire_view();
+                    let claim = Message::Claim {
+                        stamp,
+                        holder: self.config.me,
+                        ring: self.ring_ids(ring),
+                        proof: self.certified.clone(),
+                        membership,
+                    };
                     self.send_to_mask(!confirmed, claim, &mut out);
                     let next_retransmit = now + self.config.retransmit;
                     self.phase = Phase::Claiming { stamp, ring, lease_until, confirmed, confirmations, next_retransmit };
@@ -263,7 +313,7 @@ impl Node {
                     self.retry_pass(now, &mut out);
                 }
             }
-            Phase::Candidate { epoch, deadline, promised, wait_until, ready_at, next_retransmit } => {
+            Phase::Candidate { epoch, deadline, promised, wait_until, ready_at, best, next_retransmit } => {
                 if let Some(ready_at) = ready_at {
                     if now >= ready_at {
                         self.start_epoch(now, &mut out);
@@ -275,7 +325,7 @@ impl Node {
                 } else if now >= next_retransmit {
                     self.send_to_mask(!promised, Message::Propose { epoch, proof: self.certified.clone() }, &mut out);
                     let next_retransmit = now + self.config.retransmit;
-                    self.phase = Phase::Candidate { epoch, deadline, promised, wait_until, ready_at, next_retransmit };
+                    self.phase = Phase::Candidate { epoch, deadline, promised, wait_until, ready_at, best, next_retransmit };
                 }
             }
         }
@@ -289,10 +339,7 @@ impl Node {
 
     /// We want the token, do not hold or claim it, and no wake is in force.
     fn waiting_unwoken(&self, now: Millis) -> bool {
-        self.want
-            && now >= self.hurry_until
-            && self.config.members.len() > 1
-            && !matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. })
+        self.want && now >= self.hurry_until && self.ids.len() > 1 && !matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. })
     }
 
     /// Asks every member to hurry the token (at most once per token timeout from here).
@@ -319,6 +366,38 @@ impl Node {
             self.wake(now, &mut out);
         }
         out
+    }
+
+    /// Queues a membership change (one member added or removed) to be ordered by the token: at
+    /// our next pass we sign it and hand the token on under the joint membership (the old set's
+    /// quorum and the new set's must confirm the next claim); once such a claim is granted the
+    /// change is committed and the new set alone counts. Refused while a change is queued here
+    /// or not known committed, by a node that is not a member, or if the change does not apply
+    /// (`Membership::check_change`); dropped at the pass if the membership moved on to another
+    /// version meanwhile (a change that came first). Returns the actions of a wake (the token hurries here), if
+    /// we do not hold. The change is done when `status()` shows its version, not joint; a change
+    /// lost with a token or a restart is not retried: propose it again.
+    pub fn propose_membership(&mut self, change: MembershipChange, now: Millis) -> Result<Vec<Action>, MembershipError> {
+        let now = self.clock(now);
+        if self.pending_change.is_some() {
+            return Err(MembershipError::ChangeInFlight { version: self.view.version });
+        }
+        if !self.view.is_member(self.config.me) {
+            return Err(MembershipError::ProposerNotAMember(self.config.me));
+        }
+        self.view.check_change(&change)?;
+        self.pending_change = Some((self.view.version, change));
+        let mut out = Vec::new();
+        let holds = matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. });
+        if !holds && now >= self.hurry_until && self.ids.len() > 1 {
+            self.wake(now, &mut out);
+        }
+        Ok(out)
+    }
+
+    /// The membership this node works with (see `Status::membership_version`).
+    pub fn membership(&self) -> &Membership {
+        &self.view
     }
 
     /// Local work is done: if we hold the token, pass it on now.
@@ -384,7 +463,7 @@ impl Node {
             Phase::Candidate { ready_at: Some(ready_at), .. } => *ready_at,
             Phase::Candidate { deadline, next_retransmit, .. } => (*deadline).min(*next_retransmit),
         };
-        if self.want && self.config.members.len() > 1 && !matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. }) {
+        if self.want && self.ids.len() > 1 && !matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. }) {
             return Some(deadline.min(self.hurry_until));
         }
         Some(deadline)
@@ -422,7 +501,12 @@ impl Node {
             state: self.state_name(),
             live_ring: self.ring_ids(self.known_ring),
             promised_epoch: self.durable.promised_epoch,
-            last_holder: self.last_holder.map(|index| self.config.members[index]),
+            last_holder: self.last_holder.map(|index| self.ids[index]),
+            membership_version: self.view.version,
+            members: self.view.members.clone(),
+            membership_joint: self.view.is_joint(),
+            member: self.view.is_member(self.config.me),
+            pending_change: self.pending_change.as_ref().map(|(_, change)| change.clone()),
         }
     }
 
@@ -448,7 +532,17 @@ impl Node {
 
 // Message handlers.
 impl Node {
-    fn on_token(&mut self, from: NodeId, stamp: Stamp, ring: &[NodeId], proof: Option<Certificate>, now: Millis, out: &mut Vec<Action>) {
+    #[allow(clippy::too_many_arguments)]
+    fn on_token(
+        &mut self,
+        from: NodeId,
+        stamp: Stamp,
+        ring: &[NodeId],
+        proof: Option<Certificate>,
+        membership: Option<Membership>,
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
         if stamp.epoch < self.durable.promised_epoch {
             self.send(from, Message::Reject { promised_epoch: self.durable.promised_epoch }, out);
             return;
@@ -463,17 +557,21 @@ impl Node {
         // the passer's own certificate for it. Otherwise a dishonest member could mint the next
         // stamp (or a new epoch's first) and hand it to an honest member, who would claim it while
         // the real holder's lease still runs (found by the ring simulator with a Byzantine member).
+        // The token's membership is the passer's (or, committed or with one change more, the
+        // one its certificate was claimed under), and one we may adopt.
+        let Some(view) = self.resolve(&membership) else { return };
         let proven = proof.as_ref().is_some_and(|proof| {
             proof.holder == from
                 && proof.stamp.epoch == stamp.epoch
                 && proof.stamp.seq.checked_add(1) == Some(stamp.seq)
-                && proof.verify(&self.config.members, self.config.quorum(), &self.keys).is_ok()
+                && self.believe_certificate(proof)
+                && self.resolve(&proof.membership).is_some_and(|under| under.may_adopt(view, &self.keys))
         });
-        if !proven {
+        if !proven || !self.may_adopt(view) {
             return;
         }
-        let ring = self.mask_of(ring);
-        self.accept_token(stamp, ring, now, Some(from), out);
+        let view = view.clone();
+        self.accept_token(stamp, ring.to_vec(), view, now, Some(from), out);
     }
 
     fn on_token_ack(&mut self, stamp: Stamp, now: Millis) {
@@ -485,19 +583,31 @@ impl Node {
         }
     }
 
-    fn on_claim(&mut self, from: NodeId, stamp: Stamp, holder: NodeId, ring: &[NodeId], now: Millis, out: &mut Vec<Action>) {
+    #[allow(clippy::too_many_arguments)]
+    fn on_claim(
+        &mut self,
+        from: NodeId,
+        stamp: Stamp,
+        holder: NodeId,
+        ring: &[NodeId],
+        membership: Option<Membership>,
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
         if holder != from {
             return;
         }
+        // The claim counts in the membership it carries: its sender must be in it, and we must
+        // be able to adopt it (at most one change from ours, well formed, signed).
+        let Some(view) = self.resolve(&membership) else { return };
+        let counted = view.members.contains(&from) || view.previous.as_ref().is_some_and(|previous| previous.contains(&from));
+        if !counted || !self.may_adopt(view) {
+            return;
+        }
+        let view = view.clone();
         if stamp.epoch < self.durable.promised_epoch {
             self.send(from, Message::Reject { promised_epoch: self.durable.promised_epoch }, out);
             return;
-        }
-        if stamp > self.highest_seen {
-            self.highest_seen = stamp;
-            self.last_progress = now;
-            self.known_ring = self.mask_of(ring);
-            self.last_holder = self.index_of(holder);
         }
         // A claim for a newer stamp means the token moved past whatever we were doing with it.
         let overtaken = match self.phase {
@@ -509,18 +619,32 @@ impl Node {
             self.stop_activity(out);
             self.last_progress = now;
         }
+        let repeat_of_other = self.durable.last_confirmed == Some((stamp, holder)) && self.durable_view() != view;
+        if repeat_of_other {
+            return; // the same claim again must carry the same membership
+        }
         match self.record_confirmation(stamp, holder, now) {
             ConfirmOutcome::New => {
+                // Adopted with the confirmation, durably: the membership we report in promises
+                // is always that of the claim we last confirmed.
+                self.store_view(&view);
+                self.install_view(view.clone());
                 self.raise_promise(stamp.epoch, out);
                 self.persist(out);
-                let signature = self.keys.sign_confirm(stamp, holder);
+                let signature = self.keys.sign_confirm_in(stamp, holder, Some(&view));
                 self.send(from, Message::Confirm { stamp, holder, signature }, out);
             }
             ConfirmOutcome::Repeat => {
-                let signature = self.keys.sign_confirm(stamp, holder);
+                let signature = self.keys.sign_confirm_in(stamp, holder, Some(&view));
                 self.send(from, Message::Confirm { stamp, holder, signature }, out);
             }
             ConfirmOutcome::Refused => {}
+        }
+        if stamp > self.highest_seen {
+            self.highest_seen = stamp;
+            self.last_progress = now;
+            self.known_ring = self.mask_of(ring);
+            self.last_holder = self.index_of(holder);
         }
     }
 
@@ -538,24 +662,29 @@ impl Node {
         if holder != self.config.me {
             return;
         }
-        let wanted =
-            matches!(&self.phase, Phase::Claiming { stamp: mine, confirmed, .. } if *mine == stamp && *confirmed & bit(from_index) == 0);
+        let wanted = from_index < self.ids.len()
+            && matches!(&self.phase, Phase::Claiming { stamp: mine, confirmed, .. } if *mine == stamp && *confirmed & bit(from_index) == 0);
         // A confirmation counts only with the confirmer's valid signature over (stamp, us): the
         // certificate we assemble from them must convince every participant on its own.
-        if !wanted || !self.keys.verify_confirm(from, stamp, holder, &signature) {
+        if !wanted || !self.keys.verify_confirm_in(from, stamp, holder, Some(&self.view), &signature) {
             return;
         }
-        let quorum = self.config.quorum();
         if let Phase::Claiming { confirmed, confirmations, .. } = &mut self.phase {
             *confirmed |= bit(from_index);
             confirmations.push(Confirmation { by: from, signature });
-            if confirmed.count_ones() as usize >= quorum {
+            let confirmed = *confirmed;
+            if self.is_quorum(confirmed) {
                 self.become_holder(now, out);
             }
         }
     }
 
     fn on_propose(&mut self, from: NodeId, epoch: u64, now: Millis, out: &mut Vec<Action>) {
+        if !self.view.is_member(from) {
+            // A member a change removes (or removed) may not start an epoch, nor disturb ours: it
+            // would end every claim of the ring it left with a promise it can never use.
+            return;
+        }
         let promised = self.durable.promised_epoch;
         if epoch > promised {
             self.raise_promise(epoch, out);
@@ -570,24 +699,61 @@ impl Node {
         }
     }
 
-    fn on_promise(&mut self, from_index: usize, epoch: u64, lease_remaining: Millis, now: Millis, out: &mut Vec<Action>) {
-        let majority = self.config.quorum();
+    /// A promise counts in our membership; one reporting a newer confirmation than any counted
+    /// so far brings the membership of that confirmation, which we adopt (and then need a quorum
+    /// of it, both sets while joint), or, if we may not adopt it, we give up this candidacy.
+    #[allow(clippy::too_many_arguments)]
+    fn on_promise(
+        &mut self,
+        from_index: usize,
+        epoch: u64,
+        reported: Stamp,
+        membership: Option<Membership>,
+        lease_remaining: Millis,
+        now: Millis,
+        out: &mut Vec<Action>,
+    ) {
         // The promiser already stretched its lease by the drift margin (`lease_remaining`).
         let margin_wait = now.saturating_add(lease_remaining);
-        let Phase::Candidate { epoch: mine, promised, wait_until, ready_at, .. } = &mut self.phase else {
+        let Phase::Candidate { epoch: mine, promised, ready_at, best, .. } = &self.phase else {
             return;
         };
-        if *mine != epoch || *promised & bit(from_index) != 0 {
+        if *mine != epoch || from_index >= self.ids.len() || *promised & bit(from_index) != 0 {
             return;
         }
-        *promised |= bit(from_index);
+        let from = self.ids[from_index];
+        let Some(view) = self.resolve(&membership) else { return };
+        let key = (view.committed_version(), reported);
+        if ready_at.is_none() && key > *best && *view != self.view {
+            if !self.may_adopt(view) {
+                // A membership we cannot follow (too far ahead, or one that would undo what we
+                // know committed): this promise is not counted. Safe: the argument only needs
+                // the counted promises and the membership of the newest of them.
+                return;
+            }
+            if !view.is_member(self.config.me) {
+                // The newest membership no longer has us: we were removed.
+                self.phase = Phase::Idle;
+                self.last_progress = now;
+                return;
+            }
+            self.install_view(view.clone());
+        }
+        // `install_view` may have moved the promiser's bit: look it up again.
+        let Some(from_bit) = self.index_of(from).map(bit) else { return };
+        let Phase::Candidate { promised, wait_until, ready_at, best, .. } = &mut self.phase else { return };
+        *promised |= from_bit;
         if ready_at.is_none() {
+            *best = (*best).max(key);
             *wait_until = (*wait_until).max(margin_wait);
-            if promised.count_ones() as usize >= majority {
-                *ready_at = Some(*wait_until);
+            let promised = *promised;
+            if self.is_quorum(promised) {
+                if let Phase::Candidate { ready_at, wait_until, .. } = &mut self.phase {
+                    *ready_at = Some(*wait_until);
+                }
             }
         }
-        if matches!(*ready_at, Some(at) if now >= at) {
+        if matches!(self.phase, Phase::Candidate { ready_at: Some(at), .. } if now >= at) {
             self.start_epoch(now, out);
         }
     }
@@ -609,13 +775,29 @@ impl Node {
 impl Node {
     /// Takes a token (from a pass, our own pass to ourselves, or a new epoch): records it and
     /// our own confirmation durably, then claims it from every member.
-    fn accept_token(&mut self, stamp: Stamp, ring: Mask, now: Millis, ack_to: Option<NodeId>, out: &mut Vec<Action>) {
+    /// `view` is the membership the claim counts in (adopted and stored with our own
+    /// confirmation); `ring` the live ring, by id.
+    fn accept_token(
+        &mut self,
+        stamp: Stamp,
+        ring: Vec<NodeId>,
+        view: Membership,
+        now: Millis,
+        ack_to: Option<NodeId>,
+        out: &mut Vec<Action>,
+    ) {
         self.stop_activity(out);
         let confirmed = self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp);
         if stamp.epoch < self.durable.promised_epoch || stamp <= self.durable.highest_accepted || stamp <= confirmed {
             return;
         }
-        let ring = ring | self.my_bit();
+        if !view.is_member(self.config.me) {
+            return; // a member removed by the change takes no token under it
+        }
+        self.install_view(view);
+        let view = self.view.clone();
+        self.store_view(&view);
+        let ring = (self.mask_of(&ring) | self.my_bit()) & self.current_mask();
         self.durable.highest_accepted = stamp;
         let outcome = self.record_confirmation(stamp, self.config.me, now);
         assert!(matches!(outcome, ConfirmOutcome::New), "accepting {stamp}: our own confirmation must be new");
@@ -633,9 +815,10 @@ impl Node {
         self.known_ring = ring;
         self.last_holder = Some(self.my_index);
         self.last_progress = now;
-        let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring), proof: self.certified.clone() };
+        let membership = self.wire_view();
+        let claim = Message::Claim { stamp, holder: self.config.me, ring: self.ring_ids(ring), proof: self.certified.clone(), membership };
         self.broadcast(claim, out);
-        let own = Confirmation { by: self.config.me, signature: self.keys.sign_confirm(stamp, self.config.me) };
+        let own = Confirmation { by: self.config.me, signature: self.keys.sign_confirm_in(stamp, self.config.me, Some(&view)) };
         self.phase = Phase::Claiming {
             stamp,
             ring,
@@ -644,7 +827,7 @@ impl Node {
             confirmations: vec![own],
             next_retransmit: now + self.config.retransmit,
         };
-        if self.config.quorum() == 1 {
+        if self.is_quorum(self.my_bit()) {
             self.become_holder(now, out);
         }
     }
@@ -654,9 +837,9 @@ impl Node {
         // Paired with the confirmers' side (record_confirmation refuses a second holder for one
         // stamp): holding needs a quorum of the configured members, ourselves included, and a
         // lease no longer than hold_max from the claim.
-        assert!(confirmed.count_ones() as usize >= self.config.quorum(), "holding {stamp} without a quorum");
+        assert!(self.is_quorum(confirmed), "holding {stamp} without a quorum");
         assert_eq!(confirmations.len(), confirmed.count_ones() as usize, "a confirmation without its signature");
-        let certificate = Certificate { stamp, holder: self.config.me, confirmations: confirmations.clone() };
+        let certificate = Certificate { stamp, holder: self.config.me, confirmations: confirmations.clone(), membership: self.wire_view() };
         assert!(confirmed & self.my_bit() != 0, "holding {stamp} without our own durable confirmation");
         assert_eq!(self.durable.last_confirmed, Some((stamp, self.config.me)), "holding {stamp} not confirmed durably here");
         assert!(stamp.epoch >= self.durable.promised_epoch, "holding {stamp} below our promise");
@@ -668,6 +851,11 @@ impl Node {
         if self.certified.as_ref().is_none_or(|known| known.stamp < stamp) {
             self.certified = Some(certificate.clone());
         }
+        if self.view.is_joint() {
+            // A quorum of the old set and of the new one confirmed: the change is committed.
+            // From our next pass on, the new set alone counts (the token carries it).
+            self.install_view(self.view.committed());
+        }
         let idle_until = if now < self.hurry_until { now } else { now + self.config.idle_pause };
         self.phase = Phase::Holding { stamp, ring, lease_until, idle_until, certificate: certificate.clone(), worked: self.want };
         out.push(Action::Grant { stamp, lease_until, certificate });
@@ -675,6 +863,10 @@ impl Node {
 
     /// Stops holding and hands the next sequence number to the successor, taking in joiners.
     fn pass_token(&mut self, now: Millis, out: &mut Vec<Action>) {
+        if !matches!(self.phase, Phase::Holding { .. }) {
+            return;
+        }
+        self.order_pending_change();
         let Phase::Holding { stamp, ring, ref certificate, worked, .. } = self.phase else { return };
         let proof = Some(certificate.clone());
         // After an idle hold, and unless someone asked for the token, it waits here a while.
@@ -690,6 +882,7 @@ impl Node {
                 }
             }
         }
+        let ring = ring & self.current_mask();
         self.last_progress = now;
         let next = Stamp::new(stamp.epoch, stamp.seq + 1);
         // Paired with accept_token at the successor, which takes only stamps above its highest
@@ -701,13 +894,17 @@ impl Node {
     fn pass_to_successor(&mut self, stamp: Stamp, ring: Mask, proof: Option<Certificate>, park: bool, now: Millis, out: &mut Vec<Action>) {
         match self.successor(ring) {
             // We are the only live member left: claim the token ourselves (it still needs a majority).
-            None => self.accept_token(stamp, ring, now, None, out),
+            None => {
+                let ring = self.ring_ids(ring);
+                self.accept_token(stamp, ring, self.view.clone(), now, None, out)
+            }
             Some(target) if park => {
                 let next_retry = now + self.config.idle_park;
                 self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry, proof, parked: true };
             }
             Some(target) => {
-                self.send(target, Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone() }, out);
+                let token = Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone(), membership: self.wire_view() };
+                self.send(target, token, out);
                 let next_retry = now + self.config.retransmit;
                 self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry, proof, parked: false };
             }
@@ -727,7 +924,8 @@ impl Node {
             let ring = ring & !self.bit_of(target);
             self.pass_to_successor(stamp, ring, proof, false, now, out);
         } else {
-            self.send(target, Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone() }, out);
+            let token = Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone(), membership: self.wire_view() };
+            self.send(target, token, out);
             let next_retry = now + self.config.retransmit;
             self.phase = Phase::Passing { stamp, ring, target, failures, next_retry, proof, parked: false };
         }
@@ -752,6 +950,14 @@ impl Node {
     }
 
     fn start_candidacy(&mut self, now: Millis, out: &mut Vec<Action>) {
+        // A candidate starts from the membership of its own last confirmation (what it reports
+        // itself) and adopts newer ones from the promises. A node that is not a member of it
+        // (removed) never proposes.
+        self.install_view(self.durable_view());
+        if !self.view.is_member(self.config.me) {
+            self.last_progress = now;
+            return;
+        }
         let highest = self.max_epoch_seen.max(self.durable.promised_epoch);
         let round = epoch_round(highest) + 1;
         if round > self.round_limit() {
@@ -766,13 +972,14 @@ impl Node {
         self.persist(out);
         self.broadcast(Message::Propose { epoch, proof: self.certified.clone() }, out);
         let wait_until = now + self.lease_remaining(now);
-        let ready_at = if self.config.quorum() == 1 { Some(wait_until) } else { None };
+        let ready_at = if self.is_quorum(self.my_bit()) { Some(wait_until) } else { None };
         self.phase = Phase::Candidate {
             epoch,
             deadline: now + self.config.token_timeout,
             promised: self.my_bit(),
             wait_until,
             ready_at,
+            best: (self.view.committed_version(), self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp)),
             next_retransmit: now + self.config.retransmit,
         };
         if matches!(ready_at, Some(at) if now >= at) {
@@ -784,7 +991,8 @@ impl Node {
     fn start_epoch(&mut self, now: Millis, out: &mut Vec<Action>) {
         let Phase::Candidate { epoch, promised, .. } = self.phase else { return };
         self.phase = Phase::Idle;
-        self.accept_token(Stamp::new(epoch, 1), promised, now, None, out);
+        let ring = self.ring_ids(promised);
+        self.accept_token(Stamp::new(epoch, 1), ring, self.view.clone(), now, None, out);
     }
 
     /// Promises `epoch` (the caller persists) and abandons anything about an older epoch.
@@ -833,9 +1041,111 @@ impl Node {
         if self.certified.as_ref().is_some_and(|known| known.stamp >= proof.stamp) {
             return; // nothing to learn: no signature checked
         }
-        if proof.verify(&self.config.members, self.config.quorum(), &self.keys).is_ok() {
+        if self.believe_certificate(proof) {
             self.certified = Some(proof.clone());
         }
+    }
+
+    /// A certificate is believed if it was claimed under a membership we could adopt (ours, or
+    /// one change away) and has a quorum of it (of both sets while joint) with valid signatures.
+    fn believe_certificate(&self, proof: &Certificate) -> bool {
+        self.resolve(&proof.membership).is_some_and(|under| self.may_adopt(under) && proof.verify_in(under, &self.keys).is_ok())
+    }
+
+    /// A membership from the wire: `None` is the founding one (if we know it).
+    fn resolve<'a>(&'a self, membership: &'a Option<Membership>) -> Option<&'a Membership> {
+        membership.as_ref().or(self.founding.as_ref())
+    }
+
+    /// Our working membership for the wire: `None` while it is the founding one, so a ring that
+    /// never changed sends what it always sent.
+    fn wire_view(&self) -> Option<Membership> {
+        (!self.view.is_founding()).then(|| self.view.clone())
+    }
+
+    /// The membership of our last confirmation (what a `Promise` reports).
+    fn durable_view(&self) -> Membership {
+        self.durable.membership.clone().unwrap_or_else(|| self.configured.clone())
+    }
+
+    /// Records `view` as the membership of the confirmation being made (the caller persists).
+    fn store_view(&mut self, view: &Membership) {
+        self.durable.membership = (*view != self.configured).then(|| view.clone());
+    }
+
+    /// One change away from our working or durable membership, not undoing what the working one
+    /// knows committed (`Membership::keeps`), nor the membership our newest certificate proves
+    /// committed (`Membership::respects`): the holder of a grant under a joint membership passes
+    /// its certificate on with the token and its claims, so every member learns the commit.
+    fn may_adopt(&self, view: &Membership) -> bool {
+        let durable = self.durable.membership.as_ref().unwrap_or(&self.configured);
+        let floor = self.certified.as_ref().and_then(|certificate| self.resolve(&certificate.membership)).map(Membership::proven_committed);
+        (self.view.may_adopt(view, &self.keys) || durable.may_adopt(view, &self.keys))
+            && self.view.keeps(view)
+            && floor.is_none_or(|floor| view.respects(&floor))
+    }
+
+    /// True if the members in `mask` are a quorum of the working membership (both sets while joint).
+    fn is_quorum(&self, mask: Mask) -> bool {
+        let enough = |set: Mask| (mask & set).count_ones() as usize >= self.view.quorum_of(set.count_ones() as usize);
+        enough(self.current_bits) && (self.previous_bits == 0 || enough(self.previous_bits))
+    }
+
+    /// The current members of the working membership (not the one a joint change removes).
+    fn current_mask(&self) -> Mask {
+        self.current_bits
+    }
+
+    /// At a pass: a queued change that still applies is signed and the working membership
+    /// becomes the joint one, which the token carries. Only when the working membership is
+    /// committed (not joint): one change at a time.
+    fn order_pending_change(&mut self) {
+        let Some((version, change)) = self.pending_change.take() else { return };
+        if version != self.view.version || self.view.check_change(&change).is_err() || !self.view.is_member(self.config.me) {
+            // Another change came first: this one was decided against a membership that is gone,
+            // so it is dropped (status shows no pending change) rather than applied on top.
+            return;
+        }
+        let version = self.view.version + 1;
+        let signature = self.keys.keyring().sign(&crate::membership::change_bytes(version, &change, self.config.me));
+        let signed = SignedChange { version, change, proposer: self.config.me, signature };
+        self.install_view(self.view.apply(signed));
+    }
+
+    /// Makes `view` the working membership: mask bits are renumbered (ring, confirmations,
+    /// promises, join requests, the last holder) by id.
+    fn install_view(&mut self, view: Membership) {
+        if view == self.view {
+            return;
+        }
+        let old = std::mem::replace(&mut self.ids, ids_for(&view, self.config.me));
+        self.index_by_id = index_by_id(&self.ids);
+        self.my_index = self.index_of(self.config.me).expect("ids_for includes me");
+        (self.current_bits, self.previous_bits) = view_bits(&view, &self.ids);
+        self.view = view;
+        let remap = |node: &Node, mask: Mask| -> Mask {
+            old.iter().enumerate().filter(|(index, _)| mask & bit(*index) != 0).fold(0, |acc, (_, id)| acc | node.bit_of(*id))
+        };
+        let mut phase = self.phase.clone();
+        match &mut phase {
+            Phase::Idle => {}
+            Phase::Claiming { ring, confirmed, .. } => {
+                *ring = remap(self, *ring);
+                *confirmed = remap(self, *confirmed);
+            }
+            Phase::Holding { ring, .. } | Phase::Passing { ring, .. } => *ring = remap(self, *ring),
+            Phase::Candidate { promised, .. } => *promised = remap(self, *promised),
+        }
+        self.phase = phase;
+        self.known_ring = remap(self, self.known_ring);
+        self.last_holder = self.last_holder.and_then(|index| self.index_of(old[index]));
+        let mut requests = vec![None; self.ids.len()];
+        for (index, request) in self.join_requests.iter().enumerate() {
+            if let Some(at) = self.index_of(old[index]) {
+                requests[at] = *request;
+            }
+        }
+        self.join_requests = requests;
     }
 
     /// The highest epoch round this node believes or mints: `MAX_ROUNDS_AHEAD` past the newest
@@ -874,7 +1184,10 @@ impl Node {
     }
 
     fn send_promise(&self, to: NodeId, epoch: u64, now: Millis, out: &mut Vec<Action>) {
-        let message = Message::Promise { epoch, last_confirmed: self.durable.last_confirmed, lease_remaining: self.lease_remaining(now) };
+        let view = self.durable_view();
+        let membership = (!view.is_founding()).then_some(view);
+        let message =
+            Message::Promise { epoch, last_confirmed: self.durable.last_confirmed, lease_remaining: self.lease_remaining(now), membership };
         self.send(to, message, out);
     }
 
@@ -891,7 +1204,7 @@ impl Node {
 
     /// `rank × token_timeout / 2n`, rank being our distance from the last holder (0: its successor).
     fn stagger(&self) -> Millis {
-        let n = self.config.members.len();
+        let n = self.ids.len();
         let after = self.last_holder.unwrap_or(n - 1);
         let rank = (self.my_index + n - after - 1) % n;
         rank as Millis * self.config.token_timeout / (2 * n as Millis)
@@ -914,9 +1227,12 @@ impl Node {
         self.known_ring & self.my_bit() != 0
     }
 
+    /// The next live current member after us in ring order (a member a joint change removes is
+    /// never a successor).
     fn successor(&self, ring: Mask) -> Option<NodeId> {
-        let n = self.config.members.len();
-        (1..n).map(|step| (self.my_index + step) % n).find(|index| ring & bit(*index) != 0).map(|index| self.config.members[index])
+        let n = self.ids.len();
+        let ring = ring & self.current_mask();
+        (1..n).map(|step| (self.my_index + step) % n).find(|index| ring & bit(*index) != 0).map(|index| self.ids[index])
     }
 
     fn persist(&mut self, out: &mut Vec<Action>) {
@@ -933,7 +1249,7 @@ impl Node {
     }
 
     fn send_to_mask(&self, mask: Mask, message: Message, out: &mut Vec<Action>) {
-        for (index, id) in self.config.members.iter().enumerate() {
+        for (index, id) in self.ids.iter().enumerate() {
             if index != self.my_index && mask & bit(index) != 0 {
                 self.send(*id, message.clone(), out);
             }
@@ -957,9 +1273,33 @@ impl Node {
     }
 
     fn ring_ids(&self, ring: Mask) -> Vec<NodeId> {
-        let members = self.config.members.iter().enumerate();
+        let members = self.ids.iter().enumerate();
         members.filter(|(index, _)| ring & bit(*index) != 0).map(|(_, id)| *id).collect()
     }
+}
+
+/// What mask bits name for a node with membership `view`: its members in ring order, then the
+/// member a joint change removes, then `me` if it is in neither.
+fn ids_for(view: &Membership, me: NodeId) -> Vec<NodeId> {
+    let mut ids = view.union();
+    if !ids.contains(&me) {
+        ids.push(me);
+    }
+    assert!(ids.len() <= Mask::BITS as usize, "{} ids do not fit a mask", ids.len());
+    ids
+}
+
+/// The bits (over `ids`) of the current members and, while joint, of the previous ones.
+fn view_bits(view: &Membership, ids: &[NodeId]) -> (Mask, Mask) {
+    let bits =
+        |set: &[NodeId]| set.iter().filter_map(|id| ids.iter().position(|other| other == id)).fold(0, |mask, index| mask | bit(index));
+    (bits(&view.members), view.previous.as_deref().map_or(0, bits))
+}
+
+fn index_by_id(ids: &[NodeId]) -> Vec<(NodeId, usize)> {
+    let mut index: Vec<(NodeId, usize)> = ids.iter().enumerate().map(|(index, id)| (*id, index)).collect();
+    index.sort_unstable();
+    index
 }
 
 /// The round of an epoch (the bits above the candidate's id): candidates outbid by rounds.

@@ -6,7 +6,9 @@
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use crate::{Action, Certificate, Config, Keys, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp};
+use crate::{
+    Action, Certificate, Config, Keys, Membership, MembershipChange, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp,
+};
 
 /// splitmix64: small, fast, and good enough to drive a simulation.
 #[derive(Clone, Debug)]
@@ -72,6 +74,13 @@ pub struct SimStats {
     pub refusals: u64,
     /// The `Config::probe_after` of the run (0: no probing).
     pub probe_after: Millis,
+    /// Membership changes the simulator proposed (`Node::propose_membership` accepted), that
+    /// were refused by the proposer, and that were committed (a grant under the joint sets).
+    pub changes_proposed: u64,
+    pub changes_refused: u64,
+    pub changes_committed: u64,
+    /// The committed membership at the end (version, members).
+    pub final_membership: (u64, Vec<NodeId>),
 }
 
 /// True if two quorums always share an honest member despite one dishonest member (2q - n >= 2,
@@ -149,13 +158,25 @@ pub fn run_seed_with_rates(
     for (index, rate) in rates.iter().enumerate() {
         sim.set_clock_rate(index, *rate);
     }
+    // Membership changes in half the seeds, from a stream of their own (the other half runs
+    // exactly as before changes existed). With a Byzantine member, only where every quorum
+    // survives it (`Membership::dishonest` >= 1): a change alters `n`, and a majority of an odd
+    // `n` does not.
+    let mut changes = Rng::new(seed ^ 0xC4A9_6E5E);
+    if changes.chance(50) && (byzantine.is_none() || sim.newest_view.dishonest >= 1) {
+        sim.membership_changes = true;
+        sim.spares_left = 3;
+        sim.spare_rng = changes;
+    }
     let result = sim.run_scenario(chaos_ms);
     sim.stats.sim_ms = sim.now;
     match result {
         Ok(()) => Ok(sim.stats.clone()),
         Err(message) => Err(format!(
-            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, idle park {idle_park} ms, probe after {probe_after} ms, clock rates {:?} ppm, t={} ms: {message}\nreplay: {}",
+            "ring simulation failed: seed {seed}, {nodes} nodes, quorum {}, Byzantine {byzantine:?}, idle park {idle_park} ms, probe after {probe_after} ms, membership changes {} ({} committed), clock rates {:?} ppm, t={} ms: {message}\nreplay: {}",
             sim.stats.quorum,
+            sim.membership_changes,
+            sim.stats.changes_committed,
             sim.stats.clock_rates_ppm,
             sim.now,
             replay_command(seed)
@@ -275,6 +296,8 @@ struct SimNode {
     last_claim: Option<Stamp>,
     grants: u64,
     granted_since_heal: bool,
+    /// Not started: a node a membership change may add later (`Sim::add_spares`).
+    spare: bool,
 }
 
 /// The simulated cluster. Tests may drive it by hand (`crash`, `partition`, `run_until`, ...);
@@ -321,6 +344,15 @@ pub struct Sim {
     healed_at: Option<Millis>,
     trace: bool,
     pub stats: SimStats,
+    /// The configuration every node started from (a spare's is made from it).
+    template: Config,
+    /// The newest committed membership an honest grant showed.
+    newest_view: Membership,
+    /// Random membership changes during the chaos phase (`run_seed`, half the seeds).
+    pub membership_changes: bool,
+    /// Banks a change may still add (made when first needed, from `spare_rng`).
+    spares_left: usize,
+    spare_rng: Rng,
 }
 
 impl Sim {
@@ -350,12 +382,14 @@ impl Sim {
         let mut sim_nodes = Vec::new();
         let mut quorum = 0;
         let mut probe_after = 0;
+        let mut template = None;
         for id in &ids {
             let mut config = Config::with_defaults(*id, ids.clone());
             config.token_timeout = Config::recommended_token_timeout(nodes);
             adjust(&mut config);
             quorum = config.quorum;
             probe_after = config.probe_after;
+            template = Some(config.clone());
             let clock = SimClock::new(0, rng.below(1_000_000), RATE_ONE_PPM);
             let keys = Keys::new(SimKeyring::new(*id, &ids, seed));
             sim_nodes.push(SimNode {
@@ -375,9 +409,17 @@ impl Sim {
                 last_claim: None,
                 grants: 0,
                 granted_since_heal: false,
+                spare: false,
             });
         }
+        let template = template.expect("at least one node");
+        let newest_view = Membership::configured(&template);
         Sim {
+            template,
+            newest_view,
+            membership_changes: false,
+            spares_left: 0,
+            spare_rng: Rng::new(seed),
             rng,
             now: 0,
             nodes: sim_nodes,
@@ -411,6 +453,7 @@ impl Sim {
                 quorum: quorum.max(nodes / 2 + 1),
                 clock_rates_ppm: vec![RATE_ONE_PPM; nodes],
                 probe_after,
+                final_membership: (0, ids.clone()),
                 ..SimStats::default()
             },
         }
@@ -532,6 +575,137 @@ impl Sim {
         self.trace_line(format!("n{index} RESTART from {:?}", self.nodes[index].durable));
     }
 
+    /// Adds `count` nodes that are not members (ids after the founding ones, clocks drawn from
+    /// `rng`): a membership change may add them. They run only once added.
+    pub fn add_spares(&mut self, count: usize, rng: &mut Rng) {
+        let founding: Vec<NodeId> = self.nodes.iter().map(|node| node.id).collect();
+        for _ in 0..count {
+            let id = (3 + 7 * self.nodes.len()) as NodeId;
+            let mut known = founding.clone();
+            known.push(id);
+            let rate = rng.range(CLOCK_RATE_MIN_PPM, CLOCK_RATE_MAX_PPM);
+            self.nodes.push(SimNode {
+                id,
+                config: Config { me: id, ..self.template.clone() },
+                keys: Keys::new(SimKeyring::new(id, &known, self.stats.seed)),
+                node: None,
+                durable: None,
+                clock: SimClock::new(0, rng.below(1_000_000), rate),
+                paused_until: None,
+                restart_at: None,
+                incarnation: 0,
+                crash_mid_step: false,
+                driver_grant: None,
+                last_grant: None,
+                last_confirm: None,
+                last_claim: None,
+                grants: 0,
+                granted_since_heal: false,
+                spare: true,
+            });
+        }
+        let n = self.nodes.len();
+        self.side.resize(n, 0);
+        for row in &mut self.cut {
+            row.resize(n, false);
+        }
+        self.cut.resize(n, vec![false; n]);
+        self.stats.clock_rates_ppm = self.nodes.iter().map(|node| node.clock.rate_ppm).collect();
+    }
+
+    /// Proposes a membership change at `index` (`Node::propose_membership`), as an operator would
+    /// through one bank. `Ok(false)`: the node refused it (or is down).
+    pub fn propose(&mut self, index: usize, change: MembershipChange) -> Result<bool, String> {
+        let local = self.local_now(index);
+        if self.nodes[index].paused_until.is_some() {
+            return Ok(false);
+        }
+        let Some(node) = self.nodes[index].node.as_mut() else { return Ok(false) };
+        match node.propose_membership(change.clone(), local) {
+            Ok(actions) => {
+                self.trace_line(format!("n{index} PROPOSE {change:?}"));
+                self.stats.changes_proposed += 1;
+                self.apply_actions(index, actions)?;
+                Ok(true)
+            }
+            Err(error) => {
+                self.trace_line(format!("n{index} PROPOSE {change:?} refused: {error}"));
+                self.stats.changes_refused += 1;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Starts a spare that a proposed change adds, configured with the current membership
+    /// `target` (which it is not in yet).
+    pub fn start_spare(&mut self, index: usize, target: Membership) {
+        let origin = self.rng.below(1_000_000);
+        let now = self.now;
+        let sim_node = &mut self.nodes[index];
+        sim_node.spare = false;
+        sim_node.config.members = target.members.clone();
+        sim_node.config.membership = Some(target);
+        sim_node.clock = SimClock::new(now, origin, sim_node.clock.rate_ppm);
+        let local = sim_node.clock.local(now);
+        sim_node.node = Some(Node::new(sim_node.config.clone(), sim_node.keys.clone(), None, local));
+        self.trace_line(format!("n{index} STARTS as an added member"));
+    }
+
+    /// The newest committed membership an honest grant showed.
+    pub fn newest_membership(&self) -> &Membership {
+        &self.newest_view
+    }
+
+    /// The membership a node last confirmed under (what it would report), as persisted.
+    fn durable_membership(&self, index: usize) -> Membership {
+        let sim_node = &self.nodes[index];
+        sim_node.durable.as_ref().and_then(|durable| durable.membership.clone()).unwrap_or_else(|| Membership::configured(&sim_node.config))
+    }
+
+    /// One random change (add a spare or remove a member), proposed at a random member, when the
+    /// previous one is done: committed, every member of the newest membership has confirmed
+    /// under it (so none is more than one change behind), and nothing is queued or joint.
+    fn change_membership(&mut self) -> Result<(), String> {
+        let view = self.newest_view.clone();
+        let members: Vec<usize> = view.members.iter().filter_map(|id| self.index_of(*id)).collect();
+        let settled = members.iter().all(|index| {
+            let node = self.nodes[*index].node.as_ref();
+            let durable = self.durable_membership(*index);
+            durable.version == view.version
+                && !durable.is_joint()
+                && node.is_none_or(|node| node.status(0).pending_change.is_none() && !node.membership().is_joint())
+        });
+        if !settled {
+            return Ok(());
+        }
+        let proposer = members[self.rng.below(members.len() as u64) as usize];
+        if self.spares_left > 0 && !self.nodes.iter().any(|node| node.spare) {
+            self.spares_left -= 1;
+            let mut rng = self.spare_rng.clone();
+            self.add_spares(1, &mut rng);
+            self.spare_rng = rng;
+        }
+        let spare = (0..self.nodes.len()).find(|index| self.nodes[*index].spare);
+        let add = spare.is_some() && members.len() < 7 && (members.len() <= 2 || self.rng.chance(50));
+        let change = if let (true, Some(spare)) = (add, spare) {
+            let id = self.nodes[spare].id;
+            let public_key = SimKeyring::public_key(id, self.stats.seed);
+            // The operator starts the new bank first, with the current membership (it is not a
+            // member yet: it waits for the claims of the joint membership that adds it).
+            let change = MembershipChange::Add { id, public_key };
+            if self.propose(proposer, change)? {
+                self.start_spare(spare, view.clone());
+            }
+            return Ok(());
+        } else if members.len() > 2 {
+            MembershipChange::Remove { id: view.members[self.rng.below(view.members.len() as u64) as usize] }
+        } else {
+            return Ok(());
+        };
+        self.propose(proposer, change)?;
+        Ok(())
+    }
+
     /// Freezes a node for `duration`: its clock runs on, messages to it wait or are lost.
     pub fn pause(&mut self, index: usize, duration: Millis) {
         if self.nodes[index].node.is_some() {
@@ -608,12 +782,24 @@ impl Sim {
             if self.stats.recovery_ms.is_none() && self.now >= first_grant_by {
                 return Err(format!("liveness: no grant within {} ms of the final heal", 10 * token_timeout));
             }
-            if self.nodes.iter().all(|node| node.granted_since_heal) {
+            if self.missing_members().is_empty() {
+                self.stats.final_membership = (self.newest_view.version, self.newest_view.members.clone());
                 return Ok(());
             }
         }
-        let missing: Vec<usize> = (0..self.nodes.len()).filter(|index| !self.nodes[*index].granted_since_heal).collect();
-        Err(format!("liveness: nodes {missing:?} never held within {} ms of the final heal", 20 * token_timeout))
+        let missing = self.missing_members();
+        Err(format!(
+            "liveness: nodes {missing:?} (members of version {}: {:?}) never held within {} ms of the final heal",
+            self.newest_view.version,
+            self.newest_view.members,
+            20 * token_timeout
+        ))
+    }
+
+    /// Members of the newest committed membership that have not held since the final heal.
+    fn missing_members(&self) -> Vec<usize> {
+        let members = &self.newest_view.members;
+        (0..self.nodes.len()).filter(|index| members.contains(&self.nodes[*index].id) && !self.nodes[*index].granted_since_heal).collect()
     }
 
     /// Ends every fault: all nodes up and awake, no partition, a clean network.
@@ -628,7 +814,9 @@ impl Sim {
             self.nodes[index].paused_until = None;
             self.nodes[index].crash_mid_step = false;
             self.nodes[index].granted_since_heal = false;
-            self.restart(index);
+            if !self.nodes[index].spare {
+                self.restart(index);
+            }
         }
         self.healed_at = Some(self.now);
     }
@@ -833,6 +1021,7 @@ impl Sim {
                 self.duplicate_percent = self.rng.below(10);
                 self.long_delay_percent = self.rng.below(5);
             }
+            85..=89 if self.membership_changes => self.change_membership()?,
             _ => {}
         }
         Ok(())
@@ -958,12 +1147,12 @@ impl Sim {
             self.heard.remove(0);
         }
         match message {
-            Message::Claim { stamp, holder, .. } if *holder == self.nodes[from].id => {
-                let signature = self.nodes[byzantine].keys.sign_confirm(*stamp, *holder);
+            Message::Claim { stamp, holder, membership, .. } if *holder == self.nodes[from].id => {
+                let signature = self.nodes[byzantine].keys.sign_confirm_in(*stamp, *holder, membership.as_ref());
                 self.forge(from, Message::Confirm { stamp: *stamp, holder: *holder, signature });
             }
             Message::Propose { epoch, .. } => {
-                self.forge(from, Message::Promise { epoch: *epoch, last_confirmed: None, lease_remaining: 0 });
+                self.forge(from, Message::Promise { epoch: *epoch, last_confirmed: None, lease_remaining: 0, membership: None });
             }
             _ => {}
         }
@@ -980,6 +1169,9 @@ impl Sim {
         let newest = self.last_global_grant.unwrap_or_default();
         let far = Stamp::new((1 << 63) + 5, 1);
         let proof = self.replayed_certificate();
+        // Its forgeries carry the membership its honest core works with (it signs no change).
+        let membership =
+            self.nodes[byzantine].node.as_ref().map(|node| node.membership().clone()).filter(|membership| !membership.is_founding());
         let stamp = match self.rng.below(4) {
             0 => far,
             1 => Stamp::new(newest.epoch, newest.seq + self.rng.range(1, 3)),
@@ -989,8 +1181,8 @@ impl Sim {
         let message = match self.rng.below(10) {
             0 => Message::Propose { epoch: far.epoch, proof },
             1 => Message::Propose { epoch: ((crate::epoch_round(newest.epoch) + self.rng.range(1, 3)) << 16) | u64::from(me), proof },
-            2 => Message::Token { stamp, ring, proof },
-            3 => Message::Claim { stamp, holder: me, ring, proof },
+            2 => Message::Token { stamp, ring, proof, membership },
+            3 => Message::Claim { stamp, holder: me, ring, proof, membership },
             4 => {
                 let mut bytes = [0u8; 64];
                 bytes[0] = self.rng.below(256) as u8;
@@ -1001,6 +1193,7 @@ impl Sim {
                 epoch: stamp.epoch,
                 last_confirmed: Some((stamp, self.nodes[to].id)),
                 lease_remaining: self.rng.below(1_000_000_000),
+                membership,
             },
             6 => Message::Reject { promised_epoch: if self.rng.chance(50) { far.epoch } else { stamp.epoch } },
             7 if self.rng.chance(50) => Message::Join { epoch: far.epoch },
@@ -1021,6 +1214,18 @@ impl Sim {
         Some(proofs[self.rng.below(proofs.len() as u64) as usize].clone())
     }
 
+    /// A grant under `under` commits its change, if joint.
+    fn learn_committed(&mut self, under: &Membership) {
+        let committed = under.committed();
+        if committed.version > self.newest_view.version {
+            if under.is_joint() {
+                self.stats.changes_committed += 1;
+            }
+            self.trace_line(format!("COMMITTED membership {} {:?}", committed.version, committed.members));
+            self.newest_view = committed;
+        }
+    }
+
     /// An honest grant comes with a certificate any member believes; and no stamp is certified
     /// for two honest holders, unless the quorum is too small for a dishonest member (counted).
     fn check_certified_grant(&mut self, index: usize, stamp: Stamp, certificate: &Certificate) -> Result<(), String> {
@@ -1033,13 +1238,15 @@ impl Sim {
         }
         // Epoch 0 is the bootstrap epoch, minted by nobody; its owner bits name member 0, which
         // the simulator's member ids (3, 10, ...) do not include, so only later epochs are verified.
-        let verified =
-            if stamp.epoch == 0 { Ok(()) } else { certificate.verify(&sim_node.config.members, sim_node.config.quorum(), &sim_node.keys) };
+        // Checked against the membership it was claimed under, as every member would.
+        let under = certificate.membership.clone().unwrap_or_else(|| Membership::configured(&self.template));
+        let verified = if stamp.epoch == 0 { Ok(()) } else { certificate.verify_in(&under, &sim_node.keys) };
         if let Err(error) = verified {
             return Err(format!("n{index} granted {stamp} with a certificate others refuse: {error}"));
         }
+        self.learn_committed(&under);
         if let Some(other) = self.honest_grants.insert(stamp, index).filter(|other| *other != index) {
-            if quorum_survives_one_liar(self.nodes.len(), self.stats.quorum) || self.byzantine.is_none() {
+            if quorum_survives_one_liar(self.stats.nodes, self.stats.quorum) || self.byzantine.is_none() {
                 return Err(format!("fence: stamp {stamp} certified for two honest holders, n{other} and n{index}"));
             }
             self.stats.split_stamps += 1;
@@ -1117,7 +1324,7 @@ impl Sim {
     fn check_grant(&mut self, index: usize, stamp: Stamp, lease_until: Millis) -> Result<(), String> {
         let local = self.local_now(index);
         let healed = self.healed_at.is_some();
-        let protected = self.byzantine.is_none() || quorum_survives_one_liar(self.nodes.len(), self.stats.quorum);
+        let protected = self.byzantine.is_none() || quorum_survives_one_liar(self.stats.nodes, self.stats.quorum);
         let sim_node = &mut self.nodes[index];
         let hold_max = sim_node.config.hold_max;
         let promised = sim_node.durable.as_ref().map_or(0, |durable| durable.promised_epoch);
@@ -1169,7 +1376,7 @@ impl Sim {
         // With a dishonest member and a quorum too small for it, two honest members can hold at
         // once: counted, not refused (the 2PC fences and holds keep money safe then).
         holders.retain(|(index, _)| Some(*index) != self.byzantine);
-        let protected = self.byzantine.is_none() || quorum_survives_one_liar(self.nodes.len(), self.stats.quorum);
+        let protected = self.byzantine.is_none() || quorum_survives_one_liar(self.stats.nodes, self.stats.quorum);
         if holders.len() > 1 && protected {
             return Err(format!("S1: several honest holders at once (quorum {}): {holders:?}", self.stats.quorum));
         }
@@ -1179,11 +1386,14 @@ impl Sim {
         if let (Some((holder, stamp)), Some(since)) = (holders.first(), self.partition_since) {
             // A lease of hold_max on the holder's clock, in global time (longer on a slow clock).
             let hold_max = self.nodes[*holder].clock.global_duration(self.nodes[*holder].config.hold_max);
-            let side_size = self.side.iter().filter(|side| **side == self.side[*holder]).count();
-            if self.now >= since + hold_max && side_size < self.nodes[0].config.majority() {
+            // Its quorum counts in the members it holds under (the committed set after a change).
+            let view = self.nodes[*holder].node.as_ref().map(|node| node.membership().clone()).expect("a holder runs");
+            let side = self.side[*holder];
+            let side_size = view.members.iter().filter(|id| self.index_of(**id).is_some_and(|index| self.side[index] == side)).count();
+            if self.now >= since + hold_max && side_size < view.quorum() {
                 return Err(format!(
                     "S4: n{holder} holds {stamp} on a side of {side_size} of {} members, partitioned since {since}",
-                    self.nodes.len()
+                    view.members.len()
                 ));
             }
         }

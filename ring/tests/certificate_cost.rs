@@ -21,7 +21,7 @@ fn certificate_cost_per_batch() {
         for seq in 1..=rounds {
             let stamp = Stamp::new(1 << 16, seq);
             let confirmations = (0..quorum).map(|i| Confirmation { by: i as NodeId, signature: keys[i].sign_confirm(stamp, 0) }).collect();
-            certificates.push(Certificate { stamp, holder: 0, confirmations });
+            certificates.push(Certificate { stamp, holder: 0, confirmations, membership: None });
         }
         let sign_us = started.elapsed().as_secs_f64() * 1e6 / (rounds as f64 * quorum as f64);
         let started = Instant::now();

@@ -274,15 +274,17 @@ fn a_restarted_node_reports_a_whole_lease_with_its_drift_margin_in_its_promise()
         last_confirmed: Some((Stamp::new(5, 9), 2)),
         highest_accepted: Stamp::new(5, 3),
         newest_certificate: None,
+        membership: None,
     };
     let mut node = Node::new(Config::with_defaults(1, members), keys(1, 3), Some(persisted), 10_000);
     let actions = node.step(0, Message::Propose { epoch: 1 << 16, proof: None }, 10_000);
     assert!(matches!(actions[0], Action::Persist(ref state) if state.promised_epoch == 1 << 16));
     // hold_max 200 ms stretched by the 10 % drift margin.
-    let promise = Message::Promise { epoch: 1 << 16, last_confirmed: Some((Stamp::new(5, 9), 2)), lease_remaining: 220 };
+    let promise = Message::Promise { epoch: 1 << 16, last_confirmed: Some((Stamp::new(5, 9), 2)), lease_remaining: 220, membership: None };
     assert_eq!(actions[1], Action::Send { to: 0, message: promise });
     // Older epochs are now refused.
-    let actions = node.step(2, Message::Claim { stamp: Stamp::new(5, 10), holder: 2, ring: vec![0, 1, 2], proof: None }, 10_001);
+    let actions =
+        node.step(2, Message::Claim { stamp: Stamp::new(5, 10), holder: 2, ring: vec![0, 1, 2], proof: None, membership: None }, 10_001);
     assert_eq!(actions, vec![Action::Send { to: 2, message: Message::Reject { promised_epoch: 1 << 16 } }]);
 }
 
@@ -756,8 +758,13 @@ fn unreachable_changes_nothing_unless_it_answers_our_probe_of_the_last_holder() 
     unchanged(&mut before_probe.clone(), holder, now);
     // After progress (a newer claim of the same holder, or a promise to a candidate): nothing.
     let mut claimed = probed.clone();
-    let claim =
-        Message::Claim { stamp: Stamp::new(stamp.epoch, stamp.seq + 1), holder: holder as NodeId, ring: vec![0, 1, 2], proof: None };
+    let claim = Message::Claim {
+        stamp: Stamp::new(stamp.epoch, stamp.seq + 1),
+        holder: holder as NodeId,
+        ring: vec![0, 1, 2],
+        proof: None,
+        membership: None,
+    };
     claimed.step(holder as NodeId, claim, now + 1);
     unchanged(&mut claimed, holder, now + 2);
     assert!(claimed.next_deadline().unwrap() >= now + 1 + 500);

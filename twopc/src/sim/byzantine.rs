@@ -221,7 +221,7 @@ impl Sim {
                 confirmations.push(Confirmation { by: bank as BankId, signature: ringbank_domain::keys::Signature::from_bytes(bytes) });
             }
         }
-        Certificate { stamp, holder, confirmations }
+        Certificate { stamp, holder, confirmations, membership: None }
     }
 
     /// A transfer as the Byzantine coordinator describes it to `to`: debits with or without a

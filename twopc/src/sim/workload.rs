@@ -13,7 +13,7 @@ pub(super) fn certify(keys: &[Keys], stamp: Stamp, holder: BankId) -> Certificat
         .enumerate()
         .map(|(bank, keys)| ringbank_ring::Confirmation { by: bank as BankId, signature: keys.sign_confirm(stamp, holder) })
         .collect();
-    Certificate { stamp, holder, confirmations }
+    Certificate { stamp, holder, confirmations, membership: None }
 }
 
 impl Sim {
