@@ -301,6 +301,17 @@ impl Membership {
         }
     }
 
+    /// How a candidate ranks the membership a promise reports, before the stamp of the
+    /// confirmation: (committed version, version). A joint membership outranks the committed set
+    /// before it whatever the stamps: a grant under the joint membership may have committed its
+    /// change, and every honest confirmation after that grant is under version `version` or
+    /// later, so a report of the previous set with a newer stamp can only come from a failed
+    /// attempt or a dishonest member (a forged claim that honest members confirmed). Claiming
+    /// under the joint membership is always safe: it counts in the previous set too.
+    pub fn report_rank(&self) -> (u64, u64) {
+        (self.committed_version(), self.version)
+    }
+
     /// The set known committed, as (version, sorted ids).
     fn committed_config(&self) -> (u64, Vec<NodeId>) {
         let mut ids = self.previous.clone().unwrap_or_else(|| self.members.clone());

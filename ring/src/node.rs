@@ -146,9 +146,10 @@ enum Phase {
         /// Set once a majority promised: when we may claim `(epoch, 1)`.
         ready_at: Option<Millis>,
         /// The newest confirmation among the promises counted (ours included), ordered by the
-        /// committed version its membership implies, then by stamp: `view` is the membership
-        /// reported with it.
-        best: (u64, Stamp),
+        /// committed version its membership implies, then by its version (a joint membership
+        /// outranks the set before it), then by stamp (`Membership::report_rank`): `view` is the
+        /// membership reported with it.
+        best: (u64, u64, Stamp),
         next_retransmit: Millis,
     },
 }
@@ -723,7 +724,8 @@ impl Node {
         }
         let from = self.ids[from_index];
         let Some(view) = self.resolve(&membership) else { return };
-        let key = (view.committed_version(), reported);
+        let (committed, version) = view.report_rank();
+        let key = (committed, version, reported);
         if ready_at.is_none() && key > *best && *view != self.view {
             if !self.may_adopt(view) {
                 // A membership we cannot follow (too far ahead, or one that would undo what we
@@ -979,7 +981,10 @@ impl Node {
             promised: self.my_bit(),
             wait_until,
             ready_at,
-            best: (self.view.committed_version(), self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp)),
+            best: {
+                let (committed, version) = self.view.report_rank();
+                (committed, version, self.durable.last_confirmed.map_or(Stamp::ZERO, |(stamp, _)| stamp))
+            },
             next_retransmit: now + self.config.retransmit,
         };
         if matches!(ready_at, Some(at) if now >= at) {

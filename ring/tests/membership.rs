@@ -394,3 +394,74 @@ fn a_membership_is_adopted_only_signed_by_a_member_and_one_change_away() {
         assert_eq!(byzantine.quorum_of(n + 2) + byzantine.quorum_of(n + 3) - (n + 3), 2, "n = {n}");
     }
 }
+
+/// Seed 1014291 of the ring simulator, by hand. A joint claim adding node 3 is granted to a
+/// founding member `H`, which is then cut off before its certificate leaves it (it alone knows the
+/// change committed). Forged claims in a new epoch under the founding membership (what a dishonest
+/// member sends; injected here) reach the founding members `victims(H)`, which had confirmed the
+/// joint claim: a joint membership may fall back to its previous set, so they confirm them. Before
+/// candidates ranked a joint report above the set before it, a victim's report of the founding set,
+/// newer by stamp, won: the ring went back to the founding set without node 3, and `H`, which
+/// refuses to go behind the commit its certificate proves, could not lead it forward again either
+/// (it did not count promises of the founding set).
+fn a_granted_change_survives_forged_claims_to(victims: impl Fn(usize) -> Vec<usize>) {
+    let mut cluster = Cluster::new(3);
+    cluster.run(2_000);
+    let current = cluster.node(0).membership().clone();
+    cluster.start_new_member(3, &current);
+    cluster.propose(0, add(3)).expect("a valid change");
+    // The holder of the joint grant passes the token under the committed membership, with the
+    // certificate: it is cut off at that moment, so the token (1 ms away) is lost with it.
+    let holder = loop {
+        assert!(cluster.now < 6_000, "the joint claim was never granted");
+        let next = cluster.now + 1;
+        cluster.run(next);
+        let committing = cluster.sent.iter().find(|(at, _, _, message)| {
+            *at == next && matches!(message, Message::Token { membership: Some(m), .. } if m.version == 1 && !m.is_joint())
+        });
+        if let Some((_, from, ..)) = committing {
+            break *from;
+        }
+    };
+    assert!(holder < 3, "the joint claim went to the added member");
+    cluster.frozen[holder] = true;
+    let cut_at = cluster.now;
+    let victims = victims(holder);
+    for victim in victims.iter().copied() {
+        assert!(victim != holder && cluster.view(victim).2, "node {victim} confirmed the joint claim");
+        let forger = (0..3).find(|index| *index != victim && *index != holder).expect("a third founding member") as NodeId;
+        let node = cluster.nodes[victim].as_mut().expect("up");
+        let promised = node.status(cut_at).promised_epoch;
+        let epoch = ((ringbank_ring::epoch_round(promised) + 1) << 16) | u64::from(forger);
+        let claim = Message::Claim { stamp: Stamp::new(epoch, 1), holder: forger, ring: vec![0, 1, 2], proof: None, membership: None };
+        let actions = node.step(forger, claim, cut_at);
+        assert!(actions.iter().any(|action| matches!(action, Action::Send { message: Message::Confirm { .. }, .. })));
+        cluster.apply(victim, actions);
+        assert_eq!(cluster.view(victim), (0, vec![0, 1, 2], false), "node {victim} fell back to the founding set");
+    }
+    cluster.run(cut_at + 3_000);
+    cluster.frozen[holder] = false;
+    let healed_at = cluster.now;
+    cluster.run(healed_at + 8_000);
+    for index in 0..4 {
+        assert_eq!(cluster.view(index), (1, vec![0, 1, 2, 3], false), "node {index} (holder {holder}, victims {victims:?})");
+        assert!(cluster.granted_since(index, healed_at + 4_000), "node {index} did not hold (holder {holder}, victims {victims:?})");
+    }
+}
+
+/// As in the seed: one member taken back; the candidate hears the joint membership from another
+/// and claims under it.
+#[test]
+fn a_forged_claim_to_one_member_does_not_take_back_a_granted_change() {
+    a_granted_change_survives_forged_claims_to(|holder| vec![(holder + 1) % 3]);
+}
+
+/// Every founding member but the holder taken back: the ring runs on the founding set while the
+/// holder is cut off; once back, the holder's loss timer fires (it confirms no claim behind the
+/// commit), and as a candidate it keeps the joint membership it confirmed, counts the promises
+/// that report the founding set (ranked below it), claims under the joint membership (a quorum of
+/// both sets) and the next grant commits the change everywhere.
+#[test]
+fn forged_claims_to_every_other_member_do_not_take_back_a_granted_change() {
+    a_granted_change_survives_forged_claims_to(|holder| (0..3).filter(|index| *index != holder).collect());
+}

@@ -181,3 +181,21 @@ fn a_slow_holder_among_fast_members_inside_the_margin_keeps_one_holder() {
         }
     }
 }
+
+/// The membership rollback the simulator found (seed 1014291: 5 members, quorum 4, a Byzantine
+/// member, a sixth bank added): the joint claim that adds it is granted, but its certificate
+/// stays with the holder (the token went to the dishonest member, which dropped it). The
+/// dishonest member, restarted with the founding membership, forges a claim in a new epoch under
+/// it; an honest member that had confirmed the joint claim confirms the forged one too (a joint
+/// membership may fall back to its previous set), and as the next candidate it ranked its own
+/// report of the previous set above the joint reports of the others by stamp alone, claimed under
+/// the founding set and took the ring back to it. The holder, which knows the change committed,
+/// refused to follow and the added bank was never in the ring again: a liveness failure. A
+/// candidate now ranks a report of a joint membership above any report of the set before it
+/// (`Membership::report_rank`).
+#[test]
+fn a_forged_claim_does_not_take_the_ring_back_from_a_granted_change() {
+    let stats = run_seed(1_014_291, false).unwrap_or_else(|report| panic!("{report}"));
+    assert!(stats.changes_committed >= 1, "{stats:?}");
+    assert!(stats.final_membership.0 >= 1, "{stats:?}");
+}
