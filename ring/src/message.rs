@@ -65,7 +65,7 @@ pub enum Message {
         stamp: Stamp,
         ring: Vec<NodeId>,
         proof: Option<Certificate>,
-        #[cfg_attr(feature = "serde", serde(default))]
+        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
         membership: Option<Membership>,
     },
     /// The successor got the token (or already has something newer): stop retransmitting.
@@ -80,7 +80,7 @@ pub enum Message {
         holder: NodeId,
         ring: Vec<NodeId>,
         proof: Option<Certificate>,
-        #[cfg_attr(feature = "serde", serde(default))]
+        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
         membership: Option<Membership>,
     },
     /// A member confirms a claim, signed over (stamp, holder) (`quorum::confirm_bytes`); it will
@@ -98,7 +98,7 @@ pub enum Message {
         epoch: u64,
         last_confirmed: Option<(Stamp, NodeId)>,
         lease_remaining: Millis,
-        #[cfg_attr(feature = "serde", serde(default))]
+        #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
         membership: Option<Membership>,
     },
     /// The receiver has promised `promised_epoch`, which is newer than what was sent.

@@ -160,7 +160,7 @@ pub struct Certificate {
     pub confirmations: Vec<Confirmation>,
     /// The membership `stamp` was claimed under, which the confirmations signed (None: the
     /// founding member list, version 0).
-    #[cfg_attr(feature = "serde", serde(default))]
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Option::is_none"))]
     pub membership: Option<Membership>,
 }
 

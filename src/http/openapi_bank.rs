@@ -44,6 +44,19 @@ pub fn document() -> Value {
     };
     let stamp = schema("Stamp");
     let nodes = json!({"type": "array", "items": node.clone()});
+    let proof =
+        json!({"oneOf": [schema("Certificate"), {"type": "null"}], "description": "the newest quorum certificate the sender knows"});
+    let membership = json!({"allOf": [schema("Membership")], "description": "absent while the ring has its founding members (ring/README.md, Membership change)"});
+    let signature = json!({"type": "string", "pattern": "^[0-9a-f]{128}$", "description": "Ed25519 signature, hex (ring/README.md, Signed confirmations)"});
+    let certificate = json!({"type": "object", "additionalProperties": false, "required": ["stamp", "holder", "confirmations"], "properties": {
+        "stamp": stamp, "holder": node, "confirmations": {"type": "array", "maxItems": 128, "items": {"type": "object", "additionalProperties": false,
+            "required": ["by", "signature"], "properties": {"by": node, "signature": signature}}},
+        "membership": membership}});
+    let membership_schema = json!({"type": "object", "required": ["version", "members"], "properties": {
+        "version": {"type": "integer", "minimum": 0}, "members": nodes, "previous": {"type": ["array", "null"], "items": node},
+        "keys": {"type": "array", "description": "[member, 32-byte Ed25519 public key] of members added by a change"},
+        "change": {"type": ["object", "null"], "description": "the signed change that made this version"},
+        "dishonest": {"type": "integer", "minimum": 0}}});
     let mut paths = serde_json::Map::new();
     paths.insert(
         "/bank/v1/prepare".into(),
@@ -111,7 +124,7 @@ pub fn document() -> Value {
         (
             "token",
             "Token",
-            json!({"stamp": stamp, "ring": nodes}),
+            json!({"stamp": stamp, "ring": nodes, "proof": proof, "membership": membership}),
             json!(["stamp", "ring"]),
             "the previous holder hands the token on; ring is the live ring in configured order",
         ),
@@ -119,15 +132,21 @@ pub fn document() -> Value {
         (
             "claim",
             "Claim",
-            json!({"stamp": stamp, "holder": node, "ring": nodes}),
+            json!({"stamp": stamp, "holder": node, "ring": nodes, "proof": proof, "membership": membership}),
             json!(["stamp", "holder", "ring"]),
             "confirm that holder owns stamp",
         ),
-        ("confirm", "Confirm", json!({"stamp": stamp, "holder": node}), json!(["stamp", "holder"]), "a member confirms a claim"),
+        (
+            "confirm",
+            "Confirm",
+            json!({"stamp": stamp, "holder": node, "signature": signature}),
+            json!(["stamp", "holder", "signature"]),
+            "a member confirms a claim, signed",
+        ),
         (
             "propose",
             "Propose",
-            json!({"epoch": {"type": "integer", "minimum": 0}}),
+            json!({"epoch": {"type": "integer", "minimum": 0}, "proof": proof}),
             json!(["epoch"]),
             "promise to ignore everything older than epoch",
         ),
@@ -136,7 +155,7 @@ pub fn document() -> Value {
             "Promise",
             json!({"epoch": {"type": "integer", "minimum": 0},
             "last_confirmed": {"type": ["array", "null"], "prefixItems": [stamp, node], "minItems": 2, "maxItems": 2},
-            "lease_remaining": {"type": "integer", "minimum": 0, "description": "ms"}}),
+            "lease_remaining": {"type": "integer", "minimum": 0, "description": "ms"}, "membership": membership}),
             json!(["epoch", "last_confirmed", "lease_remaining"]),
             "a member's durable promise",
         ),
@@ -181,7 +200,7 @@ pub fn document() -> Value {
         "/bank/v1/openapi.json".into(),
         json!({"get": {"summary": "this document", "responses": {"200": {"description": "OpenAPI 3.1"}}}}),
     );
-    json!({
+    let mut document = json!({
         "openapi": "3.1.0",
         "info": {"title": "ringbank bank-to-bank API", "version": "1",
             "description": "Every POST is signed (x-ring-* headers) with the sending bank's own Ed25519 key and checked against that bank's public key in the member list; the timestamp must be within 30 s of the receiver's clock and each nonce is accepted once. The ring's messages carry fencing stamps (epoch, seq); the two-phase commit's prepare carries the coordinator's stamp, and a participant refuses a prepare older than one it accepted."},
@@ -230,5 +249,11 @@ pub fn document() -> Value {
                     "balance_cents": {"type": "integer"}, "available_cents": {"type": "integer"}}}
             }
         }
-    })
+    });
+    // Added apart: one json! literal this large passes the macro's recursion limit.
+    let schemas = &mut document["components"]["schemas"];
+    schemas["Certificate"] = certificate;
+    schemas["Membership"] = membership_schema;
+    schemas["PrepareRequest"]["properties"]["certificate"] = json!({"oneOf": [schema("Certificate"), {"type": "null"}], "description": "the ring's certificate that the coordinator holds stamp"});
+    document
 }
