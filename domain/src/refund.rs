@@ -74,6 +74,16 @@ pub fn split_refund(amount: i64, owed: &[i64]) -> Option<Vec<i64>> {
 mod tests {
     use super::*;
 
+    /// A small deterministic generator: `next(bound)` is in `0..bound`.
+    fn xorshift(mut seed: u64) -> impl FnMut(u64) -> u64 {
+        move |bound| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % bound
+        }
+    }
+
     fn sums(rows: &[(usize, usize, i64)], debits: usize, credits: usize) -> (Vec<i64>, Vec<i64>) {
         let (mut by_payer, mut by_receiver) = (vec![0; debits], vec![0; credits]);
         for (receiver, payer, cents) in rows {
@@ -96,13 +106,7 @@ mod tests {
         let rows = funding(&[6_000, 5_000, 1_000], &[7_000, 5_000]);
         assert_eq!(rows, vec![(0, 0, 6_000), (0, 1, 1_000), (1, 1, 4_000), (1, 2, 1_000)]);
         // Pseudo-random balanced transfers: rows and columns always match the legs exactly.
-        let mut seed = 0x2545_F491_4F6C_DD1Du64;
-        let mut next = |bound: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % bound
-        };
+        let mut next = xorshift(0x2545_F491_4F6C_DD1D);
         for _ in 0..2_000 {
             let debits: Vec<i64> = (0..1 + next(5)).map(|_| 1 + next(100_000) as i64).collect();
             let total: i64 = debits.iter().sum();
@@ -133,13 +137,7 @@ mod tests {
 
     #[test]
     fn refunds_in_parts_never_return_more_than_each_payer_paid() {
-        let mut seed = 0x9E37_79B9_7F4A_7C15u64;
-        let mut next = |bound: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % bound
-        };
+        let mut next = xorshift(0x9E37_79B9_7F4A_7C15);
         for _ in 0..2_000 {
             let paid: Vec<i64> = (0..1 + next(4)).map(|_| 1 + next(10_000) as i64).collect();
             let mut owed = paid.clone();

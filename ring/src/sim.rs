@@ -300,6 +300,31 @@ struct SimNode {
     spare: bool,
 }
 
+impl SimNode {
+    /// A node with no history: running (`node` given) or a spare that a change may add.
+    fn fresh(id: NodeId, config: Config, keys: Keys, node: Option<Node>, clock: SimClock) -> SimNode {
+        SimNode {
+            id,
+            config,
+            keys,
+            spare: node.is_none(),
+            node,
+            durable: None,
+            clock,
+            paused_until: None,
+            restart_at: None,
+            incarnation: 0,
+            crash_mid_step: false,
+            driver_grant: None,
+            last_grant: None,
+            last_confirm: None,
+            last_claim: None,
+            grants: 0,
+            granted_since_heal: false,
+        }
+    }
+}
+
 /// The simulated cluster. Tests may drive it by hand (`crash`, `partition`, `run_until`, ...);
 /// every method that moves time checks the safety properties after each event.
 pub struct Sim {
@@ -392,25 +417,8 @@ impl Sim {
             template = Some(config.clone());
             let clock = SimClock::new(0, rng.below(1_000_000), RATE_ONE_PPM);
             let keys = Keys::new(SimKeyring::new(*id, &ids, seed));
-            sim_nodes.push(SimNode {
-                id: *id,
-                node: Some(Node::new(config.clone(), keys.clone(), None, clock.local(0))),
-                config,
-                keys,
-                durable: None,
-                clock,
-                paused_until: None,
-                restart_at: None,
-                incarnation: 0,
-                crash_mid_step: false,
-                driver_grant: None,
-                last_grant: None,
-                last_confirm: None,
-                last_claim: None,
-                grants: 0,
-                granted_since_heal: false,
-                spare: false,
-            });
+            let node = Node::new(config.clone(), keys.clone(), None, clock.local(0));
+            sim_nodes.push(SimNode::fresh(*id, config, keys, Some(node), clock));
         }
         let template = template.expect("at least one node");
         let newest_view = Membership::configured(&template);
@@ -584,25 +592,9 @@ impl Sim {
             let mut known = founding.clone();
             known.push(id);
             let rate = rng.range(CLOCK_RATE_MIN_PPM, CLOCK_RATE_MAX_PPM);
-            self.nodes.push(SimNode {
-                id,
-                config: Config { me: id, ..self.template.clone() },
-                keys: Keys::new(SimKeyring::new(id, &known, self.stats.seed)),
-                node: None,
-                durable: None,
-                clock: SimClock::new(0, rng.below(1_000_000), rate),
-                paused_until: None,
-                restart_at: None,
-                incarnation: 0,
-                crash_mid_step: false,
-                driver_grant: None,
-                last_grant: None,
-                last_confirm: None,
-                last_claim: None,
-                grants: 0,
-                granted_since_heal: false,
-                spare: true,
-            });
+            let keys = Keys::new(SimKeyring::new(id, &known, self.stats.seed));
+            let clock = SimClock::new(0, rng.below(1_000_000), rate);
+            self.nodes.push(SimNode::fresh(id, Config { me: id, ..self.template.clone() }, keys, None, clock));
         }
         let n = self.nodes.len();
         self.side.resize(n, 0);

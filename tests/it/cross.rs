@@ -232,6 +232,7 @@ async fn a_stale_coordinator_prepare_is_refused() {
             ringbank_ring::Confirmation { by: 0, signature: ringbank_domain::keys::Signature::from_bytes([1; 64]) },
             ringbank_ring::Confirmation { by: 1, signature: ringbank_domain::keys::Signature::from_bytes([2; 64]) },
         ],
+        membership: None,
     };
     let attempts = [(ringbank_ring::Stamp::new(1, 1), None), (far, None), (forged.stamp, Some(forged.clone()))];
     for (stamp, certificate) in attempts {

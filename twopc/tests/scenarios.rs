@@ -50,7 +50,7 @@ fn keys(me: u16) -> Keys {
 /// Both members' signed confirmations that `holder` holds `stamp`.
 fn certify(stamp: Stamp, holder: u16) -> Certificate {
     let confirmations = (0..2).map(|by| Confirmation { by, signature: keys(by).sign_confirm(stamp, holder) }).collect();
-    Certificate { stamp, holder, confirmations }
+    Certificate { stamp, holder, confirmations, membership: None }
 }
 
 fn participant(me: u16) -> Participant {
@@ -561,7 +561,7 @@ fn a_transfer_id_taken_first_by_another_coordinator_gets_a_no() {
     let prepare2 = Prepare {
         coordinator: 2,
         stamp: stamp2,
-        certificate: Some(Certificate { stamp: stamp2, holder: 2, confirmations }),
+        certificate: Some(Certificate { stamp: stamp2, holder: 2, confirmations, membership: None }),
         transfers: vec![item],
     };
     assert_eq!(votes_of(&bank1.on_prepare(2, prepare2, 0, &book(), 0)), vec![(id("t1"), true)]);
