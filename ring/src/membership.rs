@@ -325,7 +325,11 @@ impl Membership {
     /// candidate reports the membership of its last confirmation, and the commit was learnt
     /// only by the holder). A joint membership may still give way to its previous set (an
     /// attempt that failed). Honest claims never do otherwise (every claim after a commit counts
-    /// in the committed set); a dishonest member replaying an older membership could.
+    /// in the committed set); a dishonest member replaying an older membership could. A joint
+    /// membership also keeps one change on its current set, committed (taking its committed form,
+    /// then that change: two steps it keeps one by one). Without it a node taken back to the
+    /// joint form of its committed version (a forged claim) that missed the next joint claim
+    /// followed no later claim (seed 2022150).
     pub fn keeps(&self, newer: &Membership) -> bool {
         let sorted = |ids: &[NodeId]| {
             let mut ids = ids.to_vec();
@@ -335,7 +339,11 @@ impl Membership {
         let mine = self.committed_config();
         let theirs = newer.committed_config();
         let current = (self.version, sorted(&self.members));
-        theirs == mine || theirs == current || (newer.version, sorted(&newer.members)) == current || newer.before_change() == Some(mine)
+        theirs == mine
+            || theirs == current
+            || (newer.version, sorted(&newer.members)) == current
+            || newer.before_change() == Some(mine)
+            || newer.before_change() == Some(current)
     }
 
     /// The set a certificate claimed under this membership proves committed: a grant under a

@@ -381,6 +381,17 @@ fn a_membership_is_adopted_only_signed_by_a_member_and_one_change_away() {
     let two_away = joint.committed().apply(second);
     assert!(joint.committed().may_adopt(&two_away, &keys_of_1), "signed by the added member, with its key from the membership");
     assert!(!founding.may_adopt(&two_away.committed(), &keys_of_1));
+    // What a joint membership keeps (seed 2022150): its previous set (a failed attempt), its
+    // committed form, the next change on its current set, joint or committed; not two changes on.
+    assert!(joint.keeps(&founding) && joint.keeps(&joint.committed()));
+    assert!(joint.keeps(&two_away) && joint.keeps(&two_away.committed()));
+    assert!(joint.may_adopt(&two_away.committed(), &keys_of_1));
+    let third = ringbank_ring::SignedChange { version: 3, change: add(4), proposer: 0, signature: sign(3, &add(4), 0) };
+    let three_on = two_away.committed().apply(third);
+    assert!(!founding.keeps(&two_away.committed()) && !joint.keeps(&three_on) && !joint.keeps(&three_on.committed()));
+    let from_previous =
+        founding.apply(ringbank_ring::SignedChange { version: 1, change: add(5), proposer: 0, signature: sign(1, &add(5), 0) });
+    assert!(!joint.committed().keeps(&from_previous.committed()), "a committed set does not go back to a sibling of itself");
     // The quorum rule keeps the founding `f`: 4 of 5 stays (n + f) / 2 + 1 as n changes.
     let mut config = Config::with_defaults(0, vec![0, 1, 2, 3, 4]);
     config.quorum = 4;

@@ -199,3 +199,20 @@ fn a_forged_claim_does_not_take_the_ring_back_from_a_granted_change() {
     assert!(stats.changes_committed >= 1, "{stats:?}");
     assert!(stats.final_membership.0 >= 1, "{stats:?}");
 }
+
+/// An added bank taken back to the joint form of the change before its own (seed 2022150: 7
+/// members, quorum 5, a Byzantine member removed by the first change, a bank added by the
+/// second). The added bank starts with the committed version 1; the removed, dishonest member
+/// forges it a claim under the joint version 1 (in which it still counts, in the previous set),
+/// and the bank adopts it (a committed set may take its own joint form). The one joint claim of
+/// version 2 sent to it is lost, and every later claim and token carries the committed version 2,
+/// which `Membership::keeps` refused from a joint version 1: its committed set is two changes
+/// past version 0. The bank ignored every claim and token for good and never held. A joint
+/// membership now also keeps the committed form of one change on its current set (the same as
+/// taking its committed form, then that change: two adoptions it already allowed one by one).
+#[test]
+fn an_added_bank_taken_back_to_a_joint_membership_follows_the_next_commit() {
+    let stats = run_seed(2_022_150, false).unwrap_or_else(|report| panic!("{report}"));
+    assert!(stats.changes_committed >= 2, "{stats:?}");
+    assert!(stats.final_membership.0 >= 2, "{stats:?}");
+}
