@@ -16,6 +16,7 @@ use sqlx::AnyConnection;
 
 use super::jobs::{self, StoredKey};
 use super::ops::{posted, CASH_ACCOUNT};
+use super::rows::{lookup, text, write_rows, Value};
 use super::{limits, Command, IdempotencyRecord, Job, LedgerError, Leg, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
 use ringbank_domain::{LimitSetting, LimitUsage, LimitWindow, Limits};
@@ -23,17 +24,9 @@ use ringbank_domain::{LimitSetting, LimitUsage, LimitWindow, Limits};
 /// Accounts kept in memory at most; past this the cache starts again empty.
 const CACHE_ACCOUNTS_MAX: usize = 65_536;
 
-/// Parameters per statement at most (SQLite allows 32,766, PostgreSQL 65,535): a table's rows
-/// of a whole batch fit in one statement up to this.
-const PARAMETERS_MAX: usize = 30_000;
-
-/// Keys looked up per statement: the list is padded to one of these sizes with its last key
-/// (the answer is the same set of rows), so reads have three shapes.
-const LOOKUP_ROWS: [usize; 3] = [8, 64, 512];
-
 /// Whether the fast path runs this job.
 pub(super) fn is_local_money(job: &Job) -> bool {
-    matches!(job, Job::Deposit { .. } | Job::Withdraw { .. } | Job::Transfer(_))
+    matches!(job, Job::Deposit { .. } | Job::Withdraw { .. } | Job::Transfer(_) | Job::SubmitCross(_))
 }
 
 /// Whether the database may hold account state (balances, holds, holders) this job did not
@@ -148,6 +141,7 @@ pub(super) struct Changes {
 /// means the transaction must be rolled back.
 pub(super) async fn run(
     connection: &mut AnyConnection,
+    bank: &str,
     cache: &AccountCache,
     commands: &[&Command],
 ) -> Result<(Vec<Result<Outcome, LedgerError>>, Changes), sqlx::Error> {
@@ -156,8 +150,8 @@ pub(super) async fn run(
     // What the UPDATE expects to find: the leg count and holds each account had before.
     let before: HashMap<String, (i64, i64)> =
         accounts.iter().filter_map(|(number, a)| a.as_ref().map(|a| (number.clone(), (a.leg_count, a.held_cents)))).collect();
-    let (limits, limit_settings) = load_limits(connection, cache, commands).await?;
-    let mut batch = Batch { accounts, rows: Rows::default(), keys, limits, now_ms: wall_clock_ms() };
+    let (limits, limit_settings) = load_limits(connection, bank, cache, commands).await?;
+    let mut batch = Batch { bank, accounts, rows: Rows::default(), keys, limits, now_ms: wall_clock_ms() };
     let mut results = Vec::with_capacity(commands.len());
     for command in commands {
         results.push(batch.run_one(command));
@@ -259,16 +253,17 @@ async fn load_accounts(
 /// `limits::in_force` reads them). Also returns the settings it read.
 async fn load_limits(
     connection: &mut AnyConnection,
+    bank: &str,
     cache: &AccountCache,
     commands: &[&Command],
 ) -> Result<(LimitsByWindow, HashMap<String, LimitSetting>), sqlx::Error> {
     let mut by_window: LimitsByWindow = HashMap::new();
     let mut read_settings: HashMap<String, LimitSetting> = HashMap::new();
     for command in commands {
-        let Job::Transfer(transfer) = &command.job else { continue };
+        let (Job::Transfer(transfer) | Job::SubmitCross(transfer)) = &command.job else { continue };
         let Some(window) = &transfer.limit_window else { continue };
         let key = (window.day_start_ms, window.night_start_ms);
-        for debit in &transfer.debits {
+        for debit in transfer.debits.iter().filter(|leg| leg.bank == bank) {
             if by_window.get(&key).is_some_and(|known| known.contains_key(&debit.account)) {
                 continue;
             }
@@ -306,7 +301,11 @@ type LimitsByWindow = HashMap<WindowKey, HashMap<String, Option<(Limits, LimitUs
 fn account_numbers(job: &Job) -> Vec<&str> {
     match job {
         Job::Deposit { account, .. } | Job::Withdraw { account, .. } => vec![account.as_str(), CASH_ACCOUNT],
-        Job::Transfer(transfer) => transfer.debits.iter().chain(&transfer.credits).map(|leg| leg.account.as_str()).collect(),
+        // A cross-bank transfer's legs at other banks may name a number that is also an account
+        // here: reading it too is harmless (only the legs at this bank are checked).
+        Job::Transfer(transfer) | Job::SubmitCross(transfer) => {
+            transfer.debits.iter().chain(&transfer.credits).map(|leg| leg.account.as_str()).collect()
+        }
         _ => Vec::new(),
     }
 }
@@ -349,35 +348,11 @@ async fn update_accounts(
     Ok(())
 }
 
-/// Runs `head (keys) tail` over `keys` (`width` per row), padded to one of `LOOKUP_ROWS` rows
-/// per statement by repeating the last row; the rows read may repeat.
-async fn lookup<T>(connection: &mut AnyConnection, head: &str, tail: &str, width: usize, keys: &[&str]) -> Result<Vec<T>, sqlx::Error>
-where
-    T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
-{
-    let total = keys.len() / width;
-    let largest = LOOKUP_ROWS[LOOKUP_ROWS.len() - 1];
-    let (mut done, mut found) = (0, Vec::new());
-    while done < total {
-        let take = (total - done).min(largest);
-        let size = LOOKUP_ROWS.into_iter().find(|size| *size >= take).unwrap_or(largest);
-        let sql = format!("{head}{}{tail}", placeholders(connection, size, width));
-        let mut query = sqlx::query_as::<_, T>(&sql);
-        for row in 0..size {
-            let row = done + row.min(take - 1);
-            for key in &keys[row * width..(row + 1) * width] {
-                query = query.bind(*key);
-            }
-        }
-        found.extend(query.fetch_all(&mut *connection).await?);
-        done += take;
-    }
-    Ok(found)
-}
-
 /// A batch being validated: the accounts it touches (None: not in the database) as the jobs
 /// so far left them, and the rows to write.
-struct Batch {
+struct Batch<'a> {
+    /// This bank: a cross-bank transfer's legs here are checked, the others are not.
+    bank: &'a str,
     accounts: HashMap<String, Option<CachedAccount>>,
     rows: Rows,
     /// Idempotency records: stored before the batch, or recorded by a job of this batch.
@@ -387,7 +362,7 @@ struct Batch {
     now_ms: i64,
 }
 
-impl Batch {
+impl Batch<'_> {
     fn run_one(&mut self, command: &Command) -> Result<Outcome, LedgerError> {
         if let Some(record) = &command.idempotency {
             let stored = self.keys.get(&(record.document.clone(), record.key.clone())).cloned();
@@ -452,15 +427,38 @@ impl Batch {
                 }
                 &transfer.id
             }
+            Job::SubmitCross(transfer) => return self.submit_cross(transfer),
             other => return Err(LedgerError::Invariant(format!("{other:?} is not a local money movement"))),
         };
         Ok(posted(id))
     }
 
-    /// As `limits::check_local`, against the usage the batch's earlier transfers left.
+    /// As `cross::submit`: a transfer with legs at other banks is stored as pending once its
+    /// legs here pass (the debits' holders and limits, the credits' accounts); nothing moves
+    /// until the two-phase commit decides it. The limits are checked again in the vote, where
+    /// this bank's debits are serialized.
+    fn submit_cross(&mut self, transfer: &super::LocalTransfer) -> Result<Outcome, LedgerError> {
+        for debit in transfer.debits.iter().filter(|leg| leg.bank == self.bank) {
+            self.require_holder(&debit.account, &transfer.initiated_by)?;
+        }
+        if let Some(window) = &transfer.limit_window {
+            self.check_limits(transfer, window)?;
+        }
+        for credit in transfer.credits.iter().filter(|leg| leg.bank == self.bank) {
+            let account = self.customer_account(&credit.account)?;
+            if transfer.kind == TransferKind::Payment && account.kind != "company" {
+                return Err(LedgerError::NotACompanyAccount(credit.account.clone()));
+            }
+        }
+        self.rows.pending_transfer(transfer, self.bank, self.now_ms);
+        Ok(Outcome::Posted(super::Posted { id: transfer.id.clone(), status: ringbank_domain::TransferStatus::Pending }))
+    }
+
+    /// As `limits::check_local`, against the usage the batch's earlier transfers left (the
+    /// debits at this bank).
     fn check_limits(&self, transfer: &super::LocalTransfer, window: &LimitWindow) -> Result<(), LedgerError> {
         let known = self.limits.get(&(window.day_start_ms, window.night_start_ms));
-        for debit in &transfer.debits {
+        for debit in transfer.debits.iter().filter(|leg| leg.bank == self.bank) {
             let Some(Some((limits, used))) = known.and_then(|known| known.get(&debit.account)) else { continue };
             ringbank_domain::limits::check(&debit.account, limits, window, *used, debit.amount_cents)
                 .map_err(LedgerError::LimitExceeded)?;
@@ -580,21 +578,13 @@ struct Rows {
     legs: Vec<Value>,
     transfers: Vec<Value>,
     transfer_legs: Vec<Value>,
+    /// Cross-bank transfers stored as pending, and their legs (with the consent a debit carries).
+    pending_transfers: Vec<Value>,
+    pending_legs: Vec<Value>,
     keys: Vec<Value>,
     limit_debits: Vec<Value>,
     /// Accounts whose balance changed, in the order they were first touched.
     touched: Vec<String>,
-}
-
-#[derive(Clone, Debug)]
-enum Value {
-    Text(String),
-    MaybeText(Option<String>),
-    Int(i64),
-}
-
-fn text(value: &str) -> Value {
-    Value::Text(value.to_string())
 }
 
 impl Rows {
@@ -639,6 +629,30 @@ impl Rows {
         }
     }
 
+    fn pending_transfer(&mut self, transfer: &super::LocalTransfer, bank: &str, now_ms: i64) {
+        self.pending_transfers.extend([
+            text(&transfer.id),
+            text(transfer.kind.as_str()),
+            text(&transfer.initiated_by),
+            text(&transfer.description),
+            Value::Int(now_ms),
+            text(bank),
+        ]);
+        let sides = transfer.debits.iter().map(|leg| ("debit", leg)).chain(transfer.credits.iter().map(|leg| ("credit", leg)));
+        for (position, (side, leg)) in sides.enumerate() {
+            let Leg { bank, account, amount_cents, consent } = leg;
+            self.pending_legs.extend([
+                text(&transfer.id),
+                Value::Int(i64::try_from(position).unwrap_or(i64::MAX)),
+                text(side),
+                text(bank),
+                text(account),
+                Value::Int(*amount_cents),
+                Value::MaybeText(if side == "debit" { consent.clone() } else { None }),
+            ]);
+        }
+    }
+
     fn key(&mut self, record: &IdempotencyRecord, stored: &StoredKey, now_ms: i64) {
         self.keys.extend([
             text(&record.document),
@@ -656,7 +670,7 @@ impl Rows {
     async fn write(&self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
         // Journal entries before their legs and transfers (foreign keys), transfers before
         // their legs.
-        let statements: [(&str, &str, usize, &[Value]); 6] = [
+        let statements: [(&str, &str, usize, &[Value]); 8] = [
             ("INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ", "", 5, &self.entries),
             (
                 "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) VALUES ",
@@ -672,6 +686,19 @@ impl Rows {
                 &self.transfers,
             ),
             ("INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents) VALUES ", "", 6, &self.transfer_legs),
+            (
+                "INSERT INTO transfers (id, kind, initiated_by, description, status, reason, entry_id, created_at_ms, origin) \
+                 SELECT column1, column2, column3, column4, 'pending', NULL, NULL, column5, column6 FROM (VALUES ",
+                ") AS v",
+                6,
+                &self.pending_transfers,
+            ),
+            (
+                "INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents, consent) VALUES ",
+                "",
+                7,
+                &self.pending_legs,
+            ),
             (
                 "INSERT INTO idempotency_keys (document, idem_key, request_hash, result_id, result_status, refusal_kind, \
                  refusal_detail, created_at_ms, status_code, response_body) \
@@ -691,55 +718,4 @@ impl Rows {
         }
         Ok(())
     }
-}
-
-/// Runs `head (rows) tail` over `values`, as few statements as the parameter limit allows
-/// (one per table for any batch the writer takes); returns the rows affected. Each statement
-/// has the batch's own number of rows, so it is prepared for this batch and not cached:
-/// preparing costs less than the round trips to the database that chunks of fixed sizes took.
-async fn write_rows(connection: &mut AnyConnection, head: &str, tail: &str, width: usize, values: &[Value]) -> Result<u64, sqlx::Error> {
-    let total = values.len() / width;
-    let (mut done, mut affected) = (0, 0);
-    while done < total {
-        let size = (total - done).min(PARAMETERS_MAX / width);
-        let sql = format!("{head}{}{tail}", placeholders(connection, size, width));
-        let mut query = sqlx::query(&sql).persistent(false);
-        for value in &values[done * width..(done + size) * width] {
-            query = match value {
-                Value::Text(text) => query.bind(text.as_str()),
-                Value::MaybeText(text) => query.bind(text.as_deref()),
-                Value::Int(number) => query.bind(*number),
-            };
-        }
-        affected += query.execute(&mut *connection).await?.rows_affected();
-        done += size;
-    }
-    Ok(affected)
-}
-
-/// `($1, $2), ($3, $4)` for rows = 2, width = 2 on PostgreSQL; `(?, ?), (?, ?)` on SQLite,
-/// whose numbered parameters cost a linear search per parameter when bound (a quadratic cost
-/// that showed up at 5% of the bank's CPU with 1,500 parameters per statement).
-fn placeholders(connection: &AnyConnection, rows: usize, width: usize) -> String {
-    let numbered = connection.backend_name() != "SQLite";
-    let mut sql = String::with_capacity(rows * width * 6);
-    for row in 0..rows {
-        if row > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for column in 0..width {
-            if column > 0 {
-                sql.push_str(", ");
-            }
-            if numbered {
-                sql.push('$');
-                sql.push_str(&(row * width + column + 1).to_string());
-            } else {
-                sql.push('?');
-            }
-        }
-        sql.push(')');
-    }
-    sql
 }

@@ -11,7 +11,7 @@
 
 use std::collections::HashMap;
 
-use ringbank_twopc::{BankId, ConsentUse, ConsentView};
+use ringbank_twopc::{BankId, ConsentView};
 use sqlx::AnyConnection;
 
 use super::ops::require_holder;
@@ -226,54 +226,6 @@ pub(super) async fn views(
         );
     }
     Ok(views)
-}
-
-/// `Persist(Prepare)`: what a yes vote uses of its consents, with the vote.
-pub(super) async fn record_uses(connection: &mut AnyConnection, transfer_id: &str, uses: &[ConsentUse]) -> Result<(), LedgerError> {
-    for (position, used) in uses.iter().enumerate() {
-        let updated = sqlx::query(
-            "UPDATE consents SET used_cents = used_cents + $1 WHERE id = $2 AND revoked_at_ms IS NULL AND used_cents + $1 <= max_total_cents",
-        )
-        .bind(used.amount_cents)
-        .bind(&used.consent)
-        .execute(&mut *connection)
-        .await?;
-        if updated.rows_affected() != 1 {
-            return Err(LedgerError::Invariant(format!("the core used consent {} beyond its total", used.consent)));
-        }
-        sqlx::query("INSERT INTO consent_uses (transfer_id, position, consent_id, amount_cents, status) VALUES ($1, $2, $3, $4, 'held')")
-            .bind(transfer_id)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(&used.consent)
-            .bind(used.amount_cents)
-            .execute(&mut *connection)
-            .await?;
-    }
-    Ok(())
-}
-
-/// With a transfer's outcome here: a commit keeps its consent uses, an abort gives them back.
-pub(super) async fn resolve_uses(connection: &mut AnyConnection, transfer_id: &str, commit: bool) -> Result<(), LedgerError> {
-    if !commit {
-        let uses: Vec<(String, i64)> =
-            sqlx::query_as("SELECT consent_id, amount_cents FROM consent_uses WHERE transfer_id = $1 AND status = 'held'")
-                .bind(transfer_id)
-                .fetch_all(&mut *connection)
-                .await?;
-        for (consent, amount) in uses {
-            sqlx::query("UPDATE consents SET used_cents = used_cents - $1 WHERE id = $2")
-                .bind(amount)
-                .bind(&consent)
-                .execute(&mut *connection)
-                .await?;
-        }
-    }
-    sqlx::query("UPDATE consent_uses SET status = $1 WHERE transfer_id = $2 AND status = 'held'")
-        .bind(if commit { "posted" } else { "released" })
-        .bind(transfer_id)
-        .execute(&mut *connection)
-        .await?;
-    Ok(())
 }
 
 /// At the origin: the consent each debit leg at another bank carries (after its leg rows).

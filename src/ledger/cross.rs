@@ -13,7 +13,8 @@ use ringbank_twopc::{
 use sqlx::AnyConnection;
 
 use super::consent;
-use super::ops::{customer_account_kind, insert_transfer_leg, post_entry, require_holder};
+use super::cross_rows;
+use super::ops::{customer_account_kind, insert_transfer_leg, require_holder};
 use super::{Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
 use crate::protocol::Vote;
@@ -113,19 +114,9 @@ pub(super) async fn order_batch(
     stamp: Stamp,
     first_position: u32,
 ) -> Result<Outcome, LedgerError> {
-    for (offset, id) in ids.iter().enumerate() {
-        let position = u64::from(first_position) + offset as u64;
-        sqlx::query(
-            "UPDATE transfers SET order_epoch = $1, order_seq = $2, order_position = $3 \
-             WHERE id = $4 AND status = 'pending' AND order_epoch IS NULL",
-        )
-        .bind(i64::try_from(stamp.epoch).unwrap_or(i64::MAX))
-        .bind(i64::try_from(stamp.seq).unwrap_or(i64::MAX))
-        .bind(i64::try_from(position).unwrap_or(i64::MAX))
-        .bind(id)
-        .execute(&mut *connection)
-        .await?;
-    }
+    let epoch = i64::try_from(stamp.epoch).unwrap_or(i64::MAX);
+    let seq = i64::try_from(stamp.seq).unwrap_or(i64::MAX);
+    cross_rows::order(connection, ids, epoch, seq, u64::from(first_position)).await?;
     Ok(Outcome::Done)
 }
 
@@ -185,19 +176,30 @@ fn status_of(text: &str) -> Result<ParticipationStatus, LedgerError> {
 
 /// The participant's durable record of `id`, as the core sees it (holds and postings are not
 /// needed to vote or to apply: the ledger resolves them from its own rows).
-async fn load_participation(connection: &mut AnyConnection, banks: &[String], id: &str) -> Result<Option<Participation>, LedgerError> {
-    let row: Option<(String, String, String, Option<String>)> =
-        sqlx::query_as("SELECT coordinator, participants, status, reason FROM participations WHERE transfer_id = $1")
-            .bind(id)
-            .fetch_optional(&mut *connection)
-            .await?;
-    let Some((coordinator, participants, status, reason)) = row else { return Ok(None) };
+/// The participations recorded for `ids` (one statement), as the core sees them, with their
+/// kind and description.
+async fn load_participations(
+    connection: &mut AnyConnection,
+    banks: &[String],
+    ids: &[&str],
+) -> Result<HashMap<String, (Participation, String, String)>, LedgerError> {
+    let rows = cross_rows::participations(connection, ids).await?;
+    let mut found = HashMap::with_capacity(rows.len());
+    for (id, row) in rows {
+        let (kind, description) = (row.4.clone(), row.5.clone());
+        found.insert(id, (participation_of(banks, row)?, kind, description));
+    }
+    Ok(found)
+}
+
+fn participation_of(banks: &[String], row: cross_rows::ParticipationRow) -> Result<Participation, LedgerError> {
+    let (coordinator, participants, status, reason, _, _) = row;
     let id_of = |name: &str| banks.iter().position(|b| b == name).and_then(|i| BankId::try_from(i).ok());
     // A record from a bank no longer configured keeps a coordinator no member matches.
     let coordinator = id_of(&coordinator).unwrap_or(BankId::MAX);
     let status = status_of(&status)?;
     let tombstone = participants.is_empty() && status == ParticipationStatus::Aborted;
-    Ok(Some(Participation {
+    Ok(Participation {
         coordinator,
         participants: participants.split(',').filter_map(id_of).collect(),
         voted_yes: if tombstone { None } else { Some(status != ParticipationStatus::Aborted || reason.is_none()) },
@@ -206,7 +208,7 @@ async fn load_participation(connection: &mut AnyConnection, banks: &[String], id
         holds: Vec::new(),
         postings: Vec::new(),
         consent_uses: Vec::new(),
-    }))
+    })
 }
 
 /// The ledger's view of the accounts a prepare names, read inside the transaction that stores
@@ -240,6 +242,25 @@ impl AccountsView {
             limits: HashMap::new(),
             refundable: HashSet::new(),
         };
+        let numbers: Vec<&str> = prepare
+            .transfers
+            .iter()
+            .flat_map(|item| &item.legs)
+            .map(|leg| leg.account.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        view.customer = cross_rows::customer_accounts(connection, &numbers).await?;
+        let pairs: Vec<(String, String)> = prepare
+            .transfers
+            .iter()
+            .flat_map(|item| {
+                item.legs.iter().filter(|leg| leg.amount_cents < 0).map(|leg| (leg.account.clone(), item.initiated_by.clone()))
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        view.holders = cross_rows::holders(connection, &pairs).await?;
         for item in &prepare.transfers {
             if let Some(original) = &item.refund_of {
                 let payers: Vec<(String,)> = sqlx::query_as(
@@ -251,29 +272,18 @@ impl AccountsView {
                 .await?;
                 view.refundable.extend(payers.into_iter().map(|(account,)| (original.0.clone(), account)));
             }
-            for leg in &item.legs {
-                if !view.customer.contains_key(&leg.account) {
-                    let row: Option<(String, i64, i64)> = sqlx::query_as(
-                        "SELECT kind, balance_cents, held_cents FROM accounts WHERE number = $1 AND kind IN ('individual', 'joint', 'company')",
-                    )
-                    .bind(&leg.account)
-                    .fetch_optional(&mut *connection)
-                    .await?;
-                    if let Some((kind, balance, held)) = row {
-                        view.customer.insert(leg.account.clone(), (kind, balance - held));
-                    }
-                }
-                let customer = view.customer.contains_key(&leg.account);
-                if leg.amount_cents < 0 && customer && !view.limits.contains_key(&leg.account) {
-                    if let Some((limits, used)) = super::limits::in_force(connection, &leg.account, window).await? {
-                        view.limits.insert(leg.account.clone(), ringbank_twopc::AccountLimits { limits, window: *window, used });
-                    }
-                }
-                let pair = (leg.account.clone(), item.initiated_by.clone());
-                if leg.amount_cents < 0 && !view.holders.contains(&pair) && require_holder(connection, &pair.0, &pair.1).await.is_ok() {
-                    view.holders.insert(pair);
-                }
-            }
+        }
+        let debited: Vec<&str> = prepare
+            .transfers
+            .iter()
+            .flat_map(|item| &item.legs)
+            .filter(|leg| leg.amount_cents < 0 && view.customer.contains_key(&leg.account))
+            .map(|leg| leg.account.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        for (account, (limits, used)) in super::limits::in_force_many(connection, &debited, window).await? {
+            view.limits.insert(account, ringbank_twopc::AccountLimits { limits, window: *window, used });
         }
         Ok(view)
     }
@@ -320,10 +330,9 @@ pub(super) async fn prepare(connection: &mut AnyConnection, job: &PrepareJob) ->
         newest_stamp: Stamp::new(u64::try_from(epoch).unwrap_or(0), u64::try_from(seq).unwrap_or(0)),
         participations: Default::default(),
     };
-    for item in &job.prepare.transfers {
-        if let Some(record) = load_participation(connection, &job.banks, &item.id.0).await? {
-            state.participations.insert(item.id.clone(), record);
-        }
+    let ids: Vec<&str> = job.prepare.transfers.iter().map(|item| item.id.0.as_str()).collect();
+    for (id, (record, _, _)) in load_participations(connection, &job.banks, &ids).await? {
+        state.participations.insert(ringbank_twopc::TransferId(id), record);
     }
     let accounts = AccountsView::read(connection, &job.prepare, &job.banks, &job.limit_window).await?;
     let mut participant = Participant::start(job.config.clone(), job.keys.clone(), state, 0);
@@ -346,13 +355,18 @@ pub(super) async fn prepare(connection: &mut AnyConnection, job: &PrepareJob) ->
     answer.ok_or_else(|| LedgerError::Invariant("the participant did not answer a prepare".into()))
 }
 
-/// `Persist(Prepare)`: raises the fencing stamp and stores every new vote with its holds.
+/// `Persist(Prepare)`: raises the fencing stamp and stores every new vote with its holds, a
+/// statement per table for the whole prepare (`cross_rows::VoteRows`).
 async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: Stamp, votes: &[VoteRecord]) -> Result<(), LedgerError> {
+    use super::rows::{text, Value};
     sqlx::query("UPDATE fencing SET epoch = $1, seq = $2 WHERE name = 'prepare'")
         .bind(i64::try_from(stamp.epoch).unwrap_or(i64::MAX))
         .bind(i64::try_from(stamp.seq).unwrap_or(i64::MAX))
         .execute(&mut *connection)
         .await?;
+    let now = wall_clock_ms();
+    let mut rows = cross_rows::VoteRows::default();
+    let mut settlement: Vec<String> = Vec::new();
     for vote in votes {
         let item = job
             .prepare
@@ -366,151 +380,109 @@ async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: St
         // One payer of everything credited here: kept in the columns rows before
         // `participation_payers` used (and read by the refund listings).
         let one_payer = item.payers.first().filter(|first| item.payers.iter().all(|p| p.bank == first.bank && p.account == first.account));
-        sqlx::query(
-            "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
-             order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms, refund_of, payer_bank, payer_account) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)",
-        )
-        .bind(&vote.id.0)
-        .bind(bank_name(&job.banks, record.coordinator)?)
-        .bind(match item.kind {
-            ringbank_twopc::TransferKind::Transfer => "transfer",
-            ringbank_twopc::TransferKind::Payment => "payment",
-        })
-        .bind(&item.initiated_by)
-        .bind(&item.description)
-        .bind(participants.join(","))
-        .bind(status_text(record.status))
-        .bind(&record.reason)
-        .bind(i64::try_from(stamp.epoch).unwrap_or(i64::MAX))
-        .bind(i64::try_from(stamp.seq).unwrap_or(i64::MAX))
-        .bind(i64::from(item.position))
-        .bind(wall_clock_ms())
-        .bind(if prepared { None } else { Some(wall_clock_ms()) })
-        .bind(item.refund_of.as_ref().map(|id| id.0.as_str()))
-        .bind(one_payer.map(|payer| bank_name(&job.banks, payer.bank)).transpose()?)
-        .bind(one_payer.map(|payer| payer.account.as_str()))
-        .execute(&mut *connection)
-        .await?;
+        rows.participations.extend([
+            text(&vote.id.0),
+            text(bank_name(&job.banks, record.coordinator)?),
+            text(match item.kind {
+                ringbank_twopc::TransferKind::Transfer => "transfer",
+                ringbank_twopc::TransferKind::Payment => "payment",
+            }),
+            text(&item.initiated_by),
+            text(&item.description),
+            text(&participants.join(",")),
+            text(status_text(record.status)),
+            Value::MaybeText(record.reason.clone()),
+            Value::Int(i64::try_from(stamp.epoch).unwrap_or(i64::MAX)),
+            Value::Int(i64::try_from(stamp.seq).unwrap_or(i64::MAX)),
+            Value::Int(i64::from(item.position)),
+            Value::Int(now),
+            Value::MaybeInt(if prepared { None } else { Some(now) }),
+            Value::MaybeText(item.refund_of.as_ref().map(|id| id.0.clone())),
+            Value::MaybeText(one_payer.map(|payer| bank_name(&job.banks, payer.bank).map(str::to_string)).transpose()?),
+            Value::MaybeText(one_payer.map(|payer| payer.account.clone())),
+        ]);
         if !prepared {
             continue;
         }
         for (position, payer) in item.payers.iter().enumerate() {
-            sqlx::query(
-                "INSERT INTO participation_payers (transfer_id, credited, position, bank, account, amount_cents) VALUES ($1, $2, $3, $4, $5, $6)",
-            )
-            .bind(&vote.id.0)
-            .bind(&payer.credited)
-            .bind(i64::try_from(position).unwrap_or(i64::MAX))
-            .bind(bank_name(&job.banks, payer.bank)?)
-            .bind(&payer.account)
-            .bind(payer.amount_cents)
-            .execute(&mut *connection)
-            .await?;
+            rows.payers.extend([
+                text(&vote.id.0),
+                text(&payer.credited),
+                Value::Int(i64::try_from(position).unwrap_or(i64::MAX)),
+                text(bank_name(&job.banks, payer.bank)?),
+                text(&payer.account),
+                Value::Int(payer.amount_cents),
+            ]);
         }
         for (position, posting) in record.postings.iter().enumerate() {
             let account = match &posting.account {
                 ringbank_twopc::Account::Customer(number) => number.clone(),
                 ringbank_twopc::Account::Settlement(peer) => {
-                    let peer = bank_name(&job.banks, *peer)?;
-                    ensure_settlement_account(connection, peer).await?;
-                    settlement_account(peer)
+                    let number = settlement_account(bank_name(&job.banks, *peer)?);
+                    if !settlement.contains(&number) {
+                        settlement.push(number.clone());
+                    }
+                    number
                 }
             };
-            sqlx::query("INSERT INTO participation_legs (transfer_id, position, account, amount_cents) VALUES ($1, $2, $3, $4)")
-                .bind(&vote.id.0)
-                .bind(i64::try_from(position).unwrap_or(i64::MAX))
-                .bind(&account)
-                .bind(posting.amount_cents)
-                .execute(&mut *connection)
-                .await?;
+            rows.legs.extend([
+                text(&vote.id.0),
+                Value::Int(i64::try_from(position).unwrap_or(i64::MAX)),
+                text(&account),
+                Value::Int(posting.amount_cents),
+            ]);
         }
         for hold in &record.holds {
-            let held =
-                sqlx::query("UPDATE accounts SET held_cents = held_cents + $1 WHERE number = $2 AND balance_cents - held_cents >= $1")
-                    .bind(hold.amount_cents)
-                    .bind(&hold.account)
-                    .execute(&mut *connection)
-                    .await?;
-            if held.rows_affected() != 1 {
-                return Err(LedgerError::Invariant(format!("the core held {} on {} beyond its balance", hold.amount_cents, hold.account)));
-            }
-            sqlx::query(
-                "INSERT INTO holds (id, account, amount_cents, transfer_id, status, created_at_ms) VALUES ($1, $2, $3, $4, 'held', $5)",
-            )
-            .bind(format!("{}:{}", vote.id, hold.account))
-            .bind(&hold.account)
-            .bind(hold.amount_cents)
-            .bind(&vote.id.0)
-            .bind(wall_clock_ms())
-            .execute(&mut *connection)
-            .await?;
+            rows.holds.push((format!("{}:{}", vote.id, hold.account), hold.account.clone(), hold.amount_cents, vote.id.0.clone()));
         }
-        consent::record_uses(connection, &vote.id.0, &record.consent_uses).await?;
+        for (position, used) in record.consent_uses.iter().enumerate() {
+            rows.consent_uses.push((
+                vote.id.0.clone(),
+                i64::try_from(position).unwrap_or(i64::MAX),
+                used.consent.clone(),
+                used.amount_cents,
+            ));
+        }
     }
-    Ok(())
-}
-
-async fn ensure_settlement_account(connection: &mut AnyConnection, peer: &str) -> Result<(), LedgerError> {
-    let number = settlement_account(peer);
-    let exists: Option<(String,)> =
-        sqlx::query_as("SELECT number FROM accounts WHERE number = $1").bind(&number).fetch_optional(&mut *connection).await?;
-    if exists.is_none() {
-        sqlx::query("INSERT INTO accounts (number, kind, created_at_ms) VALUES ($1, 'settlement', $2)")
-            .bind(&number)
-            .bind(wall_clock_ms())
-            .execute(&mut *connection)
-            .await?;
-    }
-    Ok(())
+    let settlement: Vec<&str> = settlement.iter().map(String::as_str).collect();
+    cross_rows::ensure_settlement_accounts(connection, &settlement).await?;
+    rows.write(connection).await
 }
 
 /// Logs the coordinator's decisions (durably, before anyone is told) and what must be
 /// delivered to whom.
 pub(super) async fn decide(connection: &mut AnyConnection, decisions: &[Decision]) -> Result<Outcome, LedgerError> {
+    let ids: Vec<&str> = decisions.iter().map(|d| d.id.as_str()).collect();
+    // Decisions are final: one already logged (or given twice) is left as it is.
+    let mut pending = cross_rows::pending_of(connection, &ids).await?;
+    let mut rows = Vec::with_capacity(decisions.len());
     for decision in decisions {
-        let (status, decision_text) = if decision.commit { ("committed", "commit") } else { ("aborted", "abort") };
-        let updated = sqlx::query(
-            "UPDATE transfers SET status = $1, reason = $2, decided_at_ms = $3, entry_id = NULL WHERE id = $4 AND status = 'pending'",
-        )
-        .bind(status)
-        .bind(&decision.reason)
-        .bind(wall_clock_ms())
-        .bind(&decision.id)
-        .execute(&mut *connection)
-        .await?;
-        if updated.rows_affected() == 0 {
-            continue; // already decided: decisions are final
+        if !pending.remove(&decision.id) {
+            continue;
         }
-        if let Some(receipt) = &decision.receipt {
-            store_receipt(connection, &decision.id, receipt).await?;
-        }
-        for bank in &decision.participants {
-            sqlx::query("INSERT INTO outcome_deliveries (transfer_id, bank, decision, delivered) VALUES ($1, $2, $3, 0)")
-                .bind(&decision.id)
-                .bind(bank)
-                .bind(decision_text)
-                .execute(&mut *connection)
-                .await?;
-        }
+        let receipt = match &decision.receipt {
+            Some(receipt) => Some(receipt_row(&decision.id, receipt)?),
+            None => None,
+        };
+        rows.push(cross_rows::DecisionRow {
+            id: &decision.id,
+            commit: decision.commit,
+            reason: decision.reason.as_deref(),
+            participants: &decision.participants,
+            receipt,
+        });
     }
+    cross_rows::log_decisions(connection, &rows).await?;
     Ok(Outcome::Done)
 }
 
-/// Stores a decision's signed receipt: the exact text signed and the signature.
-async fn store_receipt(connection: &mut AnyConnection, id: &str, receipt: &ringbank_domain::SignedDecision) -> Result<(), LedgerError> {
+/// A decision's signed receipt as stored: (coordinator, the exact text signed, the signature).
+fn receipt_row(id: &str, receipt: &ringbank_domain::SignedDecision) -> Result<(String, String, String), LedgerError> {
     if receipt.decision.transfer_id != id {
         return Err(LedgerError::Invariant(format!("the receipt of {} was stored for {id}", receipt.decision.transfer_id)));
     }
     let text = receipt.decision.canonical().map_err(|e| LedgerError::Invariant(format!("receipt of {id}: {e}")))?;
-    sqlx::query("INSERT INTO receipts (transfer_id, coordinator, signed_text, signature) VALUES ($1, $2, $3, $4)")
-        .bind(id)
-        .bind(&receipt.decision.coordinator)
-        .bind(text)
-        .bind(receipt.signature.to_string())
-        .execute(&mut *connection)
-        .await?;
-    Ok(())
+    Ok((receipt.decision.coordinator.clone(), text, receipt.signature.to_string()))
 }
 
 /// Applies outcomes at this participant through the core: only a transfer's own coordinator
@@ -525,6 +497,9 @@ pub(super) async fn apply_outcomes(connection: &mut AnyConnection, job: &Outcome
     let mut state = ParticipantState::default();
     let mut accepted: Vec<ringbank_twopc::OutcomeItem> = Vec::with_capacity(job.outcomes.len());
     let mut refused: Vec<(String, String)> = Vec::new();
+    let ids: Vec<&str> = job.outcomes.iter().map(|outcome| outcome.id.0.as_str()).collect();
+    let mut loaded = load_participations(connection, &job.banks, &ids).await?;
+    let mut described: HashMap<String, (String, String)> = HashMap::new();
     for outcome in &job.outcomes {
         let verb = if outcome.commit { "commit" } else { "abort" };
         if let Some(earlier) = accepted.iter().find(|a| a.id == outcome.id) {
@@ -533,10 +508,9 @@ pub(super) async fn apply_outcomes(connection: &mut AnyConnection, job: &Outcome
             }
             continue;
         }
-        if !state.participations.contains_key(&outcome.id) {
-            if let Some(record) = load_participation(connection, &job.banks, &outcome.id.0).await? {
-                state.participations.insert(outcome.id.clone(), record);
-            }
+        if let Some((record, kind, description)) = loaded.remove(&outcome.id.0) {
+            state.participations.insert(outcome.id.clone(), record);
+            described.insert(outcome.id.0.clone(), (kind, description));
         }
         let why = match state.participations.get(&outcome.id) {
             None if outcome.commit => Some(format!("{verb} of transfer {} which was never prepared here; nothing posted", outcome.id)),
@@ -572,26 +546,21 @@ pub(super) async fn apply_outcomes(connection: &mut AnyConnection, job: &Outcome
             ParticipantAction::CrashPoint(_) => {}
             ParticipantAction::Final { id, .. } => newly_final.push(id.0),
             ParticipantAction::Persist(ParticipantWrite::Apply { coordinator: _, resolved, tombstones }) => {
+                let mut rows = Vec::with_capacity(resolved.len());
                 for outcome in &resolved {
-                    let (kind, description): (String, String) =
-                        sqlx::query_as("SELECT kind, description FROM participations WHERE transfer_id = $1")
-                            .bind(&outcome.id.0)
-                            .fetch_one(&mut *connection)
-                            .await?;
-                    resolve(connection, &outcome.id.0, outcome.commit, &kind, &description).await?;
+                    let (kind, description) = described
+                        .get(&outcome.id.0)
+                        .cloned()
+                        .ok_or_else(|| LedgerError::Invariant(format!("{} resolved but never prepared here", outcome.id)))?;
+                    rows.push((outcome.id.0.clone(), outcome.commit, kind, description));
                 }
-                for id in &tombstones {
-                    sqlx::query(
-                        "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
-                         order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms) \
-                         VALUES ($1, $2, 'transfer', '', '', '', 'aborted', 'aborted before it was prepared here', 0, 0, 0, $3, $3)",
-                    )
-                    .bind(&id.0)
-                    .bind(&coordinator)
-                    .bind(wall_clock_ms())
-                    .execute(&mut *connection)
-                    .await?;
-                }
+                cross_rows::resolve(connection, &rows).await?;
+                let now = wall_clock_ms();
+                let values: Vec<super::rows::Value> = tombstones
+                    .iter()
+                    .flat_map(|id| [super::rows::text(&id.0), super::rows::text(&coordinator), super::rows::Value::Int(now)])
+                    .collect();
+                cross_rows::tombstones(connection, &values).await?;
             }
             ParticipantAction::Send { message: Message::Final { ids }, .. } => final_ids = ids.into_iter().map(|id| id.0).collect(),
             other => return Err(LedgerError::Invariant(format!("the participant answered outcomes with {other:?}"))),
@@ -602,47 +571,6 @@ pub(super) async fn apply_outcomes(connection: &mut AnyConnection, job: &Outcome
         final_ids = newly_final;
     }
     Ok(Outcome::Applied { final_ids, refused })
-}
-
-async fn resolve(connection: &mut AnyConnection, id: &str, commit: bool, kind: &str, description: &str) -> Result<(), LedgerError> {
-    let holds: Vec<(String, i64)> = sqlx::query_as("SELECT account, amount_cents FROM holds WHERE transfer_id = $1 AND status = 'held'")
-        .bind(id)
-        .fetch_all(&mut *connection)
-        .await?;
-    for (account, amount) in &holds {
-        sqlx::query("UPDATE accounts SET held_cents = held_cents - $1 WHERE number = $2")
-            .bind(amount)
-            .bind(account)
-            .execute(&mut *connection)
-            .await?;
-    }
-    let now = wall_clock_ms();
-    sqlx::query("UPDATE holds SET status = $1, resolved_at_ms = $2 WHERE transfer_id = $3 AND status = 'held'")
-        .bind(if commit { "posted" } else { "released" })
-        .bind(now)
-        .bind(id)
-        .execute(&mut *connection)
-        .await?;
-    if commit {
-        let legs: Vec<(String, i64)> =
-            sqlx::query_as("SELECT account, amount_cents FROM participation_legs WHERE transfer_id = $1 ORDER BY position")
-                .bind(id)
-                .fetch_all(&mut *connection)
-                .await?;
-        let legs: Vec<(&str, i64)> = legs.iter().map(|(a, x)| (a.as_str(), *x)).collect();
-        if !legs.is_empty() {
-            post_entry(connection, id, kind, description, "", &legs).await?;
-            sqlx::query("UPDATE transfers SET entry_id = $1 WHERE id = $1").bind(id).execute(&mut *connection).await?;
-        }
-    }
-    consent::resolve_uses(connection, id, commit).await?;
-    sqlx::query("UPDATE participations SET status = $1, resolved_at_ms = $2 WHERE transfer_id = $3")
-        .bind(if commit { "committed" } else { "aborted" })
-        .bind(now)
-        .bind(id)
-        .execute(&mut *connection)
-        .await?;
-    Ok(())
 }
 
 /// The origin's own outcomes, applied in the transaction that logs their decisions, and marked
@@ -660,14 +588,7 @@ pub(super) const DELIVERED: i64 = 1;
 pub(super) const REFUSED: i64 = 2;
 
 pub(super) async fn mark_delivered(connection: &mut AnyConnection, bank: &str, ids: &[String], state: i64) -> Result<Outcome, LedgerError> {
-    for id in ids {
-        sqlx::query("UPDATE outcome_deliveries SET delivered = $1 WHERE transfer_id = $2 AND bank = $3 AND delivered = 0")
-            .bind(state)
-            .bind(id)
-            .bind(bank)
-            .execute(&mut *connection)
-            .await?;
-    }
+    cross_rows::mark_delivered(connection, bank, ids, state).await?;
     Ok(Outcome::Done)
 }
 

@@ -110,6 +110,61 @@ pub(super) async fn in_force(
     Ok(Some((limits, usage(connection, account, window).await?)))
 }
 
+/// As `in_force` for several accounts at once (a participant's vote on a whole prepare), in
+/// three statements whatever their number: the settings, then what the accounts that have a
+/// limit in force debited and hold. Accounts with no limit in force are left out.
+pub(super) async fn in_force_many(
+    connection: &mut AnyConnection,
+    accounts: &[&str],
+    window: &LimitWindow,
+) -> Result<std::collections::HashMap<String, (Limits, LimitUsage)>, LedgerError> {
+    use std::collections::HashMap;
+    let mut found = HashMap::new();
+    if accounts.is_empty() {
+        return Ok(found);
+    }
+    let head = format!("SELECT {SETTING_COLUMNS} FROM account_limits WHERE account IN (VALUES ");
+    let rows: Vec<SettingRow> = super::rows::lookup(connection, &head, ")", 1, accounts).await?;
+    let stored: HashMap<String, LimitSetting> = rows.iter().map(|row| (row.0.clone(), setting_of(row))).collect();
+    let mut applying: Vec<&str> = Vec::new();
+    for account in accounts {
+        let limits = stored.get(*account).copied().unwrap_or_default().effective(window.now_ms);
+        if limits.any_applies(window) {
+            found.insert((*account).to_string(), (limits, LimitUsage::default()));
+            applying.push(account);
+        }
+    }
+    if applying.is_empty() {
+        return Ok(found);
+    }
+    let (day, night, earliest) = (window.day_start_ms, window.night_start_ms.unwrap_or(i64::MAX), window.earliest_ms());
+    let local = format!(
+        "SELECT account, CAST(COALESCE(SUM(CASE WHEN at_ms >= {day} THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+                CAST(COALESCE(SUM(CASE WHEN at_ms >= {night} THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
+         FROM limit_debits WHERE at_ms >= {earliest} AND account IN (VALUES "
+    );
+    let held = format!(
+        "SELECT account, CAST(COALESCE(SUM(CASE WHEN created_at_ms >= {day} THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+                CAST(COALESCE(SUM(CASE WHEN created_at_ms >= {night} THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
+         FROM holds WHERE created_at_ms >= {earliest} AND status <> 'released' \
+           AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = holds.transfer_id AND t.refund_of IS NOT NULL) \
+           AND account IN (VALUES "
+    );
+    for head in [local, held] {
+        // One row per account (IN ignores the repeated keys a lookup pads with).
+        let rows: Vec<(String, i64, i64)> = super::rows::lookup(connection, &head, ") GROUP BY account", 1, &applying).await?;
+        for (account, today, tonight) in rows {
+            if let Some((_, used)) = found.get_mut(&account) {
+                *used = LimitUsage {
+                    today_cents: used.today_cents.saturating_add(today),
+                    tonight_cents: used.tonight_cents.saturating_add(tonight),
+                };
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Checks the local debits `(account, amount)` of one transfer against their accounts' limits
 /// (each account appears once: a transfer names an account once).
 pub(super) async fn check_local(connection: &mut AnyConnection, debits: &[(&str, i64)], window: &LimitWindow) -> Result<(), LedgerError> {

@@ -308,7 +308,7 @@ async fn post_leg(connection: &mut AnyConnection, entry_id: &str, position: usiz
     Ok(())
 }
 
-async fn explain_refused_leg(connection: &mut AnyConnection, account: &str, amount: i64) -> LedgerError {
+pub(super) async fn explain_refused_leg(connection: &mut AnyConnection, account: &str, amount: i64) -> LedgerError {
     let row: Result<Option<(i64, i64)>, sqlx::Error> = sqlx::query_as("SELECT balance_cents, held_cents FROM accounts WHERE number = $1")
         .bind(account)
         .fetch_optional(&mut *connection)

@@ -201,7 +201,7 @@ async fn run_batch_statements(
     let mut changes = None;
     if !local.is_empty() {
         let local_commands: Vec<&Command> = local.iter().map(|index| &commands[*index]).collect();
-        let (local_results, local_changes) = batch::run(connection, cache, &local_commands).await?;
+        let (local_results, local_changes) = batch::run(connection, bank, cache, &local_commands).await?;
         assert_eq!(local_results.len(), local.len(), "the fast path answers each of its commands once");
         for (index, result) in local.into_iter().zip(local_results) {
             results[index] = Some(result);

@@ -152,8 +152,27 @@ async fn double_spend_through_several_origins_commits_exactly_what_the_balance_a
     let moved = 1_000 * committed as i64;
     assert_eq!(a.balance(&tokens[0], &account).await, (10_000 - moved, 10_000 - moved));
     assert_eq!(b.balance(&shop, &target).await, (moved, moved));
+    // Every posting is on both statements with its running balance and line number, in order,
+    // however the writer batched them (a batch's postings to one account are written together).
+    let page = a.as_customer(&tokens[0]).statement(&account, Some(100), None).await.expect("statement at A");
+    assert_running_balances(&page, 10_000 - moved, 1 + committed);
+    let page = b.as_customer(&shop).statement(&target, Some(100), None).await.expect("statement at B");
+    assert_running_balances(&page, moved, committed);
     let report = consortium.audit_until_quiet(Duration::from_secs(15)).await;
     assert!(report.passed, "{}", report.render());
+}
+
+/// A statement page (newest first, the account's whole history) whose lines chain: each line's
+/// balance is the one before it plus its amount, from zero, numbered 1, 2, 3...
+fn assert_running_balances(page: &StatementPage, balance: i64, lines: usize) {
+    assert_eq!(page.entries.len(), lines, "{page:?}");
+    assert_eq!(page.entries.first().map(|line| line.balance_after_cents), Some(balance), "{page:?}");
+    for (newer, older) in page.entries.iter().zip(page.entries.iter().skip(1)) {
+        assert_eq!(newer.balance_after_cents - newer.amount_cents, older.balance_after_cents, "{page:?}");
+        assert_eq!(newer.line, older.line + 1, "{page:?}");
+    }
+    let first = page.entries.last().expect("a line");
+    assert_eq!((first.balance_after_cents - first.amount_cents, first.line), (0, 1), "{page:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
