@@ -77,17 +77,12 @@ pub(super) async fn account_view(connection: &mut AnyConnection, bank: &str, num
     }))
 }
 
-/// A transfer's stored receipt, read back from the exact text that was signed.
-async fn receipt(connection: &mut AnyConnection, id: &str) -> Result<Option<SignedDecision>, LedgerError> {
-    let row: Option<(String, String)> = sqlx::query_as("SELECT signed_text, signature FROM receipts WHERE transfer_id = $1")
-        .bind(id)
-        .fetch_optional(&mut *connection)
-        .await?;
-    let Some((text, signature)) = row else { return Ok(None) };
+/// A stored receipt: the exact text signed and the signature.
+fn parse_receipt(id: &str, text: &str, signature: &str) -> Result<SignedDecision, LedgerError> {
     let broken = |what: String| LedgerError::Invariant(format!("the receipt of {id}: {what}"));
-    let decision = TransferDecision::parse_canonical(&text).map_err(|e| broken(e.to_string()))?;
-    let signature = Signature::parse(&signature).map_err(|e| broken(e.to_string()))?;
-    Ok(Some(SignedDecision { decision, signature }))
+    let decision = TransferDecision::parse_canonical(text).map_err(|e| broken(e.to_string()))?;
+    let signature = Signature::parse(signature).map_err(|e| broken(e.to_string()))?;
+    Ok(SignedDecision { decision, signature })
 }
 
 pub(super) fn rfc3339(ms: i64) -> String {
@@ -175,24 +170,44 @@ impl Ledger {
 
     /// A transfer or payment, if `document` initiated it.
     pub async fn transfer_for(&self, id: &str, document: &str) -> Result<Option<TransferRecord>, LedgerError> {
-        let mut connection = self.read_pool().acquire().await?;
-        let row: Option<(String, String, String, Option<String>, String, i64)> = sqlx::query_as(
-            "SELECT id, kind, status, reason, description, created_at_ms FROM transfers WHERE id = $1 AND initiated_by = $2",
+        // One statement (a transfer is read after every submission that waits for its outcome):
+        // the transfer, a row per leg, and its receipt on each row.
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT t.id, t.kind, t.status, t.reason, t.description, t.created_at_ms, l.side, l.bank, l.account, l.amount_cents, \
+                    r.signed_text, r.signature \
+             FROM transfers t LEFT JOIN transfer_legs l ON l.transfer_id = t.id LEFT JOIN receipts r ON r.transfer_id = t.id \
+             WHERE t.id = $1 AND t.initiated_by = $2 ORDER BY l.position",
         )
         .bind(id)
         .bind(document)
-        .fetch_optional(&mut *connection)
+        .fetch_all(self.read_pool())
         .await?;
-        let Some((id, kind, status, reason, description, created)) = row else {
+        let Some(first) = rows.first() else {
             return Ok(None);
         };
-        let legs: Vec<(String, String, String, i64)> =
-            sqlx::query_as("SELECT side, bank, account, amount_cents FROM transfer_legs WHERE transfer_id = $1 ORDER BY position")
-                .bind(&id)
-                .fetch_all(&mut *connection)
-                .await?;
+        let (id, kind, status, reason, description, created) =
+            (first.0.clone(), first.1.clone(), first.2.clone(), first.3.clone(), first.4.clone(), first.5);
+        let receipt = match (&first.10, &first.11) {
+            (Some(text), Some(signature)) => Some(parse_receipt(&id, text, signature)?),
+            _ => None,
+        };
         let (mut debits, mut credits) = (Vec::new(), Vec::new());
-        for (side, bank, account, amount_cents) in legs {
+        for row in rows {
+            let (Some(side), Some(bank), Some(account), Some(amount_cents)) = (row.6, row.7, row.8, row.9) else { continue };
             let leg = Leg { bank, account, amount_cents, consent: None };
             if side == "debit" {
                 debits.push(leg);
@@ -202,7 +217,6 @@ impl Ledger {
         }
         let invalid = |e: ringbank_domain::UnknownValue| LedgerError::Invariant(format!("transfer {id}: {e}"));
         let (kind, status) = (kind.parse().map_err(invalid)?, status.parse().map_err(invalid)?);
-        let receipt = receipt(&mut connection, &id).await?;
         Ok(Some(TransferRecord { id, kind, status, reason, description, debits, credits, created_at: rfc3339(created), receipt }))
     }
 }

@@ -350,7 +350,7 @@ impl Driver {
                     self.cross.faults.crash_point(point);
                 }
                 CoordinatorAction::Decided { id, .. } => {
-                    let _ = self.cross.finalized.send(id.0);
+                    self.cross.finalized.send(id.0);
                 }
             }
         }

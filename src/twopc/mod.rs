@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ringbank_twopc::BankId;
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -26,7 +26,6 @@ use crate::peer::PeerClient;
 use crate::ring_driver::RingHandle;
 
 /// Finalized-transfer notices kept for slow waiters (they re-read the database on lag).
-const FINALIZED_CAPACITY: usize = 4096;
 
 /// Limits a participant applies to what it is asked to prepare.
 #[derive(Clone, Debug)]
@@ -52,7 +51,7 @@ pub struct Cross {
     /// The participant core's settings for this bank.
     pub participant_config: ringbank_twopc::ParticipantConfig,
     /// Ids of transfers that became final here (for `Prefer: wait`).
-    pub finalized: broadcast::Sender<String>,
+    pub finalized: Finalized,
     /// Wakes the coordinator when a cross-bank transfer is submitted.
     pub coordinator_work: Notify,
     /// Batches this bank coordinated, and the transfers in them.
@@ -99,7 +98,7 @@ impl Cross {
             faults,
             metrics,
             limits,
-            finalized: broadcast::channel(FINALIZED_CAPACITY).0,
+            finalized: Finalized::default(),
             coordinator_work: Notify::new(),
             batches: AtomicU64::new(0),
             batched_transfers: AtomicU64::new(0),
@@ -118,23 +117,94 @@ impl Cross {
     }
 }
 
-/// Waits up to `timeout` for a transfer to become final here; true if it did.
-pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Duration) -> bool {
-    let mut notices = cross.finalized.subscribe();
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        match cross.ledger.transfer_for(id, document).await {
-            Ok(Some(view)) if view.status.is_final() => return true,
-            Ok(_) => {}
-            Err(_) => return false,
+/// Who waits for which transfer to become final here (`Prefer: wait`): each waiter is woken by
+/// its own transfer only. (A broadcast of every final id woke every waiter for each one: with
+/// hundreds of clients waiting, most of a busy bank's wake-ups.)
+#[derive(Default)]
+pub struct Finalized {
+    waiters: std::sync::Mutex<std::collections::HashMap<String, Vec<oneshot::Sender<()>>>>,
+}
+
+impl Finalized {
+    /// A receiver that resolves once `id` is reported final (registered before reading the
+    /// transfer, so a report between the read and the wait is not missed).
+    pub fn watch(&self, id: &str) -> oneshot::Receiver<()> {
+        let (sender, receiver) = oneshot::channel();
+        self.lock().entry(id.to_string()).or_default().push(sender);
+        receiver
+    }
+
+    /// Reports `id` final here: wakes whoever waits for it.
+    pub fn send(&self, id: String) {
+        let waiters = self.lock().remove(&id);
+        for waiter in waiters.into_iter().flatten() {
+            let _ = waiter.send(());
         }
-        // Wait for a notice about this id (or any lag), then re-read.
-        loop {
-            match tokio::time::timeout_at(deadline, notices.recv()).await {
-                Err(_) => return false,
-                Ok(Ok(notice)) if notice != id => continue,
-                Ok(_) => break,
+    }
+
+    /// Forgets the waiters of `id` that gave up.
+    fn forget(&self, id: &str) {
+        let mut waiters = self.lock();
+        if let Some(list) = waiters.get_mut(id) {
+            list.retain(|waiter| !waiter.is_closed());
+            if list.is_empty() {
+                waiters.remove(id);
             }
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, Vec<oneshot::Sender<()>>>> {
+        self.waiters.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Waits up to `timeout` for a transfer to become final here; true if it did.
+pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let notice = cross.finalized.watch(id);
+        match cross.ledger.transfer_for(id, document).await {
+            Ok(Some(view)) if view.status.is_final() => {
+                drop(notice);
+                cross.finalized.forget(id);
+                return true;
+            }
+            Ok(_) => {}
+            Err(_) => {
+                drop(notice);
+                cross.finalized.forget(id);
+                return false;
+            }
+        }
+        if tokio::time::timeout_at(deadline, notice).await.is_err() {
+            cross.finalized.forget(id);
+            return false;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Finalized;
+
+    #[test]
+    fn a_waiter_is_woken_by_its_own_transfer_only_and_none_is_kept_once_gone() {
+        let finalized = Finalized::default();
+        let (mut mine, mut other) = (finalized.watch("t1"), finalized.watch("t2"));
+        finalized.send("t1".to_string());
+        assert_eq!(mine.try_recv(), Ok(()));
+        assert!(other.try_recv().is_err(), "t2 is not final yet");
+        assert!(!finalized.lock().contains_key("t1"), "woken waiters are dropped");
+        // A waiter that gave up is forgotten; one still waiting is kept.
+        let still = finalized.watch("t2");
+        drop(other);
+        finalized.forget("t2");
+        assert_eq!(finalized.lock().get("t2").map(Vec::len), Some(1));
+        drop(still);
+        finalized.forget("t2");
+        assert!(finalized.lock().is_empty());
+        // A report nobody waits for keeps nothing.
+        finalized.send("t3".to_string());
+        assert!(finalized.lock().is_empty());
     }
 }

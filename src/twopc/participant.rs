@@ -223,7 +223,7 @@ async fn apply(
     match cross.ledger.submit(Job::ApplyOutcomes(job), None).await? {
         Outcome::Applied { final_ids, refused } => {
             for id in &final_ids {
-                let _ = cross.finalized.send(id.clone());
+                cross.finalized.send(id.clone());
             }
             Ok((final_ids, refused))
         }
