@@ -220,6 +220,8 @@ pub fn start(
         last_grant_at: None,
         last_progress_at: None,
         last_seq_seen: 0,
+        last_state: "idle",
+        last_ring_len: 0,
         sent: 0,
         received: 0,
         persists: 0,
@@ -254,6 +256,9 @@ struct Driver {
     /// epoch's "time without a token" (gap_ms) counts from it.
     last_progress_at: Option<u64>,
     last_seq_seen: u64,
+    /// The node's state and live ring as last published, to log why the ring changes course.
+    last_state: &'static str,
+    last_ring_len: usize,
     sent: u64,
     received: u64,
     persists: u64,
@@ -455,6 +460,46 @@ impl Driver {
         self.regenerations.push(regeneration);
     }
 
+    /// Logs the turns that lead to a regeneration, so that one seen under load can be
+    /// explained: a candidacy (with how long the token had been silent here), a claim that
+    /// lapsed without a quorum of confirmations, a live ring that lost a member (a successor
+    /// skipped after `pass_retries` unacknowledged sends).
+    fn log_course(&mut self, status: &ringbank_ring::Status, now: u64) {
+        let (from, to) = (self.last_state, status.state);
+        let silent_ms = self.last_progress_at.map(|at| now.saturating_sub(at));
+        let bank = self.members.my_id();
+        if from != to {
+            match (from, to) {
+                (_, "candidate") if silent_ms.is_none() => {
+                    tracing::info!(bank, "no token seen yet: standing as candidate for the first epoch")
+                }
+                (_, "candidate") => {
+                    tracing::warn!(bank, ?silent_ms, last_holder = ?status.last_holder.and_then(|n| self.members.id_of(n)), "suspecting the token lost: standing as candidate for a new epoch")
+                }
+                ("claiming", "idle") => tracing::warn!(
+                    bank,
+                    epoch = status.epoch,
+                    seq = status.seq,
+                    "claim lapsed without a quorum of confirmations within the lease; the loss timer will recover the token"
+                ),
+                _ => tracing::trace!(bank, from, to, "ring state"),
+            }
+            self.last_state = to;
+        }
+        let ring_len = status.live_ring.len();
+        if ring_len < self.last_ring_len {
+            let ring: Vec<&str> = status.live_ring.iter().filter_map(|n| self.members.id_of(*n)).collect();
+            tracing::info!(
+                bank,
+                ?ring,
+                epoch = status.epoch,
+                seq = status.seq,
+                "the live ring lost a member (a successor skipped or left out)"
+            );
+        }
+        self.last_ring_len = ring_len;
+    }
+
     fn publish(&mut self) {
         let now = self.now();
         let status = self.node.status(now);
@@ -470,6 +515,7 @@ impl Driver {
             self.last_progress_at = Some(now);
             self.last_seq_seen = status.seq;
         }
+        self.log_course(&status, now);
         let name = |node: &NodeId| self.members.id_of(*node).unwrap_or("?").to_string();
         let ring_status = RingStatus {
             bank: self.members.my_id().to_string(),

@@ -46,7 +46,7 @@ impl Browser {
             eprintln!("{test}: skipped: chromium/chromedriver not found (apt-get install chromium chromium-driver)");
             return None;
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("free port").local_addr().expect("addr").port();
+        let port = free_loopback_address().rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).expect("free port");
         let child = tokio::process::Command::new(driver)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
@@ -54,7 +54,7 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        let client = Client::builder().timeout(Duration::from_secs(60)).build().expect("client");
+        let client = Client::builder().timeout(Duration::from_secs(90)).build().expect("client");
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + WAIT_LIMIT;
         loop {
@@ -85,7 +85,7 @@ impl Browser {
         let capabilities = json!({"capabilities": {"alwaysMatch": {
             "browserName": "chrome",
             "goog:chromeOptions": {"binary": chromium, "args": args},
-            "timeouts": {"pageLoad": 20000, "script": 10000, "implicit": 0}
+            "timeouts": {"pageLoad": 60000, "script": 60000, "implicit": 0}
         }}});
         let response: Value =
             client.post(format!("{base}/session")).json(&capabilities).send().await.expect("new session").json().await.expect("json");

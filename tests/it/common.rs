@@ -485,7 +485,32 @@ async fn drop_stale_test_schemas(connection: &mut sqlx::PgConnection) {
 }
 
 /// A loopback address with a port that was free a moment ago.
+///
+/// The port comes from below the kernel's ephemeral range (32768-60999 on Linux), not from
+/// `bind(0)`: a port from that range can be taken, between this pick and the bank's own bind, as
+/// the source port of any outgoing connection of another test running in parallel, and the bank
+/// then fails with "Address already in use" (seen in CI). Below it only explicit binds compete:
+/// this process's own picks, kept distinct by a counter from a per-process start, and the chaos
+/// tests' fixed slots (20,000 and up, `chaos::base_port`).
 pub fn free_loopback_address() -> String {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const LOW: u32 = 10_000;
+    const SPAN: u32 = 10_000;
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next().and_then(|low| low.parse::<u32>().ok()))
+        .unwrap_or(32_768);
+    if ephemeral_low >= LOW + SPAN {
+        let start = std::process::id().wrapping_mul(7_919) % SPAN;
+        for _ in 0..SPAN {
+            let port = LOW + (start + NEXT.fetch_add(1, Ordering::Relaxed)) % SPAN;
+            let port = u16::try_from(port).expect("below 65536");
+            if let Ok(listener) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                return listener.local_addr().expect("address").to_string();
+            }
+        }
+    }
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("address").to_string()
 }

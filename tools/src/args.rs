@@ -182,6 +182,10 @@ pub struct BenchArgs {
     /// Write SVG charts (throughput and latency over time; scaling for a sweep) to this directory.
     #[arg(long)]
     pub svg: Option<PathBuf>,
+    /// Keep each bank's log (stderr; RUST_LOG applies) in DIR/bank-ID.log, appended to; the banks
+    /// run silent otherwise.
+    #[arg(long, value_name = "DIR")]
+    pub logs: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]

@@ -116,7 +116,14 @@ pub(crate) struct Bank {
 async fn run_one(args: &BenchArgs, banks: usize) -> Result<BenchReport, String> {
     let data = std::env::temp_dir().join(format!("ringbank-bench-{}-{banks}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut ring = LocalRing::new(banks, args.base_port, data.clone(), None, Vec::new()).map_err(|e| e.to_string())?.quiet();
+    let ring = LocalRing::new(banks, args.base_port, data.clone(), None, Vec::new()).map_err(|e| e.to_string())?;
+    let mut ring = match &args.logs {
+        Some(dir) => {
+            std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+            ring.logs_to(dir.clone())
+        }
+        None => ring.quiet(),
+    };
     for index in 0..banks {
         ring.spawn(index).map_err(|e| e.to_string())?;
     }
