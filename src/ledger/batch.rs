@@ -615,17 +615,8 @@ impl Rows {
             text(&transfer.id),
             Value::Int(now_ms),
         ]);
-        let sides = transfer.debits.iter().map(|leg| ("debit", leg)).chain(transfer.credits.iter().map(|leg| ("credit", leg)));
-        for (position, (side, leg)) in sides.enumerate() {
-            let Leg { bank, account, amount_cents, consent: _ } = leg;
-            self.transfer_legs.extend([
-                text(&transfer.id),
-                Value::Int(i64::try_from(position).unwrap_or(i64::MAX)),
-                text(side),
-                text(bank),
-                text(account),
-                Value::Int(*amount_cents),
-            ]);
+        for (_, _, row) in leg_rows(transfer) {
+            self.transfer_legs.extend(row);
         }
     }
 
@@ -638,18 +629,9 @@ impl Rows {
             Value::Int(now_ms),
             text(bank),
         ]);
-        let sides = transfer.debits.iter().map(|leg| ("debit", leg)).chain(transfer.credits.iter().map(|leg| ("credit", leg)));
-        for (position, (side, leg)) in sides.enumerate() {
-            let Leg { bank, account, amount_cents, consent } = leg;
-            self.pending_legs.extend([
-                text(&transfer.id),
-                Value::Int(i64::try_from(position).unwrap_or(i64::MAX)),
-                text(side),
-                text(bank),
-                text(account),
-                Value::Int(*amount_cents),
-                Value::MaybeText(if side == "debit" { consent.clone() } else { None }),
-            ]);
+        for (side, leg, row) in leg_rows(transfer) {
+            self.pending_legs.extend(row);
+            self.pending_legs.push(Value::MaybeText(if side == "debit" { leg.consent.clone() } else { None }));
         }
     }
 
@@ -718,4 +700,21 @@ impl Rows {
         }
         Ok(())
     }
+}
+
+/// A transfer's legs, debits first, each with its side and the columns `transfer_legs` and
+/// `pending_legs` share: transfer id, position, side, bank, account, amount.
+fn leg_rows(transfer: &super::LocalTransfer) -> impl Iterator<Item = (&'static str, &Leg, [Value; 6])> + '_ {
+    let sides = transfer.debits.iter().map(|leg| ("debit", leg)).chain(transfer.credits.iter().map(|leg| ("credit", leg)));
+    sides.enumerate().map(|(position, (side, leg))| {
+        let row = [
+            text(&transfer.id),
+            Value::Int(i64::try_from(position).unwrap_or(i64::MAX)),
+            text(side),
+            text(&leg.bank),
+            text(&leg.account),
+            Value::Int(leg.amount_cents),
+        ];
+        (side, leg, row)
+    })
 }

@@ -20,6 +20,20 @@ use super::LedgerError;
 use crate::clock::wall_clock_ms;
 
 /// Fails with an invariant error unless a statement changed `expected` rows.
+/// Runs `head (rows) tail` over `values` (`width` columns each) and checks that every row was
+/// written.
+async fn insert_all(
+    connection: &mut AnyConnection,
+    what: &str,
+    head: &str,
+    tail: &str,
+    width: usize,
+    values: &[Value],
+) -> Result<(), LedgerError> {
+    let written = write_rows(connection, head, tail, width, values).await?;
+    expect_rows(what, written, values.len() / width)
+}
+
 fn expect_rows(what: &str, changed: u64, expected: usize) -> Result<(), LedgerError> {
     if changed == expected as u64 {
         Ok(())
@@ -114,24 +128,22 @@ pub(super) async fn log_decisions(connection: &mut AnyConnection, rows: &[Decisi
         .filter_map(|row| row.receipt.as_ref().map(|(coordinator, signed, signature)| (row.id, coordinator, signed, signature)))
         .flat_map(|(id, coordinator, signed, signature)| [text(id), text(coordinator), text(signed), text(signature)])
         .collect();
-    let written =
-        write_rows(connection, "INSERT INTO receipts (transfer_id, coordinator, signed_text, signature) VALUES ", "", 4, &receipts).await?;
-    expect_rows("receipts", written, receipts.len() / 4)?;
+    insert_all(connection, "receipts", "INSERT INTO receipts (transfer_id, coordinator, signed_text, signature) VALUES ", "", 4, &receipts)
+        .await?;
     let deliveries: Vec<Value> = rows
         .iter()
         .flat_map(|row| row.participants.iter().map(move |bank| (row, bank)))
         .flat_map(|(row, bank)| [text(row.id), text(bank), text(if row.commit { "commit" } else { "abort" })])
         .collect();
-    let written = write_rows(
+    insert_all(
         connection,
+        "outcome deliveries",
         "INSERT INTO outcome_deliveries (transfer_id, bank, decision, delivered) SELECT column1, column2, column3, 0 FROM (VALUES ",
         ") AS v",
         3,
         &deliveries,
     )
-    .await?;
-    expect_rows("outcome deliveries", written, deliveries.len() / 3)?;
-    Ok(())
+    .await
 }
 
 /// A participation as stored: (coordinator, participants, status, reason, kind, description).
@@ -211,15 +223,15 @@ pub(super) async fn ensure_settlement_accounts(connection: &mut AnyConnection, n
     let found: HashSet<String> = found.into_iter().map(|(number,)| number).collect();
     let now = wall_clock_ms();
     let missing: Vec<Value> = numbers.iter().filter(|n| !found.contains(**n)).flat_map(|n| [text(n), Value::Int(now)]).collect();
-    let written = write_rows(
+    insert_all(
         connection,
+        "settlement accounts",
         "INSERT INTO accounts (number, kind, created_at_ms) SELECT column1, 'settlement', column2 FROM (VALUES ",
         ") AS v",
         2,
         &missing,
     )
-    .await?;
-    expect_rows("settlement accounts", written, missing.len() / 2)
+    .await
 }
 
 /// The rows a batch of yes votes writes, collected before one statement per table.
@@ -242,8 +254,9 @@ impl VoteRows {
     /// available balance must cover what the batch holds on it) and the consents' uses (each
     /// consent's total must cover them), all or an error.
     pub(super) async fn write(&self, connection: &mut AnyConnection) -> Result<(), LedgerError> {
-        let written = write_rows(
+        insert_all(
             connection,
+            "participations",
             "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
              order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms, refund_of, payer_bank, payer_account) VALUES ",
             "",
@@ -251,25 +264,24 @@ impl VoteRows {
             &self.participations,
         )
         .await?;
-        expect_rows("participations", written, self.participations.len() / 16)?;
-        let written = write_rows(
+        insert_all(
             connection,
+            "participation payers",
             "INSERT INTO participation_payers (transfer_id, credited, position, bank, account, amount_cents) VALUES ",
             "",
             6,
             &self.payers,
         )
         .await?;
-        expect_rows("participation payers", written, self.payers.len() / 6)?;
-        let written = write_rows(
+        insert_all(
             connection,
+            "participation legs",
             "INSERT INTO participation_legs (transfer_id, position, account, amount_cents) VALUES ",
             "",
             4,
             &self.legs,
         )
         .await?;
-        expect_rows("participation legs", written, self.legs.len() / 4)?;
 
         let mut per_account: BTreeMap<&str, i64> = BTreeMap::new();
         for (_, account, amount, _) in &self.holds {
@@ -294,8 +306,9 @@ impl VoteRows {
             .iter()
             .flat_map(|(id, account, amount, transfer)| [text(id), text(account), Value::Int(*amount), text(transfer), Value::Int(now)])
             .collect();
-        let written = write_rows(
+        insert_all(
             connection,
+            "holds",
             "INSERT INTO holds (id, account, amount_cents, transfer_id, status, created_at_ms) \
              SELECT column1, column2, column3, column4, 'held', column5 FROM (VALUES ",
             ") AS v",
@@ -303,7 +316,6 @@ impl VoteRows {
             &values,
         )
         .await?;
-        expect_rows("holds", written, self.holds.len())?;
 
         let mut per_consent: BTreeMap<&str, i64> = BTreeMap::new();
         for (_, _, consent, amount) in &self.consent_uses {
@@ -328,16 +340,16 @@ impl VoteRows {
             .iter()
             .flat_map(|(transfer, position, consent, amount)| [text(transfer), Value::Int(*position), text(consent), Value::Int(*amount)])
             .collect();
-        let written = write_rows(
+        insert_all(
             connection,
+            "consent uses",
             "INSERT INTO consent_uses (transfer_id, position, consent_id, amount_cents, status) \
              SELECT column1, column2, column3, column4, 'held' FROM (VALUES ",
             ") AS v",
             4,
             &values,
         )
-        .await?;
-        expect_rows("consent uses", written, self.consent_uses.len())
+        .await
     }
 }
 
@@ -494,18 +506,17 @@ async fn post_committed(
         }
         linked.push(text(id));
     }
-    let written =
-        write_rows(connection, "INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ", "", 5, &entries).await?;
-    expect_rows("entries", written, entries.len() / 5)?;
-    let written = write_rows(
+    insert_all(connection, "entries", "INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ", "", 5, &entries)
+        .await?;
+    insert_all(
         connection,
+        "legs",
         "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) VALUES ",
         "",
         6,
         &leg_rows,
     )
     .await?;
-    expect_rows("legs", written, leg_rows.len() / 6)?;
     let values: Vec<Value> = accounts
         .iter()
         .filter(|(_, (_, _, _, before, now))| now != before)
@@ -534,8 +545,9 @@ async fn post_committed(
 /// Tombstones: aborts of transfers never prepared here, so a late prepare votes no. `values`:
 /// (transfer id, coordinator, now) per row.
 pub(super) async fn tombstones(connection: &mut AnyConnection, values: &[Value]) -> Result<(), LedgerError> {
-    let written = write_rows(
+    insert_all(
         connection,
+        "tombstones",
         "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
          order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms) \
          SELECT column1, column2, 'transfer', '', '', '', 'aborted', 'aborted before it was prepared here', 0, 0, 0, column3, column3 \
@@ -544,6 +556,5 @@ pub(super) async fn tombstones(connection: &mut AnyConnection, values: &[Value])
         3,
         values,
     )
-    .await?;
-    expect_rows("tombstones", written, values.len() / 3)
+    .await
 }

@@ -57,3 +57,57 @@ async fn offline_audit_reads_a_database_url() {
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("bank PGAUDIT: PASS"), "{stdout}");
 }
+
+/// `ringbank bench --database-url` runs its ring on PostgreSQL, a schema per bank named by the
+/// URL's `{bank}`, and its audit passes there; a URL without `{bank}` is refused before anything
+/// starts.
+#[tokio::test]
+async fn bench_runs_its_ring_on_postgresql() {
+    let Some(_server) = test_database_server() else { return };
+    let data = tempfile::tempdir().unwrap();
+    // The test database exists once a test bank's URL was made; the bench's own schemas go
+    // beside that bank's, named like them (bank_PID_...) so that a later run drops them.
+    let any = test_database_url("BENCHPROBE", data.path()).await.expect("a database URL");
+    let mut base = reqwest::Url::parse(&any).unwrap();
+    base.set_query(None);
+    let mut connection = sqlx::PgConnection::connect(base.as_str()).await.expect("connect to the test database");
+    let prefix = format!("bank_{}_bench", std::process::id());
+    for id in ["a", "b"] {
+        sqlx::query(&format!("CREATE SCHEMA {prefix}{id}")).execute(&mut connection).await.expect("create the bench schema");
+    }
+    let template = format!("{base}?options[search_path]={prefix}{{bank}}");
+    let base_port = (28_000 + (std::process::id() % 400) * 10).to_string();
+    let bench = |url: String| {
+        let base_port = base_port.clone();
+        async move {
+            tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
+                .args(["bench", "--banks", "2", "--clients", "4", "--accounts", "2", "--duration", "2s", "--warmup", "1s"])
+                .args(["--base-port", &base_port, "--database-url", &url])
+                .kill_on_drop(true)
+                .output()
+                .await
+                .expect("bench runs")
+        }
+    };
+    let refused = bench(base.to_string()).await;
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("{bank}"), "{}", String::from_utf8_lossy(&refused.stderr));
+
+    let output = tokio::time::timeout(std::time::Duration::from_secs(120), bench(template)).await.expect("bench within 2 minutes");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("2 bank(s)") && stdout.contains("PostgreSQL"), "{stdout}");
+    assert!(stdout.contains("consortium audit       pass"), "{stdout}");
+    let committed: u64 = stdout
+        .lines()
+        .find_map(|line| line.trim().strip_prefix("committed"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("a committed count");
+    assert!(committed > 0, "{stdout}");
+    // The ledger really is in PostgreSQL: bank A's schema holds its accounts.
+    let (accounts,): (i64,) =
+        sqlx::query_as(&format!("SELECT count(*) FROM {prefix}a.accounts")).fetch_one(&mut connection).await.expect("A's accounts");
+    assert!(accounts >= 2, "{accounts} accounts in A's schema");
+    let _ = connection.close().await;
+}

@@ -186,6 +186,11 @@ pub struct BenchArgs {
     /// run silent otherwise.
     #[arg(long, value_name = "DIR")]
     pub logs: Option<PathBuf>,
+    /// PostgreSQL instead of SQLite: a postgres:// URL in which `{bank}` stands for each bank's
+    /// id (A, B, ...), naming a database (or a search_path schema) per bank that exists and is
+    /// empty. One --banks value only (a sweep would reuse the databases).
+    #[arg(long, value_name = "URL")]
+    pub database_url: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]

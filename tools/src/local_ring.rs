@@ -65,6 +65,8 @@ pub struct LocalRing {
     quiet: bool,
     /// With `logs_to`, each bank's stderr is appended to DIR/bank-ID.log.
     log_dir: Option<PathBuf>,
+    /// With `databases`, each bank's database URL: this template with `{bank}` replaced by its id.
+    database_template: Option<String>,
     pub children: Vec<Option<Child>>,
 }
 
@@ -105,6 +107,7 @@ impl LocalRing {
             extra_args,
             quiet: false,
             log_dir: None,
+            database_template: None,
             children: (0..banks).map(|_| None).collect(),
         })
     }
@@ -112,6 +115,13 @@ impl LocalRing {
     /// Sends the children's output to /dev/null (for benchmarks).
     pub fn quiet(mut self) -> LocalRing {
         self.quiet = true;
+        self
+    }
+
+    /// Gives each bank the database `template` names with `{bank}` replaced by its id (a
+    /// PostgreSQL database or schema per bank) instead of a SQLite file in the data directory.
+    pub fn databases(mut self, template: String) -> LocalRing {
+        self.database_template = Some(template);
         self
     }
 
@@ -151,6 +161,9 @@ impl LocalRing {
             // Each bank needs its own database: one URL inherited by all would be shared.
             .env_remove("RINGBANK_DATABASE_URL")
             .kill_on_drop(true);
+        if let Some(template) = &self.database_template {
+            command.env("RINGBANK_DATABASE_URL", template.replace("{bank}", &id));
+        }
         if self.quiet {
             command.stdout(Stdio::null()).stderr(Stdio::null());
         }
