@@ -222,6 +222,7 @@ pub fn start(
         last_seq_seen: 0,
         last_state: "idle",
         last_ring_len: 0,
+        claimed: (0, 0),
         sent: 0,
         received: 0,
         persists: 0,
@@ -259,6 +260,8 @@ struct Driver {
     /// The node's state and live ring as last published, to log why the ring changes course.
     last_state: &'static str,
     last_ring_len: usize,
+    /// The (epoch, seq) of our claim in progress, when the state became "claiming".
+    claimed: (u64, u64),
     sent: u64,
     received: u64,
     persists: u64,
@@ -476,12 +479,16 @@ impl Driver {
                 (_, "candidate") => {
                     tracing::warn!(bank, ?silent_ms, last_holder = ?status.last_holder.and_then(|n| self.members.id_of(n)), "suspecting the token lost: standing as candidate for a new epoch")
                 }
-                ("claiming", "idle") => tracing::warn!(
+                ("claiming", "idle") if (status.epoch, status.seq) == self.claimed => tracing::warn!(
                     bank,
                     epoch = status.epoch,
                     seq = status.seq,
                     "claim lapsed without a quorum of confirmations within the lease; the loss timer will recover the token"
                 ),
+                (_, "claiming") => {
+                    self.claimed = (status.epoch, status.seq);
+                    tracing::trace!(bank, from, to, "ring state");
+                }
                 _ => tracing::trace!(bank, from, to, "ring state"),
             }
             self.last_state = to;
