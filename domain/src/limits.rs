@@ -142,6 +142,8 @@ impl Limits {
     /// What a customer has before setting anything: no limit per transfer or per day, the
     /// night limit of Pix.
     pub const DEFAULT: Limits = Limits { per_transfer_cents: None, daily_cents: None, night_cents: Some(DEFAULT_NIGHT_CENTS) };
+    /// No limit at all: a customer's own limits until they set some.
+    pub const NONE: Limits = Limits { per_transfer_cents: None, daily_cents: None, night_cents: None };
 
     /// Every limit is a positive amount (or none).
     pub fn check_shape(&self) -> Result<(), String> {
@@ -258,7 +260,10 @@ impl LimitKind {
 /// A debit refused by a limit: which one, the limit, what is left of it and what was asked.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitRefusal {
+    /// The account whose limit it is, or with `customer` the customer's document.
     pub account: String,
+    /// A limit of the customer, over every account they hold at the bank (not the account's).
+    pub customer: bool,
     pub kind: LimitKind,
     pub limit_cents: i64,
     pub left_cents: i64,
@@ -273,7 +278,10 @@ impl LimitRefusal {
         let (kind, rest) = [LimitKind::PerTransfer, LimitKind::Daily, LimitKind::Night]
             .into_iter()
             .find_map(|kind| rest.strip_prefix(kind.describe()).map(|rest| (kind, rest)))?;
-        let rest = rest.strip_prefix(" of account ")?;
+        let (customer, rest) = match rest.strip_prefix(" of account ") {
+            Some(rest) => (false, rest),
+            None => (true, rest.strip_prefix(" of customer ")?),
+        };
         let (account, rest) = rest.split_once(" is ")?;
         let mut parts = rest.split("; ");
         let limit_cents = parse_brl(parts.next()?)?;
@@ -282,7 +290,7 @@ impl LimitRefusal {
         if parts.next().is_some() || account.is_empty() || account.contains(' ') {
             return None;
         }
-        Some(LimitRefusal { account: account.to_string(), kind, limit_cents, left_cents, requested_cents })
+        Some(LimitRefusal { account: account.to_string(), customer, kind, limit_cents, left_cents, requested_cents })
     }
 }
 
@@ -290,8 +298,9 @@ impl fmt::Display for LimitRefusal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "the {} of account {} is {}; {} left; {} requested",
+            "the {} of {} {} is {}; {} left; {} requested",
             self.kind.describe(),
+            if self.customer { "customer" } else { "account" },
             self.account,
             format_brl(self.limit_cents),
             format_brl(self.left_cents),
@@ -315,11 +324,24 @@ impl LimitUsage {
     }
 }
 
+/// Whether the customer `document` may have `amount_cents` more debited, from all the accounts
+/// they hold at the bank together, under their own `limits` (as `check` for one account).
+pub fn check_customer(
+    document: &str,
+    limits: &Limits,
+    window: &LimitWindow,
+    used: LimitUsage,
+    amount_cents: i64,
+) -> Result<(), LimitRefusal> {
+    check(document, limits, window, used, amount_cents).map_err(|refusal| LimitRefusal { customer: true, ..refusal })
+}
+
 /// Whether `account` may be debited `amount_cents` more under `limits` in `window`, having
 /// debited `used` already.
 pub fn check(account: &str, limits: &Limits, window: &LimitWindow, used: LimitUsage, amount_cents: i64) -> Result<(), LimitRefusal> {
     let refuse = |kind, limit_cents: i64, used_cents: i64| LimitRefusal {
         account: account.to_string(),
+        customer: false,
         kind,
         limit_cents,
         left_cents: limit_cents.saturating_sub(used_cents).max(0),
@@ -350,13 +372,22 @@ mod tests {
     #[test]
     fn a_refusal_reads_back_from_its_sentence() {
         for kind in [LimitKind::PerTransfer, LimitKind::Daily, LimitKind::Night] {
-            let refusal =
-                LimitRefusal { account: "12345678".into(), kind, limit_cents: 100_000, left_cents: 2_550, requested_cents: 123_456_789 };
-            assert_eq!(LimitRefusal::parse(&refusal.to_string()), Some(refusal.clone()), "{refusal}");
+            for customer in [false, true] {
+                let refusal = LimitRefusal {
+                    account: "12345678".into(),
+                    customer,
+                    kind,
+                    limit_cents: 100_000,
+                    left_cents: 2_550,
+                    requested_cents: 123_456_789,
+                };
+                assert_eq!(LimitRefusal::parse(&refusal.to_string()), Some(refusal.clone()), "{refusal}");
+            }
         }
         assert_eq!(LimitRefusal::parse("the daily limit of account 1 is R$ 1,00; R$ 0,00 left"), None);
         assert_eq!(LimitRefusal::parse("the weekly limit of account 1 is R$ 1,00; R$ 0,00 left; R$ 2,00 requested"), None);
         assert_eq!(LimitRefusal::parse("account 1 not found"), None);
+        assert_eq!(LimitRefusal::parse("the daily limit of bank 1 is R$ 1,00; R$ 0,00 left; R$ 2,00 requested"), None);
     }
 
     // 2026-11-30 00:00:00 UTC.

@@ -220,6 +220,7 @@ fn refusal_kind(kind: RefusalKind) -> Kind {
         RefusalKind::RefundRefused => LedgerError::RefundRefused(String::new()),
         RefusalKind::LimitExceeded => LedgerError::LimitExceeded(ringbank_domain::LimitRefusal {
             account: String::new(),
+            customer: false,
             kind: ringbank_domain::LimitKind::PerTransfer,
             limit_cents: 0,
             left_cents: 0,

@@ -230,6 +230,10 @@ fn money_paths(document: &mut Value) {
                 "parameters": [{"name": "number", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("the account's transfer limits in force (per transfer, per day, at night 20:00-06:00 local time), what is left of them now, and a raise waiting", "200", schema("Limits"), &["401", "404"], None, true),
                 "put": operation("change the account's limits: a field left out keeps its value, null is no limit; a lower limit applies at once, a higher one only after the bank's raise delay (24 h by default)", "200", schema("Limits"), &["400", "401", "404", "413", "422"], Some(schema("LimitsChange")), true)
+            },
+            "/api/v1/limits": {
+                "get": operation("the caller's own limits over every account they hold here (none until they set some), what the debits they made used and what is left now, and a raise waiting; a debit must fit both its account's limits and its initiator's", "200", schema("Limits"), &["401"], None, true),
+                "put": operation("change the caller's own limits, by the same rules as an account's: a field left out keeps its value, null is no limit, lower at once, higher only after the raise delay", "200", schema("Limits"), &["400", "401", "413", "422"], Some(schema("LimitsChange")), true)
             }
     });
     let schemas = json!({
@@ -269,7 +273,8 @@ fn money_paths(document: &mut Value) {
                     "daily_cents": {"type": ["integer", "null"], "minimum": 1},
                     "night_cents": {"type": ["integer", "null"], "minimum": 1}}},
                 "Limits": {"type": "object", "properties": {
-                    "account": {"type": "string"},
+                    "account": {"type": "string", "description": "the account whose limits these are (absent for the customer's own)"},
+                    "customer": {"type": "string", "description": "the customer whose own limits these are (absent for an account's)"},
                     "per_transfer_cents": {"type": ["integer", "null"]},
                     "daily_cents": {"type": ["integer", "null"]},
                     "night_cents": {"type": ["integer", "null"]},

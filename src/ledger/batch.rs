@@ -287,8 +287,38 @@ async fn load_limits(
             };
             by_window.entry(key).or_default().insert(debit.account.clone(), state);
         }
+        // The initiator's own limits, under a key no account number takes.
+        let customer = customer_key(&transfer.initiated_by);
+        if by_window.get(&key).is_some_and(|known| known.contains_key(&customer)) || !transfer.debits.iter().any(|leg| leg.bank == bank) {
+            continue;
+        }
+        let setting = match cache.limit_settings.get(&customer).or_else(|| read_settings.get(&customer)) {
+            Some(setting) => *setting,
+            None => {
+                let setting = limits::stored_customer_setting(connection, &transfer.initiated_by).await?;
+                read_settings.insert(customer.clone(), setting);
+                setting
+            }
+        };
+        let in_force = setting.effective(window.now_ms);
+        let state = if in_force.any_applies(window) {
+            let used = match cache.limit_usage.get(&key).and_then(|usage| usage.get(&customer)) {
+                Some(used) => *used,
+                None => limits::customer_debited(connection, &transfer.initiated_by, window).await?,
+            };
+            Some((in_force, used))
+        } else {
+            None
+        };
+        by_window.entry(key).or_default().insert(customer, state);
     }
     Ok((by_window, read_settings))
+}
+
+/// The key of a customer's own limits among the accounts' in `LimitsByWindow` and the cache
+/// (an account number has no space).
+fn customer_key(document: &str) -> String {
+    format!("customer {document}")
 }
 
 /// A limit window: `(day start, night start)`.
@@ -463,16 +493,24 @@ impl Batch<'_> {
             ringbank_domain::limits::check(&debit.account, limits, window, *used, debit.amount_cents)
                 .map_err(LedgerError::LimitExceeded)?;
         }
+        let total = transfer.debits.iter().filter(|leg| leg.bank == self.bank).map(|leg| leg.amount_cents).fold(0, i64::saturating_add);
+        if let Some(Some((limits, used))) = known.and_then(|known| known.get(&customer_key(&transfer.initiated_by))) {
+            ringbank_domain::limits::check_customer(&transfer.initiated_by, limits, window, *used, total)
+                .map_err(LedgerError::LimitExceeded)?;
+        }
         Ok(())
     }
 
     /// A posted transfer's debits count against the limits of every window of the batch (in
     /// one that does not cover it this only refuses more, never less) and are written.
     fn count_limits(&mut self, transfer: &super::LocalTransfer) {
+        let customer = customer_key(&transfer.initiated_by);
         for debit in &transfer.debits {
             for known in self.limits.values_mut() {
-                if let Some(Some((_, used))) = known.get_mut(&debit.account) {
-                    *used = used.add(debit.amount_cents);
+                for key in [&debit.account, &customer] {
+                    if let Some(Some((_, used))) = known.get_mut(key) {
+                        *used = used.add(debit.amount_cents);
+                    }
                 }
             }
             self.rows.limit_debits.extend([
@@ -480,6 +518,7 @@ impl Batch<'_> {
                 text(&transfer.id),
                 Value::Int(debit.amount_cents),
                 Value::Int(self.now_ms),
+                text(&transfer.initiated_by),
             ]);
         }
     }
@@ -689,7 +728,7 @@ impl Rows {
                 8,
                 &self.keys,
             ),
-            ("INSERT INTO limit_debits (account, transfer_id, amount_cents, at_ms) VALUES ", "", 4, &self.limit_debits),
+            ("INSERT INTO limit_debits (account, transfer_id, amount_cents, at_ms, initiated_by) VALUES ", "", 5, &self.limit_debits),
         ];
         for (head, tail, width, values) in statements {
             let rows = values.len() / width;

@@ -79,7 +79,7 @@ pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer:
     if let Some(window) = &transfer.limit_window {
         let here: Vec<(&str, i64)> =
             transfer.debits.iter().filter(|l| l.bank == bank).map(|l| (l.account.as_str(), l.amount_cents)).collect();
-        super::limits::check_local(connection, &here, window).await?;
+        super::limits::check_local(connection, &here, &transfer.initiated_by, window).await?;
     }
     for credit in transfer.credits.iter().filter(|l| l.bank == bank) {
         let kind = customer_account_kind(connection, &credit.account).await?;
@@ -222,9 +222,15 @@ struct AccountsView {
     consents: HashMap<String, ringbank_twopc::ConsentView>,
     /// The transfer limits in force on the debited customer accounts, with their usage.
     limits: HashMap<String, ringbank_twopc::AccountLimits>,
+    /// The initiators' own limits in force (over every account they hold here), with their usage.
+    customer_limits: HashMap<String, ringbank_twopc::AccountLimits>,
     /// For the refunds in the prepare: (original, account) where the original debited the
-    /// account here (the only accounts a refund of it may credit).
-    refundable: HashSet<(String, String)>,
+    /// account here (the only accounts a refund of it may credit), with what is left to refund
+    /// to it: what the original debited less the refunds of it this bank voted yes on (prepared
+    /// or committed), less what this prepare's earlier refunds took (a Mutex: `check_leg` reads
+    /// through `&self`; a refund refused later for another reason still counts, which only
+    /// refuses more).
+    refundable: std::sync::Mutex<HashMap<(String, String), i64>>,
 }
 
 impl AccountsView {
@@ -240,7 +246,8 @@ impl AccountsView {
             holders: HashSet::new(),
             consents,
             limits: HashMap::new(),
-            refundable: HashSet::new(),
+            customer_limits: HashMap::new(),
+            refundable: Default::default(),
         };
         let numbers: Vec<&str> = prepare
             .transfers
@@ -263,14 +270,28 @@ impl AccountsView {
         view.holders = cross_rows::holders(connection, &pairs).await?;
         for item in &prepare.transfers {
             if let Some(original) = &item.refund_of {
-                let payers: Vec<(String,)> = sqlx::query_as(
-                    "SELECT l.account FROM legs l JOIN accounts a ON a.number = l.account \
-                     WHERE l.entry_id = $1 AND l.amount_cents < 0 AND a.kind IN ('individual', 'joint', 'company')",
+                let payers: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT l.account, CAST(-SUM(l.amount_cents) AS BIGINT) FROM legs l JOIN accounts a ON a.number = l.account \
+                     WHERE l.entry_id = $1 AND l.amount_cents < 0 AND a.kind IN ('individual', 'joint', 'company') \
+                     GROUP BY l.account",
                 )
                 .bind(&original.0)
                 .fetch_all(&mut *connection)
                 .await?;
-                view.refundable.extend(payers.into_iter().map(|(account,)| (original.0.clone(), account)));
+                let refunded: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT pl.account, CAST(SUM(pl.amount_cents) AS BIGINT) FROM participations p \
+                     JOIN participation_legs pl ON pl.transfer_id = p.transfer_id \
+                     WHERE p.refund_of = $1 AND p.status <> 'aborted' AND pl.amount_cents > 0 GROUP BY pl.account",
+                )
+                .bind(&original.0)
+                .fetch_all(&mut *connection)
+                .await?;
+                let refunded: HashMap<String, i64> = refunded.into_iter().collect();
+                let refundable = view.refundable.get_mut().unwrap_or_else(std::sync::PoisonError::into_inner);
+                for (account, debited) in payers {
+                    let left = debited.saturating_sub(refunded.get(&account).copied().unwrap_or(0));
+                    refundable.insert((original.0.clone(), account), left);
+                }
             }
         }
         let debited: Vec<&str> = prepare
@@ -284,6 +305,17 @@ impl AccountsView {
             .collect();
         for (account, (limits, used)) in super::limits::in_force_many(connection, &debited, window).await? {
             view.limits.insert(account, ringbank_twopc::AccountLimits { limits, window: *window, used });
+        }
+        let initiators: HashSet<&str> = prepare
+            .transfers
+            .iter()
+            .filter(|item| item.legs.iter().any(|leg| leg.amount_cents < 0 && view.customer.contains_key(&leg.account)))
+            .map(|item| item.initiated_by.as_str())
+            .collect();
+        for document in initiators {
+            if let Some((limits, used)) = super::limits::customer_in_force(connection, document, window).await? {
+                view.customer_limits.insert(document.to_string(), ringbank_twopc::AccountLimits { limits, window: *window, used });
+            }
         }
         Ok(view)
     }
@@ -299,9 +331,17 @@ impl Accounts for AccountsView {
             return Err(LedgerError::AccountNotFound(account.to_string()).to_string());
         }
         if let Some(original) = item.refund_of.as_ref().filter(|_| amount_cents > 0) {
-            if !self.refundable.contains(&(original.0.clone(), account.to_string())) {
+            let mut refundable = self.refundable.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let Some(left) = refundable.get_mut(&(original.0.clone(), account.to_string())) else {
                 return Err(format!("refund of {original}: account {account} is not the account that transfer debited here"));
+            };
+            if amount_cents > *left {
+                let (left_brl, asked) = (ringbank_domain::money::format_brl(*left), ringbank_domain::money::format_brl(amount_cents));
+                return Err(format!(
+                    "refund of {original}: account {account} has {left_brl} left to be refunded here (what that transfer debited it, less the refunds so far); {asked} asked"
+                ));
             }
+            *left -= amount_cents;
         }
         let is_company = self.customer.get(account).is_some_and(|(kind, _)| kind == "company");
         if amount_cents > 0 && item.kind == ringbank_twopc::TransferKind::Payment && !is_company {
@@ -316,6 +356,10 @@ impl Accounts for AccountsView {
 
     fn limits(&self, account: &str) -> Option<ringbank_twopc::AccountLimits> {
         self.limits.get(account).cloned()
+    }
+
+    fn customer_limits(&self, document: &str) -> Option<ringbank_twopc::AccountLimits> {
+        self.customer_limits.get(document).cloned()
     }
 }
 
@@ -433,7 +477,15 @@ async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: St
             ]);
         }
         for hold in &record.holds {
-            rows.holds.push((format!("{}:{}", vote.id, hold.account), hold.account.clone(), hold.amount_cents, vote.id.0.clone()));
+            // A refund's hold counts for no customer's limits (nor its account's).
+            let initiator = item.refund_of.is_none().then(|| item.initiated_by.clone());
+            rows.holds.push((
+                format!("{}:{}", vote.id, hold.account),
+                hold.account.clone(),
+                hold.amount_cents,
+                vote.id.0.clone(),
+                initiator,
+            ));
         }
         for (position, used) in record.consent_uses.iter().enumerate() {
             rows.consent_uses.push((

@@ -244,7 +244,8 @@ pub(super) struct VoteRows {
     /// transfer_id, position, account, amount_cents.
     pub legs: Vec<Value>,
     /// Holds: (hold id, account, amount, transfer id).
-    pub holds: Vec<(String, String, i64, String)>,
+    /// (id, account, amount, transfer, initiator: None for a refund's).
+    pub holds: Vec<(String, String, i64, String, Option<String>)>,
     /// Consent uses: (transfer id, position, consent, amount).
     pub consent_uses: Vec<(String, i64, String, i64)>,
 }
@@ -284,7 +285,7 @@ impl VoteRows {
         .await?;
 
         let mut per_account: BTreeMap<&str, i64> = BTreeMap::new();
-        for (_, account, amount, _) in &self.holds {
+        for (_, account, amount, _, _) in &self.holds {
             let total = per_account.entry(account.as_str()).or_insert(0);
             *total = total.checked_add(*amount).ok_or(LedgerError::Overflow)?;
         }
@@ -304,15 +305,17 @@ impl VoteRows {
         let values: Vec<Value> = self
             .holds
             .iter()
-            .flat_map(|(id, account, amount, transfer)| [text(id), text(account), Value::Int(*amount), text(transfer), Value::Int(now)])
+            .flat_map(|(id, account, amount, transfer, initiator)| {
+                [text(id), text(account), Value::Int(*amount), text(transfer), Value::Int(now), Value::MaybeText(initiator.clone())]
+            })
             .collect();
         insert_all(
             connection,
             "holds",
-            "INSERT INTO holds (id, account, amount_cents, transfer_id, status, created_at_ms) \
-             SELECT column1, column2, column3, column4, 'held', column5 FROM (VALUES ",
+            "INSERT INTO holds (id, account, amount_cents, transfer_id, status, created_at_ms, initiated_by) \
+             SELECT column1, column2, column3, column4, 'held', column5, column6 FROM (VALUES ",
             ") AS v",
-            5,
+            6,
             &values,
         )
         .await?;

@@ -5,6 +5,11 @@
 //! core's vote for every cross-bank debit at this bank, the origin's own customers and debits
 //! other banks ask for under a consent alike (`cross::prepare`, through `Accounts::limits`).
 //!
+//! A customer may also set limits of their own over every account they hold here
+//! (`customer_limits`): a debit must fit its account's limits and its initiator's. What a
+//! customer used is what the debits they initiated took (`initiated_by` on both tables below),
+//! from any account; a joint account's debit counts for the holder who made it.
+//!
 //! What an account debited counts from two places: `limit_debits` (one row per local debit,
 //! written with it) and `holds` (cross-bank debits, from the vote on; a released hold no longer
 //! counts; nor does the hold of a refund, which limits do not apply to). Deposits and withdrawals
@@ -19,20 +24,28 @@ use crate::clock::wall_clock_ms;
 /// Reads older than this are purged from `limit_debits` (longer than any day or night).
 pub const KEEP_DEBITS_MS: i64 = 3 * 24 * 3_600_000;
 
-/// A customer's request to change an account's limits.
+/// Whose limits: an account's (any of its holders sets them), or a customer's own, over every
+/// account they hold here (only they set them).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LimitSubject {
+    Account(String),
+    Customer(String),
+}
+
+/// A customer's request to change an account's limits, or their own.
 #[derive(Clone, Debug)]
 pub struct SetLimits {
     pub caller: String,
-    pub account: String,
+    pub subject: LimitSubject,
     pub wanted: Limits,
     pub now_ms: i64,
     pub raise_delay_ms: i64,
 }
 
-/// An account's limits as stored, for the customer.
+/// An account's limits, or a customer's, as stored, for the customer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LimitsView {
-    pub account: String,
+    pub subject: LimitSubject,
     pub setting: LimitSetting,
 }
 
@@ -94,6 +107,61 @@ pub(super) async fn debited(connection: &mut AnyConnection, account: &str, windo
     .fetch_one(&mut *connection)
     .await?;
     Ok(LimitUsage { today_cents: local.0.saturating_add(held.0), tonight_cents: local.1.saturating_add(held.1) })
+}
+
+const CUSTOMER_COLUMNS: &str = "document, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
+     pending_daily_cents, pending_night_cents, raise_at_ms";
+
+/// A customer's own stored setting (no limit at all if they set none).
+pub(super) async fn stored_customer_setting(connection: &mut AnyConnection, document: &str) -> Result<LimitSetting, sqlx::Error> {
+    let sql = format!("SELECT {CUSTOMER_COLUMNS} FROM customer_limits WHERE document = $1");
+    let row: Option<SettingRow> = sqlx::query_as(&sql).bind(document).fetch_optional(&mut *connection).await?;
+    Ok(row.as_ref().map(setting_of).unwrap_or(LimitSetting::with(Limits::NONE)))
+}
+
+/// What the debits `document` initiated here took in `window`'s day and night, from any
+/// account (local debits and cross-bank holds not released; refunds are not written with an
+/// initiator).
+pub(super) async fn customer_debited(
+    connection: &mut AnyConnection,
+    document: &str,
+    window: &LimitWindow,
+) -> Result<LimitUsage, sqlx::Error> {
+    let night = window.night_start_ms.unwrap_or(i64::MAX);
+    let mut usage = LimitUsage::default();
+    for sql in [
+        "SELECT CAST(COALESCE(SUM(CASE WHEN at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+                CAST(COALESCE(SUM(CASE WHEN at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
+         FROM limit_debits WHERE initiated_by = $1 AND at_ms >= $4",
+        "SELECT CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+                CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
+         FROM holds WHERE initiated_by = $1 AND created_at_ms >= $4 AND status <> 'released'",
+    ] {
+        let (today, tonight): (i64, i64) = sqlx::query_as(sql)
+            .bind(document)
+            .bind(window.day_start_ms)
+            .bind(night)
+            .bind(window.earliest_ms())
+            .fetch_one(&mut *connection)
+            .await?;
+        usage =
+            LimitUsage { today_cents: usage.today_cents.saturating_add(today), tonight_cents: usage.tonight_cents.saturating_add(tonight) };
+    }
+    Ok(usage)
+}
+
+/// The customer's own limits in force in `window` and what they used of them; `None` when
+/// none applies.
+pub(super) async fn customer_in_force(
+    connection: &mut AnyConnection,
+    document: &str,
+    window: &LimitWindow,
+) -> Result<Option<(Limits, LimitUsage)>, sqlx::Error> {
+    let limits = stored_customer_setting(connection, document).await?.effective(window.now_ms);
+    if !limits.any_applies(window) {
+        return Ok(None);
+    }
+    Ok(Some((limits, customer_debited(connection, document, window).await?)))
 }
 
 /// The limits in force on `account` in `window` and what it used of them; `None` when no limit
@@ -166,11 +234,23 @@ pub(super) async fn in_force_many(
 }
 
 /// Checks the local debits `(account, amount)` of one transfer against their accounts' limits
-/// (each account appears once: a transfer names an account once).
-pub(super) async fn check_local(connection: &mut AnyConnection, debits: &[(&str, i64)], window: &LimitWindow) -> Result<(), LedgerError> {
+/// (each account appears once: a transfer names an account once), then their sum against the
+/// initiator's own limits.
+pub(super) async fn check_local(
+    connection: &mut AnyConnection,
+    debits: &[(&str, i64)],
+    initiator: &str,
+    window: &LimitWindow,
+) -> Result<(), LedgerError> {
     for (account, amount) in debits {
         if let Some((limits, used)) = in_force(connection, account, window).await? {
             ringbank_domain::limits::check(account, &limits, window, used, *amount).map_err(LedgerError::LimitExceeded)?;
+        }
+    }
+    let total = debits.iter().map(|(_, amount)| *amount).fold(0, i64::saturating_add);
+    if total > 0 {
+        if let Some((limits, used)) = customer_in_force(connection, initiator, window).await? {
+            ringbank_domain::limits::check_customer(initiator, &limits, window, used, total).map_err(LedgerError::LimitExceeded)?;
         }
     }
     Ok(())
@@ -181,39 +261,46 @@ pub(super) async fn record_local(
     connection: &mut AnyConnection,
     transfer_id: &str,
     debits: &[(&str, i64)],
+    initiator: &str,
     at_ms: i64,
 ) -> Result<(), LedgerError> {
     for (account, amount) in debits {
-        sqlx::query("INSERT INTO limit_debits (account, transfer_id, amount_cents, at_ms) VALUES ($1, $2, $3, $4)")
+        sqlx::query("INSERT INTO limit_debits (account, transfer_id, amount_cents, at_ms, initiated_by) VALUES ($1, $2, $3, $4, $5)")
             .bind(*account)
             .bind(transfer_id)
             .bind(*amount)
             .bind(at_ms)
+            .bind(initiator)
             .execute(&mut *connection)
             .await?;
     }
     Ok(())
 }
 
-/// Stores a customer's change of an account's limits: lowerings at once, raises after the delay.
+/// Stores a customer's change of an account's limits, or of their own: lowerings at once,
+/// raises after the delay.
 pub(super) async fn set(connection: &mut AnyConnection, job: &SetLimits) -> Result<Outcome, LedgerError> {
+    job.wanted.check_shape().map_err(LedgerError::InvalidLimits)?;
+    let account = match &job.subject {
+        LimitSubject::Account(account) => account,
+        LimitSubject::Customer(document) => return set_customer(connection, job, document).await,
+    };
     let held: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
-        .bind(&job.account)
+        .bind(account)
         .bind(&job.caller)
         .fetch_optional(&mut *connection)
         .await?;
-    held.ok_or_else(|| LedgerError::AccountNotFound(job.account.clone()))?;
-    job.wanted.check_shape().map_err(LedgerError::InvalidLimits)?;
-    let old = setting(connection, &job.account).await?;
+    held.ok_or_else(|| LedgerError::AccountNotFound(account.clone()))?;
+    let old = setting(connection, account).await?;
     let new = old.change(job.wanted, job.now_ms, job.raise_delay_ms);
     let pending = new.pending.map(|(limits, _)| limits).unwrap_or_default();
-    sqlx::query("DELETE FROM account_limits WHERE account = $1").bind(&job.account).execute(&mut *connection).await?;
+    sqlx::query("DELETE FROM account_limits WHERE account = $1").bind(account).execute(&mut *connection).await?;
     sqlx::query(
         "INSERT INTO account_limits (account, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
          pending_daily_cents, pending_night_cents, raise_at_ms, updated_by, updated_at_ms) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(&job.account)
+    .bind(account)
     .bind(new.current.per_transfer_cents)
     .bind(new.current.daily_cents)
     .bind(new.current.night_cents)
@@ -225,7 +312,34 @@ pub(super) async fn set(connection: &mut AnyConnection, job: &SetLimits) -> Resu
     .bind(wall_clock_ms())
     .execute(&mut *connection)
     .await?;
-    Ok(Outcome::Limits(LimitsView { account: job.account.clone(), setting: new }))
+    Ok(Outcome::Limits(LimitsView { subject: job.subject.clone(), setting: new }))
+}
+
+/// A customer's own limits: only they change them (`document` is the caller).
+async fn set_customer(connection: &mut AnyConnection, job: &SetLimits, document: &str) -> Result<Outcome, LedgerError> {
+    if document != job.caller {
+        return Err(LedgerError::UnknownCustomer(document.to_string()));
+    }
+    let old = stored_customer_setting(connection, document).await?;
+    let new = old.change(job.wanted, job.now_ms, job.raise_delay_ms);
+    let pending = new.pending.map(|(limits, _)| limits).unwrap_or(Limits::NONE);
+    sqlx::query("DELETE FROM customer_limits WHERE document = $1").bind(document).execute(&mut *connection).await?;
+    sqlx::query(
+        "INSERT INTO customer_limits (document, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
+         pending_daily_cents, pending_night_cents, raise_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(document)
+    .bind(new.current.per_transfer_cents)
+    .bind(new.current.daily_cents)
+    .bind(new.current.night_cents)
+    .bind(pending.per_transfer_cents)
+    .bind(pending.daily_cents)
+    .bind(pending.night_cents)
+    .bind(new.pending.map(|(_, at)| at))
+    .bind(wall_clock_ms())
+    .execute(&mut *connection)
+    .await?;
+    Ok(Outcome::Limits(LimitsView { subject: job.subject.clone(), setting: new }))
 }
 
 impl Ledger {
@@ -240,7 +354,20 @@ impl Ledger {
         if held.is_none() {
             return Ok(None);
         }
-        Ok(Some(LimitsView { account: account.to_string(), setting: setting(&mut connection, account).await? }))
+        Ok(Some(LimitsView { subject: LimitSubject::Account(account.to_string()), setting: setting(&mut connection, account).await? }))
+    }
+
+    /// A customer's own limits setting (no limit at all if they set none).
+    pub async fn customer_limits(&self, document: &str) -> Result<LimitsView, LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        let setting = stored_customer_setting(&mut connection, document).await?;
+        Ok(LimitsView { subject: LimitSubject::Customer(document.to_string()), setting })
+    }
+
+    /// What the debits a customer initiated took in `window`'s day and night, from any account.
+    pub async fn customer_usage(&self, document: &str, window: &LimitWindow) -> Result<LimitUsage, LedgerError> {
+        let mut connection = self.read_pool().acquire().await?;
+        Ok(customer_debited(&mut connection, document, window).await?)
     }
 
     /// What an account debited in `window`'s day and night.

@@ -194,7 +194,7 @@ pub(super) async fn local_transfer(connection: &mut AnyConnection, transfer: &Lo
     }
     let limited: Vec<(&str, i64)> = transfer.debits.iter().map(|leg| (leg.account.as_str(), leg.amount_cents)).collect();
     if let Some(window) = &transfer.limit_window {
-        super::limits::check_local(connection, &limited, window).await?;
+        super::limits::check_local(connection, &limited, &transfer.initiated_by, window).await?;
     }
     let entry_id = transfer.id.as_str();
     let legs: Vec<(&str, i64)> = transfer
@@ -221,7 +221,7 @@ pub(super) async fn local_transfer(connection: &mut AnyConnection, transfer: &Lo
         insert_transfer_leg(connection, &transfer.id, position, side, leg).await?;
     }
     if transfer.limit_window.is_some() {
-        super::limits::record_local(connection, &transfer.id, &limited, wall_clock_ms()).await?;
+        super::limits::record_local(connection, &transfer.id, &limited, &transfer.initiated_by, wall_clock_ms()).await?;
     }
     Ok(posted(&transfer.id))
 }

@@ -1,5 +1,6 @@
-//! A customer's transfer limits on an account they hold (per transfer, per day, at night): read
-//! with what is left of each now, and changed (lower at once, raise after the bank's delay).
+//! A customer's transfer limits on an account they hold (per transfer, per day, at night), and
+//! their own over every account they hold here: read with what is left of each now, and changed
+//! (lower at once, raise after the bank's delay).
 //! The limits are enforced by the ledger where debits are serialized, not here.
 
 use serde::{Deserialize, Deserializer, Serialize};
@@ -9,7 +10,7 @@ use ringbank_domain::{LimitUsage, LimitWindow, Limits};
 use super::operations::account_field;
 use super::{Caller, ServiceError, Services};
 use crate::clock::wall_clock_ms;
-use crate::ledger::limits::{LimitsView, SetLimits};
+use crate::ledger::limits::{LimitSubject, LimitsView, SetLimits};
 use crate::ledger::{Job, LedgerError, Outcome};
 
 /// A change of limits. A field left out keeps the value in force; `null` is no limit (a raise).
@@ -29,10 +30,16 @@ fn present<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Option<i
     Option::<i64>::deserialize(deserializer).map(Some)
 }
 
-/// An account's limits as the API and the pages show them.
+/// An account's limits, or a customer's own, as the API and the pages show them.
 #[derive(Serialize, Clone, Debug, PartialEq, Eq)]
 pub struct LimitsStatus {
-    pub account: String,
+    /// The account (its limits), or absent for the customer's own limits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    /// The customer (their own limits, over every account they hold here), or absent for an
+    /// account's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<String>,
     /// The limits in force now (`null`: no limit).
     pub per_transfer_cents: Option<i64>,
     pub daily_cents: Option<i64>,
@@ -62,8 +69,13 @@ pub struct PendingRaise {
 fn status(view: &LimitsView, window: &LimitWindow, used: LimitUsage) -> LimitsStatus {
     let limits = view.setting.effective(window.now_ms);
     let left = |limit: Option<i64>, used: i64| limit.map(|l| l.saturating_sub(used).max(0));
+    let (account, customer) = match &view.subject {
+        LimitSubject::Account(account) => (Some(account.clone()), None),
+        LimitSubject::Customer(document) => (None, Some(document.clone())),
+    };
     LimitsStatus {
-        account: view.account.clone(),
+        account,
+        customer,
         per_transfer_cents: limits.per_transfer_cents,
         daily_cents: limits.daily_cents,
         night_cents: limits.night_cents,
@@ -96,12 +108,37 @@ pub async fn get(state: &Services, caller: &Caller, number: &str) -> Result<Limi
     Ok(status(&view, &window, used))
 }
 
+/// The caller's own limits, over every account they hold here, and what is left of them now.
+pub async fn get_own(state: &Services, caller: &Caller) -> Result<LimitsStatus, ServiceError> {
+    let view = state.ledger.customer_limits(&caller.document).await?;
+    let window = state.limit_window(wall_clock_ms());
+    let used = state.ledger.customer_usage(&caller.document, &window).await?;
+    Ok(status(&view, &window, used))
+}
+
 /// Changes the limits of an account the caller holds: what is lowered applies at once, what is
 /// raised only after the bank's delay (`--limit-raise-delay`).
 pub async fn set(state: &Services, caller: &Caller, number: &str, request: &LimitsRequest) -> Result<LimitsStatus, ServiceError> {
     let account = account_field("account", number).map_err(|_| LedgerError::AccountNotFound(number.to_string()))?;
-    let now_ms = wall_clock_ms();
     let view = state.ledger.limits_for(&account, &caller.document).await?.ok_or_else(|| LedgerError::AccountNotFound(account.clone()))?;
+    let view = change(state, caller, view, request).await?;
+    let window = state.limit_window(wall_clock_ms());
+    let used = state.ledger.limit_usage(&account, &window).await?;
+    Ok(status(&view, &window, used))
+}
+
+/// Changes the caller's own limits, over every account they hold here, by the same rules.
+pub async fn set_own(state: &Services, caller: &Caller, request: &LimitsRequest) -> Result<LimitsStatus, ServiceError> {
+    let view = state.ledger.customer_limits(&caller.document).await?;
+    let view = change(state, caller, view, request).await?;
+    let window = state.limit_window(wall_clock_ms());
+    let used = state.ledger.customer_usage(&caller.document, &window).await?;
+    Ok(status(&view, &window, used))
+}
+
+/// The change `request` asks of the limits `view` shows, stored by the ledger.
+async fn change(state: &Services, caller: &Caller, view: LimitsView, request: &LimitsRequest) -> Result<LimitsView, ServiceError> {
+    let now_ms = wall_clock_ms();
     // Fields left out keep what is in force (or the raise already asked for, if one waits).
     let base = view.setting.waiting(now_ms).map(|(raise, _)| raise).unwrap_or_else(|| view.setting.effective(now_ms));
     let wanted = Limits {
@@ -118,12 +155,9 @@ pub async fn set(state: &Services, caller: &Caller, number: &str, request: &Limi
         }
     }
     let raise_delay_ms = i64::try_from(state.config.limit_raise_delay.as_millis()).unwrap_or(i64::MAX);
-    let job = Job::SetLimits(SetLimits { caller: caller.document.clone(), account: account.clone(), wanted, now_ms, raise_delay_ms });
-    let view = match state.ledger.submit(job, None).await? {
-        Outcome::Limits(view) => view,
-        other => return Err(ServiceError::Internal(format!("unexpected outcome {other:?}"))),
-    };
-    let window = state.limit_window(wall_clock_ms());
-    let used = state.ledger.limit_usage(&account, &window).await?;
-    Ok(status(&view, &window, used))
+    let job = Job::SetLimits(SetLimits { caller: caller.document.clone(), subject: view.subject, wanted, now_ms, raise_delay_ms });
+    match state.ledger.submit(job, None).await? {
+        Outcome::Limits(view) => Ok(view),
+        other => Err(ServiceError::Internal(format!("unexpected outcome {other:?}"))),
+    }
 }

@@ -1,7 +1,8 @@
 //! Attacks by a member bank, across real bank processes, each refused with nothing changed:
 //! a member settling (or answering about) a transfer it does not coordinate (attack 3), prepares
 //! with impossible, uncertified, forged or borrowed certificates that would wedge a participant's
-//! fence (attack 4), and a member asking about transfers it took no part in.
+//! fence (attack 4), a member asking about transfers it took no part in, and a receiver's bank
+//! refunding more than the original took from the payer.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -429,4 +430,72 @@ async fn an_in_doubt_query_is_answered_only_to_the_transfers_coordinator_and_par
     // B learns nothing of it, from the coordinator or from the participant.
     assert_eq!(ask("B", 0).await, json!([]));
     assert_eq!(ask("B", 2).await, json!([]));
+}
+
+/// A receiver's bank that refunds more than a transfer debited at the payer's bank (an honest
+/// one caps refunds at what its receiver got; a dishonest one could drain its own customer into
+/// the payer's account, or a bug could): the payer's bank votes no, counting the refunds it
+/// already voted yes on, even for a prepare with a genuine quorum certificate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_over_what_the_original_debited_at_the_payers_bank_gets_a_no() {
+    let consortium = Consortium::start(3, &[]).await;
+    let (b, c) = (consortium.view(1), consortium.view(2));
+    promised_epoch(&consortium, 2).await;
+    let payer = c.customer(&new_cpf(), "Pagadora").await;
+    let payer_account = c.open_account(&payer, "individual", &[]).await;
+    c.deposit(&payer, &payer_account, 100_000).await;
+    let receiver_document = new_cpf();
+    let receiver = b.customer(&receiver_document, "Recebedor").await;
+    let receiver_account = b.open_account(&receiver, "individual", &[]).await;
+    b.deposit(&receiver, &receiver_account, 50_000).await;
+    let original =
+        commit_eventually(&c, &payer, vec![Leg::new("C", &payer_account, 10_000)], vec![Leg::new("B", &receiver_account, 10_000)]).await;
+
+    // An honest refund of half of it, through B's API, reaches C.
+    let body = json!({ "account": receiver_account, "amount_cents": 5_000, "description": "metade" });
+    let (status, refund) = b.post(&format!("/api/v1/transfers/{}/refunds", original.id), Some(&receiver), body).await;
+    assert_eq!(status, 202, "{refund}");
+    let refund_id = refund["id"].as_str().expect("id").to_string();
+    assert_eq!(wait_final(&b, &receiver, &refund_id, Duration::from_secs(60)).await.status, "committed");
+    wait_participation(&consortium, 2, &refund_id, "committed", Duration::from_secs(30)).await;
+    assert_eq!(c.balance(&payer, &payer_account).await.0, 95_000);
+
+    // B, dishonest, asks C to book refunds of the same original with a certificate every member
+    // signed (a stamp only B could mint, far ahead: this is the test's last prepare at C).
+    let stamp = ringbank_ring::Stamp::new((1 << 62) | 1, 1);
+    let item = |id: &str, amount: i64, position: u32| {
+        json!({
+            "id": id, "kind": "transfer", "initiated_by": receiver_document, "description": "devolução",
+            "position": position, "participants": ["B", "C"],
+            "legs": [{ "account": payer_account, "amount_cents": amount }],
+            "settlement": [{ "bank": "B", "amount_cents": -amount }],
+            "refund_of": original.id,
+            "payers": [{ "bank": "B", "account": receiver_account, "amount_cents": amount, "credited": payer_account }],
+        })
+    };
+    let prepare = json!({
+        "coordinator": "B",
+        "stamp": { "epoch": stamp.epoch, "seq": stamp.seq },
+        "certificate": certificate(stamp, 1, &[(0, "A"), (1, "B"), (2, "C")]),
+        // 5_001 is one centavo over what is left; then 3_000 twice: the first fits, the second
+        // would pass the original with the first.
+        "transfers": [item("tr_overrefund_0", 5_001, 0), item("tr_overrefund_1", 3_000, 1), item("tr_overrefund_2", 3_000, 2)],
+    });
+    let before = summary(&consortium, 2).await;
+    let answer: Value = signed("B", &consortium.url(2), "/bank/v1/prepare", &prepare).await.expect("C answers the prepare");
+    let votes = answer["votes"].as_array().cloned().unwrap_or_default();
+    let vote = |id: &str| votes.iter().find(|v| v["id"] == json!(id)).cloned().unwrap_or_else(|| panic!("no vote on {id}: {answer}"));
+    let over = vote("tr_overrefund_0");
+    assert_eq!(over["yes"], false, "{answer}");
+    let reason = over["reason"].as_str().unwrap_or_default();
+    assert!(reason.contains("R$ 50,00 left to be refunded") && reason.contains("R$ 50,01 asked"), "{reason}");
+    assert_eq!(vote("tr_overrefund_1")["yes"], true, "{answer}");
+    let again = vote("tr_overrefund_2");
+    assert_eq!(again["yes"], false, "{answer}");
+    assert!(again["reason"].as_str().unwrap_or_default().contains("R$ 20,00 left to be refunded"), "{answer}");
+    // Only the one that fits is prepared at C; nothing moved (it waits for B's outcome).
+    assert_eq!(participation(&consortium, 2, "tr_overrefund_1").await.as_deref(), Some("prepared"));
+    let after = summary(&consortium, 2).await;
+    assert_eq!(before["customer_money_cents"], after["customer_money_cents"]);
+    assert_eq!(c.balance(&payer, &payer_account).await.0, 95_000);
 }

@@ -616,6 +616,15 @@ async fn browser_limits_refund_and_schedule_pages() {
     assert!(browser.text("#limit-per-transfer").await.contains("R$ 50,00"));
     browser.screenshot("limits").await;
     browser.axe("limits").await;
+    // The customer's own limits, from the dashboard.
+    browser.goto(&format!("{}/dashboard", bank.url)).await;
+    browser.click("#own-limits-link").await;
+    browser.wait_for_path("/limits").await;
+    browser.type_into("#daily", "300,00").await;
+    browser.click("#save-limits").await;
+    browser.wait_for_text("Limites salvos.").await;
+    assert!(browser.text("#limit-daily").await.contains("R$ 300,00"));
+    browser.axe("own-limits").await;
 
     browser.goto(&format!("{}/accounts/{account}", bank.url)).await;
     browser.click("a.refund-link").await;

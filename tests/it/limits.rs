@@ -323,3 +323,199 @@ async fn a_limit_holds_under_concurrent_transfers_through_several_origin_banks()
     let now = limits(&banks[0], &tokens[0], &account).await;
     assert_eq!(now["used_today_cents"], committed * AMOUNT, "{now}");
 }
+
+async fn own_limits(bank: &TestBank, token: &str) -> Value {
+    let (status, body) = bank.get("/api/v1/limits", Some(token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    body
+}
+
+async fn set_own_limits(bank: &TestBank, token: &str, body: Value) -> (StatusCode, Value) {
+    bank.call(Method::PUT, "/api/v1/limits", Some(token), Some(body)).await
+}
+
+/// A transfer debiting several accounts of one customer at bank A.
+async fn debit_both(bank: &TestBank, token: &str, from: &[(&str, i64)], to: &str) -> (StatusCode, Value) {
+    let debits: Vec<Value> =
+        from.iter().map(|(account, cents)| json!({ "bank": "A", "account": account, "amount_cents": cents })).collect();
+    let total: i64 = from.iter().map(|(_, cents)| cents).sum();
+    let body = json!({ "debits": debits, "credits": [{ "bank": "A", "account": to, "amount_cents": total }] });
+    bank.post("/api/v1/transfers", Some(token), body).await
+}
+
+/// A customer's own limits (issue 15: per customer, not only per account) count every debit
+/// they make, from every account they hold here, together, also when concurrent; a joint
+/// account's debit counts for the holder who made it; lower at once, raise after the delay; a
+/// refusal names the customer's limit and what is left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_own_limits_count_every_account_they_hold() {
+    let bank = TestBank::start_with("A", |config| config.limit_raise_delay = Duration::from_millis(1_500)).await;
+    let (ana_cpf, bia_cpf) = (new_cpf(), new_cpf());
+    let ana = bank.customer(&ana_cpf, "Ana Limitada").await;
+    let bia = bank.customer(&bia_cpf, "Bia").await;
+    let own = bank.open_account(&ana, "individual", &[]).await;
+    let joint = bank.open_account(&ana, "joint", &[&bia_cpf]).await;
+    let (status, body) = bank.post(&format!("/api/v1/accounts/{joint}/acceptance"), Some(&bia), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    bank.deposit(&ana, &own, 1_000_000).await;
+    bank.deposit(&ana, &joint, 1_000_000).await;
+    let payee = bank.customer(&new_cpf(), "Recebedor").await;
+    let to = bank.open_account(&payee, "individual", &[]).await;
+
+    // None until the customer sets some; the accounts' own defaults still apply.
+    let start = own_limits(&bank, &ana).await;
+    assert_eq!((start["customer"].as_str(), start.get("account")), (Some(ana_cpf.as_str()), None), "{start}");
+    for field in ["per_transfer_cents", "daily_cents", "night_cents"] {
+        assert_eq!(start[field], Value::Null, "{start}");
+    }
+    let (status, set) = set_own_limits(&bank, &ana, json!({ "daily_cents": 50_000, "per_transfer_cents": 10_000 })).await;
+    assert_eq!(status, StatusCode::OK, "{set}");
+    assert_eq!(
+        (set["daily_cents"].as_i64(), set["per_transfer_cents"].as_i64(), set["raise"].is_null()),
+        (Some(50_000), Some(10_000), true)
+    );
+
+    // The per-transfer limit is on the transfer's total from the customer's accounts.
+    let refused = debit_both(&bank, &ana, &[(&own, 6_000), (&joint, 4_001)], &to).await;
+    assert_problem(&refused, 422, "transfer-limit-exceeded");
+    let detail = refused.1["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains(&format!("limit per transfer of customer {ana_cpf} is R$ 100,00")), "{detail}");
+
+    // 40 transfers of 3_000 at once, half from each account: 16 fit in 50_000, whichever account.
+    let attempts = (0..40).map(|i| {
+        let from = if i % 2 == 0 { own.clone() } else { joint.clone() };
+        let (bank, ana, to) = (&bank, &ana, &to);
+        async move { local_transfer(bank, ana, &from, to, 3_000).await }
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    for (status, body) in results.iter().filter(|(status, _)| *status != StatusCode::CREATED) {
+        assert_eq!(*status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert_eq!(body["type"], "/problems/transfer-limit-exceeded", "{body}");
+    }
+    assert_eq!(results.iter().filter(|(status, _)| *status == StatusCode::CREATED).count(), 16);
+    let now = own_limits(&bank, &ana).await;
+    assert_eq!((now["used_today_cents"].as_i64(), now["daily_left_cents"].as_i64()), (Some(48_000), Some(2_000)), "{now}");
+    // Each account's own limits know only their own debits.
+    let per_account = limits(&bank, &ana, &own).await["used_today_cents"].as_i64().unwrap()
+        + limits(&bank, &ana, &joint).await["used_today_cents"].as_i64().unwrap();
+    assert_eq!(per_account, 48_000);
+
+    // A two-account transfer over what is left is refused whole; one that fits passes.
+    let refused = debit_both(&bank, &ana, &[(&own, 1_500), (&joint, 1_000)], &to).await;
+    assert_problem(&refused, 422, "transfer-limit-exceeded");
+    let detail = refused.1["detail"].as_str().unwrap_or_default().to_string();
+    assert!(detail.contains(&format!("daily limit of customer {ana_cpf}")) && detail.contains("R$ 20,00 left"), "{detail}");
+    let (status, body) = debit_both(&bank, &ana, &[(&own, 1_000), (&joint, 1_000)], &to).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_problem(&local_transfer(&bank, &ana, &joint, &to, 1).await, 422, "transfer-limit-exceeded");
+    // Bia's debit of the joint account is hers: Ana's limits do not stop it.
+    let (status, body) = local_transfer(&bank, &bia, &joint, &to, 20_000).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(own_limits(&bank, &ana).await["used_today_cents"], 50_000);
+    assert_eq!(own_limits(&bank, &bia).await["used_today_cents"], 20_000);
+
+    // A raise waits for the delay; then it applies.
+    let (status, raised) = set_own_limits(&bank, &ana, json!({ "daily_cents": 60_000 })).await;
+    assert_eq!(status, StatusCode::OK, "{raised}");
+    assert_eq!((raised["daily_cents"].as_i64(), raised["raise"]["daily_cents"].as_i64()), (Some(50_000), Some(60_000)), "{raised}");
+    assert_problem(&local_transfer(&bank, &ana, &own, &to, 1).await, 422, "transfer-limit-exceeded");
+    tokio::time::sleep(Duration::from_millis(1_700)).await;
+    let (status, body) = local_transfer(&bank, &ana, &own, &to, 10_000).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_problem(&local_transfer(&bank, &ana, &own, &to, 1).await, 422, "transfer-limit-exceeded");
+    // Nothing refused moved: 60_000 left Ana's accounts, 20_000 Bia's share of the joint one.
+    let (own_balance, joint_balance) = (bank.balance(&ana, &own).await.0, bank.balance(&ana, &joint).await.0);
+    assert_eq!(own_balance + joint_balance, 2_000_000 - 60_000 - 20_000);
+
+    // Bad input and no session.
+    assert_problem(&set_own_limits(&bank, &ana, json!({ "daily_cents": 0 })).await, 422, "invalid-field");
+    assert_problem(&set_own_limits(&bank, &ana, json!({ "monthly_cents": 5 })).await, 422, "invalid-field");
+    assert_problem(&bank.get("/api/v1/limits", None).await, 401, "unauthenticated");
+    bank.assert_audit_passes().await;
+}
+
+/// A customer's own limits at bank A hold when their accounts there are debited at once by A
+/// itself (one account) and by B under a consent (the other): B's debits are checked in A's
+/// vote, where A's debits are serialized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customers_own_limits_hold_across_origin_banks() {
+    let consortium = Consortium::start(2, &[]).await;
+    let banks = [consortium.view(0), consortium.view(1)];
+    let (cpf, co_cpf) = (new_cpf(), new_cpf());
+    let tokens = [banks[0].customer(&cpf, "Cliente de Dois Bancos").await, banks[1].customer(&cpf, "Cliente de Dois Bancos").await];
+    let co = banks[0].customer(&co_cpf, "Cotitular").await;
+    let individual = banks[0].open_account(&tokens[0], "individual", &[]).await;
+    let joint = banks[0].open_account(&tokens[0], "joint", &[&co_cpf]).await;
+    let (status, body) = banks[0].post(&format!("/api/v1/accounts/{joint}/acceptance"), Some(&co), json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    banks[0].deposit(&tokens[0], &individual, 1_000_000).await;
+    banks[0].deposit(&tokens[0], &joint, 1_000_000).await;
+    let (status, body) = set_own_limits(&banks[0], &tokens[0], json!({ "daily_cents": 20_000 })).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let consent = banks[0].grant_consent(&tokens[0], "B", &joint, 1_000_000).await;
+    let mut payees = Vec::new();
+    for bank in &banks {
+        let payee = bank.customer(&new_cpf(), "Recebedora").await;
+        payees.push(bank.open_account(&payee, "individual", &[]).await);
+    }
+
+    const EACH: usize = 6;
+    const AMOUNT: i64 = 3_000;
+    let mut attempts = Vec::new();
+    for (index, bank) in banks.iter().enumerate() {
+        for _ in 0..EACH {
+            let debit = if index == 0 { Leg::new("A", &individual, AMOUNT) } else { Leg::consented("A", &joint, AMOUNT, &consent) };
+            let credit = Leg::new(&consortium.ids[index], &payees[index], AMOUNT);
+            let transfer = NewTransfer { debits: vec![debit], credits: vec![credit], description: "own limits".into() };
+            let client = bank.as_customer(&tokens[index]);
+            attempts.push(async move { client.transfer(&transfer, &PostOptions::wait(Duration::from_secs(20))).await });
+        }
+    }
+    let replies = futures_util::future::join_all(attempts).await;
+    let (mut committed, mut refused_by_limit, mut other_aborts) = (0_i64, 0, 0);
+    for (index, reply) in replies.into_iter().enumerate() {
+        let (bank, token) = (&banks[index / EACH], &tokens[index / EACH]);
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(error) => {
+                assert_client_problem::<()>(Err(error), 422, "transfer-limit-exceeded");
+                refused_by_limit += 1;
+                continue;
+            }
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let view = loop {
+            let view = bank.as_customer(token).transfer_view(&reply.transfer.id).await.expect("transfer readable");
+            if view.status != "pending" {
+                break view;
+            }
+            assert!(std::time::Instant::now() < deadline, "transfer still pending: {view:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        match view.status.as_str() {
+            "committed" => committed += 1,
+            "aborted" => {
+                let reason = view.reason.clone().unwrap_or_default();
+                if reason.contains(&format!("daily limit of customer {cpf}")) || reason.contains("todas as suas contas") {
+                    refused_by_limit += 1;
+                } else {
+                    assert!(reason.contains("did not answer in time"), "aborted for an unexpected reason: {reason}");
+                    other_aborts += 1;
+                }
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    assert!(committed * AMOUNT <= 20_000, "{committed} transfers of {AMOUNT} passed the customer's daily limit of 20_000");
+    assert_eq!(committed + refused_by_limit + other_aborts, (2 * EACH) as i64);
+    if other_aborts == 0 {
+        assert_eq!((committed, refused_by_limit), (6, 6), "6 x 3_000 fit in 20_000");
+    } else {
+        eprintln!("{other_aborts} transfers aborted for time under load; {committed} committed, {refused_by_limit} refused by the limit");
+    }
+    assert!(consortium.audit_until_quiet(Duration::from_secs(20)).await.passed);
+    let now = own_limits(&banks[0], &tokens[0]).await;
+    assert_eq!(now["used_today_cents"], committed * AMOUNT, "{now}");
+    let left = banks[0].balance(&tokens[0], &individual).await.0 + banks[0].balance(&tokens[0], &joint).await.0;
+    assert_eq!(left, 2_000_000 - committed * AMOUNT);
+}

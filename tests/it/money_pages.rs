@@ -74,6 +74,51 @@ async fn limits_page_shows_and_changes_limits_and_a_refused_transfer_says_which_
     assert_eq!(bank.balance(&token, &account).await.0, 500_000);
 }
 
+/// The customer's own limits page (/limits, linked from the dashboard): none at first, changed
+/// by the same form, and a transfer over them refused with a sentence that names the
+/// customer's limit over all their accounts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn own_limits_page_sets_the_customers_limits_and_a_refusal_names_them() {
+    let bank = TestBank::start("A").await;
+    let payee_token = bank.customer(&new_cpf(), "Joana").await;
+    let payee = bank.open_account(&payee_token, "individual", &[]).await;
+    let mut web = WebClient::new(&bank);
+    let cpf = new_cpf();
+    let dashboard = web.sign_up(&cpf, "Kátia").await;
+    let account = first_account(&dashboard.body);
+    assert!(dashboard.body.contains("href=\"/limits\""), "the dashboard links the customer's own limits");
+    let token = bank.sign_in(&cpf).await;
+    bank.deposit(&token, &account, 500_000).await;
+
+    let page = web.get("/limits").await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(
+        page.body.contains("Meus limites") && page.body.contains("id=\"own-lead\"") && !page.body.contains("R$ 1.000,00"),
+        "{}",
+        page.body
+    );
+    let bad = web.submit("/limits", &[("per_transfer", ""), ("daily", "-5"), ("night", "")]).await;
+    assert_eq!(bad.status, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.body.contains("id=\"daily-error\""), "{}", bad.body);
+    let saved = web.submit("/limits", &[("per_transfer", ""), ("daily", "120,00"), ("night", "")]).await;
+    assert_eq!(saved.status, StatusCode::SEE_OTHER, "{}", saved.body);
+    assert_eq!(saved.location.as_deref(), Some("/limits?saved=1"));
+    let page = web.get("/limits?saved=1").await;
+    assert!(page.body.contains("Limites salvos.") && page.body.contains("R$ 120,00"), "{}", page.body);
+
+    let refused = transfer(&mut web, &account, "A", &payee, "150,00").await;
+    assert_eq!(refused.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", refused.body);
+    let formatted = ringbank_domain::document::format_document(&cpf);
+    assert!(
+        refused.body.contains("Seu limite diário (todas as suas contas")
+            && refused.body.contains(&formatted)
+            && refused.body.contains("restam R$ 120,00"),
+        "{}",
+        refused.body
+    );
+    assert_eq!(bank.balance(&token, &account).await.0, 500_000);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_received_transfer_is_refunded_from_the_statement_in_parts() {
     let bank = TestBank::start("A").await;

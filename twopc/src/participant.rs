@@ -36,6 +36,13 @@ pub trait Accounts {
         let _ = account;
         None
     }
+
+    /// The limits the customer `document` set over every account they hold at this bank, and
+    /// what the debits they initiated here used (before this prepare); `None` if none applies.
+    fn customer_limits(&self, document: &str) -> Option<AccountLimits> {
+        let _ = document;
+        None
+    }
 }
 
 /// A customer account's limits as the ledger sees them while it votes: the limits in force,
@@ -300,6 +307,7 @@ impl Participant {
         let mut new_votes: Vec<VoteRecord> = Vec::new();
         let mut held_here: BTreeMap<String, i64> = BTreeMap::new();
         let mut consented_here: BTreeMap<String, i64> = BTreeMap::new();
+        let mut initiated_here: BTreeMap<String, i64> = BTreeMap::new();
         for item in &prepare.transfers {
             let existing = self
                 .state
@@ -318,7 +326,8 @@ impl Participant {
                 votes.push(Vote { id: item.id.clone(), yes, reason });
                 continue;
             }
-            let participation = vote_on(self.config.me, prepare.coordinator, item, accounts, &mut held_here, &mut consented_here);
+            let participation =
+                vote_on(self.config.me, prepare.coordinator, item, accounts, &mut held_here, &mut consented_here, &mut initiated_here);
             let yes = participation.voted_yes == Some(true);
             votes.push(Vote { id: item.id.clone(), yes, reason: participation.reason.clone() });
             new_votes.push(VoteRecord { id: item.id.clone(), participation });
@@ -493,6 +502,7 @@ fn vote_on(
     accounts: &impl Accounts,
     held_here: &mut BTreeMap<String, i64>,
     consented_here: &mut BTreeMap<String, i64>,
+    initiated_here: &mut BTreeMap<String, i64>,
 ) -> Participation {
     let mut participation = Participation {
         coordinator,
@@ -562,6 +572,23 @@ fn vote_on(
         if debit {
             holds.push(Hold { account: leg.account.clone(), amount_cents: -leg.amount_cents });
         }
+    }
+    // The customer's own limits, over every account they hold here: what this transfer debits
+    // here in all, with what their earlier votes (of this prepare too) used. Not for a refund
+    // at its own origin, as above.
+    let debited: i64 = holds.iter().map(|h| h.amount_cents).fold(0, i64::saturating_add);
+    let own_refund = item.refund_of.is_some() && coordinator == me;
+    if debited > 0 && !own_refund && !deliberate_bug::active(DeliberateBug::NoLimitCheck) {
+        if let Some(view) = accounts.customer_limits(&item.initiated_by) {
+            let already = initiated_here.get(&item.initiated_by).copied().unwrap_or(0);
+            if let Err(refusal) =
+                ringbank_domain::limits::check_customer(&item.initiated_by, &view.limits, &view.window, view.used.add(already), debited)
+            {
+                participation.reason = Some(refusal.to_string());
+                return participation;
+            }
+        }
+        *initiated_here.entry(item.initiated_by.clone()).or_insert(0) += debited;
     }
     for hold in &holds {
         *held_here.entry(hold.account.clone()).or_insert(0) += hold.amount_cents;

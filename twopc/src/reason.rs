@@ -147,9 +147,18 @@ mod tests {
             Problem::ConsentTotalLimit { left_cents: 500, total_cents: 15_000, requested_cents: 8_000 },
             Problem::LimitExceeded(ringbank_domain::LimitRefusal {
                 account: "12345678".into(),
+                customer: false,
                 kind: ringbank_domain::LimitKind::Night,
                 limit_cents: 100_000,
                 left_cents: 0,
+                requested_cents: 15_000,
+            }),
+            Problem::LimitExceeded(ringbank_domain::LimitRefusal {
+                account: "12345678909".into(),
+                customer: true,
+                kind: ringbank_domain::LimitKind::Daily,
+                limit_cents: 500_000,
+                left_cents: 1_000,
                 requested_cents: 15_000,
             }),
             Problem::Other,

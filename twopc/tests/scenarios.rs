@@ -508,6 +508,65 @@ fn limits_count_earlier_debits_and_the_whole_batch_and_say_what_is_left() {
     assert!(reasons[1].as_deref().unwrap().contains("night limit (20:00-06:00) of account carol is R$ 10,00; R$ 1,00 left"), "{reasons:?}");
 }
 
+/// LimitedBook's account limits, and the initiator's own limits over all their accounts here:
+/// 3_000 a day, 1_000 of it used by their earlier debits (from any account).
+struct CustomerLimitedBook {
+    initiator: &'static str,
+}
+
+impl Accounts for CustomerLimitedBook {
+    fn available_cents(&self, account: &str) -> Option<i64> {
+        LimitedBook { night: false }.available_cents(account)
+    }
+
+    fn check_leg(&self, item: &ringbank_twopc::PrepareItem, account: &str, amount_cents: i64) -> Result<(), String> {
+        LimitedBook { night: false }.check_leg(item, account, amount_cents)
+    }
+
+    fn consent(&self, id: &str) -> Option<ConsentView> {
+        LimitedBook { night: false }.consent(id)
+    }
+
+    fn limits(&self, account: &str) -> Option<AccountLimits> {
+        LimitedBook { night: false }.limits(account)
+    }
+
+    fn customer_limits(&self, document: &str) -> Option<AccountLimits> {
+        (document == self.initiator).then(|| AccountLimits {
+            limits: Limits { per_transfer_cents: None, daily_cents: Some(3_000), night_cents: None },
+            window: LimitWindow::at(1_796_050_800_000, UtcOffset::SAO_PAULO),
+            used: LimitUsage { today_cents: 1_000, tonight_cents: 0 },
+        })
+    }
+}
+
+/// A customer's own limits count what they initiated here in all, across the prepare's
+/// transfers, besides each account's limits; the "no" names the customer's limit, and another
+/// initiator's debits count nothing against it.
+#[test]
+fn customer_limits_count_every_debit_the_customer_initiated_here() {
+    let vote = |book: &CustomerLimitedBook, amounts: &[i64]| {
+        let transfers = amounts.iter().enumerate().map(|(i, a)| debit_at_bank1(&format!("t{i}"), *a, Some("c-ok"))).collect();
+        let (_, mut prepares) = coordinator_with_batch(transfers, Stamp::new(1, 1), 100);
+        let actions = participant(1).on_prepare(0, prepares.remove(&1).unwrap(), 0, book, 0);
+        let reasons: Vec<Option<String>> = match sent(&actions).as_slice() {
+            [Message::Votes { votes, .. }] => votes.iter().map(|v| v.reason.clone()).collect(),
+            other => panic!("expected votes, got {other:?}"),
+        };
+        (votes_of(&actions).into_iter().map(|(_, yes)| yes).collect::<Vec<_>>(), reasons)
+    };
+    // 1_000 used + 1_500 + 500 = 3_000 (carol's own daily 4_000 - 1_500 is not reached).
+    let (yes, reasons) = vote(&CustomerLimitedBook { initiator: "11144477735" }, &[1_500, 500, 1]);
+    assert_eq!(yes, vec![true, true, false]);
+    let reason = reasons[2].as_deref().unwrap();
+    assert!(reason.contains("daily limit of customer 11144477735 is R$ 30,00; R$ 0,00 left; R$ 0,01 requested"), "{reason}");
+    let refusal = ringbank_domain::LimitRefusal::parse(reason).expect("a limit refusal reads back");
+    assert!(refusal.customer);
+    // The same debits initiated by someone else: only carol's account limits apply.
+    let (yes, _) = vote(&CustomerLimitedBook { initiator: "52998224725" }, &[1_500, 500, 1]);
+    assert_eq!(yes, vec![true, true, true]);
+}
+
 /// Outcomes an honest coordinator never sends (a commit of a transfer never prepared here or
 /// voted no here, the opposite of an outcome applied, two outcomes for one transfer in one
 /// batch) are ignored: a dishonest member cannot stop an honest participant with them, nor

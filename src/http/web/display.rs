@@ -54,10 +54,10 @@ pub fn reason_text(t: Tr, reason: &str) -> String {
             t.fill("problem.consent-total-limit", &[&format_brl(*left_cents), &format_brl(*total_cents), &format_brl(*requested_cents)])
         }
         Problem::LimitExceeded(refusal) => t.fill(
-            "problem.limit-exceeded",
+            if refusal.customer { "problem.limit-exceeded.customer" } else { "problem.limit-exceeded" },
             &[
                 t.get(&format!("limits.kind.{}", refusal.kind.as_str())),
-                &refusal.account,
+                &if refusal.customer { ringbank_domain::document::format_document(&refusal.account) } else { refusal.account.clone() },
                 &format_brl(refusal.limit_cents),
                 &format_brl(refusal.left_cents),
                 &format_brl(refusal.requested_cents),

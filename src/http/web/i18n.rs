@@ -296,6 +296,12 @@ pub const TABLE: &[(&str, &str, &str)] = &[
     ("nav.limits", "Limites", "Limits"),
     ("limits.title", "Limites de transferência", "Transfer limits"),
     ("limits.back", "Conta", "Account"),
+    ("limits.own_title", "Meus limites", "My limits"),
+    (
+        "limits.own_lead",
+        "Valem para o total do que você transfere de todas as suas contas neste banco, além dos limites de cada conta. Sem limite até você definir um.",
+        "They apply to the total you transfer from all your accounts at this bank, on top of each account's limits. No limit until you set one.",
+    ),
     ("limits.limit", "Limite", "Limit"),
     ("limits.in_force", "Em vigor", "In force"),
     ("limits.left", "Disponível agora", "Left now"),
@@ -322,6 +328,11 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         "error.transfer-limit-exceeded",
         "Limite {} da conta {} ultrapassado: o limite é {}, restam {}.",
         "The {} limit of account {} was exceeded: the limit is {}, {} left.",
+    ),
+    (
+        "error.transfer-limit-exceeded.customer",
+        "Seu limite {} (todas as suas contas, {}) foi ultrapassado: o limite é {}, restam {}.",
+        "Your own {} limit (all your accounts, {}) was exceeded: the limit is {}, {} left.",
     ),
     ("error.account-pending", "A conta aguarda o aceite de todos os titulares.", "The account waits for every holder to accept it."),
     ("error.password_mismatch", "As senhas não conferem.", "The passwords do not match."),
@@ -759,6 +770,11 @@ pub const TABLE: &[(&str, &str, &str)] = &[
         "problem.limit-exceeded",
         "o limite {} da conta {} é {}; restam {} e a transferência pede {}.",
         "the {} limit of account {} is {}; {} left and the transfer asks for {}."
+    ),
+    (
+        "problem.limit-exceeded.customer",
+        "o limite {} do cliente {} (todas as suas contas neste banco) é {}; restam {} e a transferência pede {}.",
+        "the {} limit of customer {} (all their accounts at that bank) is {}; {} left and the transfer asks for {}."
     ),
     ("problem.no-answer", "não respondeu a tempo; nada foi debitado.", "did not answer in time; nothing was debited."),
     (

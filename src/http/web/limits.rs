@@ -1,6 +1,7 @@
-//! The transfer limits page of an account (/accounts/{n}/limits): the limits in force, what is
-//! left today and tonight, a raise waiting, and a form to change them, through the same use
-//! cases as the API's GET/PUT /api/v1/accounts/{n}/limits.
+//! The transfer limits pages: an account's (/accounts/{n}/limits) and the customer's own over
+//! every account they hold (/limits): the limits in force, what is left today and tonight, a
+//! raise waiting, and a form to change them, through the same use cases as the API's GET/PUT
+//! /api/v1/accounts/{n}/limits and /api/v1/limits.
 
 use std::sync::Arc;
 
@@ -19,7 +20,20 @@ use crate::http::state::AppState;
 use crate::service::limits::{self, LimitsRequest, LimitsStatus};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    page(state.clone()).or(post(state)).unify().boxed()
+    let account = warp::path!("accounts" / String / "limits").map(Some);
+    let own = warp::path!("limits").map(|| None);
+    let path = account.or(own).unify().boxed();
+    page(state.clone(), path.clone()).or(post(state, path)).unify().boxed()
+}
+
+/// Which limits a page shows: an account's (its number), or the customer's own (None).
+type Subject = Option<String>;
+
+async fn read(state: &AppState, session: &Session, subject: &Subject) -> Result<LimitsStatus, ApiError> {
+    match subject {
+        Some(number) => limits::get(&state.services, &session.caller, number).await.map_err(ApiError::from),
+        None => limits::get_own(&state.services, &session.caller).await.map_err(ApiError::from),
+    }
 }
 
 /// One line of the summary: a limit, what is left of it.
@@ -34,7 +48,13 @@ struct Row {
 #[template(path = "limits.html")]
 struct LimitsPage {
     c: Chrome,
-    number: String,
+    /// The page's own path (the form posts back to it).
+    path: String,
+    back_href: String,
+    back_label: String,
+    heading: String,
+    /// The customer's own limits: a line on what they cover.
+    own_lead: Option<String>,
     notice: Option<String>,
     night_now: String,
     rows: Vec<Row>,
@@ -61,7 +81,8 @@ fn render_page(
     typed: Option<[&str; 3]>,
     errors: Errors,
 ) -> Response {
-    let c = Chrome::new(state, visit, Some(session), "limits.title", "dashboard");
+    let own = status.customer.is_some();
+    let c = Chrome::new(state, visit, Some(session), if own { "limits.own_title" } else { "limits.title" }, "dashboard");
     let t = c.t;
     let rows = vec![
         Row {
@@ -116,8 +137,21 @@ fn render_page(
         f
     })
     .collect();
+    let (path, back_href, back_label, heading) = match &status.account {
+        Some(number) => (
+            format!("/accounts/{number}/limits"),
+            format!("/accounts/{number}"),
+            format!("{} {number}", t.get("limits.back")),
+            format!("{} · {number}", c.title),
+        ),
+        None => ("/limits".to_string(), "/dashboard".to_string(), t.get("nav.dashboard").to_string(), c.title.clone()),
+    };
     let page = LimitsPage {
-        number: status.account.clone(),
+        path,
+        back_href,
+        back_label,
+        heading,
+        own_lead: own.then(|| t.get("limits.own_lead").to_string()),
         notice: visit.query_value("saved").map(|_| t.get("limits.saved").to_string()),
         night_now: t.get(if status.night_now { "limits.night_now" } else { "limits.day_now" }).to_string(),
         rows,
@@ -131,33 +165,32 @@ fn render_page(
     render(code, &page)
 }
 
-/// GET /accounts/{n}/limits -> the limits page
-fn page(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("accounts" / String / "limits")
-        .and(warp::get())
+/// GET /accounts/{n}/limits or /limits -> the limits page
+fn page(state: Arc<AppState>, path: BoxedFilter<(Subject,)>) -> BoxedFilter<(Response,)> {
+    path.and(warp::get())
         .and(visit(&state))
         .and(with_state(state))
-        .then(|number: String, visit: Visit, state: Arc<AppState>| async move {
+        .then(|subject: Subject, visit: Visit, state: Arc<AppState>| async move {
             let session = match signed_in(&state, &visit).await {
                 Ok(session) => session,
                 Err(response) => return response,
             };
-            match limits::get(&state.services, &session.caller, &number).await {
+            match read(&state, &session, &subject).await {
                 Ok(status) => render_page(&state, &visit, &session, &status, None, Errors::default()),
-                Err(error) => super::failure(&state, &visit, Some(&session), &error.into()),
+                Err(error) => super::failure(&state, &visit, Some(&session), &error),
             }
         })
         .boxed()
 }
 
-/// POST /accounts/{n}/limits {csrf, per_transfer, daily, night} -> 303 back with a notice
-fn post(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("accounts" / String / "limits")
-        .and(warp::post())
+/// POST /accounts/{n}/limits or /limits {csrf, per_transfer, daily, night} -> 303 back with a
+/// notice
+fn post(state: Arc<AppState>, path: BoxedFilter<(Subject,)>) -> BoxedFilter<(Response,)> {
+    path.and(warp::post())
         .and(visit(&state))
         .and(form_body())
         .and(with_state(state))
-        .then(|number: String, visit: Visit, form: Form, state: Arc<AppState>| async move {
+        .then(|subject: Subject, visit: Visit, form: Form, state: Arc<AppState>| async move {
             let session = match signed_in_post(&state, &visit, &form).await {
                 Ok(session) => session,
                 Err(response) => return response,
@@ -184,16 +217,23 @@ fn post(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             };
             let typed = [form.get("per_transfer"), form.get("daily"), form.get("night")];
             if !errors.is_empty() {
-                return match limits::get(&state.services, &session.caller, &number).await {
+                return match read(&state, &session, &subject).await {
                     Ok(status) => render_page(&state, &visit, &session, &status, Some(typed), errors),
-                    Err(error) => super::failure(&state, &visit, Some(&session), &error.into()),
+                    Err(error) => super::failure(&state, &visit, Some(&session), &error),
                 };
             }
-            match limits::set(&state.services, &session.caller, &number, &request).await {
-                Ok(status) => redirect(&format!("/accounts/{}/limits?saved=1", status.account)),
+            let saved = match &subject {
+                Some(number) => limits::set(&state.services, &session.caller, number, &request).await,
+                None => limits::set_own(&state.services, &session.caller, &request).await,
+            };
+            match saved {
+                Ok(status) => match &status.account {
+                    Some(number) => redirect(&format!("/accounts/{number}/limits?saved=1")),
+                    None => redirect("/limits?saved=1"),
+                },
                 Err(error) => {
                     let error = ApiError::from(error);
-                    match limits::get(&state.services, &session.caller, &number).await {
+                    match read(&state, &session, &subject).await {
                         Ok(status) => {
                             errors.form = Some(error_message(t, &error));
                             render_page(&state, &visit, &session, &status, Some(typed), errors)

@@ -318,6 +318,10 @@ pub fn error_message(t: Tr, error: &ApiError) -> String {
             let kind = t.get(&format!("limits.kind.{}", refusal.kind.as_str()));
             let (limit, left) =
                 (ringbank_domain::money::format_brl(refusal.limit_cents), ringbank_domain::money::format_brl(refusal.left_cents));
+            if refusal.customer {
+                let document = ringbank_domain::document::format_document(&refusal.account);
+                return t.fill(&format!("{key}.customer"), &[kind, &document, &limit, &left]);
+            }
             t.fill(&key, &[kind, &refusal.account, &limit, &left])
         }
         ApiError::Ledger(LedgerError::RefundRefused(detail)) if t.lang == Lang::En => format!("{} ({detail})", t.get(&key)),
