@@ -14,6 +14,7 @@ CREATE TABLE customer_limits (
     pending_daily_cents        BIGINT CHECK (pending_daily_cents > 0),
     pending_night_cents        BIGINT CHECK (pending_night_cents > 0),
     raise_at_ms                BIGINT,
+    updated_by                 TEXT NOT NULL,
     updated_at_ms              BIGINT NOT NULL
 );
 

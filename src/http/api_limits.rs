@@ -16,85 +16,69 @@ use crate::http::state::AppState;
 use crate::service::limits::{self, LimitsRequest};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    get(state.clone()).or(put(state.clone())).unify().or(get_own(state.clone())).unify().or(put_own(state)).unify().boxed()
+    get(state.clone()).or(put(state)).unify().boxed()
 }
 
-/// GET /api/v1/limits -> the caller's own limits in force, what is left, a raise waiting
-fn get_own(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("api" / "v1" / "limits")
-        .and(warp::get())
-        .and(authorization())
-        .and(with_state(state))
-        .then(|auth: Option<String>, state: Arc<AppState>| async move {
-            let result = async {
-                let caller = state.services.authenticate(auth.as_deref()).await?;
-                let status = limits::get_own(&state.services, &caller).await?;
-                Ok::<_, ApiError>(json_response(StatusCode::OK, &status))
-            };
-            respond("/api/v1/limits", result.await)
-        })
-        .boxed()
+/// Whose limits a path names: an account's (its number), or the caller's own (None).
+fn subject() -> BoxedFilter<(Option<String>,)> {
+    let account = warp::path!("api" / "v1" / "accounts" / String / "limits").map(Some);
+    let own = warp::path!("api" / "v1" / "limits").map(|| None);
+    account.or(own).unify().boxed()
 }
 
-/// PUT /api/v1/limits {per_transfer_cents?, daily_cents?, night_cents?} -> 200 limits (the
-/// caller's own; lower at once, higher or null after the raise delay)
-fn put_own(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("api" / "v1" / "limits")
-        .and(warp::put())
-        .and(authorization())
-        .and(body())
-        .and(with_state(state))
-        .then(|auth: Option<String>, body: Bytes, state: Arc<AppState>| async move {
-            let result = async {
-                let caller = state.services.authenticate(auth.as_deref()).await?;
-                let request: LimitsRequest = parse_json(&body)?;
-                let status = limits::set_own(&state.services, &caller, &request).await?;
-                Ok::<_, ApiError>(json_response(StatusCode::OK, &status))
-            };
-            respond("/api/v1/limits", result.await)
-        })
-        .boxed()
+/// The problem's `instance`: the path asked for.
+fn instance(subject: &Option<String>) -> String {
+    match subject {
+        Some(number) => format!("/api/v1/accounts/{number}/limits"),
+        None => "/api/v1/limits".to_string(),
+    }
 }
 
 fn authorization() -> impl Filter<Extract = (Option<String>,), Error = std::convert::Infallible> + Clone {
     warp::header::optional::<String>("authorization").or(warp::any().map(|| None)).unify()
 }
 
-/// GET /api/v1/accounts/{number}/limits -> limits in force, what is left, a raise waiting
+/// GET /api/v1/accounts/{number}/limits or /api/v1/limits -> limits in force, what is left, a
+/// raise waiting
 fn get(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("api" / "v1" / "accounts" / String / "limits")
+    subject()
         .and(warp::get())
         .and(authorization())
         .and(with_state(state))
-        .then(|number: String, auth: Option<String>, state: Arc<AppState>| async move {
-            let instance = format!("/api/v1/accounts/{number}/limits");
+        .then(|subject: Option<String>, auth: Option<String>, state: Arc<AppState>| async move {
             let result = async {
                 let caller = state.services.authenticate(auth.as_deref()).await?;
-                let status = limits::get(&state.services, &caller, &number).await?;
+                let status = match &subject {
+                    Some(number) => limits::get(&state.services, &caller, number).await?,
+                    None => limits::get_own(&state.services, &caller).await?,
+                };
                 Ok::<_, ApiError>(json_response(StatusCode::OK, &status))
             };
-            respond(&instance, result.await)
+            respond(&instance(&subject), result.await)
         })
         .boxed()
 }
 
-/// PUT /api/v1/accounts/{number}/limits {per_transfer_cents?, daily_cents?, night_cents?} -> 200
-/// limits (a lower limit applies at once; a higher one, or null, only after the raise delay)
+/// PUT /api/v1/accounts/{number}/limits or /api/v1/limits {per_transfer_cents?, daily_cents?,
+/// night_cents?} -> 200 limits (a lower limit applies at once; a higher one, or null, only after
+/// the raise delay)
 fn put(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    warp::path!("api" / "v1" / "accounts" / String / "limits")
+    subject()
         .and(warp::put())
         .and(authorization())
         .and(body())
         .and(with_state(state))
-        .then(|number: String, auth: Option<String>, body: Bytes, state: Arc<AppState>| async move {
-            let instance = format!("/api/v1/accounts/{number}/limits");
+        .then(|subject: Option<String>, auth: Option<String>, body: Bytes, state: Arc<AppState>| async move {
             let result = async {
                 let caller = state.services.authenticate(auth.as_deref()).await?;
                 let request: LimitsRequest = parse_json(&body)?;
-                let status = limits::set(&state.services, &caller, &number, &request).await?;
+                let status = match &subject {
+                    Some(number) => limits::set(&state.services, &caller, number, &request).await?,
+                    None => limits::set_own(&state.services, &caller, &request).await?,
+                };
                 Ok::<_, ApiError>(json_response(StatusCode::OK, &status))
             };
-            respond(&instance, result.await)
+            respond(&instance(&subject), result.await)
         })
         .boxed()
 }

@@ -82,31 +82,45 @@ pub(super) async fn usage(connection: &mut AnyConnection, account: &str, window:
 
 /// As `usage`, with the database's own error (the writer's batch tells storage faults apart).
 pub(super) async fn debited(connection: &mut AnyConnection, account: &str, window: &LimitWindow) -> Result<LimitUsage, sqlx::Error> {
+    // A refund's hold counts for nobody (its initiator is not written either).
+    let not_refund = "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = holds.transfer_id AND t.refund_of IS NOT NULL)";
+    debited_where(connection, "account", account, not_refund, window).await
+}
+
+/// What the rows of `limit_debits` and the holds not released whose `column` is `key` took in
+/// `window`'s day and night (`holds_filter`: more conditions on the holds).
+async fn debited_where(
+    connection: &mut AnyConnection,
+    column: &str,
+    key: &str,
+    holds_filter: &str,
+    window: &LimitWindow,
+) -> Result<LimitUsage, sqlx::Error> {
     let night = window.night_start_ms.unwrap_or(i64::MAX);
-    let local: (i64, i64) = sqlx::query_as(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
-                CAST(COALESCE(SUM(CASE WHEN at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
-         FROM limit_debits WHERE account = $1 AND at_ms >= $4",
-    )
-    .bind(account)
-    .bind(window.day_start_ms)
-    .bind(night)
-    .bind(window.earliest_ms())
-    .fetch_one(&mut *connection)
-    .await?;
-    let held: (i64, i64) = sqlx::query_as(
-        "SELECT CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
-                CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
-         FROM holds WHERE account = $1 AND created_at_ms >= $4 AND status <> 'released' \
-           AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = holds.transfer_id AND t.refund_of IS NOT NULL)",
-    )
-    .bind(account)
-    .bind(window.day_start_ms)
-    .bind(night)
-    .bind(window.earliest_ms())
-    .fetch_one(&mut *connection)
-    .await?;
-    Ok(LimitUsage { today_cents: local.0.saturating_add(held.0), tonight_cents: local.1.saturating_add(held.1) })
+    let mut usage = LimitUsage::default();
+    for sql in [
+        format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+                    CAST(COALESCE(SUM(CASE WHEN at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
+             FROM limit_debits WHERE {column} = $1 AND at_ms >= $4"
+        ),
+        format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+                    CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
+             FROM holds WHERE {column} = $1 AND created_at_ms >= $4 AND status <> 'released' {holds_filter}"
+        ),
+    ] {
+        let (today, tonight): (i64, i64) = sqlx::query_as(&sql)
+            .bind(key)
+            .bind(window.day_start_ms)
+            .bind(night)
+            .bind(window.earliest_ms())
+            .fetch_one(&mut *connection)
+            .await?;
+        usage =
+            LimitUsage { today_cents: usage.today_cents.saturating_add(today), tonight_cents: usage.tonight_cents.saturating_add(tonight) };
+    }
+    Ok(usage)
 }
 
 const CUSTOMER_COLUMNS: &str = "document, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
@@ -127,27 +141,7 @@ pub(super) async fn customer_debited(
     document: &str,
     window: &LimitWindow,
 ) -> Result<LimitUsage, sqlx::Error> {
-    let night = window.night_start_ms.unwrap_or(i64::MAX);
-    let mut usage = LimitUsage::default();
-    for sql in [
-        "SELECT CAST(COALESCE(SUM(CASE WHEN at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
-                CAST(COALESCE(SUM(CASE WHEN at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
-         FROM limit_debits WHERE initiated_by = $1 AND at_ms >= $4",
-        "SELECT CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $2 THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
-                CAST(COALESCE(SUM(CASE WHEN created_at_ms >= $3 THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
-         FROM holds WHERE initiated_by = $1 AND created_at_ms >= $4 AND status <> 'released'",
-    ] {
-        let (today, tonight): (i64, i64) = sqlx::query_as(sql)
-            .bind(document)
-            .bind(window.day_start_ms)
-            .bind(night)
-            .bind(window.earliest_ms())
-            .fetch_one(&mut *connection)
-            .await?;
-        usage =
-            LimitUsage { today_cents: usage.today_cents.saturating_add(today), tonight_cents: usage.tonight_cents.saturating_add(tonight) };
-    }
-    Ok(usage)
+    debited_where(connection, "initiated_by", document, "", window).await
 }
 
 /// The customer's own limits in force in `window` and what they used of them; `None` when
@@ -281,26 +275,31 @@ pub(super) async fn record_local(
 /// raises after the delay.
 pub(super) async fn set(connection: &mut AnyConnection, job: &SetLimits) -> Result<Outcome, LedgerError> {
     job.wanted.check_shape().map_err(LedgerError::InvalidLimits)?;
-    let account = match &job.subject {
-        LimitSubject::Account(account) => account,
-        LimitSubject::Customer(document) => return set_customer(connection, job, document).await,
+    let (table, key_column, key, old) = match &job.subject {
+        LimitSubject::Account(account) => {
+            let held: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
+                .bind(account)
+                .bind(&job.caller)
+                .fetch_optional(&mut *connection)
+                .await?;
+            held.ok_or_else(|| LedgerError::AccountNotFound(account.clone()))?;
+            ("account_limits", "account", account, setting(connection, account).await?)
+        }
+        // Only the customer changes their own limits.
+        LimitSubject::Customer(document) if *document == job.caller => {
+            ("customer_limits", "document", document, stored_customer_setting(connection, document).await?)
+        }
+        LimitSubject::Customer(document) => return Err(LedgerError::UnknownCustomer(document.clone())),
     };
-    let held: Option<(String,)> = sqlx::query_as("SELECT account FROM account_holders WHERE account = $1 AND document = $2")
-        .bind(account)
-        .bind(&job.caller)
-        .fetch_optional(&mut *connection)
-        .await?;
-    held.ok_or_else(|| LedgerError::AccountNotFound(account.clone()))?;
-    let old = setting(connection, account).await?;
     let new = old.change(job.wanted, job.now_ms, job.raise_delay_ms);
-    let pending = new.pending.map(|(limits, _)| limits).unwrap_or_default();
-    sqlx::query("DELETE FROM account_limits WHERE account = $1").bind(account).execute(&mut *connection).await?;
-    sqlx::query(
-        "INSERT INTO account_limits (account, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
+    let pending = new.pending.map(|(limits, _)| limits).unwrap_or(Limits::NONE);
+    sqlx::query(&format!("DELETE FROM {table} WHERE {key_column} = $1")).bind(key).execute(&mut *connection).await?;
+    sqlx::query(&format!(
+        "INSERT INTO {table} ({key_column}, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
          pending_daily_cents, pending_night_cents, raise_at_ms, updated_by, updated_at_ms) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(account)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ))
+    .bind(key)
     .bind(new.current.per_transfer_cents)
     .bind(new.current.daily_cents)
     .bind(new.current.night_cents)
@@ -309,33 +308,6 @@ pub(super) async fn set(connection: &mut AnyConnection, job: &SetLimits) -> Resu
     .bind(pending.night_cents)
     .bind(new.pending.map(|(_, at)| at))
     .bind(&job.caller)
-    .bind(wall_clock_ms())
-    .execute(&mut *connection)
-    .await?;
-    Ok(Outcome::Limits(LimitsView { subject: job.subject.clone(), setting: new }))
-}
-
-/// A customer's own limits: only they change them (`document` is the caller).
-async fn set_customer(connection: &mut AnyConnection, job: &SetLimits, document: &str) -> Result<Outcome, LedgerError> {
-    if document != job.caller {
-        return Err(LedgerError::UnknownCustomer(document.to_string()));
-    }
-    let old = stored_customer_setting(connection, document).await?;
-    let new = old.change(job.wanted, job.now_ms, job.raise_delay_ms);
-    let pending = new.pending.map(|(limits, _)| limits).unwrap_or(Limits::NONE);
-    sqlx::query("DELETE FROM customer_limits WHERE document = $1").bind(document).execute(&mut *connection).await?;
-    sqlx::query(
-        "INSERT INTO customer_limits (document, per_transfer_cents, daily_cents, night_cents, pending_per_transfer_cents, \
-         pending_daily_cents, pending_night_cents, raise_at_ms, updated_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-    )
-    .bind(document)
-    .bind(new.current.per_transfer_cents)
-    .bind(new.current.daily_cents)
-    .bind(new.current.night_cents)
-    .bind(pending.per_transfer_cents)
-    .bind(pending.daily_cents)
-    .bind(pending.night_cents)
-    .bind(new.pending.map(|(_, at)| at))
     .bind(wall_clock_ms())
     .execute(&mut *connection)
     .await?;

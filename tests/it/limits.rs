@@ -229,6 +229,55 @@ async fn the_daily_limit_counts_exactly_across_batches_and_after_a_change() {
     bank.assert_audit_passes().await;
 }
 
+/// The final state of transfers asked `each` at a time at `banks[i]` by `tokens[i]`, in order:
+/// (committed, refused by the limit whose sentence contains `limit`, aborted for time). Aborts
+/// for another reason (a prepare not answered within the lease on a loaded machine) are safe and
+/// allowed; what may never happen is more committed than the limit allows.
+async fn settle(
+    banks: &[TestBank],
+    tokens: &[String],
+    replies: Vec<Result<ringbank_client::MoneyReply, ClientError>>,
+    each: usize,
+    limit: &str,
+) -> (i64, i64, i64) {
+    let (mut committed, mut refused_by_limit, mut other_aborts) = (0_i64, 0, 0);
+    for (index, reply) in replies.into_iter().enumerate() {
+        let (bank, token) = (&banks[index / each], &tokens[index / each]);
+        let reply = match reply {
+            Ok(reply) => reply,
+            Err(error) => {
+                // The origin's own debits are checked when submitted too.
+                assert_client_problem::<()>(Err(error), 422, "transfer-limit-exceeded");
+                refused_by_limit += 1;
+                continue;
+            }
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        let view = loop {
+            let view = bank.as_customer(token).transfer_view(&reply.transfer.id).await.expect("transfer readable");
+            if view.status != "pending" {
+                break view;
+            }
+            assert!(std::time::Instant::now() < deadline, "transfer still pending: {view:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        match view.status.as_str() {
+            "committed" => committed += 1,
+            "aborted" => {
+                let reason = view.reason.clone().unwrap_or_default();
+                if reason.contains(limit) {
+                    refused_by_limit += 1;
+                } else {
+                    assert!(reason.contains("did not answer in time"), "aborted for an unexpected reason: {reason}");
+                    other_aborts += 1;
+                }
+            }
+            other => panic!("unexpected status {other}"),
+        }
+    }
+    (committed, refused_by_limit, other_aborts)
+}
+
 /// Debits of one account at bank A asked at once by A itself and by B and C under consents:
 /// the daily limit is checked where A's debits are serialized (its participant's vote), so
 /// together they never pass it.
@@ -272,44 +321,7 @@ async fn a_limit_holds_under_concurrent_transfers_through_several_origin_banks()
         }
     }
     let replies = futures_util::future::join_all(attempts).await;
-    // Aborts for another reason (a prepare not answered within the lease on a loaded machine)
-    // are safe and allowed; what may never happen is more committed than the limit allows.
-    let (mut committed, mut refused_by_limit, mut other_aborts) = (0_i64, 0, 0);
-    for (index, reply) in replies.into_iter().enumerate() {
-        let bank = &banks[index / EACH];
-        let token = &tokens[index / EACH];
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(error) => {
-                // The origin's own debits are checked when submitted too.
-                assert_client_problem::<()>(Err(error), 422, "transfer-limit-exceeded");
-                refused_by_limit += 1;
-                continue;
-            }
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let view = loop {
-            let view = bank.as_customer(token).transfer_view(&reply.transfer.id).await.expect("transfer readable");
-            if view.status != "pending" {
-                break view;
-            }
-            assert!(std::time::Instant::now() < deadline, "transfer still pending: {view:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        match view.status.as_str() {
-            "committed" => committed += 1,
-            "aborted" => {
-                let reason = view.reason.clone().unwrap_or_default();
-                if reason.contains("daily limit") {
-                    refused_by_limit += 1;
-                } else {
-                    assert!(reason.contains("did not answer in time"), "aborted for an unexpected reason: {reason}");
-                    other_aborts += 1;
-                }
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
+    let (committed, refused_by_limit, other_aborts) = settle(&banks, &tokens, replies, EACH, "daily limit").await;
     assert!(committed * AMOUNT <= 30_000, "{committed} transfers of {AMOUNT} passed the daily limit of 30_000");
     assert_eq!(committed + refused_by_limit + other_aborts, (3 * EACH) as i64);
     if other_aborts == 0 {
@@ -472,40 +484,8 @@ async fn a_customers_own_limits_hold_across_origin_banks() {
         }
     }
     let replies = futures_util::future::join_all(attempts).await;
-    let (mut committed, mut refused_by_limit, mut other_aborts) = (0_i64, 0, 0);
-    for (index, reply) in replies.into_iter().enumerate() {
-        let (bank, token) = (&banks[index / EACH], &tokens[index / EACH]);
-        let reply = match reply {
-            Ok(reply) => reply,
-            Err(error) => {
-                assert_client_problem::<()>(Err(error), 422, "transfer-limit-exceeded");
-                refused_by_limit += 1;
-                continue;
-            }
-        };
-        let deadline = std::time::Instant::now() + Duration::from_secs(30);
-        let view = loop {
-            let view = bank.as_customer(token).transfer_view(&reply.transfer.id).await.expect("transfer readable");
-            if view.status != "pending" {
-                break view;
-            }
-            assert!(std::time::Instant::now() < deadline, "transfer still pending: {view:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
-        match view.status.as_str() {
-            "committed" => committed += 1,
-            "aborted" => {
-                let reason = view.reason.clone().unwrap_or_default();
-                if reason.contains(&format!("daily limit of customer {cpf}")) || reason.contains("todas as suas contas") {
-                    refused_by_limit += 1;
-                } else {
-                    assert!(reason.contains("did not answer in time"), "aborted for an unexpected reason: {reason}");
-                    other_aborts += 1;
-                }
-            }
-            other => panic!("unexpected status {other}"),
-        }
-    }
+    let (committed, refused_by_limit, other_aborts) =
+        settle(&banks, &tokens, replies, EACH, &format!("daily limit of customer {cpf}")).await;
     assert!(committed * AMOUNT <= 20_000, "{committed} transfers of {AMOUNT} passed the customer's daily limit of 20_000");
     assert_eq!(committed + refused_by_limit + other_aborts, (2 * EACH) as i64);
     if other_aborts == 0 {

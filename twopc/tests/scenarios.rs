@@ -450,6 +450,19 @@ fn a_consent_on_a_credit_is_malformed_and_the_coordinator_own_debits_need_none()
     assert!(matches!(sent(&actions).as_slice(), [Message::Refused { refusal: Refusal::Malformed(_), .. }]), "{actions:?}");
 }
 
+/// Bank 1's votes (yes or no) and reasons on a batch of coordinator 0 debiting carol under
+/// consent "c-ok" once per amount.
+fn consented_debits_voted(book: &impl Accounts, amounts: &[i64]) -> (Vec<bool>, Vec<Option<String>>) {
+    let transfers = amounts.iter().enumerate().map(|(i, a)| debit_at_bank1(&format!("t{i}"), *a, Some("c-ok"))).collect();
+    let (_, mut prepares) = coordinator_with_batch(transfers, Stamp::new(1, 1), 100);
+    let actions = participant(1).on_prepare(0, prepares.remove(&1).unwrap(), 0, book, 0);
+    let reasons: Vec<Option<String>> = match sent(&actions).as_slice() {
+        [Message::Votes { votes, .. }] => votes.iter().map(|v| v.reason.clone()).collect(),
+        other => panic!("expected votes, got {other:?}"),
+    };
+    (votes_of(&actions).into_iter().map(|(_, yes)| yes).collect::<Vec<_>>(), reasons)
+}
+
 /// ConsentBook with transfer limits on carol: 4_000 a day, 1_500 of it already debited today.
 struct LimitedBook {
     night: bool,
@@ -483,16 +496,7 @@ impl Accounts for LimitedBook {
 /// says which limit and what is left.
 #[test]
 fn limits_count_earlier_debits_and_the_whole_batch_and_say_what_is_left() {
-    let vote = |book: &LimitedBook, amounts: &[i64]| {
-        let transfers = amounts.iter().enumerate().map(|(i, a)| debit_at_bank1(&format!("t{i}"), *a, Some("c-ok"))).collect();
-        let (_, mut prepares) = coordinator_with_batch(transfers, Stamp::new(1, 1), 100);
-        let actions = participant(1).on_prepare(0, prepares.remove(&1).unwrap(), 0, book, 0);
-        let reasons: Vec<Option<String>> = match sent(&actions).as_slice() {
-            [Message::Votes { votes, .. }] => votes.iter().map(|v| v.reason.clone()).collect(),
-            other => panic!("expected votes, got {other:?}"),
-        };
-        (votes_of(&actions).into_iter().map(|(_, yes)| yes).collect::<Vec<_>>(), reasons)
-    };
+    let vote = consented_debits_voted;
     let day = LimitedBook { night: false };
     let (yes, reasons) = vote(&day, &[2_001]);
     assert_eq!(yes, vec![false]);
@@ -545,16 +549,7 @@ impl Accounts for CustomerLimitedBook {
 /// initiator's debits count nothing against it.
 #[test]
 fn customer_limits_count_every_debit_the_customer_initiated_here() {
-    let vote = |book: &CustomerLimitedBook, amounts: &[i64]| {
-        let transfers = amounts.iter().enumerate().map(|(i, a)| debit_at_bank1(&format!("t{i}"), *a, Some("c-ok"))).collect();
-        let (_, mut prepares) = coordinator_with_batch(transfers, Stamp::new(1, 1), 100);
-        let actions = participant(1).on_prepare(0, prepares.remove(&1).unwrap(), 0, book, 0);
-        let reasons: Vec<Option<String>> = match sent(&actions).as_slice() {
-            [Message::Votes { votes, .. }] => votes.iter().map(|v| v.reason.clone()).collect(),
-            other => panic!("expected votes, got {other:?}"),
-        };
-        (votes_of(&actions).into_iter().map(|(_, yes)| yes).collect::<Vec<_>>(), reasons)
-    };
+    let vote = consented_debits_voted;
     // 1_000 used + 1_500 + 500 = 3_000 (carol's own daily 4_000 - 1_500 is not reached).
     let (yes, reasons) = vote(&CustomerLimitedBook { initiator: "11144477735" }, &[1_500, 500, 1]);
     assert_eq!(yes, vec![true, true, false]);
