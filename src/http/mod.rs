@@ -5,7 +5,7 @@
 //! helpers every handler shares are in `reply`. Children import siblings, never this file.
 
 mod admin;
-mod allow;
+pub mod allow;
 mod api;
 mod api_consents;
 mod api_keys;

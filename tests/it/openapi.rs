@@ -30,6 +30,8 @@ async fn document_and_routes_agree() {
             }
         }
         let concrete = path.replace("{number}", "12345678").replace("{id}", "tr_0");
+        // A 405 on it names the methods it answers (RFC 9110): every documented path is listed.
+        assert!(ringbank::http::allow::allowed_methods(&concrete).is_some(), "{path} has no entry in src/http/allow.rs");
         for method in METHODS {
             let documented = item.get(method).is_some();
             let (status, body) = bank.call(Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(), &concrete, None, None).await;
