@@ -230,6 +230,10 @@ fn money_paths(document: &mut Value) {
                 "parameters": [{"name": "number", "in": "path", "required": true, "schema": {"type": "string"}}],
                 "get": operation("the account's transfer limits in force (per transfer, per day, at night 20:00-06:00 local time), what is left of them now, and a raise waiting", "200", schema("Limits"), &["401", "404"], None, true),
                 "put": operation("change the account's limits: a field left out keeps its value, null is no limit; a lower limit applies at once, a higher one only after the bank's raise delay (24 h by default)", "200", schema("Limits"), &["400", "401", "404", "413", "422"], Some(schema("LimitsChange")), true)
+            },
+            "/api/v1/limits": {
+                "get": operation("the caller's own limits over every account they hold here (none until they set some), what the debits they made used and what is left now, and a raise waiting; a debit must fit both its account's limits and its initiator's", "200", schema("Limits"), &["401"], None, true),
+                "put": operation("change the caller's own limits, by the same rules as an account's: a field left out keeps its value, null is no limit, lower at once, higher only after the raise delay", "200", schema("Limits"), &["400", "401", "413", "422"], Some(schema("LimitsChange")), true)
             }
     });
     let schemas = json!({
