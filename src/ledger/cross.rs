@@ -13,6 +13,7 @@ use ringbank_twopc::{
 use sqlx::AnyConnection;
 
 use super::consent;
+use super::limits::Owner;
 use super::cross_rows;
 use super::ops::{customer_account_kind, insert_transfer_leg, require_holder};
 use super::{Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
@@ -303,19 +304,19 @@ impl AccountsView {
             .collect::<HashSet<_>>()
             .into_iter()
             .collect();
-        for (account, (limits, used)) in super::limits::in_force_many(connection, &debited, window).await? {
+        for (account, (limits, used)) in super::limits::in_force_many(connection, Owner::Account, &debited, window).await? {
             view.limits.insert(account, ringbank_twopc::AccountLimits { limits, window: *window, used });
         }
-        let initiators: HashSet<&str> = prepare
+        let initiators: Vec<&str> = prepare
             .transfers
             .iter()
             .filter(|item| item.legs.iter().any(|leg| leg.amount_cents < 0 && view.customer.contains_key(&leg.account)))
             .map(|item| item.initiated_by.as_str())
+            .collect::<HashSet<_>>()
+            .into_iter()
             .collect();
-        for document in initiators {
-            if let Some((limits, used)) = super::limits::customer_in_force(connection, document, window).await? {
-                view.customer_limits.insert(document.to_string(), ringbank_twopc::AccountLimits { limits, window: *window, used });
-            }
+        for (document, (limits, used)) in super::limits::in_force_many(connection, Owner::Customer, &initiators, window).await? {
+            view.customer_limits.insert(document, ringbank_twopc::AccountLimits { limits, window: *window, used });
         }
         Ok(view)
     }

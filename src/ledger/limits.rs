@@ -83,8 +83,7 @@ pub(super) async fn usage(connection: &mut AnyConnection, account: &str, window:
 /// As `usage`, with the database's own error (the writer's batch tells storage faults apart).
 pub(super) async fn debited(connection: &mut AnyConnection, account: &str, window: &LimitWindow) -> Result<LimitUsage, sqlx::Error> {
     // A refund's hold counts for nobody (its initiator is not written either).
-    let not_refund = "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = holds.transfer_id AND t.refund_of IS NOT NULL)";
-    debited_where(connection, "account", account, not_refund, window).await
+    debited_where(connection, "account", account, NOT_A_REFUND, window).await
 }
 
 /// What the rows of `limit_debits` and the holds not released whose `column` is `key` took in
@@ -172,51 +171,95 @@ pub(super) async fn in_force(
     Ok(Some((limits, usage(connection, account, window).await?)))
 }
 
-/// As `in_force` for several accounts at once (a participant's vote on a whole prepare), in
-/// three statements whatever their number: the settings, then what the accounts that have a
-/// limit in force debited and hold. Accounts with no limit in force are left out.
+/// Whose limits a many-key read (`in_force_many`) is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Owner {
+    /// Accounts, by number: their stored setting or the defaults; a refund's hold counts for none.
+    Account,
+    /// Customers' own limits, by document: none unless they set some; their usage is what the
+    /// debits they initiated took (`initiated_by`, which a refund's hold does not carry).
+    Customer,
+}
+
+impl Owner {
+    fn settings_head(self) -> String {
+        match self {
+            Owner::Account => format!("SELECT {SETTING_COLUMNS} FROM account_limits WHERE account IN (VALUES "),
+            Owner::Customer => format!("SELECT {CUSTOMER_COLUMNS} FROM customer_limits WHERE document IN (VALUES "),
+        }
+    }
+
+    fn unset(self) -> LimitSetting {
+        match self {
+            Owner::Account => LimitSetting::default(),
+            Owner::Customer => LimitSetting::with(Limits::NONE),
+        }
+    }
+
+    fn usage_column(self) -> &'static str {
+        match self {
+            Owner::Account => "account",
+            Owner::Customer => "initiated_by",
+        }
+    }
+
+    fn holds_filter(self) -> &'static str {
+        match self {
+            Owner::Account => NOT_A_REFUND,
+            Owner::Customer => "",
+        }
+    }
+}
+
+/// Holds of refunds count for no account's limits.
+const NOT_A_REFUND: &str = "AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = holds.transfer_id AND t.refund_of IS NOT NULL)";
+
+/// As `in_force` (or `customer_in_force`) for several accounts (or customers) at once: a
+/// participant's vote on a whole prepare, in three statements whatever their number: the
+/// settings, then what those that have a limit in force debited and hold. Keys with no limit
+/// in force are left out.
 pub(super) async fn in_force_many(
     connection: &mut AnyConnection,
-    accounts: &[&str],
+    owner: Owner,
+    keys: &[&str],
     window: &LimitWindow,
 ) -> Result<std::collections::HashMap<String, (Limits, LimitUsage)>, LedgerError> {
     use std::collections::HashMap;
     let mut found = HashMap::new();
-    if accounts.is_empty() {
+    if keys.is_empty() {
         return Ok(found);
     }
-    let head = format!("SELECT {SETTING_COLUMNS} FROM account_limits WHERE account IN (VALUES ");
-    let rows: Vec<SettingRow> = super::rows::lookup(connection, &head, ")", 1, accounts).await?;
+    let rows: Vec<SettingRow> = super::rows::lookup(connection, &owner.settings_head(), ")", 1, keys).await?;
     let stored: HashMap<String, LimitSetting> = rows.iter().map(|row| (row.0.clone(), setting_of(row))).collect();
     let mut applying: Vec<&str> = Vec::new();
-    for account in accounts {
-        let limits = stored.get(*account).copied().unwrap_or_default().effective(window.now_ms);
+    for key in keys {
+        let limits = stored.get(*key).copied().unwrap_or_else(|| owner.unset()).effective(window.now_ms);
         if limits.any_applies(window) {
-            found.insert((*account).to_string(), (limits, LimitUsage::default()));
-            applying.push(account);
+            found.insert((*key).to_string(), (limits, LimitUsage::default()));
+            applying.push(key);
         }
     }
     if applying.is_empty() {
         return Ok(found);
     }
     let (day, night, earliest) = (window.day_start_ms, window.night_start_ms.unwrap_or(i64::MAX), window.earliest_ms());
+    let (column, holds_filter) = (owner.usage_column(), owner.holds_filter());
     let local = format!(
-        "SELECT account, CAST(COALESCE(SUM(CASE WHEN at_ms >= {day} THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+        "SELECT {column}, CAST(COALESCE(SUM(CASE WHEN at_ms >= {day} THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
                 CAST(COALESCE(SUM(CASE WHEN at_ms >= {night} THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
-         FROM limit_debits WHERE at_ms >= {earliest} AND account IN (VALUES "
+         FROM limit_debits WHERE at_ms >= {earliest} AND {column} IN (VALUES "
     );
     let held = format!(
-        "SELECT account, CAST(COALESCE(SUM(CASE WHEN created_at_ms >= {day} THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
+        "SELECT {column}, CAST(COALESCE(SUM(CASE WHEN created_at_ms >= {day} THEN amount_cents ELSE 0 END), 0) AS BIGINT), \
                 CAST(COALESCE(SUM(CASE WHEN created_at_ms >= {night} THEN amount_cents ELSE 0 END), 0) AS BIGINT) \
-         FROM holds WHERE created_at_ms >= {earliest} AND status <> 'released' \
-           AND NOT EXISTS (SELECT 1 FROM transfers t WHERE t.id = holds.transfer_id AND t.refund_of IS NOT NULL) \
-           AND account IN (VALUES "
+         FROM holds WHERE created_at_ms >= {earliest} AND status <> 'released' {holds_filter} AND {column} IN (VALUES "
     );
+    let tail = format!(") GROUP BY {column}");
     for head in [local, held] {
-        // One row per account (IN ignores the repeated keys a lookup pads with).
-        let rows: Vec<(String, i64, i64)> = super::rows::lookup(connection, &head, ") GROUP BY account", 1, &applying).await?;
-        for (account, today, tonight) in rows {
-            if let Some((_, used)) = found.get_mut(&account) {
+        // One row per key (IN ignores the repeated keys a lookup pads with).
+        let rows: Vec<(String, i64, i64)> = super::rows::lookup(connection, &head, &tail, 1, &applying).await?;
+        for (key, today, tonight) in rows {
+            if let Some((_, used)) = found.get_mut(&key) {
                 *used = LimitUsage {
                     today_cents: used.today_cents.saturating_add(today),
                     tonight_cents: used.tonight_cents.saturating_add(tonight),
