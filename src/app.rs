@@ -76,7 +76,16 @@ impl App {
         let limits =
             ParticipantLimits { max_legs: config.max_legs, max_amount_cents: config.max_amount_cents, time_zone: config.time_zone.clone() };
         let directory =
-            crate::directory::start(ledger.clone(), ring.clone(), peers.clone(), faults.clone(), &tracker, background.clone()).await?;
+            crate::directory::start(
+            ledger.clone(),
+            ring.clone(),
+            peers.clone(),
+            faults.clone(),
+            config.anti_entropy_max,
+            &tracker,
+            background.clone(),
+        )
+        .await?;
         let pix = Arc::new(crate::service::keys::PixKeys::new(
             config.id.clone(),
             ledger.clone(),

@@ -116,6 +116,12 @@ pub struct ServeConfig {
     /// timeout; 0s: never]. Must be below the token timeout and at least idle-pause + idle-park.
     #[arg(long, env = "RINGBANK_PROBE_AFTER", value_parser = humantime::parse_duration)]
     pub probe_after: Option<Duration>,
+    /// Longest interval between a Pix directory replica's checks with a peer for entries it
+    /// missed (anti-entropy): every second while the directory changes, doubling up to this
+    /// while it stays quiet (an idle bank's cost vs. how soon a replica that missed every
+    /// repeat of a commit learns it).
+    #[arg(long, env = "RINGBANK_ANTI_ENTROPY_MAX", default_value = "8s", value_parser = humantime::parse_duration)]
+    pub anti_entropy_max: Duration,
     /// Interval between retransmissions of unacknowledged ring messages.
     #[arg(long, env = "RINGBANK_RETRANSMIT", default_value = "100ms", value_parser = humantime::parse_duration)]
     pub retransmit: Duration,
@@ -419,6 +425,7 @@ impl ServeConfig {
             idle_pause: Duration::from_millis(150),
             idle_park: Duration::from_millis(300),
             probe_after: None,
+            anti_entropy_max: Duration::from_secs(8),
             retransmit: Duration::from_millis(100),
             pass_retries: 3,
             admin_secret: Some("test-admin-secret-0123456789".to_string()),
@@ -473,6 +480,7 @@ impl ServeConfig {
             "idle_pause": ms(self.idle_pause),
             "idle_park": ms(self.idle_park),
             "probe_after_ms": ring.probe_after,
+            "anti_entropy_max": ms(self.anti_entropy_max),
             "retransmit": ms(self.retransmit),
             "pass_retries": self.pass_retries,
             "admin_secret": secret(&self.admin_secret),

@@ -37,7 +37,8 @@ const RETRANSMIT: Duration = Duration::from_millis(50);
 /// silent (a replica that missed it catches up through anti-entropy): an idle bank must not
 /// broadcast a commit every `RETRANSMIT` forever.
 const IDLE_COMMIT_REPEATS: u32 = 3;
-/// How often a replica asks one peer for committed entries it may lack.
+/// How often a replica asks one peer for committed entries it may lack while the directory
+/// changes; while it is quiet the interval doubles up to the bank's `--anti-entropy-max`.
 const ANTI_ENTROPY: Duration = Duration::from_millis(1000);
 /// At most this many operations wait for the token; more are refused (back-pressure).
 const QUEUE_MAX: usize = 10_000;
@@ -112,6 +113,7 @@ pub async fn start(
     ring: RingHandle,
     client: PeerClient,
     faults: Arc<Faults>,
+    anti_entropy_max: Duration,
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<DirectoryHandle, crate::ledger::LedgerError> {
@@ -136,6 +138,10 @@ pub async fn start(
         loopback: events_tx,
         stats,
         next_peer: 0,
+        fetch_every: ANTI_ENTROPY,
+        fetch_max: anti_entropy_max.max(ANTI_ENTROPY),
+        committed_at_fetch: None,
+        next_fetch: tokio::time::Instant::now() + ANTI_ENTROPY,
         wanting: false,
         idle_repeats: 0,
     };
@@ -161,6 +167,12 @@ struct Driver {
     loopback: mpsc::Sender<DirEvent>,
     stats: Arc<DirectoryStats>,
     next_peer: usize,
+    /// The interval to the next anti-entropy fetch: `ANTI_ENTROPY` while the replica's commit
+    /// point moves, doubling up to `fetch_max` while it stays where it was at the last fetch.
+    fetch_every: Duration,
+    fetch_max: Duration,
+    committed_at_fetch: Option<Pos>,
+    next_fetch: tokio::time::Instant,
     wanting: bool,
     /// Retransmissions since the orderer last had something in flight (see IDLE_COMMIT_REPEATS).
     idle_repeats: u32,
@@ -170,8 +182,6 @@ impl Driver {
     async fn run(mut self, mut events: mpsc::Receiver<DirEvent>, shutdown: CancellationToken) {
         let mut retransmit = tokio::time::interval(RETRANSMIT);
         retransmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        let mut anti_entropy = tokio::time::interval(ANTI_ENTROPY);
-        anti_entropy.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut holding = self.ring.subscribe_holding();
         // A restarted bank first asks everyone for what it missed.
         let peers: Vec<NodeId> = (0..self.member_count as NodeId).filter(|p| *p != self.me).collect();
@@ -184,8 +194,14 @@ impl Driver {
                 () = shutdown.cancelled() => return,
                 event = events.recv() => match event {
                     None => return,
-                    Some(DirEvent::Message { from, message }) => self.on_message(from, message).await,
+                    Some(DirEvent::Message { from, message }) => {
+                        if !matches!(message, DirMessage::Fetch { .. } | DirMessage::Entries { .. }) {
+                            self.ordering_seen();
+                        }
+                        self.on_message(from, message).await
+                    }
                     Some(DirEvent::Submit { op, reply }) => {
+                        self.ordering_seen();
                         if self.queued.len() >= QUEUE_MAX {
                             drop(reply);
                             true
@@ -205,13 +221,26 @@ impl Driver {
                     self.order().await
                 }
                 _ = retransmit.tick(), if self.retransmit_due() => self.on_retransmit().await,
-                _ = anti_entropy.tick() => self.on_anti_entropy().await,
+                () = tokio::time::sleep_until(self.next_fetch) => {
+                    let ok = self.on_anti_entropy().await;
+                    self.next_fetch = tokio::time::Instant::now() + self.fetch_every;
+                    ok
+                }
             };
             if !ok {
                 tracing::error!("the directory replica could not be persisted; the directory driver stops");
                 return;
             }
         }
+    }
+
+    /// The directory is being ordered (a message of an ordering round came, or an operation was
+    /// submitted here): anti-entropy goes back to its base rate, the next fetch within
+    /// `ANTI_ENTROPY`, so that a replica that misses a commit asks for it soon. Fetches and
+    /// their answers do not count, or the banks' own anti-entropy would keep it from backing off.
+    fn ordering_seen(&mut self) {
+        self.fetch_every = ANTI_ENTROPY;
+        self.next_fetch = self.next_fetch.min(tokio::time::Instant::now() + ANTI_ENTROPY);
     }
 
     async fn on_message(&mut self, from: NodeId, message: DirMessage) -> bool {
@@ -326,6 +355,11 @@ impl Driver {
         if self.member_count < 2 {
             return true;
         }
+        let committed = self.replica.read().expect("lock").committed();
+        // A quiet directory is checked less and less often (an idle bank's cost); any commit
+        // seen here, ordered or fetched, brings the interval back to ANTI_ENTROPY.
+        self.fetch_every = next_fetch_interval(self.fetch_every, self.fetch_max, self.committed_at_fetch != Some(committed));
+        self.committed_at_fetch = Some(committed);
         self.next_peer = (self.next_peer + 1) % self.member_count;
         if self.next_peer == usize::from(self.me) {
             self.next_peer = (self.next_peer + 1) % self.member_count;
@@ -380,6 +414,17 @@ impl Driver {
 }
 
 /// One queue and one sending task per peer, so a slow or dead peer delays no one else.
+/// The interval to the next anti-entropy fetch after one made `current` after the previous:
+/// back to `ANTI_ENTROPY` if the replica's commit point moved in between, otherwise doubled, up
+/// to `max`.
+fn next_fetch_interval(current: Duration, max: Duration, moved: bool) -> Duration {
+    if moved {
+        ANTI_ENTROPY
+    } else {
+        current.saturating_mul(2).min(max).max(ANTI_ENTROPY)
+    }
+}
+
 fn spawn_outboxes(
     members: &Arc<Members>,
     client: PeerClient,
@@ -420,4 +465,27 @@ fn spawn_outboxes(
         outboxes.push(Some(sender));
     }
     outboxes
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::{next_fetch_interval, ANTI_ENTROPY};
+
+    #[test]
+    fn a_quiet_directory_is_fetched_less_and_less_often_and_a_commit_brings_it_back() {
+        let max = Duration::from_secs(8);
+        let mut every = ANTI_ENTROPY;
+        let mut seen = Vec::new();
+        for _ in 0..6 {
+            every = next_fetch_interval(every, max, false);
+            seen.push(every.as_secs());
+        }
+        assert_eq!(seen, [2, 4, 8, 8, 8, 8]);
+        assert_eq!(next_fetch_interval(max, max, true), ANTI_ENTROPY);
+        // A maximum of one second (or less) keeps the fixed one-second fetch of before.
+        assert_eq!(next_fetch_interval(ANTI_ENTROPY, Duration::from_secs(1), false), ANTI_ENTROPY);
+        assert_eq!(next_fetch_interval(ANTI_ENTROPY, Duration::ZERO, false), ANTI_ENTROPY);
+    }
 }

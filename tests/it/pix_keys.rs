@@ -248,7 +248,8 @@ async fn pix_keys_across_banks_one_winner_lookup_elsewhere_catch_up_and_identica
     }
     // With nothing to order, the directory falls quiet: an orderer repeats its last commit a few
     // times and then stops (it used to broadcast it every 50 ms for as long as it lived, 60
-    // messages a second from an idle bank); what is left is anti-entropy, one fetch a second.
+    // messages a second from an idle bank); what is left is anti-entropy, one fetch a second at
+    // most (it backs off while the directory stays quiet: src/directory.rs).
     tokio::time::sleep(Duration::from_millis(500)).await;
     let before: Vec<u64> =
         futures_util::future::join_all(banks.iter().map(replica)).await.iter().map(|r| r["messages_sent"].as_u64().unwrap()).collect();
