@@ -75,8 +75,7 @@ impl App {
         let peers = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
         let limits =
             ParticipantLimits { max_legs: config.max_legs, max_amount_cents: config.max_amount_cents, time_zone: config.time_zone.clone() };
-        let directory =
-            crate::directory::start(
+        let directory = crate::directory::start(
             ledger.clone(),
             ring.clone(),
             peers.clone(),

@@ -13,8 +13,8 @@ use ringbank_twopc::{
 use sqlx::AnyConnection;
 
 use super::consent;
-use super::limits::Owner;
 use super::cross_rows;
+use super::limits::Owner;
 use super::ops::{customer_account_kind, insert_transfer_leg, require_holder};
 use super::{Ledger, LedgerError, LocalTransfer, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
