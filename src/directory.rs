@@ -413,7 +413,6 @@ impl Driver {
     }
 }
 
-/// One queue and one sending task per peer, so a slow or dead peer delays no one else.
 /// The interval to the next anti-entropy fetch after one made `current` after the previous:
 /// back to `ANTI_ENTROPY` if the replica's commit point moved in between, otherwise doubled, up
 /// to `max`.
@@ -425,6 +424,7 @@ fn next_fetch_interval(current: Duration, max: Duration, moved: bool) -> Duratio
     }
 }
 
+/// One queue and one sending task per peer, so a slow or dead peer delays no one else.
 fn spawn_outboxes(
     members: &Arc<Members>,
     client: PeerClient,
