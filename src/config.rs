@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ringbank_domain::SecretKey;
 pub use ringbank_tools::args::{parse_peer, PeerArg};
-use ringbank_tools::args::{BenchArgs, BenchRingArgs, ChaosArgs, FaultArgs, UpConfig};
+use ringbank_tools::args::{BenchArgs, BenchRingArgs, ChaosArgs, FaultArgs, SeedArgs, UpConfig};
 
 #[derive(Parser, Debug)]
 #[command(name = "ringbank", version, about = "Instant payments between banks with no central bank")]
@@ -51,6 +51,9 @@ pub enum Command {
     /// Check a receipt (the JSON of a transfer's `receipt`, from a file or stdin) against the
     /// member list: exit 0 if the coordinator's signature is valid, 1 if not.
     Verify(VerifyArgs),
+    /// Fill a new bank's database with synthetic history (customers, accounts, deposits and
+    /// payments; 1M accounts and 10M journal entries by default) to measure a large ledger.
+    Seed(SeedArgs),
 }
 
 #[derive(Args, Debug, Clone)]

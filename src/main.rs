@@ -87,11 +87,27 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
             ringbank_tools::bench_ring::run(args).await?;
             Ok(std::process::ExitCode::SUCCESS)
         }
+        Command::Seed(args) => seed(args).await,
         Command::Bench(args) => {
             let report = ringbank_tools::bench::run(args).await.map_err(|e| e.to_string())?;
             Ok(if report { std::process::ExitCode::SUCCESS } else { std::process::ExitCode::from(1) })
         }
     }
+}
+
+/// `ringbank seed`: synthetic history in a new bank's database (see `ledger::seed`).
+async fn seed(args: ringbank_tools::args::SeedArgs) -> Result<std::process::ExitCode, String> {
+    use ringbank_tools::args::{SEED_ACCOUNT_BASE, SEED_DOCUMENT_BASE};
+    ringbank::config::validate_bank_id(&args.id).map_err(|e| e.to_string())?;
+    let plan = ringbank::ledger::seed::SeedPlan::new(args.accounts, args.entries, SEED_DOCUMENT_BASE, SEED_ACCOUNT_BASE)?;
+    let hash = ringbank::service::hash_password(&args.password).map_err(|e| e.to_string())?;
+    let location = ringbank::ledger::DatabaseLocation::new(args.database_url.as_deref(), &args.data_dir);
+    let report = ringbank::ledger::seed::seed(&location, &args.id, plan, &hash).await.map_err(|e| e.to_string())?;
+    println!(
+        "seeded bank {}: {} customers with an account each, {} journal entries, {} legs, in {:.1} s; customer k has CPF {} + k (check digits added), account {} + k, password as given",
+        args.id, report.accounts, report.entries, report.legs, report.seconds, SEED_DOCUMENT_BASE, SEED_ACCOUNT_BASE
+    );
+    Ok(std::process::ExitCode::SUCCESS)
 }
 
 /// `ringbank keygen`: a new key file (never overwriting one), and the public key to register.

@@ -23,6 +23,7 @@ mod recipient;
 pub mod refunds;
 mod rows;
 pub mod schedules;
+pub mod seed;
 mod statement;
 mod writer;
 

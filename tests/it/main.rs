@@ -28,6 +28,7 @@ mod postgres;
 mod refunds;
 mod ring;
 mod schedules;
+mod seed;
 mod storage_faults;
 mod tidy;
 mod web;

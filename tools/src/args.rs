@@ -191,6 +191,14 @@ pub struct BenchArgs {
     /// empty. One --banks value only (a sweep would reuse the databases).
     #[arg(long, value_name = "URL")]
     pub database_url: Option<String>,
+    /// Seed each bank with this many synthetic accounts (`ringbank seed`) and run the load
+    /// twice, on empty ledgers and then on seeded ones, to compare (the performance issue's
+    /// large ledger: 1000000). With --database-url, the seeded run only.
+    #[arg(long, value_name = "ACCOUNTS")]
+    pub seed_accounts: Option<u64>,
+    /// Journal entries per seeded bank (with --seed-accounts).
+    #[arg(long, value_name = "ENTRIES", default_value_t = 10_000_000)]
+    pub seed_entries: u64,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -272,3 +280,34 @@ mod tests {
         assert!(parse_peer("B b=http://b:8080").is_err());
     }
 }
+
+/// `ringbank seed`: synthetic history in a new bank's database, to measure the ledger at the
+/// size of a real one without opening accounts over HTTP.
+#[derive(Args, Debug, Clone)]
+pub struct SeedArgs {
+    /// The bank's id (its database is claimed for this id, as `serve` does).
+    #[arg(long)]
+    pub id: String,
+    /// Directory holding the bank's SQLite file (as `serve --data-dir`).
+    #[arg(long, default_value = "./data")]
+    pub data_dir: PathBuf,
+    /// The bank's PostgreSQL database instead (as `serve --database-url`).
+    #[arg(long, hide_env_values = true, env = "RINGBANK_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// Synthetic customers, each with one individual account (an even number).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub accounts: u64,
+    /// Journal entries in all: one deposit per account, then payments between paired accounts
+    /// (rounded down to whole rounds of one payment per pair).
+    #[arg(long, default_value_t = 10_000_000)]
+    pub entries: u64,
+    /// Every synthetic customer's password.
+    #[arg(long, default_value = SEED_PASSWORD)]
+    pub password: String,
+}
+
+/// The synthetic customers `ringbank seed` makes: customer k's CPF completes the base
+/// `SEED_DOCUMENT_BASE + k`, and it holds account `SEED_ACCOUNT_BASE + k`.
+pub const SEED_DOCUMENT_BASE: u32 = 100_000_000;
+pub const SEED_ACCOUNT_BASE: u64 = 10_000_000;
+pub const SEED_PASSWORD: &str = "seed-password-123";

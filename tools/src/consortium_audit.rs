@@ -36,7 +36,13 @@ pub struct ConsortiumReport {
 
 /// Fetches every bank's summary (GET /admin/v1/consortium); fails if one cannot be read.
 pub async fn fetch(urls: &[(String, String)], admin_secret: &str) -> Result<Vec<BankSummary>, String> {
-    let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| e.to_string())?;
+    fetch_within(urls, admin_secret, REQUEST_TIMEOUT).await
+}
+
+/// As `fetch`, waiting up to `timeout` for each bank's summary (its audit reads the whole
+/// ledger: minutes on a ledger of tens of millions of rows).
+pub async fn fetch_within(urls: &[(String, String)], admin_secret: &str, timeout: std::time::Duration) -> Result<Vec<BankSummary>, String> {
+    let http = reqwest::Client::builder().timeout(timeout).build().map_err(|e| e.to_string())?;
     let mut summaries = Vec::with_capacity(urls.len());
     for (id, url) in urls {
         let admin = AdminClient::with_http(http.clone(), url, admin_secret);

@@ -181,6 +181,29 @@ impl LocalRing {
         Ok(())
     }
 
+    /// Runs `ringbank seed` for bank `index` before its first start (its database must be
+    /// new); returns what the command printed.
+    pub async fn seed(&self, index: usize, accounts: u64, entries: u64) -> Result<String, String> {
+        let id = &self.ids[index];
+        let mut command = Command::new(&self.exe);
+        command
+            .arg("seed")
+            .args(["--id", id])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--accounts", &accounts.to_string(), "--entries", &entries.to_string()])
+            .env_remove("RINGBANK_DATABASE_URL")
+            .kill_on_drop(true);
+        if let Some(template) = &self.database_template {
+            command.env("RINGBANK_DATABASE_URL", template.replace("{bank}", id));
+        }
+        let output = command.output().await.map_err(|e| format!("cannot run ringbank seed for bank {id}: {e}"))?;
+        if !output.status.success() {
+            return Err(format!("ringbank seed for bank {id} failed: {}", String::from_utf8_lossy(&output.stderr).trim()));
+        }
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
     pub fn pid(&self, index: usize) -> Option<u32> {
         self.children[index].as_ref().and_then(Child::id)
     }
