@@ -86,3 +86,27 @@ async fn the_seed_command_refuses_bad_sizes_and_a_bank_with_history() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("already has 10 customers and 60 entries"), "{stderr}");
 }
+
+/// `ringbank bench --seed-accounts`: an empty run, then a run on seeded banks, and the target
+/// line compares them (a small ledger here: the verdict says it is smaller than the target's).
+#[tokio::test]
+async fn the_bench_compares_a_seeded_ledger_with_an_empty_one() {
+    let address = free_loopback_address();
+    let port = address.rsplit(':').next().expect("a port");
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
+        .args(["bench", "--banks", "1", "--clients", "4", "--accounts", "4", "--duration", "2s", "--warmup", "1s"])
+        .args(["--seed-accounts", "100", "--seed-entries", "1000", "--base-port", port])
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(std::time::Duration::from_secs(180), output).await.expect("bench within 3 minutes").expect("bench runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(stdout.contains("ledger                 empty at the start"), "{stdout}");
+    assert!(stdout.contains("ledger                 seeded: 100 accounts, 1000 journal entries per bank"), "{stdout}");
+    assert_eq!(stdout.matches("consortium audit       pass").count(), 2, "{stdout}");
+    // Both runs read statement pages: 200 per bank, half of them synthetic accounts' when seeded.
+    assert_eq!(stdout.matches("(200 pages of 50 lines, one at a time)").count(), 2, "{stdout}");
+    let target = stdout.lines().find(|l| l.contains("1M accounts and 10M journal entries vs empty")).expect("the target line");
+    assert!(target.contains("seeded vs") && target.contains("100 accounts and 1000 entries each"), "{target}");
+    assert!(target.contains("a smaller ledger than the target's") && target.trim_start().starts_with('-'), "{target}");
+}
