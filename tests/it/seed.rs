@@ -98,7 +98,8 @@ async fn the_bench_compares_a_seeded_ledger_with_an_empty_one() {
         .args(["--seed-accounts", "100", "--seed-entries", "1000", "--base-port", port])
         .kill_on_drop(true)
         .output();
-    let output = tokio::time::timeout(std::time::Duration::from_secs(180), output).await.expect("bench within 3 minutes").expect("bench runs");
+    let output =
+        tokio::time::timeout(std::time::Duration::from_secs(180), output).await.expect("bench within 3 minutes").expect("bench runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(output.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(stdout.contains("ledger                 empty at the start"), "{stdout}");
