@@ -264,6 +264,8 @@ async fn measure(args: &BenchArgs, ring: &LocalRing, ledger: Option<SeededLedger
     };
     let elapsed = args.duration.as_secs_f64();
     let after = sample(&admins).await;
+    // Token passes per second over the load only (not the statement reads and the audit after it).
+    let sampled_for = started.elapsed().as_secs_f64();
     let cpu: Vec<f64> = (0..banks)
         .map(|i| (ring.pid(i).and_then(cpu_ticks).unwrap_or(0).saturating_sub(cpu_before[i])) as f64 / clock_ticks_per_second())
         .collect();
@@ -271,7 +273,7 @@ async fn measure(args: &BenchArgs, ring: &LocalRing, ledger: Option<SeededLedger
     let audit_passed = audit(ring, patience).await;
     let results = shared.lock().await;
     let ms = |q: f64| results.latency.value_at_quantile(q) as f64 / 1000.0;
-    let passes = after.passes.saturating_sub(before.passes) as f64 / started.elapsed().as_secs_f64();
+    let passes = after.passes.saturating_sub(before.passes) as f64 / sampled_for;
     let batches = after.batches.saturating_sub(before.batches).max(1) as f64;
     let batched = after.batched.saturating_sub(before.batched) as f64;
     let commits = after.commits.saturating_sub(before.commits) as f64;
