@@ -57,6 +57,19 @@ pub(super) fn text(value: &str) -> Value {
     Value::Text(value.to_string())
 }
 
+/// Binds `value` as the query's next parameter.
+pub(super) fn bind<'q>(
+    query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    value: &'q Value,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    match value {
+        Value::Text(text) => query.bind(text.as_str()),
+        Value::MaybeText(text) => query.bind(text.as_deref()),
+        Value::Int(number) => query.bind(*number),
+        Value::MaybeInt(number) => query.bind(*number),
+    }
+}
+
 /// Runs `head (rows) tail` over `values`, as few statements as the parameter limit allows
 /// (one per table for any batch the writer takes); returns the rows affected. Each statement
 /// has the batch's own number of rows, so it is prepared for this batch and not cached:
@@ -75,12 +88,7 @@ pub(super) async fn write_rows(
         let sql = format!("{head}{}{tail}", placeholders(connection, size, width));
         let mut query = sqlx::query(&sql).persistent(false);
         for value in &values[done * width..(done + size) * width] {
-            query = match value {
-                Value::Text(text) => query.bind(text.as_str()),
-                Value::MaybeText(text) => query.bind(text.as_deref()),
-                Value::Int(number) => query.bind(*number),
-                Value::MaybeInt(number) => query.bind(*number),
-            };
+            query = bind(query, value);
         }
         affected += query.execute(&mut *connection).await?.rows_affected();
         done += size;

@@ -22,7 +22,7 @@ use std::time::Instant;
 use sqlx::{AnyConnection, Executor};
 
 use super::db::{open_pools, DatabaseLocation};
-use super::rows::{text, write_rows, Value};
+use super::rows::{bind, text, write_rows, Value};
 use super::LedgerError;
 
 /// Each synthetic account's opening deposit, in centavos (R$ 1,000.00).
@@ -280,54 +280,54 @@ async fn fill(connection: &mut AnyConnection, bank: &str, plan: SeedPlan, passwo
         let rounds_pairs = "FROM seed_rounds r CROSS JOIN seed_pairs p";
         let sides = "CROSS JOIN (SELECT 0 AS position UNION ALL SELECT 1 AS position) s";
         let (pairs, legs) = (plan.rounds * half, 2 * plan.rounds * half);
-        let written = sqlx::query(&format!(
-            "INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) \
-             SELECT {id}, 'transfer', 'seed payment', {payer_document}, {at} {rounds_pairs}"
-        ))
-        .bind(first)
-        .bind(half as i64)
-        .bind(start)
-        .bind(ID_NUMBER_BASE)
-        .bind(step)
-        .execute(&mut *connection)
+        let (first, half) = (Value::Int(first), Value::Int(half as i64));
+        let times = [Value::Int(start), Value::Int(ID_NUMBER_BASE), Value::Int(step)];
+        let mut with_times = vec![first.clone(), half.clone()];
+        with_times.extend(times);
+        generate(
+            connection,
+            &format!(
+                "INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) \
+                 SELECT {id}, 'transfer', 'seed payment', {payer_document}, {at} {rounds_pairs}"
+            ),
+            &with_times,
+            (pairs, "entries"),
+        )
         .await?;
-        expect(written.rows_affected(), pairs, "entries")?;
-        let written = sqlx::query(&format!(
-            "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) \
-             SELECT {id}, s.position, CASE WHEN s.position = 0 THEN {payer} ELSE {payee} END, \
-             CASE WHEN s.position = 0 THEN -p.amount ELSE p.amount END, r.i + 2, \
-             CASE WHEN r.i % 2 = 1 THEN $3 WHEN s.position = 0 THEN $3 - p.amount ELSE $3 + p.amount END \
-             {rounds_pairs} {sides}"
-        ))
-        .bind(first)
-        .bind(half as i64)
-        .bind(DEPOSIT_CENTS)
-        .execute(&mut *connection)
+        generate(
+            connection,
+            &format!(
+                "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) \
+                 SELECT {id}, s.position, CASE WHEN s.position = 0 THEN {payer} ELSE {payee} END, \
+                 CASE WHEN s.position = 0 THEN -p.amount ELSE p.amount END, r.i + 2, \
+                 CASE WHEN r.i % 2 = 1 THEN $3 WHEN s.position = 0 THEN $3 - p.amount ELSE $3 + p.amount END \
+                 {rounds_pairs} {sides}"
+            ),
+            &[first.clone(), half.clone(), Value::Int(DEPOSIT_CENTS)],
+            (legs, "legs"),
+        )
         .await?;
-        expect(written.rows_affected(), legs, "legs")?;
-        let written = sqlx::query(&format!(
-            "INSERT INTO transfers (id, kind, initiated_by, description, status, reason, entry_id, created_at_ms) \
-             SELECT {id}, 'transfer', {payer_document}, 'seed payment', 'committed', NULL, {id}, {at} {rounds_pairs}"
-        ))
-        .bind(first)
-        .bind(half as i64)
-        .bind(start)
-        .bind(ID_NUMBER_BASE)
-        .bind(step)
-        .execute(&mut *connection)
+        generate(
+            connection,
+            &format!(
+                "INSERT INTO transfers (id, kind, initiated_by, description, status, reason, entry_id, created_at_ms) \
+                 SELECT {id}, 'transfer', {payer_document}, 'seed payment', 'committed', NULL, {id}, {at} {rounds_pairs}"
+            ),
+            &with_times,
+            (pairs, "transfers"),
+        )
         .await?;
-        expect(written.rows_affected(), pairs, "transfers")?;
-        let written = sqlx::query(&format!(
-            "INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents) \
-             SELECT {id}, s.position, CASE WHEN s.position = 0 THEN 'debit' ELSE 'credit' END, $3, \
-             CASE WHEN s.position = 0 THEN {payer} ELSE {payee} END, p.amount {rounds_pairs} {sides}"
-        ))
-        .bind(first)
-        .bind(half as i64)
-        .bind(bank)
-        .execute(&mut *connection)
+        generate(
+            connection,
+            &format!(
+                "INSERT INTO transfer_legs (transfer_id, position, side, bank, account, amount_cents) \
+                 SELECT {id}, s.position, CASE WHEN s.position = 0 THEN 'debit' ELSE 'credit' END, $3, \
+                 CASE WHEN s.position = 0 THEN {payer} ELSE {payee} END, p.amount {rounds_pairs} {sides}"
+            ),
+            &[first, half, text(bank)],
+            (legs, "transfer legs"),
+        )
         .await?;
-        expect(written.rows_affected(), legs, "transfer legs")?;
         connection.execute("DROP TABLE seed_rounds").await?;
         connection.execute("DROP TABLE seed_pairs").await?;
         Ok(())
@@ -345,8 +345,13 @@ async fn fill(connection: &mut AnyConnection, bank: &str, plan: SeedPlan, passwo
     }
 }
 
-/// Fails unless a statement wrote the rows it was due to.
-fn expect(written: u64, due: u64, what: &str) -> Result<(), LedgerError> {
+/// Runs one INSERT ... SELECT with `binds`; fails unless it wrote the `due` rows.
+async fn generate(connection: &mut AnyConnection, sql: &str, binds: &[Value], (due, what): (u64, &str)) -> Result<(), LedgerError> {
+    let mut query = sqlx::query(sql);
+    for value in binds {
+        query = bind(query, value);
+    }
+    let written = query.execute(&mut *connection).await?.rows_affected();
     if written == due {
         Ok(())
     } else {
