@@ -175,7 +175,13 @@ async fn run_one(args: &BenchArgs, banks: usize, seed: Option<(u64, u64)>) -> Re
         let started = Instant::now();
         let seeded = futures_util::future::join_all((0..banks).map(|index| ring.seed(index, accounts, entries))).await;
         for outcome in seeded {
-            eprintln!("bench: {}", outcome?);
+            match outcome {
+                Ok(said) => eprintln!("bench: {said}"),
+                Err(error) => {
+                    let _ = std::fs::remove_dir_all(&data); // gigabytes, on a failed seeding
+                    return Err(error);
+                }
+            }
         }
         ledger = Some(SeededLedger { accounts, entries, seed_seconds: started.elapsed().as_secs_f64() });
     }
