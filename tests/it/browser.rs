@@ -540,10 +540,12 @@ async fn browser_consent_round_trip_links_an_account_at_another_bank_and_debits_
     browser.axe("consent authorisation").await;
     browser.screenshot("consent-authorize").await;
     browser.click("#grant").await;
-    // Back at A, linked: the URL carried only the one-time code and the state.
+    // Back at A, linked: the URL carried only the one-time code and the state. (Waiting for the
+    // path alone raced: B's /consents/authorize has the same prefix, so the check could run
+    // before the browser left B.)
+    browser.wait_for_text(&format!("a conta {account_b} do banco B agora pode ser usada aqui")).await;
     browser.wait_for_path("/consents").await;
     assert!(browser.url().await.starts_with(&url_a), "not back at bank A: {}", browser.url().await);
-    browser.wait_for_text(&format!("a conta {account_b} do banco B agora pode ser usada aqui")).await;
     browser.find(&format!(".linked-consent[data-bank='B'][data-number='{account_b}']")).await;
     browser.screenshot("consent-linked").await;
 
