@@ -52,6 +52,11 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT 'total ' || CAST(SUM(balance_cents) AS TEXT) FROM accounts HAVING SUM(balance_cents) <> 0 LIMIT $1",
     ),
     (
+        "every leg's copy of its entry agrees with the entry",
+        "SELECT l.entry_id || ' #' || CAST(l.position AS TEXT) FROM legs l JOIN entries e ON e.id = l.entry_id \
+         WHERE l.kind <> e.kind OR l.description <> e.description OR l.created_at_ms <> e.created_at_ms LIMIT $1",
+    ),
+    (
         "committed transfers have a journal entry",
         "SELECT id FROM transfers t WHERE status = 'committed' AND entry_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM entries e WHERE e.id = t.entry_id) LIMIT $1",
     ),

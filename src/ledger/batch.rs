@@ -638,6 +638,9 @@ impl Rows {
                 Value::Int(*amount),
                 Value::Int(*leg_number),
                 Value::Int(*balance_after),
+                text(kind),
+                text(description),
+                Value::Int(now_ms),
             ]);
             if !self.touched.iter().any(|t| t == account) {
                 self.touched.push(account.to_string());
@@ -694,9 +697,10 @@ impl Rows {
         let statements: [(&str, &str, usize, &[Value]); 8] = [
             ("INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ", "", 5, &self.entries),
             (
-                "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) VALUES ",
+                "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents, kind, \
+                 description, created_at_ms) VALUES ",
                 "",
-                6,
+                9,
                 &self.legs,
             ),
             (

@@ -494,6 +494,7 @@ async fn post_committed(
             return Err(LedgerError::Invariant(format!("entry {id} legs do not balance: {amounts:?}")));
         }
         entries.extend([text(id), text(kind), text(description), text(""), Value::Int(now)]);
+        let entry_kind = kind;
         for (position, (account, amount)) in amounts.iter().enumerate() {
             let Some((kind, balance, held, _, count)) = accounts.get_mut(*account) else {
                 return Err(LedgerError::AccountNotFound((*account).to_string()));
@@ -505,7 +506,17 @@ async fn post_committed(
             };
             *balance = after;
             *count += 1;
-            leg_rows.extend([text(id), int(position), text(account), Value::Int(*amount), Value::Int(*count), Value::Int(after)]);
+            leg_rows.extend([
+                text(id),
+                int(position),
+                text(account),
+                Value::Int(*amount),
+                Value::Int(*count),
+                Value::Int(after),
+                text(entry_kind),
+                text(description),
+                Value::Int(now),
+            ]);
         }
         linked.push(text(id));
     }
@@ -514,9 +525,10 @@ async fn post_committed(
     insert_all(
         connection,
         "legs",
-        "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) VALUES ",
+        "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents, kind, description, \
+         created_at_ms) VALUES ",
         "",
-        6,
+        9,
         &leg_rows,
     )
     .await?;

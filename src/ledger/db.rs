@@ -214,3 +214,9 @@ async fn claim_bank_id(pool: &AnyPool, id: &str) -> Result<(), LedgerError> {
         }
     }
 }
+
+/// A read-write pool on a SQLite file, with no migration run (tests that build an older schema).
+#[cfg(test)]
+pub(super) async fn sqlite_file_for_tests(path: &Path) -> AnyPool {
+    connect(&sqlite_url(path, "rwc"), 1, true).await.expect("open a SQLite file")
+}

@@ -25,6 +25,8 @@ mod rows;
 pub mod schedules;
 pub mod seed;
 mod statement;
+#[cfg(test)]
+mod statement_lines_tests;
 mod writer;
 
 use std::sync::Arc;

@@ -258,23 +258,39 @@ pub(super) async fn post_entry(
     if total != 0 || legs.iter().any(|(_, amount)| *amount == 0 || *amount == i64::MIN) {
         return Err(LedgerError::Invariant(format!("entry {entry_id} legs do not balance: {legs:?}")));
     }
+    let now_ms = wall_clock_ms();
     sqlx::query("INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ($1, $2, $3, $4, $5)")
         .bind(entry_id)
         .bind(kind)
         .bind(description)
         .bind(initiated_by)
-        .bind(wall_clock_ms())
+        .bind(now_ms)
         .execute(&mut *connection)
         .await?;
+    let entry = EntryCopy { id: entry_id, kind, description, created_at_ms: now_ms };
     for (position, (account, amount)) in legs.iter().enumerate() {
-        post_leg(connection, entry_id, position, account, *amount).await?;
+        post_leg(connection, &entry, position, account, *amount).await?;
     }
     Ok(())
 }
 
+/// What a leg copies from its entry (migrations/20261202000058_statement_lines.sql).
+struct EntryCopy<'a> {
+    id: &'a str,
+    kind: &'a str,
+    description: &'a str,
+    created_at_ms: i64,
+}
+
 /// Moves `amount` (signed: + credit, - debit) on one account, refusing to take a customer
 /// account's available balance below zero or any balance past i64's range.
-async fn post_leg(connection: &mut AnyConnection, entry_id: &str, position: usize, account: &str, amount: i64) -> Result<(), LedgerError> {
+async fn post_leg(
+    connection: &mut AnyConnection,
+    entry: &EntryCopy<'_>,
+    position: usize,
+    account: &str,
+    amount: i64,
+) -> Result<(), LedgerError> {
     // Bounds computed here so the SQL never evaluates an expression that could overflow.
     let (lowest_before, highest_before) = if amount > 0 { (i64::MIN, i64::MAX - amount) } else { (i64::MIN - amount, i64::MAX) };
     let updated: Option<(i64, i64)> = sqlx::query_as(
@@ -294,15 +310,18 @@ async fn post_leg(connection: &mut AnyConnection, entry_id: &str, position: usiz
         return Err(explain_refused_leg(connection, account, amount).await);
     };
     sqlx::query(
-        "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents, kind, description, \
+         created_at_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
-    .bind(entry_id)
+    .bind(entry.id)
     .bind(i64::try_from(position).unwrap_or(i64::MAX))
     .bind(account)
     .bind(amount)
     .bind(leg_number)
     .bind(balance_after)
+    .bind(entry.kind)
+    .bind(entry.description)
+    .bind(entry.created_at_ms)
     .execute(&mut *connection)
     .await?;
     Ok(())

@@ -79,8 +79,8 @@ impl Ledger {
     /// described `Pix {id}`).
     pub async fn charge_paid(&self, charge: &ChargeRecord) -> Result<bool, LedgerError> {
         let row: Option<(String,)> = sqlx::query_as(
-            "SELECT e.id FROM legs l JOIN entries e ON e.id = l.entry_id \
-             WHERE l.account = $1 AND l.amount_cents = $2 AND e.description = $3 LIMIT 1",
+            // legs_statement holds the account's lines with their descriptions: the index alone.
+            "SELECT entry_id FROM legs WHERE account = $1 AND amount_cents = $2 AND description = $3 LIMIT 1",
         )
         .bind(&charge.account)
         .bind(charge.amount_cents)

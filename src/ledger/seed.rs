@@ -195,6 +195,9 @@ async fn fill(connection: &mut AnyConnection, bank: &str, plan: SeedPlan, passwo
                     Value::Int(DEPOSIT_CENTS),
                     Value::Int(1),
                     Value::Int(DEPOSIT_CENTS),
+                    text("deposit"),
+                    text("deposit"),
+                    Value::Int(at),
                 ]);
                 let cash_line = k as i64 + 1;
                 legs.extend([
@@ -204,6 +207,9 @@ async fn fill(connection: &mut AnyConnection, bank: &str, plan: SeedPlan, passwo
                     Value::Int(-DEPOSIT_CENTS),
                     Value::Int(cash_line),
                     Value::Int(-DEPOSIT_CENTS * cash_line),
+                    text("deposit"),
+                    text("deposit"),
+                    Value::Int(at),
                 ]);
             }
             write_rows(connection, "INSERT INTO customers (document, kind, name, password_hash, created_at_ms) VALUES ", "", 5, &customers)
@@ -221,9 +227,10 @@ async fn fill(connection: &mut AnyConnection, bank: &str, plan: SeedPlan, passwo
                 .await?;
             write_rows(
                 connection,
-                "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) VALUES ",
+                "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents, kind, \
+                 description, created_at_ms) VALUES ",
                 "",
-                6,
+                9,
                 &legs,
             )
             .await?;
@@ -277,6 +284,7 @@ async fn fill(connection: &mut AnyConnection, bank: &str, plan: SeedPlan, passwo
         let payee = "CASE WHEN r.i % 2 = 0 THEN p.a1 ELSE p.a0 END";
         let payer_document = "CASE WHEN r.i % 2 = 0 THEN p.d0 ELSE p.d1 END";
         let at = "$3 + ($1 - $4 + r.i * $2 + p.m) * $5";
+        let leg_at = "$4 + ($1 - $5 + r.i * $2 + p.m) * $6";
         let rounds_pairs = "FROM seed_rounds r CROSS JOIN seed_pairs p";
         let sides = "CROSS JOIN (SELECT 0 AS position UNION ALL SELECT 1 AS position) s";
         let (pairs, legs) = (plan.rounds * half, 2 * plan.rounds * half);
@@ -297,13 +305,14 @@ async fn fill(connection: &mut AnyConnection, bank: &str, plan: SeedPlan, passwo
         generate(
             connection,
             &format!(
-                "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents) \
+                "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents, kind, \
+                 description, created_at_ms) \
                  SELECT {id}, s.position, CASE WHEN s.position = 0 THEN {payer} ELSE {payee} END, \
                  CASE WHEN s.position = 0 THEN -p.amount ELSE p.amount END, r.i + 2, \
-                 CASE WHEN r.i % 2 = 1 THEN $3 WHEN s.position = 0 THEN $3 - p.amount ELSE $3 + p.amount END \
-                 {rounds_pairs} {sides}"
+                 CASE WHEN r.i % 2 = 1 THEN $3 WHEN s.position = 0 THEN $3 - p.amount ELSE $3 + p.amount END, \
+                 'transfer', 'seed payment', {leg_at} {rounds_pairs} {sides}"
             ),
-            &[first.clone(), half.clone(), Value::Int(DEPOSIT_CENTS)],
+            &[first.clone(), half.clone(), Value::Int(DEPOSIT_CENTS), Value::Int(start), Value::Int(ID_NUMBER_BASE), Value::Int(step)],
             (legs, "legs"),
         )
         .await?;
