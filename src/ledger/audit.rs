@@ -52,6 +52,13 @@ const CHECKS: &[(&str, &str)] = &[
         "SELECT 'total ' || CAST(SUM(balance_cents) AS TEXT) FROM accounts HAVING SUM(balance_cents) <> 0 LIMIT $1",
     ),
     (
+        "every account's lines are numbered 1..n, once each",
+        "SELECT account || ': ' || CAST(COUNT(*) AS TEXT) || ' lines, numbered ' || CAST(MIN(account_leg_number) AS TEXT) || '..' \
+         || CAST(MAX(account_leg_number) AS TEXT) || ', ' || CAST(COUNT(DISTINCT account_leg_number) AS TEXT) || ' distinct' \
+         FROM legs GROUP BY account \
+         HAVING MIN(account_leg_number) <> 1 OR MAX(account_leg_number) <> COUNT(*) OR COUNT(DISTINCT account_leg_number) <> COUNT(*) LIMIT $1",
+    ),
+    (
         "every leg's copy of its entry agrees with the entry",
         "SELECT l.entry_id || ' #' || CAST(l.position AS TEXT) FROM legs l JOIN entries e ON e.id = l.entry_id \
          WHERE l.kind <> e.kind OR l.description <> e.description OR l.created_at_ms <> e.created_at_ms LIMIT $1",

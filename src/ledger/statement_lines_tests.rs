@@ -1,6 +1,7 @@
 //! The statement-lines migration (migrations/20261202000058_statement_lines.sql) on a bank that
-//! had history before it, the query plan of statement pages after it, and the audit check that
-//! guards the legs' copies of their entries.
+//! had history before it, the query plan of statement pages after it, and the audit checks that
+//! guard what the migration moved from the schema to the writer: the legs' copies of their
+//! entries, and line numbers used once per account.
 
 use sqlx::AnyPool;
 
@@ -16,7 +17,7 @@ async fn plan_of(pool: &AnyPool, query: &str) -> String {
 
 /// A bank upgraded from before the statement-lines migration gets its legs' copies from their
 /// entries; statement pages read legs_statement alone; the audit notices a copy that
-/// disagrees with its entry.
+/// disagrees with its entry, and a line number used twice on an account.
 #[tokio::test]
 async fn legs_carry_their_entry_and_statement_pages_read_one_index() {
     let dir = tempfile::tempdir().unwrap();
@@ -62,4 +63,22 @@ async fn legs_carry_their_entry_and_statement_pages_read_one_index() {
     let report = audit::audit(&pool).await.unwrap();
     let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).map(|c| (c.name.as_str(), c.detail.as_str())).collect();
     assert_eq!(failed, vec![("every leg's copy of its entry agrees with the entry", "e1 #1")]);
+    sqlx::query("UPDATE legs SET description = 'opening float' WHERE position = 1").execute(&pool).await.unwrap();
+
+    // Nothing in the schema stops a second line 1 on an account (legs_statement is not unique):
+    // the writer never writes one (it numbers lines from the account's leg_count, guarded), and
+    // the audit finds it.
+    for statement in [
+        "INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ('e2', 'deposit', 'again', '', 1235)",
+        "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents, kind, description, \
+         created_at_ms) VALUES ('e2', 0, 'cash', -1, 2, -501, 'deposit', 'again', 1235), \
+         ('e2', 1, 'settlement-B', 1, 1, 501, 'deposit', 'again', 1235)",
+        "UPDATE accounts SET balance_cents = -501, leg_count = 2 WHERE number = 'cash'",
+        "UPDATE accounts SET balance_cents = 501, leg_count = 2 WHERE number = 'settlement-B'",
+    ] {
+        sqlx::query(statement).execute(&pool).await.unwrap();
+    }
+    let report = audit::audit(&pool).await.unwrap();
+    let failed: Vec<_> = report.checks.iter().filter(|c| !c.passed).map(|c| (c.name.as_str(), c.detail.as_str())).collect();
+    assert_eq!(failed, vec![("every account's lines are numbered 1..n, once each", "settlement-B: 2 lines, numbered 1..1, 1 distinct")]);
 }
