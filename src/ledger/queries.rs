@@ -91,7 +91,7 @@ pub(super) fn rfc3339(ms: i64) -> String {
 }
 
 /// A statement page (account, before, limit): every column is in legs_statement, so a page reads
-/// that index alone (db::tests checks the plan).
+/// that index alone (statement_lines_tests checks the plan).
 pub(super) const STATEMENT_PAGE: &str = "SELECT entry_id, kind, description, amount_cents, balance_after_cents, account_leg_number, \
      created_at_ms FROM legs WHERE account = $1 AND account_leg_number < $2 ORDER BY account_leg_number DESC LIMIT $3";
 

@@ -26,7 +26,7 @@ pub struct StatementRow {
 }
 
 /// The lines of a statement page (account, before, from, until, limit): every column is in
-/// legs_statement, so the lines come from that index alone (db::tests checks the plan).
+/// legs_statement, so the lines come from that index alone (statement_lines_tests checks the plan).
 pub(super) const STATEMENT_LINES: &str = "SELECT entry_id, kind, description, amount_cents, balance_after_cents, account_leg_number, \
      created_at_ms FROM legs WHERE account = $1 AND account_leg_number < $2 AND created_at_ms >= $3 AND created_at_ms < $4 \
      ORDER BY account_leg_number DESC LIMIT $5";
