@@ -28,7 +28,9 @@ pub mod scale;
 pub mod sim;
 
 pub use config::{Config, ConfigError, MAX_DURATION, MAX_MEMBERS};
-pub use membership::{change_bytes, Membership, MembershipChange, MembershipError, PublicKeyBytes, SignedChange, CHANGE_CONTEXT};
+pub use membership::{
+    change_bytes, Membership, MembershipChange, MembershipError, PublicKeyBytes, SignedChange, CHANGE_CONTEXT, LABEL_MAX,
+};
 pub use message::{Action, Message, PersistentState, Stamp, Status};
 pub use node::{epoch_owner, epoch_round, Node, MAX_ROUNDS_AHEAD};
 pub use quorum::{Certificate, CertificateError, Confirmation, Ed25519Keyring, Keyring, Keys, SimKeyring};

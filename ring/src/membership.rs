@@ -18,6 +18,9 @@ pub type PublicKeyBytes = [u8; 32];
 /// Prefix of every signed membership change, so that no other signed message can pass for one.
 pub const CHANGE_CONTEXT: &[u8] = b"ringbank/ring/membership/v1\0";
 
+/// Longest label an added member may carry (bytes).
+pub const LABEL_MAX: usize = 256;
+
 /// One member more or one member fewer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
@@ -26,6 +29,10 @@ pub enum MembershipChange {
     Add {
         id: NodeId,
         public_key: PublicKeyBytes,
+        /// What the embedding application needs to reach the member (the bank: `ID=URL`),
+        /// signed with the change and kept in `Membership::labels`; empty in the simulators.
+        #[cfg_attr(feature = "serde", serde(default))]
+        label: String,
     },
     Remove {
         id: NodeId,
@@ -56,10 +63,16 @@ pub fn change_bytes(version: u64, change: &MembershipChange, proposer: NodeId) -
     bytes.extend_from_slice(&version.to_be_bytes());
     bytes.extend_from_slice(&proposer.to_be_bytes());
     match change {
-        MembershipChange::Add { id, public_key } => {
+        MembershipChange::Add { id, public_key, label } => {
             bytes.push(1);
             bytes.extend_from_slice(&id.to_be_bytes());
             bytes.extend_from_slice(public_key);
+            // Last, and only when there is one: an unlabelled change signs the bytes it did
+            // before labels existed.
+            if !label.is_empty() {
+                bytes.extend_from_slice(&(label.len() as u16).to_be_bytes());
+                bytes.extend_from_slice(label.as_bytes());
+            }
         }
         MembershipChange::Remove { id } => {
             bytes.push(2);
@@ -87,6 +100,11 @@ pub struct Membership {
     /// The signed change that made `version` (None for the version a node was configured with).
     #[cfg_attr(feature = "serde", serde(default))]
     pub change: Option<SignedChange>,
+    /// The label of every member ever added, in the order of the changes that added them, kept
+    /// after a removal (so an id is never given twice by an application that numbers new
+    /// members after the founding ones and these). Empty labels are not kept.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+    pub labels: Vec<(NodeId, String)>,
     /// Dishonest members every quorum must survive (`f`): a set of `n` counts a quorum of
     /// `min(n, (n + f) / 2 + 1)`. Derived once from the founding `Config::quorum` and carried
     /// unchanged by every change.
@@ -108,6 +126,8 @@ pub enum MembershipError {
     LastMember(NodeId),
     /// This node is not a member of the current set: it cannot order a change.
     ProposerNotAMember(NodeId),
+    /// An added member's label is longer than `LABEL_MAX` bytes.
+    LabelTooLong(usize),
 }
 
 impl fmt::Display for MembershipError {
@@ -121,6 +141,7 @@ impl fmt::Display for MembershipError {
             MembershipError::TooManyMembers(n) => write!(f, "{n} members, at most {MAX_MEMBERS} are supported"),
             MembershipError::LastMember(id) => write!(f, "{id} is the last member and cannot be removed"),
             MembershipError::ProposerNotAMember(id) => write!(f, "this node ({id}) is not a member and cannot order a change"),
+            MembershipError::LabelTooLong(n) => write!(f, "the label has {n} bytes, at most {LABEL_MAX} are allowed"),
         }
     }
 }
@@ -141,6 +162,7 @@ impl Membership {
             previous: None,
             keys: Vec::new(),
             change: None,
+            labels: Vec::new(),
             dishonest: (2 * config.quorum()).saturating_sub(n + 2),
         }
     }
@@ -186,6 +208,11 @@ impl Membership {
         self.keys.iter().find(|(member, _)| *member == id).map(|(_, key)| key)
     }
 
+    /// The label a change gave `id`, if any.
+    pub fn label_of(&self, id: NodeId) -> Option<&str> {
+        self.labels.iter().rev().find(|(member, _)| *member == id).map(|(_, label)| label.as_str())
+    }
+
     /// The configured version 0 set, never changed: sent as `None` on the wire, so a ring that
     /// never changes its members sends what it sent before membership changes existed.
     pub fn is_founding(&self) -> bool {
@@ -202,6 +229,7 @@ impl Membership {
             MembershipChange::Add { .. } if self.members.len() + 1 > MAX_MEMBERS => {
                 Err(MembershipError::TooManyMembers(self.members.len() + 1))
             }
+            MembershipChange::Add { label, .. } if label.len() > LABEL_MAX => Err(MembershipError::LabelTooLong(label.len())),
             MembershipChange::Remove { id } if !self.is_member(*id) => Err(MembershipError::NotAMember(*id)),
             MembershipChange::Remove { id } if self.members.len() == 1 => Err(MembershipError::LastMember(*id)),
             _ => Ok(()),
@@ -213,11 +241,16 @@ impl Membership {
         debug_assert!(self.check_change(&signed.change).is_ok() && signed.version == self.version + 1);
         let mut members = self.members.clone();
         let mut keys = self.keys.clone();
+        let mut labels = self.labels.clone();
         match &signed.change {
-            MembershipChange::Add { id, public_key } => {
+            MembershipChange::Add { id, public_key, label } => {
                 members.push(*id);
                 keys.retain(|(member, _)| member != id);
                 keys.push((*id, *public_key));
+                if !label.is_empty() {
+                    labels.retain(|(member, _)| member != id);
+                    labels.push((*id, label.clone()));
+                }
             }
             MembershipChange::Remove { id } => members.retain(|member| member != id),
         }
@@ -227,6 +260,7 @@ impl Membership {
             previous: Some(self.members.clone()),
             keys,
             change: Some(signed),
+            labels,
             dishonest: self.dishonest,
         }
     }
@@ -393,10 +427,13 @@ impl Membership {
                 return false;
             }
         }
-        if let MembershipChange::Add { id, public_key } = &change.change {
-            if self.key_of(*id) != Some(public_key) {
+        if let MembershipChange::Add { id, public_key, label } = &change.change {
+            if self.key_of(*id) != Some(public_key) || (!label.is_empty() && self.label_of(*id) != Some(label.as_str())) {
                 return false;
             }
+        }
+        if self.labels.iter().any(|(_, label)| label.is_empty() || label.len() > LABEL_MAX) {
+            return false;
         }
         before.contains(&change.proposer)
             && keys.verify_member(
@@ -431,6 +468,16 @@ impl Membership {
         for (id, key) in &self.keys {
             bytes.extend_from_slice(&id.to_be_bytes());
             bytes.extend_from_slice(key);
+        }
+        // Labels last and only when there are some: a ring whose changes carry none signs what
+        // it signed before labels existed.
+        if !self.labels.is_empty() {
+            bytes.extend_from_slice(&(self.labels.len() as u16).to_be_bytes());
+            for (id, label) in &self.labels {
+                bytes.extend_from_slice(&id.to_be_bytes());
+                bytes.extend_from_slice(&(label.len() as u16).to_be_bytes());
+                bytes.extend_from_slice(label.as_bytes());
+            }
         }
         bytes
     }

@@ -684,7 +684,7 @@ impl Sim {
             let public_key = SimKeyring::public_key(id, self.stats.seed);
             // The operator starts the new bank first, with the current membership (it is not a
             // member yet: it waits for the claims of the joint membership that adds it).
-            let change = MembershipChange::Add { id, public_key };
+            let change = MembershipChange::Add { id, public_key, label: String::new() };
             if self.propose(proposer, change)? {
                 self.start_spare(spare, view.clone());
             }

@@ -27,7 +27,7 @@ fn keys(id: NodeId) -> Keys {
 }
 
 fn add(id: NodeId) -> MembershipChange {
-    MembershipChange::Add { id, public_key: SimKeyring::public_key(id, SEED) }
+    MembershipChange::Add { id, public_key: SimKeyring::public_key(id, SEED), label: String::new() }
 }
 
 impl Cluster {
@@ -404,6 +404,38 @@ fn a_membership_is_adopted_only_signed_by_a_member_and_one_change_away() {
         assert_eq!(founding.quorum_of(n) + founding.quorum_of(n + 1) - (n + 1), 1, "n = {n}");
         assert_eq!(byzantine.quorum_of(n + 2) + byzantine.quorum_of(n + 3) - (n + 3), 2, "n = {n}");
     }
+}
+
+/// A label (what the bank needs to reach an added member) is signed with the change and kept
+/// after the member's removal; a relabelled membership is not adopted, and the label counts in
+/// the bytes a confirmation signs.
+#[test]
+fn an_added_members_label_is_signed_and_kept() {
+    let founding = Membership::configured(&Config::with_defaults(0, vec![0, 1, 2]));
+    let keys_of_1 = keys(1);
+    let sign = |version: u64, change: &MembershipChange, proposer: NodeId| {
+        keys(proposer).keyring().sign(&ringbank_ring::change_bytes(version, change, proposer))
+    };
+    let change = MembershipChange::Add { id: 3, public_key: SimKeyring::public_key(3, SEED), label: "D=http://127.0.0.4:80".into() };
+    let unlabelled = add(3);
+    assert_ne!(ringbank_ring::change_bytes(1, &change, 0), ringbank_ring::change_bytes(1, &unlabelled, 0));
+    let signed = ringbank_ring::SignedChange { version: 1, change: change.clone(), proposer: 0, signature: sign(1, &change, 0) };
+    let joint = founding.apply(signed);
+    assert_eq!(joint.label_of(3), Some("D=http://127.0.0.4:80"));
+    assert!(founding.may_adopt(&joint, &keys_of_1));
+    assert_ne!(joint.confirm_suffix(), Membership { labels: Vec::new(), ..joint.clone() }.confirm_suffix());
+    let mut relabelled = joint.clone();
+    relabelled.labels[0].1 = "D=http://attacker".into();
+    assert!(!founding.may_adopt(&relabelled, &keys_of_1), "a label the change did not sign");
+    // Removed, the member keeps its label (its id is never given again); its key goes.
+    let remove = MembershipChange::Remove { id: 3 };
+    let removed = joint
+        .committed()
+        .apply(ringbank_ring::SignedChange { version: 2, change: remove.clone(), proposer: 1, signature: sign(2, &remove, 1) })
+        .committed();
+    assert_eq!((removed.label_of(3), removed.key_of(3)), (Some("D=http://127.0.0.4:80"), None));
+    let long = MembershipChange::Add { id: 4, public_key: [0; 32], label: "x".repeat(ringbank_ring::LABEL_MAX + 1) };
+    assert_eq!(removed.check_change(&long), Err(MembershipError::LabelTooLong(ringbank_ring::LABEL_MAX + 1)));
 }
 
 /// Seed 1014291 of the ring simulator, by hand. A joint claim adding node 3 is granted to a
