@@ -18,7 +18,7 @@ use crate::http::AppState;
 use crate::ledger::{self, Job, LedgerError};
 use crate::metrics::Metrics;
 use crate::peer::auth::Verifier;
-use crate::peer::{Member, Members, PeerClient};
+use crate::peer::{Member, MemberRegistry, Members, PeerClient};
 use crate::ring_driver::{RingHandle, RingOptions, RingStartError};
 use crate::service::Services;
 use crate::twopc::{Cross, ParticipantLimits};
@@ -37,6 +37,8 @@ pub enum StartError {
     Database(#[from] LedgerError),
     #[error("cannot start the ring: {0}")]
     Ring(#[from] RingStartError),
+    #[error("cannot join the ring: {0}")]
+    Join(String),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: SocketAddr, source: std::io::Error },
 }
@@ -70,7 +72,7 @@ impl App {
             tracing::info!(bank = %config.id, "no key configured (no peers): using a throwaway key");
             SecretKey::from_seed(rand::random())
         });
-        let ring = start_ring(&config, address, &key, faults.clone(), &tracker, background.clone())?;
+        let ring = start_ring(&config, address, &key, faults.clone(), &tracker, background.clone()).await?;
         let metrics = Arc::new(Metrics::default());
         let peers = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
         let limits =
@@ -90,11 +92,12 @@ impl App {
             ledger.clone(),
             directory,
             peers.clone(),
-            ring.members.clone(),
+            ring.registry.clone(),
             config.key_claim_ttl,
         ));
         let cross = Cross::new(config.id.clone(), ledger.clone(), ring.clone(), peers, faults, metrics.clone(), limits);
-        let ring_verifier = Verifier::new(ring.members.public_keys());
+        let registry = ring.registry.clone();
+        let ring_verifier = Verifier::with_lookup(move |bank| registry.get().public_key_of(bank));
         let services = Services::new(config, ledger, cross.clone(), pix.clone());
         tracker.spawn(purge_loop(services.clone(), background.clone()));
         tracker.spawn(schedule_loop(services.clone(), background.clone()));
@@ -131,8 +134,9 @@ impl App {
     }
 }
 
-/// Starts the ring driver. Without --peer the bank is a ring of one (itself).
-fn start_ring(
+/// Starts the ring driver. Without --peer the bank is a ring of one (itself); with --join it
+/// learns the ring from a member (or from what it kept of that at its first start).
+async fn start_ring(
     config: &ServeConfig,
     address: SocketAddr,
     key: &SecretKey,
@@ -140,23 +144,44 @@ fn start_ring(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RingHandle, StartError> {
+    let client = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
+    let state_file = config.data_dir.join(format!("ring-{}", config.id));
+    if let Some(join) = &config.join {
+        let document = match crate::peer::join::load(&config.data_dir, &config.id).map_err(StartError::Join)? {
+            Some(kept) => kept,
+            None => {
+                let fetched = crate::peer::join::fetch(join).await.map_err(StartError::Join)?;
+                fetched.check_joinable(&config.id).map_err(StartError::Join)?;
+                crate::peer::join::store(&config.data_dir, &config.id, &fetched).map_err(StartError::Join)?;
+                fetched
+            }
+        };
+        let founding = document.founding_members().map_err(StartError::Join)?;
+        let me = document.next_node;
+        let registry = MemberRegistry::joining(founding.clone(), me, &config.id, &format!("http://{address}"), key.public());
+        tracing::info!(bank = %config.id, node = me, version = document.membership.version, "joining the ring: waiting for a member to add this bank");
+        let ring_config = config.ring_config_joining(me, document.membership.clone());
+        ring_config.validate().map_err(|e| StartError::Join(format!("the ring's membership: {e}")))?;
+        let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &founding).keys();
+        let options = RingOptions { config: ring_config, keys, state_file };
+        return Ok(crate::ring_driver::start(options, Arc::new(registry), client, faults, tracker, shutdown)?);
+    }
     let list: Vec<Member> = if config.peers.is_empty() {
-        vec![Member { id: config.id.clone(), url: format!("http://{address}"), public_key: key.public() }]
+        vec![Member { id: config.id.clone(), url: format!("http://{address}"), public_key: key.public(), node: 0 }]
     } else {
         let mut list = Vec::with_capacity(config.peers.len());
         for peer in &config.peers {
             // signing_key() has checked that every member has its public key.
             let public_key = peer.public_key.ok_or_else(|| ConfigError::MissingPeerKey(peer.id.clone()))?;
-            list.push(Member { id: peer.id.clone(), url: peer.url.clone(), public_key });
+            list.push(Member { id: peer.id.clone(), url: peer.url.clone(), public_key, node: 0 });
         }
         list
     };
     let members = Members::new(list, &config.id).ok_or_else(|| ConfigError::SelfNotInPeers(config.id.clone()))?;
     let ring_config = config.ring_config(members.me);
-    let client = PeerClient::new(&config.id, key.clone()).with_faults(faults.clone());
-    let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &members).keys();
-    let options = RingOptions { config: ring_config, keys, state_file: config.data_dir.join(format!("ring-{}", config.id)) };
-    Ok(crate::ring_driver::start(options, Arc::new(members), client, faults, tracker, shutdown)?)
+    let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &members.list).keys();
+    let options = RingOptions { config: ring_config, keys, state_file };
+    Ok(crate::ring_driver::start(options, Arc::new(MemberRegistry::founding(members)), client, faults, tracker, shutdown)?)
 }
 
 /// Makes the scheduled transfers that are due, every second (service::schedules::run_due).

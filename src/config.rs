@@ -42,6 +42,9 @@ pub enum Command {
     BenchRing(BenchRingArgs),
     /// Inject a fault into a running bank (admin secret required), or list active faults.
     Fault(FaultArgs),
+    /// The ring's member list at a bank, and online membership changes ordered through it:
+    /// add a bank started with `serve --join`, or remove one (admin secret required).
+    Members(ringbank_tools::args::MembersArgs),
     /// Start a fresh local ring, drive a random load under a seeded fault schedule, then check
     /// every invariant; exits non-zero on any violation.
     Chaos(ChaosArgs),
@@ -98,6 +101,12 @@ pub struct ServeConfig {
     /// the environment, not on the command line.
     #[arg(long, env = "RINGBANK_SECRET_KEY", hide_env_values = true)]
     pub secret_key: Option<String>,
+    /// Join a running ring instead of founding one: the URL of a member to learn the ring from
+    /// (its members and current membership). An operator then adds this bank with
+    /// `ringbank admin ring add` at any member. Kept in --data-dir (`join-<id>.json`), so a
+    /// restart does not ask again.
+    #[arg(long, env = "RINGBANK_JOIN", conflicts_with = "peers", value_parser = parse_join_url)]
+    pub join: Option<String>,
     /// Silence after which the token is suspected lost [default: 1s, plus 150ms per bank above 5].
     #[arg(long, env = "RINGBANK_TOKEN_TIMEOUT", value_parser = humantime::parse_duration)]
     pub token_timeout: Option<Duration>,
@@ -374,10 +383,13 @@ impl ServeConfig {
             .map(|text| SecretKey::parse_key_file(&text))
             .transpose()
             .map_err(|e| ConfigError::BadKey { source_name: source_name.clone(), reason: e.to_string() })?;
-        if self.peers.is_empty() {
+        if self.peers.is_empty() && self.join.is_none() {
             return Ok(key);
         }
         let key = key.ok_or_else(|| ConfigError::MissingKey(self.id.clone()))?;
+        if self.peers.is_empty() {
+            return Ok(Some(key)); // joining (--join): the ring's members are learnt at start
+        }
         for peer in &self.peers {
             let listed = peer.public_key.ok_or_else(|| ConfigError::MissingPeerKey(peer.id.clone()))?;
             if peer.id == self.id && listed != key.public() {
@@ -395,9 +407,21 @@ impl ServeConfig {
     /// The ring protocol's configuration for this bank, `me` being its index among members.
     pub fn ring_config(&self, me: u16) -> ringbank_ring::Config {
         let members = self.peers.len().max(1);
+        self.ring_config_with(me, (0..members as u16).collect(), None)
+    }
+
+    /// The ring protocol's configuration for a bank about to be added as node `me` to a ring
+    /// working with `membership` (`--join`).
+    pub fn ring_config_joining(&self, me: u16, membership: ringbank_ring::Membership) -> ringbank_ring::Config {
+        self.ring_config_with(me, membership.members.clone(), Some(membership))
+    }
+
+    fn ring_config_with(&self, me: u16, members: Vec<u16>, membership: Option<ringbank_ring::Membership>) -> ringbank_ring::Config {
+        let count = members.len().max(1) + usize::from(membership.is_some());
         let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
-        let token_timeout = self.token_timeout.map(ms).unwrap_or_else(|| ringbank_ring::Config::recommended_token_timeout(members));
-        let mut config = ringbank_ring::Config::with_defaults(me, (0..members as u16).collect());
+        let token_timeout = self.token_timeout.map(ms).unwrap_or_else(|| ringbank_ring::Config::recommended_token_timeout(count));
+        let mut config = ringbank_ring::Config::with_defaults(me, members);
+        config.membership = membership;
         config.token_timeout = token_timeout;
         config.hold_max = ms(self.hold_max);
         config.idle_pause = ms(self.idle_pause);
@@ -423,6 +447,7 @@ impl ServeConfig {
             peers: Vec::new(),
             key_file: None,
             secret_key: None,
+            join: None,
             token_timeout: None,
             hold_max: Duration::from_millis(200),
             idle_pause: Duration::from_millis(150),
@@ -522,4 +547,9 @@ pub fn validate_bank_id(id: &str) -> Result<(), ConfigError> {
     } else {
         Err(ConfigError::BadId(id.to_string()))
     }
+}
+
+/// A member's URL for --join: http(s)://host[:port], without a trailing slash.
+fn parse_join_url(text: &str) -> Result<String, String> {
+    parse_peer(&format!("join={text}")).map(|peer| peer.url)
 }

@@ -25,7 +25,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::faults::Faults;
 use crate::ledger::{Job, Ledger};
-use crate::peer::{Members, PeerClient};
+use crate::peer::{MemberRegistry, PeerClient};
 use crate::ring_driver::RingHandle;
 
 const EVENT_QUEUE: usize = 4096;
@@ -120,13 +120,13 @@ pub async fn start(
     let state = ledger.load_directory().await?;
     let replica = Arc::new(RwLock::new(Replica::new(state)));
     let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-    let members = ring.members.clone();
-    let outboxes = spawn_outboxes(&members, client, faults, tracker, shutdown.clone());
+    let registry = ring.registry.clone();
+    let outboxes = Outboxes { open: HashMap::new(), client, faults, tracker: tracker.clone(), shutdown: shutdown.clone() };
     let stats = Arc::new(DirectoryStats::default());
     let handle = DirectoryHandle { events: events_tx.clone(), replica: replica.clone(), stats: stats.clone() };
     let driver = Driver {
-        me: members.me,
-        member_count: members.list.len(),
+        me: registry.me(),
+        registry,
         ledger,
         ring,
         replica,
@@ -151,7 +151,8 @@ pub async fn start(
 
 struct Driver {
     me: NodeId,
-    member_count: usize,
+    /// The member list (it changes with the ring's membership).
+    registry: Arc<MemberRegistry>,
     ledger: Ledger,
     ring: RingHandle,
     replica: Arc<RwLock<Replica>>,
@@ -163,7 +164,7 @@ struct Driver {
     /// so a second copy is refused when applied).
     proposed: Vec<Op>,
     waiting: HashMap<String, oneshot::Sender<(Pos, Outcome)>>,
-    outboxes: Vec<Option<mpsc::Sender<DirMessage>>>,
+    outboxes: Outboxes,
     loopback: mpsc::Sender<DirEvent>,
     stats: Arc<DirectoryStats>,
     next_peer: usize,
@@ -184,7 +185,7 @@ impl Driver {
         retransmit.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut holding = self.ring.subscribe_holding();
         // A restarted bank first asks everyone for what it missed.
-        let peers: Vec<NodeId> = (0..self.member_count as NodeId).filter(|p| *p != self.me).collect();
+        let peers: Vec<NodeId> = self.registry.get().nodes().into_iter().filter(|p| *p != self.me).collect();
         let catch_up = self.replica.read().expect("lock").catch_up(&peers);
         if !self.execute(catch_up).await {
             return;
@@ -281,8 +282,8 @@ impl Driver {
             Some(holding) if busy => {
                 if self.orderer.as_ref().map(|o| o.stamp()) != Some(holding.stamp) {
                     let from = self.replica.read().expect("lock").committed();
-                    let members: Vec<NodeId> = (0..self.member_count as NodeId).collect();
-                    let (orderer, actions) = Orderer::new(holding.stamp, members, self.ring.quorum, from);
+                    let current = self.registry.get();
+                    let (orderer, actions) = Orderer::new(holding.stamp, current.nodes(), current.quorum, from);
                     self.stats.holdings.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // Operations an earlier orderer proposed but that are not applied yet go again.
                     self.requeue_proposed();
@@ -352,7 +353,8 @@ impl Driver {
     }
 
     async fn on_anti_entropy(&mut self) -> bool {
-        if self.member_count < 2 {
+        let peers: Vec<NodeId> = self.registry.get().nodes().into_iter().filter(|p| *p != self.me).collect();
+        if peers.is_empty() {
             return true;
         }
         let committed = self.replica.read().expect("lock").committed();
@@ -360,12 +362,9 @@ impl Driver {
         // seen here, ordered or fetched, brings the interval back to ANTI_ENTROPY.
         self.fetch_every = next_fetch_interval(self.fetch_every, self.fetch_max, self.committed_at_fetch != Some(committed));
         self.committed_at_fetch = Some(committed);
-        self.next_peer = (self.next_peer + 1) % self.member_count;
-        if self.next_peer == usize::from(self.me) {
-            self.next_peer = (self.next_peer + 1) % self.member_count;
-        }
+        self.next_peer = (self.next_peer + 1) % peers.len();
         let from = self.replica.read().expect("lock").committed();
-        self.send(self.next_peer as NodeId, DirMessage::Fetch { from });
+        self.send(peers[self.next_peer], DirMessage::Fetch { from });
         true
     }
 
@@ -407,7 +406,7 @@ impl Driver {
             });
             return;
         }
-        if let Some(Some(outbox)) = self.outboxes.get(usize::from(to)) {
+        if let Some(outbox) = self.outboxes.to(to, &self.registry) {
             let _ = outbox.try_send(message);
         }
     }
@@ -424,47 +423,48 @@ fn next_fetch_interval(current: Duration, max: Duration, moved: bool) -> Duratio
     }
 }
 
-/// One queue and one sending task per peer, so a slow or dead peer delays no one else.
-fn spawn_outboxes(
-    members: &Arc<Members>,
+/// One queue and one sending task per peer, so a slow or dead peer delays no one else; opened
+/// at a member's first message (a member added by a ring membership change gets its queue then).
+struct Outboxes {
+    open: HashMap<NodeId, mpsc::Sender<DirMessage>>,
     client: PeerClient,
     faults: Arc<Faults>,
-    tracker: &TaskTracker,
+    tracker: TaskTracker,
     shutdown: CancellationToken,
-) -> Vec<Option<mpsc::Sender<DirMessage>>> {
-    let mut outboxes = Vec::with_capacity(members.list.len());
-    for (index, member) in members.list.iter().enumerate() {
-        if index == usize::from(members.me) {
-            outboxes.push(None);
-            continue;
-        }
-        let (sender, mut receiver) = mpsc::channel::<DirMessage>(PEER_QUEUE);
-        let (client, faults, shutdown, member) = (client.clone(), faults.clone(), shutdown.clone(), member.clone());
-        tracker.spawn(async move {
-            let permits = Arc::new(Semaphore::new(PEER_CONCURRENCY));
-            loop {
-                let message = tokio::select! {
-                    () = shutdown.cancelled() => return,
-                    message = receiver.recv() => match message { Some(m) => m, None => return },
-                };
-                if faults.is_partitioned(&member.id) {
-                    continue;
-                }
-                let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
-                let (client, url) = (client.clone(), member.url.clone());
-                tokio::spawn(async move {
-                    let started = Instant::now();
-                    let body = serde_json::to_vec(&DirectoryEnvelope { message }).unwrap_or_default();
-                    if let Err(error) = client.post(&url, "/ring/v1/directory", body).await {
-                        tracing::trace!(%error, %url, elapsed = ?started.elapsed(), "directory message not delivered");
+}
+
+impl Outboxes {
+    fn to(&mut self, to: NodeId, registry: &MemberRegistry) -> Option<&mpsc::Sender<DirMessage>> {
+        if !self.open.contains_key(&to) {
+            let member = registry.get().member(to)?.clone();
+            let (sender, mut receiver) = mpsc::channel::<DirMessage>(PEER_QUEUE);
+            let (client, faults, shutdown) = (self.client.clone(), self.faults.clone(), self.shutdown.clone());
+            self.tracker.spawn(async move {
+                let permits = Arc::new(Semaphore::new(PEER_CONCURRENCY));
+                loop {
+                    let message = tokio::select! {
+                        () = shutdown.cancelled() => return,
+                        message = receiver.recv() => match message { Some(m) => m, None => return },
+                    };
+                    if faults.is_partitioned(&member.id) {
+                        continue;
                     }
-                    drop(permit);
-                });
-            }
-        });
-        outboxes.push(Some(sender));
+                    let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
+                    let (client, url) = (client.clone(), member.url.clone());
+                    tokio::spawn(async move {
+                        let started = Instant::now();
+                        let body = serde_json::to_vec(&DirectoryEnvelope { message }).unwrap_or_default();
+                        if let Err(error) = client.post(&url, "/ring/v1/directory", body).await {
+                            tracing::trace!(%error, %url, elapsed = ?started.elapsed(), "directory message not delivered");
+                        }
+                        drop(permit);
+                    });
+                }
+            });
+            self.open.insert(to, sender);
+        }
+        self.open.get(&to)
     }
-    outboxes
 }
 
 #[cfg(test)]

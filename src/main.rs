@@ -82,6 +82,7 @@ async fn run(command: Command) -> Result<std::process::ExitCode, String> {
         Command::Keygen(args) => keygen(&args),
         Command::Verify(args) => verify(&args),
         Command::Fault(args) => ringbank_tools::fault_cli::run(args).await,
+        Command::Members(args) => ringbank_tools::members_cli::run(args).await,
         Command::Chaos(args) => ringbank_tools::chaos::run(args).await,
         Command::BenchRing(args) => {
             ringbank_tools::bench_ring::run(args).await?;

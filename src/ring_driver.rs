@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::faults::Faults;
-use crate::peer::{Members, PeerClient};
+use crate::peer::{MemberRegistry, Members, PeerClient};
 use crate::ring_clock::RingClock;
 use crate::ring_state::StateFile;
 
@@ -67,20 +67,21 @@ pub use ringbank_wire::{Regeneration, RingStatus};
 #[derive(Clone, Debug)]
 pub struct BankKeys {
     pub secret: SecretKey,
-    pub publics: Vec<PublicKey>,
+    pub publics: Vec<(NodeId, PublicKey)>,
 }
 
 impl BankKeys {
     /// This bank's own secret key and every member's public key from the member list (the
     /// configuration's `--peer ID=URL=ed25519:HEX`, checked at start by `ServeConfig::signing_key`).
-    pub fn from_members(secret: SecretKey, members: &Members) -> BankKeys {
-        BankKeys { secret, publics: members.list.iter().map(|member| member.public_key).collect() }
+    /// The founding members' keys: an added member's key comes with its change, in the ring's
+    /// membership (`Keys::verify_member`).
+    pub fn from_members(secret: SecretKey, members: &[crate::peer::Member]) -> BankKeys {
+        BankKeys { secret, publics: members.iter().map(|member| (member.node, member.public_key)).collect() }
     }
 
     /// The keyring the ring and the participant check signatures with.
     pub fn keys(&self) -> Keys {
-        let publics = self.publics.iter().enumerate().filter_map(|(index, key)| Some((NodeId::try_from(index).ok()?, *key))).collect();
-        Keys::new(Ed25519Keyring::new(self.secret.clone(), publics))
+        Keys::new(Ed25519Keyring::new(self.secret.clone(), self.publics.clone()))
     }
 }
 
@@ -95,10 +96,39 @@ pub struct RingHandle {
     /// Confirmations a certificate needs (the ring configuration's quorum).
     pub quorum: usize,
     status: watch::Receiver<RingStatus>,
-    pub members: Arc<Members>,
+    /// The member list, as the ring's membership changes it.
+    pub registry: Arc<MemberRegistry>,
+    /// The ring's membership as the driver last saw it (for a bank about to join).
+    membership: watch::Receiver<Arc<ringbank_ring::Membership>>,
+    /// Membership changes to propose (the admin API's).
+    proposals: mpsc::Sender<Proposal>,
+}
+
+/// A membership change for the driver to queue on the node, with where to send the answer.
+pub struct Proposal {
+    pub change: ringbank_ring::MembershipChange,
+    pub answer: tokio::sync::oneshot::Sender<Result<u64, ringbank_ring::MembershipError>>,
 }
 
 impl RingHandle {
+    /// The current member list.
+    pub fn members(&self) -> Arc<Members> {
+        self.registry.get()
+    }
+
+    /// The ring's membership as this bank works with it.
+    pub fn membership(&self) -> Arc<ringbank_ring::Membership> {
+        self.membership.borrow().clone()
+    }
+
+    /// Queues a membership change on this bank's node, to be ordered by the token at its next
+    /// pass; answers the version the change would create, or why it was refused at once.
+    pub async fn propose(&self, change: ringbank_ring::MembershipChange) -> Result<u64, ProposeError> {
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        self.proposals.send(Proposal { change, answer }).await.map_err(|_| ProposeError::Stopped)?;
+        answered.await.map_err(|_| ProposeError::Stopped)?.map_err(ProposeError::Refused)
+    }
+
     /// Hands a message from a peer to the driver; false if the queue is full (shed).
     pub fn deliver(&self, from: NodeId, message: Message) -> bool {
         self.events.try_send(RingEvent::Message { from, message }).is_ok()
@@ -173,6 +203,14 @@ fn merge_status(mut status: RingStatus, holding: Option<Holding>, now: Instant) 
     status
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    #[error("{0}")]
+    Refused(ringbank_ring::MembershipError),
+    #[error("the ring driver has stopped")]
+    Stopped,
+}
+
 /// The ring's timing options, already validated by ringbank_ring::Config::validate.
 pub struct RingOptions {
     pub config: RingConfig,
@@ -187,7 +225,7 @@ pub use crate::ring_state::StateError as RingStartError;
 /// Loads the persisted ring state (a restarted bank never holds a token) and starts the driver.
 pub fn start(
     options: RingOptions,
-    members: Arc<Members>,
+    registry: Arc<MemberRegistry>,
     client: PeerClient,
     faults: Arc<Faults>,
     tracker: &TaskTracker,
@@ -203,12 +241,23 @@ pub fn start(
     let (holding_tx, holding_rx) = watch::channel(None);
     let (certificate_tx, certificate_rx) = watch::channel(None);
     let (status_tx, status_rx) = watch::channel(RingStatus::default());
-    let outboxes = spawn_outboxes(&members, client, faults.clone(), events_tx.clone(), tracker, shutdown.clone());
+    registry.apply(node.membership());
+    let (membership_tx, membership_rx) = watch::channel(Arc::new(node.membership().clone()));
+    let (proposals_tx, proposals_rx) = mpsc::channel(16);
+    let outboxes = Outboxes {
+        open: std::collections::HashMap::new(),
+        client,
+        faults: faults.clone(),
+        events: events_tx.clone(),
+        tracker: tracker.clone(),
+        shutdown: shutdown.clone(),
+    };
     let driver = Driver {
         node,
         keys: keys.clone(),
         clock,
-        members: members.clone(),
+        registry: registry.clone(),
+        membership: membership_tx,
         state_file: Some(state_file),
         outboxes,
         holding: holding_tx,
@@ -233,8 +282,18 @@ pub fn start(
         stale_tokens: 0,
         coordinator_wants: false,
     };
-    tracker.spawn(driver.run(events_rx, shutdown));
-    Ok(RingHandle { events: events_tx, holding: holding_rx, certificate: certificate_rx, keys, quorum, status: status_rx, members })
+    tracker.spawn(driver.run(events_rx, proposals_rx, shutdown));
+    Ok(RingHandle {
+        events: events_tx,
+        holding: holding_rx,
+        certificate: certificate_rx,
+        keys,
+        quorum,
+        status: status_rx,
+        registry,
+        membership: membership_rx,
+        proposals: proposals_tx,
+    })
 }
 
 struct Driver {
@@ -242,10 +301,11 @@ struct Driver {
     keys: Keys,
     /// The node's `now`: monotonic ms at the rate of the clock-rate fault (1 without it).
     clock: Arc<RingClock>,
-    members: Arc<Members>,
+    registry: Arc<MemberRegistry>,
+    membership: watch::Sender<Arc<ringbank_ring::Membership>>,
     /// Taken by a write in progress (on a blocking thread) and given back after it.
     state_file: Option<StateFile>,
-    outboxes: Vec<Option<mpsc::Sender<Message>>>,
+    outboxes: Outboxes,
     holding: watch::Sender<Option<Holding>>,
     certificate: watch::Sender<Option<Arc<Certificate>>>,
     status: watch::Sender<RingStatus>,
@@ -282,7 +342,11 @@ impl Driver {
         self.clock.now_ms()
     }
 
-    async fn run(mut self, mut events: mpsc::Receiver<RingEvent>, shutdown: CancellationToken) {
+    fn members(&self) -> Arc<Members> {
+        self.registry.get()
+    }
+
+    async fn run(mut self, mut events: mpsc::Receiver<RingEvent>, mut proposals: mpsc::Receiver<Proposal>, shutdown: CancellationToken) {
         self.publish();
         loop {
             let deadline = self.node.next_deadline().map(|ms| self.clock.instant_at(ms));
@@ -290,6 +354,20 @@ impl Driver {
             let actions = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => break,
+                Some(proposal) = proposals.recv() => {
+                    let version = self.node.membership().version + 1;
+                    match self.node.propose_membership(proposal.change.clone(), self.now()) {
+                        Ok(actions) => {
+                            tracing::info!(bank = self.registry.my_id(), change = ?proposal.change, version, "membership change queued: it goes with the token at this bank's next pass");
+                            let _ = proposal.answer.send(Ok(version));
+                            actions
+                        }
+                        Err(error) => {
+                            let _ = proposal.answer.send(Err(error));
+                            Vec::new()
+                        }
+                    }
+                }
                 event = events.recv() => match event {
                     None => break,
                     Some(RingEvent::Message { from, message }) => {
@@ -317,7 +395,7 @@ impl Driver {
                         self.refusals += 1;
                         let actions = self.node.unreachable(peer, self.now());
                         if !actions.is_empty() {
-                            tracing::info!(bank = self.members.my_id(), peer = self.members.id_of(peer).unwrap_or("?"), "the silent holder's bank refused a connection: suspecting the token lost now");
+                            tracing::info!(bank = self.registry.my_id(), peer = self.members().id_of(peer).unwrap_or("?"), "the silent holder's bank refused a connection: suspecting the token lost now");
                         }
                         actions
                     }
@@ -329,7 +407,7 @@ impl Driver {
                 () = sleep => self.node.tick(self.now()),
             };
             if !self.execute(actions).await {
-                tracing::error!(bank = self.members.my_id(), "the ring state could not be persisted; this bank leaves the ring");
+                tracing::error!(bank = self.registry.my_id(), "the ring state could not be persisted; this bank leaves the ring");
                 break;
             }
             if std::mem::take(&mut self.drop_now) && !self.discard_token().await {
@@ -357,18 +435,18 @@ impl Driver {
                     match written {
                         Ok(Ok(file)) => self.state_file = Some(file),
                         Ok(Err(error)) => {
-                            tracing::error!(bank = self.members.my_id(), %error, "persisting the ring state failed");
+                            tracing::error!(bank = self.registry.my_id(), %error, "persisting the ring state failed");
                             return false;
                         }
                         Err(error) => {
-                            tracing::error!(bank = self.members.my_id(), %error, "persist task failed");
+                            tracing::error!(bank = self.registry.my_id(), %error, "persist task failed");
                             return false;
                         }
                     }
                 }
                 Action::Send { to, message } => self.send(to, message),
                 Action::Grant { stamp, .. } if self.faults.take_drop_token() => {
-                    tracing::warn!(bank = self.members.my_id(), epoch = stamp.epoch, seq = stamp.seq, "fault: token discarded at grant");
+                    tracing::warn!(bank = self.registry.my_id(), epoch = stamp.epoch, seq = stamp.seq, "fault: token discarded at grant");
                     self.drop_now = true;
                 }
                 Action::Grant { stamp, lease_until, certificate } => {
@@ -390,7 +468,7 @@ impl Driver {
         if matches!(message, Message::Token { .. }) {
             self.last_token_sent = Some((to, message.clone()));
         }
-        if let Some(Some(outbox)) = self.outboxes.get(usize::from(to)) {
+        if let Some(outbox) = self.outboxes.to(to, &self.registry) {
             // A full queue drops the message: the protocol retransmits what matters.
             let _ = outbox.try_send(message);
         }
@@ -404,7 +482,7 @@ impl Driver {
         self.holding.send_replace(None);
         let durable = self.node.persistent_state().clone();
         self.node = Node::new(self.node.config().clone(), self.keys.clone(), Some(durable.clone()), self.now());
-        tracing::warn!(bank = self.members.my_id(), "fault: token dropped; the ring must regenerate it");
+        tracing::warn!(bank = self.registry.my_id(), "fault: token dropped; the ring must regenerate it");
         self.execute(vec![Action::Persist(durable)]).await
     }
 
@@ -412,11 +490,11 @@ impl Driver {
     /// has accepted something newer since, so it must refuse it.
     fn replay_token(&self, after: Duration) -> bool {
         let Some((to, message)) = self.last_token_sent.clone() else {
-            tracing::warn!(bank = self.members.my_id(), "fault: replay-token, but no token was sent from here yet");
+            tracing::warn!(bank = self.registry.my_id(), "fault: replay-token, but no token was sent from here yet");
             return false;
         };
-        let Some(Some(outbox)) = self.outboxes.get(usize::from(to)).cloned() else { return false };
-        let bank = self.members.my_id().to_string();
+        let Some(outbox) = self.outboxes.open.get(&to).cloned() else { return false };
+        let bank = self.registry.my_id().to_string();
         tokio::spawn(async move {
             tokio::time::sleep(after).await;
             tracing::warn!(%bank, message = ?message, "fault: replaying an old token");
@@ -442,7 +520,7 @@ impl Driver {
         if stamp.epoch != self.last_epoch {
             let gap_ms = self.last_progress_at.or(self.last_grant_at).map(|at| now.saturating_sub(at));
             if self.last_epoch != 0 {
-                tracing::info!(bank = self.members.my_id(), epoch = stamp.epoch, gap_ms, "new epoch: token regenerated");
+                tracing::info!(bank = self.registry.my_id(), epoch = stamp.epoch, gap_ms, "new epoch: token regenerated");
             }
             self.push_regeneration(Regeneration { epoch: stamp.epoch, seen_at_ms: now, gap_ms });
             self.last_epoch = stamp.epoch;
@@ -470,14 +548,14 @@ impl Driver {
     fn log_course(&mut self, status: &ringbank_ring::Status, now: u64) {
         let (from, to) = (self.last_state, status.state);
         let silent_ms = self.last_progress_at.map(|at| now.saturating_sub(at));
-        let bank = self.members.my_id();
+        let bank = self.registry.my_id();
         if from != to {
             match (from, to) {
                 (_, "candidate") if silent_ms.is_none() => {
                     tracing::info!(bank, "no token seen yet: standing as candidate for the first epoch")
                 }
                 (_, "candidate") => {
-                    tracing::warn!(bank, ?silent_ms, last_holder = ?status.last_holder.and_then(|n| self.members.id_of(n)), "suspecting the token lost: standing as candidate for a new epoch")
+                    tracing::warn!(bank, ?silent_ms, last_holder = ?status.last_holder.and_then(|n| self.members().id_of(n).map(str::to_string)), "suspecting the token lost: standing as candidate for a new epoch")
                 }
                 ("claiming", "idle") if (status.epoch, status.seq) == self.claimed => tracing::warn!(
                     bank,
@@ -495,7 +573,8 @@ impl Driver {
         }
         let ring_len = status.live_ring.len();
         if ring_len < self.last_ring_len {
-            let ring: Vec<&str> = status.live_ring.iter().filter_map(|n| self.members.id_of(*n)).collect();
+            let members = self.members();
+            let ring: Vec<&str> = status.live_ring.iter().filter_map(|n| members.id_of(*n)).collect();
             tracing::info!(
                 bank,
                 ?ring,
@@ -505,6 +584,23 @@ impl Driver {
             );
         }
         self.last_ring_len = ring_len;
+    }
+
+    /// Hands the node's membership to the member list when it moved (a change went on the
+    /// token, committed, or was adopted from a peer).
+    fn follow_membership(&mut self) {
+        let view = self.node.membership();
+        let current = self.registry.get();
+        let seen = self.membership.borrow().clone();
+        if view.version == current.version && view.is_joint() == current.joint && *seen == *view {
+            return;
+        }
+        let view = view.clone();
+        if self.registry.apply(&view) {
+            let members = self.members();
+            tracing::info!(bank = self.registry.my_id(), version = view.version, joint = view.is_joint(), members = ?members.ids(), "membership changed");
+        }
+        self.membership.send_replace(Arc::new(view));
     }
 
     fn publish(&mut self) {
@@ -523,14 +619,16 @@ impl Driver {
             self.last_seq_seen = status.seq;
         }
         self.log_course(&status, now);
-        let name = |node: &NodeId| self.members.id_of(*node).unwrap_or("?").to_string();
+        self.follow_membership();
+        let members = self.members();
+        let name = |node: &NodeId| members.id_of(*node).unwrap_or("?").to_string();
         let ring_status = RingStatus {
-            bank: self.members.my_id().to_string(),
+            bank: self.registry.my_id().to_string(),
             epoch: status.epoch,
             token_seq: status.seq,
             holding: status.holding,
             state: status.state.to_string(),
-            members: self.members.ids(),
+            members: members.ids(),
             ring: status.live_ring.iter().map(name).collect(),
             promised_epoch: status.promised_epoch,
             last_holder: status.last_holder.as_ref().map(name),
@@ -547,27 +645,33 @@ impl Driver {
     }
 }
 
-/// One queue and one sending task per peer, so a slow or dead peer delays no one else.
-fn spawn_outboxes(
-    members: &Arc<Members>,
+/// One queue and one sending task per peer, so a slow or dead peer delays no one else; opened
+/// at a member's first message (a member added by a change gets its queue then).
+struct Outboxes {
+    open: std::collections::HashMap<NodeId, mpsc::Sender<Message>>,
     client: PeerClient,
     faults: Arc<Faults>,
     events: mpsc::Sender<RingEvent>,
-    tracker: &TaskTracker,
+    tracker: TaskTracker,
     shutdown: CancellationToken,
-) -> Vec<Option<mpsc::Sender<Message>>> {
-    let mut outboxes = Vec::with_capacity(members.list.len());
-    for (index, member) in members.list.iter().enumerate() {
-        if index == usize::from(members.me) {
-            outboxes.push(None);
-            continue;
+}
+
+impl Outboxes {
+    /// The queue to member `to`, opened if need be; None for this bank or a bank the member list
+    /// does not know.
+    fn to(&mut self, to: NodeId, registry: &MemberRegistry) -> Option<&mpsc::Sender<Message>> {
+        if to == registry.me() {
+            return None;
         }
-        let (sender, receiver) = mpsc::channel(PEER_QUEUE);
-        let node = NodeId::try_from(index).expect("at most MAX_MEMBERS members");
-        tracker.spawn(peer_sender(member.clone(), node, receiver, client.clone(), faults.clone(), events.clone(), shutdown.clone()));
-        outboxes.push(Some(sender));
+        if !self.open.contains_key(&to) {
+            let member = registry.get().member(to)?.clone();
+            let (sender, receiver) = mpsc::channel(PEER_QUEUE);
+            let (client, faults, events, shutdown) = (self.client.clone(), self.faults.clone(), self.events.clone(), self.shutdown.clone());
+            self.tracker.spawn(peer_sender(member, to, receiver, client, faults, events, shutdown));
+            self.open.insert(to, sender);
+        }
+        self.open.get(&to)
     }
-    outboxes
 }
 
 async fn peer_sender(

@@ -141,6 +141,25 @@ impl AdminClient {
         self.inject(&Fault::Heal).await
     }
 
+    /// GET /admin/v1/ring/members: {version, joint, members: [{bank, node, url, public_key}], next_node}.
+    pub async fn ring_members(&self) -> Result<serde_json::Value, ClientError> {
+        self.get("/admin/v1/ring/members").await
+    }
+
+    /// POST /admin/v1/ring/members: asks this bank to order the addition of `bank` (already
+    /// started with `--join`) to the ring; answers {version, node, bank}.
+    pub async fn add_member(&self, bank: &str, url: &str, public_key: &str) -> Result<serde_json::Value, ClientError> {
+        let body = serde_json::json!({"bank": bank, "url": url, "public_key": public_key});
+        let request = self.http.post(format!("{}/admin/v1/ring/members", self.base)).bearer_auth(&self.secret).json(&body);
+        decode(&self.base, request.send().await.map_err(transport(&self.base))?).await
+    }
+
+    /// DELETE /admin/v1/ring/members/{bank}: asks this bank to order the removal of `bank`.
+    pub async fn remove_member(&self, bank: &str) -> Result<serde_json::Value, ClientError> {
+        let request = self.http.delete(format!("{}/admin/v1/ring/members/{bank}", self.base)).bearer_auth(&self.secret);
+        decode(&self.base, request.send().await.map_err(transport(&self.base))?).await
+    }
+
     /// GET /ring/v1/status (public: sent without the secret).
     pub async fn ring_status(&self) -> Result<RingStatusView, ClientError> {
         let response = self.http.get(format!("{}/ring/v1/status", self.base)).send().await.map_err(transport(&self.base))?;

@@ -131,7 +131,7 @@ fn partition(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     return Err(ApiError::InvalidField("for must be between 1ms and 1h".into()));
                 }
                 for bank in &request.banks {
-                    if state.ring.members.node_of(bank).is_none() {
+                    if state.ring.members().node_of(bank).is_none() {
                         return Err(ApiError::InvalidField(format!("{bank:?} is not a member of the ring")));
                     }
                 }

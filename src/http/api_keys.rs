@@ -295,7 +295,7 @@ fn peer_message(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let from = super::ring::authenticate_peer(&state, "POST", path, &headers, &body)?;
                 let from_node = state
                     .ring
-                    .members
+                    .members()
                     .node_of(&from)
                     .ok_or_else(|| ApiError::Forbidden(format!("bank {from:?} is not a member of this ring")))?;
                 if state.faults.is_partitioned(&from) {

@@ -46,7 +46,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 /// Authenticates the sending bank and parses the body; refuses partitioned banks.
 fn receive<T: DeserializeOwned>(state: &AppState, path: &str, headers: &HeaderMap, body: &[u8]) -> Result<(String, T), ApiError> {
     let from = authenticate_peer(state, "POST", path, headers, body)?;
-    if state.ring.members.node_of(&from).is_none() {
+    if state.ring.members().node_of(&from).is_none() {
         return Err(ApiError::Forbidden(format!("bank {from:?} is not a member of this ring")));
     }
     if state.faults.is_partitioned(&from) {

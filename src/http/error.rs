@@ -66,6 +66,9 @@ pub enum ApiError {
     KeyClaimRefused(String),
     #[error("{0}")]
     KeyClaimNotFound(String),
+    /// A ring membership change this bank will not propose (admin API).
+    #[error("{0}")]
+    MembershipRefused(String),
     #[error(transparent)]
     Pix(#[from] PixError),
     #[error("internal error: {0}")]
@@ -148,6 +151,7 @@ impl ApiError {
             ApiError::KeyNotFound(_) => (S::NOT_FOUND, "key-not-found", "No such Pix key"),
             ApiError::KeyClaimRefused(_) => (S::FORBIDDEN, "key-claim-refused", "The Pix key portability claim is refused"),
             ApiError::KeyClaimNotFound(_) => (S::NOT_FOUND, "key-claim-not-found", "No such Pix key portability claim"),
+            ApiError::MembershipRefused(_) => (S::CONFLICT, "membership-refused", "The membership change is refused"),
             ApiError::Pix(e) => return pix_kind(e),
             ApiError::Internal(_) => (S::INTERNAL_SERVER_ERROR, "internal", "Internal error"),
         };

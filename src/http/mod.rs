@@ -5,6 +5,7 @@
 //! helpers every handler shares are in `reply`. Children import siblings, never this file.
 
 mod admin;
+mod admin_ring;
 pub mod allow;
 mod api;
 mod api_consents;
@@ -45,7 +46,9 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     let trust_forwarded_proto = state.config.trust_forwarded_proto;
     let bank_document =
         warp::path!("bank" / "v1" / "openapi.json").and(warp::get()).map(|| json_response(StatusCode::OK, &openapi_bank::document()));
-    let inner = healthz
+    // Three boxed groups, in the order routes are tried: a long chain of `or` makes trait
+    // solving (and so every build) slow; a boxed group is one type however many routes it holds.
+    let customer = healthz
         .or(bank_document)
         .unify()
         .or(monitoring::routes(state.clone()))
@@ -64,20 +67,17 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .unify()
         .or(api_pix::routes(state.clone()))
         .unify()
-        .or(admin::routes(state.clone()))
+        .boxed();
+    let operators_and_banks = admin::routes(state.clone())
+        .or(admin_ring::routes(state.clone()))
         .unify()
         .or(ring::routes(state.clone()))
         .unify()
         .or(bank::routes(state.clone()))
         .unify()
-        .or(web::routes(state.clone()))
-        .unify()
-        .or(pages::routes(state.clone()))
-        .unify()
-        .or(web::unknown_page(state))
-        .unify()
-        .recover(reply::recover)
-        .unify();
+        .boxed();
+    let web_pages = web::routes(state.clone()).or(pages::routes(state.clone())).unify().or(web::unknown_page(state)).unify().boxed();
+    let inner = customer.or(operators_and_banks).unify().or(web_pages).unify().recover(reply::recover).unify();
     // A forwarded scheme that is not text reads as absent (never a rejection outside recover).
     let forwarded_proto = warp::header::optional::<String>("x-forwarded-proto").or(warp::any().map(|| None)).unify();
     let routes =

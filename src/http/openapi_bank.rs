@@ -56,6 +56,7 @@ pub fn document() -> Value {
         "version": {"type": "integer", "minimum": 0}, "members": nodes, "previous": {"type": ["array", "null"], "items": node},
         "keys": {"type": "array", "description": "[member, 32-byte Ed25519 public key] of members added by a change"},
         "change": {"type": ["object", "null"], "description": "the signed change that made this version"},
+        "labels": {"type": "array", "description": "[member, \"ID=URL\"] of every bank ever added by a change, in order"},
         "dishonest": {"type": "integer", "minimum": 0}}});
     let mut paths = serde_json::Map::new();
     paths.insert(
@@ -195,6 +196,14 @@ pub fn document() -> Value {
         "/ring/v1/status".into(),
         json!({"get": {"summary": "this bank's view of the ring (public)",
         "responses": {"200": {"description": "status", "content": {"application/json": {"schema": {"type": "object"}}}}}}}),
+    );
+    paths.insert(
+        "/ring/v1/membership".into(),
+        json!({"get": {"summary": "what a bank about to join learns the ring from (public): the founding members, the current membership, the node id the next added bank gets",
+        "responses": {"200": {"description": "membership document", "content": {"application/json": {"schema": {"type": "object", "required": ["founding", "membership", "next_node"], "properties": {
+            "founding": {"type": "array", "items": {"type": "object", "required": ["id", "url", "public_key"], "properties": {
+                "id": schema("BankId"), "url": {"type": "string"}, "public_key": {"type": "string", "pattern": "^ed25519:[0-9a-f]{64}$"}}}},
+            "membership": schema("Membership"), "next_node": {"type": "integer", "minimum": 0}}}}}}}}}),
     );
     paths.insert(
         "/bank/v1/openapi.json".into(),

@@ -19,7 +19,21 @@ use crate::http::state::AppState;
 use crate::peer::auth::{self, Signed};
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    status(state.clone()).or(message(state)).unify().boxed()
+    status(state.clone()).or(membership(state.clone())).unify().or(message(state)).unify().boxed()
+}
+
+/// GET /ring/v1/membership -> {founding: [{id, url, public_key}], membership, next_node}: what a
+/// bank about to join learns the ring from (`ringbank serve --join`). Public like the status:
+/// member ids, URLs and public keys are what every member already publishes.
+fn membership(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("ring" / "v1" / "membership")
+        .and(warp::get())
+        .and(with_state(state))
+        .map(|state: Arc<AppState>| {
+            let document = crate::peer::join::JoinDocument::of(&state.ring.registry, &state.ring.membership());
+            json_response(StatusCode::OK, &document)
+        })
+        .boxed()
 }
 
 /// GET /ring/v1/status -> {bank, epoch, token_seq, holding, state, members, ring, ...,
@@ -56,7 +70,7 @@ fn message(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 
 fn handle_message(state: &AppState, path: &str, kind: &str, headers: &HeaderMap, body: &[u8]) -> Result<Response, ApiError> {
     let from = authenticate_peer(state, "POST", path, headers, body)?;
-    let from_node = state.ring.members.node_of(&from).ok_or_else(|| {
+    let from_node = state.ring.members().node_of(&from).ok_or_else(|| {
         tracing::warn!(bank = %from, "ring message from a bank that is not a member");
         ApiError::Forbidden(format!("bank {from:?} is not a member of this ring"))
     })?;
@@ -92,7 +106,11 @@ pub fn authenticate_peer(state: &AppState, method: &str, path: &str, headers: &H
         Ok::<_, auth::AuthError>(signed.bank)
     })();
     result.map_err(|error| {
-        tracing::warn!(%error, path, "refused an unauthenticated bank-to-bank request");
+        if state.ring_verifier.worth_a_warning(&error) {
+            tracing::warn!(%error, path, "refused an unauthenticated bank-to-bank request");
+        } else {
+            tracing::debug!(%error, path, "refused an unauthenticated bank-to-bank request");
+        }
         ApiError::PeerUnauthenticated(error.to_string())
     })
 }

@@ -67,14 +67,46 @@ pub fn sign(key: &SecretKey, method: &str, path: &str, body: &[u8], bank: &str, 
 
 /// Verifies signatures against the members' public keys and remembers nonces.
 pub struct Verifier {
-    keys: HashMap<String, PublicKey>,
+    /// A member's public key by bank id (None: not a member), as the member list says now.
+    keys: Box<dyn Fn(&str) -> Option<PublicKey> + Send + Sync>,
     seen: Mutex<HashMap<(String, String), Instant>>,
+    /// When a request from each unknown bank was last reported at WARN (see `worth_a_warning`).
+    warned: Mutex<HashMap<String, Instant>>,
 }
+
+/// An unknown bank's refusals are reported at WARN at most this often; the rest at DEBUG (a bank
+/// started with `--join` and not added yet, or one just removed, keeps sending).
+pub const UNKNOWN_BANK_WARN_EVERY: Duration = Duration::from_secs(60);
+/// Unknown banks remembered for that at most (a flood of made-up names forgets the oldest).
+const WARNED_MAX: usize = 1024;
 
 impl Verifier {
     /// `keys`: every member bank's id and public key (this bank's included).
     pub fn new(keys: impl IntoIterator<Item = (String, PublicKey)>) -> Verifier {
-        Verifier { keys: keys.into_iter().collect(), seen: Mutex::new(HashMap::new()) }
+        let keys: HashMap<String, PublicKey> = keys.into_iter().collect();
+        Verifier::with_lookup(move |bank| keys.get(bank).copied())
+    }
+
+    /// A verifier that asks `keys` for a bank's key at each request (the member list changes).
+    pub fn with_lookup(keys: impl Fn(&str) -> Option<PublicKey> + Send + Sync + 'static) -> Verifier {
+        Verifier { keys: Box::new(keys), seen: Mutex::new(HashMap::new()), warned: Mutex::new(HashMap::new()) }
+    }
+
+    /// Whether a refusal deserves a WARN line: always, except an unknown bank's, which is worth
+    /// one per `UNKNOWN_BANK_WARN_EVERY`.
+    pub fn worth_a_warning(&self, error: &AuthError) -> bool {
+        let AuthError::UnknownBank(bank) = error else { return true };
+        let mut warned = self.warned.lock().expect("warned lock");
+        if warned.len() >= WARNED_MAX {
+            warned.clear();
+        }
+        match warned.get(bank) {
+            Some(at) if at.elapsed() < UNKNOWN_BANK_WARN_EVERY => false,
+            _ => {
+                warned.insert(bank.clone(), Instant::now());
+                true
+            }
+        }
     }
 
     pub fn verify(&self, method: &str, path: &str, body: &[u8], signed: &Signed, now_ms: i64) -> Result<(), AuthError> {
@@ -85,7 +117,7 @@ impl Verifier {
         if signed.nonce.is_empty() || signed.nonce.len() > NONCE_MAX {
             return Err(AuthError::BadSignature);
         }
-        let key = self.keys.get(&signed.bank).ok_or_else(|| AuthError::UnknownBank(signed.bank.clone()))?;
+        let key = (self.keys)(&signed.bank).ok_or_else(|| AuthError::UnknownBank(signed.bank.clone()))?;
         let signature = Signature::parse(&signed.signature).map_err(|_| AuthError::BadSignature)?;
         let text = signed_text(method, path, body, signed.timestamp_ms, &signed.nonce, &signed.bank);
         key.verify_in(SigningDomain::REQUEST, text.as_bytes(), &signature).map_err(|_| AuthError::BadSignature)?;
@@ -127,6 +159,11 @@ mod tests {
         assert_eq!(verifier.verify("POST", "/x", b"", &stale, now), Err(AuthError::Stale));
         let stranger = sign(&SecretKey::from_seed([3; 32]), "POST", "/x", b"", "Z", now);
         assert_eq!(verifier.verify("POST", "/x", b"", &stranger, now), Err(AuthError::UnknownBank("Z".into())));
+        // An unknown bank is worth one warning a minute; a bad signature always is.
+        assert!(verifier.worth_a_warning(&AuthError::UnknownBank("Z".into())));
+        assert!(!verifier.worth_a_warning(&AuthError::UnknownBank("Z".into())));
+        assert!(verifier.worth_a_warning(&AuthError::UnknownBank("Y".into())));
+        assert!(verifier.worth_a_warning(&AuthError::BadSignature) && verifier.worth_a_warning(&AuthError::BadSignature));
         let by_b = sign(&b, "POST", "/x", b"", "B", now);
         assert_eq!(verifier.verify("POST", "/x", b"", &by_b, now), Ok(()));
     }

@@ -75,7 +75,7 @@ fn grant_job(state: &Services, caller: &Caller, request: &NewConsent) -> Result<
             "grantee must be another bank: this bank needs no consent to debit its own customers".into(),
         ));
     }
-    if state.cross.ring.members.node_of(grantee).is_none() {
+    if state.cross.ring.members().node_of(grantee).is_none() {
         return Err(ServiceError::UnknownBank(grantee.to_string()));
     }
     let account = ringbank_domain::AccountNumber::parse(request.account.trim())
@@ -178,7 +178,8 @@ struct AccountsOf<'a> {
 /// At the bank the customer uses: the customer brings the id of a consent they granted this
 /// bank at `bank`; `bank` confirms it (signed accounts-of) and names the account it covers.
 pub async fn link_by_id(state: &Services, caller: &Caller, bank: &str, consent_id: &str) -> Result<LinkedConsent, ServiceError> {
-    let member = state.cross.ring.members.list.iter().find(|m| m.id == bank && bank != state.bank());
+    let members = state.cross.ring.members();
+    let member = members.list.iter().find(|m| m.id == bank && bank != state.bank());
     let member = member.ok_or_else(|| ServiceError::UnknownBank(bank.to_string()))?;
     let not_found = || ServiceError::Ledger(LedgerError::ConsentNotFound(consent_id.to_string()));
     let well_formed = consent_id.len() <= ringbank_domain::transfer::CONSENT_ID_MAX_CHARS

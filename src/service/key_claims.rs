@@ -335,7 +335,13 @@ impl PixKeys {
     }
 
     fn member_url(&self, bank: &str) -> Result<String, ServiceError> {
-        self.members.list.iter().find(|m| m.id == bank).map(|m| m.url.clone()).ok_or_else(|| ServiceError::UnknownBank(bank.to_string()))
+        self.members
+            .get()
+            .list
+            .iter()
+            .find(|m| m.id == bank)
+            .map(|m| m.url.clone())
+            .ok_or_else(|| ServiceError::UnknownBank(bank.to_string()))
     }
 
     /// The status a customer reads now: a pending claim whose key already names the new

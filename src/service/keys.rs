@@ -23,7 +23,7 @@ use super::{Caller, ServiceError};
 use crate::clock::{new_id, wall_clock_ms};
 use crate::directory::{DirectoryHandle, SubmitError};
 use crate::ledger::Ledger;
-use crate::peer::{Members, PeerClient};
+use crate::peer::{MemberRegistry, PeerClient};
 
 /// How long a registration or deletion waits to be ordered before the caller gets 503.
 const ORDER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -98,7 +98,7 @@ pub struct PixKeys {
     pub(super) directory: DirectoryHandle,
     /// Signed calls to the other bank of a portability claim (`service::key_claims`).
     pub(super) peers: PeerClient,
-    pub(super) members: Arc<Members>,
+    pub(super) members: Arc<MemberRegistry>,
     /// How long a portability claim on a key here waits for its owner (`--key-claim-ttl`).
     pub(super) claim_ttl: Duration,
     pending: Mutex<HashMap<String, Pending>>,
@@ -112,7 +112,7 @@ impl PixKeys {
         ledger: Ledger,
         directory: DirectoryHandle,
         peers: PeerClient,
-        members: Arc<Members>,
+        members: Arc<MemberRegistry>,
         claim_ttl: Duration,
     ) -> PixKeys {
         PixKeys {

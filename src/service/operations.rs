@@ -230,7 +230,7 @@ pub fn validate_idempotency_key(key: &str) -> Result<IdempotencyKey, ServiceErro
 /// Parses a transfer's legs once (domain rules: counts, amounts, sums, member banks, repeated
 /// accounts) and turns them into ledger legs.
 pub fn validate_legs(state: &Services, debits: &[RawLeg], credits: &[RawLeg]) -> Result<(Vec<Leg>, Vec<Leg>), ServiceError> {
-    let members = &state.cross.ring.members;
+    let members = state.cross.ring.members();
     let is_member = |bank: &str| bank == state.bank() || members.node_of(bank).is_some();
     let transfer = NewTransfer::parse(debits, credits, state.transfer_limits(), is_member)?;
     if let Some(index) = transfer.debits.iter().position(|leg| leg.consent.is_some() && leg.bank.as_str() == state.bank()) {

@@ -212,9 +212,8 @@ pub struct ChargeView {
 
 /// This bank's address as a code's URL carries it (no scheme, no trailing slash).
 fn own_host(state: &Services) -> String {
-    let members = &state.cross.ring.members;
-    let url = members.url_of(members.me).unwrap_or_default();
-    strip_scheme(url).to_string()
+    let members = state.cross.ring.members();
+    strip_scheme(members.my_url()).to_string()
 }
 
 fn strip_scheme(url: &str) -> &str {
@@ -315,7 +314,7 @@ pub async fn charges_of(state: &Services, caller: &Caller, account: &str) -> Res
 /// URL starts with (a plain GET of that member's charge URL). A URL anywhere else is refused:
 /// the bank never fetches an address a pasted code chooses.
 async fn charge_at(state: &Services, url: &str) -> Result<ChargeView, ServiceError> {
-    let members = &state.cross.ring.members;
+    let members = state.cross.ring.members();
     let found = members.list.iter().find_map(|member| {
         let prefix = format!("{}{CHARGE_PATH}", strip_scheme(&member.url));
         url.strip_prefix(&prefix).map(|id| (member, id.to_string()))

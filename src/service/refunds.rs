@@ -59,7 +59,7 @@ pub async fn refund(
         note,
         now_ms: wall_clock_ms(),
         window_ms: i64::try_from(state.config.refund_window.as_millis()).unwrap_or(i64::MAX),
-        members: state.cross.ring.members.ids(),
+        members: state.cross.ring.members().ids(),
     });
     let canonical = format!("{original}\n{}", serde_json::to_string(request).unwrap_or_default());
     post_money(state, caller, "refunds", job, &canonical, key).await

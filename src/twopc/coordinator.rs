@@ -189,7 +189,7 @@ impl Driver {
     }
 
     fn name(&self, bank: BankId) -> String {
-        self.cross.banks.get(usize::from(bank)).cloned().unwrap_or_default()
+        self.cross.banks().get(usize::from(bank)).cloned().unwrap_or_default()
     }
 
     /// Asks the ring for the token if a pending transfer waits for a batch.
@@ -490,7 +490,7 @@ impl Driver {
             if Instant::now() >= lease_until || cross.faults.is_partitioned(&name) {
                 return None;
             }
-            let url = cross.ring.members.url_of(to)?.to_string();
+            let url = cross.ring.members().url_of(to)?.to_string();
             let limit = lease_until.saturating_duration_since(Instant::now());
             let call = cross.peers.call::<_, wire::PrepareResponse>(&url, "/bank/v1/prepare", &request);
             let error = match tokio::time::timeout(limit, call).await {
@@ -531,7 +531,7 @@ impl Driver {
 
 fn config(cross: &Cross) -> CoordinatorConfig {
     let delivery_interval = u64::try_from(DELIVERY_INTERVAL.as_millis()).unwrap_or(u64::MAX);
-    CoordinatorConfig { me: cross.ring.members.me, delivery_interval, transfers_max: BATCH_MAX }
+    CoordinatorConfig { me: cross.ring.members().me, delivery_interval, transfers_max: BATCH_MAX }
 }
 
 fn kind_text(kind: TransferKind) -> &'static str {
@@ -556,7 +556,7 @@ fn core_transfer(cross: &Cross, row: rows::PendingTransfer) -> Option<PendingTra
         .iter()
         .map(|(bank, account, amount_cents)| {
             let consent = consents.get(&(bank.clone(), account.clone())).cloned();
-            Some(TransferLeg { bank: cross.ring.members.node_of(bank)?, account: account.clone(), amount_cents: *amount_cents, consent })
+            Some(TransferLeg { bank: cross.ring.members().node_of(bank)?, account: account.clone(), amount_cents: *amount_cents, consent })
         })
         .collect::<Option<Vec<_>>>();
     let Some(legs) = legs else {
@@ -580,7 +580,7 @@ async fn recovered_state(cross: &Cross) -> Result<CoordinatorState, LedgerError>
     for record in cross.ledger.coordinator_records().await? {
         let Some(transfer) = core_transfer(cross, record.transfer) else { continue };
         state.submitted += 1;
-        let undelivered = record.undelivered.iter().filter_map(|bank| cross.ring.members.node_of(bank)).collect();
+        let undelivered = record.undelivered.iter().filter_map(|bank| cross.ring.members().node_of(bank)).collect();
         let coordinated = CoordinatedTransfer {
             transfer,
             submitted: state.submitted,
@@ -608,7 +608,8 @@ async fn deliver_to(cross: &Cross, bank: &str, request: wire::OutcomeRequest) ->
     if cross.faults.is_partitioned(bank) {
         return None;
     }
-    let url = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n))?.to_string();
+    let members = cross.ring.members();
+    let url = members.node_of(bank).and_then(|n| members.url_of(n))?.to_string();
     match cross.peers.call::<_, wire::OutcomeResponse>(&url, "/bank/v1/outcome", &request).await {
         Ok(response) => Some(response),
         Err(error) => {

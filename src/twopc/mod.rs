@@ -12,7 +12,6 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringbank_twopc::BankId;
 use tokio::sync::{oneshot, Notify};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -46,10 +45,8 @@ pub struct Cross {
     pub faults: Arc<Faults>,
     pub metrics: Arc<Metrics>,
     pub limits: ParticipantLimits,
-    /// Member bank names by the core's `BankId` (their index in the member list).
-    pub banks: Arc<Vec<String>>,
-    /// The participant core's settings for this bank.
-    pub participant_config: ringbank_twopc::ParticipantConfig,
+    /// The participant core's settings for this bank, less the member list (`participant_config`).
+    participant_template: ringbank_twopc::ParticipantConfig,
     /// Ids of transfers that became final here (for `Prefer: wait`).
     pub finalized: Finalized,
     /// Wakes the coordinator when a cross-bank transfer is submitted.
@@ -72,11 +69,9 @@ impl Cross {
         metrics: Arc<Metrics>,
         limits: ParticipantLimits,
     ) -> Arc<Cross> {
-        let banks = Arc::new(ring.members.ids());
-        let member_count = BankId::try_from(banks.len()).unwrap_or(BankId::MAX);
-        let participant_config = ringbank_twopc::ParticipantConfig {
-            me: ring.members.me,
-            members: (0..member_count).collect(),
+        let participant_template = ringbank_twopc::ParticipantConfig {
+            me: ring.registry.me(),
+            members: Vec::new(),
             limits: ringbank_twopc::PrepareLimits {
                 transfers_max: crate::protocol::BATCH_MAX,
                 legs_max: limits.max_legs,
@@ -89,8 +84,7 @@ impl Cross {
             quorum: ring.quorum,
         };
         Arc::new(Cross {
-            banks,
-            participant_config,
+            participant_template,
             bank,
             ledger,
             ring,
@@ -104,6 +98,19 @@ impl Cross {
             batched_transfers: AtomicU64::new(0),
             phase_micros: Default::default(),
         })
+    }
+
+    /// Every bank that ever was a member, by the core's `BankId` (its ring node id): what the
+    /// ledger's records name.
+    pub fn banks(&self) -> Arc<Vec<String>> {
+        self.ring.members().names()
+    }
+
+    /// The participant core's settings for this bank with the member list as it is now: the
+    /// current members (both sets while a change is joint) and their quorum.
+    pub fn participant_config(&self) -> ringbank_twopc::ParticipantConfig {
+        let members = self.ring.members();
+        ringbank_twopc::ParticipantConfig { members: members.nodes(), quorum: members.quorum, ..self.participant_template.clone() }
     }
 
     pub fn bank(&self) -> &str {

@@ -57,7 +57,7 @@ impl From<Refusal> for ParticipantError {
 
 /// The core's id of a member bank (its index in the configured member list).
 pub fn bank_id(cross: &Cross, name: &str) -> Option<BankId> {
-    cross.ring.members.node_of(name)
+    cross.ring.members().node_of(name)
 }
 
 fn member(cross: &Cross, name: &str, what: &str) -> Result<BankId, ParticipantError> {
@@ -138,12 +138,12 @@ pub async fn prepare(cross: &Cross, from: &str, request: PrepareRequest) -> Resu
     }
     // The certificate, once per batch, before anything else is looked at (the core checks it
     // again in the writer's transaction, where the fence is compared).
-    ringbank_twopc::check_certificate(&prepare, &cross.participant_config, &cross.ring.keys)?;
+    ringbank_twopc::check_certificate(&prepare, &cross.participant_config(), &cross.ring.keys)?;
     let ring_promised_epoch = cross.ring.status().promised_epoch;
     if prepare.stamp.epoch < ring_promised_epoch {
         return Err(Refusal::BelowRingPromise { got: prepare.stamp, promised_epoch: ring_promised_epoch }.into());
     }
-    let config = &cross.participant_config;
+    let config = &cross.participant_config();
     ringbank_twopc::validate_prepare(&prepare, &config.limits, config.me, &config.members)?;
     cross.faults.crash_point(CrashPoint::OnPrepare);
     let job = PrepareJob {
@@ -152,7 +152,7 @@ pub async fn prepare(cross: &Cross, from: &str, request: PrepareRequest) -> Resu
         ring_promised_epoch,
         config: config.clone(),
         keys: cross.ring.keys.clone(),
-        banks: cross.banks.clone(),
+        banks: cross.banks(),
         limit_window: {
             let now = crate::clock::wall_clock_ms();
             ringbank_domain::LimitWindow::at(now, cross.limits.time_zone.offset_at(now))
@@ -194,16 +194,16 @@ pub async fn learned(cross: &Cross, from: &str, coordinator: &str, known: Vec<Ou
 /// The outcomes of this bank's own decisions at its own participant, for the ledger to apply in
 /// the transaction that logs the decisions (`Job::Decide`).
 pub fn own_outcomes(cross: &Cross, outcomes: Vec<OutcomeItem>) -> OutcomeJob {
-    let me = cross.participant_config.me;
+    let me = cross.ring.registry.me();
     let outcomes = outcomes.into_iter().map(|o| ringbank_twopc::OutcomeItem { id: TransferId(o.id), commit: o.commit }).collect();
     OutcomeJob {
         from: me,
         coordinator: me,
         outcomes,
         learned: false,
-        config: cross.participant_config.clone(),
+        config: cross.participant_config(),
         keys: cross.ring.keys.clone(),
-        banks: cross.banks.clone(),
+        banks: cross.banks(),
     }
 }
 
@@ -220,9 +220,9 @@ async fn apply(
         coordinator,
         outcomes,
         learned,
-        config: cross.participant_config.clone(),
+        config: cross.participant_config(),
         keys: cross.ring.keys.clone(),
-        banks: cross.banks.clone(),
+        banks: cross.banks(),
     };
     match cross.ledger.submit(Job::ApplyOutcomes(job), None).await? {
         Outcome::Applied { final_ids, refused } => {
@@ -248,7 +248,7 @@ pub async fn query(cross: &Cross, from: &str, request: QueryRequest) -> Result<Q
     let asker = member(cross, from, "the query")?;
     let query_coordinator = member(cross, &request.coordinator, "the query")?;
     let records = cross.ledger.outcome_records(&request.ids).await?;
-    let me = cross.participant_config.me;
+    let me = cross.ring.registry.me();
     let (mut coordinator_state, mut participant_state) = (CoordinatorState::default(), ParticipantState::default());
     let banks = |names: &[String]| names.iter().filter_map(|name| bank_id(cross, name)).collect::<Vec<BankId>>();
     for record in records {
@@ -298,7 +298,7 @@ pub async fn query(cross: &Cross, from: &str, request: QueryRequest) -> Result<Q
     let config = CoordinatorConfig { me, delivery_interval: 0, transfers_max: BATCH_MAX };
     let (coordinator, presumed) = Coordinator::start(config, coordinator_state, 0);
     debug_assert!(presumed.is_empty(), "answering a query decided something");
-    let participant = Participant::start(cross.participant_config.clone(), cross.ring.keys.clone(), participant_state, 0);
+    let participant = Participant::start(cross.participant_config(), cross.ring.keys.clone(), participant_state, 0);
     let ids: Vec<TransferId> = request.ids.into_iter().map(TransferId).collect();
     match answer_query(&coordinator, &participant, asker, query_coordinator, &ids) {
         Message::Known { known, .. } => {

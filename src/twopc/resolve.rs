@@ -70,7 +70,8 @@ async fn ask(cross: &Arc<Cross>, bank: &str, coordinator: &str, ids: Vec<String>
     if bank == cross.bank() || cross.faults.is_partitioned(bank) {
         return Vec::new();
     }
-    let Some(url) = cross.ring.members.node_of(bank).and_then(|n| cross.ring.members.url_of(n)).map(str::to_string) else {
+    let members = cross.ring.members();
+    let Some(url) = members.node_of(bank).and_then(|n| members.url_of(n)).map(str::to_string) else {
         return Vec::new();
     };
     let request = QueryRequest { coordinator: coordinator.to_string(), ids };

@@ -18,6 +18,7 @@ mod idempotency;
 mod keys;
 mod ledger_ops;
 mod limits;
+mod membership;
 mod metrics;
 mod money_pages;
 mod openapi;

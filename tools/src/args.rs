@@ -25,6 +25,37 @@ pub struct FaultArgs {
     pub fault: FaultKind,
 }
 
+/// `ringbank members`: the ring's member list at one bank, and changes ordered through it.
+#[derive(Args, Debug, Clone)]
+pub struct MembersArgs {
+    /// The bank to ask (a member): its URL, or its id resolved through --peer.
+    #[arg(long)]
+    pub bank: String,
+    /// The bank's admin secret (sent as a Bearer token).
+    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
+    pub admin_secret: Option<String>,
+    /// Member banks as ID=URL, to resolve --bank given as an id.
+    #[arg(long = "peer", env = "RINGBANK_PEERS", value_delimiter = ',', value_parser = parse_peer)]
+    pub peers: Vec<PeerArg>,
+    #[command(subcommand)]
+    pub action: MembersAction,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum MembersAction {
+    /// Print the member list (version, members with node ids, URLs and keys).
+    List,
+    /// Add a bank already started with `ringbank serve --join`: NEW=URL=ed25519:HEX (its public
+    /// key as `ringbank keygen` printed it).
+    Add {
+        #[arg(value_parser = parse_peer)]
+        bank: PeerArg,
+    },
+    /// Remove a member (refused while a transfer is in doubt at --bank or its position with
+    /// --bank is not settled).
+    Remove { id: String },
+}
+
 #[derive(Subcommand, Debug, Clone)]
 pub enum FaultKind {
     /// The process exits at once, like kill -9.

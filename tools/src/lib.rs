@@ -10,5 +10,6 @@ pub mod chaos; // `ringbank chaos`: random load under a seeded fault schedule, t
 pub mod consortium_audit; // checks across live banks: same outcomes, mirrored settlement, money conserved
 pub mod fault_cli; // `ringbank fault`: one fault into a running bank through its admin API
 pub mod local_ring; // LocalRing: bank processes on loopback ports, started, killed and stopped
+pub mod members_cli; // `ringbank members`: the member list at one bank, and membership changes through it
 pub mod supervisor; // restarts crashed banks of a LocalRing; `up`'s control endpoint
 pub mod up; // `ringbank up`: a local consortium under a supervisor until Ctrl-C

@@ -81,13 +81,13 @@ fn allow_form_targets(mut response: Response, origins: &[String]) -> Response {
     response
 }
 
-fn member<'a>(state: &'a AppState, bank: &str) -> Option<&'a Member> {
-    state.ring.members.list.iter().find(|m| m.id == bank)
+fn member(state: &AppState, bank: &str) -> Option<Member> {
+    state.ring.members().list.iter().find(|m| m.id == bank).cloned()
 }
 
 /// The other member banks.
-fn others(state: &AppState) -> Vec<&Member> {
-    state.ring.members.list.iter().filter(|m| m.id != state.bank()).collect()
+fn others(state: &AppState) -> Vec<Member> {
+    state.ring.members().list.iter().filter(|m| m.id != state.bank()).cloned().collect()
 }
 
 /// A refusal (or outcome) page: a heading and a sentence, `arg` filling its placeholder.

@@ -195,7 +195,7 @@ fn rotation_rate(state: &AppState, bank: &str, epoch: u64, token_seq: u64) -> Op
 
 pub async fn snapshot(state: &AppState) -> Snapshot {
     let me = state.bank().to_string();
-    let members = &state.ring.members.list;
+    let members = &state.ring.members().list;
     let statuses: Vec<Option<Value>> = futures_util::future::join_all(members.iter().map(|m| {
         let own = m.id == me;
         async move {

@@ -48,13 +48,15 @@ async fn consents_from(state: &AppState, document: &str, bank: &str) -> Vec<Stri
 /// The accounts `document` may use at every other member of the ring, in member order.
 pub async fn accounts_elsewhere(state: &AppState, document: &str) -> Vec<BankAccounts> {
     let me = state.bank();
-    let asks = state.ring.members.list.iter().filter(|m| m.id != me).map(|member| ask(state, member, document));
+    let members = state.ring.members();
+    let asks = members.list.iter().filter(|m| m.id != me).map(|member| ask(state, member, document));
     futures_util::future::join_all(asks).await
 }
 
 /// The accounts of one other bank, or None if it is not a member or did not answer.
 pub async fn accounts_at(state: &AppState, bank: &str, document: &str) -> Option<Vec<AccountView>> {
-    let member = state.ring.members.list.iter().find(|m| m.id == bank && bank != state.bank())?;
+    let members = state.ring.members();
+    let member = members.list.iter().find(|m| m.id == bank && bank != state.bank())?;
     ask(state, member, document).await.accounts
 }
 

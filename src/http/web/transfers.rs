@@ -231,7 +231,7 @@ fn source_row(state: &AppState, t: Tr, holdings: &Holdings, form: &Form, errors:
     };
     let banks = state
         .ring
-        .members
+        .members()
         .list
         .iter()
         .map(|m| Choice {
@@ -311,7 +311,7 @@ async fn check(state: &Arc<AppState>, t: Tr, session: &Session, kind: Kind, form
     for (index, from_bank, from, amount) in &rows {
         let held = if from_bank == state.bank() {
             Ok(operations::held_account(&state.services, &session.caller, from).await.map_err(ApiError::from).is_ok())
-        } else if state.ring.members.node_of(from_bank).is_none() {
+        } else if state.ring.members().node_of(from_bank).is_none() {
             Ok(false)
         } else {
             if !elsewhere.iter().any(|(b, _)| b == from_bank) {

@@ -43,7 +43,7 @@ struct VerifyPage {
 async fn page(state: &Arc<AppState>, visit: &Visit, receipt: String, verdict: Option<Verdict>) -> Response {
     let session = visit.session(state).await;
     let c = Chrome::new(state, visit, session.as_ref(), "verify.title", "verify");
-    let members = state.ring.members.list.iter().map(|m| MemberLine { id: m.id.clone(), public_key: m.public_key.to_string() }).collect();
+    let members = state.ring.members().list.iter().map(|m| MemberLine { id: m.id.clone(), public_key: m.public_key.to_string() }).collect();
     render(StatusCode::OK, &VerifyPage { c, receipt, verdict, members })
 }
 
@@ -67,7 +67,7 @@ fn check(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .then(|visit: Visit, form: Form, state: Arc<AppState>| async move {
             let t = visit.tr();
             let text = form.get("receipt").trim().to_string();
-            let members = &state.ring.members;
+            let members = state.ring.members();
             let verdict = match check_receipt(&text, |bank| members.public_key_of(bank)) {
                 Ok(receipt) => Verdict { valid: true, headline: t.get("verify.valid").to_string(), detail: describe(&receipt) },
                 Err(reason) => Verdict { valid: false, headline: t.get("verify.invalid").to_string(), detail: reason },

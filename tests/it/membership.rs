@@ -1,0 +1,231 @@
+//! Online membership change across real bank processes (issue 16, point 1): a bank started with
+//! `--join` is added to a running ring of three through the admin API while cross-bank transfers
+//! flow, holds the token, coordinates and takes part in cross-bank transfers, and is removed
+//! once its positions are settled; a member with an unsettled position is not removed. Every
+//! phase ends with the consortium audit over every bank.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::common::*;
+
+async fn members(bank: &TestBank) -> Value {
+    let (status, body) = bank.call(Method::GET, "/admin/v1/ring/members", Some(ADMIN_SECRET), None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list["members"].as_array().expect("members").iter().map(|m| m["bank"].as_str().expect("bank").to_string()).collect()
+}
+
+/// Waits until every bank works with membership `version`, committed, with exactly `expected`.
+async fn wait_membership(banks: &[&TestBank], version: u64, expected: &[&str], limit: Duration) {
+    let deadline = Instant::now() + limit;
+    loop {
+        let mut all = true;
+        let mut seen = Vec::new();
+        for bank in banks {
+            let list = members(bank).await;
+            let ok = list["version"] == version && list["joint"] == false && ids(&list) == expected;
+            seen.push(list);
+            all &= ok;
+        }
+        if all {
+            return;
+        }
+        assert!(Instant::now() < deadline, "membership {version} {expected:?} not reached: {seen:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `bank` has held the token since it started.
+async fn wait_grant(bank: &TestBank) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let (_, status) = bank.get("/ring/v1/status", None).await;
+        if status["grants"].as_u64().unwrap_or(0) > 0 {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{} never held the token: {status}", bank.url);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Submits a transfer and waits until it is final; returns its status.
+async fn transfer(bank: &TestBank, token: &str, debits: Vec<Leg>, credits: Vec<Leg>) -> String {
+    let transfer = NewTransfer { debits, credits, description: "membership".to_string() };
+    let client = bank.as_customer(token);
+    let reply = client.transfer(&transfer, &PostOptions::wait(Duration::from_secs(20))).await.expect("transfer accepted");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let view = client.transfer_view(&reply.transfer.id).await.expect("transfer view");
+        if view.status != "pending" {
+            return view.status;
+        }
+        assert!(Instant::now() < deadline, "transfer {} still pending", reply.transfer.id);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Waits until `account`'s (balance, available) is `expected`: a committed decision reaches the
+/// participants as it is delivered.
+async fn wait_balance(bank: &TestBank, token: &str, account: &str, expected: (i64, i64)) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = bank.balance(token, account).await;
+        if now == expected {
+            return;
+        }
+        assert!(Instant::now() < deadline, "balance {now:?}, expected {expected:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn audit_until_quiet(banks: &[(&str, &TestBank)], limit: Duration) -> ringbank_tools::consortium_audit::ConsortiumReport {
+    let urls: Vec<(String, String)> = banks.iter().map(|(id, bank)| (id.to_string(), bank.url.clone())).collect();
+    let deadline = Instant::now() + limit;
+    loop {
+        let summaries = ringbank_tools::consortium_audit::fetch(&urls, ADMIN_SECRET).await.expect("every bank answers the audit");
+        let report = ringbank_tools::consortium_audit::check(&summaries);
+        if report.passed || Instant::now() > deadline {
+            return report;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
+    let mut consortium = Consortium::start(3, &[]).await;
+    let (a, b, c) = (consortium.view(0), consortium.view(1), consortium.view(2));
+
+    // D starts from what A says of the ring, and waits to be added.
+    let d_listen = free_loopback_address();
+    let d_url = format!("http://{d_listen}");
+    let key_file = consortium.data.path().join("key-D");
+    std::fs::write(&key_file, test_key("D").to_key_file_text()).expect("write D's key");
+    let join = ["--join", &consortium.url(0), "--key-file", key_file.to_str().expect("utf-8 path")];
+    let d_process = BankProcess::spawn_on("D", &d_listen, consortium.data.path(), &join).await;
+    let d = d_process.view();
+    assert_eq!(ids(&members(&a).await), ["A", "B", "C"]);
+    let (status, document) = d.get("/ring/v1/membership", None).await;
+    assert_eq!((status.as_u16(), document["next_node"].as_u64()), (200, Some(3)), "{document}");
+
+    // Money at A and B, and a stream of cross-bank transfers A -> B that runs through the change.
+    let cpf = new_cpf();
+    let (ta, tb) = (a.customer(&cpf, "Xavier").await, b.customer(&cpf, "Xavier").await);
+    let (xa, xb) = (a.open_account(&ta, "individual", &[]).await, b.open_account(&tb, "individual", &[]).await);
+    a.deposit(&ta, &xa, 1_000_000).await;
+    // A Pix key registered before D exists: D must learn it from the directory's replicas.
+    let (status, body) = a.post("/api/v1/keys", Some(&ta), json!({"account": xa, "kind": "cpf"})).await;
+    assert_eq!(status, 201, "{body}");
+    let stop = Arc::new(AtomicBool::new(false));
+    let (committed, other) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    let flow = {
+        let (a, ta, xa, xb, stop, committed, other) =
+            (consortium.view(0), ta.clone(), xa.clone(), xb.clone(), stop.clone(), committed.clone(), other.clone());
+        tokio::spawn(async move {
+            for _ in 0..200 {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                match transfer(&a, &ta, vec![Leg::new("A", &xa, 100)], vec![Leg::new("B", &xb, 100)]).await.as_str() {
+                    "committed" => committed.fetch_add(1, Ordering::Relaxed),
+                    _ => other.fetch_add(1, Ordering::Relaxed),
+                };
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // The operator adds D at B (any member will do); one change at a time, ids never reused.
+    let add = json!({"bank": "D", "url": d_url, "public_key": test_key("D").public().to_string()});
+    let (status, body) = b.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(add.clone())).await;
+    assert_eq!(status, 202, "{body}");
+    assert_eq!((body["node"].as_u64(), body["version"].as_u64()), (Some(3), Some(1)), "{body}");
+    let (status, body) = c
+        .call(
+            Method::POST,
+            "/admin/v1/ring/members",
+            Some(ADMIN_SECRET),
+            Some(json!({"bank": "E", "url": "http://127.0.0.1:9", "public_key": "ed25519:00"})),
+        )
+        .await;
+    assert_eq!(status, 422, "a bad key is refused: {body}");
+    wait_membership(&[&a, &b, &c, &d], 1, &["A", "B", "C", "D"], Duration::from_secs(20)).await;
+    let (status, body) = a.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(add)).await;
+    assert_problem(&(status, body), 409, "membership-refused");
+
+    // D holds the token and has caught up with the Pix key directory.
+    wait_grant(&d).await;
+    let td = d.customer(&cpf, "Xavier").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (status, body) = d.get(&format!("/api/v1/keys/lookup?key={}", cpf.replace(['.', '-'], "")), Some(&td)).await;
+        if status == 200 {
+            assert_eq!(body["bank"], "A", "{body}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "D never learnt the key registered before it joined: {status} {body}");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    // D restarted (kill -9) comes back from what it kept: its join document and ring state.
+    d_process.kill9().await;
+    let d_process = BankProcess::spawn_on("D", &d_listen, consortium.data.path(), &join).await;
+    let d = d_process.view();
+    wait_grant(&d).await;
+    let td = d.sign_in(&cpf).await;
+    // D takes part in cross-bank transfers both ways (D coordinates one).
+    let xd = d.open_account(&td, "individual", &[]).await;
+    assert_eq!(transfer(&a, &ta, vec![Leg::new("A", &xa, 5_000)], vec![Leg::new("D", &xd, 5_000)]).await, "committed");
+    wait_balance(&d, &td, &xd, (5_000, 5_000)).await;
+    assert_eq!(transfer(&d, &td, vec![Leg::new("D", &xd, 5_000)], vec![Leg::new("A", &xa, 5_000)]).await, "committed");
+    wait_balance(&d, &td, &xd, (0, 0)).await;
+
+    stop.store(true, Ordering::Relaxed);
+    flow.await.expect("the transfer stream");
+    let (committed, other) = (committed.load(Ordering::Relaxed), other.load(Ordering::Relaxed));
+    assert!(committed > 0, "no transfer committed during the change ({other} did not)");
+    println!("transfers A -> B while D was added: {committed} committed, {other} not");
+    let every = [("A", &a), ("B", &b), ("C", &c), ("D", &d)];
+    let report = audit_until_quiet(&every, Duration::from_secs(20)).await;
+    assert!(report.passed, "{}", report.render());
+
+    // B's position with A is not settled (the stream moved money A -> B): B is not removed.
+    let (status, body) = a.call(Method::DELETE, "/admin/v1/ring/members/B", Some(ADMIN_SECRET), None).await;
+    assert_problem(&(status, body.clone()), 409, "membership-refused");
+    assert!(body["detail"].as_str().unwrap_or("").contains("not settled"), "{body}");
+    // D's positions net to zero everywhere: D is removed.
+    let (status, body) = a.call(Method::DELETE, "/admin/v1/ring/members/D", Some(ADMIN_SECRET), None).await;
+    assert_eq!(status, 202, "{body}");
+    wait_membership(&[&a, &b, &c], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
+    // The ring goes on without D, and B restarted keeps the membership it learnt.
+    assert_eq!(transfer(&a, &ta, vec![Leg::new("A", &xa, 100)], vec![Leg::new("B", &xb, 100)]).await, "committed");
+    consortium.kill9(1).await;
+    consortium.restart(1).await;
+    wait_membership(&[&a, &b, &c], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
+    assert_eq!(transfer(&a, &ta, vec![Leg::new("A", &xa, 100)], vec![Leg::new("B", &xb, 100)]).await, "committed");
+    // D's id stays taken; D itself learns the change that removed it.
+    let (status, body) = a
+        .call(
+            Method::POST,
+            "/admin/v1/ring/members",
+            Some(ADMIN_SECRET),
+            Some(json!({"bank": "D", "url": d_url, "public_key": test_key("D").public().to_string()})),
+        )
+        .await;
+    assert_problem(&(status, body), 409, "membership-refused");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while members(&d).await["version"] != 2 {
+        assert!(Instant::now() < deadline, "D did not learn it was removed: {}", members(&d).await);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let report = audit_until_quiet(&[("A", &a), ("B", &b), ("C", &c)], Duration::from_secs(20)).await;
+    assert!(report.passed, "{}", report.render());
+    d_process.kill9().await;
+}

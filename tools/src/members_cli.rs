@@ -1,0 +1,30 @@
+//! `ringbank members --bank URL-or-ID list|add|remove`: the ring's member list at one bank, and
+//! membership changes ordered through it (POST/DELETE /admin/v1/ring/members). The change is put
+//! on the token at that bank's next pass; `list` at any member shows when it is committed.
+
+use std::time::Duration;
+
+use ringbank_client::AdminClient;
+
+use crate::args::{MembersAction, MembersArgs};
+use crate::fault_cli::bank_url;
+
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+
+pub async fn run(args: MembersArgs) -> Result<std::process::ExitCode, String> {
+    let secret = args.admin_secret.clone().ok_or("membership needs the admin secret: --admin-secret or RINGBANK_ADMIN_SECRET")?;
+    let url = bank_url(&args.bank, &args.peers)?;
+    let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| e.to_string())?;
+    let admin = AdminClient::with_http(http, &url, &secret);
+    let answer = match &args.action {
+        MembersAction::List => admin.ring_members().await,
+        MembersAction::Add { bank } => {
+            let key = bank.public_key.ok_or_else(|| format!("{}: the new bank's public key is required (ID=URL=ed25519:HEX)", bank.id))?;
+            admin.add_member(&bank.id, &bank.url, &key.to_string()).await
+        }
+        MembersAction::Remove { id } => admin.remove_member(id).await,
+    }
+    .map_err(|e| e.to_string())?;
+    println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());
+    Ok(std::process::ExitCode::SUCCESS)
+}
