@@ -200,10 +200,24 @@ async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
     let (status, body) = a.call(Method::DELETE, "/admin/v1/ring/members/B", Some(ADMIN_SECRET), None).await;
     assert_problem(&(status, body.clone()), 409, "membership-refused");
     assert!(body["detail"].as_str().unwrap_or("").contains("not settled"), "{body}");
-    // D's positions net to zero everywhere: D is removed.
-    let (status, body) = a.call(Method::DELETE, "/admin/v1/ring/members/D", Some(ADMIN_SECRET), None).await;
-    assert_eq!(status, 202, "{body}");
+    // D's positions net to zero everywhere: D is removed, by the operator's CLI this time.
+    let cli = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
+            .args(["members", "--bank", &a.url, "--admin-secret", ADMIN_SECRET])
+            .args(args)
+            .env_remove("RINGBANK_PEERS")
+            .output()
+            .expect("run ringbank members")
+    };
+    let refused = cli(&["remove", "B"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not settled"), "{refused:?}");
+    let removed = cli(&["remove", "D"]);
+    assert!(removed.status.success(), "{removed:?}");
+    let answer: Value = serde_json::from_slice(&removed.stdout).expect("the CLI prints the answer as JSON");
+    assert_eq!((answer["bank"].as_str(), answer["version"].as_u64()), (Some("D"), Some(2)), "{answer}");
     wait_membership(&[&a, &b, &c], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
+    let listed: Value = serde_json::from_slice(&cli(&["list"]).stdout).expect("JSON");
+    assert_eq!((listed["version"].as_u64(), listed["next_node"].as_u64()), (Some(2), Some(4)), "{listed}");
     // The ring goes on without D, and B restarted keeps the membership it learnt.
     assert_eq!(transfer(&a, &ta, vec![Leg::new("A", &xa, 100)], vec![Leg::new("B", &xb, 100)]).await, "committed");
     consortium.kill9(1).await;

@@ -9,6 +9,18 @@ use clap::{Args, Subcommand};
 
 #[derive(Args, Debug, Clone)]
 pub struct FaultArgs {
+    #[command(flatten)]
+    pub target: AdminTarget,
+    /// The `ringbank up` supervisor's control URL (for `restart`, since the bank may be dead).
+    #[arg(long, env = "RINGBANK_SUPERVISOR", default_value = "http://127.0.0.1:8080")]
+    pub supervisor: String,
+    #[command(subcommand)]
+    pub fault: FaultKind,
+}
+
+/// The bank an operator command talks to through its admin API.
+#[derive(Args, Debug, Clone)]
+pub struct AdminTarget {
     /// The bank: its URL, or its id resolved through --peer.
     #[arg(long)]
     pub bank: String,
@@ -18,25 +30,13 @@ pub struct FaultArgs {
     /// Member banks as ID=URL, to resolve --bank given as an id.
     #[arg(long = "peer", env = "RINGBANK_PEERS", value_delimiter = ',', value_parser = parse_peer)]
     pub peers: Vec<PeerArg>,
-    /// The `ringbank up` supervisor's control URL (for `restart`, since the bank may be dead).
-    #[arg(long, env = "RINGBANK_SUPERVISOR", default_value = "http://127.0.0.1:8080")]
-    pub supervisor: String,
-    #[command(subcommand)]
-    pub fault: FaultKind,
 }
 
 /// `ringbank members`: the ring's member list at one bank, and changes ordered through it.
 #[derive(Args, Debug, Clone)]
 pub struct MembersArgs {
-    /// The bank to ask (a member): its URL, or its id resolved through --peer.
-    #[arg(long)]
-    pub bank: String,
-    /// The bank's admin secret (sent as a Bearer token).
-    #[arg(long, env = "RINGBANK_ADMIN_SECRET", hide_env_values = true)]
-    pub admin_secret: Option<String>,
-    /// Member banks as ID=URL, to resolve --bank given as an id.
-    #[arg(long = "peer", env = "RINGBANK_PEERS", value_delimiter = ',', value_parser = parse_peer)]
-    pub peers: Vec<PeerArg>,
+    #[command(flatten)]
+    pub target: AdminTarget,
     #[command(subcommand)]
     pub action: MembersAction,
 }

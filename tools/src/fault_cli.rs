@@ -49,11 +49,11 @@ pub fn fault_for(kind: &FaultKind) -> Result<Option<Fault>, String> {
 }
 
 pub async fn run(args: FaultArgs) -> Result<std::process::ExitCode, String> {
-    let secret = args.admin_secret.clone().ok_or("faults need the admin secret: --admin-secret or RINGBANK_ADMIN_SECRET")?;
+    let secret = args.target.admin_secret.clone().ok_or("faults need the admin secret: --admin-secret or RINGBANK_ADMIN_SECRET")?;
     if matches!(args.fault, FaultKind::Restart) {
         return restart(&args, &secret).await;
     }
-    let url = bank_url(&args.bank, &args.peers)?;
+    let url = bank_url(&args.target.bank, &args.target.peers)?;
     let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| e.to_string())?;
     let admin = AdminClient::with_http(http, &url, &secret);
     match fault_for(&args.fault)? {
@@ -85,7 +85,7 @@ async fn restart(args: &FaultArgs, secret: &str) -> Result<std::process::ExitCod
     let response = reqwest::Client::new()
         .post(format!("{}/control/v1/restart", args.supervisor.trim_end_matches('/')))
         .bearer_auth(secret)
-        .json(&json!({"bank": args.bank}))
+        .json(&json!({"bank": args.target.bank}))
         .timeout(Duration::from_secs(30))
         .send()
         .await
@@ -95,6 +95,6 @@ async fn restart(args: &FaultArgs, secret: &str) -> Result<std::process::ExitCod
     if !status.is_success() {
         return Err(format!("the supervisor refused ({status}): {text}"));
     }
-    println!("restarted bank {}", args.bank);
+    println!("restarted bank {}", args.target.bank);
     Ok(std::process::ExitCode::SUCCESS)
 }

@@ -12,8 +12,8 @@ use crate::fault_cli::bank_url;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub async fn run(args: MembersArgs) -> Result<std::process::ExitCode, String> {
-    let secret = args.admin_secret.clone().ok_or("membership needs the admin secret: --admin-secret or RINGBANK_ADMIN_SECRET")?;
-    let url = bank_url(&args.bank, &args.peers)?;
+    let secret = args.target.admin_secret.clone().ok_or("membership needs the admin secret: --admin-secret or RINGBANK_ADMIN_SECRET")?;
+    let url = bank_url(&args.target.bank, &args.target.peers)?;
     let http = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| e.to_string())?;
     let admin = AdminClient::with_http(http, &url, &secret);
     let answer = match &args.action {
