@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use ringbank_ring::directory::{DirAction, DirMessage, Op, Orderer, Outcome, Pos, Replica};
 use ringbank_ring::NodeId;
 use serde::{Deserialize, Serialize};
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -437,30 +437,20 @@ impl Outboxes {
     fn to(&mut self, to: NodeId, registry: &MemberRegistry) -> Option<&mpsc::Sender<DirMessage>> {
         if !self.open.contains_key(&to) {
             let member = registry.get().member(to)?.clone();
-            let (sender, mut receiver) = mpsc::channel::<DirMessage>(PEER_QUEUE);
-            let (client, faults, shutdown) = (self.client.clone(), self.faults.clone(), self.shutdown.clone());
-            self.tracker.spawn(async move {
-                let permits = Arc::new(Semaphore::new(PEER_CONCURRENCY));
-                loop {
-                    let message = tokio::select! {
-                        () = shutdown.cancelled() => return,
-                        message = receiver.recv() => match message { Some(m) => m, None => return },
-                    };
-                    if faults.is_partitioned(&member.id) {
-                        continue;
+            let (sender, receiver) = mpsc::channel::<DirMessage>(PEER_QUEUE);
+            let (client, url) = (self.client.clone(), member.url.clone());
+            let send = move |message: DirMessage| {
+                let (client, url) = (client.clone(), url.clone());
+                async move {
+                    let started = Instant::now();
+                    let body = serde_json::to_vec(&DirectoryEnvelope { message }).unwrap_or_default();
+                    if let Err(error) = client.post(&url, "/ring/v1/directory", body).await {
+                        tracing::trace!(%error, %url, elapsed = ?started.elapsed(), "directory message not delivered");
                     }
-                    let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
-                    let (client, url) = (client.clone(), member.url.clone());
-                    tokio::spawn(async move {
-                        let started = Instant::now();
-                        let body = serde_json::to_vec(&DirectoryEnvelope { message }).unwrap_or_default();
-                        if let Err(error) = client.post(&url, "/ring/v1/directory", body).await {
-                            tracing::trace!(%error, %url, elapsed = ?started.elapsed(), "directory message not delivered");
-                        }
-                        drop(permit);
-                    });
                 }
-            });
+            };
+            let (faults, shutdown) = (self.faults.clone(), self.shutdown.clone());
+            self.tracker.spawn(crate::peer::drain_to_peer(member, receiver, faults, PEER_CONCURRENCY, shutdown, send));
             self.open.insert(to, sender);
         }
         self.open.get(&to)

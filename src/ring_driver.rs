@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ringbank_domain::keys::{PublicKey, SecretKey};
 use ringbank_ring::{Action, Certificate, Config as RingConfig, Ed25519Keyring, Keys, Message, Node, NodeId, Stamp};
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -677,26 +677,16 @@ impl Outboxes {
 async fn peer_sender(
     member: crate::peer::Member,
     node: NodeId,
-    mut receiver: mpsc::Receiver<Message>,
+    receiver: mpsc::Receiver<Message>,
     client: PeerClient,
     faults: Arc<Faults>,
     events: mpsc::Sender<RingEvent>,
     shutdown: CancellationToken,
 ) {
-    let permits = Arc::new(Semaphore::new(PEER_CONCURRENCY));
-    loop {
-        let message = tokio::select! {
-            () = shutdown.cancelled() => return,
-            message = receiver.recv() => match message { Some(m) => m, None => return },
-        };
-        if faults.is_partitioned(&member.id) {
-            continue;
-        }
-        let Ok(permit) = permits.clone().try_acquire_owned() else {
-            continue; // too many requests in flight to this peer: drop, the protocol retries
-        };
-        let (client, url, events) = (client.clone(), member.url.clone(), events.clone());
-        tokio::spawn(async move {
+    let url = member.url.clone();
+    crate::peer::drain_to_peer(member, receiver, faults, PEER_CONCURRENCY, shutdown, move |message: Message| {
+        let (client, url, events) = (client.clone(), url.clone(), events.clone());
+        async move {
             let path = format!("/ring/v1/{}", message.kind());
             let body = serde_json::to_vec(&message).unwrap_or_default();
             if let Err(error) = client.post(&url, &path, body).await {
@@ -707,9 +697,9 @@ async fn peer_sender(
                     let _ = events.try_send(RingEvent::Unreachable(node));
                 }
             }
-            drop(permit);
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// Asks the driver for nothing: returns once a grant is visible or the timeout passes.

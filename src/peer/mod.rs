@@ -131,6 +131,40 @@ impl Members {
     }
 }
 
+/// Drains one peer's send queue (one task per peer, so a slow or dead peer delays no one else):
+/// nothing goes to a peer partitioned by fault injection, at most `concurrency` requests are in
+/// flight (past that a message is dropped: the protocols retransmit), and each request is the
+/// future `send` makes of a message, run on its own task.
+pub async fn drain_to_peer<M, F, Fut>(
+    member: Member,
+    mut receiver: tokio::sync::mpsc::Receiver<M>,
+    faults: Arc<Faults>,
+    concurrency: usize,
+    shutdown: tokio_util::sync::CancellationToken,
+    send: F,
+) where
+    M: Send + 'static,
+    F: Fn(M) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let permits = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    loop {
+        let message = tokio::select! {
+            () = shutdown.cancelled() => return,
+            message = receiver.recv() => match message { Some(m) => m, None => return },
+        };
+        if faults.is_partitioned(&member.id) {
+            continue;
+        }
+        let Ok(permit) = permits.clone().try_acquire_owned() else { continue };
+        let sending = send(message);
+        tokio::spawn(async move {
+            sending.await;
+            drop(permit);
+        });
+    }
+}
+
 /// How a bank names itself in a membership change's label: `ID=URL`.
 pub fn member_label(id: &str, url: &str) -> String {
     format!("{id}={url}")

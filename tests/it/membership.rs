@@ -99,18 +99,27 @@ async fn audit_until_quiet(banks: &[(&str, &TestBank)], limit: Duration) -> ring
     }
 }
 
+/// Starts bank D with `--join` (A's URL) and its test key; returns the process, its listening
+/// address and its arguments (to restart it the same way).
+async fn start_joining(consortium: &Consortium) -> (BankProcess, String, Vec<String>) {
+    let listen = free_loopback_address();
+    let key_file = consortium.data.path().join("key-D");
+    std::fs::write(&key_file, test_key("D").to_key_file_text()).expect("write D's key");
+    let join = vec!["--join".to_string(), consortium.url(0), "--key-file".to_string(), key_file.display().to_string()];
+    let args: Vec<&str> = join.iter().map(String::as_str).collect();
+    let process = BankProcess::spawn_on("D", &listen, consortium.data.path(), &args).await;
+    (process, listen, join)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
     let mut consortium = Consortium::start(3, &[]).await;
     let (a, b, c) = (consortium.view(0), consortium.view(1), consortium.view(2));
 
     // D starts from what A says of the ring, and waits to be added.
-    let d_listen = free_loopback_address();
+    let (d_process, d_listen, join) = start_joining(&consortium).await;
+    let join: Vec<&str> = join.iter().map(String::as_str).collect();
     let d_url = format!("http://{d_listen}");
-    let key_file = consortium.data.path().join("key-D");
-    std::fs::write(&key_file, test_key("D").to_key_file_text()).expect("write D's key");
-    let join = ["--join", &consortium.url(0), "--key-file", key_file.to_str().expect("utf-8 path")];
-    let d_process = BankProcess::spawn_on("D", &d_listen, consortium.data.path(), &join).await;
     let d = d_process.view();
     assert_eq!(ids(&members(&a).await), ["A", "B", "C"]);
     let (status, document) = d.get("/ring/v1/membership", None).await;
@@ -263,12 +272,8 @@ async fn an_addition_on_the_token_is_committed_without_its_proposer() {
 async fn addition_with_the_proposer_killed(once_joint: bool) {
     let mut consortium = Consortium::start(3, &[]).await;
     let (a, c) = (consortium.view(0), consortium.view(2));
-    let d_listen = free_loopback_address();
+    let (d_process, d_listen, _) = start_joining(&consortium).await;
     let d_url = format!("http://{d_listen}");
-    let key_file = consortium.data.path().join("key-D");
-    std::fs::write(&key_file, test_key("D").to_key_file_text()).expect("write D's key");
-    let join = ["--join", &consortium.url(0), "--key-file", key_file.to_str().expect("utf-8 path")];
-    let d_process = BankProcess::spawn_on("D", &d_listen, consortium.data.path(), &join).await;
     let d = d_process.view();
 
     let add = json!({"bank": "D", "url": d_url, "public_key": test_key("D").public().to_string()});
