@@ -22,7 +22,9 @@ async fn browser_pix_copy_paste_round_trip() {
     // No key yet: her CPF is registered in the consortium's key directory from the page.
     browser.find("#pix-no-key").await;
     browser.click("#pix-register-document").await;
-    browser.find("#pix-generate").await;
+    // The registration is ordered by the directory's replicas (several fsyncs each): under the
+    // whole suite's load that may take longer than a page load.
+    browser.find_within("#pix-generate", COMMIT_LIMIT).await;
     browser.type_into("#amount", "42,50").await;
     browser.type_into("#description", "Aula de violão").await;
     browser.click("#pix-generate").await;

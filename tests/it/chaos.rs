@@ -329,7 +329,7 @@ async fn chaos_run(seed: u64, seconds: u64, slot: u16) -> Value {
     let text = String::from_utf8_lossy(&output.stdout).to_string();
     eprintln!("{text}");
     if !output.status.success() {
-        for bank in ["A", "B", "C"] {
+        for bank in ["A", "B", "C", "D", "E"] {
             let log = std::fs::read_to_string(dir.path().join(format!("bank-{bank}.log"))).unwrap_or_default();
             let tail: Vec<&str> = log.lines().rev().take(30).collect();
             eprintln!("--- bank {bank} (last lines, newest first)\n{}", tail.join("\n"));
@@ -348,6 +348,25 @@ async fn chaos_runs_pass_every_invariant() {
         assert!(report["faults_injected"].as_u64().unwrap() >= 3, "{report:#}");
         assert!(report["transfers_committed"].as_u64().unwrap() > 0, "{report:#}");
         assert_eq!(report["transfers_in_doubt"], json!(0), "{report:#}");
+        // Two spare banks (D, E) each joined the running ring, were killed once as members and
+        // were removed again; the members agreed on the membership at the end (an invariant).
+        let changes = report["membership_changes"].as_array().expect("membership changes");
+        let done: Vec<(String, String)> = changes
+            .iter()
+            .filter(|c| c["done"] == json!(true))
+            .map(|c| (c["bank"].as_str().unwrap().to_string(), c["kind"].as_str().unwrap().to_string()))
+            .collect();
+        for bank in ["D", "E"] {
+            for kind in ["join", "leave"] {
+                assert!(done.contains(&(bank.to_string(), kind.to_string())), "{kind} of {bank}: {report:#}");
+            }
+        }
+        let agreed = report["invariants"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|i| i["name"].as_str().unwrap().contains("agree on one settled membership"));
+        assert_eq!(agreed.map(|i| i["passed"].clone()), Some(json!(true)), "{report:#}");
     }
 }
 

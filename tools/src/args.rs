@@ -148,6 +148,10 @@ pub struct ChaosArgs {
     /// Concurrent load workers.
     #[arg(long, default_value_t = 4)]
     pub workers: usize,
+    /// Spare banks that join the running ring during the run, each in its own slice of it, are
+    /// killed once as members and removed again (0: the membership never changes; not with --attach).
+    #[arg(long, default_value_t = 2)]
+    pub spares: usize,
     /// Attach to running banks instead of starting a ring (ID=URL, every member); no crash faults.
     #[arg(long = "attach", value_delimiter = ',', value_parser = parse_peer)]
     pub attach: Vec<PeerArg>,

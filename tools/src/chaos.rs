@@ -17,6 +17,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::args::ChaosArgs;
+use crate::chaos_membership::{self, ChangeOutcome, ScheduledChange};
 use crate::consortium_audit::{ConsortiumReport, Invariant};
 use crate::local_ring::{bank_id, LocalRing, BANKS_MAX};
 use crate::supervisor::Supervisor;
@@ -181,6 +182,8 @@ pub struct ChaosReport {
     /// Why transfers aborted, by the shape of the reason (digits masked).
     pub abort_reasons: BTreeMap<String, u64>,
     pub failovers: Vec<Failover>,
+    /// Spare banks' joins, kills and removals (`--spares`), in the order carried out.
+    pub membership_changes: Vec<ChangeOutcome>,
     pub invariants: Vec<Invariant>,
     pub passed: bool,
 }
@@ -211,6 +214,17 @@ impl ChaosReport {
             out.push_str(&format!(", max {} ms (ended at +{} ms)", worst.duration_ms, worst.at_ms));
         }
         out.push('\n');
+        for change in &self.membership_changes {
+            out.push_str(&format!(
+                "  membership: +{} ms {:?} {} via {}: {} in {} ms\n",
+                change.at_ms,
+                change.kind,
+                change.bank,
+                change.via,
+                if change.done { "done" } else { "NOT done" },
+                change.took_ms
+            ));
+        }
         for invariant in &self.invariants {
             out.push_str(&format!("  [{}] {}", if invariant.passed { "pass" } else { "FAIL" }, invariant.name));
             if !invariant.passed {
@@ -239,10 +253,25 @@ pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
     if !(2..=BANKS_MAX).contains(&banks) {
         return Err(format!("--banks must be between 2 and {BANKS_MAX}"));
     }
+    let spares = if attach { 0 } else { args.spares };
+    if banks + spares > BANKS_MAX {
+        return Err(format!("--banks plus --spares must be at most {BANKS_MAX}"));
+    }
     let plan = schedule(args.seed, banks, args.duration, !attach);
-    println!("chaos: seed {}, {} banks, {} s, {} faults scheduled:", args.seed, banks, args.duration.as_secs(), plan.len());
+    let changes = chaos_membership::schedule(args.seed, banks, spares, args.duration);
+    println!(
+        "chaos: seed {}, {} banks, {} s, {} faults and {} membership changes scheduled:",
+        args.seed,
+        banks,
+        args.duration.as_secs(),
+        plan.len(),
+        changes.len()
+    );
     for fault in &plan {
         println!("  +{:>6} ms  bank {}  {} {}", fault.at_ms, bank_id(fault.bank), fault.kind, fault.body);
+    }
+    for change in &changes {
+        println!("  +{:>6} ms  bank {}  membership {:?} via {}", change.at_ms, bank_id(change.bank), change.kind, bank_id(change.via));
     }
     let (supervisor, ids, urls, secret) = if attach {
         let secret = args.admin_secret.clone().ok_or("--attach needs --admin-secret")?;
@@ -259,7 +288,10 @@ pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
             .unwrap_or_else(|| std::env::temp_dir().join(format!("ringbank-chaos-{}-{}", args.seed, std::process::id())));
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         println!("chaos: data and bank logs in {}", data_dir.display());
-        let ring = LocalRing::new(banks, args.base_port, data_dir.clone(), None, Vec::new()).map_err(|e| e.to_string())?.logs_to(data_dir);
+        let ring = LocalRing::new(banks, args.base_port, data_dir.clone(), None, Vec::new())
+            .and_then(|ring| ring.with_spares(spares))
+            .map_err(|e| e.to_string())?
+            .logs_to(data_dir);
         let supervisor = Supervisor::new(ring, args.restart_after);
         supervisor.start_all().await.map_err(|e| e.to_string())?;
         let (ids, urls, secret) = (supervisor.ids.clone(), supervisor.urls.clone(), supervisor.admin_secret.clone());
@@ -269,7 +301,7 @@ pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
     if let Some(supervisor) = &supervisor {
         tokio::spawn(supervisor.clone().watch(shutdown.clone()));
     }
-    let result = experiment(args, &plan, ids, urls, &secret, supervisor.as_ref()).await;
+    let result = experiment(args, &plan, changes, ids, urls, &secret, supervisor.as_ref()).await;
     shutdown.cancel();
     if let Some(supervisor) = &supervisor {
         supervisor.stop_all().await;
@@ -280,19 +312,27 @@ pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
 async fn experiment(
     args: &ChaosArgs,
     plan: &[ScheduledFault],
-    ids: Vec<String>,
-    urls: Vec<String>,
+    changes: Vec<ScheduledChange>,
+    all_ids: Vec<String>,
+    all_urls: Vec<String>,
     secret: &str,
     supervisor: Option<&Arc<Supervisor>>,
 ) -> Result<ChaosReport, String> {
     let client = reqwest::Client::builder().timeout(REQUEST_TIMEOUT).build().map_err(|e| e.to_string())?;
-    let admins: Vec<AdminClient> = urls.iter().map(|url| AdminClient::with_http(client.clone(), url, secret)).collect();
+    // Every bank, spares included (the monitor watches them all); the load and the fault
+    // schedule go to the founding members.
+    let all_admins: Vec<AdminClient> = all_urls.iter().map(|url| AdminClient::with_http(client.clone(), url, secret)).collect();
+    let founding = supervisor.map_or(all_ids.len(), |s| s.founding);
+    let (ids, urls) = (all_ids[..founding].to_vec(), all_urls[..founding].to_vec());
+    let admins = all_admins[..founding].to_vec();
     wait_ready(&admins, Ready::Serving, READY_LIMIT).await.map_err(|e| e.to_string())?;
     let banks = urls.iter().map(|url| BankClient::with_http(client.clone(), url)).collect();
     let context = Arc::new(setup(banks, ids.clone(), args.seed).await?);
     let stop = CancellationToken::new();
     let started = Instant::now();
-    let monitor = tokio::spawn(monitor(admins.clone(), started, stop.clone()));
+    let monitor = tokio::spawn(monitor(all_admins.clone(), started, stop.clone()));
+    let membership =
+        supervisor.map(|supervisor| tokio::spawn(chaos_membership::run(changes, started, all_admins.clone(), supervisor.clone())));
     let mut workers = Vec::new();
     for worker in 0..args.workers.max(1) {
         let seed = args.seed ^ (worker as u64 + 1).wrapping_mul(0x2545_F491_4F6C_DD1D);
@@ -322,24 +362,39 @@ async fn experiment(
         let _ = worker.await;
     }
     println!("chaos: load stopped after {} s; healing and settling", started.elapsed().as_secs());
+    // A membership change under way finishes (each is bounded).
+    let membership_changes = match membership {
+        Some(task) => task.await.unwrap_or_default(),
+        None => Vec::new(),
+    };
     // Heal: lift every fault, bring every bank back.
     let settle_deadline = Instant::now() + SETTLE_LIMIT;
+    let in_service: Vec<usize> = (0..all_ids.len()).filter(|&i| supervisor.map_or(i < founding, |s| s.active(i))).collect();
     if let Some(supervisor) = supervisor {
         tokio::time::sleep(Duration::from_secs(5)).await; // any pause ends, any armed crash may fire
-        for (index, id) in ids.iter().enumerate() {
+        for &index in &in_service {
             if !supervisor.running(index).await {
-                let _ = supervisor.restart(id).await;
+                let _ = supervisor.restart(&all_ids[index]).await;
             }
         }
     }
-    wait_ready(&admins, Ready::Serving, READY_LIMIT).await.map_err(|e| e.to_string())?;
-    for admin in &admins {
+    let serving: Vec<AdminClient> = in_service.iter().map(|&i| all_admins[i].clone()).collect();
+    wait_ready(&serving, Ready::Serving, READY_LIMIT).await.map_err(|e| e.to_string())?;
+    for admin in &serving {
         let _ = admin.heal().await;
     }
     resolve_unknown(&context, settle_deadline).await;
     let finals = final_statuses(&context, settle_deadline).await;
     let (failovers, holder_violations) = monitor.await.unwrap_or_default();
-    let pairs: Vec<(String, String)> = ids.iter().cloned().zip(urls.iter().cloned()).collect();
+    // The audit covers the banks the final membership lists (a spare still a member included).
+    let (members, agreement) = match supervisor {
+        Some(supervisor) => {
+            let (members, invariant) = chaos_membership::agreement(&all_admins, supervisor, settle_deadline).await;
+            (members, Some(invariant))
+        }
+        None => ((0..founding).collect(), None),
+    };
+    let pairs: Vec<(String, String)> = members.iter().map(|&i| (all_ids[i].clone(), all_urls[i].clone())).collect();
     let audit = loop {
         let report = crate::consortium_audit::fetch(&pairs, secret).await.map(|s| crate::consortium_audit::check(&s));
         match report {
@@ -348,14 +403,18 @@ async fn experiment(
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     };
-    let invariants = checks(&context, &finals, &audit, holder_violations);
+    let mut invariants = checks(&context, &finals, &audit, holder_violations);
+    if let Some(agreement) = agreement {
+        invariants.push(agreement);
+        invariants.push(chaos_membership::took_effect(&membership_changes));
+    }
     let passed = invariants.iter().all(|i| i.passed);
     let count = |status: &str| finals.values().filter(|s| s.as_str() == status).count();
     let operations = context.counts.lock().expect("lock").clone();
     let abort_reasons = context.abort_reasons.lock().expect("lock").clone();
     Ok(ChaosReport {
         seed: args.seed,
-        banks: ids.len(),
+        banks: founding,
         duration_s: args.duration.as_secs(),
         faults_scheduled: plan.len(),
         faults_injected: injected,
@@ -368,6 +427,7 @@ async fn experiment(
         transfers_in_doubt: finals.len() - count("committed") - count("aborted"),
         abort_reasons,
         failovers,
+        membership_changes,
         invariants,
         passed,
     })

@@ -68,6 +68,11 @@ pub struct LocalRing {
     /// With `databases`, each bank's database URL: this template with `{bank}` replaced by its id.
     database_template: Option<String>,
     pub children: Vec<Option<Child>>,
+    /// The founding members: banks 0..founding. Banks after them are spares (`with_spares`),
+    /// started with `serve --join` when asked (`spawn_joining`).
+    founding: usize,
+    /// Each spare's --join URL once it was first started (kept for its restarts).
+    join_urls: Vec<Option<String>>,
 }
 
 impl LocalRing {
@@ -109,7 +114,39 @@ impl LocalRing {
             log_dir: None,
             database_template: None,
             children: (0..banks).map(|_| None).collect(),
+            founding: banks,
+            join_urls: vec![None; banks],
         })
+    }
+
+    /// Adds `spares` banks after the founding members, with their own ids, ports and keys but
+    /// outside the member list every founding bank is given: each joins the running ring when
+    /// started with `spawn_joining` (and an operator adds it). The total stays within BANKS_MAX.
+    pub fn with_spares(mut self, spares: usize) -> Result<LocalRing, UpError> {
+        let total = self.ids.len() + spares;
+        if total > BANKS_MAX {
+            return Err(UpError::BadCount(total));
+        }
+        let base_port = self.ports.first().copied().unwrap_or(0);
+        if usize::from(base_port) + total > 65535 {
+            return Err(UpError::BadPorts(base_port, usize::from(base_port) + total));
+        }
+        for index in self.ids.len()..total {
+            let id = bank_id(index);
+            let (path, key) = bank_key(&self.data_dir, &id)?;
+            self.key_files.push(path);
+            self.public_keys.push(key.public());
+            self.ids.push(id);
+            self.ports.push(base_port + u16::try_from(index).unwrap_or(0));
+            self.children.push(None);
+            self.join_urls.push(None);
+        }
+        Ok(self)
+    }
+
+    /// How many founding members (the rest are spares).
+    pub fn founding(&self) -> usize {
+        self.founding
     }
 
     /// Sends the children's output to /dev/null (for benchmarks).
@@ -138,13 +175,21 @@ impl LocalRing {
 
     /// The member list as every bank is given it: ID=URL=ed25519:HEX, comma-separated.
     pub fn peer_list(&self) -> String {
-        let entries: Vec<String> =
-            (0..self.ids.len()).map(|i| format!("{}={}={}", self.ids[i], self.url(i), self.public_keys[i])).collect();
+        let entries: Vec<String> = (0..self.founding).map(|i| format!("{}={}={}", self.ids[i], self.url(i), self.public_keys[i])).collect();
         entries.join(",")
     }
 
+    /// Starts spare `index` with `serve --join join_url` (a member's URL); its restarts keep
+    /// that URL (a bank that joined once reads the ring from its data directory instead).
+    pub fn spawn_joining(&mut self, index: usize, join_url: &str) -> Result<(), UpError> {
+        if index < self.founding {
+            return Err(UpError::Spawn { id: self.ids[index].clone(), source: std::io::Error::other("a founding member does not join") });
+        }
+        self.join_urls[index] = Some(join_url.to_string());
+        self.spawn(index)
+    }
+
     pub fn spawn(&mut self, index: usize) -> Result<(), UpError> {
-        let peers = self.peer_list();
         let id = self.ids[index].clone();
         let mut command = Command::new(&self.exe);
         command
@@ -153,8 +198,15 @@ impl LocalRing {
             .args(["--listen", &format!("127.0.0.1:{}", self.ports[index])])
             .arg("--data-dir")
             .arg(&self.data_dir)
-            .args(&self.extra_args)
-            .env("RINGBANK_PEERS", peers)
+            .args(&self.extra_args);
+        match &self.join_urls[index] {
+            Some(url) => command.args(["--join", url]).env_remove("RINGBANK_PEERS"),
+            None if index >= self.founding => {
+                return Err(UpError::Spawn { id, source: std::io::Error::other("a spare starts with spawn_joining") })
+            }
+            None => command.env("RINGBANK_PEERS", self.peer_list()).env_remove("RINGBANK_JOIN"),
+        };
+        command
             .env("RINGBANK_KEY_FILE", &self.key_files[index])
             .env_remove("RINGBANK_SECRET_KEY")
             .env("RINGBANK_ADMIN_SECRET", &self.admin_secret)

@@ -25,8 +25,15 @@ pub struct Supervisor {
     /// When each bank was seen dead (None: running or never started).
     dead_since: std::sync::Mutex<Vec<Option<Instant>>>,
     restarts: std::sync::Mutex<Vec<u64>>,
+    /// Banks started and not retired: only these are restarted.
+    active: std::sync::Mutex<Vec<bool>>,
+    /// Every bank's id and URL: the founding members first, then the spares.
     pub ids: Vec<String>,
     pub urls: Vec<String>,
+    /// Banks 0..founding are founding members; the rest are spares that join when asked.
+    pub founding: usize,
+    /// The public key of every bank (ed25519:HEX), as an operator gives it when adding one.
+    pub public_keys: Vec<String>,
     pub admin_secret: String,
     /// The member list with every bank's public key (ID=URL=ed25519:HEX, comma-separated).
     pub peer_list: String,
@@ -48,20 +55,46 @@ impl Supervisor {
             urls: (0..count).map(|i| ring.url(i)).collect(),
             admin_secret: ring.admin_secret.clone(),
             peer_list: ring.peer_list(),
+            founding: ring.founding(),
+            public_keys: ring.public_keys.iter().map(ToString::to_string).collect(),
             ring: Mutex::new(ring),
             restart_after,
             dead_since: std::sync::Mutex::new(vec![None; count]),
             restarts: std::sync::Mutex::new(vec![0; count]),
+            active: std::sync::Mutex::new(vec![false; count]),
         })
     }
 
-    /// Starts every bank.
+    /// Starts every founding member.
     pub async fn start_all(&self) -> Result<(), UpError> {
         let mut ring = self.ring.lock().await;
-        for index in 0..self.ids.len() {
+        for index in 0..self.founding {
             ring.spawn(index)?;
+            self.active.lock().expect("lock")[index] = true;
         }
         Ok(())
+    }
+
+    /// Starts spare `index` with `serve --join join_url`; supervised like the others from then on.
+    pub async fn start_joining(&self, index: usize, join_url: &str) -> Result<(), UpError> {
+        let mut ring = self.ring.lock().await;
+        ring.spawn_joining(index, join_url)?;
+        self.dead_since.lock().expect("lock")[index] = None;
+        self.active.lock().expect("lock")[index] = true;
+        Ok(())
+    }
+
+    /// Stops bank `index` for good (kill -9, never restarted): a bank removed from the ring.
+    pub async fn retire(&self, index: usize) {
+        let mut ring = self.ring.lock().await;
+        ring.kill9(index).await;
+        self.dead_since.lock().expect("lock")[index] = None;
+        self.active.lock().expect("lock")[index] = false;
+    }
+
+    /// Whether bank `index` was started and not retired.
+    pub fn active(&self, index: usize) -> bool {
+        self.active.lock().expect("lock").get(index).copied().unwrap_or(false)
     }
 
     /// Watches the children until `shutdown`; restarts dead ones after `restart_after`.
@@ -83,7 +116,7 @@ impl Supervisor {
                     self.dead_since.lock().expect("lock")[index] = Some(Instant::now());
                 }
                 let since = self.dead_since.lock().expect("lock")[index];
-                let due = since.is_some_and(|at| !self.restart_after.is_zero() && at.elapsed() >= self.restart_after);
+                let due = since.is_some_and(|at| !self.restart_after.is_zero() && at.elapsed() >= self.restart_after) && self.active(index);
                 if due && ring.children[index].is_none() {
                     self.spawn_locked(&mut ring, index);
                 }
@@ -107,6 +140,9 @@ impl Supervisor {
         let bank = bank.trim_end_matches('/');
         let index =
             (0..self.ids.len()).find(|&i| self.ids[i] == bank || self.urls[i] == bank).ok_or_else(|| format!("no bank {bank:?} here"))?;
+        if !self.active(index) {
+            return Err(format!("bank {bank} is not in service here (a spare never started, or one removed from the ring)"));
+        }
         let mut ring = self.ring.lock().await;
         ring.kill9(index).await;
         self.spawn_locked(&mut ring, index);
