@@ -163,6 +163,59 @@ pub struct Failover {
     pub duration_ms: u64,
     /// When the new epoch was first seen held, in ms since the load started (the schedule's clock).
     pub at_ms: u64,
+    /// For a failover of LONG_FAILOVER or more: the scheduled faults and membership changes
+    /// acting during it (`ScheduledFault::window`), as "+AT ms BANK KIND BODY".
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub during: Vec<String>,
+}
+
+/// A failover this long is explained in the report by the faults acting during it.
+pub const LONG_FAILOVER: Duration = Duration::from_secs(2);
+/// A crashed bank counts as down this long after its restart is due (start-up, recovery).
+const START_UP_ALLOWANCE_MS: u64 = 3000;
+/// A dropped or replayed token, or a membership change, may disturb the ring this long.
+const BLIP_MS: u64 = 2000;
+
+impl ScheduledFault {
+    /// When the fault acts, as (from, to) in ms on the schedule's clock: its duration; a crash
+    /// until the bank is back (restart plus start-up); a crash point from when it is armed (it
+    /// fires at the next transfer reaching it) for as long; a dropped or replayed token briefly.
+    pub fn window(&self, restart_after: Duration) -> (u64, u64) {
+        let ms = |d: &Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+        let length = match &self.fault {
+            Fault::Crash | Fault::CrashAt { .. } => ms(&restart_after) + START_UP_ALLOWANCE_MS,
+            Fault::Pause { duration } | Fault::Partition { duration, .. } => ms(duration),
+            Fault::DropToken { duration } => duration.as_ref().map_or(BLIP_MS, ms) + BLIP_MS,
+            Fault::ReplayToken { after } => ms(after) + BLIP_MS,
+            Fault::Delay { duration, .. }
+            | Fault::Loss { duration, .. }
+            | Fault::Duplicate { duration, .. }
+            | Fault::ClockRate { duration, .. } => duration.as_ref().map_or(BLIP_MS, ms),
+            Fault::Heal => 0,
+        };
+        (self.at_ms, self.at_ms.saturating_add(length))
+    }
+}
+
+/// Fills `during` of each long failover with what acted in its window (faults by their
+/// `window`, membership changes for as long as they took plus BLIP_MS).
+fn explain(failovers: &mut [Failover], plan: &[ScheduledFault], changes: &[ChangeOutcome], restart_after: Duration) {
+    let long = u64::try_from(LONG_FAILOVER.as_millis()).unwrap_or(u64::MAX);
+    for failover in failovers.iter_mut().filter(|f| f.duration_ms >= long) {
+        let (from, to) = (failover.at_ms.saturating_sub(failover.duration_ms), failover.at_ms);
+        for fault in plan {
+            let (start, end) = fault.window(restart_after);
+            if start <= to && end >= from {
+                failover.during.push(format!("+{} ms {} {} {}", fault.at_ms, bank_id(fault.bank), fault.kind, fault.body));
+            }
+        }
+        for change in changes {
+            let end = change.at_ms + change.took_ms + BLIP_MS;
+            if change.at_ms <= to && end >= from {
+                failover.during.push(format!("+{} ms {} membership {:?} ({} ms)", change.at_ms, change.bank, change.kind, change.took_ms));
+            }
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -214,6 +267,10 @@ impl ChaosReport {
             out.push_str(&format!(", max {} ms (ended at +{} ms)", worst.duration_ms, worst.at_ms));
         }
         out.push('\n');
+        for failover in self.failovers.iter().filter(|f| f.duration_ms >= u64::try_from(LONG_FAILOVER.as_millis()).unwrap_or(0)) {
+            let during = if failover.during.is_empty() { "no scheduled fault acting".to_string() } else { failover.during.join("; ") };
+            out.push_str(&format!("    {} ms ending at +{} ms, during: {during}\n", failover.duration_ms, failover.at_ms));
+        }
         for change in &self.membership_changes {
             out.push_str(&format!(
                 "  membership: +{} ms {:?} {} via {}: {} in {} ms\n",
@@ -385,7 +442,8 @@ async fn experiment(
     }
     resolve_unknown(&context, settle_deadline).await;
     let finals = final_statuses(&context, settle_deadline).await;
-    let (failovers, holder_violations) = monitor.await.unwrap_or_default();
+    let (mut failovers, holder_violations) = monitor.await.unwrap_or_default();
+    explain(&mut failovers, plan, &membership_changes, args.restart_after);
     // The audit covers the banks the final membership lists (a spare still a member included).
     let (members, agreement) = match supervisor {
         Some(supervisor) => {
@@ -779,7 +837,7 @@ async fn monitor(admins: Vec<AdminClient>, started: Instant, stop: CancellationT
                 if epoch != 0 {
                     let duration_ms = u64::try_from(now.duration_since(last_progress).as_millis()).unwrap_or(u64::MAX);
                     let at_ms = u64::try_from(now.duration_since(started).as_millis()).unwrap_or(u64::MAX);
-                    failovers.push(Failover { from_epoch: epoch, to_epoch: stamp.0, duration_ms, at_ms });
+                    failovers.push(Failover { from_epoch: epoch, to_epoch: stamp.0, duration_ms, at_ms, during: Vec::new() });
                 }
                 epoch = stamp.0;
             }
@@ -866,6 +924,43 @@ mod tests {
             "bank B: account # has # centavos available; # requested"
         );
         assert_eq!(mask_numbers("bank C did not answer in time"), "bank C did not answer in time");
+    }
+
+    #[test]
+    fn a_long_failover_names_the_faults_acting_during_it() {
+        let fault = |at_ms: u64, bank: usize, fault: Fault| ScheduledFault {
+            at_ms,
+            bank,
+            kind: fault.path().to_string(),
+            path: fault.path().to_string(),
+            body: fault.body(),
+            fault,
+        };
+        let plan = vec![
+            fault(1_000, 0, Fault::Pause { duration: Duration::from_secs(3) }), // 1.0-4.0 s
+            fault(10_000, 1, Fault::Crash),                                     // 10-15 s (restart 2 s + 3 s)
+            fault(30_000, 2, Fault::Partition { banks: vec!["A".into()], duration: Duration::from_secs(1) }),
+        ];
+        let changes = vec![ChangeOutcome {
+            at_ms: 14_000,
+            bank: "D".into(),
+            kind: chaos_membership::ChangeKind::Join,
+            via: "A".into(),
+            done: true,
+            took_ms: 500,
+            detail: String::new(),
+        }];
+        let failover = |at_ms: u64, duration_ms: u64| Failover { from_epoch: 1, to_epoch: 2, duration_ms, at_ms, during: Vec::new() };
+        // Long ones: 3-5 s (the pause), 12-16 s (the crash and the join), 20-23 s (nothing);
+        // a short one during the partition is not explained.
+        let mut failovers = vec![failover(5_000, 2_000), failover(16_000, 4_000), failover(23_000, 3_000), failover(30_500, 1_000)];
+        explain(&mut failovers, &plan, &changes, Duration::from_secs(2));
+        assert_eq!(failovers[0].during.len(), 1, "{:?}", failovers[0].during);
+        assert!(failovers[0].during[0].starts_with("+1000 ms A pause"), "{:?}", failovers[0].during);
+        assert_eq!(failovers[1].during.len(), 2, "{:?}", failovers[1].during);
+        assert!(failovers[1].during[0].starts_with("+10000 ms B crash"), "{:?}", failovers[1].during);
+        assert!(failovers[1].during[1].starts_with("+14000 ms D membership Join"), "{:?}", failovers[1].during);
+        assert!(failovers[2].during.is_empty() && failovers[3].during.is_empty());
     }
 
     #[test]
