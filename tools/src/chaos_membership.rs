@@ -151,6 +151,7 @@ async fn join(change: &ScheduledChange, admins: &[AdminClient], supervisor: &Sup
     }
     let mut last = String::new();
     let mut via = change.via;
+    let mut refusals = Vec::new();
     while Instant::now() < deadline {
         match admins[via].add_member(&id, &url, &key).await {
             Ok(answer) => last = format!("proposed: {answer}"),
@@ -159,8 +160,9 @@ async fn join(change: &ScheduledChange, admins: &[AdminClient], supervisor: &Sup
             Err(error) => last = error.to_string(),
         }
         if wait_for_membership(&admins[..founding], &id, true, TAKES_EFFECT_LIMIT.min(deadline - Instant::now())).await {
-            return (true, via, last);
+            return (true, via, with_earlier(last, &refusals));
         }
+        refusals.push(format!("{}: {last}", bank_id(via)));
         via = (via + 1) % founding;
         tokio::time::sleep(RETRY_PAUSE).await;
     }
@@ -173,6 +175,7 @@ async fn leave(change: &ScheduledChange, admins: &[AdminClient], supervisor: &Su
     let deadline = Instant::now() + CHANGE_LIMIT;
     let mut last = String::new();
     let mut via = change.via;
+    let mut refusals = Vec::new();
     while Instant::now() < deadline {
         match admins[via].remove_member(&id).await {
             Ok(answer) => last = format!("proposed: {answer}"),
@@ -181,12 +184,22 @@ async fn leave(change: &ScheduledChange, admins: &[AdminClient], supervisor: &Su
         }
         if wait_for_membership(&admins[..founding], &id, false, TAKES_EFFECT_LIMIT.min(deadline - Instant::now())).await {
             supervisor.retire(change.bank).await;
-            return (true, via, format!("{last}; stopped once removed"));
+            return (true, via, with_earlier(format!("{last}; stopped once removed"), &refusals));
         }
+        refusals.push(format!("{}: {last}", bank_id(via)));
         via = (via + 1) % founding;
         tokio::time::sleep(RETRY_PAUSE).await;
     }
     (false, via, format!("still listed after {} s: {last}", CHANGE_LIMIT.as_secs()))
+}
+
+/// The last answer, and the earlier attempts that did not take effect (member: answer).
+fn with_earlier(last: String, earlier: &[String]) -> String {
+    if earlier.is_empty() {
+        last
+    } else {
+        format!("{last}; after {} attempt(s) without effect: {}", earlier.len(), earlier.join(" | "))
+    }
 }
 
 /// Whether `id` is a member of a settled (not joint) membership, as the first founding member
