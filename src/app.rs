@@ -39,6 +39,8 @@ pub enum StartError {
     Ring(#[from] RingStartError),
     #[error("cannot join the ring: {0}")]
     Join(String),
+    #[error("--catch-up: {0}")]
+    CatchUp(String),
     #[error("cannot listen on {address}: {source}")]
     Bind { address: SocketAddr, source: std::io::Error },
 }
@@ -164,6 +166,7 @@ async fn start_ring(
         ring_config.validate().map_err(|e| StartError::Join(format!("the ring's membership: {e}")))?;
         let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &founding).keys();
         let options = RingOptions { config: ring_config, keys, state_file };
+        catch_up(config, &options, me).await?;
         return Ok(crate::ring_driver::start(options, Arc::new(registry), client, faults, tracker, shutdown)?);
     }
     let list: Vec<Member> = if config.peers.is_empty() {
@@ -181,7 +184,28 @@ async fn start_ring(
     let ring_config = config.ring_config(members.me);
     let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &members.list).keys();
     let options = RingOptions { config: ring_config, keys, state_file };
+    let me = members.me;
+    catch_up(config, &options, me).await?;
     Ok(crate::ring_driver::start(options, Arc::new(MemberRegistry::founding(members)), client, faults, tracker, shutdown)?)
+}
+
+/// `serve --catch-up URL`: a member down through two or more membership changes starts from
+/// the membership now in force, once a quorum of its members confirm it (`peer::join::catch_up`).
+async fn catch_up(config: &ServeConfig, options: &RingOptions, me: ringbank_ring::NodeId) -> Result<(), StartError> {
+    let Some(url) = &config.catch_up else { return Ok(()) };
+    let current = crate::ring_driver::starting_membership(options)?;
+    match crate::peer::join::catch_up(url, me, &current, &options.keys).await.map_err(StartError::CatchUp)? {
+        None => tracing::info!(version = current.version, "--catch-up: this bank's membership is current; nothing to do"),
+        Some(newer) => {
+            tracing::warn!(
+                from = current.version,
+                to = newer.version,
+                "--catch-up: starting from the membership a quorum of members confirmed"
+            );
+            crate::ring_driver::adopt_membership(options, newer)?;
+        }
+    }
+    Ok(())
 }
 
 /// Makes the scheduled transfers that are due, every second (service::schedules::run_due).

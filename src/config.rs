@@ -107,6 +107,12 @@ pub struct ServeConfig {
     /// restart does not ask again.
     #[arg(long, env = "RINGBANK_JOIN", conflicts_with = "peers", value_parser = parse_join_url)]
     pub join: Option<String>,
+    /// A member that was down through two or more membership changes (it cannot follow them one
+    /// by one): before its ring starts, read the membership now in force from this member, check
+    /// it (signed, settled, this bank in it) and that a quorum of its other members report the
+    /// same, and start from it. Nothing is changed when this bank is already current.
+    #[arg(long, env = "RINGBANK_CATCH_UP", value_parser = parse_join_url)]
+    pub catch_up: Option<String>,
     /// Silence after which the token is suspected lost [default: 1s, plus 150ms per bank above 5].
     #[arg(long, env = "RINGBANK_TOKEN_TIMEOUT", value_parser = humantime::parse_duration)]
     pub token_timeout: Option<Duration>,
@@ -448,6 +454,7 @@ impl ServeConfig {
             key_file: None,
             secret_key: None,
             join: None,
+            catch_up: None,
             token_timeout: None,
             hold_max: Duration::from_millis(200),
             idle_pause: Duration::from_millis(150),

@@ -222,6 +222,25 @@ pub struct RingOptions {
 
 pub use crate::ring_state::StateError as RingStartError;
 
+/// `serve --catch-up`: the membership this bank's ring would start with (its persisted one,
+/// else the configured one).
+pub fn starting_membership(options: &RingOptions) -> Result<ringbank_ring::Membership, RingStartError> {
+    let legacy = PathBuf::from(format!("{}.json", options.state_file.display()));
+    let (_, persisted) = StateFile::open(&options.state_file, &legacy)?;
+    Ok(persisted.and_then(|state| state.membership).unwrap_or_else(|| ringbank_ring::Membership::configured(&options.config)))
+}
+
+/// `serve --catch-up`: persists `membership` (newer, settled, confirmed by a quorum of its
+/// members) as the one this bank's ring starts with; its promise, confirmations and certificate
+/// stay as they were.
+pub fn adopt_membership(options: &RingOptions, membership: ringbank_ring::Membership) -> Result<(), RingStartError> {
+    let legacy = PathBuf::from(format!("{}.json", options.state_file.display()));
+    let (mut file, persisted) = StateFile::open(&options.state_file, &legacy)?;
+    let mut state = persisted.unwrap_or_default();
+    state.membership = Some(membership);
+    file.write(&state).map_err(|source| RingStartError::Write { path: options.state_file.display().to_string(), source })
+}
+
 /// Loads the persisted ring state (a restarted bank never holds a token) and starts the driver.
 pub fn start(
     options: RingOptions,

@@ -36,6 +36,8 @@ const RECORD_MAX: usize = 4 << 20;
 pub enum StateError {
     #[error("cannot read the ring state file {path}: {source}")]
     Read { path: String, source: std::io::Error },
+    #[error("cannot write the ring state file {path}: {source}")]
+    Write { path: String, source: std::io::Error },
     #[error("the ring state files {path}.a and .b are both damaged (no record with a valid checksum): refusing to start without the promises they hold")]
     Damaged { path: String },
     #[error("the ring state file {path} holds a complete record this version cannot read ({reason}): refusing to start rather than fall back to an older state")]

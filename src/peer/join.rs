@@ -121,3 +121,57 @@ pub async fn fetch(url: &str) -> Result<JoinDocument, String> {
     }
     serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not a membership document: {e}"))
 }
+
+/// `serve --catch-up URL` for a member that was down through two or more membership changes:
+/// the membership now in force, read from the member at `url`, when it is newer than `current`
+/// (what this bank would start with); None when this bank is already current. Refused (with the
+/// reason) unless it is settled (not joint), well formed and signed (`keys`), lists this bank
+/// (node `me`), and a quorum of its members other than this one report exactly the same
+/// membership: one member alone cannot move a restarted bank onto a membership of its making.
+pub async fn catch_up(url: &str, me: NodeId, current: &Membership, keys: &ringbank_ring::Keys) -> Result<Option<Membership>, String> {
+    let document = fetch(url).await?;
+    let newer = document.membership.clone();
+    if newer.is_joint() {
+        return Err(format!("membership version {} is still being changed; try again in a moment", newer.version));
+    }
+    if !newer.is_member(me) {
+        return Err(format!("this bank (node {me}) is not a member of membership version {}: removed while it was down?", newer.version));
+    }
+    if newer.version <= current.version {
+        return Ok(None);
+    }
+    if !newer.is_well_formed(keys) {
+        return Err(format!("membership version {} from {url} is not well formed or not signed by a member", newer.version));
+    }
+    // Every other member's URL: the founding ones from the document, the added ones from labels.
+    let founding = document.founding_members()?;
+    let url_of = |node: NodeId| {
+        newer
+            .label_of(node)
+            .and_then(|label| label.split_once('=').map(|(_, url)| url.to_string()))
+            .or_else(|| founding.iter().find(|m| m.node == node).map(|m| m.url.clone()))
+    };
+    let mut agreeing = Vec::new();
+    let mut other = Vec::new();
+    for &node in newer.members.iter().filter(|&&node| node != me) {
+        let Some(member_url) = url_of(node) else {
+            other.push(format!("node {node}: no URL known"));
+            continue;
+        };
+        match fetch(&member_url).await {
+            Ok(theirs) if theirs.membership == newer => agreeing.push(member_url),
+            Ok(theirs) => other.push(format!("{member_url}: version {}", theirs.membership.version)),
+            Err(error) => other.push(error),
+        }
+    }
+    let quorum = newer.quorum();
+    if agreeing.len() < quorum {
+        return Err(format!(
+            "only {} of the members confirm membership version {} (a quorum is {quorum}): {}",
+            agreeing.len(),
+            newer.version,
+            other.join("; ")
+        ));
+    }
+    Ok(Some(newer))
+}

@@ -324,3 +324,75 @@ async fn addition_with_the_proposer_killed(once_joint: bool) {
     assert!(report.passed, "{}", report.render());
     d_process.kill9().await;
 }
+
+/// A member down through two changes (D added, then removed, while C was down) cannot follow the
+/// ring one change at a time: restarted as before it stays at the old membership while the ring
+/// goes on. Restarted with `--catch-up URL` it reads the membership in force, which the other
+/// members confirm, and takes part again (a cross-bank transfer to it commits; the audit passes).
+/// The removed bank asking to catch up is refused: it is not a member any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_down_through_two_changes_catches_up_with_a_quorums_membership() {
+    let mut consortium = Consortium::start(3, &[]).await;
+    let (a, b, c) = (consortium.view(0), consortium.view(1), consortium.view(2));
+    let cpf = new_cpf();
+    let (ta, tc) = (a.customer(&cpf, "Yara").await, c.customer(&cpf, "Yara").await);
+    let (xa, xc) = (a.open_account(&ta, "individual", &[]).await, c.open_account(&tc, "individual", &[]).await);
+    a.deposit(&ta, &xa, 100_000).await;
+
+    // C goes down; D is added and removed again without it.
+    consortium.kill9(2).await;
+    let (d_process, d_listen, join) = start_joining(&consortium).await;
+    let d = d_process.view();
+    let add = json!({"bank": "D", "url": format!("http://{d_listen}"), "public_key": test_key("D").public().to_string()});
+    let (status, body) = a.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(add)).await;
+    assert_eq!(status, 202, "{body}");
+    wait_membership(&[&a, &b, &d], 1, &["A", "B", "C", "D"], Duration::from_secs(20)).await;
+    let (status, body) = a.call(Method::DELETE, "/admin/v1/ring/members/D", Some(ADMIN_SECRET), None).await;
+    assert_eq!(status, 202, "{body}");
+    wait_membership(&[&a, &b], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
+    d_process.kill9().await;
+
+    // Restarted as before, C is two changes behind and stays there.
+    consortium.restart(2).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(members(&c).await["version"], 0, "C followed two changes after all?");
+
+    // With --catch-up it starts from the membership in force.
+    consortium.kill9(2).await;
+    consortium.extra.extend(["--catch-up".to_string(), consortium.url(0)]);
+    consortium.restart(2).await;
+    consortium.extra.clear();
+    wait_membership(&[&a, &b, &c], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
+    assert_eq!(transfer(&a, &ta, vec![Leg::new("A", &xa, 7_000)], vec![Leg::new("C", &xc, 7_000)]).await, "committed");
+    wait_balance(&c, &tc, &xc, (7_000, 7_000)).await;
+    assert_eq!(transfer(&c, &tc, vec![Leg::new("C", &xc, 2_000)], vec![Leg::new("A", &xa, 2_000)]).await, "committed");
+    let report = audit_until_quiet(&[("A", &a), ("B", &b), ("C", &c)], Duration::from_secs(20)).await;
+    assert!(report.passed, "{}", report.render());
+    // A restart with --catch-up when already current changes nothing.
+    consortium.kill9(2).await;
+    consortium.extra.extend(["--catch-up".to_string(), consortium.url(1)]);
+    consortium.restart(2).await;
+    consortium.extra.clear();
+    wait_membership(&[&a, &b, &c], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
+
+    // D, removed, is refused: it is not in the membership in force.
+    let mut args = vec!["serve", "--id", "D", "--listen", &d_listen, "--admin-secret", ADMIN_SECRET];
+    let data = consortium.data.path().display().to_string();
+    args.extend(["--data-dir", &data]);
+    args.extend(join.iter().map(String::as_str));
+    let a_url = consortium.url(0);
+    args.extend(["--catch-up", &a_url]);
+    let database = test_database_url("D", consortium.data.path()).await;
+    if let Some(url) = &database {
+        args.extend(["--database-url", url]);
+    }
+    let output = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank")).args(&args).env_remove("RINGBANK_DATABASE_URL").output(),
+    )
+    .await
+    .expect("the removed bank stops at once")
+    .expect("run ringbank serve");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("not a member of membership version 2"), "{stderr}");
+}
