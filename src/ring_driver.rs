@@ -27,6 +27,8 @@ const PEER_QUEUE: usize = 256;
 const PEER_CONCURRENCY: usize = 16;
 /// Grants and regenerations remembered for status pages.
 const HISTORY_MAX: usize = 32;
+/// How often a bank more than one membership change behind repeats its warning (ring clock ms).
+const BEHIND_WARNING_EVERY_MS: u64 = 60_000;
 
 pub enum RingEvent {
     Message {
@@ -288,6 +290,7 @@ pub fn start(
         last_grant_at: None,
         last_progress_at: None,
         last_seq_seen: 0,
+        behind_warned_at: None,
         last_state: "idle",
         last_ring_len: 0,
         claimed: (0, 0),
@@ -336,6 +339,8 @@ struct Driver {
     /// epoch's "time without a token" (gap_ms) counts from it.
     last_progress_at: Option<u64>,
     last_seq_seen: u64,
+    /// When this bank last warned that it is more than one membership change behind.
+    behind_warned_at: Option<u64>,
     /// The node's state and live ring as last published, to log why the ring changes course.
     last_state: &'static str,
     last_ring_len: usize,
@@ -622,6 +627,26 @@ impl Driver {
         self.membership.send_replace(Arc::new(view));
     }
 
+    /// A member more than one membership change behind cannot follow the ring by itself: say so
+    /// to the operator (once a minute), with what to do.
+    fn warn_if_behind(&mut self, status: &ringbank_ring::Status, now: u64) {
+        if status.membership_ahead_seen <= status.membership_version + 1 {
+            return;
+        }
+        if self.behind_warned_at.is_some_and(|at| now.saturating_sub(at) < BEHIND_WARNING_EVERY_MS) {
+            return;
+        }
+        self.behind_warned_at = Some(now);
+        tracing::warn!(
+            bank = self.registry.my_id(),
+            version = status.membership_version,
+            seen = status.membership_ahead_seen,
+            "members work with membership version {} and this bank with {}: it missed several changes and cannot follow them; restart it with --catch-up <a member's URL>",
+            status.membership_ahead_seen,
+            status.membership_version
+        );
+    }
+
     fn publish(&mut self) {
         let now = self.now();
         let status = self.node.status(now);
@@ -638,6 +663,7 @@ impl Driver {
             self.last_seq_seen = status.seq;
         }
         self.log_course(&status, now);
+        self.warn_if_behind(&status, now);
         self.follow_membership();
         let members = self.members();
         let name = |node: &NodeId| members.id_of(*node).unwrap_or("?").to_string();

@@ -203,4 +203,10 @@ pub struct Status {
     pub member: bool,
     /// A change `Node::propose_membership` queued here, not yet put on the token.
     pub pending_change: Option<crate::MembershipChange>,
+    /// The newest membership version seen on a well-formed claim or token from one of its
+    /// members that this node could not adopt because it is more than one change ahead of its
+    /// own (0: none): it was down through several changes and must be brought to the current
+    /// membership from outside (the bank's `serve --catch-up`). A hint: a dishonest member can
+    /// send such a claim too.
+    pub membership_ahead_seen: u64,
 }

@@ -99,6 +99,8 @@ pub struct Node {
     /// When each member last asked to join the ring.
     join_requests: Vec<Option<Millis>>,
     last_now: Millis,
+    /// `Status::membership_ahead_seen`.
+    membership_ahead_seen: u64,
 }
 
 #[derive(Clone, Debug)]
@@ -205,6 +207,7 @@ impl Node {
             next_join: now,
             join_requests: vec![None; member_count],
             last_now: now,
+            membership_ahead_seen: 0,
             config,
         }
     }
@@ -508,6 +511,7 @@ impl Node {
             membership_joint: self.view.is_joint(),
             member: self.view.is_member(self.config.me),
             pending_change: self.pending_change.as_ref().map(|(_, change)| change.clone()),
+            membership_ahead_seen: self.membership_ahead_seen,
         }
     }
 
@@ -569,6 +573,8 @@ impl Node {
                 && self.resolve(&proof.membership).is_some_and(|under| under.may_adopt(view, &self.keys))
         });
         if !proven || !self.may_adopt(view) {
+            let ahead = self.ahead_of_us(from, view);
+            self.membership_ahead_seen = self.membership_ahead_seen.max(ahead);
             return;
         }
         let view = view.clone();
@@ -603,6 +609,8 @@ impl Node {
         let Some(view) = self.resolve(&membership) else { return };
         let counted = view.members.contains(&from) || view.previous.as_ref().is_some_and(|previous| previous.contains(&from));
         if !counted || !self.may_adopt(view) {
+            let ahead = self.ahead_of_us(from, view);
+            self.membership_ahead_seen = self.membership_ahead_seen.max(ahead);
             return;
         }
         let view = view.clone();
@@ -1058,6 +1066,19 @@ impl Node {
     }
 
     /// A membership from the wire: `None` is the founding one (if we know it).
+    /// The version of `view`, a membership `from` sent that we could not adopt, if it is well
+    /// formed, has `from` in it and is more than one change ahead of ours (else 0): for
+    /// `Status::membership_ahead_seen`. Checked (a signature) only when newer than any seen.
+    fn ahead_of_us(&self, from: NodeId, view: &Membership) -> u64 {
+        let member = view.members.contains(&from) || view.previous.as_ref().is_some_and(|previous| previous.contains(&from));
+        let ahead = member && view.version > self.view.version + 1 && view.version > self.membership_ahead_seen;
+        if ahead && view.is_well_formed(&self.keys) {
+            view.version
+        } else {
+            0
+        }
+    }
+
     fn resolve<'a>(&'a self, membership: &'a Option<Membership>) -> Option<&'a Membership> {
         membership.as_ref().or(self.founding.as_ref())
     }

@@ -243,6 +243,50 @@ fn a_member_down_during_a_change_catches_up_when_it_returns() {
     }
 }
 
+/// Two changes while node 2 is down: it cannot follow them one at a time, says so in its status
+/// (`membership_ahead_seen`), and takes part again once restarted with the membership in force
+/// persisted (what the bank's `serve --catch-up` writes), its promise kept.
+#[test]
+fn a_member_down_through_two_changes_sees_it_is_behind_and_returns_with_the_current_membership() {
+    let mut cluster = Cluster::new(3);
+    cluster.run(2_000);
+    cluster.crash(2);
+    let current = cluster.node(0).membership().clone();
+    cluster.start_new_member(3, &current);
+    cluster.propose(0, add(3)).expect("a valid change");
+    cluster.run(6_000);
+    cluster.propose(0, MembershipChange::Remove { id: 3 }).expect("a valid change");
+    cluster.run(10_000);
+    assert_eq!(cluster.view(0), (2, vec![0, 1, 2], false));
+    cluster.crash(3);
+    cluster.restart(2);
+    assert_eq!(cluster.node(2).status(cluster.now).membership_ahead_seen, 0);
+    let back_at = cluster.now;
+    cluster.run(back_at + 4_000);
+    let status = cluster.node(2).status(cluster.now);
+    assert_eq!((status.membership_version, status.membership_ahead_seen), (0, 2), "it sees it is two changes behind");
+    assert!(!cluster.granted_since(2, back_at), "and takes no part");
+    // Restarted with the membership in force on its disk, its promise kept.
+    let promised = cluster.durable[2].as_ref().map_or(0, |state| state.promised_epoch);
+    let mut state = cluster.durable[2].clone().unwrap_or_default();
+    state.membership = Some(cluster.node(0).membership().clone());
+    cluster.durable[2] = Some(state);
+    cluster.crash(2);
+    cluster.restart(2);
+    assert_eq!(cluster.node(2).status(cluster.now).promised_epoch, promised);
+    let caught_up_at = cluster.now;
+    cluster.run(caught_up_at + 4_000);
+    let status = cluster.node(2).status(cluster.now);
+    assert_eq!((status.membership_version, status.members.clone(), status.membership_joint), (2, vec![0, 1, 2], false));
+    assert!(cluster.granted_since(2, caught_up_at), "it holds again");
+    // And the ring still changes with it.
+    let current = cluster.node(0).membership().clone();
+    cluster.start_new_member(4, &current);
+    cluster.propose(0, add(4)).expect("a valid change");
+    cluster.run(cluster.now + 5_000);
+    assert_eq!(cluster.view(2), (3, vec![0, 1, 2, 4], false));
+}
+
 #[test]
 fn a_removed_member_that_keeps_proposing_gets_no_quorum() {
     let mut cluster = Cluster::new(4);

@@ -352,9 +352,19 @@ async fn a_member_down_through_two_changes_catches_up_with_a_quorums_membership(
     wait_membership(&[&a, &b], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
     d_process.kill9().await;
 
-    // Restarted as before, C is two changes behind and stays there.
-    consortium.restart(2).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Restarted as before, C is two changes behind and stays there, and tells its operator.
+    let log = consortium.data.path().join("c-behind.log");
+    consortium.restart_logged(2, &log).await;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("cannot follow them; restart it with --catch-up") {
+            assert!(text.contains("membership version 2 and this bank with 0"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "C never warned that it is behind: {text}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     assert_eq!(members(&c).await["version"], 0, "C followed two changes after all?");
 
     // With --catch-up it starts from the membership in force.
