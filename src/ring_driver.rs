@@ -224,11 +224,16 @@ pub struct RingOptions {
 
 pub use crate::ring_state::StateError as RingStartError;
 
+/// The ring state files of `options` (and the earlier versions' `<state_file>.json`).
+fn open_state(options: &RingOptions) -> Result<(StateFile, Option<ringbank_ring::PersistentState>), RingStartError> {
+    let legacy = PathBuf::from(format!("{}.json", options.state_file.display()));
+    StateFile::open(&options.state_file, &legacy)
+}
+
 /// `serve --catch-up`: the membership this bank's ring would start with (its persisted one,
 /// else the configured one).
 pub fn starting_membership(options: &RingOptions) -> Result<ringbank_ring::Membership, RingStartError> {
-    let legacy = PathBuf::from(format!("{}.json", options.state_file.display()));
-    let (_, persisted) = StateFile::open(&options.state_file, &legacy)?;
+    let (_, persisted) = open_state(options)?;
     Ok(persisted.and_then(|state| state.membership).unwrap_or_else(|| ringbank_ring::Membership::configured(&options.config)))
 }
 
@@ -236,8 +241,7 @@ pub fn starting_membership(options: &RingOptions) -> Result<ringbank_ring::Membe
 /// members) as the one this bank's ring starts with; its promise, confirmations and certificate
 /// stay as they were.
 pub fn adopt_membership(options: &RingOptions, membership: ringbank_ring::Membership) -> Result<(), RingStartError> {
-    let legacy = PathBuf::from(format!("{}.json", options.state_file.display()));
-    let (mut file, persisted) = StateFile::open(&options.state_file, &legacy)?;
+    let (mut file, persisted) = open_state(options)?;
     let mut state = persisted.unwrap_or_default();
     state.membership = Some(membership);
     file.write(&state).map_err(|source| RingStartError::Write { path: options.state_file.display().to_string(), source })
@@ -252,8 +256,7 @@ pub fn start(
     tracker: &TaskTracker,
     shutdown: CancellationToken,
 ) -> Result<RingHandle, RingStartError> {
-    let legacy = PathBuf::from(format!("{}.json", options.state_file.display()));
-    let (state_file, persisted) = StateFile::open(&options.state_file, &legacy)?;
+    let (state_file, persisted) = open_state(&options)?;
     let clock = faults.ring_clock();
     let keys = options.keys.clone();
     let quorum = options.config.quorum();
