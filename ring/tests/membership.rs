@@ -62,6 +62,13 @@ impl Cluster {
         self.nodes[index] = Some(Node::new(config, keys(index as NodeId), None, self.now));
     }
 
+    /// Starts new member `index` from `proposer`'s membership and has `proposer` propose it.
+    fn add_new_member(&mut self, proposer: usize, index: usize) {
+        let current = self.node(proposer).membership().clone();
+        self.start_new_member(index, &current);
+        self.propose(proposer, add(index as NodeId)).expect("a valid change");
+    }
+
     fn crash(&mut self, index: usize) {
         self.nodes[index] = None;
     }
@@ -211,9 +218,7 @@ fn a_member_down_during_a_change_catches_up_when_it_returns() {
     let mut cluster = Cluster::new(3);
     cluster.run(2_000);
     cluster.crash(2);
-    let current = cluster.node(0).membership().clone();
-    cluster.start_new_member(3, &current);
-    cluster.propose(0, add(3)).expect("a valid change");
+    cluster.add_new_member(0, 3);
     cluster.run(6_000);
     for index in [0, 1, 3] {
         assert_eq!(cluster.view(index), (1, vec![0, 1, 2, 3], false), "node {index}");
@@ -228,9 +233,7 @@ fn a_member_down_during_a_change_catches_up_when_it_returns() {
     assert!(cluster.granted_since(2, back_at), "and holds again");
     // Also through a partition: node 1 is cut off while node 4 is added, then returns.
     cluster.frozen[1] = true;
-    let current = cluster.node(0).membership().clone();
-    cluster.start_new_member(4, &current);
-    cluster.propose(0, add(4)).expect("a valid change");
+    cluster.add_new_member(0, 4);
     cluster.run(cluster.now + 4_000);
     assert_eq!(cluster.view(0), (2, vec![0, 1, 2, 3, 4], false));
     assert_eq!(cluster.view(1).0, 1, "node 1 missed it");
@@ -251,9 +254,7 @@ fn a_member_down_through_two_changes_sees_it_is_behind_and_returns_with_the_curr
     let mut cluster = Cluster::new(3);
     cluster.run(2_000);
     cluster.crash(2);
-    let current = cluster.node(0).membership().clone();
-    cluster.start_new_member(3, &current);
-    cluster.propose(0, add(3)).expect("a valid change");
+    cluster.add_new_member(0, 3);
     cluster.run(6_000);
     cluster.propose(0, MembershipChange::Remove { id: 3 }).expect("a valid change");
     cluster.run(10_000);
@@ -280,9 +281,7 @@ fn a_member_down_through_two_changes_sees_it_is_behind_and_returns_with_the_curr
     assert_eq!((status.membership_version, status.members.clone(), status.membership_joint), (2, vec![0, 1, 2], false));
     assert!(cluster.granted_since(2, caught_up_at), "it holds again");
     // And the ring still changes with it.
-    let current = cluster.node(0).membership().clone();
-    cluster.start_new_member(4, &current);
-    cluster.propose(0, add(4)).expect("a valid change");
+    cluster.add_new_member(0, 4);
     cluster.run(cluster.now + 5_000);
     assert_eq!(cluster.view(2), (3, vec![0, 1, 2, 4], false));
 }
