@@ -166,7 +166,7 @@ async fn start_ring(
         ring_config.validate().map_err(|e| StartError::Join(format!("the ring's membership: {e}")))?;
         let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &founding).keys();
         let options = RingOptions { config: ring_config, keys, state_file };
-        catch_up(config, &options, me).await?;
+        catch_up(config, &options, me, &founding).await?;
         return Ok(crate::ring_driver::start(options, Arc::new(registry), client, faults, tracker, shutdown)?);
     }
     let list: Vec<Member> = if config.peers.is_empty() {
@@ -184,17 +184,16 @@ async fn start_ring(
     let ring_config = config.ring_config(members.me);
     let keys = crate::ring_driver::BankKeys::from_members(key.clone(), &members.list).keys();
     let options = RingOptions { config: ring_config, keys, state_file };
-    let me = members.me;
-    catch_up(config, &options, me).await?;
+    catch_up(config, &options, members.me, &members.list).await?;
     Ok(crate::ring_driver::start(options, Arc::new(MemberRegistry::founding(members)), client, faults, tracker, shutdown)?)
 }
 
 /// `serve --catch-up URL`: a member down through two or more membership changes starts from
 /// the membership now in force, once a quorum of its members confirm it (`peer::join::catch_up`).
-async fn catch_up(config: &ServeConfig, options: &RingOptions, me: ringbank_ring::NodeId) -> Result<(), StartError> {
+async fn catch_up(config: &ServeConfig, options: &RingOptions, me: ringbank_ring::NodeId, founding: &[Member]) -> Result<(), StartError> {
     let Some(url) = &config.catch_up else { return Ok(()) };
     let current = crate::ring_driver::starting_membership(options)?;
-    match crate::peer::join::catch_up(url, me, &current, &options.keys).await.map_err(StartError::CatchUp)? {
+    match crate::peer::join::catch_up(url, me, &current, founding, &options.keys).await.map_err(StartError::CatchUp)? {
         None => tracing::info!(version = current.version, "--catch-up: this bank's membership is current; nothing to do"),
         Some(newer) => {
             tracing::warn!(

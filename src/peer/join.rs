@@ -125,12 +125,20 @@ pub async fn fetch(url: &str) -> Result<JoinDocument, String> {
 /// `serve --catch-up URL` for a member that was down through two or more membership changes:
 /// the membership now in force, read from the member at `url`, when it is newer than `current`
 /// (what this bank would start with); None when this bank is already current. Refused (with the
-/// reason) unless it is settled (not joint), well formed and signed (`keys`), lists this bank
-/// (node `me`), and a quorum of its members other than this one report exactly the same
-/// membership: one member alone cannot move a restarted bank onto a membership of its making.
-pub async fn catch_up(url: &str, me: NodeId, current: &Membership, keys: &ringbank_ring::Keys) -> Result<Option<Membership>, String> {
-    let document = fetch(url).await?;
-    let newer = document.membership.clone();
+/// reason) unless it is settled (not joint), well formed and signed (`keys`), and lists this
+/// bank (node `me`); and unless a quorum of `current`'s other members, asked at the URLs this
+/// bank itself knows (`founding`: its --peer list or the document it joined with; labels of
+/// `current`), report exactly the same membership, as do a quorum of the new set's other members.
+/// The first member's document names no URL that counts: a dishonest member cannot vouch for a
+/// membership of its making through servers of its own.
+pub async fn catch_up(
+    url: &str,
+    me: NodeId,
+    current: &Membership,
+    founding: &[Member],
+    keys: &ringbank_ring::Keys,
+) -> Result<Option<Membership>, String> {
+    let newer = fetch(url).await?.membership;
     if newer.is_joint() {
         return Err(format!("membership version {} is still being changed; try again in a moment", newer.version));
     }
@@ -143,35 +151,53 @@ pub async fn catch_up(url: &str, me: NodeId, current: &Membership, keys: &ringba
     if !newer.is_well_formed(keys) {
         return Err(format!("membership version {} from {url} is not well formed or not signed by a member", newer.version));
     }
-    // Every other member's URL: the founding ones from the document, the added ones from labels.
-    let founding = document.founding_members()?;
-    let url_of = |node: NodeId| {
-        newer
-            .label_of(node)
-            .and_then(|label| label.split_once('=').map(|(_, url)| url.to_string()))
-            .or_else(|| founding.iter().find(|m| m.node == node).map(|m| m.url.clone()))
+    let label_url = |membership: &Membership, node: NodeId| {
+        membership.label_of(node).and_then(|label| label.split_once('=').map(|(_, url)| url.to_string()))
     };
-    let mut agreeing = Vec::new();
-    let mut other = Vec::new();
-    for &node in newer.members.iter().filter(|&&node| node != me) {
-        let Some(member_url) = url_of(node) else {
-            other.push(format!("node {node}: no URL known"));
-            continue;
-        };
-        match fetch(&member_url).await {
-            Ok(theirs) if theirs.membership == newer => agreeing.push(member_url),
-            Ok(theirs) => other.push(format!("{member_url}: version {}", theirs.membership.version)),
-            Err(error) => other.push(error),
+    let known_url = |node: NodeId| label_url(current, node).or_else(|| founding.iter().find(|m| m.node == node).map(|m| m.url.clone()));
+    // What each member says, asked once per URL.
+    let mut answers: std::collections::HashMap<String, Result<Membership, String>> = std::collections::HashMap::new();
+    // Each set's other members with the URL they are asked at.
+    let others = |set: &[NodeId], url_of: &dyn Fn(NodeId) -> Option<String>| -> Vec<(NodeId, Option<String>)> {
+        set.iter().filter(|&&node| node != me).map(|&node| (node, url_of(node))).collect()
+    };
+    let old_set = others(&current.members, &known_url);
+    let new_set = others(&newer.members, &|node| known_url(node).or_else(|| label_url(&newer, node)));
+    for (_, member_url) in old_set.iter().chain(&new_set) {
+        if let Some(member_url) = member_url {
+            if !answers.contains_key(member_url) {
+                let answer = fetch(member_url).await.map(|document| document.membership);
+                answers.insert(member_url.clone(), answer);
+            }
         }
     }
-    let quorum = newer.quorum();
-    if agreeing.len() < quorum {
-        return Err(format!(
-            "only {} of the members confirm membership version {} (a quorum is {quorum}): {}",
-            agreeing.len(),
-            newer.version,
-            other.join("; ")
-        ));
+    let agreeing = |set: &[(NodeId, Option<String>)]| {
+        set.iter()
+            .filter(|(_, member_url)| member_url.as_ref().and_then(|u| answers.get(u)).is_some_and(|a| a.as_ref() == Ok(&newer)))
+            .count()
+    };
+    let disagreeing = |set: &[(NodeId, Option<String>)]| -> Vec<String> {
+        set.iter()
+            .filter_map(|(node, member_url)| match member_url.as_ref().map(|u| (u, answers.get(u))) {
+                None => Some(format!("node {node}: no URL known here")),
+                Some((u, Some(Ok(theirs)))) if *theirs != newer => Some(format!("{u}: version {}", theirs.version)),
+                Some((_, Some(Err(error)))) => Some(error.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    for (name, set, quorum) in [
+        ("the members this bank knew", &old_set, current.quorum_of(current.members.len())),
+        ("the members of the new set", &new_set, newer.quorum()),
+    ] {
+        if agreeing(set) < quorum {
+            return Err(format!(
+                "only {} of {name} confirm membership version {} (a quorum is {quorum}): {}",
+                agreeing(set),
+                newer.version,
+                disagreeing(set).join("; ")
+            ));
+        }
     }
     Ok(Some(newer))
 }

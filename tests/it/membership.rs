@@ -367,8 +367,16 @@ async fn a_member_down_through_two_changes_catches_up_with_a_quorums_membership(
     }
     assert_eq!(members(&c).await["version"], 0, "C followed two changes after all?");
 
-    // With --catch-up it starts from the membership in force.
+    // With B down too, A alone cannot vouch for it: a quorum of the members C knew must confirm.
     consortium.kill9(2).await;
+    consortium.kill9(1).await;
+    let key_c = consortium.data.path().join("key-C").display().to_string();
+    let alone = ["--peer".to_string(), consortium.members(), "--key-file".to_string(), key_c, "--catch-up".to_string(), consortium.url(0)];
+    let stderr = serve_refused(&consortium, "C", &consortium.listens[2], &alone).await;
+    assert!(stderr.contains("only 1 of the members this bank knew confirm membership version 2"), "{stderr}");
+    consortium.restart(1).await;
+    wait_membership(&[&a, &b], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
+    // With --catch-up it starts from the membership in force.
     consortium.extra.extend(["--catch-up".to_string(), consortium.url(0)]);
     consortium.restart(2).await;
     consortium.extra.clear();
@@ -386,13 +394,19 @@ async fn a_member_down_through_two_changes_catches_up_with_a_quorums_membership(
     wait_membership(&[&a, &b, &c], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
 
     // D, removed, is refused: it is not in the membership in force.
-    let mut args = vec!["serve", "--id", "D", "--listen", &d_listen, "--admin-secret", ADMIN_SECRET];
+    let mut args = join.clone();
+    args.extend(["--catch-up".to_string(), consortium.url(0)]);
+    let stderr = serve_refused(&consortium, "D", &d_listen, &args).await;
+    assert!(stderr.contains("not a member of membership version 2"), "{stderr}");
+}
+
+/// Runs `ringbank serve` for bank `id` with `extra` and expects it to stop at once with an
+/// error; returns what it printed on stderr.
+async fn serve_refused(consortium: &Consortium, id: &str, listen: &str, extra: &[String]) -> String {
     let data = consortium.data.path().display().to_string();
-    args.extend(["--data-dir", &data]);
-    args.extend(join.iter().map(String::as_str));
-    let a_url = consortium.url(0);
-    args.extend(["--catch-up", &a_url]);
-    let database = test_database_url("D", consortium.data.path()).await;
+    let mut args: Vec<&str> = vec!["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir", &data];
+    args.extend(extra.iter().map(String::as_str));
+    let database = test_database_url(id, consortium.data.path()).await;
     if let Some(url) = &database {
         args.extend(["--database-url", url]);
     }
@@ -401,8 +415,8 @@ async fn a_member_down_through_two_changes_catches_up_with_a_quorums_membership(
         tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank")).args(&args).env_remove("RINGBANK_DATABASE_URL").output(),
     )
     .await
-    .expect("the removed bank stops at once")
+    .expect("the bank stops at once")
     .expect("run ringbank serve");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("not a member of membership version 2"), "{stderr}");
+    assert!(!output.status.success(), "{id} started: {output:?}");
+    String::from_utf8_lossy(&output.stderr).to_string()
 }
