@@ -160,6 +160,28 @@ impl AdminClient {
         decode(&self.base, request.send().await.map_err(transport(&self.base))?).await
     }
 
+    /// GET /admin/v1/settlements: this bank's position with each member and its newest settlements.
+    pub async fn settlements(&self) -> Result<serde_json::Value, ClientError> {
+        self.get("/admin/v1/settlements").await
+    }
+
+    /// POST /admin/v1/settlements: records at this bank (the creditor) that member `from` paid
+    /// it `amount_cents` of reserves; answers the settlement (200 once final, 202 pending).
+    pub async fn settle(
+        &self,
+        from: &str,
+        amount_cents: i64,
+        reference: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<serde_json::Value, ClientError> {
+        let body = serde_json::json!({"from": from, "amount_cents": amount_cents, "reference": reference});
+        let mut request = self.http.post(format!("{}/admin/v1/settlements", self.base)).bearer_auth(&self.secret).json(&body);
+        if let Some(key) = idempotency_key {
+            request = request.header("Idempotency-Key", key);
+        }
+        decode(&self.base, request.send().await.map_err(transport(&self.base))?).await
+    }
+
     /// GET /ring/v1/status (public: sent without the secret).
     pub async fn ring_status(&self) -> Result<RingStatusView, ClientError> {
         let response = self.http.get(format!("{}/ring/v1/status", self.base)).send().await.map_err(transport(&self.base))?;

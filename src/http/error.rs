@@ -267,6 +267,7 @@ fn ledger_kind(error: &LedgerError) -> Kind {
         LedgerError::KeyClaimPending(_) => (S::CONFLICT, "key-claim-pending", "The Pix key already has a pending portability claim"),
         LedgerError::KeyClaimClosed(_) => (S::CONFLICT, "key-claim-closed", "The portability claim is no longer pending"),
         LedgerError::RefundRefused(_) => (S::UNPROCESSABLE_ENTITY, "refund-refused", "The refund is not allowed"),
+        LedgerError::SettlementRefused(_) => (S::CONFLICT, "settlement-refused", "The settlement is refused"),
         LedgerError::InvalidLimits(_) => (S::UNPROCESSABLE_ENTITY, "invalid-field", "A field has an invalid value"),
         LedgerError::Unavailable(_) => (S::SERVICE_UNAVAILABLE, "unavailable", "Service unavailable"),
         LedgerError::Database(_) | LedgerError::Stopped | LedgerError::Invariant(_) => {

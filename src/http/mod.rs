@@ -6,6 +6,7 @@
 
 mod admin;
 mod admin_ring;
+mod admin_settlements;
 pub mod allow;
 mod api;
 mod api_consents;
@@ -70,6 +71,8 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed();
     let operators_and_banks = admin::routes(state.clone())
         .or(admin_ring::routes(state.clone()))
+        .unify()
+        .or(admin_settlements::routes(state.clone()))
         .unify()
         .or(ring::routes(state.clone()))
         .unify()

@@ -108,6 +108,61 @@ pub(super) async fn submit(connection: &mut AnyConnection, bank: &str, transfer:
     Ok(Outcome::Posted(super::Posted { id: transfer.id.clone(), status: ringbank_domain::TransferStatus::Pending }))
 }
 
+/// An interbank settlement as the creditor's operator records it: `peer` paid this bank
+/// `amount_cents` of reserves outside the ring (`reference` says how), so this bank's claim on
+/// `peer` goes down by that much, and so does `peer`'s debt to it (`TransferKind::Settlement`).
+#[derive(Clone, Debug)]
+pub struct Settlement {
+    pub id: String,
+    pub peer: String,
+    pub amount_cents: i64,
+    pub reference: String,
+}
+
+/// Stores a settlement as a pending cross-bank transfer of `SETTLEMENT_INITIATOR`: a debit of
+/// this bank's reserves account (reserves received) and a credit of `peer`'s (reserves paid);
+/// the coordinator derives the settlement legs. Refused here if this bank's claim on `peer`, with
+/// the settlements of it in doubt, does not cover the amount; the votes check it again.
+pub(super) async fn submit_settlement(connection: &mut AnyConnection, bank: &str, settlement: &Settlement) -> Result<Outcome, LedgerError> {
+    let position = position(connection, &settlement_account(&settlement.peer)).await?;
+    let owed = position.balance_cents.saturating_add(position.pending_up_cents).saturating_neg().max(0);
+    let pending: (i64,) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(l.amount_cents), 0) AS BIGINT) FROM transfers t JOIN transfer_legs l ON l.transfer_id = t.id \
+         WHERE t.status = 'pending' AND t.initiated_by = $1 AND l.side = 'credit' AND l.bank = $2",
+    )
+    .bind(ringbank_twopc::SETTLEMENT_INITIATOR)
+    .bind(&settlement.peer)
+    .fetch_one(&mut *connection)
+    .await?;
+    let left = owed.saturating_sub(pending.0);
+    if settlement.amount_cents > left {
+        let brl = ringbank_domain::money::format_brl;
+        return Err(LedgerError::SettlementRefused(format!(
+            "bank {} owes this bank {} (transfers in doubt and settlements not yet decided counted against it); a settlement of {} would exceed it",
+            settlement.peer,
+            brl(left),
+            brl(settlement.amount_cents)
+        )));
+    }
+    sqlx::query(
+        "INSERT INTO transfers (id, kind, initiated_by, description, status, reason, entry_id, created_at_ms, origin) \
+         VALUES ($1, 'transfer', $2, $3, 'pending', NULL, NULL, $4, $5)",
+    )
+    .bind(&settlement.id)
+    .bind(ringbank_twopc::SETTLEMENT_INITIATOR)
+    .bind(&settlement.reference)
+    .bind(wall_clock_ms())
+    .bind(bank)
+    .execute(&mut *connection)
+    .await?;
+    let reserves = ringbank_twopc::RESERVES_ACCOUNT.to_string();
+    let received = super::Leg { bank: bank.to_string(), account: reserves.clone(), amount_cents: settlement.amount_cents, consent: None };
+    let paid = super::Leg { bank: settlement.peer.clone(), account: reserves, amount_cents: settlement.amount_cents, consent: None };
+    insert_transfer_leg(connection, &settlement.id, 0, "debit", &received).await?;
+    insert_transfer_leg(connection, &settlement.id, 1, "credit", &paid).await?;
+    Ok(Outcome::Posted(super::Posted { id: settlement.id.clone(), status: ringbank_domain::TransferStatus::Pending }))
+}
+
 /// Gives each transfer of a batch its place in the global order, before any prepare is sent.
 pub(super) async fn order_batch(
     connection: &mut AnyConnection,
@@ -232,6 +287,8 @@ struct AccountsView {
     /// through `&self`; a refund refused later for another reason still counts, which only
     /// refuses more).
     refundable: std::sync::Mutex<HashMap<(String, String), i64>>,
+    /// For the settlements in the prepare: this bank's position with each peer they name.
+    positions: HashMap<BankId, ringbank_twopc::Position>,
 }
 
 impl AccountsView {
@@ -249,7 +306,20 @@ impl AccountsView {
             limits: HashMap::new(),
             customer_limits: HashMap::new(),
             refundable: Default::default(),
+            positions: HashMap::new(),
         };
+        let settled_with: HashSet<BankId> = prepare
+            .transfers
+            .iter()
+            .filter(|item| {
+                item.kind == ringbank_twopc::TransferKind::Settlement
+                    || item.legs.iter().any(|leg| leg.account == ringbank_twopc::RESERVES_ACCOUNT)
+            })
+            .flat_map(|item| item.settlement.iter().map(|leg| leg.bank))
+            .collect();
+        for peer in settled_with {
+            view.positions.insert(peer, position(connection, &settlement_account(bank_name(banks, peer)?)).await?);
+        }
         let numbers: Vec<&str> = prepare
             .transfers
             .iter()
@@ -362,6 +432,27 @@ impl Accounts for AccountsView {
     fn customer_limits(&self, document: &str) -> Option<ringbank_twopc::AccountLimits> {
         self.customer_limits.get(document).cloned()
     }
+
+    fn position(&self, peer: BankId) -> Option<ringbank_twopc::Position> {
+        self.positions.get(&peer).copied()
+    }
+}
+
+/// This bank's position on settlement account `number`: its balance and the postings to it of
+/// yes votes still in doubt, by direction (a settlement's vote counts them against it).
+async fn position(connection: &mut AnyConnection, number: &str) -> Result<ringbank_twopc::Position, LedgerError> {
+    let balance: Option<(i64,)> =
+        sqlx::query_as("SELECT balance_cents FROM accounts WHERE number = $1").bind(number).fetch_optional(&mut *connection).await?;
+    let (down, up): (i64, i64) = sqlx::query_as(
+        "SELECT CAST(COALESCE(SUM(CASE WHEN pl.amount_cents < 0 THEN pl.amount_cents ELSE 0 END), 0) AS BIGINT), \
+                CAST(COALESCE(SUM(CASE WHEN pl.amount_cents > 0 THEN pl.amount_cents ELSE 0 END), 0) AS BIGINT) \
+         FROM participations p JOIN participation_legs pl ON pl.transfer_id = p.transfer_id \
+         WHERE p.status = 'prepared' AND pl.account = $1",
+    )
+    .bind(number)
+    .fetch_one(&mut *connection)
+    .await?;
+    Ok(ringbank_twopc::Position { balance_cents: balance.map_or(0, |(b,)| b), pending_down_cents: down, pending_up_cents: up })
 }
 
 /// A participant's vote on a batch, decided by the participant core inside this transaction
@@ -428,8 +519,10 @@ async fn store_votes(connection: &mut AnyConnection, job: &PrepareJob, stamp: St
         rows.participations.extend([
             text(&vote.id.0),
             text(bank_name(&job.banks, record.coordinator)?),
+            // A settlement is stored as a transfer its initiator marks (`SETTLEMENT_INITIATOR`):
+            // the kind column's CHECK predates it, and SQLite cannot change a CHECK in place.
             text(match item.kind {
-                ringbank_twopc::TransferKind::Transfer => "transfer",
+                ringbank_twopc::TransferKind::Transfer | ringbank_twopc::TransferKind::Settlement => "transfer",
                 ringbank_twopc::TransferKind::Payment => "payment",
             }),
             text(&item.initiated_by),
@@ -831,6 +924,27 @@ impl Ledger {
         .fetch_all(self.read_pool())
         .await?;
         Ok(rows.into_iter().map(|(id, status, e, s, p)| ParticipationView { id, status, order: (e, s, p) }).collect())
+    }
+
+    /// The newest `limit` settlements this bank recorded as creditor: id, debtor, amount,
+    /// status (pending, committed, aborted), reason, reference, time.
+    pub async fn settlements(&self, limit: i64) -> Result<Vec<serde_json::Value>, LedgerError> {
+        let rows: Vec<(String, String, i64, String, Option<String>, String, i64)> = sqlx::query_as(
+            "SELECT t.id, l.bank, l.amount_cents, t.status, t.reason, t.description, t.created_at_ms \
+             FROM transfers t JOIN transfer_legs l ON l.transfer_id = t.id AND l.side = 'credit' \
+             WHERE t.initiated_by = $1 ORDER BY t.created_at_ms DESC, t.id LIMIT $2",
+        )
+        .bind(ringbank_twopc::SETTLEMENT_INITIATOR)
+        .bind(limit)
+        .fetch_all(self.read_pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, from, amount_cents, status, reason, reference, created_at_ms)| {
+                serde_json::json!({"id": id, "from": from, "amount_cents": amount_cents, "status": status, "reason": reason,
+                    "reference": reference, "created_at_ms": created_at_ms})
+            })
+            .collect())
     }
 
     /// Balances of this bank's settlement accounts: (peer bank, balance).

@@ -58,6 +58,7 @@ pub(super) async fn apply(
         }
         Job::Transfer(transfer) => ops::local_transfer(connection, transfer).await?,
         Job::SubmitCross(transfer) => cross::submit(connection, bank, transfer).await?,
+        Job::SubmitSettlement(settlement) => cross::submit_settlement(connection, bank, settlement).await?,
         Job::OrderBatch { ids, stamp, first_position } => cross::order_batch(connection, ids, *stamp, *first_position).await?,
         Job::Prepare(prepare) => cross::prepare(connection, prepare).await?,
         Job::Decide { decisions, local } => {

@@ -83,6 +83,9 @@ pub enum LedgerError {
     RefundRefused(String),
     #[error("schedule {0} not found")]
     ScheduleNotFound(String),
+    /// An interbank settlement the position does not cover.
+    #[error("{0}")]
+    SettlementRefused(String),
     /// A Pix key portability claim while the key has another one pending.
     #[error("{0}")]
     KeyClaimPending(String),
@@ -246,6 +249,9 @@ pub enum Job {
     Transfer(LocalTransfer),
     /// A transfer with legs at other banks: stored as pending for the coordinator.
     SubmitCross(LocalTransfer),
+    /// An interbank settlement this bank coordinates as the creditor (`cross::Settlement`):
+    /// stored as pending for the coordinator, like a cross-bank transfer.
+    SubmitSettlement(cross::Settlement),
     /// Gives each still-unordered transfer its place `(stamp, first_position + index)`.
     OrderBatch {
         ids: Vec<String>,
@@ -299,7 +305,7 @@ impl Job {
     /// as the original came from this bank or another. None: it may be either.
     pub fn posts_pending(&self) -> Option<bool> {
         match self {
-            Job::SubmitCross(_) => Some(true),
+            Job::SubmitCross(_) | Job::SubmitSettlement(_) => Some(true),
             Job::Refund(_) => None,
             _ => Some(false),
         }

@@ -538,6 +538,7 @@ fn kind_text(kind: TransferKind) -> &'static str {
     match kind {
         TransferKind::Transfer => "transfer",
         TransferKind::Payment => "payment",
+        TransferKind::Settlement => "settlement",
     }
 }
 
@@ -549,7 +550,14 @@ fn votes(stamp: Stamp, response: wire::PrepareResponse) -> Message {
 /// A transfer as the ledger stores it, in the core's terms; None (logged) if a leg names a bank
 /// that is no longer a member.
 fn core_transfer(cross: &Cross, row: rows::PendingTransfer) -> Option<PendingTransfer> {
-    let kind = if row.kind == kind_text(TransferKind::Payment) { TransferKind::Payment } else { TransferKind::Transfer };
+    // A settlement is stored as a transfer of `SETTLEMENT_INITIATOR` (src/ledger/cross.rs).
+    let kind = if row.kind == kind_text(TransferKind::Payment) {
+        TransferKind::Payment
+    } else if row.initiated_by == ringbank_twopc::SETTLEMENT_INITIATOR {
+        TransferKind::Settlement
+    } else {
+        TransferKind::Transfer
+    };
     let consents = &row.consents;
     let legs = row
         .legs

@@ -77,9 +77,16 @@ pub fn core_prepare(cross: &Cross, request: PrepareRequest) -> Result<Prepare, P
         let kind = match item.kind.as_str() {
             "transfer" => TransferKind::Transfer,
             "payment" => TransferKind::Payment,
+            "settlement" => TransferKind::Settlement,
             _ => return Err(ParticipantError::Malformed(format!("transfer {:?} is malformed", item.id))),
         };
-        if item.legs.iter().any(|leg| leg.account.parse::<ringbank_domain::AccountNumber>().is_err()) {
+        // Customer account numbers, and the reserves account in a settlement (which the core
+        // votes on by its own rules).
+        let account_ok = |account: &str| {
+            account.parse::<ringbank_domain::AccountNumber>().is_ok()
+                || (kind == TransferKind::Settlement && account == ringbank_twopc::RESERVES_ACCOUNT)
+        };
+        if !item.legs.iter().all(|leg| account_ok(&leg.account)) {
             return Err(ParticipantError::Malformed(format!("transfer {} has a malformed leg", item.id)));
         }
         let participants = item.participants.iter().map(|bank| member(cross, bank, "a participant")).collect::<Result<Vec<_>, _>>()?;
@@ -88,10 +95,7 @@ pub fn core_prepare(cross: &Cross, request: PrepareRequest) -> Result<Prepare, P
             .iter()
             .map(|leg| Ok(SettlementLeg { bank: member(cross, &leg.bank, "a settlement leg")?, amount_cents: leg.amount_cents }))
             .collect::<Result<Vec<_>, ParticipantError>>()?;
-        let numbers = |payer: &crate::protocol::WirePayer| {
-            payer.account.parse::<ringbank_domain::AccountNumber>().is_ok()
-                && payer.credited.parse::<ringbank_domain::AccountNumber>().is_ok()
-        };
+        let numbers = |payer: &crate::protocol::WirePayer| account_ok(&payer.account) && account_ok(&payer.credited);
         if !item.payers.iter().all(numbers) {
             return Err(ParticipantError::Malformed(format!("transfer {} names a malformed payer", item.id)));
         }

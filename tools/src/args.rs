@@ -54,6 +54,25 @@ pub enum MembersAction {
     /// Remove a member (refused while a transfer is in doubt at --bank or its position with
     /// --bank is not settled).
     Remove { id: String },
+    /// --bank's position with each member (positive: --bank owes it; negative: it owes --bank)
+    /// and the newest settlements --bank recorded.
+    Positions,
+    /// Record at --bank, the creditor, that member FROM paid it this much of reserves outside
+    /// the ring: both positions go down by it (a two-phase commit under the token; refused if
+    /// FROM does not owe that much). Waits up to 10 s for the outcome.
+    Settle {
+        /// The member that paid (the debtor).
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        amount_cents: i64,
+        /// How it paid (a wire's reference, say).
+        #[arg(long)]
+        reference: String,
+        /// Sent as the Idempotency-Key header, so that a retry records the settlement once.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
 }
 
 #[derive(Subcommand, Debug, Clone)]

@@ -1,6 +1,8 @@
-//! `ringbank members --bank URL-or-ID list|add|remove`: the ring's member list at one bank, and
-//! membership changes ordered through it (POST/DELETE /admin/v1/ring/members). The change is put
-//! on the token at that bank's next pass; `list` at any member shows when it is committed.
+//! `ringbank members --bank URL-or-ID list|add|remove|positions|settle`: the ring's member list at
+//! one bank, and membership changes ordered through it (POST/DELETE /admin/v1/ring/members). The
+//! change is put on the token at that bank's next pass; `list` at any member shows when it is
+//! committed. `positions` and `settle` read and lower the bank's positions with members
+//! (/admin/v1/settlements), which must be zero before a member is removed.
 
 use std::time::Duration;
 
@@ -23,6 +25,10 @@ pub async fn run(args: MembersArgs) -> Result<std::process::ExitCode, String> {
             admin.add_member(&bank.id, &bank.url, &key.to_string()).await
         }
         MembersAction::Remove { id } => admin.remove_member(id).await,
+        MembersAction::Positions => admin.settlements().await,
+        MembersAction::Settle { from, amount_cents, reference, idempotency_key } => {
+            admin.settle(from, *amount_cents, reference, idempotency_key.as_deref()).await
+        }
     }
     .map_err(|e| e.to_string())?;
     println!("{}", serde_json::to_string_pretty(&answer).unwrap_or_default());

@@ -47,11 +47,11 @@ pub use coordinator::{
 };
 pub use message::{
     answer_query, Account, CrashPoint, Knowledge, Leg, Message, OutcomeItem, Payer, PendingTransfer, Prepare, PrepareItem, Refusal,
-    SettlementLeg, TransferId, TransferKind, TransferLeg, Vote,
+    SettlementLeg, TransferId, TransferKind, TransferLeg, Vote, RESERVES_ACCOUNT, SETTLEMENT_INITIATOR,
 };
 pub use participant::{
     check_certificate, AccountLimits, Accounts, ConsentUse, ConsentView, Hold, Participant, ParticipantAction, ParticipantConfig,
-    ParticipantState, ParticipantWrite, Participation, ParticipationStatus, Posting, VoteRecord,
+    ParticipantState, ParticipantWrite, Participation, ParticipationStatus, Position, Posting, VoteRecord,
 };
 pub use ringbank_ring::{Certificate, Keys, Stamp};
 pub use validate::{participants_of, payers_of, settlement_legs, validate_prepare, PrepareLimits};

@@ -20,7 +20,23 @@ impl std::fmt::Display for TransferId {
 pub enum TransferKind {
     Transfer,
     Payment,
+    /// An interbank settlement: two banks record that the debtor paid the creditor reserves
+    /// outside the ring, so the debtor's position with the creditor goes down by that amount. The
+    /// creditor coordinates it (a bank can only give up a claim of its own); each bank books one
+    /// leg on its reserves account (`RESERVES_ACCOUNT`) and the settlement leg that balances it,
+    /// and votes yes only if the position, with every transfer in doubt counted against it, still
+    /// covers the amount (`Accounts::position`). No other kind touches the reserves account.
+    Settlement,
 }
+
+/// The account a bank keeps its reserves on (the other side of deposits and withdrawals; its
+/// balance is negative when the bank holds reserves, as every balance is a liability). Only a
+/// settlement (`TransferKind::Settlement`) books a cross-bank leg on it.
+pub const RESERVES_ACCOUNT: &str = "cash";
+
+/// Who a settlement is initiated by (`PendingTransfer::initiated_by`): the creditor bank's
+/// operator, not a customer (no customer document looks like it).
+pub const SETTLEMENT_INITIATOR: &str = "interbank-settlement";
 
 /// One customer leg of a transfer as its origin stores it, signed: negative debits, positive credits.
 #[derive(Clone, PartialEq, Eq, Debug)]

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 use crate::deliberate_bug::{self, DeliberateBug};
 use crate::validate::{validate_prepare, PrepareLimits};
 use crate::{
-    Account, BankId, CrashPoint, Keys, Knowledge, Message, Millis, OutcomeItem, Prepare, PrepareItem, Refusal, Stamp, TransferId, Vote,
+    Account, BankId, CrashPoint, Keys, Knowledge, Message, Millis, OutcomeItem, Prepare, PrepareItem, Refusal, Stamp, TransferId,
+    TransferKind, Vote, RESERVES_ACCOUNT,
 };
 
 /// What the participant asks of its ledger while it votes. The driver answers from inside the
@@ -42,6 +43,37 @@ pub trait Accounts {
     fn customer_limits(&self, document: &str) -> Option<AccountLimits> {
         let _ = document;
         None
+    }
+
+    /// This bank's position with `peer` (its settlement account for that bank) before this
+    /// prepare, for a settlement's vote; `None` (read as zero) if there is no such account.
+    fn position(&self, peer: BankId) -> Option<Position> {
+        let _ = peer;
+        None
+    }
+}
+
+/// A bank's position with a peer bank as the ledger sees it while it votes. Every balance is a
+/// liability: positive, this bank owes the peer; negative, the peer owes this bank. The pending
+/// sums are the settlement postings of yes votes not resolved yet, by direction, so a settlement
+/// is checked against the position whichever of them commit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Position {
+    pub balance_cents: i64,
+    /// The sum of the pending postings that lower the balance (zero or negative).
+    pub pending_down_cents: i64,
+    /// The sum of the pending postings that raise it (zero or positive).
+    pub pending_up_cents: i64,
+}
+
+impl Position {
+    /// Adds a pending posting of `amount_cents` (a vote given earlier in the same prepare).
+    fn add_pending(&mut self, amount_cents: i64) {
+        if amount_cents < 0 {
+            self.pending_down_cents = self.pending_down_cents.saturating_add(amount_cents);
+        } else {
+            self.pending_up_cents = self.pending_up_cents.saturating_add(amount_cents);
+        }
     }
 }
 
@@ -305,9 +337,7 @@ impl Participant {
         }
         let mut votes = Vec::with_capacity(prepare.transfers.len());
         let mut new_votes: Vec<VoteRecord> = Vec::new();
-        let mut held_here: BTreeMap<String, i64> = BTreeMap::new();
-        let mut consented_here: BTreeMap<String, i64> = BTreeMap::new();
-        let mut initiated_here: BTreeMap<String, i64> = BTreeMap::new();
+        let mut tally = Tally::default();
         for item in &prepare.transfers {
             let existing = self
                 .state
@@ -326,8 +356,7 @@ impl Participant {
                 votes.push(Vote { id: item.id.clone(), yes, reason });
                 continue;
             }
-            let participation =
-                vote_on(self.config.me, prepare.coordinator, item, accounts, &mut held_here, &mut consented_here, &mut initiated_here);
+            let participation = vote_on(self.config.me, prepare.coordinator, item, accounts, &mut tally);
             let yes = participation.voted_yes == Some(true);
             votes.push(Vote { id: item.id.clone(), yes, reason: participation.reason.clone() });
             new_votes.push(VoteRecord { id: item.id.clone(), participation });
@@ -490,20 +519,33 @@ pub fn check_certificate(prepare: &Prepare, config: &ParticipantConfig, keys: &K
         .map_err(|error| Refusal::Uncertified(format!("certificate refused: {error}")))
 }
 
+/// What the yes votes given so far in one prepare use (they are not in the ledger yet): holds
+/// by account, consents by id, debits by initiator, and settlement postings by peer bank.
+#[derive(Default)]
+struct Tally {
+    held: BTreeMap<String, i64>,
+    consented: BTreeMap<String, i64>,
+    initiated: BTreeMap<String, i64>,
+    positions: BTreeMap<BankId, Position>,
+}
+
 /// Votes on one new transfer: yes places a hold on every debit, with the available balance
 /// reduced by holds placed earlier in the same prepare; any failed check is a no with its reason.
 /// A debit asked by this bank itself (its own customer, authenticated here) is checked by the
 /// ledger (`check_leg`: the initiator holds the account); a debit asked by another bank must be
-/// covered by a consent this bank's customer granted to that bank (`check_consent`).
-fn vote_on(
-    me: BankId,
-    coordinator: BankId,
-    item: &PrepareItem,
-    accounts: &impl Accounts,
-    held_here: &mut BTreeMap<String, i64>,
-    consented_here: &mut BTreeMap<String, i64>,
-    initiated_here: &mut BTreeMap<String, i64>,
-) -> Participation {
+/// covered by a consent this bank's customer granted to that bank (`check_consent`). A
+/// settlement, or anything touching the reserves account, is voted on by `check_settlement`.
+fn vote_on(me: BankId, coordinator: BankId, item: &PrepareItem, accounts: &impl Accounts, tally: &mut Tally) -> Participation {
+    let participation = vote_on_legs(me, coordinator, item, accounts, tally);
+    if participation.voted_yes == Some(true) {
+        for leg in &item.settlement {
+            tally.positions.entry(leg.bank).or_default().add_pending(leg.amount_cents);
+        }
+    }
+    participation
+}
+
+fn vote_on_legs(me: BankId, coordinator: BankId, item: &PrepareItem, accounts: &impl Accounts, tally: &mut Tally) -> Participation {
     let mut participation = Participation {
         coordinator,
         participants: item.participants.clone(),
@@ -514,6 +556,18 @@ fn vote_on(
         postings: Vec::new(),
         consent_uses: Vec::new(),
     };
+    let settlement = item.kind == TransferKind::Settlement || item.legs.iter().any(|leg| leg.account == RESERVES_ACCOUNT);
+    if settlement {
+        if let Err(reason) = check_settlement(me, coordinator, item, accounts, &tally.positions) {
+            participation.reason = Some(reason);
+            return participation;
+        }
+        participation.postings = postings(item);
+        participation.voted_yes = Some(true);
+        participation.status = ParticipationStatus::Prepared;
+        return participation;
+    }
+    let Tally { held: held_here, consented: consented_here, initiated: initiated_here, .. } = tally;
     let mut holds: Vec<Hold> = Vec::new();
     let mut uses: Vec<ConsentUse> = Vec::new();
     let asked_by_another_bank = coordinator != me && !deliberate_bug::active(DeliberateBug::NoConsentCheck);
@@ -596,14 +650,80 @@ fn vote_on(
     for used in &uses {
         *consented_here.entry(used.consent.clone()).or_insert(0) += used.amount_cents;
     }
-    let customer = item.legs.iter().map(|leg| Posting { account: Account::Customer(leg.account.clone()), amount_cents: leg.amount_cents });
-    let settlement = item.settlement.iter().map(|leg| Posting { account: Account::Settlement(leg.bank), amount_cents: leg.amount_cents });
-    participation.postings = customer.chain(settlement).collect();
+    participation.postings = postings(item);
     participation.holds = holds;
     participation.consent_uses = uses;
     participation.voted_yes = Some(true);
     participation.status = ParticipationStatus::Prepared;
     participation
+}
+
+/// What a yes vote posts on commit: the item's legs here and the settlement legs that balance them.
+fn postings(item: &PrepareItem) -> Vec<Posting> {
+    let customer = item.legs.iter().map(|leg| Posting { account: Account::Customer(leg.account.clone()), amount_cents: leg.amount_cents });
+    let settlement = item.settlement.iter().map(|leg| Posting { account: Account::Settlement(leg.bank), amount_cents: leg.amount_cents });
+    customer.chain(settlement).collect()
+}
+
+/// A settlement between its coordinator (the creditor) and one other bank (the debtor): each
+/// books exactly one leg, on its reserves account, balanced by one settlement leg with the other
+/// bank. The creditor's reserves leg is a debit (reserves received: its balance, negative for
+/// reserves held, goes down) and its claim goes down; the debtor's is a credit and its debt goes
+/// down. Neither position may go past zero, even if every settlement posting in doubt with that
+/// bank in the same direction commits: a settlement only records what was owed being paid. The
+/// reserves account takes part in nothing else.
+fn check_settlement(
+    me: BankId,
+    coordinator: BankId,
+    item: &PrepareItem,
+    accounts: &impl Accounts,
+    voted_here: &BTreeMap<BankId, Position>,
+) -> Result<(), String> {
+    if item.kind != TransferKind::Settlement {
+        return Err(format!("the reserves account ({RESERVES_ACCOUNT}) takes part only in an interbank settlement"));
+    }
+    let shape = "a settlement books one leg on the reserves account at each of its two banks";
+    let ([leg], [settle], [_, _]) = (item.legs.as_slice(), item.settlement.as_slice(), item.participants.as_slice()) else {
+        return Err(shape.to_string());
+    };
+    if leg.account != RESERVES_ACCOUNT || leg.consent.is_some() || item.refund_of.is_some() {
+        return Err(shape.to_string());
+    }
+    let creditor = me == coordinator;
+    if creditor != (leg.amount_cents < 0) {
+        return Err("a settlement is recorded by the bank it pays (its coordinator), whose reserves leg is the debit".to_string());
+    }
+    let peer = settle.bank;
+    if !creditor && peer != coordinator {
+        return Err("a settlement's debtor settles with its coordinator only".to_string());
+    }
+    let mut position = accounts.position(peer).unwrap_or_default();
+    let earlier = voted_here.get(&peer).copied().unwrap_or_default();
+    position.pending_down_cents = position.pending_down_cents.saturating_add(earlier.pending_down_cents);
+    position.pending_up_cents = position.pending_up_cents.saturating_add(earlier.pending_up_cents);
+    let amount = settle.amount_cents;
+    let brl = ringbank_domain::money::format_brl;
+    if creditor {
+        // The claim on the peer (a negative balance), less what pending postings may give back.
+        let owed = position.balance_cents.saturating_add(position.pending_up_cents).saturating_neg().max(0);
+        if amount > owed {
+            return Err(format!(
+                "bank {peer} owes this bank {} (transfers in doubt counted against it); a settlement of {} would exceed it",
+                brl(owed),
+                brl(amount)
+            ));
+        }
+    } else {
+        let owed = position.balance_cents.saturating_add(position.pending_down_cents).max(0);
+        if -amount > owed {
+            return Err(format!(
+                "this bank owes bank {peer} {} (transfers in doubt counted against it); a settlement of {} would exceed it",
+                brl(owed),
+                brl(-amount)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A debit that `coordinator` asks of this bank: it must name a consent granted to exactly that

@@ -6,9 +6,10 @@ use std::collections::BTreeMap;
 use ringbank_domain::{LimitUsage, LimitWindow, Limits, UtcOffset};
 use ringbank_ring::{Confirmation, SimKeyring};
 use ringbank_twopc::{
-    AccountLimits, Accounts, Certificate, ConsentView, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState,
+    Account, AccountLimits, Accounts, Certificate, ConsentView, Coordinator, CoordinatorAction, CoordinatorConfig, CoordinatorState,
     CoordinatorWrite, Keys, Message, OutcomeItem, Participant, ParticipantAction, ParticipantConfig, ParticipantState, ParticipantWrite,
-    ParticipationStatus, Payer, PendingTransfer, Prepare, Refusal, Stamp, TransferId, TransferKind, TransferLeg,
+    ParticipationStatus, Payer, PendingTransfer, Position, Prepare, Refusal, Stamp, TransferId, TransferKind, TransferLeg,
+    RESERVES_ACCOUNT, SETTLEMENT_INITIATOR,
 };
 
 /// Available balances by account.
@@ -747,4 +748,112 @@ fn each_credited_bank_learns_who_paid_its_credits_and_only_those() {
     // And the participant takes them as well formed.
     let actions = participant(1).on_prepare(0, prepares[&1].clone(), 0, &book(), 0);
     assert!(!matches!(sent(&actions).as_slice(), [Message::Refused { .. }]), "{actions:?}");
+}
+
+/// A bank's positions with its peers, as its ledger reports them to a settlement's vote.
+struct Positions(BTreeMap<u16, Position>);
+
+impl Accounts for Positions {
+    fn available_cents(&self, account: &str) -> Option<i64> {
+        (account == "bob").then_some(0)
+    }
+
+    fn position(&self, peer: u16) -> Option<Position> {
+        self.0.get(&peer).copied()
+    }
+}
+
+fn position(balance_cents: i64, pending_down_cents: i64, pending_up_cents: i64) -> Position {
+    Position { balance_cents, pending_down_cents, pending_up_cents }
+}
+
+/// A settlement coordinated by bank 0 whose reserves legs are `at_0` and `at_1` (the creditor's
+/// is a debit: bank 1 paid bank 0).
+fn settlement_with(name: &str, at_0: (&str, i64), at_1: (&str, i64)) -> PendingTransfer {
+    PendingTransfer {
+        id: id(name),
+        kind: TransferKind::Settlement,
+        initiated_by: SETTLEMENT_INITIATOR.to_string(),
+        description: "wire 123".to_string(),
+        legs: vec![
+            TransferLeg { bank: 0, account: at_0.0.to_string(), amount_cents: at_0.1, consent: None },
+            TransferLeg { bank: 1, account: at_1.0.to_string(), amount_cents: at_1.1, consent: None },
+        ],
+        refund_of: None,
+    }
+}
+
+/// Bank 0 records that bank 1 paid it `amount_cents` of reserves.
+fn settlement(name: &str, amount_cents: i64) -> PendingTransfer {
+    settlement_with(name, (RESERVES_ACCOUNT, -amount_cents), (RESERVES_ACCOUNT, amount_cents))
+}
+
+/// The votes and reasons of bank `me` on `prepare`, given its positions.
+fn settlement_votes(me: u16, prepare: &Prepare, positions: &Positions) -> (Vec<bool>, Vec<String>, Participant) {
+    let mut bank = participant(me);
+    let actions = bank.on_prepare(0, prepare.clone(), 1 << 16, positions, 0);
+    match sent(&actions).as_slice() {
+        [Message::Votes { votes, .. }] => {
+            (votes.iter().map(|v| v.yes).collect(), votes.iter().map(|v| v.reason.clone().unwrap_or_default()).collect(), bank)
+        }
+        other => panic!("expected votes, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_settlement_lowers_both_positions_by_its_amount_and_never_past_zero() {
+    // Bank 1 owes bank 0 R$ 5,00: bank 0's settlement account for 1 is -500, bank 1's for 0 is +500.
+    let creditor = Positions([(1, position(-500, 0, 0))].into_iter().collect());
+    let debtor = Positions([(0, position(500, 0, 0))].into_iter().collect());
+    let (_, prepares) = coordinator_with_batch(vec![settlement("s1", 300), settlement("s2", 300)], Stamp::new(1 << 16, 1), 100);
+    let (votes, reasons, bank0) = settlement_votes(0, &prepares[&0], &creditor);
+    // The second would take the claim past zero once the first commits.
+    assert_eq!(votes, vec![true, false], "{reasons:?}");
+    assert!(reasons[1].contains("bank 1 owes this bank R$ 2,00") && reasons[1].contains("R$ 3,00 would exceed it"), "{reasons:?}");
+    let (votes, reasons, bank1) = settlement_votes(1, &prepares[&1], &debtor);
+    assert_eq!(votes, vec![true, false], "{reasons:?}");
+    assert!(reasons[1].contains("this bank owes bank 0 R$ 2,00"), "{reasons:?}");
+    let postings = |bank: &Participant| {
+        let record = &bank.state().participations[&id("s1")];
+        assert!(record.holds.is_empty(), "a settlement holds nothing: the position check is its cover");
+        record.postings.iter().map(|p| (p.account.clone(), p.amount_cents)).collect::<Vec<_>>()
+    };
+    assert_eq!(postings(&bank0), vec![(Account::Customer(RESERVES_ACCOUNT.into()), -300), (Account::Settlement(1), 300)]);
+    assert_eq!(postings(&bank1), vec![(Account::Customer(RESERVES_ACCOUNT.into()), 300), (Account::Settlement(0), -300)]);
+
+    // Transfers in doubt that may lower the position count against it, at either bank.
+    let (_, prepares) = coordinator_with_batch(vec![settlement("s3", 300)], Stamp::new(1 << 16, 2), 100);
+    let (votes, reasons, _) = settlement_votes(1, &prepares[&1], &Positions([(0, position(500, -300, 50))].into_iter().collect()));
+    assert_eq!(votes, vec![false]);
+    assert!(reasons[0].contains("owes bank 0 R$ 2,00 (transfers in doubt counted against it)"), "{reasons:?}");
+    let (votes, _, _) = settlement_votes(0, &prepares[&0], &Positions([(1, position(-500, -900, 250))].into_iter().collect()));
+    assert_eq!(votes, vec![false], "a claim of 500 less 250 in doubt does not cover 300");
+    let (votes, _, _) = settlement_votes(0, &prepares[&0], &Positions([(1, position(-500, -900, 200))].into_iter().collect()));
+    assert_eq!(votes, vec![true], "exactly the claim left");
+    // A bank that owes nothing (no settlement account at all) settles nothing.
+    let (votes, _, _) = settlement_votes(1, &prepares[&1], &Positions(BTreeMap::new()));
+    assert_eq!(votes, vec![false]);
+}
+
+#[test]
+fn the_reserves_account_takes_part_only_in_a_settlement_that_its_creditor_records() {
+    let owed = || Positions([(0, position(500, 0, 0)), (1, position(-500, 0, 0))].into_iter().collect());
+    // A transfer that credits bank 1's reserves (a customer's money into the bank's own books).
+    let mut into_reserves = transfer("t1", 100);
+    into_reserves.legs[1].account = RESERVES_ACCOUNT.to_string();
+    // The debtor, bank 0, recording its own payment (it would give up nothing of its own).
+    let by_debtor = settlement_with("s1", (RESERVES_ACCOUNT, 100), (RESERVES_ACCOUNT, -100));
+    // A settlement with a customer's leg in it.
+    let with_customer = settlement_with("s2", (RESERVES_ACCOUNT, -100), ("bob", 100));
+    let (_, prepares) = coordinator_with_batch(vec![into_reserves, by_debtor, with_customer], Stamp::new(1 << 16, 1), 100);
+    let (votes, reasons, bank1) = settlement_votes(1, &prepares[&1], &owed());
+    assert_eq!(votes, vec![false, false, false], "{reasons:?}");
+    assert!(reasons[0].contains("takes part only in an interbank settlement"), "{reasons:?}");
+    assert!(reasons[1].contains("recorded by the bank it pays"), "{reasons:?}");
+    assert!(reasons[2].contains("one leg on the reserves account"), "{reasons:?}");
+    assert!(bank1.state().participations.values().all(|r| r.postings.is_empty() && r.holds.is_empty()));
+    // The coordinator refuses to record its own payment too (the settlement with a customer's
+    // leg it cannot see at bank 1: bank 1's no aborts it).
+    let (votes, reasons, _) = settlement_votes(0, &prepares[&0], &owed());
+    assert!(!votes[1] && reasons[1].contains("recorded by the bank it pays"), "{reasons:?}");
 }
