@@ -94,7 +94,7 @@ fn remove(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .then(|bank: String, admin: Result<Arc<AppState>, ApiError>| async move {
             let result = async {
                 let state = admin?;
-                let node = state.ring.members().node_of(&bank).ok_or_else(|| ApiError::UnknownBank(format!("{bank:?} is not a member")))?;
+                let node = state.ring.members().node_of(&bank).ok_or_else(|| ApiError::UnknownBank(bank.clone()))?;
                 let (_, _, _, in_doubt) = state.ledger.money_totals().await?;
                 if in_doubt > 0 {
                     return Err(ApiError::MembershipRefused(format!(

@@ -86,7 +86,7 @@ fn record(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     return Err(ApiError::InvalidField("from: a bank does not settle with itself".into()));
                 }
                 if state.ring.members().node_of(&peer).is_none() {
-                    return Err(ApiError::UnknownBank(format!("from: {peer:?} is not a member bank")));
+                    return Err(ApiError::UnknownBank(peer));
                 }
                 operations::check_amount(&state.services, "amount_cents", request.amount_cents)?;
                 let reference = operations::clean_text("reference", &request.reference, 1, operations::DESCRIPTION_MAX_CHARS)?;

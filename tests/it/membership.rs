@@ -193,8 +193,8 @@ async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
     let xd = d.open_account(&td, "individual", &[]).await;
     assert_eq!(transfer(&a, &ta, vec![Leg::new("A", &xa, 5_000)], vec![Leg::new("D", &xd, 5_000)]).await, "committed");
     wait_balance(&d, &td, &xd, (5_000, 5_000)).await;
-    assert_eq!(transfer(&d, &td, vec![Leg::new("D", &xd, 5_000)], vec![Leg::new("A", &xa, 5_000)]).await, "committed");
-    wait_balance(&d, &td, &xd, (0, 0)).await;
+    assert_eq!(transfer(&d, &td, vec![Leg::new("D", &xd, 2_000)], vec![Leg::new("A", &xa, 2_000)]).await, "committed");
+    wait_balance(&d, &td, &xd, (3_000, 3_000)).await;
 
     stop.store(true, Ordering::Relaxed);
     flow.await.expect("the transfer stream");
@@ -209,17 +209,63 @@ async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
     let (status, body) = a.call(Method::DELETE, "/admin/v1/ring/members/B", Some(ADMIN_SECRET), None).await;
     assert_problem(&(status, body.clone()), 409, "membership-refused");
     assert!(body["detail"].as_str().unwrap_or("").contains("not settled"), "{body}");
-    // D's positions net to zero everywhere: D is removed, by the operator's CLI this time.
-    let cli = |args: &[&str]| {
+    let cli_at = |bank: &TestBank, args: &[&str]| {
         std::process::Command::new(env!("CARGO_BIN_EXE_ringbank"))
-            .args(["members", "--bank", &a.url, "--admin-secret", ADMIN_SECRET])
+            .args(["members", "--bank", &bank.url, "--admin-secret", ADMIN_SECRET])
             .args(args)
             .env_remove("RINGBANK_PEERS")
             .output()
             .expect("run ringbank members")
     };
+    let cli = |args: &[&str]| cli_at(&a, args);
     let refused = cli(&["remove", "B"]);
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not settled"), "{refused:?}");
+    // A owes D R$ 30,00 (A's customer paid D's 50, D's paid back 20): D is not removed until
+    // that is settled. D, the creditor, records that A paid it those reserves outside the ring.
+    let positions = |bank: &TestBank| -> Value { serde_json::from_slice(&cli_at(bank, &["positions"]).stdout).expect("JSON") };
+    let position_with = |listed: &Value, peer: &str| {
+        listed["positions"].as_array().expect("positions").iter().find(|p| p["bank"] == peer).map(|p| p["position_cents"].clone())
+    };
+    assert_eq!(position_with(&positions(&a), "D"), Some(json!(3_000)), "A owes D");
+    assert_eq!(position_with(&positions(&d), "A"), Some(json!(-3_000)), "D is owed by A");
+    let refused = cli(&["remove", "D"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not settled"), "{refused:?}");
+    let settle = |amount: i64, key: &str| json!({"from": "A", "amount_cents": amount, "reference": format!("wire {key}")});
+    let (status, body) = d.call(Method::POST, "/admin/v1/settlements", Some(ADMIN_SECRET), Some(settle(3_001, "x"))).await;
+    assert_problem(&(status, body.clone()), 409, "settlement-refused");
+    assert!(body["detail"].as_str().unwrap_or("").contains("bank A owes this bank R$ 30,00"), "{body}");
+    let (status, body) = a
+        .call(Method::POST, "/admin/v1/settlements", Some(ADMIN_SECRET), Some(json!({"from": "D", "amount_cents": 1, "reference": "x"})))
+        .await;
+    assert_problem(&(status, body), 409, "settlement-refused"); // the debtor cannot record it
+    let no_reference = json!({"from": "A", "amount_cents": 1});
+    let (status, body) = d.call(Method::POST, "/admin/v1/settlements", Some(ADMIN_SECRET), Some(no_reference)).await;
+    assert_problem(&(status, body), 400, "missing-field");
+    let (status, body) = d
+        .call(Method::POST, "/admin/v1/settlements", Some(ADMIN_SECRET), Some(json!({"from": "A", "amount_cents": 1, "reference": " "})))
+        .await;
+    assert_eq!(status, 422, "a settlement says how it was paid: {body}");
+    let (status, body) = d
+        .call(Method::POST, "/admin/v1/settlements", Some(ADMIN_SECRET), Some(json!({"from": "Z", "amount_cents": 1, "reference": "x"})))
+        .await;
+    assert_problem(&(status, body), 422, "unknown-bank"); // only a member settles
+    let settled = cli_at(&d, &["settle", "--from", "A", "--amount-cents", "3000", "--reference", "wire 77", "--idempotency-key", "st-77"]);
+    assert!(settled.status.success(), "{settled:?}");
+    let answer: Value = serde_json::from_slice(&settled.stdout).expect("JSON");
+    assert_eq!(answer["status"], "committed", "{answer}");
+    // Repeated with the same key (a retry), it is the same settlement, recorded once.
+    let again = cli_at(&d, &["settle", "--from", "A", "--amount-cents", "3000", "--reference", "wire 77", "--idempotency-key", "st-77"]);
+    let again: Value = serde_json::from_slice(&again.stdout).expect("JSON");
+    assert_eq!((&again["id"], &again["status"]), (&answer["id"], &json!("committed")), "{again}");
+    assert_eq!(position_with(&positions(&a), "D"), Some(json!(0)), "A's debt to D is settled");
+    let listed = positions(&d);
+    assert_eq!(position_with(&listed, "A"), Some(json!(0)), "{listed}");
+    assert_eq!(listed["settlements"].as_array().map(Vec::len), Some(1), "{listed}");
+    assert_eq!((&listed["settlements"][0]["from"], &listed["settlements"][0]["amount_cents"]), (&json!("A"), &json!(3_000)), "{listed}");
+    let every = [("A", &a), ("B", &b), ("C", &c), ("D", &d)];
+    let report = audit_until_quiet(&every, Duration::from_secs(20)).await;
+    assert!(report.passed, "a settlement keeps every invariant: {}", report.render());
+    // D's positions are settled everywhere: D is removed, by the operator's CLI this time.
     let removed = cli(&["remove", "D"]);
     assert!(removed.status.success(), "{removed:?}");
     let answer: Value = serde_json::from_slice(&removed.stdout).expect("the CLI prints the answer as JSON");
