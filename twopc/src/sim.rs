@@ -32,6 +32,9 @@ pub struct SimStats {
     pub events: u64,
     pub messages: u64,
     pub transfers: u64,
+    /// Settlements submitted, and committed (`TransferKind::Settlement`).
+    pub settlements: u64,
+    pub settlements_committed: u64,
     pub committed: u64,
     pub aborted: u64,
     pub presumed_aborts: u64,
@@ -46,6 +49,9 @@ pub struct SimStats {
     pub byzantine_seeds: u64,
     pub sim_ms: Millis,
 }
+
+/// The ids of settlements in the simulation start with this.
+const SETTLEMENT_ID_PREFIX: &str = "st";
 
 /// The one-line command that replays a seed with a full trace.
 pub fn replay_command(seed: u64) -> String {
@@ -328,6 +334,9 @@ impl Sim {
         }
         if self.faults && self.next_submit <= now {
             self.next_submit = now + self.rng.range(1, self.submit_gap_max);
+            if self.rng.chance(10) {
+                return self.submit_random_settlement();
+            }
             return self.submit_random_transfer();
         }
         if self.queue.peek().is_some_and(|envelope| envelope.at <= now) {
@@ -479,6 +488,7 @@ impl Sim {
                 Step::Decided(id, commit) => {
                     if commit {
                         self.stats.committed += 1;
+                        self.stats.settlements_committed += u64::from(id.0.starts_with(SETTLEMENT_ID_PREFIX));
                     } else {
                         self.stats.aborted += 1;
                     }

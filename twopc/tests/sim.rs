@@ -50,14 +50,16 @@ fn sim_seeds() {
         failures.append(&mut failed);
     }
     println!(
-        "{count} seeds from {first}: {} events, {} messages, {} transfers ({} committed, {} aborted, {} presumed aborts), \
-         {} crashes, {} pauses, {} stale prepares refused; {} seeds with a Byzantine bank, {} messages it forged, garbled or replayed; {:.1} s",
+        "{count} seeds from {first}: {} events, {} messages, {} transfers ({} committed, {} aborted, {} presumed aborts; \
+         {} settlements, {} committed), {} crashes, {} pauses, {} stale prepares refused; {} seeds with a Byzantine bank, {} messages it forged, garbled or replayed; {:.1} s",
         total.events,
         total.messages,
         total.transfers,
         total.committed,
         total.aborted,
         total.presumed_aborts,
+        total.settlements,
+        total.settlements_committed,
         total.crashes,
         total.pauses,
         total.stale_refusals,
@@ -66,6 +68,7 @@ fn sim_seeds() {
         started.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{} of {count} seeds failed:\n{}", failures.len(), failures.join("\n"));
+    assert!(count < 100 || total.settlements_committed > 0, "no settlement committed in {count} seeds: the workload does not reach them");
 }
 
 fn add(total: &mut SimStats, stats: &SimStats) {
@@ -73,6 +76,8 @@ fn add(total: &mut SimStats, stats: &SimStats) {
     total.messages += stats.messages;
     total.transfers += stats.transfers;
     total.committed += stats.committed;
+    total.settlements += stats.settlements;
+    total.settlements_committed += stats.settlements_committed;
     total.aborted += stats.aborted;
     total.presumed_aborts += stats.presumed_aborts;
     total.crashes += stats.crashes;

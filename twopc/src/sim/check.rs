@@ -309,8 +309,19 @@ impl Oracle {
                 }
             }
         }
+        // A Byzantine coordinator may never decide a transfer an honest bank voted yes on (its
+        // own, or one it forged under a stamp it held, with a consent granted to it): those holds
+        // stay, within the consent (README.md, "Known limits"). Every other hold is gone.
         for (bank, disk) in disks.iter().enumerate().filter(|(bank, _)| !self.is_byzantine(*bank as BankId)) {
-            if let Some((name, _)) = disk.ledger.accounts.iter().find(|(_, b)| b.held_cents != 0) {
+            let mut blocked: BTreeMap<&str, i64> = BTreeMap::new();
+            let open = disk.participant.participations.values().filter(|r| r.status == ParticipationStatus::Prepared);
+            for record in open.filter(|r| self.is_byzantine(r.coordinator)) {
+                for hold in &record.holds {
+                    *blocked.entry(hold.account.as_str()).or_insert(0) += hold.amount_cents;
+                }
+            }
+            let left = disk.ledger.accounts.iter().find(|(name, b)| b.held_cents != blocked.get(name.as_str()).copied().unwrap_or(0));
+            if let Some((name, _)) = left {
                 return Err(format!("b{bank} still holds money on {name}"));
             }
         }

@@ -3,7 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::{Account, Accounts, BankId, ConsentView, ParticipantState, ParticipantWrite, ParticipationStatus, TransferId};
+use crate::{
+    Account, Accounts, BankId, ConsentView, ParticipantState, ParticipantWrite, ParticipationStatus, Position, TransferId, RESERVES_ACCOUNT,
+};
 
 /// Where a transfer's holds are at one bank: resolved exactly once.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +28,8 @@ pub(crate) struct SimLedger {
     pub holds: BTreeMap<TransferId, HoldState>,
     /// Consents this bank's customers granted to other banks, by id.
     pub consents: BTreeMap<String, SimConsent>,
+    /// The settlement postings of yes votes not resolved yet: (peer, amount) by transfer.
+    pub pending: BTreeMap<TransferId, Vec<(BankId, i64)>>,
 }
 
 /// A consent at the account's bank, with what yes votes use of it.
@@ -77,6 +81,10 @@ impl Accounts for SimLedger {
             usable: true,
         })
     }
+
+    fn position(&self, peer: BankId) -> Option<Position> {
+        Some(self.position_with(peer))
+    }
 }
 
 impl SimLedger {
@@ -100,7 +108,16 @@ impl SimLedger {
                 consents.insert(consent_name(bank, grantee, index), consent);
             }
         }
-        SimLedger { accounts, holds: BTreeMap::new(), consents }
+        SimLedger { accounts, holds: BTreeMap::new(), consents, pending: BTreeMap::new() }
+    }
+
+    /// This bank's position with `peer`: its settlement account's balance and the pending
+    /// settlement postings, by direction (what `Accounts::position` reports to a vote).
+    pub fn position_with(&self, peer: BankId) -> Position {
+        let postings = self.pending.values().flatten().filter(|(bank, _)| *bank == peer).map(|(_, amount)| *amount);
+        let (down, up) = postings.fold((0, 0), |(down, up), amount| if amount < 0 { (down + amount, up) } else { (down, up + amount) });
+        let balance_cents = self.accounts.get(&settlement_name(peer)).map_or(0, |b| b.balance_cents);
+        Position { balance_cents, pending_down_cents: down, pending_up_cents: up }
     }
 
     pub fn total_cents(&self) -> i64 {
@@ -116,6 +133,12 @@ impl SimLedger {
                     if self.holds.insert(vote.id.clone(), HoldState::Held).is_some() {
                         return Err(format!("b{bank}: holds of {} placed twice", vote.id));
                     }
+                    self.check_settlement_vote(bank, &vote.id, &vote.participation.postings)?;
+                    let settlement_postings = vote.participation.postings.iter().filter_map(|posting| match posting.account {
+                        Account::Settlement(peer) => Some((peer, posting.amount_cents)),
+                        Account::Customer(_) => None,
+                    });
+                    self.pending.insert(vote.id.clone(), settlement_postings.collect());
                     for used in &vote.participation.consent_uses {
                         let consent =
                             self.consents.get_mut(&used.consent).ok_or_else(|| format!("b{bank}: use of unknown {}", used.consent))?;
@@ -138,6 +161,7 @@ impl SimLedger {
                 for outcome in resolved {
                     let record =
                         before.participations.get(&outcome.id).ok_or_else(|| format!("b{bank}: resolved unknown {}", outcome.id))?;
+                    self.pending.remove(&outcome.id);
                     let state = self.holds.get_mut(&outcome.id);
                     match state {
                         Some(state) if *state == HoldState::Held => {
@@ -169,6 +193,29 @@ impl SimLedger {
         Ok(())
     }
 
+    /// A yes vote that books on the reserves account is a settlement that takes the position with
+    /// its peer toward zero and not past it, even if every pending posting with that peer in the
+    /// same direction (earlier votes of the same prepare included) commits.
+    fn check_settlement_vote(&self, bank: BankId, id: &TransferId, postings: &[crate::Posting]) -> Result<(), String> {
+        if !postings.iter().any(|p| p.account == Account::Customer(RESERVES_ACCOUNT.to_string())) {
+            return Ok(());
+        }
+        for posting in postings {
+            let Account::Settlement(peer) = posting.account else { continue };
+            let position = self.position_with(peer);
+            let amount = posting.amount_cents;
+            let within = if amount < 0 {
+                position.balance_cents + position.pending_down_cents + amount >= 0
+            } else {
+                position.balance_cents + position.pending_up_cents + amount <= 0
+            };
+            if !within {
+                return Err(format!("b{bank}: settlement {id} of {amount} takes the position with b{peer} past zero: {position:?}"));
+            }
+        }
+        Ok(())
+    }
+
     /// No customer balance below zero or below its holds; holds equal the open votes' holds.
     pub fn check(&self, bank: BankId, participant: &ParticipantState) -> Result<(), String> {
         let mut open: BTreeMap<&str, i64> = BTreeMap::new();
@@ -184,7 +231,7 @@ impl SimLedger {
         }
         self.check_consents(bank, participant)?;
         for (name, balance) in &self.accounts {
-            if name.starts_with("settlement:") {
+            if name.starts_with("settlement:") || name == RESERVES_ACCOUNT {
                 continue;
             }
             if balance.balance_cents < 0 || balance.held_cents < 0 || balance.balance_cents < balance.held_cents {

@@ -2,8 +2,10 @@
 //! and random faults (crashes, crashes part-way through a step, partitions, a worse network).
 
 use super::ledger::{consent_name, customer_name};
-use super::{Sim, Step, CUSTOMERS_PER_BANK};
-use crate::{BankId, Certificate, Keys, PendingTransfer, Stamp, TransferId, TransferKind, TransferLeg};
+use super::{Sim, Step, CUSTOMERS_PER_BANK, SETTLEMENT_ID_PREFIX};
+use crate::{
+    BankId, Certificate, Keys, PendingTransfer, Stamp, TransferId, TransferKind, TransferLeg, RESERVES_ACCOUNT, SETTLEMENT_INITIATOR,
+};
 
 /// The ring's certificate for a grant: every bank's signed confirmation (a quorum and more;
 /// the simulator's abstract token stands for a ring that got them).
@@ -105,6 +107,35 @@ impl Sim {
         let coordinator = self.banks[origin].coordinator.as_mut().expect("checked above");
         let steps = coordinator.submit(transfer).into_iter().map(Step::from).collect();
         self.carry_out(origin, "submit", steps)
+    }
+
+    /// A random bank records that another paid it reserves: mostly within what its own books say
+    /// the other owes it (what an operator would record), sometimes more (the votes refuse it).
+    pub(super) fn submit_random_settlement(&mut self) -> Result<(), String> {
+        let count = self.banks.len() as u64;
+        let creditor = self.rng.below(count) as usize;
+        if self.banks[creditor].coordinator.is_none() || self.banks[creditor].paused_until.is_some() {
+            return Ok(());
+        }
+        let debtor = ((creditor as u64 + 1 + self.rng.below(count - 1)) % count) as BankId;
+        let owed = self.banks[creditor].disk.ledger.position_with(debtor).balance_cents.saturating_neg();
+        let amount = if owed > 0 && self.rng.chance(80) { self.rng.range(1, owed as u64) as i64 } else { self.rng.range(1, 4_000) as i64 };
+        self.next_transfer += 1;
+        let reserves =
+            |bank: BankId, amount_cents: i64| TransferLeg { bank, account: RESERVES_ACCOUNT.to_string(), amount_cents, consent: None };
+        let transfer = PendingTransfer {
+            id: TransferId(format!("{SETTLEMENT_ID_PREFIX}{}", self.next_transfer)),
+            kind: TransferKind::Settlement,
+            initiated_by: SETTLEMENT_INITIATOR.to_string(),
+            description: String::new(),
+            legs: vec![reserves(creditor as BankId, -amount), reserves(debtor, amount)],
+            refund_of: None,
+        };
+        self.stats.transfers += 1;
+        self.stats.settlements += 1;
+        let coordinator = self.banks[creditor].coordinator.as_mut().expect("checked above");
+        let steps = coordinator.submit(transfer).into_iter().map(Step::from).collect();
+        self.carry_out(creditor, "submit settlement", steps)
     }
 
     fn random_leg(&mut self, amount_cents: i64) -> TransferLeg {
