@@ -929,7 +929,8 @@ impl Ledger {
     /// The newest `limit` settlements this bank recorded as creditor: id, debtor, amount,
     /// status (pending, committed, aborted), reason, reference, time.
     pub async fn settlements(&self, limit: i64) -> Result<Vec<serde_json::Value>, LedgerError> {
-        let rows: Vec<(String, String, i64, String, Option<String>, String, i64)> = sqlx::query_as(
+        type Row = (String, String, i64, String, Option<String>, String, i64);
+        let rows: Vec<Row> = sqlx::query_as(
             "SELECT t.id, l.bank, l.amount_cents, t.status, t.reason, t.description, t.created_at_ms \
              FROM transfers t JOIN transfer_legs l ON l.transfer_id = t.id AND l.side = 'credit' \
              WHERE t.initiated_by = $1 ORDER BY t.created_at_ms DESC, t.id LIMIT $2",
