@@ -119,6 +119,19 @@ pub struct Settlement {
     pub reference: String,
 }
 
+/// A settlement this bank recorded as creditor: `from` paid it `amount_cents`; its status
+/// (pending, committed, aborted) and the reason of an abort.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SettlementRecord {
+    pub id: String,
+    pub from: String,
+    pub amount_cents: i64,
+    pub status: String,
+    pub reason: Option<String>,
+    pub reference: String,
+    pub created_at_ms: i64,
+}
+
 /// Stores a settlement as a pending cross-bank transfer of `SETTLEMENT_INITIATOR`: a debit of
 /// this bank's reserves account (reserves received) and a credit of `peer`'s (reserves paid);
 /// the coordinator derives the settlement legs. Refused here if this bank's claim on `peer`, with
@@ -926,9 +939,8 @@ impl Ledger {
         Ok(rows.into_iter().map(|(id, status, e, s, p)| ParticipationView { id, status, order: (e, s, p) }).collect())
     }
 
-    /// The newest `limit` settlements this bank recorded as creditor: id, debtor, amount,
-    /// status (pending, committed, aborted), reason, reference, time.
-    pub async fn settlements(&self, limit: i64) -> Result<Vec<serde_json::Value>, LedgerError> {
+    /// The newest `limit` settlements this bank recorded as creditor.
+    pub async fn settlements(&self, limit: i64) -> Result<Vec<SettlementRecord>, LedgerError> {
         type Row = (String, String, i64, String, Option<String>, String, i64);
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT t.id, l.bank, l.amount_cents, t.status, t.reason, t.description, t.created_at_ms \
@@ -941,9 +953,14 @@ impl Ledger {
         .await?;
         Ok(rows
             .into_iter()
-            .map(|(id, from, amount_cents, status, reason, reference, created_at_ms)| {
-                serde_json::json!({"id": id, "from": from, "amount_cents": amount_cents, "status": status, "reason": reason,
-                    "reference": reference, "created_at_ms": created_at_ms})
+            .map(|(id, from, amount_cents, status, reason, reference, created_at_ms)| SettlementRecord {
+                id,
+                from,
+                amount_cents,
+                status,
+                reason,
+                reference,
+                created_at_ms,
             })
             .collect())
     }
