@@ -109,6 +109,8 @@ pub struct RingHandle {
 /// A membership change for the driver to queue on the node, with where to send the answer.
 pub struct Proposal {
     pub change: ringbank_ring::MembershipChange,
+    /// Other members' approvals (`RingHandle::approve` at each of them).
+    pub approvals: Vec<ringbank_ring::Approval>,
     pub answer: tokio::sync::oneshot::Sender<Result<u64, ringbank_ring::MembershipError>>,
 }
 
@@ -125,10 +127,33 @@ impl RingHandle {
 
     /// Queues a membership change on this bank's node, to be ordered by the token at its next
     /// pass; answers the version the change would create, or why it was refused at once.
-    pub async fn propose(&self, change: ringbank_ring::MembershipChange) -> Result<u64, ProposeError> {
+    pub async fn propose(
+        &self,
+        change: ringbank_ring::MembershipChange,
+        approvals: Vec<ringbank_ring::Approval>,
+    ) -> Result<u64, ProposeError> {
         let (answer, answered) = tokio::sync::oneshot::channel();
-        self.proposals.send(Proposal { change, answer }).await.map_err(|_| ProposeError::Stopped)?;
+        self.proposals.send(Proposal { change, approvals, answer }).await.map_err(|_| ProposeError::Stopped)?;
         answered.await.map_err(|_| ProposeError::Stopped)?.map_err(ProposeError::Refused)
+    }
+
+    /// This bank's approval of `change` as the next change of the membership it works with
+    /// (its operator's decision, given to the operator of the member that will order it): the
+    /// version it would create and this bank's signature over it. Refused while a change is
+    /// not committed, and for a change that does not apply.
+    pub fn approve(
+        &self,
+        change: &ringbank_ring::MembershipChange,
+    ) -> Result<(u64, ringbank_ring::Approval), ringbank_ring::MembershipError> {
+        let membership = self.membership();
+        membership.check_change(change)?;
+        let me = self.members().me;
+        if !membership.is_member(me) {
+            return Err(ringbank_ring::MembershipError::ProposerNotAMember(me));
+        }
+        let version = membership.version + 1;
+        let signature = self.keys.keyring().sign(&ringbank_ring::approval_bytes(version, change));
+        Ok((version, ringbank_ring::Approval { by: me, signature }))
     }
 
     /// Hands a message from a peer to the driver; false if the queue is full (shed).
@@ -383,7 +408,7 @@ impl Driver {
                 () = shutdown.cancelled() => break,
                 Some(proposal) = proposals.recv() => {
                     let version = self.node.membership().version + 1;
-                    match self.node.propose_membership(proposal.change.clone(), self.now()) {
+                    match self.node.propose_membership(proposal.change.clone(), proposal.approvals, self.now()) {
                         Ok(actions) => {
                             tracing::info!(bank = self.registry.my_id(), change = ?proposal.change, version, "membership change queued: it goes with the token at this bank's next pass");
                             let _ = proposal.answer.send(Ok(version));

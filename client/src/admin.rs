@@ -146,17 +146,40 @@ impl AdminClient {
         self.get("/admin/v1/ring/members").await
     }
 
+    /// POST /admin/v1/ring/approvals: this bank's approval (its operator's) of adding `bank`, or
+    /// of removing it if `add` is None: {bank, version, signature}, for the ordering member.
+    pub async fn approve_member(&self, bank: &str, add: Option<(&str, &str)>) -> Result<serde_json::Value, ClientError> {
+        let body = match add {
+            Some((url, public_key)) => serde_json::json!({"add": {"bank": bank, "url": url, "public_key": public_key}}),
+            None => serde_json::json!({"remove": bank}),
+        };
+        let request = self.http.post(format!("{}/admin/v1/ring/approvals", self.base)).bearer_auth(&self.secret).json(&body);
+        decode(&self.base, request.send().await.map_err(transport(&self.base))?).await
+    }
+
     /// POST /admin/v1/ring/members: asks this bank to order the addition of `bank` (already
-    /// started with `--join`) to the ring; answers {version, node, bank}.
-    pub async fn add_member(&self, bank: &str, url: &str, public_key: &str) -> Result<serde_json::Value, ClientError> {
-        let body = serde_json::json!({"bank": bank, "url": url, "public_key": public_key});
+    /// started with `--join`) to the ring, with other members' `approvals` (`approve_member`);
+    /// answers {version, node, bank}.
+    pub async fn add_member(
+        &self,
+        bank: &str,
+        url: &str,
+        public_key: &str,
+        approvals: &[serde_json::Value],
+    ) -> Result<serde_json::Value, ClientError> {
+        let body = serde_json::json!({"bank": bank, "url": url, "public_key": public_key, "approvals": approvals});
         let request = self.http.post(format!("{}/admin/v1/ring/members", self.base)).bearer_auth(&self.secret).json(&body);
         decode(&self.base, request.send().await.map_err(transport(&self.base))?).await
     }
 
-    /// DELETE /admin/v1/ring/members/{bank}: asks this bank to order the removal of `bank`.
-    pub async fn remove_member(&self, bank: &str) -> Result<serde_json::Value, ClientError> {
-        let request = self.http.delete(format!("{}/admin/v1/ring/members/{bank}", self.base)).bearer_auth(&self.secret);
+    /// DELETE /admin/v1/ring/members/{bank}: asks this bank to order the removal of `bank`, with
+    /// other members' `approvals`.
+    pub async fn remove_member(&self, bank: &str, approvals: &[serde_json::Value]) -> Result<serde_json::Value, ClientError> {
+        let request = self
+            .http
+            .delete(format!("{}/admin/v1/ring/members/{bank}", self.base))
+            .bearer_auth(&self.secret)
+            .json(&serde_json::json!({"approvals": approvals}));
         decode(&self.base, request.send().await.map_err(transport(&self.base))?).await
     }
 

@@ -29,7 +29,8 @@ pub mod sim;
 
 pub use config::{Config, ConfigError, MAX_DURATION, MAX_MEMBERS};
 pub use membership::{
-    change_bytes, Membership, MembershipChange, MembershipError, PublicKeyBytes, SignedChange, CHANGE_CONTEXT, LABEL_MAX,
+    approval_bytes, change_bytes, Approval, Membership, MembershipChange, MembershipError, PublicKeyBytes, SignedChange, APPROVAL_CONTEXT,
+    CHANGE_CONTEXT, LABEL_MAX,
 };
 pub use message::{Action, Message, PersistentState, Stamp, Status};
 pub use node::{epoch_owner, epoch_round, Node, MAX_ROUNDS_AHEAD};

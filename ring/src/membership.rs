@@ -18,6 +18,9 @@ pub type PublicKeyBytes = [u8; 32];
 /// Prefix of every signed membership change, so that no other signed message can pass for one.
 pub const CHANGE_CONTEXT: &[u8] = b"ringbank/ring/membership/v1\0";
 
+/// Prefix of every member's approval of a change, apart from the proposer's signature.
+pub const APPROVAL_CONTEXT: &[u8] = b"ringbank/ring/membership-approval/v1\0";
+
 /// Longest label an added member may carry (bytes).
 pub const LABEL_MAX: usize = 256;
 
@@ -55,6 +58,27 @@ pub struct SignedChange {
     pub change: MembershipChange,
     pub proposer: NodeId,
     pub signature: Signature,
+    /// Members of the set before the change that approved it (`approval_bytes`), besides the
+    /// proposer (whose signature is its approval): with the proposer, a quorum of that set
+    /// (`Membership::approvals_needed`), so no member alone changes who the members are.
+    #[cfg_attr(feature = "serde", serde(default, skip_serializing_if = "Vec::is_empty"))]
+    pub approvals: Vec<Approval>,
+}
+
+/// A member's signature over `approval_bytes(version, change)`: its operator approves the change.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct Approval {
+    pub by: NodeId,
+    pub signature: Signature,
+}
+
+/// The bytes a member signs to approve the change creating `version` (whoever proposes it).
+pub fn approval_bytes(version: u64, change: &MembershipChange) -> Vec<u8> {
+    let mut bytes = APPROVAL_CONTEXT.to_vec();
+    // The change's own encoding, with no proposer (0): any member may then order it.
+    bytes.extend_from_slice(&change_bytes(version, change, 0)[CHANGE_CONTEXT.len()..]);
+    bytes
 }
 
 /// The bytes a proposer signs for a change creating `version`.
@@ -128,6 +152,12 @@ pub enum MembershipError {
     ProposerNotAMember(NodeId),
     /// An added member's label is longer than `LABEL_MAX` bytes.
     LabelTooLong(usize),
+    /// Fewer distinct members approved the change (the proposer included, bad signatures and
+    /// non-members not counted) than a quorum of the current set.
+    NotApproved {
+        approved: usize,
+        needed: usize,
+    },
 }
 
 impl fmt::Display for MembershipError {
@@ -142,6 +172,10 @@ impl fmt::Display for MembershipError {
             MembershipError::LastMember(id) => write!(f, "{id} is the last member and cannot be removed"),
             MembershipError::ProposerNotAMember(id) => write!(f, "this node ({id}) is not a member and cannot order a change"),
             MembershipError::LabelTooLong(n) => write!(f, "the label has {n} bytes, at most {LABEL_MAX} are allowed"),
+            MembershipError::NotApproved { approved, needed } => write!(
+                f,
+                "{approved} member(s) approved the change (the proposer included), a quorum of {needed} is needed: ask the members' operators for their approvals"
+            ),
         }
     }
 }
@@ -266,12 +300,48 @@ impl Membership {
     }
 
     /// The same version once committed: the current set alone counts. The keys kept are the
-    /// members' and the proposer's (its signature on the change must still verify).
+    /// members', the proposer's and the approvers' (their signatures on the change must still
+    /// verify).
     pub fn committed(&self) -> Membership {
         let mut keys = self.keys.clone();
-        let proposer = self.change.as_ref().map(|change| change.proposer);
-        keys.retain(|(id, _)| self.members.contains(id) || Some(*id) == proposer);
+        let signed =
+            |id: NodeId| self.change.as_ref().is_some_and(|change| change.proposer == id || change.approvals.iter().any(|a| a.by == id));
+        keys.retain(|(id, _)| self.members.contains(id) || signed(*id));
         Membership { previous: None, keys, ..self.clone() }
+    }
+
+    /// How many distinct members of this (single) set approve the change creating the next
+    /// version when `proposer` orders it with `approvals`: the proposer, and each approval by
+    /// another member whose signature verifies (keys as this set knows them).
+    pub fn approvals_of(&self, change: &MembershipChange, proposer: NodeId, approvals: &[Approval], keys: &Keys) -> usize {
+        self.count_approvals(&self.members, self.version + 1, change, proposer, approvals, keys)
+    }
+
+    /// The approvals a change of a set of `n` members needs: a quorum of that set.
+    pub fn approvals_needed(&self, n: usize) -> usize {
+        self.quorum_of(n)
+    }
+
+    fn count_approvals(
+        &self,
+        before: &[NodeId],
+        version: u64,
+        change: &MembershipChange,
+        proposer: NodeId,
+        approvals: &[Approval],
+        keys: &Keys,
+    ) -> usize {
+        let bytes = approval_bytes(version, change);
+        let mut approved: Vec<NodeId> = before.iter().copied().filter(|id| *id == proposer).collect();
+        for approval in approvals {
+            if before.contains(&approval.by)
+                && !approved.contains(&approval.by)
+                && keys.verify_member(Some(self), approval.by, &bytes, &approval.signature)
+            {
+                approved.push(approval.by);
+            }
+        }
+        approved.len()
     }
 
     /// The set before the change that made this version, as (version, sorted ids), if known.
@@ -442,6 +512,8 @@ impl Membership {
                 &change_bytes(change.version, &change.change, change.proposer),
                 &change.signature,
             )
+            && self.count_approvals(&before, change.version, &change.change, change.proposer, &change.approvals, keys)
+                >= self.approvals_needed(before.len())
     }
 
     /// The bytes a confirmation signs besides (stamp, holder): everything that decides what a

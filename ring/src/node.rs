@@ -4,7 +4,7 @@
 use ringbank_domain::keys::Signature;
 
 use crate::config::Config;
-use crate::membership::{Membership, MembershipChange, MembershipError, SignedChange};
+use crate::membership::{Approval, Membership, MembershipChange, MembershipError, SignedChange};
 use crate::message::{Action, Message, PersistentState, Stamp, Status};
 use crate::quorum::{Certificate, Confirmation, Keys};
 use crate::{Millis, NodeId};
@@ -63,7 +63,7 @@ pub struct Node {
     index_by_id: Vec<(NodeId, usize)>,
     /// A change `propose_membership` queued against the membership version given, put on the
     /// token at our next pass if we are still at that version (else dropped).
-    pending_change: Option<(u64, MembershipChange)>,
+    pending_change: Option<(u64, MembershipChange, Vec<Approval>)>,
     /// The newest quorum certificate seen (verified), the base for epoch jumps; persisted with
     /// every other change.
     certified: Option<Certificate>,
@@ -377,11 +377,18 @@ impl Node {
     /// quorum and the new set's must confirm the next claim); once such a claim is granted the
     /// change is committed and the new set alone counts. Refused while a change is queued here
     /// or not known committed, by a node that is not a member, or if the change does not apply
-    /// (`Membership::check_change`); dropped at the pass if the membership moved on to another
+    /// (`Membership::check_change`), or without the approvals of a quorum of the current set
+    /// (`approvals`, signed over `approval_bytes` for the next version; this node's own counts
+    /// through its signature on the change); dropped at the pass if the membership moved on to another
     /// version meanwhile (a change that came first). Returns the actions of a wake (the token hurries here), if
     /// we do not hold. The change is done when `status()` shows its version, not joint; a change
     /// lost with a token or a restart is not retried: propose it again.
-    pub fn propose_membership(&mut self, change: MembershipChange, now: Millis) -> Result<Vec<Action>, MembershipError> {
+    pub fn propose_membership(
+        &mut self,
+        change: MembershipChange,
+        approvals: Vec<Approval>,
+        now: Millis,
+    ) -> Result<Vec<Action>, MembershipError> {
         let now = self.clock(now);
         if self.pending_change.is_some() {
             return Err(MembershipError::ChangeInFlight { version: self.view.version });
@@ -390,7 +397,12 @@ impl Node {
             return Err(MembershipError::ProposerNotAMember(self.config.me));
         }
         self.view.check_change(&change)?;
-        self.pending_change = Some((self.view.version, change));
+        let approved = self.view.approvals_of(&change, self.config.me, &approvals, &self.keys);
+        let needed = self.view.approvals_needed(self.view.members.len());
+        if approved < needed {
+            return Err(MembershipError::NotApproved { approved, needed });
+        }
+        self.pending_change = Some((self.view.version, change, approvals));
         let mut out = Vec::new();
         let holds = matches!(self.phase, Phase::Holding { .. } | Phase::Claiming { .. });
         if !holds && now >= self.hurry_until && self.ids.len() > 1 {
@@ -510,7 +522,7 @@ impl Node {
             members: self.view.members.clone(),
             membership_joint: self.view.is_joint(),
             member: self.view.is_member(self.config.me),
-            pending_change: self.pending_change.as_ref().map(|(_, change)| change.clone()),
+            pending_change: self.pending_change.as_ref().map(|(_, change, _)| change.clone()),
             membership_ahead_seen: self.membership_ahead_seen,
         }
     }
@@ -1126,7 +1138,7 @@ impl Node {
     /// becomes the joint one, which the token carries. Only when the working membership is
     /// committed (not joint): one change at a time.
     fn order_pending_change(&mut self) {
-        let Some((version, change)) = self.pending_change.take() else { return };
+        let Some((version, change, approvals)) = self.pending_change.take() else { return };
         if version != self.view.version || self.view.check_change(&change).is_err() || !self.view.is_member(self.config.me) {
             // Another change came first: this one was decided against a membership that is gone,
             // so it is dropped (status shows no pending change) rather than applied on top.
@@ -1134,7 +1146,7 @@ impl Node {
         }
         let version = self.view.version + 1;
         let signature = self.keys.keyring().sign(&crate::membership::change_bytes(version, &change, self.config.me));
-        let signed = SignedChange { version, change, proposer: self.config.me, signature };
+        let signed = SignedChange { version, change, proposer: self.config.me, signature, approvals };
         self.install_view(self.view.apply(signed));
     }
 

@@ -7,7 +7,8 @@ use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 
 use crate::{
-    Action, Certificate, Config, Keys, Membership, MembershipChange, Message, Millis, Node, NodeId, PersistentState, SimKeyring, Stamp,
+    Action, Approval, Certificate, Config, Keys, Membership, MembershipChange, Message, Millis, Node, NodeId, PersistentState, SimKeyring,
+    Stamp,
 };
 
 /// splitmix64: small, fast, and good enough to drive a simulation.
@@ -78,6 +79,8 @@ pub struct SimStats {
     /// were refused by the proposer, and that were committed (a grant under the joint sets).
     pub changes_proposed: u64,
     pub changes_refused: u64,
+    /// Changes first offered with one approval too few, and refused as they must be.
+    pub changes_unapproved: u64,
     pub changes_committed: u64,
     /// The committed membership at the end (version, members).
     pub final_membership: (u64, Vec<NodeId>),
@@ -606,14 +609,41 @@ impl Sim {
     }
 
     /// Proposes a membership change at `index` (`Node::propose_membership`), as an operator would
-    /// through one bank. `Ok(false)`: the node refused it (or is down).
+    /// through one bank, with the approvals of the other members' operators of the node's
+    /// membership: every one, or (one change in three) just enough for a quorum. One change in
+    /// four is first offered with one approval too few, which the node must refuse without
+    /// changing anything. Neither draws from the seed's stream (a hash of the seed and version
+    /// decides), so a seed replays the history it had before approvals existed. `Ok(false)`: the
+    /// node refused it (or is down).
     pub fn propose(&mut self, index: usize, change: MembershipChange) -> Result<bool, String> {
         let local = self.local_now(index);
         if self.nodes[index].paused_until.is_some() {
             return Ok(false);
         }
+        let Some(view) = self.nodes[index].node.as_ref().map(|node| node.membership().clone()) else { return Ok(false) };
+        let bytes = crate::membership::approval_bytes(view.version + 1, &change);
+        let me = self.nodes[index].id;
+        let approvals: Vec<Approval> = view
+            .members
+            .iter()
+            .filter(|id| **id != me)
+            .filter_map(|id| self.index_of(*id))
+            .map(|approver| Approval { by: self.nodes[approver].id, signature: self.nodes[approver].keys.keyring().sign(&bytes) })
+            .collect();
+        let needed = view.approvals_needed(view.members.len()).saturating_sub(usize::from(view.is_member(me)));
+        let pick = Rng::new(self.stats.seed ^ (view.version + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)).below(12);
+        if pick < 3 && needed > 0 {
+            let node = self.nodes[index].node.as_mut().expect("checked above");
+            let before = node.status(local);
+            let too_few = approvals[..(needed - 1).min(approvals.len())].to_vec();
+            match node.propose_membership(change.clone(), too_few, local) {
+                Err(crate::MembershipError::NotApproved { .. }) if node.status(local) == before => self.stats.changes_unapproved += 1,
+                other => return Err(format!("n{index} took a change with too few approvals: {other:?}")),
+            }
+        }
+        let approvals = if pick % 3 == 1 { approvals[..needed.min(approvals.len())].to_vec() } else { approvals };
         let Some(node) = self.nodes[index].node.as_mut() else { return Ok(false) };
-        match node.propose_membership(change.clone(), local) {
+        match node.propose_membership(change.clone(), approvals, local) {
             Ok(actions) => {
                 self.trace_line(format!("n{index} PROPOSE {change:?}"));
                 self.stats.changes_proposed += 1;

@@ -26,6 +26,18 @@ fn keys(id: NodeId) -> Keys {
     Keys::new(SimKeyring::new(id, &UNIVERSE, SEED))
 }
 
+/// The approvals of `approvers` for the change creating `version`.
+fn approvals(version: u64, change: &MembershipChange, approvers: &[NodeId]) -> Vec<ringbank_ring::Approval> {
+    let bytes = ringbank_ring::approval_bytes(version, change);
+    approvers.iter().map(|by| ringbank_ring::Approval { by: *by, signature: keys(*by).keyring().sign(&bytes) }).collect()
+}
+
+/// `change` creating `version`, signed by `proposer` and approved by `approvers`.
+fn signed_change(version: u64, change: &MembershipChange, proposer: NodeId, approvers: &[NodeId]) -> ringbank_ring::SignedChange {
+    let signature = keys(proposer).keyring().sign(&ringbank_ring::change_bytes(version, change, proposer));
+    ringbank_ring::SignedChange { version, change: change.clone(), proposer, signature, approvals: approvals(version, change, approvers) }
+}
+
 fn add(id: NodeId) -> MembershipChange {
     MembershipChange::Add { id, public_key: SimKeyring::public_key(id, SEED), label: String::new() }
 }
@@ -78,9 +90,19 @@ impl Cluster {
         self.nodes[index] = Some(node);
     }
 
+    /// Proposes `change` at `index` with the approvals of every other member of its membership.
     fn propose(&mut self, index: usize, change: MembershipChange) -> Result<(), MembershipError> {
+        let view = self.node(index).membership().clone();
+        let approvers: Vec<NodeId> = view.members.iter().copied().filter(|id| *id != index as NodeId).collect();
+        self.propose_approved(index, change, &approvers)
+    }
+
+    /// Proposes `change` at `index` with the approvals of `approvers` only.
+    fn propose_approved(&mut self, index: usize, change: MembershipChange, approvers: &[NodeId]) -> Result<(), MembershipError> {
+        let version = self.node(index).membership().version + 1;
+        let approvals = approvals(version, &change, approvers);
         let now = self.now;
-        let actions = self.nodes[index].as_mut().expect("up").propose_membership(change, now)?;
+        let actions = self.nodes[index].as_mut().expect("up").propose_membership(change, approvals, now)?;
         self.apply(index, actions);
         Ok(())
     }
@@ -409,7 +431,7 @@ fn a_membership_is_adopted_only_signed_by_a_member_and_one_change_away() {
         keys(proposer).keyring().sign(&ringbank_ring::change_bytes(version, change, proposer))
     };
     let change = add(3);
-    let signed = ringbank_ring::SignedChange { version: 1, change: change.clone(), proposer: 0, signature: sign(1, &change, 0) };
+    let signed = signed_change(1, &change, 0, &[1]);
     let joint = founding.apply(signed.clone());
     assert!(founding.may_adopt(&joint, &keys_of_1));
     assert!(founding.may_adopt(&joint.committed(), &keys_of_1), "one change behind: the committed set");
@@ -420,7 +442,7 @@ fn a_membership_is_adopted_only_signed_by_a_member_and_one_change_away() {
     assert!(!founding.may_adopt(&founding.apply(forged), &keys_of_1));
     // Two changes away: not adopted (a node that far behind is restarted with the membership).
     let remove = MembershipChange::Remove { id: 1 };
-    let second = ringbank_ring::SignedChange { version: 2, change: remove.clone(), proposer: 3, signature: sign(2, &remove, 3) };
+    let second = signed_change(2, &remove, 3, &[0, 2]);
     let two_away = joint.committed().apply(second);
     assert!(joint.committed().may_adopt(&two_away, &keys_of_1), "signed by the added member, with its key from the membership");
     assert!(!founding.may_adopt(&two_away.committed(), &keys_of_1));
@@ -429,11 +451,10 @@ fn a_membership_is_adopted_only_signed_by_a_member_and_one_change_away() {
     assert!(joint.keeps(&founding) && joint.keeps(&joint.committed()));
     assert!(joint.keeps(&two_away) && joint.keeps(&two_away.committed()));
     assert!(joint.may_adopt(&two_away.committed(), &keys_of_1));
-    let third = ringbank_ring::SignedChange { version: 3, change: add(4), proposer: 0, signature: sign(3, &add(4), 0) };
+    let third = signed_change(3, &add(4), 0, &[2]);
     let three_on = two_away.committed().apply(third);
     assert!(!founding.keeps(&two_away.committed()) && !joint.keeps(&three_on) && !joint.keeps(&three_on.committed()));
-    let from_previous =
-        founding.apply(ringbank_ring::SignedChange { version: 1, change: add(5), proposer: 0, signature: sign(1, &add(5), 0) });
+    let from_previous = founding.apply(signed_change(1, &add(5), 0, &[2]));
     assert!(!joint.committed().keeps(&from_previous.committed()), "a committed set does not go back to a sibling of itself");
     // The quorum rule keeps the founding `f`: 4 of 5 stays (n + f) / 2 + 1 as n changes.
     let mut config = Config::with_defaults(0, vec![0, 1, 2, 3, 4]);
@@ -456,13 +477,10 @@ fn a_membership_is_adopted_only_signed_by_a_member_and_one_change_away() {
 fn an_added_members_label_is_signed_and_kept() {
     let founding = Membership::configured(&Config::with_defaults(0, vec![0, 1, 2]));
     let keys_of_1 = keys(1);
-    let sign = |version: u64, change: &MembershipChange, proposer: NodeId| {
-        keys(proposer).keyring().sign(&ringbank_ring::change_bytes(version, change, proposer))
-    };
     let change = MembershipChange::Add { id: 3, public_key: SimKeyring::public_key(3, SEED), label: "D=http://127.0.0.4:80".into() };
     let unlabelled = add(3);
     assert_ne!(ringbank_ring::change_bytes(1, &change, 0), ringbank_ring::change_bytes(1, &unlabelled, 0));
-    let signed = ringbank_ring::SignedChange { version: 1, change: change.clone(), proposer: 0, signature: sign(1, &change, 0) };
+    let signed = signed_change(1, &change, 0, &[2]);
     let joint = founding.apply(signed);
     assert_eq!(joint.label_of(3), Some("D=http://127.0.0.4:80"));
     assert!(founding.may_adopt(&joint, &keys_of_1));
@@ -472,10 +490,7 @@ fn an_added_members_label_is_signed_and_kept() {
     assert!(!founding.may_adopt(&relabelled, &keys_of_1), "a label the change did not sign");
     // Removed, the member keeps its label (its id is never given again); its key goes.
     let remove = MembershipChange::Remove { id: 3 };
-    let removed = joint
-        .committed()
-        .apply(ringbank_ring::SignedChange { version: 2, change: remove.clone(), proposer: 1, signature: sign(2, &remove, 1) })
-        .committed();
+    let removed = joint.committed().apply(signed_change(2, &remove, 1, &[0, 2])).committed();
     assert_eq!((removed.label_of(3), removed.key_of(3)), (Some("D=http://127.0.0.4:80"), None));
     let long = MembershipChange::Add { id: 4, public_key: [0; 32], label: "x".repeat(ringbank_ring::LABEL_MAX + 1) };
     assert_eq!(removed.check_change(&long), Err(MembershipError::LabelTooLong(ringbank_ring::LABEL_MAX + 1)));
@@ -550,4 +565,49 @@ fn a_forged_claim_to_one_member_does_not_take_back_a_granted_change() {
 #[test]
 fn forged_claims_to_every_other_member_do_not_take_back_a_granted_change() {
     a_granted_change_survives_forged_claims_to(|holder| (0..3).filter(|index| *index != holder).collect());
+}
+
+/// No member alone changes who the members are: a change counts only with the approvals of a
+/// quorum of the set before it (the proposer's signature is its own), each a member of that set
+/// signing exactly that change for exactly that version; a node refuses to order one without.
+#[test]
+fn a_change_needs_the_approval_of_a_quorum_of_the_members_before_it() {
+    let founding = Membership::configured(&Config::with_defaults(0, vec![0, 1, 2]));
+    let keys_of_1 = keys(1);
+    let change = add(3);
+    let adopted = |approvals: Vec<ringbank_ring::Approval>| {
+        let mut signed = signed_change(1, &change, 0, &[]);
+        signed.approvals = approvals;
+        founding.may_adopt(&founding.apply(signed), &keys_of_1)
+    };
+    assert!(!adopted(Vec::new()), "the proposer alone is 1 of the 2 needed");
+    assert!(adopted(approvals(1, &change, &[1])));
+    assert!(!adopted(approvals(1, &change, &[3])), "the bank being added does not approve itself in");
+    assert!(!adopted(approvals(2, &change, &[1])), "an approval of another version");
+    assert!(!adopted(approvals(1, &add(4), &[1])), "an approval of another change");
+    let mut forged = approvals(1, &change, &[2]);
+    forged[0].by = 1;
+    assert!(!adopted(forged), "an approval signed by another member than the one it names");
+    // Four members need three: the same approver twice counts once.
+    let four = founding.apply(signed_change(1, &change, 0, &[1])).committed();
+    let remove = MembershipChange::Remove { id: 2 };
+    let with = |approvers: &[NodeId]| four.may_adopt(&four.apply(signed_change(2, &remove, 0, approvers)), &keys_of_1);
+    assert!(!with(&[1, 1]) && with(&[1, 3]) && with(&[2, 3]));
+    // A removed approver's key stays with the committed membership, which still verifies.
+    let removed = four.apply(signed_change(2, &remove, 0, &[2, 3])).committed();
+    assert!(removed.key_of(3).is_some() && four.may_adopt(&removed, &keys_of_1));
+
+    // A node refuses to order a change without enough approvals, and orders it with them.
+    let mut cluster = Cluster::new(3);
+    cluster.run(2_000);
+    assert_eq!(cluster.propose_approved(0, add(3), &[]), Err(MembershipError::NotApproved { approved: 1, needed: 2 }));
+    assert_eq!(cluster.propose_approved(0, add(3), &[5]), Err(MembershipError::NotApproved { approved: 1, needed: 2 }));
+    let current = cluster.node(0).membership().clone();
+    cluster.start_new_member(3, &current);
+    cluster.propose_approved(0, add(3), &[2]).expect("a quorum approved");
+    cluster.run(3_000);
+    for index in 0..4 {
+        let view = cluster.node(index).membership();
+        assert_eq!((view.version, view.is_joint(), view.members.len()), (1, false, 4), "node {index}");
+    }
 }

@@ -26,13 +26,13 @@ fn sim_seeds() {
     let first = env_u64("RING_SIM_FIRST_SEED").unwrap_or(1);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()).min(8) as u64;
     let started = Instant::now();
-    let results: Vec<Result<[u64; 8], String>> = std::thread::scope(|scope| {
+    let results: Vec<Result<[u64; 9], String>> = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..threads)
             .map(|thread| {
                 scope.spawn(move || {
                     // events, grants, worst recovery, probes, refusals, membership changes
-                    // proposed, committed, seeds with changes
-                    let mut sums = [0u64; 8];
+                    // proposed, committed, seeds with changes, offered with too few approvals
+                    let mut sums = [0u64; 9];
                     let mut seed = first + thread;
                     while seed < first + count {
                         let stats = run_seed(seed, false)?;
@@ -44,6 +44,7 @@ fn sim_seeds() {
                         sums[5] += stats.changes_proposed;
                         sums[6] += stats.changes_committed;
                         sums[7] += u64::from(stats.final_membership.0 > 0);
+                        sums[8] += stats.changes_unapproved;
                         seed += threads;
                     }
                     Ok(sums)
@@ -54,10 +55,10 @@ fn sim_seeds() {
     });
     let mut failures = Vec::new();
     let (mut events, mut grants, mut worst_recovery, mut probes, mut refusals) = (0, 0, 0, 0, 0);
-    let (mut proposed, mut committed, mut changed_seeds) = (0, 0, 0);
+    let (mut proposed, mut committed, mut changed_seeds, mut unapproved) = (0, 0, 0, 0);
     for result in results {
         match result {
-            Ok([e, g, r, p, f, cp, cc, cs]) => {
+            Ok([e, g, r, p, f, cp, cc, cs, cu]) => {
                 events += e;
                 grants += g;
                 worst_recovery = worst_recovery.max(r);
@@ -66,15 +67,17 @@ fn sim_seeds() {
                 proposed += cp;
                 committed += cc;
                 changed_seeds += cs;
+                unapproved += cu;
             }
             Err(message) => failures.push(message),
         }
     }
     println!(
-        "{count} seeds from {first}: {events} events, {grants} grants, {probes} probes, {refusals} refused connections, worst recovery after heal {worst_recovery} ms, membership changes {proposed} proposed / {committed} committed ({changed_seeds} seeds end on a changed membership), {:.1} s",
+        "{count} seeds from {first}: {events} events, {grants} grants, {probes} probes, {refusals} refused connections, worst recovery after heal {worst_recovery} ms, membership changes {proposed} proposed / {committed} committed ({changed_seeds} seeds end on a changed membership; {unapproved} offered first with one approval too few, refused), {:.1} s",
         started.elapsed().as_secs_f64()
     );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(count < 100 || unapproved > 0, "no change was offered with too few approvals");
 }
 
 /// `RING_SEED=n cargo test -p ringbank-ring --release sim_replay -- --nocapture` prints the full

@@ -15,7 +15,7 @@ use crate::http::error::ApiError;
 use crate::http::state::AppState;
 
 pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
-    list(state.clone()).or(add(state.clone())).unify().or(remove(state)).unify().boxed()
+    list(state.clone()).or(add(state.clone())).unify().or(remove(state.clone())).unify().or(approve(state)).unify().boxed()
 }
 
 #[derive(serde::Deserialize)]
@@ -24,6 +24,70 @@ struct AddRequest {
     bank: String,
     url: String,
     public_key: String,
+    /// Other members' approvals (`POST /admin/v1/ring/approvals` at each of them).
+    #[serde(default)]
+    approvals: Vec<ApprovalView>,
+}
+
+/// One member's approval of a change, as its bank gave it to its operator.
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct ApprovalView {
+    /// The approving member.
+    bank: String,
+    /// The membership version the change creates.
+    version: u64,
+    signature: ringbank_domain::Signature,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RemoveRequest {
+    #[serde(default)]
+    approvals: Vec<ApprovalView>,
+}
+
+/// The change an approval is for: `{"add": {bank, url, public_key}}` or `{"remove": bank}`.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "lowercase")]
+enum ApproveRequest {
+    Add { bank: String, url: String, public_key: String },
+    Remove(String),
+}
+
+/// The approvals in the ring's terms: each names a member (by node id); one that names a bank
+/// that is not a member is refused (the ring would not count it either).
+fn ring_approvals(state: &AppState, approvals: Vec<ApprovalView>) -> Result<Vec<ringbank_ring::Approval>, ApiError> {
+    let members = state.ring.members();
+    approvals
+        .into_iter()
+        .map(|approval| {
+            let by = members
+                .node_of(&approval.bank)
+                .ok_or_else(|| ApiError::MembershipRefused(format!("an approval by {:?}, which is not a member", approval.bank)))?;
+            Ok(ringbank_ring::Approval { by, signature: approval.signature })
+        })
+        .collect()
+}
+
+/// The change to add `bank` at `url` with `public_key`, checked as the admin API checks it.
+fn add_change(state: &AppState, bank: &str, url: &str, public_key: &str) -> Result<(String, ringbank_ring::MembershipChange), ApiError> {
+    let peer = crate::config::parse_peer(&format!("{bank}={url}={public_key}")).map_err(ApiError::InvalidField)?;
+    let public_key = peer.public_key.ok_or_else(|| ApiError::MissingField("public_key".into()))?;
+    let members = state.ring.members();
+    if members.names().iter().any(|name| *name == peer.id) {
+        return Err(ApiError::MembershipRefused(format!("{} is or was a member: a bank id is never reused", peer.id)));
+    }
+    if members.list.iter().any(|m| m.url == peer.url || m.public_key == public_key) {
+        return Err(ApiError::MembershipRefused("a member already has that URL or public key".into()));
+    }
+    let node = u16::try_from(members.next_node()).map_err(|_| ApiError::MembershipRefused("no node id left".into()))?;
+    let change = ringbank_ring::MembershipChange::Add {
+        id: node,
+        public_key: crate::peer::key_bytes(&public_key),
+        label: crate::peer::member_label(&peer.id, &peer.url),
+    };
+    Ok((peer.id, change))
 }
 
 /// GET /admin/v1/ring/members -> {version, joint, members: [{bank, node, url, public_key}], next_node}
@@ -59,41 +123,31 @@ fn add(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             let result = async {
                 let state = admin?;
                 let request: AddRequest = super::reply::parse_json(&body)?;
-                let peer = crate::config::parse_peer(&format!("{}={}={}", request.bank, request.url, request.public_key))
-                    .map_err(ApiError::InvalidField)?;
-                let public_key = peer.public_key.ok_or_else(|| ApiError::MissingField("public_key".into()))?;
-                let members = state.ring.members();
-                if members.names().iter().any(|name| *name == peer.id) {
-                    return Err(ApiError::MembershipRefused(format!("{} is or was a member: a bank id is never reused", peer.id)));
-                }
-                if members.list.iter().any(|m| m.url == peer.url || m.public_key == public_key) {
-                    return Err(ApiError::MembershipRefused("a member already has that URL or public key".into()));
-                }
-                let node = u16::try_from(members.next_node()).map_err(|_| ApiError::MembershipRefused("no node id left".into()))?;
-                let change = ringbank_ring::MembershipChange::Add {
-                    id: node,
-                    public_key: crate::peer::key_bytes(&public_key),
-                    label: crate::peer::member_label(&peer.id, &peer.url),
-                };
-                let version = propose(&state, change).await?;
-                tracing::info!(bank = %peer.id, node, version, "operator: adding a bank to the ring");
-                Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({"version": version, "node": node, "bank": peer.id})))
+                let (bank, change) = add_change(&state, &request.bank, &request.url, &request.public_key)?;
+                let node = change.id();
+                let approvals = ring_approvals(&state, request.approvals)?;
+                let version = propose(&state, change, approvals).await?;
+                tracing::info!(%bank, node, version, "operator: adding a bank to the ring");
+                Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({"version": version, "node": node, "bank": bank})))
             };
             respond("/admin/v1/ring/members", result.await)
         })
         .boxed()
 }
 
-/// DELETE /admin/v1/ring/members/{bank} -> 202 {version}: queues the removal of a member that
-/// has no transfer in doubt here and a settled position with this bank (zero balance on its
-/// settlement account here).
+/// DELETE /admin/v1/ring/members/{bank} [{approvals}] -> 202 {version}: queues the removal of a
+/// member that has no transfer in doubt here and a settled position with this bank (zero balance
+/// on its settlement account here), with the other members' approvals (an optional JSON body).
 fn remove(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "ring" / "members" / String)
         .and(warp::delete())
+        .and(super::reply::body())
         .and(admin(state))
-        .then(|bank: String, admin: Result<Arc<AppState>, ApiError>| async move {
+        .then(|bank: String, body: bytes::Bytes, admin: Result<Arc<AppState>, ApiError>| async move {
             let result = async {
                 let state = admin?;
+                let request: RemoveRequest =
+                    if body.iter().all(u8::is_ascii_whitespace) { RemoveRequest::default() } else { super::reply::parse_json(&body)? };
                 let node = state.ring.members().node_of(&bank).ok_or_else(|| ApiError::UnknownBank(bank.clone()))?;
                 let (_, _, _, in_doubt) = state.ledger.money_totals().await?;
                 if in_doubt > 0 {
@@ -107,7 +161,8 @@ fn remove(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                         "the position with {bank} is not settled here ({position} centavos on settlement:{bank})"
                     )));
                 }
-                let version = propose(&state, ringbank_ring::MembershipChange::Remove { id: node }).await?;
+                let approvals = ring_approvals(&state, request.approvals)?;
+                let version = propose(&state, ringbank_ring::MembershipChange::Remove { id: node }, approvals).await?;
                 tracing::info!(%bank, node, version, "operator: removing a bank from the ring");
                 Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({"version": version, "node": node, "bank": bank})))
             };
@@ -116,8 +171,43 @@ fn remove(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-async fn propose(state: &AppState, change: ringbank_ring::MembershipChange) -> Result<u64, ApiError> {
-    state.ring.propose(change).await.map_err(|error| match error {
+/// POST /admin/v1/ring/approvals {"add": {bank, url, public_key}} | {"remove": bank} -> 200
+/// {bank, version, signature}: this bank's approval of that change as the next one (its
+/// operator's decision), to hand to the operator of the member that will order it. A change
+/// takes effect only with the approvals of a quorum of the members (the ordering member's own
+/// included), so no member alone changes who the members are.
+fn approve(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
+    warp::path!("admin" / "v1" / "ring" / "approvals")
+        .and(warp::post())
+        .and(super::reply::body())
+        .and(admin(state))
+        .then(|body: bytes::Bytes, admin: Result<Arc<AppState>, ApiError>| async move {
+            let result = async {
+                let state = admin?;
+                let change = match super::reply::parse_json::<ApproveRequest>(&body)? {
+                    ApproveRequest::Add { bank, url, public_key } => add_change(&state, &bank, &url, &public_key)?.1,
+                    ApproveRequest::Remove(bank) => {
+                        let id = state.ring.members().node_of(&bank).ok_or_else(|| ApiError::UnknownBank(bank.clone()))?;
+                        ringbank_ring::MembershipChange::Remove { id }
+                    }
+                };
+                let (version, approval) =
+                    state.ring.approve(&change).map_err(|refusal| ApiError::MembershipRefused(refusal.to_string()))?;
+                tracing::info!(?change, version, "operator: approving a membership change");
+                let view = ApprovalView { bank: state.bank().to_string(), version, signature: approval.signature };
+                Ok(json_response(StatusCode::OK, &view))
+            };
+            respond("/admin/v1/ring/approvals", result.await)
+        })
+        .boxed()
+}
+
+async fn propose(
+    state: &AppState,
+    change: ringbank_ring::MembershipChange,
+    approvals: Vec<ringbank_ring::Approval>,
+) -> Result<u64, ApiError> {
+    state.ring.propose(change, approvals).await.map_err(|error| match error {
         crate::ring_driver::ProposeError::Refused(refusal) => ApiError::MembershipRefused(refusal.to_string()),
         crate::ring_driver::ProposeError::Stopped => ApiError::Unavailable("the ring driver has stopped".into()),
     })

@@ -47,6 +47,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("/admin/v1/directory", "GET"),
     ("/admin/v1/ring/members", "GET, POST"),
     ("/admin/v1/ring/members/*", "DELETE"),
+    ("/admin/v1/ring/approvals", "POST"),
     ("/admin/v1/settlements", "GET, POST"),
     ("/bank/v1/openapi.json", "GET"),
     ("/bank/v1/*", "POST"),

@@ -472,7 +472,13 @@ mod tests {
     }
 
     fn signed(version: u64, change: ringbank_ring::MembershipChange) -> ringbank_ring::SignedChange {
-        ringbank_ring::SignedChange { version, change, proposer: 0, signature: ringbank_domain::Signature::from_bytes([0; 64]) }
+        ringbank_ring::SignedChange {
+            version,
+            change,
+            proposer: 0,
+            signature: ringbank_domain::Signature::from_bytes([0; 64]),
+            approvals: Vec::new(),
+        }
     }
 
     /// The member list follows the ring's membership: an added bank (its id and URL from the

@@ -23,6 +23,33 @@ fn ids(list: &Value) -> Vec<String> {
     list["members"].as_array().expect("members").iter().map(|m| m["bank"].as_str().expect("bank").to_string()).collect()
 }
 
+/// `bank`'s operator's approval of `change` (`{"add": {...}}` or `{"remove": "D"}`).
+async fn approval(bank: &TestBank, change: Value) -> Value {
+    let (status, body) = bank.call(Method::POST, "/admin/v1/ring/approvals", Some(ADMIN_SECRET), Some(change)).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+/// The body of `POST /admin/v1/ring/members` adding `add`, with the approvals of `approvers`.
+async fn approved_addition(add: &Value, approvers: &[&TestBank]) -> Value {
+    let mut approvals = Vec::new();
+    for bank in approvers {
+        approvals.push(approval(bank, json!({"add": add})).await);
+    }
+    let mut body = add.clone();
+    body["approvals"] = Value::Array(approvals);
+    body
+}
+
+/// The body of `DELETE /admin/v1/ring/members/{bank}`, with the approvals of `approvers`.
+async fn approved_removal(bank: &str, approvers: &[&TestBank]) -> Value {
+    let mut approvals = Vec::new();
+    for approver in approvers {
+        approvals.push(approval(approver, json!({"remove": bank})).await);
+    }
+    json!({"approvals": approvals})
+}
+
 /// Waits until every bank works with membership `version`, committed, with exactly `expected`.
 async fn wait_membership(banks: &[&TestBank], version: u64, expected: &[&str], limit: Duration) {
     let deadline = Instant::now() + limit;
@@ -152,9 +179,20 @@ async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
     };
     tokio::time::sleep(Duration::from_millis(500)).await;
 
-    // The operator adds D at B (any member will do); one change at a time, ids never reused.
+    // The operator adds D at B (any member will do) with the approval of A's operator: B's and
+    // A's make a quorum of the three. One change at a time, ids never reused.
     let add = json!({"bank": "D", "url": d_url, "public_key": test_key("D").public().to_string()});
     let (status, body) = b.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(add.clone())).await;
+    assert_problem(&(status, body.clone()), 409, "membership-refused");
+    assert!(body["detail"].as_str().unwrap_or("").contains("1 member(s) approved the change"), "B alone: {body}");
+    let mut wrong = approved_addition(&add, &[&a]).await;
+    wrong["approvals"][0]["bank"] = json!("C");
+    let (status, body) = b.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(wrong)).await;
+    assert_problem(&(status, body), 409, "membership-refused"); // A's signature does not pass for C's
+    let (status, body) = c.call(Method::POST, "/admin/v1/ring/approvals", Some(ADMIN_SECRET), Some(json!({"remove": "Z"}))).await;
+    assert_problem(&(status, body), 422, "unknown-bank");
+    let approved = approved_addition(&add, &[&a]).await;
+    let (status, body) = b.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(approved)).await;
     assert_eq!(status, 202, "{body}");
     assert_eq!((body["node"].as_u64(), body["version"].as_u64()), (Some(3), Some(1)), "{body}");
     let (status, body) = c
@@ -266,7 +304,16 @@ async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
     let report = audit_until_quiet(&every, Duration::from_secs(20)).await;
     assert!(report.passed, "a settlement keeps every invariant: {}", report.render());
     // D's positions are settled everywhere: D is removed, by the operator's CLI this time.
-    let removed = cli(&["remove", "D"]);
+    // A orders the removal with the approvals of B's and C's operators (CLI `approve`).
+    let approve = |bank: &TestBank| {
+        let out = cli_at(bank, &["approve", "remove", "D"]);
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).expect("UTF-8")
+    };
+    let (from_b, from_c) = (approve(&b), approve(&c));
+    let unapproved = cli(&["remove", "D", "--approval", &from_b]);
+    assert!(!unapproved.status.success() && String::from_utf8_lossy(&unapproved.stderr).contains("approved the change"), "{unapproved:?}");
+    let removed = cli(&["remove", "D", "--approval", &from_b, "--approval", &from_c]);
     assert!(removed.status.success(), "{removed:?}");
     let answer: Value = serde_json::from_slice(&removed.stdout).expect("the CLI prints the answer as JSON");
     assert_eq!((answer["bank"].as_str(), answer["version"].as_u64()), (Some("D"), Some(2)), "{answer}");
@@ -324,7 +371,8 @@ async fn addition_with_the_proposer_killed(once_joint: bool) {
 
     let add = json!({"bank": "D", "url": d_url, "public_key": test_key("D").public().to_string()});
     let b = consortium.view(1);
-    let (status, body) = b.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(add.clone())).await;
+    let approved = approved_addition(&add, &[&a, &c]).await;
+    let (status, body) = b.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(approved)).await;
     assert_eq!(status, 202, "{body}");
     if once_joint {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -353,7 +401,8 @@ async fn addition_with_the_proposer_killed(once_joint: bool) {
     assert!(version == 1 || !once_joint, "a change on the token was lost with its proposer");
     if version == 0 {
         println!("the addition died with its proposer: asked again at A");
-        let (status, body) = a.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(add)).await;
+        let approved = approved_addition(&add, &[&c]).await;
+        let (status, body) = a.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(approved)).await;
         assert_eq!(status, 202, "{body}");
     } else {
         println!("the addition outlived its proposer");
@@ -390,10 +439,12 @@ async fn a_member_down_through_two_changes_catches_up_with_a_quorums_membership(
     let (d_process, d_listen, join) = start_joining(&consortium).await;
     let d = d_process.view();
     let add = json!({"bank": "D", "url": format!("http://{d_listen}"), "public_key": test_key("D").public().to_string()});
-    let (status, body) = a.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(add)).await;
+    let approved = approved_addition(&add, &[&b]).await;
+    let (status, body) = a.call(Method::POST, "/admin/v1/ring/members", Some(ADMIN_SECRET), Some(approved)).await;
     assert_eq!(status, 202, "{body}");
     wait_membership(&[&a, &b, &d], 1, &["A", "B", "C", "D"], Duration::from_secs(20)).await;
-    let (status, body) = a.call(Method::DELETE, "/admin/v1/ring/members/D", Some(ADMIN_SECRET), None).await;
+    let approved = approved_removal("D", &[&b, &d]).await;
+    let (status, body) = a.call(Method::DELETE, "/admin/v1/ring/members/D", Some(ADMIN_SECRET), Some(approved)).await;
     assert_eq!(status, 202, "{body}");
     wait_membership(&[&a, &b], 2, &["A", "B", "C"], Duration::from_secs(20)).await;
     d_process.kill9().await;

@@ -46,14 +46,28 @@ pub enum MembersAction {
     /// Print the member list (version, members with node ids, URLs and keys).
     List,
     /// Add a bank already started with `ringbank serve --join`: NEW=URL=ed25519:HEX (its public
-    /// key as `ringbank keygen` printed it).
+    /// key as `ringbank keygen` printed it). Needs the approvals of a quorum of the members,
+    /// --bank's own included (`approve` at each of the others).
     Add {
         #[arg(value_parser = parse_peer)]
         bank: PeerArg,
+        /// Another member's approval, as `approve` printed it (JSON); repeat for each.
+        #[arg(long = "approval", value_parser = parse_approval)]
+        approvals: Vec<serde_json::Value>,
     },
     /// Remove a member (refused while a transfer is in doubt at --bank or its position with
-    /// --bank is not settled).
-    Remove { id: String },
+    /// --bank is not settled). Needs approvals as `add` does.
+    Remove {
+        id: String,
+        #[arg(long = "approval", value_parser = parse_approval)]
+        approvals: Vec<serde_json::Value>,
+    },
+    /// --bank's approval (its operator's) of the next change: prints JSON to give the operator
+    /// of the member that orders it (`add`/`remove --approval`).
+    Approve {
+        #[command(subcommand)]
+        change: ApproveChange,
+    },
     /// --bank's position with each member (positive: --bank owes it; negative: it owes --bank)
     /// and the newest settlements --bank recorded.
     Positions,
@@ -73,6 +87,25 @@ pub enum MembersAction {
         #[arg(long)]
         idempotency_key: Option<String>,
     },
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum ApproveChange {
+    /// Adding NEW=URL=ed25519:HEX.
+    Add {
+        #[arg(value_parser = parse_peer)]
+        bank: PeerArg,
+    },
+    /// Removing a member.
+    Remove { id: String },
+}
+
+/// An approval as `ringbank members approve` printed it: a JSON object.
+fn parse_approval(text: &str) -> Result<serde_json::Value, String> {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(value) if value.is_object() => Ok(value),
+        _ => Err("an approval is the JSON object `ringbank members approve` printed".to_string()),
+    }
 }
 
 #[derive(Subcommand, Debug, Clone)]

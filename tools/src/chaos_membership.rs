@@ -153,7 +153,8 @@ async fn join(change: &ScheduledChange, admins: &[AdminClient], supervisor: &Sup
     let mut via = change.via;
     let mut refusals = Vec::new();
     while Instant::now() < deadline {
-        match admins[via].add_member(&id, &url, &key).await {
+        let approvals = approvals(&admins[..founding], via, &id, Some((&url, &key))).await;
+        match admins[via].add_member(&id, &url, &key, &approvals).await {
             Ok(answer) => last = format!("proposed: {answer}"),
             // Refused: perhaps an earlier proposal of ours took effect meanwhile (the id is then
             // used); the membership says.
@@ -177,7 +178,8 @@ async fn leave(change: &ScheduledChange, admins: &[AdminClient], supervisor: &Su
     let mut via = change.via;
     let mut refusals = Vec::new();
     while Instant::now() < deadline {
-        match admins[via].remove_member(&id).await {
+        let approvals = approvals(&admins[..founding], via, &id, None).await;
+        match admins[via].remove_member(&id, &approvals).await {
             Ok(answer) => last = format!("proposed: {answer}"),
             // 422: not a member (any more); 409: refused for now (a transfer in doubt).
             Err(error) => last = error.to_string(),
@@ -191,6 +193,21 @@ async fn leave(change: &ScheduledChange, admins: &[AdminClient], supervisor: &Su
         tokio::time::sleep(RETRY_PAUSE).await;
     }
     (false, via, format!("still listed after {} s: {last}", CHANGE_LIMIT.as_secs()))
+}
+
+/// The approvals of the change (adding `id` at `add`'s URL and key, or removing it) by every
+/// founding member other than `via` that gives one now (a member down or refusing is skipped:
+/// `via` is refused if too few approve, and the next member is tried).
+async fn approvals(admins: &[AdminClient], via: usize, id: &str, add: Option<(&str, &str)>) -> Vec<serde_json::Value> {
+    let mut approvals = Vec::new();
+    for (index, admin) in admins.iter().enumerate().filter(|(index, _)| *index != via) {
+        match tokio::time::timeout(STATUS_TIMEOUT, admin.approve_member(id, add)).await {
+            Ok(Ok(approval)) => approvals.push(approval),
+            Ok(Err(error)) => tracing::debug!(member = %bank_id(index), %error, "no approval"),
+            Err(_) => tracing::debug!(member = %bank_id(index), "no approval in time"),
+        }
+    }
+    approvals
 }
 
 /// The last answer, and the earlier attempts that did not take effect (member: answer).

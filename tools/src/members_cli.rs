@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use ringbank_client::AdminClient;
 
-use crate::args::{MembersAction, MembersArgs};
+use crate::args::{ApproveChange, MembersAction, MembersArgs};
 use crate::fault_cli::bank_url;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
@@ -20,11 +20,16 @@ pub async fn run(args: MembersArgs) -> Result<std::process::ExitCode, String> {
     let admin = AdminClient::with_http(http, &url, &secret);
     let answer = match &args.action {
         MembersAction::List => admin.ring_members().await,
-        MembersAction::Add { bank } => {
+        MembersAction::Add { bank, approvals } => {
             let key = bank.public_key.ok_or_else(|| format!("{}: the new bank's public key is required (ID=URL=ed25519:HEX)", bank.id))?;
-            admin.add_member(&bank.id, &bank.url, &key.to_string()).await
+            admin.add_member(&bank.id, &bank.url, &key.to_string(), approvals).await
         }
-        MembersAction::Remove { id } => admin.remove_member(id).await,
+        MembersAction::Remove { id, approvals } => admin.remove_member(id, approvals).await,
+        MembersAction::Approve { change: ApproveChange::Add { bank } } => {
+            let key = bank.public_key.ok_or_else(|| format!("{}: the new bank's public key is required (ID=URL=ed25519:HEX)", bank.id))?;
+            admin.approve_member(&bank.id, Some((&bank.url, &key.to_string()))).await
+        }
+        MembersAction::Approve { change: ApproveChange::Remove { id } } => admin.approve_member(id, None).await,
         MembersAction::Positions => admin.settlements().await,
         MembersAction::Settle { from, amount_cents, reference, idempotency_key } => {
             admin.settle(from, *amount_cents, reference, idempotency_key.as_deref()).await
