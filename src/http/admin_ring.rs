@@ -112,8 +112,9 @@ fn member_list(state: &AppState) -> serde_json::Value {
     serde_json::json!({"version": members.version, "joint": members.joint, "members": list, "next_node": members.next_node()})
 }
 
-/// POST /admin/v1/ring/members {bank, url, public_key} -> 202 {version, node}: queues the
-/// addition of a bank (started beforehand with `--join`) as node `next_node`.
+/// POST /admin/v1/ring/members {bank, url, public_key, approvals} -> 202 {version, node}: queues
+/// the addition of a bank (started beforehand with `--join`) as node `next_node`, with other
+/// members' approvals (with this bank's own, a quorum of the members: else 409).
 fn add(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "ring" / "members")
         .and(warp::post())
