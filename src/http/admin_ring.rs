@@ -149,19 +149,7 @@ fn remove(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let state = admin?;
                 let request: RemoveRequest =
                     if body.iter().all(u8::is_ascii_whitespace) { RemoveRequest::default() } else { super::reply::parse_json(&body)? };
-                let node = state.ring.members().node_of(&bank).ok_or_else(|| ApiError::UnknownBank(bank.clone()))?;
-                let (_, _, _, in_doubt) = state.ledger.money_totals().await?;
-                if in_doubt > 0 {
-                    return Err(ApiError::MembershipRefused(format!(
-                        "{in_doubt} cross-bank transfer(s) are in doubt here: resolve them before removing a member"
-                    )));
-                }
-                let position = state.ledger.settlement_balances().await?.into_iter().find(|(peer, _)| *peer == bank).map_or(0, |(_, b)| b);
-                if position != 0 {
-                    return Err(ApiError::MembershipRefused(format!(
-                        "the position with {bank} is not settled here ({position} centavos on settlement:{bank})"
-                    )));
-                }
+                let node = removable(&state, &bank).await?;
                 let approvals = ring_approvals(&state, request.approvals)?;
                 let version = propose(&state, ringbank_ring::MembershipChange::Remove { id: node }, approvals).await?;
                 tracing::info!(%bank, node, version, "operator: removing a bank from the ring");
@@ -187,10 +175,7 @@ fn approve(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let state = admin?;
                 let change = match super::reply::parse_json::<ApproveRequest>(&body)? {
                     ApproveRequest::Add { bank, url, public_key } => add_change(&state, &bank, &url, &public_key)?.1,
-                    ApproveRequest::Remove(bank) => {
-                        let id = state.ring.members().node_of(&bank).ok_or_else(|| ApiError::UnknownBank(bank.clone()))?;
-                        ringbank_ring::MembershipChange::Remove { id }
-                    }
+                    ApproveRequest::Remove(bank) => ringbank_ring::MembershipChange::Remove { id: removable(&state, &bank).await? },
                 };
                 let (version, approval) =
                     state.ring.approve(&change).map_err(|refusal| ApiError::MembershipRefused(refusal.to_string()))?;
@@ -201,6 +186,27 @@ fn approve(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
             respond("/admin/v1/ring/approvals", result.await)
         })
         .boxed()
+}
+
+/// The node id of member `bank` if this bank may order or approve its removal: no cross-bank
+/// transfer in doubt here, and this bank's position with it settled (a zero balance on its
+/// settlement account here). Each approving member checks its own books, so a removal needs a
+/// quorum of members that have settled with the bank leaving.
+async fn removable(state: &AppState, bank: &str) -> Result<u16, ApiError> {
+    let node = state.ring.members().node_of(bank).ok_or_else(|| ApiError::UnknownBank(bank.to_string()))?;
+    let (_, _, _, in_doubt) = state.ledger.money_totals().await?;
+    if in_doubt > 0 {
+        return Err(ApiError::MembershipRefused(format!(
+            "{in_doubt} cross-bank transfer(s) are in doubt here: resolve them before removing a member"
+        )));
+    }
+    let position = state.ledger.settlement_balances().await?.into_iter().find(|(peer, _)| peer == bank).map_or(0, |(_, b)| b);
+    if position != 0 {
+        return Err(ApiError::MembershipRefused(format!(
+            "the position with {bank} is not settled here ({position} centavos on settlement:{bank})"
+        )));
+    }
+    Ok(node)
 }
 
 async fn propose(

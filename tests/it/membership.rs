@@ -268,6 +268,9 @@ async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
     assert_eq!(position_with(&positions(&d), "A"), Some(json!(-3_000)), "D is owed by A");
     let refused = cli(&["remove", "D"]);
     assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not settled"), "{refused:?}");
+    // Nor does A's operator approve D's removal ordered elsewhere before A is paid.
+    let refused = cli(&["approve", "remove", "D"]);
+    assert!(!refused.status.success() && String::from_utf8_lossy(&refused.stderr).contains("not settled"), "{refused:?}");
     let settle = |amount: i64, key: &str| json!({"from": "A", "amount_cents": amount, "reference": format!("wire {key}")});
     let (status, body) = d.call(Method::POST, "/admin/v1/settlements", Some(ADMIN_SECRET), Some(settle(3_001, "x"))).await;
     assert_problem(&(status, body.clone()), 409, "settlement-refused");
