@@ -9,7 +9,7 @@
 //! transfer <id>
 //! coordinator <bank>
 //! decision <commit|abort>
-//! kind <transfer|payment>
+//! kind <transfer|payment|settlement>
 //! stamp <epoch> <seq> <position>
 //! legs <count>
 //! leg <bank> <account> <signed amount in centavos>     (one line per leg, in order)
