@@ -158,7 +158,9 @@ pub(crate) struct Bank {
 async fn run_one(args: &BenchArgs, banks: usize, seed: Option<(u64, u64)>) -> Result<BenchReport, String> {
     let data = std::env::temp_dir().join(format!("ringbank-bench-{}-{banks}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
-    let mut ring = LocalRing::new(banks, args.base_port, data.clone(), None, Vec::new()).map_err(|e| e.to_string())?;
+    // By day wherever the run is (the night limit would refuse the load at night).
+    let zone = vec!["--time-zone".to_string(), crate::local_ring::midday_zone(std::time::SystemTime::now())];
+    let mut ring = LocalRing::new(banks, args.base_port, data.clone(), None, zone).map_err(|e| e.to_string())?;
     if let Some(template) = &args.database_url {
         ring = ring.databases(template.clone());
     }

@@ -7,7 +7,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ringbank_client::{wait_ready, AdminClient, BankClient, Fault, PostOptions, Ready};
 use ringbank_domain::CrashPoint;
@@ -345,7 +345,9 @@ pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
             .unwrap_or_else(|| std::env::temp_dir().join(format!("ringbank-chaos-{}-{}", args.seed, std::process::id())));
         std::fs::create_dir_all(&data_dir).map_err(|e| format!("{}: {e}", data_dir.display()))?;
         println!("chaos: data and bank logs in {}", data_dir.display());
-        let ring = LocalRing::new(banks, args.base_port, data_dir.clone(), None, Vec::new())
+        let zone = crate::local_ring::midday_zone(SystemTime::now());
+        println!("chaos: the banks run in time zone {zone}, where it is about noon (no night limit)");
+        let ring = LocalRing::new(banks, args.base_port, data_dir.clone(), None, vec!["--time-zone".to_string(), zone])
             .and_then(|ring| ring.with_spares(spares))
             .map_err(|e| e.to_string())?
             .logs_to(data_dir);

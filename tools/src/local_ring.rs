@@ -6,7 +6,7 @@
 
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ringbank_domain::{PublicKey, SecretKey};
 use tokio::process::{Child, Command};
@@ -291,6 +291,33 @@ impl LocalRing {
                 }
             }
             *slot = None;
+        }
+    }
+}
+
+/// The fixed UTC offset, in whole hours, at which it is about noon at `now`: the banks of a chaos
+/// run or a benchmark run in it, so that what their load does does not depend on the hour of the
+/// run (at night, 20:00-06:00 local, the Pix night limit refuses most transfers). A run of up to
+/// 7 hours stays by day.
+pub fn midday_zone(now: SystemTime) -> String {
+    let seconds = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let utc_hour = i64::try_from((seconds / 3600) % 24).unwrap_or(0);
+    let offset = (12 - utc_hour + 36).rem_euclid(24) - 12;
+    format!("{}{:02}:00", if offset < 0 { '-' } else { '+' }, offset.abs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_banks_run_where_it_is_about_noon() {
+        for hour in 0..24u64 {
+            let now = UNIX_EPOCH + Duration::from_secs(20_000 * 86_400 + hour * 3600 + 1800);
+            let zone = midday_zone(now);
+            let parsed = ringbank_domain::display::LocalZone::parse(&zone).expect("a zone the banks accept");
+            let offset_hours = i64::from(parsed.offset_at(0).minutes()) / 60;
+            assert_eq!((hour as i64 + offset_hours).rem_euclid(24), 12, "{hour}:30 UTC in {zone}");
         }
     }
 }
