@@ -112,6 +112,21 @@ impl Browser {
     }
 
     /// The element matching `css`, waiting for it up to WAIT_LIMIT.
+    /// The string property `name` of the element matching `css`, found again on every try (an
+    /// element read while its page is replaced is stale), up to `WAIT_LIMIT`.
+    pub(crate) async fn property(&self, css: &str, name: &str) -> String {
+        let deadline = Instant::now() + WAIT_LIMIT;
+        loop {
+            let id = self.find(css).await;
+            let value = self.command(reqwest::Method::GET, &format!("/element/{id}/property/{name}"), None).await;
+            if let Some(text) = value.as_str() {
+                return text.to_string();
+            }
+            assert!(Instant::now() < deadline, "no {name} of {css} on {}: {value}", self.url().await);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     pub(crate) async fn find(&self, css: &str) -> String {
         self.find_within(css, WAIT_LIMIT).await
     }

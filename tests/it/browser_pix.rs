@@ -29,9 +29,7 @@ async fn browser_pix_copy_paste_round_trip() {
     browser.type_into("#description", "Aula de violão").await;
     browser.click("#pix-generate").await;
     browser.find("#pix-qr svg").await;
-    let id = browser.find("#brcode-payload").await;
-    let copied = browser.command(reqwest::Method::GET, &format!("/element/{id}/property/value"), None).await;
-    let copied = copied.as_str().expect("the copy-and-paste text").to_string();
+    let copied = browser.property("#brcode-payload", "value").await;
     let code = ringbank_domain::brcode::BrCode::parse(&copied).expect("the page's text is a valid BR Code");
     assert_eq!(code.amount_cents, Some(4_250));
     assert_eq!(code.merchant_name, "Ana Luisa");
