@@ -298,7 +298,12 @@ async fn a_bank_joins_a_running_ring_takes_part_and_leaves_once_settled() {
     let again = cli_at(&d, &["settle", "--from", "A", "--amount-cents", "3000", "--reference", "wire 77", "--idempotency-key", "st-77"]);
     let again: Value = serde_json::from_slice(&again.stdout).expect("JSON");
     assert_eq!((&again["id"], &again["status"]), (&answer["id"], &json!("committed")), "{again}");
-    assert_eq!(position_with(&positions(&a), "D"), Some(json!(0)), "A's debt to D is settled");
+    // Committed is the coordinator's decision; A applies it when the outcome reaches it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while position_with(&positions(&a), "D") != Some(json!(0)) {
+        assert!(Instant::now() < deadline, "A's debt to D is not settled: {}", positions(&a));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let listed = positions(&d);
     assert_eq!(position_with(&listed, "A"), Some(json!(0)), "{listed}");
     assert_eq!(listed["settlements"].as_array().map(Vec::len), Some(1), "{listed}");
