@@ -141,12 +141,14 @@ pub(super) async fn submit_settlement(connection: &mut AnyConnection, bank: &str
     let owed = position.balance_cents.saturating_add(position.pending_up_cents).saturating_neg().max(0);
     let pending: (i64,) = sqlx::query_as(
         "SELECT CAST(COALESCE(SUM(l.amount_cents), 0) AS BIGINT) FROM transfers t JOIN transfer_legs l ON l.transfer_id = t.id \
-         WHERE t.status = 'pending' AND t.initiated_by = $1 AND l.side = 'credit' AND l.bank = $2",
+         WHERE t.status = 'pending' AND t.initiated_by = $1 AND l.side = 'credit' AND l.bank = $2 \
+           AND NOT EXISTS (SELECT 1 FROM participations p WHERE p.transfer_id = t.id)",
     )
     .bind(ringbank_twopc::SETTLEMENT_INITIATOR)
     .bind(&settlement.peer)
     .fetch_one(&mut *connection)
     .await?;
+    // Settlements voted on here are in `pending_up_cents` already; the rest are counted here.
     let left = owed.saturating_sub(pending.0);
     if settlement.amount_cents > left {
         let brl = ringbank_domain::money::format_brl;
