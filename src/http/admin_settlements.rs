@@ -96,11 +96,8 @@ fn record(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                 let canonical = serde_json::to_string(&request).unwrap_or_default();
                 let job = Job::SubmitSettlement(settlement);
                 let posted = operations::post_money(&state.services, &operator, "settlements", job, &canonical, key).await?;
-                if crate::twopc::wait_final(&state.cross, &posted.id, &operator.document, SETTLEMENT_WAIT).await {
-                    if let Some(record) = state.ledger.transfer_for(&posted.id, &operator.document).await? {
-                        let view = ringbank_wire::TransferView::from(record);
-                        return Ok(json_response(StatusCode::OK, &view));
-                    }
+                if let Some(record) = crate::twopc::wait_final(&state.cross, &posted.id, &operator.document, SETTLEMENT_WAIT).await {
+                    return Ok(json_response(StatusCode::OK, &ringbank_wire::TransferView::from(record)));
                 }
                 Ok(json_response(StatusCode::ACCEPTED, &serde_json::json!({"id": posted.id, "status": posted.status})))
             };

@@ -282,10 +282,8 @@ async fn money_post_handler(
     // A pending (cross-bank) transfer: with `Prefer: wait=N`, answer 200 with the final
     // state if it is reached within N seconds (at most PREFER_WAIT_MAX).
     if let (TransferStatus::Pending, Some(wait)) = (posted.status, prefer.and_then(prefer_wait)) {
-        if crate::twopc::wait_final(&state.cross, &posted.id, &caller.document, wait).await {
-            if let Some(record) = state.ledger.transfer_for(&posted.id, &caller.document).await? {
-                return Ok(json_response(StatusCode::OK, &ringbank_wire::TransferView::from(record)));
-            }
+        if let Some(record) = crate::twopc::wait_final(&state.cross, &posted.id, &caller.document, wait).await {
+            return Ok(json_response(StatusCode::OK, &ringbank_wire::TransferView::from(record)));
         }
     }
     // Committed here and now: 201; stored for the two-phase commit: 202.

@@ -165,8 +165,10 @@ impl Finalized {
     }
 }
 
-/// Waits up to `timeout` for a transfer to become final here; true if it did.
-pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Duration) -> bool {
+/// Waits up to `timeout` for a transfer to become final here, and answers it as read once
+/// final (the caller shows it without reading it again); None if it did not become final in
+/// time or could not be read.
+pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Duration) -> Option<crate::ledger::TransferRecord> {
     let deadline = tokio::time::Instant::now() + timeout;
     loop {
         let notice = cross.finalized.watch(id);
@@ -174,18 +176,18 @@ pub async fn wait_final(cross: &Cross, id: &str, document: &str, timeout: Durati
             Ok(Some(view)) if view.status.is_final() => {
                 drop(notice);
                 cross.finalized.forget(id);
-                return true;
+                return Some(view);
             }
             Ok(_) => {}
             Err(_) => {
                 drop(notice);
                 cross.finalized.forget(id);
-                return false;
+                return None;
             }
         }
         if tokio::time::timeout_at(deadline, notice).await.is_err() {
             cross.finalized.forget(id);
-            return false;
+            return None;
         }
     }
 }
