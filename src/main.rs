@@ -6,9 +6,6 @@ use tokio_util::sync::CancellationToken;
 use ringbank::app::App;
 use ringbank::config::{Cli, Command, KeygenArgs, LogFormat, VerifyArgs};
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
