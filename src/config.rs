@@ -123,15 +123,17 @@ pub struct ServeConfig {
     #[arg(long, env = "RINGBANK_IDLE_PAUSE", default_value = "150ms", value_parser = humantime::parse_duration)]
     pub idle_pause: Duration,
     /// After an idle hold, how long the token waits at its last holder before it is sent on
-    /// (0s: never). An idle ring then passes it a few times a second instead of several times
-    /// per member; a bank with work wakes it (a `wake` message) and gets it within milliseconds.
-    /// `idle-pause + idle-park` must stay below half the token timeout.
-    #[arg(long, env = "RINGBANK_IDLE_PARK", default_value = "300ms", value_parser = humantime::parse_duration)]
+    /// (0s: never). An idle ring then passes it about every two seconds instead of several times
+    /// per member each second; a bank with work wakes it (a `wake` message) and gets it within
+    /// milliseconds. While it parks, the holder tells the members every four fifths of
+    /// probe-after (a `parked` message, no disk write), so a long park is not taken for a lost
+    /// token; members count those for at most hold-max + idle-park after its claim.
+    #[arg(long, env = "RINGBANK_IDLE_PARK", default_value = "2s", value_parser = humantime::parse_duration)]
     pub idle_park: Duration,
     /// Silence after which a bank checks that the last holder's bank is still running (a `probe`
     /// message); if that bank's host refuses the connection (its process is gone), the token is
     /// suspected lost at once instead of after the whole token timeout [default: half the token
-    /// timeout; 0s: never]. Must be below the token timeout and at least idle-pause + idle-park.
+    /// timeout; 0s: never]. Must be below the token timeout and at least idle-pause.
     #[arg(long, env = "RINGBANK_PROBE_AFTER", value_parser = humantime::parse_duration)]
     pub probe_after: Option<Duration>,
     /// Longest interval between a Pix directory replica's checks with a peer for entries it
@@ -458,7 +460,7 @@ impl ServeConfig {
             token_timeout: None,
             hold_max: Duration::from_millis(200),
             idle_pause: Duration::from_millis(150),
-            idle_park: Duration::from_millis(300),
+            idle_park: Duration::from_secs(2),
             probe_after: None,
             anti_entropy_max: Duration::from_secs(8),
             retransmit: Duration::from_millis(100),

@@ -27,8 +27,9 @@ pub struct Config {
     pub idle_pause: Millis,
     /// After an idle hold, how long the token waits at its last holder (lease given up, no one
     /// holding) before it is sent on: an idle ring passes it less often. 0: never parked. A
-    /// member with work wakes it (`Message::Wake`). `idle_pause + idle_park` must stay below
-    /// half the token timeout, so that a parked token is never taken for a lost one.
+    /// member with work wakes it (`Message::Wake`). While it parks, the holder tells every member
+    /// so every `park_beat()` (`Message::Parked`), so a parked token is never taken for a lost
+    /// one; members count those beats for at most `hold_max + idle_park` after its claim.
     pub idle_park: Millis,
     /// Interval between retransmissions of a token, a claim or a proposal.
     pub retransmit: Millis,
@@ -38,8 +39,9 @@ pub struct Config {
     /// last holder it knows (at most one per holding seen). If the driver then reports that
     /// member unreachable (`Node::unreachable`: its process is gone, the connection was refused),
     /// the loss timer is moved up to now plus the usual stagger. 0: never probe (the loss timer
-    /// alone, `token_timeout`). Otherwise at least `idle_pause + idle_park` (a parked idle ring
-    /// must not probe at every park) and below `token_timeout`. Default: `token_timeout / 2`.
+    /// alone, `token_timeout`). Otherwise at least `idle_pause` (an idle hold must not be probed)
+    /// and below `token_timeout`; a parked holder beats every four fifths of it (`park_beat`).
+    /// Default: `token_timeout / 2`.
     pub probe_after: Millis,
     /// Safety margin for clocks running at different rates: a member that promises a new epoch
     /// reports its last confirmed lease as `hold_max × (1 + margin)` from the confirmation, on
@@ -76,21 +78,14 @@ pub enum ConfigError {
         idle_pause: Millis,
         hold_max: Millis,
     },
-    /// An idle hold and a park together must end well before a token is suspected lost.
-    IdleParkNotBelowTokenTimeout {
-        idle_pause: Millis,
-        idle_park: Millis,
-        token_timeout: Millis,
-    },
     RetransmitNotBelowTokenTimeout {
         retransmit: Millis,
         token_timeout: Millis,
     },
-    /// A non-zero `probe_after` must come after an idle hold and a park, and before the loss timer.
+    /// A non-zero `probe_after` must come after an idle hold and before the loss timer.
     ProbeAfterOutOfRange {
         probe_after: Millis,
         idle_pause: Millis,
-        idle_park: Millis,
         token_timeout: Millis,
     },
     DriftMarginTooLarge(u64),
@@ -124,17 +119,13 @@ impl fmt::Display for ConfigError {
             ConfigError::IdlePauseAboveLease { idle_pause, hold_max } => {
                 write!(f, "idle_pause ({idle_pause} ms) must not exceed hold_max ({hold_max} ms)")
             }
-            ConfigError::IdleParkNotBelowTokenTimeout { idle_pause, idle_park, token_timeout } => write!(
-                f,
-                "idle_pause + idle_park ({idle_pause} + {idle_park} ms) must be below half the token timeout ({token_timeout} ms)"
-            ),
             ConfigError::RetransmitNotBelowTokenTimeout { retransmit, token_timeout } => {
                 write!(f, "retransmit ({retransmit} ms) must be below token_timeout ({token_timeout} ms)")
             }
-            ConfigError::ProbeAfterOutOfRange { probe_after, idle_pause, idle_park, token_timeout } => write!(
+            ConfigError::ProbeAfterOutOfRange { probe_after, idle_pause, token_timeout } => write!(
                 f,
-                "probe_after ({probe_after} ms) must be 0 (no probing) or at least idle_pause + idle_park \
-                 ({idle_pause} + {idle_park} ms) and below token_timeout ({token_timeout} ms)"
+                "probe_after ({probe_after} ms) must be 0 (no probing) or at least idle_pause ({idle_pause} ms) \
+                 and below token_timeout ({token_timeout} ms)"
             ),
             ConfigError::QuorumAboveMembers { quorum, members } => {
                 write!(f, "a quorum of {quorum} cannot be reached with {members} members")
@@ -222,19 +213,13 @@ impl Config {
         if self.idle_pause > self.hold_max {
             return Err(ConfigError::IdlePauseAboveLease { idle_pause: self.idle_pause, hold_max: self.hold_max });
         }
-        if self.idle_park > MAX_DURATION || self.idle_pause + self.idle_park >= self.token_timeout / 2 {
-            return Err(ConfigError::IdleParkNotBelowTokenTimeout {
-                idle_pause: self.idle_pause,
-                idle_park: self.idle_park,
-                token_timeout: self.token_timeout,
-            });
+        if self.idle_park > MAX_DURATION {
+            return Err(ConfigError::DurationTooLong("idle_park"));
         }
-        // After the idle park check: idle_pause + idle_park cannot overflow here.
-        if self.probe_after != 0 && (self.probe_after >= self.token_timeout || self.probe_after < self.idle_pause + self.idle_park) {
+        if self.probe_after != 0 && (self.probe_after >= self.token_timeout || self.probe_after < self.idle_pause) {
             return Err(ConfigError::ProbeAfterOutOfRange {
                 probe_after: self.probe_after,
                 idle_pause: self.idle_pause,
-                idle_park: self.idle_park,
                 token_timeout: self.token_timeout,
             });
         }
@@ -249,6 +234,22 @@ impl Config {
             return Err(ConfigError::RetransmitNotBelowTokenTimeout { retransmit: self.retransmit, token_timeout: self.token_timeout });
         }
         Ok(())
+    }
+
+    /// While it parks the token, the last holder tells every member so (`Message::Parked`) this
+    /// often: four fifths of the silence after which a member probes (`probe_after`, or half the
+    /// token timeout without probing), so that a parked ring is neither probed nor suspected. The
+    /// first beat comes this long after the holder's claim (at once if its idle hold was longer).
+    pub fn park_beat(&self) -> Millis {
+        let quiet = if self.probe_after != 0 { self.probe_after } else { self.token_timeout / 2 };
+        (quiet * 4 / 5).max(1)
+    }
+
+    /// True if an idle hold and a park outlast the silence after which a member probes (or,
+    /// without probing, half the token timeout): only then does a parked holder beat.
+    pub fn park_needs_beats(&self) -> bool {
+        let quiet = if self.probe_after != 0 { self.probe_after } else { self.token_timeout / 2 };
+        self.idle_park > 0 && self.idle_pause + self.idle_park > quiet
     }
 
     /// Number of confirmations (or promises) that make a majority of the configured members.

@@ -117,6 +117,13 @@ pub enum Message {
     /// the sender's driver that the holder's process is gone (`Node::unreachable`). `epoch` is
     /// the sender's promise.
     Probe { epoch: u64 },
+    /// Sent to every member, while it parks the token, by the last holder (`stamp` is the stamp
+    /// it held) every `Config::park_beat`: the token is not lost, only parked. A member counts it
+    /// as progress only from the last holder it knows, for the newest stamp it has seen, and only
+    /// within `hold_max + idle_park` (plus one retransmit) of that holder's claim, so a member
+    /// that never passes the token cannot keep the others from regenerating it for longer. It
+    /// changes no durable state.
+    Parked { stamp: Stamp },
 }
 
 impl Message {
@@ -131,9 +138,11 @@ impl Message {
     /// The epoch the message is about (for `Reject` and `Join`, the sender's promise).
     pub fn epoch(&self) -> u64 {
         match self {
-            Message::Token { stamp, .. } | Message::TokenAck { stamp } | Message::Claim { stamp, .. } | Message::Confirm { stamp, .. } => {
-                stamp.epoch
-            }
+            Message::Token { stamp, .. }
+            | Message::TokenAck { stamp }
+            | Message::Claim { stamp, .. }
+            | Message::Confirm { stamp, .. }
+            | Message::Parked { stamp } => stamp.epoch,
             Message::Propose { epoch, .. }
             | Message::Promise { epoch, .. }
             | Message::Join { epoch }
@@ -156,6 +165,7 @@ impl Message {
             Message::Join { .. } => "join",
             Message::Wake { .. } => "wake",
             Message::Probe { .. } => "probe",
+            Message::Parked { .. } => "parked",
         }
     }
 }

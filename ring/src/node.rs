@@ -92,6 +92,12 @@ pub struct Node {
     /// We sent a `Probe` to the last holder in the quiet period starting at `.0`, with `.1` the
     /// newest stamp seen then: at most one probe per holding seen (`Config::probe_after`).
     probed: Option<(Millis, Stamp)>,
+    /// Until then (our clock) a `Parked` beat from the last holder for `highest_seen` counts as
+    /// progress: `hold_max + idle_park` plus one retransmit after its claim reached us. Later
+    /// beats are ignored, so a holder that keeps parking cannot hold off a regeneration.
+    beats_until: Millis,
+    /// When we last counted a `Parked` beat (0: never): a probe is due again after one.
+    last_beat: Millis,
     /// The driver reported the probed last holder unreachable in the quiet period starting at
     /// `.0`: the loss timer fires at `.1` (the report's time plus our stagger) if that is earlier.
     early_suspect: Option<(Millis, Millis)>,
@@ -137,6 +143,8 @@ enum Phase {
         proof: Option<Certificate>,
         /// Not sent yet: the token waits here after an idle hold until `next_retry` (or a wake).
         parked: bool,
+        /// While parked: when we next tell every member that the token is parked here.
+        beat_at: Millis,
     },
     /// The token looks lost: we gather promises for a new epoch.
     Candidate {
@@ -203,6 +211,8 @@ impl Node {
             last_holder: None,
             last_progress: now,
             probed: None,
+            beats_until: 0,
+            last_beat: 0,
             early_suspect: None,
             next_join: now,
             join_requests: vec![None; member_count],
@@ -254,6 +264,7 @@ impl Node {
             Message::Join { .. } => self.join_requests[known] = Some(now),
             Message::Wake { .. } => self.on_wake(now, &mut out),
             Message::Probe { .. } => {}
+            Message::Parked { stamp } => self.on_parked(known, stamp, now),
         }
         out
     }
@@ -312,9 +323,11 @@ impl Node {
                     self.pass_token(now, &mut out);
                 }
             }
-            Phase::Passing { next_retry, .. } => {
+            Phase::Passing { next_retry, parked, beat_at, .. } => {
                 if now >= next_retry {
                     self.retry_pass(now, &mut out);
+                } else if parked && now >= beat_at {
+                    self.park_beat(now, &mut out);
                 }
             }
             Phase::Candidate { epoch, deadline, promised, wait_until, ready_at, best, next_retransmit } => {
@@ -475,6 +488,7 @@ impl Node {
                     (*lease_until).min(*idle_until)
                 }
             }
+            Phase::Passing { next_retry, parked: true, beat_at, .. } if beat_at < next_retry => *beat_at,
             Phase::Passing { next_retry, .. } => *next_retry,
             Phase::Candidate { ready_at: Some(ready_at), .. } => *ready_at,
             Phase::Candidate { deadline, next_retransmit, .. } => (*deadline).min(*next_retransmit),
@@ -666,6 +680,7 @@ impl Node {
             self.last_progress = now;
             self.known_ring = self.mask_of(ring);
             self.last_holder = self.index_of(holder);
+            self.beats_until = now + self.config.hold_max + self.config.idle_park + self.config.retransmit;
         }
     }
 
@@ -922,13 +937,20 @@ impl Node {
             }
             Some(target) if park => {
                 let next_retry = now + self.config.idle_park;
-                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry, proof, parked: true };
+                // The members last heard of us at our claim, about an idle pause ago. A park
+                // that ends before anyone would probe (or suspect) us needs no beats.
+                let beat_at = if self.config.park_needs_beats() {
+                    now + self.config.park_beat().saturating_sub(self.config.idle_pause)
+                } else {
+                    Millis::MAX
+                };
+                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry, proof, parked: true, beat_at };
             }
             Some(target) => {
                 let token = Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone(), membership: self.wire_view() };
                 self.send(target, token, out);
                 let next_retry = now + self.config.retransmit;
-                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry, proof, parked: false };
+                self.phase = Phase::Passing { stamp, ring, target, failures: 0, next_retry, proof, parked: false, beat_at: 0 };
             }
         }
     }
@@ -949,7 +971,7 @@ impl Node {
             let token = Message::Token { stamp, ring: self.ring_ids(ring), proof: proof.clone(), membership: self.wire_view() };
             self.send(target, token, out);
             let next_retry = now + self.config.retransmit;
-            self.phase = Phase::Passing { stamp, ring, target, failures, next_retry, proof, parked: false };
+            self.phase = Phase::Passing { stamp, ring, target, failures, next_retry, proof, parked: false, beat_at: 0 };
         }
     }
 
@@ -968,6 +990,25 @@ impl Node {
             Phase::Holding { worked: false, .. } if !self.want => self.pass_token(now, out),
             Phase::Passing { parked: true, .. } => self.unpark(now, out),
             _ => {}
+        }
+    }
+
+    /// The last holder parks the token it held at `stamp`: progress, if it is the holder we
+    /// know, of the newest stamp we saw, within the window its claim opened (`beats_until`).
+    fn on_parked(&mut self, from_index: usize, stamp: Stamp, now: Millis) {
+        if self.last_holder == Some(from_index) && stamp == self.highest_seen && now <= self.beats_until {
+            self.last_progress = self.last_progress.max(now);
+            self.last_beat = self.last_progress;
+        }
+    }
+
+    /// Parked here: tell every member the token is not lost, and when to tell them again.
+    fn park_beat(&mut self, now: Millis, out: &mut Vec<Action>) {
+        let next = now + self.config.park_beat();
+        let Phase::Passing { parked: true, ref proof, ref mut beat_at, .. } = self.phase else { return };
+        *beat_at = next;
+        if let Some(held) = proof.as_ref().map(|proof| proof.stamp) {
+            self.broadcast(Message::Parked { stamp: held }, out);
         }
     }
 
@@ -1249,13 +1290,14 @@ impl Node {
     }
 
     /// When to probe, and whom (an index into `Config::members`): idle, probing on, a last
-    /// holder other than us, and not probed yet for the newest holding seen.
+    /// holder other than us, and not probed yet for the newest holding seen, or since its last
+    /// `Parked` beat.
     fn probe_due(&self) -> Option<(Millis, usize)> {
         if self.config.probe_after == 0 || !matches!(self.phase, Phase::Idle) {
             return None;
         }
         let holder = self.last_holder.filter(|holder| *holder != self.my_index)?;
-        if self.probed.is_some_and(|(_, stamp)| stamp == self.highest_seen) {
+        if self.probed.is_some_and(|(at, stamp)| stamp == self.highest_seen && at >= self.last_beat) {
             return None;
         }
         Some((self.last_progress + self.config.probe_after, holder))

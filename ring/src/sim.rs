@@ -129,14 +129,21 @@ pub fn run_seed_with_rates(
 ) -> Result<SimStats, String> {
     let mut rng = Rng::new(seed ^ 0x005E_ED0F_2140 ^ 0xB12);
     let chaos_ms = rng.range(4_000, 20_000);
-    // Half the seeds park idle tokens (and so exercise wakes), with short and long parks.
-    let idle_park = [0, 0, 60, 300][rng.below(4) as usize];
+    // Half the seeds park idle tokens (and so exercise wakes), with short and long parks; a
+    // long one (from a stream of its own) outlasts the probe and the loss timer, so its holder
+    // sends `Parked` beats.
+    let idle_park = match [0, 0, 60, 300][rng.below(4) as usize] {
+        300 if Rng::new(seed ^ 0x9A4C_BEA7).chance(50) => 2_500,
+        park => park,
+    };
     // Probing, from a stream of its own (every other choice of a seed stays what it was): off,
-    // as early as validation allows (idle_pause + idle_park: a probe in many quiet moments), or
-    // the default 500 ms.
+    // early (right after an idle hold and a short park, or an idle hold alone before a long one:
+    // probes, and beats, in many quiet moments), or the default 500 ms.
+    let defaults = Config::with_defaults(0, vec![0]);
     let probe_after = match Rng::new(seed ^ 0x9B0BE).below(3) {
         0 => 0,
-        1 => Config::with_defaults(0, vec![0]).idle_pause + idle_park,
+        1 if defaults.idle_pause + idle_park < defaults.token_timeout => defaults.idle_pause + idle_park,
+        1 => defaults.idle_pause,
         _ => 500,
     };
     let mut sim = Sim::with_config(seed, nodes, trace, |config| {

@@ -151,19 +151,17 @@ fn defaults_are_valid_and_nonsense_is_refused() {
     refused(|c| c.token_timeout = 0);
     refused(|c| c.idle_pause = 0);
     refused(|c| c.idle_pause = c.hold_max + 1);
-    refused(|c| c.idle_park = c.token_timeout / 2 - c.idle_pause);
+    refused(|c| c.idle_park = ringbank_ring::MAX_DURATION + 1);
     refused(|c| c.retransmit = 0);
     refused(|c| c.retransmit = c.token_timeout);
     refused(|c| c.pass_retries = 0);
     refused(|c| c.drift_margin_percent = 101);
     refused(|c| c.token_timeout = u64::MAX);
-    // Probing: 0 (off), or from an idle hold plus a park up to below the loss timer.
+    // Probing: 0 (off), or from the end of an idle hold up to below the loss timer.
     assert_eq!(good.probe_after, good.token_timeout / 2);
+    assert_eq!(good.park_beat(), 400);
     refused(|c| c.probe_after = c.token_timeout);
-    refused(|c| {
-        c.idle_park = 300;
-        c.probe_after = c.idle_pause + c.idle_park - 1;
-    });
+    refused(|c| c.probe_after = c.idle_pause - 1);
     refused(|c| c.probe_after = u64::MAX);
     let accepted = |change: fn(&mut Config)| {
         let mut config = good.clone();
@@ -172,10 +170,9 @@ fn defaults_are_valid_and_nonsense_is_refused() {
     };
     accepted(|c| c.probe_after = 0);
     accepted(|c| c.probe_after = c.token_timeout - 1);
-    accepted(|c| {
-        c.idle_park = 300;
-        c.probe_after = c.idle_pause + c.idle_park;
-    });
+    accepted(|c| c.probe_after = c.idle_pause);
+    // A park may now outlast the loss timer: its holder beats.
+    accepted(|c| c.idle_park = 10 * c.token_timeout);
     assert_eq!(Config::recommended_token_timeout(3), 1000);
     assert!(Config::recommended_token_timeout(7) > 1000);
 }
@@ -527,13 +524,20 @@ fn a_member_that_keeps_wanting_keeps_the_ring_awake() {
 }
 
 /// The bank's ring timing (`src/config.rs`): token_timeout 1000 ms, hold_max 200, idle_pause 150,
-/// idle_park 300, and `probe_after` as given; 5 ms one way and 2 ms per fsync, as in `scale.rs`.
+/// idle_park `BANK_IDLE_PARK`, and `probe_after` as given; 5 ms one way and 2 ms per fsync, as in
+/// `scale.rs`.
 fn bank_ring(seed: u64, nodes: usize, probe_after: Millis) -> Sim {
+    bank_ring_parking(seed, nodes, probe_after, BANK_IDLE_PARK)
+}
+
+const BANK_IDLE_PARK: Millis = 2_000;
+
+fn bank_ring_parking(seed: u64, nodes: usize, probe_after: Millis, idle_park: Millis) -> Sim {
     let mut sim = Sim::with_config(seed, nodes, false, |config| {
         config.token_timeout = 1000;
         config.hold_max = 200;
         config.idle_pause = 150;
-        config.idle_park = 300;
+        config.idle_park = idle_park;
         config.probe_after = probe_after;
     });
     sim.fixed_latency = Some(5);
@@ -560,14 +564,14 @@ fn bank_failovers(probe_after: Millis) -> (Vec<Millis>, u64) {
             sim.run_until(sim.now() + 1_000).unwrap();
         }
         // The next grant, then a moment of it. Busy: inside its lease (the holder's claim left
-        // 12 ms before the grant). Idle: inside its idle pause (150 ms) or park (300 ms).
+        // 12 ms before the grant). Idle: inside its idle pause (150 ms) or park (2 s, beating).
         sim.record_holds();
         while sim.holds().is_empty() {
             let next = sim.now() + 1;
             sim.run_until(next).unwrap();
         }
         let Hold { index: holder, stamp, .. } = sim.holds()[0];
-        let into = (seed * 53) % if busy { 185 } else { 440 };
+        let into = (seed * 53) % if busy { 185 } else { 150 + BANK_IDLE_PARK - 10 };
         sim.run_until(sim.now() + into).unwrap();
         assert!(sim.node(holder).unwrap().status(sim.local_now(holder)).state != "idle", "seed {seed}: the token left before the crash");
         let crashed_at = sim.now();
@@ -662,13 +666,11 @@ fn a_partitioned_or_frozen_holder_is_not_suspected_early() {
 }
 
 /// A healthy ring with the bank's timing never probes and never regenerates: an idle ring that
-/// parks the token (a claim every idle_pause + idle_park + one pass, about 470 ms) and a busy one
-/// (a claim every lease), 3 and 5 members, fixed and random delays.
-///
-/// With clocks as far apart as the drift margin allows (the simulator's extremes, 0.954 and
-/// 1.049), a parked ring does probe now and then: a parker with a slow clock keeps the token
-/// 450 ms of its own, 472 real ms, which a member with a fast clock counts as up to 515 ms. Such a
-/// probe reaches a live process: no refusal, no early candidacy, no regeneration.
+/// parks the token (a claim every idle_pause + idle_park + one pass, about 2.16 s, and a `Parked`
+/// beat every 400 ms of the parker's clock between them) and a busy one (a claim every lease),
+/// 3 and 5 members, fixed and random delays, and clocks as far apart as the drift margin allows
+/// (the simulator's extremes, 0.954 and 1.049: a slow parker's 400 ms are 419 real ms, which a
+/// fast member counts as 440 ms, still below the 500 ms after which it would probe).
 #[test]
 fn a_healthy_busy_or_parked_ring_never_probes_and_never_regenerates() {
     for (seed, nodes, fixed, drift) in
@@ -706,14 +708,106 @@ fn a_healthy_busy_or_parked_ring_never_probes_and_never_regenerates() {
             sim.stats.clock_rates_ppm,
             sim.stats.refusals
         );
-        assert!(idle_grants >= 30 && busy_grants >= 80, "the token kept moving");
+        // 20 s / 2.16 s: 9 idle holds; without the park there would be ~120.
+        assert!(
+            (7..=12).contains(&idle_grants) && busy_grants >= 80,
+            "the token kept moving, slowly while idle: {idle_grants} idle grants"
+        );
         assert_eq!(epochs.into_iter().collect::<Vec<_>>(), vec![epoch], "seed {seed}: a healthy ring regenerated");
         assert_eq!(sim.stats.refusals, 0, "seed {seed}: a live member refused a connection");
         assert_eq!(busy_probes, 0, "seed {seed}: a busy ring probed");
-        if !drift {
-            assert_eq!(idle_probes, 0, "seed {seed}: a parked ring probed");
-        }
+        assert_eq!(idle_probes, 0, "seed {seed}: a parked ring probed");
     }
+}
+
+/// A parked token's holder beats (`Message::Parked`) instead of passing the token every few
+/// hundred milliseconds; a member that kept beating without ever passing (dishonest, or its
+/// token machinery stuck while its beats go out) holds off a regeneration for at most the window
+/// its claim opened (`hold_max + idle_park` plus one retransmit), then the others probe it and
+/// take over as after any silence. Modelled by crashing a parked holder and injecting its beats.
+#[test]
+fn beats_of_a_holder_that_never_passes_hold_off_a_regeneration_only_for_its_window() {
+    for seed in 1..=6u64 {
+        let nodes = 3 + (seed % 3) as usize;
+        let mut sim = bank_ring(seed, nodes, 500);
+        sim.run_until(3_000 + seed * 29).unwrap();
+        sim.record_holds();
+        while sim.holds().is_empty() {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+        }
+        let Hold { index: holder, stamp, from: claimed, .. } = sim.holds()[0];
+        // Into its park: it has given up the lease and keeps the token.
+        while sim.node(holder).unwrap().status(sim.local_now(holder)).state != "passing" {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+        }
+        let crashed_at = sim.now();
+        sim.crash(holder);
+        let failover = loop {
+            // Its beats keep coming every 300 ms, far past its park.
+            if (sim.now() - crashed_at) % 300 == 0 {
+                for to in (0..nodes).filter(|to| *to != holder) {
+                    sim.inject(holder, to, Message::Parked { stamp }, 2);
+                }
+            }
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+            if let Some(hold) = sim.holds().iter().find(|hold| hold.index != holder && hold.stamp > stamp) {
+                break hold.from - crashed_at;
+            }
+            assert!(sim.now() - crashed_at < 6_000, "seed {seed}: no failover within 6 s");
+        };
+        let window_end = claimed + 200 + BANK_IDLE_PARK + 100;
+        println!("seed {seed}, {nodes} members: crashed {} ms after its claim, taken over {failover} ms later (window ends {} ms after the crash)", crashed_at - claimed, window_end - crashed_at);
+        // The beats counted while the window lasted (a silent crashed holder is replaced about
+        // 500 ms after its last sign of life), and not after: then a probe, its refusal and the
+        // stagger, at most half a token timeout, and the candidacy's round trips.
+        assert!(crashed_at + failover > window_end, "seed {seed}: taken over inside the beat window");
+        assert!(crashed_at + failover < window_end + 500 + 500 + 200, "seed {seed}: the beats held off the regeneration past their window");
+    }
+}
+
+/// A crashed parked holder is replaced as fast as a crashed holding one: its last beat is at
+/// most 400 ms old, the silence after it reaches the probe, the refusal starts a candidacy.
+#[test]
+fn a_long_park_keeps_the_ring_quiet_and_a_crash_in_it_is_still_probed_at_once() {
+    let mut failovers = Vec::new();
+    for seed in 1..=12u64 {
+        let nodes = 3 + (seed % 3) as usize;
+        let mut sim = bank_ring(seed, nodes, 500);
+        sim.run_until(3_000 + seed * 31).unwrap();
+        sim.record_holds();
+        while sim.holds().is_empty() {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+        }
+        let Hold { index: holder, stamp, .. } = sim.holds()[0];
+        while sim.node(holder).unwrap().status(sim.local_now(holder)).state != "passing" {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+        }
+        // Some way into the park, past several beats.
+        sim.run_until(sim.now() + 600 + seed * 97).unwrap();
+        assert_eq!(sim.node(holder).unwrap().status(sim.local_now(holder)).state, "passing", "seed {seed}: still parked");
+        let crashed_at = sim.now();
+        sim.crash(holder);
+        let failover = loop {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+            if let Some(hold) = sim.holds().iter().find(|hold| hold.index != holder && hold.stamp > stamp) {
+                break hold.from - crashed_at;
+            }
+            assert!(sim.now() - crashed_at < 3_000, "seed {seed}: no failover within 3 s");
+        };
+        failovers.push(failover);
+    }
+    println!(
+        "failover after a crash deep in a 2 s park, 12 crashes: median {} ms, worst {} ms",
+        median(&failovers),
+        failovers.iter().max().unwrap()
+    );
+    assert!(failovers.iter().all(|failover| *failover < 1_000), "a parked holder's crash waited for a token timeout: {failovers:?}");
 }
 
 /// `unreachable` counts only as the answer to our own probe of the last holder in the current

@@ -188,6 +188,13 @@ pub fn document() -> Value {
             json!(["epoch"]),
             "a member that has not seen the token move for a while checks that the last holder's bank is still running; it changes nothing",
         ),
+        (
+            "parked",
+            "Parked",
+            json!({"stamp": stamp}),
+            json!(["stamp"]),
+            "the last holder of an idle ring keeps the token parked (the stamp it held): not lost; counted for at most hold-max + idle-park after its claim",
+        ),
     ];
     for (path, variant, fields, required, summary) in messages {
         paths.insert(format!("/ring/v1/{path}"), ring_message(summary, variant, fields, required));

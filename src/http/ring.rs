@@ -53,7 +53,7 @@ fn status(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// POST /ring/v1/{token|token_ack|claim|confirm|propose|promise|reject|join|wake|probe} (signed) -> 202
+/// POST /ring/v1/{token|token_ack|claim|confirm|propose|promise|reject|join|wake|probe|parked} (signed) -> 202
 fn message(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("ring" / "v1" / String)
         .and(warp::post())

@@ -106,7 +106,9 @@ async fn faults_are_refused_without_the_admin_secret_and_listed_with_it() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn drop_token_makes_the_ring_regenerate_and_replay_token_is_refused() {
-    let consortium = Consortium::start(3, &[]).await;
+    // The park of before (300 ms, no beats): a replay is stale once every bank has accepted a
+    // newer stamp, a whole rotation, which takes some 1.5 s so, 6.6 s with the default 2 s park.
+    let consortium = Consortium::start(3, &["--idle-park", "300ms"]).await;
     let client = Client::new();
     let (index, epoch) = holder(&consortium, &client).await;
     fault_ok(&["--bank", &consortium.url(index), "drop-token"]).await;
@@ -118,7 +120,7 @@ async fn drop_token_makes_the_ring_regenerate_and_replay_token_is_refused() {
     eprintln!("drop-token at {}: epoch {epoch} -> {new_epoch}", consortium.ids[index]);
 
     // Replay: every bank re-sends the last token it passed on (once it has passed one in
-    // the new epoch) 1.5 s later, when the ring has moved past it (an idle ring parks the token
+    // the new epoch) 1.5 s later, when the ring has moved past it (this ring parks the token
     // some 0.5 s per pass); nobody accepts it, and the receivers count it as stale.
     let stale = |status: &RingStatusView| status.status.stale_tokens_ignored;
     let mut stale_before = 0;

@@ -206,8 +206,9 @@ async fn a_killed_holder_is_probed_and_replaced_early_a_paused_one_is_not() {
         break;
     }
     let paused = paused.expect("the token left the paused holder in every attempt");
-    // The token last moved at most idle-pause + idle-park (450 ms) before the pause.
-    assert!(paused >= Duration::from_millis(3_500), "a paused holder was replaced after {paused:?}, before the 4 s token timeout");
+    // The others last heard of it at most an idle pause (150 ms) or a park beat (four fifths of
+    // probe-after: 800 ms) before the pause.
+    assert!(paused >= Duration::from_millis(3_100), "a paused holder was replaced after {paused:?}, before the 4 s token timeout");
 
     // Killed: its port refuses, the probe finds out, candidacy starts without waiting 4 s. As
     // above, a kill that lands just after the token left is tried again (after a restart).
@@ -270,8 +271,10 @@ async fn an_isolated_bank_never_holds_while_the_majority_carries_on() {
     }
     let after = statuses(&consortium, &client).await;
     let seq_after = after.iter().find(|(i, _)| *i == 0).unwrap().1.status.token_seq;
-    // An idle majority parks the token between holds (about 0.5 s a pass): 4 s are some 8 passes.
-    assert!(seq_after > seq_before + 3, "the majority stalled: seq {seq_before} -> {seq_after}");
+    // An idle majority parks the token between holds (about 2.2 s a pass, its parker's beats
+    // keeping it from being taken for lost, plus the retries of a pass to C): 4 s hold one pass
+    // or two.
+    assert!(seq_after > seq_before, "the majority stalled: seq {seq_before} -> {seq_after}");
     // Heal: it comes back.
     c.admin().heal().await.expect("healed");
     wait_for(Duration::from_secs(15), "the healed bank to hold again", || async {
