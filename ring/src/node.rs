@@ -1274,7 +1274,12 @@ impl Node {
     /// tries first and candidates rarely duel; earlier if the probed last holder was reported
     /// unreachable since the last progress (`unreachable`).
     fn suspect_deadline(&self) -> Millis {
-        let deadline = self.last_progress + self.config.token_timeout + self.stagger();
+        // A member that has seen no claim since it started (restarted, or new) does not know whom
+        // to hear beats from: a parked token would look lost to it. It waits out a whole park
+        // more before it suspects, by which time a healthy ring has claimed again.
+        let unknown_holder =
+            if self.last_holder.is_none() && self.config.park_needs_beats() { self.config.idle_pause + self.config.idle_park } else { 0 };
+        let deadline = self.last_progress + self.config.token_timeout + unknown_holder + self.stagger();
         match self.early_suspect {
             Some((period, at)) if period == self.last_progress => deadline.min(at),
             _ => deadline,
