@@ -375,6 +375,7 @@ async fn the_bank_to_bank_document_covers_every_routed_operation() {
         "/bank/v1/accounts-of",
         "/ring/v1/token",
         "/ring/v1/join",
+        "/ring/v1/parked",
         "/ring/v1/status",
     ] {
         assert!(paths.contains_key(path), "{path} is not documented");
