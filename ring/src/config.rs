@@ -241,15 +241,23 @@ impl Config {
     /// token timeout without probing), so that a parked ring is neither probed nor suspected. The
     /// first beat comes this long after the holder's claim (at once if its idle hold was longer).
     pub fn park_beat(&self) -> Millis {
-        let quiet = if self.probe_after != 0 { self.probe_after } else { self.token_timeout / 2 };
-        (quiet * 4 / 5).max(1)
+        (self.tolerated_silence() * 4 / 5).max(1)
     }
 
     /// True if an idle hold and a park outlast the silence after which a member probes (or,
     /// without probing, half the token timeout): only then does a parked holder beat.
     pub fn park_needs_beats(&self) -> bool {
-        let quiet = if self.probe_after != 0 { self.probe_after } else { self.token_timeout / 2 };
-        self.idle_park > 0 && self.idle_pause + self.idle_park > quiet
+        self.idle_park > 0 && self.idle_pause + self.idle_park > self.tolerated_silence()
+    }
+
+    /// The silence after which a member acts on a quiet ring: it probes the last holder
+    /// (`probe_after`), or, without probing, half the token timeout (a margin before the loss timer).
+    fn tolerated_silence(&self) -> Millis {
+        if self.probe_after != 0 {
+            self.probe_after
+        } else {
+            self.token_timeout / 2
+        }
     }
 
     /// Number of confirmations (or promises) that make a majority of the configured members.
