@@ -159,7 +159,7 @@ async fn run_one(args: &BenchArgs, banks: usize, seed: Option<(u64, u64)>) -> Re
     let data = std::env::temp_dir().join(format!("ringbank-bench-{}-{banks}", std::process::id()));
     let _ = std::fs::remove_dir_all(&data);
     // By day wherever the run is (the night limit would refuse the load at night).
-    let zone = vec!["--time-zone".to_string(), crate::local_ring::midday_zone(std::time::SystemTime::now())];
+    let zone = vec![crate::local_ring::zone_arg(&crate::local_ring::midday_zone(std::time::SystemTime::now()))];
     let mut ring = LocalRing::new(banks, args.base_port, data.clone(), None, zone).map_err(|e| e.to_string())?;
     if let Some(template) = &args.database_url {
         ring = ring.databases(template.clone());
