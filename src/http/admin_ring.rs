@@ -137,8 +137,9 @@ fn add(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 }
 
 /// DELETE /admin/v1/ring/members/{bank} [{approvals}] -> 202 {version}: queues the removal of a
-/// member that has no transfer in doubt here and a settled position with this bank (zero balance
-/// on its settlement account here), with the other members' approvals (an optional JSON body).
+/// member that has no transfer in doubt or undelivered here and a settled position with this
+/// bank (zero balance on its settlement account here), with the other members' approvals (an
+/// optional JSON body).
 fn remove(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "ring" / "members" / String)
         .and(warp::delete())
@@ -189,15 +190,16 @@ fn approve(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
 }
 
 /// The node id of member `bank` if this bank may order or approve its removal: no cross-bank
-/// transfer in doubt here, and this bank's position with it settled (a zero balance on its
-/// settlement account here). Each approving member checks its own books, so a removal needs a
+/// transfer with `bank` in doubt or undelivered here (traffic among the other members does not
+/// count), and this bank's position with it settled (a zero balance on its settlement account
+/// here). Each approving member checks its own books, so a removal needs a
 /// quorum of members that have settled with the bank leaving.
 async fn removable(state: &AppState, bank: &str) -> Result<u16, ApiError> {
     let node = state.ring.members().node_of(bank).ok_or_else(|| ApiError::UnknownBank(bank.to_string()))?;
-    let (_, _, _, in_doubt) = state.ledger.money_totals().await?;
-    if in_doubt > 0 {
+    let open = state.ledger.open_with(bank).await?;
+    if open > 0 {
         return Err(ApiError::MembershipRefused(format!(
-            "{in_doubt} cross-bank transfer(s) are in doubt here: resolve them before removing a member"
+            "{open} cross-bank transfer(s) with {bank} are in doubt or undelivered here: let them finish before removing it"
         )));
     }
     let position = state.ledger.settlement_balances().await?.into_iter().find(|(peer, _)| peer == bank).map_or(0, |(_, b)| b);

@@ -976,6 +976,37 @@ impl Ledger {
         Ok(rows.into_iter().map(|(number, balance)| (number.trim_start_matches("settlement:").to_string(), balance)).collect())
     }
 
+    /// What still ties this bank to member `bank` in the two-phase commit, for the removal check:
+    /// transfers in doubt here that `bank` coordinates or takes part in (prepared, outcome not
+    /// known), plus the transfers this bank coordinates with legs at `bank` that are ordered and
+    /// not decided, or decided and not yet acknowledged by `bank`. Transfers among other members
+    /// do not count: a removal is not held up by traffic that does not involve the bank leaving.
+    pub async fn open_with(&self, bank: &str) -> Result<i64, LedgerError> {
+        // At most this many prepared rows are read; beyond it the count is a lower bound, which
+        // still refuses (any count above zero does).
+        const PREPARED_MAX: i64 = 100_000;
+        let prepared: Vec<(String, String)> = sqlx::query_as(
+            "SELECT coordinator, participants FROM participations WHERE status = 'prepared' ORDER BY created_at_ms LIMIT $1",
+        )
+        .bind(PREPARED_MAX)
+        .fetch_all(self.read_pool())
+        .await?;
+        let in_doubt =
+            prepared.iter().filter(|(coordinator, participants)| coordinator == bank || participants.split(',').any(|p| p == bank)).count();
+        // Two counts, each on its index (transfers_pending, outcome_deliveries_pending): a
+        // transfer both undecided and owed its outcome cannot be, so they do not overlap.
+        let (coordinating,): (i64,) = sqlx::query_as(
+            "SELECT (SELECT COUNT(*) FROM transfers t WHERE t.status = 'pending' AND t.origin = $1 AND t.order_epoch IS NOT NULL \
+                    AND EXISTS (SELECT 1 FROM transfer_legs l WHERE l.transfer_id = t.id AND l.bank = $2)) \
+                  + (SELECT COUNT(*) FROM outcome_deliveries WHERE delivered = 0 AND bank = $2)",
+        )
+        .bind(self.bank())
+        .bind(bank)
+        .fetch_one(self.read_pool())
+        .await?;
+        Ok(i64::try_from(in_doubt).unwrap_or(i64::MAX).saturating_add(coordinating))
+    }
+
     /// Totals for the consortium audit: (customer money, cash account balance, open holds,
     /// transfers in doubt here).
     pub async fn money_totals(&self) -> Result<(i64, i64, i64, i64), LedgerError> {

@@ -1,7 +1,8 @@
 //! Online membership change across real bank processes (issue 16, point 1): a bank started with
 //! `--join` is added to a running ring of three through the admin API while cross-bank transfers
 //! flow, holds the token, coordinates and takes part in cross-bank transfers, and is removed
-//! once its positions are settled; a member with an unsettled position is not removed. Every
+//! once its positions are settled; a member with an unsettled position, or with a transfer in
+//! doubt at the approving bank, is not removed (transfers among other members hold nothing up). Every
 //! phase ends with the consortium audit over every bank.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -86,17 +87,7 @@ async fn wait_grant(bank: &TestBank) {
 /// Submits a transfer and waits until it is final; returns its status.
 async fn transfer(bank: &TestBank, token: &str, debits: Vec<Leg>, credits: Vec<Leg>) -> String {
     let transfer = NewTransfer { debits, credits, description: "membership".to_string() };
-    let client = bank.as_customer(token);
-    let reply = client.transfer(&transfer, &PostOptions::wait(Duration::from_secs(20))).await.expect("transfer accepted");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let view = client.transfer_view(&reply.transfer.id).await.expect("transfer view");
-        if view.status != "pending" {
-            return view.status;
-        }
-        assert!(Instant::now() < deadline, "transfer {} still pending", reply.transfer.id);
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    submit_until_final(&bank.as_customer(token), &transfer, Duration::from_secs(30)).await.status
 }
 
 /// Waits until `account`'s (balance, available) is `expected`: a committed decision reaches the
@@ -524,4 +515,72 @@ async fn serve_refused(consortium: &Consortium, id: &str, listen: &str, extra: &
     .expect("run ringbank serve");
     assert!(!output.status.success(), "{id} started: {output:?}");
     String::from_utf8_lossy(&output.stderr).to_string()
+}
+
+/// Bank `index`'s participation status in transfer `id`, read from its consortium summary.
+async fn participation_status(consortium: &Consortium, index: usize, id: &str) -> Option<String> {
+    let (status, body) = consortium.view(index).get("/admin/v1/consortium", Some(ADMIN_SECRET)).await;
+    assert_eq!(status, 200, "{body}");
+    let list = body["participations"].as_array().cloned().unwrap_or_default();
+    list.iter().find(|p| p["id"] == json!(id)).and_then(|p| p["status"].as_str().map(str::to_string))
+}
+
+/// A removal waits only for the transfers that involve the bank leaving: with a transfer from A
+/// to B in doubt at B (A logged its decision and died before telling anyone), B's operator may not
+/// approve A's removal, but may approve C's, which that transfer does not touch. Once A is back
+/// and the transfer is decided at B, what holds A's removal up is the position, no longer a doubt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removal_waits_only_for_transfers_with_the_bank_leaving() {
+    let mut consortium = Consortium::start(3, &[]).await;
+    let (a, b) = (consortium.view(0), consortium.view(1));
+    let cpf = new_cpf();
+    let ta = a.customer(&cpf, "Xavier").await;
+    let xa = a.open_account(&ta, "individual", &[]).await;
+    a.deposit(&ta, &xa, 10_000).await;
+    let tb = b.customer(&new_cnpj(), "Loja B").await;
+    let yb = b.open_account(&tb, "company", &[]).await;
+
+    let crash = Fault::CrashAt { point: "after-decision-logged".parse().expect("a crash point") };
+    a.admin().inject(&crash).await.expect("crash point armed");
+    let submit =
+        NewTransfer { debits: vec![Leg::new("A", &xa, 1_000)], credits: vec![Leg::new("B", &yb, 1_000)], description: "in doubt".into() };
+    let posted = a.as_customer(&ta).transfer(&submit, &PostOptions::default()).await.expect("the origin accepts the transfer");
+    let id = posted.transfer.id.clone();
+    assert!(consortium.wait_dead(0, Duration::from_secs(30)).await, "A did not crash after logging its decision");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while participation_status(&consortium, 1, &id).await.as_deref() != Some("prepared") {
+        assert!(Instant::now() < deadline, "B never prepared {id}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let approve = |change: Value| b.call(Method::POST, "/admin/v1/ring/approvals", Some(ADMIN_SECRET), Some(change));
+    let (status, body) = approve(json!({"remove": "A"})).await;
+    assert_problem(&(status, body.clone()), 409, "membership-refused");
+    assert!(body["detail"].as_str().unwrap_or("").contains("1 cross-bank transfer(s) with A are in doubt"), "{body}");
+    // The transfer in doubt does not involve C: B approves C's removal (C has no position here).
+    let (status, body) = approve(json!({"remove": "C"})).await;
+    assert_eq!(status, 200, "B refused C's removal over a transfer C is not in: {body}");
+    assert_eq!(body["bank"], "B", "{body}");
+
+    // A comes back and finishes the transfer: B no longer refuses A's removal over a doubt; if the
+    // transfer committed, B's position with A (R$ 10,00) is what it refuses over.
+    consortium.restart(0).await;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let outcome = loop {
+        match participation_status(&consortium, 1, &id).await.as_deref() {
+            Some("prepared") | None => {}
+            Some(other) => break other.to_string(),
+        }
+        assert!(Instant::now() < deadline, "B never learned the outcome of {id}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (status, body) = approve(json!({"remove": "A"})).await;
+    if outcome == "committed" {
+        assert_problem(&(status, body.clone()), 409, "membership-refused");
+        assert!(body["detail"].as_str().unwrap_or("").contains("not settled"), "{body}");
+    } else {
+        assert_eq!(status, 200, "{body}");
+    }
+    let report = consortium.audit_until_quiet(Duration::from_secs(60)).await;
+    assert!(report.passed, "{}", report.render());
 }
