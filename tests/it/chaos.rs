@@ -363,6 +363,18 @@ async fn chaos_runs_pass_every_invariant() {
                 assert!(done.contains(&(bank.to_string(), kind.to_string())), "{kind} of {bank}: {report:#}");
             }
         }
+        // While a member, each spare carried customers' money (a founding member's customer paid
+        // the spare's, who paid another founding member's), and it left only once each creditor
+        // had recorded its settlement (the audit over the remaining members then balances).
+        for change in changes.iter().filter(|c| c["kind"] == json!("join")) {
+            let detail = change["detail"].as_str().unwrap();
+            assert!(detail.contains("carried") && !detail.contains("NOT carried"), "{change}");
+        }
+        for change in changes.iter().filter(|c| c["kind"] == json!("leave")) {
+            let detail = change["detail"].as_str().unwrap();
+            assert!(detail.contains("settled first") && !detail.contains("NOT settled"), "{change}");
+            assert_eq!(detail.matches("recorded R$ 25,00").count(), 2, "two positions settled: {change}");
+        }
         let agreed = report["invariants"]
             .as_array()
             .unwrap()

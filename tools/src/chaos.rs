@@ -167,6 +167,10 @@ pub struct Failover {
     /// acting during it (`ScheduledFault::window`), as "+AT ms BANK KIND BODY".
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub during: Vec<String>,
+    /// How much of it fewer than a majority of the members answered the monitor (down or
+    /// paused): no new holder can be confirmed then, whatever the ring does. Partitions and a
+    /// lost token are not seen this way.
+    pub without_majority_ms: u64,
 }
 
 /// A failover this long is explained in the report by the faults acting during it.
@@ -269,7 +273,10 @@ impl ChaosReport {
         out.push('\n');
         for failover in self.failovers.iter().filter(|f| f.duration_ms >= u64::try_from(LONG_FAILOVER.as_millis()).unwrap_or(0)) {
             let during = if failover.during.is_empty() { "no scheduled fault acting".to_string() } else { failover.during.join("; ") };
-            out.push_str(&format!("    {} ms ending at +{} ms, during: {during}\n", failover.duration_ms, failover.at_ms));
+            out.push_str(&format!(
+                "    {} ms ending at +{} ms ({} ms of it without a majority answering), during: {during}\n",
+                failover.duration_ms, failover.at_ms, failover.without_majority_ms
+            ));
         }
         for change in &self.membership_changes {
             out.push_str(&format!(
@@ -347,7 +354,7 @@ pub async fn execute(args: &ChaosArgs) -> Result<ChaosReport, String> {
         println!("chaos: data and bank logs in {}", data_dir.display());
         let zone = crate::local_ring::midday_zone(SystemTime::now());
         println!("chaos: the banks run in time zone {zone}, where it is about noon (no night limit)");
-        let ring = LocalRing::new(banks, args.base_port, data_dir.clone(), None, vec!["--time-zone".to_string(), zone])
+        let ring = LocalRing::new(banks, args.base_port, data_dir.clone(), None, vec![crate::local_ring::zone_arg(&zone)])
             .and_then(|ring| ring.with_spares(spares))
             .map_err(|e| e.to_string())?
             .logs_to(data_dir);
@@ -463,7 +470,9 @@ async fn experiment(
             _ => tokio::time::sleep(Duration::from_millis(500)).await,
         }
     };
-    let mut invariants = checks(&context, &finals, &audit, holder_violations);
+    // The spares' money trails deposited cash too (chaos_settle), outside the load's requests.
+    let trail_cash: i64 = membership_changes.iter().map(|change| change.cash_cents).sum();
+    let mut invariants = checks(&context, &finals, &audit, holder_violations, trail_cash);
     if let Some(agreement) = agreement {
         invariants.push(agreement);
         invariants.push(chaos_membership::took_effect(&membership_changes));
@@ -820,10 +829,18 @@ async fn monitor(admins: Vec<AdminClient>, started: Instant, stop: CancellationT
     let mut holders: HashMap<(u64, u64), String> = HashMap::new();
     let mut epoch = 0u64;
     let mut last_progress = Instant::now();
+    // Time with fewer than a majority of the members answering, in all and at the last progress.
+    let (mut without_majority, mut without_majority_at_progress) = (Duration::ZERO, Duration::ZERO);
+    let mut round_started = Instant::now();
     while !stop.is_cancelled() {
+        let (mut answering, mut members) = (Vec::new(), Vec::new());
         for admin in &admins {
             let Ok(view) = admin.ring_status_within(STATUS_TIMEOUT).await else { continue };
             let status = view.status;
+            answering.push(status.bank.clone());
+            if members.is_empty() {
+                members = status.members.clone();
+            }
             if !status.holding {
                 continue;
             }
@@ -839,15 +856,31 @@ async fn monitor(admins: Vec<AdminClient>, started: Instant, stop: CancellationT
                 if epoch != 0 {
                     let duration_ms = u64::try_from(now.duration_since(last_progress).as_millis()).unwrap_or(u64::MAX);
                     let at_ms = u64::try_from(now.duration_since(started).as_millis()).unwrap_or(u64::MAX);
-                    failovers.push(Failover { from_epoch: epoch, to_epoch: stamp.0, duration_ms, at_ms, during: Vec::new() });
+                    let without = (without_majority - without_majority_at_progress).as_millis();
+                    let without_majority_ms = u64::try_from(without).unwrap_or(u64::MAX).min(duration_ms);
+                    failovers.push(Failover {
+                        from_epoch: epoch,
+                        to_epoch: stamp.0,
+                        duration_ms,
+                        at_ms,
+                        during: Vec::new(),
+                        without_majority_ms,
+                    });
                 }
                 epoch = stamp.0;
             }
             if stamp.0 == epoch {
                 last_progress = now;
+                without_majority_at_progress = without_majority;
             }
         }
         tokio::time::sleep(POLL_INTERVAL).await;
+        // The round just polled stands for the time since the one before.
+        let answered = members.iter().filter(|member| answering.contains(member)).count();
+        if answered < members.len() / 2 + 1 {
+            without_majority += round_started.elapsed();
+        }
+        round_started = Instant::now();
     }
     (failovers, violations)
 }
@@ -874,6 +907,7 @@ fn checks(
     finals: &BTreeMap<String, String>,
     audit: &ConsortiumReport,
     holder_violations: Vec<String>,
+    other_cash_cents: i64,
 ) -> Vec<Invariant> {
     let mut out: Vec<Invariant> = audit
         .invariants
@@ -891,7 +925,8 @@ fn checks(
     out.push(invariant("no acknowledged-committed transfer lost", lost));
     out.push(invariant("idempotent retries got the same transfer back", context.violations.lock().expect("lock").clone()));
     let requests = context.requests.lock().expect("lock");
-    let expected: i64 = requests.iter().filter(|r| matches!(r.answer, Answer::Accepted { .. })).map(|r| r.cash_cents).sum();
+    let expected: i64 =
+        requests.iter().filter(|r| matches!(r.answer, Answer::Accepted { .. })).map(|r| r.cash_cents).sum::<i64>() + other_cash_cents;
     let unknown = requests.iter().filter(|r| r.answer == Answer::Unknown).count();
     let mut money = Vec::new();
     if expected != audit.deposits_minus_withdrawals_cents {
@@ -951,8 +986,16 @@ mod tests {
             done: true,
             took_ms: 500,
             detail: String::new(),
+            cash_cents: 0,
         }];
-        let failover = |at_ms: u64, duration_ms: u64| Failover { from_epoch: 1, to_epoch: 2, duration_ms, at_ms, during: Vec::new() };
+        let failover = |at_ms: u64, duration_ms: u64| Failover {
+            from_epoch: 1,
+            to_epoch: 2,
+            duration_ms,
+            at_ms,
+            during: Vec::new(),
+            without_majority_ms: 0,
+        };
         // Long ones: 3-5 s (the pause), 12-16 s (the crash and the join), 20-23 s (nothing);
         // a short one during the partition is not explained.
         let mut failovers = vec![failover(5_000, 2_000), failover(16_000, 4_000), failover(23_000, 3_000), failover(30_500, 1_000)];

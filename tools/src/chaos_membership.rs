@@ -5,13 +5,16 @@
 //! killed once while it is a member (the supervisor brings it back), then its removal is asked
 //! the same way and, once the ring no longer lists it, the process is stopped for good. The plan
 //! is drawn from the seed, on a stream of its own (the other faults keep their schedule).
+//! While a spare is a member it carries customers' money, and it settles before it leaves
+//! (`chaos_settle`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ringbank_client::{AdminClient, Fault};
+use ringbank_client::{AdminClient, BankClient, Fault};
 use serde::Serialize;
 
+use crate::chaos_settle::{self, Banks, Trail};
 use crate::consortium_audit::Invariant;
 use crate::local_ring::bank_id;
 use crate::supervisor::Supervisor;
@@ -60,6 +63,8 @@ pub struct ChangeOutcome {
     /// From the first request to the ring listing the change (joins and leaves).
     pub took_ms: u64,
     pub detail: String,
+    /// Cash the spare's money trail deposited (acknowledged), for the chaos run's money check.
+    pub cash_cents: i64,
 }
 
 /// The plan: each spare gets an equal slice of the run; it joins early in its slice, is killed
@@ -98,13 +103,31 @@ pub async fn run(
     supervisor: Arc<Supervisor>,
 ) -> Vec<ChangeOutcome> {
     let founding = supervisor.founding;
+    let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().unwrap_or_default();
+    let clients: Vec<BankClient> = supervisor.urls.iter().map(|url| BankClient::with_http(http.clone(), url)).collect();
+    let banks = Banks { ids: &supervisor.ids, clients: &clients, admins: &admins };
+    let mut trails: std::collections::BTreeMap<usize, Option<Trail>> = std::collections::BTreeMap::new();
     let mut outcomes = Vec::new();
     for change in plan {
         tokio::time::sleep_until((started + Duration::from_millis(change.at_ms)).into()).await;
         let began = Instant::now();
         let id = bank_id(change.bank);
+        let mut cash_cents = 0;
         let (done, via, detail) = match change.kind {
-            ChangeKind::Join => join(&change, &admins, &supervisor).await,
+            ChangeKind::Join => {
+                let (done, via, detail) = join(&change, &admins, &supervisor).await;
+                if !done {
+                    (done, via, detail)
+                } else {
+                    // The spare carries money while it is a member (settled before it leaves).
+                    let (x, y) = (via, (via + 1) % founding);
+                    let carried = chaos_settle::carry(&banks, change.bank, x, y, Instant::now() + CHANGE_LIMIT).await;
+                    trails.insert(change.bank, carried.trail);
+                    cash_cents = carried.deposited_cents;
+                    let summary = carried.result.unwrap_or_else(|error| format!("money NOT carried: {error}"));
+                    (done, via, format!("{detail}; {summary}"))
+                }
+            }
             ChangeKind::Crash => {
                 let member = is_member(&admins[..founding], &id).await == Some(true);
                 if !member {
@@ -116,10 +139,21 @@ pub async fn run(
                     }
                 }
             }
-            ChangeKind::Leave => leave(&change, &admins, &supervisor).await,
+            ChangeKind::Leave => match trails.get(&change.bank) {
+                // A spare that never joined has nothing to settle (and is not a member).
+                None => leave(&change, &admins, &supervisor).await,
+                Some(trail) => {
+                    let deadline = Instant::now() + CHANGE_LIMIT;
+                    let settled = chaos_settle::settle_up(&banks, trail.as_ref(), change.bank, deadline).await;
+                    let settled = settled.unwrap_or_else(|error| format!("NOT settled: {error}"));
+                    let (done, via, detail) = leave(&change, &admins, &supervisor).await;
+                    (done, via, format!("settled first: {settled}; {detail}"))
+                }
+            },
         };
         let took_ms = u64::try_from(began.elapsed().as_millis()).unwrap_or(u64::MAX);
-        let outcome = ChangeOutcome { at_ms: change.at_ms, bank: id, kind: change.kind, via: bank_id(via), done, took_ms, detail };
+        let outcome =
+            ChangeOutcome { at_ms: change.at_ms, bank: id, kind: change.kind, via: bank_id(via), done, took_ms, detail, cash_cents };
         println!(
             "chaos: membership {:?} of bank {} via {}: {} after {} ms ({})",
             outcome.kind,

@@ -8,6 +8,7 @@ pub mod bench; // `ringbank bench`: load generator for transfers, latency and th
 pub mod bench_ring; // `ringbank bench-ring`: idle cost, token passes and failover of the ring
 pub mod chaos; // `ringbank chaos`: random load under a seeded fault schedule, then every invariant
 pub mod chaos_membership; // chaos: spare banks join, are killed and leave the running ring on a seeded plan
+pub mod chaos_settle; // chaos: a spare carries customers' money while a member and settles before it leaves
 pub mod consortium_audit; // checks across live banks: same outcomes, mirrored settlement, money conserved
 pub mod fault_cli; // `ringbank fault`: one fault into a running bank through its admin API
 pub mod local_ring; // LocalRing: bank processes on loopback ports, started, killed and stopped
