@@ -240,8 +240,22 @@ impl BankProcess {
         extra: &[&str],
         log: Option<&Path>,
     ) -> BankProcess {
+        Self::spawn_with_env(id, listen, data_dir, database, extra, log, &[]).await
+    }
+
+    /// As `spawn_with_database`, with these environment variables set for the bank alone.
+    pub async fn spawn_with_env(
+        id: &str,
+        listen: &str,
+        data_dir: &Path,
+        database: Option<&str>,
+        extra: &[&str],
+        log: Option<&Path>,
+        env: &[(&str, &std::ffi::OsStr)],
+    ) -> BankProcess {
         use tokio::io::AsyncBufReadExt;
         let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_ringbank"));
+        command.envs(env.iter().copied());
         command.args(["serve", "--id", id, "--listen", listen, "--admin-secret", ADMIN_SECRET, "--data-dir"]).arg(data_dir);
         command.env_remove("RINGBANK_DATABASE_URL");
         // Where it is midday now, so that the night limit never depends on when tests run (a
@@ -353,7 +367,19 @@ impl Consortium {
         self.banks[index] = Some(bank);
     }
 
+    /// Restarts stopped bank `index` with these environment variables set for it alone (e.g.
+    /// an LD_PRELOAD library), logging at info level into `log`.
+    pub async fn restart_with_env(&mut self, index: usize, log: &Path, env: &[(&str, &std::ffi::OsStr)]) {
+        assert!(self.banks[index].is_none(), "bank {index} is still running");
+        let bank = self.spawn_with_env(index, Some(log), env).await;
+        self.banks[index] = Some(bank);
+    }
+
     async fn spawn_logged(&self, index: usize, log: Option<&Path>) -> BankProcess {
+        self.spawn_with_env(index, log, &[]).await
+    }
+
+    async fn spawn_with_env(&self, index: usize, log: Option<&Path>, env: &[(&str, &std::ffi::OsStr)]) -> BankProcess {
         let peers = self.peer_list();
         let id = &self.ids[index];
         let key_file = self.data.path().join(format!("key-{id}"));
@@ -361,7 +387,8 @@ impl Consortium {
         let key_file = key_file.display().to_string();
         let mut args: Vec<&str> = vec!["--peer", &peers, "--key-file", &key_file];
         args.extend(self.extra.iter().map(String::as_str));
-        BankProcess::spawn_logged(&self.ids[index], &self.listens[index], self.data.path(), &args, log).await
+        let database = test_database_url(id, self.data.path()).await;
+        BankProcess::spawn_with_env(id, &self.listens[index], self.data.path(), database.as_deref(), &args, log, env).await
     }
 
     pub async fn restart(&mut self, index: usize) {
@@ -421,6 +448,22 @@ impl Consortium {
     pub async fn status(&self, client: &Client, index: usize) -> Option<RingStatusView> {
         let admin = AdminClient::with_http(client.clone(), &self.url(index), ADMIN_SECRET);
         admin.ring_status_within(std::time::Duration::from_millis(300)).await.ok()
+    }
+}
+
+/// Submits `transfer` as `customer` (waiting up to 20 s for the answer) and polls its view until
+/// it is final; fails the test if it is still pending after `limit`.
+pub async fn submit_until_final(customer: &BankClient, transfer: &NewTransfer, limit: std::time::Duration) -> TransferView {
+    let wait = PostOptions::wait(std::time::Duration::from_secs(20));
+    let reply = customer.transfer(transfer, &wait).await.expect("transfer accepted");
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let view = customer.transfer_view(&reply.transfer.id).await.expect("the transfer's view");
+        if view.status != "pending" {
+            return view;
+        }
+        assert!(std::time::Instant::now() < deadline, "transfer {} still pending after {limit:?}", reply.transfer.id);
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 

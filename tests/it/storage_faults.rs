@@ -1,13 +1,15 @@
 //! Storage faults under a bank process (issue 16, point 5): the disk under its SQLite ledger
-//! fills up, and its PostgreSQL server is killed with kill -9 and started again. While the
+//! fills up, its flushes (fsync, fdatasync) fail, and its PostgreSQL server is killed with kill -9 and started again. While the
 //! fault lasts the bank refuses clearly (503 `unavailable`, no panic, no exit); it loses
 //! nothing it acknowledged; once the fault is gone it takes work again without a restart of its
 //! own; and a repeat of every unanswered request under its Idempotency-Key then moves the money
 //! exactly once (the audit passes, the balances are exactly what the requests asked for).
 //!
 //! The load: six clients post deposits and local transfers, each under its own key, and keep
-//! every answer. A failed fsync is not tested: it needs a device that fails on demand
-//! (device-mapper's dm-error or dm-flakey), which the test machines' kernels do not offer.
+//! every answer. A failing fsync is made by a small LD_PRELOAD library (`fsync_fault.c`, built
+//! by the test with `cc`) that fails fsync and fdatasync with EIO under the bank while a flag
+//! file exists: device-mapper's dm-error or dm-flakey would do it at the device, but the test
+//! machines' kernels do not offer them.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -71,6 +73,72 @@ async fn a_full_disk_stops_acknowledgements_and_the_bank_takes_work_again_when_s
     // A restart after the episode opens the ledger as it was.
     bank.kill9().await;
     let restarted = BankProcess::spawn_with_database("A", "127.0.0.1:0", disk.path(), None, &[], Some(&log)).await;
+    let load = load.on(&restarted.view());
+    load.check().await;
+    restarted.view().assert_audit_passes().await;
+    assert_no_panic(&log);
+    restarted.kill9().await;
+}
+
+/// Builds `tests/it/fsync_fault.c` into a shared library for LD_PRELOAD (with the C compiler
+/// every machine that builds this project's -sys crates has).
+fn fsync_fault_library(dir: &Path) -> PathBuf {
+    let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/it/fsync_fault.c");
+    let library = dir.join("libfsyncfault.so");
+    let output = std::process::Command::new("cc")
+        .args(["-shared", "-fPIC", "-O1", "-o"])
+        .arg(&library)
+        .arg(&source)
+        .arg("-ldl")
+        .output()
+        .expect("run cc (a C compiler is needed to build the fsync fault library)");
+    assert!(output.status.success(), "cc failed: {}", String::from_utf8_lossy(&output.stderr));
+    library
+}
+
+#[tokio::test]
+async fn a_failed_fsync_stops_acknowledgements_and_loses_nothing_acknowledged() {
+    if test_database_server().is_some() {
+        // Ledgers on the database server flush with the server's fsync, not this process's;
+        // the SQLite run of the suite covers it.
+        return;
+    }
+    let data = tempfile::tempdir().unwrap();
+    let library = fsync_fault_library(data.path());
+    let flag = data.path().join("fail-fsync");
+    let log = data.path().join("bank.log");
+    let env = [("LD_PRELOAD", library.as_os_str()), ("RINGBANK_TEST_FAIL_FSYNC", flag.as_os_str())];
+    let mut bank = BankProcess::spawn_with_env("A", "127.0.0.1:0", data.path(), None, &[], Some(&log), &env).await;
+    let load = Load::prepare(&bank.view()).await;
+    let workers = load.start();
+    load.wait_for_acknowledgements(200, Duration::from_secs(60)).await;
+
+    // Every fsync and fdatasync of the bank fails with EIO from now on.
+    std::fs::write(&flag, b"").unwrap();
+    let failing_at = Instant::now();
+    let refused = load.wait_for_refusals(failing_at, 20, Duration::from_secs(60)).await;
+    assert!(refused >= 20, "only {refused} requests refused in 60 s while fsync failed: {}", load.summary());
+    let detail = load.refusal_details(failing_at).into_iter().next().expect("a refusal");
+    assert!(detail.contains("disk failed"), "the refusal should say why: {detail}");
+    assert_alive(&mut bank);
+    assert!(bank.view().admin().healthy(Duration::from_secs(5)).await, "the bank stopped answering /healthz");
+
+    // The flushes work again: the bank takes work again without a restart (a failed commit was
+    // answered as failed, and SQLite rolled it back).
+    std::fs::remove_file(&flag).unwrap();
+    let healed_at = Instant::now();
+    let recovered = load.wait_for_acknowledgement_after(healed_at, Duration::from_secs(30)).await;
+    assert!(recovered.is_some(), "no request acknowledged within 30 s of the flushes working again: {}", load.summary());
+    let _ = writeln!(std::io::stderr(), "failed fsync: {}; acknowledged again {recovered:?} after the heal", load.summary());
+    load.stop(workers).await;
+    assert_alive(&mut bank);
+    load.settle().await;
+    load.check().await;
+    bank.view().assert_audit_passes().await;
+
+    // A restart after the episode opens a ledger with every acknowledged movement, exactly once.
+    bank.kill9().await;
+    let restarted = BankProcess::spawn_with_database("A", "127.0.0.1:0", data.path(), None, &[], Some(&log)).await;
     let load = load.on(&restarted.view());
     load.check().await;
     restarted.view().assert_audit_passes().await;
@@ -629,4 +697,98 @@ fn parent_of(pid: i32) -> Option<i32> {
 fn process_alive(pid: i32) -> bool {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
     stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|state| state != "Z")
+}
+
+/// A member whose flushes fail (issue 16, point 5, in a ring): its ring state cannot be made
+/// durable, so it may promise nothing and hold nothing; it leaves the ring at its next ring-state
+/// write and stays out until it is restarted, while the other members go on without it. Once its
+/// disk works again and it is restarted, it takes part again, and the consortium's books agree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_whose_flushes_fail_leaves_the_ring_and_the_others_go_on() {
+    const AMOUNT: i64 = 100;
+    let mut consortium = Consortium::start(3, &[]).await;
+    let library = fsync_fault_library(consortium.data.path());
+    let flag = consortium.data.path().join("fail-fsync-B");
+    let log = consortium.data.path().join("bank-B.log");
+    let shim = [("LD_PRELOAD", library.as_os_str()), ("RINGBANK_TEST_FAIL_FSYNC", flag.as_os_str())];
+    consortium.kill9(1).await;
+    consortium.restart_with_env(1, &log, &shim).await;
+    let (a, b, c) = (consortium.view(0), consortium.view(1), consortium.view(2));
+    let cpf = new_cpf();
+    let mut tokens = Vec::new();
+    for index in 0..3 {
+        tokens.push(consortium.view(index).customer(&cpf, "Helena").await);
+    }
+    let xa = a.open_account(&tokens[0], "individual", &[]).await;
+    let xb = b.open_account(&tokens[1], "individual", &[]).await;
+    let xc = c.open_account(&tokens[2], "individual", &[]).await;
+    a.deposit(&tokens[0], &xa, 100 * AMOUNT).await;
+    let pay = |to: &'static str, account: &str| NewTransfer {
+        debits: vec![Leg::new("A", &xa, AMOUNT)],
+        credits: vec![Leg::new(to, account, AMOUNT)],
+        description: format!("to {to}"),
+    };
+    let customer = a.as_customer(&tokens[0]);
+    let final_status = |transfer: NewTransfer| {
+        let customer = &customer;
+        async move { submit_until_final(customer, &transfer, Duration::from_secs(60)).await.status }
+    };
+    // With B in the ring: a payment to B and one to C commit.
+    assert_eq!(final_status(pay("B", &xb)).await, "committed");
+    assert_eq!(final_status(pay("C", &xc)).await, "committed");
+
+    // Every fsync and fdatasync of B fails from now on: B leaves the ring at its next write of
+    // the ring state (the token passes through it twice a second or more while A has work).
+    std::fs::write(&flag, b"").unwrap();
+    let failing_at = Instant::now();
+    let mut to_c = 1;
+    while !std::fs::read_to_string(&log).unwrap_or_default().contains("this bank leaves the ring") {
+        assert!(failing_at.elapsed() < Duration::from_secs(30), "B did not leave the ring within 30 s of its flushes failing");
+        assert_eq!(final_status(pay("C", &xc)).await, "committed");
+        to_c += 1;
+    }
+    let left_after = failing_at.elapsed();
+    assert_alive(consortium.banks[1].as_mut().expect("B runs"));
+    assert!(b.admin().healthy(Duration::from_secs(5)).await, "B stopped answering /healthz");
+
+    // The others go on without B: payments from A to C commit one after another, B never
+    // holds the token again, and A's live ring leaves B out.
+    let client = reqwest::Client::new();
+    let out_at = Instant::now();
+    for _ in 0..10 {
+        assert_eq!(final_status(pay("C", &xc)).await, "committed");
+        to_c += 1;
+        let status = consortium.status(&client, 1).await.expect("B answers its ring status");
+        assert!(!status.status.holding, "B holds the token after leaving the ring: {:?}", status.status);
+    }
+    loop {
+        let ring = consortium.status(&client, 0).await.map(|s| s.status.ring).unwrap_or_default();
+        if !ring.is_empty() && !ring.contains(&"B".to_string()) {
+            break;
+        }
+        assert!(out_at.elapsed() < Duration::from_secs(30), "A's live ring still has B 30 s after B left: {ring:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // A payment to B now ends, either way (B's participant may still answer on a ledger whose
+    // flushes are not its own, on a database server), and nothing stays in doubt.
+    let during = final_status(pay("B", &xb)).await;
+    let _ = writeln!(std::io::stderr(), "B left the ring {left_after:?} after its flushes failed; a payment to B meanwhile: {during}");
+
+    // B's disk works again; B restarted takes part again.
+    std::fs::remove_file(&flag).unwrap();
+    consortium.kill9(1).await;
+    consortium.restart(1).await;
+    let rejoin = Instant::now();
+    while consortium.status(&client, 1).await.is_none_or(|s| s.status.grants == 0) {
+        assert!(rejoin.elapsed() < Duration::from_secs(30), "B restarted did not hold the token within 30 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(final_status(pay("B", &xb)).await, "committed");
+    let report = consortium.audit_until_quiet(Duration::from_secs(30)).await;
+    assert!(report.passed, "{}", report.render());
+    let to_b = 2 + i64::from(during == "committed");
+    assert_eq!(c.balance(&tokens[2], &xc).await.0, to_c * AMOUNT);
+    assert_eq!(b.balance(&tokens[1], &xb).await.0, to_b * AMOUNT);
+    assert_eq!(a.balance(&tokens[0], &xa).await.0, (100 - to_c - to_b) * AMOUNT);
+    assert_no_panic(&log);
 }
