@@ -532,8 +532,9 @@ fn bank_ring(seed: u64, nodes: usize, probe_after: Millis) -> Sim {
 
 const BANK_IDLE_PARK: Millis = 2_000;
 
+/// `RING_TRACE_SEED=N` prints seed N's every event (to read why a scenario took as long as it did).
 fn bank_ring_parking(seed: u64, nodes: usize, probe_after: Millis, idle_park: Millis) -> Sim {
-    let mut sim = Sim::with_config(seed, nodes, false, |config| {
+    let mut sim = Sim::with_config(seed, nodes, std::env::var("RING_TRACE_SEED").ok() == Some(seed.to_string()), |config| {
         config.token_timeout = 1000;
         config.hold_max = 200;
         config.idle_pause = 150;
@@ -896,5 +897,53 @@ fn unreachable_changes_nothing_unless_it_answers_our_probe_of_the_last_holder() 
         let stagger = rank as Millis * 1000 / 6;
         assert_eq!(answered.next_deadline(), Some(now + 1 + stagger));
         assert!(now + 1 + stagger < deadline);
+    }
+}
+
+/// A member left out of the live ring (cut off long enough for its predecessor to skip it) comes
+/// back into it once the network heals, in an idle ring whose token parks as well as in a busy
+/// one: it asks to join and the next holder takes it in.
+#[test]
+fn a_member_left_out_comes_back_into_an_idle_parked_ring() {
+    for seed in 1..=12u64 {
+        let nodes = 3 + (seed % 3) as usize;
+        let busy = seed % 2 == 0;
+        let mut sim = bank_ring(seed, nodes, 500);
+        sim.run_until(3_000 + seed * 41).unwrap();
+        let victim = (seed as usize) % nodes;
+        let mut sides = vec![0u8; nodes];
+        sides[victim] = 1;
+        sim.partition(&sides);
+        if busy {
+            for index in (0..nodes).filter(|&i| i != victim) {
+                sim.want(index).unwrap();
+            }
+        }
+        // Cut off until the others have a live ring without it.
+        let cut_at = sim.now();
+        let left_out = |sim: &Sim| {
+            let other = (victim + 1) % nodes;
+            !sim.node(other).unwrap().status(sim.local_now(other)).live_ring.contains(&sim.id(victim))
+        };
+        while !left_out(&sim) {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+            assert!(sim.now() - cut_at < 20_000, "seed {seed}: never left out");
+        }
+        sim.run_until(sim.now() + 2_000).unwrap();
+        if busy {
+            for index in (0..nodes).filter(|&i| i != victim) {
+                sim.release(index).unwrap();
+            }
+        }
+        sim.heal_partition();
+        let healed_at = sim.now();
+        let grants = sim.grants(victim);
+        while sim.grants(victim) == grants {
+            let next = sim.now() + 1;
+            sim.run_until(next).unwrap();
+            assert!(sim.now() - healed_at < 20_000, "seed {seed} ({nodes} members): member {victim} never held again after the heal");
+        }
+        println!("seed {seed}, {nodes} members: member {victim} held again {} ms after the heal", sim.now() - healed_at);
     }
 }
