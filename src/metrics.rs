@@ -74,6 +74,9 @@ pub struct Metrics {
     pub deliver_seconds: Histogram,
     /// New epochs (token regenerations) seen in grants to this bank, counted by `observe_ring`.
     pub regenerations: Counter,
+    /// How many pending transfers the coordinator's next batch asks for (it follows how fast
+    /// the last batches were answered).
+    pub cross_batch_size: AtomicU64,
     http_requests: Family<HttpLabels, Counter>,
     /// How many series `http_requests` has; held while one is added, so that the cap holds.
     http_series: Mutex<usize>,
@@ -88,6 +91,7 @@ impl Default for Metrics {
             decide_seconds: Histogram::latency(),
             deliver_seconds: Histogram::latency(),
             regenerations: Counter::default(),
+            cross_batch_size: AtomicU64::new(0),
             http_requests: Family::default(),
             http_series: Mutex::new(0),
         }
@@ -169,6 +173,11 @@ impl Metrics {
             ConstGauge::new(gauges.writer_queue_depth),
         );
         registry.register("ringbank_writer_batch_size", "Commands per group commit", writer.batch_size.0.clone());
+        registry.register(
+            "ringbank_coordinator_batch_size",
+            "Pending transfers the next cross-bank batch asks for (follows how fast the last batches were answered)",
+            ConstGauge::new(self.cross_batch_size.load(std::sync::atomic::Ordering::Relaxed)),
+        );
         registry.register(
             "ringbank_writer_commit_seconds",
             "Duration of one group commit (transaction and fsync)",
@@ -304,6 +313,7 @@ mod tests {
     fn the_exposition_keeps_the_documented_names_and_types() {
         let metrics = Metrics::default();
         metrics.regenerations.inc();
+        metrics.cross_batch_size.store(128, std::sync::atomic::Ordering::Relaxed);
         metrics.record_http("POST", "/api/v1/deposits", 201);
         let out = metrics.render(&gauges(), &WriterStats::default());
         for (family, kind) in [
@@ -324,16 +334,18 @@ mod tests {
             ("ringbank_writer_batch_size", "histogram"),
             ("ringbank_writer_commit_seconds", "histogram"),
             ("ringbank_writer_batch_retries_total", "counter"),
+            ("ringbank_coordinator_batch_size", "gauge"),
             ("ringbank_http_requests_total", "counter"),
         ] {
             assert!(out.contains(&format!("# HELP {family} ")), "{family}:\n{out}");
             assert!(out.contains(&format!("# TYPE {family} {kind}\n")), "{family}:\n{out}");
         }
-        assert_eq!(out.matches("# TYPE ").count(), 18, "{out}");
+        assert_eq!(out.matches("# TYPE ").count(), 19, "{out}");
         assert!(!out.contains("_total_total") && !out.contains("..\n") && !out.contains("# EOF"), "{out}");
         assert!(out.contains("ringbank_info{bank=\"A\\\"B\"} 1\n"), "{out}");
         assert_eq!(sample(&out, "ringbank_ring_epoch"), Some(3.0));
         assert_eq!(sample(&out, "ringbank_ring_holding"), Some(1.0));
+        assert_eq!(sample(&out, "ringbank_coordinator_batch_size"), Some(128.0));
         assert_eq!(sample(&out, "ringbank_ring_grants_total"), Some(7.0));
         assert_eq!(sample(&out, "ringbank_ring_regenerations_total"), Some(1.0));
         assert_eq!(sample(&out, "ringbank_ring_messages_received_total"), Some(13.0));

@@ -6,6 +6,10 @@ use serde::{Deserialize, Serialize};
 /// Most transfers in one prepare or outcome request.
 pub const BATCH_MAX: usize = 1024;
 
+/// Largest request body a bank accepts, in bytes (every endpoint: `http::reply::BODY_LIMIT_BYTES`
+/// is this), so the largest prepare a coordinator may send.
+pub const BODY_MAX_BYTES: u64 = 64 * 1024;
+
 /// PREPARE: the coordinator (origin bank) asks a participant to vote on a batch, stamped with
 /// the token it holds.
 #[derive(Clone, Debug, Serialize, Deserialize)]

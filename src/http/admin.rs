@@ -34,7 +34,7 @@ pub fn routes(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-/// GET /admin/v1/stats -> counters for the benchmark {writer_commits, ring_persists, batches, batched_transfers}
+/// GET /admin/v1/stats -> counters for the benchmark {writer_commits, ring_persists, batches, batched_transfers, batches_trimmed}
 fn stats(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
     warp::path!("admin" / "v1" / "stats")
         .and(warp::get())
@@ -47,6 +47,7 @@ fn stats(state: Arc<AppState>) -> BoxedFilter<(Response,)> {
                     "ring_persists": state.ring.status().persists,
                     "batches": state.cross.batches.load(Relaxed),
                     "batched_transfers": state.cross.batched_transfers.load(Relaxed),
+                    "batches_trimmed": state.cross.batches_trimmed.load(Relaxed),
                     "phase_micros": {
                         "token_wait": state.cross.phase_micros[0].load(Relaxed),
                         "hold": state.cross.phase_micros[1].load(Relaxed),

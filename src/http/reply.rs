@@ -16,7 +16,7 @@ use super::error::ApiError;
 use super::state::AppState;
 
 /// Largest request body accepted anywhere, in bytes.
-pub const BODY_LIMIT_BYTES: u64 = 64 * 1024;
+pub const BODY_LIMIT_BYTES: u64 = crate::protocol::BODY_MAX_BYTES;
 
 /// Hands the shared state to a handler.
 pub fn with_state(state: Arc<AppState>) -> impl Filter<Extract = (Arc<AppState>,), Error = Infallible> + Clone {

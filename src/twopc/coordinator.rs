@@ -26,13 +26,19 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::batch_size::{BatchSize, BatchTook};
 use super::{participant, Cross};
 use crate::ledger::{cross as rows, Job, LedgerError, Outcome};
 use crate::protocol::{self as wire, BATCH_MAX};
 use crate::ring_driver::Holding;
 
-/// Transfers per batch.
+/// Transfers per batch: at most, at first and at least (`BatchSize` moves between them).
 const BATCH_SIZE: usize = 512;
+const BATCH_SIZE_START: usize = 64;
+const BATCH_SIZE_MIN: usize = 16;
+/// A prepare's bytes besides its transfers and certificate: the coordinator's name, the stamp,
+/// keys and brackets (with room to spare).
+const ENVELOPE_BYTES: usize = 512;
 /// A batch is started only with at least this much lease left.
 const LEASE_MARGIN: Duration = Duration::from_millis(100);
 /// How long to wait for the token before re-checking for work.
@@ -132,6 +138,8 @@ struct Driver {
     /// Banks with an outcome delivery under way, and those owed one that was held back meanwhile.
     delivering: BTreeSet<BankId>,
     held_back: BTreeSet<BankId>,
+    /// How many pending transfers the next batch asks for.
+    batch_size: BatchSize,
 }
 
 impl Driver {
@@ -146,7 +154,9 @@ impl Driver {
             answers,
             delivering: BTreeSet::new(),
             held_back: BTreeSet::new(),
+            batch_size: BatchSize::new(BATCH_SIZE_MIN, BATCH_SIZE_START, BATCH_SIZE),
         };
+        driver.cross.metrics.cross_batch_size.store(BATCH_SIZE_START as u64, Ordering::Relaxed);
         driver.recover(shutdown, false).await.then_some(driver)
     }
 
@@ -216,7 +226,10 @@ impl Driver {
         let vote_deadline = self.millis_at(holding.lease_until);
         let (mut position, mut answers, mut failed) = (0u32, Vec::new(), false);
         while holding.lease_until.saturating_duration_since(Instant::now()) > LEASE_MARGIN {
-            let transfers = match self.cross.ledger.pending_batch(BATCH_SIZE).await {
+            let started = Instant::now();
+            let left = holding.lease_until.saturating_duration_since(started);
+            let asked = self.batch_size.get();
+            let transfers = match self.cross.ledger.pending_batch(asked).await {
                 Ok(batch) => batch.into_iter().filter_map(|row| core_transfer(&self.cross, row)).collect::<Vec<_>>(),
                 Err(error) => {
                     tracing::warn!(%error, "cannot read pending transfers");
@@ -226,19 +239,30 @@ impl Driver {
             if transfers.is_empty() {
                 break;
             }
+            let read = transfers.len();
+            // The grant's quorum certificate, presented once per batch with every prepare.
+            let certificate = self.cross.ring.certificate(holding.stamp).map(|certificate| (*certificate).clone());
+            // As many as fit in every participant's prepare; the rest go in the next batch.
+            let transfers = self.fitting(transfers, certificate.as_ref());
             let count = u32::try_from(transfers.len()).expect("a batch is small");
             self.cross.batches.fetch_add(1, Ordering::Relaxed);
             self.cross.batched_transfers.fetch_add(u64::from(count), Ordering::Relaxed);
             for transfer in &transfers {
                 self.core.adopt(transfer.clone());
             }
-            let started = Instant::now();
-            // The grant's quorum certificate, presented once per batch with every prepare.
-            let certificate = self.cross.ring.certificate(holding.stamp).map(|certificate| (*certificate).clone());
+            // The phases count from here, as before; the batch size counts from the read.
+            let prepared = Instant::now();
             let actions = self.core.start_batch(holding.stamp, certificate, position, transfers, vote_deadline, self.now());
             position += count;
             match self.carry_out(actions).await {
-                Ok(prepares) => answers.extend(self.collect(prepares, holding.stamp, started).await),
+                Ok(prepares) => {
+                    let got = self.collect(prepares, holding.stamp, prepared).await;
+                    let start = self.millis_at(started);
+                    let slowest = got.iter().map(|(_, _, arrived)| Duration::from_millis(arrived.saturating_sub(start))).max();
+                    self.batch_size.observe(BatchTook { asked, read, slowest, left });
+                    self.cross.metrics.cross_batch_size.store(self.batch_size.get() as u64, Ordering::Relaxed);
+                    answers.extend(got);
+                }
                 Err(PersistFailed) => {
                     failed = true;
                     break;
@@ -320,7 +344,7 @@ impl Driver {
             match action {
                 CoordinatorAction::Persist(write) => self.persist(write).await?,
                 CoordinatorAction::Send { to, message: Message::Prepare(prepare) } => {
-                    let request = self.prepare_request(prepare);
+                    let request = prepare_request(prepare, |bank| self.name(bank));
                     if to == self.core.me() {
                         prepares.local = Some(request);
                     } else {
@@ -437,47 +461,31 @@ impl Driver {
         super::receipts::sign_decision(self.cross.peers.signing_key(), self.cross.bank(), transfer, stamp, position, decision.commit)
     }
 
-    /// The one place a prepare request is built: the core's prepare with bank names.
-    fn prepare_request(&self, prepare: Prepare) -> wire::PrepareRequest {
-        let transfers = prepare
-            .transfers
-            .into_iter()
-            .map(|item| wire::PrepareItem {
-                id: item.id.0,
-                kind: kind_text(item.kind).to_string(),
-                initiated_by: item.initiated_by,
-                description: item.description,
-                position: item.position,
-                participants: item.participants.iter().map(|bank| self.name(*bank)).collect(),
-                legs: item
-                    .legs
-                    .into_iter()
-                    .map(|leg| wire::WireLeg { account: leg.account, amount_cents: leg.amount_cents, consent: leg.consent })
-                    .collect(),
-                settlement: item
-                    .settlement
-                    .into_iter()
-                    .map(|leg| wire::SettlementLeg { bank: self.name(leg.bank), amount_cents: leg.amount_cents })
-                    .collect(),
-                refund_of: item.refund_of.map(|id| id.0),
-                payers: item
-                    .payers
-                    .into_iter()
-                    .map(|payer| wire::WirePayer {
-                        bank: self.name(payer.bank),
-                        account: payer.account,
-                        amount_cents: payer.amount_cents,
-                        credited: payer.credited,
-                    })
-                    .collect(),
-            })
-            .collect();
-        wire::PrepareRequest {
-            coordinator: self.name(prepare.coordinator),
-            stamp: prepare.stamp,
-            certificate: prepare.certificate,
-            transfers,
+    /// The longest prefix of `transfers` whose prepare fits in `wire::BODY_MAX_BYTES` at every
+    /// participant (at least one transfer): a batch that does not fit would be refused whole
+    /// (413) and every transfer in it aborted. Each transfer is counted at each participant by the
+    /// size of its item there (`prepare_item_sizes`), the envelope and certificate once.
+    fn fitting(&self, mut transfers: Vec<PendingTransfer>, certificate: Option<&ringbank_ring::Certificate>) -> Vec<PendingTransfer> {
+        let envelope = ENVELOPE_BYTES + certificate.map_or(0, |c| serde_json::to_vec(c).map_or(usize::MAX / 4, |bytes| bytes.len()));
+        let budget = usize::try_from(wire::BODY_MAX_BYTES).unwrap_or(usize::MAX).saturating_sub(envelope);
+        let mut used: BTreeMap<BankId, usize> = BTreeMap::new();
+        let mut keep = 0;
+        for transfer in &transfers {
+            let bounds = prepare_item_sizes(self.core.me(), transfer, |bank| self.name(bank));
+            if keep > 0 && bounds.iter().any(|(bank, bound)| used.get(bank).copied().unwrap_or(0) + bound > budget) {
+                break;
+            }
+            for (bank, bound) in bounds {
+                *used.entry(bank).or_default() += bound;
+            }
+            keep += 1;
         }
+        if keep < transfers.len() {
+            self.cross.batches_trimmed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(kept = keep, left = transfers.len() - keep, "batch trimmed to fit the prepare body limit");
+        }
+        transfers.truncate(keep);
+        transfers
     }
 
     /// Hands a prepare to the network; the answer is awaited by `collect`. Nothing is sent once
@@ -549,6 +557,91 @@ fn votes(stamp: Stamp, response: wire::PrepareResponse) -> Message {
 
 /// A transfer as the ledger stores it, in the core's terms; None (logged) if a leg names a bank
 /// that is no longer a member.
+/// The one place a prepare request is built: the core's prepare with bank names.
+fn prepare_request(prepare: Prepare, name: impl Fn(BankId) -> String) -> wire::PrepareRequest {
+    let transfers = prepare
+        .transfers
+        .into_iter()
+        .map(|item| wire::PrepareItem {
+            id: item.id.0,
+            kind: kind_text(item.kind).to_string(),
+            initiated_by: item.initiated_by,
+            description: item.description,
+            position: item.position,
+            participants: item.participants.iter().map(|bank| name(*bank)).collect(),
+            legs: item
+                .legs
+                .into_iter()
+                .map(|leg| wire::WireLeg { account: leg.account, amount_cents: leg.amount_cents, consent: leg.consent })
+                .collect(),
+            settlement: item
+                .settlement
+                .into_iter()
+                .map(|leg| wire::SettlementLeg { bank: name(leg.bank), amount_cents: leg.amount_cents })
+                .collect(),
+            refund_of: item.refund_of.map(|id| id.0),
+            payers: item
+                .payers
+                .into_iter()
+                .map(|payer| wire::WirePayer {
+                    bank: name(payer.bank),
+                    account: payer.account,
+                    amount_cents: payer.amount_cents,
+                    credited: payer.credited,
+                })
+                .collect(),
+        })
+        .collect();
+    wire::PrepareRequest { coordinator: name(prepare.coordinator), stamp: prepare.stamp, certificate: prepare.certificate, transfers }
+}
+
+/// For each participant of `transfer` coordinated by `me`, the JSON bytes of its item in that
+/// participant's prepare (`wire::PrepareItem`, built as the core builds it, at the largest
+/// position): what `fitting` counts against the body limit.
+fn prepare_item_sizes(me: BankId, transfer: &PendingTransfer, name: impl Fn(BankId) -> String) -> BTreeMap<BankId, usize> {
+    let participants = ringbank_twopc::participants_of(me, &transfer.legs);
+    let mut settlement = ringbank_twopc::settlement_legs(me, &transfer.legs);
+    let payers = ringbank_twopc::payers_of(&transfer.legs);
+    let names: Vec<String> = participants.iter().map(|bank| name(*bank)).collect();
+    participants
+        .iter()
+        .map(|bank| {
+            let item = wire::PrepareItem {
+                id: transfer.id.0.clone(),
+                kind: kind_text(transfer.kind).to_string(),
+                initiated_by: transfer.initiated_by.clone(),
+                description: transfer.description.clone(),
+                position: u32::MAX,
+                participants: names.clone(),
+                legs: transfer
+                    .legs
+                    .iter()
+                    .filter(|leg| leg.bank == *bank)
+                    .map(|leg| wire::WireLeg { account: leg.account.clone(), amount_cents: leg.amount_cents, consent: leg.consent.clone() })
+                    .collect(),
+                settlement: settlement
+                    .remove(bank)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|leg| wire::SettlementLeg { bank: name(leg.bank), amount_cents: leg.amount_cents })
+                    .collect(),
+                refund_of: transfer.refund_of.as_ref().map(|id| id.0.clone()),
+                payers: payers
+                    .iter()
+                    .filter(|(credited_bank, _)| credited_bank == bank)
+                    .map(|(_, payer)| wire::WirePayer {
+                        bank: name(payer.bank),
+                        account: payer.account.clone(),
+                        amount_cents: payer.amount_cents,
+                        credited: payer.credited.clone(),
+                    })
+                    .collect(),
+            };
+            (*bank, serde_json::to_vec(&item).map_or(usize::MAX / 4, |bytes| bytes.len()))
+        })
+        .collect()
+}
+
 fn core_transfer(cross: &Cross, row: rows::PendingTransfer) -> Option<PendingTransfer> {
     // A settlement is stored as a transfer of `SETTLEMENT_INITIATOR` (src/ledger/cross.rs).
     let kind = if row.kind == kind_text(TransferKind::Payment) {
@@ -645,5 +738,76 @@ impl RetryBackoff {
             () = shutdown.cancelled() => false,
             () = tokio::time::sleep(wait) => true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Bank names as long as a member's id may reasonably be, with characters JSON escapes.
+    fn name(bank: BankId) -> String {
+        format!("bank-{bank}-of-the-consortium-with-a-long-name")
+    }
+
+    /// Transfers of every shape: many legs over several banks, consents, refunds, descriptions at
+    /// the 140-character limit in multi-byte and escaped characters.
+    fn transfers() -> Vec<PendingTransfer> {
+        let descriptions = [String::new(), "é".repeat(140), "\"\\".repeat(70), "\u{1F600}".repeat(140), "\u{7}".repeat(140)];
+        let mut out = Vec::new();
+        for (n, description) in descriptions.iter().enumerate() {
+            for legs in [2usize, 3, 8, 40] {
+                let mut list = Vec::new();
+                for k in 0..legs {
+                    let bank = BankId::try_from(k % 5).unwrap();
+                    let debit = k < legs / 2;
+                    let amount = if debit { -((k as i64 + 1) * 100) } else { 0 };
+                    list.push(TransferLeg {
+                        bank,
+                        account: format!("{:08}", 10_000_000 + k * 7919),
+                        amount_cents: amount,
+                        consent: (debit && bank != 0).then(|| format!("cs_{:024x}", k * 1_000_003)),
+                    });
+                }
+                let debited: i64 = list.iter().map(|leg| -leg.amount_cents).sum();
+                let credits = list.iter().filter(|leg| leg.amount_cents == 0).count() as i64;
+                for (index, leg) in list.iter_mut().filter(|leg| leg.amount_cents == 0).enumerate() {
+                    leg.amount_cents = debited / credits + if (index as i64) < debited % credits { 1 } else { 0 };
+                }
+                out.push(PendingTransfer {
+                    id: TransferId(format!("tr_{n}_{legs}_0123456789abcdef01234567")),
+                    kind: if n % 2 == 0 { TransferKind::Transfer } else { TransferKind::Payment },
+                    initiated_by: "11144477735".to_string(),
+                    description: description.clone(),
+                    legs: list,
+                    refund_of: (n == 1).then(|| TransferId("tr_0123456789abcdef01234567".to_string())),
+                });
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_size_counted_is_each_participants_prepare_item() {
+        let transfers = transfers();
+        let (mut core, _) = Coordinator::start(CoordinatorConfig::with_defaults(0), CoordinatorState::default(), 0);
+        for transfer in &transfers {
+            core.submit(transfer.clone());
+        }
+        let bounds: BTreeMap<String, BTreeMap<BankId, usize>> =
+            transfers.iter().map(|transfer| (transfer.id.0.clone(), prepare_item_sizes(0, transfer, name))).collect();
+        let actions = core.start_batch(Stamp::new(1, 1), None, 4_000_000_000, transfers, 1_000, 0);
+        let mut items = 0;
+        for action in actions {
+            let CoordinatorAction::Send { to, message: Message::Prepare(prepare) } = action else { continue };
+            for item in prepare_request(prepare, name).transfers {
+                let bytes = serde_json::to_vec(&item).unwrap().len();
+                let bound = bounds[&item.id][&to];
+                // The same item but for the position's digits (counted at their most).
+                assert!(bytes <= bound && bound <= bytes + 10, "{} at bank {to}: {bytes} bytes, counted {bound}", item.id);
+                items += 1;
+            }
+        }
+        assert!(items > 40, "{items} items checked");
     }
 }

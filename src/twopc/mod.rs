@@ -3,6 +3,7 @@
 //! participant's side (fencing, validation, votes, outcomes) and in-doubt resolution. Driven through `Cross`, a narrow handle built by the composition root:
 //! the ledger, the ring handle, the signed peer client, faults and metrics, nothing else.
 
+mod batch_size;
 pub mod coordinator;
 pub mod participant;
 pub mod receipts;
@@ -54,6 +55,8 @@ pub struct Cross {
     /// Batches this bank coordinated, and the transfers in them.
     pub batches: AtomicU64,
     pub batched_transfers: AtomicU64,
+    /// Batches cut short to fit every participant's prepare in the body limit.
+    pub batches_trimmed: AtomicU64,
     /// Where the coordinator's time goes, in microseconds summed over batches: waiting for the
     /// token, holding it, ordering + local prepare, remote prepares, logging decisions.
     pub phase_micros: [AtomicU64; 5],
@@ -96,6 +99,7 @@ impl Cross {
             coordinator_work: Notify::new(),
             batches: AtomicU64::new(0),
             batched_transfers: AtomicU64::new(0),
+            batches_trimmed: AtomicU64::new(0),
             phase_micros: Default::default(),
         })
     }

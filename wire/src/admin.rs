@@ -106,6 +106,9 @@ pub struct Stats {
     pub ring_persists: u64,
     pub batches: u64,
     pub batched_transfers: u64,
+    /// Batches cut short to fit every participant's prepare in the body limit.
+    #[serde(default)]
+    pub batches_trimmed: u64,
     pub phase_micros: PhaseMicros,
 }
 
