@@ -450,6 +450,9 @@ async fn a_refund_over_what_the_original_debited_at_the_payers_bank_gets_a_no() 
     b.deposit(&receiver, &receiver_account, 50_000).await;
     let original =
         commit_eventually(&c, &payer, vec![Leg::new("C", &payer_account, 10_000)], vec![Leg::new("B", &receiver_account, 10_000)]).await;
+    // Committed at C, its coordinator; B posts the credit when the outcome reaches it (until
+    // then B refuses a refund, "credited nothing to account ... here": a CI run once asked first).
+    wait_participation(&consortium, 1, &original.id, "committed", Duration::from_secs(30)).await;
 
     // An honest refund of half of it, through B's API, reaches C.
     let body = json!({ "account": receiver_account, "amount_cents": 5_000, "description": "metade" });
