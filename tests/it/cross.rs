@@ -433,9 +433,10 @@ async fn a_burst_larger_than_one_prepare_commits_in_batches_that_fit() {
     // The burst was indeed cut to fit.
     let stats = a.admin().stats().await.expect("stats");
     assert!(stats.batches_trimmed > 0, "no batch was trimmed to fit: {stats:?}");
+    // Quiet first (no transfer in doubt anywhere: B has applied every outcome), then B's balances.
+    let report = consortium.audit_until_quiet(Duration::from_secs(30)).await;
+    assert!(report.passed, "{}", report.render());
     for (token, account) in &payees {
         assert_eq!(b.balance(token, account).await, (BURST as i64 * AMOUNT, BURST as i64 * AMOUNT));
     }
-    let report = consortium.audit_until_quiet(Duration::from_secs(30)).await;
-    assert!(report.passed, "{}", report.render());
 }

@@ -203,6 +203,10 @@ pub async fn settle_up(banks: &Banks<'_>, trail: Option<&Trail>, spare: usize, d
     let me = &banks.ids[spare];
     // Per peer: bumped after an abort, so that the next try is a new settlement.
     let mut rounds: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
+    // Keys already answered committed: the creditor commits first and the spare learns the
+    // outcome after, so a round may still see that position and ask again under the same key
+    // (answered committed again, recorded once); it is reported once.
+    let mut committed: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     loop {
         let positions = match banks.admins[spare].settlements().await {
             Ok(view) => view["positions"]
@@ -233,13 +237,17 @@ pub async fn settle_up(banks: &Banks<'_>, trail: Option<&Trail>, spare: usize, d
             let key = format!("chaos-settle-{me}-{peer}-{amount}-{round}");
             let reference = format!("chaos: {} paid {} outside the ring", banks.ids[debtor], banks.ids[creditor]);
             match banks.admins[creditor].settle(&banks.ids[debtor], amount, &reference, Some(&key)).await {
-                Ok(answer) if answer["status"] == "committed" => done.push(format!(
-                    "{} recorded R$ {},{:02} from {}",
-                    banks.ids[creditor],
-                    amount / 100,
-                    amount % 100,
-                    banks.ids[debtor]
-                )),
+                Ok(answer) if answer["status"] == "committed" => {
+                    if committed.insert(key) {
+                        done.push(format!(
+                            "{} recorded R$ {},{:02} from {}",
+                            banks.ids[creditor],
+                            amount / 100,
+                            amount % 100,
+                            banks.ids[debtor]
+                        ));
+                    }
+                }
                 // Aborted: a new key next round. Pending or unknown: the positions say.
                 Ok(answer) if answer["status"] == "aborted" => *round += 1,
                 Ok(_) | Err(_) => {}
