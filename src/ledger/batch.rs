@@ -16,7 +16,7 @@ use sqlx::AnyConnection;
 
 use super::jobs::{self, StoredKey};
 use super::ops::{posted, CASH_ACCOUNT};
-use super::rows::{lookup, text, write_rows, Value};
+use super::rows::{lookup, text, write_together, Statement, Value};
 use super::{limits, Command, IdempotencyRecord, Job, LedgerError, Leg, Outcome, TransferKind};
 use crate::clock::wall_clock_ms;
 use ringbank_domain::{LimitSetting, LimitUsage, LimitWindow, Limits};
@@ -156,8 +156,8 @@ pub(super) async fn run(
     for command in commands {
         results.push(batch.run_one(command));
     }
-    batch.rows.write(connection).await?;
-    update_accounts(connection, &batch.accounts, &before, &batch.rows.touched).await?;
+    let updates = account_updates(&batch.accounts, &before, &batch.rows.touched)?;
+    batch.rows.write(connection, &updates).await?;
     // Only the accounts written go back to the cache (the others were read and are unchanged).
     let touched: HashSet<&String> = batch.rows.touched.iter().collect();
     let accounts = batch
@@ -340,14 +340,13 @@ fn account_numbers(job: &Job) -> Vec<&str> {
     }
 }
 
-/// Writes the new balance and leg count of every account touched, where the account still has
-/// the leg count and holds the batch started from; fails if any does not.
-async fn update_accounts(
-    connection: &mut AnyConnection,
+/// The rows of `ACCOUNTS_UPDATE`: the new balance and leg count of every account touched, and
+/// the leg count and holds the batch started from.
+fn account_updates(
     accounts: &HashMap<String, Option<CachedAccount>>,
     before: &HashMap<String, (i64, i64)>,
     touched: &[String],
-) -> Result<(), sqlx::Error> {
+) -> Result<Vec<Value>, sqlx::Error> {
     let mut values = Vec::with_capacity(touched.len() * 5);
     for number in touched {
         let (Some(Some(after)), Some((leg_count_before, held_before))) = (accounts.get(number), before.get(number)) else {
@@ -361,22 +360,16 @@ async fn update_accounts(
             Value::Int(*held_before),
         ]);
     }
-    let updated = write_rows(
-        connection,
-        "UPDATE accounts SET balance_cents = v.column2, leg_count = v.column3 FROM (VALUES ",
-        ") AS v WHERE accounts.number = v.column1 AND accounts.leg_count = v.column4 AND accounts.held_cents = v.column5",
-        5,
-        &values,
-    )
-    .await?;
-    if updated != touched.len() as u64 {
-        return Err(sqlx::Error::Protocol(format!(
-            "the writer's account cache disagrees with the database ({updated} of {} accounts updated)",
-            touched.len()
-        )));
-    }
-    Ok(())
+    Ok(values)
 }
+
+/// Writes each account's new balance and leg count where the account still has the leg count
+/// and holds the batch started from: an account the cache got wrong is not updated, and the
+/// batch fails for the row it did not write.
+const ACCOUNTS_UPDATE: (&str, &str) = (
+    "UPDATE accounts SET balance_cents = v.column2, leg_count = v.column3 FROM (VALUES ",
+    ") AS v WHERE accounts.number = v.column1 AND accounts.leg_count = v.column4 AND accounts.held_cents = v.column5",
+);
 
 /// A batch being validated: the accounts it touches (None: not in the database) as the jobs
 /// so far left them, and the rows to write.
@@ -690,8 +683,9 @@ impl Rows {
         ]);
     }
 
-    /// Inserts every row (the accounts are updated apart, from the batch's final state).
-    async fn write(&self, connection: &mut AnyConnection) -> Result<(), sqlx::Error> {
+    /// Inserts every row, then updates the accounts (`updates`, from the batch's final state),
+    /// all in one round trip on SQLite (`write_together`).
+    async fn write(&self, connection: &mut AnyConnection, updates: &[Value]) -> Result<(), sqlx::Error> {
         // Journal entries before their legs and transfers (foreign keys), transfers before
         // their legs.
         let statements: [(&str, &str, usize, &[Value]); 8] = [
@@ -734,14 +728,10 @@ impl Rows {
             ),
             ("INSERT INTO limit_debits (account, transfer_id, amount_cents, at_ms, initiated_by) VALUES ", "", 5, &self.limit_debits),
         ];
-        for (head, tail, width, values) in statements {
-            let rows = values.len() / width;
-            let written = write_rows(connection, head, tail, width, values).await?;
-            if written != rows as u64 {
-                return Err(sqlx::Error::Protocol(format!("{head}...: {written} rows written of {rows}")));
-            }
-        }
-        Ok(())
+        let mut all: Vec<Statement<'_>> =
+            statements.into_iter().map(|(head, tail, width, values)| Statement { head, tail, width, values }).collect();
+        all.push(Statement { head: ACCOUNTS_UPDATE.0, tail: ACCOUNTS_UPDATE.1, width: 5, values: updates });
+        write_together(connection, &all).await
     }
 }
 
