@@ -728,10 +728,24 @@ impl Rows {
             ),
             ("INSERT INTO limit_debits (account, transfer_id, amount_cents, at_ms, initiated_by) VALUES ", "", 5, &self.limit_debits),
         ];
-        let mut all: Vec<Statement<'_>> =
-            statements.into_iter().map(|(head, tail, width, values)| Statement { head, tail, width, values }).collect();
-        all.push(Statement { head: ACCOUNTS_UPDATE.0, tail: ACCOUNTS_UPDATE.1, width: 5, values: updates });
-        write_together(connection, &all).await
+        let mut all: Vec<Statement<'_>> = statements
+            .into_iter()
+            .map(|(head, tail, width, values)| Statement {
+                what: head.split_whitespace().nth(2).unwrap_or(head),
+                head,
+                tail,
+                width,
+                values,
+            })
+            .collect();
+        all.push(Statement {
+            what: "accounts (their leg count and holds as the writer's cache has them)",
+            head: ACCOUNTS_UPDATE.0,
+            tail: ACCOUNTS_UPDATE.1,
+            width: 5,
+            values: updates,
+        });
+        Ok(write_together(connection, &all).await?)
     }
 }
 

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use sqlx::AnyConnection;
 
 use super::ops::explain_refused_leg;
-use super::rows::{lookup, text, write_rows, Value};
+use super::rows::{lookup, text, write_rows, write_together, Statement, Unwritten, Value};
 use super::LedgerError;
 use crate::clock::wall_clock_ms;
 
@@ -32,6 +32,15 @@ async fn insert_all(
 ) -> Result<(), LedgerError> {
     let written = write_rows(connection, head, tail, width, values).await?;
     expect_rows(what, written, values.len() / width)
+}
+
+/// Writes `statements` together (`rows::write_together`: one query on SQLite), each of which
+/// must change one row per row given; fails with an invariant error naming them otherwise.
+async fn write_all_checked(connection: &mut AnyConnection, statements: &[Statement<'_>]) -> Result<(), LedgerError> {
+    write_together(connection, statements).await.map_err(|error| match error {
+        Unwritten::Database(error) => LedgerError::from(error),
+        Unwritten::Short(detail) => LedgerError::Invariant(detail),
+    })
 }
 
 fn expect_rows(what: &str, changed: u64, expected: usize) -> Result<(), LedgerError> {
@@ -120,28 +129,42 @@ pub(super) async fn log_decisions(connection: &mut AnyConnection, rows: &[Decisi
         })
         .collect();
     let head = format!("UPDATE transfers SET status = v.column2, reason = v.column3, decided_at_ms = {now}, entry_id = NULL FROM (VALUES ");
-    let changed =
-        write_rows(connection, &head, ") AS v WHERE transfers.id = v.column1 AND transfers.status = 'pending'", 3, &values).await?;
-    expect_rows("decisions logged", changed, rows.len())?;
     let receipts: Vec<Value> = rows
         .iter()
         .filter_map(|row| row.receipt.as_ref().map(|(coordinator, signed, signature)| (row.id, coordinator, signed, signature)))
         .flat_map(|(id, coordinator, signed, signature)| [text(id), text(coordinator), text(signed), text(signature)])
         .collect();
-    insert_all(connection, "receipts", "INSERT INTO receipts (transfer_id, coordinator, signed_text, signature) VALUES ", "", 4, &receipts)
-        .await?;
     let deliveries: Vec<Value> = rows
         .iter()
         .flat_map(|row| row.participants.iter().map(move |bank| (row, bank)))
         .flat_map(|(row, bank)| [text(row.id), text(bank), text(if row.commit { "commit" } else { "abort" })])
         .collect();
-    insert_all(
+    write_all_checked(
         connection,
-        "outcome deliveries",
-        "INSERT INTO outcome_deliveries (transfer_id, bank, decision, delivered) SELECT column1, column2, column3, 0 FROM (VALUES ",
-        ") AS v",
-        3,
-        &deliveries,
+        &[
+            Statement {
+                what: "decisions logged on pending transfers",
+                head: &head,
+                tail: ") AS v WHERE transfers.id = v.column1 AND transfers.status = 'pending'",
+                width: 3,
+                values: &values,
+            },
+            Statement {
+                what: "receipts",
+                head: "INSERT INTO receipts (transfer_id, coordinator, signed_text, signature) VALUES ",
+                tail: "",
+                width: 4,
+                values: &receipts,
+            },
+            Statement {
+                what: "outcome deliveries",
+                head: "INSERT INTO outcome_deliveries (transfer_id, bank, decision, delivered) \
+                       SELECT column1, column2, column3, 0 FROM (VALUES ",
+                tail: ") AS v",
+                width: 3,
+                values: &deliveries,
+            },
+        ],
     )
     .await
 }
@@ -255,102 +278,92 @@ impl VoteRows {
     /// available balance must cover what the batch holds on it) and the consents' uses (each
     /// consent's total must cover them), all or an error.
     pub(super) async fn write(&self, connection: &mut AnyConnection) -> Result<(), LedgerError> {
-        insert_all(
-            connection,
-            "participations",
-            "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, reason, \
-             order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms, refund_of, payer_bank, payer_account) VALUES ",
-            "",
-            16,
-            &self.participations,
-        )
-        .await?;
-        insert_all(
-            connection,
-            "participation payers",
-            "INSERT INTO participation_payers (transfer_id, credited, position, bank, account, amount_cents) VALUES ",
-            "",
-            6,
-            &self.payers,
-        )
-        .await?;
-        insert_all(
-            connection,
-            "participation legs",
-            "INSERT INTO participation_legs (transfer_id, position, account, amount_cents) VALUES ",
-            "",
-            4,
-            &self.legs,
-        )
-        .await?;
-
         let mut per_account: BTreeMap<&str, i64> = BTreeMap::new();
         for (_, account, amount, _, _) in &self.holds {
             let total = per_account.entry(account.as_str()).or_insert(0);
             *total = total.checked_add(*amount).ok_or(LedgerError::Overflow)?;
         }
-        let values: Vec<Value> = per_account.iter().flat_map(|(account, amount)| [text(account), Value::Int(*amount)]).collect();
-        let changed = write_rows(
-            connection,
-            "UPDATE accounts SET held_cents = held_cents + v.column2 FROM (VALUES ",
-            ") AS v WHERE accounts.number = v.column1 AND accounts.balance_cents - accounts.held_cents >= v.column2",
-            2,
-            &values,
-        )
-        .await?;
-        if changed != per_account.len() as u64 {
-            return Err(LedgerError::Invariant(format!("the core held beyond the balance of some of {:?}", per_account.keys())));
-        }
+        let held: Vec<Value> = per_account.iter().flat_map(|(account, amount)| [text(account), Value::Int(*amount)]).collect();
         let now = wall_clock_ms();
-        let values: Vec<Value> = self
+        let holds: Vec<Value> = self
             .holds
             .iter()
             .flat_map(|(id, account, amount, transfer, initiator)| {
                 [text(id), text(account), Value::Int(*amount), text(transfer), Value::Int(now), Value::MaybeText(initiator.clone())]
             })
             .collect();
-        insert_all(
-            connection,
-            "holds",
-            "INSERT INTO holds (id, account, amount_cents, transfer_id, status, created_at_ms, initiated_by) \
-             SELECT column1, column2, column3, column4, 'held', column5, column6 FROM (VALUES ",
-            ") AS v",
-            6,
-            &values,
-        )
-        .await?;
-
         let mut per_consent: BTreeMap<&str, i64> = BTreeMap::new();
         for (_, _, consent, amount) in &self.consent_uses {
             let total = per_consent.entry(consent.as_str()).or_insert(0);
             *total = total.checked_add(*amount).ok_or(LedgerError::Overflow)?;
         }
-        let values: Vec<Value> = per_consent.iter().flat_map(|(consent, amount)| [text(consent), Value::Int(*amount)]).collect();
-        let changed = write_rows(
-            connection,
-            "UPDATE consents SET used_cents = used_cents + v.column2 FROM (VALUES ",
-            ") AS v WHERE consents.id = v.column1 AND consents.revoked_at_ms IS NULL \
-             AND consents.used_cents + v.column2 <= consents.max_total_cents",
-            2,
-            &values,
-        )
-        .await?;
-        if changed != per_consent.len() as u64 {
-            return Err(LedgerError::Invariant(format!("the core used some of the consents {:?} beyond their total", per_consent.keys())));
-        }
-        let values: Vec<Value> = self
+        let used: Vec<Value> = per_consent.iter().flat_map(|(consent, amount)| [text(consent), Value::Int(*amount)]).collect();
+        let uses: Vec<Value> = self
             .consent_uses
             .iter()
             .flat_map(|(transfer, position, consent, amount)| [text(transfer), Value::Int(*position), text(consent), Value::Int(*amount)])
             .collect();
-        insert_all(
+        // An account whose available balance does not cover what the batch holds on it, or a
+        // consent whose total does not cover its uses, is not updated: one row short, and the
+        // whole vote fails.
+        write_all_checked(
             connection,
-            "consent uses",
-            "INSERT INTO consent_uses (transfer_id, position, consent_id, amount_cents, status) \
-             SELECT column1, column2, column3, column4, 'held' FROM (VALUES ",
-            ") AS v",
-            4,
-            &values,
+            &[
+                Statement {
+                    what: "participations",
+                    head: "INSERT INTO participations (transfer_id, coordinator, kind, initiated_by, description, participants, status, \
+                           reason, order_epoch, order_seq, order_position, created_at_ms, resolved_at_ms, refund_of, payer_bank, \
+                           payer_account) VALUES ",
+                    tail: "",
+                    width: 16,
+                    values: &self.participations,
+                },
+                Statement {
+                    what: "participation payers",
+                    head: "INSERT INTO participation_payers (transfer_id, credited, position, bank, account, amount_cents) VALUES ",
+                    tail: "",
+                    width: 6,
+                    values: &self.payers,
+                },
+                Statement {
+                    what: "participation legs",
+                    head: "INSERT INTO participation_legs (transfer_id, position, account, amount_cents) VALUES ",
+                    tail: "",
+                    width: 4,
+                    values: &self.legs,
+                },
+                Statement {
+                    what: "holds within each account's available balance",
+                    head: "UPDATE accounts SET held_cents = held_cents + v.column2 FROM (VALUES ",
+                    tail: ") AS v WHERE accounts.number = v.column1 AND accounts.balance_cents - accounts.held_cents >= v.column2",
+                    width: 2,
+                    values: &held,
+                },
+                Statement {
+                    what: "holds",
+                    head: "INSERT INTO holds (id, account, amount_cents, transfer_id, status, created_at_ms, initiated_by) \
+                           SELECT column1, column2, column3, column4, 'held', column5, column6 FROM (VALUES ",
+                    tail: ") AS v",
+                    width: 6,
+                    values: &holds,
+                },
+                Statement {
+                    what: "consents used within their totals",
+                    head: "UPDATE consents SET used_cents = used_cents + v.column2 FROM (VALUES ",
+                    tail: ") AS v WHERE consents.id = v.column1 AND consents.revoked_at_ms IS NULL \
+                           AND consents.used_cents + v.column2 <= consents.max_total_cents",
+                    width: 2,
+                    values: &used,
+                },
+                Statement {
+                    what: "consent uses",
+                    head: "INSERT INTO consent_uses (transfer_id, position, consent_id, amount_cents, status) \
+                           SELECT column1, column2, column3, column4, 'held' FROM (VALUES ",
+                    tail: ") AS v",
+                    width: 4,
+                    values: &uses,
+                },
+            ],
         )
         .await
     }
@@ -520,32 +533,39 @@ async fn post_committed(
         }
         linked.push(text(id));
     }
-    insert_all(connection, "entries", "INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ", "", 5, &entries)
-        .await?;
-    insert_all(
-        connection,
-        "legs",
-        "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents, kind, description, \
-         created_at_ms) VALUES ",
-        "",
-        9,
-        &leg_rows,
-    )
-    .await?;
     let values: Vec<Value> = accounts
         .iter()
         .filter(|(_, (_, _, _, before, now))| now != before)
         .flat_map(|(number, (_, balance, _, before, now))| [text(number), Value::Int(*balance), Value::Int(*now), Value::Int(*before)])
         .collect();
-    let changed = write_rows(
+    write_all_checked(
         connection,
-        "UPDATE accounts SET balance_cents = v.column2, leg_count = v.column3 FROM (VALUES ",
-        ") AS v WHERE accounts.number = v.column1 AND accounts.leg_count = v.column4",
-        4,
-        &values,
+        &[
+            Statement {
+                what: "entries",
+                head: "INSERT INTO entries (id, kind, description, initiated_by, created_at_ms) VALUES ",
+                tail: "",
+                width: 5,
+                values: &entries,
+            },
+            Statement {
+                what: "legs",
+                head: "INSERT INTO legs (entry_id, position, account, amount_cents, account_leg_number, balance_after_cents, kind, \
+                       description, created_at_ms) VALUES ",
+                tail: "",
+                width: 9,
+                values: &leg_rows,
+            },
+            Statement {
+                what: "accounts posted (with the leg count read above)",
+                head: "UPDATE accounts SET balance_cents = v.column2, leg_count = v.column3 FROM (VALUES ",
+                tail: ") AS v WHERE accounts.number = v.column1 AND accounts.leg_count = v.column4",
+                width: 4,
+                values: &values,
+            },
+        ],
     )
     .await?;
-    expect_rows("accounts posted", changed, values.len() / 4)?;
     write_rows(
         connection,
         "UPDATE transfers SET entry_id = transfers.id FROM (VALUES ",

@@ -97,8 +97,10 @@ pub(super) async fn write_rows(
 }
 
 /// One multi-row statement of `write_together`: `head (rows) tail` over `values`, `width` per
-/// row, which must affect exactly one row per row of `values`.
+/// row, which must affect exactly one row per row of `values`; `what` it writes names it in
+/// an error.
 pub(super) struct Statement<'a> {
+    pub what: &'a str,
     pub head: &'a str,
     pub tail: &'a str,
     pub width: usize,
@@ -113,13 +115,13 @@ pub(super) struct Statement<'a> {
 /// SQLite reports the rows affected by the whole query, so the check there is on the sum: an
 /// INSERT affects all its rows or fails, and an UPDATE at most its rows, so a sum short of the
 /// rows given is one statement short.
-pub(super) async fn write_together(connection: &mut AnyConnection, statements: &[Statement<'_>]) -> Result<(), sqlx::Error> {
+pub(super) async fn write_together(connection: &mut AnyConnection, statements: &[Statement<'_>]) -> Result<(), Unwritten> {
     if connection.backend_name() != "SQLite" {
         for statement in statements {
             let rows = statement.values.len() / statement.width;
             let written = write_rows(connection, statement.head, statement.tail, statement.width, statement.values).await?;
             if written != rows as u64 {
-                return Err(sqlx::Error::Protocol(format!("{}...: {written} rows written of {rows}", statement.head)));
+                return Err(Unwritten::Short(format!("{}: {written} rows changed, {rows} expected", statement.what)));
             }
         }
         return Ok(());
@@ -151,10 +153,42 @@ pub(super) async fn write_together(connection: &mut AnyConnection, statements: &
     }
     let written = query.execute(&mut *connection).await?.rows_affected();
     if written != expected {
-        let heads: Vec<&str> = statements.iter().filter(|s| !s.values.is_empty()).map(|s| s.head).collect();
-        return Err(sqlx::Error::Protocol(format!("{written} rows written of {expected} by: {}", heads.join("; "))));
+        let whats: Vec<&str> = statements.iter().filter(|s| !s.values.is_empty()).map(|s| s.what).collect();
+        return Err(Unwritten::Short(format!("{}: {written} rows changed, {expected} expected", whats.join(", "))));
     }
     Ok(())
+}
+
+/// Why `write_together` failed: the database refused a statement, or the statements changed
+/// fewer rows than they were given (`Short`: what they write, and the counts).
+#[derive(Debug)]
+pub(super) enum Unwritten {
+    Database(sqlx::Error),
+    Short(String),
+}
+
+impl From<sqlx::Error> for Unwritten {
+    fn from(error: sqlx::Error) -> Self {
+        Unwritten::Database(error)
+    }
+}
+
+impl From<Unwritten> for sqlx::Error {
+    fn from(error: Unwritten) -> Self {
+        match error {
+            Unwritten::Database(error) => error,
+            Unwritten::Short(detail) => sqlx::Error::Protocol(detail),
+        }
+    }
+}
+
+impl std::fmt::Display for Unwritten {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unwritten::Database(error) => write!(f, "{error}"),
+            Unwritten::Short(detail) => f.write_str(detail),
+        }
+    }
 }
 
 /// `($1, $2), ($3, $4)` for rows = 2, width = 2 on PostgreSQL; `(?, ?), (?, ?)` on SQLite,
@@ -212,10 +246,10 @@ mod tests {
         write_together(
             &mut connection,
             &[
-                Statement { head: insert_t, tail: "", width: 2, values: &t_rows },
-                Statement { head: "INSERT INTO u (k, note) VALUES ", tail: "", width: 2, values: &u_rows },
-                Statement { head: "INSERT INTO u (k, note) VALUES ", tail: "", width: 2, values: &[] },
-                Statement { head: update_t.0, tail: update_t.1, width: 2, values: &update },
+                Statement { what: "t", head: insert_t, tail: "", width: 2, values: &t_rows },
+                Statement { what: "t", head: "INSERT INTO u (k, note) VALUES ", tail: "", width: 2, values: &u_rows },
+                Statement { what: "t", head: "INSERT INTO u (k, note) VALUES ", tail: "", width: 2, values: &[] },
+                Statement { what: "t", head: update_t.0, tail: update_t.1, width: 2, values: &update },
             ],
         )
         .await
@@ -227,7 +261,7 @@ mod tests {
 
         // More rows than one statement's parameters allow: two statements in the one query.
         let many: Vec<Value> = (0..PARAMETERS_MAX / 2 + 7).flat_map(|i| [text(&format!("m{i:06}")), Value::Int(i as i64)]).collect();
-        write_together(&mut connection, &[Statement { head: insert_t, tail: "", width: 2, values: &many }]).await.unwrap();
+        write_together(&mut connection, &[Statement { what: "t", head: insert_t, tail: "", width: 2, values: &many }]).await.unwrap();
         let (count, sum): (i64, i64) =
             sqlx::query_as("SELECT COUNT(*), SUM(n) FROM t WHERE k LIKE 'm%'").fetch_one(&mut *connection).await.unwrap();
         let rows = (PARAMETERS_MAX / 2 + 7) as i64;
@@ -240,19 +274,20 @@ mod tests {
         let error = write_together(
             &mut connection,
             &[
-                Statement { head: insert_t, tail: "", width: 2, values: &fresh },
-                Statement { head: update_t.0, tail: update_t.1, width: 2, values: &short },
+                Statement { what: "new rows", head: insert_t, tail: "", width: 2, values: &fresh },
+                Statement { what: "sums", head: update_t.0, tail: update_t.1, width: 2, values: &short },
             ],
         )
         .await
         .unwrap_err();
-        assert!(error.to_string().contains("3 rows written of 4"), "{error}");
+        assert!(error.to_string().contains("new rows, sums: 3 rows changed, 4 expected"), "{error}");
         sqlx::query("ROLLBACK").execute(&mut *connection).await.unwrap();
         // A failing statement (a key already there) fails the call.
         let duplicate = [text("e"), Value::Int(5), text("a"), Value::Int(1)];
-        let error =
-            write_together(&mut connection, &[Statement { head: insert_t, tail: "", width: 2, values: &duplicate }]).await.unwrap_err();
-        assert!(error.to_string().contains("UNIQUE"), "{error}");
+        let error = write_together(&mut connection, &[Statement { what: "t", head: insert_t, tail: "", width: 2, values: &duplicate }])
+            .await
+            .unwrap_err();
+        assert!(matches!(&error, Unwritten::Database(e) if e.to_string().contains("UNIQUE")), "{error}");
         assert_eq!(table(&mut connection).await[..2], [("a".to_string(), 1), ("b".to_string(), 42)]);
         assert_eq!(
             sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM t WHERE k IN ('c', 'd', 'e')").fetch_one(&mut *connection).await.unwrap().0,
