@@ -278,11 +278,16 @@ async fn money_post_handler(
         }
         other => return Err(ApiError::RouteNotFound(other.to_string())),
     };
+    let wait = prefer.and_then(prefer_wait);
+    // Watching before the posting: the wait below cannot miss the transfer becoming final.
+    let early = wait.and(job.cross_transfer_id()).map(|id| crate::twopc::EarlyWatch::new(&state.cross.finalized, id));
     let posted = operations::post_money(&state.services, &caller, collection, job, &canonical, key).await?;
     // A pending (cross-bank) transfer: with `Prefer: wait=N`, answer 200 with the final
-    // state if it is reached within N seconds (at most PREFER_WAIT_MAX).
-    if let (TransferStatus::Pending, Some(wait)) = (posted.status, prefer.and_then(prefer_wait)) {
-        if let Some(record) = crate::twopc::wait_final(&state.cross, &posted.id, &caller.document, wait).await {
+    // state if it is reached within N seconds (at most PREFER_WAIT_MAX). A repeat under an
+    // Idempotency-Key answers an earlier transfer, which the early watch is not for: that one
+    // is read first.
+    if let (TransferStatus::Pending, Some(wait)) = (posted.status, wait) {
+        if let Some(record) = crate::twopc::wait_final_from(&state.cross, &posted.id, &caller.document, wait, early).await {
             return Ok(json_response(StatusCode::OK, &ringbank_wire::TransferView::from(record)));
         }
     }

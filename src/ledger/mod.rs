@@ -303,6 +303,14 @@ impl Job {
     /// Whether a money movement this job posts comes back pending (stored for the two-phase
     /// commit): always for a cross-bank transfer, never for a local one; a refund is either,
     /// as the original came from this bank or another. None: it may be either.
+    /// The id a cross-bank transfer will be stored under (known before it is posted).
+    pub fn cross_transfer_id(&self) -> Option<&str> {
+        match self {
+            Job::SubmitCross(transfer) => Some(&transfer.id),
+            _ => None,
+        }
+    }
+
     pub fn posts_pending(&self) -> Option<bool> {
         match self {
             Job::SubmitCross(_) | Job::SubmitSettlement(_) => Some(true),
